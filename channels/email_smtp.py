@@ -1,0 +1,171 @@
+"""Email over SMTP with aiosmtplib: pooled connections, TLS, AUTH, threading headers.
+
+The only module that imports aiosmtplib. SMTP 4xx answers, timeouts and
+disconnects are retryable; 5xx answers are permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+
+import aiosmtplib
+
+from channels.base import (
+    OutboundMessage,
+    PermanentDeliveryError,
+    Receipt,
+    RetryableDeliveryError,
+)
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    host: str
+    port: int
+    security: str = "none"  # none | starttls | tls
+    username: str | None = None
+    password: str | None = None
+    from_address: str = "support@example.com"
+    from_name: str = "Support"
+    reply_to: str | None = None  # may contain {ticket_id}
+    message_id_domain: str = "heard.invalid"
+    pool_size: int = 4
+    timeout: float = 15.0
+    tls_context: ssl.SSLContext | None = None
+
+
+def _single_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _address(addr_spec: str, display_name: str | None = None) -> Address:
+    if any(ch in addr_spec for ch in "\r\n<>,;\"") or addr_spec.count("@") != 1:
+        raise PermanentDeliveryError(f"malformed email address (redacted: {redact(addr_spec)})")
+    local, domain = addr_spec.split("@")
+    return Address(display_name=_single_line(display_name or ""), username=local, domain=domain)
+
+
+def redact(address: str) -> str:
+    """Keep logs free of personal data: 'jo***@example.com'."""
+    local, _, domain = address.partition("@")
+    return f"{local[:2]}***@{domain}" if domain else f"{address[:3]}***"
+
+
+def thread_id(ticket_id: str, domain: str) -> str:
+    return f"<ticket-{ticket_id}@{domain}>"
+
+
+def build_email(config: EmailConfig, message: OutboundMessage) -> EmailMessage:
+    """A well-formed transactional email; every customer value is confined to its header."""
+    email = EmailMessage(policy=SMTP)
+    try:
+        email["From"] = _address(config.from_address, config.from_name)
+        email["To"] = _address(message.to, message.display_name)
+        email["Subject"] = _single_line(message.subject or "")
+        email["Date"] = format_datetime(datetime.now(UTC))
+        email["Message-ID"] = f"<{message.notification_id}@{config.message_id_domain}>"
+        root = thread_id(message.ticket_id, config.message_id_domain)
+        email["In-Reply-To"] = root
+        email["References"] = root
+        if config.reply_to:
+            email["Reply-To"] = config.reply_to.replace("{ticket_id}", message.ticket_id)
+        email["Auto-Submitted"] = "auto-generated"
+        for name, value in message.headers.items():
+            email[name] = _single_line(value)
+        email.set_content(message.text, charset="utf-8")
+        if message.html:
+            email.add_alternative(message.html, subtype="html", charset="utf-8")
+    except (ValueError, TypeError) as exc:
+        raise PermanentDeliveryError(f"cannot build the email: {exc}") from exc
+    return email
+
+
+class SmtpEmailChannel:
+    name = "email"
+
+    def __init__(self, config: EmailConfig) -> None:
+        self.config = config
+        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
+        self._slots = asyncio.Semaphore(config.pool_size)
+        self._all: set[aiosmtplib.SMTP] = set()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        cfg = self.config
+        client = aiosmtplib.SMTP(
+            hostname=cfg.host, port=cfg.port, timeout=cfg.timeout,
+            use_tls=cfg.security == "tls",
+            start_tls=cfg.security == "starttls",
+            tls_context=cfg.tls_context,
+        )
+        await client.connect()
+        if cfg.username:
+            await client.login(cfg.username, cfg.password or "")
+        self._all.add(client)
+        return client
+
+    async def _discard(self, client: aiosmtplib.SMTP) -> None:
+        self._all.discard(client)
+        try:
+            client.close()
+        except (aiosmtplib.SMTPException, OSError):
+            return
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        email = build_email(self.config, message)
+        payload = email.as_bytes()
+        async with self._slots:
+            client: aiosmtplib.SMTP | None = None
+            try:
+                client = self._idle.get_nowait() if not self._idle.empty() else None
+                if client is None or not client.is_connected:
+                    client = await self._connect()
+                errors, response = await client.sendmail(self.config.from_address, [message.to],
+                                                         payload)
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                if client is not None:
+                    await self._discard(client)
+                codes = [err.code for err in exc.recipients]
+                raise _by_code(codes[0] if codes else 550,
+                               f"recipient refused: {exc.recipients[0].message if exc.recipients else ''}") from exc
+            except aiosmtplib.SMTPAuthenticationError as exc:
+                if client is not None:
+                    await self._discard(client)
+                raise PermanentDeliveryError(f"SMTP authentication failed ({exc.code})",
+                                             code=str(exc.code)) from exc
+            except aiosmtplib.SMTPResponseException as exc:
+                if client is not None:
+                    await self._discard(client)
+                raise _by_code(exc.code, f"SMTP {exc.code}: {exc.message}") from exc
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                if client is not None:
+                    await self._discard(client)
+                raise RetryableDeliveryError(f"SMTP connection problem: {type(exc).__name__}: "
+                                             f"{exc}") from exc
+            self._idle.put_nowait(client)
+        if errors:
+            code, text = next(iter(errors.values()))
+            raise _by_code(code, f"recipient refused: {code} {text}")
+        return Receipt(message.notification_id, self.name,
+                       email["Message-ID"], datetime.now(UTC), detail=response)
+
+    async def aclose(self) -> None:
+        for client in list(self._all):
+            try:
+                if client.is_connected:
+                    await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+        self._all.clear()
+
+
+def _by_code(code: int, reason: str) -> RetryableDeliveryError | PermanentDeliveryError:
+    if 400 <= code < 500:
+        return RetryableDeliveryError(reason, code=str(code))
+    return PermanentDeliveryError(reason, code=str(code))

@@ -1,0 +1,123 @@
+"""SMS through the official twilio SDK (async client).
+
+The only module that imports twilio. The SDK is pointed at a configurable base
+URL through an `http_client` that swaps scheme and host and keeps the path, so
+production and the contract peer run the same code. SDK retries stay off:
+retries live in one layer, the delivery agent's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+from aiohttp import ClientError, ClientSession, ClientTimeout
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from channels.base import (
+    OutboundMessage,
+    PermanentDeliveryError,
+    Receipt,
+    RecipientOptedOut,
+    RetryableDeliveryError,
+)
+
+OPTED_OUT = 21610
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    account_sid: str
+    auth_token: str
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    base_url: str = "https://api.twilio.com"
+    status_callback_url: str | None = None
+    timeout: float = 10.0
+
+
+class BaseUrlHttpClient(AsyncTwilioHttpClient):
+    """Sends every SDK request to `base_url` (same path), with a real timeout."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(pool_connections=False)
+        self._timeout = timeout
+        self._base = urlsplit(base_url)
+        self.last_headers: dict[str, str] = {}
+
+    async def request(  # type: ignore[override]
+        self, method: str, url: str, params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None, timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        if self.session is None:
+            # Created on first use, inside the running loop. The SDK ignores its own
+            # timeout argument for aiohttp, so the timeout lives on the session.
+            self.session = ClientSession(timeout=ClientTimeout(total=self._timeout))
+        parts = urlsplit(url)
+        target = urlunsplit((self._base.scheme, self._base.netloc,
+                             self._base.path.rstrip("/") + parts.path, parts.query, ""))
+        response: Response = await super().request(method, target, params, data, headers, auth,
+                                                   None, allow_redirects)
+        self.last_headers = dict(response.headers or {})
+        return response
+
+
+def redact_number(number: str) -> str:
+    return f"{number[:3]}***{number[-2:]}" if len(number) > 6 else "***"
+
+
+class TwilioSmsChannel:
+    name = "sms"
+
+    def __init__(self, config: SmsConfig) -> None:
+        if not (config.from_number or config.messaging_service_sid):
+            raise ValueError("SMS needs a from_number or a messaging_service_sid")
+        self.config = config
+        self._http = BaseUrlHttpClient(config.base_url, config.timeout)
+        self._client = Client(config.account_sid, config.auth_token, http_client=self._http)
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        cfg = self.config
+        kwargs: dict[str, object] = {"to": message.to, "body": message.text}
+        if cfg.messaging_service_sid:
+            kwargs["messaging_service_sid"] = cfg.messaging_service_sid
+        else:
+            kwargs["from_"] = cfg.from_number
+        if cfg.status_callback_url:
+            kwargs["status_callback"] = cfg.status_callback_url
+        try:
+            created = await self._client.messages.create_async(**kwargs)  # type: ignore[arg-type]
+        except TwilioRestException as exc:
+            raise self._translate(exc) from exc
+        except (ClientError, TimeoutError, OSError) as exc:
+            raise RetryableDeliveryError(f"Twilio unreachable: {type(exc).__name__}") from exc
+        return Receipt(message.notification_id, self.name, str(created.sid or ""),
+                       datetime.now(UTC), detail=str(created.status or ""))
+
+    def _translate(self, exc: TwilioRestException) -> PermanentDeliveryError | RetryableDeliveryError:
+        code = str(exc.code) if exc.code is not None else None
+        reason = f"Twilio {exc.status}{f'/{code}' if code else ''}: {exc.msg}"
+        if exc.status == 429 or exc.status >= 500:
+            retry_after = _seconds(self._http.last_headers.get("Retry-After"))
+            return RetryableDeliveryError(reason, code=code, retry_after=retry_after)
+        if exc.code == OPTED_OUT:
+            return RecipientOptedOut(reason, code=code)
+        return PermanentDeliveryError(reason, code=code)
+
+    async def aclose(self) -> None:
+        await self._http.close()
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

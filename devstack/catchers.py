@@ -1,0 +1,118 @@
+"""Local peers for the dev stack: a mail catcher and an SMS capture, both on 127.0.0.1.
+
+The mail catcher is a real SMTP server (aiosmtpd) that stores every received
+message as a `.eml` file. The SMS capture accepts the Twilio Messages API
+(`POST /2010-04-01/Accounts/{sid}/Messages.json`, basic auth) and stores each
+message as JSON, answering with a Twilio-shaped 201.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import secrets
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+_counter = itertools.count(1)
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+
+
+class SavingHandler:
+    """aiosmtpd handler: one `.eml` file per accepted message."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        path = self.folder / f"{_stamp()}-{next(_counter):06d}.eml"
+        path.write_bytes(content)
+        return "250 Message accepted for delivery"
+
+
+async def start_mail_catcher(folder: Path, port: int, host: str = "127.0.0.1") -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    handler = SavingHandler(folder)
+    return await loop.create_server(
+        lambda: SMTP(handler, hostname=host, enable_SMTPUTF8=True), host=host, port=port
+    )
+
+
+def sms_capture_app(folder: Path) -> web.Application:
+    folder.mkdir(parents=True, exist_ok=True)
+
+    async def create_message(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization", "").split(" ")[0] != "Basic":
+            return web.json_response({"code": 20003, "message": "Authenticate", "status": 401},
+                                     status=401)
+        form = await request.post()
+        fields: dict[str, Any] = {key: str(value) for key, value in form.items()}
+        if "To" not in fields or "Body" not in fields:
+            return web.json_response({"code": 21604, "message": "A 'To' and a 'Body' are "
+                                      "required", "status": 400}, status=400)
+        sid = "SM" + secrets.token_hex(16)
+        now = datetime.now(UTC)
+        record = {"sid": sid, "account_sid": request.match_info["sid"], "received_at":
+                  now.isoformat(), **fields}
+        (folder / f"{_stamp()}-{sid}.json").write_text(json.dumps(record, indent=2,
+                                                                   ensure_ascii=False))
+        body = {
+            "sid": sid, "account_sid": request.match_info["sid"], "to": fields["To"],
+            "from": fields.get("From"), "body": fields["Body"], "status": "queued",
+            "messaging_service_sid": fields.get("MessagingServiceSid"),
+            "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
+            "date_created": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+            "uri": f"/2010-04-01/Accounts/{request.match_info['sid']}/Messages/{sid}.json",
+        }
+        return web.json_response(body, status=201)
+
+    app = web.Application()
+    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", create_message)
+    return app
+
+
+async def start_sms_capture(folder: Path, port: int, host: str = "127.0.0.1") -> web.AppRunner:
+    runner = web.AppRunner(sms_capture_app(folder), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def serve(folder: Path, mail_port: int, sms_port: int) -> None:
+    mail = await start_mail_catcher(folder / "mail", mail_port)
+    sms = await start_sms_capture(folder / "sms", sms_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"mail catcher on 127.0.0.1:{mail_port}, SMS capture on 127.0.0.1:{sms_port}",
+          flush=True)
+    await stop.wait()
+    mail.close()
+    await mail.wait_closed()
+    await sms.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="heard's local mail catcher and SMS capture")
+    parser.add_argument("--dir", type=Path, required=True)
+    parser.add_argument("--mail-port", type=int, default=1025)
+    parser.add_argument("--sms-port", type=int, default=8025)
+    args = parser.parse_args()
+    asyncio.run(serve(args.dir, args.mail_port, args.sms_port))
+
+
+if __name__ == "__main__":
+    main()

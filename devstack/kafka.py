@@ -1,0 +1,278 @@
+"""A local Apache Kafka (KRaft, single combined node) run from Maven jars.
+
+No Docker: Maven resolves the real broker into a cache outside the repository,
+and this module formats storage, starts `kafka.Kafka` on 127.0.0.1 and waits
+until the broker answers a metadata request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KAFKA_VERSION = "4.1.1"
+POM = Path(__file__).with_name("kafka") / "pom.xml"
+
+
+class StackError(RuntimeError):
+    """A local service could not be prepared or started; the message says what to do."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HEARD_CACHE_DIR", Path.home() / ".cache" / "heard"))
+
+
+def require_tool(name: str, hint: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise StackError(f"`{name}` is not on PATH: {hint}")
+    return path
+
+
+def resolve_kafka_jars(version: str = KAFKA_VERSION) -> Path:
+    """Return the folder of broker jars, resolving them with Maven on first use."""
+    libs = cache_dir() / f"kafka-{version}" / "libs"
+    marker = libs / ".complete"
+    if marker.exists():
+        return libs
+    mvn = require_tool("mvn", "install Maven (e.g. `apt-get install maven`) to fetch Kafka")
+    require_tool("java", "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre`)")
+    libs.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        mvn, "-q", "-B", "-f", str(POM),
+        f"-Dkafka.version={version}",
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={libs}",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
+        raise StackError("Maven could not resolve Kafka jars:\n" + "\n".join(tail))
+    marker.write_text(version)
+    return libs
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def require_free_port(port: int, what: str, env_var: str) -> None:
+    if not port_is_free(port):
+        raise StackError(
+            f"port {port} on 127.0.0.1 is taken, so {what} cannot start: "
+            f"stop whatever holds it or choose another port with {env_var}"
+        )
+
+
+LOG4J2_PROPERTIES = """\
+status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log_file}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = INFO
+"""
+
+
+def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(log_dir),
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "min.insync.replicas": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+        "log.flush.interval.messages": "9223372036854775807",
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+@dataclass
+class KafkaBroker:
+    """One broker process. `start()` blocks until it serves metadata or fails cleanly."""
+
+    work_dir: Path
+    port: int = 9092
+    controller_port: int = 0
+    heap: str = "512m"
+    version: str = KAFKA_VERSION
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.work_dir / "kafka.log"
+
+    def _java_cmd(self, libs: Path, main: str, *args: str) -> list[str]:
+        java = require_tool("java", "install a Java 17+ runtime")
+        return [
+            java, f"-Xmx{self.heap}", f"-Xms{self.heap}",
+            f"-Dlog4j2.configurationFile={self.work_dir / 'log4j2.properties'}",
+            "-cp", f"{libs}/*", main, *args,
+        ]
+
+    def start(self, timeout: float = 60.0, detach: bool = False) -> None:
+        require_free_port(self.port, "Kafka", "HEARD_KAFKA_PORT")
+        if not self.controller_port:
+            self.controller_port = free_port()
+        libs = resolve_kafka_jars(self.version)
+        data = self.work_dir / "data"
+        if data.exists():
+            shutil.rmtree(data)
+        data.mkdir(parents=True)
+        (self.work_dir / "log4j2.properties").write_text(
+            LOG4J2_PROPERTIES.format(log_file=self.log_file)
+        )
+        props = self.work_dir / "server.properties"
+        props.write_text(server_properties(self.port, self.controller_port, data))
+        cluster_id = _random_cluster_id()
+        fmt = subprocess.run(
+            self._java_cmd(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                           "-c", str(props)),
+            capture_output=True, text=True, check=False,
+        )
+        if fmt.returncode != 0:
+            raise StackError(f"Kafka storage format failed: {fmt.stderr.strip()[-500:]}")
+        out = (self.work_dir / "kafka.stdout").open("wb")
+        self.process = subprocess.Popen(
+            self._java_cmd(libs, "kafka.Kafka", str(props)),
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=detach,
+        )
+        (self.work_dir / "kafka.pid").write_text(str(self.process.pid))
+        try:
+            wait_for_kafka(self.bootstrap, timeout, self.process)
+        except StackError:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is None:
+            return
+        stop_pid(self.process.pid, timeout, self.process)
+        self.process = None
+
+
+def _random_cluster_id() -> str:
+    # Kafka cluster ids are 16 random bytes, URL-safe base64 without padding.
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def stop_pid(pid: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM the process we started, then SIGKILL if it does not leave in time."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None:
+            if process.poll() is not None:
+                return
+        elif not pid_alive(pid):
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    if process is not None:
+        process.wait(5)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); treat it as gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.split(")")[-1].split()[0] != "Z"
+
+
+def wait_for_kafka(
+    bootstrap: str, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    host, port = bootstrap.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise StackError(
+                f"Kafka exited with code {process.returncode} during start-up; "
+                "see kafka.log / kafka.stdout in the stack folder"
+            )
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                pass
+        except OSError:
+            time.sleep(0.3)
+            continue
+        if asyncio.run(_metadata_ok(bootstrap)):
+            return
+        time.sleep(0.3)
+    raise StackError(f"Kafka did not answer metadata requests on {bootstrap} within {timeout:.0f} s")
+
+
+async def _metadata_ok(bootstrap: str) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        await admin.describe_cluster()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        await admin.close()

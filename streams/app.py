@@ -1,0 +1,198 @@
+"""The Faust worker: a thin shell around the pure policy and the delivery layer.
+
+Agents run with concurrency 1 and `at_least_once`; duplicates are absorbed by
+event-id dedupe in the ticket state and by the receipts table.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import Counter
+
+from channels.base import Channel
+from streams.delivery import Delivery, DeliveryOutcome
+from streams.policy import Rules, decide
+from streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
+from streams.rendering import Renderer
+from streams.settings import ConfigError, Settings
+from streams.state import Notification, TicketState
+from streams.topics import topic_names
+
+log = logging.getLogger("heard.worker")
+Clock = Callable[[], datetime]
+
+DEAD_LETTERS = Counter("heard_dead_letters_total", "Records sent to the dead-letter topic",
+                       ["stage"])
+EVENTS = Counter("heard_events_total", "Ticket events applied", ["type"])
+DELIVERIES = Counter("heard_deliveries_total", "Delivery outcomes", ["channel", "status"])
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_app(settings: Settings, channels: dict[str, Channel], *,
+              clock: Clock = utc_now) -> faust.App:
+    engine = settings.engine
+    names = topic_names(engine)
+    renderer = Renderer(engine.templates_dir, engine.default_locale)
+    problems = renderer.compile_all()
+    if problems:
+        raise ConfigError("templates do not compile:\n" + "\n".join(str(p) for p in problems))
+    rules = Rules(policy=settings.policy, enabled_channels=tuple(settings.channels.enabled),
+                  internal_recipients=dict(settings.channels.email.internal_recipients),
+                  default_locale=engine.default_locale)
+    delivery = Delivery(renderer, channels, settings.channels.retry,
+                        settings.policy.fallback_to_other_channel)
+
+    app = faust.App(
+        engine.app_id,
+        broker=[f"kafka://{server}" for server in engine.bootstrap_servers.split(",")],
+        store=engine.store,
+        topic_partitions=engine.partitions,
+        topic_replication_factor=engine.replication_factor,
+        processing_guarantee="at_least_once",
+        table_standby_replicas=0,
+        web_enabled=engine.web.enabled,
+        web_host=engine.web.host,
+        web_port=engine.web.port,
+        web_bind=engine.web.host,
+        broker_session_timeout=engine.session_timeout_seconds,
+        broker_heartbeat_interval=engine.heartbeat_interval_seconds,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+
+    def raw_topic(*topic: str) -> faust.TopicT:
+        return app.topic(*topic, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")
+
+    incoming = raw_topic(names["ticket_events"], names["timers"])
+    timers_topic = raw_topic(names["timers"])
+    outbound = raw_topic(names["outbound"])
+    notification_events = raw_topic(names["notification_events"])
+    decisions = raw_topic(names["decisions"])
+    dead_letters = raw_topic(names["dead_letters"])
+
+    tickets = app.Table("tickets", default=None, partitions=engine.partitions,
+                        key_type=str, value_type=str)
+    due_index = app.Table("due-index", default=None, partitions=engine.partitions,
+                          key_type=str, value_type=float)
+    receipts = app.Table("receipts", default=None, partitions=engine.partitions,
+                         key_type=str, value_type=str)
+
+    async def dead_letter(raw: bytes, key: bytes | None, reason: str, stage: str,
+                          message: Any) -> None:
+        DEAD_LETTERS.labels(stage).inc()
+        log.warning("dead letter (%s): %s", stage, reason)
+        headers = {
+            "heard-reason": reason.encode()[:4000],
+            "heard-stage": stage.encode(),
+            "heard-source-topic": str(message.topic).encode(),
+            "heard-source-partition": str(message.partition).encode(),
+            "heard-source-offset": str(message.offset).encode(),
+            "heard-at": clock().isoformat().encode(),
+        }
+        await dead_letters.send(key=key, value=raw, headers=headers)
+
+    @app.agent(incoming, concurrency=1)
+    async def lifecycle(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            raw: bytes = event.value
+            key: bytes | None = event.key
+            internal = event.message.topic == names["timers"]
+            try:
+                parsed = parse_event(raw, internal=internal, max_bytes=engine.max_event_bytes)
+            except InvalidEvent as exc:
+                await dead_letter(raw, key, str(exc), "lifecycle", event.message)
+                continue
+            if key is not None and key != parsed.ticket_id.encode():
+                await dead_letter(raw, key, f"Kafka key {key!r} is not the ticket_id "
+                                  f"{parsed.ticket_id!r}", "lifecycle", event.message)
+                continue
+            stored = tickets.get(parsed.ticket_id)
+            state = TicketState.from_json(stored) if stored else None
+            outcome = decide(state, parsed, clock(), rules)
+            if outcome.changed:
+                tickets[parsed.ticket_id] = outcome.state.to_json().decode()
+                next_due = outcome.state.next_due()
+                if next_due is not None:
+                    due_index[parsed.ticket_id] = next_due.timestamp()
+                elif due_index.get(parsed.ticket_id) is not None:
+                    del due_index[parsed.ticket_id]
+            EVENTS.labels(parsed.type).inc()
+            ticket_key = parsed.ticket_id.encode()
+            for notification in outcome.notifications:
+                await outbound.send(key=ticket_key, value=notification.model_dump_json().encode())
+            for line in outcome.decisions:
+                await decisions.send(key=ticket_key, value=line.model_dump_json().encode())
+
+    async def publish(outcome: DeliveryOutcome, key: bytes) -> None:
+        DELIVERIES.labels(outcome.notification.channel, outcome.status).inc()
+        await notification_events.send(key=key, value=json.dumps(outcome.event()).encode())
+
+    @app.agent(outbound, concurrency=1)
+    async def deliver(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            raw: bytes = event.value
+            key = event.key
+            try:
+                notification = Notification.model_validate_json(raw)
+            except ValueError as exc:
+                await dead_letter(raw, key, f"not a notification record: {exc}", "delivery",
+                                  event.message)
+                continue
+            if receipts.get(notification.notification_id) is not None:
+                log.info("notification %s already delivered; not sending again",
+                         notification.notification_id)
+                continue
+            outcome = await delivery.deliver(notification)
+            if outcome.status == "sent" and outcome.receipt is not None:
+                receipts[notification.notification_id] = json.dumps({
+                    "provider_id": outcome.receipt.provider_id,
+                    "channel": outcome.receipt.channel,
+                    "accepted_at": outcome.receipt.accepted_at.isoformat(),
+                    "template_hashes": outcome.template_hashes,
+                })
+            await publish(outcome, key or notification.ticket_id.encode())
+            if outcome.status == "failed":
+                await dead_letter(raw, key, outcome.reason, "delivery", event.message)
+                if outcome.fallback is not None:
+                    await outbound.send(key=key, value=outcome.fallback.model_dump_json().encode())
+
+    emitted: dict[str, float] = {}
+
+    @app.timer(interval=engine.sweep_interval_seconds)
+    async def sweep() -> None:
+        """Read-only pass over this worker's due index; the agent re-checks before acting."""
+        now = clock()
+        stamp = now.timestamp()
+        for ticket_id, due in list(due_index.items()):
+            if due is None or due > stamp:
+                continue
+            # Re-emit only if the agent has not consumed the last one after a few seconds.
+            if emitted.get(ticket_id, 0.0) > stamp - 5.0:
+                continue
+            emitted[ticket_id] = stamp
+            timer = TimerDue(id=f"timer:{ticket_id}:{due:.3f}", type="heard.timer_due",
+                             occurred_at=now, ticket_id=ticket_id,
+                             due_at=datetime.fromtimestamp(due, UTC))
+            await timers_topic.send(key=ticket_id.encode(), value=event_to_json(timer))
+
+    app.heard_renderer = renderer  # type: ignore[attr-defined]
+    return app
+
+
+def decode_dead_letter(value: bytes, headers: dict[str, bytes]) -> dict[str, str]:
+    return {
+        "reason": headers.get("heard-reason", b"").decode(errors="replace"),
+        "stage": headers.get("heard-stage", b"").decode(errors="replace"),
+        "original_base64": base64.b64encode(value).decode(),
+    }

@@ -1,0 +1,218 @@
+"""`heard`: the command line. `heard --help` lists the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from devstack.kafka import StackError
+from streams.records import InvalidEvent, parse_event
+from streams.settings import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+# ------------------------------------------------------------------ worker
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.app import build_app
+    from streams.topics import ensure_topics
+    from streams.wiring import build_channels
+
+    settings = _settings(args)
+    asyncio.run(ensure_topics(settings.engine))
+    channels = build_channels(settings.channels)
+    app = build_app(settings, channels)
+    worker = faust.Worker(app, loglevel=args.loglevel, quiet=False)
+    worker.execute_from_commandline()
+    return 0
+
+
+# ------------------------------------------------------------------ dev stack
+def cmd_dev(args: argparse.Namespace) -> int:
+    from devstack import stack
+
+    if args.action == "up":
+        manifest = stack.up()
+        print(f"Kafka      127.0.0.1:{manifest['kafka']['port']}")
+        print(f"mail       127.0.0.1:{manifest['catchers']['port']}  -> "
+              f"{stack.state_dir() / 'outbox' / 'mail'}")
+        print(f"SMS (API)  127.0.0.1:{manifest['catchers']['sms_port']}  -> "
+              f"{stack.state_dir() / 'outbox' / 'sms'}")
+        print("stop with: heard dev down")
+    elif args.action == "down":
+        stopped = stack.down()
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    else:
+        print("\n".join(stack.status()))
+    return 0
+
+
+# ------------------------------------------------------------------ events
+def read_events(path: Path) -> tuple[list[tuple[int, Any, bytes]], list[str]]:
+    valid: list[tuple[int, Any, bytes]] = []
+    problems: list[str] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            valid.append((number, parse_event(line), line.encode()))
+        except InvalidEvent as exc:
+            problems.append(f"{path}:{number}: {exc}")
+    return valid, problems
+
+
+def rebase(raw: bytes, delta_seconds: float) -> bytes:
+    """Shift every `occurred_at` and `due_at` by delta, keeping the story's spacing."""
+    from datetime import timedelta
+
+    def shift(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key in ("occurred_at", "due_at") and isinstance(value, str):
+                    moment = datetime.fromisoformat(value) + timedelta(seconds=delta_seconds)
+                    out[key] = moment.astimezone(UTC).isoformat()
+                else:
+                    out[key] = shift(value)
+            return out
+        if isinstance(node, list):
+            return [shift(item) for item in node]
+        return node
+
+    return json.dumps(shift(json.loads(raw)), ensure_ascii=False).encode()
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    valid, problems = read_events(Path(args.file))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if args.action == "validate":
+        print(f"{len(valid)} valid, {len(problems)} invalid")
+        return 1 if problems else 0
+    if problems:
+        print("refusing to send: fix the invalid events first", file=sys.stderr)
+        return 1
+    settings = _settings(args)
+    sent = asyncio.run(send_events(settings, valid, rebase_to_now=args.rebase))
+    print(f"sent {sent} events to {settings.engine.topic('ticket_events')}")
+    return 0
+
+
+async def send_events(settings: Settings, events: list[tuple[int, Any, bytes]],
+                      rebase_to_now: bool = False) -> int:
+    from aiokafka import AIOKafkaProducer
+
+    from streams.topics import ensure_topics
+
+    await ensure_topics(settings.engine)
+    delta = 0.0
+    if rebase_to_now and events:
+        latest = max(event.occurred_at for _, event, _ in events)
+        delta = (datetime.now(UTC) - latest).total_seconds()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.engine.bootstrap_servers,
+                                acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for _, event, raw in events:
+            value = rebase(raw, delta) if delta else raw
+            await producer.send_and_wait(settings.engine.topic("ticket_events"), value,
+                                         key=event.ticket_id.encode())
+    finally:
+        await producer.stop()
+    return len(events)
+
+
+# ------------------------------------------------------------------ explain
+def cmd_explain(args: argparse.Namespace) -> int:
+    from streams.readback import read_topic
+
+    settings = _settings(args)
+    records = asyncio.run(read_topic(settings.engine, settings.engine.topic("decisions"),
+                                     key=args.ticket.encode()))
+    if not records:
+        print(f"no decisions recorded for ticket {args.ticket}")
+        return 1
+    for _, value, _ in records:
+        line = json.loads(value)
+        what = " ".join(part for part in (line.get("kind"), line.get("channel")) if part)
+        print(f"{line['at'][:19]}  {line['event_type']:<28} {line['outcome']:<9} "
+              f"{what:<28} {line['reason']}")
+    return 0
+
+
+# ------------------------------------------------------------------ demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(Path(args.events), Path(args.config or "config"), keep=args.keep)
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    from streams.lint import lint_command, preview_command
+
+    if args.action == "lint":
+        return lint_command(Path(args.config or "config"), strict=args.strict)
+    return preview_command(Path(args.config or "config"), args.kind, Path(args.out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="heard", description=(
+        "heard: acknowledge quickly, show progress, keep every promise, close the loop."))
+    parser.add_argument("--config", help="config folder (default: $HEARD_CONFIG_DIR or config)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    worker = sub.add_parser("worker", help="run the stream processors")
+    worker.add_argument("--loglevel", default="info")
+    worker.set_defaults(func=cmd_worker)
+
+    dev = sub.add_parser("dev", help="start/stop the local stack (Kafka, mail catcher, SMS capture)")
+    dev.add_argument("action", choices=["up", "down", "status"])
+    dev.set_defaults(func=cmd_dev)
+
+    events = sub.add_parser("events", help="validate or publish canonical events (JSON lines)")
+    events.add_argument("action", choices=["validate", "send"])
+    events.add_argument("file")
+    events.add_argument("--rebase", action="store_true",
+                        help="shift the story's times so its last event happens now")
+    events.set_defaults(func=cmd_events)
+
+    explain = sub.add_parser("explain", help="print a ticket's decisions in order")
+    explain.add_argument("ticket")
+    explain.set_defaults(func=cmd_explain)
+
+    demo = sub.add_parser("demo", help="run the worker on sample events and show what was sent")
+    demo.add_argument("--events", default="examples/events.jsonl")
+    demo.add_argument("--keep", action="store_true", help="leave the local stack running")
+    demo.set_defaults(func=cmd_demo)
+
+    templates = sub.add_parser("templates", help="lint or preview the templates")
+    templates.add_argument("action", choices=["lint", "preview"])
+    templates.add_argument("kind", nargs="?", default="all")
+    templates.add_argument("--out", default="build/preview")
+    templates.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    templates.set_defaults(func=cmd_templates)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (ConfigError, StackError) as exc:
+        print(f"heard: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""The policy: given a ticket's state, an event and the time, what heard says and when.
+
+`decide(state, event, now, rules)` is a pure function returning the new state,
+the notifications to send now and the decision log lines. Messages that must
+wait (acknowledgment hold, closure grace, quiet hours, promise ladder) become
+`Scheduled` items in the state; the sweeper turns their due times into
+`heard.timer_due` events, and `decide` releases them after re-checking that
+they still make sense.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from streams import promises
+from streams.records import (
+    AgentReply,
+    Assigned,
+    CheckpointPromised,
+    Closed,
+    CustomerMessage,
+    PreferencesUpdated,
+    Reopened,
+    Resolved,
+    StatusChanged,
+    TicketCreated,
+    TimerDue,
+)
+from streams.routing import NoRoute, customer_route, customer_zone, quiet_until
+from streams.settings import PolicySettings
+from streams.state import (
+    SEEN_EVENTS_KEPT,
+    Decision,
+    Notification,
+    Scheduled,
+    SentRecord,
+    TicketState,
+    notification_id,
+)
+
+CUSTOMER_KINDS = ("acknowledgment", "milestone_update", "closure_summary", "checkpoint_holding")
+CLOSED_STATUSES = ("closed",)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Everything the policy reads besides state and event: config, flattened."""
+
+    policy: PolicySettings
+    enabled_channels: tuple[str, ...] = ("email", "sms")
+    internal_recipients: dict[str, str] = field(default_factory=dict)
+    default_locale: str = "en"
+
+
+@dataclass
+class Outcome:
+    state: TicketState
+    notifications: list[Notification] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    changed: bool = True
+
+
+class Step:
+    """Working set for one `decide` call: the copied state plus what it emits."""
+
+    def __init__(self, state: TicketState, event: Any, now: datetime, rules: Rules) -> None:
+        self.state = state
+        self.event = event
+        self.now = now
+        self.rules = rules
+        self.out = Outcome(state)
+
+    def log(self, outcome: str, reason: str, *, kind: str | None = None,
+            channel: str | None = None, nid: str | None = None) -> None:
+        self.out.decisions.append(Decision(
+            ticket_id=self.state.ticket_id, event_id=self.event.id, event_type=self.event.type,
+            at=self.now, outcome=outcome,  # type: ignore[arg-type]
+            kind=kind, channel=channel, notification_id=nid, reason=reason,
+        ))
+
+    def schedule(self, item: Scheduled, reason: str) -> None:
+        self.state.scheduled.append(item)
+        self.log("schedule", reason, kind=item.kind)
+
+    def cancel(self, kinds: tuple[str, ...], reason: str,
+               keep: Any = None) -> None:
+        kept = []
+        for item in self.state.scheduled:
+            if item.kind in kinds and (keep is None or not keep(item)):
+                self.log("cancel", reason, kind=item.kind)
+            else:
+                kept.append(item)
+        self.state.scheduled = kept
+
+
+def decide(state: TicketState | None, event: Any, now: datetime, rules: Rules) -> Outcome:
+    ticket_id = event.ticket_id
+    current = state.model_copy(deep=True) if state else TicketState(ticket_id=ticket_id)
+    step = Step(current, event, now, rules)
+    if event.type != "heard.timer_due":
+        if event.id in current.seen_event_ids:
+            step.log("skip", "duplicate event id: already applied")
+            step.out.state = state or current
+            step.out.changed = False
+            return step.out
+        current.seen_event_ids = [*current.seen_event_ids, event.id][-SEEN_EVENTS_KEPT:]
+        current.version += 1
+    HANDLERS[type(event)](step)
+    release_due(step)
+    return step.out
+
+
+# ------------------------------------------------------------------ handlers
+def on_created(step: Step) -> None:
+    event: TicketCreated = step.event
+    state = step.state
+    state.known = True
+    state.customer = event.customer
+    state.subject = event.subject
+    state.urgent = event.urgent
+    state.created_at = event.occurred_at
+    state.agent = event.agent or state.agent
+    state.next_milestone = event.next_milestone
+    if state.status_at is None or event.occurred_at >= state.status_at:
+        state.status, state.status_at = "open", event.occurred_at
+    if _replied_since(state, event.occurred_at):
+        step.log("skip", "a real agent reply landed first; no acknowledgment needed",
+                 kind="acknowledgment")
+        return
+    hold = 0.0 if event.urgent else step.rules.policy.acknowledgment_hold_seconds
+    step.schedule(Scheduled(
+        kind="acknowledgment", due_at=event.occurred_at + timedelta(seconds=hold),
+        trigger_event_id=event.id, trigger_at=event.occurred_at, urgent=event.urgent,
+    ), f"acknowledge after {hold:.0f} s unless an agent replies first")
+
+
+def on_customer_message(step: Step) -> None:
+    event: CustomerMessage = step.event
+    state = step.state
+    if state.last_customer_message_at is None or event.occurred_at > state.last_customer_message_at:
+        state.last_customer_message_at = event.occurred_at
+    if not state.known:
+        step.log("record", "customer message for a ticket not yet created; kept for ordering")
+        return
+    if state.status in CLOSED_STATUSES:
+        step.log("skip", "ticket is closed; the help desk reopens it if needed",
+                 kind="acknowledgment")
+        return
+    if any(item.kind == "acknowledgment" for item in state.scheduled):
+        step.log("skip", "an acknowledgment is already waiting to be sent", kind="acknowledgment")
+        return
+    if _replied_since(state, event.occurred_at):
+        step.log("skip", "an agent already replied after this message", kind="acknowledgment")
+        return
+    hold = 0.0 if event.urgent else step.rules.policy.acknowledgment_hold_seconds
+    step.schedule(Scheduled(
+        kind="acknowledgment", due_at=event.occurred_at + timedelta(seconds=hold),
+        trigger_event_id=event.id, trigger_at=event.occurred_at, urgent=event.urgent,
+    ), f"acknowledge the customer's message after {hold:.0f} s unless an agent replies first")
+
+
+def on_agent_reply(step: Step) -> None:
+    event: AgentReply = step.event
+    state = step.state
+    if not event.public:
+        step.log("record", "internal note: nothing goes to the customer")
+        return
+    if (state.last_public_agent_update_at is None
+            or event.occurred_at > state.last_public_agent_update_at):
+        state.last_public_agent_update_at = event.occurred_at
+    state.agent = event.agent
+    step.cancel(("acknowledgment",), "a real agent reply landed first",
+                keep=lambda item: item.trigger_at > event.occurred_at)
+    promises.keep_promises(step, event.occurred_at)
+    if event.next_milestone is not None:
+        state.next_milestone = event.next_milestone
+    elif event.milestone is not None:
+        # The milestone reached may have been the one announced; never restate it as next.
+        state.next_milestone = None
+    if event.milestone is not None:
+        _queue_now(step, "milestone_update", urgent=event.urgent, extra={
+            "milestone": {"text": event.milestone.text, "at": event.occurred_at.isoformat()},
+        })
+
+
+def on_status_changed(step: Step) -> None:
+    event: StatusChanged = step.event
+    state = step.state
+    if state.status_at is not None and event.occurred_at < state.status_at:
+        step.log("skip", f"status {event.to_status!r} is older than the current one; ignored")
+        return
+    state.status, state.status_at = event.to_status, event.occurred_at
+    if event.next_milestone is not None:
+        state.next_milestone = event.next_milestone
+    if event.to_status in step.rules.policy.milestone_statuses and state.known:
+        _queue_now(step, "milestone_update", extra={
+            "milestone": {"text": event.note or "", "status": event.to_status,
+                          "at": event.occurred_at.isoformat()},
+        })
+    else:
+        step.log("record", f"status is now {event.to_status!r}; not one customers are told of")
+
+
+def on_assigned(step: Step) -> None:
+    step.state.agent = step.event.agent
+    step.log("record", "ticket assigned")
+
+
+def on_promise(step: Step) -> None:
+    promises.on_promised(step, step.event)
+
+
+def on_resolved(step: Step) -> None:
+    event: Resolved = step.event
+    state = step.state
+    state.summary = event.summary
+    state.resolved_at = event.occurred_at
+    if state.status_at is None or event.occurred_at >= state.status_at:
+        state.status, state.status_at = "resolved", event.occurred_at
+    promises.cancel_promises(step, "ticket resolved")
+    step.cancel(("acknowledgment",), "ticket resolved before the acknowledgment went out")
+    grace = step.rules.policy.closure_grace_seconds
+    step.schedule(Scheduled(
+        kind="closure_summary", due_at=event.occurred_at + timedelta(seconds=grace),
+        trigger_event_id=event.id, trigger_at=event.occurred_at,
+    ), f"closure summary held {grace:.0f} s in case the ticket reopens")
+
+
+def on_reopened(step: Step) -> None:
+    event: Reopened = step.event
+    state = step.state
+    state.reopened_at = event.occurred_at
+    if state.status_at is None or event.occurred_at >= state.status_at:
+        state.status, state.status_at = "reopened", event.occurred_at
+    step.cancel(("closure_summary",), "ticket reopened during the closure grace period",
+                keep=lambda item: item.trigger_at > event.occurred_at)
+
+
+def on_closed(step: Step) -> None:
+    event: Closed = step.event
+    state = step.state
+    if state.status_at is None or event.occurred_at >= state.status_at:
+        state.status, state.status_at = "closed", event.occurred_at
+    promises.cancel_promises(step, "ticket closed")
+    for item in state.scheduled:
+        if item.kind == "closure_summary" and item.due_at > step.now:
+            item.due_at = step.now
+            step.log("schedule", "ticket closed: closure summary released now",
+                     kind="closure_summary")
+
+
+def on_preferences(step: Step) -> None:
+    event: PreferencesUpdated = step.event
+    step.state.customer = event.customer
+    step.log("record", "customer preferences updated")
+
+
+def on_timer(step: Step) -> None:
+    """Release is done by `release_due`, which runs after every event."""
+
+
+HANDLERS: dict[type, Any] = {
+    TicketCreated: on_created, CustomerMessage: on_customer_message, AgentReply: on_agent_reply,
+    StatusChanged: on_status_changed, Assigned: on_assigned, CheckpointPromised: on_promise,
+    Resolved: on_resolved, Reopened: on_reopened, Closed: on_closed,
+    PreferencesUpdated: on_preferences, TimerDue: on_timer,
+}
+
+
+# ------------------------------------------------------------------ release
+def release_due(step: Step) -> None:
+    state = step.state
+    due = [item for item in state.scheduled if item.due_at <= step.now]
+    if not due:
+        return
+    state.scheduled = [item for item in state.scheduled if item.due_at > step.now]
+    for item in sorted(due, key=lambda i: i.due_at):
+        if item.audience == "customer":
+            _release_customer(step, item)
+        else:
+            promises.release_internal(step, item)
+
+
+def _release_customer(step: Step, item: Scheduled) -> None:
+    state = step.state
+    reason = _still_wanted(state, item)
+    if reason:
+        step.log("cancel", reason, kind=item.kind)
+        return
+    if item.kind in ("acknowledgment",) and not item.urgent:
+        last = state.last_customer_notified_at
+        window = timedelta(seconds=step.rules.policy.coalesce_window_seconds)
+        if last is not None and step.now - last < window:
+            step.log("skip", f"coalesced: the customer heard from us {(step.now - last).seconds} s "
+                     "ago", kind=item.kind)
+            return
+    quiet_end = None if item.urgent else quiet_until(step.now, state.customer, step.rules.policy)
+    if quiet_end is not None:
+        state.scheduled.append(item.model_copy(update={"due_at": quiet_end}))
+        step.log("defer", f"customer's quiet hours; deferred to {quiet_end.isoformat()}",
+                 kind=item.kind)
+        return
+    emit_customer(step, item)
+
+
+def _still_wanted(state: TicketState, item: Scheduled) -> str | None:
+    if state.customer is None:
+        return "no customer details known for this ticket"
+    if item.kind == "acknowledgment":
+        if _replied_since(state, item.trigger_at):
+            return "a real agent reply landed first"
+        if state.status in ("resolved", "closed"):
+            return "ticket already resolved"
+    if item.kind == "closure_summary":
+        if state.reopened_at is not None and state.reopened_at > item.trigger_at:
+            return "ticket reopened during the closure grace period"
+        if any(s.kind == "closure_summary" and s.at >= item.trigger_at for s in state.sent):
+            return "closure summary already sent"
+    if item.kind == "checkpoint_holding":
+        return promises.holding_still_wanted(state, item)
+    return None
+
+
+def _queue_now(step: Step, kind: str, *, urgent: bool = False, extra: dict[str, Any]) -> None:
+    """Queue a customer message released in this same step (subject to quiet hours)."""
+    step.state.scheduled.append(Scheduled(
+        kind=kind,  # type: ignore[arg-type]
+        due_at=step.now, trigger_event_id=step.event.id,
+        trigger_at=step.event.occurred_at, urgent=urgent, context=extra,
+    ))
+
+
+def emit_customer(step: Step, item: Scheduled) -> None:
+    state = step.state
+    customer = state.customer
+    assert customer is not None
+    route = customer_route(customer, step.rules.enabled_channels)
+    if isinstance(route, NoRoute):
+        step.log("suppress", route.reason, kind=item.kind)
+        return
+    nid = notification_id(state.ticket_id, item.kind, item.trigger_event_id, route.channel)
+    if any(s.notification_id == nid for s in state.sent):
+        step.log("skip", "this notification was already decided", kind=item.kind,
+                 channel=route.channel, nid=nid)
+        return
+    zone = customer_zone(customer, step.rules.policy)
+    notification = Notification(
+        notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience="customer",
+        channel=route.channel, recipient=route.recipient,
+        fallback=[channel for channel, _ in route.fallback],
+        fallback_recipients={channel: address for channel, address in route.fallback},
+        locale=customer.language or step.rules.default_locale, timezone=zone.key,
+        plain_text_only=customer.accessibility.plain_text_only, urgent=item.urgent,
+        trigger_event_id=item.trigger_event_id, decided_at=step.now,
+        context=customer_context(state, item, step.rules, step.now, route.channel),
+    )
+    record_sent(step, notification)
+
+
+def record_sent(step: Step, notification: Notification) -> None:
+    state = step.state
+    state.sent.append(SentRecord(
+        kind=notification.kind, notification_id=notification.notification_id,
+        channel=notification.channel, audience=notification.audience, at=step.now,
+    ))
+    if notification.audience == "customer":
+        state.last_customer_notified_at = step.now
+    step.out.notifications.append(notification)
+    step.log("send", f"{notification.kind} to the {notification.audience} by "
+             f"{notification.channel}", kind=notification.kind, channel=notification.channel,
+             nid=notification.notification_id)
+
+
+def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: datetime,
+                     channel: str) -> dict[str, Any]:
+    customer = state.customer
+    assert customer is not None
+    milestone = state.next_milestone
+    if milestone is None and item.kind == "acknowledgment":
+        target = (state.created_at or now) + timedelta(hours=rules.policy.first_response_target_hours)
+        milestone_ctx: dict[str, Any] | None = {
+            "text": "a first reply from our team", "due_at": max(target, now).isoformat()}
+    elif milestone is not None:
+        milestone_ctx = {"text": milestone.text,
+                         "due_at": milestone.due_at.isoformat() if milestone.due_at else None}
+    else:
+        milestone_ctx = None
+    context: dict[str, Any] = {
+        "customer": {
+            "name": customer.name,
+            "greeting_name": customer.greeting_name,
+            "pronouns": customer.pronouns,
+        },
+        "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status},
+        "agent": {"name": state.agent.name} if state.agent else None,
+        "next_milestone": milestone_ctx,
+        "quick_update": {"channel": channel},
+        "sent_at": now.isoformat(),
+    }
+    if item.kind == "closure_summary" and state.summary is not None:
+        context["summary"] = state.summary.model_dump()
+    context.update(item.context)
+    return context
+
+
+def _replied_since(state: TicketState, moment: datetime) -> bool:
+    last = state.last_public_agent_update_at
+    return last is not None and last >= moment

@@ -1,0 +1,178 @@
+"""Promises as first-class objects: pending -> kept / kept_late / renegotiated / broken / cancelled.
+
+The ladder for one promise: a nudge to the agent `nudge_lead_seconds` before it
+is due; at the due time, if unkept, an escalation to the team lead and one
+honest holding update to the customer. Every step carries the promise version
+and is re-checked when released, so a late or duplicate timer does nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from streams.records import CheckpointPromised
+from streams.routing import within_team_hours
+from streams.state import Notification, Promise, Scheduled, TicketState, notification_id
+
+if TYPE_CHECKING:
+    from streams.policy import Step
+
+LADDER_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "checkpoint_holding")
+
+
+def on_promised(step: Step, event: CheckpointPromised) -> None:
+    state = step.state
+    if not state.known:
+        step.log("skip", "promise for a ticket heard has not seen created", kind="checkpoint")
+        return
+    if state.status in ("resolved", "closed"):
+        step.log("skip", f"promise on a {state.status} ticket is not tracked", kind="checkpoint")
+        return
+    if event.due_at <= event.occurred_at:
+        step.log("skip", "the promised time was already past when the promise was made",
+                 kind="checkpoint")
+        return
+    existing = state.promises.get(event.promise_id)
+    if existing is not None and existing.due_at == event.due_at and existing.what == event.what:
+        step.log("skip", "same promise repeated; nothing changes", kind="checkpoint")
+        return
+    version = 1
+    for other in state.promises.values():
+        if other.status == "pending":
+            other.status, other.settled_at = "renegotiated", event.occurred_at
+            _drop_ladder(step, other.promise_id)
+            step.log("record", f"promise {other.promise_id} renegotiated by {event.promise_id}",
+                     kind="checkpoint")
+            version = max(version, other.version + 1)
+    promise = Promise(
+        promise_id=event.promise_id, version=version, agent=event.agent, what=event.what,
+        due_at=event.due_at, made_at=event.occurred_at,
+        outside_team_hours=not within_team_hours(event.due_at, step.rules.policy),
+    )
+    state.promises[event.promise_id] = promise
+    step.log("record", f"promise {promise.promise_id} pending until {promise.due_at.isoformat()}",
+             kind="checkpoint")
+    lead = timedelta(seconds=step.rules.policy.nudge_lead_seconds)
+    ladder = [
+        ("checkpoint_escalation", "lead", promise.due_at),
+        ("checkpoint_holding", "customer", promise.due_at),
+    ]
+    if promise.outside_team_hours:
+        ladder.insert(0, ("checkpoint_nudge", "agent", step.now))
+    elif promise.due_at - lead > step.now:
+        ladder.insert(0, ("checkpoint_nudge", "agent", promise.due_at - lead))
+    for kind, audience, due in ladder:
+        step.state.scheduled.append(Scheduled(
+            kind=kind, audience=audience, due_at=due,  # type: ignore[arg-type]
+            trigger_event_id=f"{event.id}#{promise.promise_id}.{promise.version}",
+            trigger_at=event.occurred_at, promise_id=promise.promise_id,
+            promise_version=promise.version, context={"promise": promise_context(promise)},
+        ))
+        step.log("schedule", f"{kind} for promise {promise.promise_id} at {due.isoformat()}",
+                 kind=kind)
+    if existing is not None or version > 1:
+        step.state.scheduled.append(Scheduled(
+            kind="milestone_update", due_at=step.now, trigger_event_id=event.id,
+            trigger_at=event.occurred_at,
+            context={"milestone": {"text": event.what, "at": event.occurred_at.isoformat()},
+                     "next_milestone": {"text": event.what, "due_at": event.due_at.isoformat()}},
+        ))
+
+
+def promise_context(promise: Promise) -> dict[str, Any]:
+    return {
+        "id": promise.promise_id, "what": promise.what, "due_at": promise.due_at.isoformat(),
+        "agent_name": promise.agent.name, "outside_team_hours": promise.outside_team_hours,
+    }
+
+
+def keep_promises(step: Step, at: datetime) -> None:
+    for promise in step.state.promises.values():
+        if promise.status == "pending" or (promise.status == "broken" and promise.settled_at
+                                           and promise.settled_at <= at):
+            late = at > promise.due_at
+            promise.status = "kept_late" if late else "kept"
+            promise.settled_at = at
+            _drop_ladder(step, promise.promise_id)
+            step.log("record", f"promise {promise.promise_id} kept{' late' if late else ''}",
+                     kind="checkpoint")
+
+
+def cancel_promises(step: Step, reason: str) -> None:
+    for promise in step.state.promises.values():
+        if promise.status == "pending":
+            promise.status, promise.settled_at = "cancelled", step.now
+            _drop_ladder(step, promise.promise_id)
+            step.log("record", f"promise {promise.promise_id} cancelled: {reason}",
+                     kind="checkpoint")
+
+
+def _drop_ladder(step: Step, promise_id: str) -> None:
+    step.cancel(LADDER_KINDS, f"promise {promise_id} settled",
+                keep=lambda item: item.promise_id != promise_id)
+
+
+def _current(state: TicketState, item: Scheduled) -> Promise | None:
+    promise = state.promises.get(item.promise_id or "")
+    if promise is None or promise.version != item.promise_version:
+        return None
+    return promise
+
+
+def holding_still_wanted(state: TicketState, item: Scheduled) -> str | None:
+    promise = _current(state, item)
+    if promise is None:
+        return "promise replaced by a newer one"
+    if promise.status == "pending":
+        promise.status, promise.settled_at = "broken", promise.due_at
+    if promise.status != "broken":
+        return f"promise is {promise.status}"
+    return None
+
+
+def release_internal(step: Step, item: Scheduled) -> None:
+    state = step.state
+    promise = _current(state, item)
+    if promise is None:
+        step.log("cancel", "promise replaced by a newer one", kind=item.kind)
+        return
+    if item.kind == "checkpoint_escalation":
+        if promise.status == "pending":
+            promise.status, promise.settled_at = "broken", promise.due_at
+        if promise.status != "broken":
+            step.log("cancel", f"promise is {promise.status}", kind=item.kind)
+            return
+        promise.escalated = True
+    elif promise.status != "pending":
+        step.log("cancel", f"promise is {promise.status}", kind=item.kind)
+        return
+    else:
+        promise.nudged = True
+    recipients = step.rules.internal_recipients
+    team = promise.agent.team or "default"
+    if item.audience == "agent":
+        address = promise.agent.email or recipients.get(team) or recipients.get("default")
+    else:
+        address = recipients.get(f"lead:{team}") or recipients.get("lead")
+    if not address:
+        step.log("suppress", f"no address configured for the {item.audience}", kind=item.kind)
+        return
+    from streams.policy import record_sent  # circular at import time only
+
+    nid = notification_id(state.ticket_id, item.kind, item.trigger_event_id, "email",
+                          audience=item.audience)
+    record_sent(step, Notification(
+        notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience=item.audience,
+        channel="email", recipient=address, locale=step.rules.default_locale,
+        timezone=step.rules.policy.team_timezone, plain_text_only=False,
+        trigger_event_id=item.trigger_event_id, decided_at=step.now,
+        context={
+            **item.context,
+            "ticket": {"id": state.ticket_id, "subject": state.subject or "",
+                       "status": state.status},
+            "customer": {"greeting_name": state.customer.greeting_name if state.customer else ""},
+            "agent": {"name": promise.agent.name},
+            "sent_at": step.now.isoformat(),
+        },
+    ))

@@ -1,0 +1,281 @@
+"""The canonical event contract (schema `heard.event/v1`).
+
+Every event is one JSON object on the `ticket-events` topic, keyed by ticket id.
+Validation is strict: unknown fields, unknown types, naive datetimes, unknown
+timezones and malformed phone numbers are rejected with a reason, and the
+worker sends the original bytes to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+SCHEMA = "heard.event/v1"
+MAX_TEXT = 2000
+MAX_NAME = 200
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+ShortText = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+LongText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+
+
+def normalise_phone(value: str, region: str = "US") -> str:
+    """Return the E.164 form of a phone number, or raise ValueError."""
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number for its country")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+class QuietHoursWindow(Strict):
+    """Local wall-clock window in the customer's timezone; may wrap midnight."""
+
+    start: time
+    end: time
+
+
+class Consent(Strict):
+    email: bool = True
+    sms: bool = False
+
+
+class Accessibility(Strict):
+    plain_text_only: bool = False
+
+
+class Customer(Strict):
+    id: ShortText | None = None
+    name: ShortText
+    preferred_name: ShortText | None = None
+    pronouns: Annotated[str, Field(max_length=40)] | None = None
+    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+$")] | None = None
+    phone: str | None = None
+    language: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] = "en"
+    timezone: str | None = None
+    preferred_channel: Literal["email", "sms"] | None = None
+    accessibility: Accessibility = Accessibility()
+    quiet_hours: QuietHoursWindow | None = None
+    consent: Consent = Consent()
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_phone(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+    @property
+    def greeting_name(self) -> str:
+        return self.preferred_name or self.name
+
+
+class Agent(Strict):
+    id: ShortText | None = None
+    name: ShortText
+    team: ShortText | None = None
+    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+$")] | None = None
+
+
+class Milestone(Strict):
+    text: LongText
+    due_at: UtcDatetime | None = None
+
+
+class ClosureSummary(Strict):
+    what_happened: LongText
+    what_changed: LongText
+    prevention: LongText
+
+
+class EventBase(Strict):
+    schema_: Literal["heard.event/v1"] = Field(SCHEMA, alias="schema")
+    id: ShortText
+    occurred_at: UtcDatetime
+    ticket_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:#-]+$")]
+    source: Annotated[str, Field(max_length=64)] | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class TicketCreated(EventBase):
+    type: Literal["ticket.created"]
+    customer: Customer
+    subject: LongText
+    urgent: bool = False
+    agent: Agent | None = None
+    next_milestone: Milestone | None = None
+
+
+class CustomerMessage(EventBase):
+    type: Literal["ticket.customer_message"]
+    urgent: bool = False
+    excerpt: LongText | None = None
+
+
+class AgentReply(EventBase):
+    type: Literal["ticket.agent_reply"]
+    agent: Agent
+    public: bool
+    # The progress this reply reports (customers get a milestone update) ...
+    milestone: Milestone | None = None
+    # ... and what comes next, with its time if the agent gave one.
+    next_milestone: Milestone | None = None
+    urgent: bool = False
+
+
+class StatusChanged(EventBase):
+    type: Literal["ticket.status_changed"]
+    from_status: ShortText | None = None
+    to_status: ShortText
+    note: LongText | None = None
+    next_milestone: Milestone | None = None
+
+
+class Assigned(EventBase):
+    type: Literal["ticket.assigned"]
+    agent: Agent
+
+
+class CheckpointPromised(EventBase):
+    type: Literal["ticket.checkpoint_promised"]
+    promise_id: ShortText
+    agent: Agent
+    due_at: UtcDatetime
+    what: LongText
+    team_calendar: ShortText | None = None
+
+
+class Resolved(EventBase):
+    type: Literal["ticket.resolved"]
+    agent: Agent | None = None
+    summary: ClosureSummary
+
+
+class Reopened(EventBase):
+    type: Literal["ticket.reopened"]
+    reason: LongText | None = None
+
+
+class Closed(EventBase):
+    type: Literal["ticket.closed"]
+
+
+class PreferencesUpdated(EventBase):
+    type: Literal["customer.preferences_updated"]
+    customer: Customer
+
+
+class TimerDue(EventBase):
+    """Internal: emitted by the sweeper onto the timers topic, never by producers."""
+
+    type: Literal["heard.timer_due"]
+    due_at: UtcDatetime
+
+
+TicketEvent = Annotated[
+    TicketCreated | CustomerMessage | AgentReply | StatusChanged | Assigned
+    | CheckpointPromised | Resolved | Reopened | Closed | PreferencesUpdated,
+    Field(discriminator="type"),
+]
+AnyEvent = Annotated[
+    TicketCreated | CustomerMessage | AgentReply | StatusChanged | Assigned
+    | CheckpointPromised | Resolved | Reopened | Closed | PreferencesUpdated | TimerDue,
+    Field(discriminator="type"),
+]
+EVENT_TYPES: tuple[str, ...] = (
+    "ticket.created", "ticket.customer_message", "ticket.agent_reply",
+    "ticket.status_changed", "ticket.assigned", "ticket.checkpoint_promised",
+    "ticket.resolved", "ticket.reopened", "ticket.closed", "customer.preferences_updated",
+)
+
+_public_adapter: TypeAdapter[Any] = TypeAdapter(TicketEvent)
+_internal_adapter: TypeAdapter[Any] = TypeAdapter(AnyEvent)
+
+
+class InvalidEvent(ValueError):
+    """Why bytes are not a valid canonical event; carries a readable reason."""
+
+
+def parse_event(raw: bytes | str, *, internal: bool = False, max_bytes: int = 65536) -> Any:
+    """Parse and validate one event. Raises InvalidEvent with a one-line reason."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    if len(data) > max_bytes:
+        raise InvalidEvent(f"event is {len(data)} bytes; the limit is {max_bytes}")
+    try:
+        obj = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise InvalidEvent("an event must be a JSON object")
+    kind = obj.get("type")
+    allowed = EVENT_TYPES + (("heard.timer_due",) if internal else ())
+    if kind not in allowed:
+        raise InvalidEvent(f"unknown event type {kind!r}")
+    adapter = _internal_adapter if internal else _public_adapter
+    try:
+        return adapter.validate_python(obj)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_validation_error(exc)) from exc
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        # Drop the discriminator tag pydantic puts first in the location.
+        if loc and loc[0] in EVENT_TYPES + ("heard.timer_due",):
+            loc = loc[1:]
+        parts.append(f"{'.'.join(loc) or '(event)'}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def event_to_json(event: BaseModel) -> bytes:
+    return event.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """One JSON Schema per public event type, for docs/schemas/."""
+    models: dict[str, type[EventBase]] = {
+        "ticket.created": TicketCreated, "ticket.customer_message": CustomerMessage,
+        "ticket.agent_reply": AgentReply, "ticket.status_changed": StatusChanged,
+        "ticket.assigned": Assigned, "ticket.checkpoint_promised": CheckpointPromised,
+        "ticket.resolved": Resolved, "ticket.reopened": Reopened, "ticket.closed": Closed,
+        "customer.preferences_updated": PreferencesUpdated,
+    }
+    return {name: model.model_json_schema(by_alias=True) for name, model in models.items()}

@@ -1,0 +1,218 @@
+"""Rendering writers' Jinja templates safely, strictly and in the reader's locale.
+
+Layout: `templates/<kind>/<locale>/<file>` with the files `subject.txt`,
+`email.txt`, `email.html` and `sms.txt`; a missing locale file falls back to
+the language, then to the default locale. Templates run in an immutable
+sandbox with StrictUndefined, so a missing variable is an error, never a blank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import types
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_date, format_datetime, format_time
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+FILES = ("subject.txt", "email.txt", "email.html", "sms.txt")
+CUSTOMER_KINDS = ("acknowledgment", "milestone_update", "closure_summary", "checkpoint_holding")
+INTERNAL_KINDS = ("checkpoint_nudge", "checkpoint_escalation")
+KINDS = CUSTOMER_KINDS + INTERNAL_KINDS
+_SPACE = re.compile(r"\s+")
+
+
+class TemplateProblem(Exception):
+    """A template failed: `file line N: reason`, written for the writer who owns it."""
+
+    def __init__(self, file: str, line: int | None, reason: str) -> None:
+        self.file, self.line, self.reason = file, line, reason
+        where = f"{file} line {line}" if line else file
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None
+    text: str
+    html: str | None
+    template_hashes: dict[str, str] = field(default_factory=dict)
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise TypeError(f"expected a date and time, got {type(value).__name__}")
+
+
+@pass_context
+def _fmt_datetime(ctx: Context, value: Any, fmt: str = "medium") -> str:
+    return format_datetime(_as_datetime(value), fmt, tzinfo=ctx["_timezone"],
+                           locale=ctx["_locale"])
+
+
+@pass_context
+def _fmt_time(ctx: Context, value: Any, fmt: str = "short") -> str:
+    return format_time(_as_datetime(value), fmt, tzinfo=ctx["_timezone"], locale=ctx["_locale"])
+
+
+@pass_context
+def _fmt_date(ctx: Context, value: Any, fmt: str = "full") -> str:
+    moment = _as_datetime(value).astimezone(ctx["_timezone"])
+    return format_date(moment.date(), fmt, locale=ctx["_locale"])
+
+
+@pass_context
+def _fmt_when(ctx: Context, value: Any) -> str:
+    """Day and time with the zone's name: 'Friday 27 November, 3:00 PM (CET)'."""
+    moment = _as_datetime(value)
+    return format_datetime(moment, "EEEE d MMMM, " + _time_pattern(ctx["_locale"]) + " (zzz)",
+                           tzinfo=ctx["_timezone"], locale=ctx["_locale"])
+
+
+def _time_pattern(locale: str) -> str:
+    from babel import Locale
+
+    try:
+        return str(Locale.parse(locale.replace("-", "_")).time_formats["short"].pattern)
+    except (ValueError, LookupError):
+        return "HH:mm"
+
+
+def one_line(value: Any) -> str:
+    """Collapse all whitespace, so no value can break a header or an SMS line."""
+    return _SPACE.sub(" ", str(value)).strip()
+
+
+class Renderer:
+    def __init__(self, templates_dir: str | Path, default_locale: str = "en") -> None:
+        self.root = Path(templates_dir)
+        self.default_locale = default_locale
+        self.env = ImmutableSandboxedEnvironment(
+            loader=FileSystemLoader(str(self.root)),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=True,
+        )
+        self.env.filters.update(datetime=_fmt_datetime, time=_fmt_time, date=_fmt_date,
+                                when=_fmt_when, one_line=one_line)
+        self._hashes: dict[tuple[str, float], str] = {}
+
+    # ------------------------------------------------------------ lookup
+    def resolve(self, kind: str, locale: str, file: str) -> str | None:
+        """Template name for a kind/locale/file, falling back language -> default locale."""
+        candidates = [locale, locale.replace("_", "-").split("-")[0], self.default_locale]
+        for candidate in dict.fromkeys(candidates):
+            name = f"{kind}/{candidate}/{file}"
+            if (self.root / name).is_file():
+                return name
+        return None
+
+    def template_names(self) -> list[str]:
+        return sorted(
+            str(path.relative_to(self.root)) for path in self.root.rglob("*")
+            if path.is_file() and path.suffix in (".txt", ".html")
+        )
+
+    def compile_all(self) -> list[TemplateProblem]:
+        """Compile every template; the worker refuses to start if any fails."""
+        problems = []
+        for name in self.template_names():
+            try:
+                self.env.get_template(name)
+            except TemplateSyntaxError as exc:
+                problems.append(TemplateProblem(name, exc.lineno, exc.message or str(exc)))
+            except TemplateError as exc:
+                problems.append(TemplateProblem(name, None, str(exc)))
+        return problems
+
+    def content_hash(self, name: str) -> str:
+        path = self.root / name
+        key = (name, path.stat().st_mtime)
+        if key not in self._hashes:
+            self._hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return self._hashes[key]
+
+    # ------------------------------------------------------------ render
+    def render_file(self, name: str, context: dict[str, Any], locale: str, timezone: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        variables = dict(context)
+        variables["_locale"] = locale.replace("-", "_")
+        variables["_timezone"] = ZoneInfo(timezone)
+        try:
+            template = self.env.get_template(name)
+            return template.render(variables)
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(name, exc.lineno, exc.message or str(exc)) from exc
+        except SecurityError as exc:
+            raise TemplateProblem(name, _template_line(exc, name), f"not allowed: {exc}") from exc
+        except TemplateNotFound as exc:
+            raise TemplateProblem(name, None, f"includes a missing template {exc.name}") from exc
+        except TemplateError as exc:
+            raise TemplateProblem(name, _template_line(exc, name), str(exc)) from exc
+        except (TypeError, ValueError, LookupError, AttributeError) as exc:
+            raise TemplateProblem(name, _template_line(exc, name), str(exc)) from exc
+
+    def render(self, kind: str, channel: str, locale: str, timezone: str,
+               context: dict[str, Any], plain_text_only: bool = False) -> Rendered:
+        hashes: dict[str, str] = {}
+
+        def one(file: str, required: bool = True) -> str | None:
+            name = self.resolve(kind, locale, file)
+            if name is None:
+                if required:
+                    raise TemplateProblem(f"{kind}/{locale}/{file}", None,
+                                          "template missing for this kind and locale")
+                return None
+            hashes[name] = self.content_hash(name)
+            return self.render_file(name, context, locale, timezone)
+
+        if channel == "sms":
+            text = one_line(one("sms.txt") or "")
+            return Rendered(subject=None, text=text, html=None, template_hashes=hashes)
+        subject = one_line(one("subject.txt") or "")
+        text = _tidy_text(one("email.txt") or "")
+        html = None if plain_text_only else one("email.html", required=False)
+        return Rendered(subject=subject, text=text, html=html, template_hashes=hashes)
+
+
+def _tidy_text(text: str) -> str:
+    """Drop the blank lines a dropped sentence leaves behind; keep paragraphs."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    tidy: list[str] = []
+    for line in lines:
+        if not line and tidy and not tidy[-1]:
+            continue
+        tidy.append(line)
+    return "\n".join(tidy) + "\n"
+
+
+def _template_line(exc: BaseException, name: str) -> int | None:
+    """Jinja rewrites tracebacks so template frames carry the template's file and line."""
+    tb: types.TracebackType | None = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(name):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

@@ -1,0 +1,98 @@
+"""Which channel reaches a customer, and when: consent, contact data, quiet hours.
+
+Pure functions. Warm data never guesses: no consent or no address means the
+channel is not used, and the reason says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from streams.records import Customer, QuietHoursWindow
+from streams.settings import PolicySettings
+from streams.state import ChannelName
+
+
+@dataclass(frozen=True)
+class Route:
+    channel: ChannelName
+    recipient: str
+    fallback: tuple[tuple[ChannelName, str], ...]
+
+
+@dataclass(frozen=True)
+class NoRoute:
+    reason: str
+
+
+def customer_route(customer: Customer, enabled: tuple[str, ...]) -> Route | NoRoute:
+    """Preferred channel first, then the other one; only consented channels with an address."""
+    order: list[ChannelName] = ["email", "sms"]
+    if customer.preferred_channel == "sms":
+        order = ["sms", "email"]
+    usable: list[tuple[ChannelName, str]] = []
+    refused: list[str] = []
+    for channel in order:
+        if channel not in enabled:
+            refused.append(f"{channel} is not enabled")
+            continue
+        if channel == "email":
+            if not customer.email:
+                refused.append("no email address")
+            elif not customer.consent.email:
+                refused.append("no consent for email")
+            else:
+                usable.append(("email", customer.email))
+        else:
+            if not customer.phone:
+                refused.append("no phone number")
+            elif not customer.consent.sms:
+                refused.append("no consent for SMS")
+            else:
+                usable.append(("sms", customer.phone))
+    if not usable:
+        return NoRoute("no usable channel: " + ", ".join(refused))
+    first, *rest = usable
+    return Route(first[0], first[1], tuple(rest))
+
+
+def customer_zone(customer: Customer | None, policy: PolicySettings) -> ZoneInfo:
+    name = customer.timezone if customer and customer.timezone else policy.default_timezone
+    return ZoneInfo(name)
+
+
+def _in_window(local: time, window: QuietHoursWindow) -> bool:
+    if window.start <= window.end:
+        return window.start <= local < window.end
+    return local >= window.start or local < window.end
+
+
+def quiet_until(now: datetime, customer: Customer | None, policy: PolicySettings) -> datetime | None:
+    """If `now` falls in the customer's quiet hours, the UTC instant they end; else None."""
+    window: QuietHoursWindow | None = None
+    if customer is not None and customer.quiet_hours is not None:
+        window = customer.quiet_hours
+    elif policy.default_quiet_hours is not None:
+        dq = policy.default_quiet_hours
+        window = QuietHoursWindow(start=dq.start, end=dq.end)
+    if window is None or window.start == window.end:
+        return None
+    zone = customer_zone(customer, policy)
+    local = now.astimezone(zone)
+    if not _in_window(local.time().replace(tzinfo=None), window):
+        return None
+    end_day = local.date()
+    if window.start > window.end and local.time().replace(tzinfo=None) >= window.start:
+        end_day = end_day + timedelta(days=1)
+    # Built from the local wall clock so DST shifts land on the real local time.
+    opening = datetime.combine(end_day, window.end, tzinfo=zone)
+    return opening.astimezone(now.tzinfo)
+
+
+def within_team_hours(moment: datetime, policy: PolicySettings) -> bool:
+    local = moment.astimezone(ZoneInfo(policy.team_timezone))
+    if local.weekday() >= 5:
+        return False
+    return policy.team_hours_start <= local.time().replace(tzinfo=None) < policy.team_hours_end

@@ -1,0 +1,223 @@
+"""Configuration: YAML files in `config/` validated into frozen typed models.
+
+Values may reference environment variables as `${NAME}` or `${NAME:-default}`,
+so the same files serve the local stack, docker-compose and production. Secrets
+are never values: config names the environment variable that holds them.
+Any problem stops start-up with the file and the key path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """Bad configuration: the message names the file and the key path."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---------------------------------------------------------------- engine.yaml
+class TopicNames(Frozen):
+    ticket_events: str = "ticket-events"
+    timers: str = "heard-timers"
+    outbound: str = "notifications-outbound"
+    notification_events: str = "notification-events"
+    decisions: str = "heard-decisions"
+    dead_letters: str = "heard-dead-letters"
+
+
+class WebSettings(Frozen):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(6066, ge=1, le=65535)
+
+
+class EngineSettings(Frozen):
+    app_id: str = "heard"
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    partitions: int = Field(4, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1)
+    topics: TopicNames = TopicNames()
+    store: str = "memory://"
+    web: WebSettings = WebSettings()
+    sweep_interval_seconds: float = Field(0.5, gt=0, le=60)
+    session_timeout_seconds: float = Field(10.0, gt=0)
+    heartbeat_interval_seconds: float = Field(3.0, gt=0)
+    templates_dir: str = "templates"
+    default_locale: str = "en"
+    max_event_bytes: int = Field(65536, ge=1024)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{getattr(self.topics, name)}"
+
+
+# -------------------------------------------------------------- channels.yaml
+class EmailSettings(Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(1025, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username_env: str | None = None
+    password_env: str | None = None
+    from_address: str = "support@example.com"
+    from_name: str = "Support"
+    reply_to: str | None = Field(
+        None, description="Reply-To address; `{ticket_id}` is replaced by the ticket id"
+    )
+    message_id_domain: str = "heard.invalid"
+    pool_size: int = Field(4, ge=1, le=64)
+    timeout_seconds: float = Field(15.0, gt=0)
+    cafile: str | None = None
+    internal_recipients: dict[str, str] = Field(
+        default_factory=dict,
+        description="team or role name -> address for agent nudges and escalations",
+    )
+
+
+class SmsSettings(Frozen):
+    provider: Literal["twilio"] = "twilio"
+    account_sid_env: str = "TWILIO_ACCOUNT_SID"
+    auth_token_env: str = "TWILIO_AUTH_TOKEN"
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    base_url: str = "https://api.twilio.com"
+    status_callback_url: str | None = None
+    timeout_seconds: float = Field(10.0, gt=0)
+    default_region: str = "US"
+
+
+class RetrySettings(Frozen):
+    attempts: int = Field(3, ge=1, le=10)
+    initial_seconds: float = Field(0.2, gt=0)
+    max_seconds: float = Field(2.0, gt=0)
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class ChannelSettings(Frozen):
+    enabled: list[Literal["email", "sms"]] = ["email", "sms"]
+    email: EmailSettings = EmailSettings()
+    sms: SmsSettings = SmsSettings()
+    retry: RetrySettings = RetrySettings()
+
+
+# ---------------------------------------------------------------- policy.yaml
+class QuietHours(Frozen):
+    start: time
+    end: time
+
+
+class PolicySettings(Frozen):
+    acknowledgment_hold_seconds: float = Field(
+        60, ge=0, description="wait this long for a real agent reply before acknowledging"
+    )
+    first_response_target_hours: float = Field(4, gt=0)
+    coalesce_window_seconds: float = Field(600, ge=0)
+    closure_grace_seconds: float = Field(900, ge=0)
+    milestone_statuses: list[str] = ["pending_customer", "on_hold", "in_progress", "escalated"]
+    default_quiet_hours: QuietHours | None = None
+    default_timezone: str = "UTC"
+    fallback_to_other_channel: bool = True
+    team_hours_start: time = time(9, 0)
+    team_hours_end: time = time(18, 0)
+    team_timezone: str = "UTC"
+    nudge_lead_seconds: float = Field(1800, ge=0)
+    reply_channel_text: str = "reply to this email"
+
+    @field_validator("default_timezone", "team_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+
+class Settings(Frozen):
+    engine: EngineSettings = EngineSettings()
+    channels: ChannelSettings = ChannelSettings()
+    policy: PolicySettings = PolicySettings()
+    config_dir: str = "config"
+
+
+FILES: dict[str, type[Frozen]] = {
+    "engine": EngineSettings,
+    "channels": ChannelSettings,
+    "policy": PolicySettings,
+}
+
+M = TypeVar("M", bound=Frozen)
+
+
+def interpolate_env(value: Any, environ: dict[str, str]) -> Any:
+    """Replace `${NAME}` / `${NAME:-default}` in every string of a parsed YAML tree."""
+    if isinstance(value, str):
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise KeyError(name)
+
+        return ENV_REFERENCE.sub(replace, value)
+    if isinstance(value, dict):
+        return {key: interpolate_env(item, environ) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate_env(item, environ) for item in value]
+    return value
+
+
+def load_file(path: Path, model: type[M], environ: dict[str, str] | None = None) -> M:
+    env = dict(os.environ if environ is None else environ)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    try:
+        data = interpolate_env(raw, env)
+    except KeyError as exc:
+        raise ConfigError(
+            f"{path}: environment variable {exc.args[0]} is referenced but not set "
+            "(give a default with ${NAME:-value})"
+        ) from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+
+
+def load_settings(config_dir: str | Path | None = None,
+                  environ: dict[str, str] | None = None) -> Settings:
+    """Load every known file of the config folder; missing files take defaults."""
+    env = dict(os.environ if environ is None else environ)
+    folder = Path(config_dir or env.get("HEARD_CONFIG_DIR", "config"))
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: config folder not found (set HEARD_CONFIG_DIR)")
+    parts: dict[str, Any] = {}
+    for name, model in FILES.items():
+        path = folder / f"{name}.yaml"
+        if path.exists():
+            parts[name] = load_file(path, model, env)
+    return Settings(config_dir=str(folder), **parts)

@@ -1,0 +1,141 @@
+"""Per-ticket state and the records the policy emits.
+
+All of it is plain pydantic data, serialised as JSON into the changelog-backed
+`tickets` table, so the core stays pure and the worker stays a thin shell.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streams.records import Agent, ClosureSummary, Customer, Milestone
+
+NOTIFICATION_NAMESPACE = uuid.UUID("5b0c4d2e-8f7a-4f5e-9a51-6b3f0d6c9e11")
+SEEN_EVENTS_KEPT = 512
+
+Kind = Literal[
+    "acknowledgment", "milestone_update", "closure_summary",
+    "checkpoint_holding", "checkpoint_nudge", "checkpoint_escalation",
+]
+Audience = Literal["customer", "agent", "lead"]
+ChannelName = Literal["email", "sms"]
+PromiseStatus = Literal["pending", "kept", "kept_late", "renegotiated", "broken", "cancelled"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def notification_id(ticket_id: str, kind: str, trigger_event_id: str, channel: str,
+                    audience: str = "customer") -> str:
+    """Deterministic id: the same decision always yields the same id, on any worker."""
+    name = f"{ticket_id}|{kind}|{trigger_event_id}|{audience}|{channel}"
+    return str(uuid.uuid5(NOTIFICATION_NAMESPACE, name))
+
+
+class Notification(Model):
+    """One message to send: the outbox record on `notifications-outbound`."""
+
+    notification_id: str
+    ticket_id: str
+    kind: Kind
+    audience: Audience
+    channel: ChannelName
+    recipient: str
+    fallback: list[ChannelName] = Field(default_factory=list)
+    fallback_recipients: dict[str, str] = Field(default_factory=dict)
+    locale: str
+    timezone: str
+    plain_text_only: bool = False
+    urgent: bool = False
+    trigger_event_id: str
+    decided_at: datetime
+    context: dict[str, Any]
+
+
+class Decision(Model):
+    """One line of the decision log: what heard did about a ticket, and why."""
+
+    ticket_id: str
+    event_id: str
+    event_type: str
+    at: datetime
+    outcome: Literal["send", "schedule", "defer", "skip", "suppress", "cancel", "record"]
+    kind: str | None = None
+    channel: str | None = None
+    notification_id: str | None = None
+    reason: str
+
+
+class Scheduled(Model):
+    """A message decided but held until `due_at` (hold, grace, quiet hours, ladder step)."""
+
+    kind: Kind
+    audience: Audience = "customer"
+    due_at: datetime
+    trigger_event_id: str
+    trigger_at: datetime
+    urgent: bool = False
+    promise_id: str | None = None
+    promise_version: int | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class Promise(Model):
+    promise_id: str
+    version: int = 1
+    agent: Agent
+    what: str
+    due_at: datetime
+    made_at: datetime
+    status: PromiseStatus = "pending"
+    settled_at: datetime | None = None
+    outside_team_hours: bool = False
+    nudged: bool = False
+    escalated: bool = False
+
+
+class SentRecord(Model):
+    kind: str
+    notification_id: str
+    channel: str
+    audience: str
+    at: datetime
+
+
+class TicketState(Model):
+    ticket_id: str
+    version: int = 0
+    known: bool = False
+    status: str = "unknown"
+    status_at: datetime | None = None
+    created_at: datetime | None = None
+    subject: str | None = None
+    urgent: bool = False
+    customer: Customer | None = None
+    agent: Agent | None = None
+    next_milestone: Milestone | None = None
+    summary: ClosureSummary | None = None
+    resolved_at: datetime | None = None
+    reopened_at: datetime | None = None
+    last_customer_message_at: datetime | None = None
+    last_public_agent_update_at: datetime | None = None
+    last_customer_notified_at: datetime | None = None
+    seen_event_ids: list[str] = Field(default_factory=list)
+    sent: list[SentRecord] = Field(default_factory=list)
+    scheduled: list[Scheduled] = Field(default_factory=list)
+    promises: dict[str, Promise] = Field(default_factory=dict)
+
+    def next_due(self) -> datetime | None:
+        return min((item.due_at for item in self.scheduled), default=None)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_defaults=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> TicketState:
+        return cls.model_validate_json(raw)

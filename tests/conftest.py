@@ -1,0 +1,135 @@
+"""Shared fixtures. Integration fixtures start real services; if one cannot start,
+the test fails (never skips)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from devstack.catchers import start_mail_catcher, start_sms_capture
+from devstack.kafka import KafkaBroker, free_port, stop_pid
+from tests.peers import REPO, Prism
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Apache Kafka broker: the one in KAFKA_BOOTSTRAP_SERVERS, or one started here."""
+    existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if existing:
+        yield existing
+        return
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), port=free_port())
+    try:
+        broker.start(timeout=90)
+    except Exception as exc:  # any start failure must fail the test run, not skip it
+        pytest.fail(f"Kafka could not start: {exc}")
+    yield broker.bootstrap
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prism]:
+    peer = Prism(tmp_path_factory.mktemp("prism"))
+    try:
+        peer.start()
+    except RuntimeError as exc:
+        pytest.fail(f"the Twilio contract peer (Prism) could not start: {exc}")
+    yield peer
+    peer.stop()
+
+
+@dataclass
+class Catchers:
+    mail_port: int
+    sms_port: int
+    mail_dir: Path
+    sms_dir: Path
+
+
+@pytest.fixture(scope="session")
+async def catchers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Catchers]:
+    root = tmp_path_factory.mktemp("outbox")
+    mail_port, sms_port = free_port(), free_port()
+    mail = await start_mail_catcher(root / "mail", mail_port)
+    sms = await start_sms_capture(root / "sms", sms_port)
+    yield Catchers(mail_port, sms_port, root / "mail", root / "sms")
+    mail.close()
+    await mail.wait_closed()
+    await sms.cleanup()
+
+
+@dataclass
+class Worker:
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"], env=self.env, cwd=REPO,
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log.read_text()[-3000:]}")
+            if "Ready" in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready in {timeout} s: {self.log.read_text()[-3000:]}")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+            self.process.wait(10)
+        else:
+            stop_pid(self.process.pid, 20, self.process)
+        self.process = None
+
+
+def worker_env(bootstrap: str, catchers: Catchers, prefix: str, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "HEARD_CONFIG_DIR": str(REPO / "config"),
+        "HEARD_TEMPLATES_DIR": str(REPO / "templates"),
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "HEARD_TOPIC_PREFIX": prefix,
+        "HEARD_APP_ID": f"heard-test-{prefix.rstrip('.')}",
+        "HEARD_WEB_ENABLED": "false",
+        "HEARD_WEB_PORT": str(free_port()),
+        "SMTP_PORT": str(catchers.mail_port),
+        "TWILIO_BASE_URL": f"http://127.0.0.1:{catchers.sms_port}",
+        "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
+        "TWILIO_AUTH_TOKEN": "test-token",
+        "HEARD_ACK_HOLD_SECONDS": "1",
+        "HEARD_CLOSURE_GRACE_SECONDS": "2",
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """Each test gets its own topics."""
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+async def wait_for(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

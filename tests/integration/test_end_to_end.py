@@ -1,0 +1,198 @@
+"""Event produced to a real Kafka -> heard worker process -> message received by real peers."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from streams.readback import read_topic
+from streams.settings import EngineSettings
+from streams.state import notification_id
+from tests import stories
+from tests.conftest import Catchers, Worker, wait_for, worker_env
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def prefix() -> str:
+    return f"e2e{random.randrange(10**8)}."
+
+
+@pytest.fixture(scope="module")
+def worker(kafka_bootstrap: str, catchers: Catchers, prefix: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    running = Worker(worker_env(kafka_bootstrap, catchers, prefix), log)
+    running.start()
+    yield running
+    running.stop()
+
+
+def engine(bootstrap: str, prefix: str) -> EngineSettings:
+    return EngineSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
+
+
+async def produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in items:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def send(bootstrap: str, prefix: str, events: list[dict[str, object]]) -> None:
+    await produce(bootstrap, f"{prefix}ticket-events",
+                  [(str(e["ticket_id"]).encode(), stories.dumps(e)) for e in events])
+
+
+def mails_for(folder: Path, ticket: str) -> list[EmailMessage]:
+    found = []
+    for path in sorted(folder.glob("*.eml")):
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        if message["In-Reply-To"] == f"<ticket-{ticket}@heard.example.com>":
+            found.append(message)  # type: ignore[arg-type]
+    return found
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def test_acknowledgment_email_reaches_a_real_smtp_server(
+        worker: Worker, kafka_bootstrap: str, prefix: str, catchers: Catchers) -> None:
+    start = now()
+    event = stories.created("E2E-1", start, eid="e2e-1-created",
+                            customer=stories.customer(name="Zoë <b>Brontë</b>",
+                                                      preferred_name="Zoë"))
+    await send(kafka_bootstrap, prefix, [event])
+    await wait_for(lambda: mails_for(catchers.mail_dir, "E2E-1"), 30, "the acknowledgment")
+
+    [mail] = mails_for(catchers.mail_dir, "E2E-1")
+    assert not mail.defects
+    assert mail["Subject"] == "We have your message: My parcel is late"
+    assert mail["To"].addresses[0].addr_spec == "amara@example.net"
+    assert mail["To"].addresses[0].display_name == "Zoë <b>Brontë</b>"
+    nid = notification_id("E2E-1", "acknowledgment", "e2e-1-created", "email")
+    assert mail["Message-ID"] == f"<{nid}@heard.example.com>"
+    assert mail["References"] == "<ticket-E2E-1@heard.example.com>"
+    assert mail["Reply-To"] == "support+E2E-1@example.com"
+    assert mail.get_content_type() == "multipart/alternative"
+    parts = [part.get_content_type() for part in mail.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert text.startswith("Hi Zoë,")
+    assert "a first reply from our team, by" in text
+    assert "reply to this email" in text
+    assert "Hi Zoë," in html and "<b>" not in html.split("<body")[1].split("Hi Zoë")[0]
+
+
+async def test_invalid_events_are_dead_lettered_and_the_worker_keeps_going(
+        worker: Worker, kafka_bootstrap: str, prefix: str, catchers: Catchers) -> None:
+    bad = [
+        (b"E2E-2", b"{not json"),
+        (b"E2E-2", json.dumps({"type": "ticket.exploded", "ticket_id": "E2E-2"}).encode()),
+        (b"E2E-2", stories.dumps(stories.created("E2E-2", now(), eid="bad-tz",
+                                                 customer=stories.customer(timezone="Mars/Base")))),
+    ]
+    await produce(kafka_bootstrap, f"{prefix}ticket-events", bad)
+    await send(kafka_bootstrap, prefix, [stories.created("E2E-2", now(), eid="good")])
+    await wait_for(lambda: mails_for(catchers.mail_dir, "E2E-2"), 30, "the valid event's mail")
+
+    letters = await read_topic(engine(kafka_bootstrap, prefix), f"{prefix}heard-dead-letters",
+                               key=b"E2E-2")
+    reasons = [headers["heard-reason"].decode() for _, _, headers in letters]
+    assert [value for _, value, _ in letters] == [value for _, value in bad]
+    assert reasons[0].startswith("not JSON")
+    assert reasons[1] == "unknown event type 'ticket.exploded'"
+    assert "unknown IANA timezone 'Mars/Base'" in reasons[2]
+    assert worker.process is not None and worker.process.poll() is None
+
+
+async def test_replay_with_duplicates_and_reordering_sends_each_message_once(
+        worker: Worker, kafka_bootstrap: str, prefix: str, catchers: Catchers) -> None:
+    start = now() - timedelta(minutes=30)
+    story = [
+        stories.created("E2E-3", start, eid="s3-1"),
+        stories.reply("E2E-3", start + timedelta(minutes=5), eid="s3-2",
+                      milestone={"text": "Found at the depot."}),
+        stories.resolved("E2E-3", start + timedelta(minutes=10), eid="s3-3"),
+    ]
+    replay = story + [story[1], story[0], story[2], story[1]]
+    await send(kafka_bootstrap, prefix, replay)
+    await wait_for(lambda: any("Resolved" in m["Subject"]
+                               for m in mails_for(catchers.mail_dir, "E2E-3")),
+                   30, "the closure summary")
+    await send(kafka_bootstrap, prefix, [story[2], story[0]])
+    # The decisions topic shows the worker consumed the late duplicates too.
+    settings = engine(kafka_bootstrap, prefix)
+
+    async def duplicates_seen() -> int:
+        lines = [json.loads(v) for _, v, _ in
+                 await read_topic(settings, f"{prefix}heard-decisions", key=b"E2E-3")]
+        return sum(1 for line in lines if line["reason"].startswith("duplicate event"))
+
+    for _ in range(100):
+        if await duplicates_seen() >= 6:
+            break
+        await __import__("asyncio").sleep(0.2)
+    assert await duplicates_seen() == 6
+    subjects = sorted(m["Subject"] for m in mails_for(catchers.mail_dir, "E2E-3"))
+    assert subjects == [
+        "Progress on your request: My parcel is late",
+        "Resolved: My parcel is late, and what we changed",
+        "We have your message: My parcel is late",
+    ]
+
+
+async def test_reopen_during_grace_cancels_the_closure_and_sms_goes_by_consent(
+        worker: Worker, kafka_bootstrap: str, prefix: str, catchers: Catchers) -> None:
+    start = now()
+    sms_customer = stories.customer(name="Łukasz Nowak", preferred_name="Łukasz",
+                                    phone="+48 512 345 678", preferred_channel="sms",
+                                    consent={"email": True, "sms": True})
+    await send(kafka_bootstrap, prefix, [
+        stories.created("E2E-4", start - timedelta(minutes=20), eid="s4-1",
+                        customer=sms_customer),
+        stories.resolved("E2E-4", start, eid="s4-2"),
+        stories.event("ticket.reopened", "E2E-4", start + timedelta(seconds=1), eid="s4-3"),
+    ])
+
+    def sms_bodies() -> list[str]:
+        bodies = []
+        for path in sorted(catchers.sms_dir.glob("*.json")):
+            record = json.loads(path.read_text())
+            if "E2E-4" in record["Body"]:
+                bodies.append(record["Body"])
+        return bodies
+
+    await wait_for(lambda: sms_bodies(), 30, "the acknowledgment SMS")
+    settings = engine(kafka_bootstrap, prefix)
+
+    async def decisions() -> list[dict[str, str]]:
+        return [json.loads(v) for _, v, _ in
+                await read_topic(settings, f"{prefix}heard-decisions", key=b"E2E-4")]
+
+    for _ in range(100):
+        if any(d["outcome"] == "cancel" for d in await decisions()):
+            break
+        await __import__("asyncio").sleep(0.2)
+    lines = await decisions()
+    cancels = [d for d in lines if d["outcome"] == "cancel"]
+    assert cancels and cancels[0]["kind"] == "closure_summary"
+    assert cancels[0]["reason"] == "ticket reopened during the closure grace period"
+    bodies = sms_bodies()
+    assert bodies == [bodies[0]] and bodies[0].startswith("Hi Łukasz, we have your message")
+    assert not mails_for(catchers.mail_dir, "E2E-4")

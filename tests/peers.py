@@ -1,0 +1,102 @@
+"""Real peers for the tests: Kafka, SMTP servers (aiosmtpd) and Prism serving Twilio's contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from devstack.kafka import free_port, stop_pid
+
+REPO = Path(__file__).resolve().parents[1]
+MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
+
+
+def twilio_spec_path() -> Path:
+    configured = os.environ.get("HEARD_TWILIO_SPEC")
+    if configured:
+        return Path(configured)
+    return REPO.parent / "shared" / "peers" / "twilio_api_v2010.json"
+
+
+def _twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
+    return {"value": {"code": code, "message": message, "status": status,
+                      "more_info": f"https://www.twilio.com/docs/errors/{code}"}}
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
+                   "more_info": {"type": "string"}, "status": {"type": "integer"}},
+}
+
+
+def derive_messages_spec(source: Path, target: Path) -> Path:
+    """Keep only the Messages paths (faster Prism) and add Twilio-shaped 400/429/503 answers."""
+    spec = json.loads(source.read_text())
+    spec["paths"] = {path: item for path, item in spec["paths"].items() if "/Messages" in path}
+    responses = spec["paths"][MESSAGES_PATH]["post"]["responses"]
+    responses["400"] = {"description": "Twilio error", "content": {"application/json": {
+        "schema": ERROR_SCHEMA,
+        "examples": {
+            "optedOut": _twilio_error(21610, "Attempt to send to unsubscribed recipient", 400),
+            "invalidTo": _twilio_error(21211, "Invalid 'To' Phone Number", 400),
+        }}}}
+    responses["429"] = {
+        "description": "Too many requests",
+        "headers": {"Retry-After": {"schema": {"type": "integer", "example": 1}}},
+        "content": {"application/json": {"schema": ERROR_SCHEMA, "examples": {
+            "tooMany": _twilio_error(20429, "Too Many Requests", 429)}}}}
+    responses["503"] = {"description": "Unavailable", "content": {"application/json": {
+        "schema": ERROR_SCHEMA, "examples": {
+            "unavailable": _twilio_error(20503, "Service Unavailable", 503)}}}}
+    target.write_text(json.dumps(spec))
+    return target
+
+
+def wait_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"peer exited with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+class Prism:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = REPO / "devstack" / "prism" / "node_modules" / ".bin" / "prism"
+        if not binary.exists():
+            raise RuntimeError(f"{binary} missing: run `make prism` (npm ci in devstack/prism)")
+        source = twilio_spec_path()
+        if not source.exists():
+            raise RuntimeError(f"Twilio OpenAPI spec not found at {source} (HEARD_TWILIO_SPEC)")
+        spec = derive_messages_spec(source, self.workdir / "twilio_messages.json")
+        log = (self.workdir / "prism.log").open("wb")
+        self.process = subprocess.Popen(
+            [str(binary), "mock", "-h", "127.0.0.1", "-p", str(self.port), "--errors", str(spec)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        wait_port(self.port, 60, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_pid(self.process.pid, 10, self.process)
+            self.process = None

@@ -1,0 +1,63 @@
+"""Builders for canonical events used across tests."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def customer(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": "Amara Okafor", "preferred_name": "Amara", "pronouns": "she/her",
+        "email": "amara@example.net", "language": "en", "timezone": "Europe/London",
+        "preferred_channel": "email", "consent": {"email": True, "sms": False},
+    }
+    base.update(overrides)
+    return base
+
+
+AGENT = {"name": "Sam Reyes", "team": "parcels", "email": "sam@example.com"}
+
+
+def event(kind: str, ticket: str, at: datetime, eid: str | None = None,
+          **fields: Any) -> dict[str, Any]:
+    return {"schema": "heard.event/v1", "id": eid or f"{ticket}-{kind}-{at.timestamp():.0f}",
+            "type": kind, "occurred_at": iso(at), "ticket_id": ticket, **fields}
+
+
+def created(ticket: str, at: datetime = T0, **fields: Any) -> dict[str, Any]:
+    fields.setdefault("customer", customer())
+    fields.setdefault("subject", "My parcel is late")
+    return event("ticket.created", ticket, at, **fields)
+
+
+def reply(ticket: str, at: datetime, public: bool = True, **fields: Any) -> dict[str, Any]:
+    return event("ticket.agent_reply", ticket, at, agent=AGENT, public=public, **fields)
+
+
+def resolved(ticket: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    fields.setdefault("summary", {"what_happened": "The parcel was mis-sorted.",
+                                  "what_changed": "It was re-routed with priority.",
+                                  "prevention": "Missed sorts are now rescanned within hours."})
+    return event("ticket.resolved", ticket, at, **fields)
+
+
+def promised(ticket: str, at: datetime, due: datetime, pid: str = "P1",
+             **fields: Any) -> dict[str, Any]:
+    return event("ticket.checkpoint_promised", ticket, at, promise_id=pid, agent=AGENT,
+                 due_at=iso(due), what="Confirm the delivery slot", **fields)
+
+
+def dumps(item: dict[str, Any]) -> bytes:
+    return json.dumps(item).encode()
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
