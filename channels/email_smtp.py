@@ -131,9 +131,9 @@ class SmtpEmailChannel:
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 if client is not None:
                     await self._discard(client)
-                codes = [err.code for err in exc.recipients]
-                raise _by_code(codes[0] if codes else 550,
-                               f"recipient refused: {exc.recipients[0].message if exc.recipients else ''}") from exc
+                first = exc.recipients[0] if exc.recipients else None
+                raise _by_code(first.code if first else 550,
+                               f"recipient refused: {first.message if first else ''}") from exc
             except aiosmtplib.SMTPAuthenticationError as exc:
                 if client is not None:
                     await self._discard(client)

@@ -169,7 +169,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
 
     emitted: dict[str, float] = {}
 
-    @app.timer(interval=engine.sweep_interval_seconds)
+    @app.timer(interval=engine.sweep_interval_seconds)  # type: ignore[untyped-decorator]
     async def sweep() -> None:
         """Read-only pass over this worker's due index; the agent re-checks before acting."""
         now = clock()

@@ -154,15 +154,19 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
-    return run_demo(Path(args.events), Path(args.config or "config"), keep=args.keep)
+    code: int = run_demo(Path(args.events), Path(args.config or "config"), keep=args.keep)
+    return code
 
 
 def cmd_templates(args: argparse.Namespace) -> int:
     from streams.lint import lint_command, preview_command
 
+    config = Path(args.config or "config")
     if args.action == "lint":
-        return lint_command(Path(args.config or "config"), strict=args.strict)
-    return preview_command(Path(args.config or "config"), args.kind, Path(args.out))
+        code: int = lint_command(config, strict=args.strict)
+    else:
+        code = preview_command(config, args.kind, Path(args.out))
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="info")
     worker.set_defaults(func=cmd_worker)
 
-    dev = sub.add_parser("dev", help="start/stop the local stack (Kafka, mail catcher, SMS capture)")
+    dev = sub.add_parser("dev", help="start/stop the local stack: Kafka, mail and SMS catchers")
     dev.add_argument("action", choices=["up", "down", "status"])
     dev.set_defaults(func=cmd_dev)
 

@@ -42,11 +42,11 @@ def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float) -> 
     raise RuntimeError(f"the worker was not ready within {timeout:.0f} s; see {log}")
 
 
-async def _settled(config: Path, quiet_seconds: float, timeout: float) -> list[dict[str, object]]:
+async def _settled(config: Path, quiet_seconds: float, limit_seconds: float) -> list[dict[str, object]]:
     """Poll notification-events until nothing new has arrived for `quiet_seconds`."""
     settings = load_settings(config)
     topic = settings.engine.topic("notification_events")
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_seconds
     seen, last_change = -1, time.monotonic()
     events: list[dict[str, object]] = []
     while time.monotonic() < deadline:
@@ -87,7 +87,7 @@ def run_demo(events_file: Path, config: Path, keep: bool = False) -> int:
         settings = load_settings(config)
         asyncio.run(send_events(settings, valid, rebase_to_now=True))
         print(f"published {len(valid)} events from {events_file}; waiting for deliveries ...")
-        outcomes = asyncio.run(_settled(config, quiet_seconds=8, timeout=90))
+        outcomes = asyncio.run(_settled(config, quiet_seconds=8, limit_seconds=90))
     finally:
         stop_pid(worker.pid, 20, worker)
         if not keep:

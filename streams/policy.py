@@ -76,7 +76,7 @@ class Step:
             channel: str | None = None, nid: str | None = None) -> None:
         self.out.decisions.append(Decision(
             ticket_id=self.state.ticket_id, event_id=self.event.id, event_type=self.event.type,
-            at=self.now, outcome=outcome,  # type: ignore[arg-type]
+            at=self.now, outcome=outcome,
             kind=kind, channel=channel, notification_id=nid, reason=reason,
         ))
 
@@ -326,7 +326,7 @@ def _still_wanted(state: TicketState, item: Scheduled) -> str | None:
 def _queue_now(step: Step, kind: str, *, urgent: bool = False, extra: dict[str, Any]) -> None:
     """Queue a customer message released in this same step (subject to quiet hours)."""
     step.state.scheduled.append(Scheduled(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         due_at=step.now, trigger_event_id=step.event.id,
         trigger_at=step.event.occurred_at, urgent=urgent, context=extra,
     ))

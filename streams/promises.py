@@ -64,7 +64,7 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
         ladder.insert(0, ("checkpoint_nudge", "agent", promise.due_at - lead))
     for kind, audience, due in ladder:
         step.state.scheduled.append(Scheduled(
-            kind=kind, audience=audience, due_at=due,  # type: ignore[arg-type]
+            kind=kind, audience=audience, due_at=due,
             trigger_event_id=f"{event.id}#{promise.promise_id}.{promise.version}",
             trigger_at=event.occurred_at, promise_id=promise.promise_id,
             promise_version=promise.version, context={"promise": promise_context(promise)},
@@ -146,6 +146,10 @@ def release_internal(step: Step, item: Scheduled) -> None:
         promise.escalated = True
     elif promise.status != "pending":
         step.log("cancel", f"promise is {promise.status}", kind=item.kind)
+        return
+    elif step.now >= promise.due_at and not promise.outside_team_hours:
+        step.log("cancel", "nudge released after the due time; the escalation takes over",
+                 kind=item.kind)
         return
     else:
         promise.nudged = True

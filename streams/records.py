@@ -41,6 +41,9 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 ShortText = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 LongText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+# Deliberately narrow: no spaces, quotes, angle brackets or separators, so an
+# address can never smuggle a second recipient or a header into an email.
+EmailAddress = Annotated[str, Field(max_length=254, pattern=r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+$")]
 
 
 def normalise_phone(value: str, region: str = "US") -> str:
@@ -75,7 +78,7 @@ class Customer(Strict):
     name: ShortText
     preferred_name: ShortText | None = None
     pronouns: Annotated[str, Field(max_length=40)] | None = None
-    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+$")] | None = None
+    email: EmailAddress | None = None
     phone: str | None = None
     language: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] = "en"
     timezone: str | None = None
@@ -109,7 +112,7 @@ class Agent(Strict):
     id: ShortText | None = None
     name: ShortText
     team: ShortText | None = None
-    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+$")] | None = None
+    email: EmailAddress | None = None
 
 
 class Milestone(Strict):
@@ -124,7 +127,7 @@ class ClosureSummary(Strict):
 
 
 class EventBase(Strict):
-    schema_: Literal["heard.event/v1"] = Field(SCHEMA, alias="schema")
+    schema_: Literal["heard.event/v1"] = Field("heard.event/v1", alias="schema")
     id: ShortText
     occurred_at: UtcDatetime
     ticket_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:#-]+$")]
@@ -244,7 +247,7 @@ def parse_event(raw: bytes | str, *, internal: bool = False, max_bytes: int = 65
     if not isinstance(obj, dict):
         raise InvalidEvent("an event must be a JSON object")
     kind = obj.get("type")
-    allowed = EVENT_TYPES + (("heard.timer_due",) if internal else ())
+    allowed = (*EVENT_TYPES, "heard.timer_due") if internal else EVENT_TYPES
     if kind not in allowed:
         raise InvalidEvent(f"unknown event type {kind!r}")
     adapter = _internal_adapter if internal else _public_adapter
@@ -259,7 +262,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         # Drop the discriminator tag pydantic puts first in the location.
-        if loc and loc[0] in EVENT_TYPES + ("heard.timer_due",):
+        if loc and loc[0] in (*EVENT_TYPES, "heard.timer_due"):
             loc = loc[1:]
         parts.append(f"{'.'.join(loc) or '(event)'}: {err['msg']}")
     return "; ".join(parts)

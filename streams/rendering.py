@@ -26,8 +26,9 @@ from jinja2 import (
     pass_context,
     select_autoescape,
 )
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 FILES = ("subject.txt", "email.txt", "email.html", "sms.txt")
 CUSTOMER_KINDS = ("acknowledgment", "milestone_update", "closure_summary", "checkpoint_holding")

@@ -90,7 +90,7 @@ class EmailSettings(Frozen):
 class SmsSettings(Frozen):
     provider: Literal["twilio"] = "twilio"
     account_sid_env: str = "TWILIO_ACCOUNT_SID"
-    auth_token_env: str = "TWILIO_AUTH_TOKEN"
+    auth_token_env: str = "TWILIO_AUTH_TOKEN"  # noqa: S105 - the variable's name, not a secret
     from_number: str | None = None
     messaging_service_sid: str | None = None
     base_url: str = "https://api.twilio.com"

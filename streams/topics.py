@@ -3,6 +3,8 @@ keyed by ticket id, so one worker owns a ticket's events, state, promises and de
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -25,13 +27,12 @@ async def ensure_topics(engine: EngineSettings) -> list[str]:
         existing = set(await admin.list_topics())
         wanted = [name for name in topic_names(engine).values() if name not in existing]
         if wanted:
-            try:
+            # Another worker may create them at the same moment; that is fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([
                     NewTopic(name, engine.partitions, engine.replication_factor)
                     for name in wanted
                 ])
-            except TopicAlreadyExistsError:
-                pass
         return wanted
     finally:
         await admin.close()

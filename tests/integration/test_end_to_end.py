@@ -130,7 +130,7 @@ async def test_replay_with_duplicates_and_reordering_sends_each_message_once(
                       milestone={"text": "Found at the depot."}),
         stories.resolved("E2E-3", start + timedelta(minutes=10), eid="s3-3"),
     ]
-    replay = story + [story[1], story[0], story[2], story[1]]
+    replay = [*story, story[1], story[0], story[2], story[1]]
     await send(kafka_bootstrap, prefix, replay)
     await wait_for(lambda: any("Resolved" in m["Subject"]
                                for m in mails_for(catchers.mail_dir, "E2E-3")),

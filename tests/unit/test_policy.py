@@ -1,0 +1,178 @@
+"""The policy as pure functions: (state, event, now) -> state, notifications, decisions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from streams.policy import Outcome, Rules, decide
+from streams.records import parse_event
+from streams.settings import PolicySettings
+from streams.state import TicketState
+from tests import stories
+from tests.stories import T0, minutes
+
+RULES = Rules(policy=PolicySettings(acknowledgment_hold_seconds=60, closure_grace_seconds=900,
+                                    coalesce_window_seconds=600, team_timezone="UTC"),
+              internal_recipients={"default": "team@example.com", "lead": "lead@example.com"})
+
+
+def run(events: list[dict[str, Any]], now: datetime | None = None,
+        rules: Rules = RULES) -> tuple[TicketState | None, list[Outcome]]:
+    """Apply events in order, each at its occurred_at (or `now`), then tick to `now`."""
+    state: TicketState | None = None
+    outcomes = []
+    for raw in events:
+        event = parse_event(stories.dumps(raw))
+        at = now or event.occurred_at
+        outcome = decide(state, event, at, rules)
+        state = outcome.state
+        outcomes.append(outcome)
+    return state, outcomes
+
+
+def tick(state: TicketState, at: datetime, rules: Rules = RULES) -> Outcome:
+    timer = parse_event(stories.dumps(stories.event(
+        "heard.timer_due", state.ticket_id, at, eid=f"tick-{at.timestamp()}",
+        due_at=stories.iso(at))), internal=True)
+    return decide(state, timer, at, rules)
+
+
+def kinds(outcome: Outcome) -> list[tuple[str, str]]:
+    return [(n.kind, n.channel) for n in outcome.notifications]
+
+
+def test_acknowledgment_is_held_then_sent_with_milestone_in_the_future() -> None:
+    state, [created] = run([stories.created("T1")])
+    assert created.notifications == []
+    assert [d.outcome for d in created.decisions] == ["schedule"]
+    assert state is not None
+    sent = tick(state, T0 + timedelta(seconds=60))
+    [note] = sent.notifications
+    assert (note.kind, note.channel, note.recipient) == ("acknowledgment", "email",
+                                                         "amara@example.net")
+    assert note.context["customer"]["greeting_name"] == "Amara"
+    assert note.context["next_milestone"]["text"] == "a first reply from our team"
+    assert note.context["next_milestone"]["due_at"] == (T0 + timedelta(hours=4)).isoformat()
+    assert note.timezone == "Europe/London"
+
+
+def test_agent_reply_before_the_hold_ends_skips_the_acknowledgment() -> None:
+    state, outcomes = run([stories.created("T1"), stories.reply("T1", T0 + timedelta(seconds=30))])
+    assert state is not None
+    assert ("cancel", "a real agent reply landed first") in [
+        (d.outcome, d.reason) for d in outcomes[1].decisions]
+    assert tick(state, T0 + minutes(5)).notifications == []
+
+
+def test_out_of_order_reply_before_created_skips_the_acknowledgment() -> None:
+    state, outcomes = run([stories.reply("T1", T0 + minutes(1)), stories.created("T1")])
+    assert [d.reason for d in outcomes[1].decisions] == [
+        "a real agent reply landed first; no acknowledgment needed"]
+    assert state is not None and state.scheduled == []
+
+
+def test_duplicate_event_changes_nothing() -> None:
+    first = stories.created("T1")
+    state, outcomes = run([first, first])
+    assert outcomes[1].changed is False
+    assert outcomes[1].decisions[0].reason == "duplicate event id: already applied"
+    assert state is not None and state.version == 1
+
+
+def test_closure_is_held_and_cancelled_by_a_reopen() -> None:
+    state, outcomes = run([
+        stories.created("T1"), stories.resolved("T1", T0 + minutes(30)),
+        stories.event("ticket.reopened", "T1", T0 + minutes(35)),
+    ], )
+    assert state is not None
+    assert [(d.outcome, d.kind, d.reason) for d in outcomes[2].decisions] == [
+        ("cancel", "closure_summary", "ticket reopened during the closure grace period")]
+    assert tick(state, T0 + minutes(60)).notifications == []
+
+
+def test_closure_summary_carries_the_three_parts() -> None:
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.resolved("T1", T0 + minutes(30))])
+    assert state is not None
+    out = tick(state, T0 + minutes(46))
+    [closure] = [n for n in out.notifications if n.kind == "closure_summary"]
+    assert set(closure.context["summary"]) == {"what_happened", "what_changed", "prevention"}
+
+
+@pytest.mark.parametrize(("customer", "expected"), [
+    (stories.customer(preferred_channel="sms", phone="+48 512 345 678",
+                      consent={"email": True, "sms": True}), [("acknowledgment", "sms")]),
+    (stories.customer(preferred_channel="sms", phone="+48 512 345 678",
+                      consent={"email": True, "sms": False}), [("acknowledgment", "email")]),
+    (stories.customer(email=None, phone="+48 512 345 678"), []),
+])
+def test_channel_follows_preference_and_consent(customer: dict[str, Any],
+                                                expected: list[tuple[str, str]]) -> None:
+    _, [outcome] = run([stories.created("T9", customer=customer, urgent=True)])
+    assert kinds(outcome) == expected
+    if not expected:
+        assert outcome.decisions[-1].outcome == "suppress"
+        assert outcome.decisions[-1].reason == (
+            "no usable channel: no email address, no consent for SMS")
+
+
+def test_quiet_hours_defer_to_the_window_opening_in_the_customers_zone() -> None:
+    night = stories.customer(timezone="America/New_York",
+                             quiet_hours={"start": "21:00", "end": "08:00"})
+    # 03:00 UTC is 22:00 in New York: quiet until 08:00 local = 13:00 UTC.
+    late = datetime.fromisoformat("2026-11-20T03:00:00+00:00")
+    state, _ = run([stories.created("T1", late, customer=night)])
+    assert state is not None
+    deferred = tick(state, late + timedelta(seconds=61))
+    assert deferred.notifications == []
+    assert deferred.decisions[-1].outcome == "defer"
+    assert deferred.decisions[-1].reason.endswith("2026-11-20T13:00:00+00:00")
+    assert kinds(tick(deferred.state, datetime.fromisoformat("2026-11-20T13:00:00+00:00"))) == [
+        ("acknowledgment", "email")]
+
+
+def test_urgent_ignores_quiet_hours() -> None:
+    night = stories.customer(quiet_hours={"start": "00:00", "end": "23:59"})
+    _, [outcome] = run([stories.created("T1", customer=night, urgent=True)])
+    assert kinds(outcome) == [("acknowledgment", "email")]
+
+
+def test_coalescing_skips_a_second_acknowledgment_within_the_window() -> None:
+    state, _ = run([stories.created("T1")])
+    assert state is not None
+    state = tick(state, T0 + minutes(1)).state
+    _, [message] = run([stories.event("ticket.customer_message", "T1", T0 + minutes(3))])
+    out = decide(state, parse_event(stories.dumps(
+        stories.event("ticket.customer_message", "T1", T0 + minutes(3)))), T0 + minutes(3), RULES)
+    released = tick(out.state, T0 + minutes(4))
+    assert released.notifications == []
+    assert released.decisions[-1].reason.startswith("coalesced")
+    assert message.decisions[0].reason == "customer message for a ticket not yet created; kept for ordering"
+
+
+def test_plain_text_and_language_flow_into_the_notification() -> None:
+    person = stories.customer(language="es", accessibility={"plain_text_only": True})
+    _, [outcome] = run([stories.created("T1", customer=person, urgent=True)])
+    [note] = outcome.notifications
+    assert (note.locale, note.plain_text_only) == ("es", True)
+
+
+def test_status_change_older_than_current_is_ignored() -> None:
+    _, outcomes = run([
+        stories.created("T1"),
+        stories.event("ticket.status_changed", "T1", T0 + minutes(10), to_status="on_hold"),
+        stories.event("ticket.status_changed", "T1", T0 + minutes(5), to_status="in_progress"),
+    ])
+    assert outcomes[2].decisions[0].reason.startswith("status 'in_progress' is older")
+    assert outcomes[2].state.status == "on_hold"
+
+
+def test_notification_ids_are_deterministic() -> None:
+    _, [a] = run([stories.created("T1", urgent=True)])
+    _, [b] = run([stories.created("T1", urgent=True)])
+    _, [c] = run([stories.created("T2", urgent=True)])
+    assert a.notifications[0].notification_id == b.notifications[0].notification_id
+    assert a.notifications[0].notification_id != c.notifications[0].notification_id

@@ -1,0 +1,93 @@
+"""The promise state machine through every transition, with an injected clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from streams.state import TicketState
+from tests import stories
+from tests.stories import T0, minutes
+from tests.unit.test_policy import RULES, run, tick
+
+DUE = T0 + timedelta(hours=3)  # 13:00 UTC, inside team hours (UTC, 09-18)
+
+
+def promised_state() -> TicketState:
+    state, _ = run([stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(5), DUE)])
+    assert state is not None
+    return state
+
+
+def test_promise_is_pending_with_a_ladder() -> None:
+    state = promised_state()
+    assert state.promises["P1"].status == "pending"
+    assert sorted(item.kind for item in state.scheduled) == [
+        "checkpoint_escalation", "checkpoint_holding", "checkpoint_nudge"]
+
+
+def test_nudge_goes_to_the_agent_before_the_due_time() -> None:
+    out = tick(promised_state(), DUE - timedelta(seconds=RULES.policy.nudge_lead_seconds))
+    [nudge] = out.notifications
+    assert (nudge.kind, nudge.audience, nudge.recipient) == ("checkpoint_nudge", "agent",
+                                                             "sam@example.com")
+    assert out.state.promises["P1"].nudged
+
+
+def test_kept_before_due_cancels_the_ladder() -> None:
+    state = promised_state()
+    from streams.policy import decide
+    from streams.records import parse_event
+
+    out = decide(state, parse_event(stories.dumps(stories.reply("T1", T0 + minutes(60)))),
+                 T0 + minutes(60), RULES)
+    assert out.state.promises["P1"].status == "kept"
+    assert out.state.scheduled == []
+    assert tick(out.state, DUE + minutes(1)).notifications == []
+
+
+def test_broken_promise_escalates_and_sends_one_honest_holding_update() -> None:
+    out = tick(promised_state(), DUE)
+    assert sorted((n.kind, n.audience) for n in out.notifications) == [
+        ("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")]
+    assert out.state.promises["P1"].status == "broken"
+    again = tick(out.state, DUE + minutes(5))
+    assert again.notifications == []
+
+
+def test_renegotiated_promise_replaces_the_old_one_and_tells_the_customer() -> None:
+    from streams.policy import decide
+    from streams.records import parse_event
+
+    state = promised_state()
+    new = stories.promised("T1", T0 + minutes(30), DUE + timedelta(hours=2), pid="P2")
+    out = decide(state, parse_event(stories.dumps(new)), T0 + minutes(30), RULES)
+    assert out.state.promises["P1"].status == "renegotiated"
+    assert out.state.promises["P2"].version == 2
+    assert [n.kind for n in out.notifications] == ["milestone_update"]
+    # The old promise's ladder is gone: nothing fires at its due time.
+    assert tick(out.state, DUE).notifications == []
+
+
+def test_resolving_cancels_pending_promises() -> None:
+    from streams.policy import decide
+    from streams.records import parse_event
+
+    out = decide(promised_state(), parse_event(stories.dumps(
+        stories.resolved("T1", T0 + minutes(20)))), T0 + minutes(20), RULES)
+    assert out.state.promises["P1"].status == "cancelled"
+
+
+def test_promise_in_the_past_is_refused_with_a_reason() -> None:
+    _, outcomes = run([stories.created("T1"),
+                       stories.promised("T1", T0 + minutes(10), T0 + minutes(5))])
+    assert outcomes[1].decisions[0].reason == (
+        "the promised time was already past when the promise was made")
+
+
+def test_promise_outside_team_hours_is_flagged_to_the_agent_at_once() -> None:
+    night_due = T0.replace(hour=22)
+    _, outcomes = run([stories.created("T1", urgent=True),
+                       stories.promised("T1", T0 + minutes(5), night_due)])
+    [flag] = outcomes[1].notifications
+    assert flag.kind == "checkpoint_nudge"
+    assert flag.context["promise"]["outside_team_hours"] is True
