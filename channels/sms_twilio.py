@@ -77,11 +77,11 @@ def redact_number(number: str) -> str:
 class TwilioSmsChannel:
     name = "sms"
 
-    def __init__(self, config: SmsConfig) -> None:
+    def __init__(self, config: SmsConfig, http_client: BaseUrlHttpClient | None = None) -> None:
         if not (config.from_number or config.messaging_service_sid):
             raise ValueError("SMS needs a from_number or a messaging_service_sid")
         self.config = config
-        self._http = BaseUrlHttpClient(config.base_url, config.timeout)
+        self._http = http_client or BaseUrlHttpClient(config.base_url, config.timeout)
         self._client = Client(config.account_sid, config.auth_token, http_client=self._http)
 
     async def send(self, message: OutboundMessage) -> Receipt:

@@ -46,6 +46,11 @@ def derive_messages_spec(source: Path, target: Path) -> Path:
             "optedOut": _twilio_error(21610, "Attempt to send to unsubscribed recipient", 400),
             "invalidTo": _twilio_error(21211, "Invalid 'To' Phone Number", 400),
         }}}}
+    # Prism answers an invalid request with the spec's 422 if there is one, else its 400,
+    # which would now be a scripted Twilio error; keep validation failures distinct.
+    responses["422"] = {"description": "Request failed contract validation", "content": {
+        "application/json": {"schema": ERROR_SCHEMA, "examples": {
+            "invalid": _twilio_error(21000, "Request does not match the contract", 422)}}}}
     responses["429"] = {
         "description": "Too many requests",
         "headers": {"Retry-After": {"schema": {"type": "integer", "example": 1}}},

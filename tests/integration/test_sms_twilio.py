@@ -1,0 +1,125 @@
+"""The real twilio SDK against Twilio's own OpenAPI contract, served by Prism."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from channels.base import (
+    Channel,
+    OutboundMessage,
+    PermanentDeliveryError,
+    RecipientOptedOut,
+    RetryableDeliveryError,
+)
+from channels.sms_twilio import BaseUrlHttpClient, SmsConfig, TwilioSmsChannel
+from tests.peers import Prism
+
+pytestmark = pytest.mark.integration
+SID = "AC" + "a" * 32
+
+
+class PreferHttpClient(BaseUrlHttpClient):
+    """Asks Prism for one scripted answer through its `Prefer` header."""
+
+    prefer: str | None = None
+
+    async def request(self, method: str, url: str, params: dict[str, object] | None = None,  # type: ignore[override]
+                      data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
+                      auth: tuple[str, str] | None = None, timeout: float | None = None,
+                      allow_redirects: bool = False):
+        headers = dict(headers or {})
+        if self.prefer:
+            headers["Prefer"] = self.prefer
+        return await super().request(method, url, params, data, headers, auth, timeout,
+                                     allow_redirects)
+
+
+def config(prism: Prism, **overrides: object) -> SmsConfig:
+    values: dict[str, object] = {"account_sid": SID, "auth_token": "token",
+                                 "from_number": "+15005550006", "base_url": prism.base_url,
+                                 "status_callback_url": "https://hooks.example.com/twilio/status"}
+    values.update(overrides)
+    return SmsConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def sms(prism: Prism) -> AsyncIterator[tuple[TwilioSmsChannel, PreferHttpClient]]:
+    http = PreferHttpClient(prism.base_url, 10)
+    channel = TwilioSmsChannel(config(prism), http_client=http)
+    yield channel, http
+    await channel.aclose()
+
+
+def message(to: str = "+48512345678") -> OutboundMessage:
+    return OutboundMessage(notification_id="n-1", ticket_id="T-1", to=to,
+                           text="Hi Łukasz, we have your message about T-1002.")
+
+
+async def test_conforms_to_the_channel_protocol(sms: tuple[TwilioSmsChannel, PreferHttpClient]) -> None:
+    channel, _ = sms
+    assert isinstance(channel, Channel)
+
+
+async def test_valid_send_is_accepted_by_the_contract(sms: tuple[TwilioSmsChannel, PreferHttpClient]) -> None:
+    channel, _ = sms
+    receipt = await channel.send(message())
+    assert receipt.provider_id.startswith("SM")
+    assert receipt.channel == "sms" and receipt.notification_id == "n-1"
+
+
+async def test_opted_out_recipient_is_permanent_and_flagged(
+        sms: tuple[TwilioSmsChannel, PreferHttpClient]) -> None:
+    channel, http = sms
+    http.prefer = "code=400, example=optedOut"
+    with pytest.raises(RecipientOptedOut) as caught:
+        await channel.send(message())
+    assert caught.value.code == "21610"
+
+
+async def test_invalid_number_is_permanent(sms: tuple[TwilioSmsChannel, PreferHttpClient]) -> None:
+    channel, http = sms
+    http.prefer = "code=400, example=invalidTo"
+    with pytest.raises(PermanentDeliveryError) as caught:
+        await channel.send(message())
+    assert caught.value.code == "21211" and not caught.value.retryable
+
+
+async def test_throttling_is_retryable_and_honours_retry_after(
+        sms: tuple[TwilioSmsChannel, PreferHttpClient]) -> None:
+    channel, http = sms
+    http.prefer = "code=429, example=tooMany"
+    with pytest.raises(RetryableDeliveryError) as caught:
+        await channel.send(message())
+    assert caught.value.code == "20429"
+    assert caught.value.retry_after == 1.0
+
+
+async def test_server_error_is_retryable(sms: tuple[TwilioSmsChannel, PreferHttpClient]) -> None:
+    channel, http = sms
+    http.prefer = "code=503"
+    with pytest.raises(RetryableDeliveryError):
+        await channel.send(message())
+
+
+async def test_contract_rejects_a_malformed_account_sid(prism: Prism) -> None:
+    channel = TwilioSmsChannel(config(prism, account_sid="not-a-sid"))
+    try:
+        with pytest.raises(PermanentDeliveryError) as caught:
+            await channel.send(message())
+        assert "422" in caught.value.reason
+    finally:
+        await channel.aclose()
+
+
+async def test_unreachable_provider_is_retryable() -> None:
+    from devstack.kafka import free_port
+
+    channel = TwilioSmsChannel(SmsConfig(account_sid=SID, auth_token="t", from_number="+15005550006",
+                                         base_url=f"http://127.0.0.1:{free_port()}", timeout=2))
+    try:
+        with pytest.raises(RetryableDeliveryError):
+            await channel.send(message())
+    finally:
+        await channel.aclose()
