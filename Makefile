@@ -39,6 +39,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 test: install prism kafka-jars lint
+	$(VENV)/bin/heard templates lint
 	$(VENV)/bin/pytest
 
 clean:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
@@ -82,19 +82,13 @@ def _fmt_date(ctx: Context, value: Any, fmt: str = "full") -> str:
 
 @pass_context
 def _fmt_when(ctx: Context, value: Any) -> str:
-    """Day and time with the zone's name: 'Friday 27 November, 3:00 PM (CET)'."""
+    """Day, time and zone, each in the reader's own conventions:
+    'Friday 27 November, 3:00 PM (Central European Time)'."""
     moment = _as_datetime(value)
-    return format_datetime(moment, "EEEE d MMMM, " + _time_pattern(ctx["_locale"]) + " (zzz)",
-                           tzinfo=ctx["_timezone"], locale=ctx["_locale"])
-
-
-def _time_pattern(locale: str) -> str:
-    from babel import Locale
-
-    try:
-        return str(Locale.parse(locale.replace("-", "_")).time_formats["short"].pattern)
-    except (ValueError, LookupError):
-        return "HH:mm"
+    zone, locale = ctx["_timezone"], ctx["_locale"]
+    day = format_skeleton("MMMMEEEEd", moment, tzinfo=zone, locale=locale)
+    clock = format_time(moment, "short", tzinfo=zone, locale=locale)
+    return f"{day}, {clock} ({format_datetime(moment, 'vvvv', tzinfo=zone, locale=locale)})"
 
 
 def one_line(value: Any) -> str:

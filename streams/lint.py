@@ -1,0 +1,252 @@
+"""`heard templates lint` and `heard templates preview`.
+
+Lint reads `config/lint.yaml` and `config/personas.yaml`, then checks every
+template: syntax, variables against the documented context, required parts
+per kind, missing locale variants, and — rendering each kind against every
+persona with worst-case values — SMS segments, tone phrases and reading ease.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import textstat
+from jinja2 import TemplateSyntaxError, meta
+from pydantic import Field
+
+from streams.rendering import CUSTOMER_KINDS, KINDS, Renderer, TemplateProblem
+from streams.settings import Frozen, load_file
+from streams.sms_segments import segments
+
+# The documented context per kind (docs/templates.md); `_locale`/`_timezone` are always set.
+COMMON = {"customer", "ticket", "agent", "next_milestone", "quick_update", "sent_at"}
+CONTEXT: dict[str, set[str]] = {
+    "acknowledgment": COMMON,
+    "milestone_update": COMMON | {"milestone"},
+    "closure_summary": COMMON | {"summary"},
+    "checkpoint_holding": COMMON | {"promise"},
+    "checkpoint_nudge": {"customer", "ticket", "agent", "promise", "sent_at"},
+    "checkpoint_escalation": {"customer", "ticket", "agent", "promise", "sent_at"},
+}
+ALWAYS = {"_locale", "_timezone"}
+
+
+class ToneRule(Frozen):
+    phrase: str
+    level: Literal["error", "warning"]
+    why: str
+
+
+class LintSettings(Frozen):
+    default_locale: str = "en"
+    locales: list[str] = Field(default_factory=lambda: ["en"])
+    required: dict[str, list[str]] = Field(default_factory=dict)
+    required_sms: dict[str, list[str]] = Field(default_factory=dict)
+    files: dict[str, list[str]] = Field(default_factory=dict)
+    internal_kinds: list[str] = Field(default_factory=list)
+    sms_max_segments: int = Field(3, ge=1, le=10)
+    tone: list[ToneRule] = Field(default_factory=list)
+    min_reading_ease: float = 50
+
+
+class Persona(Frozen):
+    key: str
+    customer: dict[str, str | None]
+    locale: str
+    timezone: str
+    channel: Literal["email", "sms"]
+    plain_text_only: bool = False
+
+
+class Personas(Frozen):
+    personas: list[Persona]
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Literal["error", "warning"]
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.where}: {self.message}"
+
+
+def sample_context(kind: str, persona: Persona, now: datetime) -> dict[str, Any]:
+    """Worst-case but realistic values: long subject, long milestone, a far due time."""
+    due = (now + timedelta(hours=27, minutes=45)).isoformat()
+    context: dict[str, Any] = {
+        "customer": dict(persona.customer),
+        "ticket": {"id": "ZD-2026-0004815162", "status": "open",
+                   "subject": "Order 88412-B arrived damaged and the replacement was "
+                              "charged twice to my card ending 4242"},
+        "agent": {"name": "Sam Reyes-Villanueva"},
+        "next_milestone": {"text": "a confirmed delivery slot from the courier", "due_at": due},
+        "quick_update": {"channel": persona.channel},
+        "sent_at": now.isoformat(),
+        "milestone": {"text": "We found your parcel at the regional depot and asked the courier "
+                              "for a priority redelivery tomorrow morning.",
+                      "at": now.isoformat(), "status": "in_progress"},
+        "summary": {
+            "what_happened": "Your parcel was mis-sorted at the depot and sat there two days.",
+            "what_changed": "It was re-routed with priority and arrived the next morning.",
+            "prevention": "Parcels that miss their first sort are now rescanned within hours.",
+        },
+        "promise": {"id": "P-1", "what": "Confirm the delivery slot with the courier",
+                    "due_at": due, "agent_name": "Sam Reyes-Villanueva",
+                    "outside_team_hours": False},
+    }
+    return {key: value for key, value in context.items() if key in CONTEXT[kind]}
+
+
+def _dotted_uses(source: str, dotted: str) -> bool:
+    return re.search(r"\b" + re.escape(dotted).replace(r"\.", r"\s*\.\s*") + r"\b", source) is not None
+
+
+class Linter:
+    def __init__(self, templates: Path, settings: LintSettings, personas: list[Persona]) -> None:
+        self.renderer = Renderer(templates, settings.default_locale)
+        self.settings = settings
+        self.personas = personas
+        self.findings: list[Finding] = []
+
+    def add(self, level: Literal["error", "warning"], where: str, message: str) -> None:
+        self.findings.append(Finding(level, where, message))
+
+    def run(self, now: datetime | None = None) -> list[Finding]:
+        moment = now or datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
+        self.check_syntax_and_variables()
+        self.check_files_and_parts()
+        if not any(f.level == "error" and "line" in f.where for f in self.findings):
+            self.check_rendered(moment)
+        return self.findings
+
+    def check_syntax_and_variables(self) -> None:
+        env = self.renderer.env
+        for name in self.renderer.template_names():
+            source = (self.renderer.root / name).read_text(encoding="utf-8")
+            try:
+                ast = env.parse(source)
+            except TemplateSyntaxError as exc:
+                self.add("error", f"{name} line {exc.lineno}", exc.message or "syntax error")
+                continue
+            kind = name.split("/")[0]
+            if kind not in CONTEXT:
+                continue
+            for variable in sorted(meta.find_undeclared_variables(ast) - CONTEXT[kind] - ALWAYS):
+                line = next((n for n, text in enumerate(source.splitlines(), 1)
+                             if re.search(rf"\b{re.escape(variable)}\b", text)), None)
+                self.add("error", f"{name} line {line}" if line else name,
+                         f"'{variable}' is not in the {kind} context (see docs/templates.md)")
+
+    def check_files_and_parts(self) -> None:
+        root = self.renderer.root
+        for kind in KINDS:
+            files = self.settings.files.get(kind, [])
+            locales = ([self.settings.default_locale] if kind in self.settings.internal_kinds
+                       else self.settings.locales)
+            for locale in locales:
+                for file in files:
+                    if not (root / kind / locale / file).is_file():
+                        resolved = self.renderer.resolve(kind, locale, file)
+                        if resolved is None:
+                            self.add("error", f"{kind}/{locale}/{file}", "missing, and no fallback")
+                        else:
+                            self.add("warning", f"{kind}/{locale}/{file}",
+                                     f"missing; falls back to {resolved}")
+                sources = {
+                    file: (root / resolved).read_text(encoding="utf-8")
+                    for file in files
+                    if (resolved := self.renderer.resolve(kind, locale, file)) is not None
+                }
+                for body_file in ("email.txt", "email.html", "sms.txt"):
+                    if body_file not in sources:
+                        continue
+                    rules = (self.settings.required_sms if body_file == "sms.txt"
+                             else self.settings.required)
+                    for part in rules.get(kind, []):
+                        if not _dotted_uses(sources[body_file], part):
+                            self.add("error", f"{kind}/{locale}/{body_file}",
+                                     f"a {kind.replace('_', ' ')} must carry {part}")
+
+    def check_rendered(self, now: datetime) -> None:
+        for kind in CUSTOMER_KINDS:
+            for persona in self.personas:
+                context = sample_context(kind, persona, now)
+                for channel in ("email", "sms"):
+                    try:
+                        rendered = self.renderer.render(kind, channel, persona.locale,
+                                                        persona.timezone, context,
+                                                        persona.plain_text_only)
+                    except TemplateProblem as exc:
+                        self.add("error", f"{exc.file}" + (f" line {exc.line}" if exc.line else ""),
+                                 f"fails for persona {persona.key}: {exc.reason}")
+                        continue
+                    where = f"{kind}/{persona.locale}/{'sms.txt' if channel == 'sms' else 'email'}"
+                    texts = [rendered.text, rendered.subject or ""]
+                    if channel == "sms":
+                        count, enc, units = segments(rendered.text)
+                        if count > self.settings.sms_max_segments:
+                            self.add("error", where, f"persona {persona.key}: {count} segments "
+                                     f"({units} {enc} units); budget {self.settings.sms_max_segments}")
+                    self.check_tone(where, " ".join(texts))
+                    if channel == "email" and persona.locale.startswith("en") \
+                            and persona.key == "everyday":
+                        ease = textstat.flesch_reading_ease(rendered.text)
+                        if ease < self.settings.min_reading_ease:
+                            self.add("warning", where, f"reading ease {ease:.0f} is below "
+                                     f"{self.settings.min_reading_ease:.0f}; use shorter sentences")
+
+    def check_tone(self, where: str, text: str) -> None:
+        lowered = text.lower()
+        for rule in self.settings.tone:
+            if re.search(rf"\b{re.escape(rule.phrase.lower())}\b", lowered):
+                self.add(rule.level, where, f'"{rule.phrase}": {rule.why}')
+
+
+def load_linter(config: Path, templates: Path | None = None) -> Linter:
+    settings = load_file(config / "lint.yaml", LintSettings)
+    personas = load_file(config / "personas.yaml", Personas).personas
+    return Linter(templates or Path("templates"), settings, personas)
+
+
+def lint_command(config: Path, strict: bool = False) -> int:
+    import os
+
+    linter = load_linter(config, Path(os.environ.get("HEARD_TEMPLATES_DIR", "templates")))
+    findings = linter.run()
+    for finding in findings:
+        print(finding)
+    errors = sum(1 for f in findings if f.level == "error")
+    warnings = len(findings) - errors
+    print(f"templates lint: {errors} errors, {warnings} warnings")
+    return 1 if errors or (strict and warnings) else 0
+
+
+def preview_command(config: Path, kind: str, out: Path) -> int:
+    linter = load_linter(config)
+    now = datetime.now(UTC)
+    kinds = CUSTOMER_KINDS if kind == "all" else (kind,)
+    for each in kinds:
+        if each not in CUSTOMER_KINDS:
+            print(f"unknown kind {each!r}; choose from {', '.join(CUSTOMER_KINDS)}")
+            return 2
+        for persona in linter.personas:
+            context = sample_context(each, persona, now)
+            folder = out / each
+            folder.mkdir(parents=True, exist_ok=True)
+            email = linter.renderer.render(each, "email", persona.locale, persona.timezone,
+                                           context, persona.plain_text_only)
+            sms = linter.renderer.render(each, "sms", persona.locale, persona.timezone, context)
+            (folder / f"{persona.key}.txt").write_text(f"Subject: {email.subject}\n\n{email.text}")
+            if email.html:
+                (folder / f"{persona.key}.html").write_text(email.html)
+            (folder / f"{persona.key}.sms.txt").write_text(sms.text + "\n")
+            count, enc, units = segments(sms.text)
+            print(f"{each:<20} {persona.key:<13} SMS {count} segment(s), {units} {enc} units")
+    print(f"previews written to {out}/")
+    return 0

@@ -1,0 +1,139 @@
+"""Rendering in the sandbox, and each lint rule catching a seeded violation."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from streams.lint import Persona, load_linter, sample_context
+from streams.rendering import Renderer, TemplateProblem
+from streams.sms_segments import segments
+from tests.peers import REPO
+
+PERSONA = Persona(key="p", customer={"name": "Zoë <script>x</script>", "greeting_name": "Zoë",
+                                     "pronouns": None},
+                  locale="en", timezone="Europe/Paris", channel="email")
+NOW = datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def templates(tmp_path: Path) -> Path:
+    target = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", target)
+    return target
+
+
+def lint(templates: Path) -> list[str]:
+    return [str(f) for f in load_linter(REPO / "config", templates).run(NOW)]
+
+
+def test_shipped_templates_pass_lint_with_zero_errors() -> None:
+    findings = lint(REPO / "templates")
+    assert [f for f in findings if f.startswith("error")] == []
+
+
+def test_times_are_formatted_in_the_readers_zone_and_language() -> None:
+    renderer = Renderer(REPO / "templates")
+    context = sample_context("acknowledgment", PERSONA, NOW)
+    context["next_milestone"]["due_at"] = "2026-11-27T14:00:00+00:00"
+    en = renderer.render("acknowledgment", "email", "en", "Europe/Paris", context)
+    es = renderer.render("acknowledgment", "email", "es", "America/Mexico_City", context)
+    # 14:00 UTC is 15:00 in Paris and 08:00 in Mexico City, each written the reader's way.
+    assert "Nov 27, 3:00\u202fPM (Central European Time)" in en.text
+    assert "27 de noviembre, 8:00 (hora central)" in es.text
+
+
+def test_customer_text_is_escaped_in_html() -> None:
+    renderer = Renderer(REPO / "templates")
+    context = sample_context("acknowledgment", PERSONA, NOW)
+    context["customer"]["greeting_name"] = "<script>alert(1)</script>"
+    rendered = renderer.render("acknowledgment", "email", "en", "UTC", context)
+    assert rendered.html is not None
+    assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
+
+
+@pytest.mark.parametrize("payload", [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "{{ self._TemplateReference__context }}",
+    "{% set x = customer.update({'name': 'pwned'}) %}{{ x }}",
+])
+def test_template_injection_payloads_fail_safely(templates: Path, payload: str) -> None:
+    (templates / "acknowledgment" / "en" / "sms.txt").write_text(payload)
+    renderer = Renderer(templates)
+    with pytest.raises(TemplateProblem) as caught:
+        renderer.render("acknowledgment", "sms", "en", "UTC",
+                        sample_context("acknowledgment", PERSONA, NOW))
+    assert caught.value.file == "acknowledgment/en/sms.txt"
+
+
+def test_missing_variable_is_an_error_with_file_and_line_never_a_blank(templates: Path) -> None:
+    (templates / "acknowledgment" / "en" / "email.txt").write_text("Hi,\n\n{{ customer.nmae }}\n")
+    with pytest.raises(TemplateProblem) as caught:
+        Renderer(templates).render("acknowledgment", "email", "en", "UTC",
+                                   sample_context("acknowledgment", PERSONA, NOW))
+    assert str(caught.value).startswith("acknowledgment/en/email.txt line 3:")
+    assert "nmae" in str(caught.value)
+
+
+def test_lint_catches_a_syntax_error_with_its_line(templates: Path) -> None:
+    (templates / "milestone_update" / "en" / "email.txt").write_text("Hi\n{% if %}\n")
+    assert any(f.startswith("error: milestone_update/en/email.txt line 2") for f in lint(templates))
+
+
+def test_lint_catches_an_undocumented_variable(templates: Path) -> None:
+    path = templates / "acknowledgment" / "en" / "email.txt"
+    path.write_text(path.read_text() + "\n{{ secret_token }}\n")
+    assert any("'secret_token' is not in the acknowledgment context" in f for f in lint(templates))
+
+
+def test_lint_requires_the_parts_of_a_closure(templates: Path) -> None:
+    path = templates / "closure_summary" / "en" / "email.txt"
+    path.write_text(path.read_text().replace("{{ summary.prevention }}", "nothing"))
+    assert ("error: closure_summary/en/email.txt: a closure summary must carry summary.prevention"
+            in lint(templates))
+
+
+def test_lint_flags_cold_phrases_and_vague_timelines(templates: Path) -> None:
+    path = templates / "acknowledgment" / "en" / "email.txt"
+    path.write_text(path.read_text() + "\nAs per our policy we will answer soon. Do not reply.\n")
+    findings = lint(templates)
+    assert any(f.startswith("error") and '"as per our policy"' in f for f in findings)
+    assert any(f.startswith("error") and '"do not reply"' in f for f in findings)
+    assert any(f.startswith("warning") and '"soon"' in f for f in findings)
+
+
+def test_lint_counts_sms_segments_with_worst_case_values(templates: Path) -> None:
+    path = templates / "acknowledgment" / "en" / "sms.txt"
+    path.write_text(path.read_text().strip() + " {{ ticket.subject }} {{ ticket.subject }}"
+                    " {{ ticket.subject }} {{ ticket.subject }}")
+    assert any("acknowledgment/en/sms.txt" in f and "segments" in f for f in lint(templates))
+
+
+def test_lint_warns_about_a_missing_locale_variant(templates: Path) -> None:
+    (templates / "milestone_update" / "es" / "sms.txt").unlink()
+    assert ("warning: milestone_update/es/sms.txt: missing; falls back to "
+            "milestone_update/en/sms.txt") in lint(templates)
+
+
+def test_lint_warns_on_hard_reading(templates: Path) -> None:
+    path = templates / "acknowledgment" / "en" / "email.txt"
+    path.write_text(path.read_text() + "\nNotwithstanding institutional considerations, "
+                    "comprehensive organisational reconfiguration necessitates "
+                    "multidimensional interdepartmental collaboration regarding remediation.\n")
+    assert any("reading ease" in f for f in lint(templates))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a" * 160, (1, "GSM-7", 160)),
+    ("a" * 161, (2, "GSM-7", 161)),
+    ("{" * 80, (1, "GSM-7", 160)),
+    ("Zoë" + "a" * 67, (1, "UCS-2", 70)),
+    ("Łukasz" + "a" * 65, (2, "UCS-2", 71)),
+    ("🎂" * 35, (1, "UCS-2", 70)),
+])
+def test_sms_segments(text: str, expected: tuple[int, str, int]) -> None:
+    assert segments(text) == expected
