@@ -110,7 +110,8 @@ def report(outcomes: list[dict[str, object]], before: set[Path], mail_dir: Path,
     print(f"\ncaptured {len(new_mail)} emails and {len(new_sms)} SMS:")
     for path in new_mail:
         message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-        print(f"  {path}\n      To: {message['To']}\n      Subject: {message['Subject']}")
+        subject = " ".join(str(message["Subject"]).split())  # unfolded for display
+        print(f"  {path}\n      To: {message['To']}\n      Subject: {subject}")
     for path in new_sms:
         record = json.loads(path.read_text())
         print(f"  {path}\n      To: {record['To']}\n      Body: {record['Body']}")
