@@ -9,6 +9,6 @@ COPY devstack ./devstack
 RUN pip install --no-cache-dir .
 COPY templates ./templates
 COPY config ./config
-ENV HEARD_CONFIG_DIR=/app/config HEARD_TEMPLATES_DIR=/app/templates HEARD_WEB_HOST=0.0.0.0
+ENV HEARD_CONFIG_DIR=/app/config HEARD_TEMPLATES_DIR=/app/templates
 USER nobody
 CMD ["heard", "worker"]
