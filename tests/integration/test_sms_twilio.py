@@ -8,6 +8,7 @@ import pytest
 
 from channels.base import (
     Channel,
+    DeliveryError,
     OutboundMessage,
     PermanentDeliveryError,
     RecipientOptedOut,
@@ -69,31 +70,22 @@ async def test_valid_send_is_accepted_by_the_contract(sms: tuple[TwilioSmsChanne
     assert receipt.channel == "sms" and receipt.notification_id == "n-1"
 
 
-async def test_opted_out_recipient_is_permanent_and_flagged(
-        sms: tuple[TwilioSmsChannel, PreferHttpClient]) -> None:
+@pytest.mark.parametrize(("prefer", "error", "code", "retry_after"), [
+    ("code=400, example=optedOut", RecipientOptedOut, "21610", None),
+    ("code=400, example=invalidTo", PermanentDeliveryError, "21211", None),
+    ("code=429, example=tooMany", RetryableDeliveryError, "20429", 1.0),
+])
+async def test_twilio_errors_map_to_the_error_tree(
+        sms: tuple[TwilioSmsChannel, PreferHttpClient], prefer: str,
+        error: type[DeliveryError], code: str, retry_after: float | None) -> None:
     channel, http = sms
-    http.prefer = "code=400, example=optedOut"
-    with pytest.raises(RecipientOptedOut) as caught:
+    http.prefer = prefer
+    with pytest.raises(error) as caught:
         await channel.send(message())
-    assert caught.value.code == "21610"
-
-
-async def test_invalid_number_is_permanent(sms: tuple[TwilioSmsChannel, PreferHttpClient]) -> None:
-    channel, http = sms
-    http.prefer = "code=400, example=invalidTo"
-    with pytest.raises(PermanentDeliveryError) as caught:
-        await channel.send(message())
-    assert caught.value.code == "21211" and not caught.value.retryable
-
-
-async def test_throttling_is_retryable_and_honours_retry_after(
-        sms: tuple[TwilioSmsChannel, PreferHttpClient]) -> None:
-    channel, http = sms
-    http.prefer = "code=429, example=tooMany"
-    with pytest.raises(RetryableDeliveryError) as caught:
-        await channel.send(message())
-    assert caught.value.code == "20429"
-    assert caught.value.retry_after == 1.0
+    assert caught.value.code == code
+    assert caught.value.retryable is (error is RetryableDeliveryError)
+    # Retry-After from a 429 is honoured; permanent errors carry none.
+    assert caught.value.retry_after == retry_after
 
 
 async def test_server_error_is_retryable(sms: tuple[TwilioSmsChannel, PreferHttpClient]) -> None:
