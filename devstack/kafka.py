@@ -170,8 +170,9 @@ class KafkaBroker:
         props.write_text(server_properties(self.port, self.controller_port, data))
         cluster_id = _random_cluster_id()
         fmt = subprocess.run(
-            self._java_cmd(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                           "-c", str(props)),
+            # `--cluster-id=...`: a random id may start with "-", which would read as a flag.
+            self._java_cmd(libs, "kafka.tools.StorageTool", "format",
+                           f"--cluster-id={cluster_id}", f"--config={props}"),
             capture_output=True, text=True, check=False,
         )
         if fmt.returncode != 0:
