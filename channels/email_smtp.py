@@ -159,10 +159,14 @@ class SmtpEmailChannel:
         for client in list(self._all):
             try:
                 if client.is_connected:
-                    await client.quit()
+                    # QUIT is a courtesy; a server that does not answer must not hold shutdown.
+                    await client.quit(timeout=QUIT_TIMEOUT_SECONDS)
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
         self._all.clear()
+
+
+QUIT_TIMEOUT_SECONDS = 1.0
 
 
 def _by_code(code: int, reason: str) -> RetryableDeliveryError | PermanentDeliveryError:

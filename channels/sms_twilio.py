@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
 from twilio.base.exceptions import TwilioRestException
@@ -92,7 +92,11 @@ class TwilioSmsChannel:
         else:
             kwargs["from_"] = cfg.from_number
         if cfg.status_callback_url:
-            kwargs["status_callback"] = cfg.status_callback_url
+            # The ids ride in the callback URL (Twilio signs it whole), so a status
+            # report names its notification without a lookup table.
+            query = urlencode({"notification_id": message.notification_id,
+                               "ticket_id": message.ticket_id})
+            kwargs["status_callback"] = f"{cfg.status_callback_url}?{query}"
         try:
             created = await self._client.messages.create_async(**kwargs)
         except TwilioRestException as exc:

@@ -3,7 +3,9 @@
 The mail catcher is a real SMTP server (aiosmtpd) that stores every received
 message as a `.eml` file. The SMS capture accepts the Twilio Messages API
 (`POST /2010-04-01/Accounts/{sid}/Messages.json`, basic auth) and stores each
-message as JSON, answering with a Twilio-shaped 201.
+message as JSON, answering with a Twilio-shaped 201 — or, for Twilio's
+documented magic test numbers, with the error Twilio's test credentials give
+(e.g. +15005550004 -> 400/21610 "unsubscribed recipient").
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 _counter = itertools.count(1)
+
+# Twilio test credentials' magic "To" numbers and the errors they produce.
+MAGIC_TO_ERRORS: dict[str, tuple[int, str]] = {
+    "+15005550001": (21211, "The 'To' number is not a valid phone number."),
+    "+15005550002": (21612, "The 'To' phone number is not currently reachable via SMS."),
+    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region."),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number is not a valid mobile number"),
+}
 
 
 def _stamp() -> str:
@@ -62,6 +73,11 @@ def sms_capture_app(folder: Path) -> web.Application:
         if "To" not in fields or "Body" not in fields:
             return web.json_response({"code": 21604, "message": "A 'To' and a 'Body' are "
                                       "required", "status": 400}, status=400)
+        if fields["To"] in MAGIC_TO_ERRORS:
+            code, text = MAGIC_TO_ERRORS[fields["To"]]
+            return web.json_response({"code": code, "message": text, "status": 400,
+                                      "more_info": f"https://www.twilio.com/docs/errors/{code}"},
+                                     status=400)
         sid = "SM" + secrets.token_hex(16)
         now = datetime.now(UTC)
         record = {"sid": sid, "account_sid": request.match_info["sid"], "received_at":

@@ -6,24 +6,31 @@ event-id dedupe in the ticket state and by the receipts table.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 from prometheus_client import Counter
 
 from channels.base import Channel
+from channels.sms_twilio import OPTED_OUT
+from channels.twilio_webhooks import STATUS_RANK
+from streams.consent import ConsentLedger, ConsentUpdate
+from streams.consent import follow as follow_consent_topic
 from streams.delivery import Delivery, DeliveryOutcome
 from streams.policy import Rules, decide
 from streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
 from streams.rendering import Renderer
 from streams.settings import ConfigError, Settings
 from streams.state import Notification, TicketState
-from streams.topics import topic_names
+from streams.topics import retry_topic, topic_names
+from streams.web import TwilioRoutes
+from streams.web import install as install_web
 
 log = logging.getLogger("heard.worker")
 Clock = Callable[[], datetime]
@@ -39,7 +46,7 @@ def utc_now() -> datetime:
 
 
 def build_app(settings: Settings, channels: dict[str, Channel], *,
-              clock: Clock = utc_now) -> faust.App:
+              clock: Clock = utc_now, twilio_auth_token: str = "") -> faust.App:
     engine = settings.engine
     names = topic_names(engine)
     renderer = Renderer(engine.templates_dir, engine.default_locale)
@@ -80,6 +87,11 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     notification_events = raw_topic(names["notification_events"])
     decisions = raw_topic(names["decisions"])
     dead_letters = raw_topic(names["dead_letters"])
+    consent_topic = raw_topic(names["consent"])
+    sms_status = raw_topic(names["sms_status"])
+    sms_inbound = raw_topic(names["sms_inbound"])
+    deferred_waits = list(settings.channels.retry.deferred_seconds)
+    retry_topics = {wait: raw_topic(retry_topic(engine, wait)) for wait in deferred_waits}
 
     tickets = app.Table("tickets", default=None, partitions=engine.partitions,
                         key_type=str, value_type=str)
@@ -87,6 +99,8 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                           key_type=str, value_type=float)
     receipts = app.Table("receipts", default=None, partitions=engine.partitions,
                          key_type=str, value_type=str)
+    provider_status = app.Table("sms-status", default=None, partitions=engine.partitions,
+                                key_type=str, value_type=str)
 
     async def dead_letter(raw: bytes, key: bytes | None, reason: str, stage: str,
                           message: Any) -> None:
@@ -138,6 +152,29 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         DELIVERIES.labels(outcome.notification.channel, outcome.status).inc()
         await notification_events.send(key=key, value=json.dumps(outcome.event()).encode())
 
+    async def record_opt_out(channel: str, address: str, source: str) -> None:
+        update = ConsentUpdate("sms" if channel == "sms" else "email", address, False, clock(),
+                               source)
+        ledger.apply(update)
+        await consent_topic.send(key=update.key.encode(), value=update.to_json())
+
+    async def defer_or_fail(outcome: DeliveryOutcome, raw: bytes, key: bytes | None,
+                            message: Any) -> None:
+        n = outcome.notification
+        if outcome.retryable and n.delivery_round < len(deferred_waits):
+            wait = deferred_waits[n.delivery_round]
+            later = n.model_copy(update={
+                "delivery_round": n.delivery_round + 1,
+                "not_before": clock() + timedelta(seconds=wait),
+            })
+            outcome.status = "deferred"
+            outcome.reason = f"{outcome.reason}; trying again in {wait:g} s"
+            await retry_topics[wait].send(key=key, value=later.model_dump_json().encode())
+            return
+        await dead_letter(raw, key, outcome.reason, "delivery", message)
+        if outcome.fallback is not None:
+            await outbound.send(key=key, value=outcome.fallback.model_dump_json().encode())
+
     @app.agent(outbound, concurrency=1)
     async def deliver(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
@@ -153,6 +190,18 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                 log.info("notification %s already delivered; not sending again",
                          notification.notification_id)
                 continue
+            # Never text someone whose STOP this worker has not finished reading.
+            await ledger.ready.wait()
+            refusal = ledger.refusal(notification.channel, notification.recipient)
+            if refusal is not None:
+                outcome = delivery.suppressed(
+                    notification, f"the recipient withdrew {notification.channel} consent at "
+                    f"{refusal.at.isoformat()} ({refusal.source.split(':')[0]})")
+                await publish(outcome, key or notification.ticket_id.encode())
+                if outcome.fallback is not None:
+                    await outbound.send(key=key,
+                                        value=outcome.fallback.model_dump_json().encode())
+                continue
             outcome = await delivery.deliver(notification)
             if outcome.status == "sent" and outcome.receipt is not None:
                 receipts[notification.notification_id] = json.dumps({
@@ -161,11 +210,94 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                     "accepted_at": outcome.receipt.accepted_at.isoformat(),
                     "template_hashes": outcome.template_hashes,
                 })
-            await publish(outcome, key or notification.ticket_id.encode())
+            if outcome.opted_out:
+                await record_opt_out(notification.channel, notification.recipient,
+                                     f"provider-refusal:{notification.notification_id}")
             if outcome.status == "failed":
-                await dead_letter(raw, key, outcome.reason, "delivery", event.message)
-                if outcome.fallback is not None:
-                    await outbound.send(key=key, value=outcome.fallback.model_dump_json().encode())
+                await defer_or_fail(outcome, raw, key, event.message)
+            await publish(outcome, key or notification.ticket_id.encode())
+
+    def redeliver_agent(wait: float, topic: faust.TopicT) -> None:
+        async def redeliver(stream: faust.StreamT[bytes]) -> None:
+            """Hold each deferred message until its time, then hand it back to `deliver`.
+
+            One topic per wait keeps each partition in due order; the offset is committed
+            only after the hand-back, so a crash while waiting loses nothing.
+            """
+            async for event in stream.events():
+                try:
+                    notification = Notification.model_validate_json(event.value)
+                except ValueError as exc:
+                    await dead_letter(event.value, event.key, f"not a notification record: {exc}",
+                                      "redelivery", event.message)
+                    continue
+                if notification.not_before is not None:
+                    delay = (notification.not_before - clock()).total_seconds()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                await outbound.send(key=event.key, value=event.value)
+
+        redeliver.__name__ = redeliver.__qualname__ = f"redeliver_{wait:g}s"
+        app.agent(topic, name=f"redeliver-{wait:g}s", concurrency=1)(redeliver)
+
+    for wait, topic in retry_topics.items():
+        redeliver_agent(wait, topic)
+
+    @app.agent(sms_status, concurrency=1)
+    async def sms_status_reports(stream: faust.StreamT[bytes]) -> None:
+        """Forward-only status per message: a late "sent" never overwrites "delivered"."""
+        async for event in stream.events():
+            try:
+                report = json.loads(event.value)
+                rank = STATUS_RANK[report["status"]]
+                sid = str(report["message_sid"])
+            except (ValueError, KeyError, TypeError) as exc:
+                await dead_letter(event.value, event.key, f"not a status report: {exc}",
+                                  "sms-status", event.message)
+                continue
+            known = provider_status.get(sid)
+            if known is not None and rank <= STATUS_RANK.get(known, -1):
+                log.debug("status %s for %s ignored: already %s", report["status"], sid, known)
+                continue
+            provider_status[sid] = report["status"]
+            if str(report.get("error_code")) == str(OPTED_OUT) and report.get("to"):
+                await record_opt_out("sms", str(report["to"]), f"twilio-status:{sid}")
+            ticket = report.get("ticket_id") or ""
+            DELIVERIES.labels("sms", report["status"]).inc()
+            await notification_events.send(key=ticket.encode(), value=json.dumps({
+                "notification_id": report.get("notification_id"), "ticket_id": ticket,
+                "channel": "sms", "status": report["status"], "provider_id": sid,
+                "error_code": report.get("error_code"), "reason": "provider status report",
+                "at": report.get("at"),
+            }).encode())
+
+    ledger = ConsentLedger()
+    follower_stop = asyncio.Event()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_consent() -> None:
+        await follow_consent_topic(ledger, engine, names["consent"], follower_stop)
+
+    @app.on_before_shutdown.connect
+    async def close_channels(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        follower_stop.set()
+        for name, channel in channels.items():
+            log.info("closing the %s channel", name)
+            await channel.aclose()
+        log.info("channels closed")
+
+    async def publish_to(topic: faust.TopicT, key: bytes, value: bytes) -> None:
+        # Wait for the broker's acknowledgement: the HTTP answer promises durability.
+        pending = await topic.send(key=key, value=value)
+        await pending
+
+    install_web(app, TwilioRoutes(
+        public_base_url=settings.channels.sms.public_base_url, auth_token=twilio_auth_token,
+        ledger=ledger, clock=clock,
+        publish_status=lambda k, v: publish_to(sms_status, k, v),
+        publish_consent=lambda k, v: publish_to(consent_topic, k, v),
+        publish_inbound=lambda k, v: publish_to(sms_inbound, k, v),
+    ))
 
     emitted: dict[str, float] = {}
 

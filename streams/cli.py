@@ -26,12 +26,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from streams.app import build_app
     from streams.topics import ensure_topics
-    from streams.wiring import build_channels
+    from streams.wiring import build_channels, twilio_auth_token
 
     settings = _settings(args)
-    asyncio.run(ensure_topics(settings.engine))
+    asyncio.run(ensure_topics(settings.engine, settings.channels.retry.deferred_seconds))
     channels = build_channels(settings.channels)
-    app = build_app(settings, channels)
+    app = build_app(settings, channels, twilio_auth_token=twilio_auth_token(settings.channels))
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=False)
     worker.execute_from_commandline()
     return 0
@@ -114,7 +114,7 @@ async def send_events(settings: Settings, events: list[tuple[int, Any, bytes]],
 
     from streams.topics import ensure_topics
 
-    await ensure_topics(settings.engine)
+    await ensure_topics(settings.engine, settings.channels.retry.deferred_seconds)
     delta = 0.0
     if rebase_to_now and events:
         latest = max(event.occurred_at for _, event, _ in events)

@@ -29,7 +29,7 @@ from streams.state import Notification, notification_id
 
 log = logging.getLogger("heard.delivery")
 
-Status = Literal["sent", "failed", "suppressed"]
+Status = Literal["sent", "failed", "suppressed", "deferred"]
 
 
 @dataclass
@@ -41,6 +41,7 @@ class DeliveryOutcome:
     template_hashes: dict[str, str] = field(default_factory=dict)
     fallback: Notification | None = None
     opted_out: bool = False
+    retryable: bool = False
     attempts: int = 0
 
     def event(self) -> dict[str, object]:
@@ -50,6 +51,7 @@ class DeliveryOutcome:
             "notification_id": n.notification_id, "ticket_id": n.ticket_id, "kind": n.kind,
             "channel": n.channel, "audience": n.audience, "status": self.status,
             "reason": self.reason, "attempts": self.attempts,
+            "delivery_round": n.delivery_round,
             "provider_id": self.receipt.provider_id if self.receipt else None,
             "template_hashes": self.template_hashes,
             "at": datetime.now(UTC).isoformat(),
@@ -105,9 +107,16 @@ class Delivery:
             outcome = self._failed(n, exc.reason, attempts)
             outcome.template_hashes = rendered.template_hashes
             outcome.opted_out = isinstance(exc, RecipientOptedOut)
+            outcome.retryable = exc.retryable
             return outcome
         return DeliveryOutcome(n, "sent", "accepted by the provider", receipt=receipt,
                                template_hashes=rendered.template_hashes, attempts=attempts)
+
+    def suppressed(self, n: Notification, reason: str) -> DeliveryOutcome:
+        """Not sent because the recipient withdrew consent; the other channel may still go."""
+        outcome = self._failed(n, reason, 0)
+        outcome.status = "suppressed"
+        return outcome
 
     def _failed(self, n: Notification, reason: str, attempts: int) -> DeliveryOutcome:
         outcome = DeliveryOutcome(n, "failed", reason, attempts=attempts)
@@ -120,5 +129,6 @@ class Delivery:
                 "recipient": n.fallback_recipients[channel],
                 "fallback": n.fallback[1:],
                 "context": {**n.context, "quick_update": {"channel": channel}},
+                "delivery_round": 0, "not_before": None,
             })
         return outcome

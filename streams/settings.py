@@ -37,6 +37,10 @@ class TopicNames(Frozen):
     notification_events: str = "notification-events"
     decisions: str = "heard-decisions"
     dead_letters: str = "heard-dead-letters"
+    consent: str = "heard-consent"
+    sms_status: str = "heard-sms-status"
+    sms_inbound: str = "heard-sms-inbound"
+    retry: str = "notifications-retry"
 
 
 class WebSettings(Frozen):
@@ -94,9 +98,22 @@ class SmsSettings(Frozen):
     from_number: str | None = None
     messaging_service_sid: str | None = None
     base_url: str = "https://api.twilio.com"
-    status_callback_url: str | None = None
+    public_base_url: str | None = Field(
+        None, description="the https origin Twilio reaches heard's web server at; when set, "
+        "messages ask for status callbacks and callbacks are checked against it",
+    )
     timeout_seconds: float = Field(10.0, gt=0)
     default_region: str = "US"
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (Twilio signs the exact URL it calls)")
+        return value.rstrip("/")
 
 
 class RetrySettings(Frozen):
@@ -104,6 +121,18 @@ class RetrySettings(Frozen):
     initial_seconds: float = Field(0.2, gt=0)
     max_seconds: float = Field(2.0, gt=0)
     timeout_seconds: float = Field(10.0, gt=0)
+    deferred_seconds: list[float] = Field(
+        [30, 300, 1800],
+        description="after the quick retries fail, try again after each of these waits "
+        "(one retry topic per wait, so a short wait never queues behind a long one)",
+    )
+
+    @field_validator("deferred_seconds")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(v <= 0 for v in value):
+            raise ValueError("every wait must be more than 0 seconds")
+        return value
 
 
 class ChannelSettings(Frozen):

@@ -55,6 +55,9 @@ class Notification(Model):
     trigger_event_id: str
     decided_at: datetime
     context: dict[str, Any]
+    # Set when a temporary failure outlasted the quick retries: the next try waits.
+    delivery_round: int = 0
+    not_before: datetime | None = None
 
 
 class Decision(Model):

@@ -11,26 +11,44 @@ from aiokafka.errors import TopicAlreadyExistsError
 from streams.settings import EngineSettings
 
 TOPIC_KEYS = ("ticket_events", "timers", "outbound", "notification_events", "decisions",
-              "dead_letters")
+              "dead_letters", "consent", "sms_status", "sms_inbound")
+# Kept forever as the latest value per key: the consent ledger is rebuilt from it.
+COMPACTED = ("consent",)
 
 
 def topic_names(engine: EngineSettings) -> dict[str, str]:
     return {key: engine.topic(key) for key in TOPIC_KEYS}
 
 
-async def ensure_topics(engine: EngineSettings) -> list[str]:
+def retry_topic(engine: EngineSettings, wait_seconds: float) -> str:
+    return f"{engine.topic('retry')}-{wait_seconds:g}s"
+
+
+def all_topics(engine: EngineSettings, deferred_seconds: list[float] | None = None) -> dict[str, str]:
+    names = topic_names(engine)
+    for wait in deferred_seconds or []:
+        names[f"retry_{wait:g}"] = retry_topic(engine, wait)
+    return names
+
+
+async def ensure_topics(engine: EngineSettings,
+                        deferred_seconds: list[float] | None = None) -> list[str]:
     """Create missing topics with the configured partitions; return the ones created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=engine.bootstrap_servers,
                                 request_timeout_ms=15000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [name for name in topic_names(engine).values() if name not in existing]
+        names = all_topics(engine, deferred_seconds)
+        wanted = [name for key, name in names.items() if name not in existing]
+        compacted = {names[key] for key in COMPACTED}
         if wanted:
             # Another worker may create them at the same moment; that is fine.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([
-                    NewTopic(name, engine.partitions, engine.replication_factor)
+                    NewTopic(name, engine.partitions, engine.replication_factor,
+                             topic_configs={"cleanup.policy": "compact"} if name in compacted
+                             else {})
                     for name in wanted
                 ])
         return wanted

@@ -11,6 +11,9 @@ from channels.registry import build_channel
 from channels.sms_twilio import SmsConfig
 from streams.settings import ChannelSettings, ConfigError
 
+STATUS_CALLBACK_PATH = "/twilio/status"
+INBOUND_PATH = "/twilio/inbound"
+
 
 def _secret(name: str | None, what: str, environ: dict[str, str]) -> str | None:
     if name is None:
@@ -44,7 +47,8 @@ def sms_config(settings: ChannelSettings, environ: dict[str, str] | None = None)
         account_sid=_secret(cfg.account_sid_env, "sms.account_sid_env", env) or "",
         auth_token=_secret(cfg.auth_token_env, "sms.auth_token_env", env) or "",
         from_number=cfg.from_number, messaging_service_sid=cfg.messaging_service_sid,
-        base_url=cfg.base_url, status_callback_url=cfg.status_callback_url,
+        base_url=cfg.base_url, status_callback_url=(f"{cfg.public_base_url}{STATUS_CALLBACK_PATH}"
+                             if cfg.public_base_url else None),
         timeout=cfg.timeout_seconds,
     )
 
@@ -54,3 +58,11 @@ def build_channels(settings: ChannelSettings,
     configs = {"email": email_config, "sms": sms_config}
     return {name: build_channel(name, configs[name](settings, environ))
             for name in settings.enabled}
+
+
+def twilio_auth_token(settings: ChannelSettings, environ: dict[str, str] | None = None) -> str:
+    """The token Twilio signs callbacks with; empty when SMS is off (callbacks then get 403)."""
+    if "sms" not in settings.enabled:
+        return ""
+    env = dict(os.environ if environ is None else environ)
+    return env.get(settings.sms.auth_token_env, "")

@@ -9,15 +9,18 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from devstack.catchers import start_mail_catcher, start_sms_capture
 from devstack.kafka import KafkaBroker, free_port, stop_pid
 from tests.peers import REPO, Prism
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +127,19 @@ def worker_env(bootstrap: str, catchers: Catchers, prefix: str, **extra: str) ->
 def topic_prefix() -> str:
     """Each test gets its own topics."""
     return f"t{uuid.uuid4().hex[:10]}."
+
+
+async def wait_until(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool],
+                     timeout: float, what: str) -> T:
+    """Poll an async probe until its answer is accepted; return that answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = await probe()
+        if accept(answer):
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}: {answer!r}")
+        await asyncio.sleep(0.2)
 
 
 async def wait_for(predicate: object, timeout: float, what: str) -> None:

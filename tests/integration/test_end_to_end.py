@@ -18,7 +18,7 @@ from streams.readback import read_topic
 from streams.settings import EngineSettings
 from streams.state import notification_id
 from tests import stories
-from tests.conftest import Catchers, Worker, wait_for, worker_env
+from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -144,11 +144,7 @@ async def test_replay_with_duplicates_and_reordering_sends_each_message_once(
                  await read_topic(settings, f"{prefix}heard-decisions", key=b"E2E-3")]
         return sum(1 for line in lines if line["reason"].startswith("duplicate event"))
 
-    for _ in range(100):
-        if await duplicates_seen() >= 6:
-            break
-        await __import__("asyncio").sleep(0.2)
-    assert await duplicates_seen() == 6
+    assert await wait_until(duplicates_seen, lambda n: n >= 6, 20, "six duplicates") == 6
     subjects = sorted(m["Subject"] for m in mails_for(catchers.mail_dir, "E2E-3"))
     assert subjects == [
         "Progress on your request: My parcel is late",
@@ -185,11 +181,8 @@ async def test_reopen_during_grace_cancels_the_closure_and_sms_goes_by_consent(
         return [json.loads(v) for _, v, _ in
                 await read_topic(settings, f"{prefix}heard-decisions", key=b"E2E-4")]
 
-    for _ in range(100):
-        if any(d["outcome"] == "cancel" for d in await decisions()):
-            break
-        await __import__("asyncio").sleep(0.2)
-    lines = await decisions()
+    lines = await wait_until(decisions, lambda found: any(d["outcome"] == "cancel" for d in found),
+                             20, "the cancelled closure")
     cancels = [d for d in lines if d["outcome"] == "cancel"]
     assert cancels and cancels[0]["kind"] == "closure_summary"
     assert cancels[0]["reason"] == "ticket reopened during the closure grace period"

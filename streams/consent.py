@@ -1,0 +1,140 @@
+"""The consent ledger: who has said STOP (or START) on which channel.
+
+A customer's STOP applies to every ticket, so it cannot live in per-ticket
+state. Updates go to a compacted `consent` topic keyed by address; every
+worker follows the whole topic into memory (a small hand-made global table:
+Faust's GlobalTable misses updates with more than one worker) and the
+delivery agent checks it before every send. The newest update per address
+wins, by the time the customer acted, not by arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.readback import partition_ids
+from streams.settings import EngineSettings
+
+log = logging.getLogger("heard.consent")
+
+ConsentChannel = Literal["email", "sms"]
+
+# Twilio's documented opt-out and opt-in keywords (Advanced Opt-Out defaults).
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT",
+                        "REVOKE"})
+START_WORDS = frozenset({"START", "YES", "UNSTOP"})
+
+
+def keyword_of(body: str) -> Literal["stop", "start"] | None:
+    """A message counts as a keyword only when it is the keyword alone, as carriers do."""
+    word = body.strip().strip(".!").upper()
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    return None
+
+
+@dataclass(frozen=True)
+class ConsentUpdate:
+    channel: ConsentChannel
+    address: str
+    allowed: bool
+    at: datetime
+    source: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}:{self.address}"
+
+    def to_json(self) -> bytes:
+        return json.dumps({"channel": self.channel, "address": self.address,
+                           "allowed": self.allowed, "at": self.at.isoformat(),
+                           "source": self.source}).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> ConsentUpdate:
+        data = json.loads(raw)
+        channel = data["channel"]
+        if channel not in ("email", "sms"):
+            raise ValueError(f"unknown consent channel {channel!r}")
+        at = datetime.fromisoformat(data["at"])
+        if at.tzinfo is None:
+            raise ValueError("consent time must carry a timezone")
+        return cls(channel, str(data["address"]), bool(data["allowed"]), at.astimezone(UTC),
+                   str(data.get("source", "")))
+
+
+class ConsentLedger:
+    """In-memory view of the consent topic; the newest update per address wins."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, ConsentUpdate] = {}
+        self.ready = asyncio.Event()
+
+    def apply(self, update: ConsentUpdate) -> bool:
+        current = self._entries.get(update.key)
+        if current is not None and current.at > update.at:
+            return False
+        self._entries[update.key] = update
+        return True
+
+    def refusal(self, channel: str, address: str) -> ConsentUpdate | None:
+        """The update that withdrew consent for this address, if it is withdrawn."""
+        entry = self._entries.get(f"{channel}:{address}")
+        return entry if entry is not None and not entry.allowed else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+async def follow(ledger: ConsentLedger, engine: EngineSettings, topic: str,
+                 stop: asyncio.Event) -> None:
+    """Read the whole consent topic, mark the ledger ready at its end, then keep following.
+
+    No consumer group: every worker reads every partition from the beginning.
+    """
+    ids = await partition_ids(engine, topic)
+    if not ids:
+        raise RuntimeError(f"consent topic {topic!r} does not exist")
+    partitions = [TopicPartition(topic, pid) for pid in ids]
+    consumer = AIOKafkaConsumer(bootstrap_servers=engine.bootstrap_servers,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        pending = {tp for tp, offset in end.items() if offset > 0}
+        if not pending:
+            ledger.ready.set()
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+            for records in batches.values():
+                for record in records:
+                    _apply_record(ledger, record.value)
+            if pending:
+                # Positions, not record offsets: compaction leaves gaps in offsets.
+                pending = {tp for tp in pending if await consumer.position(tp) < end[tp]}
+                if not pending:
+                    log.info("consent ledger loaded: %d addresses", len(ledger))
+                    ledger.ready.set()
+    finally:
+        await consumer.stop()
+
+
+
+def _apply_record(ledger: ConsentLedger, value: bytes | None) -> None:
+    if value is None:
+        return
+    try:
+        ledger.apply(ConsentUpdate.from_json(value))
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring a malformed consent record: %s", exc)

@@ -1,0 +1,136 @@
+"""HTTP routes on the worker's Faust web server (127.0.0.1 unless configured).
+
+- `GET /metrics`: Prometheus text format.
+- `POST /twilio/status`: delivery reports for the SMS heard sent.
+- `POST /twilio/inbound`: messages customers text to heard's number; STOP-family
+  keywords withdraw SMS consent, START-family restore it.
+
+A Twilio request is answered 2xx only after what it says is durably in Kafka,
+so Twilio's own retries cover a broker outage; a bad signature gets 403 and is
+counted, and nothing from it is published.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import faust
+from aiohttp.web import Request, Response
+from faust.web import View
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+from channels.twilio_webhooks import (
+    EMPTY_TWIML,
+    BadCallback,
+    parse_inbound,
+    parse_status,
+    signature_valid,
+)
+from streams.consent import ConsentLedger, ConsentUpdate, keyword_of
+from streams.wiring import INBOUND_PATH, STATUS_CALLBACK_PATH
+
+log = logging.getLogger("heard.web")
+
+CALLBACKS = Counter("heard_twilio_callbacks_total", "Twilio callbacks received",
+                    ["route", "result"])
+
+Publish = Callable[[bytes, bytes], Awaitable[None]]
+
+
+class TwilioRoutes:
+    def __init__(self, *, public_base_url: str | None, auth_token: str,
+                 ledger: ConsentLedger,
+                 publish_status: Publish, publish_consent: Publish, publish_inbound: Publish,
+                 clock: Callable[[], datetime]) -> None:
+        self.public_base_url = public_base_url
+        self.auth_token = auth_token
+        self.ledger = ledger
+        self.publish_status = publish_status
+        self.publish_consent = publish_consent
+        self.publish_inbound = publish_inbound
+        self.clock = clock
+
+    async def _verified(self, route: str, request: Request) -> dict[str, str] | Response:
+        form = await request.post()
+        params = {key: str(value) for key, value in form.items()}
+        if self.public_base_url is None:
+            CALLBACKS.labels(route, "not_configured").inc()
+            return _text(403, "sms.public_base_url is not configured; callbacks are refused")
+        url = f"{self.public_base_url}{request.path_qs}"
+        if not signature_valid(self.auth_token, url, form, request.headers):
+            CALLBACKS.labels(route, "bad_signature").inc()
+            log.warning("%s: rejected a request with a missing or invalid X-Twilio-Signature",
+                        route)
+            return _text(403, "invalid X-Twilio-Signature")
+        return params
+
+    async def status(self, request: Request) -> Response:
+        verified = await self._verified("status", request)
+        if not isinstance(verified, dict):
+            return verified
+        try:
+            report = parse_status(verified)
+        except BadCallback as exc:
+            CALLBACKS.labels("status", "bad_request").inc()
+            return _text(400, str(exc))
+        query = request.query
+        record = {
+            "message_sid": report.message_sid, "status": report.status,
+            "error_code": report.error_code, "to": report.to,
+            "notification_id": query.get("notification_id"), "ticket_id": query.get("ticket_id"),
+            "at": self.clock().isoformat(),
+        }
+        await self.publish_status(report.message_sid.encode(), json.dumps(record).encode())
+        CALLBACKS.labels("status", "accepted").inc()
+        return _text(204, "")
+
+    async def inbound(self, request: Request) -> Response:
+        verified = await self._verified("inbound", request)
+        if not isinstance(verified, dict):
+            return verified
+        try:
+            message = parse_inbound(verified)
+        except BadCallback as exc:
+            CALLBACKS.labels("inbound", "bad_request").inc()
+            return _text(400, str(exc))
+        keyword = keyword_of(message.body)
+        if keyword is not None:
+            update = ConsentUpdate("sms", message.from_number, keyword == "start", self.clock(),
+                                   f"twilio-inbound:{message.message_sid}")
+            await self.publish_consent(update.key.encode(), update.to_json())
+            self.ledger.apply(update)
+            CALLBACKS.labels("inbound", keyword).inc()
+        else:
+            await self.publish_inbound(message.from_number.encode(), json.dumps({
+                "message_sid": message.message_sid, "from": message.from_number,
+                "to": message.to_number, "body": message.body, "at": self.clock().isoformat(),
+            }).encode())
+            CALLBACKS.labels("inbound", "message").inc()
+        return Response(text=EMPTY_TWIML, content_type="text/xml")
+
+
+def _text(status: int, text: str) -> Response:
+    return Response(status=status, text=text or None)
+
+
+def install(app: faust.App, routes: TwilioRoutes) -> None:
+    class Metrics(View):
+        async def get(self, request: Request) -> Any:
+            return Response(body=generate_latest(),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    class Status(View):
+        async def post(self, request: Request) -> Any:
+            return await routes.status(request)
+
+    class Inbound(View):
+        async def post(self, request: Request) -> Any:
+            return await routes.inbound(request)
+
+    app.page("/metrics")(Metrics)
+    app.page(STATUS_CALLBACK_PATH)(Status)
+    app.page(INBOUND_PATH)(Inbound)

@@ -1,0 +1,161 @@
+"""Twilio talking back, through a real worker's web server and real Kafka: signed status
+callbacks (never backwards), inbound STOP/START, and a 21610 refusal on send."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from twilio.request_validator import RequestValidator
+
+from devstack.kafka import free_port
+from streams.readback import read_topic
+from streams.settings import EngineSettings
+from tests import stories
+from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
+from tests.integration.test_end_to_end import mails_for, send
+
+pytestmark = pytest.mark.integration
+
+PUBLIC = "https://heard.example.test"
+TOKEN = "callback-test-token"
+
+
+@pytest.fixture(scope="module")
+def prefix() -> str:
+    return f"cb{random.randrange(10**8)}."
+
+
+@pytest.fixture(scope="module")
+def web_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def worker(kafka_bootstrap: str, catchers: Catchers, prefix: str, web_port: int,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    env = worker_env(kafka_bootstrap, catchers, prefix, HEARD_WEB_ENABLED="true",
+                     HEARD_WEB_PORT=str(web_port), HEARD_PUBLIC_URL=PUBLIC,
+                     TWILIO_AUTH_TOKEN=TOKEN, HEARD_ACK_HOLD_SECONDS="0")
+    running = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
+    running.start()
+    yield running
+    running.stop()
+
+
+async def post(port: int, path: str, params: dict[str, str], *, token: str = TOKEN,
+               signed_url: str | None = None) -> tuple[int, str]:
+    url = f"{PUBLIC}{path}"
+    signature = RequestValidator(token).compute_signature(signed_url or url, params)
+    async with aiohttp.ClientSession() as session, session.post(
+            f"http://127.0.0.1:{port}{path}", data=params,
+            headers={"X-Twilio-Signature": signature}) as response:
+        return response.status, await response.text()
+
+
+async def events_for(bootstrap: str, prefix: str, ticket: str) -> list[dict[str, Any]]:
+    settings = EngineSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
+    return [json.loads(value) for _, value, _ in
+            await read_topic(settings, f"{prefix}notification-events", key=ticket.encode())]
+
+
+async def wait_events(bootstrap: str, prefix: str, ticket: str, want: Any,
+                      what: str) -> list[dict[str, Any]]:
+    return await wait_until(lambda: events_for(bootstrap, prefix, ticket), want, 30, what)
+
+
+def texts_to(catchers: Catchers, number: str) -> list[dict[str, Any]]:
+    records = [json.loads(p.read_text()) for p in sorted(catchers.sms_dir.glob("*.json"))]
+    return [r for r in records if r["To"] == number]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sms_customer(phone: str, name: str = "Łukasz") -> dict[str, Any]:
+    return stories.customer(name=f"{name} Nowak", preferred_name=name, phone=phone,
+                            preferred_channel="sms", consent={"email": True, "sms": True},
+                            email=f"{name.lower()}@example.net".replace("ł", "l"))
+
+
+async def test_status_callbacks_are_signed_and_never_go_backwards(
+        worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str) -> None:
+    path = "/twilio/status?notification_id=n-cb-1&ticket_id=CB-1"
+    params = {"MessageSid": "SMcb1", "MessageStatus": "sent", "To": "+48512345678",
+              "AccountSid": "AC00000000000000000000000000000000"}
+    forged = {**params, "MessageStatus": "failed"}
+    status, _ = await post(web_port, path, forged, token="not-the-token")
+    assert status == 403
+    status, _ = await post(web_port, path, forged, signed_url=f"{PUBLIC}/twilio/status")
+    assert status == 403, "the query string is part of what Twilio signs"
+
+    # Same sid, same partition, in order: "read" last proves the earlier ones were handled.
+    for report in ("sent", "delivered", "sent", "undelivered", "read"):
+        status, _ = await post(web_port, path, {**params, "MessageStatus": report})
+        assert status == 204
+    found = await wait_events(kafka_bootstrap, prefix, "CB-1",
+                              lambda e: any(x["status"] == "read" for x in e),
+                              "the last report")
+    assert [(e["status"], e["provider_id"], e["notification_id"]) for e in found] == [
+        ("sent", "SMcb1", "n-cb-1"), ("delivered", "SMcb1", "n-cb-1"),
+        ("read", "SMcb1", "n-cb-1")]
+
+
+async def test_stop_then_start_by_text_switches_sms_off_and_on_again(
+        worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str,
+        catchers: Catchers) -> None:
+    phone = "+48512345679"
+    inbound = {"MessageSid": "SMin1", "From": phone, "To": "+15005550006", "Body": "Stop",
+               "AccountSid": "AC00000000000000000000000000000000"}
+    status, _ = await post(web_port, "/twilio/inbound", inbound, token="forged")
+    assert status == 403
+    status, body = await post(web_port, "/twilio/inbound", inbound)
+    assert status == 200 and "<Response>" in body
+
+    await send(kafka_bootstrap, prefix, [stories.created("CB-2", now(), eid="cb-2-created",
+                                                         customer=sms_customer(phone))])
+    found = await wait_events(kafka_bootstrap, prefix, "CB-2",
+                              lambda e: any(x["channel"] == "email" for x in e),
+                              "the email fallback")
+    assert [(e["channel"], e["status"]) for e in found] == [("sms", "suppressed"),
+                                                            ("email", "sent")]
+    assert "withdrew sms consent" in found[0]["reason"]
+    assert texts_to(catchers, phone) == []
+    assert mails_for(catchers.mail_dir, "CB-2")
+
+    later = dict(inbound, MessageSid="SMin2", Body="START")
+    status, _ = await post(web_port, "/twilio/inbound", later)
+    assert status == 200
+    await send(kafka_bootstrap, prefix, [stories.created("CB-3", now(), eid="cb-3-created",
+                                                         customer=sms_customer(phone))])
+    await wait_for(lambda: texts_to(catchers, phone), 30, "an SMS after START")
+    found = await events_for(kafka_bootstrap, prefix, "CB-3")
+    assert [(e["channel"], e["status"]) for e in found] == [("sms", "sent")]
+
+
+async def test_a_21610_refusal_is_remembered_so_the_number_is_not_tried_again(
+        worker: Worker, kafka_bootstrap: str, prefix: str, catchers: Catchers) -> None:
+    unsubscribed = "+15005550004"  # Twilio's magic test number for 21610
+    await send(kafka_bootstrap, prefix, [stories.created(
+        "CB-4", now(), eid="cb-4-created", customer=sms_customer(unsubscribed, "Ana"))])
+    first = await wait_events(kafka_bootstrap, prefix, "CB-4",
+                              lambda e: any(x["channel"] == "email" for x in e),
+                              "the email fallback")
+    assert [(e["channel"], e["status"]) for e in first] == [("sms", "failed"), ("email", "sent")]
+    assert "21610" in first[0]["reason"]
+
+    await send(kafka_bootstrap, prefix, [stories.created(
+        "CB-5", now() + timedelta(seconds=1), eid="cb-5-created",
+        customer=sms_customer(unsubscribed, "Ana"))])
+    second = await wait_events(kafka_bootstrap, prefix, "CB-5",
+                               lambda e: any(x["channel"] == "email" for x in e),
+                               "the second email")
+    assert [(e["channel"], e["status"]) for e in second] == [("sms", "suppressed"),
+                                                             ("email", "sent")]
+    assert second[0]["attempts"] == 0, "the provider must not be asked again"

@@ -1,0 +1,82 @@
+"""The consent ledger and Twilio callback parsing, without a network."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from channels.twilio_webhooks import (
+    BadCallback,
+    parse_inbound,
+    parse_status,
+    signature_valid,
+)
+from streams.consent import ConsentLedger, ConsentUpdate, keyword_of
+from tests.stories import T0
+
+NUMBER = "+48512345678"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("STOP", "stop"), (" stop ", "stop"), ("Unsubscribe", "stop"), ("end.", "stop"),
+    ("START", "start"), ("unstop", "start"), ("yes", "start"),
+    ("please stop texting me", None), ("Thanks!", None), ("", None),
+])
+def test_only_a_lone_keyword_counts(body: str, expected: str | None) -> None:
+    assert keyword_of(body) == expected
+
+
+def test_the_newest_consent_update_wins_whatever_order_it_arrives_in() -> None:
+    ledger = ConsentLedger()
+    stop = ConsentUpdate("sms", NUMBER, False, T0, "inbound:SM1")
+    start = ConsentUpdate("sms", NUMBER, True, T0 + timedelta(minutes=5), "inbound:SM2")
+    assert ledger.apply(start)
+    assert not ledger.apply(stop), "an older STOP must not override a newer START"
+    assert ledger.refusal("sms", NUMBER) is None
+    ledger.apply(ConsentUpdate("sms", NUMBER, False, T0 + timedelta(minutes=9), "inbound:SM3"))
+    refusal = ledger.refusal("sms", NUMBER)
+    assert refusal is not None and refusal.source == "inbound:SM3"
+    assert ledger.refusal("email", NUMBER) is None, "a text STOP says nothing about email"
+
+
+def test_consent_records_round_trip_and_reject_naive_times() -> None:
+    update = ConsentUpdate("sms", NUMBER, False, T0, "provider-refusal:n1")
+    assert ConsentUpdate.from_json(update.to_json()) == update
+    with pytest.raises(ValueError, match="timezone"):
+        ConsentUpdate.from_json(b'{"channel": "sms", "address": "x", "allowed": false, '
+                                b'"at": "2026-11-20T10:00:00"}')
+    with pytest.raises(ValueError, match="channel"):
+        ConsentUpdate.from_json(b'{"channel": "fax", "address": "x", "allowed": false, '
+                                b'"at": "2026-11-20T10:00:00Z"}')
+
+
+def test_twilio_signatures_are_checked_against_the_exact_url_and_fields() -> None:
+    token = "secret-token"
+    url = "https://heard.example.test/twilio/status?notification_id=n1&ticket_id=T-1"
+    params = {"MessageSid": "SM1", "MessageStatus": "delivered", "To": NUMBER}
+    good = RequestValidator(token).compute_signature(url, params)
+    assert signature_valid(token, url, params, {"X-Twilio-Signature": good})
+    assert not signature_valid("other-token", url, params, {"X-Twilio-Signature": good})
+    assert not signature_valid(token, url.replace("T-1", "T-2"), params,
+                               {"X-Twilio-Signature": good})
+    assert not signature_valid(token, url, {**params, "MessageStatus": "failed"},
+                               {"X-Twilio-Signature": good})
+    assert not signature_valid(token, url, params, {})
+    assert not signature_valid("", url, params, {"X-Twilio-Signature": good})
+
+
+def test_status_and_inbound_parsing() -> None:
+    report = parse_status({"MessageSid": "SM1", "MessageStatus": "Delivered", "To": NUMBER})
+    assert (report.status, report.rank, report.to) == ("delivered", 3, NUMBER)
+    assert parse_status({"SmsSid": "SM2", "SmsStatus": "sent"}).rank == 2
+    with pytest.raises(BadCallback, match="unknown message status"):
+        parse_status({"MessageSid": "SM1", "MessageStatus": "teleported"})
+    with pytest.raises(BadCallback, match="MessageSid"):
+        parse_status({"MessageStatus": "sent"})
+    inbound = parse_inbound({"MessageSid": "SM3", "From": NUMBER, "To": "+15005550006",
+                             "Body": "STOP"})
+    assert (inbound.from_number, inbound.body) == (NUMBER, "STOP")
+    with pytest.raises(BadCallback):
+        parse_inbound({"Body": "hi"})
