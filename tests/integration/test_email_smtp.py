@@ -7,7 +7,6 @@ import ssl
 from collections.abc import AsyncIterator, Iterator
 from email import policy
 from email.parser import BytesParser
-from pathlib import Path
 
 import pytest
 import trustme
@@ -16,13 +15,13 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from channels.base import (
-    Channel,
     OutboundMessage,
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
 from channels.email_smtp import EmailConfig, SmtpEmailChannel
 from devstack.kafka import free_port
+from tests.conformance import ChannelConformance
 
 pytestmark = pytest.mark.integration
 
@@ -107,8 +106,25 @@ def message(to: str = "zoe@example.net", **overrides: object) -> OutboundMessage
     return OutboundMessage(**values)  # type: ignore[arg-type]
 
 
-async def test_conforms_to_the_channel_protocol(email: SmtpEmailChannel) -> None:
-    assert isinstance(email, Channel)
+class TestEmailConformance(ChannelConformance):
+    @pytest.fixture
+    def channel(self, email: SmtpEmailChannel) -> SmtpEmailChannel:
+        return email
+
+    @pytest.fixture
+    async def unreachable(self, ca: trustme.CA) -> AsyncIterator[SmtpEmailChannel]:
+        channel = SmtpEmailChannel(client_config(free_port(), ca, security="none",
+                                                 username=None))
+        yield channel
+        await channel.aclose()
+
+    @pytest.fixture
+    def deliverable(self) -> OutboundMessage:
+        return message()
+
+    @pytest.fixture
+    def refused(self) -> OutboundMessage:
+        return message(to="nosuchuser@example.net")
 
 
 async def test_starttls_auth_send_is_received_well_formed_and_threaded(
@@ -187,10 +203,3 @@ async def test_a_server_that_vanishes_mid_session_is_retryable(ca: trustme.CA) -
         await channel.aclose()
         server.close()
         await server.wait_closed()
-
-
-async def test_nobody_listening_is_retryable(ca: trustme.CA, tmp_path: Path) -> None:
-    channel = SmtpEmailChannel(client_config(free_port(), ca, security="none", username=None))
-    with pytest.raises(RetryableDeliveryError):
-        await channel.send(message())
-    await channel.aclose()
