@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import heapq
 import json
 import logging
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from channels.base import Channel
 from channels.sms_twilio import OPTED_OUT
@@ -27,7 +28,7 @@ from streams.policy import Rules, decide
 from streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
 from streams.rendering import Renderer
 from streams.settings import ConfigError, Settings
-from streams.state import Notification, TicketState
+from streams.state import Notification, PromiseRecord, TicketState
 from streams.topics import retry_topic, topic_names
 from streams.web import TwilioRoutes
 from streams.web import install as install_web
@@ -39,10 +40,28 @@ DEAD_LETTERS = Counter("heard_dead_letters_total", "Records sent to the dead-let
                        ["stage"])
 EVENTS = Counter("heard_events_total", "Ticket events applied", ["type"])
 DELIVERIES = Counter("heard_deliveries_total", "Delivery outcomes", ["channel", "status"])
+PROMISES = Counter("heard_promises_total", "Promise status changes (made = pending)",
+                   ["team", "agent", "status"])
+LATENESS = Histogram("heard_promise_lateness_seconds",
+                     "How late a promise was kept (0 when on time)", ["team"],
+                     buckets=(0, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400))
+FIRST_ACK = Histogram("heard_first_acknowledgment_seconds",
+                      "From ticket created to heard's first message to the customer", ["team"],
+                      buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400))
+
+
+TIMER_RECHECK_SECONDS = 5.0
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def observe_promise(record: PromiseRecord) -> None:
+    team = record.team or ""
+    PROMISES.labels(team, record.agent, record.status).inc()
+    if record.status in ("kept", "kept_late") and record.settled_at is not None:
+        LATENESS.labels(team).observe(max(0.0, (record.settled_at - record.due_at).total_seconds()))
 
 
 def build_app(settings: Settings, channels: dict[str, Channel], *,
@@ -86,6 +105,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     outbound = raw_topic(names["outbound"])
     notification_events = raw_topic(names["notification_events"])
     decisions = raw_topic(names["decisions"])
+    promise_records = raw_topic(names["promises"])
     dead_letters = raw_topic(names["dead_letters"])
     consent_topic = raw_topic(names["consent"])
     sms_status = raw_topic(names["sms_status"])
@@ -139,6 +159,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                 next_due = outcome.state.next_due()
                 if next_due is not None:
                     due_index[parsed.ticket_id] = next_due.timestamp()
+                    heapq.heappush(due_heap, (next_due.timestamp(), parsed.ticket_id))
                 elif due_index.get(parsed.ticket_id) is not None:
                     del due_index[parsed.ticket_id]
             EVENTS.labels(parsed.type).inc()
@@ -147,6 +168,13 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                 await outbound.send(key=ticket_key, value=notification.model_dump_json().encode())
             for line in outcome.decisions:
                 await decisions.send(key=ticket_key, value=line.model_dump_json().encode())
+            for record in outcome.promise_records:
+                observe_promise(record)
+                await promise_records.send(key=ticket_key, value=record.model_dump_json().encode())
+            if outcome.first_acknowledgment is not None:
+                first = outcome.first_acknowledgment
+                FIRST_ACK.labels(first.team or "").observe(first.seconds)
+                await promise_records.send(key=ticket_key, value=first.model_dump_json().encode())
 
     async def publish(outcome: DeliveryOutcome, key: bytes) -> None:
         DELIVERIES.labels(outcome.notification.channel, outcome.status).inc()
@@ -299,24 +327,36 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         publish_inbound=lambda k, v: publish_to(sms_inbound, k, v),
     ))
 
-    emitted: dict[str, float] = {}
+    # Due times of this worker's tickets, soonest first. Every write to `due_index`
+    # pushes an entry; stale entries are skipped when popped, and the heap is rebuilt
+    # from the table after every recovery, so a sweep costs O(due), not O(tickets).
+    due_heap: list[tuple[float, str]] = []
+
+    @due_index.on_recover
+    async def rebuild_due_heap() -> None:
+        entries = [(due, ticket) for ticket, due in due_index.items() if due is not None]
+        heapq.heapify(entries)
+        due_heap[:] = entries
+        log.info("timers restored: %d tickets with something due", len(entries))
 
     @app.timer(interval=engine.sweep_interval_seconds)  # type: ignore[untyped-decorator]
     async def sweep() -> None:
-        """Read-only pass over this worker's due index; the agent re-checks before acting."""
+        """Emit a timer event for each ticket now due; the agent re-checks before acting."""
         now = clock()
         stamp = now.timestamp()
-        for ticket_id, due in list(due_index.items()):
-            if due is None or due > stamp:
-                continue
-            # Re-emit only if the agent has not consumed the last one after a few seconds.
-            if emitted.get(ticket_id, 0.0) > stamp - 5.0:
-                continue
-            emitted[ticket_id] = stamp
-            timer = TimerDue(id=f"timer:{ticket_id}:{due:.3f}", type="heard.timer_due",
+        fired: set[str] = set()
+        while due_heap and due_heap[0][0] <= stamp:
+            _, ticket_id = heapq.heappop(due_heap)
+            current = due_index.get(ticket_id)
+            if current is None or current > stamp or ticket_id in fired:
+                continue  # settled, moved later (its own entry exists), or not ours any more
+            fired.add(ticket_id)
+            timer = TimerDue(id=f"timer:{ticket_id}:{current:.3f}", type="heard.timer_due",
                              occurred_at=now, ticket_id=ticket_id,
-                             due_at=datetime.fromtimestamp(due, UTC))
+                             due_at=datetime.fromtimestamp(current, UTC))
             await timers_topic.send(key=ticket_id.encode(), value=event_to_json(timer))
+            # Look again shortly: if the agent has not moved the due time by then, re-emit.
+            heapq.heappush(due_heap, (stamp + TIMER_RECHECK_SECONDS, ticket_id))
 
     app.heard_renderer = renderer  # type: ignore[attr-defined]
     return app

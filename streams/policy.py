@@ -33,7 +33,9 @@ from streams.settings import PolicySettings
 from streams.state import (
     SEEN_EVENTS_KEPT,
     Decision,
+    FirstAcknowledgment,
     Notification,
+    PromiseRecord,
     Scheduled,
     SentRecord,
     TicketState,
@@ -59,6 +61,8 @@ class Outcome:
     state: TicketState
     notifications: list[Notification] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    promise_records: list[PromiseRecord] = field(default_factory=list)
+    first_acknowledgment: FirstAcknowledgment | None = None
     changed: bool = True
 
 
@@ -285,7 +289,7 @@ def release_due(step: Step) -> None:
 
 def _release_customer(step: Step, item: Scheduled) -> None:
     state = step.state
-    reason = _still_wanted(state, item)
+    reason = _still_wanted(step, item)
     if reason:
         step.log("cancel", reason, kind=item.kind)
         return
@@ -305,7 +309,8 @@ def _release_customer(step: Step, item: Scheduled) -> None:
     emit_customer(step, item)
 
 
-def _still_wanted(state: TicketState, item: Scheduled) -> str | None:
+def _still_wanted(step: Step, item: Scheduled) -> str | None:
+    state = step.state
     if state.customer is None:
         return "no customer details known for this ticket"
     if item.kind == "acknowledgment":
@@ -319,7 +324,7 @@ def _still_wanted(state: TicketState, item: Scheduled) -> str | None:
         if any(s.kind == "closure_summary" and s.at >= item.trigger_at for s in state.sent):
             return "closure summary already sent"
     if item.kind == "checkpoint_holding":
-        return promises.holding_still_wanted(state, item)
+        return promises.holding_still_wanted(step, item)
     return None
 
 
@@ -366,6 +371,10 @@ def record_sent(step: Step, notification: Notification) -> None:
         channel=notification.channel, audience=notification.audience, at=step.now,
     ))
     if notification.audience == "customer":
+        if state.last_customer_notified_at is None and state.created_at is not None:
+            step.out.first_acknowledgment = FirstAcknowledgment(
+                ticket_id=state.ticket_id, team=state.agent.team if state.agent else None,
+                seconds=max(0.0, (step.now - state.created_at).total_seconds()), at=step.now)
         state.last_customer_notified_at = step.now
     step.out.notifications.append(notification)
     step.log("send", f"{notification.kind} to the {notification.audience} by "

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from streams.records import CheckpointPromised
 from streams.routing import within_team_hours
-from streams.state import Notification, Promise, Scheduled, TicketState, notification_id
+from streams.state import (
+    Notification,
+    Promise,
+    PromiseRecord,
+    PromiseStatus,
+    Scheduled,
+    TicketState,
+    notification_id,
+)
 
 if TYPE_CHECKING:
     from streams.policy import Step
@@ -40,7 +48,7 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
     version = 1
     for other in state.promises.values():
         if other.status == "pending":
-            other.status, other.settled_at = "renegotiated", event.occurred_at
+            set_status(step, other, "renegotiated", event.occurred_at)
             _drop_ladder(step, other.promise_id)
             step.log("record", f"promise {other.promise_id} renegotiated by {event.promise_id}",
                      kind="checkpoint")
@@ -51,6 +59,7 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
         outside_team_hours=not within_team_hours(event.due_at, step.rules.policy),
     )
     state.promises[event.promise_id] = promise
+    announce(step, promise)
     step.log("record", f"promise {promise.promise_id} pending until {promise.due_at.isoformat()}",
              kind="checkpoint")
     lead = timedelta(seconds=step.rules.policy.nudge_lead_seconds)
@@ -80,6 +89,21 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
         ))
 
 
+def set_status(step: Step, promise: Promise, status: PromiseStatus, at: datetime) -> None:
+    promise.status, promise.settled_at = status, at
+    announce(step, promise)
+
+
+def announce(step: Step, promise: Promise) -> None:
+    """Every change of a promise's status is also a record for the promise-keeping report."""
+    step.out.promise_records.append(PromiseRecord(
+        promise_id=promise.promise_id, ticket_id=step.state.ticket_id, version=promise.version,
+        agent=promise.agent.name, agent_id=promise.agent.id, team=promise.agent.team,
+        status=promise.status, made_at=promise.made_at, due_at=promise.due_at,
+        settled_at=promise.settled_at, at=step.now,
+    ))
+
+
 def promise_context(promise: Promise) -> dict[str, Any]:
     return {
         "id": promise.promise_id, "what": promise.what, "due_at": promise.due_at.isoformat(),
@@ -92,8 +116,7 @@ def keep_promises(step: Step, at: datetime) -> None:
         if promise.status == "pending" or (promise.status == "broken" and promise.settled_at
                                            and promise.settled_at <= at):
             late = at > promise.due_at
-            promise.status = "kept_late" if late else "kept"
-            promise.settled_at = at
+            set_status(step, promise, "kept_late" if late else "kept", at)
             _drop_ladder(step, promise.promise_id)
             step.log("record", f"promise {promise.promise_id} kept{' late' if late else ''}",
                      kind="checkpoint")
@@ -102,7 +125,7 @@ def keep_promises(step: Step, at: datetime) -> None:
 def cancel_promises(step: Step, reason: str) -> None:
     for promise in step.state.promises.values():
         if promise.status == "pending":
-            promise.status, promise.settled_at = "cancelled", step.now
+            set_status(step, promise, "cancelled", step.now)
             _drop_ladder(step, promise.promise_id)
             step.log("record", f"promise {promise.promise_id} cancelled: {reason}",
                      kind="checkpoint")
@@ -120,12 +143,12 @@ def _current(state: TicketState, item: Scheduled) -> Promise | None:
     return promise
 
 
-def holding_still_wanted(state: TicketState, item: Scheduled) -> str | None:
-    promise = _current(state, item)
+def holding_still_wanted(step: Step, item: Scheduled) -> str | None:
+    promise = _current(step.state, item)
     if promise is None:
         return "promise replaced by a newer one"
     if promise.status == "pending":
-        promise.status, promise.settled_at = "broken", promise.due_at
+        set_status(step, promise, "broken", promise.due_at)
     if promise.status != "broken":
         return f"promise is {promise.status}"
     return None
@@ -139,7 +162,7 @@ def release_internal(step: Step, item: Scheduled) -> None:
         return
     if item.kind == "checkpoint_escalation":
         if promise.status == "pending":
-            promise.status, promise.settled_at = "broken", promise.due_at
+            set_status(step, promise, "broken", promise.due_at)
         if promise.status != "broken":
             step.log("cancel", f"promise is {promise.status}", kind=item.kind)
             return

@@ -40,6 +40,7 @@ class TopicNames(Frozen):
     consent: str = "heard-consent"
     sms_status: str = "heard-sms-status"
     sms_inbound: str = "heard-sms-inbound"
+    promises: str = "heard-promises"
     retry: str = "notifications-retry"
 
 

@@ -102,6 +102,33 @@ class Promise(Model):
     escalated: bool = False
 
 
+class PromiseRecord(Model):
+    """A promise's status as of one change: the `heard-promises` topic, for reports."""
+
+    record: Literal["promise"] = "promise"
+    promise_id: str
+    ticket_id: str
+    version: int
+    agent: str
+    agent_id: str | None = None
+    team: str | None = None
+    status: PromiseStatus
+    made_at: datetime
+    due_at: datetime
+    settled_at: datetime | None = None
+    at: datetime
+
+
+class FirstAcknowledgment(Model):
+    """How long the customer waited for the first word from us on a ticket."""
+
+    record: Literal["first_acknowledgment"] = "first_acknowledgment"
+    ticket_id: str
+    team: str | None = None
+    seconds: float
+    at: datetime
+
+
 class SentRecord(Model):
     kind: str
     notification_id: str

@@ -11,7 +11,8 @@ from aiokafka.errors import TopicAlreadyExistsError
 from streams.settings import EngineSettings
 
 TOPIC_KEYS = ("ticket_events", "timers", "outbound", "notification_events", "decisions",
-              "dead_letters", "consent", "sms_status", "sms_inbound")
+              "dead_letters", "consent", "sms_status", "sms_inbound",
+              "promises")
 # Kept forever as the latest value per key: the consent ledger is rebuilt from it.
 COMPACTED = ("consent",)
 

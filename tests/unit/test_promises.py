@@ -91,3 +91,34 @@ def test_promise_outside_team_hours_is_flagged_to_the_agent_at_once() -> None:
     [flag] = outcomes[1].notifications
     assert flag.kind == "checkpoint_nudge"
     assert flag.context["promise"]["outside_team_hours"] is True
+
+
+def test_every_status_change_is_a_record_for_the_report() -> None:
+    from streams.policy import decide
+    from streams.records import parse_event
+
+    made = decide(None, parse_event(stories.dumps(stories.created("T1", urgent=True))), T0, RULES)
+    promised = decide(made.state, parse_event(stories.dumps(
+        stories.promised("T1", T0 + minutes(5), DUE))), T0 + minutes(5), RULES)
+    [record] = promised.promise_records
+    assert (record.status, record.agent, record.team, record.due_at) == (
+        "pending", "Sam Reyes", "parcels", DUE)
+    broken = tick(promised.state, DUE + minutes(1))
+    assert [r.status for r in broken.promise_records] == ["broken"]
+    assert broken.promise_records[0].settled_at == DUE
+    late = decide(broken.state, parse_event(stories.dumps(stories.reply("T1", DUE + minutes(20)))),
+                  DUE + minutes(20), RULES)
+    assert [(r.status, r.settled_at) for r in late.promise_records] == [
+        ("kept_late", DUE + minutes(20))]
+
+
+def test_the_first_message_to_the_customer_records_how_long_they_waited() -> None:
+    from streams.policy import decide
+    from streams.records import parse_event
+
+    out = decide(None, parse_event(stories.dumps(stories.created("T1", urgent=True))),
+                 T0 + timedelta(seconds=3), RULES)
+    assert out.first_acknowledgment is not None
+    assert out.first_acknowledgment.seconds == 3.0
+    again = tick(out.state, T0 + minutes(30))
+    assert again.first_acknowledgment is None
