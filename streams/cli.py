@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,36 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ report
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`7d`, `12h`, `30m` ago, or an ISO date/time (UTC when no offset is given)."""
+    now = now or datetime.now(UTC)
+    units = {"d": 86400, "h": 3600, "m": 60}
+    if text and text[-1] in units and text[:-1].isdigit():
+        return now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--since {text!r}: use 7d, 12h, 30m or an ISO date such as 2026-11-01") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from streams.readback import read_topic
+    from streams.report import build, parse_records, plot, render
+
+    settings = _settings(args)
+    records = asyncio.run(read_topic(settings.engine, settings.engine.topic("promises")))
+    promises, acks = parse_records(value for _, value, _ in records)
+    rows = build(promises, acks, args.since)
+    print(render(rows, args.format), end="")
+    if args.plot:
+        plot(rows, Path(args.plot))
+        print(f"chart written to {args.plot}", file=sys.stderr)
+    return 0
+
+
 # ------------------------------------------------------------------ demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
@@ -193,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="print a ticket's decisions in order")
     explain.add_argument("ticket")
     explain.set_defaults(func=cmd_explain)
+
+    report = sub.add_parser("report", help="promise keeping per agent and team")
+    report.add_argument("what", choices=["promises"])
+    report.add_argument("--since", type=parse_since, default="30d",
+                        help="promises made since: 7d, 12h, 30m or an ISO date (default 30d)")
+    report.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    report.add_argument("--plot", metavar="FILE.png", help="also draw a chart")
+    report.set_defaults(func=cmd_report)
 
     demo = sub.add_parser("demo", help="run the worker on sample events and show what was sent")
     demo.add_argument("--events", default="examples/events.jsonl")

@@ -1,0 +1,75 @@
+"""The promise-keeping report: latest status per promise, per agent and team."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from streams.cli import parse_since
+from streams.report import build, parse_records, plot, render
+from streams.state import FirstAcknowledgment, PromiseRecord
+from tests.stories import T0, minutes
+
+
+def record(pid: str, agent: str, team: str, status: str, at_min: float,
+           settled_min: float | None = None) -> bytes:
+    due = T0 + minutes(60)
+    return PromiseRecord(
+        promise_id=pid, ticket_id=f"T-{pid}", version=1, agent=agent, team=team,
+        status=status, made_at=T0, due_at=due, at=T0 + minutes(at_min),
+        settled_at=None if settled_min is None else T0 + minutes(settled_min),
+    ).model_dump_json().encode()
+
+
+RAW = [
+    record("1", "Sam", "parcels", "pending", 0),
+    record("1", "Sam", "parcels", "kept", 30, 30),
+    record("2", "Sam", "parcels", "pending", 0),
+    record("2", "Sam", "parcels", "broken", 61, 60),
+    record("2", "Sam", "parcels", "kept_late", 90, 90),      # broken, then kept 30 min late
+    record("3", "Ana", "billing", "pending", 0),
+    record("3", "Ana", "billing", "broken", 61, 60),
+    record("4", "Ana", "billing", "pending", 0),
+    FirstAcknowledgment(ticket_id="T-1", team="parcels", seconds=40,
+                        at=T0).model_dump_json().encode(),
+]
+
+
+def test_latest_status_per_promise_counts_once() -> None:
+    promises, acks = parse_records(RAW)
+    rows = {(r.group, r.name): r for r in build(promises, acks, T0 - timedelta(days=1))}
+    sam, ana, everyone = rows[("agent", "Sam")], rows[("agent", "Ana")], rows[("all", "all")]
+    assert (sam.made, sam.kept, sam.kept_late, sam.broken) == (2, 1, 1, 0)
+    assert sam.kept_on_time_pct == 50.0 and sam.lateness_p50_min == 30.0
+    assert (ana.made, ana.broken, ana.pending, ana.kept_on_time_pct) == (2, 1, 1, 0.0)
+    assert everyone.made == 4
+    assert rows[("team", "parcels")].first_ack_p50_s == 40.0
+
+
+def test_since_filters_by_when_the_promise_was_made() -> None:
+    promises, acks = parse_records(RAW)
+    assert build(promises, acks, T0 + minutes(1)) == []
+
+
+def test_formats_and_chart(tmp_path: Path) -> None:
+    rows = build(*parse_records(RAW), T0 - timedelta(days=1))
+    table = render(rows, "table")
+    assert table.splitlines()[0].split()[:4] == ["group", "name", "made", "pending"]
+    parsed = list(csv.DictReader(io.StringIO(render(rows, "csv"))))
+    assert {(r["group"], r["name"], r["made"]) for r in parsed} >= {("agent", "Sam", "2")}
+    assert json.loads(render(rows, "json"))[0]["name"] == "all"
+    chart = tmp_path / "promises.png"
+    plot(rows, chart)
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_since_accepts_durations_and_dates() -> None:
+    assert parse_since("2d", T0) == T0 - timedelta(days=2)
+    assert parse_since("2026-11-01").isoformat() == "2026-11-01T00:00:00+00:00"
+    with pytest.raises(Exception, match="use 7d"):
+        parse_since("last tuesday")
