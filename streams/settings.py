@@ -58,6 +58,7 @@ class EngineSettings(Frozen):
     replication_factor: int = Field(1, ge=1)
     topics: TopicNames = TopicNames()
     store: str = "memory://"
+    data_dir: str = ".heard/data"
     web: WebSettings = WebSettings()
     sweep_interval_seconds: float = Field(0.5, gt=0, le=60)
     session_timeout_seconds: float = Field(10.0, gt=0)
@@ -68,6 +69,13 @@ class EngineSettings(Frozen):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{getattr(self.topics, name)}"
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if value not in ("memory://", "rocksdb://"):
+            raise ValueError("store must be memory:// or rocksdb://")
+        return value
 
 
 # -------------------------------------------------------------- channels.yaml

@@ -1,0 +1,116 @@
+"""Shared pieces of the benchmarks: a local stack on 127.0.0.1 and a worker process."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.kafka import KafkaBroker, free_port, stop_pid
+
+REPO = Path(__file__).resolve().parent.parent
+RESTORED = re.compile(r"timers restored: (\d+) tickets")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+class LocalStack:
+    """A fresh Kafka broker and the mail/SMS catchers, as child processes on 127.0.0.1."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.broker = KafkaBroker(work / "kafka", port=free_port())
+        self.mail_port, self.sms_port = free_port(), free_port()
+        self.catchers: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return self.broker.bootstrap
+
+    def __enter__(self) -> LocalStack:
+        self.broker.start(timeout=90)
+        self.catchers = subprocess.Popen(
+            [sys.executable, "-m", "devstack.catchers", "--dir", str(self.work / "outbox"),
+             "--mail-port", str(self.mail_port), "--sms-port", str(self.sms_port)],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.catchers is not None:
+            stop_pid(self.catchers.pid, 10, self.catchers)
+        self.broker.stop()
+
+
+@dataclass
+class WorkerProcess:
+    """`heard worker` as a child process; its log is polled for milestones."""
+
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    seen: dict[str, float] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.started_at = time.monotonic()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+                env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+
+    def wait_for_line(self, needle: str, timeout: float) -> float:
+        """Seconds from start until `needle` appears in the log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log.read_text()[-2000:]}")
+            if needle in self.log.read_text(errors="replace"):
+                return time.monotonic() - self.started_at
+            time.sleep(0.2)
+        raise RuntimeError(f"{needle!r} not seen in {timeout} s; log: {self.log}")
+
+    def wait_for_restored(self, minimum: int, timeout: float) -> tuple[float, int]:
+        """Seconds from start until the worker reports at least `minimum` timers restored."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log.read_text()[-2000:]}")
+            counts = [int(n) for n in RESTORED.findall(self.log.read_text(errors="replace"))]
+            if counts and max(counts) >= minimum:
+                return time.monotonic() - self.started_at, max(counts)
+            time.sleep(0.2)
+        raise RuntimeError(f"{minimum} timers not restored in {timeout} s; log: {self.log}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_pid(self.process.pid, 30, self.process)
+            self.process = None
+
+
+def worker_env(bootstrap: str, prefix: str, app_id: str, mail_port: int, sms_port: int,
+               **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "HEARD_CONFIG_DIR": str(REPO / "config"),
+        "HEARD_TEMPLATES_DIR": str(REPO / "templates"),
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "HEARD_TOPIC_PREFIX": prefix,
+        "HEARD_APP_ID": app_id, "HEARD_WEB_ENABLED": "false", "HEARD_WEB_PORT": str(free_port()),
+        "SMTP_PORT": str(mail_port), "TWILIO_BASE_URL": f"http://127.0.0.1:{sms_port}",
+        "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
+        "TWILIO_AUTH_TOKEN": "bench-token",
+    }
+    env.update(extra)
+    return env
