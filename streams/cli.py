@@ -73,7 +73,6 @@ def read_events(path: Path) -> tuple[list[tuple[int, Any, bytes]], list[str]]:
 
 def rebase(raw: bytes, delta_seconds: float) -> bytes:
     """Shift every `occurred_at` and `due_at` by delta, keeping the story's spacing."""
-    from datetime import timedelta
 
     def shift(node: Any) -> Any:
         if isinstance(node, dict):
