@@ -154,29 +154,31 @@ class KafkaBroker:
             "-cp", f"{libs}/*", main, *args,
         ]
 
-    def start(self, timeout: float = 60.0, detach: bool = False) -> None:
+    def start(self, timeout: float = 60.0, detach: bool = False, fresh: bool = True) -> None:
+        """Start the broker; `fresh=False` restarts it on the data it already has."""
         require_free_port(self.port, "Kafka", "HEARD_KAFKA_PORT")
         if not self.controller_port:
             self.controller_port = free_port()
         libs = resolve_kafka_jars(self.version)
         data = self.work_dir / "data"
-        if data.exists():
-            shutil.rmtree(data)
-        data.mkdir(parents=True)
-        (self.work_dir / "log4j2.properties").write_text(
-            LOG4J2_PROPERTIES.format(log_file=self.log_file)
-        )
         props = self.work_dir / "server.properties"
-        props.write_text(server_properties(self.port, self.controller_port, data))
-        cluster_id = _random_cluster_id()
-        fmt = subprocess.run(
-            # `--cluster-id=...`: a random id may start with "-", which would read as a flag.
-            self._java_cmd(libs, "kafka.tools.StorageTool", "format",
-                           f"--cluster-id={cluster_id}", f"--config={props}"),
-            capture_output=True, text=True, check=False,
-        )
-        if fmt.returncode != 0:
-            raise StackError(f"Kafka storage format failed: {fmt.stderr.strip()[-500:]}")
+        if fresh or not data.exists():
+            if data.exists():
+                shutil.rmtree(data)
+            data.mkdir(parents=True)
+            (self.work_dir / "log4j2.properties").write_text(
+                LOG4J2_PROPERTIES.format(log_file=self.log_file)
+            )
+            props.write_text(server_properties(self.port, self.controller_port, data))
+            cluster_id = _random_cluster_id()
+            fmt = subprocess.run(
+                # `--cluster-id=...`: a random id may start with "-", which would read as a flag.
+                self._java_cmd(libs, "kafka.tools.StorageTool", "format",
+                               f"--cluster-id={cluster_id}", f"--config={props}"),
+                capture_output=True, text=True, check=False,
+            )
+            if fmt.returncode != 0:
+                raise StackError(f"Kafka storage format failed: {fmt.stderr.strip()[-500:]}")
         out = (self.work_dir / "kafka.stdout").open("wb")
         self.process = subprocess.Popen(
             self._java_cmd(libs, "kafka.Kafka", str(props)),

@@ -149,6 +149,65 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ ingest
+def cmd_ingest(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.action == "replay":
+        return replay_payloads(settings, args)
+    import signal
+
+    from streams.connectors.service import serve
+    from streams.topics import ensure_topics
+
+    async def run() -> None:
+        await ensure_topics(settings.engine, settings.channels.retry.deferred_seconds)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(run())
+    return 0
+
+
+def replay_payloads(settings: Settings, args: argparse.Namespace) -> int:
+    """Map stored payloads offline, with the same code as the service, and print the result."""
+    from streams.connectors import connector_for
+    from streams.connectors.base import Request, Unmappable
+    from streams.records import event_to_json
+    from streams.settings import SourceSettings
+
+    source = settings.connectors.sources.get(args.source) or SourceSettings()
+    connector = connector_for(args.source, source)
+    headers = dict(h.split(":", 1) for h in args.header)
+    headers = {k.strip(): v.strip() for k, v in headers.items()}
+    text = Path(args.file).read_text(encoding="utf-8").strip()
+    try:
+        bodies = [text] if isinstance(json.loads(text), dict) else text.splitlines()
+    except ValueError:
+        bodies = text.splitlines()  # JSON lines: one payload per line
+    from streams.connectors.service import Ingest, Publisher
+
+    ingest = Ingest(settings, Publisher(settings.engine.bootstrap_servers))
+    failures = 0
+    for number, body in enumerate((b for b in bodies if b.strip()), start=1):
+        incoming = Request(headers, body.encode(), None)
+        try:
+            payload = json.loads(body)
+            delivery = connector.delivery_id(incoming, payload)
+            events = ingest.map(args.source, connector, source, incoming, payload, delivery)
+        except (ValueError, Unmappable, InvalidEvent) as exc:
+            failures += 1
+            print(f"payload {number}: not mapped: {exc}", file=sys.stderr)
+            continue
+        if not events:
+            print(f"payload {number}: ignored", file=sys.stderr)
+        for event in events:
+            print(event_to_json(event).decode())
+    return 1 if failures else 0
+
+
 # ------------------------------------------------------------------ report
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """`7d`, `12h`, `30m` ago, or an ISO date/time (UTC when no offset is given)."""
@@ -222,6 +281,18 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="print a ticket's decisions in order")
     explain.add_argument("ticket")
     explain.set_defaults(func=cmd_explain)
+
+    ingest = sub.add_parser("ingest", help="serve help-desk webhooks (default), or map stored "
+                            "payloads with `ingest replay`")
+    ingest_actions = ingest.add_subparsers(dest="action")
+    ingest_actions.add_parser("serve", help="serve the webhook routes")
+    replay = ingest_actions.add_parser("replay", help="map stored payloads and print the events")
+    replay.add_argument("file", help="a JSON payload, or JSON lines of payloads")
+    replay.add_argument("--source", required=True,
+                        choices=["zendesk", "freshdesk", "jira", "intercom", "front", "github"])
+    replay.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                        help="a request header the mapping reads (e.g. X-GitHub-Event:issues)")
+    ingest.set_defaults(func=cmd_ingest)
 
     report = sub.add_parser("report", help="promise keeping per agent and team")
     report.add_argument("what", choices=["promises"])

@@ -184,10 +184,60 @@ class PolicySettings(Frozen):
         return value
 
 
+# ------------------------------------------------------------- connectors.yaml
+CUSTOMER_FIELD_KEYS = ("preferred_name", "pronouns", "language", "timezone",
+                       "preferred_channel", "phone", "email", "sms_consent")
+SUMMARY_PARTS = ("what_happened", "what_changed", "prevention")
+
+
+class SourceSettings(Frozen):
+    enabled: bool = True
+    secret_env: str | None = Field(None, description="variable holding the signing secret")
+    username_env: str | None = None
+    password_env: str | None = None
+    ticket_prefix: str = Field("", pattern=r"^[A-Za-z0-9._:#-]*$")
+    milestone_prefix: str | None = "Milestone:"
+    milestone_tag: str | None = "milestone"
+    statuses: dict[str, str] = Field(default_factory=dict,
+                                     description="vendor status -> resolved | closed | reopened "
+                                     "| a status name customers may be told about")
+    summary_fields: dict[str, str] = Field(default_factory=dict)
+    customer_fields: dict[str, str] = Field(default_factory=dict)
+    max_clock_skew_seconds: float = Field(300, gt=0)
+
+    @field_validator("summary_fields")
+    @classmethod
+    def _summary_parts(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - set(SUMMARY_PARTS)
+        if unknown:
+            raise ValueError(f"unknown summary part(s) {sorted(unknown)}; use {SUMMARY_PARTS}")
+        return value
+
+    @field_validator("customer_fields")
+    @classmethod
+    def _customer_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - set(CUSTOMER_FIELD_KEYS)
+        if unknown:
+            raise ValueError(f"unknown customer field(s) {sorted(unknown)}; "
+                             f"use {CUSTOMER_FIELD_KEYS}")
+        return value
+
+
+class ConnectorSettings(Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(8090, ge=1, le=65535)
+    max_body_bytes: int = Field(262144, ge=1024)
+    events_token_env: str | None = Field(
+        "HEARD_EVENTS_TOKEN", description="variable holding the bearer token for POST /events")
+    sources: dict[Literal["zendesk", "freshdesk", "jira", "intercom", "front", "github"],
+                  SourceSettings] = Field(default_factory=dict)
+
+
 class Settings(Frozen):
     engine: EngineSettings = EngineSettings()
     channels: ChannelSettings = ChannelSettings()
     policy: PolicySettings = PolicySettings()
+    connectors: ConnectorSettings = ConnectorSettings()
     config_dir: str = "config"
 
 
@@ -195,6 +245,7 @@ FILES: dict[str, type[Frozen]] = {
     "engine": EngineSettings,
     "channels": ChannelSettings,
     "policy": PolicySettings,
+    "connectors": ConnectorSettings,
 }
 
 M = TypeVar("M", bound=Frozen)

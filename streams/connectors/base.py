@@ -1,0 +1,239 @@
+"""What every help-desk connector shares: the activity model, signature helpers, and
+the step from activity to canonical `heard.event/v1` events.
+
+A connector reads one vendor's webhook (headers + raw body) and returns
+`Activity` items in vendor-neutral terms; `to_events` turns them into canonical
+events using the operator's mapping (config/connectors.yaml). Event ids derive
+from the vendor's delivery id, so a vendor's retry yields the same ids and the
+lifecycle agent's dedupe absorbs it even across ingest restarts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from streams.settings import SourceSettings
+
+ActivityKind = Literal["created", "customer_message", "agent_reply", "internal_note",
+                       "status", "assigned", "reopened", "closed", "ignored"]
+
+
+class Unmappable(ValueError):
+    """A verified payload heard cannot turn into canonical events; it is dead-lettered."""
+
+
+@dataclass
+class Person:
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    id: str | None = None
+
+
+@dataclass
+class Activity:
+    kind: ActivityKind
+    ticket: str
+    at: datetime
+    subject: str | None = None
+    customer: Person | None = None
+    agent: Person | None = None
+    team: str | None = None
+    body: str | None = None
+    status: str | None = None
+    tags: list[str] = field(default_factory=list)
+    # The raw payload, for operator field mappings (dotted paths).
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    why_ignored: str = ""
+
+
+@dataclass(frozen=True)
+class Request:
+    headers: Mapping[str, str]
+    body: bytes
+    secret: str | None
+    username: str | None = None
+    password: str | None = None
+
+
+class Connector(Protocol):
+    name: str
+
+    def authentic(self, request: Request) -> bool: ...
+
+    def delivery_id(self, request: Request, payload: Mapping[str, Any]) -> str: ...
+
+    def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]: ...
+
+
+# ------------------------------------------------------------------ helpers
+def hmac_hex(secret: str, message: bytes, digest: str = "sha256") -> str:
+    return hmac.new(secret.encode(), message, digest).hexdigest()
+
+
+def hmac_b64(secret: str, message: bytes, digest: str = "sha256") -> str:
+    return base64.b64encode(hmac.new(secret.encode(), message, digest).digest()).decode()
+
+
+def same(expected: str, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+def dig(payload: Any, path: str) -> Any:
+    """`a.b.0.c` into nested dicts and lists; None when any step is missing."""
+    node = payload
+    for part in path.split("."):
+        if isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+        if node is None:
+            return None
+    return node
+
+
+def text(value: Any) -> str | None:
+    """A stripped string, or None for empty values and unfilled `{{placeholders}}`."""
+    if value is None:
+        return None
+    result = str(value).strip()
+    if not result or (result.startswith("{{") and result.endswith("}}")):
+        return None
+    return result
+
+
+def parse_time(value: Any, fallback: datetime) -> datetime:
+    """ISO 8601, or epoch seconds/milliseconds; the fallback when absent or unreadable."""
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 1e11 else value
+        return datetime.fromtimestamp(seconds, UTC)
+    raw = text(value)
+    if raw is None:
+        return fallback
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return fallback
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ canonical events
+def to_events(activity: Activity, source: SourceSettings, source_name: str,
+              delivery: str, index: int) -> list[dict[str, Any]]:
+    """Canonical events for one activity, following the operator's mapping."""
+    if activity.kind == "ignored":
+        return []
+    ticket = f"{source.ticket_prefix}{activity.ticket}"
+    base = {"schema": "heard.event/v1", "id": f"{source_name}:{delivery}:{index}",
+            "occurred_at": activity.at.astimezone(UTC).isoformat(), "ticket_id": ticket,
+            "source": source_name}
+    agent = _agent(activity)
+    if activity.kind == "created":
+        customer = _customer(activity, source)
+        return [{**base, "type": "ticket.created", "customer": customer,
+                 "subject": activity.subject or f"Request {activity.ticket}",
+                 **({"agent": agent} if agent else {})}]
+    if activity.kind == "customer_message":
+        return [{**base, "type": "ticket.customer_message",
+                 **({"excerpt": activity.body[:500]} if activity.body else {})}]
+    if activity.kind in ("agent_reply", "internal_note"):
+        reply: dict[str, Any] = {**base, "type": "ticket.agent_reply",
+                                 "agent": agent or {"name": "Support"},
+                                 "public": activity.kind == "agent_reply"}
+        milestone = _milestone(activity, source)
+        if milestone and activity.kind == "agent_reply":
+            reply["milestone"] = {"text": milestone}
+        return [reply]
+    if activity.kind == "assigned":
+        if agent is None:
+            raise Unmappable("assignment without an assignee name")
+        return [{**base, "type": "ticket.assigned", "agent": agent}]
+    if activity.kind == "reopened":
+        return [{**base, "type": "ticket.reopened"}]
+    if activity.kind == "closed":
+        return [{**base, "type": "ticket.closed"}]
+    return _status_events(activity, source, base, agent)
+
+
+def _status_events(activity: Activity, source: SourceSettings, base: dict[str, Any],
+                   agent: dict[str, Any] | None) -> list[dict[str, Any]]:
+    vendor_status = (activity.status or "").strip().lower()
+    if not vendor_status:
+        raise Unmappable("status change without a status")
+    meaning = source.statuses.get(vendor_status, vendor_status)
+    if meaning == "resolved":
+        summary = {part: text(dig(activity.payload, path))
+                   for part, path in source.summary_fields.items()}
+        missing = [part for part, value in summary.items() if value is None]
+        if missing or not summary:
+            raise Unmappable(
+                f"ticket {activity.ticket} was {vendor_status} but the payload has no closure "
+                f"summary ({', '.join(missing) or 'summary_fields not configured'}); map "
+                "summary_fields in config/connectors.yaml")
+        return [{**base, "type": "ticket.resolved", "summary": summary,
+                 **({"agent": agent} if agent else {})}]
+    if meaning == "closed":
+        return [{**base, "type": "ticket.closed"}]
+    if meaning == "reopened":
+        return [{**base, "type": "ticket.reopened"}]
+    return [{**base, "type": "ticket.status_changed", "to_status": meaning,
+             **({"note": activity.body[:500]} if activity.body else {})}]
+
+
+def _agent(activity: Activity) -> dict[str, Any] | None:
+    if activity.agent is None:
+        return None
+    agent: dict[str, Any] = {"name": activity.agent.name}
+    if activity.agent.email:
+        agent["email"] = activity.agent.email
+    if activity.agent.id:
+        agent["id"] = activity.agent.id
+    if activity.team:
+        agent["team"] = activity.team
+    return agent
+
+
+def _customer(activity: Activity, source: SourceSettings) -> dict[str, Any]:
+    person = activity.customer
+    if person is None:
+        raise Unmappable("a new ticket without a requester")
+    customer: dict[str, Any] = {"name": person.name}
+    if person.id:
+        customer["id"] = person.id
+    if person.email:
+        customer["email"] = person.email
+    if person.phone:
+        customer["phone"] = person.phone
+    # Warm data the vendor keeps in custom fields: the operator names the paths.
+    for key, path in source.customer_fields.items():
+        value = text(dig(activity.payload, path))
+        if value is not None:
+            customer[key] = value
+    if "sms_consent" in customer:
+        consent = customer.pop("sms_consent").lower() in ("true", "yes", "1")
+        customer["consent"] = {"email": True, "sms": consent}
+    return customer
+
+
+def _milestone(activity: Activity, source: SourceSettings) -> str | None:
+    """A public reply counts as a milestone by tag, or by a first line starting with the prefix."""
+    body = (activity.body or "").strip()
+    first_line = body.splitlines()[0].strip() if body else ""
+    prefix = source.milestone_prefix
+    if prefix and first_line.lower().startswith(prefix.lower()):
+        return first_line[len(prefix):].strip(" :-") or None
+    if source.milestone_tag and source.milestone_tag in activity.tags and first_line:
+        return first_line[:300]
+    return None

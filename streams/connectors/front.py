@@ -1,0 +1,101 @@
+"""Front: application webhooks, signed with X-Front-Signature = base64(HMAC-SHA256 of
+`<X-Front-Request-Timestamp>:<raw body>`).
+
+Payloads: https://dev.frontapp.com/reference/application-webhooks
+Events: inbound_received (a new conversation when its first message, else a
+customer message), outbound_sent (public reply), new_comment_added (internal),
+assignee_changed, conversation_archived, conversation_reopened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.connectors.base import (
+    Activity,
+    Person,
+    Request,
+    Unmappable,
+    hmac_b64,
+    parse_time,
+    same,
+)
+
+# A conversation whose first message arrived within this of its creation is new.
+NEW_CONVERSATION_SECONDS = 5.0
+
+
+def teammate(data: Any) -> Person | None:
+    if not isinstance(data, Mapping):
+        return None
+    name = " ".join(str(data.get(k) or "") for k in ("first_name", "last_name")).strip()
+    if not name and not data.get("email"):
+        return None
+    return Person(name or str(data.get("email")), email=data.get("email"),
+                  id=str(data.get("id") or "") or None)
+
+
+class Front:
+    name = "front"
+
+    def __init__(self, max_skew_seconds: float = 300) -> None:
+        self.max_skew_seconds = max_skew_seconds
+
+    def authentic(self, request: Request) -> bool:
+        stamp = request.headers.get("X-Front-Request-Timestamp", "")
+        if not request.secret or not stamp.isdigit():
+            return False
+        seconds = int(stamp) / 1000 if len(stamp) > 11 else int(stamp)
+        if abs(time.time() - seconds) > self.max_skew_seconds:
+            return False  # an old signed request replayed
+        expected = hmac_b64(request.secret, stamp.encode() + b":" + request.body)
+        return same(expected, request.headers.get("X-Front-Signature"))
+
+    def delivery_id(self, request: Request, payload: Mapping[str, Any]) -> str:
+        inner = payload.get("payload") or {}
+        return str(inner.get("id") or request.headers.get("X-Front-Request-Timestamp"))
+
+    def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
+        kind = str(payload.get("type", ""))
+        now = datetime.now(UTC)
+        inner = payload.get("payload") or {}
+        conversation = inner.get("conversation")
+        if not isinstance(conversation, Mapping) or not conversation.get("id"):
+            return [Activity("ignored", "-", now, why_ignored=f"Front event {kind!r}")]
+        ticket = str(conversation["id"])
+        at = parse_time(inner.get("emitted_at"), now)
+        message = (inner.get("target") or {}).get("data") or {}
+        tags = [str(t.get("name")) for t in conversation.get("tags") or []]
+        common: dict[str, Any] = {"ticket": ticket, "at": at, "tags": tags, "payload": payload,
+                                  "subject": conversation.get("subject")}
+        body = message.get("text") or message.get("blurb")
+        if kind == "inbound_received":
+            created = parse_time(conversation.get("created_at"), at)
+            sent = parse_time(message.get("created_at"), at)
+            if abs((sent - created).total_seconds()) <= NEW_CONVERSATION_SECONDS:
+                sender = next((r for r in message.get("recipients") or []
+                               if r.get("role") == "from"), None)
+                if sender is None:
+                    raise Unmappable("inbound message without a sender")
+                handle = str(sender.get("handle"))
+                return [Activity("created", customer=Person(
+                    str(sender.get("name") or handle),
+                    email=handle if "@" in handle else None,
+                    phone=handle if handle.startswith("+") else None), body=body, **common)]
+            return [Activity("customer_message", body=body, **common)]
+        if kind == "outbound_sent":
+            return [Activity("agent_reply", agent=teammate(message.get("author")), body=body,
+                             **common)]
+        if kind == "new_comment_added":
+            return [Activity("internal_note", agent=teammate(message.get("author")),
+                             body=message.get("body"), **common)]
+        if kind == "assignee_changed":
+            return [Activity("assigned", agent=teammate(conversation.get("assignee")), **common)]
+        if kind == "conversation_archived":
+            return [Activity("status", status="archived", **common)]
+        if kind == "conversation_reopened":
+            return [Activity("reopened", **common)]
+        return [Activity("ignored", ticket, now, why_ignored=f"Front event {kind!r}")]

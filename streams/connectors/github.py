@@ -1,0 +1,86 @@
+"""GitHub Issues: `issues` and `issue_comment` webhooks, signed with X-Hub-Signature-256.
+
+Payloads: https://docs.github.com/en/webhooks/webhook-events-and-payloads#issues
+The issue author is the customer; a comment by anyone else with write access
+(OWNER, MEMBER, COLLABORATOR) is a public agent reply. GitHub does not share
+e-mail addresses: map `customer_fields.email` to a field your bot adds, or heard
+records the ticket and says why no message went out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.connectors.base import (
+    Activity,
+    Person,
+    Request,
+    Unmappable,
+    body_digest,
+    hmac_hex,
+    parse_time,
+    same,
+)
+
+TEAM_ROLES = ("OWNER", "MEMBER", "COLLABORATOR")
+
+
+class GitHub:
+    name = "github"
+
+    def authentic(self, request: Request) -> bool:
+        if not request.secret:
+            return False
+        expected = "sha256=" + hmac_hex(request.secret, request.body)
+        return same(expected, request.headers.get("X-Hub-Signature-256"))
+
+    def delivery_id(self, request: Request, payload: Mapping[str, Any]) -> str:
+        return request.headers.get("X-GitHub-Delivery") or body_digest(request.body)
+
+    def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
+        event = request.headers.get("X-GitHub-Event", "")
+        action = str(payload.get("action", ""))
+        issue = payload.get("issue")
+        now = datetime.now(UTC)
+        if event == "ping":
+            return [Activity("ignored", "-", now, why_ignored="ping")]
+        if event not in ("issues", "issue_comment") or not isinstance(issue, Mapping):
+            return [Activity("ignored", "-", now, why_ignored=f"GitHub event {event!r}")]
+        number = str(issue.get("number") or "")
+        if not number:
+            raise Unmappable("issue without a number")
+        repo = str((payload.get("repository") or {}).get("full_name") or "repo")
+        ticket = f"{repo.replace('/', '.')}#{number}"
+        author = issue.get("user") or {}
+        labels = [str(label.get("name")) for label in issue.get("labels") or []]
+        common: dict[str, Any] = {"ticket": ticket, "subject": issue.get("title"), "tags": labels,
+                                  "payload": payload}
+        if event == "issues":
+            if action == "opened":
+                return [Activity("created", at=parse_time(issue.get("created_at"), now),
+                                 customer=Person(str(author.get("login")),
+                                                 id=str(author.get("id"))), **common)]
+            if action == "closed":
+                return [Activity("closed", at=parse_time(issue.get("closed_at"), now), **common)]
+            if action == "reopened":
+                return [Activity("reopened", at=parse_time(issue.get("updated_at"), now),
+                                 **common)]
+            if action == "assigned" and payload.get("assignee"):
+                login = str(payload["assignee"].get("login"))
+                return [Activity("assigned", at=parse_time(issue.get("updated_at"), now),
+                                 agent=Person(login, id=login), **common)]
+            return [Activity("ignored", ticket, now, why_ignored=f"issues.{action}")]
+        comment = payload.get("comment") or {}
+        if action != "created":
+            return [Activity("ignored", ticket, now, why_ignored=f"issue_comment.{action}")]
+        at = parse_time(comment.get("created_at"), now)
+        user = comment.get("user") or {}
+        if user.get("login") == author.get("login"):
+            return [Activity("customer_message", at=at, body=comment.get("body"), **common)]
+        if comment.get("author_association") in TEAM_ROLES:
+            login = str(user.get("login"))
+            return [Activity("agent_reply", at=at, agent=Person(login, id=login),
+                             body=comment.get("body"), **common)]
+        return [Activity("ignored", ticket, now, why_ignored="comment by a third party")]

@@ -1,0 +1,89 @@
+"""Jira Service Management: Jira Cloud webhooks with a secret (X-Hub-Signature: sha256=...).
+
+Payloads: https://developer.atlassian.com/cloud/jira/platform/webhooks/
+The reporter is the customer; a comment by anyone else is an agent reply,
+public when JSM marks it `jsdPublic`, an internal note otherwise. Status changes
+come from the changelog of `jira:issue_updated`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.connectors.base import (
+    Activity,
+    ActivityKind,
+    Person,
+    Request,
+    Unmappable,
+    body_digest,
+    hmac_hex,
+    parse_time,
+    same,
+)
+
+
+def person(user: Any) -> Person | None:
+    if not isinstance(user, Mapping) or not user.get("displayName"):
+        return None
+    return Person(str(user["displayName"]), email=user.get("emailAddress"),
+                  id=str(user.get("accountId") or "") or None)
+
+
+class Jira:
+    name = "jira"
+
+    def authentic(self, request: Request) -> bool:
+        if not request.secret:
+            return False
+        expected = "sha256=" + hmac_hex(request.secret, request.body)
+        return same(expected, request.headers.get("X-Hub-Signature"))
+
+    def delivery_id(self, request: Request, payload: Mapping[str, Any]) -> str:
+        return request.headers.get("X-Atlassian-Webhook-Identifier") or body_digest(request.body)
+
+    def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
+        event = str(payload.get("webhookEvent", ""))
+        now = datetime.now(UTC)
+        issue = payload.get("issue")
+        if not isinstance(issue, Mapping):
+            return [Activity("ignored", "-", now, why_ignored=f"Jira event {event!r}")]
+        key = str(issue.get("key") or "")
+        if not key:
+            raise Unmappable("issue without a key")
+        fields = issue.get("fields") or {}
+        reporter = fields.get("reporter") or {}
+        at = parse_time(payload.get("timestamp"), now)
+        common: dict[str, Any] = {"ticket": key, "subject": fields.get("summary"),
+                                  "tags": [str(x) for x in fields.get("labels") or []],
+                                  "payload": payload}
+        if event == "jira:issue_created":
+            customer = person(reporter)
+            if customer is None:
+                raise Unmappable("new issue without a reporter")
+            return [Activity("created", at=parse_time(fields.get("created"), at),
+                             customer=customer, agent=person(fields.get("assignee")), **common)]
+        if event == "comment_created":
+            comment = payload.get("comment") or {}
+            author = comment.get("author") or {}
+            when = parse_time(comment.get("created"), at)
+            body = comment.get("body") if isinstance(comment.get("body"), str) else None
+            if author.get("accountId") and author.get("accountId") == reporter.get("accountId"):
+                return [Activity("customer_message", at=when, body=body, **common)]
+            kind: ActivityKind = ("agent_reply" if comment.get("jsdPublic", True)
+                                  else "internal_note")
+            return [Activity(kind, at=when, agent=person(author) or Person("Support"),
+                             body=body, **common)]
+        if event == "jira:issue_updated":
+            found: list[Activity] = []
+            for item in (payload.get("changelog") or {}).get("items") or []:
+                if item.get("field") == "status":
+                    found.append(Activity("status", at=at, status=item.get("toString"),
+                                          agent=person(fields.get("assignee")), **common))
+                elif item.get("field") == "assignee" and person(fields.get("assignee")):
+                    found.append(Activity("assigned", at=at, agent=person(fields["assignee"]),
+                                          **common))
+            return found or [Activity("ignored", key, now, why_ignored="no status or assignee change")]
+        return [Activity("ignored", key, now, why_ignored=f"Jira event {event!r}")]

@@ -1,0 +1,285 @@
+"""`heard ingest`: the HTTP service help desks post their webhooks to.
+
+Routes: `POST /webhooks/<source>` per configured source, `POST /events` for
+heard's canonical format (bearer token), `GET /healthz`. Bound to 127.0.0.1
+unless configured otherwise.
+
+Answers:
+- 202 after every canonical event of the request is acknowledged by Kafka (acks=all);
+- 202 with `dead_lettered` when a verified payload cannot be mapped: the raw body and
+  the reason are on the dead-letter topic, so the vendor need not retry;
+- 200 for a delivery id already accepted, and for event kinds heard ignores;
+- 401 for a bad signature or credentials (counted, never published);
+- 413 for an oversized body; 400 for an invalid canonical event on `/events`;
+- 503 with Retry-After when Kafka does not acknowledge in time: the vendor retries
+  later and, because event ids derive from delivery ids, a retry is never doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter
+
+from streams.connectors import connector_for
+from streams.connectors.base import Connector, Request, Unmappable, to_events
+from streams.records import InvalidEvent, event_to_json, parse_event
+from streams.settings import Settings, SourceSettings
+
+log = logging.getLogger("heard.ingest")
+
+WEBHOOKS = Counter("heard_ingest_requests_total", "Webhook requests by source and result",
+                   ["source", "result"])
+SEEN_DELIVERIES = 100_000
+PUBLISH_TIMEOUT_SECONDS = 10.0
+RETRY_AFTER_SECONDS = "30"
+
+
+# topic, key, value, headers
+Outgoing = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
+
+
+class KafkaUnavailable(RuntimeError):
+    def __init__(self, reason: str, pending: asyncio.Future[Any] | None = None) -> None:
+        super().__init__(reason)
+        self.pending = pending
+
+
+async def wait_acknowledged(pending: asyncio.Future[Any]) -> None:
+    # Shielded: a timeout here must not cancel a send that may still succeed.
+    await asyncio.wait_for(asyncio.shield(pending), PUBLISH_TIMEOUT_SECONDS)
+
+
+class Publisher:
+    """A lazily (re)started idempotent producer; failures become KafkaUnavailable."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self._producer: AIOKafkaProducer | None = None
+
+    async def _ready(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
+                                        enable_idempotence=True, request_timeout_ms=8000)
+            try:
+                await asyncio.wait_for(producer.start(), PUBLISH_TIMEOUT_SECONDS)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                await producer.stop()
+                raise KafkaUnavailable(f"Kafka unavailable: {type(exc).__name__}") from exc
+            self._producer = producer
+        return self._producer
+
+    async def publish(self, items: list[Outgoing]) -> asyncio.Future[Any]:
+        """Send (topic, key, value, headers) items and wait for Kafka's acknowledgement.
+
+        Returns the acknowledgement future. On a timeout the send is not abandoned: the
+        future is attached to the KafkaUnavailable, so a retry of the same delivery can
+        wait for it instead of publishing twice.
+        """
+        producer = await self._ready()
+        acknowledged: asyncio.Future[Any] | None = None
+        try:
+            futures = [await producer.send(topic, value, key=key, headers=headers)
+                       for topic, key, value, headers in items]
+            acknowledged = asyncio.gather(*futures)
+            await wait_acknowledged(acknowledged)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise KafkaUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}",
+                                   acknowledged) from exc
+        return acknowledged
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+class Ingest:
+    def __init__(self, settings: Settings, publisher: Publisher,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.env = dict(os.environ if environ is None else environ)
+        self.events_topic = settings.engine.topic("ticket_events")
+        self.dead_letters = settings.engine.topic("dead_letters")
+        self.sources: dict[str, tuple[Connector, SourceSettings]] = {
+            name: (connector_for(name, source), source)
+            for name, source in settings.connectors.sources.items() if source.enabled
+        }
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        # Sends that timed out but may still land: a vendor retry waits for them.
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+
+    # ------------------------------------------------------------------ app
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.settings.connectors.max_body_bytes)
+        app.router.add_post("/webhooks/{source}", self.webhook)
+        app.router.add_post("/events", self.canonical)
+        app.router.add_get("/healthz", self.health)
+        return app
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"sources": sorted(self.sources)})
+
+    # ------------------------------------------------------------------ webhooks
+    async def webhook(self, request: web.Request) -> web.Response:
+        name = request.match_info["source"]
+        if name not in self.sources:
+            return web.json_response({"error": f"no enabled source {name!r}"}, status=404)
+        connector, source = self.sources[name]
+        body = await request.read()
+        if len(body) > self.settings.connectors.max_body_bytes:
+            WEBHOOKS.labels(name, "too_large").inc()
+            return web.json_response({"error": "body too large"}, status=413)
+        incoming = Request(request.headers, body, self._env(source.secret_env),
+                           self._env(source.username_env), self._env(source.password_env))
+        if not connector.authentic(incoming):
+            WEBHOOKS.labels(name, "unauthenticated").inc()
+            log.warning("%s: rejected a webhook with a bad signature or credentials", name)
+            return web.json_response({"error": "signature or credentials invalid"}, status=401)
+        challenge = request.headers.get("X-Front-Challenge")
+        if challenge and name == "front":
+            return web.Response(text=challenge)
+        try:
+            payload = json.loads(body)
+            if not isinstance(payload, dict):
+                raise ValueError("the body is not a JSON object")
+        except ValueError as exc:
+            return await self._dead_letter(name, body, f"not a JSON object: {exc}")
+        delivery = connector.delivery_id(incoming, payload)
+        if await self._already_published(f"{name}:{delivery}"):
+            WEBHOOKS.labels(name, "duplicate").inc()
+            return web.json_response({"duplicate": delivery})
+        try:
+            events = self.map(name, connector, source, incoming, payload, delivery)
+        except (Unmappable, InvalidEvent) as exc:
+            return await self._dead_letter(name, body, str(exc), delivery)
+        if not events:
+            WEBHOOKS.labels(name, "ignored").inc()
+            return web.json_response({"ignored": delivery})
+        return await self._publish(name, delivery, events)
+
+    def map(self, name: str, connector: Connector, source: SourceSettings, incoming: Request,
+            payload: Mapping[str, Any], delivery: str) -> list[Any]:
+        """Vendor payload -> validated canonical events (raises Unmappable / InvalidEvent)."""
+        events = []
+        for index, activity in enumerate(connector.activities(incoming, payload)):
+            for raw in to_events(activity, source, name, delivery, index):
+                try:
+                    events.append(parse_event(json.dumps(raw)))
+                except InvalidEvent as exc:
+                    raise InvalidEvent(f"{raw['type']} for {raw['ticket_id']}: {exc}") from exc
+        return events
+
+    async def _publish(self, name: str, delivery: str, events: list[Any]) -> web.Response:
+        items: list[Outgoing] = [(self.events_topic, e.ticket_id.encode(), event_to_json(e), [])
+                                 for e in events]
+        try:
+            await self.publisher.publish(items)
+        except KafkaUnavailable as exc:
+            if exc.pending is not None:
+                self._track(f"{name}:{delivery}", exc.pending)
+            WEBHOOKS.labels(name, "kafka_unavailable").inc()
+            log.warning("%s: %s; answering 503 so the sender retries", name, exc)
+            return web.json_response({"error": str(exc)}, status=503,
+                                     headers={"Retry-After": RETRY_AFTER_SECONDS})
+        self._remember(f"{name}:{delivery}")
+        WEBHOOKS.labels(name, "published").inc()
+        return web.json_response({"published": [e.id for e in events]}, status=202)
+
+    async def _dead_letter(self, name: str, body: bytes, reason: str,
+                           delivery: str | None = None) -> web.Response:
+        headers = [("heard-reason", reason.encode()[:4000]), ("heard-stage", b"ingest"),
+                   ("heard-source", name.encode()),
+                   ("heard-at", datetime.now(UTC).isoformat().encode())]
+        try:
+            await self.publisher.publish([(self.dead_letters, name.encode(), body, headers)])
+        except KafkaUnavailable as exc:
+            WEBHOOKS.labels(name, "kafka_unavailable").inc()
+            return web.json_response({"error": str(exc)}, status=503,
+                                     headers={"Retry-After": RETRY_AFTER_SECONDS})
+        if delivery is not None:
+            self._remember(f"{name}:{delivery}")
+        WEBHOOKS.labels(name, "dead_lettered").inc()
+        log.warning("%s: dead-lettered a webhook: %s", name, reason)
+        return web.json_response({"dead_lettered": reason}, status=202)
+
+    # ------------------------------------------------------------------ canonical
+    async def canonical(self, request: web.Request) -> web.Response:
+        token = self._env(self.settings.connectors.events_token_env)
+        given = request.headers.get("Authorization", "")
+        if not token or given != f"Bearer {token}":
+            WEBHOOKS.labels("events", "unauthenticated").inc()
+            return web.json_response({"error": "a valid bearer token is required"}, status=401)
+        body = await request.read()
+        lines = [line for line in body.splitlines() if line.strip()]
+        events = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                events.append(parse_event(line, max_bytes=self.settings.engine.max_event_bytes))
+            except InvalidEvent as exc:
+                reason = f"line {number}: {exc}"
+                answer = await self._dead_letter("events", line, reason)
+                if answer.status == 503:
+                    return answer
+                return web.json_response({"error": reason}, status=400)
+        if not events:
+            return web.json_response({"error": "no events in the body"}, status=400)
+        return await self._publish("events", events[0].id, events)
+
+    # ------------------------------------------------------------------ helpers
+    def _env(self, name: str | None) -> str | None:
+        return self.env.get(name) if name else None
+
+    def _track(self, key: str, pending: asyncio.Future[Any]) -> None:
+        self._inflight[key] = pending
+
+        def settled(done: asyncio.Future[Any]) -> None:
+            self._inflight.pop(key, None)
+            if not done.cancelled() and done.exception() is None:
+                self._remember(key)
+
+        pending.add_done_callback(settled)
+
+    async def _already_published(self, key: str) -> bool:
+        """True for a delivery accepted before, or whose earlier timed-out send has landed."""
+        if key in self._seen:
+            return True
+        pending = self._inflight.get(key)
+        if pending is None:
+            return False
+        try:
+            await wait_acknowledged(pending)
+        except (KafkaError, OSError, TimeoutError):
+            return False  # that send failed or is still stuck: publish again
+        return True
+
+    def _remember(self, key: str) -> None:
+        self._seen[key] = None
+        while len(self._seen) > SEEN_DELIVERIES:
+            self._seen.popitem(last=False)
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    cfg = settings.connectors
+    publisher = Publisher(settings.engine.bootstrap_servers)
+    runner = web.AppRunner(Ingest(settings, publisher).app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, cfg.host, cfg.port).start()
+    print(f"heard ingest on http://{cfg.host}:{cfg.port} "
+          f"(sources: {', '.join(sorted(cfg.sources)) or 'none'})", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await publisher.close()
