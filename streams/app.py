@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -78,6 +79,8 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     delivery = Delivery(renderer, channels, settings.channels.retry,
                         settings.policy.fallback_to_other_channel)
 
+    # Faust writes table stores and its own state here; a fresh checkout has no folder yet.
+    Path(engine.data_dir).mkdir(parents=True, exist_ok=True)
     app = faust.App(
         engine.app_id,
         broker=[f"kafka://{server}" for server in engine.bootstrap_servers.split(",")],
