@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -36,17 +37,35 @@ class LocalStack:
     def bootstrap(self) -> str:
         return self.broker.bootstrap
 
-    def __enter__(self) -> LocalStack:
-        self.broker.start(timeout=90)
+    @property
+    def mail_dir(self) -> Path:
+        return self.work / "outbox" / "mail"
+
+    def start_catchers(self) -> None:
         self.catchers = subprocess.Popen(
             [sys.executable, "-m", "devstack.catchers", "--dir", str(self.work / "outbox"),
              "--mail-port", str(self.mail_port), "--sms-port", str(self.sms_port)],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.mail_port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("the mail catcher did not start")
+
+    def stop_catchers(self) -> None:
+        if self.catchers is not None:
+            stop_pid(self.catchers.pid, 10, self.catchers)
+            self.catchers = None
+
+    def __enter__(self) -> LocalStack:
+        self.broker.start(timeout=90)
+        self.start_catchers()
         return self
 
     def __exit__(self, *_: object) -> None:
-        if self.catchers is not None:
-            stop_pid(self.catchers.pid, 10, self.catchers)
+        self.stop_catchers()
         self.broker.stop()
 
 

@@ -1,0 +1,323 @@
+"""Reliability drills: a seeded workload whose every expected message is known, a fault,
+then a reconciliation of what the mail peer received against what was expected.
+
+    python -m bench.drills crash [--tickets 1000] [--kills 5] [--seed 7]
+    python -m bench.drills smtp-outage [--tickets 1000] [--outage 20]
+    python -m bench.drills poison [--tickets 1000]
+    python -m bench.drills all
+
+Each drill starts its own stack on 127.0.0.1 (Apache Kafka, the mail catcher and
+SMS capture in their own process, heard workers as separate processes), is bounded
+in time, stops everything it started by PID, prints a table and exits non-zero
+when a target is missed: lost = 0 always; duplicated = 0, or at most one per
+SIGKILL in the crash drill; no worker exits on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+from bench.common import REPO, LocalStack, WorkerProcess, worker_env
+from streams.readback import read_topic
+from streams.settings import EngineSettings
+from streams.topics import ensure_topics
+from tests import stories
+
+KINDS = ("acknowledgment", "milestone_update", "closure_summary")
+GRACE_SECONDS = 2
+
+
+@dataclass
+class Report:
+    drill: str
+    expected: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    dead_lettered: Counter[str] = field(default_factory=Counter)
+    recover_seconds: float | None = None
+    faults: int = 0
+    notes: list[str] = field(default_factory=list)
+    allowed_duplicates: int = 0
+    expected_dead_letters: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return (self.lost == 0 and self.duplicated <= self.allowed_duplicates
+                and sum(self.dead_lettered.values()) == self.expected_dead_letters
+                and not any(n.startswith("FAIL") for n in self.notes))
+
+    def table(self) -> str:
+        rows = [("drill", self.drill), ("expected", self.expected),
+                ("delivered", self.delivered), ("lost", self.lost),
+                ("duplicated", f"{self.duplicated} (allowed {self.allowed_duplicates})"),
+                ("dead-lettered", sum(self.dead_lettered.values())),
+                ("faults injected", self.faults),
+                ("time to recover", "-" if self.recover_seconds is None
+                 else f"{self.recover_seconds:.1f} s"),
+                ("result", "PASS" if self.passed else "FAIL")]
+        lines = [f"  {k:<16} {v}" for k, v in rows]
+        lines += [f"  dead letter: {n} x {reason}" for reason, n in
+                  self.dead_lettered.most_common(8)]
+        lines += [f"  {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ workload
+def workload(tickets: int, seed: int, start: datetime) -> tuple[list[tuple[bytes, bytes]],
+                                                                 set[tuple[str, str]]]:
+    """Per ticket: created (urgent) -> public milestone reply -> resolved; 3 emails each."""
+    rng = random.Random(seed)
+    events: list[tuple[bytes, bytes]] = []
+    for n in range(tickets):
+        ticket = f"D{seed}-{n:05d}"
+        at = start - timedelta(seconds=rng.randint(30, 600))
+        person = stories.customer(name=f"Customer {n}", preferred_name=f"C{n}",
+                                  email=f"c{n}@example.net")
+        story = [
+            stories.created(ticket, at, eid=f"{ticket}-c", urgent=True, customer=person),
+            stories.reply(ticket, at + timedelta(seconds=5), eid=f"{ticket}-r",
+                          milestone={"text": "We found the cause."}),
+            stories.resolved(ticket, at + timedelta(seconds=10), eid=f"{ticket}-s"),
+        ]
+        events += [(ticket.encode(), stories.dumps(event)) for event in story]
+    expected = {(f"D{seed}-{n:05d}", kind) for n in range(tickets) for kind in KINDS}
+    return events, expected
+
+
+def received(mail_dir: Path, prefix: str) -> Counter[tuple[str, str]]:
+    found: Counter[tuple[str, str]] = Counter()
+    parser = BytesParser(policy=policy.default)
+    for path in mail_dir.glob("*.eml"):
+        mail = parser.parsebytes(path.read_bytes())
+        ticket = str(mail["References"] or "").removeprefix("<ticket-").split("@")[0]
+        if ticket.startswith(prefix):
+            found[(ticket, str(mail["X-Heard-Kind"]))] += 1
+    return found
+
+
+async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in items]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+class Stage:
+    """One drill's stack, workers and reconciliation."""
+
+    def __init__(self, work: Path, stack: LocalStack, name: str, **extra_env: str) -> None:
+        self.work, self.stack, self.name = work, stack, name
+        self.prefix = f"{name}."
+        self.engine = EngineSettings(bootstrap_servers=stack.bootstrap, topic_prefix=self.prefix)
+        config = work / f"config-{name}"
+        shutil.copytree(REPO / "config", config)
+        channels = config / "channels.yaml"
+        # Short waits so a drill's deferred retries happen within its time bound.
+        channels.write_text(channels.read_text().replace(
+            "deferred_seconds: [30, 300, 1800]", "deferred_seconds: [2, 4, 8, 8, 8, 8, 8, 8]"))
+        self.env = worker_env(stack.bootstrap, self.prefix, f"heard-{name}", stack.mail_port,
+                              stack.sms_port, HEARD_CONFIG_DIR=str(config),
+                              HEARD_ACK_HOLD_SECONDS="0",
+                              HEARD_CLOSURE_GRACE_SECONDS=str(GRACE_SECONDS), **extra_env)
+        asyncio.run(ensure_topics(self.engine, [2, 4, 8]))
+        self.workers: list[WorkerProcess] = []
+
+    def start_worker(self) -> WorkerProcess:
+        worker = WorkerProcess(self.env, self.work / f"{self.name}-{len(self.workers)}.log")
+        worker.start()
+        worker.wait_for_line("Ready", 180)
+        self.workers.append(worker)
+        return worker
+
+    def publish(self, items: list[tuple[bytes, bytes]]) -> None:
+        asyncio.run(produce(self.stack.bootstrap, self.engine.topic("ticket_events"), items))
+
+    def settle(self, expected: set[tuple[str, str]], prefix: str, limit: float) -> float:
+        """Wait until every expected message arrived (or the limit); return seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < limit:
+            if expected <= set(received(self.stack.mail_dir, prefix)):
+                break
+            time.sleep(0.5)  # polls the mail folder; bounded by the limit
+        # A little longer, so a late duplicate has the chance to show itself.
+        time.sleep(3)
+        return time.monotonic() - started
+
+    def reconcile(self, report: Report, expected: set[tuple[str, str]], prefix: str) -> Report:
+        got = received(self.stack.mail_dir, prefix)
+        report.expected = len(expected)
+        report.delivered = len(expected & set(got))
+        report.lost = len(expected - set(got))
+        report.duplicated = sum(n - 1 for n in got.values() if n > 1)
+        unexpected = set(got) - expected
+        if unexpected:
+            report.notes.append(f"FAIL: {len(unexpected)} unexpected messages")
+        letters = asyncio.run(read_topic(self.engine, self.engine.topic("dead_letters")))
+        report.dead_lettered = Counter(
+            headers.get("heard-reason", b"").decode()[:90] for _, _, headers in letters)
+        for worker in self.workers:
+            if worker.process is not None and worker.process.poll() is not None:
+                report.notes.append(f"FAIL: a worker exited ({worker.log})")
+        return report
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.stop()
+
+
+# ------------------------------------------------------------------ drills
+def crash(work: Path, stack: LocalStack, tickets: int, kills: int, seed: int) -> Report:
+    stage = Stage(work, stack, "crash")
+    events, expected = workload(tickets, seed, datetime.now(UTC))
+    report = Report("crash", faults=kills, allowed_duplicates=kills)
+    rng = random.Random(seed)
+    try:
+        worker = stage.start_worker()
+        chunks = [events[i::kills + 1] for i in range(kills + 1)]
+        recoveries = []
+        for chunk in chunks[:-1]:
+            stage.publish(chunk)
+            time.sleep(rng.uniform(0.5, 3.0))  # let the worker get into the middle of it
+            assert worker.process is not None
+            worker.process.send_signal(signal.SIGKILL)
+            worker.process.wait(10)
+            killed_at = time.monotonic()
+            worker = stage.start_worker()
+            recoveries.append(time.monotonic() - killed_at)
+        stage.publish(chunks[-1])
+        stage.settle(expected, f"D{seed}-", 240)
+        report.recover_seconds = max(recoveries) if recoveries else None
+        return stage.reconcile(report, expected, f"D{seed}-")
+    finally:
+        stage.stop()
+
+
+def smtp_outage(work: Path, stack: LocalStack, tickets: int, outage: float, seed: int) -> Report:
+    stage = Stage(work, stack, "smtp")
+    events, expected = workload(tickets, seed, datetime.now(UTC))
+    report = Report("smtp-outage", faults=1)
+    try:
+        stage.start_worker()
+        half = len(events) // 2
+        stage.publish(events[:half])
+        time.sleep(2)
+        stack.stop_catchers()
+        down_at = time.monotonic()
+        stage.publish(events[half:])
+        time.sleep(outage)  # the mail server stays away this long
+        stack.start_catchers()
+        report.notes.append(f"mail server down for {time.monotonic() - down_at:.1f} s")
+        waited = stage.settle(expected, f"D{seed}-", 240)
+        report.recover_seconds = max(0.0, waited - 3)
+        return stage.reconcile(report, expected, f"D{seed}-")
+    finally:
+        stage.stop()
+
+
+HOSTILE_NAMES = ["Eve\r\nBcc: victim@example.org", "{{ 7 * 7 }}", "{% for x in range(9) %}x{% endfor %}",
+                 "<script>alert(1)</script>", "Zoë\u202eevil"]
+
+
+def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
+    stage = Stage(work, stack, "poison")
+    events, expected = workload(tickets, seed, datetime.now(UTC))
+    bad: list[tuple[bytes, bytes]] = [
+        (b"P-1", b"{not json"), (b"P-2", b"\xff\xfe\x00garbage"), (b"P-3", b"[]"),
+        (b"P-4", json.dumps({"type": "ticket.exploded", "ticket_id": "P-4"}).encode()),
+        (b"P-5", stories.dumps(stories.created("P-5", subject="x" * 70000))),
+        (b"P-6", stories.dumps(stories.created("P-6", customer=stories.customer(
+            email="a@example.net\r\nBcc: victim@example.org")))),
+        (b"P-7", stories.dumps(stories.created("P-7", customer=stories.customer(
+            timezone="Mars/Olympus")))),
+        (b"wrong-key", stories.dumps(stories.created("P-8"))),
+    ]
+    hostile: list[tuple[bytes, bytes]] = []
+    hostile_expected: set[tuple[str, str]] = set()
+    for n, name in enumerate(HOSTILE_NAMES):
+        ticket = f"D{seed}-H{n}"
+        hostile.append((ticket.encode(), stories.dumps(stories.created(
+            ticket, eid=f"{ticket}-c", urgent=True, subject=f"Help {name}",
+            customer=stories.customer(name=name, preferred_name=name,
+                                      email=f"h{n}@example.net")))))
+        hostile_expected.add((ticket, "acknowledgment"))
+    report = Report("poison", faults=len(bad) + len(hostile), expected_dead_letters=len(bad))
+    try:
+        stage.start_worker()
+        mixed = events[:]
+        for item in bad + hostile:
+            mixed.insert(random.Random(seed).randrange(len(mixed)), item)
+        stage.publish(mixed)
+        stage.settle(expected | hostile_expected, f"D{seed}-", 240)
+        stage.reconcile(report, expected | hostile_expected, f"D{seed}-")
+        parser = BytesParser(policy=policy.default)
+        for path in stack.mail_dir.glob("*.eml"):
+            raw = path.read_bytes()
+            mail = parser.parsebytes(raw)
+            if "victim@example.org" in str(mail.get("Bcc", "")) or b"\nBcc:" in raw:
+                report.notes.append(f"FAIL: header injection reached {path.name}")
+            body = mail.get_body(("plain",))
+            content = str(body.get_content()) if body is not None else ""
+            if "Hi 49," in content or "xxxxxxxxx" in content:
+                report.notes.append(f"FAIL: template injection evaluated in {path.name}")
+        report.notes.append("header and template injection attempts: checked in every mail")
+        return report
+    finally:
+        stage.stop()
+
+
+DRILLS = ("crash", "smtp-outage", "poison")
+
+
+def run(name: str, args: argparse.Namespace) -> Report:
+    with tempfile.TemporaryDirectory(prefix=f"heard-drill-{name}-") as folder, \
+            LocalStack(Path(folder)) as stack:
+        work = Path(folder)
+        if name == "crash":
+            return crash(work, stack, args.tickets, args.kills, args.seed)
+        if name == "smtp-outage":
+            return smtp_outage(work, stack, args.tickets, args.outage, args.seed)
+        return poison(work, stack, args.tickets, args.seed)
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("drill", choices=[*DRILLS, "all"])
+    parser.add_argument("--tickets", type=int, default=1000)
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--outage", type=float, default=20.0)
+    parser.add_argument("--seed", type=int, default=7)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    reports = [run(name, args) for name in (DRILLS if args.drill == "all" else (args.drill,))]
+    for report in reports:
+        print(report.table())
+        print()
+    return 0 if all(r.passed for r in reports) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

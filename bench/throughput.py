@@ -1,0 +1,402 @@
+"""Throughput and latency of heard next to the raw ceilings of its parts, in one run.
+
+    python -m bench.throughput [--events 20000] [--messages 3000] [--latency-seconds 20]
+
+On a fresh local stack (Kafka, the mail catcher and the SMS capture as separate
+processes on 127.0.0.1), it measures and prints side by side:
+
+1. raw ceilings: a bare Faust agent forwarding records on the same topic layout;
+   prebuilt message bytes sent with aiosmtplib over the same number of connections
+   to the same mail catcher; the twilio SDK creating messages on the same SMS capture;
+2. heard end to end: events/s for events that produce no message (internal notes);
+   acknowledgment emails/s and SMS/s (event published -> provider accepted); and
+   p50/p95/p99 latency at half the measured email rate;
+3. the ratios heard / ceiling, with 1 and 2 worker processes for email.
+
+Writes build/bench/throughput.json, build/bench/throughput.png and a Markdown table.
+Every phase is bounded in count and time and stops what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from twilio.rest import Client
+
+from bench.common import REPO, LocalStack, WorkerProcess, worker_env
+from channels.base import OutboundMessage
+from channels.email_smtp import EmailConfig, build_email
+from channels.sms_twilio import BaseUrlHttpClient
+from devstack.kafka import stop_pid
+from streams.readback import partition_ids
+from streams.settings import EngineSettings
+from streams.topics import ensure_topics
+from tests import stories
+
+PARTITIONS = 4
+SMTP_CONNECTIONS = 4  # config/channels.yaml email.pool_size
+SID = "AC00000000000000000000000000000000"
+
+
+# ------------------------------------------------------------------ Kafka helpers
+async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, acks="all")
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in items]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def topic_size(bootstrap: str, topic: str) -> int:
+    engine = EngineSettings(bootstrap_servers=bootstrap)
+    ids = await partition_ids(engine, topic)
+    if not ids:
+        return 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in ids])
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+async def watch_rate(bootstrap: str, topic: str, target: int, limit_seconds: float) -> float:
+    """Records/s on `topic` from the first record seen until `target` are there."""
+    deadline = time.monotonic() + limit_seconds
+    first: float | None = None
+    start_count = 0
+    while time.monotonic() < deadline:
+        count = await topic_size(bootstrap, topic)
+        now = time.monotonic()
+        if first is None and count > 0:
+            first, start_count = now, count
+        if count >= target:
+            assert first is not None
+            elapsed = max(now - first, 1e-6)
+            return (count - start_count) / elapsed if count > start_count else float("nan")
+        await asyncio.sleep(0.1)  # polls end offsets; bounded by the deadline
+    raise RuntimeError(f"{topic}: {target} records not reached in {limit_seconds} s")
+
+
+async def read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    from streams.readback import read_topic
+
+    engine = EngineSettings(bootstrap_servers=bootstrap)
+    return [json.loads(value) for _, value, _ in await read_topic(engine, topic)]
+
+
+# ------------------------------------------------------------------ ceilings
+def passthrough(stack: LocalStack, work: Path, events: int) -> float:
+    prefix = f"pt{uuid.uuid4().hex[:6]}"
+    source, sink = f"{prefix}-in", f"{prefix}-out"
+    engine = EngineSettings(bootstrap_servers=stack.bootstrap, topic_prefix=f"{prefix}.",
+                            partitions=PARTITIONS)
+
+    async def prepare() -> None:
+        await ensure_topics(engine)
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in (source, sink)])
+        finally:
+            await admin.close()
+        body = stories.dumps(stories.created("X", eid="x"))
+        await produce(stack.bootstrap, source,
+                      [(f"T-{n}".encode(), body) for n in range(events)])
+
+    asyncio.run(prepare())
+    env = {"BENCH_BOOTSTRAP": stack.bootstrap, "BENCH_IN": source, "BENCH_OUT": sink,
+           "BENCH_APP_ID": prefix, "BENCH_DATA_DIR": str(work / f"data-{prefix}")}
+    import os
+    import subprocess
+    import sys
+
+    log = (work / f"{prefix}.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "bench.passthrough", "worker", "-l",
+                                "warn"], env={**os.environ, **env}, cwd=REPO, stdout=log,
+                               stderr=subprocess.STDOUT)
+    try:
+        return asyncio.run(watch_rate(stack.bootstrap, sink, events, 600))
+    finally:
+        stop_pid(process.pid, 20, process)
+
+
+async def smtp_ceiling(stack: LocalStack, messages: int) -> float:
+    config = EmailConfig(host="127.0.0.1", port=stack.mail_port, from_address="s@example.com",
+                         from_name="Support", message_id_domain="bench.example.com")
+    prebuilt = bytes(build_email(config, OutboundMessage(
+        notification_id="n", ticket_id="T-1", to="c@example.net", subject="We have it",
+        text="Hi Amara,\n\n" + "We have your message. " * 20, html="<p>Hi Amara</p>" * 20,
+        display_name="Amara Okafor")))
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(messages):
+        queue.put_nowait(n)
+
+    async def sender() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=stack.mail_port, start_tls=False)
+        await client.connect()
+        try:
+            while not queue.empty():
+                queue.get_nowait()
+                await client.sendmail("s@example.com", ["c@example.net"], prebuilt)
+        finally:
+            await client.quit()
+
+    started = time.monotonic()
+    await asyncio.gather(*(sender() for _ in range(SMTP_CONNECTIONS)))
+    return messages / (time.monotonic() - started)
+
+
+async def sms_ceiling(stack: LocalStack, messages: int, concurrency: int) -> float:
+    http = BaseUrlHttpClient(f"http://127.0.0.1:{stack.sms_port}", 10)
+    client = Client(SID, "bench-token", http_client=http)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(messages):
+        queue.put_nowait(n)
+
+    async def sender() -> None:
+        while not queue.empty():
+            queue.get_nowait()
+            await client.messages.create_async(to="+48512345678", from_="+15005550006",
+                                               body="Hi Łukasz, we have your message.")
+
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+    finally:
+        await http.close()
+    return messages / (time.monotonic() - started)
+
+
+# ------------------------------------------------------------------ heard
+def heard_workers(stack: LocalStack, work: Path, prefix: str, count: int,
+                  **extra: str) -> list[WorkerProcess]:
+    workers = []
+    for n in range(count):
+        settings = {"HEARD_ACK_HOLD_SECONDS": "0", **extra}
+        env = worker_env(stack.bootstrap, prefix, f"heard-{prefix.rstrip('.')}",
+                         stack.mail_port, stack.sms_port,
+                         HEARD_DATA_DIR=str(work / f"data-{prefix}{n}"), **settings)
+        worker = WorkerProcess(env, work / f"{prefix}{n}.log")
+        worker.start()
+        workers.append(worker)
+    for worker in workers:
+        worker.wait_for_line("Ready", 180)
+    return workers
+
+
+def customer(n: int, channel: str) -> dict[str, Any]:
+    if channel == "sms":
+        return stories.customer(name=f"Łukasz {n}", preferred_name="Łukasz",
+                                phone="+48 512 345 678", preferred_channel="sms",
+                                consent={"email": True, "sms": True})
+    return stories.customer(name=f"Amara {n}", preferred_name="Amara",
+                            email=f"amara{n}@example.net")
+
+
+def created_events(prefix: str, count: int, channel: str,
+                   at: Callable[[], datetime]) -> list[tuple[bytes, bytes]]:
+    items = []
+    for n in range(count):
+        ticket = f"{prefix}{n}"
+        items.append((ticket.encode(), stories.dumps(stories.created(
+            ticket, at(), eid=f"{ticket}-c", urgent=True, customer=customer(n, channel)))))
+    return items
+
+
+def heard_messages(stack: LocalStack, work: Path, label: str, messages: int, channel: str,
+                   workers: int = 1) -> float:
+    prefix = f"{label}."
+    engine = EngineSettings(bootstrap_servers=stack.bootstrap, topic_prefix=prefix,
+                            partitions=PARTITIONS)
+    asyncio.run(ensure_topics(engine, [30, 300, 1800]))
+    running = heard_workers(stack, work, prefix, workers)
+    try:
+        asyncio.run(produce(stack.bootstrap, engine.topic("ticket_events"),
+                            created_events(f"{label}-", messages, channel,
+                                           lambda: datetime.now(UTC))))
+        return asyncio.run(watch_rate(stack.bootstrap, engine.topic("notification_events"),
+                                      messages, 900))
+    finally:
+        for worker in running:
+            worker.stop()
+
+
+def heard_silent_events(stack: LocalStack, work: Path, events: int) -> float:
+    """Internal notes on existing tickets: state + decision log, no message."""
+    prefix = "silent."
+    engine = EngineSettings(bootstrap_servers=stack.bootstrap, topic_prefix=prefix,
+                            partitions=PARTITIONS)
+    asyncio.run(ensure_topics(engine, [30, 300, 1800]))
+    tickets = 200
+    start = datetime.now(UTC)
+    items = [(f"S-{n}".encode(), stories.dumps(stories.created(
+        f"S-{n}", start, eid=f"S-{n}-c", customer=customer(n, "email"))))
+        for n in range(tickets)]
+    for n in range(events):
+        ticket = f"S-{n % tickets}"
+        items.append((ticket.encode(), stories.dumps(stories.reply(
+            ticket, start, public=False, eid=f"{ticket}-note-{n}"))))
+    asyncio.run(produce(stack.bootstrap, engine.topic("ticket_events"), items))
+    # Decisions: one per event, plus the created ones' acknowledgment schedule lines.
+    running = heard_workers(stack, work, prefix, 1, HEARD_ACK_HOLD_SECONDS="3600")
+    try:
+        return asyncio.run(watch_rate(stack.bootstrap, engine.topic("decisions"),
+                                      events + tickets, 900))
+    finally:
+        for worker in running:
+            worker.stop()
+
+
+def heard_latency(stack: LocalStack, work: Path, rate: float, seconds: float) -> dict[str, Any]:
+    """Paced acknowledgment events at `rate`/s; latency = provider accepted - event produced."""
+    prefix = "latency."
+    engine = EngineSettings(bootstrap_servers=stack.bootstrap, topic_prefix=prefix,
+                            partitions=PARTITIONS)
+    asyncio.run(ensure_topics(engine, [30, 300, 1800]))
+    running = heard_workers(stack, work, prefix, 1)
+    total = int(rate * seconds)
+    produced: dict[str, datetime] = {}
+
+    async def paced() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
+        await producer.start()
+        started = time.monotonic()
+        try:
+            for n in range(total):
+                delay = started + n / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # event n leaves at n / rate seconds
+                ticket = f"L-{n}"
+                produced[ticket] = datetime.now(UTC)
+                event = stories.created(ticket, produced[ticket], eid=f"{ticket}-c",
+                                        urgent=True, customer=customer(n, "email"))
+                await producer.send(engine.topic("ticket_events"), stories.dumps(event),
+                                    key=ticket.encode())
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    try:
+        asyncio.run(paced())
+        asyncio.run(watch_rate(stack.bootstrap, engine.topic("notification_events"), total, 300))
+        outcomes = asyncio.run(read_all(stack.bootstrap, engine.topic("notification_events")))
+    finally:
+        for worker in running:
+            worker.stop()
+    latencies = sorted(
+        (datetime.fromisoformat(o["at"]) - produced[o["ticket_id"]]).total_seconds() * 1000
+        for o in outcomes if o["status"] == "sent" and o["ticket_id"] in produced)
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {"rate_per_s": round(rate, 1), "messages": len(latencies),
+            "p50_ms": round(cuts[49], 1), "p95_ms": round(cuts[94], 1),
+            "p99_ms": round(cuts[98], 1), "max_ms": round(latencies[-1], 1),
+            "samples_ms": [round(x, 1) for x in latencies]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--latency-seconds", type=float, default=20)
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "bench")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"partitions": PARTITIONS, "smtp_connections": SMTP_CONNECTIONS}
+    with tempfile.TemporaryDirectory(prefix="heard-bench-") as folder, \
+            LocalStack(Path(folder)) as stack:
+        work = Path(folder)
+        result["ceiling_faust_passthrough_eps"] = passthrough(stack, work, args.events)
+        result["ceiling_smtp_prebuilt_mps"] = asyncio.run(smtp_ceiling(stack, args.messages))
+        result["ceiling_sms_sdk_mps_1"] = asyncio.run(sms_ceiling(stack, args.messages, 1))
+        result["ceiling_sms_sdk_mps_4"] = asyncio.run(sms_ceiling(stack, args.messages, 4))
+        result["heard_silent_eps"] = heard_silent_events(stack, work, args.events)
+        result["heard_email_mps"] = heard_messages(stack, work, "email1", args.messages, "email")
+        result["heard_sms_mps"] = heard_messages(stack, work, "sms1", args.messages, "sms")
+        result["heard_email_mps_2_workers"] = heard_messages(stack, work, "email2",
+                                                             args.messages, "email", workers=2)
+        result["latency"] = heard_latency(stack, work, result["heard_email_mps"] / 2,
+                                          args.latency_seconds)
+    (args.out / "throughput.json").write_text(json.dumps(result, indent=2))
+    table = markdown(result)
+    (args.out / "throughput.md").write_text(table)
+    chart(result, args.out / "throughput.png")
+    print(table)
+    print(f"written: {args.out / 'throughput.json'}, throughput.md, throughput.png")
+
+
+TARGETS = (
+    ("events without a message", "heard_silent_eps", "ceiling_faust_passthrough_eps",
+     "bare Faust pass-through", 0.90),
+    ("acknowledgment emails", "heard_email_mps", "ceiling_smtp_prebuilt_mps",
+     f"prebuilt bytes, aiosmtplib, {SMTP_CONNECTIONS} connections", 0.60),
+    ("SMS", "heard_sms_mps", "ceiling_sms_sdk_mps_1", "twilio SDK, one at a time", 0.60),
+)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = ["| path | heard /s | ceiling /s | ceiling measured as | ratio | target | met |",
+             "|---|---|---|---|---|---|---|"]
+    for label, mine, ceiling, how, target in TARGETS:
+        ratio = result[mine] / result[ceiling]
+        lines.append(f"| {label} | {result[mine]:,.0f} | {result[ceiling]:,.0f} | {how} | "
+                     f"{ratio:.0%} | {target:.0%} | {'yes' if ratio >= target else 'no'} |")
+    latency = result["latency"]
+    lines.append(f"| email latency at {latency['rate_per_s']:.0f}/s (half load) | "
+                 f"p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms, "
+                 f"p99 {latency['p99_ms']} ms | | | | p99 ≤ 250 ms | "
+                 f"{'yes' if latency['p99_ms'] <= 250 else 'no'} |")
+    scale = result["heard_email_mps_2_workers"] / result["heard_email_mps"]
+    lines.append(f"| emails, 2 worker processes | {result['heard_email_mps_2_workers']:,.0f} | | "
+                 f"| {scale:.2f}x one worker | | |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (bars, hist) = plt.subplots(1, 2, figsize=(11, 4.2))
+    labels = [label for label, *_ in TARGETS]
+    mine = [result[key] for _, key, *_ in TARGETS]
+    ceilings = [result[key] for _, _, key, *_ in TARGETS]
+    positions = range(len(labels))
+    bars.bar([p - 0.2 for p in positions], ceilings, width=0.4, label="raw ceiling",
+             color="#b0b0b0")
+    bars.bar([p + 0.2 for p in positions], mine, width=0.4, label="heard", color="#2a9d8f")
+    bars.set_xticks(list(positions), labels, fontsize="small")
+    bars.set_ylabel("per second")
+    bars.set_title("Throughput per path vs the part's ceiling")
+    bars.legend()
+    samples = result["latency"]["samples_ms"]
+    hist.hist(samples, bins=40, color="#e9c46a")
+    for pct in ("p50_ms", "p95_ms", "p99_ms"):
+        hist.axvline(result["latency"][pct], color="#444", linestyle="--", linewidth=0.8)
+    hist.set_xlabel("event produced -> provider accepted (ms)")
+    hist.set_title(f"Email latency at {result['latency']['rate_per_s']:.0f}/s")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

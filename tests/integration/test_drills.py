@@ -1,0 +1,33 @@
+"""Short versions of reliability drills 1, 3 and 6 (bench/drills.py): each starts its own
+Kafka, mail catcher and worker processes on 127.0.0.1, injects its fault, and reconciles
+every expected message against what the mail peer received."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import drills
+
+pytestmark = pytest.mark.integration
+
+
+def check(report: drills.Report) -> None:
+    assert report.passed, "\n" + report.table()
+    assert report.delivered == report.expected > 0
+
+
+def test_worker_sigkill_loses_nothing() -> None:
+    check(drills.run("crash", drills.parse(["crash", "--tickets", "30", "--kills", "1"])))
+
+
+def test_smtp_outage_loses_nothing_and_doubles_nothing() -> None:
+    report = drills.run("smtp-outage", drills.parse(["smtp-outage", "--tickets", "20",
+                                                     "--outage", "6"]))
+    check(report)
+    assert report.duplicated == 0
+
+
+def test_poison_and_hostile_input_is_dead_lettered_or_neutralised() -> None:
+    report = drills.run("poison", drills.parse(["poison", "--tickets", "20"]))
+    check(report)
+    assert sum(report.dead_lettered.values()) == 8
