@@ -194,18 +194,22 @@ def crash(work: Path, stack: LocalStack, tickets: int, kills: int, seed: int) ->
     rng = random.Random(seed)
     try:
         worker = stage.start_worker()
-        chunks = [events[i::kills + 1] for i in range(kills + 1)]
+        # Contiguous slices keep each ticket's events in their story order.
+        size = -(-len(events) // (kills + 1))
+        chunks = [events[i:i + size] for i in range(0, len(events), size)]
         recoveries = []
-        for chunk in chunks[:-1]:
+        for chunk in chunks[:kills]:
             stage.publish(chunk)
             time.sleep(rng.uniform(0.5, 3.0))  # let the worker get into the middle of it
             assert worker.process is not None
             worker.process.send_signal(signal.SIGKILL)
             worker.process.wait(10)
+            worker.process = None  # killed on purpose: not counted as a worker that exited
             killed_at = time.monotonic()
             worker = stage.start_worker()
             recoveries.append(time.monotonic() - killed_at)
-        stage.publish(chunks[-1])
+        for chunk in chunks[kills:]:
+            stage.publish(chunk)
         stage.settle(expected, f"D{seed}-", 240)
         report.recover_seconds = max(recoveries) if recoveries else None
         return stage.reconcile(report, expected, f"D{seed}-")
@@ -274,7 +278,10 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         for path in stack.mail_dir.glob("*.eml"):
             raw = path.read_bytes()
             mail = parser.parsebytes(raw)
-            if "victim@example.org" in str(mail.get("Bcc", "")) or b"\nBcc:" in raw:
+            header_block = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+            recipients = [a.addr_spec for a in mail["To"].addresses] if mail["To"] else []
+            if (mail.get("Bcc") is not None or b"\nBcc:" in header_block
+                    or any("victim" in r for r in recipients)):
                 report.notes.append(f"FAIL: header injection reached {path.name}")
             body = mail.get_body(("plain",))
             content = str(body.get_content()) if body is not None else ""
