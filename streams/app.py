@@ -11,12 +11,14 @@ import base64
 import heapq
 import json
 import logging
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
+import faust.streams as faust_streams
 from prometheus_client import Counter, Histogram
 
 from channels.base import Channel
@@ -56,6 +58,12 @@ TIMER_RECHECK_SECONDS = 5.0
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def bind_current_event(event: Any) -> None:
+    """Make `event` the current event of this task's context (Faust keeps it in a ContextVar)."""
+    # Faust has no public setter for it; its own stream sets it the same way.
+    faust_streams._current_event.set(weakref.ref(event))
 
 
 def observe_promise(record: PromiseRecord) -> None:
@@ -207,47 +215,68 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         if outcome.fallback is not None:
             await outbound.send(key=key, value=outcome.fallback.model_dump_json().encode())
 
+    async def deliver_one(event: Any) -> None:
+        raw: bytes = event.value
+        key = event.key
+        try:
+            notification = Notification.model_validate_json(raw)
+        except ValueError as exc:
+            await dead_letter(raw, key, f"not a notification record: {exc}", "delivery",
+                              event.message)
+            return
+        if receipts.get(notification.notification_id) is not None:
+            log.info("notification %s already delivered; not sending again",
+                     notification.notification_id)
+            return
+        # Never text someone whose STOP this worker has not finished reading.
+        await ledger.ready.wait()
+        refusal = ledger.refusal(notification.channel, notification.recipient)
+        if refusal is not None:
+            outcome = delivery.suppressed(
+                notification, f"the recipient withdrew {notification.channel} consent at "
+                f"{refusal.at.isoformat()} ({refusal.source.split(':')[0]})")
+            await publish(outcome, key or notification.ticket_id.encode())
+            if outcome.fallback is not None:
+                await outbound.send(key=key, value=outcome.fallback.model_dump_json().encode())
+            return
+        outcome = await delivery.deliver(notification)
+        if outcome.status == "sent" and outcome.receipt is not None:
+            receipts[notification.notification_id] = json.dumps({
+                "provider_id": outcome.receipt.provider_id,
+                "channel": outcome.receipt.channel,
+                "accepted_at": outcome.receipt.accepted_at.isoformat(),
+                "template_hashes": outcome.template_hashes,
+            })
+        if outcome.opted_out:
+            await record_opt_out(notification.channel, notification.recipient,
+                                 f"provider-refusal:{notification.notification_id}")
+        if outcome.status == "failed":
+            await defer_or_fail(outcome, raw, key, event.message)
+        await publish(outcome, key or notification.ticket_id.encode())
+
+    async def deliver_in_order(events: list[Any]) -> None:
+        """One ticket's messages, in their order; runs beside other tickets' groups."""
+        for event in events:
+            # Table writes find their partition through the current event; each group
+            # runs in its own task (its own context), so it names its own event.
+            bind_current_event(event)
+            await deliver_one(event)
+
     @app.agent(outbound, concurrency=1)
     async def deliver(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            raw: bytes = event.value
-            key = event.key
-            try:
-                notification = Notification.model_validate_json(raw)
-            except ValueError as exc:
-                await dead_letter(raw, key, f"not a notification record: {exc}", "delivery",
-                                  event.message)
-                continue
-            if receipts.get(notification.notification_id) is not None:
-                log.info("notification %s already delivered; not sending again",
-                         notification.notification_id)
-                continue
-            # Never text someone whose STOP this worker has not finished reading.
-            await ledger.ready.wait()
-            refusal = ledger.refusal(notification.channel, notification.recipient)
-            if refusal is not None:
-                outcome = delivery.suppressed(
-                    notification, f"the recipient withdrew {notification.channel} consent at "
-                    f"{refusal.at.isoformat()} ({refusal.source.split(':')[0]})")
-                await publish(outcome, key or notification.ticket_id.encode())
-                if outcome.fallback is not None:
-                    await outbound.send(key=key,
-                                        value=outcome.fallback.model_dump_json().encode())
-                continue
-            outcome = await delivery.deliver(notification)
-            if outcome.status == "sent" and outcome.receipt is not None:
-                receipts[notification.notification_id] = json.dumps({
-                    "provider_id": outcome.receipt.provider_id,
-                    "channel": outcome.receipt.channel,
-                    "accepted_at": outcome.receipt.accepted_at.isoformat(),
-                    "template_hashes": outcome.template_hashes,
-                })
-            if outcome.opted_out:
-                await record_opt_out(notification.channel, notification.recipient,
-                                     f"provider-refusal:{notification.notification_id}")
-            if outcome.status == "failed":
-                await defer_or_fail(outcome, raw, key, event.message)
-            await publish(outcome, key or notification.ticket_id.encode())
+        if engine.delivery_concurrency == 1:
+            async for event in stream.events():
+                await deliver_one(event)
+            return
+        # Up to `delivery_concurrency` messages in flight, grouped by ticket so one
+        # ticket's messages keep their order. Offsets are acknowledged once the whole
+        # batch is done, so a crash re-delivers the batch and receipts absorb it.
+        batches = cast(Any, stream).take_events(engine.delivery_concurrency, within=0.01)
+        async for batch in batches:
+            groups: dict[Any, list[Any]] = {}
+            for event in batch:
+                groups.setdefault(event.key, []).append(event)
+            await asyncio.gather(*(deliver_in_order(group) for group in groups.values()))
 
     def redeliver_agent(wait: float, topic: faust.TopicT) -> None:
         async def redeliver(stream: faust.StreamT[bytes]) -> None:

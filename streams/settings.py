@@ -66,6 +66,9 @@ class EngineSettings(Frozen):
     templates_dir: str = "templates"
     default_locale: str = "en"
     max_event_bytes: int = Field(65536, ge=1024)
+    delivery_concurrency: int = Field(
+        1, ge=1, le=64, description="messages one worker sends at once; a SIGKILL can "
+        "duplicate at most this many (those accepted by the provider, receipt not committed)")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{getattr(self.topics, name)}"
