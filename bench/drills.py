@@ -4,6 +4,7 @@ then a reconciliation of what the mail peer received against what was expected.
     python -m bench.drills crash [--tickets 1000] [--kills 5] [--seed 7]
     python -m bench.drills smtp-outage [--tickets 1000] [--outage 20]
     python -m bench.drills poison [--tickets 1000]
+    python -m bench.drills broker-restart [--tickets 1000] [--outage 20]
     python -m bench.drills all
 
 Each drill starts its own stack on 127.0.0.1 (Apache Kafka, the mail catcher and
@@ -239,6 +240,29 @@ def smtp_outage(work: Path, stack: LocalStack, tickets: int, outage: float, seed
         stage.stop()
 
 
+def broker_restart(work: Path, stack: LocalStack, tickets: int, down: float,
+                   seed: int) -> Report:
+    stage = Stage(work, stack, "broker")
+    events, expected = workload(tickets, seed, datetime.now(UTC))
+    report = Report("broker-restart", faults=1)
+    try:
+        stage.start_worker()
+        half = len(events) // 2
+        stage.publish(events[:half])
+        time.sleep(1)  # the worker is busy with the first half
+        stack.broker.stop()
+        time.sleep(down)  # the broker stays away this long
+        stack.broker.start(timeout=90, fresh=False)
+        back_at = time.monotonic()
+        stage.publish(events[half:])
+        stage.settle(expected, f"D{seed}-", 240)
+        report.recover_seconds = time.monotonic() - back_at - 3
+        report.notes.append(f"broker down for {down:.0f} s, restarted on its own data")
+        return stage.reconcile(report, expected, f"D{seed}-")
+    finally:
+        stage.stop()
+
+
 HOSTILE_NAMES = ["Eve\r\nBcc: victim@example.org", "{{ 7 * 7 }}", "{% for x in range(9) %}x{% endfor %}",
                  "<script>alert(1)</script>", "Zoë\u202eevil"]
 
@@ -293,7 +317,7 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         stage.stop()
 
 
-DRILLS = ("crash", "smtp-outage", "poison")
+DRILLS = ("crash", "smtp-outage", "poison", "broker-restart")
 
 
 def run(name: str, args: argparse.Namespace) -> Report:
@@ -304,6 +328,8 @@ def run(name: str, args: argparse.Namespace) -> Report:
             return crash(work, stack, args.tickets, args.kills, args.seed)
         if name == "smtp-outage":
             return smtp_outage(work, stack, args.tickets, args.outage, args.seed)
+        if name == "broker-restart":
+            return broker_restart(work, stack, args.tickets, args.outage, args.seed)
         return poison(work, stack, args.tickets, args.seed)
 
 
