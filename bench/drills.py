@@ -2,9 +2,11 @@
 then a reconciliation of what the mail peer received against what was expected.
 
     python -m bench.drills crash [--tickets 1000] [--kills 5] [--seed 7]
+    python -m bench.drills scale-out [--tickets 1000]
     python -m bench.drills smtp-outage [--tickets 1000] [--outage 20]
     python -m bench.drills poison [--tickets 1000]
     python -m bench.drills broker-restart [--tickets 1000] [--outage 20]
+    python -m bench.drills bad-deploy [--tickets 1000]
     python -m bench.drills all
 
 Each drill starts its own stack on 127.0.0.1 (Apache Kafka, the mail catcher and
@@ -170,6 +172,10 @@ class Stage:
         report.delivered = len(expected & set(got))
         report.lost = len(expected - set(got))
         report.duplicated = sum(n - 1 for n in got.values() if n > 1)
+        missing = Counter(kind for _, kind in expected - set(got))
+        if missing:
+            report.notes.append("lost by kind: " + ", ".join(
+                f"{kind} {n}" for kind, n in missing.most_common()))
         unexpected = set(got) - expected
         if unexpected:
             report.notes.append(f"FAIL: {len(unexpected)} unexpected messages")
@@ -263,6 +269,94 @@ def broker_restart(work: Path, stack: LocalStack, tickets: int, down: float,
         stage.stop()
 
 
+def scale_out(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
+    """Three workers share the partitions; one is SIGKILLed, one is added back.
+
+    A fifth of the tickets also carry a promise that falls due after the kill, so
+    the promise's ladder must move with its partition and fire on the survivor.
+    """
+    from streams.routing import within_team_hours
+    from streams.settings import load_settings
+
+    stage = Stage(work, stack, "scale")
+    start = datetime.now(UTC)
+    events, expected = workload(tickets, seed, start)
+    due = start + timedelta(seconds=45)
+    policy_settings = load_settings(REPO / "config", environ={}).policy
+    nudged = not within_team_hours(due, policy_settings)
+    promises: list[tuple[bytes, bytes]] = []
+    for n in range(0, tickets, 5):
+        ticket = f"D{seed}-{n:05d}"
+        promises.append((ticket.encode(), stories.dumps(stories.promised(
+            ticket, start - timedelta(seconds=1), due, pid=f"P{n}", eid=f"{ticket}-p"))))
+        expected |= {(ticket, "checkpoint_escalation"), (ticket, "checkpoint_holding")}
+        if nudged:  # a promise outside team hours is flagged to the agent at once
+            expected.add((ticket, "checkpoint_nudge"))
+    # Promises first, so the resolution in the workload does not cancel them: these
+    # tickets are created and promised, never resolved.
+    promised = {key for key, _ in promises}
+    events = [(k, v) for k, v in events if k not in promised or b'"ticket.created"' in v]
+    expected -= {(t, kind) for t, kind in expected if t.encode() in promised
+                 and kind in ("milestone_update", "closure_summary")}
+    report = Report("scale-out", faults=2, allowed_duplicates=1)
+    try:
+        for _ in range(3):
+            stage.start_worker()
+        time.sleep(12)  # let the three-way rebalance settle before the load
+        half = len(events) // 2
+        stage.publish(events[:half])
+        time.sleep(2)
+        victim = stage.workers[1]
+        assert victim.process is not None
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait(10)
+        victim.process = None  # killed on purpose
+        killed_at = time.monotonic()
+        stage.publish(events[half:] + promises)  # each promise after its ticket's creation
+        stage.start_worker()
+        stage.settle(expected, f"D{seed}-", 240)
+        report.recover_seconds = time.monotonic() - killed_at - 3
+        report.notes.append("3 workers; 1 SIGKILLed, 1 added; "
+                            f"{len(promises)} promises due 45 s in, after the kill")
+        return stage.reconcile(report, expected, f"D{seed}-")
+    finally:
+        stage.stop()
+
+
+def bad_deploy(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
+    """While the worker runs, one template gets a syntax error and another an undefined
+    variable. Nothing broken may be sent; each failure is dead-lettered with file and line."""
+    templates = work / "templates"
+    shutil.copytree(REPO / "templates", templates)
+    stage = Stage(work, stack, "deploy", HEARD_TEMPLATES_DIR=str(templates))
+    events, expected = workload(tickets, seed, datetime.now(UTC))
+    half = (tickets // 2) * 3
+    first = {(t, k) for t, k in expected if int(t.split("-")[1]) < tickets // 2}
+    later_tickets = {t for t, _ in expected} - {t for t, _ in first}
+    report = Report("bad-deploy", faults=2, expected_dead_letters=2 * len(later_tickets))
+    try:
+        stage.start_worker()
+        stage.publish(events[:half])
+        stage.settle(first, f"D{seed}-", 120)
+        (templates / "milestone_update" / "en" / "email.txt").write_text(
+            "Hi {{ customer.greeting_name }},\n{% if %}\n")
+        (templates / "closure_summary" / "en" / "email.txt").write_text(
+            "Hi {{ customer.greeting_name }},\n{{ release.notes.missing }}\n")
+        stage.publish(events[half:])
+        # Later tickets still get their acknowledgment; their milestone and closure fail.
+        want = first | {(t, "acknowledgment") for t in later_tickets}
+        stage.settle(want, f"D{seed}-", 120)
+        time.sleep(GRACE_SECONDS + 3)  # the held closures fall due and must fail, not send
+        stage.reconcile(report, want, f"D{seed}-")
+        reasons = list(report.dead_lettered)
+        if not all("template" in r and ".txt" in r for r in reasons):
+            report.notes.append(f"FAIL: a dead letter without the template's file: {reasons}")
+        report.notes.append("templates broken while running: a syntax error, an undefined name")
+        return report
+    finally:
+        stage.stop()
+
+
 HOSTILE_NAMES = ["Eve\r\nBcc: victim@example.org", "{{ 7 * 7 }}", "{% for x in range(9) %}x{% endfor %}",
                  "<script>alert(1)</script>", "Zoë\u202eevil"]
 
@@ -317,7 +411,7 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         stage.stop()
 
 
-DRILLS = ("crash", "smtp-outage", "poison", "broker-restart")
+DRILLS = ("crash", "scale-out", "smtp-outage", "poison", "broker-restart", "bad-deploy")
 
 
 def run(name: str, args: argparse.Namespace) -> Report:
@@ -328,6 +422,10 @@ def run(name: str, args: argparse.Namespace) -> Report:
             return crash(work, stack, args.tickets, args.kills, args.seed)
         if name == "smtp-outage":
             return smtp_outage(work, stack, args.tickets, args.outage, args.seed)
+        if name == "bad-deploy":
+            return bad_deploy(work, stack, args.tickets, args.seed)
+        if name == "scale-out":
+            return scale_out(work, stack, args.tickets, args.seed)
         if name == "broker-restart":
             return broker_restart(work, stack, args.tickets, args.outage, args.seed)
         return poison(work, stack, args.tickets, args.seed)
