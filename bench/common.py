@@ -41,10 +41,15 @@ class LocalStack:
     def mail_dir(self) -> Path:
         return self.work / "outbox" / "mail"
 
-    def start_catchers(self) -> None:
+    @property
+    def sms_dir(self) -> Path:
+        return self.work / "outbox" / "sms"
+
+    def start_catchers(self, sms_faults: str = "") -> None:
         self.catchers = subprocess.Popen(
             [sys.executable, "-m", "devstack.catchers", "--dir", str(self.work / "outbox"),
-             "--mail-port", str(self.mail_port), "--sms-port", str(self.sms_port)],
+             "--mail-port", str(self.mail_port), "--sms-port", str(self.sms_port),
+             "--sms-faults", sms_faults],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

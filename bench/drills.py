@@ -4,6 +4,7 @@ then a reconciliation of what the mail peer received against what was expected.
     python -m bench.drills crash [--tickets 1000] [--kills 5] [--seed 7]
     python -m bench.drills scale-out [--tickets 1000]
     python -m bench.drills smtp-outage [--tickets 1000] [--outage 20]
+    python -m bench.drills twilio-throttling [--tickets 1000]
     python -m bench.drills poison [--tickets 1000]
     python -m bench.drills broker-restart [--tickets 1000] [--outage 20]
     python -m bench.drills bad-deploy [--tickets 1000]
@@ -81,9 +82,9 @@ class Report:
 
 
 # ------------------------------------------------------------------ workload
-def workload(tickets: int, seed: int, start: datetime) -> tuple[list[tuple[bytes, bytes]],
-                                                                 set[tuple[str, str]]]:
-    """Per ticket: created (urgent) -> public milestone reply -> resolved; 3 emails each."""
+def workload(tickets: int, seed: int, start: datetime, channel: str = "email",
+             ) -> tuple[list[tuple[bytes, bytes]], set[tuple[str, str]]]:
+    """Per ticket: created (urgent) -> public milestone reply -> resolved; 3 messages each."""
     rng = random.Random(seed)
     events: list[tuple[bytes, bytes]] = []
     for n in range(tickets):
@@ -91,6 +92,9 @@ def workload(tickets: int, seed: int, start: datetime) -> tuple[list[tuple[bytes
         at = start - timedelta(seconds=rng.randint(30, 600))
         person = stories.customer(name=f"Customer {n}", preferred_name=f"C{n}",
                                   email=f"c{n}@example.net")
+        if channel == "sms":
+            person.update(phone="+48 512 345 678", preferred_channel="sms",
+                          consent={"email": True, "sms": True})
         story = [
             stories.created(ticket, at, eid=f"{ticket}-c", urgent=True, customer=person),
             stories.reply(ticket, at + timedelta(seconds=5), eid=f"{ticket}-r",
@@ -110,6 +114,27 @@ def received(mail_dir: Path, prefix: str) -> Counter[tuple[str, str]]:
         ticket = str(mail["References"] or "").removeprefix("<ticket-").split("@")[0]
         if ticket.startswith(prefix):
             found[(ticket, str(mail["X-Heard-Kind"]))] += 1
+    return found
+
+
+def received_sms(sms_dir: Path, seed: int, tickets: int) -> Counter[tuple[str, str]]:
+    """Texts the SMS capture accepted, by (ticket, kind), through the notification id that
+    rides in each message's status-callback URL."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from streams.state import notification_id
+
+    triggers = {"acknowledgment": "c", "milestone_update": "r", "closure_summary": "s"}
+    by_id = {notification_id(f"D{seed}-{n:05d}", kind, f"D{seed}-{n:05d}-{suffix}", "sms"):
+             (f"D{seed}-{n:05d}", kind)
+             for n in range(tickets) for kind, suffix in triggers.items()}
+    found: Counter[tuple[str, str]] = Counter()
+    for path in sms_dir.glob("*.json"):
+        record = json.loads(path.read_text())
+        query = parse_qs(urlsplit(record.get("StatusCallback", "")).query)
+        nid = (query.get("notification_id") or [""])[0]
+        if nid in by_id:
+            found[by_id[nid]] += 1
     return found
 
 
@@ -155,11 +180,14 @@ class Stage:
     def publish(self, items: list[tuple[bytes, bytes]]) -> None:
         asyncio.run(produce(self.stack.bootstrap, self.engine.topic("ticket_events"), items))
 
+    def received(self, prefix: str) -> Counter[tuple[str, str]]:
+        return received(self.stack.mail_dir, prefix)
+
     def settle(self, expected: set[tuple[str, str]], prefix: str, limit: float) -> float:
         """Wait until every expected message arrived (or the limit); return seconds waited."""
         started = time.monotonic()
         while time.monotonic() - started < limit:
-            if expected <= set(received(self.stack.mail_dir, prefix)):
+            if expected <= set(self.received(prefix)):
                 break
             time.sleep(0.5)  # polls the mail folder; bounded by the limit
         # A little longer, so a late duplicate has the chance to show itself.
@@ -167,7 +195,7 @@ class Stage:
         return time.monotonic() - started
 
     def reconcile(self, report: Report, expected: set[tuple[str, str]], prefix: str) -> Report:
-        got = received(self.stack.mail_dir, prefix)
+        got = self.received(prefix)
         report.expected = len(expected)
         report.delivered = len(expected & set(got))
         report.lost = len(expected - set(got))
@@ -357,6 +385,27 @@ def bad_deploy(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report
         stage.stop()
 
 
+def twilio_throttling(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
+    """The SMS provider answers a burst of 429s (Retry-After 1), then 503s, then recovers."""
+    bursts = f"429x{max(20, tickets // 5)},503x{max(10, tickets // 10)}"
+    stack.stop_catchers()
+    stack.start_catchers(sms_faults=bursts)
+    stage = Stage(work, stack, "twilio", HEARD_PUBLIC_URL="https://heard.example.test")
+    stage.received = lambda prefix: received_sms(stack.sms_dir, seed, tickets)  # type: ignore[method-assign]
+    events, expected = workload(tickets, seed, datetime.now(UTC), channel="sms")
+    report = Report("twilio-throttling", faults=1)
+    try:
+        stage.start_worker()
+        started = time.monotonic()
+        stage.publish(events)
+        stage.settle(expected, f"D{seed}-", 240)
+        report.recover_seconds = time.monotonic() - started - 3
+        report.notes.append(f"SMS capture answered {bursts} first (429 with Retry-After: 1)")
+        return stage.reconcile(report, expected, f"D{seed}-")
+    finally:
+        stage.stop()
+
+
 HOSTILE_NAMES = ["Eve\r\nBcc: victim@example.org", "{{ 7 * 7 }}", "{% for x in range(9) %}x{% endfor %}",
                  "<script>alert(1)</script>", "Zoë\u202eevil"]
 
@@ -411,7 +460,8 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         stage.stop()
 
 
-DRILLS = ("crash", "scale-out", "smtp-outage", "poison", "broker-restart", "bad-deploy")
+DRILLS = ("crash", "scale-out", "smtp-outage", "twilio-throttling", "broker-restart", "poison",
+          "bad-deploy")
 
 
 def run(name: str, args: argparse.Namespace) -> Report:
@@ -422,6 +472,8 @@ def run(name: str, args: argparse.Namespace) -> Report:
             return crash(work, stack, args.tickets, args.kills, args.seed)
         if name == "smtp-outage":
             return smtp_outage(work, stack, args.tickets, args.outage, args.seed)
+        if name == "twilio-throttling":
+            return twilio_throttling(work, stack, args.tickets, args.seed)
         if name == "bad-deploy":
             return bad_deploy(work, stack, args.tickets, args.seed)
         if name == "scale-out":

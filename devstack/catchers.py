@@ -61,10 +61,31 @@ async def start_mail_catcher(folder: Path, port: int, host: str = "127.0.0.1") -
     )
 
 
-def sms_capture_app(folder: Path) -> web.Application:
+def parse_faults(spec: str) -> list[int]:
+    """`429x20,503x10` -> the statuses to answer, in order, before accepting again."""
+    statuses: list[int] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        status, _, count = part.partition("x")
+        if not status.isdigit() or not count.isdigit():
+            raise ValueError(f"fault {part!r}: write STATUSxCOUNT, e.g. 429x20")
+        statuses += [int(status)] * int(count)
+    return statuses
+
+
+def sms_capture_app(folder: Path, faults: list[int] | None = None) -> web.Application:
+    """`faults`: statuses to answer first, in order (429 with Retry-After 1, 5xx as Twilio)."""
     folder.mkdir(parents=True, exist_ok=True)
+    scripted = list(faults or [])
 
     async def create_message(request: web.Request) -> web.Response:
+        if scripted:
+            status = scripted.pop(0)
+            if status == 429:
+                return web.json_response({"code": 20429, "message": "Too Many Requests",
+                                          "status": 429}, status=429,
+                                         headers={"Retry-After": "1"})
+            return web.json_response({"code": 20500, "message": "Internal Server Error",
+                                      "status": status}, status=status)
         if request.headers.get("Authorization", "").split(" ")[0] != "Basic":
             return web.json_response({"code": 20003, "message": "Authenticate", "status": 401},
                                      status=401)
@@ -99,16 +120,17 @@ def sms_capture_app(folder: Path) -> web.Application:
     return app
 
 
-async def start_sms_capture(folder: Path, port: int, host: str = "127.0.0.1") -> web.AppRunner:
-    runner = web.AppRunner(sms_capture_app(folder), access_log=None)
+async def start_sms_capture(folder: Path, port: int, host: str = "127.0.0.1",
+                            faults: list[int] | None = None) -> web.AppRunner:
+    runner = web.AppRunner(sms_capture_app(folder, faults), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
 
 
-async def serve(folder: Path, mail_port: int, sms_port: int) -> None:
+async def serve(folder: Path, mail_port: int, sms_port: int, faults: list[int]) -> None:
     mail = await start_mail_catcher(folder / "mail", mail_port)
-    sms = await start_sms_capture(folder / "sms", sms_port)
+    sms = await start_sms_capture(folder / "sms", sms_port, faults=faults)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -126,8 +148,14 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--mail-port", type=int, default=1025)
     parser.add_argument("--sms-port", type=int, default=8025)
+    parser.add_argument("--sms-faults", default="", metavar="429x20,503x10",
+                        help="answer the first SMS requests with these statuses (drills)")
     args = parser.parse_args()
-    asyncio.run(serve(args.dir, args.mail_port, args.sms_port))
+    try:
+        faults = parse_faults(args.sms_faults)
+    except ValueError as exc:
+        parser.error(str(exc))
+    asyncio.run(serve(args.dir, args.mail_port, args.sms_port, faults))
 
 
 if __name__ == "__main__":

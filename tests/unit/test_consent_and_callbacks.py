@@ -80,3 +80,12 @@ def test_status_and_inbound_parsing() -> None:
     assert (inbound.from_number, inbound.body) == (NUMBER, "STOP")
     with pytest.raises(BadCallback):
         parse_inbound({"Body": "hi"})
+
+
+def test_sms_capture_fault_scripts_parse_or_refuse() -> None:
+    from devstack.catchers import parse_faults
+
+    assert parse_faults("429x2,503x1") == [429, 429, 503]
+    assert parse_faults("") == []
+    with pytest.raises(ValueError, match="STATUSxCOUNT"):
+        parse_faults("429")
