@@ -56,7 +56,7 @@ class LocalStack:
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", self.mail_port)) == 0:
                     return
-            time.sleep(0.1)
+            time.sleep(0.1)  # polls the port; bounded by the deadline
         raise RuntimeError("the mail catcher did not start")
 
     def stop_catchers(self) -> None:
@@ -102,7 +102,7 @@ class WorkerProcess:
                 raise RuntimeError(f"worker exited: {self.log.read_text()[-2000:]}")
             if needle in self.log.read_text(errors="replace"):
                 return time.monotonic() - self.started_at
-            time.sleep(0.2)
+            time.sleep(0.2)  # polls the log; bounded by the deadline
         raise RuntimeError(f"{needle!r} not seen in {timeout} s; log: {self.log}")
 
     def wait_for_restored(self, minimum: int, timeout: float) -> tuple[float, int]:
@@ -115,7 +115,7 @@ class WorkerProcess:
             counts = [int(n) for n in RESTORED.findall(self.log.read_text(errors="replace"))]
             if counts and max(counts) >= minimum:
                 return time.monotonic() - self.started_at, max(counts)
-            time.sleep(0.2)
+            time.sleep(0.2)  # polls the log; bounded by the deadline
         raise RuntimeError(f"{minimum} timers not restored in {timeout} s; log: {self.log}")
 
     def stop(self) -> None:

@@ -191,7 +191,7 @@ class Stage:
                 break
             time.sleep(0.5)  # polls the mail folder; bounded by the limit
         # A little longer, so a late duplicate has the chance to show itself.
-        time.sleep(3)
+        time.sleep(3)  # a late duplicate gets 3 s to show itself before counting
         return time.monotonic() - started
 
     def reconcile(self, report: Report, expected: set[tuple[str, str]], prefix: str) -> Report:
@@ -260,7 +260,7 @@ def smtp_outage(work: Path, stack: LocalStack, tickets: int, outage: float, seed
         stage.start_worker()
         half = len(events) // 2
         stage.publish(events[:half])
-        time.sleep(2)
+        time.sleep(2)  # deliveries under way when the server goes
         stack.stop_catchers()
         down_at = time.monotonic()
         stage.publish(events[half:])
@@ -333,7 +333,7 @@ def scale_out(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         time.sleep(12)  # let the three-way rebalance settle before the load
         half = len(events) // 2
         stage.publish(events[:half])
-        time.sleep(2)
+        time.sleep(2)  # the victim is mid-work when it is killed
         victim = stage.workers[1]
         assert victim.process is not None
         victim.process.send_signal(signal.SIGKILL)

@@ -21,9 +21,8 @@ from streams.connectors.base import (
     Request,
     Unmappable,
     body_digest,
-    hmac_hex,
+    hub_signature_valid,
     parse_time,
-    same,
 )
 
 TAGS = re.compile(r"<[^>]+>")
@@ -38,10 +37,7 @@ class Intercom:
     name = "intercom"
 
     def authentic(self, request: Request) -> bool:
-        if not request.secret:
-            return False
-        expected = "sha1=" + hmac_hex(request.secret, request.body, "sha1")
-        return same(expected, request.headers.get("X-Hub-Signature"))
+        return hub_signature_valid(request, "X-Hub-Signature", "sha1")
 
     def delivery_id(self, request: Request, payload: Mapping[str, Any]) -> str:
         return str(payload.get("id") or body_digest(request.body))

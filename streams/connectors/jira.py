@@ -19,9 +19,8 @@ from streams.connectors.base import (
     Request,
     Unmappable,
     body_digest,
-    hmac_hex,
+    hub_signature_valid,
     parse_time,
-    same,
 )
 
 
@@ -36,10 +35,7 @@ class Jira:
     name = "jira"
 
     def authentic(self, request: Request) -> bool:
-        if not request.secret:
-            return False
-        expected = "sha256=" + hmac_hex(request.secret, request.body)
-        return same(expected, request.headers.get("X-Hub-Signature"))
+        return hub_signature_valid(request, "X-Hub-Signature")
 
     def delivery_id(self, request: Request, payload: Mapping[str, Any]) -> str:
         return request.headers.get("X-Atlassian-Webhook-Identifier") or body_digest(request.body)
