@@ -4,7 +4,7 @@ then a reconciliation of what the mail peer received against what was expected.
     python -m bench.drills crash [--tickets 1000] [--kills 5] [--seed 7]
     python -m bench.drills scale-out [--tickets 1000]
     python -m bench.drills smtp-outage [--tickets 1000] [--outage 20]
-    python -m bench.drills twilio-throttling [--tickets 1000]
+    python -m bench.drills twilio-throttling [--tickets 1000] [--outage 20]
     python -m bench.drills poison [--tickets 1000]
     python -m bench.drills broker-restart [--tickets 1000] [--outage 20]
     python -m bench.drills bad-deploy [--tickets 1000]
@@ -385,9 +385,11 @@ def bad_deploy(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report
         stage.stop()
 
 
-def twilio_throttling(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
-    """The SMS provider answers a burst of 429s (Retry-After 1), then 503s, then recovers."""
-    bursts = f"429x{max(20, tickets // 5)},503x{max(10, tickets // 10)}"
+def twilio_throttling(work: Path, stack: LocalStack, tickets: int, burst: float,
+                      seed: int) -> Report:
+    """The SMS provider answers 429 (Retry-After 1) for `burst` seconds from the first
+    message, then 503 for half as long, then recovers."""
+    bursts = f"429for{burst:g},503for{burst / 2:g}"
     stack.stop_catchers()
     stack.start_catchers(sms_faults=bursts)
     stage = Stage(work, stack, "twilio", HEARD_PUBLIC_URL="https://heard.example.test")
@@ -400,7 +402,7 @@ def twilio_throttling(work: Path, stack: LocalStack, tickets: int, seed: int) ->
         stage.publish(events)
         stage.settle(expected, f"D{seed}-", 240)
         report.recover_seconds = time.monotonic() - started - 3
-        report.notes.append(f"SMS capture answered {bursts} first (429 with Retry-After: 1)")
+        report.notes.append(f"SMS capture answered {bursts} (429 with Retry-After: 1)")
         return stage.reconcile(report, expected, f"D{seed}-")
     finally:
         stage.stop()
@@ -473,7 +475,7 @@ def run(name: str, args: argparse.Namespace) -> Report:
         if name == "smtp-outage":
             return smtp_outage(work, stack, args.tickets, args.outage, args.seed)
         if name == "twilio-throttling":
-            return twilio_throttling(work, stack, args.tickets, args.seed)
+            return twilio_throttling(work, stack, args.tickets, args.outage, args.seed)
         if name == "bad-deploy":
             return bad_deploy(work, stack, args.tickets, args.seed)
         if name == "scale-out":

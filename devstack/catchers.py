@@ -16,6 +16,7 @@ import itertools
 import json
 import secrets
 import signal
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,25 +62,40 @@ async def start_mail_catcher(folder: Path, port: int, host: str = "127.0.0.1") -
     )
 
 
-def parse_faults(spec: str) -> list[int]:
-    """`429x20,503x10` -> the statuses to answer, in order, before accepting again."""
-    statuses: list[int] = []
+def parse_faults(spec: str) -> list[tuple[int, float]]:
+    """`429for10,503for5` -> answer 429 for 10 s from the first request, then 503 for 5 s."""
+    windows: list[tuple[int, float]] = []
     for part in filter(None, (p.strip() for p in spec.split(","))):
-        status, _, count = part.partition("x")
-        if not status.isdigit() or not count.isdigit():
-            raise ValueError(f"fault {part!r}: write STATUSxCOUNT, e.g. 429x20")
-        statuses += [int(status)] * int(count)
-    return statuses
+        status, _, seconds = part.partition("for")
+        try:
+            windows.append((int(status), float(seconds)))
+        except ValueError:
+            raise ValueError(f"fault {part!r}: write STATUSforSECONDS, e.g. 429for10") from None
+    return windows
 
 
-def sms_capture_app(folder: Path, faults: list[int] | None = None) -> web.Application:
-    """`faults`: statuses to answer first, in order (429 with Retry-After 1, 5xx as Twilio)."""
+def sms_capture_app(folder: Path, faults: list[tuple[int, float]] | None = None,
+                    ) -> web.Application:
+    """`faults`: (status, seconds) windows answered from the first request on — 429 with
+    Retry-After 1, or a 5xx — as a throttled or failing Twilio would."""
     folder.mkdir(parents=True, exist_ok=True)
-    scripted = list(faults or [])
+    windows = list(faults or [])
+    first_request: list[float] = []
+
+    def scripted_status() -> int | None:
+        now = time.monotonic()
+        if not first_request:
+            first_request.append(now)
+        elapsed = now - first_request[0]
+        for status, seconds in windows:
+            if elapsed < seconds:
+                return status
+            elapsed -= seconds
+        return None
 
     async def create_message(request: web.Request) -> web.Response:
-        if scripted:
-            status = scripted.pop(0)
+        status = scripted_status() if windows else None
+        if status is not None:
             if status == 429:
                 return web.json_response({"code": 20429, "message": "Too Many Requests",
                                           "status": 429}, status=429,
@@ -121,14 +137,15 @@ def sms_capture_app(folder: Path, faults: list[int] | None = None) -> web.Applic
 
 
 async def start_sms_capture(folder: Path, port: int, host: str = "127.0.0.1",
-                            faults: list[int] | None = None) -> web.AppRunner:
+                            faults: list[tuple[int, float]] | None = None) -> web.AppRunner:
     runner = web.AppRunner(sms_capture_app(folder, faults), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
 
 
-async def serve(folder: Path, mail_port: int, sms_port: int, faults: list[int]) -> None:
+async def serve(folder: Path, mail_port: int, sms_port: int,
+                faults: list[tuple[int, float]]) -> None:
     mail = await start_mail_catcher(folder / "mail", mail_port)
     sms = await start_sms_capture(folder / "sms", sms_port, faults=faults)
     stop = asyncio.Event()
@@ -148,7 +165,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--mail-port", type=int, default=1025)
     parser.add_argument("--sms-port", type=int, default=8025)
-    parser.add_argument("--sms-faults", default="", metavar="429x20,503x10",
+    parser.add_argument("--sms-faults", default="", metavar="429for10,503for5",
                         help="answer the first SMS requests with these statuses (drills)")
     args = parser.parse_args()
     try:

@@ -85,7 +85,7 @@ def test_status_and_inbound_parsing() -> None:
 def test_sms_capture_fault_scripts_parse_or_refuse() -> None:
     from devstack.catchers import parse_faults
 
-    assert parse_faults("429x2,503x1") == [429, 429, 503]
+    assert parse_faults("429for10,503for2.5") == [(429, 10.0), (503, 2.5)]
     assert parse_faults("") == []
-    with pytest.raises(ValueError, match="STATUSxCOUNT"):
-        parse_faults("429")
+    with pytest.raises(ValueError, match="STATUSforSECONDS"):
+        parse_faults("429x3")
