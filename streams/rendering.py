@@ -13,10 +13,12 @@ import re
 import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_date, format_datetime, format_skeleton, format_time
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_time, match_skeleton
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
@@ -80,13 +82,21 @@ def _fmt_date(ctx: Context, value: Any, fmt: str = "full") -> str:
     return format_date(moment.date(), fmt, locale=ctx["_locale"])
 
 
+@lru_cache(maxsize=512)
+def _skeleton_pattern(skeleton: str, locale: str) -> Any:
+    """The locale's pattern for a skeleton, matched once (Babel searches on every call)."""
+    patterns = Locale.parse(locale).datetime_skeletons
+    return patterns[skeleton if skeleton in patterns else match_skeleton(skeleton, patterns)]
+
+
 @pass_context
 def _fmt_when(ctx: Context, value: Any) -> str:
     """Day, time and zone, each in the reader's own conventions:
     'Friday 27 November, 3:00 PM (Central European Time)'."""
     moment = _as_datetime(value)
     zone, locale = ctx["_timezone"], ctx["_locale"]
-    day = format_skeleton("MMMMEEEEd", moment, tzinfo=zone, locale=locale)
+    day = format_datetime(moment, _skeleton_pattern("MMMMEEEEd", str(locale)), tzinfo=zone,
+                          locale=locale)
     clock = format_time(moment, "short", tzinfo=zone, locale=locale)
     return f"{day}, {clock} ({format_datetime(moment, 'vvvv', tzinfo=zone, locale=locale)})"
 
