@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -15,6 +16,19 @@ from devstack.kafka import KafkaBroker, free_port, stop_pid
 
 REPO = Path(__file__).resolve().parent.parent
 RESTORED = re.compile(r"timers restored: (\d+) tickets")
+
+
+async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
+    """Publish (key, value) records and return once Kafka acknowledged them all."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, acks="all")
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in items]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
 
 
 def rss_mib(pid: int) -> float:

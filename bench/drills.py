@@ -35,7 +35,7 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from bench.common import REPO, LocalStack, WorkerProcess, worker_env
+from bench.common import REPO, LocalStack, WorkerProcess, produce, worker_env
 from streams.readback import read_topic
 from streams.settings import EngineSettings
 from streams.topics import ensure_topics
@@ -137,17 +137,6 @@ def received_sms(sms_dir: Path, seed: int, tickets: int) -> Counter[tuple[str, s
             found[by_id[nid]] += 1
     return found
 
-
-async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, value, key=key) for key, value in items]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
 
 
 class Stage:

@@ -35,7 +35,7 @@ import aiosmtplib
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from twilio.rest import Client
 
-from bench.common import REPO, LocalStack, WorkerProcess, worker_env
+from bench.common import REPO, LocalStack, WorkerProcess, produce, worker_env
 from channels.base import OutboundMessage
 from channels.email_smtp import EmailConfig, build_email
 from channels.sms_twilio import BaseUrlHttpClient
@@ -51,15 +51,6 @@ SID = "AC00000000000000000000000000000000"
 
 
 # ------------------------------------------------------------------ Kafka helpers
-async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, acks="all")
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, value, key=key) for key, value in items]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
 
 async def topic_size(bootstrap: str, topic: str) -> int:
     engine = EngineSettings(bootstrap_servers=bootstrap)

@@ -219,7 +219,7 @@ def stop_pid(pid: int, timeout: float, process: subprocess.Popen[bytes] | None =
                 return
         elif not pid_alive(pid):
             return
-        time.sleep(0.1)
+        time.sleep(0.1)  # polls the port; bounded by the deadline
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -258,11 +258,11 @@ def wait_for_kafka(
             with socket.create_connection((host, int(port)), timeout=1):
                 pass
         except OSError:
-            time.sleep(0.3)
+            time.sleep(0.3)  # polls the broker; bounded by the deadline
             continue
         if asyncio.run(_metadata_ok(bootstrap)):
             return
-        time.sleep(0.3)
+        time.sleep(0.3)  # polls the broker; bounded by the deadline
     raise StackError(f"Kafka did not answer metadata requests on {bootstrap} within {timeout:.0f} s")
 
 

@@ -57,7 +57,7 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes]) -
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
-            time.sleep(0.1)
+            time.sleep(0.1)  # polls the port; bounded by the deadline
     raise StackError(f"nothing answered on 127.0.0.1:{port} within {timeout:.0f} s")
 
 

@@ -38,7 +38,7 @@ def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float) -> 
             raise RuntimeError(f"the worker exited (code {process.returncode}); see {log}")
         if "Ready" in log.read_text(errors="replace"):
             return
-        time.sleep(0.2)
+        time.sleep(0.2)  # polls the worker log; bounded by the deadline
     raise RuntimeError(f"the worker was not ready within {timeout:.0f} s; see {log}")
 
 
@@ -56,7 +56,7 @@ async def _settled(config: Path, quiet_seconds: float, limit_seconds: float) -> 
             seen, last_change = len(events), time.monotonic()
         elif events and time.monotonic() - last_change >= quiet_seconds:
             break
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # polls the outcomes topic; bounded by the limit
     return events
 
 

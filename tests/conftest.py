@@ -88,7 +88,7 @@ class Worker:
                 raise RuntimeError(f"worker exited: {self.log.read_text()[-3000:]}")
             if "Ready" in self.log.read_text(errors="replace"):
                 return
-            time.sleep(0.2)
+            time.sleep(0.2)  # polls the worker log; bounded by the deadline
         raise RuntimeError(f"worker not ready in {timeout} s: {self.log.read_text()[-3000:]}")
 
     def stop(self, kill: bool = False) -> None:
@@ -139,7 +139,7 @@ async def wait_until(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bo
             return answer
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}: {answer!r}")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # polls the probe; bounded by the deadline
 
 
 async def wait_for(predicate: object, timeout: float, what: str) -> None:
@@ -147,5 +147,5 @@ async def wait_for(predicate: object, timeout: float, what: str) -> None:
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
             return
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # polls the predicate; bounded by the deadline
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -72,7 +72,7 @@ def wait_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
-            time.sleep(0.1)
+            time.sleep(0.1)  # polls Prism's port; bounded by the deadline
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
