@@ -31,7 +31,8 @@ from streams.policy import Rules, decide
 from streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
 from streams.rendering import Renderer
 from streams.settings import ConfigError, Settings
-from streams.state import Notification, PromiseRecord, TicketState
+from streams.state import Notification, PromiseRecord
+from streams.state_cache import StateCache
 from streams.topics import retry_topic, topic_names
 from streams.web import TwilioRoutes
 from streams.web import install as install_web
@@ -116,8 +117,6 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     timers_topic = raw_topic(names["timers"])
     outbound = raw_topic(names["outbound"])
     notification_events = raw_topic(names["notification_events"])
-    decisions = raw_topic(names["decisions"])
-    promise_records = raw_topic(names["promises"])
     dead_letters = raw_topic(names["dead_letters"])
     consent_topic = raw_topic(names["consent"])
     sms_status = raw_topic(names["sms_status"])
@@ -148,6 +147,17 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         }
         await dead_letters.send(key=key, value=raw, headers=headers)
 
+    states = StateCache(engine.state_cache_size)
+
+    async def emit(topic: str, key: bytes, value: bytes) -> None:
+        """Hand a record to the Kafka producer, without Faust's per-message bookkeeping.
+
+        Durability is unchanged: before Faust commits a source offset it flushes the
+        producer, so a record emitted here is acknowledged before its cause is committed.
+        """
+        await app.producer.send(topic, key, value, partition=None, timestamp=None,
+                                headers=None)
+
     @app.agent(incoming, concurrency=1)
     async def lifecycle(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
@@ -163,30 +173,39 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                 await dead_letter(raw, key, f"Kafka key {key!r} is not the ticket_id "
                                   f"{parsed.ticket_id!r}", "lifecycle", event.message)
                 continue
-            stored = tickets.get(parsed.ticket_id)
-            state = TicketState.from_json(stored) if stored else None
-            outcome = decide(state, parsed, clock(), rules)
+            ticket_id = parsed.ticket_id
+            state = states.load(ticket_id, tickets.get(ticket_id))
+            try:
+                outcome = decide(state, parsed, clock(), rules, in_place=True)
+            except BaseException:
+                states.forget(ticket_id)
+                raise
             if outcome.changed:
-                tickets[parsed.ticket_id] = outcome.state.to_json().decode()
+                stored = outcome.state.to_json().decode()
+                tickets[ticket_id] = stored
+                states.keep(ticket_id, stored, outcome.state)
                 next_due = outcome.state.next_due()
-                if next_due is not None:
-                    due_index[parsed.ticket_id] = next_due.timestamp()
-                    heapq.heappush(due_heap, (next_due.timestamp(), parsed.ticket_id))
-                elif due_index.get(parsed.ticket_id) is not None:
-                    del due_index[parsed.ticket_id]
+                due = next_due.timestamp() if next_due is not None else None
+                # Most events leave the due time alone; an unchanged value is not rewritten.
+                if due != due_index.get(ticket_id):
+                    if due is None:
+                        del due_index[ticket_id]
+                    else:
+                        due_index[ticket_id] = due
+                        heapq.heappush(due_heap, (due, ticket_id))
             EVENTS.labels(parsed.type).inc()
-            ticket_key = parsed.ticket_id.encode()
+            ticket_key = ticket_id.encode()
             for notification in outcome.notifications:
-                await outbound.send(key=ticket_key, value=notification.model_dump_json().encode())
+                await emit(names["outbound"], ticket_key, notification.model_dump_json().encode())
             for line in outcome.decisions:
-                await decisions.send(key=ticket_key, value=line.model_dump_json().encode())
+                await emit(names["decisions"], ticket_key, line.model_dump_json().encode())
             for record in outcome.promise_records:
                 observe_promise(record)
-                await promise_records.send(key=ticket_key, value=record.model_dump_json().encode())
+                await emit(names["promises"], ticket_key, record.model_dump_json().encode())
             if outcome.first_acknowledgment is not None:
                 first = outcome.first_acknowledgment
                 FIRST_ACK.labels(first.team or "").observe(first.seconds)
-                await promise_records.send(key=ticket_key, value=first.model_dump_json().encode())
+                await emit(names["promises"], ticket_key, first.model_dump_json().encode())
 
     async def publish(outcome: DeliveryOutcome, key: bytes) -> None:
         DELIVERIES.labels(outcome.notification.channel, outcome.status).inc()

@@ -99,9 +99,18 @@ class Step:
         self.state.scheduled = kept
 
 
-def decide(state: TicketState | None, event: Any, now: datetime, rules: Rules) -> Outcome:
+def decide(state: TicketState | None, event: Any, now: datetime, rules: Rules, *,
+           in_place: bool = False) -> Outcome:
+    """What to do about `event`. `state` is left as it was unless `in_place` is set.
+
+    `in_place` spares the deep copy for a caller that owns the object (the worker's
+    state cache) and drops it if this raises.
+    """
     ticket_id = event.ticket_id
-    current = state.model_copy(deep=True) if state else TicketState(ticket_id=ticket_id)
+    if state is None:
+        current = TicketState(ticket_id=ticket_id)
+    else:
+        current = state if in_place else state.model_copy(deep=True)
     step = Step(current, event, now, rules)
     if event.type != "heard.timer_due":
         if event.id in current.seen_event_ids:

@@ -70,6 +70,10 @@ class EngineSettings(Frozen):
         1, ge=1, le=64, description="messages one worker sends at once; a SIGKILL can "
         "duplicate at most this many (those accepted by the provider, receipt not committed)")
 
+    state_cache_size: int = Field(
+        2000, ge=0, le=1_000_000, description="decoded ticket states kept in memory between "
+        "events (0 decodes every event's state from the table)")
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{getattr(self.topics, name)}"
 
