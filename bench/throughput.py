@@ -132,10 +132,10 @@ def passthrough(stack: LocalStack, work: Path, events: int) -> float:
 async def smtp_ceiling(stack: LocalStack, messages: int) -> float:
     config = EmailConfig(host="127.0.0.1", port=stack.mail_port, from_address="s@example.com",
                          from_name="Support", message_id_domain="bench.example.com")
-    prebuilt = bytes(build_email(config, OutboundMessage(
+    prebuilt = build_email(config, OutboundMessage(
         notification_id="n", ticket_id="T-1", to="c@example.net", subject="We have it",
         text="Hi Amara,\n\n" + "We have your message. " * 20, html="<p>Hi Amara</p>" * 20,
-        display_name="Amara Okafor")))
+        display_name="Amara Okafor"))
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(messages):
         queue.put_nowait(n)

@@ -1,0 +1,145 @@
+"""The wire writer, read back with the stdlib's strict modern parser."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.header import decode_header, make_header
+from email.message import EmailMessage, MIMEPart
+
+import pytest
+
+from channels.base import OutboundMessage, PermanentDeliveryError
+from channels.email_smtp import EmailConfig, build_email
+from channels.mime import encoded_words, quoted_printable
+
+CONFIG = EmailConfig(host="127.0.0.1", port=25, from_address="support@example.com",
+                     from_name="Acme Support", reply_to="support+{ticket_id}@example.com",
+                     message_id_domain="mail.example.com")
+
+
+def message(**overrides: object) -> OutboundMessage:
+    fields: dict[str, object] = {
+        "notification_id": "5f0c1e2a-0000-4000-8000-000000000001", "ticket_id": "T-42",
+        "to": "amara@example.net", "subject": "We have your message",
+        "text": "Hi Amara,\n\nWe have it.\n", "html": "<p>Hi Amara,</p><p>We have it.</p>",
+        "display_name": "Amara Okafor", "headers": {"X-Heard-Kind": "acknowledgment"},
+    }
+    fields.update(overrides)
+    return OutboundMessage(**fields)  # type: ignore[arg-type]
+
+
+def parse(raw: bytes) -> EmailMessage:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert not parsed.defects, parsed.defects
+    return parsed
+
+
+def content(part: MIMEPart) -> str:
+    """A part's decoded text with wire line ends back to Python's."""
+    text = part.get_content()
+    assert isinstance(text, str)
+    return text.replace("\r\n", "\n").rstrip("\n")
+
+
+def wire_lines(raw: bytes) -> list[bytes]:
+    assert b"\n" not in raw.replace(b"\r\n", b""), "a bare LF or CR on the wire"
+    return raw.split(b"\r\n")
+
+
+def test_multipart_alternative_round_trips_headers_and_bodies() -> None:
+    raw = build_email(CONFIG, message())
+    parsed = parse(raw)
+    assert parsed["From"] == "Acme Support <support@example.com>"
+    assert parsed["To"] == "Amara Okafor <amara@example.net>"
+    assert parsed["Subject"] == "We have your message"
+    assert parsed["Message-ID"] == "<5f0c1e2a-0000-4000-8000-000000000001@mail.example.com>"
+    assert parsed["In-Reply-To"] == parsed["References"] == "<ticket-T-42@mail.example.com>"
+    assert parsed["Reply-To"] == "support+T-42@example.com"
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert parsed["X-Heard-Kind"] == "acknowledgment"
+    assert parsed["Date"].datetime is not None
+    assert parsed.get_content_type() == "multipart/alternative"
+    text, html = parsed.iter_parts()
+    assert text.get_content_type() == "text/plain"
+    assert html.get_content_type() == "text/html"
+    assert content(text) == "Hi Amara,\n\nWe have it."
+    assert content(html) == "<p>Hi Amara,</p><p>We have it.</p>"
+    assert all(len(line) <= 78 for line in wire_lines(raw))
+
+
+def test_plain_text_only_is_a_single_part() -> None:
+    parsed = parse(build_email(CONFIG, message(html=None, text="Hola Lucía,\n\nYa lo tenemos.")))
+    assert parsed.get_content_type() == "text/plain"
+    assert not parsed.is_multipart()
+    assert content(parsed) == "Hola Lucía,\n\nYa lo tenemos."
+
+
+@pytest.mark.parametrize("subject", [
+    "Tu pedido está en camino — actualización 🎁",
+    "Łukasz, " + "zażółć gęślą jaźń " * 12,
+    "Plain but very long " * 12,
+    "مرحبا \u202e evil",
+])
+def test_non_ascii_and_long_subjects_decode_exactly(subject: str) -> None:
+    raw = build_email(CONFIG, message(subject=subject))
+    assert parse(raw)["Subject"] == " ".join(subject.split())
+    assert all(len(line) <= 78 for line in wire_lines(raw))
+
+
+def test_display_names_are_quoted_or_encoded() -> None:
+    parsed = parse(build_email(CONFIG, message(display_name='Amara "A." Okafor, Jr.')))
+    assert parsed["To"].addresses[0].display_name == 'Amara "A." Okafor, Jr.'
+    assert parsed["To"].addresses[0].addr_spec == "amara@example.net"
+    short = parse(build_email(CONFIG, message(display_name="Zoë Ñúñez")))
+    assert short["To"].addresses[0].display_name == "Zoë Ñúñez"
+    # A long name spans several encoded words; RFC 2047 joins adjacent words without the
+    # space between them (the stdlib's address parser keeps it, so decode the raw header).
+    long_name = "Zoë Ñúñez-Łukaszewicz " * 3
+    raw = build_email(CONFIG, message(display_name=long_name))
+    to_header = raw.decode().split("\r\nTo:")[1].split("\r\nSubject:")[0]
+    decoded = str(make_header(decode_header(to_header.replace("\r\n", ""))))
+    assert decoded == " ".join(long_name.split()) + " <amara@example.net>"
+    assert parse(raw)["To"].addresses[0].addr_spec == "amara@example.net"
+
+
+def test_line_breaks_in_values_cannot_add_headers_or_recipients() -> None:
+    raw = build_email(CONFIG, message(display_name="Eve\r\nBcc: victim@example.org",
+                                      subject="Hi\r\nBcc: victim@example.org\n\nbody"))
+    parsed = parse(raw)
+    assert parsed["Bcc"] is None
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["amara@example.net"]
+    assert b"\r\nBcc:" not in raw
+
+
+def test_bodies_keep_long_lines_trailing_spaces_and_leading_dots() -> None:
+    body = "x" * 300 + "\n.leading dot\ntrailing space \nFrom here\n= sign\n\ttab"
+    raw = build_email(CONFIG, message(text=body, html=None))
+    assert all(len(line) <= 78 for line in wire_lines(raw))
+    assert content(parse(raw)) == body
+
+
+def test_boundary_cannot_occur_in_quoted_printable_bodies() -> None:
+    hostile = "--=_heard_0 and ==== and =_"
+    assert b"=_" not in quoted_printable(hostile)
+    parsed = parse(build_email(CONFIG, message(text=hostile, html=hostile)))
+    assert [content(p) for p in parsed.iter_parts()] == [hostile, hostile]
+
+
+def test_encoded_words_never_split_a_character_or_exceed_75() -> None:
+    words = encoded_words("🎁" * 40 + "ą" * 40)
+    assert all(len(word) <= 75 for word in words)
+    assert str(make_header(decode_header(" ".join(words)))) == (
+        "🎁" * 40 + "ą" * 40)
+
+
+@pytest.mark.parametrize("headers", [{"Bad Name": "x"}, {"X-Colon:": "x"}, {"": "x"}])
+def test_invalid_header_names_are_refused(headers: dict[str, str]) -> None:
+    with pytest.raises(PermanentDeliveryError, match="header name"):
+        build_email(CONFIG, message(headers=headers))
+
+
+def test_malformed_recipient_is_refused() -> None:
+    with pytest.raises(PermanentDeliveryError, match="malformed email address"):
+        build_email(CONFIG, message(to="amara@example.net\r\nBcc: x@example.org"))
