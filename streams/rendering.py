@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -106,12 +107,33 @@ def one_line(value: Any) -> str:
     return _SPACE.sub(" ", str(value)).strip()
 
 
+RESOLVE_SECONDS = 1.0
+
+
+class HashingLoader(FileSystemLoader):
+    """Loads templates from disk and remembers a hash of exactly the source Jinja compiled.
+
+    A receipt names the template versions a message was rendered from; hashing what the
+    loader returned (not the file as it is later) keeps that true while writers edit.
+    """
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.hashes: dict[str, str] = {}
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+        source, filename, uptodate = super().get_source(environment, template)
+        self.hashes[template] = hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+        return source, filename, uptodate
+
+
 class Renderer:
     def __init__(self, templates_dir: str | Path, default_locale: str = "en") -> None:
         self.root = Path(templates_dir)
         self.default_locale = default_locale
+        self.loader = HashingLoader(str(self.root))
         self.env = ImmutableSandboxedEnvironment(
-            loader=FileSystemLoader(str(self.root)),
+            loader=self.loader,
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
             trim_blocks=True,
@@ -120,11 +142,26 @@ class Renderer:
         )
         self.env.filters.update(datetime=_fmt_datetime, time=_fmt_time, date=_fmt_date,
                                 when=_fmt_when, one_line=one_line)
-        self._hashes: dict[tuple[str, float], str] = {}
+        self._resolved: dict[tuple[str, str, str], tuple[float, str | None]] = {}
 
     # ------------------------------------------------------------ lookup
     def resolve(self, kind: str, locale: str, file: str) -> str | None:
-        """Template name for a kind/locale/file, falling back language -> default locale."""
+        """Template name for a kind/locale/file, falling back language -> default locale.
+
+        The answer is kept for RESOLVE_SECONDS: looking on disk took up to three stat
+        calls per part of every message. A template added or removed in a running
+        worker is seen within that time; edits to existing ones Jinja sees at once.
+        """
+        key = (kind, locale, file)
+        now = time.monotonic()
+        known = self._resolved.get(key)
+        if known is not None and now - known[0] < RESOLVE_SECONDS:
+            return known[1]
+        name = self._find(kind, locale, file)
+        self._resolved[key] = (now, name)
+        return name
+
+    def _find(self, kind: str, locale: str, file: str) -> str | None:
         candidates = [locale, locale.replace("_", "-").split("-")[0], self.default_locale]
         for candidate in dict.fromkeys(candidates):
             name = f"{kind}/{candidate}/{file}"
@@ -151,11 +188,10 @@ class Renderer:
         return problems
 
     def content_hash(self, name: str) -> str:
-        path = self.root / name
-        key = (name, path.stat().st_mtime)
-        if key not in self._hashes:
-            self._hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        return self._hashes[key]
+        """Hash of the source `name` was last compiled from (load it first)."""
+        if name not in self.loader.hashes:
+            self.env.get_template(name)
+        return self.loader.hashes[name]
 
     # ------------------------------------------------------------ render
     def render_file(self, name: str, context: dict[str, Any], locale: str, timezone: str) -> str:
@@ -189,8 +225,9 @@ class Renderer:
                     raise TemplateProblem(f"{kind}/{locale}/{file}", None,
                                           "template missing for this kind and locale")
                 return None
+            text = self.render_file(name, context, locale, timezone)
             hashes[name] = self.content_hash(name)
-            return self.render_file(name, context, locale, timezone)
+            return text
 
         if channel == "sms":
             text = one_line(one("sms.txt") or "")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,6 +71,23 @@ def test_template_injection_payloads_fail_safely(templates: Path, payload: str) 
         renderer.render("acknowledgment", "sms", "en", "UTC",
                         sample_context("acknowledgment", PERSONA, NOW))
     assert caught.value.file == "acknowledgment/en/sms.txt"
+
+
+def test_receipt_hashes_name_the_template_source_that_rendered_the_message(
+        templates: Path) -> None:
+    sms = templates / "acknowledgment" / "en" / "sms.txt"
+    renderer = Renderer(templates)
+    context = sample_context("acknowledgment", PERSONA, NOW)
+    first = renderer.render("acknowledgment", "sms", "en", "UTC", context)
+    name = "acknowledgment/en/sms.txt"
+    assert first.template_hashes == {name: hashlib.sha256(sms.read_bytes()).hexdigest()[:16]}
+    sms.write_text("Hi {{ customer.greeting_name }}, edited.")
+    os.utime(sms, (time.time() + 5, time.time() + 5))  # an edit Jinja's reload check sees
+    second = renderer.render("acknowledgment", "sms", "en", "UTC", context)
+    assert second.text.endswith("edited.")
+    assert second.template_hashes[name] == hashlib.sha256(
+        b"Hi {{ customer.greeting_name }}, edited.").hexdigest()[:16]
+    assert second.template_hashes[name] != first.template_hashes[name]
 
 
 def test_missing_variable_is_an_error_with_file_and_line_never_a_blank(templates: Path) -> None:
