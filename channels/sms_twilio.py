@@ -8,6 +8,7 @@ retries live in one layer, the delivery agent's.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -40,11 +41,18 @@ class SmsConfig:
     timeout: float = 10.0
 
 
+# The SDK logs every request and response line by line at INFO; at a worker's usual
+# level that was a third of its time sending texts. Its own logger stays available for
+# debugging one request: set `heard.twilio_http` to INFO.
+SDK_HTTP_LOG = logging.getLogger("heard.twilio_http")
+SDK_HTTP_LOG.setLevel(logging.WARNING)
+
+
 class BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
     """Sends every SDK request to `base_url` (same path), with a real timeout."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__(pool_connections=False)
+        super().__init__(pool_connections=False, logger=SDK_HTTP_LOG)
         self.session: ClientSession | None = None
         self._timeout = timeout
         self._base = urlsplit(base_url)

@@ -209,7 +209,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
 
     async def publish(outcome: DeliveryOutcome, key: bytes) -> None:
         DELIVERIES.labels(outcome.notification.channel, outcome.status).inc()
-        await notification_events.send(key=key, value=json.dumps(outcome.event()).encode())
+        await emit(names["notification_events"], key, json.dumps(outcome.event()).encode())
 
     async def record_opt_out(channel: str, address: str, source: str) -> None:
         update = ConsentUpdate("sms" if channel == "sms" else "email", address, False, clock(),

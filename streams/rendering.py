@@ -66,21 +66,37 @@ def _as_datetime(value: Any) -> datetime:
     raise TypeError(f"expected a date and time, got {type(value).__name__}")
 
 
+# Messages about the same moment (a promise due at 3 pm, tomorrow's milestone) repeat
+# across tickets; Babel's formatting was a tenth of a worker's time sending emails, so
+# each (moment, zone, language, style) is formatted once. Inputs are hashable values.
+@lru_cache(maxsize=8192)
+def _formatted(style: str, moment: datetime, zone: Any, locale: str, fmt: str) -> str:
+    if style == "datetime":
+        return format_datetime(moment, fmt, tzinfo=zone, locale=locale)
+    if style == "time":
+        return format_time(moment, fmt, tzinfo=zone, locale=locale)
+    if style == "date":
+        return format_date(moment.astimezone(zone).date(), fmt, locale=locale)
+    day = format_datetime(moment, _skeleton_pattern("MMMMEEEEd", locale), tzinfo=zone,
+                          locale=locale)
+    clock = format_time(moment, "short", tzinfo=zone, locale=locale)
+    return f"{day}, {clock} ({format_datetime(moment, 'vvvv', tzinfo=zone, locale=locale)})"
+
+
 @pass_context
 def _fmt_datetime(ctx: Context, value: Any, fmt: str = "medium") -> str:
-    return format_datetime(_as_datetime(value), fmt, tzinfo=ctx["_timezone"],
-                           locale=ctx["_locale"])
+    return _formatted("datetime", _as_datetime(value), ctx["_timezone"], str(ctx["_locale"]),
+                      fmt)
 
 
 @pass_context
 def _fmt_time(ctx: Context, value: Any, fmt: str = "short") -> str:
-    return format_time(_as_datetime(value), fmt, tzinfo=ctx["_timezone"], locale=ctx["_locale"])
+    return _formatted("time", _as_datetime(value), ctx["_timezone"], str(ctx["_locale"]), fmt)
 
 
 @pass_context
 def _fmt_date(ctx: Context, value: Any, fmt: str = "full") -> str:
-    moment = _as_datetime(value).astimezone(ctx["_timezone"])
-    return format_date(moment.date(), fmt, locale=ctx["_locale"])
+    return _formatted("date", _as_datetime(value), ctx["_timezone"], str(ctx["_locale"]), fmt)
 
 
 @lru_cache(maxsize=512)
@@ -94,12 +110,7 @@ def _skeleton_pattern(skeleton: str, locale: str) -> Any:
 def _fmt_when(ctx: Context, value: Any) -> str:
     """Day, time and zone, each in the reader's own conventions:
     'Friday 27 November, 3:00 PM (Central European Time)'."""
-    moment = _as_datetime(value)
-    zone, locale = ctx["_timezone"], ctx["_locale"]
-    day = format_datetime(moment, _skeleton_pattern("MMMMEEEEd", str(locale)), tzinfo=zone,
-                          locale=locale)
-    clock = format_time(moment, "short", tzinfo=zone, locale=locale)
-    return f"{day}, {clock} ({format_datetime(moment, 'vvvv', tzinfo=zone, locale=locale)})"
+    return _formatted("when", _as_datetime(value), ctx["_timezone"], str(ctx["_locale"]), "")
 
 
 def one_line(value: Any) -> str:
