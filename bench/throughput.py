@@ -1,6 +1,7 @@
 """Throughput and latency of heard next to the raw ceilings of its parts, in one run.
 
     python -m bench.throughput [--events 20000] [--messages 3000] [--latency-seconds 20]
+                               [--warmup-seconds 10] [--concurrency 8]
 
 On a fresh local stack (Kafka, the mail catcher and the SMS capture as separate
 processes on 127.0.0.1), it measures and prints side by side:
@@ -10,7 +11,7 @@ processes on 127.0.0.1), it measures and prints side by side:
    to the same mail catcher; the twilio SDK creating messages on the same SMS capture;
 2. heard end to end: events/s for events that produce no message (internal notes);
    acknowledgment emails/s and SMS/s (event published -> provider accepted); and
-   p50/p95/p99 latency at half the measured email rate;
+   p50/p95/p99 latency at half the measured email rate, after a paced warm-up;
 3. the ratios heard / ceiling, with 1 and 2 worker processes for email.
 
 Writes build/bench/throughput.json, build/bench/throughput.png and a Markdown table.
@@ -258,14 +259,20 @@ def heard_silent_events(stack: LocalStack, work: Path, events: int) -> float:
 
 
 def heard_latency(stack: LocalStack, work: Path, rate: float, seconds: float,
-                  concurrency: int) -> dict[str, Any]:
-    """Paced acknowledgment events at `rate`/s; latency = provider accepted - event produced."""
+                  concurrency: int, warmup: float) -> dict[str, Any]:
+    """Paced acknowledgment events at `rate`/s; latency = provider accepted - event produced.
+
+    The first `warmup` seconds of the same paced stream are left out of the percentiles
+    (first sends to each topic fetch metadata, connections open, templates compile, the
+    state cache is cold); their worst latency is reported beside them, and the chart
+    shows every message over time.
+    """
     prefix = "latency."
     engine = EngineSettings(bootstrap_servers=stack.bootstrap, topic_prefix=prefix,
                             partitions=PARTITIONS)
     asyncio.run(ensure_topics(engine, [30, 300, 1800]))
     running = heard_workers(stack, work, prefix, 1, HEARD_DELIVERY_CONCURRENCY=str(concurrency))
-    total = int(rate * seconds)
+    total = int(rate * (warmup + seconds))
     produced: dict[str, datetime] = {}
 
     async def paced() -> None:
@@ -294,14 +301,20 @@ def heard_latency(stack: LocalStack, work: Path, rate: float, seconds: float,
     finally:
         for worker in running:
             worker.stop()
-    latencies = sorted(
-        (datetime.fromisoformat(o["at"]) - produced[o["ticket_id"]]).total_seconds() * 1000
+    first = min(produced.values())
+    series = sorted(
+        ((produced[o["ticket_id"]] - first).total_seconds(),
+         (datetime.fromisoformat(o["at"]) - produced[o["ticket_id"]]).total_seconds() * 1000)
         for o in outcomes if o["status"] == "sent" and o["ticket_id"] in produced)
+    latencies = sorted(latency for at, latency in series if at >= warmup)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     return {"rate_per_s": round(rate, 1), "messages": len(latencies),
+            "warmup_s": warmup, "warmup_messages": len(series) - len(latencies),
+            "warmup_max_ms": round(max((lat for at, lat in series if at < warmup), default=0), 1),
             "p50_ms": round(cuts[49], 1), "p95_ms": round(cuts[94], 1),
             "p99_ms": round(cuts[98], 1), "max_ms": round(latencies[-1], 1),
-            "samples_ms": [round(x, 1) for x in latencies]}
+            "samples_ms": [round(x, 1) for x in latencies],
+            "series": [[round(at, 3), round(latency, 1)] for at, latency in series]}
 
 
 def main() -> None:
@@ -309,6 +322,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--latency-seconds", type=float, default=20)
+    parser.add_argument("--warmup-seconds", type=float, default=10,
+                        help="paced load before the latency window, left out of percentiles")
     parser.add_argument("--concurrency", type=int, default=8,
                         help="HEARD_DELIVERY_CONCURRENCY for the concurrent runs (1 is also run)")
     parser.add_argument("--out", type=Path, default=REPO / "build" / "bench")
@@ -321,7 +336,8 @@ def main() -> None:
         result["ceiling_faust_passthrough_eps"] = passthrough(stack, work, args.events)
         result["ceiling_smtp_prebuilt_mps"] = asyncio.run(smtp_ceiling(stack, args.messages))
         result["ceiling_sms_sdk_mps_1"] = asyncio.run(sms_ceiling(stack, args.messages, 1))
-        result["ceiling_sms_sdk_mps_4"] = asyncio.run(sms_ceiling(stack, args.messages, 4))
+        result["ceiling_sms_sdk_mps_n"] = asyncio.run(sms_ceiling(stack, args.messages,
+                                                                  args.concurrency))
         result["heard_silent_eps"] = heard_silent_events(stack, work, args.events)
         best = args.concurrency
         result["delivery_concurrency"] = best
@@ -336,7 +352,7 @@ def main() -> None:
         result["heard_email_mps_2_workers"] = heard_messages(
             stack, work, "email2", args.messages, "email", workers=2, concurrency=best)
         result["latency"] = heard_latency(stack, work, result["heard_email_mps"] / 2,
-                                          args.latency_seconds, best)
+                                          args.latency_seconds, best, args.warmup_seconds)
     (args.out / "throughput.json").write_text(json.dumps(result, indent=2))
     table = markdown(result)
     (args.out / "throughput.md").write_text(table)
@@ -355,8 +371,8 @@ TARGETS = (
      f"prebuilt bytes, aiosmtplib, {SMTP_CONNECTIONS} connections", 0.60),
     ("SMS, one at a time", "heard_sms_mps_sequential", "ceiling_sms_sdk_mps_1",
      "twilio SDK, one at a time", 0.60),
-    ("SMS, concurrent", "heard_sms_mps", "ceiling_sms_sdk_mps_4", "twilio SDK, 4 at a time",
-     0.60),
+    ("SMS, concurrent", "heard_sms_mps", "ceiling_sms_sdk_mps_n",
+     "twilio SDK, as many at a time", 0.60),
 )
 
 
@@ -371,8 +387,9 @@ def markdown(result: dict[str, Any]) -> str:
     latency = result["latency"]
     lines.append(f"| email latency at {latency['rate_per_s']:.0f}/s (half load) | "
                  f"p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms, "
-                 f"p99 {latency['p99_ms']} ms | | | | p99 ≤ 250 ms | "
-                 f"{'yes' if latency['p99_ms'] <= 250 else 'no'} |")
+                 f"p99 {latency['p99_ms']} ms (max {latency['max_ms']} ms; worst in the "
+                 f"{latency['warmup_s']:g} s warm-up {latency['warmup_max_ms']} ms) | | | | "
+                 f"p99 ≤ 250 ms | {'yes' if latency['p99_ms'] <= 250 else 'no'} |")
     scale = result["heard_email_mps_2_workers"] / result["heard_email_mps"]
     lines.append(f"| emails, 2 worker processes | {result['heard_email_mps_2_workers']:,.0f} | | "
                  f"| {scale:.2f}x one worker | | |")
@@ -385,7 +402,7 @@ def chart(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (bars, hist) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (bars, hist, over_time) = plt.subplots(1, 3, figsize=(16, 4.2))
     labels = [label.replace(", ", "\n") for label, *_ in TARGETS]
     mine = [result[key] for _, key, *_ in TARGETS]
     ceilings = [result[key] for _, _, key, *_ in TARGETS]
@@ -402,7 +419,15 @@ def chart(result: dict[str, Any], path: Path) -> None:
     for pct in ("p50_ms", "p95_ms", "p99_ms"):
         hist.axvline(result["latency"][pct], color="#444", linestyle="--", linewidth=0.8)
     hist.set_xlabel("event produced -> provider accepted (ms)")
-    hist.set_title(f"Email latency at {result['latency']['rate_per_s']:.0f}/s")
+    hist.set_title(f"Email latency at {result['latency']['rate_per_s']:.0f}/s (after warm-up)")
+    series = result["latency"]["series"]
+    over_time.scatter([at for at, _ in series], [ms for _, ms in series], s=2, color="#264653")
+    over_time.axvline(result["latency"]["warmup_s"], color="#e76f51", linestyle="--",
+                      linewidth=0.8, label="end of warm-up")
+    over_time.set_xlabel("seconds since the first event")
+    over_time.set_ylabel("latency (ms)")
+    over_time.set_title("Every message over time")
+    over_time.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
