@@ -12,6 +12,7 @@ from streams.records import parse_event
 from streams.settings import PolicySettings
 from streams.state import TicketState
 from tests import stories
+from tests.peers import REPO
 from tests.stories import T0, minutes
 
 RULES = Rules(policy=PolicySettings(acknowledgment_hold_seconds=60, closure_grace_seconds=900,
@@ -176,3 +177,26 @@ def test_notification_ids_are_deterministic() -> None:
     _, [c] = run([stories.created("T2", urgent=True)])
     assert a.notifications[0].notification_id == b.notifications[0].notification_id
     assert a.notifications[0].notification_id != c.notifications[0].notification_id
+
+
+def test_deciding_in_place_gives_exactly_what_deciding_on_a_copy_gives() -> None:
+    """The worker decides on its cached object in place; nothing it emits may differ."""
+    lines = (REPO / "examples" / "events.jsonl").read_text().splitlines()
+    events = [parse_event(line.encode()) for line in lines if line.startswith("{")]
+    copied: dict[str, TicketState] = {}
+    in_place: dict[str, TicketState] = {}
+    for event in [*events, *events]:  # the second pass is all duplicates
+        at = event.occurred_at + timedelta(hours=1)  # holds and grace periods have passed
+        before = copied.get(event.ticket_id)
+        before_json = before.to_json() if before else None
+        a = decide(before, event, at, RULES)
+        b = decide(in_place.get(event.ticket_id), event, at, RULES, in_place=True)
+        assert (before.to_json() if before else None) == before_json, "the copy path mutated"
+        assert a.state.to_json() == b.state.to_json()
+        assert [n.model_dump() for n in a.notifications] == [
+            n.model_dump() for n in b.notifications]
+        assert [d.model_dump() for d in a.decisions] == [d.model_dump() for d in b.decisions]
+        assert a.promise_records == b.promise_records
+        assert a.changed == b.changed
+        copied[event.ticket_id], in_place[event.ticket_id] = a.state, b.state
+    assert len(copied) == 3
