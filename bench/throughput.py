@@ -412,8 +412,11 @@ def chart(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (bars, hist, over_time) = plt.subplots(1, 3, figsize=(16, 4.2))
-    labels = [label.replace(", ", "\n") for label, *_ in TARGETS]
+    fig, (bars, hist, over_time) = plt.subplots(1, 3, figsize=(17, 4.4),
+                                                gridspec_kw={"width_ratios": [1.4, 1, 1]})
+    n = result["delivery_concurrency"]
+    labels = ["events,\nno message", "emails,\n1 at a time", f"emails,\n{n} at a time",
+              "SMS,\n1 at a time", f"SMS,\n{n} at a time"]
     mine = [result[key] for _, key, *_ in TARGETS]
     ceilings = [result[key] for _, _, key, *_ in TARGETS]
     positions = range(len(labels))
