@@ -238,6 +238,50 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    from streams.dead_letters import (
+        DeadLetter,
+        Replay,
+        plan_replay,
+        publish,
+        render_json,
+        render_table,
+        select,
+    )
+    from streams.readback import read_positioned
+    from streams.topics import topic_names
+
+    settings = _settings(args)
+    if args.action == "replay" and args.stage is None:
+        print("heard: replay needs --stage (lifecycle, delivery, redelivery or sms-status), "
+              "so a whole topic is never replayed by accident", file=sys.stderr)
+        return 2
+    topic = settings.engine.topic("dead_letters")
+    records = asyncio.run(read_positioned(settings.engine, topic))
+    letters = select((DeadLetter.from_record(record) for record in records), stage=args.stage,
+                     since=args.since, key=args.key, reason=args.reason)
+    if args.action == "list":
+        print(render_table(letters) if args.format == "table" else render_json(letters), end="")
+        return 0
+    names = topic_names(settings.engine)
+    replays: list[Replay] = []
+    skipped = 0
+    for letter in letters:
+        plan = plan_replay(letter, names, topic)
+        if isinstance(plan, str):
+            skipped += 1
+            print(f"skipped {letter.position} {letter.key_text}: {plan}")
+        else:
+            replays.append(plan)
+            verb = "would replay" if args.dry_run else "replaying"
+            print(f"{verb} {letter.position} {letter.key_text} -> {plan.topic}")
+    if replays and not args.dry_run:
+        asyncio.run(publish(settings.engine, replays))
+    done = "would be replayed" if args.dry_run else "replayed"
+    print(f"{len(replays)} {done}, {skipped} skipped, of {len(letters)} selected")
+    return 1 if skipped else 0
+
+
 # ------------------------------------------------------------------ demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
@@ -301,6 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=["table", "csv", "json"], default="table")
     report.add_argument("--plot", metavar="FILE.png", help="also draw a chart")
     report.set_defaults(func=cmd_report)
+
+    dead = sub.add_parser("dead-letters", help="list dead letters with their reasons, or "
+                          "replay them after a fix")
+    dead.add_argument("action", nargs="?", choices=["list", "replay"], default="list")
+    dead.add_argument("--stage", choices=["lifecycle", "delivery", "redelivery", "sms-status",
+                                          "ingest"])
+    dead.add_argument("--since", type=parse_since, help="7d, 12h, 30m or an ISO date")
+    dead.add_argument("--key", help="only this record key (the ticket id)")
+    dead.add_argument("--reason", help="only reasons containing this text")
+    dead.add_argument("--format", choices=["table", "json"], default="table")
+    dead.add_argument("--dry-run", action="store_true", help="print what would be replayed")
+    dead.set_defaults(func=cmd_dead_letters)
 
     demo = sub.add_parser("demo", help="run the worker on sample events and show what was sent")
     demo.add_argument("--events", default="examples/events.jsonl")

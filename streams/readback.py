@@ -1,6 +1,9 @@
-"""Read a topic from the beginning to its current end: for `explain`, the demo and tests."""
+"""Read a topic from the beginning to its current end: for `explain`, reports, dead
+letters, the demo and tests."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -8,6 +11,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 from streams.settings import EngineSettings
 
 Record = tuple[bytes | None, bytes, dict[str, bytes]]
+
+
+class Positioned(NamedTuple):
+    """A record with where it sits, so it can be named (and replayed) precisely."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
 
 
 async def partition_ids(engine: EngineSettings, topic: str) -> list[int]:
@@ -25,6 +39,12 @@ async def partition_ids(engine: EngineSettings, topic: str) -> list[int]:
 
 async def read_topic(engine: EngineSettings, topic: str, key: bytes | None = None,
                      timeout_ms: int = 2000) -> list[Record]:
+    return [(record.key, record.value, record.headers)
+            for record in await read_positioned(engine, topic, key, timeout_ms)]
+
+
+async def read_positioned(engine: EngineSettings, topic: str, key: bytes | None = None,
+                          timeout_ms: int = 2000) -> list[Positioned]:
     consumer = AIOKafkaConsumer(bootstrap_servers=engine.bootstrap_servers,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
@@ -36,7 +56,7 @@ async def read_topic(engine: EngineSettings, topic: str, key: bytes | None = Non
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         ends = await consumer.end_offsets(assigned)
-        records: list[Record] = []
+        records: list[Positioned] = []
         remaining = {tp for tp in assigned if ends[tp] > 0}
         while remaining:
             batch = await consumer.getmany(timeout_ms=timeout_ms)
@@ -45,8 +65,9 @@ async def read_topic(engine: EngineSettings, topic: str, key: bytes | None = Non
             for tp, messages in batch.items():
                 for message in messages:
                     if key is None or message.key == key:
-                        records.append((message.key, message.value or b"",
-                                        dict(message.headers or ())))
+                        records.append(Positioned(
+                            tp.partition, message.offset, message.timestamp, message.key,
+                            message.value or b"", dict(message.headers or ())))
                     if message.offset + 1 >= ends[tp]:
                         remaining.discard(tp)
         return records
