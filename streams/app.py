@@ -177,7 +177,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             state = states.load(ticket_id, tickets.get(ticket_id))
             try:
                 outcome = decide(state, parsed, clock(), rules, in_place=True)
-            except BaseException:
+            except BaseException:  # any exit mid-decision, cancellation too; re-raised
                 states.forget(ticket_id)
                 raise
             if outcome.changed:
