@@ -10,17 +10,49 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devstack.kafka import free_port, stop_pid
+from heard.devstack.kafka import free_port, stop_pid
 
 REPO = Path(__file__).resolve().parents[1]
 MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 
 
+VENDORED_TWILIO_SPEC = REPO / "tests" / "contracts" / "twilio" / "twilio_messages_v2010.json"
+
+
 def twilio_spec_path() -> Path:
+    """The vendored contract (see tests/contracts/twilio/SOURCE.md), or HEARD_TWILIO_SPEC."""
     configured = os.environ.get("HEARD_TWILIO_SPEC")
-    if configured:
-        return Path(configured)
-    return REPO.parent / "shared" / "peers" / "twilio_api_v2010.json"
+    return Path(configured) if configured else VENDORED_TWILIO_SPEC
+
+
+def _referenced_schemas(node: Any, schemas: dict[str, Any], found: set[str]) -> set[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith("#/components/schemas/"):
+                name = value.rsplit("/", 1)[-1]
+                if name not in found:
+                    found.add(name)
+                    _referenced_schemas(schemas[name], schemas, found)
+            else:
+                _referenced_schemas(value, schemas, found)
+    elif isinstance(node, list):
+        for value in node:
+            _referenced_schemas(value, schemas, found)
+    return found
+
+
+def trim_twilio_spec(full_spec: Path, target: Path = VENDORED_TWILIO_SPEC) -> Path:
+    """Keep the Messages paths of Twilio's full 2010 spec and only the schemas they reference."""
+    spec = json.loads(full_spec.read_text())
+    spec["paths"] = {path: item for path, item in spec["paths"].items() if "/Messages" in path}
+    schemas = spec["components"]["schemas"]
+    kept = _referenced_schemas(spec["paths"], schemas, set())
+    spec["components"]["schemas"] = {name: schemas[name] for name in sorted(kept)}
+    used_tags = {tag for item in spec["paths"].values() for operation in item.values()
+                 if isinstance(operation, dict) for tag in operation.get("tags", [])}
+    spec["tags"] = [tag for tag in spec.get("tags", []) if tag.get("name") in used_tags]
+    target.write_text(json.dumps(spec, indent=1) + "\n")
+    return target
 
 
 def _twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
@@ -105,3 +137,11 @@ class Prism:
         if self.process is not None:
             stop_pid(self.process.pid, 10, self.process)
             self.process = None
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "trim":
+        raise SystemExit("usage: python -m tests.peers trim FULL_TWILIO_API_V2010_JSON")
+    print(trim_twilio_spec(Path(sys.argv[2])))
