@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.kafka import KafkaBroker, free_port, stop_pid
+from heard.devstack.kafka import KafkaBroker, free_port, stop_pid
 
 REPO = Path(__file__).resolve().parent.parent
 RESTORED = re.compile(r"timers restored: (\d+) tickets")
@@ -61,7 +61,7 @@ class LocalStack:
 
     def start_catchers(self, sms_faults: str = "") -> None:
         self.catchers = subprocess.Popen(
-            [sys.executable, "-m", "devstack.catchers", "--dir", str(self.work / "outbox"),
+            [sys.executable, "-m", "heard.devstack.catchers", "--dir", str(self.work / "outbox"),
              "--mail-port", str(self.mail_port), "--sms-port", str(self.sms_port),
              "--sms-faults", sms_faults],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -103,7 +103,7 @@ class WorkerProcess:
         with self.log.open("ab") as out:
             self.started_at = time.monotonic()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+                [sys.executable, "-m", "heard.streams.cli", "worker", "--loglevel", "info"],
                 env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
 

@@ -36,9 +36,9 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from bench.common import REPO, LocalStack, WorkerProcess, produce, worker_env
-from streams.readback import read_topic
-from streams.settings import EngineSettings
-from streams.topics import ensure_topics
+from heard.streams.readback import read_topic
+from heard.streams.settings import EngineSettings
+from heard.streams.topics import ensure_topics
 from tests import stories
 
 KINDS = ("acknowledgment", "milestone_update", "closure_summary")
@@ -122,7 +122,7 @@ def received_sms(sms_dir: Path, seed: int, tickets: int) -> Counter[tuple[str, s
     rides in each message's status-callback URL."""
     from urllib.parse import parse_qs, urlsplit
 
-    from streams.state import notification_id
+    from heard.streams.state import notification_id
 
     triggers = {"acknowledgment": "c", "milestone_update": "r", "closure_summary": "s"}
     by_id = {notification_id(f"D{seed}-{n:05d}", kind, f"D{seed}-{n:05d}-{suffix}", "sms"):
@@ -292,8 +292,8 @@ def scale_out(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
     A fifth of the tickets also carry a promise that falls due after the kill, so
     the promise's ladder must move with its partition and fire on the survivor.
     """
-    from streams.routing import within_team_hours
-    from streams.settings import load_settings
+    from heard.streams.routing import within_team_hours
+    from heard.streams.settings import load_settings
 
     stage = Stage(work, stack, "scale")
     start = datetime.now(UTC)

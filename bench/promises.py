@@ -38,11 +38,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
 from bench.common import REPO, LocalStack, WorkerProcess, rss_mib, worker_env
-from streams.policy import Rules, decide
-from streams.readback import read_topic
-from streams.records import parse_event
-from streams.settings import EngineSettings, load_settings
-from streams.topics import ensure_topics
+from heard.streams.policy import Rules, decide
+from heard.streams.readback import read_topic
+from heard.streams.records import parse_event
+from heard.streams.settings import EngineSettings, load_settings
+from heard.streams.topics import ensure_topics
 from tests import stories
 
 PLACEHOLDER = "BENCHTICKET"

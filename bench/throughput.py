@@ -37,13 +37,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from twilio.rest import Client
 
 from bench.common import REPO, LocalStack, WorkerProcess, produce, worker_env
-from channels.base import OutboundMessage
-from channels.email_smtp import EmailConfig, build_email
-from channels.sms_twilio import BaseUrlHttpClient
-from devstack.kafka import stop_pid
-from streams.readback import partition_ids
-from streams.settings import EngineSettings
-from streams.topics import ensure_topics
+from heard.channels.base import OutboundMessage
+from heard.channels.email_smtp import EmailConfig, build_email
+from heard.channels.sms_twilio import BaseUrlHttpClient
+from heard.devstack.kafka import stop_pid
+from heard.streams.readback import partition_ids
+from heard.streams.settings import EngineSettings
+from heard.streams.topics import ensure_topics
 from tests import stories
 
 PARTITIONS = 4
@@ -86,7 +86,7 @@ async def watch_rate(bootstrap: str, topic: str, target: int, limit_seconds: flo
 
 
 async def read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    from streams.readback import read_topic
+    from heard.streams.readback import read_topic
 
     engine = EngineSettings(bootstrap_servers=bootstrap)
     return [json.loads(value) for _, value, _ in await read_topic(engine, topic)]

@@ -14,13 +14,13 @@ from email.utils import format_datetime
 
 import aiosmtplib
 
-from channels.base import (
+from heard.channels.base import (
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
     RetryableDeliveryError,
 )
-from channels.mime import address_header, assemble, single_line, text_header
+from heard.channels.mime import address_header, assemble, single_line, text_header
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from channels.base import DeliveryError, OutboundMessage, Receipt
+from heard.channels.base import DeliveryError, OutboundMessage, Receipt
 
 
 class RecordingChannel:

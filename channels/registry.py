@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from channels.base import Channel
+from heard.channels.base import Channel
 
 
 def _email(config: Any) -> Channel:
-    from channels.email_smtp import SmtpEmailChannel
+    from heard.channels.email_smtp import SmtpEmailChannel
 
     return SmtpEmailChannel(config)
 
 
 def _sms(config: Any) -> Channel:
-    from channels.sms_twilio import TwilioSmsChannel
+    from heard.channels.sms_twilio import TwilioSmsChannel
 
     return TwilioSmsChannel(config)
 

@@ -19,7 +19,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from channels.base import (
+from heard.channels.base import (
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 KAFKA_VERSION = "4.1.1"
-POM = Path(__file__).with_name("kafka") / "pom.xml"
+POM = Path(__file__).with_name("maven") / "pom.xml"
 
 
 class StackError(RuntimeError):

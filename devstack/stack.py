@@ -6,6 +6,7 @@ Kafka (from Maven jars), the mail catcher and the SMS capture, all on
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -15,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.kafka import KafkaBroker, StackError, pid_alive, require_free_port, stop_pid
+from heard.devstack.kafka import KafkaBroker, StackError, pid_alive, require_free_port, stop_pid
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes]) -
 
 
 def up(ports: StackPorts | None = None) -> dict[str, dict[str, int]]:
+    if importlib.util.find_spec("aiosmtpd") is None:
+        raise StackError("the local stack's mail catcher needs aiosmtpd: pip install 'heard[devstack]'")
     ports = ports or StackPorts.from_env()
     existing = read_manifest()
     if existing and all(pid_alive(item["pid"]) for item in existing.values()):
@@ -79,7 +82,7 @@ def up(ports: StackPorts | None = None) -> dict[str, dict[str, int]]:
     try:
         log = (root / "catchers.log").open("wb")
         catchers = subprocess.Popen(
-            [sys.executable, "-m", "devstack.catchers", "--dir", str(root / "outbox"),
+            [sys.executable, "-m", "heard.devstack.catchers", "--dir", str(root / "outbox"),
              "--mail-port", str(ports.mail), "--sms-port", str(ports.sms)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,

@@ -21,21 +21,21 @@ import faust
 import faust.streams as faust_streams
 from prometheus_client import Counter, Histogram
 
-from channels.base import Channel
-from channels.sms_twilio import OPTED_OUT
-from channels.twilio_webhooks import STATUS_RANK
-from streams.consent import ConsentLedger, ConsentUpdate
-from streams.consent import follow as follow_consent_topic
-from streams.delivery import Delivery, DeliveryOutcome
-from streams.policy import Rules, decide
-from streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
-from streams.rendering import Renderer
-from streams.settings import ConfigError, Settings
-from streams.state import Notification, PromiseRecord
-from streams.state_cache import StateCache
-from streams.topics import retry_topic, topic_names
-from streams.web import TwilioRoutes
-from streams.web import install as install_web
+from heard.channels.base import Channel
+from heard.channels.sms_twilio import OPTED_OUT
+from heard.channels.twilio_webhooks import STATUS_RANK
+from heard.streams.consent import ConsentLedger, ConsentUpdate
+from heard.streams.consent import follow as follow_consent_topic
+from heard.streams.delivery import Delivery, DeliveryOutcome
+from heard.streams.policy import Rules, decide
+from heard.streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
+from heard.streams.rendering import Renderer
+from heard.streams.settings import ConfigError, Settings
+from heard.streams.state import Notification, PromiseRecord
+from heard.streams.state_cache import StateCache
+from heard.streams.topics import retry_topic, topic_names
+from heard.streams.web import TwilioRoutes
+from heard.streams.web import install as install_web
 
 log = logging.getLogger("heard.worker")
 Clock = Callable[[], datetime]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import sys
 from collections.abc import Sequence
@@ -11,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from devstack.kafka import StackError
-from streams.records import InvalidEvent, parse_event
-from streams.settings import ConfigError, Settings, load_settings
+from heard.devstack.kafka import StackError
+from heard.streams.records import InvalidEvent, parse_event
+from heard.streams.settings import ConfigError, Settings, load_settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -24,9 +25,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
-    from streams.app import build_app
-    from streams.topics import ensure_topics
-    from streams.wiring import build_channels, twilio_auth_token
+    from heard.streams.app import build_app
+    from heard.streams.topics import ensure_topics
+    from heard.streams.wiring import build_channels, twilio_auth_token
 
     settings = _settings(args)
     asyncio.run(ensure_topics(settings.engine, settings.channels.retry.deferred_seconds))
@@ -39,7 +40,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ dev stack
 def cmd_dev(args: argparse.Namespace) -> int:
-    from devstack import stack
+    from heard.devstack import stack
 
     if args.action == "up":
         manifest = stack.up()
@@ -111,7 +112,7 @@ async def send_events(settings: Settings, events: list[tuple[int, Any, bytes]],
                       rebase_to_now: bool = False) -> int:
     from aiokafka import AIOKafkaProducer
 
-    from streams.topics import ensure_topics
+    from heard.streams.topics import ensure_topics
 
     await ensure_topics(settings.engine, settings.channels.retry.deferred_seconds)
     delta = 0.0
@@ -133,7 +134,7 @@ async def send_events(settings: Settings, events: list[tuple[int, Any, bytes]],
 
 # ------------------------------------------------------------------ explain
 def cmd_explain(args: argparse.Namespace) -> int:
-    from streams.readback import read_topic
+    from heard.streams.readback import read_topic
 
     settings = _settings(args)
     records = asyncio.run(read_topic(settings.engine, settings.engine.topic("decisions"),
@@ -156,8 +157,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return replay_payloads(settings, args)
     import signal
 
-    from streams.connectors.service import serve
-    from streams.topics import ensure_topics
+    from heard.streams.connectors.service import serve
+    from heard.streams.topics import ensure_topics
 
     async def run() -> None:
         await ensure_topics(settings.engine, settings.channels.retry.deferred_seconds)
@@ -173,10 +174,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def replay_payloads(settings: Settings, args: argparse.Namespace) -> int:
     """Map stored payloads offline, with the same code as the service, and print the result."""
-    from streams.connectors import connector_for
-    from streams.connectors.base import Request, Unmappable
-    from streams.records import event_to_json
-    from streams.settings import SourceSettings
+    from heard.streams.connectors import connector_for
+    from heard.streams.connectors.base import Request, Unmappable
+    from heard.streams.records import event_to_json
+    from heard.streams.settings import SourceSettings
 
     source = settings.connectors.sources.get(args.source) or SourceSettings()
     connector = connector_for(args.source, source)
@@ -187,7 +188,7 @@ def replay_payloads(settings: Settings, args: argparse.Namespace) -> int:
         bodies = [text] if isinstance(json.loads(text), dict) else text.splitlines()
     except ValueError:
         bodies = text.splitlines()  # JSON lines: one payload per line
-    from streams.connectors.service import Ingest, Publisher
+    from heard.streams.connectors.service import Ingest, Publisher
 
     ingest = Ingest(settings, Publisher(settings.engine.bootstrap_servers))
     failures = 0
@@ -224,8 +225,8 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from streams.readback import read_topic
-    from streams.report import build, parse_records, plot, render
+    from heard.streams.readback import read_topic
+    from heard.streams.report import build, parse_records, plot, render
 
     settings = _settings(args)
     records = asyncio.run(read_topic(settings.engine, settings.engine.topic("promises")))
@@ -233,13 +234,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     rows = build(promises, acks, args.since)
     print(render(rows, args.format), end="")
     if args.plot:
-        plot(rows, Path(args.plot))
+        try:
+            plot(rows, Path(args.plot))
+        except ModuleNotFoundError as exc:
+            print(f"heard report: --plot needs the reports extra (pip install 'heard[reports]'): {exc}",
+                  file=sys.stderr)
+            return 2
         print(f"chart written to {args.plot}", file=sys.stderr)
     return 0
 
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
-    from streams.dead_letters import (
+    from heard.streams.dead_letters import (
         DeadLetter,
         Replay,
         plan_replay,
@@ -248,8 +254,8 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
         render_table,
         select,
     )
-    from streams.readback import read_positioned
-    from streams.topics import topic_names
+    from heard.streams.readback import read_positioned
+    from heard.streams.topics import topic_names
 
     settings = _settings(args)
     if args.action == "replay" and args.stage is None:
@@ -284,14 +290,14 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ demo
 def cmd_demo(args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from heard.streams.demo import run_demo
 
     code: int = run_demo(Path(args.events), Path(args.config or "config"), keep=args.keep)
     return code
 
 
 def cmd_templates(args: argparse.Namespace) -> int:
-    from streams.lint import lint_command, preview_command
+    from heard.streams.lint import lint_command, preview_command
 
     config = Path(args.config or "config")
     if args.action == "lint":
@@ -301,10 +307,18 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return code
 
 
+def installed_version() -> str:
+    try:
+        return importlib.metadata.version("heard")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heard", description=(
         "heard: acknowledge quickly, show progress, keep every promise, close the loop."))
     parser.add_argument("--config", help="config folder (default: $HEARD_CONFIG_DIR or config)")
+    parser.add_argument("--version", action="version", version=f"heard {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     worker = sub.add_parser("worker", help="run the stream processors")

@@ -19,8 +19,8 @@ from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.readback import partition_ids
-from streams.settings import EngineSettings
+from heard.streams.readback import partition_ids
+from heard.streams.settings import EngineSettings
 
 log = logging.getLogger("heard.consent")
 

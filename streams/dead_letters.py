@@ -28,9 +28,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from streams.readback import Positioned
-from streams.settings import EngineSettings
-from streams.state import Notification
+from heard.streams.readback import Positioned
+from heard.streams.settings import EngineSettings
+from heard.streams.state import Notification
 
 STAGES = ("lifecycle", "delivery", "redelivery", "sms-status", "ingest")
 REPLAY_OF = "heard-replay-of"

@@ -15,7 +15,7 @@ from typing import Literal
 
 import stamina
 
-from channels.base import (
+from heard.channels.base import (
     Channel,
     DeliveryError,
     OutboundMessage,
@@ -23,9 +23,9 @@ from channels.base import (
     RecipientOptedOut,
     RetryableDeliveryError,
 )
-from streams.rendering import Renderer, TemplateProblem
-from streams.settings import RetrySettings
-from streams.state import Notification, notification_id
+from heard.streams.rendering import Renderer, TemplateProblem
+from heard.streams.settings import RetrySettings
+from heard.streams.state import Notification, notification_id
 
 log = logging.getLogger("heard.delivery")
 

@@ -17,11 +17,11 @@ import time
 from email import policy
 from pathlib import Path
 
-from devstack import stack
-from devstack.kafka import free_port, stop_pid
-from streams.cli import read_events, send_events
-from streams.readback import read_topic
-from streams.settings import load_settings
+from heard.devstack import stack
+from heard.devstack.kafka import free_port, stop_pid
+from heard.streams.cli import read_events, send_events
+from heard.streams.readback import read_topic
+from heard.streams.settings import load_settings
 
 DEMO_ENV = {
     "HEARD_ACK_HOLD_SECONDS": "2",
@@ -80,7 +80,7 @@ def run_demo(events_file: Path, config: Path, keep: bool = False) -> int:
     before = set(mail_dir.glob("*.eml")) | set(sms_dir.glob("*.json"))
     log = root / f"worker-{run_id}.log"
     with log.open("wb") as out:
-        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+        worker = subprocess.Popen([sys.executable, "-m", "heard.streams.cli", "worker"], env=env,
                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         _wait_ready(worker, log, 90)

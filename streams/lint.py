@@ -9,18 +9,24 @@ persona with worst-case values — SMS segments, tone phrases and reading ease.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import textstat
 from jinja2 import TemplateSyntaxError, meta
 from pydantic import Field
 
-from streams.rendering import CUSTOMER_KINDS, KINDS, Renderer, TemplateProblem
-from streams.settings import Frozen, load_file
-from streams.sms_segments import segments
+from heard.streams.rendering import CUSTOMER_KINDS, KINDS, Renderer, TemplateProblem
+from heard.streams.settings import Frozen, load_file
+from heard.streams.sms_segments import segments
+
+# textstat 0.7.3 (pinned: later releases download a corpus at run time) imports
+# pkg_resources, whose deprecation warning says nothing a writer running lint can act on.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    import textstat
 
 # The documented context per kind (docs/templates.md); `_locale`/`_timezone` are always set.
 COMMON = {"customer", "ticket", "agent", "next_milestone", "quick_update", "sent_at"}

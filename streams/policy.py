@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from streams import promises
-from streams.records import (
+from heard.streams import promises
+from heard.streams.records import (
     AgentReply,
     Assigned,
     CheckpointPromised,
@@ -28,9 +28,9 @@ from streams.records import (
     TicketCreated,
     TimerDue,
 )
-from streams.routing import NoRoute, customer_route, customer_zone, quiet_until
-from streams.settings import PolicySettings
-from streams.state import (
+from heard.streams.routing import NoRoute, customer_route, customer_zone, quiet_until
+from heard.streams.settings import PolicySettings
+from heard.streams.state import (
     SEEN_EVENTS_KEPT,
     Decision,
     FirstAcknowledgment,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from streams.records import CheckpointPromised
-from streams.routing import within_team_hours
-from streams.state import (
+from heard.streams.records import CheckpointPromised
+from heard.streams.routing import within_team_hours
+from heard.streams.state import (
     Notification,
     Promise,
     PromiseRecord,
@@ -24,7 +24,7 @@ from streams.state import (
 )
 
 if TYPE_CHECKING:
-    from streams.policy import Step
+    from heard.streams.policy import Step
 
 LADDER_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "checkpoint_holding")
 
@@ -185,7 +185,7 @@ def release_internal(step: Step, item: Scheduled) -> None:
     if not address:
         step.log("suppress", f"no address configured for the {item.audience}", kind=item.kind)
         return
-    from streams.policy import record_sent  # circular at import time only
+    from heard.streams.policy import record_sent  # circular at import time only
 
     nid = notification_id(state.ticket_id, item.kind, item.trigger_event_id, "email",
                           audience=item.audience)

@@ -8,7 +8,7 @@ from typing import NamedTuple
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.settings import EngineSettings
+from heard.streams.settings import EngineSettings
 
 Record = tuple[bytes | None, bytes, dict[str, bytes]]
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from streams.state import FirstAcknowledgment, PromiseRecord
+from heard.streams.state import FirstAcknowledgment, PromiseRecord
 
 STATUSES = ("pending", "kept", "kept_late", "renegotiated", "broken", "cancelled")
 

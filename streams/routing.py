@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from streams.records import Customer, QuietHoursWindow
-from streams.settings import PolicySettings
-from streams.state import ChannelName
+from heard.streams.records import Customer, QuietHoursWindow
+from heard.streams.settings import PolicySettings
+from heard.streams.state import ChannelName
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streams.records import Agent, ClosureSummary, Customer, Milestone
+from heard.streams.records import Agent, ClosureSummary, Customer, Milestone
 
 NOTIFICATION_NAMESPACE = uuid.UUID("5b0c4d2e-8f7a-4f5e-9a51-6b3f0d6c9e11")
 SEEN_EVENTS_KEPT = 512

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from streams.state import TicketState
+from heard.streams.state import TicketState
 
 
 class StateCache:

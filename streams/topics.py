@@ -8,7 +8,7 @@ import contextlib
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.settings import EngineSettings
+from heard.streams.settings import EngineSettings
 
 TOPIC_KEYS = ("ticket_events", "timers", "outbound", "notification_events", "decisions",
               "dead_letters", "consent", "sms_status", "sms_inbound",

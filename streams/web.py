@@ -23,15 +23,15 @@ from aiohttp.web import Request, Response
 from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
-from channels.twilio_webhooks import (
+from heard.channels.twilio_webhooks import (
     EMPTY_TWIML,
     BadCallback,
     parse_inbound,
     parse_status,
     signature_valid,
 )
-from streams.consent import ConsentLedger, ConsentUpdate, keyword_of
-from streams.wiring import INBOUND_PATH, STATUS_CALLBACK_PATH
+from heard.streams.consent import ConsentLedger, ConsentUpdate, keyword_of
+from heard.streams.wiring import INBOUND_PATH, STATUS_CALLBACK_PATH
 
 log = logging.getLogger("heard.web")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import ssl
 
-from channels.base import Channel
-from channels.email_smtp import EmailConfig
-from channels.registry import build_channel
-from channels.sms_twilio import SmsConfig
-from streams.settings import ChannelSettings, ConfigError
+from heard.channels.base import Channel
+from heard.channels.email_smtp import EmailConfig
+from heard.channels.registry import build_channel
+from heard.channels.sms_twilio import SmsConfig
+from heard.streams.settings import ChannelSettings, ConfigError
 
 STATUS_CALLBACK_PATH = "/twilio/status"
 INBOUND_PATH = "/twilio/inbound"

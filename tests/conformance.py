@@ -12,7 +12,7 @@ from datetime import UTC
 
 import pytest
 
-from channels.base import (
+from heard.channels.base import (
     Channel,
     DeliveryError,
     OutboundMessage,

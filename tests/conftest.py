@@ -16,8 +16,8 @@ from typing import TypeVar
 
 import pytest
 
-from devstack.catchers import start_mail_catcher, start_sms_capture
-from devstack.kafka import KafkaBroker, free_port, stop_pid
+from heard.devstack.catchers import start_mail_catcher, start_sms_capture
+from heard.devstack.kafka import KafkaBroker, free_port, stop_pid
 from tests.peers import REPO, Prism
 
 T = TypeVar("T")
@@ -79,7 +79,7 @@ class Worker:
     def start(self, timeout: float = 90) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"], env=self.env, cwd=REPO,
+                [sys.executable, "-m", "heard.streams.cli", "worker"], env=self.env, cwd=REPO,
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + timeout

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from streams.connectors.base import Connector
-from streams.connectors.freshdesk import Freshdesk
-from streams.connectors.front import Front
-from streams.connectors.github import GitHub
-from streams.connectors.intercom import Intercom
-from streams.connectors.jira import Jira
-from streams.connectors.zendesk import Zendesk
-from streams.settings import SourceSettings
+from heard.streams.connectors.base import Connector
+from heard.streams.connectors.freshdesk import Freshdesk
+from heard.streams.connectors.front import Front
+from heard.streams.connectors.github import GitHub
+from heard.streams.connectors.intercom import Intercom
+from heard.streams.connectors.jira import Jira
+from heard.streams.connectors.zendesk import Zendesk
+from heard.streams.settings import SourceSettings
 
 
 def connector_for(name: str, settings: SourceSettings) -> Connector:

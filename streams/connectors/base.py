@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from streams.settings import SourceSettings
+from heard.streams.settings import SourceSettings
 
 ActivityKind = Literal["created", "customer_message", "agent_reply", "internal_note",
                        "status", "assigned", "reopened", "closed", "ignored"]

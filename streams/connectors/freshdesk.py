@@ -12,8 +12,8 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from streams.connectors import templated
-from streams.connectors.base import Activity, Request, body_digest, same
+from heard.streams.connectors import templated
+from heard.streams.connectors.base import Activity, Request, body_digest, same
 
 
 class Freshdesk:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.connectors.base import (
+from heard.streams.connectors.base import (
     Activity,
     Person,
     Request,

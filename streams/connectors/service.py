@@ -31,10 +31,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
-from streams.connectors import connector_for
-from streams.connectors.base import Connector, Request, Unmappable, to_events
-from streams.records import InvalidEvent, event_to_json, parse_event
-from streams.settings import Settings, SourceSettings
+from heard.streams.connectors import connector_for
+from heard.streams.connectors.base import Connector, Request, Unmappable, to_events
+from heard.streams.records import InvalidEvent, event_to_json, parse_event
+from heard.streams.settings import Settings, SourceSettings
 
 log = logging.getLogger("heard.ingest")
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.connectors.base import Activity, Person, Unmappable, dig, parse_time, text
+from heard.streams.connectors.base import Activity, Person, Unmappable, dig, parse_time, text
 
 KINDS = ("created", "customer_message", "agent_reply", "internal_note", "status", "assigned",
          "reopened", "closed")

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from streams.connectors import templated
-from streams.connectors.base import Activity, Request, body_digest, hmac_b64, same
+from heard.streams.connectors import templated
+from heard.streams.connectors.base import Activity, Request, body_digest, hmac_b64, same
 
 
 class Zendesk:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import main as heard
-from streams.readback import read_positioned
-from streams.settings import EngineSettings
+from heard.streams.cli import main as heard
+from heard.streams.readback import read_positioned
+from heard.streams.settings import EngineSettings
 from tests import stories
 from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
 from tests.integration.test_end_to_end import mails_for, send

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from devstack.catchers import start_mail_catcher
-from devstack.kafka import free_port
-from streams.readback import read_topic
-from streams.settings import EngineSettings
+from heard.devstack.catchers import start_mail_catcher
+from heard.devstack.kafka import free_port
+from heard.streams.readback import read_topic
+from heard.streams.settings import EngineSettings
 from tests import stories
 from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
 from tests.integration.test_end_to_end import mails_for, send

@@ -14,13 +14,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from channels.base import (
+from heard.channels.base import (
     OutboundMessage,
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
-from channels.email_smtp import EmailConfig, SmtpEmailChannel
-from devstack.kafka import free_port
+from heard.channels.email_smtp import EmailConfig, SmtpEmailChannel
+from heard.devstack.kafka import free_port
 from tests.conformance import ChannelConformance
 
 pytestmark = pytest.mark.integration

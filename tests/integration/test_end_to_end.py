@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.readback import read_topic
-from streams.settings import EngineSettings
-from streams.state import notification_id
+from heard.streams.readback import read_topic
+from heard.streams.settings import EngineSettings
+from heard.streams.state import notification_id
 from tests import stories
 from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
 

@@ -15,11 +15,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from devstack.kafka import KafkaBroker, free_port
-from streams.connectors.service import Ingest, Publisher
-from streams.readback import read_topic
-from streams.settings import Settings, load_settings
-from streams.topics import ensure_topics
+from heard.devstack.kafka import KafkaBroker, free_port
+from heard.streams.connectors.service import Ingest, Publisher
+from heard.streams.readback import read_topic
+from heard.streams.settings import Settings, load_settings
+from heard.streams.topics import ensure_topics
 from tests import stories
 from tests.connector_signing import SECRETS, body_of, signed_headers
 from tests.peers import REPO

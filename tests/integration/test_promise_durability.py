@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.readback import read_topic
-from streams.settings import EngineSettings
+from heard.streams.readback import read_topic
+from heard.streams.settings import EngineSettings
 from tests import stories
 from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
 from tests.integration.test_end_to_end import send

@@ -6,15 +6,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from channels.base import (
+from heard.channels.base import (
     DeliveryError,
     OutboundMessage,
     PermanentDeliveryError,
     RecipientOptedOut,
     RetryableDeliveryError,
 )
-from channels.sms_twilio import BaseUrlHttpClient, SmsConfig, TwilioSmsChannel
-from devstack.kafka import free_port
+from heard.channels.sms_twilio import BaseUrlHttpClient, SmsConfig, TwilioSmsChannel
+from heard.devstack.kafka import free_port
 from tests.conformance import ChannelConformance
 from tests.peers import Prism
 

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.cli import read_events, rebase
-from streams.readback import read_topic
-from streams.routing import within_team_hours
-from streams.settings import EngineSettings, load_settings
+from heard.streams.cli import read_events, rebase
+from heard.streams.readback import read_topic
+from heard.streams.routing import within_team_hours
+from heard.streams.settings import EngineSettings, load_settings
 from tests.conftest import Catchers, Worker, wait_until, worker_env
 from tests.peers import REPO
 

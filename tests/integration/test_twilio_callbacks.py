@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from twilio.request_validator import RequestValidator
 
-from devstack.kafka import free_port
-from streams.readback import read_topic
-from streams.settings import EngineSettings
+from heard.devstack.kafka import free_port
+from heard.streams.readback import read_topic
+from heard.streams.settings import EngineSettings
 from tests import stories
 from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
 from tests.integration.test_end_to_end import mails_for, send

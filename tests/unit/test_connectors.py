@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from streams.connectors import connector_for
-from streams.connectors.base import Request, Unmappable
-from streams.connectors.service import Ingest, Publisher
-from streams.records import event_to_json
-from streams.settings import load_settings
+from heard.streams.connectors import connector_for
+from heard.streams.connectors.base import Request, Unmappable
+from heard.streams.connectors.service import Ingest, Publisher
+from heard.streams.records import event_to_json
+from heard.streams.settings import load_settings
 from tests.connector_signing import SECRETS, body_of, signed_headers
 from tests.peers import REPO
 

@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 from twilio.request_validator import RequestValidator
 
-from channels.twilio_webhooks import (
+from heard.channels.twilio_webhooks import (
     BadCallback,
     parse_inbound,
     parse_status,
     signature_valid,
 )
-from streams.consent import ConsentLedger, ConsentUpdate, keyword_of
+from heard.streams.consent import ConsentLedger, ConsentUpdate, keyword_of
 from tests.stories import T0
 
 NUMBER = "+48512345678"
@@ -83,7 +83,7 @@ def test_status_and_inbound_parsing() -> None:
 
 
 def test_sms_capture_fault_scripts_parse_or_refuse() -> None:
-    from devstack.catchers import parse_faults
+    from heard.devstack.catchers import parse_faults
 
     assert parse_faults("429for10,503for2.5") == [(429, 10.0), (503, 2.5)]
     assert parse_faults("") == []

@@ -9,9 +9,9 @@ from email.message import EmailMessage, MIMEPart
 
 import pytest
 
-from channels.base import OutboundMessage, PermanentDeliveryError
-from channels.email_smtp import EmailConfig, build_email
-from channels.mime import encoded_words, quoted_printable
+from heard.channels.base import OutboundMessage, PermanentDeliveryError
+from heard.channels.email_smtp import EmailConfig, build_email
+from heard.channels.mime import encoded_words, quoted_printable
 
 CONFIG = EmailConfig(host="127.0.0.1", port=25, from_address="support@example.com",
                      from_name="Acme Support", reply_to="support+{ticket_id}@example.com",

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from streams.policy import Outcome, Rules, decide
-from streams.records import parse_event
-from streams.settings import PolicySettings
-from streams.state import TicketState
+from heard.streams.policy import Outcome, Rules, decide
+from heard.streams.records import parse_event
+from heard.streams.settings import PolicySettings
+from heard.streams.state import TicketState
 from tests import stories
 from tests.peers import REPO
 from tests.stories import T0, minutes

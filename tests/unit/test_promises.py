@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from streams.state import TicketState
+from heard.streams.state import TicketState
 from tests import stories
 from tests.stories import T0, minutes
 from tests.unit.test_policy import RULES, run, tick
@@ -35,8 +35,8 @@ def test_nudge_goes_to_the_agent_before_the_due_time() -> None:
 
 def test_kept_before_due_cancels_the_ladder() -> None:
     state = promised_state()
-    from streams.policy import decide
-    from streams.records import parse_event
+    from heard.streams.policy import decide
+    from heard.streams.records import parse_event
 
     out = decide(state, parse_event(stories.dumps(stories.reply("T1", T0 + minutes(60)))),
                  T0 + minutes(60), RULES)
@@ -55,8 +55,8 @@ def test_broken_promise_escalates_and_sends_one_honest_holding_update() -> None:
 
 
 def test_renegotiated_promise_replaces_the_old_one_and_tells_the_customer() -> None:
-    from streams.policy import decide
-    from streams.records import parse_event
+    from heard.streams.policy import decide
+    from heard.streams.records import parse_event
 
     state = promised_state()
     new = stories.promised("T1", T0 + minutes(30), DUE + timedelta(hours=2), pid="P2")
@@ -69,8 +69,8 @@ def test_renegotiated_promise_replaces_the_old_one_and_tells_the_customer() -> N
 
 
 def test_resolving_cancels_pending_promises() -> None:
-    from streams.policy import decide
-    from streams.records import parse_event
+    from heard.streams.policy import decide
+    from heard.streams.records import parse_event
 
     out = decide(promised_state(), parse_event(stories.dumps(
         stories.resolved("T1", T0 + minutes(20)))), T0 + minutes(20), RULES)
@@ -94,8 +94,8 @@ def test_promise_outside_team_hours_is_flagged_to_the_agent_at_once() -> None:
 
 
 def test_every_status_change_is_a_record_for_the_report() -> None:
-    from streams.policy import decide
-    from streams.records import parse_event
+    from heard.streams.policy import decide
+    from heard.streams.records import parse_event
 
     made = decide(None, parse_event(stories.dumps(stories.created("T1", urgent=True))), T0, RULES)
     promised = decide(made.state, parse_event(stories.dumps(
@@ -113,8 +113,8 @@ def test_every_status_change_is_a_record_for_the_report() -> None:
 
 
 def test_the_first_message_to_the_customer_records_how_long_they_waited() -> None:
-    from streams.policy import decide
-    from streams.records import parse_event
+    from heard.streams.policy import decide
+    from heard.streams.records import parse_event
 
     out = decide(None, parse_event(stories.dumps(stories.created("T1", urgent=True))),
                  T0 + timedelta(seconds=3), RULES)

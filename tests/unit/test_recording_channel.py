@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from channels.base import (
+from heard.channels.base import (
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
     RetryableDeliveryError,
 )
-from channels.recording import RecordingChannel
+from heard.channels.recording import RecordingChannel
 from tests.conformance import ChannelConformance
 
 REFUSED = "refused@example.net"

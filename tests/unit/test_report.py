@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import parse_since
-from streams.report import build, parse_records, plot, render
-from streams.state import FirstAcknowledgment, PromiseRecord
+from heard.streams.cli import parse_since
+from heard.streams.report import build, parse_records, plot, render
+from heard.streams.state import FirstAcknowledgment, PromiseRecord
 from tests.stories import T0, minutes
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streams.state import TicketState
-from streams.state_cache import StateCache
+from heard.streams.state import TicketState
+from heard.streams.state_cache import StateCache
 
 
 def stored(ticket_id: str, version: int) -> str:

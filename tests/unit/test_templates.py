@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.lint import Persona, load_linter, sample_context
-from streams.rendering import Renderer, TemplateProblem
-from streams.sms_segments import segments
+from heard.streams.lint import Persona, load_linter, sample_context
+from heard.streams.rendering import Renderer, TemplateProblem
+from heard.streams.sms_segments import segments
 from tests.peers import REPO
 
 PERSONA = Persona(key="p", customer={"name": "Zoë <script>x</script>", "greeting_name": "Zoë",
@@ -45,8 +45,8 @@ def test_times_are_formatted_in_the_readers_zone_and_language() -> None:
     en = renderer.render("acknowledgment", "email", "en", "Europe/Paris", context)
     es = renderer.render("acknowledgment", "email", "es", "America/Mexico_City", context)
     # 14:00 UTC is 15:00 in Paris and 08:00 in Mexico City, each written the reader's way.
-    assert "Nov 27, 3:00\u202fPM (Central European Time)" in en.text
-    assert "27 de noviembre, 8:00 (hora central)" in es.text
+    assert "Fri, November 27, 3:00\u202fPM (Central European Time)" in en.text
+    assert "vie, 27 de noviembre, 8:00 (hora central)" in es.text
 
 
 def test_customer_text_is_escaped_in_html() -> None:
