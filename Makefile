@@ -2,19 +2,33 @@
 #   make run   - the main job on the embedded default (local Kafka, mail catcher, SMS capture,
 #                the worker, sample events), then shows what was sent
 #   make test  - ruff, mypy, template lint and the test suite against real services
+# Python packages come only from the committed, hash-checked lock files (requirements*.txt);
+# `make lock` refreshes them deliberately.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --quiet \
+              $(if $(UPGRADE),--upgrade,)
 
-.PHONY: install prism kafka-jars run test up down lint clean
+.PHONY: install prism kafka-jars run test up down lint typecheck-tree lock clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: requirements-dev.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -U pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(VENV)/bin/pip check
 	touch $@
+
+# Refresh the lock files from pyproject.toml: keeps every pin that still fits;
+# `make lock UPGRADE=1` moves every package to its newest allowed release.
+# Needs only uv from the current lock (not a consistent install: pyproject may have moved on).
+lock:
+	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && \
+	  $(VENV)/bin/pip install -q --require-hashes --no-deps -r requirements-dev.txt; }
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements-dev.txt
 
 prism: devstack/prism/node_modules/.bin/prism
 
@@ -23,7 +37,7 @@ devstack/prism/node_modules/.bin/prism: devstack/prism/package-lock.json
 	touch $@
 
 kafka-jars: install
-	$(PY) -c "from devstack.kafka import resolve_kafka_jars; print('Kafka jars:', resolve_kafka_jars())"
+	$(PY) -c "from heard.devstack.kafka import resolve_kafka_jars; print('Kafka jars:', resolve_kafka_jars())"
 
 run: install kafka-jars
 	$(VENV)/bin/heard demo
@@ -34,7 +48,13 @@ up: install kafka-jars
 down: install
 	$(VENV)/bin/heard dev down
 
-lint: install
+# mypy resolves imports from files, not from the editable install's import hook: give it the
+# installed layout (heard/streams -> streams/, ...) as a tree of links under build/.
+typecheck-tree:
+	@mkdir -p build/typecheck/heard
+	@for top in streams channels devstack; do ln -sfn ../../../$$top build/typecheck/heard/$$top; done
+
+lint: install typecheck-tree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
