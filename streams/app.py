@@ -11,6 +11,7 @@ import base64
 import heapq
 import json
 import logging
+import os
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -74,6 +75,19 @@ def observe_promise(record: PromiseRecord) -> None:
         LATENESS.labels(team).observe(max(0.0, (record.settled_at - record.due_at).total_seconds()))
 
 
+def prepare_data_dir(folder: Path) -> None:
+    """Faust writes table stores and its own state here: a fresh checkout has no folder yet,
+    and an image's volume may belong to another user. Either way, say so before Faust starts."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"config/engine.yaml: data_dir: cannot create {folder} ({exc.strerror}); "
+                          "set HEARD_DATA_DIR to a folder this user can write") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"config/engine.yaml: data_dir: {folder} is not writable by uid "
+                          f"{os.getuid()}; set HEARD_DATA_DIR to a folder this user can write")
+
+
 def build_app(settings: Settings, channels: dict[str, Channel], *,
               clock: Clock = utc_now, twilio_auth_token: str = "") -> faust.App:
     engine = settings.engine
@@ -88,8 +102,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     delivery = Delivery(renderer, channels, settings.channels.retry,
                         settings.policy.fallback_to_other_channel)
 
-    # Faust writes table stores and its own state here; a fresh checkout has no folder yet.
-    Path(engine.data_dir).mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(Path(engine.data_dir))
     app = faust.App(
         engine.app_id,
         broker=[f"kafka://{server}" for server in engine.bootstrap_servers.split(",")],

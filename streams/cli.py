@@ -25,11 +25,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
-    from heard.streams.app import build_app
+    from heard.streams.app import build_app, prepare_data_dir
     from heard.streams.topics import ensure_topics
     from heard.streams.wiring import build_channels, twilio_auth_token
 
     settings = _settings(args)
+    prepare_data_dir(Path(settings.engine.data_dir))
     asyncio.run(ensure_topics(settings.engine, settings.channels.retry.deferred_seconds))
     channels = build_channels(settings.channels)
     app = build_app(settings, channels, twilio_auth_token=twilio_auth_token(settings.channels))

@@ -6,9 +6,13 @@ from __future__ import annotations
 import contextlib
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from heard.streams.settings import EngineSettings
+from heard.streams.settings import ConfigError, EngineSettings
+
+
+class KafkaUnreachable(ConfigError):
+    """No broker answered at start-up: a wrong address, or Kafka is not up yet."""
 
 TOPIC_KEYS = ("ticket_events", "timers", "outbound", "notification_events", "decisions",
               "dead_letters", "consent", "sms_status", "sms_inbound",
@@ -37,7 +41,13 @@ async def ensure_topics(engine: EngineSettings,
     """Create missing topics with the configured partitions; return the ones created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=engine.bootstrap_servers,
                                 request_timeout_ms=15000)
-    await admin.start()
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise KafkaUnreachable(
+            f"config/engine.yaml: bootstrap_servers: no Kafka broker answered at "
+            f"{engine.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS); is it up and reachable?"
+        ) from exc
     try:
         existing = set(await admin.list_topics())
         names = all_topics(engine, deferred_seconds)
