@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -30,6 +30,7 @@ from heard.streams.consent import follow as follow_consent_topic
 from heard.streams.delivery import Delivery, DeliveryOutcome
 from heard.streams.policy import Rules, decide
 from heard.streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
+from heard.streams.redaction import redact
 from heard.streams.rendering import Renderer
 from heard.streams.settings import ConfigError, Settings
 from heard.streams.state import Notification, PromiseRecord
@@ -44,6 +45,8 @@ Clock = Callable[[], datetime]
 DEAD_LETTERS = Counter("heard_dead_letters_total", "Records sent to the dead-letter topic",
                        ["stage"])
 EVENTS = Counter("heard_events_total", "Ticket events applied", ["type"])
+AGENT_FAILURES = Counter("heard_record_failures_total",
+                         "Records an agent could not handle (each became a dead letter)", ["stage"])
 DELIVERIES = Counter("heard_deliveries_total", "Delivery outcomes", ["channel", "status"])
 PROMISES = Counter("heard_promises_total", "Promise status changes (made = pending)",
                    ["team", "agent", "status"])
@@ -149,6 +152,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     async def dead_letter(raw: bytes, key: bytes | None, reason: str, stage: str,
                           message: Any) -> None:
         DEAD_LETTERS.labels(stage).inc()
+        reason = redact(reason)
         log.warning("dead letter (%s): %s", stage, reason)
         headers = {
             "heard-reason": reason.encode()[:4000],
@@ -171,54 +175,74 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         await app.producer.send(topic, key, value, partition=None, timestamp=None,
                                 headers=None)
 
+    async def survive(stage: str, event: Any, handle: Callable[[Any], Awaitable[None]],
+                      on_failure: Callable[[Any, str], Awaitable[None]] | None = None) -> None:
+        """Handle one record; whatever goes wrong, the record ends as a dead letter with the
+        reason, never as an agent crash that commits past it. Cancellation still stops."""
+        try:
+            await handle(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any failure of one record must not take the record with it
+            AGENT_FAILURES.labels(stage).inc()
+            reason = f"{stage} could not handle the record: {type(exc).__name__}: {exc}"
+            log.error("%s (topic %s, partition %s, offset %s)", redact(reason),
+                      event.message.topic, event.message.partition, event.message.offset)
+            if on_failure is not None:
+                await on_failure(event, reason)
+            await dead_letter(event.value, event.key, reason, stage, event.message)
+
     @app.agent(incoming, concurrency=1)
     async def lifecycle(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            raw: bytes = event.value
-            key: bytes | None = event.key
-            internal = event.message.topic == names["timers"]
-            try:
-                parsed = parse_event(raw, internal=internal, max_bytes=engine.max_event_bytes)
-            except InvalidEvent as exc:
-                await dead_letter(raw, key, str(exc), "lifecycle", event.message)
-                continue
-            if key is not None and key != parsed.ticket_id.encode():
-                await dead_letter(raw, key, f"Kafka key {key!r} is not the ticket_id "
-                                  f"{parsed.ticket_id!r}", "lifecycle", event.message)
-                continue
-            ticket_id = parsed.ticket_id
-            state = states.load(ticket_id, tickets.get(ticket_id))
-            try:
-                outcome = decide(state, parsed, clock(), rules, in_place=True)
-            except BaseException:  # any exit mid-decision, cancellation too; re-raised
-                states.forget(ticket_id)
-                raise
-            if outcome.changed:
-                stored = outcome.state.to_json().decode()
-                tickets[ticket_id] = stored
-                states.keep(ticket_id, stored, outcome.state)
-                next_due = outcome.state.next_due()
-                due = next_due.timestamp() if next_due is not None else None
-                # Most events leave the due time alone; an unchanged value is not rewritten.
-                if due != due_index.get(ticket_id):
-                    if due is None:
-                        del due_index[ticket_id]
-                    else:
-                        due_index[ticket_id] = due
-                        heapq.heappush(due_heap, (due, ticket_id))
-            EVENTS.labels(parsed.type).inc()
-            ticket_key = ticket_id.encode()
-            for notification in outcome.notifications:
-                await emit(names["outbound"], ticket_key, notification.model_dump_json().encode())
-            for line in outcome.decisions:
-                await emit(names["decisions"], ticket_key, line.model_dump_json().encode())
-            for record in outcome.promise_records:
-                observe_promise(record)
-                await emit(names["promises"], ticket_key, record.model_dump_json().encode())
-            if outcome.first_acknowledgment is not None:
-                first = outcome.first_acknowledgment
-                FIRST_ACK.labels(first.team or "").observe(first.seconds)
-                await emit(names["promises"], ticket_key, first.model_dump_json().encode())
+            await survive("lifecycle", event, handle_ticket_event)
+
+    async def handle_ticket_event(event: Any) -> None:
+        raw: bytes = event.value
+        key: bytes | None = event.key
+        internal = event.message.topic == names["timers"]
+        try:
+            parsed = parse_event(raw, internal=internal, max_bytes=engine.max_event_bytes)
+        except InvalidEvent as exc:
+            await dead_letter(raw, key, str(exc), "lifecycle", event.message)
+            return
+        if key is not None and key != parsed.ticket_id.encode():
+            await dead_letter(raw, key, f"Kafka key {key!r} is not the ticket_id "
+                              f"{parsed.ticket_id!r}", "lifecycle", event.message)
+            return
+        ticket_id = parsed.ticket_id
+        state = states.load(ticket_id, tickets.get(ticket_id))
+        try:
+            outcome = decide(state, parsed, clock(), rules, in_place=True)
+        except BaseException:  # any exit mid-decision, cancellation too; re-raised
+            states.forget(ticket_id)
+            raise
+        if outcome.changed:
+            stored = outcome.state.to_json().decode()
+            tickets[ticket_id] = stored
+            states.keep(ticket_id, stored, outcome.state)
+            next_due = outcome.state.next_due()
+            due = next_due.timestamp() if next_due is not None else None
+            # Most events leave the due time alone; an unchanged value is not rewritten.
+            if due != due_index.get(ticket_id):
+                if due is None:
+                    del due_index[ticket_id]
+                else:
+                    due_index[ticket_id] = due
+                    heapq.heappush(due_heap, (due, ticket_id))
+        EVENTS.labels(parsed.type).inc()
+        ticket_key = ticket_id.encode()
+        for notification in outcome.notifications:
+            await emit(names["outbound"], ticket_key, notification.model_dump_json().encode())
+        for line in outcome.decisions:
+            await emit(names["decisions"], ticket_key, line.model_dump_json().encode())
+        for record in outcome.promise_records:
+            observe_promise(record)
+            await emit(names["promises"], ticket_key, record.model_dump_json().encode())
+        if outcome.first_acknowledgment is not None:
+            first = outcome.first_acknowledgment
+            FIRST_ACK.labels(first.team or "").observe(first.seconds)
+            await emit(names["promises"], ticket_key, first.model_dump_json().encode())
 
     async def publish(outcome: DeliveryOutcome, key: bytes) -> None:
         DELIVERIES.labels(outcome.notification.channel, outcome.status).inc()
@@ -286,19 +310,31 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             await defer_or_fail(outcome, raw, key, event.message)
         await publish(outcome, key or notification.ticket_id.encode())
 
+    async def report_failed_delivery(event: Any, reason: str) -> None:
+        """A decided message that could not be delivered still gets an outcome (`failed`,
+        with the reason) and goes by the customer's other consented channel if there is one."""
+        try:
+            notification = Notification.model_validate_json(event.value)
+        except ValueError:
+            return  # not a notification at all: the dead letter says so
+        outcome = delivery.failed(notification, reason)
+        await publish(outcome, event.key or notification.ticket_id.encode())
+        if outcome.fallback is not None:
+            await outbound.send(key=event.key, value=outcome.fallback.model_dump_json().encode())
+
     async def deliver_in_order(events: list[Any]) -> None:
         """One ticket's messages, in their order; runs beside other tickets' groups."""
         for event in events:
             # Table writes find their partition through the current event; each group
             # runs in its own task (its own context), so it names its own event.
             bind_current_event(event)
-            await deliver_one(event)
+            await survive("delivery", event, deliver_one, on_failure=report_failed_delivery)
 
     @app.agent(outbound, concurrency=1)
     async def deliver(stream: faust.StreamT[bytes]) -> None:
         if engine.delivery_concurrency == 1:
             async for event in stream.events():
-                await deliver_one(event)
+                await survive("delivery", event, deliver_one, on_failure=report_failed_delivery)
             return
         # Up to `delivery_concurrency` messages in flight, grouped by ticket so one
         # ticket's messages keep their order. Offsets are acknowledged once the whole
@@ -318,17 +354,20 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             only after the hand-back, so a crash while waiting loses nothing.
             """
             async for event in stream.events():
-                try:
-                    notification = Notification.model_validate_json(event.value)
-                except ValueError as exc:
-                    await dead_letter(event.value, event.key, f"not a notification record: {exc}",
-                                      "redelivery", event.message)
-                    continue
-                if notification.not_before is not None:
-                    delay = (notification.not_before - clock()).total_seconds()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                await outbound.send(key=event.key, value=event.value)
+                await survive("redelivery", event, hand_back)
+
+        async def hand_back(event: Any) -> None:
+            try:
+                notification = Notification.model_validate_json(event.value)
+            except ValueError as exc:
+                await dead_letter(event.value, event.key, f"not a notification record: {exc}",
+                                  "redelivery", event.message)
+                return
+            if notification.not_before is not None:
+                delay = (notification.not_before - clock()).total_seconds()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await outbound.send(key=event.key, value=event.value)
 
         redeliver.__name__ = redeliver.__qualname__ = f"redeliver_{wait:g}s"
         app.agent(topic, name=f"redeliver-{wait:g}s", concurrency=1)(redeliver)
@@ -340,29 +379,32 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     async def sms_status_reports(stream: faust.StreamT[bytes]) -> None:
         """Forward-only status per message: a late "sent" never overwrites "delivered"."""
         async for event in stream.events():
-            try:
-                report = json.loads(event.value)
-                rank = STATUS_RANK[report["status"]]
-                sid = str(report["message_sid"])
-            except (ValueError, KeyError, TypeError) as exc:
-                await dead_letter(event.value, event.key, f"not a status report: {exc}",
-                                  "sms-status", event.message)
-                continue
-            known = provider_status.get(sid)
-            if known is not None and rank <= STATUS_RANK.get(known, -1):
-                log.debug("status %s for %s ignored: already %s", report["status"], sid, known)
-                continue
-            provider_status[sid] = report["status"]
-            if str(report.get("error_code")) == str(OPTED_OUT) and report.get("to"):
-                await record_opt_out("sms", str(report["to"]), f"twilio-status:{sid}")
-            ticket = report.get("ticket_id") or ""
-            DELIVERIES.labels("sms", report["status"]).inc()
-            await notification_events.send(key=ticket.encode(), value=json.dumps({
-                "notification_id": report.get("notification_id"), "ticket_id": ticket,
-                "channel": "sms", "status": report["status"], "provider_id": sid,
-                "error_code": report.get("error_code"), "reason": "provider status report",
-                "at": report.get("at"),
-            }).encode())
+            await survive("sms-status", event, apply_status_report)
+
+    async def apply_status_report(event: Any) -> None:
+        try:
+            report = json.loads(event.value)
+            rank = STATUS_RANK[report["status"]]
+            sid = str(report["message_sid"])
+        except (ValueError, KeyError, TypeError) as exc:
+            await dead_letter(event.value, event.key, f"not a status report: {exc}",
+                              "sms-status", event.message)
+            return
+        known = provider_status.get(sid)
+        if known is not None and rank <= STATUS_RANK.get(known, -1):
+            log.debug("status %s for %s ignored: already %s", report["status"], sid, known)
+            return
+        provider_status[sid] = report["status"]
+        if str(report.get("error_code")) == str(OPTED_OUT) and report.get("to"):
+            await record_opt_out("sms", str(report["to"]), f"twilio-status:{sid}")
+        ticket = report.get("ticket_id") or ""
+        DELIVERIES.labels("sms", report["status"]).inc()
+        await notification_events.send(key=ticket.encode(), value=json.dumps({
+            "notification_id": report.get("notification_id"), "ticket_id": ticket,
+            "channel": "sms", "status": report["status"], "provider_id": sid,
+            "error_code": report.get("error_code"), "reason": "provider status report",
+            "at": report.get("at"),
+        }).encode())
 
     ledger = ConsentLedger()
     follower_stop = asyncio.Event()

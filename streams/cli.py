@@ -63,11 +63,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def read_events(path: Path) -> tuple[list[tuple[int, Any, bytes]], list[str]]:
     valid: list[tuple[int, Any, bytes]] = []
     problems: list[str] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
+    # Bytes, line by line: one line of invalid UTF-8 is that line's problem, not the file's.
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith(b"#"):
             continue
         try:
-            valid.append((number, parse_event(line), line.encode()))
+            valid.append((number, parse_event(line), line))
         except InvalidEvent as exc:
             problems.append(f"{path}:{number}: {exc}")
     return valid, problems

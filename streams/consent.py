@@ -136,5 +136,5 @@ def _apply_record(ledger: ConsentLedger, value: bytes | None) -> None:
         return
     try:
         ledger.apply(ConsentUpdate.from_json(value))
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("ignoring a malformed consent record: %s", exc)
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+        log.warning("ignoring a malformed consent record: %s", type(exc).__name__)

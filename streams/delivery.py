@@ -23,6 +23,7 @@ from heard.channels.base import (
     RecipientOptedOut,
     RetryableDeliveryError,
 )
+from heard.streams.redaction import redact
 from heard.streams.rendering import Renderer, TemplateProblem
 from heard.streams.settings import RetrySettings
 from heard.streams.state import Notification, notification_id
@@ -50,7 +51,7 @@ class DeliveryOutcome:
         return {
             "notification_id": n.notification_id, "ticket_id": n.ticket_id, "kind": n.kind,
             "channel": n.channel, "audience": n.audience, "status": self.status,
-            "reason": self.reason, "attempts": self.attempts,
+            "reason": redact(self.reason), "attempts": self.attempts,
             "delivery_round": n.delivery_round,
             "provider_id": self.receipt.provider_id if self.receipt else None,
             "template_hashes": self.template_hashes,
@@ -111,6 +112,10 @@ class Delivery:
             return outcome
         return DeliveryOutcome(n, "sent", "accepted by the provider", receipt=receipt,
                                template_hashes=rendered.template_hashes, attempts=attempts)
+
+    def failed(self, n: Notification, reason: str) -> DeliveryOutcome:
+        """Not sent for a reason found outside the channel; the other channel may still go."""
+        return self._failed(n, reason, 0)
 
     def suppressed(self, n: Notification, reason: str) -> DeliveryOutcome:
         """Not sent because the recipient withdrew consent; the other channel may still go."""

@@ -9,6 +9,8 @@ worker sends the original bytes to the dead-letter topic.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from datetime import UTC, datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +30,23 @@ from pydantic import (
 SCHEMA = "heard.event/v1"
 MAX_TEXT = 2000
 MAX_NAME = 200
+# Deeper than any event the contract describes (an event nests four levels); anything
+# deeper is not an event, and Python's parser would run out of stack on thousands.
+MAX_DEPTH = 16
+# Every moment an event carries, in UTC. Inside it, every time heard derives (holds, grace
+# periods, promise ladders, quiet-hour deferrals of days) stays representable in every zone.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# Invisible characters that reorder or hide text: bidi embeddings, overrides and isolates,
+# directional marks, zero-width space, word joiner, BOM. They are removed from every text
+# (a name or subject cannot then pose as `Invoice <RLO>fdp.exe`). ZWJ and ZWNJ stay: Persian
+# and Indic names and emoji sequences are spelled with them.
+_INVISIBLE = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+                                    "\u200e\u200f\u200b\u2060\ufeff"))
+# Control characters (C0 but tab and newline, DEL, C1) are removed too: none is text.
+_CONTROLS = dict.fromkeys([*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20), 0x7f,
+                           *range(0x80, 0xa0)])
+_STRIP = {**_INVISIBLE, **_CONTROLS}
 
 
 class Strict(BaseModel):
@@ -35,15 +54,39 @@ class Strict(BaseModel):
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    # The year is checked before any conversion: converting year 1 or 9999 can overflow.
+    if not EARLIEST.year - 1 <= value.year <= LATEST.year or not (
+            EARLIEST <= (utc := value.astimezone(UTC)) < LATEST):
+        raise ValueError(f"outside the accepted window {EARLIEST:%Y-%m-%d} to "
+                         f"{LATEST:%Y-%m-%d} (UTC)")
+    return utc
+
+
+def clean_text(value: str) -> str:
+    """Text as a reader will see it: no control or invisible reordering characters."""
+    cleaned = value.translate(_STRIP).strip()
+    if value and not cleaned:
+        raise ValueError("nothing readable is left once control and invisible characters "
+                         "are removed")
+    return cleaned
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
-ShortText = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
-LongText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
-# Deliberately narrow: no spaces, quotes, angle brackets or separators, so an
-# address can never smuggle a second recipient or a header into an email.
-EmailAddress = Annotated[str, Field(max_length=254, pattern=r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+$")]
+ShortText = Annotated[str, AfterValidator(clean_text), Field(min_length=1, max_length=MAX_NAME)]
+LongText = Annotated[str, AfterValidator(clean_text), Field(min_length=1, max_length=MAX_TEXT)]
+# Deliberately narrow: no spaces, control characters, quotes, angle brackets or separators,
+# so an address can never smuggle a second recipient or a header into an email.
+_ADDRESS = re.compile(r"[^@\s<>\"',;\x00-\x1f\x7f-\x9f]+@[^@\s<>\"',;\x00-\x1f\x7f-\x9f]+")
+
+
+def _address(value: str) -> str:
+    if not _ADDRESS.fullmatch(value):
+        raise ValueError("not an email address heard can send to (one @; no spaces, quotes, "
+                         "angle brackets, commas, semicolons or control characters)")
+    return value
+
+
+EmailAddress = Annotated[str, Field(max_length=254), AfterValidator(_address)]
 
 
 def normalise_phone(value: str, region: str = "US") -> str:
@@ -77,7 +120,7 @@ class Customer(Strict):
     id: ShortText | None = None
     name: ShortText
     preferred_name: ShortText | None = None
-    pronouns: Annotated[str, Field(max_length=40)] | None = None
+    pronouns: Annotated[str, AfterValidator(clean_text), Field(max_length=40)] | None = None
     email: EmailAddress | None = None
     phone: str | None = None
     language: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] = "en"
@@ -131,7 +174,7 @@ class EventBase(Strict):
     id: ShortText
     occurred_at: UtcDatetime
     ticket_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:#-]+$")]
-    source: Annotated[str, Field(max_length=64)] | None = None
+    source: Annotated[str, AfterValidator(clean_text), Field(max_length=64)] | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -242,10 +285,17 @@ def parse_event(raw: bytes | str, *, internal: bool = False, max_bytes: int = 65
         raise InvalidEvent(f"event is {len(data)} bytes; the limit is {max_bytes}")
     try:
         obj = json.loads(data)
+    except RecursionError as exc:
+        raise InvalidEvent(f"not an event: JSON nested deeper than {MAX_DEPTH} levels") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidEvent(f"not JSON: {exc}") from exc
+    except ValueError as exc:  # Python refuses to read integers of thousands of digits
+        raise InvalidEvent(f"not an event: a number of more than "
+                           f"{sys.get_int_max_str_digits()} digits") from exc
     if not isinstance(obj, dict):
         raise InvalidEvent("an event must be a JSON object")
+    if _depth_exceeds(obj, MAX_DEPTH):
+        raise InvalidEvent(f"not an event: JSON nested deeper than {MAX_DEPTH} levels")
     kind = obj.get("type")
     allowed = (*EVENT_TYPES, "heard.timer_due") if internal else EVENT_TYPES
     if kind not in allowed:
@@ -255,6 +305,19 @@ def parse_event(raw: bytes | str, *, internal: bool = False, max_bytes: int = 65
         return adapter.validate_python(obj)
     except ValidationError as exc:
         raise InvalidEvent(describe_validation_error(exc)) from exc
+
+
+def _depth_exceeds(root: Any, limit: int) -> bool:
+    """Whether containers nest deeper than `limit` (iterative: no recursion to exhaust)."""
+    pending: list[tuple[Any, int]] = [(root, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend((child, depth + 1) for child in children
+                       if isinstance(child, dict | list))
+    return False
 
 
 def describe_validation_error(exc: ValidationError) -> str:
