@@ -38,5 +38,5 @@ COPY templates /etc/heard/templates
 VOLUME /var/lib/heard
 WORKDIR /var/lib/heard
 USER nobody
-EXPOSE 6066 8090
+EXPOSE 6066 6067 8090
 CMD ["heard", "worker"]

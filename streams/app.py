@@ -36,8 +36,8 @@ from heard.streams.settings import ConfigError, Settings
 from heard.streams.state import Notification, PromiseRecord
 from heard.streams.state_cache import StateCache
 from heard.streams.topics import retry_topic, topic_names
-from heard.streams.web import TwilioRoutes
-from heard.streams.web import install as install_web
+from heard.streams.web import TwilioRoutes, ops_app, public_app
+from heard.streams.web import serve as serve_http_app
 
 log = logging.getLogger("heard.worker")
 Clock = Callable[[], datetime]
@@ -115,10 +115,9 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         topic_replication_factor=engine.replication_factor,
         processing_guarantee="at_least_once",
         table_standby_replicas=0,
-        web_enabled=engine.web.enabled,
-        web_host=engine.web.host,
-        web_port=engine.web.port,
-        web_bind=engine.web.host,
+        # Faust's own web server would publish its tables (customers' data) and router;
+        # heard serves its own two listeners instead (streams/web.py).
+        web_enabled=False,
         broker_session_timeout=engine.session_timeout_seconds,
         broker_heartbeat_interval=engine.heartbeat_interval_seconds,
         consumer_auto_offset_reset="earliest",
@@ -416,6 +415,8 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     @app.on_before_shutdown.connect
     async def close_channels(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         follower_stop.set()
+        for runner in http_runners:
+            await runner.cleanup()
         for name, channel in channels.items():
             log.info("closing the %s channel", name)
             await channel.aclose()
@@ -426,13 +427,32 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         pending = await topic.send(key=key, value=value)
         await pending
 
-    install_web(app, TwilioRoutes(
+    twilio_routes = TwilioRoutes(
         public_base_url=settings.channels.sms.public_base_url, auth_token=twilio_auth_token,
         ledger=ledger, clock=clock,
         publish_status=lambda k, v: publish_to(sms_status, k, v),
         publish_consent=lambda k, v: publish_to(consent_topic, k, v),
         publish_inbound=lambda k, v: publish_to(sms_inbound, k, v),
-    ))
+    )
+    http_runners: list[Any] = []
+
+    def not_ready_because() -> list[str]:
+        waiting = []
+        if not cast(Any, app.tables).recovery.completed.is_set():
+            waiting.append("tables are being recovered")
+        if not ledger.ready.is_set():
+            waiting.append("the consent ledger is loading")
+        if app.rebalancing:
+            waiting.append("partitions are being rebalanced")
+        return waiting
+
+    if engine.web.enabled:
+        @app.task  # type: ignore[untyped-decorator]
+        async def serve_http() -> None:
+            http_runners.append(await serve_http_app(public_app(twilio_routes),
+                                                     engine.web.host, engine.web.port))
+            http_runners.append(await serve_http_app(ops_app(not_ready_because),
+                                                     engine.web.ops_host, engine.web.ops_port))
 
     # Due times of this worker's tickets, soonest first. Every write to `due_index`
     # pushes an entry; stale entries are skipped when popped, and the heap is rebuilt

@@ -45,9 +45,14 @@ class TopicNames(Frozen):
 
 
 class WebSettings(Frozen):
+    """Two listeners: the public one serves only what the internet must reach (Twilio's
+    callbacks); the ops one serves /metrics, /livez and /readyz and stays internal."""
+
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(6066, ge=1, le=65535)
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(6067, ge=1, le=65535)
 
 
 class EngineSettings(Frozen):

@@ -1,9 +1,15 @@
-"""HTTP routes on the worker's Faust web server (127.0.0.1 unless configured).
+"""The worker's two HTTP listeners (127.0.0.1 unless configured).
 
-- `GET /metrics`: Prometheus text format.
+Public (the only one behind the reverse proxy), nothing else on it:
 - `POST /twilio/status`: delivery reports for the SMS heard sent.
 - `POST /twilio/inbound`: messages customers text to heard's number; STOP-family
   keywords withdraw SMS consent, START-family restore it.
+
+Ops (internal):
+- `GET /metrics`: Prometheus text format.
+- `GET /livez`: 200 while the process serves.
+- `GET /readyz`: 200 once tables are recovered and the consent ledger is loaded,
+  503 with what is still pending before that.
 
 A Twilio request is answered 2xx only after what it says is durably in Kafka,
 so Twilio's own retries cover a broker outage; a bad signature gets 403 and is
@@ -16,11 +22,9 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
-import faust
+from aiohttp import web
 from aiohttp.web import Request, Response
-from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from heard.channels.twilio_webhooks import (
@@ -117,20 +121,35 @@ def _text(status: int, text: str) -> Response:
     return Response(status=status, text=text or None)
 
 
-def install(app: faust.App, routes: TwilioRoutes) -> None:
-    class Metrics(View):
-        async def get(self, request: Request) -> Any:
-            return Response(body=generate_latest(),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+def public_app(routes: TwilioRoutes, max_body_bytes: int = 65536) -> web.Application:
+    app = web.Application(client_max_size=max_body_bytes)
+    app.router.add_post(STATUS_CALLBACK_PATH, routes.status)
+    app.router.add_post(INBOUND_PATH, routes.inbound)
+    return app
 
-    class Status(View):
-        async def post(self, request: Request) -> Any:
-            return await routes.status(request)
 
-    class Inbound(View):
-        async def post(self, request: Request) -> Any:
-            return await routes.inbound(request)
+def ops_app(pending: Callable[[], list[str]]) -> web.Application:
+    """`pending` names what still keeps the worker from being ready (empty when ready)."""
 
-    app.page("/metrics")(Metrics)
-    app.page(STATUS_CALLBACK_PATH)(Status)
-    app.page(INBOUND_PATH)(Inbound)
+    async def metrics(request: Request) -> Response:
+        return Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def livez(request: Request) -> Response:
+        return _text(200, "alive")
+
+    async def readyz(request: Request) -> Response:
+        waiting = pending()
+        return _text(503, "not ready: " + ", ".join(waiting)) if waiting else _text(200, "ready")
+
+    app = web.Application(client_max_size=4096)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 from heard.devstack.kafka import free_port, stop_pid
-from tests.conftest import Catchers
+from tests.conftest import Catchers, wait_until
 from tests.connector_signing import SECRETS, signed_headers
 from tests.peers import REPO
 
@@ -191,6 +191,14 @@ async def wait_for_log(process: subprocess.Popen[bytes], log: Path, marker: str,
     raise AssertionError(f"{log.name}: no {marker!r} within {timeout} s:\n{log.read_text()[-4000:]}")
 
 
+def status_of(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
 def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
@@ -257,8 +265,9 @@ async def test_compose_services_run_unprivileged_from_the_wheel(
         env.update({key: str(port) for key, port in ports.items()})
         return image.paths(env)
 
-    web_port, ingest_port = free_port(), free_port()
-    worker_env = service_env("worker", {"HEARD_WEB_PORT": web_port, "SMTP_PORT": catchers.mail_port})
+    web_port, ops_port, ingest_port = free_port(), free_port(), free_port()
+    worker_env = service_env("worker", {"HEARD_WEB_PORT": web_port, "HEARD_OPS_PORT": ops_port,
+                                        "SMTP_PORT": catchers.mail_port})
     ingest_env = service_env("ingest", {"HEARD_INGEST_PORT": ingest_port})
     assert worker_env["HEARD_DATA_DIR"] == str(image.data)
 
@@ -267,6 +276,10 @@ async def test_compose_services_run_unprivileged_from_the_wheel(
     try:
         await wait_for_log(worker, image.logs / "worker.log", "Ready", 120)
         await wait_for_log(ingest, image.logs / "ingest.log", "heard ingest on", 60)
+        # What compose's healthchecks ask (inside the container; on 127.0.0.1 here).
+        for port, path in ((ops_port, "/readyz"), (ingest_port, "/healthz")):
+            await wait_until(lambda p=port, q=path: asyncio.to_thread(status_of, p, q),
+                             lambda status: status == 200, 30, f"{path} to answer 200")
         assert any(image.data.iterdir()), "the worker wrote nothing to HEARD_DATA_DIR"
 
         # A ticket created 50 s before its webhook arrives: the acknowledgment hold (60 s from

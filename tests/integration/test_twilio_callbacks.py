@@ -37,10 +37,16 @@ def web_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def worker(kafka_bootstrap: str, catchers: Catchers, prefix: str, web_port: int,
+def ops_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def worker(kafka_bootstrap: str, catchers: Catchers, prefix: str, web_port: int, ops_port: int,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     env = worker_env(kafka_bootstrap, catchers, prefix, HEARD_WEB_ENABLED="true",
-                     HEARD_WEB_PORT=str(web_port), HEARD_PUBLIC_URL=PUBLIC,
+                     HEARD_WEB_PORT=str(web_port), HEARD_OPS_PORT=str(ops_port),
+                     HEARD_PUBLIC_URL=PUBLIC,
                      TWILIO_AUTH_TOKEN=TOKEN, HEARD_ACK_HOLD_SECONDS="0")
     running = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
     running.start()
@@ -67,6 +73,27 @@ async def events_for(bootstrap: str, prefix: str, ticket: str) -> list[dict[str,
 async def wait_events(bootstrap: str, prefix: str, ticket: str, want: Any,
                       what: str) -> list[dict[str, Any]]:
     return await wait_until(lambda: events_for(bootstrap, prefix, ticket), want, 30, what)
+
+
+async def get(port: int, path: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{port}{path}") as response:
+        return response.status, await response.text()
+
+
+async def test_the_public_listener_serves_only_the_callbacks(
+        worker: Worker, web_port: int, ops_port: int) -> None:
+    for path in ("/table/tickets/T-1/", "/router/", "/metrics", "/readyz", "/"):
+        status, _ = await get(web_port, path)
+        assert status == 404, path
+    status, _ = await get(web_port, "/twilio/status")
+    assert status == 405  # the route exists, for POST only
+    ready = await wait_until(lambda: get(ops_port, "/readyz"), lambda answer: answer[0] == 200,
+                             30, "the worker to report ready")
+    assert ready[1] == "ready"
+    assert (await get(ops_port, "/livez"))[0] == 200
+    status, metrics = await get(ops_port, "/metrics")
+    assert status == 200 and "heard_record_failures_total" in metrics
 
 
 def texts_to(catchers: Catchers, number: str) -> list[dict[str, Any]]:

@@ -89,3 +89,20 @@ def test_sms_capture_fault_scripts_parse_or_refuse() -> None:
     assert parse_faults("") == []
     with pytest.raises(ValueError, match="STATUSforSECONDS"):
         parse_faults("429x3")
+
+
+async def test_readiness_names_what_it_still_waits_for() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from heard.streams.web import ops_app
+
+    waiting = ["tables are being recovered", "the consent ledger is loading"]
+    async with TestClient(TestServer(ops_app(lambda: list(waiting)))) as client:
+        answer = await client.get("/readyz")
+        assert answer.status == 503
+        assert await answer.text() == ("not ready: tables are being recovered, "
+                                       "the consent ledger is loading")
+        waiting.clear()
+        answer = await client.get("/readyz")
+        assert answer.status == 200 and await answer.text() == "ready"
+        assert (await client.get("/table/tickets/T-1/")).status == 404
