@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import shutil
 import signal
 import sys
@@ -53,6 +54,8 @@ class Report:
     lost: int = 0
     duplicated: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
+    # Kafka key of each dead letter -> its full reason (which record, and why).
+    dead_letter_reasons: dict[str, str] = field(default_factory=dict)
     recover_seconds: float | None = None
     faults: int = 0
     notes: list[str] = field(default_factory=list)
@@ -199,9 +202,15 @@ class Stage:
         letters = asyncio.run(read_topic(self.engine, self.engine.topic("dead_letters")))
         report.dead_lettered = Counter(
             headers.get("heard-reason", b"").decode()[:90] for _, _, headers in letters)
+        report.dead_letter_reasons = {
+            (key or b"").decode(errors="replace"): headers.get("heard-reason", b"").decode()
+            for key, _, headers in letters}
         for worker in self.workers:
             if worker.process is not None and worker.process.poll() is not None:
                 report.notes.append(f"FAIL: a worker exited ({worker.log})")
+            # Faust logs an agent that raised as "Crashed"; its record would be lost.
+            if "Crashed reason=" in worker.log.read_text(errors="replace"):
+                report.notes.append(f"FAIL: an agent crashed ({worker.log})")
         return report
 
     def stop(self) -> None:
@@ -398,22 +407,49 @@ def twilio_throttling(work: Path, stack: LocalStack, tickets: int, burst: float,
 
 
 HOSTILE_NAMES = ["Eve\r\nBcc: victim@example.org", "{{ 7 * 7 }}", "{% for x in range(9) %}x{% endfor %}",
-                 "<script>alert(1)</script>", "Zoë\u202eevil"]
+                 "<script>alert(1)</script>", "Zoë\u202eevil", "Nul\x00Bel\x07Esc\x1bDel\x7f",
+                 "Invoice\u200b\u2066fdp.exe"]
+# Characters that must never reach a header or a body: controls, bidi and zero-width marks.
+UNSEEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+                    "\u200b\u200e\u200f\u2060\ufeff]")
 
 
 def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
     stage = Stage(work, stack, "poison")
     events, expected = workload(tickets, seed, datetime.now(UTC))
-    bad: list[tuple[bytes, bytes]] = [
-        (b"P-1", b"{not json"), (b"P-2", b"\xff\xfe\x00garbage"), (b"P-3", b"[]"),
-        (b"P-4", json.dumps({"type": "ticket.exploded", "ticket_id": "P-4"}).encode()),
-        (b"P-5", stories.dumps(stories.created("P-5", subject="x" * 70000))),
-        (b"P-6", stories.dumps(stories.created("P-6", customer=stories.customer(
-            email="a@example.net\r\nBcc: victim@example.org")))),
-        (b"P-7", stories.dumps(stories.created("P-7", customer=stories.customer(
-            timezone="Mars/Olympus")))),
-        (b"wrong-key", stories.dumps(stories.created("P-8"))),
-    ]
+    # Each malformed record, keyed by its own ticket, and what its dead letter must say.
+    malformed: dict[bytes, tuple[bytes, str]] = {
+        b"P-1": (b"{not json", "not JSON"),
+        b"P-2": (b"\xff\xfe\x00garbage", "not JSON"),
+        b"P-3": (b"[]", "must be a JSON object"),
+        b"P-4": (json.dumps({"type": "ticket.exploded", "ticket_id": "P-4"}).encode(),
+                 "unknown event type 'ticket.exploded'"),
+        b"P-5": (stories.dumps(stories.created("P-5", subject="x" * 70000)), "the limit is"),
+        b"P-6": (stories.dumps(stories.created("P-6", customer=stories.customer(
+            email="a@example.net\r\nBcc: victim@example.org"))), "customer.email"),
+        b"P-7": (stories.dumps(stories.created("P-7", customer=stories.customer(
+            timezone="Mars/Olympus"))), "unknown IANA timezone"),
+        b"wrong-key": (stories.dumps(stories.created("P-8")), "is not the ticket_id"),
+        b"P-9": (b'{"type":"ticket.created","x":' + b"[" * 10000 + b"]" * 10000 + b"}",
+                 "nested deeper than"),
+        b"P-10": (b'{"type":"ticket.created","urgent":' + b"9" * 5000 + b"}",
+                  "a number of more than"),
+        b"P-11": (stories.dumps({**stories.created("P-11"),
+                                 "occurred_at": "0001-01-01T00:00:00+01:00"}),
+                  "occurred_at: Value error, outside the accepted window"),
+        b"P-12": (stories.dumps({**stories.created("P-12"),
+                                 "occurred_at": "9999-12-31T23:59:59-01:00"}),
+                  "occurred_at: Value error, outside the accepted window"),
+        b"P-13": (stories.dumps({**stories.resolved("P-13", datetime.now(UTC)),
+                                 "occurred_at": "9999-12-31T23:59:59Z"}),
+                  "outside the accepted window"),
+        b"P-14": (stories.dumps(stories.created("P-14", customer=stories.customer(
+            email="a\u0000@example.net"))), "customer.email"),
+        b"P-15": (stories.dumps(stories.created("P-15", next_milestone={
+            "text": "A courier update", "due_at": "9999-12-31T23:00:00+14:00"})),
+                  "next_milestone.due_at"),
+    }
+    bad = [(key, value) for key, (value, _) in malformed.items()]
     hostile: list[tuple[bytes, bytes]] = []
     hostile_expected: set[tuple[str, str]] = set()
     for n, name in enumerate(HOSTILE_NAMES):
@@ -443,9 +479,18 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
                 report.notes.append(f"FAIL: header injection reached {path.name}")
             body = mail.get_body(("plain",))
             content = str(body.get_content()) if body is not None else ""
+            shown = [str(mail["To"] or ""), str(mail["Subject"] or ""), content]
+            if any(UNSEEN.search(text) for text in shown) or (
+                    mail["To"] is not None and mail["To"].defects):
+                report.notes.append(f"FAIL: a control or invisible character reached {path.name}")
             if "Hi 49," in content or "xxxxxxxxx" in content:
                 report.notes.append(f"FAIL: template injection evaluated in {path.name}")
         report.notes.append("header and template injection attempts: checked in every mail")
+        for key, (_, why) in malformed.items():
+            reason = report.dead_letter_reasons.get(key.decode(), "(no dead letter)")
+            if why not in reason:
+                report.notes.append(f"FAIL: {key.decode()} dead-lettered as {reason!r}; "
+                                    f"expected {why!r}")
         return report
     finally:
         stage.stop()
