@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import faust
 import faust.streams as faust_streams
@@ -248,8 +248,11 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         await emit(names["notification_events"], key, json.dumps(outcome.event()).encode())
 
     async def record_opt_out(channel: str, address: str, source: str) -> None:
-        update = ConsentUpdate("sms" if channel == "sms" else "email", address, False, clock(),
-                               source)
+        kind: Literal["sms", "email"] = "sms" if channel == "sms" else "email"
+        previous = ledger.current(kind, address)
+        # The messages already handled stay remembered, so no replay can undo this either.
+        update = ConsentUpdate(kind, address, False, clock(), source,
+                               previous.handled if previous else ())
         ledger.apply(update)
         await consent_topic.send(key=update.key.encode(), value=update.to_json())
 

@@ -192,7 +192,8 @@ def replay_payloads(settings: Settings, args: argparse.Namespace) -> int:
         bodies = text.splitlines()  # JSON lines: one payload per line
     from heard.streams.connectors.service import Ingest, Publisher
 
-    ingest = Ingest(settings, Publisher(settings.engine.bootstrap_servers))
+    ingest = Ingest(settings, Publisher(settings.engine.bootstrap_servers,
+                                        settings.connectors.kafka_timeout_seconds))
     failures = 0
     for number, body in enumerate((b for b in bodies if b.strip()), start=1):
         incoming = Request(headers, body.encode(), None)

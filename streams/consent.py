@@ -42,6 +42,11 @@ def keyword_of(body: str) -> Literal["stop", "start"] | None:
     return None
 
 
+# Provider message ids remembered per address (newest first), carried in the compacted
+# record itself, so a replayed STOP/START is recognised after restarts and compaction.
+HANDLED_IDS_KEPT = 100
+
+
 @dataclass(frozen=True)
 class ConsentUpdate:
     channel: ConsentChannel
@@ -49,6 +54,8 @@ class ConsentUpdate:
     allowed: bool
     at: datetime
     source: str
+    # Provider message ids (Twilio MessageSids) already applied for this address.
+    handled: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -57,7 +64,7 @@ class ConsentUpdate:
     def to_json(self) -> bytes:
         return json.dumps({"channel": self.channel, "address": self.address,
                            "allowed": self.allowed, "at": self.at.isoformat(),
-                           "source": self.source}).encode()
+                           "source": self.source, "handled": list(self.handled)}).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> ConsentUpdate:
@@ -68,8 +75,9 @@ class ConsentUpdate:
         at = datetime.fromisoformat(data["at"])
         if at.tzinfo is None:
             raise ValueError("consent time must carry a timezone")
+        handled = tuple(str(item) for item in data.get("handled", []))[:HANDLED_IDS_KEPT]
         return cls(channel, str(data["address"]), bool(data["allowed"]), at.astimezone(UTC),
-                   str(data.get("source", "")))
+                   str(data.get("source", "")), handled)
 
 
 class ConsentLedger:
@@ -85,6 +93,14 @@ class ConsentLedger:
             return False
         self._entries[update.key] = update
         return True
+
+    def current(self, channel: str, address: str) -> ConsentUpdate | None:
+        return self._entries.get(f"{channel}:{address}")
+
+    def already_handled(self, channel: str, address: str, message_id: str) -> bool:
+        """Whether this provider message was applied before (a retry or a replay)."""
+        entry = self.current(channel, address)
+        return entry is not None and message_id in entry.handled
 
     def refusal(self, channel: str, address: str) -> ConsentUpdate | None:
         """The update that withdrew consent for this address, if it is withdrawn."""

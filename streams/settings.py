@@ -239,6 +239,10 @@ class ConnectorSettings(Frozen):
     host: str = "127.0.0.1"
     port: int = Field(8090, ge=1, le=65535)
     max_body_bytes: int = Field(262144, ge=1024)
+    # A webhook gets 503 when Kafka has not acknowledged within this time (the vendor retries).
+    kafka_timeout_seconds: float = Field(2.0, gt=0, le=30)
+    # A client sending its body slower than this gets 408 and its connection back.
+    body_timeout_seconds: float = Field(10.0, gt=0, le=120)
     events_token_env: str | None = Field(
         "HEARD_EVENTS_TOKEN", description="variable holding the bearer token for POST /events")
     sources: dict[Literal["zendesk", "freshdesk", "jira", "intercom", "front", "github"],

@@ -34,7 +34,7 @@ from heard.channels.twilio_webhooks import (
     parse_status,
     signature_valid,
 )
-from heard.streams.consent import ConsentLedger, ConsentUpdate, keyword_of
+from heard.streams.consent import HANDLED_IDS_KEPT, ConsentLedger, ConsentUpdate, keyword_of
 from heard.streams.wiring import INBOUND_PATH, STATUS_CALLBACK_PATH
 
 log = logging.getLogger("heard.web")
@@ -102,9 +102,17 @@ class TwilioRoutes:
             CALLBACKS.labels("inbound", "bad_request").inc()
             return _text(400, str(exc))
         keyword = keyword_of(message.body)
-        if keyword is not None:
+        if keyword is not None and self.ledger.already_handled("sms", message.from_number,
+                                                               message.message_sid):
+            # Twilio's retry, or a captured request replayed: a START from before a newer
+            # STOP must never undo it. Answered as Twilio expects; nothing changes.
+            CALLBACKS.labels("inbound", "replayed").inc()
+        elif keyword is not None:
+            previous = self.ledger.current("sms", message.from_number)
+            handled = (message.message_sid, *(previous.handled if previous else ()))
             update = ConsentUpdate("sms", message.from_number, keyword == "start", self.clock(),
-                                   f"twilio-inbound:{message.message_sid}")
+                                   f"twilio-inbound:{message.message_sid}",
+                                   handled[:HANDLED_IDS_KEPT])
             await self.publish_consent(update.key.encode(), update.to_json())
             self.ledger.apply(update)
             CALLBACKS.labels("inbound", keyword).inc()

@@ -4,8 +4,10 @@ the step from activity to canonical `heard.event/v1` events.
 A connector reads one vendor's webhook (headers + raw body) and returns
 `Activity` items in vendor-neutral terms; `to_events` turns them into canonical
 events using the operator's mapping (config/connectors.yaml). Event ids derive
-from the vendor's delivery id, so a vendor's retry yields the same ids and the
-lifecycle agent's dedupe absorbs it even across ingest restarts.
+from what the vendor signed: its own event id inside the body, or a digest of the
+signed body — never from an unsigned delivery header, which anyone replaying a
+captured request could change. A vendor's retry therefore yields the same ids, and
+the lifecycle agent's dedupe absorbs it even across ingest restarts.
 """
 
 from __future__ import annotations

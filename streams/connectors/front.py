@@ -19,6 +19,7 @@ from heard.streams.connectors.base import (
     Person,
     Request,
     Unmappable,
+    body_digest,
     hmac_b64,
     parse_time,
     same,
@@ -56,7 +57,7 @@ class Front:
 
     def delivery_id(self, request: Request, payload: Mapping[str, Any]) -> str:
         inner = payload.get("payload") or {}
-        return str(inner.get("id") or request.headers.get("X-Front-Request-Timestamp"))
+        return str(inner.get("id") or body_digest(request.body))
 
     def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
         kind = str(payload.get("type", ""))

@@ -33,7 +33,8 @@ class GitHub:
         return hub_signature_valid(request, "X-Hub-Signature-256")
 
     def delivery_id(self, request: Request, payload: Mapping[str, Any]) -> str:
-        return request.headers.get("X-GitHub-Delivery") or body_digest(request.body)
+        # X-GitHub-Delivery is outside the signature; the signed body identifies the event.
+        return body_digest(request.body)
 
     def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
         event = request.headers.get("X-GitHub-Event", "")

@@ -38,7 +38,9 @@ class Jira:
         return hub_signature_valid(request, "X-Hub-Signature")
 
     def delivery_id(self, request: Request, payload: Mapping[str, Any]) -> str:
-        return request.headers.get("X-Atlassian-Webhook-Identifier") or body_digest(request.body)
+        # X-Atlassian-Webhook-Identifier is outside the signature; the signed body (which
+        # carries the event's timestamp) identifies the event.
+        return body_digest(request.body)
 
     def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
         event = str(payload.get("webhookEvent", ""))

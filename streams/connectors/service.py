@@ -42,7 +42,6 @@ log = logging.getLogger("heard.ingest")
 WEBHOOKS = Counter("heard_ingest_requests_total", "Webhook requests by source and result",
                    ["source", "result"])
 SEEN_DELIVERIES = 100_000
-PUBLISH_TIMEOUT_SECONDS = 10.0
 RETRY_AFTER_SECONDS = "30"
 
 
@@ -56,16 +55,19 @@ class KafkaUnavailable(RuntimeError):
         self.pending = pending
 
 
-async def wait_acknowledged(pending: asyncio.Future[Any]) -> None:
+async def wait_acknowledged(pending: asyncio.Future[Any], seconds: float) -> None:
     # Shielded: a timeout here must not cancel a send that may still succeed.
-    await asyncio.wait_for(asyncio.shield(pending), PUBLISH_TIMEOUT_SECONDS)
+    await asyncio.wait_for(asyncio.shield(pending), seconds)
 
 
 class Publisher:
     """A lazily (re)started idempotent producer; failures become KafkaUnavailable."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str, timeout_seconds: float = 2.0) -> None:
         self.bootstrap_servers = bootstrap_servers
+        # How long a webhook waits for Kafka before its 503: a vendor retries sooner than
+        # it gives up, and a help desk's webhook timeout is typically 10 s or less.
+        self.timeout_seconds = timeout_seconds
         self._producer: AIOKafkaProducer | None = None
 
     async def _ready(self) -> AIOKafkaProducer:
@@ -73,7 +75,7 @@ class Publisher:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
                                         enable_idempotence=True, request_timeout_ms=8000)
             try:
-                await asyncio.wait_for(producer.start(), PUBLISH_TIMEOUT_SECONDS)
+                await asyncio.wait_for(producer.start(), self.timeout_seconds)
             except (KafkaError, OSError, TimeoutError) as exc:
                 await producer.stop()
                 raise KafkaUnavailable(f"Kafka unavailable: {type(exc).__name__}") from exc
@@ -93,7 +95,7 @@ class Publisher:
             futures = [await producer.send(topic, value, key=key, headers=headers)
                        for topic, key, value, headers in items]
             acknowledged = asyncio.gather(*futures)
-            await wait_acknowledged(acknowledged)
+            await wait_acknowledged(acknowledged, self.timeout_seconds)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise KafkaUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}",
                                    acknowledged) from exc
@@ -138,7 +140,10 @@ class Ingest:
         if name not in self.sources:
             return web.json_response({"error": f"no enabled source {name!r}"}, status=404)
         connector, source = self.sources[name]
-        body = await request.read()
+        body = await self._read(request)
+        if body is None:
+            WEBHOOKS.labels(name, "slow_body").inc()
+            return web.json_response({"error": "the body did not arrive in time"}, status=408)
         if len(body) > self.settings.connectors.max_body_bytes:
             WEBHOOKS.labels(name, "too_large").inc()
             return web.json_response({"error": "body too large"}, status=413)
@@ -223,7 +228,9 @@ class Ingest:
         if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             WEBHOOKS.labels("events", "unauthenticated").inc()
             return web.json_response({"error": "a valid bearer token is required"}, status=401)
-        body = await request.read()
+        body = await self._read(request)
+        if body is None:
+            return web.json_response({"error": "the body did not arrive in time"}, status=408)
         events = []
         for number, line in enumerate(body.splitlines(), start=1):
             if not line.strip():
@@ -241,6 +248,15 @@ class Ingest:
         return await self._publish("events", events[0].id, events)
 
     # ------------------------------------------------------------------ helpers
+    async def _read(self, request: web.Request) -> bytes | None:
+        """The body, or None when a client trickles it slower than the configured timeout
+        (a stalled connection must not be held open for ever)."""
+        try:
+            return await asyncio.wait_for(request.read(),
+                                          self.settings.connectors.body_timeout_seconds)
+        except TimeoutError:
+            return None
+
     def _env(self, name: str | None) -> str | None:
         return self.env.get(name) if name else None
 
@@ -262,7 +278,7 @@ class Ingest:
         if pending is None:
             return False
         try:
-            await wait_acknowledged(pending)
+            await wait_acknowledged(pending, self.publisher.timeout_seconds)
         except (KafkaError, OSError, TimeoutError):
             return False  # that send failed or is still stuck: publish again
         return True
@@ -275,7 +291,7 @@ class Ingest:
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     cfg = settings.connectors
-    publisher = Publisher(settings.engine.bootstrap_servers)
+    publisher = Publisher(settings.engine.bootstrap_servers, cfg.kafka_timeout_seconds)
     runner = web.AppRunner(Ingest(settings, publisher).app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, cfg.host, cfg.port).start()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from heard.streams.connectors import connector_for
-from heard.streams.connectors.base import Request, Unmappable
+from heard.streams.connectors.base import Request, Unmappable, body_digest
 from heard.streams.connectors.service import Ingest, Publisher
 from heard.streams.records import event_to_json
 from heard.streams.settings import load_settings
@@ -42,7 +42,8 @@ def test_github_issue_opened_comment_and_close() -> None:
                                           "a fix is in review.")
     [closed] = mapped("github", "issues_closed")
     assert closed["type"] == "ticket.closed"
-    assert created["id"].startswith("github:d-1:"), "ids derive from the delivery id"
+    digest = body_digest(body_of("github", "issues_opened"))
+    assert created["id"] == f"github:{digest}:0", "ids derive from the signed body"
 
 
 def test_intercom_conversation_reply_and_internal_note() -> None:

@@ -106,3 +106,46 @@ async def test_readiness_names_what_it_still_waits_for() -> None:
         answer = await client.get("/readyz")
         assert answer.status == 200 and await answer.text() == "ready"
         assert (await client.get("/table/tickets/T-1/")).status == 404
+
+
+async def test_a_replayed_start_never_undoes_a_newer_stop() -> None:
+    """Each request is validly signed; the third replays the second (a captured START)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from heard.streams.web import TwilioRoutes, public_app
+
+    public, token = "https://heard.example.test", "replay-token"
+    ledger = ConsentLedger()
+    published: list[ConsentUpdate] = []
+    moments = iter(T0 + timedelta(minutes=n) for n in range(10))
+
+    async def publish_consent(key: bytes, value: bytes) -> None:
+        published.append(ConsentUpdate.from_json(value))
+
+    async def ignore(key: bytes, value: bytes) -> None:
+        return None
+
+    routes = TwilioRoutes(public_base_url=public, auth_token=token, ledger=ledger,
+                          publish_status=ignore, publish_consent=publish_consent,
+                          publish_inbound=ignore, clock=lambda: next(moments))
+
+    async def text(client: TestClient, sid: str, body: str) -> int:
+        form = {"MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": NUMBER,
+                "To": "+15005550006", "Body": body}
+        signature = RequestValidator(token).compute_signature(f"{public}/twilio/inbound", form)
+        answer = await client.post("/twilio/inbound", data=form,
+                                   headers={"X-Twilio-Signature": signature})
+        return answer.status
+
+    async with TestClient(TestServer(public_app(routes))) as client:
+        assert await text(client, "SM" + "1" * 32, "STOP") == 200
+        assert await text(client, "SM" + "2" * 32, "START") == 200
+        assert await text(client, "SM" + "3" * 32, "STOP") == 200
+        assert await text(client, "SM" + "2" * 32, "START") == 200  # the replay
+    assert [update.allowed for update in published] == [False, True, False]
+    refusal = ledger.refusal("sms", NUMBER)
+    assert refusal is not None and refusal.source == "twilio-inbound:SM" + "3" * 32
+    # The history travels in the compacted record: a restarted worker knows it too.
+    restored = ConsentLedger()
+    restored.apply(ConsentUpdate.from_json(published[-1].to_json()))
+    assert restored.already_handled("sms", NUMBER, "SM" + "2" * 32)
