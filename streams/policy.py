@@ -120,6 +120,8 @@ def decide(state: TicketState | None, event: Any, now: datetime, rules: Rules, *
             return step.out
         current.seen_event_ids = [*current.seen_event_ids, event.id][-SEEN_EVENTS_KEPT:]
         current.version += 1
+    for warning in getattr(event, "warnings", None) or ():
+        step.log("record", f"{event.source or 'the producer'} left out: {warning}")
     HANDLERS[type(event)](step)
     release_due(step)
     return step.out

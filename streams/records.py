@@ -175,6 +175,9 @@ class EventBase(Strict):
     occurred_at: UtcDatetime
     ticket_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:#-]+$")]
     source: Annotated[str, AfterValidator(clean_text), Field(max_length=64)] | None = None
+    # What a connector could not read and left out (an unreadable phone, an unknown zone):
+    # the rest of the event still counts, and the decision log says what was dropped.
+    warnings: Annotated[list[LongText], Field(max_length=10)] | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

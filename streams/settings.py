@@ -239,6 +239,8 @@ class ConnectorSettings(Frozen):
     host: str = "127.0.0.1"
     port: int = Field(8090, ge=1, le=65535)
     max_body_bytes: int = Field(262144, ge=1024)
+    # Phone numbers help desks export without a country code are read in this region.
+    default_region: str = Field("US", pattern=r"^[A-Z]{2}$")
     # A webhook gets 503 when Kafka has not acknowledged within this time (the vendor retries).
     kafka_timeout_seconds: float = Field(2.0, gt=0, le=30)
     # A client sending its body slower than this gets 408 and its connection back.

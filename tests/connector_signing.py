@@ -20,6 +20,8 @@ SECRETS = {
     "FRESHDESK_WEBHOOK_PASSWORD": "fd-password", "HEARD_EVENTS_TOKEN": "events-token",
 }
 GITHUB_EVENTS = {"issues_opened": "issues", "issues_closed": "issues",
+                 "public_issues_opened": "issues", "public_issues_reopened": "issues",
+                 "public_issues_assigned": "issues", "public_comment_by_owner": "issue_comment",
                  "issue_comment_created": "issue_comment"}
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from heard.streams.connectors.normalise import e164_phone, iana_zone, language_tag
 from heard.streams.settings import SourceSettings
 
 ActivityKind = Literal["created", "customer_message", "agent_reply", "internal_note",
@@ -125,24 +126,35 @@ def text(value: Any) -> str | None:
     return result
 
 
+def event_time(value: Any, where: str) -> datetime:
+    """The moment an event happened, which every event needs: absent or unreadable is a
+    dead letter naming the field, never a silent "now"."""
+    missing = datetime.min.replace(tzinfo=UTC)
+    moment = parse_time(value, missing)
+    if moment is missing:
+        raise Unmappable(f"{where}: no readable time ({value!r}); ISO 8601 or epoch "
+                         "seconds/milliseconds are read")
+    return moment
+
+
 def parse_time(value: Any, fallback: datetime) -> datetime:
     """ISO 8601, or epoch seconds/milliseconds; the fallback when absent or unreadable."""
-    if isinstance(value, int | float):
-        seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
-    raw = text(value)
-    if raw is None:
-        return fallback
     try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = value / 1000 if value > 1e11 else value
+            return datetime.fromtimestamp(seconds, UTC)
+        raw = text(value)
+        if raw is None:
+            return fallback
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         return fallback
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # ------------------------------------------------------------------ canonical events
 def to_events(activity: Activity, source: SourceSettings, source_name: str,
-              delivery: str, index: int) -> list[dict[str, Any]]:
+              delivery: str, index: int, region: str = "US") -> list[dict[str, Any]]:
     """Canonical events for one activity, following the operator's mapping."""
     if activity.kind == "ignored":
         return []
@@ -152,10 +164,12 @@ def to_events(activity: Activity, source: SourceSettings, source_name: str,
             "source": source_name}
     agent = _agent(activity)
     if activity.kind == "created":
-        customer = _customer(activity, source)
+        warnings: list[str] = []
+        customer = _customer(activity, source, region, warnings)
         return [{**base, "type": "ticket.created", "customer": customer,
                  "subject": activity.subject or f"Request {activity.ticket}",
-                 **({"agent": agent} if agent else {})}]
+                 **({"agent": agent} if agent else {}),
+                 **({"warnings": warnings} if warnings else {})}]
     if activity.kind == "customer_message":
         return [{**base, "type": "ticket.customer_message",
                  **({"excerpt": activity.body[:500]} if activity.body else {})}]
@@ -216,7 +230,8 @@ def _agent(activity: Activity) -> dict[str, Any] | None:
     return agent
 
 
-def _customer(activity: Activity, source: SourceSettings) -> dict[str, Any]:
+def _customer(activity: Activity, source: SourceSettings, region: str,
+              warnings: list[str]) -> dict[str, Any]:
     person = activity.customer
     if person is None:
         raise Unmappable("a new ticket without a requester")
@@ -235,6 +250,21 @@ def _customer(activity: Activity, source: SourceSettings) -> dict[str, Any]:
     if "sms_consent" in customer:
         consent = customer.pop("sms_consent").lower() in ("true", "yes", "1")
         customer["consent"] = {"email": True, "sms": consent}
+    # Display forms are read leniently; what still cannot be read is left out with a
+    # warning, so one bad optional field never costs the customer the acknowledgment.
+    readers: dict[str, Callable[[str], str]] = {
+        "phone": lambda value: e164_phone(value, region), "language": language_tag,
+        "timezone": iana_zone}
+    for key, read in readers.items():
+        if key in customer:
+            try:
+                customer[key] = read(str(customer[key]))
+            except ValueError as exc:
+                del customer[key]
+                warnings.append(f"customer.{key}: {exc}")
+    if not customer.get("email") and not customer.get("phone"):
+        warnings.append("customer: no email address or phone number, so heard cannot write "
+                        "to them; map one in the vendor's webhook body (docs/connectors.md)")
     return customer
 
 

@@ -1,7 +1,14 @@
-"""Front: application webhooks, signed with X-Front-Signature = base64(HMAC-SHA256 of
-`<X-Front-Request-Timestamp>:<raw body>`).
+"""Front: application webhooks and rule webhooks.
 
-Payloads: https://dev.frontapp.com/reference/application-webhooks
+Application webhooks (https://dev.frontapp.com/docs/application-webhooks) wrap the event as
+`{type, authorization, payload}` and are signed with X-Front-Signature = base64(HMAC-SHA256 of
+`<X-Front-Request-Timestamp>:<raw body>`) with the app's signing key. Rule webhooks
+(https://dev.frontapp.com/docs/rule-webhooks) send the event itself, `{id, type, emitted_at,
+conversation, source, target}`, with short type names (inbound, outbound, out_reply, comment,
+assign, archive, reopen), signed with X-Front-Signature = base64(HMAC-SHA1 of the raw body)
+with the company's API secret. `secret_env` names whichever secret the operator uses.
+
+Payloads: https://dev.frontapp.com/reference/events
 Events: inbound_received (a new conversation when its first message, else a
 customer message), outbound_sent (public reply), new_comment_added (internal),
 assignee_changed, conversation_archived, conversation_reopened.
@@ -20,6 +27,7 @@ from heard.streams.connectors.base import (
     Request,
     Unmappable,
     body_digest,
+    event_time,
     hmac_b64,
     parse_time,
     same,
@@ -39,6 +47,13 @@ def teammate(data: Any) -> Person | None:
                   id=str(data.get("id") or "") or None)
 
 
+# Rule webhooks name events as Front's event resource does; application webhooks add a verb.
+RULE_EVENT_TYPES = {"inbound": "inbound_received", "outbound": "outbound_sent",
+                    "out_reply": "outbound_sent", "comment": "new_comment_added",
+                    "assign": "assignee_changed", "archive": "conversation_archived",
+                    "reopen": "conversation_reopened"}
+
+
 class Front:
     name = "front"
 
@@ -47,7 +62,12 @@ class Front:
 
     def authentic(self, request: Request) -> bool:
         stamp = request.headers.get("X-Front-Request-Timestamp", "")
-        if not request.secret or not stamp.isdigit():
+        if not request.secret:
+            return False
+        if not stamp:  # a rule webhook: no timestamp, SHA-1 over the body alone
+            expected = hmac_b64(request.secret, request.body, "sha1")
+            return same(expected, request.headers.get("X-Front-Signature"))
+        if not stamp.isdigit():
             return False
         seconds = int(stamp) / 1000 if len(stamp) > 11 else int(stamp)
         if abs(time.time() - seconds) > self.max_skew_seconds:
@@ -60,14 +80,23 @@ class Front:
         return str(inner.get("id") or body_digest(request.body))
 
     def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
-        kind = str(payload.get("type", ""))
         now = datetime.now(UTC)
-        inner = payload.get("payload") or {}
+        if isinstance(payload.get("payload"), Mapping) and "type" in payload:
+            kind, inner = str(payload["type"]), payload["payload"]
+        elif isinstance(payload.get("conversation"), Mapping) and "type" in payload:
+            rule_kind = str(payload["type"])
+            kind, inner = RULE_EVENT_TYPES.get(rule_kind, rule_kind), payload
+        else:
+            raise Unmappable("unrecognised Front payload: neither an application webhook "
+                             "{type, authorization, payload} nor a rule webhook event "
+                             "{id, type, conversation, ...}")
         conversation = inner.get("conversation")
         if not isinstance(conversation, Mapping) or not conversation.get("id"):
-            return [Activity("ignored", "-", now, why_ignored=f"Front event {kind!r}")]
+            if kind == "sync":
+                return [Activity("ignored", "-", now, why_ignored="Front's subscription check")]
+            raise Unmappable(f"Front {kind!r} event without a conversation id")
         ticket = str(conversation["id"])
-        at = parse_time(inner.get("emitted_at"), now)
+        at = event_time(inner.get("emitted_at"), f"Front {kind} event emitted_at")
         message = (inner.get("target") or {}).get("data") or {}
         tags = [str(t.get("name")) for t in conversation.get("tags") or []]
         common: dict[str, Any] = {"ticket": ticket, "at": at, "tags": tags, "payload": payload,

@@ -19,8 +19,8 @@ from heard.streams.connectors.base import (
     Request,
     Unmappable,
     body_digest,
+    event_time,
     hub_signature_valid,
-    parse_time,
 )
 
 TEAM_ROLES = ("OWNER", "MEMBER", "COLLABORATOR")
@@ -38,13 +38,17 @@ class GitHub:
 
     def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
         event = request.headers.get("X-GitHub-Event", "")
+        if not event:
+            raise Unmappable("unrecognised GitHub request: no X-GitHub-Event header")
         action = str(payload.get("action", ""))
         issue = payload.get("issue")
         now = datetime.now(UTC)
         if event == "ping":
             return [Activity("ignored", "-", now, why_ignored="ping")]
-        if event not in ("issues", "issue_comment") or not isinstance(issue, Mapping):
+        if event not in ("issues", "issue_comment"):
             return [Activity("ignored", "-", now, why_ignored=f"GitHub event {event!r}")]
+        if not isinstance(issue, Mapping):
+            raise Unmappable(f"unrecognised GitHub {event} payload: no issue object")
         number = str(issue.get("number") or "")
         if not number:
             raise Unmappable("issue without a number")
@@ -56,28 +60,32 @@ class GitHub:
                                   "payload": payload}
         if event == "issues":
             if action == "opened":
-                return [Activity("created", at=parse_time(issue.get("created_at"), now),
+                return [Activity("created", at=event_time(issue.get("created_at"), "GitHub issue.created_at"),
                                  customer=Person(str(author.get("login")),
                                                  id=str(author.get("id"))), **common)]
             if action == "closed":
-                return [Activity("closed", at=parse_time(issue.get("closed_at"), now), **common)]
+                closed = event_time(issue.get("closed_at"), "GitHub issue.closed_at")
+                return [Activity("closed", at=closed, **common)]
             if action == "reopened":
-                return [Activity("reopened", at=parse_time(issue.get("updated_at"), now),
-                                 **common)]
+                updated = event_time(issue.get("updated_at"), "GitHub issue.updated_at")
+                return [Activity("reopened", at=updated, **common)]
             if action == "assigned" and payload.get("assignee"):
                 login = str(payload["assignee"].get("login"))
-                return [Activity("assigned", at=parse_time(issue.get("updated_at"), now),
-                                 agent=Person(login, id=login), **common)]
+                updated = event_time(issue.get("updated_at"), "GitHub issue.updated_at")
+                return [Activity("assigned", at=updated, agent=Person(login, id=login),
+                                 **common)]
             return [Activity("ignored", ticket, now, why_ignored=f"issues.{action}")]
         comment = payload.get("comment") or {}
         if action != "created":
             return [Activity("ignored", ticket, now, why_ignored=f"issue_comment.{action}")]
-        at = parse_time(comment.get("created_at"), now)
+        at = event_time(comment.get("created_at"), "GitHub comment.created_at")
         user = comment.get("user") or {}
-        if user.get("login") == author.get("login"):
-            return [Activity("customer_message", at=at, body=comment.get("body"), **common)]
+        # The commenter's role in the repository decides, never "same person who opened it":
+        # a maintainer replying on an issue they opened themselves is still the team.
         if comment.get("author_association") in TEAM_ROLES:
             login = str(user.get("login"))
             return [Activity("agent_reply", at=at, agent=Person(login, id=login),
                              body=comment.get("body"), **common)]
+        if user.get("login") == author.get("login"):
+            return [Activity("customer_message", at=at, body=comment.get("body"), **common)]
         return [Activity("ignored", ticket, now, why_ignored="comment by a third party")]

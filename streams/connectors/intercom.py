@@ -21,8 +21,9 @@ from heard.streams.connectors.base import (
     Request,
     Unmappable,
     body_digest,
+    event_time,
     hub_signature_valid,
-    parse_time,
+    text,
 )
 
 TAGS = re.compile(r"<[^>]+>")
@@ -31,6 +32,29 @@ TAGS = re.compile(r"<[^>]+>")
 def plain(html: Any) -> str | None:
     """Intercom bodies are HTML; keep the words."""
     return TAGS.sub(" ", str(html)).strip() if html else None
+
+
+# Intercom's author types: people who write in, and the team. Bots are neither.
+CUSTOMER_TYPES = ("user", "lead", "contact")
+
+
+def requester(item: Mapping[str, Any]) -> Person | None:
+    """The customer of a new conversation, wherever this payload version keeps them: the
+    contact (`item.user`, older API), the source's author (2.x), the first message's or
+    first part's author. Only a customer-type author counts; a bot's address never does."""
+    parts = (item.get("conversation_parts") or {}).get("conversation_parts") or []
+    candidates = [item.get("user"), (item.get("source") or {}).get("author"),
+                  (item.get("conversation_message") or {}).get("author"),
+                  (parts[0] or {}).get("author") if parts else None]
+    for candidate in candidates:
+        if not isinstance(candidate, Mapping):
+            continue
+        if candidate.get("type") not in CUSTOMER_TYPES:
+            continue
+        name, email = text(candidate.get("name")), text(candidate.get("email"))
+        if name or email:
+            return Person(name or str(email), email=email, id=text(candidate.get("id")))
+    return None
 
 
 class Intercom:
@@ -45,13 +69,16 @@ class Intercom:
     def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
         topic = str(payload.get("topic", ""))
         now = datetime.now(UTC)
+        if payload.get("type") != "notification_event" or not topic:
+            raise Unmappable("unrecognised Intercom payload: not a notification_event with a "
+                             "topic")
         item = (payload.get("data") or {}).get("item")
         if not topic.startswith("conversation.") or not isinstance(item, Mapping):
             return [Activity("ignored", "-", now, why_ignored=f"Intercom topic {topic!r}")]
         conversation = str(item.get("id") or "")
         if not conversation:
             raise Unmappable("conversation without an id")
-        at = parse_time(payload.get("created_at"), now)
+        at = event_time(payload.get("created_at"), f"Intercom {topic} created_at")
         tags = [str(t.get("name")) for t in (item.get("tags") or {}).get("tags", [])]
         parts = (item.get("conversation_parts") or {}).get("conversation_parts") or []
         last = parts[-1] if parts else {}
@@ -61,16 +88,18 @@ class Intercom:
         common: dict[str, Any] = {"ticket": conversation, "at": at, "tags": tags,
                                   "payload": payload}
         if topic == "conversation.user.created":
-            source = item.get("source") or {}
-            person = source.get("author") or {}
-            if not person.get("name") and not person.get("email"):
-                raise Unmappable("new conversation without the customer's name or email")
-            name = str(person.get("name") or person.get("email"))
+            source = item.get("source") or item.get("conversation_message") or {}
+            customer = requester(item)
+            if customer is None:
+                raise Unmappable("new conversation without the customer's name or email (looked "
+                                 "in item.user, item.source.author, item.conversation_message"
+                                 ".author and the first part's author)")
             return [Activity("created", subject=plain(source.get("subject")) or
                              plain(source.get("body")), body=plain(source.get("body")),
-                             customer=Person(name, email=person.get("email"),
-                                             id=str(person.get("id") or "") or None),
-                             **common)]
+                             customer=customer, **common)]
+        if last and (last.get("author") or {}).get("type") == "bot":
+            return [Activity("ignored", conversation, now,
+                             why_ignored=f"{topic} by a bot (Fin, operator): not the team's reply")]
         if topic == "conversation.user.replied":
             return [Activity("customer_message", body=plain(last.get("body")), **common)]
         if topic == "conversation.admin.replied":

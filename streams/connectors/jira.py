@@ -19,6 +19,7 @@ from heard.streams.connectors.base import (
     Request,
     Unmappable,
     body_digest,
+    event_time,
     hub_signature_valid,
     parse_time,
 )
@@ -29,6 +30,27 @@ def person(user: Any) -> Person | None:
         return None
     return Person(str(user["displayName"]), email=user.get("emailAddress"),
                   id=str(user.get("accountId") or "") or None)
+
+
+def comment_by_customer(author: Mapping[str, Any], reporter: Mapping[str, Any],
+                        assignee: Mapping[str, Any]) -> bool:
+    """Who wrote a comment, from the fields Jira gives (docs/connectors.md, "Jira"):
+
+    1. Jira Service Management marks portal customers: `accountType` "customer".
+    2. Otherwise the reporter is the customer, when the payload names one.
+    3. Jira Cloud's comment_created carries no reporter: the assignee's comments are the
+       team's, anyone else's count as the customer's. Mistaking a colleague for the
+       customer costs one needless acknowledgment; mistaking the customer for the team
+       would cancel theirs, so the doubt goes to the customer.
+    """
+    account = author.get("accountId") or author.get("name")
+    if author.get("accountType") == "customer":
+        return True
+    if author.get("accountType") == "app":
+        return False
+    if reporter:
+        return bool(account) and account in (reporter.get("accountId"), reporter.get("name"))
+    return not (account and account in (assignee.get("accountId"), assignee.get("name")))
 
 
 class Jira:
@@ -45,6 +67,8 @@ class Jira:
     def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
         event = str(payload.get("webhookEvent", ""))
         now = datetime.now(UTC)
+        if not event:
+            raise Unmappable("unrecognised Jira payload: no webhookEvent")
         issue = payload.get("issue")
         if not isinstance(issue, Mapping):
             return [Activity("ignored", "-", now, why_ignored=f"Jira event {event!r}")]
@@ -53,7 +77,7 @@ class Jira:
             raise Unmappable("issue without a key")
         fields = issue.get("fields") or {}
         reporter = fields.get("reporter") or {}
-        at = parse_time(payload.get("timestamp"), now)
+        at = event_time(payload.get("timestamp"), f"Jira {event} timestamp")
         common: dict[str, Any] = {"ticket": key, "subject": fields.get("summary"),
                                   "tags": [str(x) for x in fields.get("labels") or []],
                                   "payload": payload}
@@ -68,7 +92,7 @@ class Jira:
             author = comment.get("author") or {}
             when = parse_time(comment.get("created"), at)
             body = comment.get("body") if isinstance(comment.get("body"), str) else None
-            if author.get("accountId") and author.get("accountId") == reporter.get("accountId"):
+            if comment_by_customer(author, reporter, fields.get("assignee") or {}):
                 return [Activity("customer_message", at=when, body=body, **common)]
             kind: ActivityKind = ("agent_reply" if comment.get("jsdPublic", True)
                                   else "internal_note")

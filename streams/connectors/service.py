@@ -180,7 +180,8 @@ class Ingest:
         """Vendor payload -> validated canonical events (raises Unmappable / InvalidEvent)."""
         events = []
         for index, activity in enumerate(connector.activities(incoming, payload)):
-            for raw in to_events(activity, source, name, delivery, index):
+            for raw in to_events(activity, source, name, delivery, index,
+                                 self.settings.connectors.default_region):
                 try:
                     events.append(parse_event(json.dumps(raw)))
                 except InvalidEvent as exc:

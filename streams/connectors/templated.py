@@ -17,10 +17,9 @@ Unfilled placeholders and empty strings count as absent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from heard.streams.connectors.base import Activity, Person, Unmappable, dig, parse_time, text
+from heard.streams.connectors.base import Activity, Person, Unmappable, dig, event_time, text
 
 KINDS = ("created", "customer_message", "agent_reply", "internal_note", "status", "assigned",
          "reopened", "closed")
@@ -50,7 +49,7 @@ def activities(payload: Mapping[str, Any], vendor: str) -> list[Activity]:
     ticket_id = text(dig(ticket, "id"))
     if not isinstance(ticket, Mapping) or ticket_id is None:
         raise Unmappable(f"{vendor} body without ticket.id")
-    at = parse_time(ticket.get("updated_at"), datetime.now(UTC))
+    at = event_time(ticket.get("updated_at"), f"{vendor} body ticket.updated_at")
     group = text(ticket.get("group"))
     return [Activity(
         kind,  # type: ignore[arg-type]

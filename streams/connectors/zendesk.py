@@ -2,9 +2,16 @@
 base64(HMAC-SHA256(signing secret, timestamp + body)).
 
 Signing: https://developer.zendesk.com/documentation/webhooks/verifying/
-Zendesk's own ticket event payloads carry ids, not names or addresses, so
-heard asks the triggers to send the body in docs/connectors.md (see
-`streams/connectors/templated.py`); Zendesk fills the placeholders.
+
+Two bodies are read:
+- the trigger body in docs/connectors.md (`streams/connectors/templated.py`), which Zendesk
+  fills from placeholders: the way to wire new tickets, because it carries the requester's
+  name, address and warm data;
+- Zendesk's own event-subscribed webhooks (`zen:event-type:ticket.*`,
+  https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events/): a
+  comment (author `is_staff`, `is_public`) and a status change are mapped; they carry ids,
+  not names or addresses, so a new ticket or an assignment from them is refused with that
+  reason, and other ticket events are deliberately ignored.
 """
 
 from __future__ import annotations
@@ -15,7 +22,18 @@ from datetime import datetime
 from typing import Any
 
 from heard.streams.connectors import templated
-from heard.streams.connectors.base import Activity, Request, body_digest, hmac_b64, same
+from heard.streams.connectors.base import (
+    Activity,
+    Person,
+    Request,
+    Unmappable,
+    body_digest,
+    dig,
+    event_time,
+    hmac_b64,
+    same,
+    text,
+)
 
 
 class Zendesk:
@@ -43,4 +61,47 @@ class Zendesk:
         return body_digest(request.body)
 
     def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
+        kind = str(payload.get("type") or "")
+        if kind.startswith("zen:event-type:"):
+            return native_activities(kind.removeprefix("zen:event-type:"), payload)
         return templated.activities(payload, "Zendesk")
+
+
+# Zendesk's ticket events that carry ids only: a message needs the requester's name and address.
+NEEDS_THE_TRIGGER_BODY = {
+    "ticket.created": "new tickets",
+    "ticket.agent_assignment_changed": "assignments (the agent's name)",
+}
+
+
+def native_activities(kind: str, payload: Mapping[str, Any]) -> list[Activity]:
+    detail = payload.get("detail") or {}
+    event = payload.get("event") or {}
+    ticket = text(dig(detail, "id")) or str(payload.get("subject", "")).rpartition(":")[2]
+    if not ticket:
+        raise Unmappable(f"Zendesk {kind} event without detail.id or a zen:ticket subject")
+    if kind in NEEDS_THE_TRIGGER_BODY:
+        raise Unmappable(
+            f"Zendesk's {kind} event carries ids, not names or addresses; send "
+            f"{NEEDS_THE_TRIGGER_BODY[kind]} with the trigger body in docs/connectors.md")
+    at = event_time(payload.get("time"), f"Zendesk {kind} event time")
+    common: dict[str, Any] = {"ticket": ticket, "at": at, "subject": text(detail.get("subject")),
+                              "tags": [str(t) for t in detail.get("tags") or []],
+                              "payload": payload}
+    if kind == "ticket.comment_added":
+        comment = event.get("comment") or {}
+        author = comment.get("author") or {}
+        body = text(comment.get("body"))
+        if author.get("is_staff") is True:
+            agent = Person(text(author.get("name")) or "Support", id=text(author.get("id")))
+            public = comment.get("is_public") is not False
+            return [Activity("agent_reply" if public else "internal_note", agent=agent,
+                             body=body, **common)]
+        if author.get("is_staff") is False:
+            return [Activity("customer_message", body=body, **common)]
+        raise Unmappable("Zendesk comment_added event without event.comment.author.is_staff: "
+                         "whether the customer or the team wrote it is unknown")
+    if kind == "ticket.status_changed":
+        status = text(event.get("current")) or text(detail.get("status"))
+        return [Activity("status", status=(status or "").lower(), **common)]
+    return [Activity("ignored", ticket, at, why_ignored=f"Zendesk {kind} (not used by heard)")]

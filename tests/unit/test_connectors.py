@@ -10,10 +10,12 @@ import pytest
 from heard.streams.connectors import connector_for
 from heard.streams.connectors.base import Request, Unmappable, body_digest
 from heard.streams.connectors.service import Ingest, Publisher
-from heard.streams.records import event_to_json
+from heard.streams.policy import decide
+from heard.streams.records import event_to_json, parse_event
 from heard.streams.settings import load_settings
 from tests.connector_signing import SECRETS, body_of, signed_headers
 from tests.peers import REPO
+from tests.unit.test_policy import RULES
 
 SETTINGS = load_settings(REPO / "config", environ={})
 INGEST = Ingest(SETTINGS, Publisher("127.0.0.1:1"), environ=SECRETS)
@@ -129,3 +131,159 @@ def test_signatures_are_checked_and_a_wrong_secret_fails(source: str) -> None:
         assert not connector.authentic(request(signed_headers(source, name, body),
                                                body[:-1] + b" }"))
     assert not connector.authentic(request({}))
+
+
+# ------------------------------------------------------------------ payloads from public sources
+# tests/fixtures/connectors/SOURCES.md says where each `public_*` file comes from.
+PUBLIC: dict[tuple[str, str], tuple[str, ...]] = {
+    # (vendor, fixture): (canonical type, who acted, time) -- "who" is customer, agent, note or -.
+    ("github", "public_issues_opened"): ("ticket.created", "customer", "2019-05-15T15:20:18"),
+    ("github", "public_comment_by_owner"): ("ticket.agent_reply", "agent", "2019-05-15T15:20:21"),
+    ("github", "public_issues_assigned"): ("ticket.assigned", "agent", "2019-05-15T15:20:18"),
+    ("github", "public_issues_reopened"): ("ticket.reopened", "-", "2021-10-11T16:40:56"),
+    ("intercom", "public_user_created"): ("ticket.created", "customer", "2019-03-22T21:29:58"),
+    ("intercom", "public_user_replied"): ("ticket.customer_message", "customer",
+                                          "2019-03-22T21:48:28"),
+    ("intercom", "public_admin_replied"): ("ticket.agent_reply", "agent", "2019-03-22T21:45:12"),
+    ("intercom", "public_admin_noted"): ("ticket.agent_reply", "note", "2019-03-23T22:02:17"),
+    ("intercom", "public_admin_closed"): ("ticket.closed", "-", "2019-03-22T21:49:50"),
+    ("jira", "public_issue_created"): ("ticket.created", "customer", "2013-03-27T16:53:58"),
+    ("jira", "public_comment_created"): ("ticket.customer_message", "customer",
+                                         "2019-01-07T20:25:51"),
+    ("jira", "public_issue_updated_status"): ("ticket.status_changed", "-", "2017-01-30T17:32:14"),
+    ("front", "public_rule_inbound"): ("ticket.created", "customer", "2018-02-11T00:33:20"),
+    ("front", "public_rule_out_reply"): ("ticket.agent_reply", "agent", "2017-10-26T07:53:26"),
+    ("front", "public_rule_comment"): ("ticket.agent_reply", "note", "2018-02-11T00:42:29"),
+    ("front", "public_rule_assign"): ("ticket.assigned", "agent", "2017-10-26T08:03:14"),
+    ("front", "public_rule_archive"): ("ticket.closed", "-", "2017-10-26T06:59:06"),
+    ("front", "public_rule_reopen"): ("ticket.reopened", "-", "2018-02-11T00:12:52"),
+}
+
+
+def who(event: dict[str, Any]) -> str:
+    if event["type"] in ("ticket.created", "ticket.customer_message"):
+        return "customer"
+    if event["type"] == "ticket.agent_reply":
+        return "agent" if event["public"] else "note"
+    return "agent" if "agent" in event else "-"
+
+
+@pytest.mark.parametrize(("source", "name"), list(PUBLIC))
+def test_payloads_from_public_sources_map_to_the_event_a_lead_would_name(
+        source: str, name: str) -> None:
+    [event] = mapped(source, name)
+    kind, actor, moment = PUBLIC[(source, name)]
+    assert (event["type"], who(event), event["occurred_at"][:19]) == (kind, actor, moment)
+    assert event["ticket_id"].startswith(INGEST.sources[source][1].ticket_prefix)
+
+
+def test_customers_from_public_payloads_are_found_where_each_vendor_keeps_them() -> None:
+    [intercom] = mapped("intercom", "public_user_created")  # item.user, an anonymous lead
+    assert intercom["customer"]["name"] == "Rose Poodle from St. John's"
+    assert any("no email address or phone number" in w for w in intercom["warnings"])
+    [jira] = mapped("jira", "public_issue_created")
+    assert (jira["customer"]["name"], jira["customer"]["email"]) == ("Leo Franchi",
+                                                                     "othello@zulip.com")
+    [front] = mapped("front", "public_rule_inbound")
+    assert front["customer"]["email"] == "calculon@momsbot.com"
+
+
+@pytest.mark.parametrize("source", ["github", "intercom", "jira", "front", "zendesk",
+                                    "freshdesk"])
+def test_a_body_a_vendor_never_sends_is_a_dead_letter_not_an_ignore(source: str) -> None:
+    body = json.dumps({"hello": "world"}).encode()
+    connector, _ = INGEST.sources[source]
+    headers = {} if source != "github" else {"X-GitHub-Event": "issues"}
+    with pytest.raises(Unmappable) as refused:
+        INGEST.map(source, connector, INGEST.sources[source][1], Request(headers, body, None),
+                   json.loads(body), "d")
+    assert str(refused.value)
+    if source in ("intercom", "jira", "front"):
+        assert "unrecognised" in str(refused.value)
+
+
+def templated_created(**requester: str) -> dict[str, Any]:
+    person = {"id": "1508", "name": "Amara Okafor", "email": "amara@example.net", **requester}
+    return {"heard_event": "created", "ticket": {
+        "id": "35437", "subject": "Parcel late", "status": "new", "updated_at": "2026-11-29T03:13:00Z",
+        "requester": person, "assignee": {"name": "", "email": ""}, "comment": {"body": "Hi"}}}
+
+
+def map_zendesk(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    connector, settings = INGEST.sources["zendesk"]
+    body = json.dumps(payload).encode()
+    events = INGEST.map("zendesk", connector, settings, Request({}, body, None), payload, "d")
+    return [json.loads(event_to_json(e)) for e in events]
+
+
+def test_display_forms_are_read_and_an_unreadable_phone_costs_only_itself() -> None:
+    payload = templated_created(phone="(555) 010-1234")
+    payload["ticket"]["requester"].update(
+        {"timezone": "Eastern Time (US & Canada)", "language": "English"})
+    [created] = map_zendesk(payload)
+    customer = created["customer"]
+    assert (customer["timezone"], customer["language"]) == ("America/New_York", "en")
+    assert "phone" not in customer and customer["email"] == "amara@example.net"
+    [warning] = created["warnings"]
+    assert warning.startswith("customer.phone: not a phone number in E.164 or US national format")
+    assert "555" not in warning  # the number stays out of logs and the decision log
+    # The pure core acknowledges by email in the customer's own zone, and says what was left out.
+    event = parse_event(json.dumps(created))
+    outcome = decide(None, event, event.occurred_at, RULES)
+    later = outcome.state.next_due()
+    assert later is not None
+    timer = parse_event(json.dumps({
+        "type": "heard.timer_due", "id": "t", "ticket_id": event.ticket_id,
+        "occurred_at": later.isoformat(), "due_at": later.isoformat()}), internal=True)
+    sent = decide(outcome.state, timer, later, RULES)
+    [ack] = sent.notifications
+    assert (ack.kind, ack.channel, ack.timezone) == ("acknowledgment", "email", "America/New_York")
+    assert any(d.outcome == "record" and "left out: customer.phone" in d.reason
+               for d in outcome.decisions)
+
+
+def test_national_numbers_and_locales_are_normalised() -> None:
+    payload = templated_created(phone="(201) 555-0123")
+    payload["ticket"]["requester"].update({"language": "pt_BR", "timezone": "(GMT+01:00) Paris"})
+    [created] = map_zendesk(payload)
+    assert (created["customer"]["phone"], created["customer"]["language"],
+            created["customer"]["timezone"]) == ("+12015550123", "pt-BR", "Europe/Paris")
+    assert "warnings" not in created
+
+
+def test_an_unreadable_event_time_is_a_dead_letter_never_now() -> None:
+    payload = templated_created()
+    payload["ticket"]["updated_at"] = "last Tuesday"
+    with pytest.raises(Unmappable, match=r"ticket\.updated_at: no readable time"):
+        map_zendesk(payload)
+
+
+# Zendesk's event-subscribed webhooks, written from the documented envelope
+# (developer.zendesk.com/api-reference/webhooks/event-types/ticket-events/).
+def zendesk_native(kind: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {"type": f"zen:event-type:ticket.{kind}", "account_id": 22129848,
+            "id": "cbe4028c-7239-495d-b020-f22348516046", "subject": "zen:ticket:5158",
+            "time": "2026-11-29T10:12:07.672717030Z", "zendesk_event_version": "2022-11-06",
+            "detail": {"id": "5158", "subject": "Parcel late", "status": "OPEN",
+                       "requester_id": "8447388090495"}, "event": event}
+
+
+def test_zendesk_native_events_map_by_the_author_role_or_say_why_not() -> None:
+    staff = {"comment": {"id": "1", "body": "On it.", "is_public": True,
+                         "author": {"id": "9", "is_staff": True, "name": "Sam Reyes"}}}
+    [reply] = map_zendesk(zendesk_native("comment_added", staff))
+    assert (reply["type"], reply["public"], reply["agent"]["name"], reply["ticket_id"]) == (
+        "ticket.agent_reply", True, "Sam Reyes", "zd-5158")
+    assert reply["occurred_at"].startswith("2026-11-29T10:12:07.672717")
+    private = {"comment": {**staff["comment"], "is_public": False}}
+    assert map_zendesk(zendesk_native("comment_added", private))[0]["public"] is False
+    customer = {"comment": {"id": "2", "body": "Any news?", "is_public": True,
+                            "author": {"id": "8447388090495", "is_staff": False}}}
+    assert map_zendesk(zendesk_native("comment_added", customer))[0]["type"] == (
+        "ticket.customer_message")
+    [status] = map_zendesk(zendesk_native("status_changed", {"current": "PENDING",
+                                                              "previous": "OPEN"}))
+    assert (status["type"], status["to_status"]) == ("ticket.status_changed", "pending_customer")
+    with pytest.raises(Unmappable, match="carries ids, not names or addresses"):
+        map_zendesk(zendesk_native("created", {}))
+    assert map_zendesk(zendesk_native("priority_changed", {"current": "HIGH"})) == []
