@@ -203,3 +203,21 @@ async def test_a_kafka_outage_answers_503_and_loses_nothing(tmp_path: Path) -> N
     finally:
         await running.stop()
         await asyncio.to_thread(broker.stop)
+
+
+async def test_hostile_canonical_lines_get_400_with_their_line_never_500(ingest: Running) -> None:
+    bearer = {"Authorization": f"Bearer {SECRETS['HEARD_EVENTS_TOKEN']}"}
+    hostile = {
+        b'{"type":"ticket.created","x":' + b"[" * 10000 + b"]" * 10000 + b"}":
+            "nested deeper than",
+        b'{"type":"ticket.created","urgent":' + b"9" * 5000 + b"}": "a number of more than",
+        b'{"type":"ticket.created","id":"\xff"}': "not JSON",
+        stories.dumps({**stories.created("EV-9"), "occurred_at": "0001-01-01T00:00:00+01:00"}):
+            "outside the accepted window",
+    }
+    good = stories.dumps(stories.created("EV-8", eid="ev-8"))
+    for line, reason in hostile.items():
+        # A blank line and a valid one first: the reported number is the body's own line.
+        status, answer = await ingest.post("/events", b"\n" + good + b"\n" + line, bearer)
+        assert status == 400, answer
+        assert answer["error"].startswith("line 3: ") and reason in answer["error"], answer
