@@ -101,7 +101,8 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         raise ConfigError("templates do not compile:\n" + "\n".join(str(p) for p in problems))
     rules = Rules(policy=settings.policy, enabled_channels=tuple(settings.channels.enabled),
                   internal_recipients=dict(settings.channels.email.internal_recipients),
-                  default_locale=engine.default_locale)
+                  default_locale=engine.default_locale,
+                  template_locales=renderer.locales_by_kind())
     delivery = Delivery(renderer, channels, settings.channels.retry,
                         settings.policy.fallback_to_other_channel)
 

@@ -54,6 +54,23 @@ class Rules:
     enabled_channels: tuple[str, ...] = ("email", "sms")
     internal_recipients: dict[str, str] = field(default_factory=dict)
     default_locale: str = "en"
+    # Locales each message kind has templates in (empty: not known, the customer's is used).
+    template_locales: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def writing_locale(language: str, kind: str, rules: Rules) -> tuple[str, list[str]]:
+    """The locale a message is written in, and the chain tried: the customer's own
+    (pt-BR), its language (pt), then the default locale (en)."""
+    chain = list(dict.fromkeys([language, language.replace("_", "-").split("-")[0],
+                                rules.default_locale]))
+    available = rules.template_locales.get(kind)
+    if not available:
+        return language, chain
+    known = {locale.lower().replace("_", "-"): locale for locale in available}
+    for candidate in chain:
+        if candidate.lower().replace("_", "-") in known:
+            return known[candidate.lower().replace("_", "-")], chain
+    return rules.default_locale, chain
 
 
 @dataclass
@@ -362,12 +379,18 @@ def emit_customer(step: Step, item: Scheduled) -> None:
                  channel=route.channel, nid=nid)
         return
     zone = customer_zone(customer, step.rules.policy)
+    language = customer.language or step.rules.default_locale
+    locale, chain = writing_locale(language, item.kind, step.rules)
+    if locale != language:
+        # Recorded, so `heard explain` shows the customer was not written to in their language.
+        step.log("record", f"no {item.kind} templates in {language!r}; written in {locale!r} "
+                 f"(tried {' -> '.join(chain)})", kind=item.kind)
     notification = Notification(
         notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience="customer",
         channel=route.channel, recipient=route.recipient,
         fallback=[channel for channel, _ in route.fallback],
         fallback_recipients={channel: address for channel, address in route.fallback},
-        locale=customer.language or step.rules.default_locale, timezone=zone.key,
+        locale=locale, timezone=zone.key,
         plain_text_only=customer.accessibility.plain_text_only, urgent=item.urgent,
         trigger_event_id=item.trigger_event_id, decided_at=step.now,
         context=customer_context(state, item, step.rules, step.now, route.channel),
@@ -400,8 +423,9 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
     milestone = state.next_milestone
     if milestone is None and item.kind == "acknowledgment":
         target = (state.created_at or now) + timedelta(hours=rules.policy.first_response_target_hours)
+        # No text: each locale's template words the first reply itself.
         milestone_ctx: dict[str, Any] | None = {
-            "text": "a first reply from our team", "due_at": max(target, now).isoformat()}
+            "text": None, "first_reply": True, "due_at": max(target, now).isoformat()}
     elif milestone is not None:
         milestone_ctx = {"text": milestone.text,
                          "due_at": milestone.due_at.isoformat() if milestone.due_at else None}

@@ -107,10 +107,35 @@ def _skeleton_pattern(skeleton: str, locale: str) -> Any:
 
 
 @pass_context
+def _fmt_day_time(ctx: Context, value: Any) -> str:
+    """A time, with its weekday when it is not on the day the message is sent, in the
+    reader's zone: "3:00 PM" today, "Mon 9:13 AM" otherwise (short enough for an SMS)."""
+    moment, zone, locale = _as_datetime(value), ctx["_timezone"], str(ctx["_locale"])
+    sent = ctx.get("sent_at")
+    sent_at = _as_datetime(sent) if sent else datetime.now(UTC)
+    if moment.astimezone(zone).date() == sent_at.astimezone(zone).date():
+        return _formatted("time", moment, zone, locale, "short")
+    return _formatted("datetime", moment, zone, locale, _skeleton_pattern(_day_time_skeleton(
+        locale), locale))
+
+
+@lru_cache(maxsize=64)
+def _day_time_skeleton(locale: str) -> str:
+    """Weekday and time on the locale's own clock (12 or 24 hours)."""
+    return "Ehm" if "h" in Locale.parse(locale).time_formats["short"].pattern else "EHm"
+
+
+@pass_context
 def _fmt_when(ctx: Context, value: Any) -> str:
     """Day, time and zone, each in the reader's own conventions:
     'Friday 27 November, 3:00 PM (Central European Time)'."""
     return _formatted("when", _as_datetime(value), ctx["_timezone"], str(ctx["_locale"]), "")
+
+
+def sentence(value: Any) -> str:
+    """Text that ends like a sentence, so what follows it in an SMS does not run on."""
+    text = str(value).rstrip()
+    return text if not text or text[-1] in ".!?…" else f"{text}."
 
 
 def one_line(value: Any) -> str:
@@ -152,7 +177,8 @@ class Renderer:
             auto_reload=True,
         )
         self.env.filters.update(datetime=_fmt_datetime, time=_fmt_time, date=_fmt_date,
-                                when=_fmt_when, one_line=one_line)
+                                when=_fmt_when, day_time=_fmt_day_time, one_line=one_line,
+                                sentence=sentence)
         self._resolved: dict[tuple[str, str, str], tuple[float, str | None]] = {}
 
     # ------------------------------------------------------------ lookup
@@ -179,6 +205,12 @@ class Renderer:
             if (self.root / name).is_file():
                 return name
         return None
+
+    def locales_by_kind(self) -> dict[str, tuple[str, ...]]:
+        """The locale folders each message kind has templates in."""
+        return {kind: tuple(sorted(folder.name for folder in (self.root / kind).iterdir()
+                                   if folder.is_dir() and any(folder.iterdir())))
+                for kind in KINDS if (self.root / kind).is_dir()}
 
     def template_names(self) -> list[str]:
         return sorted(

@@ -55,7 +55,9 @@ def test_acknowledgment_is_held_then_sent_with_milestone_in_the_future() -> None
     assert (note.kind, note.channel, note.recipient) == ("acknowledgment", "email",
                                                          "amara@example.net")
     assert note.context["customer"]["greeting_name"] == "Amara"
-    assert note.context["next_milestone"]["text"] == "a first reply from our team"
+    # The policy carries no customer-facing words: each locale's template words it.
+    assert note.context["next_milestone"]["text"] is None
+    assert note.context["next_milestone"]["first_reply"] is True
     assert note.context["next_milestone"]["due_at"] == (T0 + timedelta(hours=4)).isoformat()
     assert note.timezone == "Europe/London"
 
@@ -200,3 +202,18 @@ def test_deciding_in_place_gives_exactly_what_deciding_on_a_copy_gives() -> None
         assert a.changed == b.changed
         copied[event.ticket_id], in_place[event.ticket_id] = a.state, b.state
     assert len(copied) == 3
+
+
+def test_a_language_without_templates_falls_back_by_the_chain_and_says_so() -> None:
+    rules = Rules(policy=RULES.policy, internal_recipients=RULES.internal_recipients,
+                  template_locales={"acknowledgment": ("de", "en", "es", "fr")})
+    created = stories.created("T-ja", urgent=True, customer=stories.customer(language="ja"))
+    _, [outcome] = run([created], rules=rules)
+    [note] = outcome.notifications
+    assert note.locale == "en"  # text, dates and the HTML lang all follow the written language
+    [fallback] = [d.reason for d in outcome.decisions if "no acknowledgment templates" in d.reason]
+    assert fallback == "no acknowledgment templates in 'ja'; written in 'en' (tried ja -> en)"
+    regional = stories.created("T-fr", urgent=True, customer=stories.customer(language="fr-CA"))
+    _, [outcome] = run([regional], rules=rules)
+    assert outcome.notifications[0].locale == "fr"  # the language before the default
+    assert any("tried fr-CA -> fr -> en" in d.reason for d in outcome.decisions)
