@@ -157,3 +157,47 @@ def test_lint_warns_on_hard_reading(templates: Path) -> None:
 ])
 def test_sms_segments(text: str, expected: tuple[int, str, int]) -> None:
     assert segments(text) == expected
+
+
+@pytest.mark.parametrize(("locale", "words", "foreign"), [
+    ("en", "a first reply from our team", "una primera respuesta"),
+    ("es", "una primera respuesta de nuestro equipo", "first reply"),
+    ("fr", "une première réponse de notre équipe", "first reply"),
+    ("de", "eine erste Antwort unseres Teams", "first reply"),
+])
+def test_the_default_next_step_is_written_in_the_readers_language(
+        locale: str, words: str, foreign: str) -> None:
+    renderer = Renderer(REPO / "templates")
+    context = sample_context("acknowledgment", PERSONA, NOW)
+    context["next_milestone"] = {"text": None, "first_reply": True,
+                                 "due_at": "2026-11-30T14:00:00+00:00"}
+    for channel in ("email", "sms"):
+        rendered = renderer.render("acknowledgment", channel, locale, "Europe/Paris", context)
+        assert words in rendered.text and foreign not in rendered.text, (channel, rendered.text)
+        if rendered.html is not None:
+            assert f'<html lang="{locale}">' in rendered.html
+
+
+def test_an_sms_time_on_another_day_carries_its_weekday() -> None:
+    renderer = Renderer(REPO / "templates")
+    context = sample_context("acknowledgment", PERSONA, NOW)
+    context["sent_at"] = "2026-11-29T10:00:00+00:00"
+    context["next_milestone"] = {"text": "a courier slot", "due_at": "2026-11-29T16:00:00+00:00"}
+    today = renderer.render("acknowledgment", "sms", "en", "Europe/London", context).text
+    context["next_milestone"]["due_at"] = "2026-11-30T09:13:00+00:00"
+    tomorrow = renderer.render("acknowledgment", "sms", "en", "Europe/London", context).text
+    # (SMS text is one line of plain spaces: CLDR's narrow no-break space is not GSM-7.)
+    assert "by 4:00 PM." in today
+    assert "by Mon 9:13 AM." in tomorrow
+
+
+def test_sms_free_text_is_cut_at_a_word_never_inside_one() -> None:
+    renderer = Renderer(REPO / "templates")
+    context = sample_context("milestone_update", PERSONA, NOW)
+    context["milestone"]["text"] = ("We flagged the duplicate charge to the billing team and "
+                                    "they are reversing it today, with a refund to your card")
+    text = renderer.render("milestone_update", "sms", "en", "UTC", context).text
+    cut = text.split("): ", 1)[1].split("...", 1)[0]
+    assert "..." in text
+    assert cut and context["milestone"]["text"].startswith(cut)
+    assert context["milestone"]["text"][len(cut)] == " ", text  # stops before a space
