@@ -36,7 +36,7 @@ CONTEXT: dict[str, set[str]] = {
     "closure_summary": COMMON | {"summary"},
     "checkpoint_holding": COMMON | {"promise"},
     "checkpoint_nudge": {"customer", "ticket", "agent", "promise", "sent_at"},
-    "checkpoint_escalation": {"customer", "ticket", "agent", "promise", "sent_at"},
+    "checkpoint_escalation": {"customer", "ticket", "agent", "promise", "holding", "sent_at"},
 }
 ALWAYS = {"_locale", "_timezone"}
 

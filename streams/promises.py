@@ -12,7 +12,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from heard.streams.records import CheckpointPromised
-from heard.streams.routing import within_team_hours
+from heard.streams.routing import (
+    NoRoute,
+    customer_route,
+    customer_zone,
+    quiet_until,
+    within_team_hours,
+)
 from heard.streams.state import (
     Notification,
     Promise,
@@ -198,8 +204,43 @@ def release_internal(step: Step, item: Scheduled) -> None:
             **item.context,
             "ticket": {"id": state.ticket_id, "subject": state.subject or "",
                        "status": state.status},
-            "customer": {"greeting_name": state.customer.greeting_name if state.customer else ""},
+            "customer": _customer_for_the_team(step),
             "agent": {"name": promise.agent.name},
+            "holding": _holding_fate(step) if item.kind == "checkpoint_escalation" else None,
             "sent_at": step.now.isoformat(),
         },
     ))
+
+
+def _customer_for_the_team(step: Step) -> dict[str, Any]:
+    """What the agent and the lead need to write to this person well: name, pronouns,
+    language, their own zone, and the needs their messages must meet."""
+    customer = step.state.customer
+    if customer is None:
+        return {"greeting_name": "", "pronouns": None, "timezone": None, "language": None,
+                "plain_text_only": False, "quiet_hours": None}
+    quiet = customer.quiet_hours
+    return {
+        "greeting_name": customer.greeting_name, "pronouns": customer.pronouns,
+        "timezone": customer_zone(customer, step.rules.policy).key,
+        "language": customer.language,
+        "plain_text_only": customer.accessibility.plain_text_only,
+        "quiet_hours": {"start": quiet.start.strftime("%H:%M"), "end": quiet.end.strftime("%H:%M")}
+        if quiet else None,
+    }
+
+
+def _holding_fate(step: Step) -> dict[str, Any]:
+    """What happens to the customer's holding update released in this same step — the
+    escalation tells the lead that, not what was meant to happen."""
+    customer = step.state.customer
+    if customer is None:
+        return {"status": "not_sent", "reason": "no customer details are known", "until": None}
+    route = customer_route(customer, step.rules.enabled_channels)
+    if isinstance(route, NoRoute):
+        return {"status": "not_sent", "reason": route.reason, "until": None}
+    later = quiet_until(step.now, customer, step.rules.policy)
+    if later is not None:
+        return {"status": "deferred", "reason": "the customer's quiet hours",
+                "until": later.isoformat()}
+    return {"status": "sent", "reason": None, "until": None, "channel": route.channel}

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time, match_skeleton
@@ -80,7 +81,16 @@ def _formatted(style: str, moment: datetime, zone: Any, locale: str, fmt: str) -
     day = format_datetime(moment, _skeleton_pattern("MMMMEEEEd", locale), tzinfo=zone,
                           locale=locale)
     clock = format_time(moment, "short", tzinfo=zone, locale=locale)
-    return f"{day}, {clock} ({format_datetime(moment, 'vvvv', tzinfo=zone, locale=locale)})"
+    return f"{day}, {clock} ({_zone_name(moment, zone, locale)})"
+
+
+def _zone_name(moment: datetime, zone: Any, locale: str) -> str:
+    """The zone's generic name ("Central European Time"); CLDR has none for UTC and the
+    Etc/ zones ("Unknown Region (UTC) Time"), whose specific name is the right one."""
+    name = format_datetime(moment, "vvvv", tzinfo=zone, locale=locale)
+    if str(zone).startswith(("Etc/", "UTC", "GMT")) or not name:
+        return format_datetime(moment, "zzzz", tzinfo=zone, locale=locale)
+    return name
 
 
 @pass_context
@@ -132,6 +142,12 @@ def _fmt_when(ctx: Context, value: Any) -> str:
     return _formatted("when", _as_datetime(value), ctx["_timezone"], str(ctx["_locale"]), "")
 
 
+@pass_context
+def _fmt_when_in(ctx: Context, value: Any, zone: str) -> str:
+    """`when` in another person's zone (the customer's, in a message to the team)."""
+    return _formatted("when", _as_datetime(value), ZoneInfo(zone), str(ctx["_locale"]), "")
+
+
 def sentence(value: Any) -> str:
     """Text that ends like a sentence, so what follows it in an SMS does not run on."""
     text = str(value).rstrip()
@@ -178,7 +194,7 @@ class Renderer:
         )
         self.env.filters.update(datetime=_fmt_datetime, time=_fmt_time, date=_fmt_date,
                                 when=_fmt_when, day_time=_fmt_day_time, one_line=one_line,
-                                sentence=sentence)
+                                sentence=sentence, when_in=_fmt_when_in)
         self._resolved: dict[tuple[str, str, str], tuple[float, str | None]] = {}
 
     # ------------------------------------------------------------ lookup

@@ -122,3 +122,35 @@ def test_the_first_message_to_the_customer_records_how_long_they_waited() -> Non
     assert out.first_acknowledgment.seconds == 3.0
     again = tick(out.state, T0 + minutes(30))
     assert again.first_acknowledgment is None
+
+
+def escalation_text(customer: dict[str, object]) -> tuple[str, list[str]]:
+    from heard.streams.rendering import Renderer
+    from tests.peers import REPO
+
+    state, _ = run([stories.created("T1", urgent=True, customer=stories.customer(**customer)),
+                    stories.promised("T1", T0 + minutes(5), DUE)])
+    assert state is not None
+    out = tick(state, DUE)
+    [escalation] = [n for n in out.notifications if n.kind == "checkpoint_escalation"]
+    text = Renderer(REPO / "templates").render("checkpoint_escalation", "email", "en",
+                                               escalation.timezone, escalation.context).text
+    return text, sorted(n.kind for n in out.notifications)
+
+
+def test_an_escalation_says_what_really_reached_the_customer_in_their_own_time() -> None:
+    sent, kinds = escalation_text({"timezone": "Asia/Tokyo"})
+    assert kinds == ["checkpoint_escalation", "checkpoint_holding"]
+    assert "Amara (she/her)" in sent and "has just been sent an honest holding update by email" in sent
+    # 13:00 UTC is 22:00 in Tokyo; the lead reads both.
+    assert "1:00\u202fPM (Coordinated Universal Time), Fri, November 20, 10:00\u202fPM " \
+           "(Japan Time) for Amara," in sent, sent
+    quiet, kinds = escalation_text({"timezone": "Asia/Tokyo",
+                                    "quiet_hours": {"start": "21:00", "end": "08:00"},
+                                    "accessibility": {"plain_text_only": True}})
+    assert kinds == ["checkpoint_escalation"]  # the holding update waits for the morning
+    assert "is in their quiet hours" in quiet and "Nothing has reached them yet" in quiet
+    assert "their time" in quiet and "needs plain-text messages" in quiet
+    assert "has just been sent" not in quiet
+    unreachable, _ = escalation_text({"consent": {"email": False, "sms": False}})
+    assert "No holding update can reach Amara" in unreachable
