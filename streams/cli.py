@@ -139,17 +139,39 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from heard.streams.readback import read_topic
 
     settings = _settings(args)
-    records = asyncio.run(read_topic(settings.engine, settings.engine.topic("decisions"),
-                                     key=args.ticket.encode()))
-    if not records:
+    key = args.ticket.encode()
+
+    async def both() -> tuple[list[Any], list[Any]]:
+        decided = await read_topic(settings.engine, settings.engine.topic("decisions"), key=key)
+        delivered = await read_topic(settings.engine,
+                                     settings.engine.topic("notification_events"), key=key)
+        return decided, delivered
+
+    decided, delivered = asyncio.run(both())
+    if not decided:
         print(f"no decisions recorded for ticket {args.ticket}")
         return 1
-    for _, value, _ in records:
-        line = json.loads(value)
-        what = " ".join(part for part in (line.get("kind"), line.get("channel")) if part)
-        print(f"{line['at'][:19]}  {line['event_type']:<28} {line['outcome']:<9} "
-              f"{what:<28} {line['reason']}")
+    for line in explain_lines([json.loads(v) for _, v, _ in decided],
+                              [json.loads(v) for _, v, _ in delivered]):
+        print(line)
     return 0
+
+
+def explain_lines(decisions: list[dict[str, Any]], outcomes: list[dict[str, Any]]) -> list[str]:
+    """One timeline: what heard decided, and what then happened to each message (sent,
+    delivered, suppressed, rerouted, deferred, failed), in time order."""
+    rows: list[tuple[str, str]] = []
+    for line in decisions:
+        what = " ".join(part for part in (line.get("kind"), line.get("channel")) if part)
+        rows.append((line["at"], f"{line['at'][:19]}  {line['event_type']:<28} "
+                                 f"{line['outcome']:<9} {what:<28} {line['reason']}"))
+    for outcome in outcomes:
+        at = str(outcome.get("at") or "")
+        what = " ".join(str(part) for part in (outcome.get("kind"), outcome.get("channel"))
+                        if part)
+        rows.append((at, f"{at[:19]}  {'  delivery':<28} {outcome.get('status', ''):<9} "
+                         f"{what:<28} {outcome.get('reason') or ''}"))
+    return [text for _, text in sorted(rows, key=lambda row: row[0])]
 
 
 # ------------------------------------------------------------------ ingest

@@ -88,6 +88,11 @@ class Step:
 
     def __init__(self, state: TicketState, event: Any, now: datetime, rules: Rules) -> None:
         self.state = state
+        # What this step may release: an event only what was due when it happened, a timer
+        # everything due by now. When a backlog is replayed at once, a reply that came 30 s
+        # after the ticket still cancels the held acknowledgment: that waits for its timer,
+        # and by then the reply has been applied.
+        self.release_at = now if event.type == "heard.timer_due" else min(now, event.occurred_at)
         self.event = event
         self.now = now
         self.rules = rules
@@ -140,7 +145,7 @@ def decide(state: TicketState | None, event: Any, now: datetime, rules: Rules, *
     for warning in getattr(event, "warnings", None) or ():
         step.log("record", f"{event.source or 'the producer'} left out: {warning}")
     HANDLERS[type(event)](step)
-    release_due(step)
+    release_due(step, step.release_at)
     return step.out
 
 
@@ -277,8 +282,8 @@ def on_closed(step: Step) -> None:
         state.status, state.status_at = "closed", event.occurred_at
     promises.cancel_promises(step, "ticket closed")
     for item in state.scheduled:
-        if item.kind == "closure_summary" and item.due_at > step.now:
-            item.due_at = step.now
+        if item.kind == "closure_summary" and item.due_at > step.release_at:
+            item.due_at = step.release_at
             step.log("schedule", "ticket closed: closure summary released now",
                      kind="closure_summary")
 
@@ -302,12 +307,12 @@ HANDLERS: dict[type, Any] = {
 
 
 # ------------------------------------------------------------------ release
-def release_due(step: Step) -> None:
+def release_due(step: Step, until: datetime) -> None:
     state = step.state
-    due = [item for item in state.scheduled if item.due_at <= step.now]
+    due = [item for item in state.scheduled if item.due_at <= until]
     if not due:
         return
-    state.scheduled = [item for item in state.scheduled if item.due_at > step.now]
+    state.scheduled = [item for item in state.scheduled if item.due_at > until]
     for item in sorted(due, key=lambda i: i.due_at):
         if item.audience == "customer":
             _release_customer(step, item)
@@ -360,7 +365,7 @@ def _queue_now(step: Step, kind: str, *, urgent: bool = False, extra: dict[str, 
     """Queue a customer message released in this same step (subject to quiet hours)."""
     step.state.scheduled.append(Scheduled(
         kind=kind,
-        due_at=step.now, trigger_event_id=step.event.id,
+        due_at=step.release_at, trigger_event_id=step.event.id,
         trigger_at=step.event.occurred_at, urgent=urgent, context=extra,
     ))
 

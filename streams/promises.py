@@ -74,7 +74,7 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
         ("checkpoint_holding", "customer", promise.due_at),
     ]
     if promise.outside_team_hours:
-        ladder.insert(0, ("checkpoint_nudge", "agent", step.now))
+        ladder.insert(0, ("checkpoint_nudge", "agent", step.release_at))
     elif promise.due_at - lead > step.now:
         ladder.insert(0, ("checkpoint_nudge", "agent", promise.due_at - lead))
     for kind, audience, due in ladder:

@@ -217,3 +217,31 @@ def test_a_language_without_templates_falls_back_by_the_chain_and_says_so() -> N
     _, [outcome] = run([regional], rules=rules)
     assert outcome.notifications[0].locale == "fr"  # the language before the default
     assert any("tried fr-CA -> fr -> en" in d.reason for d in outcome.decisions)
+
+
+def test_a_backlog_replayed_at_once_still_lets_the_reply_cancel_the_held_acknowledgment() -> None:
+    """The whole story arrives a day late, in one burst: the agent replied 30 s after the
+    ticket was opened, so the customer must not get an acknowledgment the same second."""
+    later = T0 + timedelta(days=1)
+    state, outcomes = run([stories.created("T-b", T0), stories.reply("T-b", T0 + timedelta(seconds=30))],
+                          now=later)
+    assert [n for outcome in outcomes for n in outcome.notifications] == []
+    assert state is not None
+    timer = tick(state, later)
+    assert [n.kind for n in timer.notifications] == []
+    decisions = [d for outcome in [*outcomes, timer] for d in outcome.decisions]
+    assert any(d.outcome == "cancel" and d.kind == "acknowledgment" for d in decisions)
+
+
+def test_explain_merges_decisions_with_what_happened_to_each_message() -> None:
+    from heard.streams.cli import explain_lines
+
+    decisions = [{"at": "2026-11-20T10:00:01+00:00", "event_type": "ticket.created",
+                  "outcome": "send", "kind": "acknowledgment", "channel": "sms",
+                  "reason": "acknowledgment to the customer by sms"}]
+    outcomes = [{"at": "2026-11-20T10:00:02+00:00", "kind": "acknowledgment", "channel": "sms",
+                 "status": "suppressed", "reason": "the recipient withdrew sms consent"}]
+    lines = explain_lines(decisions, outcomes)
+    assert [line.split()[1:3] for line in lines] == [["ticket.created", "send"],
+                                                    ["delivery", "suppressed"]]
+    assert lines[1].endswith("the recipient withdrew sms consent")
