@@ -144,6 +144,10 @@ def decide(state: TicketState | None, event: Any, now: datetime, rules: Rules, *
         current.version += 1
     for warning in getattr(event, "warnings", None) or ():
         step.log("record", f"{event.source or 'the producer'} left out: {warning}")
+    if event.type != "heard.timer_due":
+        # What fell due before this event happened goes first, on the state as it was then:
+        # in a backlog, an acknowledgment due a minute before the agent's reply was owed.
+        release_due(step, event.occurred_at, before=True)
     HANDLERS[type(event)](step)
     release_due(step, step.release_at)
     return step.out
@@ -307,12 +311,17 @@ HANDLERS: dict[type, Any] = {
 
 
 # ------------------------------------------------------------------ release
-def release_due(step: Step, until: datetime) -> None:
+def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
+    """Release what is due by `until` (strictly before it, with `before`)."""
     state = step.state
-    due = [item for item in state.scheduled if item.due_at <= until]
+
+    def is_due(item: Scheduled) -> bool:
+        return item.due_at < until if before else item.due_at <= until
+
+    due = [item for item in state.scheduled if is_due(item)]
     if not due:
         return
-    state.scheduled = [item for item in state.scheduled if item.due_at > until]
+    state.scheduled = [item for item in state.scheduled if not is_due(item)]
     for item in sorted(due, key=lambda i: i.due_at):
         if item.audience == "customer":
             _release_customer(step, item)
