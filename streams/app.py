@@ -33,7 +33,7 @@ from heard.streams.records import InvalidEvent, TimerDue, event_to_json, parse_e
 from heard.streams.redaction import redact
 from heard.streams.rendering import Renderer
 from heard.streams.settings import ConfigError, Settings
-from heard.streams.state import Notification, PromiseRecord
+from heard.streams.state import Notification, PromiseRecord, notification_id
 from heard.streams.state_cache import StateCache
 from heard.streams.topics import retry_topic, topic_names
 from heard.streams.web import TwilioRoutes, ops_app, public_app
@@ -257,6 +257,34 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         ledger.apply(update)
         await consent_topic.send(key=update.key.encode(), value=update.to_json())
 
+    team_addresses = settings.channels.email.internal_recipients
+
+    async def tell_the_team(n: Notification, reason: str, key: bytes | None) -> None:
+        """No customer message is lost in silence: when none of the customer's consented
+        channels can carry it, the team and the lead are told, by email, what and why."""
+        if n.audience != "customer" or "email" not in channels:
+            return
+        customer = n.context.get("customer") or {}
+        for audience, address in (("agent", team_addresses.get("default")),
+                                  ("lead", team_addresses.get("lead"))):
+            if not address:
+                continue
+            note = Notification(
+                notification_id=notification_id(n.ticket_id, "customer_unreachable",
+                                                n.notification_id, "email", audience),
+                ticket_id=n.ticket_id, kind="customer_unreachable", audience=audience,
+                channel="email", recipient=address, locale=engine.default_locale,
+                timezone=settings.policy.team_timezone, trigger_event_id=n.notification_id,
+                decided_at=clock(),
+                context={"ticket": {"id": n.ticket_id,
+                                    "subject": (n.context.get("ticket") or {}).get("subject", "")},
+                         "customer": {"greeting_name": customer.get("greeting_name", "")},
+                         "undelivered": {"kind": n.kind, "channel": n.channel,
+                                         "reason": redact(reason)},
+                         "sent_at": clock().isoformat()})
+            await outbound.send(key=key or n.ticket_id.encode(),
+                                value=note.model_dump_json().encode())
+
     async def defer_or_fail(outcome: DeliveryOutcome, raw: bytes, key: bytes | None,
                             message: Any) -> None:
         n = outcome.notification
@@ -273,6 +301,8 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         await dead_letter(raw, key, outcome.reason, "delivery", message)
         if outcome.fallback is not None:
             await outbound.send(key=key, value=outcome.fallback.model_dump_json().encode())
+        else:
+            await tell_the_team(outcome.notification, outcome.reason, key)
 
     async def deliver_one(event: Any) -> None:
         raw: bytes = event.value
@@ -297,6 +327,8 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             await publish(outcome, key or notification.ticket_id.encode())
             if outcome.fallback is not None:
                 await outbound.send(key=key, value=outcome.fallback.model_dump_json().encode())
+            else:
+                await tell_the_team(notification, outcome.reason, key)
             return
         outcome = await delivery.deliver(notification)
         if outcome.status == "sent" and outcome.receipt is not None:
@@ -324,6 +356,8 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         await publish(outcome, event.key or notification.ticket_id.encode())
         if outcome.fallback is not None:
             await outbound.send(key=event.key, value=outcome.fallback.model_dump_json().encode())
+        else:
+            await tell_the_team(notification, reason, event.key)
 
     async def deliver_in_order(events: list[Any]) -> None:
         """One ticket's messages, in their order; runs beside other tickets' groups."""

@@ -37,6 +37,7 @@ CONTEXT: dict[str, set[str]] = {
     "checkpoint_holding": COMMON | {"promise"},
     "checkpoint_nudge": {"customer", "ticket", "agent", "promise", "sent_at"},
     "checkpoint_escalation": {"customer", "ticket", "agent", "promise", "holding", "sent_at"},
+    "customer_unreachable": {"customer", "ticket", "undelivered", "sent_at"},
 }
 ALWAYS = {"_locale", "_timezone"}
 

@@ -36,7 +36,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 FILES = ("subject.txt", "email.txt", "email.html", "sms.txt")
 CUSTOMER_KINDS = ("acknowledgment", "milestone_update", "closure_summary", "checkpoint_holding")
-INTERNAL_KINDS = ("checkpoint_nudge", "checkpoint_escalation")
+INTERNAL_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "customer_unreachable")
 KINDS = CUSTOMER_KINDS + INTERNAL_KINDS
 _SPACE = re.compile(r"\s+")
 

@@ -19,7 +19,7 @@ SEEN_EVENTS_KEPT = 512
 
 Kind = Literal[
     "acknowledgment", "milestone_update", "closure_summary",
-    "checkpoint_holding", "checkpoint_nudge", "checkpoint_escalation",
+    "checkpoint_holding", "checkpoint_nudge", "checkpoint_escalation", "customer_unreachable",
 ]
 Audience = Literal["customer", "agent", "lead"]
 ChannelName = Literal["email", "sms"]

@@ -14,6 +14,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from heard.devstack.kafka import free_port
+from heard.streams.cli import explain_lines
 from heard.streams.readback import read_topic
 from heard.streams.settings import EngineSettings
 from tests import stories
@@ -164,6 +165,43 @@ async def test_stop_then_start_by_text_switches_sms_off_and_on_again(
     await wait_for(lambda: texts_to(catchers, phone), 30, "an SMS after START")
     found = await events_for(kafka_bootstrap, prefix, "CB-3")
     assert [(e["channel"], e["status"]) for e in found] == [("sms", "sent")]
+
+
+async def test_after_stop_with_no_other_channel_the_team_is_told_and_explain_shows_it(
+        worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str,
+        catchers: Catchers) -> None:
+    phone = "+48512345677"
+    stop = {"MessageSid": "SMin9", "From": phone, "To": "+15005550006", "Body": "STOP",
+            "AccountSid": "AC00000000000000000000000000000000"}
+    assert (await post(web_port, "/twilio/inbound", stop))[0] == 200
+    only_sms = stories.customer(name="Haruka Sato", preferred_name="Haruka", phone=phone,
+                                preferred_channel="sms", consent={"email": False, "sms": True})
+    del only_sms["email"]
+    await send(kafka_bootstrap, prefix, [stories.created("CB-9", now(), eid="cb-9-created",
+                                                         customer=only_sms)])
+    found = await wait_events(kafka_bootstrap, prefix, "CB-9",
+                              lambda e: len([x for x in e if x["kind"] == "customer_unreachable"
+                                             and x["status"] == "sent"]) == 2,
+                              "the team and the lead to be told")
+    assert (found[0]["kind"], found[0]["channel"], found[0]["status"]) == (
+        "acknowledgment", "sms", "suppressed")
+    told = {(e["audience"], e["status"]) for e in found if e["kind"] == "customer_unreachable"}
+    assert told == {("agent", "sent"), ("lead", "sent")}
+    [to_team, to_lead] = sorted(mails_for(catchers.mail_dir, "CB-9"), key=lambda m: str(m["To"]))
+    body = to_team.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Haruka did not receive our acknowledgment on CB-9" in body
+    assert "withdrew sms consent" in body and phone not in body
+    assert {str(to_team["To"]), str(to_lead["To"])} == {"team@example.com", "lead@example.com"}
+    assert texts_to(catchers, phone) == []
+    # heard explain: the decision, then what became of it, in one timeline.
+    engine = EngineSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    decisions = [json.loads(v) for _, v, _ in await read_topic(
+        engine, f"{prefix}heard-decisions", key=b"CB-9")]
+    timeline = explain_lines(decisions, found)
+    sent_at = next(i for i, line in enumerate(timeline) if " send " in line)
+    suppressed_at = next(i for i, line in enumerate(timeline) if "suppressed" in line)
+    assert sent_at < suppressed_at
+    assert any("customer_unreachable" in line and " sent " in line for line in timeline)
 
 
 async def test_a_21610_refusal_is_remembered_so_the_number_is_not_tried_again(
