@@ -12,6 +12,7 @@ import json
 import re
 import sys
 from datetime import UTC, datetime, time
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -86,7 +87,8 @@ def _address(value: str) -> str:
     return value
 
 
-EmailAddress = Annotated[str, Field(max_length=254), AfterValidator(_address)]
+EmailAddress = Annotated[str, Field(max_length=254, json_schema_extra={"pattern": f"^{_ADDRESS.pattern}$"}),
+                         AfterValidator(_address)]
 
 
 def normalise_phone(value: str, region: str = "US") -> str:
@@ -348,3 +350,18 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "customer.preferences_updated": PreferencesUpdated,
     }
     return {name: model.model_json_schema(by_alias=True) for name, model in models.items()}
+
+
+def write_schemas(folder: Path) -> list[Path]:
+    """Write docs/schemas/ from the models (`python -m heard.streams.records docs/schemas`)."""
+    written = []
+    for name, schema in json_schemas().items():
+        path = folder / f"{name}.v1.json"
+        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_schemas(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas")):
+        print(written_path)

@@ -220,3 +220,13 @@ def test_valid_stories_never_make_the_policy_or_the_templates_raise(
         rendered = renderer.render(n.kind, n.channel, n.locale, n.timezone, n.context,
                                    plain_text_only=n.plain_text_only)
         assert rendered.text.strip()
+
+
+def test_the_published_json_schemas_are_the_models_own() -> None:
+    """docs/schemas/ is what producers validate against: it must say what the worker accepts
+    (regenerate with `python -m heard.streams.records docs/schemas`)."""
+    from heard.streams.records import json_schemas
+
+    for name, schema in json_schemas().items():
+        published = json.loads((REPO / "docs" / "schemas" / f"{name}.v1.json").read_text())
+        assert published == schema, f"docs/schemas/{name}.v1.json is out of date"
