@@ -149,7 +149,10 @@ async def test_three_stories_send_exactly_the_expected_messages(
         *nudge("2026-11-20T11:00:06+00:00")])
     coalesced = [d for d in by_ticket(decisions, "T-1002", kind="acknowledgment")
                  if d["reason"].startswith("coalesced")]
-    assert len(coalesced) == 1 and coalesced[0]["event_id"] == "evt-1002-1e"
+    # The customer's second message (evt-1002-1e) asked for an acknowledgment that is
+    # coalesced; it is released (and logged) by whatever comes after its hold: the next
+    # event or its timer.
+    assert len(coalesced) == 1 and coalesced[0]["event_id"] not in ("evt-1002-1", "evt-1002-1e")
     [holding] = by_ticket(decisions, "T-1002", kind="checkpoint_holding", outcome="send")
     fired = datetime.fromisoformat(holding["at"])
     assert holding_due <= fired < holding_due + timedelta(seconds=5), (fired, holding_due)
