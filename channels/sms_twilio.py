@@ -65,9 +65,11 @@ class BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         timeout: float | None = None,  # noqa: ASYNC109 - the SDK's own signature
         allow_redirects: bool = False,
     ) -> Response:
-        if self.session is None:
-            # Created on first use, inside the running loop. The SDK ignores its own
-            # timeout argument for aiohttp, so the timeout lives on the session.
+        if self.session is None or self.session.closed:
+            # Created on first use, inside the running loop, and again after aclose (a
+            # message still in flight at shutdown gets a real answer, not "Session is
+            # closed"). The SDK ignores its own timeout argument for aiohttp, so the timeout
+            # lives on the session.
             self.session = ClientSession(timeout=ClientTimeout(total=self._timeout))
         parts = urlsplit(url)
         target = urlunsplit((self._base.scheme, self._base.netloc,

@@ -46,8 +46,13 @@ class ChannelConformance:
             await unreachable.send(deliverable)
         assert isinstance(caught.value, DeliveryError) and caught.value.retryable
 
-    async def test_closing_twice_is_harmless(self, channel: Channel,
-                                             deliverable: OutboundMessage) -> None:
-        await channel.send(deliverable)
+    async def test_closing_twice_is_harmless_and_a_closed_channel_still_sends(
+            self, channel: Channel, deliverable: OutboundMessage) -> None:
+        first = await channel.send(deliverable)
         await channel.aclose()
+        await channel.aclose()
+        # A worker closes its channels on shutdown; a late message in flight must still
+        # get a real answer (a fresh connection), never an error about a closed client.
+        again = await channel.send(deliverable)
+        assert again.notification_id == first.notification_id and again.provider_id
         await channel.aclose()
