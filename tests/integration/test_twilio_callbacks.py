@@ -224,3 +224,50 @@ async def test_a_21610_refusal_is_remembered_so_the_number_is_not_tried_again(
     assert [(e["channel"], e["status"]) for e in second] == [("sms", "suppressed"),
                                                              ("email", "sent")]
     assert second[0]["attempts"] == 0, "the provider must not be asked again"
+
+
+async def test_a_21610_in_a_status_report_withdraws_consent_too(
+        worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str,
+        catchers: Catchers) -> None:
+    """Twilio may accept a text and report 21610 later, in the status callback."""
+    phone = "+48512345676"
+    path = "/twilio/status?notification_id=n-cb-7&ticket_id=CB-7"
+    report = {"MessageSid": "SMcb7", "MessageStatus": "undelivered", "ErrorCode": "21610",
+              "To": phone, "AccountSid": "AC00000000000000000000000000000000"}
+    assert (await post(web_port, path, report))[0] == 204
+    await wait_events(kafka_bootstrap, prefix, "CB-7",
+                      lambda e: any(x["status"] == "undelivered" for x in e), "the report")
+    await send(kafka_bootstrap, prefix, [stories.created(
+        "CB-8", now(), eid="cb-8-created", customer=sms_customer(phone, "Ola"))])
+    found = await wait_events(kafka_bootstrap, prefix, "CB-8",
+                              lambda e: any(x["channel"] == "email" for x in e),
+                              "the email instead of the text")
+    assert [(e["channel"], e["status"]) for e in found] == [("sms", "suppressed"),
+                                                            ("email", "sent")]
+    assert "twilio-status" in found[0]["reason"] and texts_to(catchers, phone) == []
+
+
+async def test_a_restarted_worker_learns_every_stop_from_the_consent_topic(
+        worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str, catchers: Catchers,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """STOP means stop on every worker: one that starts later reads the ledger from Kafka
+    before its first send (the consent-topic follower and the ready gate)."""
+    phone = "+48512345675"
+    stop = {"MessageSid": "SMin20", "From": phone, "To": "+15005550006", "Body": "STOP",
+            "AccountSid": "AC00000000000000000000000000000000"}
+    assert (await post(web_port, "/twilio/inbound", stop))[0] == 200
+    worker.stop()  # the worker that took the STOP is gone; a new process takes over
+    second = Worker(worker.env, tmp_path_factory.mktemp("second") / "worker.log")
+    second.start()
+    try:
+        await send(kafka_bootstrap, prefix, [stories.created(
+            "CB-10", now(), eid="cb-10-created", customer=sms_customer(phone, "Iga"))])
+        found = await wait_events(kafka_bootstrap, prefix, "CB-10",
+                                  lambda e: any(x["channel"] == "email" for x in e),
+                                  "the email instead of the text")
+        assert [(e["channel"], e["status"]) for e in found] == [("sms", "suppressed"),
+                                                                ("email", "sent")]
+        assert texts_to(catchers, phone) == []
+    finally:
+        second.stop()
+        worker.start()  # the module's worker, for any test after this one
