@@ -1,0 +1,199 @@
+"""Rules of the pure core that a mutation run showed no test held: closing, repeated and
+out-of-order resolutions, assignments and preferences, milestones by status, promise
+refusals and repeats, and the contract's limits."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from heard.streams.records import MAX_NAME, MAX_TEXT, InvalidEvent, parse_event
+from heard.streams.state import TicketState
+from tests import stories
+from tests.stories import T0, minutes
+from tests.unit.test_policy import RULES, run, tick
+
+GRACE = timedelta(seconds=RULES.policy.closure_grace_seconds)
+
+
+def kinds_sent(*outcomes: object) -> list[str]:
+    return [n.kind for outcome in outcomes for n in outcome.notifications]  # type: ignore[attr-defined]
+
+
+def resolved_state(*extra: dict[str, object]) -> TicketState:
+    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)),
+                    *extra])
+    assert state is not None
+    return state
+
+
+def test_closing_inside_the_grace_period_sends_the_closure_summary_at_once() -> None:
+    state, outcomes = run([stories.created("T1", urgent=True),
+                           stories.resolved("T1", T0 + minutes(10)),
+                           stories.event("ticket.closed", "T1", T0 + minutes(11))])
+    assert state is not None and state.status == "closed"
+    assert kinds_sent(outcomes[2]) == ["closure_summary"]
+    assert kinds_sent(tick(state, T0 + minutes(10) + GRACE)) == []
+
+
+def test_closing_before_the_hold_ends_stops_the_acknowledgment() -> None:
+    state, _ = run([stories.created("T1"), stories.event("ticket.closed", "T1", T0 + minutes(0.5))])
+    assert state is not None
+    assert kinds_sent(tick(state, T0 + minutes(5))) == []
+
+
+def test_closing_cancels_pending_promises() -> None:
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.promised("T1", T0 + minutes(5), T0 + timedelta(hours=3)),
+                    stories.event("ticket.closed", "T1", T0 + minutes(6))])
+    assert state is not None and state.promises["P1"].status == "cancelled"
+    assert kinds_sent(tick(state, T0 + timedelta(hours=4))) == []
+
+
+def test_two_resolutions_send_one_closure_summary() -> None:
+    state = resolved_state(stories.resolved("T1", T0 + minutes(12), eid="second-resolve"))
+    first = tick(state, T0 + minutes(12) + GRACE)
+    assert kinds_sent(first) == ["closure_summary"]
+    assert kinds_sent(tick(first.state, T0 + minutes(13) + GRACE * 2)) == []
+
+
+def test_a_public_reply_in_the_grace_period_does_not_cancel_the_closure() -> None:
+    state = resolved_state(stories.reply("T1", T0 + minutes(11)))
+    assert kinds_sent(tick(state, T0 + minutes(10) + GRACE)) == ["closure_summary"]
+
+
+def test_a_reopen_that_arrives_before_its_resolve_still_cancels_the_closure() -> None:
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.event("ticket.reopened", "T1", T0 + minutes(12)),
+                    stories.resolved("T1", T0 + minutes(10))], now=T0 + minutes(13))
+    assert state is not None
+    assert kinds_sent(tick(state, T0 + minutes(13) + GRACE)) == []
+
+
+def test_an_assignment_names_the_new_agent_in_later_messages() -> None:
+    other = {"name": "Priya Shah", "team": "billing", "email": "priya@example.com"}
+    state, outcomes = run([stories.created("T1", urgent=True),
+                           stories.event("ticket.assigned", "T1", T0 + minutes(1), agent=other),
+                           stories.event("ticket.status_changed", "T1", T0 + minutes(2),
+                                         to_status="in_progress", note="Checking the charge")])
+    assert state is not None and state.agent is not None and state.agent.name == "Priya Shah"
+    [update] = outcomes[2].notifications
+    assert update.context["agent"] == {"name": "Priya Shah"}
+    assert update.context["milestone"]["text"] == "Checking the charge"
+
+
+def test_updated_preferences_shape_the_next_message() -> None:
+    spanish = stories.customer(language="es", email="amara.es@example.net")
+    _, outcomes = run([stories.created("T1", urgent=True),
+                           stories.event("customer.preferences_updated", "T1", T0 + minutes(1),
+                                         customer=spanish),
+                           stories.event("ticket.status_changed", "T1", T0 + minutes(2),
+                                         to_status="on_hold")])
+    [update] = outcomes[2].notifications
+    assert (update.locale, update.recipient) == ("es", "amara.es@example.net")
+
+
+def test_only_milestone_statuses_are_told_to_the_customer() -> None:
+    _, outcomes = run([stories.created("T1", urgent=True),
+                       stories.event("ticket.status_changed", "T1", T0 + minutes(1),
+                                     to_status="triage"),
+                       stories.event("ticket.status_changed", "T1", T0 + minutes(2),
+                                     to_status="escalated")])
+    assert kinds_sent(outcomes[1]) == [] and kinds_sent(outcomes[2]) == ["milestone_update"]
+
+
+def test_a_reply_with_a_milestone_updates_the_customer_with_its_words_and_next_step() -> None:
+    _, outcomes = run([stories.created("T1", urgent=True),
+                       stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it"},
+                                     next_milestone={"text": "Courier slot",
+                                                     "due_at": stories.iso(T0 + minutes(90))})])
+    [update] = outcomes[1].notifications
+    assert update.kind == "milestone_update" and update.context["milestone"]["text"] == "Found it"
+    assert update.context["next_milestone"]["text"] == "Courier slot"
+
+
+@pytest.mark.parametrize("story", ["before created", "on a resolved ticket"])
+def test_a_refused_promise_leaves_no_promise_behind(story: str) -> None:
+    promise = stories.promised("T1", T0 + minutes(20), T0 + timedelta(hours=3))
+    events = [promise] if story == "before created" else [
+        stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)), promise]
+    state, _ = run(events)
+    assert state is not None and state.promises == {}
+    assert not [item for item in state.scheduled if item.kind.startswith("checkpoint_")]
+
+
+def test_a_repeated_promise_changes_nothing_and_a_new_time_renegotiates() -> None:
+    due = T0 + timedelta(hours=3)
+    state, outcomes = run([stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(5), due),
+                           stories.promised("T1", T0 + minutes(6), due, eid="same-again")])
+    assert state is not None and state.promises["P1"].status == "pending"
+    assert kinds_sent(outcomes[2]) == []
+    later = stories.promised("T1", T0 + minutes(7), due + timedelta(hours=1), eid="moved")
+    state, outcomes = run([stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(5), due),
+                           later])
+    assert state is not None and state.promises["P1"].due_at == due + timedelta(hours=1)
+    assert kinds_sent(outcomes[2]) == ["milestone_update"]
+
+
+def test_no_nudge_when_the_promise_is_made_inside_the_nudge_lead() -> None:
+    lead = timedelta(seconds=RULES.policy.nudge_lead_seconds)
+    due = T0 + timedelta(hours=3)
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.promised("T1", due - lead + minutes(1), due)])
+    assert state is not None
+    assert sorted(item.kind for item in state.scheduled) == ["checkpoint_escalation",
+                                                             "checkpoint_holding"]
+
+
+def test_a_reply_exactly_at_the_due_time_keeps_the_promise_on_time() -> None:
+    due = T0 + timedelta(hours=3)
+    state, _ = run([stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(5), due),
+                    stories.reply("T1", due)])
+    assert state is not None and state.promises["P1"].status == "kept"
+
+
+# ------------------------------------------------------------------ the contract's limits
+def created_with(**fields: object) -> bytes:
+    return json.dumps({**stories.created("T1"), **fields}).encode()
+
+
+def test_producers_cannot_send_internal_timer_events() -> None:
+    timer = stories.event("heard.timer_due", "T1", T0, due_at=stories.iso(T0))
+    with pytest.raises(InvalidEvent, match=r"unknown event type 'heard\.timer_due'"):
+        parse_event(stories.dumps(timer))
+    assert parse_event(stories.dumps(timer), internal=True).type == "heard.timer_due"
+
+
+@pytest.mark.parametrize(("field", "ok", "too_long"), [
+    ("name", "N" * MAX_NAME, "N" * (MAX_NAME + 1)),
+    ("pronouns", "p" * 40, "p" * 41),
+    ("email", "a" * 242 + "@example.net", "a" * 243 + "@example.net"),
+])
+def test_customer_fields_stop_exactly_at_their_limits(field: str, ok: str, too_long: str) -> None:
+    assert getattr(parse_event(created_with(customer=stories.customer(**{field: ok}))).customer,
+                   field) == ok
+    with pytest.raises(InvalidEvent, match=f"customer.{field}"):
+        parse_event(created_with(customer=stories.customer(**{field: too_long})))
+
+
+def test_ticket_ids_and_texts_stop_exactly_at_their_limits() -> None:
+    assert parse_event(created_with(ticket_id="T" * 128, subject="s" * MAX_TEXT)).ticket_id
+    for fields in ({"ticket_id": "T" * 129}, {"ticket_id": ""}, {"subject": "s" * (MAX_TEXT + 1)},
+                   {"ticket_id": "T 1"}):
+        with pytest.raises(InvalidEvent):
+            parse_event(created_with(**fields))
+
+
+def test_an_event_over_the_size_limit_is_refused_with_its_size() -> None:
+    raw = created_with(subject="s" * 1000)
+    with pytest.raises(InvalidEvent, match=f"event is {len(raw)} bytes; the limit is 1000"):
+        parse_event(raw, max_bytes=1000)
+    assert parse_event(raw, max_bytes=len(raw))
+
+
+def test_defaults_are_the_safe_ones() -> None:
+    event = parse_event(created_with())
+    assert event.urgent is False and event.customer.accessibility.plain_text_only is False
+    assert event.customer.consent.email is True and event.customer.consent.sms is False

@@ -1,0 +1,112 @@
+"""Routing, quiet hours, team hours and SMS segments: the edges a mutation run found open."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+import pytest
+
+from heard.streams.records import Customer, QuietHoursWindow
+from heard.streams.routing import NoRoute, Route, customer_route, quiet_until, within_team_hours
+from heard.streams.settings import PolicySettings
+from heard.streams.sms_segments import segments
+
+POLICY = PolicySettings(team_timezone="Europe/London", team_hours_start=time(9),
+                        team_hours_end=time(18))
+
+
+def customer(**fields: object) -> Customer:
+    base: dict[str, object] = {"name": "Amara Okafor", "email": "amara@example.net",
+                               "phone": "+442079460958", "timezone": "Europe/London",
+                               "consent": {"email": True, "sms": True}}
+    return Customer.model_validate({**base, **fields})
+
+
+def test_the_preferred_channel_goes_first_and_the_other_is_the_fallback() -> None:
+    route = customer_route(customer(preferred_channel="sms"), ("email", "sms"))
+    assert route == Route("sms", "+442079460958", (("email", "amara@example.net"),))
+    route = customer_route(customer(), ("email", "sms"))
+    assert route == Route("email", "amara@example.net", (("sms", "+442079460958"),))
+
+
+def test_a_channel_that_is_not_enabled_is_never_used() -> None:
+    route = customer_route(customer(preferred_channel="sms"), ("email",))
+    assert route == Route("email", "amara@example.net", ())
+
+
+@pytest.mark.parametrize(("fields", "enabled", "reason"), [
+    ({"phone": None, "consent": {"email": False, "sms": True}}, ("email", "sms"),
+     "no usable channel: no consent for email, no phone number"),
+    ({"email": None, "consent": {"email": True, "sms": False}}, ("email", "sms"),
+     "no usable channel: no email address, no consent for SMS"),
+    ({"email": None}, ("email",), "no usable channel: no email address, sms is not enabled"),
+])
+def test_no_route_says_why_for_each_channel(fields: dict[str, object], enabled: tuple[str, ...],
+                                           reason: str) -> None:
+    assert customer_route(customer(**fields), enabled) == NoRoute(reason)
+
+
+def at_london(hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, 20, hour, minute, tzinfo=UTC)  # London is on UTC in November
+
+
+@pytest.mark.parametrize(("now", "until"), [
+    (at_london(20, 59), None),                                        # before the window
+    (at_london(21, 0), datetime(2026, 11, 21, 8, 0, tzinfo=UTC)),     # its first minute
+    (at_london(23, 30), datetime(2026, 11, 21, 8, 0, tzinfo=UTC)),    # before midnight
+    (at_london(2, 0), datetime(2026, 11, 20, 8, 0, tzinfo=UTC)),      # after midnight: same day
+    (at_london(8, 0), None),                                          # the window has ended
+])
+def test_quiet_hours_that_wrap_midnight(now: datetime, until: datetime | None) -> None:
+    night = customer(quiet_hours={"start": "21:00", "end": "08:00"})
+    assert quiet_until(now, night, POLICY) == until
+
+
+@pytest.mark.parametrize(("now", "until"), [
+    (at_london(12, 59), None), (at_london(13, 0), at_london(14, 0)),
+    (at_london(13, 59), at_london(14, 0)), (at_london(14, 0), None),
+])
+def test_quiet_hours_within_one_day(now: datetime, until: datetime | None) -> None:
+    lunch = customer(quiet_hours={"start": "13:00", "end": "14:00"})
+    assert quiet_until(now, lunch, POLICY) == until
+
+
+def test_the_default_quiet_hours_apply_to_customers_without_their_own() -> None:
+    policy = POLICY.model_copy(update={"default_quiet_hours": QuietHoursWindow(
+        start=time(21), end=time(8))})
+    assert quiet_until(at_london(22), customer(), policy) == datetime(2026, 11, 21, 8,
+                                                                      tzinfo=UTC)
+    assert quiet_until(at_london(22), customer(), POLICY) is None
+    # A customer without a zone is read in the policy's default zone (UTC here).
+    zoneless = customer(timezone=None, quiet_hours={"start": "21:00", "end": "08:00"})
+    assert quiet_until(at_london(22), zoneless, POLICY) == datetime(2026, 11, 21, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("moment", "inside"), [
+    (datetime(2026, 11, 20, 9, 0, tzinfo=UTC), True),     # Friday 09:00: the first minute
+    (datetime(2026, 11, 20, 8, 59, tzinfo=UTC), False),
+    (datetime(2026, 11, 20, 17, 59, tzinfo=UTC), True),
+    (datetime(2026, 11, 20, 18, 0, tzinfo=UTC), False),   # 18:00 is closed
+    (datetime(2026, 11, 21, 12, 0, tzinfo=UTC), False),   # Saturday
+    (datetime(2026, 11, 22, 12, 0, tzinfo=UTC), False),   # Sunday
+    (datetime(2026, 11, 23, 12, 0, tzinfo=UTC), True),    # Monday
+])
+def test_team_hours_are_weekdays_from_start_until_before_end(moment: datetime,
+                                                             inside: bool) -> None:
+    assert within_team_hours(moment, POLICY) is inside
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", (0, "GSM-7", 0)),
+    ("a" * 160, (1, "GSM-7", 160)),
+    ("a" * 161, (2, "GSM-7", 161)),
+    ("a" * 306, (2, "GSM-7", 306)),
+    ("a" * 307, (3, "GSM-7", 307)),
+    ("{" * 80, (1, "GSM-7", 160)),       # extension characters count double
+    ("ж" * 70, (1, "UCS-2", 70)),
+    ("ж" * 71, (2, "UCS-2", 71)),
+    ("ж" * 135, (3, "UCS-2", 135)),
+    ("Zoë" + "a" * 67, (1, "UCS-2", 70)),  # one ë switches the whole text to UCS-2
+])
+def test_sms_segments_at_every_boundary(text: str, expected: tuple[int, str, int]) -> None:
+    assert segments(text) == expected
