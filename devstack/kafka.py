@@ -101,7 +101,23 @@ logger.server.level = INFO
 """
 
 
-def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
+@dataclass(frozen=True)
+class SecureListener:
+    """A SASL_SSL listener beside the plain one: TLS from a PKCS12 keystore, SCRAM-SHA-256
+    and -512 users created when the storage is formatted (as a secured cluster would be)."""
+
+    port: int
+    keystore: Path
+    keystore_password: str
+    users: dict[str, str]
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def server_properties(port: int, controller_port: int, log_dir: Path,
+                      secure: SecureListener | None = None) -> str:
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -124,6 +140,22 @@ def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
         "auto.create.topics.enable": "true",
         "log.flush.interval.messages": "9223372036854775807",
     }
+    if secure is not None:
+        scram_login = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        settings.update({
+            "listeners": f"{settings['listeners']},SASL_SSL://127.0.0.1:{secure.port}",
+            "advertised.listeners": f"{settings['advertised.listeners']},"
+                                    f"SASL_SSL://127.0.0.1:{secure.port}",
+            "listener.security.protocol.map": f"{settings['listener.security.protocol.map']},"
+                                              "SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram_login,
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram_login,
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(secure.keystore),
+            "ssl.keystore.password": secure.keystore_password,
+            "ssl.key.password": secure.keystore_password,
+        })
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
@@ -136,6 +168,7 @@ class KafkaBroker:
     controller_port: int = 0
     heap: str = "512m"
     version: str = KAFKA_VERSION
+    secure: SecureListener | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -169,12 +202,15 @@ class KafkaBroker:
             (self.work_dir / "log4j2.properties").write_text(
                 LOG4J2_PROPERTIES.format(log_file=self.log_file)
             )
-            props.write_text(server_properties(self.port, self.controller_port, data))
+            props.write_text(server_properties(self.port, self.controller_port, data, self.secure))
             cluster_id = _random_cluster_id()
+            users = self.secure.users.items() if self.secure else ()
+            scram = [f"--add-scram={mechanism}=[name={name},password={password}]"
+                     for name, password in users for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")]
             fmt = subprocess.run(
                 # `--cluster-id=...`: a random id may start with "-", which would read as a flag.
                 self._java_cmd(libs, "kafka.tools.StorageTool", "format",
-                               f"--cluster-id={cluster_id}", f"--config={props}"),
+                               f"--cluster-id={cluster_id}", f"--config={props}", *scram),
                 capture_output=True, text=True, check=False,
             )
             if fmt.returncode != 0:

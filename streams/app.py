@@ -28,6 +28,7 @@ from heard.channels.twilio_webhooks import STATUS_RANK
 from heard.streams.consent import ConsentLedger, ConsentUpdate
 from heard.streams.consent import follow as follow_consent_topic
 from heard.streams.delivery import Delivery, DeliveryOutcome
+from heard.streams.kafka_client import faust_credentials
 from heard.streams.policy import Rules, decide
 from heard.streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
 from heard.streams.redaction import redact
@@ -110,6 +111,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     app = faust.App(
         engine.app_id,
         broker=[f"kafka://{server}" for server in engine.bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(engine),
         store=engine.store,
         datadir=engine.data_dir,
         topic_partitions=engine.partitions,

@@ -114,6 +114,7 @@ async def send_events(settings: Settings, events: list[tuple[int, Any, bytes]],
                       rebase_to_now: bool = False) -> int:
     from aiokafka import AIOKafkaProducer
 
+    from heard.streams.kafka_client import client_options
     from heard.streams.topics import ensure_topics
 
     await ensure_topics(settings.engine, settings.channels.retry.deferred_seconds)
@@ -121,8 +122,8 @@ async def send_events(settings: Settings, events: list[tuple[int, Any, bytes]],
     if rebase_to_now and events:
         latest = max(event.occurred_at for _, event, _ in events)
         delta = (datetime.now(UTC) - latest).total_seconds()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.engine.bootstrap_servers,
-                                acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(settings.engine), acks="all",
+                                enable_idempotence=True)
     await producer.start()
     try:
         for _, event, raw in events:
@@ -214,8 +215,8 @@ def replay_payloads(settings: Settings, args: argparse.Namespace) -> int:
         bodies = text.splitlines()  # JSON lines: one payload per line
     from heard.streams.connectors.service import Ingest, Publisher
 
-    ingest = Ingest(settings, Publisher(settings.engine.bootstrap_servers,
-                                        settings.connectors.kafka_timeout_seconds))
+    # Offline: mapping only, nothing is published (so no Kafka credentials are needed).
+    ingest = Ingest(settings, Publisher(settings.engine.bootstrap_servers))
     failures = 0
     for number, body in enumerate((b for b in bodies if b.strip()), start=1):
         incoming = Request(headers, body.encode(), None)

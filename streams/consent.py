@@ -19,6 +19,7 @@ from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from heard.streams.kafka_client import client_options
 from heard.streams.readback import partition_ids
 from heard.streams.settings import EngineSettings
 
@@ -121,8 +122,7 @@ async def follow(ledger: ConsentLedger, engine: EngineSettings, topic: str,
     if not ids:
         raise RuntimeError(f"consent topic {topic!r} does not exist")
     partitions = [TopicPartition(topic, pid) for pid in ids]
-    consumer = AIOKafkaConsumer(bootstrap_servers=engine.bootstrap_servers,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(engine), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)

@@ -28,6 +28,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from heard.streams.kafka_client import client_options
 from heard.streams.readback import Positioned
 from heard.streams.settings import EngineSettings
 from heard.streams.state import Notification
@@ -135,8 +136,7 @@ def plan_replay(letter: DeadLetter, topics: dict[str, str],
 
 async def publish(engine: EngineSettings, replays: list[Replay]) -> None:
     """Publish every replay and return once Kafka acknowledged them all."""
-    producer = AIOKafkaProducer(bootstrap_servers=engine.bootstrap_servers, acks="all",
-                                enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(engine), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         futures = [await producer.send(replay.topic, replay.value, key=replay.key,

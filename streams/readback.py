@@ -8,6 +8,7 @@ from typing import NamedTuple
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from heard.streams.kafka_client import client_options
 from heard.streams.settings import EngineSettings
 
 Record = tuple[bytes | None, bytes, dict[str, bytes]]
@@ -25,7 +26,7 @@ class Positioned(NamedTuple):
 
 
 async def partition_ids(engine: EngineSettings, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=engine.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(engine))
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -45,8 +46,8 @@ async def read_topic(engine: EngineSettings, topic: str, key: bytes | None = Non
 
 async def read_positioned(engine: EngineSettings, topic: str, key: bytes | None = None,
                           timeout_ms: int = 2000) -> list[Positioned]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=engine.bootstrap_servers,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(**client_options(engine), enable_auto_commit=False,
+                                auto_offset_reset="earliest")
     await consumer.start()
     try:
         partitions = await partition_ids(engine, topic)

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -55,9 +55,49 @@ class WebSettings(Frozen):
     ops_port: int = Field(6067, ge=1, le=65535)
 
 
+class KafkaSecurity(Frozen):
+    """How heard authenticates to Kafka: TLS (CA, optional client certificate) and SASL
+    (PLAIN or SCRAM). Secrets are named environment variables, never values."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    username_env: str | None = None
+    password_env: str | None = None
+    ca_file: str | None = Field(None, description="PEM CA bundle; the system's when unset")
+    cert_file: str | None = Field(None, description="PEM client certificate (mutual TLS)")
+    key_file: str | None = None
+    check_hostname: bool = True
+
+    @field_validator("sasl_mechanism", "ca_file", "cert_file", "key_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `${VAR:-}` in the YAML gives "" for an unset variable: the same as not set.
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSecurity:
+        if self.protocol.startswith("SASL"):
+            missing = [name for name, value in (("sasl_mechanism", self.sasl_mechanism),
+                                                 ("username_env", self.username_env),
+                                                 ("password_env", self.password_env)) if not value]
+            if missing:
+                raise ValueError(f"{self.protocol} needs {', '.join(missing)}")
+        elif self.sasl_mechanism:
+            raise ValueError(f"sasl_mechanism is set but protocol is {self.protocol}; "
+                             "use SASL_SSL or SASL_PLAINTEXT")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (mutual TLS)")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+
 class EngineSettings(Frozen):
     app_id: str = "heard"
     bootstrap_servers: str = "127.0.0.1:9092"
+    security: KafkaSecurity = KafkaSecurity()
     topic_prefix: str = ""
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1)

@@ -4,10 +4,12 @@ keyed by ticket id, so one worker owns a ticket's events, state, promises and de
 from __future__ import annotations
 
 import contextlib
+import ssl
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from heard.streams.kafka_client import client_options
 from heard.streams.settings import ConfigError, EngineSettings
 
 
@@ -36,18 +38,29 @@ def all_topics(engine: EngineSettings, deferred_seconds: list[float] | None = No
     return names
 
 
+def unreachable_reason(engine: EngineSettings, exc: BaseException) -> str:
+    """Why start-up stops, naming the settings to check. (aiokafka reports a refused login
+    and an absent broker alike, as "Unable to bootstrap", so a secured setup names both.)"""
+    security = engine.security
+    where = f"Kafka at {engine.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)"
+    if security.protocol == "PLAINTEXT":
+        return (f"config/engine.yaml: bootstrap_servers: no answer from {where}; "
+                "is it up and reachable?")
+    login = (f", {security.sasl_mechanism} as the user in {security.username_env}"
+             if security.sasl_mechanism else "")
+    return (f"config/engine.yaml: security: {where} did not accept heard's connection "
+            f"({security.protocol}{login}): is it up, and are the credentials and the CA "
+            f"(ca_file) right? ({type(exc).__name__})")
+
+
 async def ensure_topics(engine: EngineSettings,
                         deferred_seconds: list[float] | None = None) -> list[str]:
     """Create missing topics with the configured partitions; return the ones created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=engine.bootstrap_servers,
-                                request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**client_options(engine), request_timeout_ms=15000)
     try:
         await admin.start()
-    except KafkaConnectionError as exc:
-        raise KafkaUnreachable(
-            f"config/engine.yaml: bootstrap_servers: no Kafka broker answered at "
-            f"{engine.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS); is it up and reachable?"
-        ) from exc
+    except (KafkaError, ssl.SSLError, OSError) as exc:
+        raise KafkaUnreachable(unreachable_reason(engine, exc)) from exc
     try:
         existing = set(await admin.list_topics())
         names = all_topics(engine, deferred_seconds)

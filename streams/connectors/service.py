@@ -34,6 +34,7 @@ from prometheus_client import Counter
 
 from heard.streams.connectors import connector_for
 from heard.streams.connectors.base import Connector, Request, Unmappable, to_events
+from heard.streams.kafka_client import client_options
 from heard.streams.records import InvalidEvent, event_to_json, parse_event
 from heard.streams.settings import Settings, SourceSettings
 
@@ -63,8 +64,11 @@ async def wait_acknowledged(pending: asyncio.Future[Any], seconds: float) -> Non
 class Publisher:
     """A lazily (re)started idempotent producer; failures become KafkaUnavailable."""
 
-    def __init__(self, bootstrap_servers: str, timeout_seconds: float = 2.0) -> None:
+    def __init__(self, bootstrap_servers: str, timeout_seconds: float = 2.0,
+                 connection: dict[str, Any] | None = None) -> None:
         self.bootstrap_servers = bootstrap_servers
+        # TLS and SASL options from `engine.security` (heard.streams.kafka_client).
+        self.connection = {"bootstrap_servers": bootstrap_servers, **(connection or {})}
         # How long a webhook waits for Kafka before its 503: a vendor retries sooner than
         # it gives up, and a help desk's webhook timeout is typically 10 s or less.
         self.timeout_seconds = timeout_seconds
@@ -72,8 +76,8 @@ class Publisher:
 
     async def _ready(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
-                                        enable_idempotence=True, request_timeout_ms=8000)
+            producer = AIOKafkaProducer(**self.connection, acks="all", enable_idempotence=True,
+                                        request_timeout_ms=8000)
             try:
                 await asyncio.wait_for(producer.start(), self.timeout_seconds)
             except (KafkaError, OSError, TimeoutError) as exc:
@@ -292,7 +296,8 @@ class Ingest:
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     cfg = settings.connectors
-    publisher = Publisher(settings.engine.bootstrap_servers, cfg.kafka_timeout_seconds)
+    publisher = Publisher(settings.engine.bootstrap_servers, cfg.kafka_timeout_seconds,
+                          client_options(settings.engine))
     runner = web.AppRunner(Ingest(settings, publisher).app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, cfg.host, cfg.port).start()
