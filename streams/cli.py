@@ -26,6 +26,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
     from heard.streams.app import build_app, prepare_data_dir
+    from heard.streams.logs import log_format, logging_config
     from heard.streams.topics import ensure_topics
     from heard.streams.wiring import build_channels, twilio_auth_token
 
@@ -34,7 +35,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     asyncio.run(ensure_topics(settings.engine, settings.channels.retry.deferred_seconds))
     channels = build_channels(settings.channels)
     app = build_app(settings, channels, twilio_auth_token=twilio_auth_token(settings.channels))
-    worker = faust.Worker(app, loglevel=args.loglevel, quiet=False)
+    # JSON logs are for pipelines: no banner, one object per line.
+    worker = faust.Worker(app, loglevel=args.loglevel, quiet=log_format() == "json",
+                          logging_config=logging_config(args.loglevel))
     worker.execute_from_commandline()
     return 0
 
@@ -180,9 +183,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.action == "replay":
         return replay_payloads(settings, args)
+    import logging.config
     import signal
 
     from heard.streams.connectors.service import serve
+    from heard.streams.logs import logging_config
+
+    logging.config.dictConfig(logging_config())
     from heard.streams.topics import ensure_topics
 
     async def run() -> None:

@@ -301,8 +301,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     runner = web.AppRunner(Ingest(settings, publisher).app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, cfg.host, cfg.port).start()
-    print(f"heard ingest on http://{cfg.host}:{cfg.port} "
-          f"(sources: {', '.join(sorted(cfg.sources)) or 'none'})", flush=True)
+    log.info("heard ingest on http://%s:%s (sources: %s)", cfg.host, cfg.port,
+             ", ".join(sorted(cfg.sources)) or "none")
     try:
         await stop.wait()
     finally:

@@ -230,3 +230,25 @@ def test_the_published_json_schemas_are_the_models_own() -> None:
     for name, schema in json_schemas().items():
         published = json.loads((REPO / "docs" / "schemas" / f"{name}.v1.json").read_text())
         assert published == schema, f"docs/schemas/{name}.v1.json is out of date"
+
+
+def test_logs_redact_addresses_and_numbers_in_messages_arguments_and_tracebacks(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+    import logging.config
+
+    from heard.streams.logs import logging_config
+
+    logging.config.dictConfig(logging_config("info", "json"))
+    log = logging.getLogger("heard.test")
+    log.warning("SMTP refused %s: %s", "<ana@example.com>", "550 no such user")
+    try:
+        raise ValueError("The 'To' number +15005550009 is not valid")
+    except ValueError:
+        log.exception("send failed for amara@example.net")
+    err = capsys.readouterr().err
+    entries = [json.loads(line) for line in err.splitlines()]
+    assert [entry["level"] for entry in entries] == ["WARNING", "ERROR"]
+    assert "example.com" not in err and "example.net" not in err and "5550009" not in err
+    assert entries[0]["message"] == "SMTP refused <<email>>: 550 no such user"
+    logging.config.dictConfig(logging_config("warning", "text"))
