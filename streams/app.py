@@ -7,7 +7,6 @@ event-id dedupe in the ticket state and by the receipts table.
 from __future__ import annotations
 
 import asyncio
-import base64
 import heapq
 import json
 import logging
@@ -525,13 +524,4 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             # Look again shortly: if the agent has not moved the due time by then, re-emit.
             heapq.heappush(due_heap, (stamp + TIMER_RECHECK_SECONDS, ticket_id))
 
-    app.heard_renderer = renderer  # type: ignore[attr-defined]
     return app
-
-
-def decode_dead_letter(value: bytes, headers: dict[str, bytes]) -> dict[str, str]:
-    return {
-        "reason": headers.get("heard-reason", b"").decode(errors="replace"),
-        "stage": headers.get("heard-stage", b"").decode(errors="replace"),
-        "original_base64": base64.b64encode(value).decode(),
-    }

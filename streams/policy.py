@@ -42,7 +42,6 @@ from heard.streams.state import (
     notification_id,
 )
 
-CUSTOMER_KINDS = ("acknowledgment", "milestone_update", "closure_summary", "checkpoint_holding")
 CLOSED_STATUSES = ("closed",)
 
 

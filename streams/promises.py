@@ -65,6 +65,10 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
         outside_team_hours=not within_team_hours(event.due_at, step.rules.policy),
     )
     state.promises[event.promise_id] = promise
+    if event.team_calendar:
+        # Not read yet: say so where the team looks, rather than pretend it shaped anything.
+        step.log("record", f"team_calendar {event.team_calendar!r} is not used yet; team hours "
+                 "come from config/policy.yaml", kind="checkpoint")
     announce(step, promise)
     step.log("record", f"promise {promise.promise_id} pending until {promise.due_at.isoformat()}",
              kind="checkpoint")

@@ -224,7 +224,6 @@ class PolicySettings(Frozen):
     team_hours_end: time = time(18, 0)
     team_timezone: str = "UTC"
     nudge_lead_seconds: float = Field(1800, ge=0)
-    reply_channel_text: str = "reply to this email"
 
     @field_validator("default_timezone", "team_timezone")
     @classmethod
