@@ -21,23 +21,27 @@ from tests.integration.test_end_to_end import send
 
 pytestmark = pytest.mark.integration
 
-TICKETS = [f"PK-{n}" for n in range(1, 7)]
-KEPT = set(TICKETS[::2])  # the agent replies in time on these
-
-
-def kinds_by_ticket(folder: Path) -> Counter[tuple[str, str]]:
+def kinds_by_ticket(folder: Path, tickets: list[str]) -> Counter[tuple[str, str]]:
     found: Counter[tuple[str, str]] = Counter()
     for path in folder.glob("*.eml"):
         mail = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         ticket = str(mail["In-Reply-To"] or "").removeprefix("<ticket-").split("@")[0]
-        if ticket in TICKETS:
+        if ticket in tickets:
             found[(ticket, str(mail["X-Heard-Kind"]))] += 1
     return found
 
 
+# Both stores: memory:// rebuilds the tables from their changelogs; rocksdb:// keeps them on
+# disk in the data dir and reads back only what changed.
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 async def test_pending_promises_fire_once_after_a_sigkill_and_restart(
-        kafka_bootstrap: str, catchers: Catchers, topic_prefix: str, tmp_path: Path) -> None:
-    env = worker_env(kafka_bootstrap, catchers, topic_prefix)
+        kafka_bootstrap: str, catchers: Catchers, topic_prefix: str, tmp_path: Path,
+        store: str) -> None:
+    run = store.split(":")[0][:3]
+    TICKETS = [f"PK{run}-{n}" for n in range(1, 7)]
+    KEPT = set(TICKETS[::2])
+    env = worker_env(kafka_bootstrap, catchers, topic_prefix, HEARD_STORE=store,
+                     HEARD_DATA_DIR=str(tmp_path / "data"))
     worker = Worker(env, tmp_path / "worker.log")
     worker.start()
     start = datetime.now(UTC)
@@ -72,14 +76,14 @@ async def test_pending_promises_fire_once_after_a_sigkill_and_restart(
             broken = set(TICKETS) - KEPT
             expected = {(t, kind) for t in broken
                         for kind in ("checkpoint_escalation", "checkpoint_holding")}
-            await wait_for(lambda: expected <= set(kinds_by_ticket(catchers.mail_dir)), 90,
+            await wait_for(lambda: expected <= set(kinds_by_ticket(catchers.mail_dir, TICKETS)), 90,
                            "every due promise's escalation and holding update")
             after = await wait_until(promise_statuses,
                                      lambda s: all(s[t] == "broken" for t in broken), 20,
                                      "broken promises recorded")
             assert all(after[t] == "kept" for t in KEPT)
             await asyncio.sleep(6)  # asserting an absence: one timer recheck (5 s) must pass
-            sent = kinds_by_ticket(catchers.mail_dir)
+            sent = kinds_by_ticket(catchers.mail_dir, TICKETS)
             fired = {key: n for key, n in sent.items() if key[1].startswith("checkpoint_e")
                      or key[1] == "checkpoint_holding"}
             assert fired == dict.fromkeys(expected, 1), "exactly once, only for broken promises"
