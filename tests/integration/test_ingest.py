@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -221,3 +223,38 @@ async def test_hostile_canonical_lines_get_400_with_their_line_never_500(ingest:
         status, answer = await ingest.post("/events", b"\n" + good + b"\n" + line, bearer)
         assert status == 400, answer
         assert answer["error"].startswith("line 3: ") and reason in answer["error"], answer
+
+
+async def test_a_paused_broker_gets_no_2xx_and_the_retry_lands_once(tmp_path: Path) -> None:
+    """A 2xx promises the event is in Kafka: while the broker is frozen (SIGSTOP: it accepts
+    connections but answers nothing) no webhook gets one."""
+    broker = KafkaBroker(tmp_path / "kafka", port=free_port())
+    try:
+        await asyncio.to_thread(broker.start, 90)
+    except Exception as exc:  # any start failure must fail the test, not skip it
+        pytest.fail(f"Kafka could not start: {exc}")
+    running = await start_ingest(broker.bootstrap, "paused.")
+    assert broker.process is not None
+    body = body_of("github", "issues_opened").replace(b"1347", b"4001")
+    headers = signed_headers("github", "issues_opened", body, delivery="p-1")
+    try:
+        warm = body_of("github", "issues_opened").replace(b"1347", b"4000")
+        assert (await running.post("/webhooks/github", warm, signed_headers(
+            "github", "issues_opened", warm, delivery="p-0")))[0] == 202
+        os.kill(broker.process.pid, signal.SIGSTOP)  # the broker this test started
+        try:
+            asked = time.monotonic()
+            status, answer = await running.post("/webhooks/github", body, headers)
+            assert status == 503 and "Kafka" in answer["error"], (status, answer)
+            assert time.monotonic() - asked < 4
+        finally:
+            os.kill(broker.process.pid, signal.SIGCONT)
+        status, answer = await running.post("/webhooks/github", body, headers)
+        digest = body_digest(body)
+        assert (status, answer) in ((200, {"duplicate": digest}),
+                                    (202, {"published": [f"github:{digest}:0"]}))
+        ids = [json.loads(v)["id"] for _, v, _ in await running.topic("ticket_events")]
+        assert ids.count(f"github:{digest}:0") == 1
+    finally:
+        await running.stop()
+        await asyncio.to_thread(broker.stop)
