@@ -27,7 +27,10 @@ PromiseStatus = Literal["pending", "kept", "kept_late", "renegotiated", "broken"
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Stored state and records between agents keep fields this version does not know:
+    # during a rolling upgrade an older worker reads a newer worker's records, acts on what
+    # it understands, and writes the rest back unchanged (docs/operations.md).
+    model_config = ConfigDict(extra="allow")
 
 
 def notification_id(ticket_id: str, kind: str, trigger_event_id: str, channel: str,

@@ -47,3 +47,32 @@ def test_capacity_zero_keeps_nothing() -> None:
     json_text = stored("T-1", 1)
     assert cache.load("T-1", json_text) is not cache.load("T-1", json_text)
     assert len(cache) == 0
+
+
+def test_a_newer_workers_state_is_read_and_written_back_whole() -> None:
+    """Rolling upgrades: fields a newer version added survive an older worker's decision."""
+    import json
+
+    from heard.streams.policy import decide
+    from heard.streams.records import parse_event
+    from heard.streams.state import Notification, TicketState
+    from tests import stories
+    from tests.unit.test_policy import RULES
+
+    created = parse_event(stories.dumps(stories.created("T-up", urgent=True)))
+    promised = parse_event(stories.dumps(stories.promised(
+        "T-up", stories.T0 + stories.minutes(1), stories.T0 + stories.minutes(90))))
+    outcome = decide(None, created, created.occurred_at, RULES)
+    state = decide(outcome.state, promised, promised.occurred_at, RULES).state
+    newer = json.loads(state.to_json())
+    newer["owner"] = {"name": "Aisha"}                          # a field from the next version
+    newer["promises"]["P1"]["announced_to"] = ["stakeholder"]  # and one nested deeper
+    reply = parse_event(stories.dumps(stories.reply("T-up", stories.T0 + stories.minutes(5))))
+    read = TicketState.model_validate_json(json.dumps(newer))
+    after = json.loads(decide(read, reply, reply.occurred_at, RULES).state.to_json())
+    assert after["owner"] == {"name": "Aisha"}
+    assert after["promises"]["P1"]["announced_to"] == ["stakeholder"]
+    assert after["promises"]["P1"]["status"] == "kept"
+    [note] = outcome.notifications
+    record = {**json.loads(note.model_dump_json()), "contacts": [{"role": "stakeholder"}]}
+    assert Notification.model_validate_json(json.dumps(record)).notification_id == note.notification_id
