@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 
 import faust
 import faust.streams as faust_streams
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, Info
 
 from heard.channels.base import Channel
 from heard.channels.sms_twilio import OPTED_OUT
@@ -36,6 +36,7 @@ from heard.streams.settings import ConfigError, Settings
 from heard.streams.state import Notification, PromiseRecord, notification_id
 from heard.streams.state_cache import StateCache
 from heard.streams.topics import retry_topic, topic_names
+from heard.streams.version import installed_version
 from heard.streams.web import TwilioRoutes, ops_app, public_app
 from heard.streams.web import serve as serve_http_app
 
@@ -50,6 +51,7 @@ AGENT_FAILURES = Counter("heard_record_failures_total",
 DELIVERIES = Counter("heard_deliveries_total", "Delivery outcomes", ["channel", "status"])
 PROMISES = Counter("heard_promises_total", "Promise status changes (made = pending)",
                    ["team", "agent", "status"])
+BUILD_INFO = Info("heard_build", "The heard version this worker runs")
 LATENESS = Histogram("heard_promise_lateness_seconds",
                      "How late a promise was kept (0 when on time)", ["team"],
                      buckets=(0, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400))
@@ -72,8 +74,10 @@ def bind_current_event(event: Any) -> None:
 
 
 def observe_promise(record: PromiseRecord) -> None:
-    team = record.team or ""
-    PROMISES.labels(team, record.agent, record.status).inc()
+    # Labels are bounded and carry no personal data: the agent's id, never their name (an
+    # agent without an id counts as "unknown"); a promise without a team as "none".
+    team = record.team or "none"
+    PROMISES.labels(team, record.agent_id or "unknown", record.status).inc()
     if record.status in ("kept", "kept_late") and record.settled_at is not None:
         LATENESS.labels(team).observe(max(0.0, (record.settled_at - record.due_at).total_seconds()))
 
@@ -94,6 +98,7 @@ def prepare_data_dir(folder: Path) -> None:
 def build_app(settings: Settings, channels: dict[str, Channel], *,
               clock: Clock = utc_now, twilio_auth_token: str = "") -> faust.App:
     engine = settings.engine
+    BUILD_INFO.info({"version": installed_version()})
     names = topic_names(engine)
     renderer = Renderer(engine.templates_dir, engine.default_locale)
     problems = renderer.compile_all()
@@ -242,7 +247,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             await emit(names["promises"], ticket_key, record.model_dump_json().encode())
         if outcome.first_acknowledgment is not None:
             first = outcome.first_acknowledgment
-            FIRST_ACK.labels(first.team or "").observe(first.seconds)
+            FIRST_ACK.labels(first.team or "none").observe(first.seconds)
             await emit(names["promises"], ticket_key, first.model_dump_json().encode())
 
     async def publish(outcome: DeliveryOutcome, key: bytes) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.metadata
 import json
 import sys
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from typing import Any
 from heard.devstack.kafka import StackError
 from heard.streams.records import InvalidEvent, parse_event
 from heard.streams.settings import ConfigError, Settings, load_settings
+from heard.streams.version import installed_version
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -338,13 +338,6 @@ def cmd_templates(args: argparse.Namespace) -> int:
     else:
         code = preview_command(config, args.kind, Path(args.out))
     return code
-
-
-def installed_version() -> str:
-    try:
-        return importlib.metadata.version("heard")
-    except importlib.metadata.PackageNotFoundError:
-        return "(not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -95,6 +95,7 @@ async def test_the_public_listener_serves_only_the_callbacks(
     assert (await get(ops_port, "/livez"))[0] == 200
     status, metrics = await get(ops_port, "/metrics")
     assert status == 200 and "heard_record_failures_total" in metrics
+    assert 'heard_build_info{version="' in metrics
 
 
 def texts_to(catchers: Catchers, number: str) -> list[dict[str, Any]]:

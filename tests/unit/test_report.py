@@ -73,3 +73,22 @@ def test_since_accepts_durations_and_dates() -> None:
     assert parse_since("2026-11-01").isoformat() == "2026-11-01T00:00:00+00:00"
     with pytest.raises(Exception, match="use 7d"):
         parse_since("last tuesday")
+
+
+def test_promise_metrics_are_labelled_by_agent_id_never_by_name() -> None:
+    from datetime import UTC, datetime
+
+    from prometheus_client import REGISTRY
+
+    from heard.streams.app import observe_promise
+    from heard.streams.state import PromiseRecord
+
+    at = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    observe_promise(PromiseRecord(promise_id="P-m", ticket_id="T-m", version=1,
+                                  agent="Sam Reyes", agent_id="A-3", team=None,
+                                  status="pending", made_at=at, due_at=at, at=at))
+    assert REGISTRY.get_sample_value("heard_promises_total", {
+        "team": "none", "agent": "A-3", "status": "pending"}) == 1
+    names = [sample.labels.get("agent") for metric in REGISTRY.collect()
+             if metric.name == "heard_promises" for sample in metric.samples]
+    assert "Sam Reyes" not in names
