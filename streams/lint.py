@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError, meta, nodes
 from pydantic import Field
 
-from heard.streams.rendering import CUSTOMER_KINDS, KINDS, Renderer, TemplateProblem
+from heard.streams.rendering import CUSTOMER_KINDS, KINDS, Renderer, TemplateProblem, plain_words
 from heard.streams.settings import Frozen, load_file
 from heard.streams.sms_segments import segments
 
@@ -83,6 +83,21 @@ class Finding:
         return f"{self.level}: {self.where}: {self.message}"
 
 
+def fold_personas(findings: list[Finding]) -> list[Finding]:
+    """One finding per problem: the same message for several personas becomes one line
+    that lists them, instead of one line each."""
+    personas: dict[tuple[Literal["error", "warning"], str, str], list[str]] = {}
+    for finding in findings:
+        match = re.match(r"persona (\S+): (.*)$", finding.message)
+        key = (finding.level, finding.where, match.group(2) if match else finding.message)
+        personas.setdefault(key, [])
+        if match:
+            personas[key].append(match.group(1))
+    return [Finding(level, where, f"{message} (personas: {', '.join(names)})" if names
+                    else message)
+            for (level, where, message), names in personas.items()]
+
+
 def sample_context(kind: str, persona: Persona, now: datetime) -> dict[str, Any]:
     """Worst-case but realistic values: long subject, long milestone, a far due time."""
     due = (now + timedelta(hours=27, minutes=45)).isoformat()
@@ -110,6 +125,29 @@ def sample_context(kind: str, persona: Persona, now: datetime) -> dict[str, Any]
     return {key: value for key, value in context.items() if key in CONTEXT[kind]}
 
 
+# What an empty value leaves behind: "None", "(None)", "()" or an empty quote.
+EMPTY_VALUE = re.compile(r"\bNone\b|\(\s*\)|“\s*”|\"\s*\"")
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def html_text(html: str) -> str:
+    body = html.split("<body", 1)[-1]
+    return re.sub(r"\s+", " ", _TAGS.sub(" ", body.split(">", 1)[-1])).strip()
+
+
+def sms_advice(text: str, budget: int, template: str) -> str:
+    """How to get back under the budget: which of the template's own characters force UCS-2
+    (a customer's ë is theirs to keep), or how much to cut."""
+    forcing = sorted({char for char in text if segments(char)[1] == "UCS-2" and char in template})
+    if forcing:
+        gsm_count = segments("".join("a" if char in forcing else char for char in text))[0]
+        shown = " ".join(repr(char) for char in forcing[:8])
+        return (f"; {shown} switch the whole text to UCS-2 (70 per part instead of 160): "
+                f"without them it would be {gsm_count} segment(s)")
+    limit = 160 if budget == 1 else 153 * budget
+    return f"; cut {segments(text)[2] - limit} characters"
+
+
 def _dotted_uses(source: str, dotted: str) -> bool:
     return re.search(r"\b" + re.escape(dotted).replace(r"\.", r"\s*\.\s*") + r"\b", source) is not None
 
@@ -130,7 +168,7 @@ class Linter:
         self.check_files_and_parts()
         if not any(f.level == "error" and "line" in f.where for f in self.findings):
             self.check_rendered(moment)
-        return self.findings
+        return fold_personas(self.findings)
 
     def check_syntax_and_variables(self) -> None:
         env = self.renderer.env
@@ -139,8 +177,10 @@ class Linter:
             try:
                 ast = env.parse(source)
             except TemplateSyntaxError as exc:
-                self.add("error", f"{name} line {exc.lineno}", exc.message or "syntax error")
+                self.add("error", f"{name} line {exc.lineno}",
+                         plain_words(exc.message or "syntax error"))
                 continue
+            self.check_text_outside_blocks(name, ast)
             kind = name.split("/")[0]
             if kind not in CONTEXT:
                 continue
@@ -149,6 +189,18 @@ class Linter:
                              if re.search(rf"\b{re.escape(variable)}\b", text)), None)
                 self.add("error", f"{name} line {line}" if line else name,
                          f"'{variable}' is not in the {kind} context (see docs/templates.md)")
+
+    def check_text_outside_blocks(self, name: str, ast: nodes.Template) -> None:
+        """In a template that extends the layout, only blocks reach the reader: text outside
+        them vanishes without a word."""
+        if not any(isinstance(node, nodes.Extends) for node in ast.body):
+            return
+        for node in ast.body:
+            if isinstance(node, nodes.Output) and any(
+                    isinstance(part, nodes.TemplateData) and part.data.strip()
+                    for part in node.nodes):
+                self.add("error", f"{name} line {node.lineno}", "text outside {% block %} never "
+                         "reaches the reader: move it inside a block")
 
     def check_files_and_parts(self) -> None:
         root = self.renderer.root
@@ -191,16 +243,31 @@ class Linter:
                                                         persona.plain_text_only)
                     except TemplateProblem as exc:
                         self.add("error", f"{exc.file}" + (f" line {exc.line}" if exc.line else ""),
-                                 f"fails for persona {persona.key}: {exc.reason}")
+                                 f"persona {persona.key}: {exc.reason} (this message would not "
+                                 "be sent)")
                         continue
-                    where = f"{kind}/{persona.locale}/{'sms.txt' if channel == 'sms' else 'email'}"
+                    files = ["sms.txt"] if channel == "sms" else ["subject.txt", "email.txt"]
+                    where = " + ".join(
+                        self.renderer.resolve(kind, persona.locale, file) or
+                        f"{kind}/{persona.locale}/{file}" for file in files)
                     texts = [rendered.text, rendered.subject or ""]
+                    if rendered.html is not None:
+                        # Tone rules read what the reader reads: the HTML part's text too.
+                        texts.append(html_text(rendered.html))
+                    for text in texts:
+                        for shown in EMPTY_VALUE.findall(text):
+                            self.add("error", where, f"persona {persona.key}: {shown!r} reaches "
+                                     "the reader: a value that can be empty needs "
+                                     "{% if ... %} around its sentence")
                     if channel == "sms":
                         count, enc, units = segments(rendered.text)
-                        if count > self.settings.sms_max_segments:
+                        budget = self.settings.sms_max_segments
+                        if count > budget:
+                            advice = sms_advice(rendered.text, budget,
+                                                self.source(kind, persona.locale, "sms.txt"))
                             self.add("error", where, f"persona {persona.key}: {count} segments "
-                                     f"({units} {enc} units); budget {self.settings.sms_max_segments}")
-                    self.check_tone(where, " ".join(texts))
+                                     f"({units} {enc} units); budget {budget}{advice}")
+                    self.check_tone(where, " ".join(texts), persona.key)
                     if channel == "email" and persona.locale.startswith("en") \
                             and persona.key == "everyday":
                         ease = textstat.flesch_reading_ease(rendered.text)
@@ -208,11 +275,15 @@ class Linter:
                             self.add("warning", where, f"reading ease {ease:.0f} is below "
                                      f"{self.settings.min_reading_ease:.0f}; use shorter sentences")
 
-    def check_tone(self, where: str, text: str) -> None:
+    def source(self, kind: str, locale: str, file: str) -> str:
+        name = self.renderer.resolve(kind, locale, file)
+        return (self.renderer.root / name).read_text(encoding="utf-8") if name else ""
+
+    def check_tone(self, where: str, text: str, persona: str) -> None:
         lowered = text.lower()
         for rule in self.settings.tone:
             if re.search(rf"\b{re.escape(rule.phrase.lower())}\b", lowered):
-                self.add(rule.level, where, f'"{rule.phrase}": {rule.why}')
+                self.add(rule.level, where, f'persona {persona}: "{rule.phrase}": {rule.why}')
 
 
 def load_linter(config: Path, templates: Path | None = None) -> Linter:

@@ -8,6 +8,7 @@ sandbox with StrictUndefined, so a missing variable is an error, never a blank.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import time
@@ -263,13 +264,14 @@ class Renderer:
             template = self.env.get_template(name)
             return template.render(variables)
         except TemplateSyntaxError as exc:
-            raise TemplateProblem(name, exc.lineno, exc.message or str(exc)) from exc
+            raise TemplateProblem(name, exc.lineno, plain_words(exc.message or str(exc))) from exc
         except SecurityError as exc:
             raise TemplateProblem(name, _template_line(exc, name), f"not allowed: {exc}") from exc
         except TemplateNotFound as exc:
             raise TemplateProblem(name, None, f"includes a missing template {exc.name}") from exc
         except TemplateError as exc:
-            raise TemplateProblem(name, _template_line(exc, name), str(exc)) from exc
+            raise TemplateProblem(name, _template_line(exc, name),
+                                  plain_words(str(exc), context)) from exc
         except (TypeError, ValueError, LookupError, AttributeError) as exc:
             raise TemplateProblem(name, _template_line(exc, name), str(exc)) from exc
 
@@ -295,6 +297,27 @@ class Renderer:
         text = _tidy_text(one("email.txt") or "")
         html = None if plain_text_only else one("email.html", required=False)
         return Rendered(subject=subject, text=text, html=html, template_hashes=hashes)
+
+
+_MISSING_ATTRIBUTE = re.compile(r"'dict object' has no attribute '(\w+)'")
+
+
+def plain_words(message: str, context: dict[str, Any] | None = None) -> str:
+    """Jinja's messages in a writer's words, with a "did you mean" from the context."""
+    missing = _MISSING_ATTRIBUTE.search(message)
+    if missing and context is not None:
+        name = missing.group(1)
+        known = sorted({key for value in context.values() if isinstance(value, dict)
+                        for key in value})
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.4)
+        hint = f"; did you mean `{near[0]}`?" if near else ""
+        return f"there is no `{name}` here{hint} (docs/templates.md lists what there is)"
+    if "expected token 'end of print statement'" in message:
+        return ("a {{ ... }} holds one value: a filter needs a `|` before it, or a `}}` is "
+                f"missing ({message})")
+    if "Unexpected end of template" in message:
+        return f"a block is opened and never closed: add its {{% end... %}} ({message})"
+    return message
 
 
 def _tidy_text(text: str) -> str:

@@ -1,0 +1,84 @@
+"""Lint that speaks a writer's language: each problem a writer can make, seeded into a copy
+of the templates, and the message they get."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from heard.streams.lint import load_linter
+from tests.peers import REPO
+
+
+@pytest.fixture
+def templates(tmp_path: Path) -> Path:
+    target = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", target)
+    return target
+
+
+def findings(templates: Path) -> list[str]:
+    return [str(f) for f in load_linter(REPO / "config", templates).run()]
+
+
+def edit(templates: Path, name: str, old: str, new: str) -> None:
+    path = templates / name
+    text = path.read_text()
+    assert old in text, name
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_a_clean_tree_has_no_findings(templates: Path) -> None:
+    assert findings(templates) == []
+
+
+def test_tone_rules_read_the_html_part_too(templates: Path) -> None:
+    edit(templates, "acknowledgment/en/email.html", "Thank you for writing to us",
+         "Dear valued customer, thank you for writing to us")
+    [problem] = [f for f in findings(templates) if "valued customer" in f]
+    assert problem.startswith("error: acknowledgment/en/subject.txt + acknowledgment/en/email.txt")
+    assert "(personas: everyday, long-name," in problem  # one line for every persona
+
+
+def test_an_empty_value_that_reaches_the_reader_is_an_error(templates: Path) -> None:
+    edit(templates, "acknowledgment/en/email.txt", "Hi {{ customer.greeting_name }},",
+         "Hi {{ customer.greeting_name }} ({{ customer.pronouns }}),")
+    [problem] = [f for f in findings(templates) if "reaches the reader" in f]
+    assert "'None' reaches the reader: a value that can be empty needs {% if ... %}" in problem
+    assert "long-name" in problem and "everyday" not in problem  # only personas without pronouns
+
+
+def test_text_outside_blocks_is_flagged_with_its_line(templates: Path) -> None:
+    path = templates / "closure_summary/en/email.html"
+    path.write_text(path.read_text() + "<p>P.S. We are sorry it took so long.</p>\n")
+    lines = len(path.read_text().splitlines())
+    assert (f"error: closure_summary/en/email.html line {lines}: text outside {{% block %}} "
+            "never reaches the reader: move it inside a block") in findings(templates)
+
+
+def test_a_misspelt_variable_gets_a_did_you_mean(templates: Path) -> None:
+    edit(templates, "milestone_update/en/email.txt", "{{ customer.greeting_name }}",
+         "{{ customer.greting_name }}")
+    [problem] = [f for f in findings(templates) if "there is no" in f]
+    assert "milestone_update/en/email.txt line 1" in problem
+    assert "(personas: everyday, long-name, non-latin" in problem
+    assert "there is no `greting_name` here; did you mean `greeting_name`?" in problem
+
+
+def test_a_broken_print_is_explained_in_plain_words(templates: Path) -> None:
+    edit(templates, "acknowledgment/en/subject.txt", "{{ ticket.subject }}", "{{ ticket.subject upper }}")
+    [problem] = [f for f in findings(templates) if "subject.txt" in f]
+    assert problem.startswith("error: acknowledgment/en/subject.txt line 1: a {{ ... }} holds one value")
+
+
+def test_an_sms_over_budget_names_the_character_that_forced_ucs2(templates: Path) -> None:
+    edit(templates, "acknowledgment/en/sms.txt", "Reply here anytime.",
+         "Reply here anytime — we read every message, day and night, and we answer every one "
+         "of them ourselves — nothing is automated on our side, we promise you that much.")
+    problems = [f for f in findings(templates) if "acknowledgment/en/sms.txt" in f
+                and "segments" in f]
+    assert problems and all("'—' switch the whole text to UCS-2" in f for f in problems)
+    assert all("'ë'" not in f and "'Ł'" not in f for f in problems)  # the customers' letters
+    assert any("without them it would be 2 segment(s)" in f for f in problems)
