@@ -32,7 +32,7 @@ with warnings.catch_warnings():
 COMMON = {"customer", "ticket", "agent", "next_milestone", "quick_update", "sent_at"}
 CONTEXT: dict[str, set[str]] = {
     "acknowledgment": COMMON,
-    "milestone_update": COMMON | {"milestone"},
+    "milestone_update": COMMON | {"milestone", "moved"},
     "closure_summary": COMMON | {"summary"},
     "checkpoint_holding": COMMON | {"promise"},
     "checkpoint_nudge": {"customer", "ticket", "agent", "promise", "sent_at"},
@@ -110,6 +110,7 @@ def sample_context(kind: str, persona: Persona, now: datetime) -> dict[str, Any]
         "next_milestone": {"text": "a confirmed delivery slot from the courier", "due_at": due},
         "quick_update": {"channel": persona.channel},
         "sent_at": now.isoformat(),
+        "moved": None,
         "milestone": {"text": "We found your parcel at the regional depot and asked the courier "
                               "for a priority redelivery tomorrow morning.",
                       "at": now.isoformat(), "status": "in_progress"},

@@ -455,6 +455,7 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
         "next_milestone": milestone_ctx,
         "quick_update": {"channel": channel},
         "sent_at": now.isoformat(),
+        "moved": None,
     }
     if item.kind == "closure_summary" and state.summary is not None:
         context["summary"] = state.summary.model_dump()

@@ -52,8 +52,10 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
         step.log("skip", "same promise repeated; nothing changes", kind="checkpoint")
         return
     version = 1
+    moved_from: datetime | None = None
     for other in state.promises.values():
         if other.status == "pending":
+            moved_from = max(moved_from or other.due_at, other.due_at)
             set_status(step, other, "renegotiated", event.occurred_at)
             _drop_ladder(step, other.promise_id)
             step.log("record", f"promise {other.promise_id} renegotiated by {event.promise_id}",
@@ -91,11 +93,18 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
         step.log("schedule", f"{kind} for promise {promise.promise_id} at {due.isoformat()}",
                  kind=kind)
     if existing is not None or version > 1:
+        # The customer hears what moved, from when to when, and why if the agent said so;
+        # the task line itself is the agent's, not news for the customer.
         step.state.scheduled.append(Scheduled(
-            kind="milestone_update", due_at=step.now, trigger_event_id=event.id,
+            kind="milestone_update", due_at=step.release_at, trigger_event_id=event.id,
             trigger_at=event.occurred_at,
-            context={"milestone": {"text": event.what, "at": event.occurred_at.isoformat()},
-                     "next_milestone": {"text": event.what, "due_at": event.due_at.isoformat()}},
+            context={"milestone": {"text": event.customer_text or "",
+                                   "at": event.occurred_at.isoformat()},
+                     "next_milestone": {"text": event.customer_text or None,
+                                        "due_at": event.due_at.isoformat()},
+                     "moved": {"from": (moved_from or (existing.due_at if existing else
+                                                       event.due_at)).isoformat(),
+                               "to": event.due_at.isoformat(), "reason": event.reason}},
         ))
 
 

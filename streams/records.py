@@ -230,6 +230,10 @@ class CheckpointPromised(EventBase):
     due_at: UtcDatetime
     what: LongText
     team_calendar: ShortText | None = None
+    # For the customer, when a promise moves: why (shown as "because ...") and, optionally,
+    # what they will hear about (the task line `what` is the agent's own note).
+    reason: LongText | None = None
+    customer_text: LongText | None = None
 
 
 class Resolved(EventBase):

@@ -155,3 +155,25 @@ def test_an_escalation_says_what_really_reached_the_customer_in_their_own_time()
     assert "has just been sent" not in quiet
     unreachable, _ = escalation_text({"consent": {"email": False, "sms": False}})
     assert "No holding update can reach Amara" in unreachable
+
+
+def test_a_moved_promise_tells_the_customer_from_when_to_when_and_why() -> None:
+    from heard.streams.rendering import Renderer
+    from tests.peers import REPO
+
+    moved_to = DUE + timedelta(hours=2)
+    _, outcomes = run([stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(5), DUE),
+                       stories.promised("T1", T0 + minutes(30), moved_to, eid="moved",
+                                        reason="the courier has not confirmed the slot yet")])
+    [update] = outcomes[2].notifications
+    assert update.context["moved"] == {"from": DUE.isoformat(), "to": moved_to.isoformat(),
+                                       "reason": "the courier has not confirmed the slot yet"}
+    renderer = Renderer(REPO / "templates")
+    text = renderer.render("milestone_update", "email", "en", "Europe/London", update.context).text
+    assert ("We have moved your next update from Fri, November 20, 1:00\u202fPM (British Time) to "
+            "Fri, November 20, 3:00\u202fPM (British Time), because the courier has not "
+            "confirmed the slot yet.") in text
+    assert "Confirm the delivery slot" not in text  # the agent's task line is not the news
+    assert "Next:" not in text
+    sms = renderer.render("milestone_update", "sms", "en", "Europe/London", update.context).text
+    assert "we moved your next update to 3:00 PM because the courier has not confirmed" in sms
