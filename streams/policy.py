@@ -28,7 +28,13 @@ from heard.streams.records import (
     TicketCreated,
     TimerDue,
 )
-from heard.streams.routing import NoRoute, customer_route, customer_zone, quiet_until
+from heard.streams.routing import (
+    NoRoute,
+    business_deadline,
+    customer_route,
+    customer_zone,
+    quiet_until,
+)
 from heard.streams.settings import PolicySettings
 from heard.streams.state import (
     SEEN_EVENTS_KEPT,
@@ -435,7 +441,9 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
     assert customer is not None
     milestone = state.next_milestone
     if milestone is None and item.kind == "acknowledgment":
-        target = (state.created_at or now) + timedelta(hours=rules.policy.first_response_target_hours)
+        minutes = (rules.policy.urgent_first_response_target_minutes if state.urgent
+                   else rules.policy.first_response_target_hours * 60)
+        target = business_deadline(state.created_at or now, minutes, rules.policy)
         # No text: each locale's template words the first reply itself.
         milestone_ctx: dict[str, Any] | None = {
             "text": None, "first_reply": True, "due_at": max(target, now).isoformat()}

@@ -7,7 +7,7 @@ channel is not used, and the reason says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from heard.streams.records import Customer, QuietHoursWindow
@@ -91,8 +91,36 @@ def quiet_until(now: datetime, customer: Customer | None, policy: PolicySettings
     return opening.astimezone(now.tzinfo)
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _working_day(day: date, policy: PolicySettings) -> bool:
+    return WEEKDAYS[day.weekday()] in policy.team_working_days and day not in policy.team_holidays
+
+
 def within_team_hours(moment: datetime, policy: PolicySettings) -> bool:
     local = moment.astimezone(ZoneInfo(policy.team_timezone))
-    if local.weekday() >= 5:
+    if not _working_day(local.date(), policy):
         return False
     return policy.team_hours_start <= local.time().replace(tzinfo=None) < policy.team_hours_end
+
+
+def business_deadline(start: datetime, minutes: float, policy: PolicySettings) -> datetime:
+    """`minutes` of the team's working time after `start`: only working days, not holidays,
+    between team_hours_start and team_hours_end, in the team's zone. A ticket opened on
+    Sunday evening with a 4-hour target is due Monday 13:00, not Sunday 23:12."""
+    zone = ZoneInfo(policy.team_timezone)
+    cursor = start.astimezone(zone)
+    remaining = timedelta(minutes=minutes)
+    for _ in range(400):  # bounded: more than a year of days without working time is config
+        day = cursor.date()
+        if _working_day(day, policy):
+            opens = datetime.combine(day, policy.team_hours_start, tzinfo=zone)
+            closes = datetime.combine(day, policy.team_hours_end, tzinfo=zone)
+            begin = max(cursor, opens)
+            if begin < closes:
+                if remaining <= closes - begin:
+                    return (begin + remaining).astimezone(start.tzinfo)
+                remaining -= closes - begin
+        cursor = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return start + timedelta(minutes=minutes)

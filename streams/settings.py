@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -209,17 +209,26 @@ class QuietHours(Frozen):
     end: time
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WORK_WEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+
+
 class PolicySettings(Frozen):
     acknowledgment_hold_seconds: float = Field(
         60, ge=0, description="wait this long for a real agent reply before acknowledging"
     )
     first_response_target_hours: float = Field(4, gt=0)
+    # Urgent tickets are promised a first reply sooner; both count team working time only.
+    urgent_first_response_target_minutes: float = Field(30, gt=0)
     coalesce_window_seconds: float = Field(600, ge=0)
     closure_grace_seconds: float = Field(900, ge=0)
     milestone_statuses: list[str] = ["pending_customer", "on_hold", "in_progress", "escalated"]
     default_quiet_hours: QuietHours | None = None
     default_timezone: str = "UTC"
     fallback_to_other_channel: bool = True
+    # The team's calendar: the days it works and the dates it does not (in team_timezone).
+    team_working_days: list[Weekday] = Field(default_factory=lambda: list(WORK_WEEK), min_length=1)
+    team_holidays: list[date] = Field(default_factory=list)
     team_hours_start: time = time(9, 0)
     team_hours_end: time = time(18, 0)
     team_timezone: str = "UTC"

@@ -197,3 +197,14 @@ def test_defaults_are_the_safe_ones() -> None:
     event = parse_event(created_with())
     assert event.urgent is False and event.customer.accessibility.plain_text_only is False
     assert event.customer.consent.email is True and event.customer.consent.sms is False
+
+
+def test_the_acknowledgment_promises_a_first_reply_in_the_teams_working_time() -> None:
+    sunday_evening = T0.replace(day=22, hour=18, minute=13)  # Sunday 22 November, UTC team
+    _, [normal] = run([stories.created("T1", sunday_evening)], now=sunday_evening)
+    _, [urgent] = run([stories.created("T2", sunday_evening, urgent=True)], now=sunday_evening)
+    state = normal.state
+    [ack] = tick(state, sunday_evening + timedelta(minutes=2)).notifications
+    assert ack.context["next_milestone"]["due_at"] == "2026-11-23T13:00:00+00:00"
+    [urgent_ack] = urgent.notifications
+    assert urgent_ack.context["next_milestone"]["due_at"] == "2026-11-23T09:30:00+00:00"

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
 from heard.streams.records import Customer, QuietHoursWindow
-from heard.streams.routing import NoRoute, Route, customer_route, quiet_until, within_team_hours
+from heard.streams.routing import (
+    NoRoute,
+    Route,
+    business_deadline,
+    customer_route,
+    quiet_until,
+    within_team_hours,
+)
 from heard.streams.settings import PolicySettings
 from heard.streams.sms_segments import segments
 
@@ -110,3 +117,35 @@ def test_team_hours_are_weekdays_from_start_until_before_end(moment: datetime,
 ])
 def test_sms_segments_at_every_boundary(text: str, expected: tuple[int, str, int]) -> None:
     assert segments(text) == expected
+
+
+# ------------------------------------------------------------------ the team's calendar
+LONDON_TEAM = POLICY.model_copy(update={"team_holidays": [date(2026, 12, 25)]})
+
+
+@pytest.mark.parametrize(("start", "minutes", "due"), [
+    # Friday 16:00 + 4 h: two hours on Friday, two on Monday.
+    (datetime(2026, 11, 20, 16, tzinfo=UTC), 240, datetime(2026, 11, 23, 11, tzinfo=UTC)),
+    # Sunday 18:13 (the defect: "promised 22:13 on Sunday") -> Monday 13:00.
+    (datetime(2026, 11, 22, 18, 13, tzinfo=UTC), 240, datetime(2026, 11, 23, 13, tzinfo=UTC)),
+    # Urgent at 03:00 on a Tuesday: 30 minutes after the team opens.
+    (datetime(2026, 11, 24, 3, tzinfo=UTC), 30, datetime(2026, 11, 24, 9, 30, tzinfo=UTC)),
+    # Inside the day: plain arithmetic.
+    (datetime(2026, 11, 24, 10, tzinfo=UTC), 30, datetime(2026, 11, 24, 10, 30, tzinfo=UTC)),
+    # Exactly at closing: nothing left today.
+    (datetime(2026, 11, 24, 18, tzinfo=UTC), 60, datetime(2026, 11, 25, 10, tzinfo=UTC)),
+    # Christmas Eve 17:00 + 4 h: one hour, then the holiday and the weekend.
+    (datetime(2026, 12, 24, 17, tzinfo=UTC), 240, datetime(2026, 12, 28, 12, tzinfo=UTC)),
+])
+def test_first_reply_targets_count_the_teams_working_time(start: datetime, minutes: float,
+                                                           due: datetime) -> None:
+    assert business_deadline(start, minutes, LONDON_TEAM) == due
+
+
+def test_a_team_that_works_weekends_says_so() -> None:
+    every_day = POLICY.model_copy(update={"team_working_days": [
+        "mon", "tue", "wed", "thu", "fri", "sat", "sun"]})
+    sunday = datetime(2026, 11, 22, 10, tzinfo=UTC)
+    assert within_team_hours(sunday, every_day) and not within_team_hours(sunday, POLICY)
+    assert business_deadline(sunday, 60, every_day) == sunday + timedelta(hours=1)
+    assert not within_team_hours(datetime(2026, 12, 25, 12, tzinfo=UTC), LONDON_TEAM)
