@@ -223,7 +223,14 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         except BaseException:  # any exit mid-decision, cancellation too; re-raised
             states.forget(ticket_id)
             raise
-        if outcome.changed:
+        if outcome.forget:
+            # Tombstones in the changelogs: the ticket's data is gone from every replica.
+            states.forget(ticket_id)
+            if tickets.get(ticket_id) is not None:
+                del tickets[ticket_id]
+            if due_index.get(ticket_id) is not None:
+                del due_index[ticket_id]
+        elif outcome.changed:
             stored = outcome.state.to_json().decode()
             tickets[ticket_id] = stored
             states.keep(ticket_id, stored, outcome.state)

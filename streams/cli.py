@@ -340,6 +340,25 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from heard.streams.erasure import request_forget, tickets_of
+
+    settings = _settings(args)
+    tickets = asyncio.run(tickets_of(settings.engine, args.customer))
+    if not tickets:
+        print("no ticket heard keeps holds this customer")
+        return 0
+    print(f"{len(tickets)} ticket(s) hold this customer: {', '.join(tickets)}")
+    if args.dry_run:
+        print("dry run: nothing erased")
+        return 0
+    asyncio.run(request_forget(settings.engine, tickets))
+    print("erasure requested: each worker deletes its tickets' state and timers (tombstones in "
+          "the changelogs). Kept: consent records (a STOP stays a STOP); decisions, outcomes "
+          "and dead letters age out with their topics' retention.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heard", description=(
         "heard: acknowledge quickly, show progress, keep every promise, close the loop."))
@@ -377,6 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
                         help="a request header the mapping reads (e.g. X-GitHub-Event:issues)")
     ingest.set_defaults(func=cmd_ingest)
+
+    forget = sub.add_parser("forget", help="erase a customer's tickets (an erasure request)")
+    forget.add_argument("--customer", required=True, help="their email address, phone or id")
+    forget.add_argument("--dry-run", action="store_true", help="list the tickets, erase nothing")
+    forget.set_defaults(func=cmd_forget)
 
     report = sub.add_parser("report", help="promise keeping per agent and team")
     report.add_argument("what", choices=["promises"])

@@ -21,6 +21,7 @@ from heard.streams.records import (
     CheckpointPromised,
     Closed,
     CustomerMessage,
+    ForgetRequested,
     PreferencesUpdated,
     Reopened,
     Resolved,
@@ -86,6 +87,8 @@ class Outcome:
     promise_records: list[PromiseRecord] = field(default_factory=list)
     first_acknowledgment: FirstAcknowledgment | None = None
     changed: bool = True
+    # The ticket's data is to be erased now (retention passed, or `heard forget`).
+    forget: bool = False
 
 
 class Step:
@@ -280,6 +283,7 @@ def on_reopened(step: Step) -> None:
     state.reopened_at = event.occurred_at
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "reopened", event.occurred_at
+        state.forget_at = None
     step.cancel(("closure_summary",), "ticket reopened during the closure grace period",
                 keep=lambda item: item.trigger_at > event.occurred_at)
 
@@ -289,6 +293,10 @@ def on_closed(step: Step) -> None:
     state = step.state
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "closed", event.occurred_at
+    state.forget_at = event.occurred_at + timedelta(
+        days=step.rules.policy.closed_ticket_retention_days)
+    step.log("record", f"ticket closed: its data is erased at {state.forget_at.isoformat()} "
+             "unless it is reopened")
     promises.cancel_promises(step, "ticket closed")
     for item in state.scheduled:
         if item.kind == "closure_summary" and item.due_at > step.release_at:
@@ -305,13 +313,26 @@ def on_preferences(step: Step) -> None:
 
 def on_timer(step: Step) -> None:
     """Release is done by `release_due`, which runs after every event."""
+    state = step.state
+    if state.forget_at is not None and state.forget_at <= step.now:
+        _forget(step, "the closed ticket's retention period has passed")
+
+
+def on_forget(step: Step) -> None:
+    _forget(step, "erasure requested (heard forget)")
+
+
+def _forget(step: Step, reason: str) -> None:
+    step.state.scheduled = []
+    step.out.forget = True
+    step.log("erase", f"ticket data erased: {reason}")
 
 
 HANDLERS: dict[type, Any] = {
     TicketCreated: on_created, CustomerMessage: on_customer_message, AgentReply: on_agent_reply,
     StatusChanged: on_status_changed, Assigned: on_assigned, CheckpointPromised: on_promise,
     Resolved: on_resolved, Reopened: on_reopened, Closed: on_closed,
-    PreferencesUpdated: on_preferences, TimerDue: on_timer,
+    PreferencesUpdated: on_preferences, TimerDue: on_timer, ForgetRequested: on_forget,
 }
 
 

@@ -256,6 +256,12 @@ class PreferencesUpdated(EventBase):
     customer: Customer
 
 
+class ForgetRequested(EventBase):
+    """Internal: `heard forget` asks the worker that owns a ticket to erase it."""
+
+    type: Literal["heard.forget"]
+
+
 class TimerDue(EventBase):
     """Internal: emitted by the sweeper onto the timers topic, never by producers."""
 
@@ -270,7 +276,8 @@ TicketEvent = Annotated[
 ]
 AnyEvent = Annotated[
     TicketCreated | CustomerMessage | AgentReply | StatusChanged | Assigned
-    | CheckpointPromised | Resolved | Reopened | Closed | PreferencesUpdated | TimerDue,
+    | CheckpointPromised | Resolved | Reopened | Closed | PreferencesUpdated | TimerDue
+    | ForgetRequested,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[str, ...] = (
@@ -278,6 +285,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "ticket.status_changed", "ticket.assigned", "ticket.checkpoint_promised",
     "ticket.resolved", "ticket.reopened", "ticket.closed", "customer.preferences_updated",
 )
+
+# Only heard writes these, on its own timers topic; producers of ticket-events cannot.
+INTERNAL_TYPES: tuple[str, ...] = ("heard.timer_due", "heard.forget")
 
 _public_adapter: TypeAdapter[Any] = TypeAdapter(TicketEvent)
 _internal_adapter: TypeAdapter[Any] = TypeAdapter(AnyEvent)
@@ -306,7 +316,7 @@ def parse_event(raw: bytes | str, *, internal: bool = False, max_bytes: int = 65
     if _depth_exceeds(obj, MAX_DEPTH):
         raise InvalidEvent(f"not an event: JSON nested deeper than {MAX_DEPTH} levels")
     kind = obj.get("type")
-    allowed = (*EVENT_TYPES, "heard.timer_due") if internal else EVENT_TYPES
+    allowed = (*EVENT_TYPES, *INTERNAL_TYPES) if internal else EVENT_TYPES
     if kind not in allowed:
         raise InvalidEvent(f"unknown event type {kind!r}")
     adapter = _internal_adapter if internal else _public_adapter
@@ -334,7 +344,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         # Drop the discriminator tag pydantic puts first in the location.
-        if loc and loc[0] in (*EVENT_TYPES, "heard.timer_due"):
+        if loc and loc[0] in (*EVENT_TYPES, *INTERNAL_TYPES):
             loc = loc[1:]
         parts.append(f"{'.'.join(loc) or '(event)'}: {err['msg']}")
     return "; ".join(parts)

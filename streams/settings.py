@@ -101,6 +101,9 @@ class EngineSettings(Frozen):
     topic_prefix: str = ""
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1)
+    # How long heard's own topics keep records (decisions, outcomes, dead letters, outbox),
+    # set when heard creates them; compacted topics (consent) keep the latest per key.
+    topic_retention_days: float = Field(30, gt=0)
     topics: TopicNames = TopicNames()
     store: str = "memory://"
     data_dir: str = ".heard/data"
@@ -218,6 +221,9 @@ class PolicySettings(Frozen):
         60, ge=0, description="wait this long for a real agent reply before acknowledging"
     )
     first_response_target_hours: float = Field(4, gt=0)
+    # A closed ticket's state (the customer's name, addresses, summaries) is erased this long
+    # after it was closed; a reopen before then keeps it.
+    closed_ticket_retention_days: float = Field(30, gt=0)
     # Urgent tickets are promised a first reply sooner; both count team working time only.
     urgent_first_response_target_minutes: float = Field(30, gt=0)
     coalesce_window_seconds: float = Field(600, ge=0)

@@ -70,7 +70,8 @@ class Decision(Model):
     event_id: str
     event_type: str
     at: datetime
-    outcome: Literal["send", "schedule", "defer", "skip", "suppress", "cancel", "record"]
+    outcome: Literal["send", "schedule", "defer", "skip", "suppress", "cancel", "record",
+                     "erase"]
     kind: str | None = None
     channel: str | None = None
     notification_id: str | None = None
@@ -162,9 +163,14 @@ class TicketState(Model):
     sent: list[SentRecord] = Field(default_factory=list)
     scheduled: list[Scheduled] = Field(default_factory=list)
     promises: dict[str, Promise] = Field(default_factory=dict)
+    # When this closed ticket's data is erased (retention), unless it is reopened first.
+    forget_at: datetime | None = None
 
     def next_due(self) -> datetime | None:
-        return min((item.due_at for item in self.scheduled), default=None)
+        due = [item.due_at for item in self.scheduled]
+        if self.forget_at is not None:
+            due.append(self.forget_at)
+        return min(due, default=None)
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_defaults=True).encode()

@@ -69,10 +69,11 @@ async def ensure_topics(engine: EngineSettings,
         if wanted:
             # Another worker may create them at the same moment; that is fine.
             with contextlib.suppress(TopicAlreadyExistsError):
+                retention_ms = str(int(engine.topic_retention_days * 86_400_000))
                 await admin.create_topics([
                     NewTopic(name, engine.partitions, engine.replication_factor,
                              topic_configs={"cleanup.policy": "compact"} if name in compacted
-                             else {})
+                             else {"retention.ms": retention_ms})
                     for name in wanted
                 ])
         return wanted

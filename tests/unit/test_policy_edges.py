@@ -208,3 +208,31 @@ def test_the_acknowledgment_promises_a_first_reply_in_the_teams_working_time() -
     assert ack.context["next_milestone"]["due_at"] == "2026-11-23T13:00:00+00:00"
     [urgent_ack] = urgent.notifications
     assert urgent_ack.context["next_milestone"]["due_at"] == "2026-11-23T09:30:00+00:00"
+
+
+def test_a_closed_tickets_data_is_erased_after_its_retention_unless_reopened() -> None:
+    retention = timedelta(days=RULES.policy.closed_ticket_retention_days)
+    closed_at = T0 + minutes(20)
+    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)),
+                    stories.event("ticket.closed", "T1", closed_at)])
+    assert state is not None and state.forget_at == closed_at + retention
+    assert tick(state, closed_at + retention - minutes(1)).forget is False
+    erased = tick(state, closed_at + retention)
+    assert erased.forget and any(d.outcome == "erase" for d in erased.decisions)
+    reopened, _ = run([stories.created("T1", urgent=True),
+                       stories.event("ticket.closed", "T1", closed_at),
+                       stories.event("ticket.reopened", "T1", closed_at + minutes(5))])
+    assert reopened is not None and reopened.forget_at is None
+    assert tick(reopened, closed_at + retention).forget is False
+
+
+def test_an_erasure_request_is_internal_only_and_erases_at_once() -> None:
+    from heard.streams.policy import decide
+
+    forget = stories.event("heard.forget", "T1", T0 + minutes(1))
+    with pytest.raises(InvalidEvent):
+        parse_event(stories.dumps(forget))  # producers of ticket-events cannot send it
+    state, _ = run([stories.created("T1", urgent=True)])
+    outcome = decide(state, parse_event(stories.dumps(forget), internal=True), T0 + minutes(1),
+                     RULES)
+    assert outcome.forget and outcome.state.scheduled == []

@@ -1,0 +1,66 @@
+"""`heard forget`: after an erasure request, no table heard keeps still yields the person."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from heard.streams.cli import main as heard
+from heard.streams.erasure import _state, tickets_changelog, tickets_of
+from heard.streams.readback import read_topic
+from heard.streams.settings import EngineSettings
+from tests import stories
+from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
+from tests.integration.test_end_to_end import mails_for, send
+from tests.peers import REPO
+
+pytestmark = pytest.mark.integration
+
+AMARA = "amara.forget@example.net"
+
+
+@pytest.fixture
+def worker(kafka_bootstrap: str, catchers: Catchers, topic_prefix: str,
+           tmp_path: Path) -> Iterator[Worker]:
+    running = Worker(worker_env(kafka_bootstrap, catchers, topic_prefix), tmp_path / "worker.log")
+    running.start()
+    yield running
+    running.stop()
+
+
+async def test_forget_erases_a_customers_tickets_and_only_theirs(
+        worker: Worker, kafka_bootstrap: str, topic_prefix: str, catchers: Catchers,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    now = datetime.now(UTC)
+    amara = stories.customer(email=AMARA, phone="+442079460958")
+    other = stories.customer(name="Ola Nowak", email="ola.keep@example.net")
+    await send(kafka_bootstrap, topic_prefix, [
+        stories.created("ER-1", now, urgent=True, eid="er-1", customer=amara),
+        stories.created("ER-2", now, urgent=True, eid="er-2", customer=amara),
+        stories.created("ER-3", now, urgent=True, eid="er-3", customer=other)])
+    await wait_for(lambda: all(mails_for(catchers.mail_dir, t) for t in ("ER-1", "ER-2", "ER-3")),
+                   60, "three acknowledgments")
+    engine = EngineSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix,
+                            app_id=worker.env["HEARD_APP_ID"])
+    assert await tickets_of(engine, AMARA) == ["ER-1", "ER-2"]
+    assert await tickets_of(engine, "+44 20 7946 0958") == ["ER-1", "ER-2"]  # by phone too
+
+    for key, value in {"HEARD_CONFIG_DIR": str(REPO / "config"), "HEARD_TOPIC_PREFIX": topic_prefix,
+                       "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                       "HEARD_APP_ID": worker.env["HEARD_APP_ID"]}.items():
+        monkeypatch.setenv(key, value)
+    assert await asyncio.to_thread(heard, ["forget", "--customer", AMARA]) == 0
+    assert "2 ticket(s) hold this customer: ER-1, ER-2" in capsys.readouterr().out
+
+    await wait_until(lambda: tickets_of(engine, AMARA), lambda found: found == [], 30,
+                     "the tickets erased")
+    latest: dict[bytes | None, bytes | None] = {}
+    for key, value, _ in await read_topic(engine, tickets_changelog(engine)):
+        latest[key] = value
+    kept = [_state(value) for value in latest.values() if value is not None]
+    assert all(AMARA not in str(state) and "2079460958" not in str(state) for state in kept)
+    assert any(state and state["ticket_id"] == "ER-3" for state in kept)  # only theirs
