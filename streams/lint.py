@@ -29,7 +29,8 @@ with warnings.catch_warnings():
     import textstat
 
 # The documented context per kind (docs/templates.md); `_locale`/`_timezone` are always set.
-COMMON = {"customer", "ticket", "agent", "next_milestone", "quick_update", "sent_at"}
+COMMON = {"customer", "ticket", "agent", "owner", "concern", "transfers", "next_milestone",
+          "quick_update", "sent_at"}
 CONTEXT: dict[str, set[str]] = {
     "acknowledgment": COMMON,
     "milestone_update": COMMON | {"milestone", "moved"},
@@ -111,6 +112,9 @@ def sample_context(kind: str, persona: Persona, now: datetime) -> dict[str, Any]
         "quick_update": {"channel": persona.channel},
         "sent_at": now.isoformat(),
         "moved": None,
+        "owner": {"name": "Sam Reyes-Villanueva"},
+        "concern": "that the replacement will not arrive before your daughter's birthday",
+        "transfers": {"count": 3, "acknowledge": True},
         "milestone": {"text": "We found your parcel at the regional depot and asked the courier "
                               "for a priority redelivery tomorrow morning.",
                       "at": now.isoformat(), "status": "in_progress"},

@@ -171,6 +171,8 @@ def on_created(step: Step) -> None:
     state.urgent = event.urgent
     state.created_at = event.occurred_at
     state.agent = event.agent or state.agent
+    state.owner = state.owner or event.agent
+    state.concern = event.concern or state.concern
     state.next_milestone = event.next_milestone
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "open", event.occurred_at
@@ -220,6 +222,7 @@ def on_agent_reply(step: Step) -> None:
             or event.occurred_at > state.last_public_agent_update_at):
         state.last_public_agent_update_at = event.occurred_at
     state.agent = event.agent
+    state.concern = event.concern or state.concern
     step.cancel(("acknowledgment",), "a real agent reply landed first",
                 keep=lambda item: item.trigger_at > event.occurred_at)
     promises.keep_promises(step, event.occurred_at)
@@ -253,8 +256,16 @@ def on_status_changed(step: Step) -> None:
 
 
 def on_assigned(step: Step) -> None:
-    step.state.agent = step.event.agent
-    step.log("record", "ticket assigned")
+    event: Assigned = step.event
+    state = step.state
+    before = state.agent.team if state.agent else None
+    if before is not None and event.agent.team is not None and event.agent.team != before:
+        state.transfers += 1
+    state.agent = event.agent
+    if event.owner or state.owner is None:
+        state.owner = event.agent
+    step.log("record", f"ticket assigned; {state.transfers} change(s) of team so far"
+             + ("; this agent owns it now" if state.owner == event.agent else ""))
 
 
 def on_promise(step: Step) -> None:
@@ -425,6 +436,9 @@ def emit_customer(step: Step, item: Scheduled) -> None:
         # Recorded, so `heard explain` shows the customer was not written to in their language.
         step.log("record", f"no {item.kind} templates in {language!r}; written in {locale!r} "
                  f"(tried {' -> '.join(chain)})", kind=item.kind)
+    context = customer_context(state, item, step.rules, step.now, route.channel)
+    if context["transfers"]["acknowledge"]:
+        state.transfers_acknowledged = True  # told once
     notification = Notification(
         notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience="customer",
         channel=route.channel, recipient=route.recipient,
@@ -433,7 +447,7 @@ def emit_customer(step: Step, item: Scheduled) -> None:
         locale=locale, timezone=zone.key,
         plain_text_only=customer.accessibility.plain_text_only, urgent=item.urgent,
         trigger_event_id=item.trigger_event_id, decided_at=step.now,
-        context=customer_context(state, item, step.rules, step.now, route.channel),
+        context=context,
     )
     record_sent(step, notification)
 
@@ -481,6 +495,11 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
         },
         "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status},
         "agent": {"name": state.agent.name} if state.agent else None,
+        "owner": {"name": state.owner.name} if state.owner else None,
+        "concern": state.concern,
+        "transfers": {"count": state.transfers, "acknowledge": (
+            state.transfers >= rules.policy.transfers_before_acknowledging
+            and not state.transfers_acknowledged and state.owner is not None)},
         "next_milestone": milestone_ctx,
         "quick_update": {"channel": channel},
         "sent_at": now.isoformat(),

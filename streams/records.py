@@ -191,6 +191,9 @@ class TicketCreated(EventBase):
     urgent: bool = False
     agent: Agent | None = None
     next_milestone: Milestone | None = None
+    # What the customer is worried about, in the agent's words ("that the gift will miss
+    # the party"): messages name it; it is never required and never guessed.
+    concern: LongText | None = None
 
 
 class CustomerMessage(EventBase):
@@ -208,6 +211,7 @@ class AgentReply(EventBase):
     # ... and what comes next, with its time if the agent gave one.
     next_milestone: Milestone | None = None
     urgent: bool = False
+    concern: LongText | None = None
 
 
 class StatusChanged(EventBase):
@@ -221,6 +225,9 @@ class StatusChanged(EventBase):
 class Assigned(EventBase):
     type: Literal["ticket.assigned"]
     agent: Agent
+    # This agent owns the ticket from now on ("I will personally shepherd this"); without
+    # it, the first assignee is the owner.
+    owner: bool = False
 
 
 class CheckpointPromised(EventBase):

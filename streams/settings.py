@@ -224,6 +224,9 @@ class PolicySettings(Frozen):
     # A closed ticket's state (the customer's name, addresses, summaries) is erased this long
     # after it was closed; a reopen before then keeps it.
     closed_ticket_retention_days: float = Field(30, gt=0)
+    # After this many changes of team, the next customer update acknowledges the handovers
+    # and names who now owns the request (once).
+    transfers_before_acknowledging: int = Field(2, ge=1)
     # Urgent tickets are promised a first reply sooner; both count team working time only.
     urgent_first_response_target_minutes: float = Field(30, gt=0)
     coalesce_window_seconds: float = Field(600, ge=0)

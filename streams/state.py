@@ -165,6 +165,10 @@ class TicketState(Model):
     promises: dict[str, Promise] = Field(default_factory=dict)
     # When this closed ticket's data is erased (retention), unless it is reopened first.
     forget_at: datetime | None = None
+    concern: str | None = None
+    owner: Agent | None = None
+    transfers: int = 0
+    transfers_acknowledged: bool = False
 
     def next_due(self) -> datetime | None:
         due = [item.due_at for item in self.scheduled]

@@ -236,3 +236,56 @@ def test_an_erasure_request_is_internal_only_and_erases_at_once() -> None:
     outcome = decide(state, parse_event(stories.dumps(forget), internal=True), T0 + minutes(1),
                      RULES)
     assert outcome.forget and outcome.state.scheduled == []
+
+
+def assigned(at_minutes: float, name: str, team: str, **fields: object) -> dict[str, object]:
+    return stories.event("ticket.assigned", "T1", T0 + minutes(at_minutes), eid=f"a-{name}",
+                         agent={"name": name, "team": team}, **fields)
+
+
+def test_transfers_are_counted_and_acknowledged_once_naming_the_owner() -> None:
+    status = {"to_status": "in_progress", "note": "Checking the charge"}
+    _, outcomes = run([stories.created("T1", urgent=True),
+                       assigned(1, "Ana", "support"), assigned(2, "Ben", "payments"),
+                       assigned(3, "Cleo", "billing", owner=True),
+                       stories.event("ticket.status_changed", "T1", T0 + minutes(4), **status),
+                       stories.event("ticket.status_changed", "T1", T0 + minutes(5),
+                                     to_status="on_hold")])
+    [first] = outcomes[4].notifications
+    assert first.context["transfers"] == {"count": 2, "acknowledge": True}
+    assert first.context["owner"] == {"name": "Cleo"}
+    [second] = outcomes[5].notifications
+    assert second.context["transfers"]["acknowledge"] is False  # told once
+
+
+def test_the_first_assignee_owns_the_ticket_until_someone_takes_ownership() -> None:
+    state, _ = run([stories.created("T1", urgent=True, agent=None),
+                    assigned(1, "Ana", "support"), assigned(2, "Ben", "support")])
+    assert state is not None and state.owner is not None and state.owner.name == "Ana"
+    assert state.transfers == 0  # same team: not a transfer
+
+
+@pytest.mark.parametrize(("locale", "words"), [
+    ("en", "we understand you are worried that the flowers miss the party"),
+    ("es", "entendemos que te preocupa que las flores no lleguen a la fiesta"),
+    ("fr", "nous comprenons que vous craignez que les fleurs n'arrivent pas à temps"),
+    ("de", "wir verstehen Ihre Sorge, dass die Blumen zu spät kommen"),
+])
+def test_the_customers_concern_is_named_in_their_words_and_never_invented(locale: str,
+                                                                         words: str) -> None:
+    from heard.streams.rendering import Renderer
+    from tests.peers import REPO
+
+    concern = words.split("worried ")[-1].split("preocupa ")[-1].split("craignez ")[-1] \
+        .split("Sorge, ")[-1]
+    _, [created] = run([stories.created("T1", urgent=True, concern=concern,
+                                        customer=stories.customer(language=locale))])
+    [ack] = created.notifications
+    renderer = Renderer(REPO / "templates")
+    text = renderer.render("acknowledgment", "email", locale, "UTC", ack.context).text
+    assert words in text
+    _, [plain] = run([stories.created("T2", urgent=True, customer=stories.customer(language=locale))])
+    [ack] = plain.notifications
+    assert ack.context["concern"] is None
+    text = renderer.render("acknowledgment", "email", locale, "UTC", ack.context).text
+    assert concern not in text
