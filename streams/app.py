@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 
 import faust
 import faust.streams as faust_streams
-from prometheus_client import Counter, Histogram, Info
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 from heard.channels.base import Channel
 from heard.channels.sms_twilio import OPTED_OUT
@@ -52,6 +52,18 @@ DELIVERIES = Counter("heard_deliveries_total", "Delivery outcomes", ["channel", 
 PROMISES = Counter("heard_promises_total", "Promise status changes (made = pending)",
                    ["team", "agent", "status"])
 BUILD_INFO = Info("heard_build", "The heard version this worker runs")
+DELIVERY_SECONDS = Histogram("heard_delivery_seconds",
+                             "From the decision to the provider accepting the message",
+                             ["channel"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+                                                   300, 1800, 7200))
+SMS_SEGMENTS = Counter("heard_sms_segments_total", "SMS parts sent (what the provider bills)")
+TEMPLATE_ERRORS = Counter("heard_template_errors_total",
+                          "Messages not sent because their template failed", ["kind"])
+TIMERS_PENDING = Gauge("heard_timers_pending",
+                       "Timer entries this worker holds (superseded ones go when reached)")
+TIMER_LATENESS = Histogram("heard_timer_lateness_seconds",
+                           "From a timer's due time to the agent acting on it",
+                           buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800))
 LATENESS = Histogram("heard_promise_lateness_seconds",
                      "How late a promise was kept (0 when on time)", ["team"],
                      buckets=(0, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400))
@@ -217,6 +229,9 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                               f"{parsed.ticket_id!r}", "lifecycle", event.message)
             return
         ticket_id = parsed.ticket_id
+        if isinstance(parsed, TimerDue):
+            # Timers acted on late mean this worker cannot keep up: alert on it.
+            TIMER_LATENESS.observe(max(0.0, (clock() - parsed.due_at).total_seconds()))
         state = states.load(ticket_id, tickets.get(ticket_id))
         try:
             outcome = decide(state, parsed, clock(), rules, in_place=True)
@@ -258,7 +273,15 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             await emit(names["promises"], ticket_key, first.model_dump_json().encode())
 
     async def publish(outcome: DeliveryOutcome, key: bytes) -> None:
-        DELIVERIES.labels(outcome.notification.channel, outcome.status).inc()
+        n = outcome.notification
+        DELIVERIES.labels(n.channel, outcome.status).inc()
+        if outcome.receipt is not None:
+            DELIVERY_SECONDS.labels(n.channel).observe(
+                max(0.0, (outcome.receipt.accepted_at - n.decided_at).total_seconds()))
+        if outcome.segments:
+            SMS_SEGMENTS.inc(outcome.segments)
+        if outcome.status == "failed" and outcome.reason.startswith("template:"):
+            TEMPLATE_ERRORS.labels(n.kind).inc()
         await emit(names["notification_events"], key, json.dumps(outcome.event()).encode())
 
     async def record_opt_out(channel: str, address: str, source: str) -> None:
@@ -523,6 +546,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         now = clock()
         stamp = now.timestamp()
         fired: set[str] = set()
+        TIMERS_PENDING.set(len(due_heap))
         while due_heap and due_heap[0][0] <= stamp:
             _, ticket_id = heapq.heappop(due_heap)
             current = due_index.get(ticket_id)

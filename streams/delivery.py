@@ -26,6 +26,7 @@ from heard.channels.base import (
 from heard.streams.redaction import redact
 from heard.streams.rendering import Renderer, TemplateProblem
 from heard.streams.settings import RetrySettings
+from heard.streams.sms_segments import segments
 from heard.streams.state import Notification, notification_id
 
 log = logging.getLogger("heard.delivery")
@@ -44,6 +45,8 @@ class DeliveryOutcome:
     opted_out: bool = False
     retryable: bool = False
     attempts: int = 0
+    # SMS parts the provider will bill for (0 for email).
+    segments: int = 0
 
     def event(self) -> dict[str, object]:
         """The record published on `notification-events` (no addresses, no numbers)."""
@@ -111,7 +114,8 @@ class Delivery:
             outcome.retryable = exc.retryable
             return outcome
         return DeliveryOutcome(n, "sent", "accepted by the provider", receipt=receipt,
-                               template_hashes=rendered.template_hashes, attempts=attempts)
+                               template_hashes=rendered.template_hashes, attempts=attempts,
+                               segments=segments(rendered.text)[0] if n.channel == "sms" else 0)
 
     def failed(self, n: Notification, reason: str) -> DeliveryOutcome:
         """Not sent for a reason found outside the channel; the other channel may still go."""

@@ -273,3 +273,27 @@ async def test_a_restarted_worker_learns_every_stop_from_the_consent_topic(
     finally:
         second.stop()
         worker.start()  # the module's worker, for any test after this one
+
+
+async def test_the_ops_metrics_count_what_was_sent(
+        worker: Worker, ops_port: int, kafka_bootstrap: str, prefix: str) -> None:
+    """After a text and an email: delivery latency per channel, SMS parts billed, timers."""
+    texted = sms_customer("+48512345674", "Ewa")
+    emailed = stories.customer(email="metrics@example.net")
+    await send(kafka_bootstrap, prefix, [
+        stories.created("CB-11", now(), eid="cb-11-created", urgent=True, customer=texted),
+        stories.created("CB-12", now(), eid="cb-12-created", urgent=True, customer=emailed)])
+    for ticket in ("CB-11", "CB-12"):
+        await wait_events(kafka_bootstrap, prefix, ticket,
+                          lambda e: any(x["status"] == "sent" for x in e), f"{ticket} sent")
+    status, metrics = await get(ops_port, "/metrics")
+    assert status == 200
+
+    def sample(name: str) -> float:
+        lines = [line for line in metrics.splitlines() if line.startswith(name)]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+    assert sample('heard_delivery_seconds_count{channel="sms"}') >= 1
+    assert sample('heard_delivery_seconds_count{channel="email"}') >= 1
+    assert sample("heard_sms_segments_total") >= 1
+    assert "heard_timers_pending" in metrics and "heard_template_errors_total" in metrics
