@@ -300,6 +300,10 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         channels can carry it, the team and the lead are told, by email, what and why."""
         if n.audience != "customer" or "email" not in channels:
             return
+        if reason.startswith("template:"):
+            # heard's own fault, not the customer's reachability: the dead letter names the
+            # file and line, and a replay after the fix sends the message.
+            return
         customer = n.context.get("customer") or {}
         for audience, address in (("agent", team_addresses.get("default")),
                                   ("lead", team_addresses.get("lead"))):
