@@ -465,6 +465,7 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         mixed = events[:]
         for item in bad + hostile:
             mixed.insert(random.Random(seed).randrange(len(mixed)), item)
+        published = time.time()
         stage.publish(mixed)
         stage.settle(expected | hostile_expected, f"D{seed}-", 240)
         stage.reconcile(report, expected | hostile_expected, f"D{seed}-")
@@ -486,6 +487,14 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
             if "Hi 49," in content or "xxxxxxxxx" in content:
                 report.notes.append(f"FAIL: template injection evaluated in {path.name}")
         report.notes.append("header and template injection attempts: checked in every mail")
+        # How long the ordinary tickets waited with the hostile records among them: the
+        # slowest acknowledgment's arrival at the mail server after the publish ended.
+        arrivals = [path.stat().st_mtime for path in stack.mail_dir.glob("*.eml")
+                    if "acknowledgment" in path.read_text(errors="replace")[:2000]
+                    and f"D{seed}-" in path.read_text(errors="replace")[:2000]]
+        if arrivals:
+            report.notes.append(f"slowest ordinary acknowledgment: {max(arrivals) - published:.1f} s "
+                                f"after publishing began ({len(arrivals)} acknowledgments)")
         for key, (_, why) in malformed.items():
             reason = report.dead_letter_reasons.get(key.decode(), "(no dead letter)")
             if why not in reason:
