@@ -195,6 +195,22 @@ class Linter:
                 self.add("error", f"{name} line {line}" if line else name,
                          f"'{variable}' is not in the {kind} context (see docs/templates.md)")
 
+    def check_parity(self, kind: str, locale: str, sources: dict[str, str]) -> None:
+        """The two parts of one email say the same things: what the text part tells the
+        reader, the HTML part tells too (they drift when only one is edited)."""
+        if "email.txt" not in sources or "email.html" not in sources:
+            return
+        known = CONTEXT.get(kind, set())
+
+        def told(source: str) -> set[str]:
+            return {f"{name}.{field}" for name, field in
+                    re.findall(r"\b([a-z_]+)\s*\.\s*([a-z_]+)\b", source) if name in known}
+
+        for missing in sorted(told(sources["email.txt"]) - told(sources["email.html"])):
+            self.add("warning", f"{kind}/{locale}/email.html",
+                     f"email.txt tells the reader {missing} and email.html does not: "
+                     "the two parts of one email have drifted")
+
     def check_text_outside_blocks(self, name: str, ast: nodes.Template) -> None:
         """In a template that extends the layout, only blocks reach the reader: text outside
         them vanishes without a word."""
@@ -227,6 +243,7 @@ class Linter:
                     for file in files
                     if (resolved := self.renderer.resolve(kind, locale, file)) is not None
                 }
+                self.check_parity(kind, locale, sources)
                 for body_file in ("email.txt", "email.html", "sms.txt"):
                     if body_file not in sources:
                         continue

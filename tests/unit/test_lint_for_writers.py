@@ -82,3 +82,11 @@ def test_an_sms_over_budget_names_the_character_that_forced_ucs2(templates: Path
     assert problems and all("'—' switch the whole text to UCS-2" in f for f in problems)
     assert all("'ë'" not in f and "'Ł'" not in f for f in problems)  # the customers' letters
     assert any("without them it would be 2 segment(s)" in f for f in problems)
+
+
+def test_the_text_and_html_parts_of_one_email_must_not_drift(templates: Path) -> None:
+    edit(templates, "closure_summary/en/email.html",
+         "<p><strong>So it does not happen again:</strong> {{ summary.prevention }}</p>\n", "")
+    assert ("warning: closure_summary/en/email.html: email.txt tells the reader "
+            "summary.prevention and email.html does not: the two parts of one email have "
+            "drifted") in findings(templates)
