@@ -84,6 +84,10 @@ class Finding:
         return f"{self.level}: {self.where}: {self.message}"
 
 
+# Lint and preview render at the same fixed moment, so their counts always agree.
+SAMPLE_NOW = datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
+
+
 def fold_personas(findings: list[Finding]) -> list[Finding]:
     """One finding per problem: the same message for several personas becomes one line
     that lists them, instead of one line each."""
@@ -103,7 +107,14 @@ def sample_context(kind: str, persona: Persona, now: datetime) -> dict[str, Any]
     """Worst-case but realistic values: long subject, long milestone, a far due time."""
     due = (now + timedelta(hours=27, minutes=45)).isoformat()
     context: dict[str, Any] = {
-        "customer": dict(persona.customer),
+        # The customer as the team's messages see them too: their zone, needs, language.
+        "customer": {"timezone": persona.timezone, "language": persona.locale,
+                     "plain_text_only": persona.plain_text_only,
+                     "quiet_hours": {"start": "21:00", "end": "08:00"}, **persona.customer},
+        "holding": {"status": "deferred", "until": due, "reason": "the customer's quiet hours",
+                    "channel": persona.channel},
+        "undelivered": {"kind": "acknowledgment", "channel": persona.channel,
+                        "reason": f"the recipient withdrew {persona.channel} consent"},
         "ticket": {"id": "ZD-2026-0004815162", "status": "open",
                    "subject": "Order 88412-B arrived damaged and the replacement was "
                               "charged twice to my card ending 4242"},
@@ -168,7 +179,7 @@ class Linter:
         self.findings.append(Finding(level, where, message))
 
     def run(self, now: datetime | None = None) -> list[Finding]:
-        moment = now or datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
+        moment = now or SAMPLE_NOW
         self.check_syntax_and_variables()
         self.check_files_and_parts()
         if not any(f.level == "error" and "line" in f.where for f in self.findings):
@@ -328,25 +339,34 @@ def lint_command(config: Path, strict: bool = False) -> int:
 
 
 def preview_command(config: Path, kind: str, out: Path) -> int:
-    linter = load_linter(config)
-    now = datetime.now(UTC)
-    kinds = CUSTOMER_KINDS if kind == "all" else (kind,)
+    import os
+
+    linter = load_linter(config, Path(os.environ.get("HEARD_TEMPLATES_DIR", "templates")))
+    kinds = KINDS if kind == "all" else (kind,)
     for each in kinds:
-        if each not in CUSTOMER_KINDS:
-            print(f"unknown kind {each!r}; choose from {', '.join(CUSTOMER_KINDS)}")
+        if each not in KINDS:
+            print(f"unknown kind {each!r}; choose from {', '.join(KINDS)}")
             return 2
         for persona in linter.personas:
-            context = sample_context(each, persona, now)
+            context = sample_context(each, persona, SAMPLE_NOW)
             folder = out / each
             folder.mkdir(parents=True, exist_ok=True)
-            email = linter.renderer.render(each, "email", persona.locale, persona.timezone,
-                                           context, persona.plain_text_only)
-            sms = linter.renderer.render(each, "sms", persona.locale, persona.timezone, context)
+            try:
+                email = linter.renderer.render(each, "email", persona.locale, persona.timezone,
+                                               context, persona.plain_text_only)
+                sms = (linter.renderer.render(each, "sms", persona.locale, persona.timezone,
+                                              context) if each in CUSTOMER_KINDS else None)
+            except TemplateProblem as exc:
+                print(f"{each:<22} {persona.key:<13} not rendered: {exc}")
+                continue
             (folder / f"{persona.key}.txt").write_text(f"Subject: {email.subject}\n\n{email.text}")
             if email.html:
                 (folder / f"{persona.key}.html").write_text(email.html)
+            if sms is None:
+                print(f"{each:<22} {persona.key:<13} email only (written for the team)")
+                continue
             (folder / f"{persona.key}.sms.txt").write_text(sms.text + "\n")
             count, enc, units = segments(sms.text)
-            print(f"{each:<20} {persona.key:<13} SMS {count} segment(s), {units} {enc} units")
+            print(f"{each:<22} {persona.key:<13} SMS {count} segment(s), {units} {enc} units")
     print(f"previews written to {out}/")
     return 0
