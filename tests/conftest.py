@@ -124,6 +124,24 @@ def worker_env(bootstrap: str, catchers: Catchers, prefix: str, **extra: str) ->
 
 
 @pytest.fixture
+def worker_with(kafka_bootstrap: str, catchers: Catchers, topic_prefix: str,
+                tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Start a worker process for this test, with extra environment; stopped after it."""
+    started: list[Worker] = []
+
+    def start(**extra: str) -> Worker:
+        worker = Worker(worker_env(kafka_bootstrap, catchers, topic_prefix, **extra),
+                        tmp_path / f"worker-{len(started)}.log")
+        worker.start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
 def topic_prefix() -> str:
     """Each test gets its own topics."""
     return f"t{uuid.uuid4().hex[:10]}."

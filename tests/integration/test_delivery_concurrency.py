@@ -4,14 +4,13 @@ tickets go out together, one ticket's keep their order, and none is sent twice."
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from tests import stories
-from tests.conftest import Catchers, Worker, wait_for, worker_env
+from tests.conftest import Catchers, Worker, wait_for
 from tests.integration.test_end_to_end import mails_for, send
 
 pytestmark = pytest.mark.integration
@@ -20,14 +19,8 @@ TICKETS = 16
 
 
 @pytest.fixture
-def worker(kafka_bootstrap: str, catchers: Catchers, topic_prefix: str,
-           tmp_path: Path) -> Iterator[Worker]:
-    running = Worker(worker_env(kafka_bootstrap, catchers, topic_prefix,
-                                HEARD_DELIVERY_CONCURRENCY="8", HEARD_CLOSURE_GRACE_SECONDS="0"),
-                     tmp_path / "worker.log")
-    running.start()
-    yield running
-    running.stop()
+def worker(worker_with: Callable[..., Worker]) -> Worker:
+    return worker_with(HEARD_DELIVERY_CONCURRENCY="8", HEARD_CLOSURE_GRACE_SECONDS="0")
 
 
 async def test_eight_at_a_time_keeps_each_tickets_order_and_sends_once(

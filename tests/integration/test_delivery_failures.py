@@ -6,9 +6,8 @@ worker, SMTP and SMS capture)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,19 +18,15 @@ from heard.streams.readback import read_topic
 from heard.streams.records import parse_event
 from heard.streams.settings import EngineSettings
 from tests import stories
-from tests.conftest import Catchers, Worker, wait_until, worker_env
+from tests.conftest import Catchers, Worker, wait_until
 from tests.unit.test_policy import RULES
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def worker(kafka_bootstrap: str, catchers: Catchers, topic_prefix: str,
-           tmp_path: Path) -> Iterator[Worker]:
-    running = Worker(worker_env(kafka_bootstrap, catchers, topic_prefix), tmp_path / "worker.log")
-    running.start()
-    yield running
-    running.stop()
+def worker(worker_with: Callable[..., Worker]) -> Worker:
+    return worker_with()
 
 
 def outbox_record(ticket: str) -> dict[str, Any]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,7 @@ from heard.streams.erasure import _state, tickets_changelog, tickets_of
 from heard.streams.readback import read_topic
 from heard.streams.settings import EngineSettings
 from tests import stories
-from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
+from tests.conftest import Catchers, Worker, wait_for, wait_until
 from tests.integration.test_end_to_end import mails_for, send
 from tests.peers import REPO
 
@@ -24,12 +23,8 @@ AMARA = "amara.forget@example.net"
 
 
 @pytest.fixture
-def worker(kafka_bootstrap: str, catchers: Catchers, topic_prefix: str,
-           tmp_path: Path) -> Iterator[Worker]:
-    running = Worker(worker_env(kafka_bootstrap, catchers, topic_prefix), tmp_path / "worker.log")
-    running.start()
-    yield running
-    running.stop()
+def worker(worker_with: Callable[..., Worker]) -> Worker:
+    return worker_with()
 
 
 async def test_forget_erases_a_customers_tickets_and_only_theirs(

@@ -4,15 +4,14 @@ per line, and no line carries a customer's address, phone number or name."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from heard.streams.cli import read_events
 from tests import stories
-from tests.conftest import Catchers, Worker, wait_for, worker_env
+from tests.conftest import Catchers, Worker, wait_for
 from tests.integration.test_end_to_end import mails_for, send
 from tests.peers import REPO
 
@@ -20,13 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def worker(kafka_bootstrap: str, catchers: Catchers, topic_prefix: str,
-           tmp_path: Path) -> Iterator[Worker]:
-    running = Worker(worker_env(kafka_bootstrap, catchers, topic_prefix, HEARD_LOG_FORMAT="json"),
-                     tmp_path / "worker.log")
-    running.start()
-    yield running
-    running.stop()
+def worker(worker_with: Callable[..., Worker]) -> Worker:
+    return worker_with(HEARD_LOG_FORMAT="json")
 
 
 async def test_json_logs_without_personal_data(
