@@ -289,3 +289,76 @@ def test_the_customers_concern_is_named_in_their_words_and_never_invented(locale
     assert ack.context["concern"] is None
     text = renderer.render("acknowledgment", "email", locale, "UTC", ack.context).text
     assert concern not in text
+
+
+# ------------------------------------------------------------------ the decision log
+# `heard explain` reads these lines: every rule says what it did and why. One story through
+# most of the policy and the promise ladder, line by line.
+STORY_DECISIONS = [
+    ("created", "schedule", "acknowledgment", "acknowledge after 60 s unless an agent replies first"),
+    ("m1", "skip", "acknowledgment", "an acknowledgment is already waiting to be sent"),
+    ("promised", "send", "acknowledgment", "acknowledgment to the customer by email"),
+    ("promised", "record", "checkpoint", "promise P1 pending until 2026-11-20T13:00:00+00:00"),
+    ("promised", "schedule", "checkpoint_nudge",
+     "checkpoint_nudge for promise P1 at 2026-11-20T12:30:00+00:00"),
+    ("promised", "schedule", "checkpoint_escalation",
+     "checkpoint_escalation for promise P1 at 2026-11-20T13:00:00+00:00"),
+    ("promised", "schedule", "checkpoint_holding",
+     "checkpoint_holding for promise P1 at 2026-11-20T13:00:00+00:00"),
+    ("same", "skip", "checkpoint", "same promise repeated; nothing changes"),
+    ("moved", "cancel", "checkpoint_nudge", "promise P1 settled"),
+    ("moved", "cancel", "checkpoint_escalation", "promise P1 settled"),
+    ("moved", "cancel", "checkpoint_holding", "promise P1 settled"),
+    ("moved", "record", "checkpoint", "promise P1 renegotiated by P1"),
+    ("moved", "record", "checkpoint", "promise P1 pending until 2026-11-20T14:00:00+00:00"),
+    ("moved", "schedule", "checkpoint_nudge",
+     "checkpoint_nudge for promise P1 at 2026-11-20T13:30:00+00:00"),
+    ("moved", "schedule", "checkpoint_escalation",
+     "checkpoint_escalation for promise P1 at 2026-11-20T14:00:00+00:00"),
+    ("moved", "schedule", "checkpoint_holding",
+     "checkpoint_holding for promise P1 at 2026-11-20T14:00:00+00:00"),
+    ("moved", "send", "milestone_update", "milestone_update to the customer by email"),
+    ("triage", "record", None, "status is now 'triage'; not one customers are told of"),
+    ("assigned", "record", None, "ticket assigned; 0 change(s) of team so far; this agent owns it now"),
+    ("reply", "cancel", "checkpoint_nudge", "promise P1 settled"),
+    ("reply", "cancel", "checkpoint_escalation", "promise P1 settled"),
+    ("reply", "cancel", "checkpoint_holding", "promise P1 settled"),
+    ("reply", "record", "checkpoint", "promise P1 kept"),
+    ("resolved", "schedule", "closure_summary", "closure summary held 900 s in case the ticket reopens"),
+    ("reopened", "cancel", "closure_summary", "ticket reopened during the closure grace period"),
+    ("resolved-again", "schedule", "closure_summary",
+     "closure summary held 900 s in case the ticket reopens"),
+    ("closed", "record", None,
+     "ticket closed: its data is erased at 2026-12-20T10:11:00+00:00 unless it is reopened"),
+    ("closed", "schedule", "closure_summary", "ticket closed: closure summary released now"),
+    ("closed", "send", "closure_summary", "closure_summary to the customer by email"),
+    ("timer", "erase", None, "ticket data erased: the closed ticket's retention period has passed"),
+]
+
+
+def test_the_decision_log_says_what_each_rule_did_and_why() -> None:
+    due = T0 + timedelta(hours=3)
+    events = [
+        stories.created("T1", eid="created"),
+        stories.event("ticket.customer_message", "T1", T0 + minutes(0.5), eid="m1"),
+        stories.promised("T1", T0 + minutes(2), due, eid="promised"),
+        stories.promised("T1", T0 + minutes(3), due, eid="same"),
+        stories.promised("T1", T0 + minutes(4), due + timedelta(hours=1), eid="moved",
+                         reason="the courier is late"),
+        stories.event("ticket.status_changed", "T1", T0 + minutes(5), eid="triage",
+                      to_status="triage"),
+        stories.event("ticket.assigned", "T1", T0 + minutes(6), eid="assigned",
+                      agent={"name": "Priya", "team": "billing"}),
+        stories.reply("T1", T0 + minutes(7), eid="reply"),
+        stories.resolved("T1", T0 + minutes(8), eid="resolved"),
+        stories.event("ticket.reopened", "T1", T0 + minutes(9), eid="reopened"),
+        stories.resolved("T1", T0 + minutes(10), eid="resolved-again"),
+        stories.event("ticket.closed", "T1", T0 + minutes(11), eid="closed"),
+    ]
+    state, outcomes = run(events)
+    assert state is not None
+    erased = tick(state, T0 + minutes(11) + timedelta(days=30))
+    logged = [(event["id"], d.outcome, d.kind, d.reason)
+              for event, outcome in zip(events, outcomes, strict=True) for d in outcome.decisions]
+    logged += [("timer", d.outcome, d.kind, d.reason) for d in erased.decisions]
+    assert logged == STORY_DECISIONS
