@@ -70,8 +70,22 @@ class Persona(Frozen):
     plain_text_only: bool = False
 
 
+class SampleTexts(Frozen):
+    """What agents write, in one language: a persona reading that language sees these."""
+
+    subject: str
+    milestone: str
+    next_step: str
+    what_happened: str
+    what_changed: str
+    prevention: str
+    promise: str
+    concern: str
+
+
 class Personas(Frozen):
     personas: list[Persona]
+    samples: dict[str, SampleTexts] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -103,7 +117,8 @@ def fold_personas(findings: list[Finding]) -> list[Finding]:
             for (level, where, message), names in personas.items()]
 
 
-def sample_context(kind: str, persona: Persona, now: datetime) -> dict[str, Any]:
+def sample_context(kind: str, persona: Persona, now: datetime,
+                   samples: SampleTexts | None = None) -> dict[str, Any]:
     """Worst-case but realistic values: long subject, long milestone, a far due time."""
     due = (now + timedelta(hours=27, minutes=45)).isoformat()
     context: dict[str, Any] = {
@@ -138,6 +153,15 @@ def sample_context(kind: str, persona: Persona, now: datetime) -> dict[str, Any]
                     "due_at": due, "agent_name": "Sam Reyes-Villanueva",
                     "outside_team_hours": False},
     }
+    if samples is not None:  # the agent's words in the persona's own language
+        context["ticket"]["subject"] = samples.subject
+        context["milestone"]["text"] = samples.milestone
+        context["next_milestone"]["text"] = samples.next_step
+        context["summary"] = {"what_happened": samples.what_happened,
+                              "what_changed": samples.what_changed,
+                              "prevention": samples.prevention}
+        context["promise"]["what"] = samples.promise
+        context["concern"] = samples.concern
     return {key: value for key, value in context.items() if key in CONTEXT[kind]}
 
 
@@ -169,11 +193,17 @@ def _dotted_uses(source: str, dotted: str) -> bool:
 
 
 class Linter:
-    def __init__(self, templates: Path, settings: LintSettings, personas: list[Persona]) -> None:
+    def __init__(self, templates: Path, settings: LintSettings, personas: list[Persona],
+                 samples: dict[str, SampleTexts] | None = None) -> None:
         self.renderer = Renderer(templates, settings.default_locale)
         self.settings = settings
         self.personas = personas
+        self.samples = samples or {}
         self.findings: list[Finding] = []
+
+    def samples_for(self, persona: Persona) -> SampleTexts | None:
+        language = persona.locale.replace("_", "-").split("-")[0]
+        return self.samples.get(persona.locale) or self.samples.get(language)
 
     def add(self, level: Literal["error", "warning"], where: str, message: str) -> None:
         self.findings.append(Finding(level, where, message))
@@ -268,7 +298,7 @@ class Linter:
     def check_rendered(self, now: datetime) -> None:
         for kind in CUSTOMER_KINDS:
             for persona in self.personas:
-                context = sample_context(kind, persona, now)
+                context = sample_context(kind, persona, now, self.samples_for(persona))
                 for channel in ("email", "sms"):
                     try:
                         rendered = self.renderer.render(kind, channel, persona.locale,
@@ -321,8 +351,8 @@ class Linter:
 
 def load_linter(config: Path, templates: Path | None = None) -> Linter:
     settings = load_file(config / "lint.yaml", LintSettings)
-    personas = load_file(config / "personas.yaml", Personas).personas
-    return Linter(templates or Path("templates"), settings, personas)
+    personas = load_file(config / "personas.yaml", Personas)
+    return Linter(templates or Path("templates"), settings, personas.personas, personas.samples)
 
 
 def lint_command(config: Path, strict: bool = False) -> int:
@@ -348,7 +378,7 @@ def preview_command(config: Path, kind: str, out: Path) -> int:
             print(f"unknown kind {each!r}; choose from {', '.join(KINDS)}")
             return 2
         for persona in linter.personas:
-            context = sample_context(each, persona, SAMPLE_NOW)
+            context = sample_context(each, persona, SAMPLE_NOW, linter.samples_for(persona))
             folder = out / each
             folder.mkdir(parents=True, exist_ok=True)
             try:
