@@ -18,6 +18,7 @@ counted, and nothing from it is published.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -102,14 +103,19 @@ class TwilioRoutes:
             CALLBACKS.labels("inbound", "bad_request").inc()
             return _text(400, str(exc))
         keyword = keyword_of(message.body)
-        if keyword is not None and self.ledger.already_handled("sms", message.from_number,
-                                                               message.message_sid):
+        # The signature too: the same signed bytes, however their fields are cut, are one
+        # request Twilio made once.
+        signed = "sig:" + hashlib.sha256(
+            request.headers.get("X-Twilio-Signature", "").encode()).hexdigest()[:24]
+        if keyword is not None and (
+                self.ledger.already_handled("sms", message.from_number, message.message_sid)
+                or self.ledger.already_handled("sms", message.from_number, signed)):
             # Twilio's retry, or a captured request replayed: a START from before a newer
             # STOP must never undo it. Answered as Twilio expects; nothing changes.
             CALLBACKS.labels("inbound", "replayed").inc()
         elif keyword is not None:
             previous = self.ledger.current("sms", message.from_number)
-            handled = (message.message_sid, *(previous.handled if previous else ()))
+            handled = (message.message_sid, signed, *(previous.handled if previous else ()))
             update = ConsentUpdate("sms", message.from_number, keyword == "start", self.clock(),
                                    f"twilio-inbound:{message.message_sid}",
                                    handled[:HANDLED_IDS_KEPT])

@@ -23,6 +23,13 @@ from tests.integration.test_end_to_end import mails_for, send
 
 pytestmark = pytest.mark.integration
 
+SID_1 = "SM039b63d91abcd6e73d382f1f0ce7c1fc"  # Twilio message ids: SM and 32 hex digits
+SID_2 = "SM1988497eb084683469653e339928bd01"
+SID_3 = "SM27f2dbbb3c5bef225dfdf1a4081e51a6"
+SID_4 = "SM7dba2524cbf018fd99df76db6bf1fa7c"
+SID_5 = "SMaae8978d5f6c47b41cb700055ecfb81f"
+SID_6 = "SMab40fdeb0d536b802b6d10d146157d4a"
+
 PUBLIC = "https://heard.example.test"
 TOKEN = "callback-test-token"
 
@@ -116,7 +123,7 @@ def sms_customer(phone: str, name: str = "Łukasz") -> dict[str, Any]:
 async def test_status_callbacks_are_signed_and_never_go_backwards(
         worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str) -> None:
     path = "/twilio/status?notification_id=n-cb-1&ticket_id=CB-1"
-    params = {"MessageSid": "SMcb1", "MessageStatus": "sent", "To": "+48512345678",
+    params = {"MessageSid": SID_4, "MessageStatus": "sent", "To": "+48512345678",
               "AccountSid": "AC00000000000000000000000000000000"}
     forged = {**params, "MessageStatus": "failed"}
     status, _ = await post(web_port, path, forged, token="not-the-token")
@@ -132,15 +139,15 @@ async def test_status_callbacks_are_signed_and_never_go_backwards(
                               lambda e: any(x["status"] == "read" for x in e),
                               "the last report")
     assert [(e["status"], e["provider_id"], e["notification_id"]) for e in found] == [
-        ("sent", "SMcb1", "n-cb-1"), ("delivered", "SMcb1", "n-cb-1"),
-        ("read", "SMcb1", "n-cb-1")]
+        ("sent", SID_4, "n-cb-1"), ("delivered", SID_4, "n-cb-1"),
+        ("read", SID_4, "n-cb-1")]
 
 
 async def test_stop_then_start_by_text_switches_sms_off_and_on_again(
         worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str,
         catchers: Catchers) -> None:
     phone = "+48512345679"
-    inbound = {"MessageSid": "SMin1", "From": phone, "To": "+15005550006", "Body": "Stop",
+    inbound = {"MessageSid": SID_1, "From": phone, "To": "+15005550006", "Body": "Stop",
                "AccountSid": "AC00000000000000000000000000000000"}
     status, _ = await post(web_port, "/twilio/inbound", inbound, token="forged")
     assert status == 403
@@ -158,7 +165,7 @@ async def test_stop_then_start_by_text_switches_sms_off_and_on_again(
     assert texts_to(catchers, phone) == []
     assert mails_for(catchers.mail_dir, "CB-2")
 
-    later = dict(inbound, MessageSid="SMin2", Body="START")
+    later = dict(inbound, MessageSid=SID_2, Body="START")
     status, _ = await post(web_port, "/twilio/inbound", later)
     assert status == 200
     await send(kafka_bootstrap, prefix, [stories.created("CB-3", now(), eid="cb-3-created",
@@ -172,7 +179,7 @@ async def test_after_stop_with_no_other_channel_the_team_is_told_and_explain_sho
         worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str,
         catchers: Catchers) -> None:
     phone = "+48512345677"
-    stop = {"MessageSid": "SMin9", "From": phone, "To": "+15005550006", "Body": "STOP",
+    stop = {"MessageSid": SID_3, "From": phone, "To": "+15005550006", "Body": "STOP",
             "AccountSid": "AC00000000000000000000000000000000"}
     assert (await post(web_port, "/twilio/inbound", stop))[0] == 200
     only_sms = stories.customer(name="Haruka Sato", preferred_name="Haruka", phone=phone,
@@ -233,7 +240,7 @@ async def test_a_21610_in_a_status_report_withdraws_consent_too(
     """Twilio may accept a text and report 21610 later, in the status callback."""
     phone = "+48512345676"
     path = "/twilio/status?notification_id=n-cb-7&ticket_id=CB-7"
-    report = {"MessageSid": "SMcb7", "MessageStatus": "undelivered", "ErrorCode": "21610",
+    report = {"MessageSid": SID_6, "MessageStatus": "undelivered", "ErrorCode": "21610",
               "To": phone, "AccountSid": "AC00000000000000000000000000000000"}
     assert (await post(web_port, path, report))[0] == 204
     await wait_events(kafka_bootstrap, prefix, "CB-7",
@@ -254,7 +261,7 @@ async def test_a_restarted_worker_learns_every_stop_from_the_consent_topic(
     """STOP means stop on every worker: one that starts later reads the ledger from Kafka
     before its first send (the consent-topic follower and the ready gate)."""
     phone = "+48512345675"
-    stop = {"MessageSid": "SMin20", "From": phone, "To": "+15005550006", "Body": "STOP",
+    stop = {"MessageSid": SID_5, "From": phone, "To": "+15005550006", "Body": "STOP",
             "AccountSid": "AC00000000000000000000000000000000"}
     assert (await post(web_port, "/twilio/inbound", stop))[0] == 200
     worker.stop()  # the worker that took the STOP is gone; a new process takes over
@@ -284,8 +291,10 @@ async def test_the_ops_metrics_count_what_was_sent(
         stories.created("CB-11", now(), eid="cb-11-created", urgent=True, customer=texted),
         stories.created("CB-12", now(), eid="cb-12-created", urgent=True, customer=emailed)])
     for ticket in ("CB-11", "CB-12"):
-        await wait_events(kafka_bootstrap, prefix, ticket,
-                          lambda e: any(x["status"] == "sent" for x in e), f"{ticket} sent")
+        # The module's worker may have just been restarted (the test before): allow the
+        # group to settle.
+        await wait_until(lambda t=ticket: events_for(kafka_bootstrap, prefix, t),
+                         lambda e: any(x["status"] == "sent" for x in e), 90, f"{ticket} sent")
     status, metrics = await get(ops_port, "/metrics")
     assert status == 200
 

@@ -16,6 +16,10 @@ from heard.channels.twilio_webhooks import (
 from heard.streams.consent import ConsentLedger, ConsentUpdate, keyword_of
 from tests.stories import T0
 
+SID_1 = "SM9923dbfca747779f48461902184c2b9f"  # Twilio message ids: SM and 32 hex digits
+SID_2 = "SMcd3d4f4f9fc6592ad019629556d32ce3"
+SID_3 = "SMd36c0364e3842955b2c8f86da3bd8ad6"
+
 NUMBER = "+48512345678"
 
 
@@ -55,7 +59,7 @@ def test_consent_records_round_trip_and_reject_naive_times() -> None:
 def test_twilio_signatures_are_checked_against_the_exact_url_and_fields() -> None:
     token = "secret-token"
     url = "https://heard.example.test/twilio/status?notification_id=n1&ticket_id=T-1"
-    params = {"MessageSid": "SM1", "MessageStatus": "delivered", "To": NUMBER}
+    params = {"MessageSid": SID_3, "MessageStatus": "delivered", "To": NUMBER}
     good = RequestValidator(token).compute_signature(url, params)
     assert signature_valid(token, url, params, {"X-Twilio-Signature": good})
     assert not signature_valid("other-token", url, params, {"X-Twilio-Signature": good})
@@ -68,14 +72,14 @@ def test_twilio_signatures_are_checked_against_the_exact_url_and_fields() -> Non
 
 
 def test_status_and_inbound_parsing() -> None:
-    report = parse_status({"MessageSid": "SM1", "MessageStatus": "Delivered", "To": NUMBER})
+    report = parse_status({"MessageSid": SID_3, "MessageStatus": "Delivered", "To": NUMBER})
     assert (report.status, report.rank, report.to) == ("delivered", 3, NUMBER)
-    assert parse_status({"SmsSid": "SM2", "SmsStatus": "sent"}).rank == 2
+    assert parse_status({"SmsSid": SID_1, "SmsStatus": "sent"}).rank == 2
     with pytest.raises(BadCallback, match="unknown message status"):
-        parse_status({"MessageSid": "SM1", "MessageStatus": "teleported"})
+        parse_status({"MessageSid": SID_3, "MessageStatus": "teleported"})
     with pytest.raises(BadCallback, match="MessageSid"):
         parse_status({"MessageStatus": "sent"})
-    inbound = parse_inbound({"MessageSid": "SM3", "From": NUMBER, "To": "+15005550006",
+    inbound = parse_inbound({"MessageSid": SID_2, "From": NUMBER, "To": "+15005550006",
                              "Body": "STOP"})
     assert (inbound.from_number, inbound.body) == (NUMBER, "STOP")
     with pytest.raises(BadCallback):
