@@ -448,6 +448,8 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         b"P-15": (stories.dumps(stories.created("P-15", next_milestone={
             "text": "A courier update", "due_at": "9999-12-31T23:00:00+14:00"})),
                   "next_milestone.due_at"),
+        b"P-16": (stories.dumps(stories.created("P-16", datetime.now(UTC) + timedelta(days=2))),
+                  "in the future"),
     }
     bad = [(key, value) for key, (value, _) in malformed.items()]
     hostile: list[tuple[bytes, bytes]] = []

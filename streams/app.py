@@ -224,11 +224,19 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         except InvalidEvent as exc:
             await dead_letter(raw, key, str(exc), "lifecycle", event.message)
             return
-        if key is not None and key != parsed.ticket_id.encode():
+        if key != parsed.ticket_id.encode():
+            # One worker owns a ticket only if every event of it lands on one partition.
             await dead_letter(raw, key, f"Kafka key {key!r} is not the ticket_id "
-                              f"{parsed.ticket_id!r}", "lifecycle", event.message)
+                              f"{parsed.ticket_id!r} (key each event by its ticket_id)",
+                              "lifecycle", event.message)
             return
         ticket_id = parsed.ticket_id
+        ahead = (parsed.occurred_at - clock()).total_seconds()
+        if not isinstance(parsed, TimerDue) and ahead > engine.max_event_future_seconds:
+            await dead_letter(raw, key, f"occurred_at is {ahead:.0f} s in the future (more than "
+                              f"engine.max_event_future_seconds); is the producer's clock "
+                              "right?", "lifecycle", event.message)
+            return
         if isinstance(parsed, TimerDue):
             # Timers acted on late mean this worker cannot keep up: alert on it.
             TIMER_LATENESS.observe(max(0.0, (clock() - parsed.due_at).total_seconds()))

@@ -43,7 +43,8 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 # (a name or subject cannot then pose as `Invoice <RLO>fdp.exe`). ZWJ and ZWNJ stay: Persian
 # and Indic names and emoji sequences are spelled with them.
 _INVISIBLE = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                                    "\u200e\u200f\u200b\u2060\ufeff"))
+                                    "\u200e\u200f\u061c\u200b\u2060\ufeff\u180e"
+                                    "\u115f\u1160\u3164\uffa0"))
 # Control characters (C0 but tab and newline, DEL, C1) are removed too: none is text.
 _CONTROLS = dict.fromkeys([*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20), 0x7f,
                            *range(0x80, 0xa0)])
@@ -63,6 +64,11 @@ def _utc(value: datetime) -> datetime:
     return utc
 
 
+def clean_name(value: str) -> str:
+    """A name or a one-line text: cleaned, and on one line (no line breaks or tabs)."""
+    return " ".join(clean_text(value).split())
+
+
 def clean_text(value: str) -> str:
     """Text as a reader will see it: no control or invisible reordering characters."""
     cleaned = value.translate(_STRIP).strip()
@@ -73,7 +79,7 @@ def clean_text(value: str) -> str:
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
-ShortText = Annotated[str, AfterValidator(clean_text), Field(min_length=1, max_length=MAX_NAME)]
+ShortText = Annotated[str, AfterValidator(clean_name), Field(min_length=1, max_length=MAX_NAME)]
 LongText = Annotated[str, AfterValidator(clean_text), Field(min_length=1, max_length=MAX_TEXT)]
 # Deliberately narrow: no spaces, control characters, quotes, angle brackets or separators,
 # so an address can never smuggle a second recipient or a header into an email.
@@ -81,10 +87,21 @@ _ADDRESS = re.compile(r"[^@\s<>\"',;\x00-\x1f\x7f-\x9f]+@[^@\s<>\"',;\x00-\x1f\x
 
 
 def _address(value: str) -> str:
-    if not _ADDRESS.fullmatch(value):
+    """An address every SMTP server takes: ASCII local part (heard does not use SMTPUTF8),
+    a domain in its ASCII (punycode) form, nothing that could read as a second header."""
+    if not _ADDRESS.fullmatch(value) or any(char in value for char in ":()[]\\"):
         raise ValueError("not an email address heard can send to (one @; no spaces, quotes, "
-                         "angle brackets, commas, semicolons or control characters)")
-    return value
+                         "angle brackets, colons, brackets, commas, semicolons or control "
+                         "characters)")
+    local, _, domain = value.rpartition("@")
+    if not local.isascii():
+        raise ValueError("the part before @ is not ASCII: heard sends without SMTPUTF8, so "
+                         "such an address cannot be written to")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"the domain is not a valid internationalised name ({exc})") from exc
+    return f"{local}@{ascii_domain}"
 
 
 EmailAddress = Annotated[str, Field(max_length=254, json_schema_extra={"pattern": f"^{_ADDRESS.pattern}$"}),
@@ -144,7 +161,7 @@ class Customer(Strict):
             return None
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError(f"unknown IANA timezone {value!r}") from exc
         return value
 

@@ -14,6 +14,13 @@ _EMAIL = re.compile(r"[^\s<>\"(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
 _PHONE = re.compile(r"\+\d(?:[ .-]?\d){6,14}")
 
 
+# Line breaks and bidi controls in a reason that quotes a sender's value would forge log
+# lines or reorder them on screen: shown escaped instead.
+_UNSAFE = {0x0a: "\\n", 0x0d: "\\r", 0x202e: "\\u202e", 0x202d: "\\u202d", 0x2066: "\\u2066",
+           0x2067: "\\u2067", 0x2068: "\\u2068", 0x200f: "\\u200f", 0x061c: "\\u061c"}
+
+
 def redact(text: str) -> str:
-    """The text with email addresses and E.164 phone numbers replaced by placeholders."""
-    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", text))
+    """The text with email addresses and E.164 phone numbers replaced by placeholders, and
+    line breaks and bidi controls escaped."""
+    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", text)).translate(_UNSAFE)

@@ -149,6 +149,17 @@ def _fmt_when_in(ctx: Context, value: Any, zone: str) -> str:
     return _formatted("when", _as_datetime(value), ZoneInfo(zone), str(ctx["_locale"]), "")
 
 
+SUBJECT_LIMIT = 200
+
+
+def short_subject(text: str) -> str:
+    """A subject a mail client shows whole, and one a long URL in a ticket's subject cannot
+    push past the 998-character line limit: cut at a word, with an ellipsis."""
+    if len(text) <= SUBJECT_LIMIT:
+        return text
+    return (text[:SUBJECT_LIMIT - 1].rsplit(" ", 1)[0] or text[:SUBJECT_LIMIT - 1]) + "…"
+
+
 def sentence(value: Any) -> str:
     """Text that ends like a sentence, so what follows it in an SMS does not run on."""
     text = str(value).rstrip()
@@ -293,7 +304,7 @@ class Renderer:
         if channel == "sms":
             text = one_line(one("sms.txt") or "")
             return Rendered(subject=None, text=text, html=None, template_hashes=hashes)
-        subject = one_line(one("subject.txt") or "")
+        subject = short_subject(one_line(one("subject.txt") or ""))
         text = _tidy_text(one("email.txt") or "")
         html = None if plain_text_only else one("email.html", required=False)
         return Rendered(subject=subject, text=text, html=html, template_hashes=hashes)

@@ -114,6 +114,9 @@ class EngineSettings(Frozen):
     templates_dir: str = "templates"
     default_locale: str = "en"
     max_event_bytes: int = Field(65536, ge=1024)
+    # An event dated further ahead than this is a producer's clock gone wrong; it would hold
+    # back every message of its ticket, so it is a dead letter.
+    max_event_future_seconds: float = Field(300, gt=0)
     delivery_concurrency: int = Field(
         1, ge=1, le=64, description="messages one worker sends at once; a SIGKILL can "
         "duplicate at most this many (those accepted by the provider, receipt not committed)")
@@ -248,7 +251,7 @@ class PolicySettings(Frozen):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError(f"unknown IANA timezone {value!r}") from exc
         return value
 

@@ -18,6 +18,7 @@ counted, and nothing from it is published.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -44,6 +45,7 @@ CALLBACKS = Counter("heard_twilio_callbacks_total", "Twilio callbacks received",
                     ["route", "result"])
 
 Publish = Callable[[bytes, bytes], Awaitable[None]]
+BODY_TIMEOUT_SECONDS = 10.0
 
 
 class TwilioRoutes:
@@ -60,7 +62,12 @@ class TwilioRoutes:
         self.clock = clock
 
     async def _verified(self, route: str, request: Request) -> dict[str, str] | Response:
-        form = await request.post()
+        try:
+            # A sender trickling its body must not hold a connection open for ever.
+            form = await asyncio.wait_for(request.post(), BODY_TIMEOUT_SECONDS)
+        except TimeoutError:
+            CALLBACKS.labels(route, "slow_body").inc()
+            return _text(408, "the body did not arrive in time")
         params = {key: str(value) for key, value in form.items()}
         if self.public_base_url is None:
             CALLBACKS.labels(route, "not_configured").inc()

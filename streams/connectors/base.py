@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from heard.streams.connectors.normalise import e164_phone, iana_zone, language_tag
+from heard.streams.records import MAX_NAME, MAX_TEXT
 from heard.streams.settings import SourceSettings
 
 ActivityKind = Literal["created", "customer_message", "agent_reply", "internal_note",
@@ -85,7 +86,12 @@ def hmac_b64(secret: str, message: bytes, digest: str = "sha256") -> str:
 
 
 def same(expected: str, given: str | None) -> bool:
-    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+    if given is None:
+        return False
+    try:
+        return hmac.compare_digest(expected.encode(), given.encode())
+    except UnicodeEncodeError:  # a header of bytes that are no text: not a signature
+        return False
 
 
 def hub_signature_valid(request: Request, header: str, digest: str = "sha256") -> bool:
@@ -166,8 +172,10 @@ def to_events(activity: Activity, source: SourceSettings, source_name: str,
     if activity.kind == "created":
         warnings: list[str] = []
         customer = _customer(activity, source, region, warnings)
+        subject = fit(activity.subject or f"Request {activity.ticket}", MAX_TEXT, "subject",
+                      warnings)
         return [{**base, "type": "ticket.created", "customer": customer,
-                 "subject": activity.subject or f"Request {activity.ticket}",
+                 "subject": subject,
                  **({"agent": agent} if agent else {}),
                  **({"warnings": warnings} if warnings else {})}]
     if activity.kind == "customer_message":
@@ -235,7 +243,7 @@ def _customer(activity: Activity, source: SourceSettings, region: str,
     person = activity.customer
     if person is None:
         raise Unmappable("a new ticket without a requester")
-    customer: dict[str, Any] = {"name": person.name}
+    customer: dict[str, Any] = {"name": fit(person.name, MAX_NAME, "customer.name", warnings)}
     if person.id:
         customer["id"] = person.id
     if person.email:
@@ -250,6 +258,9 @@ def _customer(activity: Activity, source: SourceSettings, region: str,
     if "sms_consent" in customer:
         consent = customer.pop("sms_consent").lower() in ("true", "yes", "1")
         customer["consent"] = {"email": True, "sms": consent}
+    if customer.get("preferred_name"):
+        customer["preferred_name"] = fit(str(customer["preferred_name"]), MAX_NAME,
+                                         "customer.preferred_name", warnings)
     # Display forms are read leniently; what still cannot be read is left out with a
     # warning, so one bad optional field never costs the customer the acknowledgment.
     readers: dict[str, Callable[[str], str]] = {
@@ -266,6 +277,16 @@ def _customer(activity: Activity, source: SourceSettings, region: str,
         warnings.append("customer: no email address or phone number, so heard cannot write "
                         "to them; map one in the vendor's webhook body (docs/connectors.md)")
     return customer
+
+
+def fit(value: str, limit: int, field: str, warnings: list[str]) -> str:
+    """A text longer than the contract allows, cut at a word with a warning: a long name or
+    subject must not cost the customer the acknowledgment."""
+    if len(value) <= limit:
+        return value
+    cut = value[:limit - 1].rsplit(" ", 1)[0] or value[:limit - 1]
+    warnings.append(f"{field}: cut to {limit} characters (it had {len(value)})")
+    return cut + "…"
 
 
 def _milestone(activity: Activity, source: SourceSettings) -> str | None:

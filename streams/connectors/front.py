@@ -67,7 +67,7 @@ class Front:
         if not stamp:  # a rule webhook: no timestamp, SHA-1 over the body alone
             expected = hmac_b64(request.secret, request.body, "sha1")
             return same(expected, request.headers.get("X-Front-Signature"))
-        if not stamp.isdigit():
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 16):
             return False
         seconds = int(stamp) / 1000 if len(stamp) > 11 else int(stamp)
         if abs(time.time() - seconds) > self.max_skew_seconds:

@@ -18,6 +18,12 @@ from babel.localedata import locale_identifiers
 from heard.streams.connectors.rails_time_zones import RAILS_TO_IANA
 from heard.streams.records import normalise_phone
 
+
+def shown(value: str, limit: int = 40) -> str:
+    """A sender's value quoted in a warning: short, so the warning itself stays readable."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
 _GMT_PREFIX = re.compile(r"^\((?:GMT|UTC)[+-−]\d{1,2}:\d\d\)\s*")
 
 
@@ -43,7 +49,7 @@ def language_tag(value: str) -> str:
     except (ValueError, UnknownLocaleError):
         code = _language_names().get(raw.casefold())
         if code is None:
-            raise ValueError(f"not a language name or code heard knows: {raw!r}") from None
+            raise ValueError(f"not a language name or code heard knows: {shown(raw)}") from None
         return code
     return "-".join(part for part in (locale.language, locale.script, locale.territory) if part)
 
@@ -53,8 +59,8 @@ def iana_zone(value: str) -> str:
     zone = RAILS_TO_IANA.get(raw, raw)
     try:
         ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"not an IANA or Rails time zone: {value.strip()!r}") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"not an IANA or Rails time zone: {shown(value.strip())}") from None
     return zone
 
 

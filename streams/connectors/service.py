@@ -50,6 +50,10 @@ RETRY_AFTER_SECONDS = "30"
 Outgoing = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
 
 
+def unrecognised(name: str, exc: BaseException) -> str:
+    return f"unrecognised {name} payload: a field has an unexpected shape ({type(exc).__name__})"
+
+
 class KafkaUnavailable(RuntimeError):
     def __init__(self, reason: str, pending: asyncio.Future[Any] | None = None) -> None:
         super().__init__(reason)
@@ -153,7 +157,12 @@ class Ingest:
             return web.json_response({"error": "body too large"}, status=413)
         incoming = Request(request.headers, body, self._env(source.secret_env),
                            self._env(source.username_env), self._env(source.password_env))
-        if not connector.authentic(incoming):
+        try:
+            authentic = connector.authentic(incoming)
+        except (ValueError, UnicodeError, OverflowError):
+            # A signature or timestamp header that is not even text or a number is forged.
+            authentic = False
+        if not authentic:
             WEBHOOKS.labels(name, "unauthenticated").inc()
             log.warning("%s: rejected a webhook with a bad signature or credentials", name)
             return web.json_response({"error": "signature or credentials invalid"}, status=401)
@@ -164,9 +173,12 @@ class Ingest:
             payload = json.loads(body)
             if not isinstance(payload, dict):
                 raise ValueError("the body is not a JSON object")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             return await self._dead_letter(name, body, f"not a JSON object: {exc}")
-        delivery = connector.delivery_id(incoming, payload)
+        try:
+            delivery = connector.delivery_id(incoming, payload)
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            return await self._dead_letter(name, body, unrecognised(name, exc))
         if await self._already_published(f"{name}:{delivery}"):
             WEBHOOKS.labels(name, "duplicate").inc()
             return web.json_response({"duplicate": delivery})
@@ -174,6 +186,9 @@ class Ingest:
             events = self.map(name, connector, source, incoming, payload, delivery)
         except (Unmappable, InvalidEvent) as exc:
             return await self._dead_letter(name, body, str(exc), delivery)
+        except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:
+            # A signed body of a shape the vendor documents nowhere: kept, said, not a 500.
+            return await self._dead_letter(name, body, unrecognised(name, exc), delivery)
         if not events:
             WEBHOOKS.labels(name, "ignored").inc()
             return web.json_response({"ignored": delivery})

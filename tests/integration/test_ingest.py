@@ -258,3 +258,16 @@ async def test_a_paused_broker_gets_no_2xx_and_the_retry_lands_once(tmp_path: Pa
     finally:
         await running.stop()
         await asyncio.to_thread(broker.stop)
+
+
+async def test_a_signed_body_of_an_undocumented_shape_is_a_dead_letter_not_a_500(
+        ingest: Running) -> None:
+    body = json.dumps({"action": "opened", "issue": {"number": 9, "user": "not-an-object",
+                                                     "title": "x", "labels": "y"},
+                       "repository": ["odd"]}).encode()
+    status, answer = await ingest.post("/webhooks/github", body, signed_headers(
+        "github", "issues_opened", body, delivery="odd-shape"))
+    assert status == 202 and answer["dead_lettered"].startswith("unrecognised github payload")
+    bad_signature = {**signed_headers("github", "issues_opened", body),
+                     "X-Hub-Signature-256": "sha256=\u00ff\u00fe"}
+    assert (await ingest.post("/webhooks/github", body, bad_signature))[0] == 401

@@ -287,3 +287,17 @@ def test_zendesk_native_events_map_by_the_author_role_or_say_why_not() -> None:
     with pytest.raises(Unmappable, match="carries ids, not names or addresses"):
         map_zendesk(zendesk_native("created", {}))
     assert map_zendesk(zendesk_native("priority_changed", {"current": "HIGH"})) == []
+
+
+def test_long_or_odd_optional_fields_cost_only_themselves() -> None:
+    payload = templated_created(name="N" * 300, language="L" * 5000, timezone="US")
+    payload["ticket"]["subject"] = "S " * 1500
+    [created] = map_zendesk(payload)
+    assert created["customer"]["name"].endswith("…") and len(created["customer"]["name"]) <= 200
+    assert len(created["subject"]) <= 2000
+    # Dropped: the contract's defaults apply (language en; the policy's zone).
+    assert created["customer"]["language"] == "en" and "timezone" not in created["customer"]
+    assert created["customer"]["email"] == "amara@example.net"
+    assert all(len(warning) < 300 for warning in created["warnings"])
+    assert any(w.startswith("customer.timezone: not an IANA or Rails time zone: 'US'")
+               for w in created["warnings"])

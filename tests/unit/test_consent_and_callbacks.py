@@ -153,3 +153,38 @@ async def test_a_replayed_start_never_undoes_a_newer_stop() -> None:
     restored = ConsentLedger()
     restored.apply(ConsentUpdate.from_json(published[-1].to_json()))
     assert restored.already_handled("sms", NUMBER, "SM" + "2" * 32)
+
+
+async def test_a_signed_start_recut_into_a_new_message_id_is_refused() -> None:
+    """Twilio signs the fields run together; moving the start of one field into the end of
+    MessageSid keeps the signature valid. Such a MessageSid is no Twilio id: 400."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from heard.streams.web import TwilioRoutes, public_app
+
+    public, token = "https://heard.example.test", "recut-token"
+    ledger = ConsentLedger()
+    published: list[ConsentUpdate] = []
+
+    async def publish_consent(key: bytes, value: bytes) -> None:
+        published.append(ConsentUpdate.from_json(value))
+
+    async def ignore(key: bytes, value: bytes) -> None:
+        return None
+
+    routes = TwilioRoutes(public_base_url=public, auth_token=token, ledger=ledger,
+                          publish_status=ignore, publish_consent=publish_consent,
+                          publish_inbound=ignore, clock=lambda: T0)
+    sid = "SM" + "a" * 32
+    start = {"AccountSid": "AC" + "0" * 32, "Body": "START", "From": NUMBER, "MessageSid": sid,
+             "NumMedia": "0", "To": "+15005550006"}
+    recut = {key: value for key, value in start.items() if key != "NumMedia"}
+    recut["MessageSid"] = sid + "NumMedia0"
+    url = f"{public}/twilio/inbound"
+    validator = RequestValidator(token)
+    assert validator.compute_signature(url, start) == validator.compute_signature(url, recut)
+    async with TestClient(TestServer(public_app(routes))) as client:
+        answer = await client.post("/twilio/inbound", data=recut, headers={
+            "X-Twilio-Signature": validator.compute_signature(url, recut)})
+        assert answer.status == 400
+    assert published == []

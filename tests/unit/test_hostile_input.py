@@ -252,3 +252,53 @@ def test_logs_redact_addresses_and_numbers_in_messages_arguments_and_tracebacks(
     assert "example.com" not in err and "example.net" not in err and "5550009" not in err
     assert entries[0]["message"] == "SMTP refused <<email>>: 550 no such user"
     logging.config.dictConfig(logging_config("warning", "text"))
+
+
+# ------------------------------------------------------------------ found by an attack pass
+@pytest.mark.parametrize("zone", ["US", "Europe", "Etc", "America/" + "x" * 300])
+def test_a_zone_that_is_a_folder_or_too_long_is_refused_not_a_crash(zone: str) -> None:
+    with pytest.raises(InvalidEvent, match="unknown IANA timezone"):
+        parse_event(stories.dumps(stories.created("T-1", customer=stories.customer(
+            timezone=zone))))
+
+
+@pytest.mark.parametrize(("address", "accepted"), [
+    ("x@bücher.example", "x@xn--bcher-kva.example"),   # IDN domains go out in punycode
+    ("amara@example.net", "amara@example.net"),
+])
+def test_addresses_are_what_an_smtp_server_takes(address: str, accepted: str) -> None:
+    event = parse_event(stories.dumps(stories.created("T-1", customer=stories.customer(
+        email=address))))
+    assert event.customer.email == accepted
+
+
+@pytest.mark.parametrize("address", ["josé@example.com", "Bcc:x@example.net", "x(y)@example.net",
+                                     "a\u200d@example.com", "x@[127.0.0.1]"])
+def test_addresses_no_smtp_server_takes_are_refused(address: str) -> None:
+    with pytest.raises(InvalidEvent, match=r"customer\.email"):
+        parse_event(stories.dumps(stories.created("T-1", customer=stories.customer(
+            email=address))))
+
+
+def test_names_are_one_line_and_lose_every_invisible_mark() -> None:
+    event = parse_event(stories.dumps(stories.created("T-1", customer=stories.customer(
+        name="Am\r\nX-Inj: 1", preferred_name="\u061cZo\u3164ë\u180e"))))
+    assert event.customer.name == "Am X-Inj: 1"
+    assert event.customer.preferred_name == "Zoë"
+
+
+def test_reasons_that_quote_a_senders_value_cannot_forge_a_log_line() -> None:
+    assert redact("repo evil\nWARNING forged\u202e") == "repo evil\\nWARNING forged\\u202e"
+
+
+def test_a_subject_with_a_thousand_character_word_still_sends() -> None:
+    from heard.channels.mime import text_header
+    from heard.streams.rendering import Renderer
+
+    created = parse_event(stories.dumps(stories.created(
+        "T-1", urgent=True, subject="https://example.com/" + "a" * 1000)))
+    [note] = decide(None, created, created.occurred_at, RULES).notifications
+    rendered = Renderer(REPO / "templates").render(note.kind, "email", "en", "UTC", note.context)
+    assert rendered.subject is not None and len(rendered.subject) <= 200
+    assert rendered.subject.endswith("…")
+    assert text_header("Subject", rendered.subject)  # within the 998-character line limit
