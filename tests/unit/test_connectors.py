@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -301,3 +302,12 @@ def test_long_or_odd_optional_fields_cost_only_themselves() -> None:
     assert all(len(warning) < 300 for warning in created["warnings"])
     assert any(w.startswith("customer.timezone: not an IANA or Rails time zone: 'US'")
                for w in created["warnings"])
+
+
+@pytest.mark.parametrize("name", ["public_zulip_ticket_created", "public_zulip_status_changed",
+                                  "public_zulip_public_note"])
+def test_a_freshdesk_body_made_for_another_tool_is_refused_naming_the_body_heard_needs(
+        name: str) -> None:
+    with pytest.raises(Unmappable, match=re.escape(
+            "Freshdesk body without heard_event; use the body in docs/connectors.md")):
+        mapped("freshdesk", name)
