@@ -10,7 +10,7 @@ PYTHON ?= python3
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --quiet \
               $(if $(UPGRADE),--upgrade,)
 
-.PHONY: install prism kafka-jars run test up down lint typecheck-tree lock mutants clean
+.PHONY: install prism kafka-jars run test up down lint typecheck-tree lock mutants coverage clean
 
 install: $(VENV)/.installed
 
@@ -61,6 +61,11 @@ lint: install typecheck-tree
 test: install prism kafka-jars lint
 	$(VENV)/bin/heard templates lint
 	$(VENV)/bin/pytest
+
+# Branch coverage of the unit suite (the pure core, rendering, connectors), module by module.
+coverage: install
+	$(VENV)/bin/coverage run -m pytest -q -p no:cacheprovider tests/unit
+	$(VENV)/bin/coverage report
 
 # Mutation testing of the pure core (not part of `make test`: it takes about half an hour).
 # Each module runs against the unit tests that exercise it; the table and every survivor
