@@ -362,3 +362,55 @@ def test_the_decision_log_says_what_each_rule_did_and_why() -> None:
               for event, outcome in zip(events, outcomes, strict=True) for d in outcome.decisions]
     logged += [("timer", d.outcome, d.kind, d.reason) for d in erased.decisions]
     assert logged == STORY_DECISIONS
+
+
+# ------------------------------------------------------------------ branches coverage found open
+def test_a_language_chain_with_nothing_available_ends_at_the_default_locale() -> None:
+    from heard.streams.policy import Rules, writing_locale
+
+    rules = Rules(policy=RULES.policy, template_locales={"acknowledgment": ("de",)})
+    assert writing_locale("ja", "acknowledgment", rules) == ("en", ["ja", "en"])
+
+
+def test_events_older_than_the_status_do_not_move_it_back() -> None:
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.event("ticket.closed", "T1", T0 + minutes(10), eid="closed"),
+                    stories.event("ticket.reopened", "T1", T0 + minutes(5), eid="old-reopen"),
+                    stories.created("T1", T0 + minutes(1), eid="late-created", urgent=True),
+                    stories.event("ticket.closed", "T1", T0 + minutes(2), eid="old-close")])
+    assert state is not None and state.status == "closed" and state.status_at == T0 + minutes(10)
+
+
+def test_a_customer_message_the_agent_already_answered_gets_no_acknowledgment() -> None:
+    _, outcomes = run([stories.created("T1", urgent=True),
+                       stories.reply("T1", T0 + minutes(10)),
+                       stories.event("ticket.customer_message", "T1", T0 + minutes(5), eid="m")],
+                      now=T0 + minutes(11))
+    assert [d.reason for d in outcomes[2].decisions] == [
+        "an agent already replied after this message"]
+
+
+def test_an_internal_note_is_recorded_and_tells_the_customer_nothing() -> None:
+    _, outcomes = run([stories.created("T1", urgent=True),
+                       stories.reply("T1", T0 + minutes(5), public=False)])
+    assert outcomes[1].notifications == []
+    assert [d.reason for d in outcomes[1].decisions] == ["internal note: nothing goes to the customer"]
+
+
+def test_a_status_change_can_set_the_next_milestone() -> None:
+    nxt = {"text": "Courier slot", "due_at": stories.iso(T0 + minutes(90))}
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.event("ticket.status_changed", "T1", T0 + minutes(5),
+                                  to_status="triage", next_milestone=nxt)])
+    assert state is not None and state.next_milestone is not None
+    assert state.next_milestone.text == "Courier slot"
+
+
+def test_a_message_before_the_ticket_is_known_waits_and_a_reply_cancels_its_ack() -> None:
+    early = stories.event("ticket.customer_message", "T1", T0, eid="early")
+    state, [outcome] = run([early])
+    assert state is not None and outcome.notifications == []
+    later = tick(state, T0 + minutes(5))
+    assert later.notifications == []
+    _, outcomes = run([stories.created("T1"), stories.reply("T1", T0 + minutes(0.5))])
+    assert [n for o in outcomes for n in o.notifications] == []
