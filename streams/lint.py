@@ -151,7 +151,7 @@ def sample_context(kind: str, persona: Persona, now: datetime,
         },
         "promise": {"id": "P-1", "what": "Confirm the delivery slot with the courier",
                     "due_at": due, "agent_name": "Sam Reyes-Villanueva",
-                    "outside_team_hours": False},
+                    "outside_team_hours": False, "first_reply": False},
     }
     if samples is not None:  # the agent's words in the persona's own language
         context["ticket"]["subject"] = samples.subject

@@ -185,6 +185,60 @@ def on_created(step: Step) -> None:
         kind="acknowledgment", due_at=event.occurred_at + timedelta(seconds=hold),
         trigger_event_id=event.id, trigger_at=event.occurred_at, urgent=event.urgent,
     ), f"acknowledge after {hold:.0f} s unless an agent replies first")
+    if event.next_milestone is None:
+        watch_first_reply(step, event)
+
+
+def first_reply_target(state: TicketState, rules: Rules, now: datetime) -> datetime:
+    minutes = (rules.policy.urgent_first_response_target_minutes if state.urgent
+               else rules.policy.first_response_target_hours * 60)
+    return business_deadline(state.created_at or now, minutes, rules.policy)
+
+
+def watch_first_reply(step: Step, event: TicketCreated) -> None:
+    """The acknowledgment promises a first reply by a time: heard keeps that promise like
+    an agent's. If no public reply has come by then, the lead is told and the customer gets
+    one honest holding update."""
+    state = step.state
+    due = first_reply_target(state, step.rules, step.now)
+    state.first_reply_due = due
+    context = {"promise": {"id": "first-reply", "what": None, "first_reply": True,
+                           "due_at": due.isoformat(),
+                           "agent_name": state.agent.name if state.agent else None,
+                           "outside_team_hours": False}}
+    for kind, audience in (("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")):
+        step.state.scheduled.append(Scheduled(
+            kind=kind, audience=audience, due_at=due, trigger_event_id=f"{event.id}#first-reply",
+            trigger_at=event.occurred_at, context=context))
+    step.log("schedule", f"first reply promised by {due.isoformat()}; the lead and the customer "
+             "hear if it passes without one", kind="checkpoint")
+
+
+def first_reply_item(item: Scheduled) -> bool:
+    return bool((item.context.get("promise") or {}).get("first_reply"))
+
+
+def _first_reply_moved(item: Scheduled, due: datetime | None) -> Scheduled:
+    assert due is not None
+    promise = {**item.context["promise"], "due_at": due.isoformat()}
+    return item.model_copy(update={"due_at": due, "context": {**item.context, "promise": promise}})
+
+
+def promise_a_reachable_first_reply(step: Step) -> None:
+    """An acknowledgment going out at or after the first-reply target (a backlog, quiet
+    hours that ran into it) must not promise a time already gone: it promises the full
+    target from now, and the watch moves with it."""
+    state = step.state
+    if state.first_reply_due is None or state.first_reply_due > step.now:
+        return
+    minutes = (step.rules.policy.urgent_first_response_target_minutes if state.urgent
+               else step.rules.policy.first_response_target_hours * 60)
+    due = business_deadline(step.now, minutes, step.rules.policy)
+    state.first_reply_due = due
+    state.scheduled = [_first_reply_moved(item, due) if first_reply_item(item) else item
+                       for item in state.scheduled]
+    step.log("schedule", f"the first-reply target had passed before the acknowledgment could go; "
+             f"it promises {due.isoformat()} instead", kind="checkpoint")
 
 
 def on_customer_message(step: Step) -> None:
@@ -223,6 +277,10 @@ def on_agent_reply(step: Step) -> None:
         state.last_public_agent_update_at = event.occurred_at
     state.agent = event.agent
     state.concern = event.concern or state.concern
+    if state.first_reply_due is not None:
+        kept = event.occurred_at <= state.first_reply_due
+        promises.end_first_reply_watch(step, "first reply given " + ("on time" if kept
+                                                                     else "late"))
     step.cancel(("acknowledgment",), "a real agent reply landed first",
                 keep=lambda item: item.trigger_at > event.occurred_at)
     promises.keep_promises(step, event.occurred_at)
@@ -280,6 +338,7 @@ def on_resolved(step: Step) -> None:
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "resolved", event.occurred_at
     promises.cancel_promises(step, "ticket resolved")
+    promises.end_first_reply_watch(step, "ticket resolved: the closure summary is the reply")
     step.cancel(("acknowledgment",), "ticket resolved before the acknowledgment went out")
     grace = step.rules.policy.closure_grace_seconds
     step.schedule(Scheduled(
@@ -308,6 +367,7 @@ def on_closed(step: Step) -> None:
         days=step.rules.policy.closed_ticket_retention_days)
     step.log("record", f"ticket closed: its data is erased at {state.forget_at.isoformat()} "
              "unless it is reopened")
+    promises.end_first_reply_watch(step, "ticket closed")
     promises.cancel_promises(step, "ticket closed")
     for item in state.scheduled:
         if item.kind == "closure_summary" and item.due_at > step.release_at:
@@ -359,9 +419,16 @@ def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
     if not due:
         return
     state.scheduled = [item for item in state.scheduled if not is_due(item)]
-    for item in sorted(due, key=lambda i: i.due_at):
+    # At the same moment an acknowledgment goes first: what follows may depend on it.
+    for item in sorted(due, key=lambda i: (i.due_at, i.kind != "acknowledgment")):
+        if first_reply_item(item) and state.first_reply_due not in (None, item.due_at):
+            # The acknowledgment just released promised a later first reply: wait for that.
+            state.scheduled.append(_first_reply_moved(item, state.first_reply_due))
+            continue
         if item.audience == "customer":
             _release_customer(step, item)
+        elif first_reply_item(item):
+            promises.release_first_reply_escalation(step, item)
         else:
             promises.release_internal(step, item)
 
@@ -385,6 +452,8 @@ def _release_customer(step: Step, item: Scheduled) -> None:
         step.log("defer", f"customer's quiet hours; deferred to {quiet_end.isoformat()}",
                  kind=item.kind)
         return
+    if item.kind == "acknowledgment":
+        promise_a_reachable_first_reply(step)
     emit_customer(step, item)
 
 
@@ -402,6 +471,17 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
             return "ticket reopened during the closure grace period"
         if any(s.kind == "closure_summary" and s.at >= item.trigger_at for s in state.sent):
             return "closure summary already sent"
+    if item.kind == "checkpoint_holding" and first_reply_item(item):
+        if state.status in ("resolved", "closed"):
+            return "ticket already resolved"
+        if state.first_reply_due is None:
+            return "the first reply was given"
+        heard = promises.recently_heard(step)
+        if heard is not None:
+            # An acknowledgment deferred by quiet hours to this very moment: a holding
+            # update beside it would only confuse; the lead is still told.
+            return f"the customer heard from us {heard.seconds} s ago"
+        return None
     if item.kind == "checkpoint_holding":
         return promises.holding_still_wanted(step, item)
     return None
@@ -476,9 +556,7 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
     assert customer is not None
     milestone = state.next_milestone
     if milestone is None and item.kind == "acknowledgment":
-        minutes = (rules.policy.urgent_first_response_target_minutes if state.urgent
-                   else rules.policy.first_response_target_hours * 60)
-        target = business_deadline(state.created_at or now, minutes, rules.policy)
+        target = state.first_reply_due or first_reply_target(state, rules, now)
         # No text: each locale's template words the first reply itself.
         milestone_ctx: dict[str, Any] | None = {
             "text": None, "first_reply": True, "due_at": max(target, now).isoformat()}

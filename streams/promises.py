@@ -67,6 +67,9 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
         outside_team_hours=not within_team_hours(event.due_at, step.rules.policy),
     )
     state.promises[event.promise_id] = promise
+    if state.first_reply_due is not None:
+        # An agent's own promise with a time replaces the first-reply watch.
+        end_first_reply_watch(step, f"first-reply watch replaced by promise {promise.promise_id}")
     if event.team_calendar:
         # Not read yet: say so where the team looks, rather than pretend it shaped anything.
         step.log("record", f"team_calendar {event.team_calendar!r} is not used yet; team hours "
@@ -123,10 +126,22 @@ def announce(step: Step, promise: Promise) -> None:
     ))
 
 
+def end_first_reply_watch(step: Step, reason: str) -> None:
+    """The first reply came (or a promise, a resolution or a closure made it moot)."""
+    state = step.state
+    if state.first_reply_due is None:
+        return
+    state.first_reply_due = None
+    state.scheduled = [item for item in state.scheduled
+                       if not (item.context.get("promise") or {}).get("first_reply")]
+    step.log("record", reason, kind="checkpoint")
+
+
 def promise_context(promise: Promise) -> dict[str, Any]:
     return {
         "id": promise.promise_id, "what": promise.what, "due_at": promise.due_at.isoformat(),
         "agent_name": promise.agent.name, "outside_team_hours": promise.outside_team_hours,
+        "first_reply": False,
     }
 
 
@@ -195,10 +210,40 @@ def release_internal(step: Step, item: Scheduled) -> None:
         return
     else:
         promise.nudged = True
+    _send_internal(step, item, promise.agent.team, promise.agent.email, promise.agent.name,
+                   _holding_fate(step) if item.kind == "checkpoint_escalation" else None)
+
+
+def release_first_reply_escalation(step: Step, item: Scheduled) -> None:
+    state = step.state
+    if state.first_reply_due is None or state.status in ("resolved", "closed"):
+        step.log("cancel", "the first reply was given", kind=item.kind)
+        return
+    agent = state.agent
+    heard = recently_heard(step)
+    holding = ({"status": "skipped", "until": None,
+                "reason": f"they were sent a message {heard.seconds} s ago"}
+               if heard is not None else _holding_fate(step))
+    _send_internal(step, item, agent.team if agent else None, None,
+                   agent.name if agent else "the team", holding)
+
+
+def recently_heard(step: Step) -> timedelta | None:
+    """How long since the customer was last sent something, if within the coalesce window."""
+    last = step.state.last_customer_notified_at
+    window = timedelta(seconds=step.rules.policy.coalesce_window_seconds)
+    if last is None or step.now - last >= window:
+        return None
+    return step.now - last
+
+
+def _send_internal(step: Step, item: Scheduled, team_name: str | None, agent_email: str | None,
+                   agent_name: str, holding: dict[str, Any] | None = None) -> None:
+    state = step.state
     recipients = step.rules.internal_recipients
-    team = promise.agent.team or "default"
+    team = team_name or "default"
     if item.audience == "agent":
-        address = promise.agent.email or recipients.get(team) or recipients.get("default")
+        address = agent_email or recipients.get(team) or recipients.get("default")
     else:
         address = recipients.get(f"lead:{team}") or recipients.get("lead")
     if not address:
@@ -218,8 +263,8 @@ def release_internal(step: Step, item: Scheduled) -> None:
             "ticket": {"id": state.ticket_id, "subject": state.subject or "",
                        "status": state.status},
             "customer": _customer_for_the_team(step),
-            "agent": {"name": promise.agent.name},
-            "holding": _holding_fate(step) if item.kind == "checkpoint_escalation" else None,
+            "agent": {"name": agent_name},
+            "holding": holding,
             "sent_at": step.now.isoformat(),
         },
     ))

@@ -166,6 +166,8 @@ class TicketState(Model):
     # When this closed ticket's data is erased (retention), unless it is reopened first.
     forget_at: datetime | None = None
     concern: str | None = None
+    # The first reply the acknowledgment promised, until a public agent reply gives it.
+    first_reply_due: datetime | None = None
     owner: Agent | None = None
     transfers: int = 0
     transfers_acknowledged: bool = False

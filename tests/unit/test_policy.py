@@ -48,7 +48,8 @@ def kinds(outcome: Outcome) -> list[tuple[str, str]]:
 def test_acknowledgment_is_held_then_sent_with_milestone_in_the_future() -> None:
     state, [created] = run([stories.created("T1")])
     assert created.notifications == []
-    assert [d.outcome for d in created.decisions] == ["schedule"]
+    assert [(d.outcome, d.kind) for d in created.decisions] == [
+        ("schedule", "acknowledgment"), ("schedule", "checkpoint")]
     assert state is not None
     sent = tick(state, T0 + timedelta(seconds=60))
     [note] = sent.notifications
@@ -133,8 +134,19 @@ def test_quiet_hours_defer_to_the_window_opening_in_the_customers_zone() -> None
     assert deferred.notifications == []
     assert deferred.decisions[-1].outcome == "defer"
     assert deferred.decisions[-1].reason.endswith("2026-11-20T13:00:00+00:00")
-    assert kinds(tick(deferred.state, datetime.fromisoformat("2026-11-20T13:00:00+00:00"))) == [
-        ("acknowledgment", "email")]
+    opening = tick(deferred.state, datetime.fromisoformat("2026-11-20T13:00:00+00:00"))
+    assert kinds(opening) == [("acknowledgment", "email")]
+    # 13:00 was also the first-reply target (09:00 + 4 team hours): an acknowledgment sent
+    # at that moment promises the full target from now instead of a time already gone.
+    [ack] = opening.notifications
+    assert ack.context["next_milestone"]["due_at"] == "2026-11-20T17:00:00+00:00"
+    assert opening.state is not None
+    assert opening.state.first_reply_due == datetime.fromisoformat("2026-11-20T17:00:00+00:00")
+    assert tick(opening.state, datetime.fromisoformat("2026-11-20T16:59:00+00:00")
+                ).notifications == []
+    assert [(n.kind, n.audience) for n in tick(
+        opening.state, datetime.fromisoformat("2026-11-20T17:00:00+00:00")).notifications] == [
+        ("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")]
 
 
 def test_urgent_ignores_quiet_hours() -> None:
@@ -245,3 +257,85 @@ def test_explain_merges_decisions_with_what_happened_to_each_message() -> None:
     assert [line.split()[1:3] for line in lines] == [["ticket.created", "send"],
                                                     ["delivery", "suppressed"]]
     assert lines[1].endswith("the recipient withdrew sms consent")
+
+
+# ------------------------------------------------------------------ the first reply, kept
+def test_an_unanswered_ticket_past_its_first_reply_tells_the_lead_and_the_customer() -> None:
+    from heard.streams.rendering import Renderer
+
+    state, _ = run([stories.created("T1")])
+    assert state is not None
+    state = tick(state, T0 + minutes(1)).state  # the acknowledgment promises 14:00
+    assert state is not None
+    assert tick(state, T0 + timedelta(hours=3, minutes=59)).notifications == []
+    due = tick(state, T0 + timedelta(hours=4))
+    assert [(n.kind, n.audience, n.recipient) for n in due.notifications] == [
+        ("checkpoint_escalation", "lead", "lead@example.com"),
+        ("checkpoint_holding", "customer", "amara@example.net")]
+    escalation, holding = due.notifications
+    assert escalation.context["holding"]["status"] == "sent"
+    renderer = Renderer(REPO / "templates")
+    lead = renderer.render(escalation.kind, "email", "en", "UTC", escalation.context)
+    assert lead.subject == "[T1] No first reply yet: it was due 2:00 PM"
+    assert "The first reply the acknowledgment promised Amara (she/her)" in lead.text
+    assert "no one has replied publicly yet" in lead.text
+    customer = renderer.render(holding.kind, "email", "en", "Europe/London", holding.context)
+    assert "We promised you a first reply by" in customer.text
+    assert "None" not in customer.text
+    # One honest update, once: a later tick sends nothing more.
+    assert due.state is not None
+    assert tick(due.state, T0 + timedelta(hours=9)).notifications == []
+
+
+@pytest.mark.parametrize("settles", [
+    stories.reply("T1", T0 + timedelta(hours=2)),
+    stories.promised("T1", T0 + timedelta(hours=2), T0 + timedelta(hours=6)),
+    stories.resolved("T1", T0 + timedelta(hours=2)),
+], ids=["public reply", "agent's own promise", "resolved"])
+def test_a_reply_a_promise_or_a_resolution_ends_the_first_reply_watch(
+        settles: dict[str, Any]) -> None:
+    state, _ = run([stories.created("T1")])
+    assert state is not None
+    state = tick(state, T0 + minutes(1)).state
+    state, _ = run_from(state, [settles])
+    at_target = tick(state, T0 + timedelta(hours=4))
+    assert [n.kind for n in at_target.notifications
+            if n.kind in ("checkpoint_escalation", "checkpoint_holding")] == []
+
+
+def test_a_private_note_does_not_count_as_the_first_reply() -> None:
+    state, _ = run([stories.created("T1")])
+    assert state is not None
+    state = tick(state, T0 + minutes(1)).state
+    state, _ = run_from(state, [stories.reply("T1", T0 + timedelta(hours=1), public=False)])
+    assert [n.kind for n in tick(state, T0 + timedelta(hours=4)).notifications] == [
+        "checkpoint_escalation", "checkpoint_holding"]
+
+
+def test_a_backlogged_ticket_is_promised_a_first_reply_from_now_not_one_already_gone() -> None:
+    # Seen nine days after it was created, with no reply: the acknowledgment goes, and no
+    # "we are late" update beside it for a promise the customer was never given.
+    state, _ = run([stories.created("T1")])
+    assert state is not None
+    later = T0 + timedelta(days=9)
+    now = tick(state, later)
+    assert kinds(now) == [("acknowledgment", "email")]
+    [ack] = now.notifications
+    assert datetime.fromisoformat(ack.context["next_milestone"]["due_at"]) > later
+    assert now.state is not None and now.state.first_reply_due is not None
+    assert [n.kind for n in tick(now.state, now.state.first_reply_due).notifications] == [
+        "checkpoint_escalation", "checkpoint_holding"]
+
+
+def test_a_ticket_created_with_a_milestone_has_no_first_reply_watch() -> None:
+    state, _ = run([stories.created(
+        "T1", next_milestone={"text": "A courier update", "due_at": stories.iso(T0 + minutes(90))})])
+    assert state is not None and state.first_reply_due is None
+
+
+def run_from(state: TicketState | None, events: list[dict[str, Any]]) -> tuple[TicketState, None]:
+    for raw in events:
+        event = parse_event(stories.dumps(raw))
+        state = decide(state, event, event.occurred_at, RULES).state
+    assert state is not None
+    return state, None
