@@ -7,12 +7,13 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -59,15 +60,34 @@ class Catchers:
 
 
 @pytest.fixture(scope="session")
-async def catchers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Catchers]:
+def catchers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catchers]:
+    """The mail catcher and SMS capture serve from a thread of their own, as real servers
+    would: they answer between tests and while a test blocks (starting a worker), so a
+    worker's send is never left waiting on the test's event loop."""
     root = tmp_path_factory.mktemp("outbox")
     mail_port, sms_port = free_port(), free_port()
-    mail = await start_mail_catcher(root / "mail", mail_port)
-    sms = await start_sms_capture(root / "sms", sms_port)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="catchers", daemon=True)
+    thread.start()
+
+    async def start() -> tuple[asyncio.Server, Any]:
+        return (await start_mail_catcher(root / "mail", mail_port),
+                await start_sms_capture(root / "sms", sms_port))
+
+    async def stop(mail: asyncio.Server, sms: Any) -> None:
+        mail.close()
+        await mail.wait_closed()
+        await sms.cleanup()
+
+    try:
+        mail, sms = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
+    except Exception as exc:  # a catcher that cannot start fails the run, never skips
+        pytest.fail(f"the mail catcher or SMS capture could not start: {exc}")
     yield Catchers(mail_port, sms_port, root / "mail", root / "sms")
-    mail.close()
-    await mail.wait_closed()
-    await sms.cleanup()
+    asyncio.run_coroutine_threadsafe(stop(mail, sms), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -255,33 +255,6 @@ async def test_a_21610_in_a_status_report_withdraws_consent_too(
     assert "twilio-status" in found[0]["reason"] and texts_to(catchers, phone) == []
 
 
-async def test_a_restarted_worker_learns_every_stop_from_the_consent_topic(
-        worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str, catchers: Catchers,
-        tmp_path_factory: pytest.TempPathFactory) -> None:
-    """STOP means stop on every worker: one that starts later reads the ledger from Kafka
-    before its first send (the consent-topic follower and the ready gate)."""
-    phone = "+48512345675"
-    stop = {"MessageSid": SID_5, "From": phone, "To": "+15005550006", "Body": "STOP",
-            "AccountSid": "AC00000000000000000000000000000000"}
-    assert (await post(web_port, "/twilio/inbound", stop))[0] == 200
-    worker.stop()  # the worker that took the STOP is gone; a new process takes over
-    # The ticket waits on the topic, so the new worker's very first work is this text.
-    await send(kafka_bootstrap, prefix, [stories.created(
-        "CB-10", now(), eid="cb-10-created", customer=sms_customer(phone, "Iga"))])
-    second = Worker(worker.env, tmp_path_factory.mktemp("second") / "worker.log")
-    second.start()
-    try:
-        found = await wait_events(kafka_bootstrap, prefix, "CB-10",
-                                  lambda e: any(x["channel"] == "email" for x in e),
-                                  "the email instead of the text")
-        assert [(e["channel"], e["status"]) for e in found] == [("sms", "suppressed"),
-                                                                ("email", "sent")]
-        assert texts_to(catchers, phone) == []
-    finally:
-        second.stop()
-        worker.start()  # the module's worker, for any test after this one
-
-
 async def test_the_ops_metrics_count_what_was_sent(
         worker: Worker, ops_port: int, kafka_bootstrap: str, prefix: str) -> None:
     """After a text and an email: delivery latency per channel, SMS parts billed, timers."""
@@ -291,8 +264,6 @@ async def test_the_ops_metrics_count_what_was_sent(
         stories.created("CB-11", now(), eid="cb-11-created", urgent=True, customer=texted),
         stories.created("CB-12", now(), eid="cb-12-created", urgent=True, customer=emailed)])
     for ticket in ("CB-11", "CB-12"):
-        # The module's worker may have just been restarted (the test before): allow the
-        # group to settle.
         await wait_until(lambda t=ticket: events_for(kafka_bootstrap, prefix, t),
                          lambda e: any(x["status"] == "sent" for x in e), 90, f"{ticket} sent")
     status, metrics = await get(ops_port, "/metrics")
@@ -306,3 +277,31 @@ async def test_the_ops_metrics_count_what_was_sent(
     assert sample('heard_delivery_seconds_count{channel="email"}') >= 1
     assert sample("heard_sms_segments_total") >= 1
     assert "heard_timers_pending" in metrics and "heard_template_errors_total" in metrics
+
+
+async def test_a_restarted_worker_learns_every_stop_from_the_consent_topic(
+        worker_with: Callable[..., Worker], kafka_bootstrap: str, topic_prefix: str,
+        catchers: Catchers) -> None:
+    """STOP means stop on every worker: one that starts later reads the ledger from Kafka
+    before its first send (the consent-topic follower and the ready gate). Its own workers
+    and topics: the module's worker is left running for the other tests."""
+    phone = "+48512345675"
+    port = free_port()
+    first = worker_with(HEARD_WEB_ENABLED="true", HEARD_WEB_PORT=str(port),
+                        HEARD_OPS_PORT=str(free_port()), HEARD_PUBLIC_URL=PUBLIC,
+                        TWILIO_AUTH_TOKEN=TOKEN, HEARD_ACK_HOLD_SECONDS="0")
+    stop = {"MessageSid": SID_5, "From": phone, "To": "+15005550006", "Body": "STOP",
+            "AccountSid": "AC00000000000000000000000000000000"}
+    assert (await post(port, "/twilio/inbound", stop))[0] == 200
+    first.stop()  # the worker that took the STOP is gone; a new process takes over
+    # The ticket waits on the topic, so the new worker's very first work is this text.
+    await send(kafka_bootstrap, topic_prefix, [stories.created(
+        "CB-10", now(), eid="cb-10-created", customer=sms_customer(phone, "Iga"))])
+    worker_with(**{key: value for key, value in first.env.items()
+                   if key.startswith(("HEARD_", "TWILIO_"))})
+    found = await wait_until(lambda: events_for(kafka_bootstrap, topic_prefix, "CB-10"),
+                             lambda e: any(x["channel"] == "email" for x in e), 90,
+                             "the email instead of the text")
+    assert [(e["channel"], e["status"]) for e in found] == [("sms", "suppressed"),
+                                                            ("email", "sent")]
+    assert texts_to(catchers, phone) == []
