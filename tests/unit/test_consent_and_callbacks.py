@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from twilio.request_validator import RequestValidator
@@ -112,16 +114,13 @@ async def test_readiness_names_what_it_still_waits_for() -> None:
         assert (await client.get("/table/tickets/T-1/")).status == 404
 
 
-async def test_a_replayed_start_never_undoes_a_newer_stop() -> None:
-    """Each request is validly signed; the third replays the second (a captured START)."""
-    from aiohttp.test_utils import TestClient, TestServer
+def inbound_routes(public: str, token: str, clock: Callable[[], datetime]
+                   ) -> tuple[Any, ConsentLedger, list[ConsentUpdate]]:
+    """Twilio's routes over a fresh ledger; consent updates are collected, the rest dropped."""
+    from heard.streams.web import TwilioRoutes
 
-    from heard.streams.web import TwilioRoutes, public_app
-
-    public, token = "https://heard.example.test", "replay-token"
     ledger = ConsentLedger()
     published: list[ConsentUpdate] = []
-    moments = iter(T0 + timedelta(minutes=n) for n in range(10))
 
     async def publish_consent(key: bytes, value: bytes) -> None:
         published.append(ConsentUpdate.from_json(value))
@@ -131,7 +130,19 @@ async def test_a_replayed_start_never_undoes_a_newer_stop() -> None:
 
     routes = TwilioRoutes(public_base_url=public, auth_token=token, ledger=ledger,
                           publish_status=ignore, publish_consent=publish_consent,
-                          publish_inbound=ignore, clock=lambda: next(moments))
+                          publish_inbound=ignore, clock=clock)
+    return routes, ledger, published
+
+
+async def test_a_replayed_start_never_undoes_a_newer_stop() -> None:
+    """Each request is validly signed; the third replays the second (a captured START)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from heard.streams.web import public_app
+
+    public, token = "https://heard.example.test", "replay-token"
+    moments = iter(T0 + timedelta(minutes=n) for n in range(10))
+    routes, ledger, published = inbound_routes(public, token, lambda: next(moments))
 
     async def text(client: TestClient, sid: str, body: str) -> int:
         form = {"MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": NUMBER,
@@ -160,21 +171,10 @@ async def test_a_signed_start_recut_into_a_new_message_id_is_refused() -> None:
     MessageSid keeps the signature valid. Such a MessageSid is no Twilio id: 400."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from heard.streams.web import TwilioRoutes, public_app
+    from heard.streams.web import public_app
 
     public, token = "https://heard.example.test", "recut-token"
-    ledger = ConsentLedger()
-    published: list[ConsentUpdate] = []
-
-    async def publish_consent(key: bytes, value: bytes) -> None:
-        published.append(ConsentUpdate.from_json(value))
-
-    async def ignore(key: bytes, value: bytes) -> None:
-        return None
-
-    routes = TwilioRoutes(public_base_url=public, auth_token=token, ledger=ledger,
-                          publish_status=ignore, publish_consent=publish_consent,
-                          publish_inbound=ignore, clock=lambda: T0)
+    routes, _, published = inbound_routes(public, token, lambda: T0)
     sid = "SM" + "a" * 32
     start = {"AccountSid": "AC" + "0" * 32, "Body": "START", "From": NUMBER, "MessageSid": sid,
              "NumMedia": "0", "To": "+15005550006"}

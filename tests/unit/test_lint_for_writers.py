@@ -3,20 +3,10 @@ of the templates, and the message they get."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-
-import pytest
 
 from heard.streams.lint import load_linter
 from tests.peers import REPO
-
-
-@pytest.fixture
-def templates(tmp_path: Path) -> Path:
-    target = tmp_path / "templates"
-    shutil.copytree(REPO / "templates", target)
-    return target
 
 
 def findings(templates: Path) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,13 +19,6 @@ PERSONA = Persona(key="p", customer={"name": "Zoë <script>x</script>", "greetin
                                      "pronouns": None},
                   locale="en", timezone="Europe/Paris", channel="email")
 NOW = datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def templates(tmp_path: Path) -> Path:
-    target = tmp_path / "templates"
-    shutil.copytree(REPO / "templates", target)
-    return target
 
 
 def lint(templates: Path) -> list[str]:
