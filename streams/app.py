@@ -451,7 +451,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             if notification.not_before is not None:
                 delay = (notification.not_before - clock()).total_seconds()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(delay)  # the retry topic's wait: the record holds until not_before
             await outbound.send(key=event.key, value=event.value)
 
         redeliver.__name__ = redeliver.__qualname__ = f"redeliver_{wait:g}s"

@@ -256,7 +256,8 @@ async def test_compose_services_run_unprivileged_from_the_wheel(
     host_env = {"ZENDESK_WEBHOOK_SECRET": SECRETS["ZENDESK_WEBHOOK_SECRET"]}
     # What the container network would resolve, resolved to this test's services; servers
     # that bind every interface inside a container bind loopback here.
-    here = {"kafka:9092": kafka_bootstrap, "mailpit": "127.0.0.1", "0.0.0.0": "127.0.0.1",
+    here = {"kafka:9092": kafka_bootstrap, "mailpit": "127.0.0.1",
+            "0.0.0.0": "127.0.0.1",  # compose binds all interfaces in the container; here loopback
             "https://api.twilio.com": f"http://127.0.0.1:{catchers.sms_port}"}
 
     def service_env(name: str, ports: dict[str, int]) -> dict[str, str]:
