@@ -189,10 +189,15 @@ def on_created(step: Step) -> None:
         watch_first_reply(step, event)
 
 
+def first_reply_minutes(state: TicketState, rules: Rules) -> float:
+    """The first-reply target in the team's working minutes, by urgency."""
+    return (rules.policy.urgent_first_response_target_minutes if state.urgent
+            else rules.policy.first_response_target_hours * 60)
+
+
 def first_reply_target(state: TicketState, rules: Rules, now: datetime) -> datetime:
-    minutes = (rules.policy.urgent_first_response_target_minutes if state.urgent
-               else rules.policy.first_response_target_hours * 60)
-    return business_deadline(state.created_at or now, minutes, rules.policy)
+    return business_deadline(state.created_at or now, first_reply_minutes(state, rules),
+                             rules.policy)
 
 
 def watch_first_reply(step: Step, event: TicketCreated) -> None:
@@ -231,9 +236,7 @@ def promise_a_reachable_first_reply(step: Step) -> None:
     state = step.state
     if state.first_reply_due is None or state.first_reply_due > step.now:
         return
-    minutes = (step.rules.policy.urgent_first_response_target_minutes if state.urgent
-               else step.rules.policy.first_response_target_hours * 60)
-    due = business_deadline(step.now, minutes, step.rules.policy)
+    due = business_deadline(step.now, first_reply_minutes(state, step.rules), step.rules.policy)
     state.first_reply_due = due
     state.scheduled = [_first_reply_moved(item, due) if first_reply_item(item) else item
                        for item in state.scheduled]
