@@ -35,7 +35,7 @@ CONTEXT: dict[str, set[str]] = {
     "acknowledgment": COMMON,
     "milestone_update": COMMON | {"milestone", "moved"},
     "closure_summary": COMMON | {"summary"},
-    "checkpoint_holding": COMMON | {"promise"},
+    "checkpoint_holding": COMMON | {"promise", "next_update"},
     "checkpoint_nudge": {"customer", "ticket", "agent", "promise", "sent_at"},
     "checkpoint_escalation": {"customer", "ticket", "agent", "promise", "holding", "sent_at"},
     "customer_unreachable": {"customer", "ticket", "undelivered", "sent_at"},
@@ -58,6 +58,9 @@ class LintSettings(Frozen):
     internal_kinds: list[str] = Field(default_factory=list)
     sms_max_segments: int = Field(3, ge=1, le=10)
     tone: list[ToneRule] = Field(default_factory=list)
+    # Words only one language uses, per language: a message written in one that shows
+    # another's (an engine default, a fallback, a sentence left untranslated) fails lint.
+    language_markers: dict[str, list[str]] = Field(default_factory=dict)
     min_reading_ease: float = 50
 
 
@@ -112,9 +115,43 @@ def fold_personas(findings: list[Finding]) -> list[Finding]:
         personas.setdefault(key, [])
         if match:
             personas[key].append(match.group(1))
-    return [Finding(level, where, f"{message} (personas: {', '.join(names)})" if names
+    def shown(names: list[str]) -> list[str]:
+        # "everyday/first-reply" says nothing more when "everyday" has the same finding.
+        return [name for name in names if name.split("/")[0] == name or
+                name.split("/")[0] not in names]
+
+    return [Finding(level, where, f"{message} (personas: {', '.join(shown(names))})" if names
                     else message)
             for (level, where, message), names in personas.items()]
+
+
+# heard's own promises word the team's and the customer's checkpoint messages differently:
+# lint renders each wording, not only the agent's promise.
+PROMISE_VARIANTS: dict[str, dict[str, Any]] = {
+    "first-reply": {"promise": {"first_reply": True, "what": None, "id": "first-reply"}},
+    "next-update": {"promise": {"next_update": True, "what": None, "id": "next-update"}},
+    "last-holding": {"promise": {"next_update": True, "what": None, "id": "next-update"},
+                     "next_update": None},
+}
+
+
+def sample_contexts(kind: str, persona: Persona, now: datetime,
+                    samples: SampleTexts | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The sample context, and for the checkpoint kinds each of heard's own promises."""
+    base = sample_context(kind, persona, now, samples)
+    variants = [("", base)]
+    if kind == "acknowledgment":
+        # With no milestone on the ticket, the template words the first reply itself.
+        variants.append(("no-milestone", {**base, "next_milestone": {
+            "text": None, "first_reply": True, "due_at": base["next_milestone"]["due_at"]}}))
+    if "promise" not in base:
+        return variants
+    for label, change in PROMISE_VARIANTS.items():
+        context = {**base, "promise": {**base["promise"], **change["promise"]}}
+        if "next_update" in change and "next_update" in base:
+            context["next_update"] = change["next_update"]
+        variants.append((label, context))
+    return variants
 
 
 def sample_context(kind: str, persona: Persona, now: datetime,
@@ -151,7 +188,8 @@ def sample_context(kind: str, persona: Persona, now: datetime,
         },
         "promise": {"id": "P-1", "what": "Confirm the delivery slot with the courier",
                     "due_at": due, "agent_name": "Sam Reyes-Villanueva",
-                    "outside_team_hours": False, "first_reply": False},
+                    "outside_team_hours": False, "first_reply": False, "next_update": False},
+        "next_update": {"due_at": (now + timedelta(days=3, hours=2, minutes=45)).isoformat()},
     }
     if samples is not None:  # the agent's words in the persona's own language
         context["ticket"]["subject"] = samples.subject
@@ -179,13 +217,17 @@ def sms_advice(text: str, budget: int, template: str) -> str:
     """How to get back under the budget: which of the template's own characters force UCS-2
     (a customer's ë is theirs to keep), or how much to cut."""
     forcing = sorted({char for char in text if segments(char)[1] == "UCS-2" and char in template})
-    if forcing:
-        gsm_count = segments("".join("a" if char in forcing else char for char in text))[0]
+    without = segments("".join("a" if char in forcing else char for char in text))
+    if forcing and without[1] == "GSM-7" and without[0] <= budget:
         shown = " ".join(repr(char) for char in forcing[:8])
         return (f"; {shown} switch the whole text to UCS-2 (70 per part instead of 160): "
-                f"without them it would be {gsm_count} segment(s)")
-    limit = 160 if budget == 1 else 153 * budget
-    return f"; cut {segments(text)[2] - limit} characters"
+                f"without them it would be {without[0]} segment(s)")
+    _, encoding, units = segments(text)
+    if encoding == "GSM-7":
+        limit = 160 if budget == 1 else 153 * budget
+    else:  # a reader's own letters (a name, their language) can need UCS-2: 70 per part
+        limit = 70 if budget == 1 else 67 * budget
+    return f"; cut {units - limit} characters ({encoding})"
 
 
 def _dotted_uses(source: str, dotted: str) -> bool:
@@ -297,8 +339,7 @@ class Linter:
 
     def check_rendered(self, now: datetime) -> None:
         for kind in CUSTOMER_KINDS:
-            for persona in self.personas:
-                context = sample_context(kind, persona, now, self.samples_for(persona))
+            for persona, context in self.persona_contexts(kind, now):
                 for channel in ("email", "sms"):
                     try:
                         rendered = self.renderer.render(kind, channel, persona.locale,
@@ -331,6 +372,9 @@ class Linter:
                             self.add("error", where, f"persona {persona.key}: {count} segments "
                                      f"({units} {enc} units); budget {budget}{advice}")
                     self.check_tone(where, " ".join(texts), persona.key)
+                    written_in = (self.renderer.resolve(kind, persona.locale, files[-1])
+                                  or f"{kind}/{persona.locale}").split("/")[1]
+                    self.check_language(where, " ".join(texts), written_in, persona.key)
                     if channel == "email" and persona.locale.startswith("en") \
                             and persona.key == "everyday":
                         ease = textstat.flesch_reading_ease(rendered.text)
@@ -338,9 +382,31 @@ class Linter:
                             self.add("warning", where, f"reading ease {ease:.0f} is below "
                                      f"{self.settings.min_reading_ease:.0f}; use shorter sentences")
 
+    def persona_contexts(self, kind: str, now: datetime) -> list[tuple[Persona, dict[str, Any]]]:
+        """Each persona with each sample context of the kind; a variant's name is added to
+        the persona's key so a finding says which wording it is about."""
+        return [(persona.model_copy(update={"key": f"{persona.key}/{label}"}) if label
+                 else persona, context)
+                for persona in self.personas
+                for label, context in sample_contexts(kind, persona, now,
+                                                      self.samples_for(persona))]
+
     def source(self, kind: str, locale: str, file: str) -> str:
         name = self.renderer.resolve(kind, locale, file)
         return (self.renderer.root / name).read_text(encoding="utf-8") if name else ""
+
+    def check_language(self, where: str, text: str, written_in: str, persona: str) -> None:
+        """A message is in one language, the engine's own words (defaults, dates) included."""
+        language = written_in.replace("_", "-").split("-")[0]
+        words = set(re.findall(r"[^\W\d_]+", text.lower()))
+        for other, markers in self.settings.language_markers.items():
+            if other == language:
+                continue
+            found = sorted(words & {marker.lower() for marker in markers})
+            if found:
+                shown = ", ".join(f'"{word}"' for word in found[:6])
+                self.add("error", where, f"persona {persona}: words of {other!r} ({shown}) in a "
+                         f"message written in {language!r}: one message, one language")
 
     def check_tone(self, where: str, text: str, persona: str) -> None:
         lowered = text.lower()

@@ -211,22 +211,31 @@ def watch_first_reply(step: Step, event: TicketCreated) -> None:
                            "due_at": due.isoformat(),
                            "agent_name": state.agent.name if state.agent else None,
                            "outside_team_hours": False}}
-    for kind, audience in (("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")):
+    ladder = [("checkpoint_escalation", "lead", due), ("checkpoint_holding", "customer", due)]
+    nudge_at = _nudge_time(due, step.rules)
+    if nudge_at > step.now:
+        ladder.insert(0, ("checkpoint_nudge", "agent", nudge_at))
+    for kind, audience, at in ladder:
         step.state.scheduled.append(Scheduled(
-            kind=kind, audience=audience, due_at=due, trigger_event_id=f"{event.id}#first-reply",
+            kind=kind, audience=audience, due_at=at, trigger_event_id=f"{event.id}#first-reply",
             trigger_at=event.occurred_at, context=context))
-    step.log("schedule", f"first reply promised by {due.isoformat()}; the lead and the customer "
-             "hear if it passes without one", kind="checkpoint")
+    step.log("schedule", f"first reply promised by {due.isoformat()}; the team is nudged before "
+             "it, the lead and the customer hear if it passes without one", kind="checkpoint")
+
+
+def _nudge_time(due: datetime, rules: Rules) -> datetime:
+    return due - timedelta(seconds=rules.policy.nudge_lead_seconds)
 
 
 def first_reply_item(item: Scheduled) -> bool:
-    return bool((item.context.get("promise") or {}).get("first_reply"))
+    return promises.watch_of(item) == "first_reply"
 
 
-def _first_reply_moved(item: Scheduled, due: datetime | None) -> Scheduled:
+def _first_reply_moved(item: Scheduled, due: datetime | None, rules: Rules) -> Scheduled:
     assert due is not None
     promise = {**item.context["promise"], "due_at": due.isoformat()}
-    return item.model_copy(update={"due_at": due, "context": {**item.context, "promise": promise}})
+    at = _nudge_time(due, rules) if item.kind == "checkpoint_nudge" else due
+    return item.model_copy(update={"due_at": at, "context": {**item.context, "promise": promise}})
 
 
 def promise_a_reachable_first_reply(step: Step) -> None:
@@ -238,8 +247,8 @@ def promise_a_reachable_first_reply(step: Step) -> None:
         return
     due = business_deadline(step.now, first_reply_minutes(state, step.rules), step.rules.policy)
     state.first_reply_due = due
-    state.scheduled = [_first_reply_moved(item, due) if first_reply_item(item) else item
-                       for item in state.scheduled]
+    state.scheduled = [_first_reply_moved(item, due, step.rules) if first_reply_item(item)
+                       else item for item in state.scheduled]
     step.log("schedule", f"the first-reply target had passed before the acknowledgment could go; "
              f"it promises {due.isoformat()} instead", kind="checkpoint")
 
@@ -284,6 +293,7 @@ def on_agent_reply(step: Step) -> None:
         kept = event.occurred_at <= state.first_reply_due
         promises.end_first_reply_watch(step, "first reply given " + ("on time" if kept
                                                                      else "late"))
+    promises.end_next_update_watch(step, "an agent replied publicly")
     step.cancel(("acknowledgment",), "a real agent reply landed first",
                 keep=lambda item: item.trigger_at > event.occurred_at)
     promises.keep_promises(step, event.occurred_at)
@@ -342,6 +352,7 @@ def on_resolved(step: Step) -> None:
         state.status, state.status_at = "resolved", event.occurred_at
     promises.cancel_promises(step, "ticket resolved")
     promises.end_first_reply_watch(step, "ticket resolved: the closure summary is the reply")
+    promises.end_next_update_watch(step, "ticket resolved: the closure summary follows")
     step.cancel(("acknowledgment",), "ticket resolved before the acknowledgment went out")
     grace = step.rules.policy.closure_grace_seconds
     step.schedule(Scheduled(
@@ -371,6 +382,7 @@ def on_closed(step: Step) -> None:
     step.log("record", f"ticket closed: its data is erased at {state.forget_at.isoformat()} "
              "unless it is reopened")
     promises.end_first_reply_watch(step, "ticket closed")
+    promises.end_next_update_watch(step, "ticket closed")
     promises.cancel_promises(step, "ticket closed")
     for item in state.scheduled:
         if item.kind == "closure_summary" and item.due_at > step.release_at:
@@ -424,14 +436,17 @@ def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
     state.scheduled = [item for item in state.scheduled if not is_due(item)]
     # At the same moment an acknowledgment goes first: what follows may depend on it.
     for item in sorted(due, key=lambda i: (i.due_at, i.kind != "acknowledgment")):
-        if first_reply_item(item) and state.first_reply_due not in (None, item.due_at):
+        promised = item.context.get("promise") or {}
+        if first_reply_item(item) and state.first_reply_due is not None \
+                and promised.get("due_at") != state.first_reply_due.isoformat():
             # The acknowledgment just released promised a later first reply: wait for that.
-            state.scheduled.append(_first_reply_moved(item, state.first_reply_due))
+            state.scheduled.append(_first_reply_moved(item, state.first_reply_due, step.rules))
             continue
+        watch = promises.watch_of(item)
         if item.audience == "customer":
             _release_customer(step, item)
-        elif first_reply_item(item):
-            promises.release_first_reply_escalation(step, item)
+        elif watch is not None:
+            promises.release_watch(step, item, watch)
         else:
             promises.release_internal(step, item)
 
@@ -474,11 +489,13 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
             return "ticket reopened during the closure grace period"
         if any(s.kind == "closure_summary" and s.at >= item.trigger_at for s in state.sent):
             return "closure summary already sent"
-    if item.kind == "checkpoint_holding" and first_reply_item(item):
+    watch = promises.watch_of(item)
+    if item.kind == "checkpoint_holding" and watch is not None:
         if state.status in ("resolved", "closed"):
             return "ticket already resolved"
-        if state.first_reply_due is None:
-            return "the first reply was given"
+        if promises.watch_due(state, watch) is None:
+            return ("the first reply was given" if watch == "first_reply"
+                    else "the customer has heard from us since")
         heard = promises.recently_heard(step)
         if heard is not None:
             # An acknowledgment deferred by quiet hours to this very moment: a holding
@@ -520,6 +537,11 @@ def emit_customer(step: Step, item: Scheduled) -> None:
         step.log("record", f"no {item.kind} templates in {language!r}; written in {locale!r} "
                  f"(tried {' -> '.join(chain)})", kind=item.kind)
     context = customer_context(state, item, step.rules, step.now, route.channel)
+    if item.kind == "checkpoint_holding":
+        hear_by = promises.watch_next_update(step, item)
+        context["next_update"] = {"due_at": hear_by.isoformat()} if hear_by else None
+    elif item.kind in ("milestone_update", "closure_summary"):
+        promises.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
     if context["transfers"]["acknowledge"]:
         state.transfers_acknowledged = True  # told once
     notification = Notification(
@@ -585,10 +607,11 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
         "quick_update": {"channel": channel},
         "sent_at": now.isoformat(),
         "moved": None,
+        "next_update": None,
     }
     if item.kind == "closure_summary" and state.summary is not None:
         context["summary"] = state.summary.model_dump()
-    context.update(item.context)
+    context.update(promises.with_every_promise_flag(item.context))
     return context
 
 

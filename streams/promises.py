@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from heard.streams.records import CheckpointPromised
 from heard.streams.routing import (
     NoRoute,
+    business_deadline,
     customer_route,
     customer_zone,
     quiet_until,
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
     from heard.streams.policy import Step
 
 LADDER_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "checkpoint_holding")
+# heard's own promises, kept with the same ladder as an agent's: the first reply the
+# acknowledgment names, and the next update a holding update names.
+WATCHES = ("first_reply", "next_update")
 
 
 def on_promised(step: Step, event: CheckpointPromised) -> None:
@@ -70,6 +74,7 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
     if state.first_reply_due is not None:
         # An agent's own promise with a time replaces the first-reply watch.
         end_first_reply_watch(step, f"first-reply watch replaced by promise {promise.promise_id}")
+    end_next_update_watch(step, f"a new promise ({promise.promise_id})")
     if event.team_calendar:
         # Not read yet: say so where the team looks, rather than pretend it shaped anything.
         step.log("record", f"team_calendar {event.team_calendar!r} is not used yet; team hours "
@@ -132,9 +137,17 @@ def end_first_reply_watch(step: Step, reason: str) -> None:
     if state.first_reply_due is None:
         return
     state.first_reply_due = None
-    state.scheduled = [item for item in state.scheduled
-                       if not (item.context.get("promise") or {}).get("first_reply")]
+    state.scheduled = [item for item in state.scheduled if watch_of(item) != "first_reply"]
     step.log("record", reason, kind="checkpoint")
+
+
+def with_every_promise_flag(context: dict[str, Any]) -> dict[str, Any]:
+    """Templates ask `promise.first_reply` and `promise.next_update` of every promise: a
+    step scheduled before a flag existed (a rolling upgrade) gets it as False."""
+    promise = context.get("promise")
+    if not isinstance(promise, dict):
+        return context
+    return {**context, "promise": {**dict.fromkeys(WATCHES, False), **promise}}
 
 
 def promise_context(promise: Promise) -> dict[str, Any]:
@@ -214,18 +227,86 @@ def release_internal(step: Step, item: Scheduled) -> None:
                    _holding_fate(step) if item.kind == "checkpoint_escalation" else None)
 
 
-def release_first_reply_escalation(step: Step, item: Scheduled) -> None:
+def watch_of(item: Scheduled) -> str | None:
+    """Which of heard's own promises a scheduled step keeps, if any: the first reply the
+    acknowledgment promised, or the next update a holding update promised."""
+    promise = item.context.get("promise") or {}
+    return next((name for name in WATCHES if promise.get(name)), None)
+
+
+def watch_due(state: TicketState, watch: str) -> datetime | None:
+    return state.first_reply_due if watch == "first_reply" else state.next_update_due
+
+
+def release_watch(step: Step, item: Scheduled, watch: str) -> None:
+    """A nudge or escalation for one of heard's own promises: the team hears only while
+    that promise is still open and unkept."""
     state = step.state
-    if state.first_reply_due is None or state.status in ("resolved", "closed"):
-        step.log("cancel", "the first reply was given", kind=item.kind)
+    due = watch_due(state, watch)
+    if due is None or state.status in ("resolved", "closed"):
+        step.log("cancel", "the first reply was given" if watch == "first_reply"
+                 else "the customer has heard from us since", kind=item.kind)
         return
-    agent = state.agent
+    agent = state.owner or state.agent
+    if item.kind == "checkpoint_nudge":
+        if step.now >= due:
+            step.log("cancel", "nudge released after the due time; the escalation takes over",
+                     kind=item.kind)
+            return
+        _send_internal(step, item, agent.team if agent else None,
+                       agent.email if agent else None, agent.name if agent else "team")
+        return
     heard = recently_heard(step)
     holding = ({"status": "skipped", "until": None,
                 "reason": f"they were sent a message {heard.seconds} s ago"}
                if heard is not None else _holding_fate(step))
     _send_internal(step, item, agent.team if agent else None, None,
                    agent.name if agent else "the team", holding)
+
+
+def watch_next_update(step: Step, holding: Scheduled) -> datetime | None:
+    """A holding update is going out: it tells the customer when they will hear from us
+    next, and heard keeps that time like a promise. After `holding_updates_in_a_row`
+    updates with nothing real between them, the last one names no time: the lead has it."""
+    state = step.state
+    policy = step.rules.policy
+    state.holding_updates_in_a_row += 1
+    state.scheduled = [item for item in state.scheduled if watch_of(item) != "next_update"]
+    if state.holding_updates_in_a_row >= policy.holding_updates_in_a_row:
+        state.next_update_due = None
+        step.log("record", f"{state.holding_updates_in_a_row} holding updates in a row: this one "
+                 "names no next time; the lead has the ticket", kind="checkpoint")
+        return None
+    due = business_deadline(step.now, policy.holding_interval_minutes, policy)
+    state.next_update_due = due
+    agent = state.owner or state.agent
+    context = {"promise": {"id": "next-update", "what": None, "first_reply": False,
+                           "next_update": True, "due_at": due.isoformat(),
+                           "agent_name": agent.name if agent else None,
+                           "outside_team_hours": False}}
+    trigger = f"{holding.trigger_event_id.split('#next-update')[0]}#next-update." \
+              f"{state.holding_updates_in_a_row}"
+    for kind, audience in (("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")):
+        state.scheduled.append(Scheduled(kind=kind, audience=audience, due_at=due,
+                                         trigger_event_id=trigger, trigger_at=step.now,
+                                         context=context))
+    step.log("schedule", f"the holding update promises news by {due.isoformat()}; the lead and "
+             "the customer hear if nothing real reaches them by then", kind="checkpoint")
+    return due
+
+
+def end_next_update_watch(step: Step, reason: str) -> None:
+    """Something real reached the customer (a public reply, a milestone, a new promise, the
+    closure): the time the last holding update named is kept, and the count starts again."""
+    state = step.state
+    if state.next_update_due is None and state.holding_updates_in_a_row == 0:
+        return
+    state.holding_updates_in_a_row = 0
+    if state.next_update_due is None:
+        return
+    state.next_update_due = None
+    state.scheduled = [item for item in state.scheduled if watch_of(item) != "next_update"]
+    step.log("record", f"next-update watch ended: {reason}", kind="checkpoint")
 
 
 def recently_heard(step: Step) -> timedelta | None:
@@ -259,7 +340,7 @@ def _send_internal(step: Step, item: Scheduled, team_name: str | None, agent_ema
         timezone=step.rules.policy.team_timezone, plain_text_only=False,
         trigger_event_id=item.trigger_event_id, decided_at=step.now,
         context={
-            **item.context,
+            **with_every_promise_flag(item.context),
             "ticket": {"id": state.ticket_id, "subject": state.subject or "",
                        "status": state.status},
             "customer": _customer_for_the_team(step),

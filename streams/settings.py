@@ -245,6 +245,11 @@ class PolicySettings(Frozen):
     team_hours_end: time = time(18, 0)
     team_timezone: str = "UTC"
     nudge_lead_seconds: float = Field(1800, ge=0)
+    # A holding update tells the customer when they will hear from us next: this much team
+    # working time later. heard keeps that time like any promise (the lead is told and the
+    # customer hears again if nothing real has gone out), at most this many times in a row.
+    holding_interval_minutes: float = Field(120, gt=0)
+    holding_updates_in_a_row: int = Field(3, ge=1)
 
     @field_validator("default_timezone", "team_timezone")
     @classmethod

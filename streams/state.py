@@ -168,6 +168,10 @@ class TicketState(Model):
     concern: str | None = None
     # The first reply the acknowledgment promised, until a public agent reply gives it.
     first_reply_due: datetime | None = None
+    # The time the last holding update told the customer they would hear from us by, until
+    # something real (a public reply, a milestone, a new promise, the closure) reaches them.
+    next_update_due: datetime | None = None
+    holding_updates_in_a_row: int = 0
     owner: Agent | None = None
     transfers: int = 0
     transfers_acknowledged: bool = False

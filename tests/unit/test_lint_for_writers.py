@@ -69,7 +69,10 @@ def test_an_sms_over_budget_names_the_character_that_forced_ucs2(templates: Path
          "of them ourselves — nothing is automated on our side, we promise you that much.")
     problems = [f for f in findings(templates) if "acknowledgment/en/sms.txt" in f
                 and "segments" in f]
-    assert problems and all("'—' switch the whole text to UCS-2" in f for f in problems)
+    # Readers whose names are written in GSM-7 are told which character to drop; a reader
+    # whose own letters need UCS-2 anyway is told how much to cut, in UCS-2's units.
+    assert problems and all("'—' switch the whole text to UCS-2" in f
+                            or "characters (UCS-2)" in f for f in problems)
     assert all("'ë'" not in f and "'Ł'" not in f for f in problems)  # the customers' letters
     assert any("without them it would be 2 segment(s)" in f for f in problems)
 
@@ -80,3 +83,51 @@ def test_the_text_and_html_parts_of_one_email_must_not_drift(templates: Path) ->
     assert ("warning: closure_summary/en/email.html: email.txt tells the reader "
             "summary.prevention and email.html does not: the two parts of one email have "
             "drifted") in findings(templates)
+
+
+def test_a_message_that_mixes_languages_fails(templates: Path) -> None:
+    # The defect readers met: an engine default in English inside a Spanish acknowledgment.
+    edit(templates, "acknowledgment/es/sms.txt", "una primera respuesta de nuestro equipo",
+         "a first reply from our team")
+    [problem] = [f for f in findings(templates) if "one message, one language" in f]
+    assert problem.startswith("error: acknowledgment/es/sms.txt:")
+    assert "words of 'en' (\"first\", \"from\", \"our\", \"reply\") in a message written in 'es'" \
+        in problem
+    assert "(personas: spanish/no-milestone)" in problem  # the wording with no milestone
+
+
+def test_a_fallback_to_another_language_mixes_the_agents_words_with_the_template(
+        templates: Path) -> None:
+    # With no French acknowledgment the French reader gets the English one around the
+    # agent's French words: lint names the fallback and the mix it makes.
+    for file in ("subject.txt", "email.txt", "email.html", "sms.txt"):
+        (templates / "acknowledgment/fr" / file).unlink()
+    found = findings(templates)
+    assert "warning: acknowledgment/fr/sms.txt: missing; falls back to acknowledgment/en/sms.txt" \
+        in found
+    [mix] = [f for f in found if "acknowledgment/en/email.txt" in f and "one language" in f]
+    assert "words of 'fr'" in mix and "in a message written in 'en'" in mix
+    assert "(personas: french" in mix
+
+
+def test_each_of_heards_own_promises_is_linted_in_its_own_wording(templates: Path) -> None:
+    # The first-reply wording of the holding SMS is only rendered for heard's own promise.
+    edit(templates, "checkpoint_holding/en/sms.txt", "{% if promise.first_reply %}a first reply",
+         "{% if promise.first_reply %}a first reply, the one our acknowledgment named when you "
+         "first wrote to us and which we had every intention of keeping for you")
+    problems = [f for f in findings(templates) if "checkpoint_holding/en/sms.txt" in f]
+    assert problems and all("segments" in f for f in problems)
+    # Only that wording is over budget, and the finding names it.
+    assert all("/first-reply" in f for f in problems)
+    assert any("non-latin/first-reply" in f for f in problems)
+
+
+def test_an_sms_over_budget_in_a_readers_own_letters_says_how_much_to_cut(
+        templates: Path) -> None:
+    edit(templates, "acknowledgment/en/sms.txt", "Reply here anytime.",
+         "Reply here anytime. " + "We read every message and answer each one ourselves. " * 4)
+    problems = [f for f in findings(templates) if "acknowledgment/en/sms.txt" in f
+                and "segments" in f]
+    ucs2 = [f for f in problems if "UCS-2 units" in f]
+    assert ucs2 and all("characters (UCS-2)" in f for f in ucs2)
+    assert all(int(f.split("; cut ")[1].split()[0]) > 0 for f in problems)

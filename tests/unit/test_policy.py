@@ -263,9 +263,25 @@ def test_explain_merges_decisions_with_what_happened_to_each_message() -> None:
 def test_an_unanswered_ticket_past_its_first_reply_tells_the_lead_and_the_customer() -> None:
     from heard.streams.rendering import Renderer
 
+    renderer = Renderer(REPO / "templates")
     state, _ = run([stories.created("T1")])
     assert state is not None
     state = tick(state, T0 + minutes(1)).state  # the acknowledgment promises 14:00
+    assert state is not None
+    # Half an hour before (nudge_lead_seconds), the team is nudged: no one has an agent's
+    # address yet, so the team's inbox.
+    assert tick(state, T0 + timedelta(hours=3, minutes=29)).notifications == []
+    nudged = tick(state, T0 + timedelta(hours=3, minutes=30))
+    [nudge] = nudged.notifications
+    assert (nudge.kind, nudge.audience, nudge.recipient) == (
+        "checkpoint_nudge", "agent", "team@example.com")
+    team = renderer.render(nudge.kind, "email", "en", "UTC", nudge.context)
+    assert team.subject == "[T1] First reply due 2:00 PM"
+    assert team.text.startswith("Hi team,\n\nOur acknowledgment promised Amara (she/her) a first "
+                                "reply on T1")
+    assert "and no one has replied publicly yet." in team.text
+    assert "None" not in team.text
+    state = nudged.state
     assert state is not None
     assert tick(state, T0 + timedelta(hours=3, minutes=59)).notifications == []
     due = tick(state, T0 + timedelta(hours=4))
@@ -274,17 +290,51 @@ def test_an_unanswered_ticket_past_its_first_reply_tells_the_lead_and_the_custom
         ("checkpoint_holding", "customer", "amara@example.net")]
     escalation, holding = due.notifications
     assert escalation.context["holding"]["status"] == "sent"
-    renderer = Renderer(REPO / "templates")
     lead = renderer.render(escalation.kind, "email", "en", "UTC", escalation.context)
     assert lead.subject == "[T1] No first reply yet: it was due 2:00 PM"
     assert "The first reply the acknowledgment promised Amara (she/her)" in lead.text
     assert "no one has replied publicly yet" in lead.text
-    customer = renderer.render(holding.kind, "email", "en", "Europe/London", holding.context)
+    customer = renderer.render(holding.kind, "email", "en", "UTC", holding.context)
     assert "We promised you a first reply by" in customer.text
+    # The holding update names when they will hear next (two team hours on), and keeps it.
+    assert "You will hear from us again by Fri, November 20, 4:00\u202fPM" in customer.text
     assert "None" not in customer.text
-    # One honest update, once: a later tick sends nothing more.
     assert due.state is not None
-    assert tick(due.state, T0 + timedelta(hours=9)).notifications == []
+    assert tick(due.state, T0 + timedelta(hours=5, minutes=59)).notifications == []
+    again = tick(due.state, T0 + timedelta(hours=6))
+    assert [(n.kind, n.audience) for n in again.notifications] == [
+        ("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")]
+    lead = renderer.render("checkpoint_escalation", "email", "en", "UTC",
+                           again.notifications[0].context)
+    assert lead.subject == "[T1] Still no news for the customer: it was due 4:00 PM"
+    assert "The news our last holding update promised Amara" in lead.text
+    customer = renderer.render("checkpoint_holding", "email", "en", "UTC",
+                               again.notifications[1].context)
+    assert customer.text.startswith(
+        "Hi Amara,\n\nWe said you would hear from us again by Fri, November 20, 4:00\u202fPM "
+        "(Coordinated Universal Time), and we have no real news")
+    assert "You will hear from us again by Fri, November 20, 6:00\u202fPM" in customer.text
+    # The third in a row names no time: the lead has it, and nothing more is scheduled.
+    assert again.state is not None
+    third = tick(again.state, T0 + timedelta(hours=8))
+    assert [n.kind for n in third.notifications] == ["checkpoint_escalation", "checkpoint_holding"]
+    last = renderer.render("checkpoint_holding", "email", "en", "UTC", third.notifications[1].context)
+    assert "the next message you get from us will say where things stand" in last.text
+    assert "You will hear from us again" not in last.text
+    assert third.state is not None
+    assert tick(third.state, T0 + timedelta(days=9)).notifications == []
+
+
+def test_a_public_reply_keeps_the_time_a_holding_update_named() -> None:
+    state, _ = run([stories.created("T1")])
+    assert state is not None
+    for hours in (0.02, 4):
+        state = tick(state, T0 + timedelta(hours=hours)).state
+        assert state is not None
+    assert state.next_update_due == T0 + timedelta(hours=6)
+    state, _ = run_from(state, [stories.reply("T1", T0 + timedelta(hours=5))])
+    assert state.next_update_due is None and state.holding_updates_in_a_row == 0
+    assert tick(state, T0 + timedelta(hours=6)).notifications == []
 
 
 @pytest.mark.parametrize("settles", [

@@ -297,7 +297,7 @@ def test_the_customers_concern_is_named_in_their_words_and_never_invented(locale
 STORY_DECISIONS = [
     ("created", "schedule", "acknowledgment", "acknowledge after 60 s unless an agent replies first"),
     ("created", "schedule", "checkpoint", "first reply promised by 2026-11-20T14:00:00+00:00; "
-     "the lead and the customer hear if it passes without one"),
+     "the team is nudged before it, the lead and the customer hear if it passes without one"),
     ("m1", "skip", "acknowledgment", "an acknowledgment is already waiting to be sent"),
     ("promised", "send", "acknowledgment", "acknowledgment to the customer by email"),
     ("promised", "record", "checkpoint", "first-reply watch replaced by promise P1"),
