@@ -95,7 +95,10 @@ class Delivery:
             notification_id=n.notification_id, ticket_id=n.ticket_id, to=n.recipient,
             text=rendered.text, subject=rendered.subject, html=rendered.html,
             display_name=customer.get("name") if n.audience == "customer" else None,
-            headers={"X-Heard-Notification-Id": n.notification_id, "X-Heard-Kind": n.kind},
+            # Content-Language (RFC 3282): the language the message was written in, so mail
+            # clients and screen readers read it with the right voice.
+            headers={"X-Heard-Notification-Id": n.notification_id, "X-Heard-Kind": n.kind,
+                     "Content-Language": n.locale.replace("_", "-")},
         )
         attempts = 0
         try:

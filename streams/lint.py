@@ -230,6 +230,15 @@ def sms_advice(text: str, budget: int, template: str) -> str:
     return f"; cut {units - limit} characters ({encoding})"
 
 
+def foreign_words(text: str, language: str,
+                  markers: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The marker words of each other language found in a text written in `language`."""
+    words = set(re.findall(r"[^\W\d_]+", text.lower()))
+    found = {other: sorted(words & {marker.lower() for marker in listed})
+             for other, listed in markers.items() if other != language}
+    return {other: hits for other, hits in found.items() if hits}
+
+
 def _dotted_uses(source: str, dotted: str) -> bool:
     return re.search(r"\b" + re.escape(dotted).replace(r"\.", r"\s*\.\s*") + r"\b", source) is not None
 
@@ -398,11 +407,8 @@ class Linter:
     def check_language(self, where: str, text: str, written_in: str, persona: str) -> None:
         """A message is in one language, the engine's own words (defaults, dates) included."""
         language = written_in.replace("_", "-").split("-")[0]
-        words = set(re.findall(r"[^\W\d_]+", text.lower()))
-        for other, markers in self.settings.language_markers.items():
-            if other == language:
-                continue
-            found = sorted(words & {marker.lower() for marker in markers})
+        for other, found in foreign_words(text, language,
+                                          self.settings.language_markers).items():
             if found:
                 shown = ", ".join(f'"{word}"' for word in found[:6])
                 self.add("error", where, f"persona {persona}: words of {other!r} ({shown}) in a "

@@ -18,9 +18,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from heard.streams.cli import read_events, rebase
+from heard.streams.lint import LintSettings, foreign_words
 from heard.streams.readback import read_topic
 from heard.streams.routing import within_team_hours
-from heard.streams.settings import EngineSettings, load_settings
+from heard.streams.settings import EngineSettings, load_file, load_settings
 from tests.conftest import Catchers, Worker, wait_until, worker_env
 from tests.peers import REPO
 
@@ -176,6 +177,18 @@ async def test_three_stories_send_exactly_the_expected_messages(
     closing = next(m for m in majo if m["X-Heard-Kind"] == "closure_summary")
     assert text_of(closing).startswith("Hola, Majo:")
     assert "corregimos el foco" in text_of(closing), "the second resolution's summary"
+
+    # 4. French flowers: acknowledged, a milestone, the closure; every message to Anaïs is
+    #    French throughout, the engine's own words (defaults, dates) included; Majo's Spanish.
+    assert shape("T-1004") == [("acknowledgment", "email", "customer"),
+                               ("closure_summary", "email", "customer"),
+                               ("milestone_update", "email", "customer")]
+    markers = load_file(REPO / "config" / "lint.yaml", LintSettings).language_markers
+    for ticket, language in (("T-1003", "es"), ("T-1004", "fr")):
+        for mail in mails(catchers.mail_dir, ticket).values():
+            read = f"{mail['Subject']}\n{text_of(mail)}"
+            assert foreign_words(read, language, markers) == {}, (ticket, read)
+            assert mail["Content-Language"] == language
 
     # Nothing doubled: every decided notification was sent once, replays included.
     ids = [r["notification_id"] for r in sent if r["status"] == "sent"]
