@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -332,9 +333,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_templates(args: argparse.Namespace) -> int:
     from heard.streams.lint import lint_command, preview_command
 
-    config = Path(args.config or "config")
+    config = Path(args.config or os.environ.get("HEARD_CONFIG_DIR", "config"))
     if args.action == "lint":
         code: int = lint_command(config, strict=args.strict)
+    elif args.action == "serve":
+        from heard.streams.studio import serve_command
+
+        templates = Path(os.environ.get("HEARD_TEMPLATES_DIR", "templates"))
+        code = serve_command(config, templates, args.host, args.port, args.test_email,
+                             args.test_phone)
     else:
         code = preview_command(config, args.kind, Path(args.out))
     return code
@@ -427,11 +434,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true", help="leave the local stack running")
     demo.set_defaults(func=cmd_demo)
 
-    templates = sub.add_parser("templates", help="lint or preview the templates")
-    templates.add_argument("action", choices=["lint", "preview"])
+    templates = sub.add_parser("templates", help="lint or preview the templates, or open the "
+                               "writers' studio (serve)")
+    templates.add_argument("action", choices=["lint", "preview", "serve"])
     templates.add_argument("kind", nargs="?", default="all")
     templates.add_argument("--out", default="build/preview")
     templates.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    templates.add_argument("--host", default="127.0.0.1", help="serve: address to listen on")
+    templates.add_argument("--port", type=int, default=8095, help="serve: port (0: any free)")
+    templates.add_argument("--test-email", default="writer@example.com",
+                           help="serve: where 'Send me a test' emails go")
+    templates.add_argument("--test-phone", default="+15005550006",
+                           help="serve: where 'Send me a test' texts go")
     templates.set_defaults(func=cmd_templates)
     return parser
 

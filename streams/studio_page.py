@@ -1,0 +1,206 @@
+"""The studio's single page: plain HTML, CSS and a little JavaScript, no build step.
+
+Every value from a template or a persona reaches the page through `textContent` or an
+iframe's `srcdoc` (sandboxed, no scripts), never as markup of the page itself.
+"""
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>heard studio</title>
+<style>
+  :root { font-family: system-ui, sans-serif; color: #1d1d1f; background: #f4f4f6; }
+  body { margin: 0; }
+  header.bar { position: sticky; top: 0; z-index: 2; background: #fff; padding: .6rem 1rem;
+               border-bottom: 1px solid #ddd; display: flex; gap: 1rem; align-items: center;
+               flex-wrap: wrap; }
+  header.bar h1 { font-size: 1.1rem; margin: 0 1rem 0 0; }
+  #status { font-size: .85rem; color: #555; }
+  #problem { background: #fde8e8; color: #8a1111; padding: .6rem 1rem; display: none; }
+  main { padding: 1rem; }
+  h2.kind { font-size: 1rem; margin: 1.4rem 0 .5rem; }
+  .row { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: .8rem; }
+  .cell { background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: .7rem;
+          display: flex; flex-direction: column; gap: .45rem; min-width: 0; }
+  .cell.updated { animation: flash 1.2s ease-out; }
+  @keyframes flash { from { box-shadow: 0 0 0 3px #f5c542; } to { box-shadow: none; } }
+  .cell h3 { font-size: .9rem; margin: 0; }
+  .meta { font-size: .75rem; color: #666; }
+  .subject { font-weight: 600; font-size: .9rem; }
+  iframe.html { width: 100%; height: 260px; border: 1px solid #e3e3e3; border-radius: 4px;
+                background: #fff; }
+  pre.text { white-space: pre-wrap; font-size: .78rem; background: #fafafa; margin: 0;
+             padding: .5rem; border-radius: 4px; max-height: 220px; overflow: auto; }
+  .phone { background: #e9e9ee; border-radius: 12px; padding: .6rem; }
+  .bubble { background: #34c759; color: #fff; border-radius: 16px 16px 4px 16px;
+            padding: .5rem .7rem; font-size: .85rem; white-space: pre-wrap; }
+  .bubble mark { background: #ffd60a; color: #000; border-radius: 2px; }
+  .sms-meta { font-size: .75rem; color: #444; margin-top: .3rem; }
+  .sms-meta.over { color: #b00020; font-weight: 600; }
+  ul.findings { margin: 0; padding-left: 1.1rem; font-size: .78rem; }
+  ul.findings li.error { color: #b00020; }
+  ul.findings li.warning { color: #8a5a00; }
+  .problems { background: #fde8e8; color: #8a1111; border-radius: 4px; padding: .5rem;
+              font-size: .8rem; white-space: pre-wrap; }
+  .actions { display: flex; gap: .5rem; align-items: center; font-size: .8rem; }
+  .hidden { display: none !important; }
+</style>
+</head>
+<body>
+<header class="bar">
+  <h1>heard studio</h1>
+  <label>Kind <select id="kind"><option value="">all</option></select></label>
+  <label>Language <select id="locale"><option value="">all</option></select></label>
+  <label>Persona <select id="persona"><option value="">all</option></select></label>
+  <span id="status">loading…</span>
+</header>
+<div id="problem" role="alert"></div>
+<main id="grid" aria-live="polite"></main>
+<script>
+"use strict";
+const grid = document.getElementById("grid");
+const statusLine = document.getElementById("status");
+const problemBox = document.getElementById("problem");
+const filters = ["kind", "locale", "persona"].map(id => document.getElementById(id));
+let digests = {};
+
+function el(tag, attrs, text) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+  if (text !== undefined && text !== null) node.textContent = text;
+  return node;
+}
+
+function cellNode(cell) {
+  const node = el("section", {"class": "cell", "id": "cell-" + cell.id, "data-kind": cell.kind,
+                              "data-locale": cell.locale, "data-persona": cell.persona});
+  node.append(el("h3", {}, cell.persona + " · " + cell.locale));
+  const written = cell.written_in && cell.written_in !== cell.locale
+    ? " · written in " + cell.written_in + " (no " + cell.locale + " templates)" : "";
+  node.append(el("div", {"class": "meta"},
+                 (cell.team ? "for the team, by email" : "prefers " + cell.channel) + written));
+  if (cell.problems.length) {
+    node.append(el("div", {"class": "problems", "role": "alert"},
+                   "Not sent as it stands:\\n" + cell.problems.join("\\n")));
+  }
+  if (cell.subject !== null) node.append(el("div", {"class": "subject"}, cell.subject));
+  if (cell.html !== null) {
+    const frame = el("iframe", {"class": "html", "sandbox": "", "title": "HTML email"});
+    frame.srcdoc = cell.html;
+    node.append(frame);
+  }
+  if (cell.text !== null) node.append(el("pre", {"class": "text"}, cell.text));
+  if (cell.sms) {
+    const phone = el("div", {"class": "phone"});
+    const bubble = el("div", {"class": "bubble"});
+    for (const [text, forced] of cell.sms.runs) {
+      bubble.append(forced ? el("mark", {"title": "not in GSM-7: makes the whole text UCS-2"},
+                                text) : document.createTextNode(text));
+    }
+    phone.append(bubble);
+    const over = cell.sms.segments > cell.sms.budget;
+    phone.append(el("div", {"class": "sms-meta" + (over ? " over" : "")},
+                    cell.sms.segments + " segment(s) · " + cell.sms.encoding + " · " +
+                    cell.sms.units + " units"));
+    node.append(phone);
+  }
+  if (cell.findings.length) {
+    const list = el("ul", {"class": "findings"});
+    for (const finding of cell.findings) {
+      list.append(el("li", {"class": finding.startsWith("error") ? "error" : "warning"}, finding));
+    }
+    node.append(list);
+  }
+  const actions = el("div", {"class": "actions"});
+  const channels = cell.sms ? ["email", "sms"] : ["email"];
+  const said = el("span", {"class": "sent", "role": "status"});
+  for (const channel of channels) {
+    const button = el("button", {"type": "button", "data-channel": channel},
+                      "Send me a test " + (channel === "sms" ? "SMS" : "email"));
+    button.addEventListener("click", () => sendTest(cell.id, channel, said));
+    actions.append(button);
+  }
+  actions.append(said);
+  node.append(actions);
+  return node;
+}
+
+async function sendTest(id, channel, said) {
+  said.textContent = "sending…";
+  try {
+    const body = new URLSearchParams({cell: id, channel: channel});
+    const answer = await (await fetch("/send", {method: "POST", body: body})).json();
+    said.textContent = answer.ok ? "sent to " + answer.to : "not sent: " + answer.reason;
+  } catch (error) {
+    said.textContent = "not sent: the studio did not answer";
+  }
+}
+
+function fillFilter(select, values) {
+  const known = new Set([...select.options].map(o => o.value));
+  for (const value of values) if (!known.has(value)) select.append(el("option", {value}, value));
+}
+
+function applyFilters() {
+  const [kind, locale, persona] = filters.map(f => f.value);
+  for (const node of grid.querySelectorAll(".cell")) {
+    const shown = (!kind || node.dataset.kind === kind) && (!locale || node.dataset.locale === locale)
+      && (!persona || node.dataset.persona === persona);
+    node.classList.toggle("hidden", !shown);
+  }
+  for (const section of grid.querySelectorAll("section.kind")) {
+    section.classList.toggle("hidden", !!kind && section.dataset.kind !== kind);
+  }
+}
+
+async function refresh(changedFiles) {
+  let data;
+  try {
+    data = await (await fetch("/cells")).json();
+  } catch (error) {
+    statusLine.textContent = "the studio is not answering; is `heard templates serve` running?";
+    return;
+  }
+  problemBox.style.display = data.problem ? "block" : "none";
+  problemBox.textContent = data.problem || "";
+  let updated = 0;
+  for (const cell of data.cells) {
+    if (digests[cell.id] === cell.digest) continue;
+    let section = grid.querySelector('section.kind[data-kind="' + cell.kind + '"] .row');
+    if (!section) {
+      const wrapper = el("section", {"class": "kind", "data-kind": cell.kind});
+      wrapper.append(el("h2", {"class": "kind"}, cell.kind.replaceAll("_", " ")));
+      section = el("div", {"class": "row"});
+      wrapper.append(section);
+      grid.append(wrapper);
+    }
+    const fresh = cellNode(cell);
+    const old = document.getElementById("cell-" + cell.id);
+    if (old) { old.replaceWith(fresh); fresh.classList.add("updated"); updated += 1; }
+    else section.append(fresh);
+    digests[cell.id] = cell.digest;
+  }
+  fillFilter(filters[0], [...new Set(data.cells.map(c => c.kind))]);
+  fillFilter(filters[1], [...new Set(data.cells.map(c => c.locale))].sort());
+  fillFilter(filters[2], [...new Set(data.cells.map(c => c.persona))]);
+  applyFilters();
+  const errors = data.cells.reduce((n, c) => n + c.problems.length +
+    c.findings.filter(f => f.startsWith("error")).length, 0);
+  statusLine.textContent = data.cells.length + " messages · " + errors + " problem(s)" +
+    (changedFiles ? " · updated " + updated + " after " + changedFiles.join(", ") : "");
+  document.body.dataset.generation = data.generation;
+}
+
+filters.forEach(f => f.addEventListener("change", applyFilters));
+const changes = new EventSource("/changes");
+changes.onmessage = event => {
+  const change = JSON.parse(event.data);
+  refresh(change.files);
+};
+refresh();
+</script>
+</body>
+</html>
+"""

@@ -1,0 +1,201 @@
+"""The writers' studio in a real headless browser (Debian's Chromium, driven by Playwright):
+the grid of every kind for every persona, live reload on save, a template problem shown in
+the page, "send me a test" through the real channels to the mail catcher and SMS capture,
+and a screenshot of it all in build/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from heard.streams.lint import load_linter
+from heard.streams.rendering import KINDS
+from tests.conftest import Catchers
+from tests.peers import REPO
+
+pytestmark = pytest.mark.integration
+
+SHOTS = REPO / "build" / "studio"
+
+
+def chromium() -> str:
+    """The system's Chromium: Playwright's own browser download is not used."""
+    for candidate in (os.environ.get("HEARD_CHROMIUM"), "chromium", "chromium-browser",
+                      "google-chrome"):
+        found = shutil.which(candidate) if candidate else None
+        if found:
+            return found
+    pytest.fail("no Chromium found: install Debian's `chromium` or set HEARD_CHROMIUM")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A writer's own copy of the templates and config: the test edits these, never the repo's."""
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    personas = tmp_path / "config" / "personas.yaml"
+    # A persona whose name is markup: it must reach the page as text, never as elements.
+    personas.write_text(personas.read_text().replace("personas:\n", (
+        "personas:\n"
+        "  - key: markup-name\n"
+        "    customer: {name: \"<b id=pwned>Bo</b>\", greeting_name: \"<b id=pwned>Bo</b>\", "
+        "pronouns: null}\n"
+        "    locale: en\n    timezone: UTC\n    channel: email\n"), 1))
+    return tmp_path
+
+
+@pytest.fixture
+def studio(workspace: Path, catchers: Catchers) -> Iterator[str]:
+    env = {**os.environ, "HEARD_TEMPLATES_DIR": str(workspace / "templates"),
+           "HEARD_CONFIG_DIR": str(workspace / "config"),
+           "SMTP_PORT": str(catchers.mail_port),
+           "TWILIO_BASE_URL": f"http://127.0.0.1:{catchers.sms_port}",
+           "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
+           "TWILIO_AUTH_TOKEN": "test-token"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "heard.streams.cli", "templates", "serve", "--port", "0",
+         "--test-email", "writer@example.com", "--test-phone", "+15005550006"],
+        env=env, cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # blocks until the studio prints its address
+        if not first.startswith("studio: http://127.0.0.1:"):
+            pytest.fail(f"the studio did not start: {first}{process.stdout.read()}")
+        yield first.split()[1]
+    finally:
+        process.terminate()  # the studio this test started, by its PID
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        # --no-sandbox: CI runs as root in a container, where Chromium's sandbox cannot start.
+        launched = await playwright.chromium.launch(executable_path=chromium(),
+                                                    args=["--no-sandbox"])
+        yield launched
+        await launched.close()
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, path
+    path.write_text(text.replace(old, new, 1))
+
+
+async def cell_text(page: Page, cell: str, part: str) -> str:
+    return await page.locator(f"#cell-{cell} {part}").first.inner_text()
+
+
+async def test_the_studio_shows_every_message_and_follows_the_writer(
+        studio: str, workspace: Path, browser: Browser, catchers: Catchers) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    await page.goto(studio)
+    await page.wait_for_selector("#cell-acknowledgment--everyday .bubble")
+
+    # The grid: every kind (the team's too) for every persona, in its language.
+    personas = load_linter(workspace / "config", workspace / "templates").personas
+    assert await page.locator("section.cell").count() == len(KINDS) * len(personas)
+    assert await page.locator("#cell-checkpoint_escalation--spanish").count() == 1
+    assert "for the team, by email" in await cell_text(page, "checkpoint_escalation--spanish",
+                                                       ".meta")
+    assert (await cell_text(page, "acknowledgment--french", ".subject")).startswith(
+        "Nous avons bien reçu")
+    frame = page.locator("#cell-closure_summary--everyday iframe.html")
+    assert await frame.get_attribute("sandbox") == ""  # no scripts, no same origin
+    inner = page.frame_locator("#cell-closure_summary--everyday iframe.html")
+    assert "Hi Amara" in await inner.locator("body").inner_text()
+    meta = await cell_text(page, "acknowledgment--sms-only", ".sms-meta")
+    assert "UCS-2" in meta and "segment(s)" in meta
+    assert await page.locator("#cell-acknowledgment--sms-only .bubble mark").first.inner_text() \
+        == "Ł"
+    # Markup in a persona's name stays text in the page (and escaped in the email).
+    assert await page.locator("#pwned").count() == 0
+    assert "<b id=pwned>Bo</b>" in await cell_text(page, "acknowledgment--markup-name", ".text")
+    await page.screenshot(path=str(SHOTS / "grid.png"))
+
+    # Live reload: a save shows in the cell within two seconds.
+    saved = time.monotonic()
+    edit(workspace / "templates/acknowledgment/en/sms.txt", "Reply here anytime.",
+         "Reply here anytime, day or night.")
+    await page.wait_for_function(
+        "document.querySelector('#cell-acknowledgment--everyday .bubble')"
+        ".textContent.includes('day or night')", timeout=2000)
+    reloaded = time.monotonic() - saved
+    print(f"studio: saved template shown after {reloaded:.2f} s")
+    assert "day or night" not in await cell_text(page, "acknowledgment--spanish", ".bubble")
+
+    # A template problem appears in the page, with file and line, never as a traceback.
+    edit(workspace / "templates/acknowledgment/en/email.txt", "{{ customer.greeting_name }}",
+         "{{ customer.greeting_name }")
+    problem = page.locator("#cell-acknowledgment--everyday .problems")
+    await problem.wait_for(timeout=2000)
+    shown = await problem.inner_text()
+    assert "acknowledgment/en/email.txt line 1" in shown and "Traceback" not in shown
+    assert "error: acknowledgment/en/email.txt line 1" in await cell_text(
+        page, "acknowledgment--everyday", ".findings")
+    await page.locator("#cell-acknowledgment--everyday").screenshot(
+        path=str(SHOTS / "problem.png"))
+    # The filters narrow the grid to one kind and one language.
+    await page.select_option("#kind", "acknowledgment")
+    await page.select_option("#locale", "en")
+    assert await page.locator("section.cell:not(.hidden)").count() == sum(
+        1 for p in personas if p.locale == "en")
+    await page.screenshot(path=str(SHOTS / "filtered.png"))
+    await page.select_option("#kind", "")
+    await page.select_option("#locale", "")
+
+    # "Send me a test": through the real channels to the writer's own address.
+    edit(workspace / "templates/acknowledgment/en/email.txt", "{{ customer.greeting_name }",
+         "{{ customer.greeting_name }}")
+    await page.locator("#cell-acknowledgment--everyday:not(:has(.problems))").wait_for(
+        timeout=2000)
+    before = set(catchers.mail_dir.glob("*.eml"))
+    await page.locator("#cell-closure_summary--german button[data-channel=email]").click()
+    said = page.locator("#cell-closure_summary--german .sent")
+    await page.wait_for_function(
+        "document.querySelector('#cell-closure_summary--german .sent').textContent"
+        ".startsWith('sent')", timeout=10000)
+    assert await said.inner_text() == "sent to writer@example.com"
+    [mail_path] = set(catchers.mail_dir.glob("*.eml")) - before
+    mail = BytesParser(policy=policy.default).parsebytes(mail_path.read_bytes())
+    assert mail["To"] == "writer@example.com"
+    assert mail["X-Heard-Studio"] == "closure_summary--german"
+    assert str(mail["Subject"]).startswith("[test] ")
+    sms_before = set(catchers.sms_dir.glob("*.json"))
+    await page.locator("#cell-acknowledgment--sms-only button[data-channel=sms]").click()
+    await page.wait_for_function(
+        "document.querySelector('#cell-acknowledgment--sms-only .sent').textContent"
+        ".startsWith('sent')", timeout=10000)
+    [sms_path] = set(catchers.sms_dir.glob("*.json")) - sms_before
+    assert "Łukasz" in sms_path.read_text()
+    # The team's messages have no SMS button.
+    assert await page.locator("#cell-checkpoint_nudge--everyday button[data-channel=sms]") \
+        .count() == 0
+    await page.screenshot(path=str(SHOTS / "studio.png"), full_page=False)
+
+
+def test_the_studio_answers_loopback_names_only(studio: str) -> None:
+    request = urllib.request.Request(studio + "cells", headers={"Host": "attacker.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 403
+    with urllib.request.urlopen(studio + "cells", timeout=5) as answer:
+        assert answer.status == 200
