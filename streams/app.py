@@ -28,6 +28,7 @@ from heard.streams.consent import ConsentLedger, ConsentUpdate
 from heard.streams.consent import follow as follow_consent_topic
 from heard.streams.delivery import Delivery, DeliveryOutcome
 from heard.streams.kafka_client import faust_credentials
+from heard.streams.lag import LagProbe
 from heard.streams.policy import Rules, decide
 from heard.streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
 from heard.streams.redaction import redact
@@ -551,6 +552,16 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         heapq.heapify(entries)
         due_heap[:] = entries
         log.info("timers restored: %d tickets with something due", len(entries))
+
+    lag_probe = LagProbe(engine)
+
+    @app.timer(interval=engine.lag_interval_seconds)  # type: ignore[untyped-decorator]
+    async def measure_lag() -> None:
+        await lag_probe.publish()
+
+    @app.on_before_shutdown.connect
+    async def close_lag_probe(sender: Any, /, *_: Any, **__: Any) -> None:
+        await lag_probe.close()
 
     @app.timer(interval=engine.sweep_interval_seconds)  # type: ignore[untyped-decorator]
     async def sweep() -> None:

@@ -109,6 +109,8 @@ class EngineSettings(Frozen):
     data_dir: str = ".heard/data"
     web: WebSettings = WebSettings()
     sweep_interval_seconds: float = Field(0.5, gt=0, le=60)
+    # How often the worker reads its group's consumer lag from the broker (heard_consumer_lag).
+    lag_interval_seconds: float = Field(15, gt=0, le=3600)
     session_timeout_seconds: float = Field(10.0, gt=0)
     heartbeat_interval_seconds: float = Field(3.0, gt=0)
     templates_dir: str = "templates"

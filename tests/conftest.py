@@ -138,6 +138,7 @@ def worker_env(bootstrap: str, catchers: Catchers, prefix: str, **extra: str) ->
         "TWILIO_AUTH_TOKEN": "test-token",
         "HEARD_ACK_HOLD_SECONDS": "1",
         "HEARD_CLOSURE_GRACE_SECONDS": "2",
+        "HEARD_LAG_INTERVAL_SECONDS": "1",
     }
     env.update(extra)
     return env

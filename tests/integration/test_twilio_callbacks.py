@@ -278,6 +278,21 @@ async def test_the_ops_metrics_count_what_was_sent(
     assert sample("heard_sms_segments_total") >= 1
     assert "heard_timers_pending" in metrics and "heard_template_errors_total" in metrics
 
+    # Consumer lag per partition, read from the broker: every ticket event is committed.
+    def lags(text: str) -> dict[str, float]:
+        found = {}
+        for line in text.splitlines():
+            if line.startswith("heard_consumer_lag{") and f'topic="{prefix}ticket-events"' in line:
+                found[line.split("partition=\"")[1].split("\"")[0]] = float(line.rsplit(" ", 1)[1])
+        return found
+
+    async def lag_now() -> dict[str, float]:
+        return lags((await get(ops_port, "/metrics"))[1])
+
+    settled = await wait_until(lag_now, lambda found: bool(found) and not any(found.values()),
+                               30, "consumer lag 0 on ticket-events")
+    assert set(settled) <= {"0", "1", "2", "3"}
+
 
 async def test_a_restarted_worker_learns_every_stop_from_the_consent_topic(
         worker_with: Callable[..., Worker], kafka_bootstrap: str, topic_prefix: str,
