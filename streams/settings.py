@@ -305,6 +305,9 @@ class SourceSettings(Frozen):
 class ConnectorSettings(Frozen):
     host: str = "127.0.0.1"
     port: int = Field(8090, ge=1, le=65535)
+    # Ingest's own ops listener (/metrics, /livez, /readyz): internal, never behind the proxy.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(8091, ge=1, le=65535)
     max_body_bytes: int = Field(262144, ge=1024)
     # Phone numbers help desks export without a country code are read in this region.
     default_region: str = Field("US", pattern=r"^[A-Z]{2}$")

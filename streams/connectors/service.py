@@ -37,6 +37,8 @@ from heard.streams.connectors.base import Connector, Request, Unmappable, to_eve
 from heard.streams.kafka_client import client_options
 from heard.streams.records import InvalidEvent, event_to_json, parse_event
 from heard.streams.settings import Settings, SourceSettings
+from heard.streams.web import ops_app
+from heard.streams.web import serve as serve_http_app
 
 log = logging.getLogger("heard.ingest")
 
@@ -316,10 +318,16 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     runner = web.AppRunner(Ingest(settings, publisher).app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, cfg.host, cfg.port).start()
-    log.info("heard ingest on http://%s:%s (sources: %s)", cfg.host, cfg.port,
-             ", ".join(sorted(cfg.sources)) or "none")
+    # Metrics on their own listener, as the worker's: the webhook port faces the internet.
+    # Ready as soon as it serves: Kafka is reached on the first webhook, and a webhook that
+    # finds Kafka down gets 503 with Retry-After, which the vendor honours.
+    ops = await serve_http_app(ops_app(lambda: []), cfg.ops_host, cfg.ops_port)
+    log.info("heard ingest on http://%s:%s (sources: %s); metrics on http://%s:%s/metrics",
+             cfg.host, cfg.port, ", ".join(sorted(cfg.sources)) or "none",
+             cfg.ops_host, cfg.ops_port)
     try:
         await stop.wait()
     finally:
         await runner.cleanup()
+        await ops.cleanup()
         await publisher.close()

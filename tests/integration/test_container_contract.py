@@ -191,6 +191,11 @@ async def wait_for_log(process: subprocess.Popen[bytes], log: Path, marker: str,
     raise AssertionError(f"{log.name}: no {marker!r} within {timeout} s:\n{log.read_text()[-4000:]}")
 
 
+def body_of(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+        return str(answer.read().decode())
+
+
 def status_of(port: int, path: str) -> int:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
@@ -266,10 +271,12 @@ async def test_compose_services_run_unprivileged_from_the_wheel(
         env.update({key: str(port) for key, port in ports.items()})
         return image.paths(env)
 
-    web_port, ops_port, ingest_port = free_port(), free_port(), free_port()
+    web_port, ops_port, ingest_port, ingest_ops_port = (free_port(), free_port(), free_port(),
+                                                        free_port())
     worker_env = service_env("worker", {"HEARD_WEB_PORT": web_port, "HEARD_OPS_PORT": ops_port,
                                         "SMTP_PORT": catchers.mail_port})
-    ingest_env = service_env("ingest", {"HEARD_INGEST_PORT": ingest_port})
+    ingest_env = service_env("ingest", {"HEARD_INGEST_PORT": ingest_port,
+                                        "HEARD_INGEST_OPS_PORT": ingest_ops_port})
     assert worker_env["HEARD_DATA_DIR"] == str(image.data)
 
     worker = image.command(["heard", "worker"], worker_env, "worker.log")
@@ -278,7 +285,8 @@ async def test_compose_services_run_unprivileged_from_the_wheel(
         await wait_for_log(worker, image.logs / "worker.log", "Ready", 120)
         await wait_for_log(ingest, image.logs / "ingest.log", "heard ingest on", 60)
         # What compose's healthchecks ask (inside the container; on 127.0.0.1 here).
-        for port, path in ((ops_port, "/readyz"), (ingest_port, "/healthz")):
+        for port, path in ((ops_port, "/readyz"), (ingest_port, "/healthz"),
+                           (ingest_ops_port, "/readyz")):
             await wait_until(lambda p=port, q=path: asyncio.to_thread(status_of, p, q),
                              lambda status: status == 200, 30, f"{path} to answer 200")
         assert any(image.data.iterdir()), "the worker wrote nothing to HEARD_DATA_DIR"
@@ -302,6 +310,10 @@ async def test_compose_services_run_unprivileged_from_the_wheel(
             post, f"http://127.0.0.1:{ingest_port}/webhooks/zendesk", body,
             signed_headers("zendesk", "created", body, delivery=ticket))
         assert status == 202, answer
+        # Ingest's own metrics, on its ops listener only: the webhook port has no /metrics.
+        metrics = await asyncio.to_thread(body_of, ingest_ops_port, "/metrics")
+        assert 'heard_ingest_requests_total{source="zendesk",result="published"} 1.0' in metrics
+        assert await asyncio.to_thread(status_of, ingest_port, "/metrics") == 404
 
         deadline = time.monotonic() + 120
         acknowledgments: list[str] = []
