@@ -312,7 +312,7 @@ async def test_compose_services_run_unprivileged_from_the_wheel(
         assert status == 202, answer
         # Ingest's own metrics, on its ops listener only: the webhook port has no /metrics.
         metrics = await asyncio.to_thread(body_of, ingest_ops_port, "/metrics")
-        assert 'heard_ingest_requests_total{source="zendesk",result="published"} 1.0' in metrics
+        assert 'heard_ingest_requests_total{result="published",source="zendesk"} 1.0' in metrics
         assert await asyncio.to_thread(status_of, ingest_port, "/metrics") == 404
 
         deadline = time.monotonic() + 120
