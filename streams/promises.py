@@ -18,6 +18,7 @@ from heard.streams.routing import (
     customer_route,
     customer_zone,
     quiet_until,
+    with_calendar,
     within_team_hours,
 )
 from heard.streams.state import (
@@ -65,20 +66,24 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
             step.log("record", f"promise {other.promise_id} renegotiated by {event.promise_id}",
                      kind="checkpoint")
             version = max(version, other.version + 1)
+    calendar = with_calendar(step.rules.policy, event.team_calendar)
+    if calendar is None:
+        step.log("record", f"no team calendar {event.team_calendar!r} in config/policy.yaml "
+                 "(team_calendars); the default team hours decide", kind="checkpoint")
+        calendar = step.rules.policy
+    elif event.team_calendar:
+        step.log("record", f"team hours from the {event.team_calendar!r} calendar",
+                 kind="checkpoint")
     promise = Promise(
         promise_id=event.promise_id, version=version, agent=event.agent, what=event.what,
         due_at=event.due_at, made_at=event.occurred_at,
-        outside_team_hours=not within_team_hours(event.due_at, step.rules.policy),
+        outside_team_hours=not within_team_hours(event.due_at, calendar),
     )
     state.promises[event.promise_id] = promise
     if state.first_reply_due is not None:
         # An agent's own promise with a time replaces the first-reply watch.
         end_first_reply_watch(step, f"first-reply watch replaced by promise {promise.promise_id}")
     end_next_update_watch(step, f"a new promise ({promise.promise_id})")
-    if event.team_calendar:
-        # Not read yet: say so where the team looks, rather than pretend it shaped anything.
-        step.log("record", f"team_calendar {event.team_calendar!r} is not used yet; team hours "
-                 "come from config/policy.yaml", kind="checkpoint")
     announce(step, promise)
     step.log("record", f"promise {promise.promise_id} pending until {promise.due_at.isoformat()}",
              kind="checkpoint")

@@ -98,6 +98,20 @@ def _working_day(day: date, policy: PolicySettings) -> bool:
     return WEEKDAYS[day.weekday()] in policy.team_working_days and day not in policy.team_holidays
 
 
+def with_calendar(policy: PolicySettings, name: str | None) -> PolicySettings | None:
+    """The policy with the named team calendar's hours in place of the default team's;
+    None when there is no calendar of that name."""
+    if name is None:
+        return policy
+    calendar = policy.team_calendars.get(name)
+    if calendar is None:
+        return None
+    return policy.model_copy(update={
+        "team_working_days": calendar.working_days, "team_holidays": calendar.holidays,
+        "team_hours_start": calendar.hours_start, "team_hours_end": calendar.hours_end,
+        "team_timezone": calendar.timezone})
+
+
 def within_team_hours(moment: datetime, policy: PolicySettings) -> bool:
     local = moment.astimezone(ZoneInfo(policy.team_timezone))
     if not _working_day(local.date(), policy):

@@ -221,6 +221,25 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WORK_WEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
+class TeamCalendar(Frozen):
+    """A team's own working week, hours and holidays, for promises that name it."""
+
+    working_days: list[Weekday] = Field(default_factory=lambda: list(WORK_WEEK), min_length=1)
+    holidays: list[date] = Field(default_factory=list)
+    hours_start: time = time(9, 0)
+    hours_end: time = time(18, 0)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+
 class PolicySettings(Frozen):
     acknowledgment_hold_seconds: float = Field(
         60, ge=0, description="wait this long for a real agent reply before acknowledging"
@@ -247,6 +266,9 @@ class PolicySettings(Frozen):
     team_hours_end: time = time(18, 0)
     team_timezone: str = "UTC"
     nudge_lead_seconds: float = Field(1800, ge=0)
+    # Other teams' calendars, by name: a promise with `team_calendar: NAME` is checked against
+    # that team's hours (the agent is nudged at once if it falls outside them).
+    team_calendars: dict[str, TeamCalendar] = Field(default_factory=dict)
     # A holding update tells the customer when they will hear from us next: this much team
     # working time later. heard keeps that time like any promise (the lead is told and the
     # customer hears again if nothing real has gone out), at most this many times in a row.

@@ -177,3 +177,26 @@ def test_a_moved_promise_tells_the_customer_from_when_to_when_and_why() -> None:
     assert "Next:" not in text
     sms = renderer.render("milestone_update", "sms", "en", "Europe/London", update.context).text
     assert "we moved your next update to 3:00 PM because the courier has not confirmed" in sms
+
+
+def test_a_promise_is_checked_against_the_calendar_it_names() -> None:
+    # 13:00 UTC is inside the default team's hours (UTC, 09-18) and 22:00 in Tokyo: a
+    # promise made for the Tokyo team is outside its hours, so its agent is nudged at once.
+    from heard.streams.policy import Rules
+    from heard.streams.settings import TeamCalendar
+
+    rules = Rules(policy=RULES.policy.model_copy(update={"team_calendars": {
+        "support-apac": TeamCalendar(timezone="Asia/Tokyo")}}),
+        internal_recipients=RULES.internal_recipients)
+    created = stories.created("T1", urgent=True)
+    state, outcomes = run([created, stories.promised("T1", T0 + minutes(5), DUE,
+                                                     team_calendar="support-apac")], rules=rules)
+    assert state is not None and state.promises["P1"].outside_team_hours
+    assert ("record", "team hours from the 'support-apac' calendar") in [
+        (d.outcome, d.reason) for d in outcomes[1].decisions]
+    assert ("checkpoint_nudge", "agent") in [(n.kind, n.audience) for n in outcomes[1].notifications]
+    # An unknown name: the default team's hours decide, and the decision log says so.
+    state, outcomes = run([created, stories.promised("T1", T0 + minutes(5), DUE,
+                                                     team_calendar="nowhere")], rules=rules)
+    assert state is not None and not state.promises["P1"].outside_team_hours
+    assert any(d.reason.startswith("no team calendar 'nowhere'") for d in outcomes[1].decisions)
