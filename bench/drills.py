@@ -231,10 +231,28 @@ def crash(work: Path, stack: LocalStack, tickets: int, kills: int, seed: int) ->
         size = -(-len(events) // (kills + 1))
         chunks = [events[i:i + size] for i in range(0, len(events), size)]
         recoveries = []
-        for chunk in chunks[:kills]:
+        published: set[str] = set()
+        for number, chunk in enumerate(chunks[:kills], 1):
             stage.publish(chunk)
-            time.sleep(rng.uniform(0.5, 3.0))  # let the worker get into the middle of it
+            in_chunk = {key.decode() for key, _ in chunk}
+            published |= in_chunk
+            owed = {item for item in expected if item[0] in published}
+            owed_now = {item for item in owed if item[0] in in_chunk}
+            # Kill in the middle of the work: once this slice's first messages are out and
+            # before all of them are (closure summaries wait out their grace period).
+            started = time.monotonic()
+            while not stage.received(f"D{seed}-").keys() & owed_now:
+                if time.monotonic() - started > 60:
+                    break
+                time.sleep(0.05)  # polls the mail folder; bounded by the 60 s above
+            time.sleep(rng.uniform(0.0, 1.0))
             assert worker.process is not None
+            in_flight = len(owed - set(stage.received(f"D{seed}-")))
+            report.notes.append(f"kill {number}: {in_flight} of {len(owed)} messages owed so far "
+                                "were still to send")
+            if in_flight == 0:
+                report.notes.append(f"FAIL: kill {number} found nothing in flight; it proves "
+                                    "nothing")
             worker.process.send_signal(signal.SIGKILL)
             worker.process.wait(10)
             worker.process = None  # killed on purpose: not counted as a worker that exited
