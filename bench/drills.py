@@ -224,7 +224,6 @@ def crash(work: Path, stack: LocalStack, tickets: int, kills: int, seed: int) ->
     stage = Stage(work, stack, "crash")
     events, expected = workload(tickets, seed, datetime.now(UTC))
     report = Report("crash", faults=kills, allowed_duplicates=kills)
-    rng = random.Random(seed)
     try:
         worker = stage.start_worker()
         # Contiguous slices keep each ticket's events in their story order.
@@ -244,8 +243,7 @@ def crash(work: Path, stack: LocalStack, tickets: int, kills: int, seed: int) ->
             while not stage.received(f"D{seed}-").keys() & owed_now:
                 if time.monotonic() - started > 60:
                     break
-                time.sleep(0.05)  # polls the mail folder; bounded by the 60 s above
-            time.sleep(rng.uniform(0.0, 1.0))
+                time.sleep(0.01)  # polls the mail folder; bounded by the 60 s above
             assert worker.process is not None
             in_flight = len(owed - set(stage.received(f"D{seed}-")))
             report.notes.append(f"kill {number}: {in_flight} of {len(owed)} messages owed so far "

@@ -17,7 +17,7 @@ def check(report: drills.Report) -> None:
 
 
 def test_worker_sigkill_loses_nothing() -> None:
-    report = drills.run("crash", drills.parse(["crash", "--tickets", "30", "--kills", "2"]))
+    report = drills.run("crash", drills.parse(["crash", "--tickets", "60", "--kills", "2"]))
     check(report)
     # Each kill hit a worker with messages still to send (the drill fails otherwise).
     in_flight = [note for note in report.notes if note.startswith("kill ")]
