@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale, UnknownLocaleError
 from jinja2 import TemplateSyntaxError, meta, nodes
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from heard.streams.rendering import CUSTOMER_KINDS, KINDS, Renderer, TemplateProblem, plain_words
 from heard.streams.settings import Frozen, load_file
@@ -65,12 +67,30 @@ class LintSettings(Frozen):
 
 
 class Persona(Frozen):
-    key: str
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     customer: dict[str, str | None]
     locale: str
     timezone: str
     channel: Literal["email", "sms"]
     plain_text_only: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value.replace("-", "_"))
+        except (UnknownLocaleError, ValueError) as exc:
+            raise ValueError(f"unknown locale {value!r} (use a code like en, es, fr-CA)") from exc
+        return value
 
 
 class SampleTexts(Frozen):

@@ -191,6 +191,17 @@ class HashingLoader(FileSystemLoader):
         return source, filename, uptodate
 
 
+MAX_RANGE = 1000
+
+
+def bounded_range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise OverflowError(f"range() of {len(numbers)} numbers; a template may loop at most "
+                            f"{MAX_RANGE} times")
+    return numbers
+
+
 class Renderer:
     def __init__(self, templates_dir: str | Path, default_locale: str = "en") -> None:
         self.root = Path(templates_dir)
@@ -204,6 +215,9 @@ class Renderer:
             lstrip_blocks=True,
             auto_reload=True,
         )
+        # A message needs no long loops: a bounded range keeps a slip ({% for i in
+        # range(99999) %} nested) from holding a worker, lint or the studio for minutes.
+        self.env.globals["range"] = bounded_range
         self.env.filters.update(datetime=_fmt_datetime, time=_fmt_time, date=_fmt_date,
                                 when=_fmt_when, day_time=_fmt_day_time, one_line=one_line,
                                 sentence=sentence, when_in=_fmt_when_in)
@@ -283,7 +297,7 @@ class Renderer:
         except TemplateError as exc:
             raise TemplateProblem(name, _template_line(exc, name),
                                   plain_words(str(exc), context)) from exc
-        except (TypeError, ValueError, LookupError, AttributeError) as exc:
+        except (TypeError, ValueError, LookupError, AttributeError, ArithmeticError) as exc:
             raise TemplateProblem(name, _template_line(exc, name), str(exc)) from exc
 
     def render(self, kind: str, channel: str, locale: str, timezone: str,

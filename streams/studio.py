@@ -31,7 +31,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from heard.channels.base import DeliveryError, OutboundMessage
-from heard.streams.lint import SAMPLE_NOW, Finding, Linter, load_linter, sample_context
+from heard.streams.lint import SAMPLE_NOW, Finding, Linter, load_linter, sample_contexts
 from heard.streams.rendering import CUSTOMER_KINDS, KINDS, TemplateProblem
 from heard.streams.settings import ConfigError, load_settings
 from heard.streams.sms_segments import segments
@@ -41,6 +41,11 @@ log = logging.getLogger("heard.studio")
 
 # A save touches a file once or twice in quick succession; wait this long for the rest.
 DEBOUNCE_MS = 120
+# What each sample wording is, in a writer's words (lint.sample_contexts names them).
+WORDINGS = {"": "", "no-milestone": "when the ticket has no milestone: the first reply",
+            "first-reply": "for the first reply the acknowledgment promised",
+            "next-update": "for the next update a holding update promised",
+            "last-holding": "the last holding update in a row (names no time)"}
 
 
 @dataclass
@@ -83,29 +88,40 @@ def findings_for(findings: list[Finding], files: list[str], kind: str, locale: s
 
 
 def render_cells(config: Path, templates: Path) -> dict[str, Any]:
-    """Every kind for every persona, as the page shows it; a problem anywhere is a value."""
+    """Every kind for every persona, in each of its wordings, as the page shows it; a
+    problem anywhere is a value on the page, never an exception out of here."""
     try:
         linter = load_linter(config, templates)
         linter.run()
+        cells = [one_cell(linter, kind, persona, label, context)
+                 for kind in KINDS for persona in linter.personas
+                 for label, context in sample_contexts(kind, persona, SAMPLE_NOW,
+                                                       linter.samples_for(persona))]
     except (ConfigError, ValidationError, OSError) as exc:
         return {"problem": f"cannot load the studio's configuration: {exc}", "cells": []}
-    cells = [one_cell(linter, kind, persona)
-             for kind in KINDS for persona in linter.personas]
+    except Exception as exc:  # the page says what broke; the studio keeps serving and watching
+        log.exception("studio: rendering failed")
+        return {"problem": f"the studio could not render the templates: "
+                           f"{type(exc).__name__}: {exc}", "cells": []}
     return {"problem": None, "cells": cells}
 
 
-def one_cell(linter: Linter, kind: str, persona: Any) -> dict[str, Any]:
+def one_cell(linter: Linter, kind: str, persona: Any, label: str,
+             context: dict[str, Any]) -> dict[str, Any]:
     renderer = linter.renderer
     files = [name for file in ("subject.txt", "email.txt", "email.html", "sms.txt")
              if (name := renderer.resolve(kind, persona.locale, file)) is not None]
+    named = f"persona {persona.key}{'/' + label if label else ''}:"
+    findings = [f for f in linter.findings
+                if not f.message.startswith("persona ") or f.message.startswith(named)]
     cell: dict[str, Any] = {
-        "id": f"{kind}--{persona.key}", "kind": kind, "persona": persona.key,
+        "id": f"{kind}--{persona.key}" + (f"--{label}" if label else ""), "kind": kind,
+        "persona": persona.key, "wording": WORDINGS.get(label, label),
         "locale": persona.locale, "channel": persona.channel, "team": kind not in CUSTOMER_KINDS,
         "written_in": files[0].split("/")[1] if files else None, "files": files,
-        "findings": findings_for(linter.findings, files, kind, persona.locale, persona.key),
+        "findings": findings_for(findings, files, kind, persona.locale, persona.key),
         "subject": None, "text": None, "html": None, "sms": None, "problems": [],
     }
-    context = sample_context(kind, persona, SAMPLE_NOW, linter.samples_for(persona))
     try:
         email = renderer.render(kind, "email", persona.locale, persona.timezone, context,
                                 persona.plain_text_only)
@@ -135,10 +151,24 @@ def _allowed_host(request: web.Request) -> bool:
     return host in ("127.0.0.1", "localhost", "::1")
 
 
+def _same_origin(request: web.Request) -> bool:
+    """A POST from the studio's own page: the header its script adds (another site's page
+    cannot add it without a CORS preflight the studio never grants), and the browser's own
+    word on where the request came from when it gives one."""
+    if request.headers.get("X-Heard-Studio") != "1":
+        return False
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"http://{request.host}":
+        return False
+    return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
+
+
 @web.middleware
 async def loopback_only(request: web.Request, handler: Any) -> web.StreamResponse:
     if not _allowed_host(request):
         return web.Response(status=403, text="the studio answers on 127.0.0.1 only\n")
+    if request.method != "GET" and not _same_origin(request):
+        return web.Response(status=403, text="only the studio's own page can send\n")
     response: web.StreamResponse = await handler(request)
     return response
 
@@ -225,11 +255,17 @@ async def watch(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
 
     async def follow() -> None:
-        async for changed in awatch(state.templates, state.config, debounce=DEBOUNCE_MS,
-                                    step=30):
-            state.generation += 1
-            state.cells = await asyncio.to_thread(render_cells, state.config, state.templates)
-            files = sorted(str(Path(path).name) for _, path in changed)
+        # The folders' parents are watched too, so a folder deleted and made again (a
+        # checkout, a copy over it) is followed instead of silently dropped.
+        watched = {state.templates.resolve().parent, state.config.resolve().parent}
+        roots = (state.templates.resolve(), state.config.resolve())
+        async for changed in awatch(*watched, debounce=DEBOUNCE_MS, step=30):
+            paths = [Path(path) for _, path in changed]
+            if not any(root == path or root in path.parents for path in paths for root in roots):
+                continue
+            cells = await asyncio.to_thread(render_cells, state.config, state.templates)
+            state.cells, state.generation = cells, state.generation + 1
+            files = sorted({path.name for path in paths})
             log.info("studio: %s changed; cells re-rendered", ", ".join(files))
             for queue in state.listeners:
                 queue.put_nowait(json.dumps({"generation": state.generation, "files": files}))
@@ -258,6 +294,10 @@ def serve_command(config: Path, templates: Path, host: str, port: int, test_emai
                   test_phone: str) -> int:
     if not templates.is_dir():
         print(f"no templates folder at {templates}")
+        return 2
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"the studio serves on this machine only (127.0.0.1, localhost or ::1), "
+              f"not {host}: it can send messages through the configured channels")
         return 2
     app = build_studio(config, templates, test_email, test_phone)
 

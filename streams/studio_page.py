@@ -77,6 +77,7 @@ function cellNode(cell) {
   const node = el("section", {"class": "cell", "id": "cell-" + cell.id, "data-kind": cell.kind,
                               "data-locale": cell.locale, "data-persona": cell.persona});
   node.append(el("h3", {}, cell.persona + " · " + cell.locale));
+  if (cell.wording) node.append(el("div", {"class": "meta wording"}, cell.wording));
   const written = cell.written_in && cell.written_in !== cell.locale
     ? " · written in " + cell.written_in + " (no " + cell.locale + " templates)" : "";
   node.append(el("div", {"class": "meta"},
@@ -131,7 +132,8 @@ async function sendTest(id, channel, said) {
   said.textContent = "sending…";
   try {
     const body = new URLSearchParams({cell: id, channel: channel});
-    const answer = await (await fetch("/send", {method: "POST", body: body})).json();
+    const answer = await (await fetch("/send", {method: "POST", body: body,
+                                                headers: {"X-Heard-Studio": "1"}})).json();
     said.textContent = answer.ok ? "sent to " + answer.to : "not sent: " + answer.reason;
   } catch (error) {
     said.textContent = "not sent: the studio did not answer";
@@ -166,6 +168,10 @@ async function refresh(changedFiles) {
   problemBox.style.display = data.problem ? "block" : "none";
   problemBox.textContent = data.problem || "";
   let updated = 0;
+  const current = new Set(data.cells.map(c => "cell-" + c.id));
+  for (const node of [...grid.querySelectorAll(".cell")]) {
+    if (!current.has(node.id)) { node.remove(); delete digests[node.id.slice(5)]; }
+  }
   for (const cell of data.cells) {
     if (digests[cell.id] === cell.digest) continue;
     let section = grid.querySelector('section.kind[data-kind="' + cell.kind + '"] .row');

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from heard.streams.lint import load_linter
+from heard.streams.lint import SAMPLE_NOW, load_linter, sample_contexts
 from heard.streams.rendering import KINDS
 from tests.conftest import Catchers
 from tests.peers import REPO
@@ -111,8 +111,14 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
     await page.wait_for_selector("#cell-acknowledgment--everyday .bubble")
 
     # The grid: every kind (the team's too) for every persona, in its language.
-    personas = load_linter(workspace / "config", workspace / "templates").personas
-    assert await page.locator("section.cell").count() == len(KINDS) * len(personas)
+    linter = load_linter(workspace / "config", workspace / "templates")
+    personas = linter.personas
+    wordings = sum(len(sample_contexts(kind, persona, SAMPLE_NOW)) for kind in KINDS
+                   for persona in personas)
+    assert await page.locator("section.cell").count() == wordings > len(KINDS) * len(personas)
+    # heard's own promises have their own wordings, each in its own cell.
+    assert "first reply the acknowledgment promised" in await cell_text(
+        page, "checkpoint_holding--everyday--first-reply", ".wording")
     assert await page.locator("#cell-checkpoint_escalation--spanish").count() == 1
     assert "for the team, by email" in await cell_text(page, "checkpoint_escalation--spanish",
                                                        ".meta")
@@ -157,7 +163,8 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
     await page.select_option("#kind", "acknowledgment")
     await page.select_option("#locale", "en")
     assert await page.locator("section.cell:not(.hidden)").count() == sum(
-        1 for p in personas if p.locale == "en")
+        len(sample_contexts("acknowledgment", p, SAMPLE_NOW)) for p in personas
+        if p.locale == "en")
     await page.screenshot(path=str(SHOTS / "filtered.png"))
     await page.select_option("#kind", "")
     await page.select_option("#locale", "")
@@ -191,6 +198,24 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
         .count() == 0
     await page.screenshot(path=str(SHOTS / "studio.png"), full_page=False)
 
+    # A broken personas file is said on the page, and the studio keeps following saves.
+    personas_file = workspace / "config" / "personas.yaml"
+    good = personas_file.read_text()
+    personas_file.write_text(good.replace("timezone: Europe/London", "timezone: Mars/Olympus", 1))
+    await page.wait_for_function("document.getElementById('problem').textContent"
+                                 ".includes('Mars/Olympus')", timeout=3000)
+    personas_file.write_text(good)
+    await page.wait_for_function("document.getElementById('problem').style.display === 'none'"
+                                 " && document.querySelectorAll('section.cell').length > 0",
+                                 timeout=3000)
+    # A loop that would hold the studio for minutes is a problem in its cell instead.
+    edit(workspace / "templates/milestone_update/en/sms.txt", "{{ customer.greeting_name }}",
+         "{% for i in range(99999) %}{% for j in range(99999) %}.{% endfor %}{% endfor %}"
+         "{{ customer.greeting_name }}")
+    looping = page.locator("#cell-milestone_update--everyday .problems")
+    await looping.wait_for(timeout=3000)
+    assert "a template may loop at most 1000 times" in await looping.inner_text()
+
 
 def test_the_studio_answers_loopback_names_only(studio: str) -> None:
     request = urllib.request.Request(studio + "cells", headers={"Host": "attacker.example"})
@@ -199,3 +224,19 @@ def test_the_studio_answers_loopback_names_only(studio: str) -> None:
     assert refused.value.code == 403
     with urllib.request.urlopen(studio + "cells", timeout=5) as answer:
         assert answer.status == 200
+
+
+@pytest.mark.parametrize("headers", [
+    {},  # a plain cross-site form post: no studio header
+    {"X-Heard-Studio": "1", "Origin": "https://attacker.example"},
+    {"X-Heard-Studio": "1", "Sec-Fetch-Site": "cross-site"},
+], ids=["form post", "other origin", "cross-site fetch"])
+def test_another_site_cannot_make_the_studio_send(studio: str, headers: dict[str, str],
+                                                  catchers: Catchers) -> None:
+    before = set(catchers.mail_dir.glob("*.eml"))
+    request = urllib.request.Request(studio + "send", method="POST", headers=headers,
+                                     data=b"cell=acknowledgment--everyday&channel=email")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 403
+    assert set(catchers.mail_dir.glob("*.eml")) == before
