@@ -24,6 +24,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 from heard.channels.base import Channel
 from heard.channels.sms_twilio import OPTED_OUT
 from heard.channels.twilio_webhooks import STATUS_RANK
+from heard.streams import faust_recovery
 from heard.streams.consent import ConsentLedger, ConsentUpdate
 from heard.streams.consent import follow as follow_consent_topic
 from heard.streams.delivery import Delivery, DeliveryOutcome
@@ -112,6 +113,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
               clock: Clock = utc_now, twilio_auth_token: str = "") -> faust.App:
     engine = settings.engine
     BUILD_INFO.info({"version": installed_version()})
+    faust_recovery.install()  # a restarted worker must not skip records (see the module)
     names = topic_names(engine)
     renderer = Renderer(engine.templates_dir, engine.default_locale)
     problems = renderer.compile_all()
