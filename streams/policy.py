@@ -202,39 +202,47 @@ def first_reply_target(state: TicketState, rules: Rules, now: datetime) -> datet
 
 def watch_first_reply(step: Step, event: TicketCreated) -> None:
     """The acknowledgment promises a first reply by a time: heard keeps that promise like
-    an agent's. If no public reply has come by then, the lead is told and the customer gets
-    one honest holding update."""
+    an agent's. The team is nudged before it; if no public reply has come by then, the lead
+    is told and the customer gets an honest holding update (which names the next time)."""
+    due = first_reply_target(step.state, step.rules, step.now)
+    _schedule_first_reply(step, due, f"{event.id}#first-reply", event.occurred_at)
+
+
+def _schedule_first_reply(step: Step, due: datetime, trigger: str, trigger_at: datetime) -> None:
     state = step.state
-    due = first_reply_target(state, step.rules, step.now)
     state.first_reply_due = due
     context = {"promise": {"id": "first-reply", "what": None, "first_reply": True,
                            "due_at": due.isoformat(),
                            "agent_name": state.agent.name if state.agent else None,
                            "outside_team_hours": False}}
     ladder = [("checkpoint_escalation", "lead", due), ("checkpoint_holding", "customer", due)]
-    nudge_at = _nudge_time(due, step.rules)
+    nudge_at = _nudge_time(due, step.rules, step.now)
     if nudge_at > step.now:
         ladder.insert(0, ("checkpoint_nudge", "agent", nudge_at))
     for kind, audience, at in ladder:
-        step.state.scheduled.append(Scheduled(
-            kind=kind, audience=audience, due_at=at, trigger_event_id=f"{event.id}#first-reply",
-            trigger_at=event.occurred_at, context=context))
+        state.scheduled.append(Scheduled(kind=kind, audience=audience, due_at=at,
+                                         trigger_event_id=trigger, trigger_at=trigger_at,
+                                         context=context))
     step.log("schedule", f"first reply promised by {due.isoformat()}; the team is nudged before "
              "it, the lead and the customer hear if it passes without one", kind="checkpoint")
 
 
-def _nudge_time(due: datetime, rules: Rules) -> datetime:
-    return due - timedelta(seconds=rules.policy.nudge_lead_seconds)
+def _nudge_time(due: datetime, rules: Rules, since: datetime) -> datetime:
+    """`nudge_lead_seconds` before the due time, or halfway there when that is sooner (an
+    urgent ticket's 30-minute target still gets its nudge)."""
+    lead = min(timedelta(seconds=rules.policy.nudge_lead_seconds), (due - since) / 2)
+    return due - lead
 
 
 def first_reply_item(item: Scheduled) -> bool:
     return promises.watch_of(item) == "first_reply"
 
 
-def _first_reply_moved(item: Scheduled, due: datetime | None, rules: Rules) -> Scheduled:
+def _first_reply_moved(item: Scheduled, due: datetime | None, rules: Rules,
+                       since: datetime) -> Scheduled:
     assert due is not None
     promise = {**item.context["promise"], "due_at": due.isoformat()}
-    at = _nudge_time(due, rules) if item.kind == "checkpoint_nudge" else due
+    at = _nudge_time(due, rules, since) if item.kind == "checkpoint_nudge" else due
     return item.model_copy(update={"due_at": at, "context": {**item.context, "promise": promise}})
 
 
@@ -245,10 +253,17 @@ def promise_a_reachable_first_reply(step: Step) -> None:
     state = step.state
     if state.first_reply_due is None or state.first_reply_due > step.now:
         return
+    if state.next_update_due is not None:
+        return  # a holding update named a time already: the acknowledgment repeats that one
     due = business_deadline(step.now, first_reply_minutes(state, step.rules), step.rules.policy)
-    state.first_reply_due = due
-    state.scheduled = [_first_reply_moved(item, due, step.rules) if first_reply_item(item)
-                       else item for item in state.scheduled]
+    if state.first_reply_escalated:
+        # The watch had fired (the lead was told): the new time is kept the same way.
+        state.first_reply_escalated = False
+        _schedule_first_reply(step, due, f"{step.event.id}#first-reply", step.now)
+    else:
+        state.first_reply_due = due
+        state.scheduled = [_first_reply_moved(item, due, step.rules, step.now)
+                           if first_reply_item(item) else item for item in state.scheduled]
     step.log("schedule", f"the first-reply target had passed before the acknowledgment could go; "
              f"it promises {due.isoformat()} instead", kind="checkpoint")
 
@@ -352,7 +367,6 @@ def on_resolved(step: Step) -> None:
         state.status, state.status_at = "resolved", event.occurred_at
     promises.cancel_promises(step, "ticket resolved")
     promises.end_first_reply_watch(step, "ticket resolved: the closure summary is the reply")
-    promises.end_next_update_watch(step, "ticket resolved: the closure summary follows")
     step.cancel(("acknowledgment",), "ticket resolved before the acknowledgment went out")
     grace = step.rules.policy.closure_grace_seconds
     step.schedule(Scheduled(
@@ -434,13 +448,21 @@ def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
     if not due:
         return
     state.scheduled = [item for item in state.scheduled if not is_due(item)]
-    # At the same moment an acknowledgment goes first: what follows may depend on it.
-    for item in sorted(due, key=lambda i: (i.due_at, i.kind != "acknowledgment")):
+    # An acknowledgment goes first: what else is released may depend on what it promised.
+    for item in sorted(due, key=lambda i: (i.kind != "acknowledgment", i.due_at)):
         promised = item.context.get("promise") or {}
         if first_reply_item(item) and state.first_reply_due is not None \
                 and promised.get("due_at") != state.first_reply_due.isoformat():
             # The acknowledgment just released promised a later first reply: wait for that.
-            state.scheduled.append(_first_reply_moved(item, state.first_reply_due, step.rules))
+            state.scheduled.append(_first_reply_moved(item, state.first_reply_due, step.rules,
+                                                      step.now))
+            continue
+        waiting = [i.due_at for i in state.scheduled if i.kind == "acknowledgment"]
+        if first_reply_item(item) and waiting:
+            # The acknowledgment that names the first reply has not gone yet (quiet hours):
+            # nobody is nudged or told about a promise the customer has not been given.
+            state.scheduled.append(item.model_copy(update={"due_at": max(min(waiting),
+                                                                          item.due_at)}))
             continue
         watch = promises.watch_of(item)
         if item.audience == "customer":
@@ -498,8 +520,14 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
                     else "the customer has heard from us since")
         heard = promises.recently_heard(step)
         if heard is not None:
-            # An acknowledgment deferred by quiet hours to this very moment: a holding
-            # update beside it would only confuse; the lead is still told.
+            # An acknowledgment (deferred by quiet hours, or for a message they just sent)
+            # went out moments ago: a holding update beside it would only confuse; the lead
+            # is still told. A promised next update is kept from that message on.
+            if watch == "next_update":
+                later = promises.watch_next_update(step, item, counts=False)
+                named = later.isoformat() if later else "no set time"
+                return (f"the customer heard from us {heard.seconds} s ago; the next update "
+                        f"is now due by {named}")
             return f"the customer heard from us {heard.seconds} s ago"
         return None
     if item.kind == "checkpoint_holding":
@@ -581,7 +609,8 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
     assert customer is not None
     milestone = state.next_milestone
     if milestone is None and item.kind == "acknowledgment":
-        target = state.first_reply_due or first_reply_target(state, rules, now)
+        target = (state.next_update_due or state.first_reply_due
+                  or first_reply_target(state, rules, now))
         # No text: each locale's template words the first reply itself.
         milestone_ctx: dict[str, Any] | None = {
             "text": None, "first_reply": True, "due_at": max(target, now).isoformat()}

@@ -83,7 +83,6 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
     if state.first_reply_due is not None:
         # An agent's own promise with a time replaces the first-reply watch.
         end_first_reply_watch(step, f"first-reply watch replaced by promise {promise.promise_id}")
-    end_next_update_watch(step, f"a new promise ({promise.promise_id})")
     announce(step, promise)
     step.log("record", f"promise {promise.promise_id} pending until {promise.due_at.isoformat()}",
              kind="checkpoint")
@@ -142,6 +141,7 @@ def end_first_reply_watch(step: Step, reason: str) -> None:
     if state.first_reply_due is None:
         return
     state.first_reply_due = None
+    state.first_reply_escalated = False
     state.scheduled = [item for item in state.scheduled if watch_of(item) != "first_reply"]
     step.log("record", reason, kind="checkpoint")
 
@@ -265,17 +265,21 @@ def release_watch(step: Step, item: Scheduled, watch: str) -> None:
     holding = ({"status": "skipped", "until": None,
                 "reason": f"they were sent a message {heard.seconds} s ago"}
                if heard is not None else _holding_fate(step))
+    if watch == "first_reply":
+        state.first_reply_escalated = True
     _send_internal(step, item, agent.team if agent else None, None,
                    agent.name if agent else "the team", holding)
 
 
-def watch_next_update(step: Step, holding: Scheduled) -> datetime | None:
+def watch_next_update(step: Step, holding: Scheduled, *, counts: bool = True) -> datetime | None:
     """A holding update is going out: it tells the customer when they will hear from us
     next, and heard keeps that time like a promise. After `holding_updates_in_a_row`
-    updates with nothing real between them, the last one names no time: the lead has it."""
+    updates with nothing real between them, the last one names no time: the lead has it.
+    With `counts=False` the watch only moves on (the customer just heard from us)."""
     state = step.state
     policy = step.rules.policy
-    state.holding_updates_in_a_row += 1
+    if counts:
+        state.holding_updates_in_a_row += 1
     state.scheduled = [item for item in state.scheduled if watch_of(item) != "next_update"]
     if state.holding_updates_in_a_row >= policy.holding_updates_in_a_row:
         state.next_update_due = None
@@ -283,6 +287,8 @@ def watch_next_update(step: Step, holding: Scheduled) -> datetime | None:
                  "names no next time; the lead has the ticket", kind="checkpoint")
         return None
     due = business_deadline(step.now, policy.holding_interval_minutes, policy)
+    # A time inside the customer's quiet hours could not be kept: name the end of them.
+    due = quiet_until(due, state.customer, policy) or due
     state.next_update_due = due
     agent = state.owner or state.agent
     context = {"promise": {"id": "next-update", "what": None, "first_reply": False,
@@ -290,7 +296,7 @@ def watch_next_update(step: Step, holding: Scheduled) -> datetime | None:
                            "agent_name": agent.name if agent else None,
                            "outside_team_hours": False}}
     trigger = f"{holding.trigger_event_id.split('#next-update')[0]}#next-update." \
-              f"{state.holding_updates_in_a_row}"
+              f"{state.holding_updates_in_a_row}" + ("" if counts else f"@{step.now.timestamp():.0f}")
     for kind, audience in (("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")):
         state.scheduled.append(Scheduled(kind=kind, audience=audience, due_at=due,
                                          trigger_event_id=trigger, trigger_at=step.now,
@@ -387,4 +393,8 @@ def _holding_fate(step: Step) -> dict[str, Any]:
     if later is not None:
         return {"status": "deferred", "reason": "the customer's quiet hours",
                 "until": later.isoformat()}
-    return {"status": "sent", "reason": None, "until": None, "channel": route.channel}
+    # The last holding update in a row names no next time: the lead should know heard
+    # goes quiet after it until someone writes.
+    last = step.state.holding_updates_in_a_row + 1 >= step.rules.policy.holding_updates_in_a_row
+    return {"status": "sent", "reason": None, "until": None, "channel": route.channel,
+            "last": last}

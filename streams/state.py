@@ -168,6 +168,9 @@ class TicketState(Model):
     concern: str | None = None
     # The first reply the acknowledgment promised, until a public agent reply gives it.
     first_reply_due: datetime | None = None
+    # The lead was told the first reply is late (the watch fired); a later acknowledgment
+    # that promises a new time starts the watch again.
+    first_reply_escalated: bool = False
     # The time the last holding update told the customer they would hear from us by, until
     # something real (a public reply, a milestone, a new promise, the closure) reaches them.
     next_update_due: datetime | None = None

@@ -96,18 +96,31 @@ def test_a_message_that_mixes_languages_fails(templates: Path) -> None:
     assert "(personas: spanish/no-milestone)" in problem  # the wording with no milestone
 
 
-def test_a_fallback_to_another_language_mixes_the_agents_words_with_the_template(
+def test_a_fallback_to_another_language_is_read_in_the_language_it_was_written_in(
         templates: Path) -> None:
-    # With no French acknowledgment the French reader gets the English one around the
-    # agent's French words: lint names the fallback and the mix it makes.
+    # With no French acknowledgment the French reader gets the English one: its own words
+    # are English throughout (dates too), so it is no mix; the fallback itself is a warning.
+    # The agent's French words inside it are the agent's, not the template's.
     for file in ("subject.txt", "email.txt", "email.html", "sms.txt"):
         (templates / "acknowledgment/fr" / file).unlink()
     found = findings(templates)
+    assert not [f for f in found if "one message, one language" in f]
     assert "warning: acknowledgment/fr/sms.txt: missing; falls back to acknowledgment/en/sms.txt" \
         in found
-    [mix] = [f for f in found if "acknowledgment/en/email.txt" in f and "one language" in f]
-    assert "words of 'fr'" in mix and "in a message written in 'en'" in mix
-    assert "(personas: french" in mix
+
+
+def test_names_and_agents_words_are_not_taken_for_another_language() -> None:
+    from heard.streams.lint import foreign_words, value_words
+
+    markers = {"es": ["los", "del"], "de": ["der"], "en": ["the"]}
+    text = "Hi Ana de los Santos, Van der Berg will update you about The North Face order."
+    context = {"customer": {"name": "Ana de los Santos"}, "agent": {"name": "Van der Berg"},
+               "ticket": {"subject": "The North Face order"}}
+    assert foreign_words(text, "en", markers) == {"es": ["los"], "de": ["der"]}
+    assert foreign_words(text, "en", markers, value_words(context)) == {}
+    # The template's own words still count.
+    assert foreign_words(text + " Gracias del equipo.", "en", markers, value_words(context)) \
+        == {"es": ["del"]}
 
 
 def test_each_of_heards_own_promises_is_linted_in_its_own_wording(templates: Path) -> None:

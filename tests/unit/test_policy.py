@@ -142,8 +142,10 @@ def test_quiet_hours_defer_to_the_window_opening_in_the_customers_zone() -> None
     assert ack.context["next_milestone"]["due_at"] == "2026-11-20T17:00:00+00:00"
     assert opening.state is not None
     assert opening.state.first_reply_due == datetime.fromisoformat("2026-11-20T17:00:00+00:00")
-    assert tick(opening.state, datetime.fromisoformat("2026-11-20T16:59:00+00:00")
-                ).notifications == []
+    # The team's nudge moved with it (half an hour before), and the ladder at the new time.
+    assert [(n.kind, n.audience) for n in tick(
+        opening.state, datetime.fromisoformat("2026-11-20T16:59:00+00:00")).notifications] == [
+        ("checkpoint_nudge", "agent")]
     assert [(n.kind, n.audience) for n in tick(
         opening.state, datetime.fromisoformat("2026-11-20T17:00:00+00:00")).notifications] == [
         ("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")]
@@ -389,3 +391,79 @@ def run_from(state: TicketState | None, events: list[dict[str, Any]]) -> tuple[T
         state = decide(state, event, event.occurred_at, RULES).state
     assert state is not None
     return state, None
+
+
+# ------------------------------------------------------------------ the next update, kept
+def _holding_at_14(**customer: Any) -> TicketState:
+    """Created 10:00 with no reply: the first-reply holding goes at 14:00, naming 16:00."""
+    state, _ = run([stories.created("T1", customer=stories.customer(**customer))])
+    assert state is not None
+    for at in (T0 + minutes(1), T0 + timedelta(hours=4)):
+        state = tick(state, at).state
+        assert state is not None
+    return state
+
+
+def test_a_message_from_the_customer_just_before_the_named_time_moves_it_on() -> None:
+    state = _holding_at_14()
+    assert state.next_update_due == T0 + timedelta(hours=6)
+    state, _ = run_from(state, [stories.event("ticket.customer_message", "T1",
+                                              T0 + timedelta(hours=5, minutes=55), eid="m2")])
+    acked = tick(state, T0 + timedelta(hours=5, minutes=56))
+    [ack] = acked.notifications
+    # The acknowledgment names the time the holding update gave, not a new first reply.
+    assert ack.context["next_milestone"]["due_at"] == (T0 + timedelta(hours=6)).isoformat()
+    assert acked.state is not None
+    at_time = tick(acked.state, T0 + timedelta(hours=6))
+    # The lead is told; a holding update four minutes after the acknowledgment would confuse,
+    # so the next update is kept from then on instead of being dropped.
+    assert [n.kind for n in at_time.notifications] == ["checkpoint_escalation"]
+    assert at_time.state is not None and at_time.state.next_update_due is not None
+    later = at_time.state.next_update_due
+    assert later > T0 + timedelta(hours=6)
+    assert [n.kind for n in tick(at_time.state, later).notifications] == [
+        "checkpoint_escalation", "checkpoint_holding"]
+
+
+def test_a_resolution_reopened_within_its_grace_keeps_the_named_time() -> None:
+    state = _holding_at_14()
+    state, _ = run_from(state, [stories.resolved("T1", T0 + timedelta(hours=5)),
+                                stories.event("ticket.reopened", "T1",
+                                              T0 + timedelta(hours=5, minutes=5), eid="re")])
+    assert [n.kind for n in tick(state, T0 + timedelta(hours=6)).notifications] == [
+        "checkpoint_escalation", "checkpoint_holding"]
+
+
+def test_the_named_time_is_never_inside_the_customers_quiet_hours() -> None:
+    # Quiet from 15:30 (UTC reader): 16:00 could not be kept, so the holding names 08:00.
+    state = _holding_at_14(quiet_hours={"start": "15:30", "end": "08:00"}, timezone="UTC")
+    assert state.next_update_due == datetime.fromisoformat("2026-11-21T08:00:00+00:00")
+
+
+def test_the_lead_is_told_when_heard_sends_its_last_holding_update() -> None:
+    from heard.streams.rendering import Renderer
+
+    rules = Rules(policy=RULES.policy.model_copy(update={"holding_updates_in_a_row": 2}),
+                  internal_recipients=RULES.internal_recipients)
+    state, _ = run([stories.created("T1")], rules=rules)
+    assert state is not None
+    state = tick(state, T0 + minutes(1), rules).state
+    assert state is not None
+    first = tick(state, T0 + timedelta(hours=4), rules)
+    assert first.notifications[0].context["holding"]["last"] is False
+    assert first.state is not None
+    second = tick(first.state, T0 + timedelta(hours=6), rules)
+    escalation, holding = second.notifications
+    assert escalation.context["holding"]["last"] is True
+    lead = Renderer(REPO / "templates").render(escalation.kind, "email", "en", "UTC",
+                                               escalation.context)
+    assert "It is the last one heard sends in a row" in lead.text
+    assert holding.context["next_update"] is None
+
+
+def test_an_urgent_ticket_still_gets_its_first_reply_nudge() -> None:
+    # A 30-minute target and a 30-minute nudge lead: the team is nudged halfway instead.
+    state, _ = run([stories.created("T1", urgent=True)])
+    assert state is not None
+    [nudge] = [i for i in state.scheduled if i.kind == "checkpoint_nudge"]
+    assert nudge.due_at == T0 + minutes(15)
