@@ -158,6 +158,8 @@ PUBLIC: dict[tuple[str, str], tuple[str, ...]] = {
     ("front", "public_rule_assign"): ("ticket.assigned", "agent", "2017-10-26T08:03:14"),
     ("front", "public_rule_archive"): ("ticket.closed", "-", "2017-10-26T06:59:06"),
     ("front", "public_rule_reopen"): ("ticket.reopened", "-", "2018-02-11T00:12:52"),
+    ("zendesk", "public_dust_comment_added"): ("ticket.agent_reply", "agent",
+                                               "2025-01-08T14:25:30"),
 }
 
 
@@ -311,3 +313,23 @@ def test_a_freshdesk_body_made_for_another_tool_is_refused_naming_the_body_heard
     with pytest.raises(Unmappable, match=re.escape(
             "Freshdesk body without heard_event; use the body in docs/connectors.md")):
         mapped("freshdesk", name)
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("public_dust_created", "carries ids, not names or addresses; send new tickets with the "
+                            "trigger body"),
+    ("public_dust_agent_assignment_changed", "carries ids, not names or addresses; send "
+                                             "assignments (the agent's name) with the trigger"),
+    ("public_dust_status_changed", "was solved but the payload has no closure summary"),
+])
+def test_zendesk_native_events_that_lack_what_a_message_needs_say_so(name: str,
+                                                                     reason: str) -> None:
+    # Zendesk's own ticket events carry ids: a new ticket has no requester name or address,
+    # a solve no closure summary. The dead letter says which body to send instead.
+    with pytest.raises(Unmappable) as refused:
+        mapped("zendesk", name)
+    assert reason in str(refused.value)
+
+
+def test_a_zendesk_event_heard_does_not_use_is_ignored_by_name() -> None:
+    assert mapped("zendesk", "public_dust_priority_changed") == []
