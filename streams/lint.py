@@ -250,10 +250,30 @@ def sms_advice(text: str, budget: int, template: str) -> str:
     return f"; cut {units - limit} characters ({encoding})"
 
 
-def foreign_words(text: str, language: str,
-                  markers: dict[str, list[str]]) -> dict[str, list[str]]:
-    """The marker words of each other language found in a text written in `language`."""
-    words = set(re.findall(r"[^\W\d_]+", text.lower()))
+def value_words(context: dict[str, Any]) -> set[str]:
+    """Every word inside the context's values (names, subjects, the agents' texts): those
+    are the people's, in whatever language they wrote them, however a filter reshaped them."""
+    words: set[str] = set()
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            words.update(re.findall(r"[^\W\d_]+", value.lower()))
+        elif isinstance(value, dict):
+            for each in value.values():
+                collect(each)
+        elif isinstance(value, list):
+            for each in value:
+                collect(each)
+
+    collect(context)
+    return words
+
+
+def foreign_words(text: str, language: str, markers: dict[str, list[str]],
+                  ignore: set[str] | None = None) -> dict[str, list[str]]:
+    """The marker words of each other language found in a text written in `language`,
+    leaving out the words to `ignore` (the people's own, see `value_words`)."""
+    words = set(re.findall(r"[^\W\d_]+", text.lower())) - (ignore or set())
     found = {other: sorted(words & {marker.lower() for marker in listed})
              for other, listed in markers.items() if other != language}
     return {other: hits for other, hits in found.items() if hits}
@@ -403,7 +423,10 @@ class Linter:
                     self.check_tone(where, " ".join(texts), persona.key)
                     written_in = (self.renderer.resolve(kind, persona.locale, files[-1])
                                   or f"{kind}/{persona.locale}").split("/")[1]
-                    self.check_language(where, " ".join(texts), written_in, persona.key)
+                    # The template's own words: names, subjects and agents' texts are the
+                    # people's, in whatever language they wrote them.
+                    self.check_language(where, " ".join(texts), written_in, persona.key,
+                                        value_words(context))
                     if channel == "email" and persona.locale.startswith("en") \
                             and persona.key == "everyday":
                         ease = textstat.flesch_reading_ease(rendered.text)
@@ -424,11 +447,12 @@ class Linter:
         name = self.renderer.resolve(kind, locale, file)
         return (self.renderer.root / name).read_text(encoding="utf-8") if name else ""
 
-    def check_language(self, where: str, text: str, written_in: str, persona: str) -> None:
+    def check_language(self, where: str, text: str, written_in: str, persona: str,
+                       people_words: set[str]) -> None:
         """A message is in one language, the engine's own words (defaults, dates) included."""
         language = written_in.replace("_", "-").split("-")[0]
-        for other, found in foreign_words(text, language,
-                                          self.settings.language_markers).items():
+        for other, found in foreign_words(text, language, self.settings.language_markers,
+                                          people_words).items():
             if found:
                 shown = ", ".join(f'"{word}"' for word in found[:6])
                 self.add("error", where, f"persona {persona}: words of {other!r} ({shown}) in a "
@@ -469,9 +493,9 @@ def preview_command(config: Path, kind: str, out: Path) -> int:
         if each not in KINDS:
             print(f"unknown kind {each!r}; choose from {', '.join(KINDS)}")
             return 2
-        for persona in linter.personas:
-            context = sample_context(each, persona, SAMPLE_NOW, linter.samples_for(persona))
+        for persona, context in linter.persona_contexts(each, SAMPLE_NOW):
             folder = out / each
+            name = persona.key.replace("/", "--")  # a wording's file beside the persona's
             folder.mkdir(parents=True, exist_ok=True)
             try:
                 email = linter.renderer.render(each, "email", persona.locale, persona.timezone,
@@ -481,13 +505,13 @@ def preview_command(config: Path, kind: str, out: Path) -> int:
             except TemplateProblem as exc:
                 print(f"{each:<22} {persona.key:<13} not rendered: {exc}")
                 continue
-            (folder / f"{persona.key}.txt").write_text(f"Subject: {email.subject}\n\n{email.text}")
+            (folder / f"{name}.txt").write_text(f"Subject: {email.subject}\n\n{email.text}")
             if email.html:
-                (folder / f"{persona.key}.html").write_text(email.html)
+                (folder / f"{name}.html").write_text(email.html)
             if sms is None:
                 print(f"{each:<22} {persona.key:<13} email only (written for the team)")
                 continue
-            (folder / f"{persona.key}.sms.txt").write_text(sms.text + "\n")
+            (folder / f"{name}.sms.txt").write_text(sms.text + "\n")
             count, enc, units = segments(sms.text)
             print(f"{each:<22} {persona.key:<13} SMS {count} segment(s), {units} {enc} units")
     print(f"previews written to {out}/")
