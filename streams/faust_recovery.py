@@ -22,7 +22,18 @@ a faust upgrade is a deliberate review of this file.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+from prometheus_client import Counter
+
+log = logging.getLogger("heard.worker")
+
+# heard's stream topics are neither compacted nor transactional: every offset is a record,
+# so an offset the consumer jumps over is a record no agent was handed.
+SKIPPED = Counter("heard_skipped_records_total",
+                  "Records the worker's consumer jumped over (never handed to an agent)",
+                  ["topic"])
 
 REVIEWED_FAUST_VERSIONS = ("0.15.3",)
 
@@ -88,14 +99,27 @@ async def resume_streams(self: Any, generation_id: int = 0) -> None:
     self.log.info("Worker ready")
 
 
+def _counting_gaps(original: Any) -> Any:
+    async def add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+        SKIPPED.labels(tp.topic).inc(max(0, offset_to - offset_from))
+        log.warning("records %d..%d of %s partition %d were never handed to an agent",
+                    offset_from, offset_to - 1, tp.topic, tp.partition)
+        await original(self, tp, offset_from, offset_to)
+    return add_gap
+
+
 def install() -> None:
     import faust
     from faust.tables.recovery import Recovery
+    from faust.transport.consumer import Consumer
 
     if faust.__version__ not in REVIEWED_FAUST_VERSIONS:
         raise RuntimeError(
             f"streams/faust_recovery.py was reviewed against faust-streaming "
             f"{', '.join(REVIEWED_FAUST_VERSIONS)}, not {faust.__version__}: check whether "
             "Recovery.on_recovery_completed still resumes flow after the seek, then update it")
+    if getattr(Recovery.on_recovery_completed, "__module__", "") == __name__:
+        return  # installed already (one worker process builds one app; tests build several)
     Recovery.on_recovery_completed = on_recovery_completed  # type: ignore[method-assign]
     Recovery._resume_streams = resume_streams  # type: ignore[method-assign]
+    Consumer._add_gap = _counting_gaps(Consumer._add_gap)  # type: ignore[method-assign]
