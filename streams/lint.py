@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from jinja2 import TemplateSyntaxError, meta, nodes
 from pydantic import Field, field_validator
 
 from heard.streams.rendering import CUSTOMER_KINDS, KINDS, Renderer, TemplateProblem, plain_words
-from heard.streams.settings import Frozen, load_file
+from heard.streams.settings import Frozen, known_timezone, load_file
 from heard.streams.sms_segments import segments
 
 # textstat 0.7.3 (pinned: later releases download a corpus at run time) imports
@@ -77,11 +76,7 @@ class Persona(Frozen):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-            raise ValueError(f"unknown IANA timezone {value!r}") from exc
-        return value
+        return known_timezone(value)
 
     @field_validator("locale")
     @classmethod

@@ -221,6 +221,15 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WORK_WEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
+def known_timezone(value: str) -> str:
+    """The value, if it names an IANA timezone; a ValueError naming it otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValueError(f"unknown IANA timezone {value!r}") from exc
+    return value
+
+
 class TeamCalendar(Frozen):
     """A team's own working week, hours and holidays, for promises that name it."""
 
@@ -233,11 +242,7 @@ class TeamCalendar(Frozen):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-            raise ValueError(f"unknown IANA timezone {value!r}") from exc
-        return value
+        return known_timezone(value)
 
 
 class PolicySettings(Frozen):
@@ -278,11 +283,7 @@ class PolicySettings(Frozen):
     @field_validator("default_timezone", "team_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-            raise ValueError(f"unknown IANA timezone {value!r}") from exc
-        return value
+        return known_timezone(value)
 
 
 # ------------------------------------------------------------- connectors.yaml
