@@ -420,9 +420,13 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
 
     @app.agent(outbound, concurrency=1)
     async def deliver(stream: faust.StreamT[bytes]) -> None:
+        # A receipt is a table write, sent to its changelog in the background: wait for Kafka
+        # to have it before the next send, so a SIGKILL repeats at most the message in hand
+        # (at most the batch with delivery_concurrency N), never the last few sent.
         if engine.delivery_concurrency == 1:
             async for event in stream.events():
                 await survive("delivery", event, deliver_one, on_failure=report_failed_delivery)
+                await app.producer.flush()
             return
         # Up to `delivery_concurrency` messages in flight, grouped by ticket so one
         # ticket's messages keep their order. Offsets are acknowledged once the whole
@@ -433,6 +437,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             for event in batch:
                 groups.setdefault(event.key, []).append(event)
             await asyncio.gather(*(deliver_in_order(group) for group in groups.values()))
+            await app.producer.flush()
 
     def redeliver_agent(wait: float, topic: faust.TopicT) -> None:
         async def redeliver(stream: faust.StreamT[bytes]) -> None:
