@@ -26,7 +26,7 @@ from heard.channels.sms_twilio import OPTED_OUT
 from heard.channels.twilio_webhooks import STATUS_RANK
 from heard.streams import faust_recovery
 from heard.streams.consent import ConsentLedger, ConsentUpdate
-from heard.streams.consent import follow as follow_consent_topic
+from heard.streams.consent import keep_following as keep_following_consent
 from heard.streams.delivery import Delivery, DeliveryOutcome
 from heard.streams.kafka_client import faust_credentials
 from heard.streams.lag import LagProbe
@@ -75,6 +75,8 @@ FIRST_ACK = Histogram("heard_first_acknowledgment_seconds",
 
 
 TIMER_RECHECK_SECONDS = 5.0
+# A delivery waiting longer than this for the consent ledger says so in the log.
+LEDGER_PATIENCE_SECONDS = 10.0
 
 
 def utc_now() -> datetime:
@@ -369,7 +371,13 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                      notification.notification_id)
             return
         # Never text someone whose STOP this worker has not finished reading.
-        await ledger.ready.wait()
+        if not ledger.ready.is_set():
+            try:
+                await asyncio.wait_for(ledger.ready.wait(), LEDGER_PATIENCE_SECONDS)
+            except TimeoutError:
+                log.warning("deliveries are waiting for the consent ledger (%s is still being "
+                            "read)", names["consent"])
+                await ledger.ready.wait()
         refusal = ledger.refusal(notification.channel, notification.recipient)
         if refusal is not None:
             outcome = delivery.suppressed(
@@ -504,7 +512,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_consent() -> None:
-        await follow_consent_topic(ledger, engine, names["consent"], follower_stop)
+        await keep_following_consent(ledger, engine, names["consent"], follower_stop)
 
     @app.on_before_shutdown.connect
     async def close_channels(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:

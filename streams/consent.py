@@ -18,12 +18,18 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from heard.streams.kafka_client import client_options
 from heard.streams.readback import partition_ids
 from heard.streams.settings import EngineSettings
 
 log = logging.getLogger("heard.consent")
+
+# Reading the consent topic at start-up: each broker call gets this long, and a failed
+# read starts over after RETRY_SECONDS.
+STARTUP_TIMEOUT_SECONDS = 30.0
+RETRY_SECONDS = 2.0
 
 ConsentChannel = Literal["email", "sms"]
 
@@ -118,18 +124,22 @@ async def follow(ledger: ConsentLedger, engine: EngineSettings, topic: str,
 
     No consumer group: every worker reads every partition from the beginning.
     """
-    ids = await partition_ids(engine, topic)
+    # Each start-up call is bounded: a broker slow to answer (a loaded machine, a rebalance)
+    # raises here and the caller starts over, instead of leaving the ledger unready and every
+    # delivery waiting on it without a word.
+    ids = await asyncio.wait_for(partition_ids(engine, topic), STARTUP_TIMEOUT_SECONDS)
     if not ids:
         raise RuntimeError(f"consent topic {topic!r} does not exist")
     partitions = [TopicPartition(topic, pid) for pid in ids]
     consumer = AIOKafkaConsumer(**client_options(engine), enable_auto_commit=False)
-    await consumer.start()
+    await asyncio.wait_for(consumer.start(), STARTUP_TIMEOUT_SECONDS)
     try:
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
+        await asyncio.wait_for(consumer.seek_to_beginning(*partitions), STARTUP_TIMEOUT_SECONDS)
+        end = await asyncio.wait_for(consumer.end_offsets(partitions), STARTUP_TIMEOUT_SECONDS)
         pending = {tp for tp, offset in end.items() if offset > 0}
         if not pending:
+            log.info("consent ledger loaded: the consent topic is empty")
             ledger.ready.set()
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=200, max_records=1000)
@@ -145,6 +155,20 @@ async def follow(ledger: ConsentLedger, engine: EngineSettings, topic: str,
     finally:
         await consumer.stop()
 
+
+
+async def keep_following(ledger: ConsentLedger, engine: EngineSettings, topic: str,
+                         stop: asyncio.Event) -> None:
+    """`follow`, started again after a failure: deliveries wait for the ledger, so reading
+    the consent topic must not end for good on one broker hiccup."""
+    while not stop.is_set():
+        try:
+            await follow(ledger, engine, topic, stop)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("consent ledger: reading %s failed (%s: %s); trying again in %.0f s%s",
+                        topic, type(exc).__name__, exc, RETRY_SECONDS,
+                        "" if ledger.ready.is_set() else "; deliveries wait until it is read")
+            await asyncio.sleep(RETRY_SECONDS)  # a broker hiccup: wait, then read again
 
 
 def _apply_record(ledger: ConsentLedger, value: bytes | None) -> None:
