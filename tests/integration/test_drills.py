@@ -17,11 +17,11 @@ def check(report: drills.Report) -> None:
 
 
 def test_worker_sigkill_loses_nothing() -> None:
-    report = drills.run("crash", drills.parse(["crash", "--tickets", "60", "--kills", "2"]))
+    report = drills.run("crash", drills.parse(["crash", "--tickets", "40", "--kills", "1"]))
     check(report)
-    # Each kill hit a worker with messages still to send (the drill fails otherwise).
-    in_flight = [note for note in report.notes if note.startswith("kill ")]
-    assert len(in_flight) == 2 and all(int(note.split()[2]) > 0 for note in in_flight)
+    # The kill hit a worker with messages still to send (the drill fails otherwise).
+    [in_flight] = [note for note in report.notes if note.startswith("kill ")]
+    assert int(in_flight.split()[2]) > 0
 
 
 def test_smtp_outage_loses_nothing_and_doubles_nothing() -> None:
