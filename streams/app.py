@@ -374,7 +374,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         if not ledger.ready.is_set():
             try:
                 await asyncio.wait_for(ledger.ready.wait(), LEDGER_PATIENCE_SECONDS)
-            except TimeoutError:
+            except TimeoutError:  # still waiting: say so once, then keep waiting
                 log.warning("deliveries are waiting for the consent ledger (%s is still being "
                             "read)", names["consent"])
                 await ledger.ready.wait()

@@ -164,7 +164,7 @@ async def keep_following(ledger: ConsentLedger, engine: EngineSettings, topic: s
     while not stop.is_set():
         try:
             await follow(ledger, engine, topic, stop)
-        except (KafkaError, OSError, TimeoutError) as exc:
+        except (KafkaError, OSError, TimeoutError) as exc:  # the broker, briefly: read again
             log.warning("consent ledger: reading %s failed (%s: %s); trying again in %.0f s%s",
                         topic, type(exc).__name__, exc, RETRY_SECONDS,
                         "" if ledger.ready.is_set() else "; deliveries wait until it is read")

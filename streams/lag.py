@@ -48,7 +48,7 @@ class LagProbe:
         """Set the gauge; a broker hiccup is logged on one line and tried again next time."""
         try:
             lags = await self.measure()
-        except (KafkaError, OSError) as exc:
+        except (KafkaError, OSError) as exc:  # the broker unreachable for a moment: next time
             log.warning("consumer lag not measured this time: %s", exc)
             return
         current = set()

@@ -297,6 +297,7 @@ class Renderer:
         except TemplateError as exc:
             raise TemplateProblem(name, _template_line(exc, name),
                                   plain_words(str(exc), context)) from exc
+        # A filter's or an expression's error is the template's problem, never a crash.
         except (TypeError, ValueError, LookupError, AttributeError, ArithmeticError) as exc:
             raise TemplateProblem(name, _template_line(exc, name), str(exc)) from exc
 

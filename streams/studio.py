@@ -195,8 +195,8 @@ async def changes(request: web.Request) -> web.StreamResponse:
         await response.write(f"data: {json.dumps({'generation': state.generation})}\n\n".encode())
         while True:
             await response.write(f"data: {await queue.get()}\n\n".encode())
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass  # the writer closed the tab or the studio is stopping
+    except ConnectionResetError:
+        pass  # the writer closed the tab: nothing to tell them
     finally:
         state.listeners.discard(queue)
     return response

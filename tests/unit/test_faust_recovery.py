@@ -24,7 +24,7 @@ class Recorder:
         def call(*_: Any, **__: Any) -> Any:
             self.calls.append(name)
             if name in ("wait_for_stopped_flow", "perform_seek", "maybe_start"):
-                return asyncio.sleep(0)
+                return asyncio.sleep(0)  # an awaitable that completes at once, as the real calls do
             return None
         return call
 
