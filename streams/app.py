@@ -34,8 +34,9 @@ from heard.streams.policy import Rules, decide
 from heard.streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
 from heard.streams.redaction import redact
 from heard.streams.rendering import Renderer
+from heard.streams.replies import event_for_text
 from heard.streams.settings import ConfigError, Settings
-from heard.streams.state import Notification, PromiseRecord, notification_id
+from heard.streams.state import Notification, PromiseRecord, Question, notification_id
 from heard.streams.state_cache import StateCache
 from heard.streams.topics import retry_topic, topic_names
 from heard.streams.version import installed_version
@@ -53,6 +54,8 @@ AGENT_FAILURES = Counter("heard_record_failures_total",
 DELIVERIES = Counter("heard_deliveries_total", "Delivery outcomes", ["channel", "status"])
 PROMISES = Counter("heard_promises_total", "Promise status changes (made = pending)",
                    ["team", "agent", "status"])
+REPLIES = Counter("heard_customer_replies_total", "Customers' answers recorded",
+                  ["record", "via"])
 BUILD_INFO = Info("heard_build", "The heard version this worker runs")
 DELIVERY_SECONDS = Histogram("heard_delivery_seconds",
                              "From the decision to the provider accepting the message",
@@ -124,7 +127,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     rules = Rules(policy=settings.policy, enabled_channels=tuple(settings.channels.enabled),
                   internal_recipients=dict(settings.channels.email.internal_recipients),
                   default_locale=engine.default_locale,
-                  template_locales=renderer.locales_by_kind())
+                  template_locales=renderer.locales_by_kind(), feedback=settings.feedback)
     delivery = Delivery(renderer, channels, settings.channels.retry,
                         settings.policy.fallback_to_other_channel)
 
@@ -171,6 +174,10 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                          key_type=str, value_type=str)
     provider_status = app.Table("sms-status", default=None, partitions=engine.partitions,
                                 key_type=str, value_type=str)
+    # The latest question heard asked each phone by SMS (options, the closure's rating),
+    # keyed by the number, on the same partitions as the texts that answer it.
+    sms_questions = app.Table("sms-questions", default=None, partitions=engine.partitions,
+                              key_type=str, value_type=str)
 
     async def dead_letter(raw: bytes, key: bytes | None, reason: str, stage: str,
                           message: Any) -> None:
@@ -284,6 +291,12 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             first = outcome.first_acknowledgment
             FIRST_ACK.labels(first.team or "none").observe(first.seconds)
             await emit(names["promises"], ticket_key, first.model_dump_json().encode())
+        for reply in outcome.replies:
+            REPLIES.labels(reply.record, getattr(reply, "via", "")).inc()
+            await emit(names["replies"], ticket_key, reply.model_dump_json().encode())
+        for question in outcome.questions:
+            await emit(names["sms_inbound"], question.phone.encode(),
+                       question.model_dump_json().encode())
 
     async def publish(outcome: DeliveryOutcome, key: bytes) -> None:
         n = outcome.notification
@@ -506,6 +519,38 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             "error_code": report.get("error_code"), "reason": "provider status report",
             "at": report.get("at"),
         }).encode())
+
+    @app.agent(sms_inbound, concurrency=1)
+    async def sms_replies(stream: faust.StreamT[bytes]) -> None:
+        """Texts customers send, and the questions heard asked them: a text that answers the
+        latest question to its number becomes a choice or feedback on that ticket."""
+        async for event in stream.events():
+            await survive("sms-replies", event, read_sms_reply)
+
+    async def read_sms_reply(event: Any) -> None:
+        try:
+            record = json.loads(event.value)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            if record.get("record") == "question":
+                question = Question.model_validate(record)
+                sms_questions[question.phone] = question.model_dump_json()
+                return
+            phone, sid = str(record["from"]), str(record["message_sid"])
+            body, at = str(record.get("body") or ""), datetime.fromisoformat(record["at"])
+        except (ValueError, KeyError, TypeError) as exc:
+            await dead_letter(event.value, event.key, f"not an inbound text or question: {exc}",
+                              "sms-replies", event.message)
+            return
+        stored = sms_questions.get(phone)
+        if stored is None:
+            log.info("inbound text %s answers no question heard asked; left for the team", sid)
+            return
+        answer, why = event_for_text(Question.model_validate_json(stored), sid, body, at)
+        log.info("inbound text %s: %s", sid, why)
+        if answer is not None:
+            await emit(names["ticket_events"], answer["ticket_id"].encode(),
+                       json.dumps(answer).encode())
 
     ledger = ConsentLedger()
     follower_stop = asyncio.Event()

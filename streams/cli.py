@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -263,13 +263,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     from heard.streams.report import build, parse_records, plot, render
 
     settings = _settings(args)
+    if args.what == "feedback":
+        return report_feedback(args, settings)
     records = asyncio.run(read_topic(settings.engine, settings.engine.topic("promises")))
     promises, acks = parse_records(value for _, value, _ in records)
     rows = build(promises, acks, args.since)
     print(render(rows, args.format), end="")
+    return draw(args, lambda path: plot(rows, path))
+
+
+def report_feedback(args: argparse.Namespace, settings: Settings) -> int:
+    from heard.streams import feedback_report
+    from heard.streams.readback import read_topic
+
+    records = asyncio.run(read_topic(settings.engine, settings.engine.topic("replies")))
+    tickets = feedback_report.per_ticket(
+        feedback_report.parse_feedback(value for _, value, _ in records), args.since)
+    columns = feedback_report.signal_columns(tickets, settings.feedback.signals)
+    rows = feedback_report.build(tickets)
+    print(feedback_report.render(rows, columns, args.format), end="")
+    return draw(args, lambda path: feedback_report.plot(rows, columns, path))
+
+
+def draw(args: argparse.Namespace, plot: Callable[[Path], None]) -> int:
     if args.plot:
         try:
-            plot(rows, Path(args.plot))
+            plot(Path(args.plot))
         except ModuleNotFoundError as exc:
             print(f"heard report: --plot needs the reports extra (pip install 'heard[reports]'): {exc}",
                   file=sys.stderr)
@@ -409,10 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--dry-run", action="store_true", help="list the tickets, erase nothing")
     forget.set_defaults(func=cmd_forget)
 
-    report = sub.add_parser("report", help="promise keeping per agent and team")
-    report.add_argument("what", choices=["promises"])
+    report = sub.add_parser("report", help="promise keeping, or customers' feedback, per agent "
+                            "and team")
+    report.add_argument("what", choices=["promises", "feedback"])
     report.add_argument("--since", type=parse_since, default="30d",
-                        help="promises made since: 7d, 12h, 30m or an ISO date (default 30d)")
+                        help="promises made (or feedback given) since: 7d, 12h, 30m or an ISO "
+                        "date (default 30d)")
     report.add_argument("--format", choices=["table", "csv", "json"], default="table")
     report.add_argument("--plot", metavar="FILE.png", help="also draw a chart")
     report.set_defaults(func=cmd_report)
@@ -421,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "replay them after a fix")
     dead.add_argument("action", nargs="?", choices=["list", "replay"], default="list")
     dead.add_argument("--stage", choices=["lifecycle", "delivery", "redelivery", "sms-status",
-                                          "ingest"])
+                                          "ingest", "sms-replies"])
     dead.add_argument("--since", type=parse_since, help="7d, 12h, 30m or an ISO date")
     dead.add_argument("--key", help="only this record key (the ticket id)")
     dead.add_argument("--reason", help="only reasons containing this text")

@@ -35,7 +35,12 @@ COMMON = {"customer", "ticket", "agent", "owner", "concern", "transfers", "next_
 CONTEXT: dict[str, set[str]] = {
     "acknowledgment": COMMON,
     "milestone_update": COMMON | {"milestone", "moved"},
-    "closure_summary": COMMON | {"summary"},
+    "closure_summary": COMMON | {"summary", "feedback"},
+    "options": COMMON | {"offer"},
+    "option_confirmed": COMMON | {"offer", "chosen", "changed_from", "via", "text"},
+    "options_answered": {"customer", "ticket", "agent", "offer", "chosen", "changed_from", "via",
+                         "text", "sent_at"},
+    "options_unanswered": {"customer", "ticket", "agent", "offer", "sent_at"},
     "checkpoint_holding": COMMON | {"promise", "next_update"},
     "checkpoint_nudge": {"customer", "ticket", "agent", "promise", "sent_at"},
     "checkpoint_escalation": {"customer", "ticket", "agent", "promise", "holding", "sent_at"},
@@ -58,11 +63,16 @@ class LintSettings(Frozen):
     files: dict[str, list[str]] = Field(default_factory=dict)
     internal_kinds: list[str] = Field(default_factory=list)
     sms_max_segments: int = Field(3, ge=1, le=10)
+    # A kind that needs more room (the options, each with its trade-off) says so here.
+    sms_max_segments_by_kind: dict[str, int] = Field(default_factory=dict)
     tone: list[ToneRule] = Field(default_factory=list)
     # Words only one language uses, per language: a message written in one that shows
     # another's (an engine default, a fallback, a sentence left untranslated) fails lint.
     language_markers: dict[str, list[str]] = Field(default_factory=dict)
     min_reading_ease: float = 50
+
+    def sms_budget(self, kind: str) -> int:
+        return self.sms_max_segments_by_kind.get(kind, self.sms_max_segments)
 
 
 class Persona(Frozen):
@@ -159,6 +169,20 @@ def sample_contexts(kind: str, persona: Persona, now: datetime,
         # With no milestone on the ticket, the template words the first reply itself.
         variants.append(("no-milestone", {**base, "next_milestone": {
             "text": None, "first_reply": True, "due_at": base["next_milestone"]["due_at"]}}))
+    if kind in ("options", "option_confirmed", "options_answered", "options_unanswered"):
+        # Two options, no deadline, no intro, no links (no public address configured).
+        offer = base["offer"]
+        plain = {**offer, "count": 2, "intro": None,
+                 "choose_by": offer["choose_by"] if kind == "options_unanswered" else None,
+                 "options": [{**offer["options"][0], "link": None},
+                             {**offer["options"][1], "link": None, "tradeoff": None,
+                              "timeline": None}]}
+        variants.append(("two-options", {**base, "offer": plain}))
+        if "changed_from" in base:
+            variants.append(("changed-choice", {**base, "changed_from": 1, "text": None}))
+    if kind == "closure_summary":
+        variants.append(("no-links", {**base, "feedback": {"scale": 5, "links": None}}))
+        variants.append(("no-question", {**base, "feedback": None}))
     if "promise" not in base:
         return variants
     for label, change in PROMISE_VARIANTS.items():
@@ -205,6 +229,28 @@ def sample_context(kind: str, persona: Persona, now: datetime,
                     "due_at": due, "agent_name": "Sam Reyes-Villanueva",
                     "outside_team_hours": False, "first_reply": False, "next_update": False},
         "next_update": {"due_at": (now + timedelta(days=3, hours=2, minutes=45)).isoformat()},
+        "feedback": {"scale": 5, "links": {str(n): f"https://heard.example.com/r/{'x' * 120}"
+                                           for n in range(1, 6)}},
+        "offer": {"id": "O-1", "count": 3, "choose_by": due,
+                  "intro": "The blender you ordered is out of stock until the 12th.",
+                  "options": [
+                      {"number": 1, "label": "Wait for the same model",
+                       "tradeoff": "no extra cost", "timeline": "ships on the 12th",
+                       "link": f"https://heard.example.com/r/{'x' * 120}"},
+                      {"number": 2, "label": "Take the newer model now",
+                       "tradeoff": "same price, a different colour",
+                       "timeline": "arrives in two days",
+                       "link": f"https://heard.example.com/r/{'x' * 120}"},
+                      {"number": 3, "label": "A full refund",
+                       "tradeoff": "you keep nothing",
+                       "timeline": "back on your card in 3 to 5 working days",
+                       "link": f"https://heard.example.com/r/{'x' * 120}"}]},
+        "chosen": {"number": 2, "label": "Take the newer model now",
+                   "tradeoff": "same price, a different colour",
+                   "timeline": "arrives in two days"},
+        "changed_from": None,
+        "via": "sms",
+        "text": "the red one if you have it",
     }
     if samples is not None:  # the agent's words in the persona's own language
         context["ticket"]["subject"] = samples.subject
@@ -409,7 +455,7 @@ class Linter:
                                      "{% if ... %} around its sentence")
                     if channel == "sms":
                         count, enc, units = segments(rendered.text)
-                        budget = self.settings.sms_max_segments
+                        budget = self.settings.sms_budget(kind)
                         if count > budget:
                             advice = sms_advice(rendered.text, budget,
                                                 self.source(kind, persona.locale, "sms.txt"))

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
-from heard.streams import promises
+from heard.streams import choices, promises
 from heard.streams.records import (
     AgentReply,
     Assigned,
     CheckpointPromised,
     Closed,
     CustomerMessage,
+    FeedbackGiven,
     ForgetRequested,
+    OptionChosen,
+    OptionsOffered,
     PreferencesUpdated,
     Reopened,
     Resolved,
@@ -29,6 +33,7 @@ from heard.streams.records import (
     TicketCreated,
     TimerDue,
 )
+from heard.streams.replies import SignalMatcher
 from heard.streams.routing import (
     NoRoute,
     business_deadline,
@@ -36,13 +41,16 @@ from heard.streams.routing import (
     customer_zone,
     quiet_until,
 )
-from heard.streams.settings import PolicySettings
+from heard.streams.settings import FeedbackSettings, PolicySettings
 from heard.streams.state import (
     SEEN_EVENTS_KEPT,
+    ChoiceRecord,
     Decision,
+    FeedbackRecord,
     FirstAcknowledgment,
     Notification,
     PromiseRecord,
+    Question,
     Scheduled,
     SentRecord,
     TicketState,
@@ -62,6 +70,11 @@ class Rules:
     default_locale: str = "en"
     # Locales each message kind has templates in (empty: not known, the customer's is used).
     template_locales: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+
+    @cached_property
+    def signals(self) -> SignalMatcher:
+        return SignalMatcher(self.feedback)
 
 
 def writing_locale(language: str, kind: str, rules: Rules) -> tuple[str, list[str]]:
@@ -86,6 +99,10 @@ class Outcome:
     decisions: list[Decision] = field(default_factory=list)
     promise_records: list[PromiseRecord] = field(default_factory=list)
     first_acknowledgment: FirstAcknowledgment | None = None
+    # Customers' answers, for `heard-replies`; and the questions an SMS asked, keyed by
+    # the phone it went to, so the reply can find its ticket.
+    replies: list[ChoiceRecord | FeedbackRecord] = field(default_factory=list)
+    questions: list[Question] = field(default_factory=list)
     changed: bool = True
     # The ticket's data is to be erased now (retention passed, or `heard forget`).
     forget: bool = False
@@ -318,7 +335,7 @@ def on_agent_reply(step: Step) -> None:
         # The milestone reached may have been the one announced; never restate it as next.
         state.next_milestone = None
     if event.milestone is not None:
-        _queue_now(step, "milestone_update", urgent=event.urgent, extra={
+        queue_now(step, "milestone_update", urgent=event.urgent, extra={
             "milestone": {"text": event.milestone.text, "at": event.occurred_at.isoformat()},
         })
 
@@ -333,7 +350,7 @@ def on_status_changed(step: Step) -> None:
     if event.next_milestone is not None:
         state.next_milestone = event.next_milestone
     if event.to_status in step.rules.policy.milestone_statuses and state.known:
-        _queue_now(step, "milestone_update", extra={
+        queue_now(step, "milestone_update", extra={
             "milestone": {"text": event.note or "", "status": event.to_status,
                           "at": event.occurred_at.isoformat()},
         })
@@ -433,6 +450,8 @@ HANDLERS: dict[type, Any] = {
     StatusChanged: on_status_changed, Assigned: on_assigned, CheckpointPromised: on_promise,
     Resolved: on_resolved, Reopened: on_reopened, Closed: on_closed,
     PreferencesUpdated: on_preferences, TimerDue: on_timer, ForgetRequested: on_forget,
+    OptionsOffered: choices.on_options_offered, OptionChosen: choices.on_option_chosen,
+    FeedbackGiven: choices.on_feedback,
 }
 
 
@@ -467,6 +486,8 @@ def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
         watch = promises.watch_of(item)
         if item.audience == "customer":
             _release_customer(step, item)
+        elif item.kind in choices.TEAM_KINDS:
+            choices.release_team(step, item)
         elif watch is not None:
             promises.release_watch(step, item, watch)
         else:
@@ -535,7 +556,7 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
     return None
 
 
-def _queue_now(step: Step, kind: str, *, urgent: bool = False, extra: dict[str, Any]) -> None:
+def queue_now(step: Step, kind: str, *, urgent: bool = False, extra: dict[str, Any]) -> None:
     """Queue a customer message released in this same step (subject to quiet hours)."""
     step.state.scheduled.append(Scheduled(
         kind=kind,
@@ -568,7 +589,7 @@ def emit_customer(step: Step, item: Scheduled) -> None:
     if item.kind == "checkpoint_holding":
         hear_by = promises.watch_next_update(step, item)
         context["next_update"] = {"due_at": hear_by.isoformat()} if hear_by else None
-    elif item.kind in ("milestone_update", "closure_summary"):
+    elif item.kind in ("milestone_update", "closure_summary", "options", "option_confirmed"):
         promises.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
     if context["transfers"]["acknowledge"]:
         state.transfers_acknowledged = True  # told once
@@ -583,6 +604,25 @@ def emit_customer(step: Step, item: Scheduled) -> None:
         context=context,
     )
     record_sent(step, notification)
+    ask_by_text(step, notification)
+
+
+def ask_by_text(step: Step, notification: Notification) -> None:
+    """An SMS that asks for a number (the options, the closure's rating): the customer's
+    next text to heard's number answers it."""
+    if notification.channel != "sms":
+        return
+    offer = notification.context.get("offer") or {}
+    if notification.kind == "options":
+        asks, count, offer_id = "option", int(offer.get("count", 0)), offer.get("id")
+    elif notification.kind == "closure_summary" and notification.context.get("feedback"):
+        asks, count, offer_id = "feedback", 5, None
+    else:
+        return
+    step.out.questions.append(Question(
+        phone=notification.recipient, ticket_id=notification.ticket_id, asks=asks,
+        offer_id=offer_id, choices=count, asked_at=step.now, locale=notification.locale,
+        expires_at=step.now + timedelta(days=step.rules.feedback.reply_window_days)))
 
 
 def record_sent(step: Step, notification: Notification) -> None:
@@ -640,6 +680,8 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
     }
     if item.kind == "closure_summary" and state.summary is not None:
         context["summary"] = state.summary.model_dump()
+        # One question, answered in one tap: a number from 1 to 5.
+        context["feedback"] = {"scale": 5, "links": None} if rules.feedback.ask else None
     context.update(promises.with_every_promise_flag(item.context))
     return context
 

@@ -228,7 +228,7 @@ def release_internal(step: Step, item: Scheduled) -> None:
         return
     else:
         promise.nudged = True
-    _send_internal(step, item, promise.agent.team, promise.agent.email, promise.agent.name,
+    send_to_team(step, item, promise.agent.team, promise.agent.email, promise.agent.name,
                    _holding_fate(step) if item.kind == "checkpoint_escalation" else None)
 
 
@@ -258,7 +258,7 @@ def release_watch(step: Step, item: Scheduled, watch: str) -> None:
             step.log("cancel", "nudge released after the due time; the escalation takes over",
                      kind=item.kind)
             return
-        _send_internal(step, item, agent.team if agent else None,
+        send_to_team(step, item, agent.team if agent else None,
                        agent.email if agent else None, agent.name if agent else "team")
         return
     heard = recently_heard(step)
@@ -267,7 +267,7 @@ def release_watch(step: Step, item: Scheduled, watch: str) -> None:
                if heard is not None else _holding_fate(step))
     if watch == "first_reply":
         state.first_reply_escalated = True
-    _send_internal(step, item, agent.team if agent else None, None,
+    send_to_team(step, item, agent.team if agent else None, None,
                    agent.name if agent else "the team", holding)
 
 
@@ -329,7 +329,7 @@ def recently_heard(step: Step) -> timedelta | None:
     return step.now - last
 
 
-def _send_internal(step: Step, item: Scheduled, team_name: str | None, agent_email: str | None,
+def send_to_team(step: Step, item: Scheduled, team_name: str | None, agent_email: str | None,
                    agent_name: str, holding: dict[str, Any] | None = None) -> None:
     state = step.state
     recipients = step.rules.internal_recipients

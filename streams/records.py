@@ -26,6 +26,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 SCHEMA = "heard.event/v1"
@@ -275,6 +276,53 @@ class Closed(EventBase):
     type: Literal["ticket.closed"]
 
 
+class Option(Strict):
+    """One path forward the customer can choose: what it is, what it costs them, when."""
+
+    label: ShortText
+    tradeoff: LongText | None = None
+    timeline: LongText | None = None
+
+
+class OptionsOffered(EventBase):
+    """Two or three credible paths forward; the customer chooses one by replying."""
+
+    type: Literal["ticket.options_offered"]
+    offer_id: ShortText
+    agent: Agent | None = None
+    options: Annotated[list[Option], Field(min_length=2, max_length=3)]
+    # When the team needs the answer by: unanswered then, the owner is told.
+    choose_by: UtcDatetime | None = None
+    # The agent's one line of context before the options ("The part is out of stock.").
+    intro: LongText | None = None
+
+
+class OptionChosen(EventBase):
+    """The customer's choice: heard writes it from an SMS reply or a signed link, and a help
+    desk may send it too (a choice made on the phone)."""
+
+    type: Literal["ticket.option_chosen"]
+    offer_id: ShortText
+    option: Annotated[int, Field(ge=1, le=3)]
+    via: Literal["sms", "email", "help_desk"] = "help_desk"
+    text: LongText | None = None
+
+
+class FeedbackGiven(EventBase):
+    """How it went, in the customer's own answer: a score from 1 to 5, words, or both."""
+
+    type: Literal["ticket.feedback"]
+    score: Annotated[int, Field(ge=1, le=5)] | None = None
+    text: LongText | None = None
+    via: Literal["sms", "email", "help_desk"] = "help_desk"
+
+    @model_validator(mode="after")
+    def _something_said(self) -> FeedbackGiven:
+        if self.score is None and self.text is None:
+            raise ValueError("feedback needs a score (1 to 5), a text, or both")
+        return self
+
+
 class PreferencesUpdated(EventBase):
     type: Literal["customer.preferences_updated"]
     customer: Customer
@@ -293,22 +341,27 @@ class TimerDue(EventBase):
     due_at: UtcDatetime
 
 
+PUBLIC_MODELS: dict[str, type[EventBase]] = {
+    "ticket.created": TicketCreated, "ticket.customer_message": CustomerMessage,
+    "ticket.agent_reply": AgentReply, "ticket.status_changed": StatusChanged,
+    "ticket.assigned": Assigned, "ticket.checkpoint_promised": CheckpointPromised,
+    "ticket.resolved": Resolved, "ticket.reopened": Reopened, "ticket.closed": Closed,
+    "ticket.options_offered": OptionsOffered, "ticket.option_chosen": OptionChosen,
+    "ticket.feedback": FeedbackGiven, "customer.preferences_updated": PreferencesUpdated,
+}
 TicketEvent = Annotated[
     TicketCreated | CustomerMessage | AgentReply | StatusChanged | Assigned
-    | CheckpointPromised | Resolved | Reopened | Closed | PreferencesUpdated,
+    | CheckpointPromised | Resolved | Reopened | Closed | OptionsOffered | OptionChosen
+    | FeedbackGiven | PreferencesUpdated,
     Field(discriminator="type"),
 ]
 AnyEvent = Annotated[
     TicketCreated | CustomerMessage | AgentReply | StatusChanged | Assigned
-    | CheckpointPromised | Resolved | Reopened | Closed | PreferencesUpdated | TimerDue
-    | ForgetRequested,
+    | CheckpointPromised | Resolved | Reopened | Closed | OptionsOffered | OptionChosen
+    | FeedbackGiven | PreferencesUpdated | TimerDue | ForgetRequested,
     Field(discriminator="type"),
 ]
-EVENT_TYPES: tuple[str, ...] = (
-    "ticket.created", "ticket.customer_message", "ticket.agent_reply",
-    "ticket.status_changed", "ticket.assigned", "ticket.checkpoint_promised",
-    "ticket.resolved", "ticket.reopened", "ticket.closed", "customer.preferences_updated",
-)
+EVENT_TYPES: tuple[str, ...] = tuple(PUBLIC_MODELS)
 
 # Only heard writes these, on its own timers topic; producers of ticket-events cannot.
 INTERNAL_TYPES: tuple[str, ...] = ("heard.timer_due", "heard.forget")
@@ -380,14 +433,7 @@ def event_to_json(event: BaseModel) -> bytes:
 
 def json_schemas() -> dict[str, dict[str, Any]]:
     """One JSON Schema per public event type, for docs/schemas/."""
-    models: dict[str, type[EventBase]] = {
-        "ticket.created": TicketCreated, "ticket.customer_message": CustomerMessage,
-        "ticket.agent_reply": AgentReply, "ticket.status_changed": StatusChanged,
-        "ticket.assigned": Assigned, "ticket.checkpoint_promised": CheckpointPromised,
-        "ticket.resolved": Resolved, "ticket.reopened": Reopened, "ticket.closed": Closed,
-        "customer.preferences_updated": PreferencesUpdated,
-    }
-    return {name: model.model_json_schema(by_alias=True) for name, model in models.items()}
+    return {name: model.model_json_schema(by_alias=True) for name, model in PUBLIC_MODELS.items()}
 
 
 def write_schemas(folder: Path) -> list[Path]:

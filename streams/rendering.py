@@ -36,8 +36,10 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 FILES = ("subject.txt", "email.txt", "email.html", "sms.txt")
-CUSTOMER_KINDS = ("acknowledgment", "milestone_update", "closure_summary", "checkpoint_holding")
-INTERNAL_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "customer_unreachable")
+CUSTOMER_KINDS = ("acknowledgment", "milestone_update", "closure_summary", "checkpoint_holding",
+                  "options", "option_confirmed")
+INTERNAL_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "customer_unreachable",
+                  "options_answered", "options_unanswered")
 KINDS = CUSTOMER_KINDS + INTERNAL_KINDS
 _SPACE = re.compile(r"\s+")
 

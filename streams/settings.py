@@ -12,7 +12,7 @@ import os
 import re
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -41,6 +41,8 @@ class TopicNames(Frozen):
     sms_status: str = "heard-sms-status"
     sms_inbound: str = "heard-sms-inbound"
     promises: str = "heard-promises"
+    # Customers' answers (choices, feedback): for help desks and `heard report feedback`.
+    replies: str = "heard-replies"
     retry: str = "notifications-retry"
 
 
@@ -344,11 +346,36 @@ class ConnectorSettings(Frozen):
                   SourceSettings] = Field(default_factory=dict)
 
 
+# ------------------------------------------------------------- feedback.yaml
+class SignalPhrases(Frozen):
+    """How one loyalty signal is said in one language. A phrase matches whole words; a word
+    ending in `*` matches any ending (`listen*`: listened, listening)."""
+
+    positive: list[Annotated[str, Field(min_length=2)]] = Field(default_factory=list)
+    negative: list[Annotated[str, Field(min_length=2)]] = Field(default_factory=list)
+
+
+class FeedbackSettings(Frozen):
+    # The closure summary asks one question, answered by a number from 1 to 5.
+    ask: bool = True
+    # How long a question heard asked by SMS (options, the closure's rating) can be answered
+    # by a text: after it, a digit is only a message.
+    reply_window_days: float = Field(14, gt=0)
+    # Words that turn the positive phrase after them into its negative ("not listened to"),
+    # per language, within `negation_window` words.
+    negators: dict[str, list[str]] = Field(default_factory=dict)
+    negation_window: int = Field(3, ge=0, le=6)
+    # signal name -> language -> phrases. The report counts `name` and `not_name`.
+    signals: dict[Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")],
+                  dict[str, SignalPhrases]] = Field(default_factory=dict)
+
+
 class Settings(Frozen):
     engine: EngineSettings = EngineSettings()
     channels: ChannelSettings = ChannelSettings()
     policy: PolicySettings = PolicySettings()
     connectors: ConnectorSettings = ConnectorSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
     config_dir: str = "config"
 
 
@@ -357,6 +384,7 @@ FILES: dict[str, type[Frozen]] = {
     "channels": ChannelSettings,
     "policy": PolicySettings,
     "connectors": ConnectorSettings,
+    "feedback": FeedbackSettings,
 }
 
 M = TypeVar("M", bound=Frozen)

@@ -18,8 +18,9 @@ NOTIFICATION_NAMESPACE = uuid.UUID("5b0c4d2e-8f7a-4f5e-9a51-6b3f0d6c9e11")
 SEEN_EVENTS_KEPT = 512
 
 Kind = Literal[
-    "acknowledgment", "milestone_update", "closure_summary",
+    "acknowledgment", "milestone_update", "closure_summary", "options", "option_confirmed",
     "checkpoint_holding", "checkpoint_nudge", "checkpoint_escalation", "customer_unreachable",
+    "options_answered", "options_unanswered",
 ]
 Audience = Literal["customer", "agent", "lead"]
 ChannelName = Literal["email", "sms"]
@@ -133,6 +134,65 @@ class FirstAcknowledgment(Model):
     at: datetime
 
 
+class Offer(Model):
+    """Paths forward offered to the customer, and which one they chose."""
+
+    offer_id: str
+    options: list[dict[str, Any]]
+    offered_at: datetime
+    choose_by: datetime | None = None
+    chosen: int | None = None
+    chosen_at: datetime | None = None
+    # A newer offer replaced this one before the customer chose.
+    withdrawn: bool = False
+
+
+class Question(Model):
+    """A question an SMS asked: the customer's next text to that number may answer it.
+
+    Keyed by the phone number on the inbound topic, so the worker that reads the reply
+    knows which ticket it is about."""
+
+    record: Literal["question"] = "question"
+    phone: str
+    ticket_id: str
+    asks: Literal["option", "feedback"]
+    offer_id: str | None = None
+    choices: int
+    asked_at: datetime
+    expires_at: datetime
+    locale: str = "en"
+
+
+class ChoiceRecord(Model):
+    """The customer's choice, on `heard-replies` for help desks to act on."""
+
+    record: Literal["option_chosen"] = "option_chosen"
+    ticket_id: str
+    offer_id: str
+    option: int
+    label: str
+    via: str
+    owner: str | None = None
+    at: datetime
+
+
+class FeedbackRecord(Model):
+    """One answer to the closure's question, on `heard-replies`, for `heard report feedback`."""
+
+    record: Literal["feedback"] = "feedback"
+    ticket_id: str
+    event_id: str
+    score: int | None = None
+    text: str | None = None
+    signals: list[str] = Field(default_factory=list)
+    via: str
+    agent: str | None = None
+    agent_id: str | None = None
+    team: str | None = None
+    at: datetime
+
+
 class SentRecord(Model):
     kind: str
     notification_id: str
@@ -178,6 +238,7 @@ class TicketState(Model):
     owner: Agent | None = None
     transfers: int = 0
     transfers_acknowledged: bool = False
+    offers: dict[str, Offer] = Field(default_factory=dict)
 
     def next_due(self) -> datetime | None:
         due = [item.due_at for item in self.scheduled]

@@ -134,7 +134,7 @@ def one_cell(linter: Linter, kind: str, persona: Any, label: str,
             count, encoding, units = segments(sms.text)
             cell["sms"] = {"text": sms.text, "segments": count, "encoding": encoding,
                            "units": units, "runs": sms_runs(sms.text),
-                           "budget": linter.settings.sms_max_segments}
+                           "budget": linter.settings.sms_budget(kind)}
         except TemplateProblem as exc:
             cell["problems"].append(str(exc))
     cell["digest"] = hashlib.sha256(json.dumps(cell, sort_keys=True).encode()).hexdigest()[:16]

@@ -18,7 +18,7 @@ class KafkaUnreachable(ConfigError):
 
 TOPIC_KEYS = ("ticket_events", "timers", "outbound", "notification_events", "decisions",
               "dead_letters", "consent", "sms_status", "sms_inbound",
-              "promises")
+              "promises", "replies")
 # Kept forever as the latest value per key: the consent ledger is rebuilt from it.
 COMPACTED = ("consent",)
 

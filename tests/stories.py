@@ -61,3 +61,25 @@ def dumps(item: dict[str, Any]) -> bytes:
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+OPTIONS = [
+    {"label": "Wait for the same model", "tradeoff": "no extra cost", "timeline": "ships on the 12th"},
+    {"label": "Take the newer model now", "tradeoff": "a different colour",
+     "timeline": "arrives in two days"},
+    {"label": "A full refund", "timeline": "3 to 5 working days"},
+]
+
+
+def offered(ticket: str, at: datetime, offer: str = "O1", choose_by: datetime | None = None,
+            **fields: Any) -> dict[str, Any]:
+    fields.setdefault("options", OPTIONS)
+    if choose_by is not None:
+        fields["choose_by"] = iso(choose_by)
+    return event("ticket.options_offered", ticket, at, offer_id=offer, agent=AGENT, **fields)
+
+
+def chosen(ticket: str, at: datetime, option: int, offer: str = "O1", via: str = "sms",
+           **fields: Any) -> dict[str, Any]:
+    return event("ticket.option_chosen", ticket, at, offer_id=offer, option=option, via=via,
+                 **fields)

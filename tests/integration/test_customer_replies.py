@@ -1,0 +1,152 @@
+"""Repair with choice and the loop closed, through a real worker, Kafka, the Twilio SDK
+against its contract and the signed inbound webhook: options offered by SMS, a choice made
+by texting "2", confirmed in the customer's language and told to the owner; the closure's
+question answered by text, tagged, and shown by `heard report feedback`."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+
+import pytest
+
+from heard.devstack.kafka import free_port
+from heard.streams.readback import read_topic
+from heard.streams.settings import EngineSettings
+from tests import stories
+from tests.conftest import Catchers, Worker, wait_until, worker_env
+from tests.integration.test_end_to_end import send
+from tests.integration.test_twilio_callbacks import PUBLIC, TOKEN, post, texts_to
+from tests.peers import REPO
+
+pytestmark = pytest.mark.integration
+
+PHONE = "+34612345678"
+OWNER = {"name": "Aisha Khan", "team": "billing", "email": "aisha@example.com", "id": "a-17"}
+SID_CHOICE = "SM5f1c0e3a9b7d4e2f8a6c1b3d5e7f9a0b"
+SID_RATING = "SM6a2d1f4b8c9e0a1b2c3d4e5f6a7b8c9d"
+
+
+@pytest.fixture(scope="module")
+def prefix() -> str:
+    return f"rp{random.randrange(10**8)}."
+
+
+@pytest.fixture(scope="module")
+def web_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def worker(kafka_bootstrap: str, catchers: Catchers, prefix: str, web_port: int,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    env = worker_env(kafka_bootstrap, catchers, prefix, HEARD_WEB_ENABLED="true",
+                     HEARD_WEB_PORT=str(web_port), HEARD_OPS_PORT=str(free_port()),
+                     HEARD_PUBLIC_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN,
+                     HEARD_ACK_HOLD_SECONDS="0")
+    running = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
+    running.start()
+    yield running
+    running.stop()
+
+
+async def replies(bootstrap: str, prefix: str) -> list[dict[str, Any]]:
+    settings = EngineSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
+    return [json.loads(value) for _, value, _ in
+            await read_topic(settings, f"{prefix}heard-replies")]
+
+
+async def texts_saying(catchers: Catchers, words: str, what: str) -> list[str]:
+    async def bodies() -> list[str]:
+        return [text["Body"] for text in texts_to(catchers, PHONE)]
+
+    found = await wait_until(bodies, lambda all_: any(words in body for body in all_), 30, what)
+    return [body for body in found if words in body]
+
+
+def mails_to(catchers: Catchers, address: str) -> list[tuple[str, str]]:
+    """(subject, text) of each email to `address`."""
+    found = []
+    for path in sorted(catchers.mail_dir.glob("*.eml")):
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        if message["To"] == address:
+            body = message.get_body(("plain",))  # type: ignore[attr-defined]
+            found.append((str(message["Subject"]), body.get_content() if body else ""))
+    return found
+
+
+async def test_a_choice_by_text_and_feedback_by_text_close_the_loop(
+        worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str,
+        catchers: Catchers) -> None:
+    start = datetime.now(UTC)
+    lucia = stories.customer(name="Lucía Fernández", preferred_name="Lucía", language="es",
+                             timezone="Europe/Madrid", phone=PHONE, preferred_channel="sms",
+                             email="lucia@example.net", consent={"email": True, "sms": True})
+    await send(kafka_bootstrap, prefix, [
+        stories.created("RP-1", start, eid="rp-created", customer=lucia,
+                        subject="Cobro duplicado en la factura de noviembre"),
+        stories.event("ticket.assigned", "RP-1", start + timedelta(seconds=1), eid="rp-owner",
+                      agent=OWNER, owner=True),
+        stories.offered("RP-1", start + timedelta(seconds=2), eid="rp-offer",
+                        choose_by=start + timedelta(days=2)),
+    ])
+    [offer_text] = await texts_saying(catchers, "1)", "the options by SMS")
+    assert "Lucía, RP-1: tú eliges." in offer_text
+    for option in stories.OPTIONS:
+        assert option["label"] in offer_text and option["timeline"] in offer_text
+    assert "(no extra cost)" in offer_text and "Responde 1, 2 o 3 antes del" in offer_text
+
+    choice = {"MessageSid": SID_CHOICE, "From": PHONE, "To": "+15005550006",
+              "Body": "2, la roja si la tenéis", "AccountSid": "AC" + "0" * 32}
+    assert (await post(web_port, "/twilio/inbound", choice, token="forged"))[0] == 403
+    assert (await post(web_port, "/twilio/inbound", choice))[0] == 200
+    assert (await post(web_port, "/twilio/inbound", choice))[0] == 200  # Twilio's retry
+    confirmed = await texts_saying(catchers, "sigue con 2)", "the confirmation by SMS")
+    assert confirmed == [
+        "Lucía, gracias: RP-1 sigue con 2) Take the newer model now, arrives in two days. "
+        "Lo lleva Aisha Khan. Para cambiar, responde con otro número."]
+    async def owner_mail() -> list[str]:
+        return mails_to(catchers, "aisha@example.com")
+
+    told = await wait_until(owner_mail, bool, 30, "the owner told of the choice")
+    [(subject, text)] = told
+    assert subject == "[RP-1] Lucía chose option 2: Take the newer model now"
+    assert 'In their words: "la roja si la tenéis"' in text and "by sms" in text
+    chosen = await wait_until(lambda: replies(kafka_bootstrap, prefix),
+                              lambda found: any(r["record"] == "option_chosen" for r in found),
+                              30, "the choice on heard-replies")
+    assert [(r["ticket_id"], r["offer_id"], r["option"], r["via"], r["owner"])
+            for r in chosen] == [("RP-1", "O1", 2, "sms", "Aisha Khan")]
+
+    await send(kafka_bootstrap, prefix, [
+        stories.resolved("RP-1", datetime.now(UTC), eid="rp-resolved")])
+    [closure] = await texts_saying(catchers, "está resuelto", "the closure SMS")
+    assert "¿Qué tal lo hicimos? Responde 1-5, o dinos qué falla." in closure
+    rating = {"MessageSid": SID_RATING, "From": PHONE, "To": "+15005550006",
+              "Body": "5 me mantuvieron informada todo el tiempo", "AccountSid": "AC" + "0" * 32}
+    assert (await post(web_port, "/twilio/inbound", rating))[0] == 200
+    found = await wait_until(lambda: replies(kafka_bootstrap, prefix),
+                             lambda found: any(r["record"] == "feedback" for r in found),
+                             30, "the feedback on heard-replies")
+    [feedback] = [r for r in found if r["record"] == "feedback"]
+    assert (feedback["score"], feedback["text"], feedback["signals"], feedback["agent"],
+            feedback["team"]) == (5, "me mantuvieron informada todo el tiempo",
+                                  ["kept_updated"], "Aisha Khan", "billing")
+
+    report = subprocess.run(
+        [sys.executable, "-m", "heard.streams.cli", "report", "feedback", "--since", "1d",
+         "--format", "json"], capture_output=True, text=True, timeout=60, cwd=REPO,
+        env={**os.environ, "HEARD_CONFIG_DIR": str(REPO / "config"),
+             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "HEARD_TOPIC_PREFIX": prefix})
+    assert report.returncode == 0, report.stderr
+    rows = {row["name"]: row for row in json.loads(report.stdout)}
+    assert (rows["Aisha Khan"]["mean_score"], rows["Aisha Khan"]["kept_updated"],
+            rows["billing"]["score_5"]) == (5.0, 1, 1)

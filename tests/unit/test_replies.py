@@ -1,0 +1,95 @@
+"""Reading customers' answers: numbers in texts, and loyalty signals in their words."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from heard.streams.records import parse_event
+from heard.streams.replies import SignalMatcher, event_for_text, read_answer
+from heard.streams.settings import load_settings
+from heard.streams.state import Question
+from tests.peers import REPO
+from tests.stories import T0
+
+MATCHER = SignalMatcher(load_settings(REPO / "config").feedback)
+
+
+@pytest.mark.parametrize(("body", "choices", "language", "number", "rest"), [
+    ("2", 3, "en", 2, None),
+    ("Option 2", 3, "en", 2, None),
+    (" #3 please ", 3, "en", 3, "please"),
+    ("two", 3, "en", 2, None),
+    ("dos", 3, "es", 2, None),
+    ("deux", 3, "fr", 2, None),
+    ("Zwei", 3, "de", 2, None),
+    ("２", 3, "en", 2, None),            # a full-width digit from a CJK keyboard
+    ("2\ufe0f\u20e3", 3, "en", 2, None),  # the keycap emoji
+    ("5/5 great service", 5, "en", 5, "great service"),
+    ("4 - thanks Sam", 5, "en", 4, "thanks Sam"),
+    ("5 stars!", 5, "en", 5, None),
+    ("1.", 5, "en", 1, None),
+    # Not answers: the number must come first, be in range, and a spelled one stand alone.
+    ("I need 2 more days", 3, "en", None, "I need 2 more days"),
+    ("7", 3, "en", None, "7"),
+    ("10", 5, "en", None, "10"),
+    ("one more thing: the box was wet", 3, "en", None, "one more thing: the box was wet"),
+    ("ok", 3, "en", None, "ok"),
+    ("2023 was better", 3, "en", None, "2023 was better"),
+])
+def test_read_answer(body: str, choices: int, language: str, number: int | None,
+                     rest: str | None) -> None:
+    answer = read_answer(body, choices, language)
+    assert (answer.number, answer.rest) == (number, rest)
+
+
+@pytest.mark.parametrize(("text", "language", "signals"), [
+    ("Sam really listened and kept me updated. She took ownership.", "en",
+     ["felt_heard", "took_ownership", "kept_updated"]),
+    ("Nobody kept me updated, I had to chase twice", "en", ["not_kept_updated"]),
+    ("I felt invisible after three transfers", "en", ["not_felt_heard"]),
+    ("I was never listened to", "en", ["not_felt_heard"]),
+    ("Me mantuvieron informada y se hizo cargo de todo", "es",
+     ["took_ownership", "kept_updated"]),
+    ("On ne m'a pas tenu informée", "fr", ["not_kept_updated"]),
+    ("Man hat mir nicht zugehört", "de", ["not_felt_heard"]),
+    ("great", "en", []),
+    ("", "en", []),
+    ("kept me updated", "pt", []),  # no phrases for the language: nothing is guessed
+])
+def test_signals(text: str, language: str, signals: list[str]) -> None:
+    assert MATCHER.tag(text, language) == signals
+
+
+QUESTION = Question(phone="+14155550123", ticket_id="T1", asks="option", offer_id="O1",
+                    choices=3, asked_at=T0, expires_at=T0 + timedelta(days=14))
+
+
+def test_a_text_answering_an_option_becomes_a_valid_choice_event() -> None:
+    sid = "SM" + "a" * 32
+    event, why = event_for_text(QUESTION, sid, "2 - the red one", T0 + timedelta(hours=1))
+    assert why == "option 2 chosen" and event is not None
+    parsed = parse_event(json.dumps(event))
+    assert (parsed.type, parsed.offer_id, parsed.option, parsed.via, parsed.text,
+            parsed.id) == ("ticket.option_chosen", "O1", 2, "sms", "the red one", f"sms:{sid}")
+
+
+def test_a_text_after_the_question_expired_or_without_a_choice_answers_nothing() -> None:
+    late, why = event_for_text(QUESTION, "SM1", "2", T0 + timedelta(days=15))
+    assert late is None and "expired" in why
+    vague, why = event_for_text(QUESTION, "SM1", "not sure yet", T0 + timedelta(hours=1))
+    assert vague is None and "not a choice between 1 and 3" in why
+
+
+def test_a_text_answering_the_rating_becomes_feedback_with_or_without_a_score() -> None:
+    rating = QUESTION.model_copy(update={"asks": "feedback", "offer_id": None, "choices": 5})
+    scored, _ = event_for_text(rating, "SM1", "5 Sam kept me updated", T0)
+    words, _ = event_for_text(rating, "SM2", "it is broken again", T0)
+    empty, _ = event_for_text(rating, "SM3", "   ", T0)
+    assert scored is not None and words is not None and empty is None
+    assert (scored["score"], scored["text"]) == (5, "Sam kept me updated")
+    assert "score" not in words and words["text"] == "it is broken again"
+    for event in (scored, words):
+        assert parse_event(json.dumps(event)).type == "ticket.feedback"
