@@ -25,11 +25,14 @@ from heard.channels.base import Channel
 from heard.channels.sms_twilio import OPTED_OUT
 from heard.channels.twilio_webhooks import STATUS_RANK
 from heard.streams import faust_recovery
+from heard.streams.answer_pages import AnswerPages
+from heard.streams.answer_pages import add_routes as add_answer_routes
 from heard.streams.consent import ConsentLedger, ConsentUpdate
 from heard.streams.consent import keep_following as keep_following_consent
 from heard.streams.delivery import Delivery, DeliveryOutcome
 from heard.streams.kafka_client import faust_credentials
 from heard.streams.lag import LagProbe
+from heard.streams.links import ReplyLinks
 from heard.streams.policy import Rules, decide
 from heard.streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
 from heard.streams.redaction import redact
@@ -115,7 +118,8 @@ def prepare_data_dir(folder: Path) -> None:
 
 
 def build_app(settings: Settings, channels: dict[str, Channel], *,
-              clock: Clock = utc_now, twilio_auth_token: str = "") -> faust.App:
+              clock: Clock = utc_now, twilio_auth_token: str = "",
+              links: ReplyLinks | None = None) -> faust.App:
     engine = settings.engine
     BUILD_INFO.info({"version": installed_version()})
     faust_recovery.install()  # a restarted worker must not skip records (see the module)
@@ -129,7 +133,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                   default_locale=engine.default_locale,
                   template_locales=renderer.locales_by_kind(), feedback=settings.feedback)
     delivery = Delivery(renderer, channels, settings.channels.retry,
-                        settings.policy.fallback_to_other_channel)
+                        settings.policy.fallback_to_other_channel, links=links)
 
     prepare_data_dir(Path(engine.data_dir))
     app = faust.App(
@@ -156,6 +160,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                          key_serializer="raw", value_serializer="raw")
 
     incoming = raw_topic(names["ticket_events"], names["timers"])
+    ticket_events = raw_topic(names["ticket_events"])
     timers_topic = raw_topic(names["timers"])
     outbound = raw_topic(names["outbound"])
     notification_events = raw_topic(names["notification_events"])
@@ -596,8 +601,12 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     if engine.web.enabled:
         @app.task  # type: ignore[untyped-decorator]
         async def serve_http() -> None:
-            http_runners.append(await serve_http_app(public_app(twilio_routes),
-                                                     engine.web.host, engine.web.port))
+            public = public_app(twilio_routes)
+            if links is not None:
+                add_answer_routes(public, AnswerPages(
+                    links, renderer, engine.default_locale, clock=clock,
+                    publish_event=lambda k, v: publish_to(ticket_events, k, v)))
+            http_runners.append(await serve_http_app(public, engine.web.host, engine.web.port))
             http_runners.append(await serve_http_app(ops_app(not_ready_because),
                                                      engine.web.ops_host, engine.web.ops_port))
 

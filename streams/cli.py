@@ -29,13 +29,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from heard.streams.app import build_app, prepare_data_dir
     from heard.streams.logs import log_format, logging_config
     from heard.streams.topics import ensure_topics
-    from heard.streams.wiring import build_channels, twilio_auth_token
+    from heard.streams.wiring import build_channels, reply_links, twilio_auth_token
 
     settings = _settings(args)
     prepare_data_dir(Path(settings.engine.data_dir))
     asyncio.run(ensure_topics(settings.engine, settings.channels.retry.deferred_seconds))
     channels = build_channels(settings.channels)
-    app = build_app(settings, channels, twilio_auth_token=twilio_auth_token(settings.channels))
+    app = build_app(settings, channels, twilio_auth_token=twilio_auth_token(settings.channels),
+                    links=reply_links(settings.channels))
     # JSON logs are for pipelines: no banner, one object per line.
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=log_format() == "json",
                           logging_config=logging_config(args.loglevel))

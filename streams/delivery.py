@@ -23,6 +23,7 @@ from heard.channels.base import (
     RecipientOptedOut,
     RetryableDeliveryError,
 )
+from heard.streams.links import ReplyLinks
 from heard.streams.redaction import redact
 from heard.streams.rendering import Renderer, TemplateProblem
 from heard.streams.settings import RetrySettings
@@ -75,8 +76,10 @@ def _backoff(max_wait: float) -> stamina.instrumentation.RetryHook | object:
 
 class Delivery:
     def __init__(self, renderer: Renderer, channels: dict[str, Channel],
-                 retry: RetrySettings, fallback_enabled: bool = True) -> None:
+                 retry: RetrySettings, fallback_enabled: bool = True,
+                 links: ReplyLinks | None = None) -> None:
         self.renderer = renderer
+        self.links = links
         self.channels = channels
         self.retry = retry
         self.fallback_enabled = fallback_enabled
@@ -85,8 +88,9 @@ class Delivery:
         channel = self.channels.get(n.channel)
         if channel is None:
             return self._failed(n, f"channel {n.channel!r} is not enabled", 0)
+        context = self.links.add_to(n, datetime.now(UTC)) if self.links else n.context
         try:
-            rendered = self.renderer.render(n.kind, n.channel, n.locale, n.timezone, n.context,
+            rendered = self.renderer.render(n.kind, n.channel, n.locale, n.timezone, context,
                                             plain_text_only=n.plain_text_only)
         except TemplateProblem as exc:
             return DeliveryOutcome(n, "failed", f"template: {exc}")

@@ -160,6 +160,11 @@ class EmailSettings(Frozen):
         default_factory=dict,
         description="team or role name -> address for agent nudges and escalations",
     )
+    # One-click answers in emails (choose an option, rate the help) are links to the public
+    # listener at sms.public_base_url, signed with the secret in this variable. Unset: emails
+    # ask the reader to reply instead.
+    reply_links_secret_env: str | None = "HEARD_LINK_SECRET"  # noqa: S105 - a variable's name
+    reply_link_days: float = Field(30, gt=0)
 
 
 class SmsSettings(Frozen):

@@ -9,6 +9,7 @@ from heard.channels.base import Channel
 from heard.channels.email_smtp import EmailConfig
 from heard.channels.registry import build_channel
 from heard.channels.sms_twilio import SmsConfig
+from heard.streams.links import ReplyLinks
 from heard.streams.settings import ChannelSettings, ConfigError
 
 STATUS_CALLBACK_PATH = "/twilio/status"
@@ -66,3 +67,22 @@ def twilio_auth_token(settings: ChannelSettings, environ: dict[str, str] | None 
         return ""
     env = dict(os.environ if environ is None else environ)
     return env.get(settings.sms.auth_token_env, "")
+
+
+MIN_LINK_SECRET_BYTES = 32
+
+
+def reply_links(settings: ChannelSettings,
+                environ: dict[str, str] | None = None) -> ReplyLinks | None:
+    """Signed answer links, when there is a public address to serve them and a secret to sign
+    them; None otherwise (emails then ask for a reply)."""
+    env = dict(os.environ if environ is None else environ)
+    name = settings.email.reply_links_secret_env
+    secret = env.get(name, "") if name else ""
+    if not secret or settings.sms.public_base_url is None:
+        return None
+    if len(secret.encode()) < MIN_LINK_SECRET_BYTES:
+        raise ConfigError(f"config/channels.yaml: email.reply_links_secret_env: {name} holds "
+                          f"{len(secret.encode())} bytes; use at least {MIN_LINK_SECRET_BYTES} "
+                          "random ones (python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return ReplyLinks(settings.sms.public_base_url, secret.encode(), settings.email.reply_link_days)

@@ -1,7 +1,8 @@
 """Repair with choice and the loop closed, through a real worker, Kafka, the Twilio SDK
 against its contract and the signed inbound webhook: options offered by SMS, a choice made
 by texting "2", confirmed in the customer's language and told to the owner; the closure's
-question answered by text, tagged, and shown by `heard report feedback`."""
+question answered by text, tagged, and shown by `heard report feedback`. By email, the
+same with signed links, clicked in a real browser (Chromium)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from email.parser import BytesParser
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser
 
 from heard.devstack.kafka import free_port
 from heard.streams.readback import read_topic
@@ -33,6 +35,7 @@ PHONE = "+34612345678"
 OWNER = {"name": "Aisha Khan", "team": "billing", "email": "aisha@example.com", "id": "a-17"}
 SID_CHOICE = "SM5f1c0e3a9b7d4e2f8a6c1b3d5e7f9a0b"
 SID_RATING = "SM6a2d1f4b8c9e0a1b2c3d4e5f6a7b8c9d"
+LINK_SECRET = "answer-links-test-secret-of-forty-bytes!"
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,7 @@ def worker(kafka_bootstrap: str, catchers: Catchers, prefix: str, web_port: int,
     env = worker_env(kafka_bootstrap, catchers, prefix, HEARD_WEB_ENABLED="true",
                      HEARD_WEB_PORT=str(web_port), HEARD_OPS_PORT=str(free_port()),
                      HEARD_PUBLIC_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN,
-                     HEARD_ACK_HOLD_SECONDS="0")
+                     HEARD_ACK_HOLD_SECONDS="0", HEARD_LINK_SECRET=LINK_SECRET)
     running = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
     running.start()
     yield running
@@ -72,14 +75,17 @@ async def texts_saying(catchers: Catchers, words: str, what: str) -> list[str]:
     return [body for body in found if words in body]
 
 
-def mails_to(catchers: Catchers, address: str) -> list[tuple[str, str]]:
-    """(subject, text) of each email to `address`."""
+def mails_to(catchers: Catchers, address: str, ticket: str | None = None) -> list[tuple[str, str]]:
+    """(subject, text) of each email to `address` (about `ticket`, if given)."""
     found = []
     for path in sorted(catchers.mail_dir.glob("*.eml")):
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-        if message["To"] == address:
+        thread = f"<ticket-{ticket}@heard.example.com>"
+        to = message["To"].addresses[0].addr_spec  # type: ignore[attr-defined]
+        if to == address and (ticket is None or message["In-Reply-To"] == thread):
             body = message.get_body(("plain",))  # type: ignore[attr-defined]
-            found.append((str(message["Subject"]), body.get_content() if body else ""))
+            text = body.get_content().replace("\r\n", "\n") if body else ""
+            found.append((str(message["Subject"]), text))
     return found
 
 
@@ -150,3 +156,63 @@ async def test_a_choice_by_text_and_feedback_by_text_close_the_loop(
     rows = {row["name"]: row for row in json.loads(report.stdout)}
     assert (rows["Aisha Khan"]["mean_score"], rows["Aisha Khan"]["kept_updated"],
             rows["billing"]["score_5"]) == (5.0, 1, 1)
+
+
+def link_in(text: str, after: str) -> str:
+    """The first https link on the line after `after` in an email's text part."""
+    tail = text.split(after, 1)[1]
+    return next(word for word in tail.split() if word.startswith(PUBLIC))
+
+
+async def test_options_and_the_rating_by_signed_links_in_a_real_browser(
+        worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str,
+        catchers: Catchers, browser: Browser) -> None:
+    start = datetime.now(UTC)
+    await send(kafka_bootstrap, prefix, [
+        stories.created("RL-1", start, eid="rl-created"),
+        stories.event("ticket.assigned", "RL-1", start + timedelta(seconds=1), eid="rl-owner",
+                      agent=OWNER, owner=True),
+        stories.offered("RL-1", start + timedelta(seconds=2), eid="rl-offer")])
+
+    async def mail(subject_start: str) -> str:
+        async def texts() -> list[tuple[str, str]]:
+            return [m for m in mails_to(catchers, "amara@example.net", "RL-1")
+                    if m[0].startswith(subject_start)]
+        return (await wait_until(texts, bool, 30, f"the email {subject_start!r}"))[0][1]
+
+    offer = await mail("Your choice: the way forward")
+    second = link_in(offer, "2. Take the newer model now")
+    local = second.replace(PUBLIC, f"http://127.0.0.1:{web_port}")
+    page = await browser.new_page()
+    await page.goto(local)
+    assert "You are choosing option 2: Take the newer model now." in await page.inner_text("main")
+    # Opening the link (as a mail scanner would) chose nothing.
+    assert [r for r in await replies(kafka_bootstrap, prefix) if r["ticket_id"] == "RL-1"] == []
+    await page.click("text=Confirm my choice")
+    assert "Your choice is in" in await page.inner_text("main")
+    confirmation = await mail("Your choice is in")
+    assert "You chose:\n\n  2. Take the newer model now: arrives in two days." in confirmation
+    tampered = local[:-3] + ("AAA" if not local.endswith("AAA") else "BBB")
+    answer = await page.goto(tampered)
+    assert answer is not None and answer.status == 404
+    assert "not one we recognise" in await page.inner_text("main")
+
+    await send(kafka_bootstrap, prefix, [
+        stories.resolved("RL-1", datetime.now(UTC), eid="rl-resolved")])
+    closure = await mail("Resolved: My parcel is late")
+    assert "how did we do, from 1 (poor) to 5 (great)?" in closure
+    four = link_in(closure, "4:")
+    await page.goto(four.replace(PUBLIC, f"http://127.0.0.1:{web_port}"))
+    assert "You are rating our help 4 out of 5." in await page.inner_text("main")
+    await page.fill("textarea", "Aisha took ownership and kept me updated every day")
+    await page.click("text=Send my rating")
+    assert "Your rating is in, with your words." in await page.inner_text("main")
+    found = await wait_until(
+        lambda: replies(kafka_bootstrap, prefix),
+        lambda found: any(r["record"] == "feedback" and r["ticket_id"] == "RL-1" for r in found),
+        30, "the rating on heard-replies")
+    assert [(r["record"], r.get("option"), r.get("score"), r["via"], r.get("signals"))
+            for r in found if r["ticket_id"] == "RL-1"] == [
+        ("option_chosen", 2, None, "email", None),
+        ("feedback", None, 4, "email", ["took_ownership", "kept_updated"])]
+    await page.close()

@@ -12,13 +12,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from heard.streams.lint import SAMPLE_NOW, load_linter, sample_contexts
 from heard.streams.rendering import KINDS
@@ -28,16 +28,6 @@ from tests.peers import REPO
 pytestmark = pytest.mark.integration
 
 SHOTS = REPO / "build" / "studio"
-
-
-def chromium() -> str:
-    """The system's Chromium: Playwright's own browser download is not used."""
-    for candidate in (os.environ.get("HEARD_CHROMIUM"), "chromium", "chromium-browser",
-                      "google-chrome"):
-        found = shutil.which(candidate) if candidate else None
-        if found:
-            return found
-    pytest.fail("no Chromium found: install Debian's `chromium` or set HEARD_CHROMIUM")
 
 
 @pytest.fixture
@@ -81,16 +71,6 @@ def studio(workspace: Path, catchers: Catchers) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        # --no-sandbox: CI runs as root in a container, where Chromium's sandbox cannot start.
-        launched = await playwright.chromium.launch(executable_path=chromium(),
-                                                    args=["--no-sandbox"])
-        yield launched
-        await launched.close()
 
 
 def edit(path: Path, old: str, new: str) -> None:

@@ -1,0 +1,76 @@
+"""Signed answer links: what they carry, that an altered or expired one is refused, and
+that only customer emails asking a question get them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from heard.streams.links import BadLink, LinkAnswer, ReplyLinks
+from heard.streams.settings import ChannelSettings
+from heard.streams.state import Notification
+from heard.streams.wiring import ConfigError, reply_links
+from tests.stories import T0
+
+LINKS = ReplyLinks("https://heard.example.com/", b"k" * 32, valid_days=30)
+ANSWER = LinkAnswer("T1", "option", 2, "O1", "es", T0 + timedelta(days=30), "Take the newer one")
+
+
+def test_a_link_reads_back_what_it_was_made_with() -> None:
+    url = LINKS.url(ANSWER)
+    assert url.startswith("https://heard.example.com/r/")
+    assert LINKS.read(url.rsplit("/", 1)[1], T0) == ANSWER
+
+
+@pytest.mark.parametrize("alter", [
+    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),           # the signature
+    lambda t: ("e" if t[0] != "e" else "f") + t[1:],             # the payload
+    lambda t: t.split(".")[0],                                   # no signature
+    lambda t: "",
+    lambda t: "!!!.???",
+])
+def test_an_altered_link_is_refused(alter) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(BadLink, match="not one heard made"):
+        LINKS.read(alter(LINKS.token(ANSWER)), T0)
+
+
+def test_a_link_signed_with_another_secret_or_expired_is_refused() -> None:
+    other = ReplyLinks("https://heard.example.com", b"x" * 32, valid_days=30)
+    with pytest.raises(BadLink, match="not one heard made"):
+        LINKS.read(other.token(ANSWER), T0)
+    with pytest.raises(BadLink, match="expired"):
+        LINKS.read(LINKS.token(ANSWER), T0 + timedelta(days=31))
+
+
+def notification(kind: str, channel: str = "email", **context: object) -> Notification:
+    return Notification(notification_id="n1", ticket_id="T1", kind=kind, audience="customer",
+                        channel=channel, recipient="amara@example.net", locale="fr",
+                        timezone="Europe/Paris", trigger_event_id="e1", decided_at=T0,
+                        context=dict(context))
+
+
+def test_options_and_the_rating_get_a_link_each_by_email_only() -> None:
+    offer = {"id": "O1", "options": [{"number": 1, "label": "Wait", "link": None},
+                                     {"number": 2, "label": "Refund", "link": None}]}
+    context = LINKS.add_to(notification("options", offer=offer), T0)
+    links = [option["link"] for option in context["offer"]["options"]]
+    read = [LINKS.read(link.rsplit("/", 1)[1], T0) for link in links]
+    assert [(a.value, a.offer_id, a.label, a.locale) for a in read] == [
+        (1, "O1", "Wait", "fr"), (2, "O1", "Refund", "fr")]
+    closure = LINKS.add_to(notification("closure_summary", feedback={"scale": 5, "links": None}), T0)
+    assert sorted(closure["feedback"]["links"]) == ["1", "2", "3", "4", "5"]
+    assert LINKS.read(closure["feedback"]["links"]["4"].rsplit("/", 1)[1], T0).value == 4
+    by_text = notification("options", channel="sms", offer=offer)
+    assert LINKS.add_to(by_text, T0) is by_text.context
+    unasked = notification("closure_summary", feedback=None)
+    assert LINKS.add_to(unasked, T0)["feedback"] is None
+
+
+def test_links_need_a_public_address_and_a_long_enough_secret() -> None:
+    public = ChannelSettings.model_validate({"sms": {"public_base_url": "https://h.example"}})
+    assert reply_links(public, {}) is None
+    assert reply_links(ChannelSettings(), {"HEARD_LINK_SECRET": "s" * 40}) is None
+    assert reply_links(public, {"HEARD_LINK_SECRET": "s" * 40}) is not None
+    with pytest.raises(ConfigError, match="HEARD_LINK_SECRET holds 8 bytes; use at least 32"):
+        reply_links(public, {"HEARD_LINK_SECRET": "s" * 8})
