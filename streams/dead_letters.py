@@ -128,6 +128,8 @@ def plan_replay(letter: DeadLetter, topics: dict[str, str],
         return Replay(letter, letter.source_topic, letter.key, letter.value, headers)
     if letter.stage == "sms-status":
         return Replay(letter, topics["sms_status"], letter.key, letter.value, headers)
+    if letter.stage == "sms-replies":
+        return Replay(letter, topics["sms_inbound"], letter.key, letter.value, headers)
     if letter.stage == "ingest":
         return (f"a {letter.source or 'help-desk'} payload that did not map: fix the mapping, "
                 f"then `heard ingest replay --source {letter.source or 'NAME'} FILE`")

@@ -76,6 +76,10 @@ def test_what_cannot_be_replayed_says_why() -> None:
     status = plan_replay(letter("sms-status", json.dumps({"status": "sent"}).encode()),
                          TOPICS, DLQ)
     assert isinstance(status, Replay) and status.topic == TOPICS["sms_status"]
+    reply = plan_replay(letter("sms-replies", b'{"from": "+14155550123"}', key=b"+14155550123"),
+                        TOPICS, DLQ)
+    assert isinstance(reply, Replay) and (reply.topic, reply.key) == (TOPICS["sms_inbound"],
+                                                                      b"+14155550123")
 
 
 def test_select_combines_filters() -> None:
