@@ -23,6 +23,7 @@ from aiohttp.web import Request, Response
 from jinja2 import TemplateNotFound
 
 from heard.streams.links import REPLY_PATH, BadLink, LinkAnswer, ReplyLinks
+from heard.streams.records import clean_text
 from heard.streams.rendering import Renderer
 
 log = logging.getLogger("heard.web")
@@ -83,9 +84,11 @@ class AnswerPages:
             form = await asyncio.wait_for(request.post(), BODY_TIMEOUT_SECONDS)
         except TimeoutError:
             return Response(status=408, text="the form did not arrive in time")
-        words = " ".join(str(form.get("words") or "").split())[:MAX_WORDS] or None
-        token = request.match_info["token"]
-        said = hashlib.sha256(f"{token}|{words or ''}".encode()).hexdigest()[:24]
+        words = readable(str(form.get("words") or "")) if answer.asks == "feedback" else None
+        # One event per link (and per wording of a rating): a second press, or the same
+        # link sent again, is the same event, and the ticket applies it once.
+        signature = request.match_info["token"].rpartition(".")[2]
+        said = signature + (":" + hashlib.sha256(words.encode()).hexdigest()[:16] if words else "")
         event: dict[str, Any] = {
             "schema": "heard.event/v1", "id": f"link:{said}", "ticket_id": answer.ticket_id,
             "occurred_at": self.clock().isoformat(), "source": "email-link", "via": "email"}
@@ -99,6 +102,16 @@ class AnswerPages:
         await self.publish_event(answer.ticket_id.encode(), json.dumps(event).encode())
         log.info("answer link recorded: %s on %s", event["type"], answer.ticket_id)
         return self.page(200, answer.locale, state="done", answer=answer, words=words)
+
+
+def readable(words: str) -> str | None:
+    """The reader's words as the event contract keeps them, or None when nothing readable
+    is left (a rating is never lost for an invisible character in its comment)."""
+    try:
+        cleaned = " ".join(clean_text(words).split())[:MAX_WORDS]
+    except ValueError:
+        return None
+    return cleaned or None
 
 
 def add_routes(app: web.Application, pages: AnswerPages) -> None:

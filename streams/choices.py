@@ -103,7 +103,11 @@ def on_option_chosen(step: Step) -> None:
                "changed_from": changed_from, "via": event.via, "text": event.text}
     step.log("record", f"option {event.option} chosen by {event.via}"
              + (f" (was {changed_from})" if changed_from else ""), kind="option_confirmed")
-    if state.status in ("resolved", "closed"):
+    if offer.withdrawn:
+        step.log("skip", f"offer {offer.offer_id} was replaced by a newer one: the choice is "
+                 "recorded and the team told, with no confirmation to the customer",
+                 kind="option_confirmed")
+    elif state.status in ("resolved", "closed"):
         step.log("skip", f"the ticket is {state.status}: the choice is recorded and the team "
                  "told, with no confirmation to the customer", kind="option_confirmed")
     else:
@@ -118,6 +122,10 @@ def on_option_chosen(step: Step) -> None:
 def on_feedback(step: Step) -> None:
     event: FeedbackGiven = step.event
     state = step.state
+    if not state.known:
+        # Erased (`heard forget`, retention) or never seen: nothing about it is kept.
+        step.log("skip", "feedback for a ticket heard does not know (or has erased); not kept")
+        return
     language = state.customer.language if state.customer else step.rules.default_locale
     signals = step.rules.signals.tag(event.text, language)
     owner = state.owner or state.agent

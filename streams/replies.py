@@ -43,7 +43,13 @@ def normalise(text: str) -> str:
     return text.replace("\u2019", "'").replace("\u2018", "'").strip()
 
 
-def read_answer(body: str, choices: int, language: str = "en") -> Answer:
+# Words that may follow a bare choice without making it a sentence ("2 please").
+FILLER = {"please", "pls", "thanks", "thank", "thx", "ok", "por", "gracias", "merci", "svp",
+          "danke", "bitte"}
+
+
+def read_answer(body: str, choices: int, language: str = "en", *,
+                strict: bool = False) -> Answer:
     """The number a text answers with (1..choices), and whatever else it says.
 
     "2", "Option 2", "#2 please", "two", "5/5 great service", "4 - thanks Sam" all answer;
@@ -62,7 +68,15 @@ def read_answer(body: str, choices: int, language: str = "en") -> Answer:
         return Answer(None, text or None)
     raw = match.group("n").lower()
     number_read = int(raw) if raw.isdigit() else {**NUMBER_WORDS["en"], **words}.get(raw)
-    rest = match.group("rest").strip(" \t\n.,;:!-–—)")
+    raw_rest = match.group("rest")
+    rest = raw_rest.strip(" \t\n.,;:!-–—)")
+    if re.match(r"^\s*[.,\-–—/]\s*\d", raw_rest):
+        return Answer(None, text or None)  # "2.5", "3-4 days", "1/2": a number, not a choice
+    first = rest.split()[0].lower() if rest else ""
+    if strict and rest and re.match(r"^\s+\w", raw_rest) and first not in FILLER:
+        # A choice is answered with the number ("2", "2, the red one"), not a sentence that
+        # starts with one ("2 more days please", "3 times I called").
+        return Answer(None, text or None)
     # A spelled number answers only on its own: "one more thing" is not option 1.
     if number_read is None or not 1 <= number_read <= choices or (not raw.isdigit() and rest):
         return Answer(None, text or None)
@@ -121,7 +135,9 @@ class SignalMatcher:
 
     def _negated(self, text: str, start: int, negators: list[str]) -> bool:
         window = self.settings.negation_window
-        before = re.findall(r"[\w']+", text[:start])[-window:] if window else []
+        # Only the clause the phrase is in: "No complaints, they listened" is praise.
+        clause = re.split(r"[.,;:!?]", text[:start])[-1]
+        before = re.findall(r"\w+'|\w+", clause)[-window:] if window else []
         return any(word in negators for word in before)
 
 
@@ -131,10 +147,13 @@ def event_for_text(question: Question, message_sid: str, body: str,
 
     The event id comes from Twilio's MessageSid, so a redelivered webhook is the same event
     and the ticket applies it once."""
+    if at < question.asked_at:
+        return None, "the text was sent before heard asked this number its latest question"
     if at > question.expires_at:
         return None, (f"the {question.asks} question to this number expired at "
                       f"{question.expires_at.isoformat()}")
-    answer = read_answer(body, question.choices, question.locale)
+    answer = read_answer(body, question.choices, question.locale,
+                         strict=question.asks == "option")
     base = {"schema": "heard.event/v1", "id": f"sms:{message_sid}", "ticket_id": question.ticket_id,
             "occurred_at": at.isoformat(), "source": "twilio-sms", "via": "sms"}
     if question.asks == "option":

@@ -111,8 +111,11 @@ def test_a_newer_offer_replaces_an_open_one_and_its_deadline() -> None:
     _, late = run([stories.created("T1"), stories.offered("T1", T0 + minutes(5)),
                    stories.offered("T1", T0 + minutes(10), offer="O2"),
                    stories.chosen("T1", T0 + minutes(12), 1, offer="O1")])
-    # A choice of the replaced offer still counts: the customer's word is never dropped.
+    # A choice of the replaced offer is recorded and the team told (the customer's word is
+    # never dropped), but not confirmed to them: it is no longer what the team offers.
     assert late[-1].replies[0].offer_id == "O1"
+    assert kinds(late[-1]) == [("options_answered", "email")]
+    assert "replaced by a newer one" in " ".join(d.reason for d in late[-1].decisions)
 
 
 def test_options_on_a_resolved_ticket_are_not_offered() -> None:
@@ -161,3 +164,10 @@ def test_feedback_needs_a_score_or_words() -> None:
         parse_event(stories.dumps(stories.event("ticket.feedback", "T1", T0, score=6)))
     with pytest.raises(InvalidEvent, match="at least 2"):
         parse_event(stories.dumps(stories.offered("T1", T0, options=stories.OPTIONS[:1])))
+
+
+def test_feedback_for_an_erased_or_unknown_ticket_is_not_kept() -> None:
+    _, outcomes = run([stories.event("ticket.feedback", "T9", T0, score=2, via="sms",
+                                     text="nobody called me back")], rules=FEEDBACK_RULES)
+    assert outcomes[-1].replies == []
+    assert "does not know" in outcomes[-1].decisions[-1].reason

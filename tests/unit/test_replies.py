@@ -45,6 +45,16 @@ def test_read_answer(body: str, choices: int, language: str, number: int | None,
     assert (answer.number, answer.rest) == (number, rest)
 
 
+@pytest.mark.parametrize(("body", "number"), [
+    ("2", 2), ("2, the red one", 2), ("2 please", 2), ("Option 3 - thanks", 3),
+    ("2 more days please", None), ("3 times I called!!", None), ("1 or 2?", None),
+    ("3-4 days", None), ("2.5", None),
+])
+def test_a_choice_is_a_number_not_a_sentence_that_starts_with_one(body: str,
+                                                                  number: int | None) -> None:
+    assert read_answer(body, 3, "en", strict=True).number == number
+
+
 @pytest.mark.parametrize(("text", "language", "signals"), [
     ("Sam really listened and kept me updated. She took ownership.", "en",
      ["felt_heard", "took_ownership", "kept_updated"]),
@@ -58,6 +68,8 @@ def test_read_answer(body: str, choices: int, language: str, number: int | None,
     ("great", "en", []),
     ("", "en", []),
     ("kept me updated", "pt", []),  # no phrases for the language: nothing is guessed
+    ("No complaints, they listened and kept me updated", "en", ["felt_heard", "kept_updated"]),
+    ("Je n'ai pas été tenu informé", "fr", ["not_kept_updated"]),
 ])
 def test_signals(text: str, language: str, signals: list[str]) -> None:
     assert MATCHER.tag(text, language) == signals
@@ -81,6 +93,8 @@ def test_a_text_after_the_question_expired_or_without_a_choice_answers_nothing()
     assert late is None and "expired" in why
     vague, why = event_for_text(QUESTION, "SM1", "not sure yet", T0 + timedelta(hours=1))
     assert vague is None and "not a choice between 1 and 3" in why
+    before, why = event_for_text(QUESTION, "SM1", "2", T0 - timedelta(minutes=1))
+    assert before is None and "before heard asked" in why
 
 
 def test_a_text_answering_the_rating_becomes_feedback_with_or_without_a_score() -> None:
