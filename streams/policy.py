@@ -21,6 +21,9 @@ from heard.streams.records import (
     Assigned,
     CheckpointPromised,
     Closed,
+    Contact,
+    ContactsUpdated,
+    Customer,
     CustomerMessage,
     FeedbackGiven,
     ForgetRequested,
@@ -190,6 +193,8 @@ def on_created(step: Step) -> None:
     state.agent = event.agent or state.agent
     state.owner = state.owner or event.agent
     state.concern = event.concern or state.concern
+    if event.contacts is not None:
+        state.contacts = list(event.contacts)
     state.next_milestone = event.next_milestone
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "open", event.occurred_at
@@ -422,6 +427,13 @@ def on_closed(step: Step) -> None:
                      kind="closure_summary")
 
 
+def on_contacts(step: Step) -> None:
+    event: ContactsUpdated = step.event
+    step.state.contacts = list(event.contacts)
+    roles = ", ".join(f"{c.role}" for c in event.contacts) or "none"
+    step.log("record", f"contacts updated: {len(event.contacts)} ({roles})")
+
+
 def on_preferences(step: Step) -> None:
     event: PreferencesUpdated = step.event
     step.state.customer = event.customer
@@ -451,7 +463,7 @@ HANDLERS: dict[type, Any] = {
     Resolved: on_resolved, Reopened: on_reopened, Closed: on_closed,
     PreferencesUpdated: on_preferences, TimerDue: on_timer, ForgetRequested: on_forget,
     OptionsOffered: choices.on_options_offered, OptionChosen: choices.on_option_chosen,
-    FeedbackGiven: choices.on_feedback,
+    FeedbackGiven: choices.on_feedback, ContactsUpdated: on_contacts,
 }
 
 
@@ -494,12 +506,41 @@ def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
             promises.release_internal(step, item)
 
 
+# What each contact hears: a stakeholder every update; a requester all a customer does.
+STAKEHOLDER_KINDS = ("milestone_update", "checkpoint_holding", "closure_summary")
+
+
 def _release_customer(step: Step, item: Scheduled) -> None:
     state = step.state
     reason = _still_wanted(step, item)
     if reason:
         step.log("cancel", reason, kind=item.kind)
         return
+    if item.contact is not None:
+        contact = next((c for c in state.contacts if c.key == item.contact), None)
+        if contact is None:
+            step.log("cancel", "the contact is no longer on the ticket", kind=item.kind)
+        else:
+            _release_to_contact(step, item, contact)
+        return
+    _release_to_customer(step, item)
+    for contact in state.contacts:
+        if contact.role == "requester" or item.kind in STAKEHOLDER_KINDS:
+            _release_to_contact(step, item.model_copy(update={"contact": contact.key}), contact)
+
+
+def _release_to_contact(step: Step, item: Scheduled, contact: Contact) -> None:
+    quiet_end = None if item.urgent else quiet_until(step.now, contact, step.rules.policy)
+    if quiet_end is not None:
+        step.state.scheduled.append(item.model_copy(update={"due_at": quiet_end}))
+        step.log("defer", f"a contact's quiet hours ({contact.role}); deferred to "
+                 f"{quiet_end.isoformat()}", kind=item.kind)
+        return
+    emit_customer(step, item, contact)
+
+
+def _release_to_customer(step: Step, item: Scheduled) -> None:
+    state = step.state
     if item.kind in ("acknowledgment",) and not item.urgent:
         last = state.last_customer_notified_at
         window = timedelta(seconds=step.rules.policy.coalesce_window_seconds)
@@ -530,7 +571,8 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
     if item.kind == "closure_summary":
         if state.reopened_at is not None and state.reopened_at > item.trigger_at:
             return "ticket reopened during the closure grace period"
-        if any(s.kind == "closure_summary" and s.at >= item.trigger_at for s in state.sent):
+        if any(s.kind == "closure_summary" and s.at >= item.trigger_at
+               and s.contact == item.contact for s in state.sent):
             return "closure summary already sent"
     watch = promises.watch_of(item)
     if item.kind == "checkpoint_holding" and watch is not None:
@@ -539,7 +581,8 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
         if promises.watch_due(state, watch) is None:
             return ("the first reply was given" if watch == "first_reply"
                     else "the customer has heard from us since")
-        heard = promises.recently_heard(step)
+        # A contact held by their quiet hours still gets their own update.
+        heard = promises.recently_heard(step) if item.contact is None else None
         if heard is not None:
             # An acknowledgment (deferred by quiet hours, or for a message they just sent)
             # went out moments ago: a holding update beside it would only confuse; the lead
@@ -565,15 +608,19 @@ def queue_now(step: Step, kind: str, *, urgent: bool = False, extra: dict[str, A
     ))
 
 
-def emit_customer(step: Step, item: Scheduled) -> None:
+def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -> None:
+    """Write to the ticket's customer, or to one of its other contacts."""
     state = step.state
-    customer = state.customer
+    customer: Customer | None = contact or state.customer
     assert customer is not None
     route = customer_route(customer, step.rules.enabled_channels)
     if isinstance(route, NoRoute):
-        step.log("suppress", route.reason, kind=item.kind)
+        step.log("suppress", route.reason if contact is None else
+                 f"a contact ({contact.role}): {route.reason}", kind=item.kind)
         return
-    nid = notification_id(state.ticket_id, item.kind, item.trigger_event_id, route.channel)
+    # One id per person: the customer's stays what it always was.
+    nid = notification_id(state.ticket_id, item.kind, item.trigger_event_id, route.channel,
+                          "customer" if contact is None else f"contact:{contact.key}")
     if any(s.notification_id == nid for s in state.sent):
         step.log("skip", "this notification was already decided", kind=item.kind,
                  channel=route.channel, nid=nid)
@@ -585,13 +632,16 @@ def emit_customer(step: Step, item: Scheduled) -> None:
         # Recorded, so `heard explain` shows the customer was not written to in their language.
         step.log("record", f"no {item.kind} templates in {language!r}; written in {locale!r} "
                  f"(tried {' -> '.join(chain)})", kind=item.kind)
-    context = customer_context(state, item, step.rules, step.now, route.channel)
+    context = customer_context(state, item, step.rules, step.now, route.channel, customer)
     if item.kind == "checkpoint_holding":
-        hear_by = promises.watch_next_update(step, item)
+        # The customer's holding update sets the next time (and counts); a contact's names it.
+        hear_by = (promises.watch_next_update(step, item) if contact is None
+                   else state.next_update_due)
         context["next_update"] = {"due_at": hear_by.isoformat()} if hear_by else None
-    elif item.kind in ("milestone_update", "closure_summary", "options", "option_confirmed"):
+    elif contact is None and item.kind in ("milestone_update", "closure_summary", "options",
+                                           "option_confirmed"):
         promises.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
-    if context["transfers"]["acknowledge"]:
+    if context["transfers"]["acknowledge"] and contact is None:
         state.transfers_acknowledged = True  # told once
     notification = Notification(
         notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience="customer",
@@ -601,7 +651,7 @@ def emit_customer(step: Step, item: Scheduled) -> None:
         locale=locale, timezone=zone.key,
         plain_text_only=customer.accessibility.plain_text_only, urgent=item.urgent,
         trigger_event_id=item.trigger_event_id, decided_at=step.now,
-        context=context,
+        context=context, contact=contact.key if contact else None,
     )
     record_sent(step, notification)
     ask_by_text(step, notification)
@@ -630,8 +680,9 @@ def record_sent(step: Step, notification: Notification) -> None:
     state.sent.append(SentRecord(
         kind=notification.kind, notification_id=notification.notification_id,
         channel=notification.channel, audience=notification.audience, at=step.now,
+        contact=notification.contact,
     ))
-    if notification.audience == "customer":
+    if notification.audience == "customer" and notification.contact is None:
         if state.last_customer_notified_at is None and state.created_at is not None:
             step.out.first_acknowledgment = FirstAcknowledgment(
                 ticket_id=state.ticket_id, team=state.agent.team if state.agent else None,
@@ -644,8 +695,8 @@ def record_sent(step: Step, notification: Notification) -> None:
 
 
 def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: datetime,
-                     channel: str) -> dict[str, Any]:
-    customer = state.customer
+                     channel: str, person: Customer | None = None) -> dict[str, Any]:
+    customer = person or state.customer
     assert customer is not None
     milestone = state.next_milestone
     if milestone is None and item.kind == "acknowledgment":

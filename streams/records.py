@@ -171,6 +171,22 @@ class Customer(Strict):
         return self.preferred_name or self.name
 
 
+class Contact(Customer):
+    """Someone else on the ticket (a VP during an outage, a partner): their own channel,
+    language, timezone, quiet hours and consent. A stakeholder hears every update (milestones,
+    holding updates, the closure); a requester hears everything the customer does."""
+
+    role: Literal["requester", "stakeholder"] = "stakeholder"
+
+    @property
+    def key(self) -> str:
+        """Who this is, stably: their id, else their address (never shown: ids are hashed)."""
+        return self.id or self.email or self.phone or self.name
+
+
+Contacts = Annotated[list[Contact], Field(max_length=10)]
+
+
 class Agent(Strict):
     id: ShortText | None = None
     name: ShortText
@@ -212,6 +228,8 @@ class TicketCreated(EventBase):
     # What the customer is worried about, in the agent's words ("that the gift will miss
     # the party"): messages name it; it is never required and never guessed.
     concern: LongText | None = None
+    # Everyone else who should hear how it goes, each by their own preferences.
+    contacts: Contacts | None = None
 
 
 class CustomerMessage(EventBase):
@@ -323,6 +341,13 @@ class FeedbackGiven(EventBase):
         return self
 
 
+class ContactsUpdated(EventBase):
+    """The ticket's other contacts from now on (the whole list: an empty one removes all)."""
+
+    type: Literal["ticket.contacts_updated"]
+    contacts: Contacts
+
+
 class PreferencesUpdated(EventBase):
     type: Literal["customer.preferences_updated"]
     customer: Customer
@@ -347,18 +372,19 @@ PUBLIC_MODELS: dict[str, type[EventBase]] = {
     "ticket.assigned": Assigned, "ticket.checkpoint_promised": CheckpointPromised,
     "ticket.resolved": Resolved, "ticket.reopened": Reopened, "ticket.closed": Closed,
     "ticket.options_offered": OptionsOffered, "ticket.option_chosen": OptionChosen,
-    "ticket.feedback": FeedbackGiven, "customer.preferences_updated": PreferencesUpdated,
+    "ticket.feedback": FeedbackGiven, "ticket.contacts_updated": ContactsUpdated,
+    "customer.preferences_updated": PreferencesUpdated,
 }
 TicketEvent = Annotated[
     TicketCreated | CustomerMessage | AgentReply | StatusChanged | Assigned
     | CheckpointPromised | Resolved | Reopened | Closed | OptionsOffered | OptionChosen
-    | FeedbackGiven | PreferencesUpdated,
+    | FeedbackGiven | ContactsUpdated | PreferencesUpdated,
     Field(discriminator="type"),
 ]
 AnyEvent = Annotated[
     TicketCreated | CustomerMessage | AgentReply | StatusChanged | Assigned
     | CheckpointPromised | Resolved | Reopened | Closed | OptionsOffered | OptionChosen
-    | FeedbackGiven | PreferencesUpdated | TimerDue | ForgetRequested,
+    | FeedbackGiven | ContactsUpdated | PreferencesUpdated | TimerDue | ForgetRequested,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[str, ...] = tuple(PUBLIC_MODELS)

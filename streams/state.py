@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from heard.streams.records import Agent, ClosureSummary, Customer, Milestone
+from heard.streams.records import Agent, ClosureSummary, Contact, Customer, Milestone
 
 NOTIFICATION_NAMESPACE = uuid.UUID("5b0c4d2e-8f7a-4f5e-9a51-6b3f0d6c9e11")
 SEEN_EVENTS_KEPT = 512
@@ -59,6 +59,8 @@ class Notification(Model):
     trigger_event_id: str
     decided_at: datetime
     context: dict[str, Any]
+    # The contact this goes to (their key), when it is not the ticket's customer.
+    contact: str | None = None
     # Set when a temporary failure outlasted the quick retries: the next try waits.
     delivery_round: int = 0
     not_before: datetime | None = None
@@ -91,6 +93,8 @@ class Scheduled(Model):
     promise_id: str | None = None
     promise_version: int | None = None
     context: dict[str, Any] = Field(default_factory=dict)
+    # For one contact only (their quiet hours held it); None: the customer, then each contact.
+    contact: str | None = None
 
 
 class Promise(Model):
@@ -199,6 +203,7 @@ class SentRecord(Model):
     channel: str
     audience: str
     at: datetime
+    contact: str | None = None
 
 
 class TicketState(Model):
@@ -239,6 +244,7 @@ class TicketState(Model):
     transfers: int = 0
     transfers_acknowledged: bool = False
     offers: dict[str, Offer] = Field(default_factory=dict)
+    contacts: list[Contact] = Field(default_factory=list)
 
     def next_due(self) -> datetime | None:
         due = [item.due_at for item in self.scheduled]

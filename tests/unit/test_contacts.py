@@ -1,0 +1,81 @@
+"""Every stakeholder hears how it goes: contacts on a ticket, each by their own channel,
+language, timezone, quiet hours and consent, with one notification id each."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from heard.streams.records import parse_event
+from tests import stories
+from tests.stories import T0, minutes
+from tests.unit.test_policy import kinds, run, tick
+
+VP = {"id": "c-vp", "name": "Jorge Ruiz", "language": "es", "timezone": "Europe/Madrid",
+      "phone": "+34612345679", "preferred_channel": "sms", "consent": {"email": True, "sms": True},
+      "role": "stakeholder"}
+CTO = {"id": "c-cto", "name": "Heike Braun", "language": "de", "timezone": "Europe/Berlin",
+       "email": "heike@example.de", "role": "stakeholder",
+       # 10:00 UTC is 11:00 in Berlin: inside these quiet hours until 12:00 local.
+       "quiet_hours": {"start": "10:30", "end": "12:00"}}
+OPS = {"id": "c-ops", "name": "Ops desk", "email": "ops@example.org", "role": "requester"}
+
+
+def created_with_contacts() -> dict[str, object]:
+    return stories.created("T1", contacts=[VP, CTO, OPS])
+
+
+def test_a_milestone_reaches_every_contact_by_their_own_channel_and_language() -> None:
+    _, outcomes = run([created_with_contacts(),
+                       stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it."})])
+    sent = [n for n in outcomes[-1].notifications if n.kind == "milestone_update"]
+    assert [(n.kind, n.channel, n.recipient, n.locale, n.contact) for n in sent] == [
+        ("milestone_update", "email", "amara@example.net", "en", None),
+        ("milestone_update", "sms", "+34612345679", "es", "c-vp"),
+        ("milestone_update", "email", "ops@example.org", "en", "c-ops"),
+    ]
+    assert sent[1].context["customer"]["greeting_name"] == "Jorge Ruiz"
+    assert sent[1].timezone == "Europe/Madrid"
+    assert len({n.notification_id for n in sent}) == 3
+
+
+def test_a_contact_in_quiet_hours_gets_it_when_they_end_and_only_once() -> None:
+    state, outcomes = run([created_with_contacts(),
+                           stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it."})])
+    assert state is not None
+    assert any("a contact's quiet hours (stakeholder)" in d.reason for d in outcomes[-1].decisions)
+    later = tick(state, T0 + timedelta(hours=1))  # 12:00 in Berlin
+    assert [(n.kind, n.recipient, n.locale) for n in later.notifications] == [
+        ("milestone_update", "heike@example.de", "de")]
+    assert tick(later.state, T0 + timedelta(hours=2)).notifications == []
+
+
+def test_stakeholders_do_not_get_the_acknowledgment_or_the_options_and_requesters_do() -> None:
+    _, outcomes = run([created_with_contacts(), stories.offered("T1", T0 + minutes(5))])
+    assert [(n.kind, n.contact) for n in outcomes[-1].notifications] == [
+        ("acknowledgment", None), ("acknowledgment", "c-ops"),
+        ("options", None), ("options", "c-ops")]
+
+
+def test_the_closure_goes_to_each_contact_and_asks_each_sms_contact_for_feedback() -> None:
+    state, _ = run([created_with_contacts(), stories.resolved("T1", T0 + minutes(3))])
+    assert state is not None
+    closure = tick(state, T0 + minutes(18))
+    assert [(n.recipient, n.contact) for n in closure.notifications
+            if n.kind == "closure_summary"] == [("amara@example.net", None),
+                                                ("+34612345679", "c-vp"),
+                                                ("ops@example.org", "c-ops")]
+    assert [(q.phone, q.asks) for q in closure.questions] == [("+34612345679", "feedback")]
+    # Heike's, held by her quiet hours, still goes when they end.
+    later = tick(closure.state, T0 + timedelta(hours=1))
+    assert kinds(later) == [("closure_summary", "email")]
+
+
+def test_contacts_can_be_replaced_and_an_old_event_without_them_still_works() -> None:
+    _, outcomes = run([created_with_contacts(),
+                           stories.event("ticket.contacts_updated", "T1", T0 + minutes(1),
+                                         contacts=[VP]),
+                           stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it."})])
+    assert [n.contact for n in outcomes[-1].notifications
+            if n.kind == "milestone_update"] == [None, "c-vp"]
+    plain = parse_event(stories.dumps(stories.created("T2")))
+    assert plain.contacts is None
