@@ -99,6 +99,8 @@ class AnswerPages:
             event.update(type="ticket.feedback", score=answer.value)
         if words:
             event["text"] = words
+        if answer.contact:
+            event["contact"] = answer.contact
         await self.publish_event(answer.ticket_id.encode(), json.dumps(event).encode())
         log.info("answer link recorded: %s on %s", event["type"], answer.ticket_id)
         return self.page(200, answer.locale, state="done", answer=answer, words=words)

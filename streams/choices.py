@@ -10,6 +10,7 @@ the loyalty signals its words carry, for `heard report feedback`.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from heard.streams.promises import end_next_update_watch, send_to_team
@@ -98,7 +99,7 @@ def on_option_chosen(step: Step) -> None:
     step.out.replies.append(ChoiceRecord(
         ticket_id=state.ticket_id, offer_id=offer.offer_id, option=event.option,
         label=str(chosen.get("label", "")), via=event.via,
-        owner=owner.name if owner else None, at=event.occurred_at))
+        owner=owner.name if owner else None, contact=event.contact, at=event.occurred_at))
     context = {"offer": offer_context(offer), "chosen": chosen,
                "changed_from": changed_from, "via": event.via, "text": event.text}
     step.log("record", f"option {event.option} chosen by {event.via}"
@@ -126,17 +127,25 @@ def on_feedback(step: Step) -> None:
         # Erased (`heard forget`, retention) or never seen: nothing about it is kept.
         step.log("skip", "feedback for a ticket heard does not know (or has erased); not kept")
         return
-    language = state.customer.language if state.customer else step.rules.default_locale
+    person = next((c for c in state.contacts if c.key == event.contact), None) \
+        if event.contact else state.customer
+    language = person.language if person else step.rules.default_locale
     signals = step.rules.signals.tag(event.text, language)
     owner = state.owner or state.agent
     step.out.replies.append(FeedbackRecord(
         ticket_id=state.ticket_id, event_id=event.id, score=event.score, text=event.text,
-        signals=signals, via=event.via, agent=owner.name if owner else None,
+        signals=signals, via=event.via, respondent=respondent(event.contact),
+        agent=owner.name if owner else None,
         agent_id=owner.id if owner else None, team=owner.team if owner else None,
         at=event.occurred_at))
     said = f"score {event.score}" if event.score is not None else "words only"
     step.log("record", f"feedback by {event.via}: {said}; signals: "
              f"{', '.join(signals) or 'none'}")
+
+
+def respondent(contact: str | None) -> str | None:
+    """A contact's key, hashed: the report tells people apart without their addresses."""
+    return None if contact is None else hashlib.sha256(contact.encode()).hexdigest()[:16]
 
 
 def release_team(step: Step, item: Scheduled) -> None:

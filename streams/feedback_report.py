@@ -1,9 +1,10 @@
 """`heard report feedback`: how customers rated their tickets, and the signals in their words.
 
-Each `feedback` record on `heard-replies` is one answer. Per ticket the latest score counts
-(a customer may change their mind) and every signal said counts once. Rows per agent (the
-ticket's owner when the answer came), per team and overall: answers, mean score, the share
-of 4s and 5s, and each loyalty signal with its negative ("felt heard" / "not felt heard").
+Each `feedback` record on `heard-replies` is one answer. Per ticket and person (the customer,
+or each of its other contacts) the latest score counts (people change their minds) and every
+signal said counts once. Rows per agent (the ticket's owner when the answer came), per team
+and overall: answers, mean score, the share of 4s and 5s, and each loyalty signal with its
+negative ("felt heard" / "not felt heard").
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from heard.streams.state import FeedbackRecord
 
 @dataclass
 class TicketFeedback:
+    """What one person said about one ticket."""
+
     ticket_id: str
+    respondent: str | None
     agent: str
     team: str
     score: int | None = None
@@ -34,7 +38,7 @@ class TicketFeedback:
 class FeedbackRow:
     group: str
     name: str
-    tickets: int = 0
+    answers: int = 0
     scored: int = 0
     scores: list[int] = field(default_factory=list)
     signals: dict[str, int] = field(default_factory=dict)
@@ -43,7 +47,7 @@ class FeedbackRow:
         mean = round(sum(self.scores) / len(self.scores), 2) if self.scores else None
         happy = (round(100 * sum(1 for s in self.scores if s >= 4) / len(self.scores), 1)
                  if self.scores else None)
-        data: dict[str, Any] = {"group": self.group, "name": self.name, "tickets": self.tickets,
+        data: dict[str, Any] = {"group": self.group, "name": self.name, "answers": self.answers,
                                 "scored": self.scored, "mean_score": mean,
                                 "four_or_five_pct": happy}
         for score in range(1, 6):
@@ -66,12 +70,13 @@ def parse_feedback(raw: Iterable[bytes]) -> list[FeedbackRecord]:
 
 
 def per_ticket(records: list[FeedbackRecord], since: datetime) -> list[TicketFeedback]:
-    tickets: dict[str, TicketFeedback] = {}
+    tickets: dict[tuple[str, str | None], TicketFeedback] = {}
     for record in sorted(records, key=lambda r: r.at):
         if record.at < since:
             continue
-        ticket = tickets.setdefault(record.ticket_id, TicketFeedback(
-            record.ticket_id, record.agent or "(no owner)", record.team or "(no team)"))
+        ticket = tickets.setdefault((record.ticket_id, record.respondent), TicketFeedback(
+            record.ticket_id, record.respondent, record.agent or "(no owner)",
+            record.team or "(no team)"))
         if record.score is not None:
             ticket.score, ticket.scored_at = record.score, record.at
         ticket.signals.update(record.signals)
@@ -90,7 +95,7 @@ def build(tickets: list[TicketFeedback]) -> list[FeedbackRow]:
     for ticket in tickets:
         for group, name in (("all", "all"), ("team", ticket.team), ("agent", ticket.agent)):
             row = rows.setdefault((group, name), FeedbackRow(group, name))
-            row.tickets += 1
+            row.answers += 1
             if ticket.score is not None:
                 row.scored += 1
                 row.scores.append(ticket.score)
@@ -134,7 +139,7 @@ def plot(rows: list[FeedbackRow], signal_names: list[str], path: Path) -> None:
                              figsize=(3.2 * max(1, len(signals)) + 1.5,
                                       0.55 * max(3, len(agents)) + 1.5))
     axes_list = list(axes) if len(signals) > 1 else [axes]
-    labels = [f"{row.name} ({row.public([])['mean_score'] or '-'}/5, {row.tickets})"
+    labels = [f"{row.name} ({row.public([])['mean_score'] or '-'}/5, {row.answers})"
               for row in agents]
     for ax, signal in zip(axes_list, signals, strict=False):
         good = [row.signals.get(signal, 0) for row in agents]
@@ -143,8 +148,8 @@ def plot(rows: list[FeedbackRow], signal_names: list[str], path: Path) -> None:
         ax.barh(labels, bad, color="#e76f51", label="not " + signal.replace("_", " "))
         ax.axvline(0, color="#444444", linewidth=0.8)
         ax.set_title(signal.replace("_", " "))
-        ax.set_xlabel("tickets (negative to the left)")
-    fig.suptitle("Feedback signals per agent (mean score, tickets)")
+        ax.set_xlabel("answers (negative to the left)")
+    fig.suptitle("Feedback signals per agent (mean score, answers)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

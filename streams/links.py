@@ -36,6 +36,7 @@ class LinkAnswer:
     locale: str
     expires_at: datetime
     label: str | None = None
+    contact: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -58,6 +59,7 @@ class ReplyLinks:
     def token(self, answer: LinkAnswer) -> str:
         payload = json.dumps({"t": answer.ticket_id, "a": answer.asks[0], "v": answer.value,
                               "o": answer.offer_id, "l": answer.locale, "b": answer.label,
+                              "c": answer.contact,
                               "e": int(answer.expires_at.timestamp())},
                              separators=(",", ":"), ensure_ascii=False).encode()
         return f"{_b64(payload)}.{self._sign(payload)}"
@@ -77,7 +79,8 @@ class ReplyLinks:
         data = json.loads(payload)
         answer = LinkAnswer(ticket_id=data["t"], asks="option" if data["a"] == "o" else "feedback",
                             value=int(data["v"]), offer_id=data["o"], locale=data["l"],
-                            expires_at=datetime.fromtimestamp(data["e"], UTC), label=data["b"])
+                            expires_at=datetime.fromtimestamp(data["e"], UTC), label=data["b"],
+                            contact=data.get("c"))
         if now > answer.expires_at:
             raise BadLink("this link has expired")
         return answer
@@ -92,7 +95,8 @@ class ReplyLinks:
 
         def link(asks: Literal["option", "feedback"], value: int, offer: str | None,
                  label: str | None = None) -> str:
-            return self.url(LinkAnswer(n.ticket_id, asks, value, offer, n.locale, expires, label))
+            return self.url(LinkAnswer(n.ticket_id, asks, value, offer, n.locale, expires,
+                                       label and label[:80], n.contact))
 
         if n.kind == "options" and isinstance(context.get("offer"), dict):
             offer = context["offer"]

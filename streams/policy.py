@@ -672,6 +672,7 @@ def ask_by_text(step: Step, notification: Notification) -> None:
     step.out.questions.append(Question(
         phone=notification.recipient, ticket_id=notification.ticket_id, asks=asks,
         offer_id=offer_id, choices=count, asked_at=step.now, locale=notification.locale,
+        contact=notification.contact,
         expires_at=step.now + timedelta(days=step.rules.feedback.reply_window_days)))
 
 
@@ -715,6 +716,9 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
             "name": customer.name,
             "greeting_name": customer.greeting_name,
             "pronouns": customer.pronouns,
+            # "customer" for the one who opened it; a contact's role ("requester",
+            # "stakeholder") lets a template word it for someone who did not write.
+            "role": getattr(customer, "role", "customer"),
         },
         "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status},
         "agent": {"name": state.agent.name} if state.agent else None,

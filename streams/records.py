@@ -324,6 +324,8 @@ class OptionChosen(EventBase):
     option: Annotated[int, Field(ge=1, le=3)]
     via: Literal["sms", "email", "help_desk"] = "help_desk"
     text: LongText | None = None
+    # Who answered, when it was one of the ticket's other contacts (their key).
+    contact: ShortText | None = None
 
 
 class FeedbackGiven(EventBase):
@@ -333,6 +335,7 @@ class FeedbackGiven(EventBase):
     score: Annotated[int, Field(ge=1, le=5)] | None = None
     text: LongText | None = None
     via: Literal["sms", "email", "help_desk"] = "help_desk"
+    contact: ShortText | None = None
 
     @model_validator(mode="after")
     def _something_said(self) -> FeedbackGiven:

@@ -155,7 +155,8 @@ def event_for_text(question: Question, message_sid: str, body: str,
     answer = read_answer(body, question.choices, question.locale,
                          strict=question.asks == "option")
     base = {"schema": "heard.event/v1", "id": f"sms:{message_sid}", "ticket_id": question.ticket_id,
-            "occurred_at": at.isoformat(), "source": "twilio-sms", "via": "sms"}
+            "occurred_at": at.isoformat(), "source": "twilio-sms", "via": "sms",
+            **({"contact": question.contact} if question.contact else {})}
     if question.asks == "option":
         if answer.number is None:
             return None, (f"not a choice between 1 and {question.choices}; the text stays on "

@@ -166,6 +166,8 @@ class Question(Model):
     asked_at: datetime
     expires_at: datetime
     locale: str = "en"
+    # The contact it was asked of, when not the ticket's customer.
+    contact: str | None = None
 
 
 class ChoiceRecord(Model):
@@ -178,6 +180,7 @@ class ChoiceRecord(Model):
     label: str
     via: str
     owner: str | None = None
+    contact: str | None = None
     at: datetime
 
 
@@ -191,6 +194,9 @@ class FeedbackRecord(Model):
     text: str | None = None
     signals: list[str] = Field(default_factory=list)
     via: str
+    # Who answered: None for the ticket's customer, else a contact's key, hashed (the report
+    # counts people, and never needs their address).
+    respondent: str | None = None
     agent: str | None = None
     agent_id: str | None = None
     team: str | None = None

@@ -35,6 +35,8 @@ PHONE = "+34612345678"
 OWNER = {"name": "Aisha Khan", "team": "billing", "email": "aisha@example.com", "id": "a-17"}
 SID_CHOICE = "SM5f1c0e3a9b7d4e2f8a6c1b3d5e7f9a0b"
 SID_RATING = "SM6a2d1f4b8c9e0a1b2c3d4e5f6a7b8c9d"
+SID_TOM = "SM7b3e2a5c9d0f1a2b3c4d5e6f7a8b9c0e"
+TOM = "+14155550188"
 LINK_SECRET = "answer-links-test-secret-of-forty-bytes!"
 
 
@@ -67,12 +69,21 @@ async def replies(bootstrap: str, prefix: str) -> list[dict[str, Any]]:
             await read_topic(settings, f"{prefix}heard-replies")]
 
 
-async def texts_saying(catchers: Catchers, words: str, what: str) -> list[str]:
+async def texts_saying(catchers: Catchers, words: str, what: str,
+                       phone: str = PHONE) -> list[str]:
     async def bodies() -> list[str]:
-        return [text["Body"] for text in texts_to(catchers, PHONE)]
+        return [text["Body"] for text in texts_to(catchers, phone)]
 
     found = await wait_until(bodies, lambda all_: any(words in body for body in all_), 30, what)
     return [body for body in found if words in body]
+
+
+async def mails_saying(catchers: Catchers, address: str, ticket: str, subject_start: str,
+                       what: str) -> list[str]:
+    async def texts() -> list[tuple[str, str]]:
+        return [m for m in mails_to(catchers, address, ticket) if m[0].startswith(subject_start)]
+
+    return [text for _, text in await wait_until(texts, bool, 30, what)]
 
 
 def mails_to(catchers: Catchers, address: str, ticket: str | None = None) -> list[tuple[str, str]]:
@@ -89,22 +100,42 @@ def mails_to(catchers: Catchers, address: str, ticket: str | None = None) -> lis
     return found
 
 
-async def test_a_choice_by_text_and_feedback_by_text_close_the_loop(
+async def test_a_b2b_story_with_three_people_a_choice_by_text_and_feedback_by_text(
         worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str,
         catchers: Catchers) -> None:
+    """Lucía (Spanish, by SMS) opened it; Heike (German, by email) and Tom (English, by SMS)
+    are stakeholders. Each hears every update in their own language and channel; only Lucía
+    is offered the options and chooses by text; the closure asks all three how it went."""
     start = datetime.now(UTC)
     lucia = stories.customer(name="Lucía Fernández", preferred_name="Lucía", language="es",
                              timezone="Europe/Madrid", phone=PHONE, preferred_channel="sms",
                              email="lucia@example.net", consent={"email": True, "sms": True})
+    heike = {"id": "c-heike", "name": "Heike Braun", "language": "de", "role": "stakeholder",
+             "timezone": "Europe/Berlin", "email": "heike@example.de"}
+    tom = {"id": "c-tom", "name": "Tom Okoye", "preferred_name": "Tom", "language": "en",
+           "role": "stakeholder", "timezone": "America/New_York", "phone": TOM,
+           "preferred_channel": "sms", "consent": {"email": True, "sms": True}}
     await send(kafka_bootstrap, prefix, [
-        stories.created("RP-1", start, eid="rp-created", customer=lucia,
+        stories.created("RP-1", start, eid="rp-created", customer=lucia, contacts=[heike, tom],
                         subject="Cobro duplicado en la factura de noviembre"),
         stories.event("ticket.assigned", "RP-1", start + timedelta(seconds=1), eid="rp-owner",
                       agent=OWNER, owner=True),
-        stories.offered("RP-1", start + timedelta(seconds=2), eid="rp-offer",
+        stories.event("ticket.agent_reply", "RP-1", start + timedelta(seconds=2),
+                      eid="rp-milestone", agent=OWNER, public=True,
+                      milestone={"text": "We found the duplicate charge on the 14th."}),
+        stories.offered("RP-1", start + timedelta(seconds=3), eid="rp-offer",
                         choose_by=start + timedelta(days=2)),
     ])
-    [offer_text] = await texts_saying(catchers, "1)", "the options by SMS")
+    # The milestone: to each person, in their language, by their channel.
+    [lucia_update] = await texts_saying(catchers, "novedades", "Lucía's update")
+    assert "We found the duplicate charge on the 14th." in lucia_update
+    [tom_update] = await texts_saying(catchers, "update on RP-1", "Tom's update", phone=TOM)
+    assert tom_update.startswith("Tom, update on RP-1 (") and "duplicate charge" in tom_update
+    [heike_update] = await mails_saying(catchers, "heike@example.de", "RP-1", "",
+                                        "Heike's update")
+    assert heike_update.startswith("Hallo Heike Braun,") and "Aisha Khan" in heike_update
+
+    [offer_text] = await texts_saying(catchers, "tú eliges", "the options by SMS")
     assert "Lucía, RP-1: tú eliges." in offer_text
     for option in stories.OPTIONS:
         assert option["label"] in offer_text and option["timeline"] in offer_text
@@ -119,7 +150,8 @@ async def test_a_choice_by_text_and_feedback_by_text_close_the_loop(
     assert confirmed == [
         "Lucía, gracias: RP-1 sigue con 2) Take the newer model now, arrives in two days. "
         "Lo lleva Aisha Khan. Para cambiar, responde con otro número."]
-    async def owner_mail() -> list[str]:
+
+    async def owner_mail() -> list[tuple[str, str]]:
         return mails_to(catchers, "aisha@example.com")
 
     told = await wait_until(owner_mail, bool, 30, "the owner told of the choice")
@@ -136,16 +168,29 @@ async def test_a_choice_by_text_and_feedback_by_text_close_the_loop(
         stories.resolved("RP-1", datetime.now(UTC), eid="rp-resolved")])
     [closure] = await texts_saying(catchers, "está resuelto", "the closure SMS")
     assert "¿Qué tal lo hicimos? Responde 1-5, o dinos qué falla." in closure
-    rating = {"MessageSid": SID_RATING, "From": PHONE, "To": "+15005550006",
-              "Body": "5 me mantuvieron informada todo el tiempo", "AccountSid": "AC" + "0" * 32}
-    assert (await post(web_port, "/twilio/inbound", rating))[0] == 200
-    found = await wait_until(lambda: replies(kafka_bootstrap, prefix),
-                             lambda found: any(r["record"] == "feedback" for r in found),
-                             30, "the feedback on heard-replies")
-    [feedback] = [r for r in found if r["record"] == "feedback"]
-    assert (feedback["score"], feedback["text"], feedback["signals"], feedback["agent"],
-            feedback["team"]) == (5, "me mantuvieron informada todo el tiempo",
-                                  ["kept_updated"], "Aisha Khan", "billing")
+    [tom_closure] = await texts_saying(catchers, "is resolved", "Tom's closure", phone=TOM)
+    assert "How did we do? Reply 1-5, or say what is wrong." in tom_closure
+    [heike_closure] = await mails_saying(catchers, "heike@example.de", "RP-1", "Gelöst",
+                                         "Heike's closure")
+    assert "Wie gut haben wir das gemacht, von 1 (schlecht) bis 5 (sehr gut)?" in heike_closure
+    # Options are for the one who decides: no stakeholder was offered them.
+    assert not [t for t in texts_to(catchers, TOM) if "your choice" in t["Body"]]
+
+    for sid, phone, body in ((SID_RATING, PHONE, "5 me mantuvieron informada todo el tiempo"),
+                             (SID_TOM, TOM, "4, Aisha took ownership")):
+        rating = {"MessageSid": sid, "From": phone, "To": "+15005550006", "Body": body,
+                  "AccountSid": "AC" + "0" * 32}
+        assert (await post(web_port, "/twilio/inbound", rating))[0] == 200
+    found = await wait_until(
+        lambda: replies(kafka_bootstrap, prefix),
+        lambda found: len([r for r in found if r["record"] == "feedback"]) == 2,
+        30, "both ratings on heard-replies")
+    feedback = sorted((r for r in found if r["record"] == "feedback"), key=lambda r: -r["score"])
+    assert [(r["score"], r["text"], r["signals"], r["agent"], r["team"], r["respondent"] is None)
+            for r in feedback] == [
+        (5, "me mantuvieron informada todo el tiempo", ["kept_updated"], "Aisha Khan", "billing",
+         True),
+        (4, "Aisha took ownership", ["took_ownership"], "Aisha Khan", "billing", False)]
 
     report = subprocess.run(
         [sys.executable, "-m", "heard.streams.cli", "report", "feedback", "--since", "1d",
@@ -154,8 +199,9 @@ async def test_a_choice_by_text_and_feedback_by_text_close_the_loop(
              "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "HEARD_TOPIC_PREFIX": prefix})
     assert report.returncode == 0, report.stderr
     rows = {row["name"]: row for row in json.loads(report.stdout)}
-    assert (rows["Aisha Khan"]["mean_score"], rows["Aisha Khan"]["kept_updated"],
-            rows["billing"]["score_5"]) == (5.0, 1, 1)
+    aisha = rows["Aisha Khan"]
+    assert (aisha["answers"], aisha["mean_score"], aisha["kept_updated"],
+            aisha["took_ownership"], rows["billing"]["score_5"]) == (2, 4.5, 1, 1, 1)
 
 
 def link_in(text: str, after: str) -> str:
@@ -175,10 +221,8 @@ async def test_options_and_the_rating_by_signed_links_in_a_real_browser(
         stories.offered("RL-1", start + timedelta(seconds=2), eid="rl-offer")])
 
     async def mail(subject_start: str) -> str:
-        async def texts() -> list[tuple[str, str]]:
-            return [m for m in mails_to(catchers, "amara@example.net", "RL-1")
-                    if m[0].startswith(subject_start)]
-        return (await wait_until(texts, bool, 30, f"the email {subject_start!r}"))[0][1]
+        return (await mails_saying(catchers, "amara@example.net", "RL-1", subject_start,
+                                   f"the email {subject_start!r}"))[0]
 
     offer = await mail("Your choice: the way forward")
     second = link_in(offer, "2. Take the newer model now")
