@@ -37,7 +37,7 @@ from heard.streams.policy import Rules, decide
 from heard.streams.records import InvalidEvent, TimerDue, event_to_json, parse_event
 from heard.streams.redaction import redact
 from heard.streams.rendering import Renderer
-from heard.streams.replies import event_for_text
+from heard.streams.replies import event_for_text, question_asked
 from heard.streams.settings import ConfigError, Settings
 from heard.streams.state import Notification, PromiseRecord, Question, notification_id
 from heard.streams.state_cache import StateCache
@@ -263,6 +263,10 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         except BaseException:  # any exit mid-decision, cancellation too; re-raised
             states.forget(ticket_id)
             raise
+        # The questions asked of erased phones go too: no number keeps pointing at the ticket.
+        for phone in outcome.forgotten_phones:
+            await emit(names["sms_inbound"], phone.encode(), json.dumps(
+                {"record": "forget", "phone": phone, "ticket_id": ticket_id}).encode())
         if outcome.forget:
             # Tombstones in the changelogs: the ticket's data is gone from every replica.
             states.forget(ticket_id)
@@ -299,9 +303,6 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         for reply in outcome.replies:
             REPLIES.labels(reply.record, getattr(reply, "via", "")).inc()
             await emit(names["replies"], ticket_key, reply.model_dump_json().encode())
-        for question in outcome.questions:
-            await emit(names["sms_inbound"], question.phone.encode(),
-                       question.model_dump_json().encode())
 
     async def publish(outcome: DeliveryOutcome, key: bytes) -> None:
         n = outcome.notification
@@ -409,6 +410,12 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             return
         outcome = await delivery.deliver(notification)
         if outcome.status == "sent" and outcome.receipt is not None:
+            question = question_asked(notification, outcome.receipt.accepted_at,
+                                      settings.feedback.reply_window_days)
+            if question is not None:
+                # Keyed by the phone: the worker that reads the answer finds it there.
+                await emit(names["sms_inbound"], question.phone.encode(),
+                           question.model_dump_json().encode())
             receipts[notification.notification_id] = json.dumps({
                 "provider_id": outcome.receipt.provider_id,
                 "channel": outcome.receipt.channel,
@@ -541,6 +548,9 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                 question = Question.model_validate(record)
                 sms_questions[question.phone] = question.model_dump_json()
                 return
+            if record.get("record") == "forget":
+                forget_question(str(record["phone"]), str(record["ticket_id"]))
+                return
             phone, sid = str(record["from"]), str(record["message_sid"])
             body, at = str(record.get("body") or ""), datetime.fromisoformat(record["at"])
         except (ValueError, KeyError, TypeError) as exc:
@@ -551,11 +561,19 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         if stored is None:
             log.info("inbound text %s answers no question heard asked; left for the team", sid)
             return
-        answer, why = event_for_text(Question.model_validate_json(stored), sid, body, at)
+        question = Question.model_validate_json(stored)
+        answer, why = event_for_text(question, sid, body, at)
         log.info("inbound text %s: %s", sid, why)
+        if at > question.expires_at:
+            forget_question(phone, question.ticket_id)
         if answer is not None:
             await emit(names["ticket_events"], answer["ticket_id"].encode(),
                        json.dumps(answer).encode())
+
+    def forget_question(phone: str, ticket_id: str) -> None:
+        stored = sms_questions.get(phone)
+        if stored is not None and Question.model_validate_json(stored).ticket_id == ticket_id:
+            del sms_questions[phone]
 
     ledger = ConsentLedger()
     follower_stop = asyncio.Event()

@@ -99,7 +99,8 @@ def on_option_chosen(step: Step) -> None:
     step.out.replies.append(ChoiceRecord(
         ticket_id=state.ticket_id, offer_id=offer.offer_id, option=event.option,
         label=str(chosen.get("label", "")), via=event.via,
-        owner=owner.name if owner else None, contact=event.contact, at=event.occurred_at))
+        owner=owner.name if owner else None, respondent=respondent(event.contact),
+        at=event.occurred_at))
     context = {"offer": offer_context(offer), "chosen": chosen,
                "changed_from": changed_from, "via": event.via, "text": event.text}
     step.log("record", f"option {event.option} chosen by {event.via}"

@@ -368,18 +368,24 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from heard.streams.erasure import request_forget, tickets_of
+    from heard.streams.erasure import contacts_of, request_forget, tickets_of
 
     settings = _settings(args)
     tickets = asyncio.run(tickets_of(settings.engine, args.customer))
-    if not tickets:
+    contacts = asyncio.run(contacts_of(settings.engine, args.customer))
+    if not tickets and not contacts:
         print("no ticket heard keeps holds this customer")
         return 0
-    print(f"{len(tickets)} ticket(s) hold this customer: {', '.join(tickets)}")
+    if tickets:
+        print(f"{len(tickets)} ticket(s) hold this customer: {', '.join(tickets)}")
+    if contacts:
+        print(f"{len(contacts)} other ticket(s) list them as a contact: "
+              f"{', '.join(ticket for ticket, _ in contacts)} (they are removed from those; "
+              "the tickets stay their customers')")
     if args.dry_run:
         print("dry run: nothing erased")
         return 0
-    asyncio.run(request_forget(settings.engine, tickets))
+    asyncio.run(request_forget(settings.engine, tickets, contacts))
     print("erasure requested: each worker deletes its tickets' state and timers (tombstones in "
           "the changelogs). Kept: consent records (a STOP stays a STOP); decisions, outcomes "
           "and dead letters age out with their topics' retention.")

@@ -51,28 +51,52 @@ def _matches(customer: dict[str, Any], who: str) -> bool:
             or who.strip() == customer.get("id"))
 
 
-async def tickets_of(engine: EngineSettings, who: str) -> list[str]:
-    """The tickets whose current state holds this customer (by email, phone or id)."""
+async def _current_states(engine: EngineSettings) -> list[dict[str, Any]]:
     latest: dict[bytes, bytes | None] = {}
     for record_key, value, _ in await read_topic(engine, tickets_changelog(engine)):
         if record_key is not None:
             latest[record_key] = value
-    found = []
+    states = []
     for ticket_key, stored in latest.items():
         state = _state(stored)
-        if state and isinstance(state.get("customer"), dict) and _matches(state["customer"], who):
-            found.append(str(state.get("ticket_id") or json.loads(ticket_key)))
-    return sorted(found)
+        if state:
+            state.setdefault("ticket_id", json.loads(ticket_key))
+            states.append(state)
+    return states
 
 
-async def request_forget(engine: EngineSettings, tickets: list[str]) -> None:
+async def tickets_of(engine: EngineSettings, who: str) -> list[str]:
+    """The tickets whose current state holds this customer (by email, phone or id)."""
+    return sorted(str(state["ticket_id"]) for state in await _current_states(engine)
+                  if isinstance(state.get("customer"), dict) and _matches(state["customer"], who))
+
+
+def contact_key(contact: dict[str, Any]) -> str:
+    """As `records.Contact.key`: their id, else email, else phone, else name."""
+    return str(contact.get("id") or contact.get("email") or contact.get("phone")
+               or contact.get("name"))
+
+
+async def contacts_of(engine: EngineSettings, who: str) -> list[tuple[str, str]]:
+    """(ticket, contact key) for each ticket that lists this person as one of its other
+    contacts: erasing them removes them from the ticket, which stays the customer's."""
+    return sorted((str(state["ticket_id"]), contact_key(contact))
+                  for state in await _current_states(engine)
+                  for contact in state.get("contacts") or []
+                  if isinstance(contact, dict) and _matches(contact, who))
+
+
+async def request_forget(engine: EngineSettings, tickets: list[str],
+                         contacts: list[tuple[str, str]] | None = None) -> None:
     producer = AIOKafkaProducer(**client_options(engine), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         now = datetime.now(UTC)
-        for ticket in tickets:
-            request = ForgetRequested(id=f"forget:{ticket}:{now.timestamp():.0f}",
-                                      type="heard.forget", occurred_at=now, ticket_id=ticket)
+        wanted = [(ticket, None) for ticket in tickets] + list(contacts or [])
+        for number, (ticket, contact) in enumerate(wanted):
+            request = ForgetRequested(id=f"forget:{ticket}:{now.timestamp():.0f}:{number}",
+                                      type="heard.forget", occurred_at=now, ticket_id=ticket,
+                                      contact=contact)
             await producer.send_and_wait(engine.topic("timers"), event_to_json(request),
                                          key=ticket.encode())
     finally:

@@ -53,7 +53,6 @@ from heard.streams.state import (
     FirstAcknowledgment,
     Notification,
     PromiseRecord,
-    Question,
     Scheduled,
     SentRecord,
     TicketState,
@@ -102,13 +101,13 @@ class Outcome:
     decisions: list[Decision] = field(default_factory=list)
     promise_records: list[PromiseRecord] = field(default_factory=list)
     first_acknowledgment: FirstAcknowledgment | None = None
-    # Customers' answers, for `heard-replies`; and the questions an SMS asked, keyed by
-    # the phone it went to, so the reply can find its ticket.
+    # Customers' answers, for `heard-replies`.
     replies: list[ChoiceRecord | FeedbackRecord] = field(default_factory=list)
-    questions: list[Question] = field(default_factory=list)
     changed: bool = True
     # The ticket's data is to be erased now (retention passed, or `heard forget`).
     forget: bool = False
+    # Phones whose SMS questions about this ticket are to be dropped (an erasure).
+    forgotten_phones: list[str] = field(default_factory=list)
 
 
 class Step:
@@ -448,12 +447,23 @@ def on_timer(step: Step) -> None:
 
 
 def on_forget(step: Step) -> None:
-    _forget(step, "erasure requested (heard forget)")
+    event: ForgetRequested = step.event
+    if event.contact is None:
+        _forget(step, "erasure requested (heard forget)")
+        return
+    state = step.state
+    gone = [c for c in state.contacts if c.key == event.contact]
+    state.contacts = [c for c in state.contacts if c.key != event.contact]
+    state.scheduled = [item for item in state.scheduled if item.contact != event.contact]
+    step.out.forgotten_phones = [c.phone for c in gone if c.phone]
+    step.log("erase", "a contact erased from this ticket (heard forget); the ticket stays"
+             if gone else "erasure of a contact not on this ticket: nothing to do")
 
 
 def _forget(step: Step, reason: str) -> None:
     step.state.scheduled = []
     step.out.forget = True
+    step.out.forgotten_phones = step.state.phones()
     step.log("erase", f"ticket data erased: {reason}")
 
 
@@ -654,26 +664,6 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
         context=context, contact=contact.key if contact else None,
     )
     record_sent(step, notification)
-    ask_by_text(step, notification)
-
-
-def ask_by_text(step: Step, notification: Notification) -> None:
-    """An SMS that asks for a number (the options, the closure's rating): the customer's
-    next text to heard's number answers it."""
-    if notification.channel != "sms":
-        return
-    offer = notification.context.get("offer") or {}
-    if notification.kind == "options":
-        asks, count, offer_id = "option", int(offer.get("count", 0)), offer.get("id")
-    elif notification.kind == "closure_summary" and notification.context.get("feedback"):
-        asks, count, offer_id = "feedback", 5, None
-    else:
-        return
-    step.out.questions.append(Question(
-        phone=notification.recipient, ticket_id=notification.ticket_id, asks=asks,
-        offer_id=offer_id, choices=count, asked_at=step.now, locale=notification.locale,
-        contact=notification.contact,
-        expires_at=step.now + timedelta(days=step.rules.feedback.reply_window_days)))
 
 
 def record_sent(step: Step, notification: Notification) -> None:

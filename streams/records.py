@@ -360,6 +360,8 @@ class ForgetRequested(EventBase):
     """Internal: `heard forget` asks the worker that owns a ticket to erase it."""
 
     type: Literal["heard.forget"]
+    # Erase one contact from the ticket (their key) instead of the whole ticket.
+    contact: ShortText | None = None
 
 
 class TimerDue(EventBase):

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from heard.streams.settings import FeedbackSettings
-from heard.streams.state import Question
+from heard.streams.state import Notification, Question
 
 # Numbers people spell out when answering "reply 1, 2 or 3", per language.
 NUMBER_WORDS: dict[str, dict[str, int]] = {
@@ -170,3 +170,22 @@ def event_for_text(question: Question, message_sid: str, body: str,
     return {**base, "type": "ticket.feedback",
             **({"score": answer.number} if answer.number is not None else {}),
             **({"text": text} if text else {})}, "feedback"
+
+
+def question_asked(n: Notification, sent_at: datetime, window_days: float) -> Question | None:
+    """The question an SMS just accepted by the provider asked (the options, the closure's
+    rating), if any: the customer's next text to heard's number answers it. Asked only once
+    the text is out, so a failed or withdrawn SMS asks nothing, and an email that fell back
+    to SMS asks by text."""
+    if n.channel != "sms" or n.audience != "customer":
+        return None
+    offer = n.context.get("offer") or {}
+    if n.kind == "options":
+        asks, count, offer_id = "option", int(offer.get("count", 0)), offer.get("id")
+    elif n.kind == "closure_summary" and n.context.get("feedback"):
+        asks, count, offer_id = "feedback", 5, None
+    else:
+        return None
+    return Question(phone=n.recipient, ticket_id=n.ticket_id, asks=asks, offer_id=offer_id,
+                    choices=count, asked_at=sent_at, locale=n.locale, contact=n.contact,
+                    expires_at=sent_at + timedelta(days=window_days))

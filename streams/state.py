@@ -180,7 +180,8 @@ class ChoiceRecord(Model):
     label: str
     via: str
     owner: str | None = None
-    contact: str | None = None
+    # Who chose: None for the ticket's customer, else a contact's key, hashed.
+    respondent: str | None = None
     at: datetime
 
 
@@ -251,6 +252,11 @@ class TicketState(Model):
     transfers_acknowledged: bool = False
     offers: dict[str, Offer] = Field(default_factory=dict)
     contacts: list[Contact] = Field(default_factory=list)
+
+    def phones(self) -> list[str]:
+        """Every phone number on the ticket: the customer's and its contacts'."""
+        people = [self.customer, *self.contacts]
+        return list(dict.fromkeys(p.phone for p in people if p is not None and p.phone))
 
     def next_due(self) -> datetime | None:
         due = [item.due_at for item in self.scheduled]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from heard.streams.cli import main as heard
-from heard.streams.erasure import _state, tickets_changelog, tickets_of
+from heard.streams.erasure import _state, contacts_of, tickets_changelog, tickets_of
 from heard.streams.readback import read_topic
 from heard.streams.settings import EngineSettings
 from tests import stories
@@ -36,7 +36,10 @@ async def test_forget_erases_a_customers_tickets_and_only_theirs(
     await send(kafka_bootstrap, topic_prefix, [
         stories.created("ER-1", now, urgent=True, eid="er-1", customer=amara),
         stories.created("ER-2", now, urgent=True, eid="er-2", customer=amara),
-        stories.created("ER-3", now, urgent=True, eid="er-3", customer=other)])
+        # Amara is also a stakeholder on Ola's ticket: she leaves it, the ticket stays Ola's.
+        stories.created("ER-3", now, urgent=True, eid="er-3", customer=other, contacts=[
+            {"name": "Amara Okafor", "email": AMARA, "role": "stakeholder"},
+            {"name": "Piotr Nowak", "email": "piotr.keep@example.net", "role": "stakeholder"}])])
     await wait_for(lambda: all(mails_for(catchers.mail_dir, t) for t in ("ER-1", "ER-2", "ER-3")),
                    60, "three acknowledgments")
     engine = EngineSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix,
@@ -49,13 +52,18 @@ async def test_forget_erases_a_customers_tickets_and_only_theirs(
                        "HEARD_APP_ID": worker.env["HEARD_APP_ID"]}.items():
         monkeypatch.setenv(key, value)
     assert await asyncio.to_thread(heard, ["forget", "--customer", AMARA]) == 0
-    assert "2 ticket(s) hold this customer: ER-1, ER-2" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "2 ticket(s) hold this customer: ER-1, ER-2" in said
+    assert "1 other ticket(s) list them as a contact: ER-3" in said
 
     await wait_until(lambda: tickets_of(engine, AMARA), lambda found: found == [], 30,
                      "the tickets erased")
+    await wait_until(lambda: contacts_of(engine, AMARA), lambda found: found == [], 30,
+                     "Amara removed from Ola's ticket")
     latest: dict[bytes | None, bytes | None] = {}
     for key, value, _ in await read_topic(engine, tickets_changelog(engine)):
         latest[key] = value
     kept = [_state(value) for value in latest.values() if value is not None]
     assert all(AMARA not in str(state) and "2079460958" not in str(state) for state in kept)
-    assert any(state and state["ticket_id"] == "ER-3" for state in kept)  # only theirs
+    [ola] = [state for state in kept if state and state["ticket_id"] == "ER-3"]  # only theirs
+    assert [contact["email"] for contact in ola["contacts"]] == ["piotr.keep@example.net"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from heard.streams.policy import Rules
+from heard.streams.policy import Outcome, Rules
 from heard.streams.records import InvalidEvent, parse_event
+from heard.streams.replies import question_asked
 from heard.streams.settings import load_settings
+from heard.streams.state import Question
 from tests import stories
 from tests.peers import REPO
 from tests.stories import T0, minutes
@@ -32,14 +36,21 @@ def test_options_go_to_the_customer_at_once_with_every_path_and_its_tradeoff() -
     assert all(o["link"] is None for o in offer["options"])
 
 
+def asked(outcome: Outcome) -> list[Question]:
+    """The questions the outcome's messages ask, once each is accepted by the provider."""
+    found = [question_asked(n, T0 + minutes(30), 14) for n in outcome.notifications]
+    return [question for question in found if question is not None]
+
+
 def test_an_sms_offer_asks_a_question_of_that_phone() -> None:
     _, outcomes = run([stories.created("T1", customer=SMS_CUSTOMER),
                        stories.offered("T1", T0 + minutes(5))])
-    [question] = outcomes[-1].questions
+    [question] = asked(outcomes[-1])
     assert (question.phone, question.ticket_id, question.asks, question.offer_id,
-            question.choices) == ("+14155550123", "T1", "option", "O1", 3)
+            question.choices, question.expires_at) == (
+        "+14155550123", "T1", "option", "O1", 3, T0 + minutes(30) + timedelta(days=14))
     _, by_email = run([stories.created("T1"), stories.offered("T1", T0 + minutes(5))])
-    assert by_email[-1].questions == []
+    assert asked(by_email[-1]) == []
 
 
 def test_a_choice_is_confirmed_recorded_and_told_to_the_owner() -> None:
@@ -132,7 +143,7 @@ def test_the_closure_asks_for_feedback_and_registers_the_question_by_sms() -> No
     closure = tick(state, T0 + minutes(3) + minutes(15))
     [note] = [n for n in closure.notifications if n.kind == "closure_summary"]
     assert note.context["feedback"] == {"scale": 5, "links": None}
-    [question] = closure.questions
+    [question] = asked(closure)
     assert (question.asks, question.choices, question.ticket_id) == ("feedback", 5, "T1")
     quiet = Rules(policy=RULES.policy, feedback=FEEDBACK_RULES.feedback.model_copy(
         update={"ask": False}))
@@ -140,7 +151,7 @@ def test_the_closure_asks_for_feedback_and_registers_the_question_by_sms() -> No
                     stories.resolved("T1", T0 + minutes(3))], rules=quiet)
     assert state is not None
     unasked = tick(state, T0 + minutes(18), rules=quiet)
-    assert unasked.questions == []
+    assert asked(unasked) == []
     assert [n.context["feedback"] for n in unasked.notifications] == [None]
 
 

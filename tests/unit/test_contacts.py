@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from heard.streams.policy import decide
 from heard.streams.records import parse_event
 from tests import stories
 from tests.stories import T0, minutes
-from tests.unit.test_policy import kinds, run, tick
+from tests.unit.test_choices import asked
+from tests.unit.test_policy import RULES, kinds, run, tick
 
 VP = {"id": "c-vp", "name": "Jorge Ruiz", "language": "es", "timezone": "Europe/Madrid",
       "phone": "+34612345679", "preferred_channel": "sms", "consent": {"email": True, "sms": True},
@@ -64,7 +66,8 @@ def test_the_closure_goes_to_each_contact_and_asks_each_sms_contact_for_feedback
             if n.kind == "closure_summary"] == [("amara@example.net", None),
                                                 ("+34612345679", "c-vp"),
                                                 ("ops@example.org", "c-ops")]
-    assert [(q.phone, q.asks) for q in closure.questions] == [("+34612345679", "feedback")]
+    assert [(q.phone, q.asks, q.contact) for q in asked(closure)] == [
+        ("+34612345679", "feedback", "c-vp")]
     # Heike's, held by her quiet hours, still goes when they end.
     later = tick(closure.state, T0 + timedelta(hours=1))
     assert kinds(later) == [("closure_summary", "email")]
@@ -79,3 +82,19 @@ def test_contacts_can_be_replaced_and_an_old_event_without_them_still_works() ->
             if n.kind == "milestone_update"] == [None, "c-vp"]
     plain = parse_event(stories.dumps(stories.created("T2")))
     assert plain.contacts is None
+
+
+def test_erasing_a_contact_removes_them_and_their_waiting_messages_and_keeps_the_ticket() -> None:
+    state, _ = run([created_with_contacts(),
+                    stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it."})])
+    assert state is not None and any(item.contact == "c-cto" for item in state.scheduled)
+    forget = parse_event(stories.dumps(stories.event(
+        "heard.forget", "T1", T0 + minutes(6), eid="forget-cto", contact="c-cto")),
+        internal=True)
+    out = decide(state, forget, T0 + minutes(6), RULES)
+    assert not out.forget and [c.key for c in out.state.contacts] == ["c-vp", "c-ops"]
+    assert not any(item.contact == "c-cto" for item in out.state.scheduled)
+    assert tick(out.state, T0 + timedelta(hours=1)).notifications == []
+    vp = parse_event(stories.dumps(stories.event(
+        "heard.forget", "T1", T0 + minutes(7), eid="forget-vp", contact="c-vp")), internal=True)
+    assert decide(out.state, vp, T0 + minutes(7), RULES).forgotten_phones == ["+34612345679"]
