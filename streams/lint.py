@@ -34,7 +34,7 @@ COMMON = {"customer", "ticket", "agent", "owner", "concern", "transfers", "next_
           "quick_update", "sent_at"}
 CONTEXT: dict[str, set[str]] = {
     "acknowledgment": COMMON,
-    "milestone_update": COMMON | {"milestone", "moved"},
+    "milestone_update": COMMON | {"milestone", "moved", "promised"},
     "closure_summary": COMMON | {"summary", "feedback"},
     "options": COMMON | {"offer"},
     "option_confirmed": COMMON | {"offer", "chosen", "changed_from", "via", "text"},
@@ -180,6 +180,14 @@ def sample_contexts(kind: str, persona: Persona, now: datetime,
         variants.append(("two-options", {**base, "offer": plain}))
         if "changed_from" in base:
             variants.append(("changed-choice", {**base, "changed_from": 1, "text": None}))
+    if kind == "milestone_update":
+        variants.append(("first-promise", {**base, "milestone": {**base["milestone"], "text": ""},
+                                           "promised": {"by": "Sam Reyes-Villanueva",
+                                                        "due_at": base["next_milestone"]["due_at"],
+                                                        "text": base["next_milestone"]["text"]}}))
+    if "owner" in base:
+        variants.append(("new-owner", {**base, "owner": {**base["owner"], "new": True},
+                                       "transfers": {"count": 1, "acknowledge": False}}))
     if kind == "closure_summary":
         variants.append(("no-links", {**base, "feedback": {"scale": 5, "links": None}}))
         variants.append(("no-question", {**base, "feedback": None}))
@@ -214,7 +222,8 @@ def sample_context(kind: str, persona: Persona, now: datetime,
         "quick_update": {"channel": persona.channel},
         "sent_at": now.isoformat(),
         "moved": None,
-        "owner": {"name": "Sam Reyes-Villanueva"},
+        "promised": None,
+        "owner": {"name": "Sam Reyes-Villanueva", "new": False},
         "concern": "that the replacement will not arrive before your daughter's birthday",
         "transfers": {"count": 3, "acknowledge": True},
         "milestone": {"text": "We found your parcel at the regional depot and asked the courier "

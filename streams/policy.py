@@ -370,7 +370,11 @@ def on_assigned(step: Step) -> None:
         state.transfers += 1
     state.agent = event.agent
     if event.owner or state.owner is None:
+        previous = state.owner
         state.owner = event.agent
+        if previous is not None and (previous.id, previous.name) != (event.agent.id,
+                                                                      event.agent.name):
+            state.owner_news = True  # the next update says who has it now, once
     step.log("record", f"ticket assigned; {state.transfers} change(s) of team so far"
              + ("; this agent owns it now" if state.owner == event.agent else ""))
 
@@ -516,6 +520,10 @@ def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
             promises.release_internal(step, item)
 
 
+# The messages that say, in one line, who has the request now after a change of owner.
+# (A holding update by SMS has no room left for it.)
+OWNER_NEWS = {("milestone_update", "email"), ("milestone_update", "sms"),
+              ("checkpoint_holding", "email")}
 # What each contact hears: a stakeholder every update; a requester all a customer does.
 STAKEHOLDER_KINDS = ("milestone_update", "checkpoint_holding", "closure_summary")
 
@@ -551,6 +559,15 @@ def _release_to_contact(step: Step, item: Scheduled, contact: Contact) -> None:
 
 def _release_to_customer(step: Step, item: Scheduled) -> None:
     state = step.state
+    last = state.last_customer_notified_at
+    window = timedelta(seconds=step.rules.policy.coalesce_window_seconds)
+    if item.context.get("promised") and last is not None and step.now - last < window:
+        # Just after another message, a promise's announcement waits a little: by then a
+        # reply may have kept the promise, and two messages in a minute are one too many.
+        state.scheduled.append(item.model_copy(update={"due_at": last + window}))
+        step.log("defer", f"the customer heard from us {(step.now - last).seconds} s ago; the "
+                 f"promise is announced at {(last + window).isoformat()}", kind=item.kind)
+        return
     if item.kind in ("acknowledgment",) and not item.urgent:
         last = state.last_customer_notified_at
         window = timedelta(seconds=step.rules.policy.coalesce_window_seconds)
@@ -578,6 +595,8 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
             return "a real agent reply landed first"
         if state.status in ("resolved", "closed"):
             return "ticket already resolved"
+    if item.kind == "milestone_update" and item.context.get("promised"):
+        return promises.announcement_stale(state, item)
     if item.kind == "closure_summary":
         if state.reopened_at is not None and state.reopened_at > item.trigger_at:
             return "ticket reopened during the closure grace period"
@@ -653,6 +672,11 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
         promises.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
     if context["transfers"]["acknowledge"] and contact is None:
         state.transfers_acknowledged = True  # told once
+    if context["transfers"]["acknowledge"] and context["owner"]:
+        context["owner"]["new"] = False  # the handovers' sentence names the owner already
+        state.owner_news = False if contact is None else state.owner_news
+    if context["owner"] and context["owner"]["new"] and contact is None:
+        state.owner_news = False  # told once
     notification = Notification(
         notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience="customer",
         channel=route.channel, recipient=route.recipient,
@@ -701,6 +725,8 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
                          "due_at": milestone.due_at.isoformat() if milestone.due_at else None}
     else:
         milestone_ctx = None
+    transfers_told = (state.transfers >= rules.policy.transfers_before_acknowledging
+                      and not state.transfers_acknowledged and state.owner is not None)
     context: dict[str, Any] = {
         "customer": {
             "name": customer.name,
@@ -712,15 +738,15 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
         },
         "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status},
         "agent": {"name": state.agent.name} if state.agent else None,
-        "owner": {"name": state.owner.name} if state.owner else None,
+        "owner": {"name": state.owner.name, "new": state.owner_news
+                  and (item.kind, channel) in OWNER_NEWS} if state.owner else None,
         "concern": state.concern,
-        "transfers": {"count": state.transfers, "acknowledge": (
-            state.transfers >= rules.policy.transfers_before_acknowledging
-            and not state.transfers_acknowledged and state.owner is not None)},
+        "transfers": {"count": state.transfers, "acknowledge": transfers_told},
         "next_milestone": milestone_ctx,
         "quick_update": {"channel": channel},
         "sent_at": now.isoformat(),
         "moved": None,
+        "promised": None,
         "next_update": None,
     }
     if item.kind == "closure_summary" and state.summary is not None:

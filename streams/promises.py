@@ -104,6 +104,18 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
         ))
         step.log("schedule", f"{kind} for promise {promise.promise_id} at {due.isoformat()}",
                  kind=kind)
+    if existing is None and version == 1 and step.rules.policy.announce_first_promise:
+        # "Aisha will update you by 3 pm": the customer hears the first promise made to them.
+        step.state.scheduled.append(Scheduled(
+            kind="milestone_update", due_at=step.release_at, trigger_event_id=event.id,
+            trigger_at=event.occurred_at,
+            context={"milestone": {"text": "", "at": event.occurred_at.isoformat()},
+                     "next_milestone": {"text": event.customer_text or None,
+                                        "due_at": event.due_at.isoformat()},
+                     "promised": {"by": event.agent.name, "due_at": event.due_at.isoformat(),
+                                  "text": event.customer_text or None,
+                                  "promise_id": promise.promise_id,
+                                  "version": promise.version}}))
     if existing is not None or version > 1:
         # The customer hears what moved, from when to when, and why if the agent said so;
         # the task line itself is the agent's, not news for the customer.
@@ -398,3 +410,13 @@ def _holding_fate(step: Step) -> dict[str, Any]:
     last = step.state.holding_updates_in_a_row + 1 >= step.rules.policy.holding_updates_in_a_row
     return {"status": "sent", "reason": None, "until": None, "channel": route.channel,
             "last": last}
+
+
+def announcement_stale(state: TicketState, item: Scheduled) -> str | None:
+    """Why a first promise's announcement should not go (any more), if it should not."""
+    promised = item.context.get("promised") or {}
+    promise = state.promises.get(str(promised.get("promise_id")))
+    if promise is None or promise.version != promised.get("version") \
+            or promise.status != "pending":
+        return "the promise was kept or changed before it was announced"
+    return None

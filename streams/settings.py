@@ -284,6 +284,9 @@ class PolicySettings(Frozen):
     # A holding update tells the customer when they will hear from us next: this much team
     # working time later. heard keeps that time like any promise (the lead is told and the
     # customer hears again if nothing real has gone out), at most this many times in a row.
+    # An agent's first promise on a ticket is told to the customer ("Aisha will update you
+    # by 3 pm"); off when the help desk's own reply already says it.
+    announce_first_promise: bool = True
     holding_interval_minutes: float = Field(120, gt=0)
     holding_updates_in_a_row: int = Field(3, ge=1)
 

@@ -248,6 +248,8 @@ class TicketState(Model):
     next_update_due: datetime | None = None
     holding_updates_in_a_row: int = 0
     owner: Agent | None = None
+    # The owner changed and the customer has not been told yet (one line, once).
+    owner_news: bool = False
     transfers: int = 0
     transfers_acknowledged: bool = False
     offers: dict[str, Offer] = Field(default_factory=dict)

@@ -253,7 +253,7 @@ def test_transfers_are_counted_and_acknowledged_once_naming_the_owner() -> None:
                                      to_status="on_hold")])
     [first] = outcomes[4].notifications
     assert first.context["transfers"] == {"count": 2, "acknowledge": True}
-    assert first.context["owner"] == {"name": "Cleo"}
+    assert first.context["owner"] == {"name": "Cleo", "new": False}
     [second] = outcomes[5].notifications
     assert second.context["transfers"]["acknowledge"] is False  # told once
 
@@ -308,6 +308,8 @@ STORY_DECISIONS = [
      "checkpoint_escalation for promise P1 at 2026-11-20T13:00:00+00:00"),
     ("promised", "schedule", "checkpoint_holding",
      "checkpoint_holding for promise P1 at 2026-11-20T13:00:00+00:00"),
+    ("promised", "defer", "milestone_update", "the customer heard from us 0 s ago; the promise "
+     "is announced at 2026-11-20T10:12:00+00:00"),
     ("same", "skip", "checkpoint", "same promise repeated; nothing changes"),
     ("moved", "cancel", "checkpoint_nudge", "promise P1 settled"),
     ("moved", "cancel", "checkpoint_escalation", "promise P1 settled"),
@@ -417,3 +419,21 @@ def test_a_message_before_the_ticket_is_known_waits_and_a_reply_cancels_its_ack(
     assert later.notifications == []
     _, outcomes = run([stories.created("T1"), stories.reply("T1", T0 + minutes(0.5))])
     assert [n for o in outcomes for n in o.notifications] == []
+
+
+def test_a_change_of_owner_is_told_once_in_the_next_update() -> None:
+    first = {"name": "Sam Reyes", "team": "parcels", "id": "a-1"}
+    second = {"name": "Aisha Khan", "team": "parcels", "id": "a-2"}
+    _, outcomes = run([
+        stories.created("T1", urgent=True),
+        stories.event("ticket.assigned", "T1", T0 + minutes(1), eid="a1", agent=first),
+        stories.reply("T1", T0 + minutes(2), eid="r1", milestone={"text": "Found it."}),
+        stories.event("ticket.assigned", "T1", T0 + minutes(3), eid="a2", agent=second,
+                      owner=True),
+        stories.reply("T1", T0 + minutes(4), eid="r2", milestone={"text": "Booked it."}),
+        stories.reply("T1", T0 + minutes(5), eid="r3", milestone={"text": "On its way."}),
+    ])
+    owners = [n.context["owner"] for o in outcomes for n in o.notifications
+              if n.kind == "milestone_update"]
+    assert owners == [{"name": "Sam Reyes", "new": False}, {"name": "Aisha Khan", "new": True},
+                      {"name": "Aisha Khan", "new": False}]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from heard.streams.state import TicketState
+from heard.streams.policy import Outcome
+from heard.streams.state import Notification, TicketState
 from tests import stories
 from tests.stories import T0, minutes
 from tests.unit.test_policy import RULES, run, tick
@@ -18,16 +19,43 @@ def promised_state() -> TicketState:
     return state
 
 
+def ladder(out: Outcome) -> list[Notification]:
+    """The ladder's messages: without the first promise's announcement to the customer."""
+    return [n for n in out.notifications if not n.context.get("promised")]
+
+
 def test_promise_is_pending_with_a_ladder() -> None:
     state = promised_state()
     assert state.promises["P1"].status == "pending"
     assert sorted(item.kind for item in state.scheduled) == [
-        "checkpoint_escalation", "checkpoint_holding", "checkpoint_nudge"]
+        "checkpoint_escalation", "checkpoint_holding", "checkpoint_nudge", "milestone_update"]
+
+
+def test_the_first_promise_is_announced_to_the_customer_after_the_acknowledgment() -> None:
+    state = promised_state()  # the urgent acknowledgment went at T0, the promise at T0+5
+    [announcement] = [item for item in state.scheduled if item.kind == "milestone_update"]
+    assert announcement.due_at == T0 + minutes(10)  # the coalesce window after the ack
+    out = tick(state, T0 + minutes(10))
+    [note] = out.notifications
+    assert (note.kind, note.context["promised"]["by"], note.context["promised"]["due_at"]) == (
+        "milestone_update", "Sam Reyes", DUE.isoformat())
+    assert note.context["next_milestone"]["due_at"] == DUE.isoformat()
+
+
+def test_a_promise_kept_before_its_announcement_is_not_announced() -> None:
+    from heard.streams.policy import decide
+    from heard.streams.records import parse_event
+
+    out = decide(promised_state(), parse_event(stories.dumps(stories.reply(
+        "T1", T0 + minutes(7)))), T0 + minutes(7), RULES)
+    later = tick(out.state, T0 + minutes(10))
+    assert later.notifications == []
+    assert "kept or changed before it was announced" in later.decisions[-1].reason
 
 
 def test_nudge_goes_to_the_agent_before_the_due_time() -> None:
     out = tick(promised_state(), DUE - timedelta(seconds=RULES.policy.nudge_lead_seconds))
-    [nudge] = out.notifications
+    [nudge] = ladder(out)
     assert (nudge.kind, nudge.audience, nudge.recipient) == ("checkpoint_nudge", "agent",
                                                              "sam@example.com")
     assert out.state.promises["P1"].nudged
@@ -47,7 +75,7 @@ def test_kept_before_due_cancels_the_ladder() -> None:
 
 def test_broken_promise_escalates_and_sends_one_honest_holding_update() -> None:
     out = tick(promised_state(), DUE)
-    assert sorted((n.kind, n.audience) for n in out.notifications) == [
+    assert sorted((n.kind, n.audience) for n in ladder(out)) == [
         ("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")]
     assert out.state.promises["P1"].status == "broken"
     again = tick(out.state, DUE + minutes(5))
@@ -63,7 +91,7 @@ def test_renegotiated_promise_replaces_the_old_one_and_tells_the_customer() -> N
     out = decide(state, parse_event(stories.dumps(new)), T0 + minutes(30), RULES)
     assert out.state.promises["P1"].status == "renegotiated"
     assert out.state.promises["P2"].version == 2
-    assert [n.kind for n in out.notifications] == ["milestone_update"]
+    assert [n.kind for n in ladder(out)] == ["milestone_update"]
     # The old promise's ladder is gone: nothing fires at its due time.
     assert tick(out.state, DUE).notifications == []
 
@@ -136,7 +164,7 @@ def escalation_text(customer: dict[str, object]) -> tuple[str, list[str]]:
     [escalation] = [n for n in out.notifications if n.kind == "checkpoint_escalation"]
     text = Renderer(REPO / "templates").render("checkpoint_escalation", "email", "en",
                                                escalation.timezone, escalation.context).text
-    return text, sorted(n.kind for n in out.notifications)
+    return text, sorted(n.kind for n in ladder(out))
 
 
 def test_an_escalation_says_what_really_reached_the_customer_in_their_own_time() -> None:
@@ -165,7 +193,7 @@ def test_a_moved_promise_tells_the_customer_from_when_to_when_and_why() -> None:
     _, outcomes = run([stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(5), DUE),
                        stories.promised("T1", T0 + minutes(30), moved_to, eid="moved",
                                         reason="the courier has not confirmed the slot yet")])
-    [update] = outcomes[2].notifications
+    [update] = ladder(outcomes[2])
     assert update.context["moved"] == {"from": DUE.isoformat(), "to": moved_to.isoformat(),
                                        "reason": "the courier has not confirmed the slot yet"}
     renderer = Renderer(REPO / "templates")
