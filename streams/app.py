@@ -300,6 +300,8 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
             first = outcome.first_acknowledgment
             FIRST_ACK.labels(first.team or "none").observe(first.seconds)
             await emit(names["promises"], ticket_key, first.model_dump_json().encode())
+        for transfer in outcome.transfers:
+            await emit(names["promises"], ticket_key, transfer.model_dump_json().encode())
         for reply in outcome.replies:
             REPLIES.labels(reply.record, getattr(reply, "via", "")).inc()
             await emit(names["replies"], ticket_key, reply.model_dump_json().encode())

@@ -266,6 +266,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.what == "feedback":
         return report_feedback(args, settings)
+    if args.what == "transfers":
+        if args.plot:
+            print("heard report transfers: no chart; use --format csv", file=sys.stderr)
+            return 2
+        from heard.streams import transfers_report
+
+        raw = asyncio.run(read_topic(settings.engine, settings.engine.topic("promises")))
+        tickets, teams = transfers_report.build(
+            transfers_report.parse_transfers(value for _, value, _ in raw), args.since)
+        print(transfers_report.render(transfers_report.rows(tickets, teams), args.format), end="")
+        return 0
     records = asyncio.run(read_topic(settings.engine, settings.engine.topic("promises")))
     promises, acks = parse_records(value for _, value, _ in records)
     rows = build(promises, acks, args.since)
@@ -435,9 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--dry-run", action="store_true", help="list the tickets, erase nothing")
     forget.set_defaults(func=cmd_forget)
 
-    report = sub.add_parser("report", help="promise keeping, or customers' feedback, per agent "
-                            "and team")
-    report.add_argument("what", choices=["promises", "feedback"])
+    report = sub.add_parser("report", help="promise keeping, customers' feedback, or transfers, "
+                            "per agent, team and ticket")
+    report.add_argument("what", choices=["promises", "feedback", "transfers"])
     report.add_argument("--since", type=parse_since, default="30d",
                         help="promises made (or feedback given) since: 7d, 12h, 30m or an ISO "
                         "date (default 30d)")

@@ -56,6 +56,7 @@ from heard.streams.state import (
     Scheduled,
     SentRecord,
     TicketState,
+    TransferRecord,
     notification_id,
 )
 
@@ -103,6 +104,8 @@ class Outcome:
     first_acknowledgment: FirstAcknowledgment | None = None
     # Customers' answers, for `heard-replies`.
     replies: list[ChoiceRecord | FeedbackRecord] = field(default_factory=list)
+    # Changes of team, for `heard report transfers`.
+    transfers: list[TransferRecord] = field(default_factory=list)
     changed: bool = True
     # The ticket's data is to be erased now (retention passed, or `heard forget`).
     forget: bool = False
@@ -368,6 +371,9 @@ def on_assigned(step: Step) -> None:
     before = state.agent.team if state.agent else None
     if before is not None and event.agent.team is not None and event.agent.team != before:
         state.transfers += 1
+        step.out.transfers.append(TransferRecord(
+            ticket_id=state.ticket_id, from_team=before, to_team=event.agent.team,
+            count=state.transfers, at=event.occurred_at))
     state.agent = event.agent
     if event.owner or state.owner is None:
         previous = state.owner

@@ -204,6 +204,17 @@ class FeedbackRecord(Model):
     at: datetime
 
 
+class TransferRecord(Model):
+    """A change of team on a ticket: the `heard-promises` topic, for `heard report transfers`."""
+
+    record: Literal["transfer"] = "transfer"
+    ticket_id: str
+    from_team: str
+    to_team: str
+    count: int
+    at: datetime
+
+
 class SentRecord(Model):
     kind: str
     notification_id: str
