@@ -70,13 +70,16 @@ coverage: install
 # Mutation testing of the pure core (not part of `make test`: it takes about half an hour).
 # Each module runs against the unit tests that exercise it; the table and every survivor
 # are printed at the end and kept in build/mutants/.
-MUTANT_TESTS_policy := tests/unit/test_policy.py tests/unit/test_policy_edges.py tests/unit/test_policy_state.py tests/unit/test_promises.py tests/unit/test_templates.py
+MUTANT_TESTS_policy := tests/unit/test_policy.py tests/unit/test_policy_edges.py tests/unit/test_policy_state.py tests/unit/test_promises.py tests/unit/test_choices.py tests/unit/test_contacts.py tests/unit/test_templates.py
 MUTANT_TESTS_promises := $(MUTANT_TESTS_policy)
 MUTANT_TESTS_records := tests/unit/test_hostile_input.py tests/unit/test_policy_edges.py tests/unit/test_connectors.py tests/unit/test_policy.py
 MUTANT_TESTS_routing := tests/unit/test_routing.py tests/unit/test_policy.py tests/unit/test_promises.py
 MUTANT_TESTS_sms_segments := tests/unit/test_routing.py tests/unit/test_templates.py
 MUTANT_TESTS_mime := tests/unit/test_mime.py
-MUTANT_MODULES := streams/policy streams/promises streams/records streams/routing streams/sms_segments channels/mime
+MUTANT_TESTS_choices := tests/unit/test_choices.py tests/unit/test_contacts.py tests/unit/test_policy.py
+MUTANT_TESTS_replies := tests/unit/test_replies.py tests/unit/test_choices.py
+MUTANT_TESTS_links := tests/unit/test_links.py
+MUTANT_MODULES := streams/policy streams/promises streams/records streams/routing streams/sms_segments channels/mime streams/choices streams/replies streams/links
 mutants: install
 	@mkdir -p build/mutants && rm -f build/mutants/*.jsonl
 	@$(foreach m,$(MUTANT_MODULES),echo "mutating $(m).py" && PYTHONDONTWRITEBYTECODE=1 \
