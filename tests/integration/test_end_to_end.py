@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Iterator
@@ -186,6 +187,10 @@ async def test_reopen_during_grace_cancels_the_closure_and_sms_goes_by_consent(
     cancels = [d for d in lines if d["outcome"] == "cancel"]
     assert cancels and cancels[0]["kind"] == "closure_summary"
     assert cancels[0]["reason"] == "ticket reopened during the closure grace period"
+    # The absence below means something only once the closure's grace (2 s) and a few sweeps
+    # (0.5 s each) have passed: a closure still held would have gone by then.
+    past_grace = start + timedelta(seconds=2 + 4 * 0.5) - now()
+    await asyncio.sleep(max(0.0, past_grace.total_seconds()))  # bounded: 4 s at most
     bodies = sms_bodies()
     assert bodies == [bodies[0]] and bodies[0].startswith("Hi Łukasz, we have your message")
     assert not mails_for(catchers.mail_dir, "E2E-4")
