@@ -10,7 +10,7 @@ PYTHON ?= python3
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --quiet \
               $(if $(UPGRADE),--upgrade,)
 
-.PHONY: install prism kafka-jars run test up down lint typecheck-tree lock mutants coverage clean
+.PHONY: install prism kafka-jars run test up down lint typecheck-tree lock mutants coverage coverage-all clean
 
 install: $(VENV)/.installed
 
@@ -64,7 +64,17 @@ test: install prism kafka-jars lint
 
 # Branch coverage of the unit suite (the pure core, rendering, connectors), module by module.
 coverage: install
+	rm -f .coverage .coverage.*
 	$(VENV)/bin/coverage run -m pytest -q -p no:cacheprovider tests/unit
+	$(VENV)/bin/coverage combine -q
+	$(VENV)/bin/coverage report
+
+# Branch coverage of the unit and integration suites together, the worker, ingest and CLI
+# subprocesses included (coverage's `patch = subprocess`, pyproject.toml).
+coverage-all: install prism kafka-jars
+	rm -f .coverage .coverage.*
+	$(VENV)/bin/coverage run -m pytest -q -p no:cacheprovider
+	$(VENV)/bin/coverage combine -q
 	$(VENV)/bin/coverage report
 
 # Mutation testing of the pure core (not part of `make test`: it takes about half an hour).
