@@ -9,8 +9,6 @@ negative ("felt heard" / "not felt heard").
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from heard.streams.state import FeedbackRecord
+from heard.streams.tables import render_rows
 
 
 @dataclass
@@ -106,23 +105,9 @@ def build(tickets: list[TicketFeedback]) -> list[FeedbackRow]:
 
 
 def render(rows: list[FeedbackRow], signal_names: list[str], fmt: str) -> str:
-    data = [row.public(signal_names) for row in rows]
     columns = list(FeedbackRow("all", "all").public(signal_names))
-    if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(data)
-        return out.getvalue()
-    if not data:
-        return "no feedback in this period\n"
-    cells = [[("-" if item[c] is None else str(item[c])) for c in columns] for item in data]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines) + "\n"
+    return render_rows([row.public(signal_names) for row in rows], columns, fmt,
+                       empty="no feedback in this period")
 
 
 def plot(rows: list[FeedbackRow], signal_names: list[str], path: Path) -> None:

@@ -185,7 +185,7 @@ def sample_contexts(kind: str, persona: Persona, now: datetime,
                                            "promised": {"by": "Sam Reyes-Villanueva",
                                                         "due_at": base["next_milestone"]["due_at"],
                                                         "text": base["next_milestone"]["text"]}}))
-    if "owner" in base:
+    if kind in ("milestone_update", "checkpoint_holding"):
         variants.append(("new-owner", {**base, "owner": {**base["owner"], "new": True},
                                        "transfers": {"count": 1, "acknowledge": False}}))
     if kind == "closure_summary":

@@ -8,8 +8,6 @@ for heard's first message.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import statistics
 from collections.abc import Iterable
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from heard.streams.state import FirstAcknowledgment, PromiseRecord
+from heard.streams.tables import render_rows
 
 STATUSES = ("pending", "kept", "kept_late", "renegotiated", "broken", "cancelled")
 
@@ -117,21 +116,7 @@ COLUMNS = ("group", "name", "made", "pending", "kept", "kept_late", "renegotiate
 
 
 def render(rows: list[Row], fmt: str) -> str:
-    data = [row.public() for row in rows]
-    if fmt == "json":
-        return json.dumps(data, indent=2)
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(data)
-        return out.getvalue()
-    cells = [[("-" if item[c] is None else str(item[c])) for c in COLUMNS] for item in data]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c)
-              for i, c in enumerate(COLUMNS)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines) + "\n"
+    return render_rows([row.public() for row in rows], COLUMNS, fmt)
 
 
 def plot(rows: list[Row], path: Path) -> None:

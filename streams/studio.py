@@ -45,7 +45,14 @@ DEBOUNCE_MS = 120
 WORDINGS = {"": "", "no-milestone": "when the ticket has no milestone: the first reply",
             "first-reply": "for the first reply the acknowledgment promised",
             "next-update": "for the next update a holding update promised",
-            "last-holding": "the last holding update in a row (names no time)"}
+            "last-holding": "the last holding update in a row (names no time)",
+            "two-options": "two options, no deadline, no intro, no links; one without "
+                           "trade-off or timeline",
+            "changed-choice": "the customer changed their choice",
+            "no-links": "the rating asked without links (no link secret configured)",
+            "no-question": "no rating asked (feedback ask: false)",
+            "first-promise": "announcing an agent's first promise",
+            "new-owner": "the one update after a change of owner"}
 
 
 @dataclass

@@ -8,8 +8,6 @@ a ticket already handed on before (a second transfer or more).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from heard.streams.state import TransferRecord
+from heard.streams.tables import render_rows
 
 
 @dataclass
@@ -82,19 +81,4 @@ COLUMNS = ("group", "name", "transfers", "path", "handed_on", "received", "repea
 
 
 def render(data: list[dict[str, Any]], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(data)
-        return out.getvalue()
-    if not data:
-        return "no transfers in this period\n"
-    cells = [[("-" if item[c] is None else str(item[c])) for c in COLUMNS] for item in data]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(COLUMNS)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-              for r in cells]
-    return "\n".join(lines) + "\n"
+    return render_rows(data, COLUMNS, fmt, empty="no transfers in this period")

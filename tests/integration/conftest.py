@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from playwright.async_api import Browser, async_playwright
+
+from heard.devstack.kafka import free_port
+from tests.conftest import Catchers, Worker, worker_env
+
+# Where Twilio (and customers' browsers) reach the public listener, as it signs requests.
+PUBLIC = "https://heard.example.test"
+TOKEN = "callback-test-token"
 
 
 def chromium() -> str:
@@ -28,3 +35,27 @@ async def browser() -> AsyncIterator[Browser]:
                                                     args=["--no-sandbox"])
         yield launched
         await launched.close()
+
+
+@pytest.fixture(scope="module")
+def web_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def ops_port() -> int:
+    return free_port()
+
+
+def public_worker(kafka_bootstrap: str, catchers: Catchers, prefix: str, web_port: int,
+                  ops_port: int, tmp_path_factory: pytest.TempPathFactory,
+                  **extra: str) -> Iterator[Worker]:
+    """A worker whose public listener Twilio and browsers reach at PUBLIC, for a module."""
+    env = worker_env(kafka_bootstrap, catchers, prefix, HEARD_WEB_ENABLED="true",
+                     HEARD_WEB_PORT=str(web_port), HEARD_OPS_PORT=str(ops_port),
+                     HEARD_PUBLIC_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN,
+                     HEARD_ACK_HOLD_SECONDS="0", **extra)
+    running = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
+    running.start()
+    yield running
+    running.stop()

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser
 
-from heard.devstack.kafka import free_port
 from heard.streams.readback import read_topic
 from heard.streams.settings import EngineSettings
 from tests import stories
-from tests.conftest import Catchers, Worker, wait_until, worker_env
+from tests.conftest import Catchers, Worker, wait_until
+from tests.integration.conftest import PUBLIC, public_worker
 from tests.integration.test_end_to_end import send
-from tests.integration.test_twilio_callbacks import PUBLIC, TOKEN, post, texts_to
+from tests.integration.test_twilio_callbacks import post, texts_to
 from tests.peers import REPO
 
 pytestmark = pytest.mark.integration
@@ -46,21 +46,10 @@ def prefix() -> str:
 
 
 @pytest.fixture(scope="module")
-def web_port() -> int:
-    return free_port()
-
-
-@pytest.fixture(scope="module")
-def worker(kafka_bootstrap: str, catchers: Catchers, prefix: str, web_port: int,
+def worker(kafka_bootstrap: str, catchers: Catchers, prefix: str, web_port: int, ops_port: int,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    env = worker_env(kafka_bootstrap, catchers, prefix, HEARD_WEB_ENABLED="true",
-                     HEARD_WEB_PORT=str(web_port), HEARD_OPS_PORT=str(free_port()),
-                     HEARD_PUBLIC_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN,
-                     HEARD_ACK_HOLD_SECONDS="0", HEARD_LINK_SECRET=LINK_SECRET)
-    running = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
-    running.start()
-    yield running
-    running.stop()
+    yield from public_worker(kafka_bootstrap, catchers, prefix, web_port, ops_port,
+                             tmp_path_factory, HEARD_LINK_SECRET=LINK_SECRET)
 
 
 async def replies(bootstrap: str, prefix: str) -> list[dict[str, Any]]:

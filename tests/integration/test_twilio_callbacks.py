@@ -18,7 +18,8 @@ from heard.streams.cli import explain_lines
 from heard.streams.readback import read_topic
 from heard.streams.settings import EngineSettings
 from tests import stories
-from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
+from tests.conftest import Catchers, Worker, wait_for, wait_until
+from tests.integration.conftest import PUBLIC, TOKEN, public_worker
 from tests.integration.test_end_to_end import mails_for, send
 
 pytestmark = pytest.mark.integration
@@ -30,8 +31,6 @@ SID_4 = "SM7dba2524cbf018fd99df76db6bf1fa7c"
 SID_5 = "SMaae8978d5f6c47b41cb700055ecfb81f"
 SID_6 = "SMab40fdeb0d536b802b6d10d146157d4a"
 
-PUBLIC = "https://heard.example.test"
-TOKEN = "callback-test-token"
 
 
 @pytest.fixture(scope="module")
@@ -40,26 +39,10 @@ def prefix() -> str:
 
 
 @pytest.fixture(scope="module")
-def web_port() -> int:
-    return free_port()
-
-
-@pytest.fixture(scope="module")
-def ops_port() -> int:
-    return free_port()
-
-
-@pytest.fixture(scope="module")
 def worker(kafka_bootstrap: str, catchers: Catchers, prefix: str, web_port: int, ops_port: int,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    env = worker_env(kafka_bootstrap, catchers, prefix, HEARD_WEB_ENABLED="true",
-                     HEARD_WEB_PORT=str(web_port), HEARD_OPS_PORT=str(ops_port),
-                     HEARD_PUBLIC_URL=PUBLIC,
-                     TWILIO_AUTH_TOKEN=TOKEN, HEARD_ACK_HOLD_SECONDS="0")
-    running = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
-    running.start()
-    yield running
-    running.stop()
+    yield from public_worker(kafka_bootstrap, catchers, prefix, web_port, ops_port,
+                             tmp_path_factory)
 
 
 async def post(port: int, path: str, params: dict[str, str], *, token: str = TOKEN,

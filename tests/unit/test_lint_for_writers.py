@@ -144,3 +144,15 @@ def test_an_sms_over_budget_in_a_readers_own_letters_says_how_much_to_cut(
     ucs2 = [f for f in problems if "UCS-2 units" in f]
     assert ucs2 and all("characters (UCS-2)" in f for f in ucs2)
     assert all(int(f.split("; cut ")[1].split()[0]) > 0 for f in problems)
+
+
+def test_every_sample_wording_lint_renders_is_named_for_writers_in_the_studio() -> None:
+    from heard.streams.lint import SAMPLE_NOW, load_linter, sample_contexts
+    from heard.streams.rendering import KINDS
+    from heard.streams.studio import WORDINGS
+
+    linter = load_linter(REPO / "config", REPO / "templates")
+    labels = {label for kind in KINDS for persona in linter.personas
+              for label, _ in sample_contexts(kind, persona, SAMPLE_NOW)}
+    assert labels - set(WORDINGS) == set()
+    assert {"two-options", "changed-choice", "first-promise", "new-owner"} <= labels
