@@ -179,7 +179,6 @@ class SmsSettings(Frozen):
         "messages ask for status callbacks and callbacks are checked against it",
     )
     timeout_seconds: float = Field(10.0, gt=0)
-    default_region: str = "US"
 
     @field_validator("public_base_url")
     @classmethod
