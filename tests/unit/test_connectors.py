@@ -287,6 +287,11 @@ def test_zendesk_native_events_map_by_the_author_role_or_say_why_not() -> None:
     [status] = map_zendesk(zendesk_native("status_changed", {"current": "PENDING",
                                                               "previous": "OPEN"}))
     assert (status["type"], status["to_status"]) == ("ticket.status_changed", "pending_customer")
+    # A ticket deleted, archived or scrubbed in Zendesk is closed for heard: nothing more
+    # is sent about it.
+    for gone in ("DELETED", "ARCHIVED", "SCRUBBED"):
+        [ended] = map_zendesk(zendesk_native("status_changed", {"current": gone}))
+        assert ended["type"] == "ticket.closed", gone
     with pytest.raises(Unmappable, match="carries ids, not names or addresses"):
         map_zendesk(zendesk_native("created", {}))
     assert map_zendesk(zendesk_native("priority_changed", {"current": "HIGH"})) == []
