@@ -139,8 +139,10 @@ class Delivery:
         if self.fallback_enabled and n.fallback:
             channel = n.fallback[0]
             outcome.fallback = n.model_copy(update={
-                "notification_id": notification_id(n.ticket_id, n.kind, n.trigger_event_id,
-                                                   channel, n.audience),
+                # The same per-person id the policy gives: a contact's fallback is theirs.
+                "notification_id": notification_id(
+                    n.ticket_id, n.kind, n.trigger_event_id, channel,
+                    n.audience if n.contact is None else f"contact:{n.contact}"),
                 "channel": channel,
                 "recipient": n.fallback_recipients[channel],
                 "fallback": n.fallback[1:],

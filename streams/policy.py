@@ -196,7 +196,7 @@ def on_created(step: Step) -> None:
     state.owner = state.owner or event.agent
     state.concern = event.concern or state.concern
     if event.contacts is not None:
-        state.contacts = list(event.contacts)
+        state.contacts = other_people(event.customer, event.contacts)
     state.next_milestone = event.next_milestone
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "open", event.occurred_at
@@ -436,9 +436,23 @@ def on_closed(step: Step) -> None:
                      kind="closure_summary")
 
 
+def other_people(customer: Customer | None, contacts: list[Contact]) -> list[Contact]:
+    """The contacts who are not the customer, each once: a help desk's CC list often holds
+    the requester too, and nobody should get every message twice."""
+    seen = {value for value in (customer.email, customer.phone) if value} if customer else set()
+    kept: list[Contact] = []
+    for contact in contacts:
+        addresses = {value for value in (contact.email, contact.phone) if value}
+        if addresses & seen or contact.key in {c.key for c in kept}:
+            continue
+        seen |= addresses
+        kept.append(contact)
+    return kept
+
+
 def on_contacts(step: Step) -> None:
     event: ContactsUpdated = step.event
-    step.state.contacts = list(event.contacts)
+    step.state.contacts = other_people(step.state.customer, event.contacts)
     roles = ", ".join(f"{c.role}" for c in event.contacts) or "none"
     step.log("record", f"contacts updated: {len(event.contacts)} ({roles})")
 
@@ -465,6 +479,9 @@ def on_forget(step: Step) -> None:
     gone = [c for c in state.contacts if c.key == event.contact]
     state.contacts = [c for c in state.contacts if c.key != event.contact]
     state.scheduled = [item for item in state.scheduled if item.contact != event.contact]
+    # What was sent to them stays counted, without saying who they were.
+    state.sent = [record.model_copy(update={"contact": "erased"})
+                  if record.contact == event.contact else record for record in state.sent]
     step.out.forgotten_phones = [c.phone for c in gone if c.phone]
     step.log("erase", "a contact erased from this ticket (heard forget); the ticket stays"
              if gone else "erasure of a contact not on this ticket: nothing to do")
@@ -528,6 +545,7 @@ def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
 
 # The messages that say, in one line, who has the request now after a change of owner.
 # (A holding update by SMS has no room left for it.)
+NEWS_KINDS = ("milestone_update", "checkpoint_holding")
 OWNER_NEWS = {("milestone_update", "email"), ("milestone_update", "sms"),
               ("checkpoint_holding", "email")}
 # What each contact hears: a stakeholder every update; a requester all a customer does.
@@ -547,10 +565,32 @@ def _release_customer(step: Step, item: Scheduled) -> None:
         else:
             _release_to_contact(step, item, contact)
         return
-    _release_to_customer(step, item)
+    item = with_news(step, item)
+    if not _release_to_customer(step, item):
+        return  # coalesced: everyone hears it together when it goes, or no one does
     for contact in state.contacts:
         if contact.role == "requester" or item.kind in STAKEHOLDER_KINDS:
             _release_to_contact(step, item.model_copy(update={"contact": contact.key}), contact)
+
+
+def with_news(step: Step, item: Scheduled) -> Scheduled:
+    """The item, carrying the news it is the first to tell (after a change of owner, "Aisha
+    has your request now"; after repeated transfers, that they happened): decided once,
+    so the customer and every contact hear the same, and no later update repeats it."""
+    state = step.state
+    if item.kind not in NEWS_KINDS or "news" in item.context:
+        return item
+    transfers = (item.kind == "milestone_update" and state.owner is not None
+                 and state.transfers >= step.rules.policy.transfers_before_acknowledging
+                 and not state.transfers_acknowledged)
+    # The handovers' sentence names the owner already.
+    owner_new = state.owner_news and not transfers
+    if transfers:
+        state.transfers_acknowledged = True
+    if transfers or owner_new:
+        state.owner_news = False
+    return item.model_copy(update={"context": {
+        **item.context, "news": {"transfers": transfers, "owner_new": owner_new}}})
 
 
 def _release_to_contact(step: Step, item: Scheduled, contact: Contact) -> None:
@@ -563,7 +603,9 @@ def _release_to_contact(step: Step, item: Scheduled, contact: Contact) -> None:
     emit_customer(step, item, contact)
 
 
-def _release_to_customer(step: Step, item: Scheduled) -> None:
+def _release_to_customer(step: Step, item: Scheduled) -> bool:
+    """Release to the ticket's customer. False when the message was coalesced (it waits, or
+    is not needed): then it goes to no one else either."""
     state = step.state
     last = state.last_customer_notified_at
     window = timedelta(seconds=step.rules.policy.coalesce_window_seconds)
@@ -573,23 +615,23 @@ def _release_to_customer(step: Step, item: Scheduled) -> None:
         state.scheduled.append(item.model_copy(update={"due_at": last + window}))
         step.log("defer", f"the customer heard from us {(step.now - last).seconds} s ago; the "
                  f"promise is announced at {(last + window).isoformat()}", kind=item.kind)
-        return
-    if item.kind in ("acknowledgment",) and not item.urgent:
-        last = state.last_customer_notified_at
-        window = timedelta(seconds=step.rules.policy.coalesce_window_seconds)
-        if last is not None and step.now - last < window:
-            step.log("skip", f"coalesced: the customer heard from us {(step.now - last).seconds} s "
-                     "ago", kind=item.kind)
-            return
+        return False
+    if item.kind == "acknowledgment" and not item.urgent and last is not None \
+            and step.now - last < window:
+        step.log("skip", f"coalesced: the customer heard from us {(step.now - last).seconds} s "
+                 "ago", kind=item.kind)
+        return False
     quiet_end = None if item.urgent else quiet_until(step.now, state.customer, step.rules.policy)
     if quiet_end is not None:
         state.scheduled.append(item.model_copy(update={"due_at": quiet_end}))
         step.log("defer", f"customer's quiet hours; deferred to {quiet_end.isoformat()}",
                  kind=item.kind)
-        return
+        # Their quiet hours are theirs: the other contacts hear now, by their own.
+        return True
     if item.kind == "acknowledgment":
         promise_a_reachable_first_reply(step)
     emit_customer(step, item)
+    return True
 
 
 def _still_wanted(step: Step, item: Scheduled) -> str | None:
@@ -671,18 +713,11 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
     if item.kind == "checkpoint_holding":
         # The customer's holding update sets the next time (and counts); a contact's names it.
         hear_by = (promises.watch_next_update(step, item) if contact is None
-                   else state.next_update_due)
+                   else state.next_update_due or promises.next_update_time(step))
         context["next_update"] = {"due_at": hear_by.isoformat()} if hear_by else None
     elif contact is None and item.kind in ("milestone_update", "closure_summary", "options",
                                            "option_confirmed"):
         promises.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
-    if context["transfers"]["acknowledge"] and contact is None:
-        state.transfers_acknowledged = True  # told once
-    if context["transfers"]["acknowledge"] and context["owner"]:
-        context["owner"]["new"] = False  # the handovers' sentence names the owner already
-        state.owner_news = False if contact is None else state.owner_news
-    if context["owner"] and context["owner"]["new"] and contact is None:
-        state.owner_news = False  # told once
     notification = Notification(
         notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience="customer",
         channel=route.channel, recipient=route.recipient,
@@ -731,8 +766,7 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
                          "due_at": milestone.due_at.isoformat() if milestone.due_at else None}
     else:
         milestone_ctx = None
-    transfers_told = (state.transfers >= rules.policy.transfers_before_acknowledging
-                      and not state.transfers_acknowledged and state.owner is not None)
+    news = item.context.get("news") or {}
     context: dict[str, Any] = {
         "customer": {
             "name": customer.name,
@@ -744,10 +778,10 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
         },
         "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status},
         "agent": {"name": state.agent.name} if state.agent else None,
-        "owner": {"name": state.owner.name, "new": state.owner_news
+        "owner": {"name": state.owner.name, "new": bool(news.get("owner_new"))
                   and (item.kind, channel) in OWNER_NEWS} if state.owner else None,
         "concern": state.concern,
-        "transfers": {"count": state.transfers, "acknowledge": transfers_told},
+        "transfers": {"count": state.transfers, "acknowledge": bool(news.get("transfers"))},
         "next_milestone": milestone_ctx,
         "quick_update": {"channel": channel},
         "sent_at": now.isoformat(),
@@ -759,7 +793,8 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
         context["summary"] = state.summary.model_dump()
         # One question, answered in one tap: a number from 1 to 5.
         context["feedback"] = {"scale": 5, "links": None} if rules.feedback.ask else None
-    context.update(promises.with_every_promise_flag(item.context))
+    context.update(promises.with_every_promise_flag(
+        {key: value for key, value in item.context.items() if key != "news"}))
     return context
 
 

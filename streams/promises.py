@@ -298,9 +298,8 @@ def watch_next_update(step: Step, holding: Scheduled, *, counts: bool = True) ->
         step.log("record", f"{state.holding_updates_in_a_row} holding updates in a row: this one "
                  "names no next time; the lead has the ticket", kind="checkpoint")
         return None
-    due = business_deadline(step.now, policy.holding_interval_minutes, policy)
-    # A time inside the customer's quiet hours could not be kept: name the end of them.
-    due = quiet_until(due, state.customer, policy) or due
+    due = next_update_time(step, counted=True)
+    assert due is not None
     state.next_update_due = due
     agent = state.owner or state.agent
     context = {"promise": {"id": "next-update", "what": None, "first_reply": False,
@@ -316,6 +315,18 @@ def watch_next_update(step: Step, holding: Scheduled, *, counts: bool = True) ->
     step.log("schedule", f"the holding update promises news by {due.isoformat()}; the lead and "
              "the customer hear if nothing real reaches them by then", kind="checkpoint")
     return due
+
+
+def next_update_time(step: Step, *, counted: bool = False) -> datetime | None:
+    """When the next holding update will say the customer hears from us again (None for
+    the last one in a row): `holding_interval_minutes` of team time from now, out of the
+    customer's quiet hours. `counted`: this holding update is already in the count."""
+    state, policy = step.state, step.rules.policy
+    if state.holding_updates_in_a_row + (0 if counted else 1) >= policy.holding_updates_in_a_row:
+        return None
+    due = business_deadline(step.now, policy.holding_interval_minutes, policy)
+    # A time inside the customer's quiet hours could not be kept: name the end of them.
+    return quiet_until(due, state.customer, policy) or due
 
 
 def end_next_update_watch(step: Step, reason: str) -> None:

@@ -98,3 +98,47 @@ def test_erasing_a_contact_removes_them_and_their_waiting_messages_and_keeps_the
     vp = parse_event(stories.dumps(stories.event(
         "heard.forget", "T1", T0 + minutes(7), eid="forget-vp", contact="c-vp")), internal=True)
     assert decide(out.state, vp, T0 + minutes(7), RULES).forgotten_phones == ["+34612345679"]
+
+
+def test_the_customer_listed_again_as_a_contact_gets_each_message_once() -> None:
+    again = {"name": "Amara Okafor", "email": "amara@example.net", "role": "requester"}
+    _, outcomes = run([stories.created("T1", contacts=[again, OPS, dict(OPS, id="ops-2")]),
+                       stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it."})])
+    updates = [n for n in outcomes[-1].notifications if n.kind == "milestone_update"]
+    assert [(n.recipient, n.contact) for n in updates] == [("amara@example.net", None),
+                                                           ("ops@example.org", "c-ops")]
+
+
+def test_everyone_hears_of_a_new_owner_in_the_same_update_and_only_once() -> None:
+    _, outcomes = run([
+        stories.created("T1", contacts=[VP]),
+        stories.event("ticket.assigned", "T1", T0 + minutes(1), eid="a1",
+                      agent={"name": "Sam Reyes", "id": "a-1"}),
+        stories.event("ticket.assigned", "T1", T0 + minutes(2), eid="a2",
+                      agent={"name": "Aisha Khan", "id": "a-2"}, owner=True),
+        stories.reply("T1", T0 + minutes(3), eid="r1", milestone={"text": "Found it."}),
+        stories.reply("T1", T0 + minutes(4), eid="r2", milestone={"text": "Booked it."}),
+    ])
+    told = [[(n.contact, n.context["owner"]["new"]) for n in o.notifications
+             if n.kind == "milestone_update"] for o in outcomes[-2:]]
+    assert told == [[(None, True), ("c-vp", True)], [(None, False), ("c-vp", False)]]
+
+
+def test_a_first_promise_waiting_for_the_customer_waits_for_everyone() -> None:
+    state, outcomes = run([stories.created("T1", urgent=True, contacts=[VP]),
+                           stories.promised("T1", T0 + minutes(1), T0 + timedelta(hours=3))])
+    assert [n.kind for n in outcomes[-1].notifications] == []
+    later = tick(state, T0 + minutes(10))
+    assert [(n.kind, n.contact) for n in later.notifications] == [
+        ("milestone_update", None), ("milestone_update", "c-vp")]
+
+
+def test_a_contacts_holding_update_names_the_next_time_while_the_customer_sleeps() -> None:
+    sleepy = stories.customer(quiet_hours={"start": "09:00", "end": "18:00"},
+                              timezone="Europe/London")
+    state, _ = run([stories.created("T1", customer=sleepy, contacts=[VP]),
+                    stories.promised("T1", T0 + minutes(1), T0 + timedelta(hours=1))])
+    assert state is not None
+    due = tick(state, T0 + timedelta(hours=1))
+    [holding] = [n for n in due.notifications if n.kind == "checkpoint_holding"]
+    assert holding.contact == "c-vp" and holding.context["next_update"] is not None

@@ -62,3 +62,20 @@ async def test_a_retry_after_longer_than_the_cap_waits_only_the_cap(waits: list[
                         RetrySettings(attempts=3, initial_seconds=0.2, max_seconds=2.0))
     outcome = await delivery.deliver(acknowledgment())
     assert outcome.status == "sent" and waits == [2.0]
+
+
+def test_a_contacts_fallback_is_theirs_not_the_customers() -> None:
+    phone = stories.customer(phone="+14155550123", consent={"email": True, "sms": True})
+    contact = {"id": "c-1", "name": "Jorge Ruiz", "email": "jorge@example.es",
+               "phone": "+34612345679", "consent": {"email": True, "sms": True},
+               "role": "requester"}
+    created = parse_event(stories.dumps(stories.created("T-f", urgent=True, customer=phone,
+                                                        contacts=[contact])))
+    notes = decide(None, created, created.occurred_at, RULES).notifications
+    customer, theirs = notes
+    delivery = Delivery(Renderer(REPO / "templates"), {}, RetrySettings())
+    mine = delivery.failed(customer, "refused").fallback
+    other = delivery.failed(theirs, "refused").fallback
+    assert mine is not None and other is not None
+    assert (other.channel, other.recipient, other.contact) == ("sms", "+34612345679", "c-1")
+    assert other.notification_id != mine.notification_id
