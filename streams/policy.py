@@ -644,7 +644,7 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
         if state.status in ("resolved", "closed"):
             return "ticket already resolved"
     if item.kind == "milestone_update" and item.context.get("promised"):
-        return promises.announcement_stale(state, item)
+        return promises.announcement_stale(state, item, step.now)
     if item.kind == "closure_summary":
         if state.reopened_at is not None and state.reopened_at > item.trigger_at:
             return "ticket reopened during the closure grace period"

@@ -423,11 +423,14 @@ def _holding_fate(step: Step) -> dict[str, Any]:
             "last": last}
 
 
-def announcement_stale(state: TicketState, item: Scheduled) -> str | None:
+def announcement_stale(state: TicketState, item: Scheduled, now: datetime) -> str | None:
     """Why a first promise's announcement should not go (any more), if it should not."""
     promised = item.context.get("promised") or {}
     promise = state.promises.get(str(promised.get("promise_id")))
     if promise is None or promise.version != promised.get("version") \
             or promise.status != "pending":
         return "the promise was kept or changed before it was announced"
+    if promise.due_at <= now:
+        # Held (quiet hours, a backlog) past the promised time: the holding update speaks now.
+        return "the promised time passed before it could be announced"
     return None
