@@ -469,6 +469,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
 def write_schemas(folder: Path) -> list[Path]:
     """Write docs/schemas/ from the models (`python -m heard.streams.records docs/schemas`)."""
+    folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, schema in json_schemas().items():
         path = folder / f"{name}.v1.json"
