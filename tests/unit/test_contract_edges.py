@@ -101,8 +101,8 @@ def test_the_cleaner_drops_control_and_reordering_characters_only(char: str, kep
 
 
 def test_a_models_values_are_frozen_and_trimmed() -> None:
-    customer = Customer(name="  Amara Okafor  ")
-    assert customer.name == "Amara Okafor"
+    customer = Customer(name="  Amara Okafor  ", language=" es ")
+    assert (customer.name, customer.language) == ("Amara Okafor", "es")
     with pytest.raises(ValidationError):
         customer.name = "Someone else"  # type: ignore[misc]
     event = parse_event(stories.dumps(stories.created("T1")))
@@ -137,7 +137,12 @@ def test_the_published_schemas_are_written_one_file_per_type(tmp_path: Path) -> 
     first = written[0].read_text(encoding="utf-8")
     assert first.endswith("}\n") and first.startswith('{\n  "')
     assert json.loads(first) == json_schemas()["ticket.created"]
+    assert write_schemas(tmp_path / "new" / "folder")[0].exists()
     # As a command, into the folder it is given (docs/schemas by default).
+    default = subprocess.run([sys.executable, "-m", "heard.streams.records"], capture_output=True,
+                             text=True, cwd=tmp_path, check=False, timeout=60)
+    assert default.returncode == 0, default.stderr
+    assert (tmp_path / "docs" / "schemas" / "ticket.created.v1.json").exists()
     out = subprocess.run([sys.executable, "-m", "heard.streams.records", str(tmp_path / "cli")],
                          capture_output=True, text=True, cwd=REPO, check=False, timeout=60)
     assert out.returncode == 0, out.stderr

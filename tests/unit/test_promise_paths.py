@@ -140,3 +140,136 @@ def test_the_first_promise_announcement_carries_the_agents_words() -> None:
     [note] = tick(state, T0 + minutes(10)).notifications
     assert note.context["promised"]["text"] == "the slot"
     assert note.context["next_milestone"]["text"] == "the slot"
+
+
+def test_the_first_reply_watch_escalates_then_a_late_reply_ends_it() -> None:
+    state, _ = run([stories.created("T1")])
+    assert state is not None and state.first_reply_due == T0 + timedelta(hours=4)
+    acknowledged = tick(state, T0 + minutes(1))
+    due = tick(acknowledged.state, T0 + timedelta(hours=4))
+    assert [n.kind for n in due.notifications] == ["checkpoint_escalation", "checkpoint_holding"]
+    assert due.state.first_reply_escalated is True
+    late = apply(due.state, stories.reply("T1", T0 + timedelta(hours=4, minutes=5)))
+    assert ("record", "checkpoint", "first reply given late") in log(late)
+    assert late.state.first_reply_escalated is False and late.state.first_reply_due is None
+
+
+def test_the_owner_is_nudged_not_the_last_agent_assigned() -> None:
+    owner = {"name": "Olu Owner", "email": "olu@example.com", "team": "t"}
+    other = {"name": "Bea Other", "email": "bea@example.com", "team": "t"}
+    state, _ = run([stories.created("T1", agent=owner),
+                    stories.event("ticket.assigned", "T1", T0 + minutes(1), eid="as", agent=other)])
+    assert state is not None
+    nudge = tick(tick(state, T0 + minutes(1)).state, T0 + timedelta(hours=3, minutes=30))
+    assert [(n.kind, n.recipient) for n in nudge.notifications] == [
+        ("checkpoint_nudge", "olu@example.com")]
+    first = tick(tick(state, T0 + minutes(1)).state, T0 + timedelta(hours=4))
+    watched = [i for i in first.state.scheduled if i.context["promise"].get("next_update")]
+    assert {i.context["promise"]["agent_name"] for i in watched} == {"Olu Owner"}
+
+
+def test_a_promise_on_a_closed_ticket_is_not_tracked() -> None:
+    _, closed = run([stories.created("T1"),
+                     stories.event("ticket.closed", "T1", T0 + minutes(1), eid="cl"),
+                     stories.promised("T1", T0 + minutes(2), DUE)])
+    assert log(closed[-1]) == [("skip", "checkpoint", "promise on a closed ticket is not tracked")]
+
+
+def test_resolving_cancels_a_pending_promise_and_its_ladder() -> None:
+    out = apply(promised(), stories.resolved("T1", T0 + minutes(30)))
+    assert [line for line in log(out) if line[1] != "milestone_update"][:4] == [
+        ("cancel", "checkpoint_nudge", "promise P1 settled"),
+        ("cancel", "checkpoint_escalation", "promise P1 settled"),
+        ("cancel", "checkpoint_holding", "promise P1 settled"),
+        ("record", "checkpoint", "promise P1 cancelled: ticket resolved")]
+    assert out.state.promises["P1"].status == "cancelled"
+    assert [i.kind for i in out.state.scheduled] == ["closure_summary"]
+
+
+def leftovers(state: TicketState, *items: Scheduled) -> TicketState:
+    """A state holding steps a newer rule would have dropped (as after a rolling upgrade)."""
+    return state.model_copy(update={"scheduled": list(items)})
+
+
+def step_for(kind: str, audience: str, **context: Any) -> Scheduled:
+    return Scheduled(kind=kind, audience=audience, due_at=DUE, trigger_event_id="left",
+                     trigger_at=T0, promise_id="P1", promise_version=1,
+                     context={"promise": {"id": "P1", "what": "x", "due_at": DUE.isoformat(),
+                                          **context}})
+
+
+def test_ladder_steps_for_a_promise_already_kept_are_cancelled_with_its_status() -> None:
+    kept = apply(promised(), stories.reply("T1", T0 + minutes(30))).state
+    assert kept.promises["P1"].status == "kept"
+    state = leftovers(kept, step_for("checkpoint_nudge", "agent"),
+                      step_for("checkpoint_escalation", "lead"),
+                      step_for("checkpoint_holding", "customer"))
+    out = tick(state, DUE)
+    assert log(out) == [("cancel", "checkpoint_nudge", "promise is kept"),
+                        ("cancel", "checkpoint_escalation", "promise is kept"),
+                        ("cancel", "checkpoint_holding", "promise is kept")]
+
+
+def test_a_holding_update_alone_still_breaks_the_promise_it_speaks_for() -> None:
+    state = leftovers(promised(), step_for("checkpoint_holding", "customer"))
+    out = tick(state, DUE)
+    assert out.state.promises["P1"].status == "broken"
+    assert [n.kind for n in out.notifications] == ["checkpoint_holding"]
+
+
+def test_watch_steps_left_after_the_watch_ended_are_cancelled_with_the_reason() -> None:
+    base = promised().model_copy(update={"first_reply_due": None, "next_update_due": None})
+    first = Scheduled(kind="checkpoint_escalation", audience="lead", due_at=DUE,
+                      trigger_event_id="w1", trigger_at=T0,
+                      context={"promise": {"id": "first-reply", "first_reply": True,
+                                           "due_at": DUE.isoformat()}})
+    nxt = first.model_copy(update={"trigger_event_id": "w2", "context": {
+        "promise": {"id": "next-update", "next_update": True}}})
+    out = tick(leftovers(base, first, nxt), DUE)
+    assert log(out) == [("cancel", "checkpoint_escalation", "the first reply was given"),
+                        ("cancel", "checkpoint_escalation",
+                         "the customer has heard from us since")]
+    closed = base.model_copy(update={"first_reply_due": DUE, "status": "closed"})
+    assert log(tick(leftovers(closed, first), DUE)) == [
+        ("cancel", "checkpoint_escalation", "the first reply was given")]
+
+
+def test_after_the_last_holding_update_a_reply_starts_the_count_again() -> None:
+    first = tick(promised(), DUE)
+    third = tick(tick(first.state, T0 + timedelta(hours=5)).state, T0 + timedelta(hours=7))
+    assert (third.state.holding_updates_in_a_row, third.state.next_update_due) == (3, None)
+    out = apply(third.state, stories.reply("T1", T0 + timedelta(hours=8)))
+    assert out.state.holding_updates_in_a_row == 0
+    assert not any("next-update watch ended" in line[2] for line in log(out))
+
+
+def test_a_renegotiation_by_a_new_promise_says_what_moved_from_the_old_time() -> None:
+    out = apply(promised(), stories.promised("T1", T0 + minutes(30), DUE + timedelta(hours=2),
+                                             pid="P2", eid="p2"))
+    [moved] = [n for n in out.notifications if n.context.get("moved")]
+    assert moved.context["moved"]["from"] == DUE.isoformat()
+    assert out.state.promises["P1"].status == "renegotiated"
+
+
+def test_a_nudge_is_only_scheduled_when_there_is_time_for_it() -> None:
+    lead = timedelta(seconds=RULES.policy.nudge_lead_seconds)
+    for made, nudged in ((DUE - lead - minutes(1), True), (DUE - lead, False),
+                         (DUE - minutes(10), False)):
+        state, _ = run([stories.created("T1", urgent=True),
+                        stories.promised("T1", made, DUE)])
+        assert state is not None
+        kinds = [i.kind for i in state.scheduled if i.promise_id == "P1"]
+        assert ("checkpoint_nudge" in kinds) is nudged, made
+
+
+def test_the_teams_messages_are_never_plain_text_only_whatever_the_customer_needs() -> None:
+    plain = stories.customer(accessibility={"plain_text_only": True})
+    state, _ = run([stories.created("T1", urgent=True, customer=plain),
+                    stories.promised("T1", T0 + minutes(5), DUE)])
+    assert state is not None
+    out = tick(state, DUE)
+    lead = [n for n in out.notifications if n.audience == "lead"]
+    customer = [n for n in out.notifications if n.audience == "customer"]
+    assert [n.plain_text_only for n in lead] == [False]
+    assert [n.plain_text_only for n in customer] == [True]
+    assert lead[0].context["customer"]["plain_text_only"] is True  # the lead is told of it
