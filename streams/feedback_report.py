@@ -9,7 +9,6 @@ negative ("felt heard" / "not felt heard").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from heard.streams.state import FeedbackRecord
-from heard.streams.tables import render_rows
+from heard.streams.tables import records_named, render_rows
 
 
 @dataclass
@@ -57,15 +56,7 @@ class FeedbackRow:
 
 
 def parse_feedback(raw: Iterable[bytes]) -> list[FeedbackRecord]:
-    records = []
-    for value in raw:
-        try:
-            data = json.loads(value)
-        except ValueError:
-            continue  # not ours: the topic also carries choices, and nothing else is read
-        if isinstance(data, dict) and data.get("record") == "feedback":
-            records.append(FeedbackRecord.model_validate(data))
-    return records
+    return [FeedbackRecord.model_validate(data) for data in records_named(raw, "feedback")]
 
 
 def per_ticket(records: list[FeedbackRecord], since: datetime) -> list[TicketFeedback]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -30,3 +30,17 @@ def render_rows(data: list[dict[str, Any]], columns: Sequence[str], fmt: str,
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
               for r in cells]
     return "\n".join(lines) + "\n"
+
+
+def records_named(raw: Iterable[bytes], name: str) -> list[dict[str, Any]]:
+    """The records of one kind (`"record": name`) on a topic that carries several; what is
+    not JSON or not that kind is not this report's to read."""
+    found = []
+    for value in raw:
+        try:
+            data = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("record") == name:
+            found.append(data)
+    return found

@@ -8,14 +8,13 @@ a ticket already handed on before (a second transfer or more).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from heard.streams.state import TransferRecord
-from heard.streams.tables import render_rows
+from heard.streams.tables import records_named, render_rows
 
 
 @dataclass
@@ -37,15 +36,7 @@ class TeamRow:
 
 
 def parse_transfers(raw: Iterable[bytes]) -> list[TransferRecord]:
-    found = []
-    for value in raw:
-        try:
-            data = json.loads(value)
-        except ValueError:
-            continue  # the topic carries other records: only transfers are read here
-        if isinstance(data, dict) and data.get("record") == "transfer":
-            found.append(TransferRecord.model_validate(data))
-    return found
+    return [TransferRecord.model_validate(data) for data in records_named(raw, "transfer")]
 
 
 def build(records: list[TransferRecord], since: datetime) -> tuple[list[TicketPath], list[TeamRow]]:
