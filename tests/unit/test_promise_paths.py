@@ -255,10 +255,11 @@ def test_a_nudge_is_only_scheduled_when_there_is_time_for_it() -> None:
     lead = timedelta(seconds=RULES.policy.nudge_lead_seconds)
     for made, nudged in ((DUE - lead - minutes(1), True), (DUE - lead, False),
                          (DUE - minutes(10), False)):
-        state, _ = run([stories.created("T1", urgent=True),
-                        stories.promised("T1", made, DUE)])
+        state, outcomes = run([stories.created("T1", urgent=True),
+                               stories.promised("T1", made, DUE)])
         assert state is not None
         kinds = [i.kind for i in state.scheduled if i.promise_id == "P1"]
+        kinds += [n.kind for n in outcomes[-1].notifications]
         assert ("checkpoint_nudge" in kinds) is nudged, made
 
 
