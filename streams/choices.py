@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from heard.streams.promises import end_next_update_watch, send_to_team
+from heard.streams.promises import send_to_team
 from heard.streams.records import FeedbackGiven, OptionChosen, OptionsOffered
 from heard.streams.state import ChoiceRecord, FeedbackRecord, Offer, Scheduled
 
@@ -164,8 +164,3 @@ def release_team(step: Step, item: Scheduled) -> None:
     owner = state.owner or state.agent
     send_to_team(step, item, owner.team if owner else None, owner.email if owner else None,
                  owner.name if owner else "team")
-
-
-def options_sent(step: Step, kind: str) -> None:
-    """The offer or the confirmation reached the customer: that is real news."""
-    end_next_update_watch(step, f"the {kind.replace('_', ' ')} reached them")

@@ -76,7 +76,10 @@ def offered(ticket: str, at: datetime, offer: str = "O1", choose_by: datetime | 
     fields.setdefault("options", OPTIONS)
     if choose_by is not None:
         fields["choose_by"] = iso(choose_by)
-    return event("ticket.options_offered", ticket, at, offer_id=offer, agent=AGENT, **fields)
+    agent = fields.pop("agent", AGENT)  # None: an offer without an agent on it
+    if agent is not None:
+        fields["agent"] = agent
+    return event("ticket.options_offered", ticket, at, offer_id=offer, **fields)
 
 
 def chosen(ticket: str, at: datetime, option: int, offer: str = "O1", via: str = "sms",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
 
-from heard.streams.policy import Outcome, Rules
+from heard.streams.policy import Outcome, Rules, decide
 from heard.streams.records import InvalidEvent, parse_event
 from heard.streams.replies import question_asked
 from heard.streams.settings import load_settings
@@ -182,3 +183,123 @@ def test_feedback_for_an_erased_or_unknown_ticket_is_not_kept() -> None:
                                      text="nobody called me back")], rules=FEEDBACK_RULES)
     assert outcomes[-1].replies == []
     assert "does not know" in outcomes[-1].decisions[-1].reason
+
+
+# ------------------------------------------------------------------ every path, by its log
+def log(outcome: Outcome) -> list[tuple[str, str | None, str]]:
+    return [(d.outcome, d.kind, d.reason) for d in outcome.decisions]
+
+
+def test_options_heard_cannot_offer_are_skipped_and_say_why() -> None:
+    _, unknown = run([stories.offered("T1", T0)])
+    assert log(unknown[-1]) == [("skip", "options", "options for a ticket heard has not seen "
+                                 "created")]
+    _, closed = run([stories.created("T1"),
+                     stories.event("ticket.closed", "T1", T0 + minutes(1), eid="cl"),
+                     stories.offered("T1", T0 + minutes(2))])
+    assert log(closed[-1]) == [("skip", "options", "options on a closed ticket are not offered")]
+    _, again = run([stories.created("T1", urgent=True), stories.offered("T1", T0 + minutes(2)),
+                    stories.offered("T1", T0 + minutes(3), eid="again")])
+    assert log(again[-1]) == [("skip", "options", "offer O1 was already made; nothing changes")]
+
+
+def test_the_agent_who_offers_owns_a_ticket_nobody_owned() -> None:
+    state, _ = run([stories.created("T1", urgent=True), stories.offered("T1", T0 + minutes(2))])
+    assert state is not None and state.owner is not None and state.agent is not None
+    assert (state.owner.name, state.agent.name) == ("Sam Reyes", "Sam Reyes")
+
+
+def test_a_newer_offer_withdraws_only_an_open_one_and_drops_its_deadline() -> None:
+    deadline = T0 + minutes(120)
+    state, outcomes = run([stories.created("T1", urgent=True),
+                           stories.offered("T1", T0 + minutes(5), choose_by=deadline),
+                           stories.offered("T1", T0 + minutes(10), offer="O2")])
+    assert ("record", "options", "offer O1 replaced by O2") in log(outcomes[-1])
+    assert ("cancel", "options_unanswered", "the offer was replaced by a newer one") in log(
+        outcomes[-1])
+    assert state is not None and not any(i.kind == "options_unanswered" for i in state.scheduled)
+    chosen_first, _ = run([stories.created("T1", urgent=True),
+                           stories.offered("T1", T0 + minutes(5)),
+                           stories.chosen("T1", T0 + minutes(6), 1),
+                           stories.offered("T1", T0 + minutes(10), offer="O2")])
+    assert chosen_first is not None and chosen_first.offers["O1"].withdrawn is False
+
+
+def test_a_deadline_at_the_moment_of_the_offer_is_no_deadline() -> None:
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.offered("T1", T0 + minutes(5), choose_by=T0 + minutes(5))])
+    assert state is not None and not any(i.kind == "options_unanswered" for i in state.scheduled)
+
+
+def test_a_choice_logs_who_chose_how_and_cancels_only_its_own_deadline() -> None:
+    later = T0 + minutes(300)
+    _, outcomes = run([stories.created("T1", urgent=True),
+                       stories.offered("T1", T0 + minutes(5), choose_by=T0 + minutes(120)),
+                       stories.chosen("T1", T0 + minutes(9), 2),
+                       stories.chosen("T1", T0 + minutes(10), 1, eid="changed")])
+    assert ("cancel", "options_unanswered", "the customer chose") in log(outcomes[2])
+    assert ("record", "option_confirmed", "option 2 chosen by sms") in log(outcomes[2])
+    assert ("record", "option_confirmed", "option 1 chosen by sms (was 2)") in log(outcomes[3])
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.offered("T1", T0 + minutes(5), choose_by=later),
+                    stories.offered("T1", T0 + minutes(6), offer="O2", choose_by=later),
+                    stories.chosen("T1", T0 + minutes(9), 1, offer="O1")])
+    assert state is not None
+    assert [i.context["offer"]["id"] for i in state.scheduled if i.kind == "options_unanswered"] \
+        == ["O2"]
+
+
+def test_a_choice_after_the_ticket_was_resolved_is_recorded_and_told_not_confirmed() -> None:
+    _, outcomes = run([stories.created("T1", urgent=True), stories.offered("T1", T0 + minutes(2)),
+                       stories.resolved("T1", T0 + minutes(3)),
+                       stories.chosen("T1", T0 + minutes(4), 2)])
+    assert ("skip", "option_confirmed", "the ticket is resolved: the choice is recorded and "
+            "the team told, with no confirmation to the customer") in log(outcomes[-1])
+    assert kinds(outcomes[-1]) == [("options_answered", "email")]
+    assert outcomes[-1].replies[0].option == 2
+
+
+def test_the_owner_not_the_last_agent_hears_of_a_choice_and_of_silence() -> None:
+    owner = {"name": "Olu Owner", "email": "olu@example.com", "team": "t"}
+    other = {"name": "Bea Other", "email": "bea@example.com", "team": "t"}
+    deadline = T0 + minutes(120)
+    state, _ = run([
+        stories.created("T1", urgent=True, agent=owner),
+        stories.event("ticket.assigned", "T1", T0 + minutes(1), eid="as", agent=other),
+        stories.offered("T1", T0 + minutes(2), choose_by=deadline, agent=None),
+    ])
+    assert state is not None
+    silence = tick(state, deadline)
+    assert [(n.kind, n.recipient) for n in silence.notifications
+            if n.kind == "options_unanswered"] == [("options_unanswered", "olu@example.com")]
+    chose = decide(state, parse_event(stories.dumps(stories.chosen("T1", T0 + minutes(9), 1))),
+                   T0 + minutes(9), RULES)
+    [team] = [n for n in chose.notifications if n.kind == "options_answered"]
+    assert team.recipient == "olu@example.com" and chose.replies[0].owner == "Olu Owner"
+
+
+def test_the_owner_is_not_nudged_about_a_choice_on_a_resolved_ticket() -> None:
+    deadline = T0 + minutes(120)
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.offered("T1", T0 + minutes(2), choose_by=deadline),
+                    stories.resolved("T1", T0 + minutes(3))])
+    assert state is not None
+    out = tick(state, deadline)
+    assert ("cancel", "options_unanswered", "the ticket is resolved") in log(out)
+    assert not [n for n in out.notifications if n.kind == "options_unanswered"]
+
+
+def test_feedback_logs_what_was_said_and_a_contacts_answer_is_hashed() -> None:
+    contact = {"id": "c-9", "name": "Jorge Ruiz", "email": "jorge@example.es", "language": "es",
+               "role": "stakeholder"}
+    _, outcomes = run([
+        stories.created("T1", urgent=True, contacts=[contact]),
+        stories.event("ticket.feedback", "T1", T0 + minutes(5), eid="f1", score=4, via="sms"),
+        stories.event("ticket.feedback", "T1", T0 + minutes(6), eid="f2", via="sms",
+                      contact="c-9", text="me mantuvieron informado"),
+    ], rules=FEEDBACK_RULES)
+    assert log(outcomes[1]) == [("record", None, "feedback by sms: score 4; signals: none")]
+    assert log(outcomes[2]) == [("record", None, "feedback by sms: words only; signals: "
+                                 "kept_updated")]
+    assert outcomes[1].replies[0].respondent is None
+    assert outcomes[2].replies[0].respondent == hashlib.sha256(b"c-9").hexdigest()[:16]
