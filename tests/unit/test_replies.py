@@ -8,7 +8,14 @@ from datetime import timedelta
 import pytest
 
 from heard.streams.records import parse_event
-from heard.streams.replies import SignalMatcher, event_for_text, read_answer
+from heard.streams.replies import (
+    FILLER,
+    NUMBER_WORDS,
+    Answer,
+    SignalMatcher,
+    event_for_text,
+    read_answer,
+)
 from heard.streams.settings import load_settings
 from heard.streams.state import Question
 from tests.peers import REPO
@@ -107,3 +114,48 @@ def test_a_text_answering_the_rating_becomes_feedback_with_or_without_a_score() 
     assert "score" not in words and words["text"] == "it is broken again"
     for event in (scored, words):
         assert parse_event(json.dumps(event)).type == "ticket.feedback"
+
+
+@pytest.mark.parametrize(("language", "word", "value"), [
+    (language, word, value) for language, words in NUMBER_WORDS.items()
+    for word, value in words.items()])
+def test_every_spelled_number_is_read_in_its_language(language: str, word: str,
+                                                      value: int) -> None:
+    assert read_answer(word, 5, language).number == value
+    assert read_answer(word.capitalize() + "!", 5, language).number == value
+
+
+@pytest.mark.parametrize("filler", sorted(FILLER))
+def test_a_choice_may_end_with_a_courtesy_word(filler: str) -> None:
+    assert read_answer(f"2 {filler}", 3, "en", strict=True) == Answer(2, filler)
+
+
+def test_a_number_that_is_not_a_choice_keeps_the_whole_text_as_words() -> None:
+    for body in ("2.5", "3-4 days", "7", "one more thing"):
+        assert read_answer(body, 3, "en", strict=True) == Answer(None, body)
+    # A rating is looser than a choice: "2 more days" is a 2 with words.
+    assert read_answer("2 more days", 5, "en") == Answer(2, "more days")
+
+
+def test_the_choice_question_is_strict_and_the_rating_is_not() -> None:
+    option, why = event_for_text(QUESTION, "SM1", "2 more days please", T0)
+    assert option is None and "not a choice" in why
+    rating = QUESTION.model_copy(update={"asks": "feedback", "offer_id": None, "choices": 5})
+    scored, _ = event_for_text(rating, "SM1", "2 more days please", T0)
+    assert scored is not None and (scored["score"], scored["text"]) == (2, "more days please")
+
+
+def test_a_question_answers_until_its_expiry_exactly_and_words_are_kept_to_2000() -> None:
+    on_time, _ = event_for_text(QUESTION, "SM1", "1", QUESTION.expires_at)
+    assert on_time is not None and on_time["option"] == 1
+    rating = QUESTION.model_copy(update={"asks": "feedback", "offer_id": None, "choices": 5})
+    long, _ = event_for_text(rating, "SM1", "5 " + "w" * 2500, T0)
+    assert long is not None and len(long["text"]) == 2000
+    assert parse_event(json.dumps(long)).text == "w" * 2000
+
+
+def test_an_answer_and_a_signal_rule_cannot_be_changed_after_they_are_made() -> None:
+    answer = read_answer("2", 3)
+    with pytest.raises(AttributeError):
+        answer.number = 3  # type: ignore[misc]
+    assert MATCHER.tag("   ", "en") == [] and MATCHER.tag(None, "en") == []
