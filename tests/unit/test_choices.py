@@ -11,7 +11,7 @@ from heard.streams.policy import Outcome, Rules, decide
 from heard.streams.records import InvalidEvent, parse_event
 from heard.streams.replies import question_asked
 from heard.streams.settings import load_settings
-from heard.streams.state import Question
+from heard.streams.state import Question, Scheduled
 from tests import stories
 from tests.peers import REPO
 from tests.stories import T0, minutes
@@ -226,9 +226,37 @@ def test_a_newer_offer_withdraws_only_an_open_one_and_drops_its_deadline() -> No
 
 
 def test_a_deadline_at_the_moment_of_the_offer_is_no_deadline() -> None:
-    state, _ = run([stories.created("T1", urgent=True),
-                    stories.offered("T1", T0 + minutes(5), choose_by=T0 + minutes(5))])
+    state, outcomes = run([stories.created("T1", urgent=True),
+                           stories.offered("T1", T0 + minutes(5), choose_by=T0 + minutes(5))])
     assert state is not None and not any(i.kind == "options_unanswered" for i in state.scheduled)
+    assert kinds(outcomes[-1]) == [("options", "email")]
+
+
+def test_a_deadline_step_left_for_an_answered_offer_is_cancelled() -> None:
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.offered("T1", T0 + minutes(5), choose_by=T0 + minutes(60)),
+                    stories.chosen("T1", T0 + minutes(9), 1)])
+    assert state is not None
+    left = Scheduled(kind="options_unanswered", audience="agent", due_at=T0 + minutes(60),
+                     trigger_event_id="left", trigger_at=T0, context={"offer": {"id": "O1"}})
+    out = tick(state.model_copy(update={"scheduled": [left]}), T0 + minutes(60))
+    assert log(out) == [("cancel", "options_unanswered",
+                         "the customer has chosen, or the offer was replaced")]
+
+
+def test_a_closed_ticket_gets_no_confirmation_and_its_owner_no_deadline_nudge() -> None:
+    deadline = T0 + minutes(120)
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.offered("T1", T0 + minutes(2), choose_by=deadline),
+                    stories.event("ticket.closed", "T1", T0 + minutes(3), eid="cl")])
+    assert state is not None
+    chose = decide(state, parse_event(stories.dumps(stories.chosen("T1", T0 + minutes(4), 1))),
+                   T0 + minutes(4), RULES)
+    assert kinds(chose) == [("options_answered", "email")]
+    left = Scheduled(kind="options_unanswered", audience="agent", due_at=deadline,
+                     trigger_event_id="left", trigger_at=T0, context={"offer": {"id": "O1"}})
+    out = tick(state.model_copy(update={"scheduled": [left]}), deadline)
+    assert log(out) == [("cancel", "options_unanswered", "the ticket is closed")]
 
 
 def test_a_choice_logs_who_chose_how_and_cancels_only_its_own_deadline() -> None:

@@ -74,3 +74,22 @@ def test_links_need_a_public_address_and_a_long_enough_secret() -> None:
     assert reply_links(public, {"HEARD_LINK_SECRET": "s" * 40}) is not None
     with pytest.raises(ConfigError, match="HEARD_LINK_SECRET holds 8 bytes; use at least 32"):
         reply_links(public, {"HEARD_LINK_SECRET": "s" * 8})
+
+
+def test_a_link_works_until_its_expiry_to_the_second_whatever_its_length() -> None:
+    for size in range(8):  # every padding a token's base64 can need
+        answer = LinkAnswer("T1", "feedback", 4, None, "en", T0 + timedelta(days=30),
+                            "x" * size)
+        assert LINKS.read(LINKS.token(answer), answer.expires_at) == answer
+    with pytest.raises(BadLink, match="not one heard made"):
+        LINKS.read("a.b", T0)  # not even base64
+    with pytest.raises(AttributeError):
+        ANSWER.value = 3  # type: ignore[misc]
+
+
+def test_only_the_options_and_the_rating_get_links_and_a_label_is_kept_short() -> None:
+    offer = {"id": "O1", "options": [{"number": 1, "label": "W" * 120, "link": None}]}
+    confirmed = notification("option_confirmed", offer=offer)
+    assert LINKS.add_to(confirmed, T0) == confirmed.context
+    [option] = LINKS.add_to(notification("options", offer=offer), T0)["offer"]["options"]
+    assert LINKS.read(option["link"].rsplit("/", 1)[1], T0).label == "W" * 80
