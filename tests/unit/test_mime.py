@@ -11,7 +11,14 @@ import pytest
 
 from heard.channels.base import OutboundMessage, PermanentDeliveryError
 from heard.channels.email_smtp import EmailConfig, build_email
-from heard.channels.mime import encoded_words, quoted_printable
+from heard.channels.mime import (
+    MimeError,
+    _first_word_bytes,
+    address_header,
+    encoded_words,
+    quoted_printable,
+    text_header,
+)
 
 CONFIG = EmailConfig(host="127.0.0.1", port=25, from_address="support@example.com",
                      from_name="Acme Support", reply_to="support+{ticket_id}@example.com",
@@ -143,3 +150,33 @@ def test_invalid_header_names_are_refused(headers: dict[str, str]) -> None:
 def test_malformed_recipient_is_refused() -> None:
     with pytest.raises(PermanentDeliveryError, match="malformed email address"):
         build_email(CONFIG, message(to="amara@example.net\r\nBcc: x@example.org"))
+
+
+def test_headers_fold_at_exactly_78_characters() -> None:
+    word = "x" * (78 - len("Subject: ") - len(" ab"))
+    fits = text_header("Subject", f"{word} ab")          # 78 characters: one line
+    assert fits == f"Subject: {word} ab\r\n".encode() and len(fits) - 2 == 78
+    folded = text_header("Subject", f"{word} abc")       # 79: the last word moves down
+    assert folded == f"Subject: {word}\r\n abc\r\n".encode()
+
+
+def test_a_header_line_may_be_998_characters_and_no_more() -> None:
+    longest = "y" * (998 - len("Subject: "))
+    assert len(text_header("Subject", longest)) == 998 + 2
+    with pytest.raises(MimeError, match="the Subject header has a word longer than 998"):
+        text_header("Subject", longest + "y")
+
+
+def test_an_ascii_display_name_is_written_as_is() -> None:
+    assert address_header("To", "amara@example.net", "Amara Okafor") == \
+        b"To: Amara Okafor <amara@example.net>\r\n"
+
+
+def test_encoded_words_fill_to_their_byte_budget_exactly() -> None:
+    assert len(encoded_words("é" * 22 + "a")) == 1          # 45 bytes: one word
+    assert len(encoded_words("é" * 22 + "ab")) == 2         # 46 bytes: two
+    assert _first_word_bytes("X-Heard1") == 42              # 78 - 8 - 2 - 12 = 56 -> 42
+
+
+def test_body_lines_stay_lines_on_the_wire() -> None:
+    assert quoted_printable("a\nb\tc") == b"a\r\nb\tc"

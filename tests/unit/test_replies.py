@@ -116,13 +116,34 @@ def test_a_text_answering_the_rating_becomes_feedback_with_or_without_a_score() 
         assert parse_event(json.dumps(event)).type == "ticket.feedback"
 
 
+# Written out here, not read from the module: a wrong entry there must fail here.
+SPELLED = {
+    "en": "one 1 two 2 three 3 four 4 five 5 first 1 second 2 third 3",
+    "es": "uno 1 una 1 dos 2 tres 3 cuatro 4 cinco 5 primera 1 segunda 2 tercera 3",
+    "fr": "un 1 une 1 deux 2 trois 3 quatre 4 cinq 5 premier 1 première 1 deuxième 2 "
+          "troisième 3",
+    "de": "eins 1 zwei 2 drei 3 vier 4 fünf 5 erste 1 zweite 2 dritte 3",
+}
+
+
+def test_the_spelled_numbers_are_exactly_these() -> None:
+    expected = {language: dict(zip(text.split()[::2], map(int, text.split()[1::2]), strict=True))
+                for language, text in SPELLED.items()}
+    assert expected == NUMBER_WORDS
+
+
 @pytest.mark.parametrize(("language", "word", "value"), [
-    (language, word, value) for language, words in NUMBER_WORDS.items()
-    for word, value in words.items()])
+    (language, word, int(value)) for language, text in SPELLED.items()
+    for word, value in zip(text.split()[::2], text.split()[1::2], strict=True)])
 def test_every_spelled_number_is_read_in_its_language(language: str, word: str,
                                                       value: int) -> None:
     assert read_answer(word, 5, language).number == value
     assert read_answer(word.capitalize() + "!", 5, language).number == value
+
+
+def test_the_courtesy_words_are_exactly_these() -> None:
+    assert {"please", "pls", "thanks", "thank", "thx", "ok", "por", "gracias", "merci", "svp",
+            "danke", "bitte"} == FILLER
 
 
 @pytest.mark.parametrize("filler", sorted(FILLER))
