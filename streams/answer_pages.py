@@ -65,7 +65,7 @@ class AnswerPages:
     def _read(self, request: Request) -> LinkAnswer | Response:
         try:
             return self.links.read(request.match_info["token"], self.clock())
-        except (BadLink, ValueError, KeyError, TypeError) as exc:
+        except (BadLink, ValueError, KeyError, TypeError) as exc:  # any malformed token is a 404
             expired = isinstance(exc, BadLink) and "expired" in str(exc)
             return self.page(410 if expired else 404, self.default_locale,
                              state="expired" if expired else "unknown", answer=None)

@@ -555,7 +555,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
                 return
             phone, sid = str(record["from"]), str(record["message_sid"])
             body, at = str(record.get("body") or ""), datetime.fromisoformat(record["at"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:  # a record of the wrong shape: dead letter
             await dead_letter(event.value, event.key, f"not an inbound text or question: {exc}",
                               "sms-replies", event.message)
             return

@@ -72,7 +72,7 @@ class ReplyLinks:
         try:
             payload = _unb64(body)
             valid = hmac.compare_digest(self._sign(payload), signature)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:  # not base64 at all: the same refusal as a bad signature
             raise BadLink("this link is not one heard made") from exc
         if not valid:
             raise BadLink("this link is not one heard made")

@@ -148,7 +148,8 @@ async def test_replay_with_duplicates_and_reordering_sends_each_message_once(
     assert await wait_until(duplicates_seen, lambda n: n >= 6, 20, "six duplicates") == 6
     # Had the late duplicate of `resolved` counted, its closure would wait out the grace (2 s)
     # first: look only after that, and a few sweeps (0.5 s each), have passed.
-    await asyncio.sleep(2 + 4 * 0.5)  # bounded: 4 s
+    # The worker runs in its own process on the real clock: no clock can be injected there.
+    await asyncio.sleep(2 + 4 * 0.5)  # waits out the grace: 4 s, bounded
     subjects = sorted(m["Subject"] for m in mails_for(catchers.mail_dir, "E2E-3"))
     assert subjects == [
         "Progress on your request: My parcel is late",
@@ -193,7 +194,8 @@ async def test_reopen_during_grace_cancels_the_closure_and_sms_goes_by_consent(
     # The absence below means something only once the closure's grace (2 s) and a few sweeps
     # (0.5 s each) have passed: a closure still held would have gone by then.
     past_grace = start + timedelta(seconds=2 + 4 * 0.5) - now()
-    await asyncio.sleep(max(0.0, past_grace.total_seconds()))  # bounded: 4 s at most
+    # The worker runs in its own process on the real clock: no clock can be injected there.
+    await asyncio.sleep(max(0.0, past_grace.total_seconds()))  # waits out the grace: <= 4 s
     bodies = sms_bodies()
     assert bodies == [bodies[0]] and bodies[0].startswith("Hi Łukasz, we have your message")
     assert not mails_for(catchers.mail_dir, "E2E-4")
