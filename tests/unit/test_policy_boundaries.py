@@ -1,0 +1,441 @@
+"""The policy at its boundaries: the same second, the exact end of a window, events that
+arrive in the wrong order, state restored twice, and what `heard explain` is told. Each test
+holds a rule a mutation run showed no other test held."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from heard.streams.policy import Outcome, Rules, decide
+from heard.streams.records import parse_event
+from heard.streams.settings import PolicySettings
+from heard.streams.state import Scheduled, TicketState
+from tests import stories
+from tests.stories import T0, minutes
+from tests.unit.test_contacts import OPS, VP
+from tests.unit.test_policy import RULES, run, tick
+
+# T0 is a Friday, 10:00 UTC; the team works 09:00-18:00 UTC, so the first reply (4 working
+# hours) is due at 14:00, its nudge at 13:30, and a holding update names 16:00.
+FIRST_REPLY_DUE = T0 + timedelta(hours=4)
+SMS_CUSTOMER = stories.customer(phone="+442071838750", preferred_channel="sms",
+                                consent={"email": True, "sms": True})
+
+
+def reasons(outcome: Outcome) -> list[str]:
+    return [d.reason for d in outcome.decisions]
+
+
+def sent(outcome: Outcome) -> list[tuple[str, str, str | None]]:
+    return [(n.kind, n.audience, n.contact) for n in outcome.notifications]
+
+
+def apply(state: TicketState | None, raw: dict[str, Any], at: Any = None,
+          rules: Rules = RULES) -> Outcome:
+    event = parse_event(stories.dumps(raw), internal=raw["type"].startswith("heard."))
+    return decide(state, event, at or event.occurred_at, rules)
+
+
+def after_first_holding_update(rules: Rules = RULES) -> TicketState:
+    """Acknowledged, no reply by the first-reply target: the holding update has gone."""
+    state, _ = run([stories.created("T1")], rules=rules)
+    assert state is not None
+    state = tick(state, T0 + minutes(1), rules).state
+    out = tick(state, FIRST_REPLY_DUE, rules)
+    assert ("checkpoint_holding", "customer", None) in sent(out)
+    return out.state
+
+
+# ------------------------------------------------------------------ what explain is told
+def test_explain_records_contacts_preferences_and_what_a_connector_left_out() -> None:
+    _, outcomes = run([
+        stories.created("T1", source="zendesk", warnings=["phone '(555) 01' is not a number"]),
+        stories.event("ticket.contacts_updated", "T1", T0 + minutes(1), contacts=[VP, OPS]),
+        stories.event("ticket.contacts_updated", "T1", T0 + minutes(2), contacts=[]),
+        stories.event("customer.preferences_updated", "T1", T0 + minutes(3),
+                      customer=stories.customer(language="fr")),
+    ])
+    assert "zendesk left out: phone '(555) 01' is not a number" in reasons(outcomes[0])
+    assert "contacts updated: 2 (stakeholder, requester)" in reasons(outcomes[1])
+    assert "contacts updated: 0 (none)" in reasons(outcomes[2])
+    assert "customer preferences updated" in reasons(outcomes[3])
+
+
+def test_a_reply_exactly_at_the_first_reply_target_is_on_time() -> None:
+    _, outcomes = run([stories.created("T1"), stories.reply("T1", FIRST_REPLY_DUE)])
+    assert "first reply given on time" in reasons(outcomes[-1])
+
+
+def test_an_event_outcome_is_a_change_and_its_duplicate_is_not() -> None:
+    state, [created] = run([stories.created("T1")])
+    assert created.changed is True
+    again = apply(state, stories.created("T1"))
+    assert again.changed is False and again.notifications == []
+
+
+def test_the_rules_cannot_be_changed_under_a_running_worker() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RULES.default_locale = "fr"  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------ timers
+def test_timers_never_push_real_events_out_of_the_duplicate_window() -> None:
+    state, _ = run([stories.created("T1")])
+    assert state is not None
+    version, seen = state.version, list(state.seen_event_ids)
+    for n in range(600):
+        state = tick(state, T0 + timedelta(seconds=n)).state
+    assert (state.version, state.seen_event_ids) == (version, seen)
+    assert apply(state, stories.created("T1")).changed is False
+
+
+def test_a_timer_that_fires_late_releases_everything_due_by_now() -> None:
+    state, _ = run([stories.created("T1")])
+    late = parse_event(stories.dumps(stories.event(
+        "heard.timer_due", "T1", T0 + timedelta(seconds=30), eid="late-timer",
+        due_at=stories.iso(T0 + timedelta(seconds=30)))), internal=True)
+    out = decide(state, late, T0 + minutes(5), RULES)
+    assert sent(out) == [("acknowledgment", "customer", None)]
+
+
+# ------------------------------------------------------------------ the same second
+def test_a_reply_at_the_second_the_hold_ends_replaces_the_acknowledgment() -> None:
+    state, outcomes = run([stories.created("T1"), stories.reply("T1", T0 + timedelta(seconds=60))])
+    assert state is not None and outcomes[-1].notifications == []
+    assert tick(state, T0 + minutes(5)).notifications == []
+
+
+def test_a_reply_stamped_the_same_second_as_the_message_answers_it() -> None:
+    state, _ = run([stories.created("T1"), stories.reply("T1", T0 + minutes(5))])
+    assert state is not None
+    message = apply(state, stories.event("ticket.customer_message", "T1", T0 + minutes(5),
+                                         eid="same-second"))
+    assert "an agent already replied after this message" in reasons(message)
+    assert tick(message.state, T0 + minutes(20)).notifications == []
+
+
+def test_a_reopen_the_same_second_as_the_resolve_cancels_its_closure() -> None:
+    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)),
+                    stories.event("ticket.reopened", "T1", T0 + minutes(10))])
+    assert state is not None
+    assert tick(state, T0 + minutes(10) + timedelta(hours=1)).notifications == []
+
+
+def test_a_resolve_the_same_second_as_a_reopen_still_sends_its_closure() -> None:
+    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)),
+                    stories.event("ticket.reopened", "T1", T0 + minutes(12)),
+                    stories.resolved("T1", T0 + minutes(12), eid="resolved-again")])
+    assert state is not None
+    closing = tick(state, T0 + minutes(12) + timedelta(seconds=900))
+    assert sent(closing) == [("closure_summary", "customer", None)]
+
+
+def test_closing_exactly_when_the_grace_ends_is_not_an_early_release() -> None:
+    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10))])
+    closed = apply(state, stories.event("ticket.closed", "T1", T0 + minutes(25)))
+    assert sent(closed) == [("closure_summary", "customer", None)]
+    assert "ticket closed: closure summary released now" not in reasons(closed)
+
+
+# ------------------------------------------------------------------ out of order
+def test_a_resolve_that_arrives_before_its_ticket_keeps_it_resolved_and_unacknowledged() -> None:
+    state, outcomes = run([stories.resolved("T1", T0 + minutes(10)), stories.created("T1")],
+                          now=T0 + minutes(11))
+    assert state is not None and state.status == "resolved"
+    later = tick(state, T0 + minutes(12))
+    assert "acknowledgment" not in [kind for kind, _, _ in sent(later)]
+    assert "ticket already resolved" in reasons(later)
+
+
+def test_a_milestone_before_the_ticket_is_known_is_dropped_with_its_reason() -> None:
+    out = apply(None, stories.reply("T1", T0, milestone={"text": "Found it."}))
+    assert out.notifications == []
+    assert "no customer details known for this ticket" in reasons(out)
+
+
+# ------------------------------------------------------------------ urgency, quiet hours
+def test_an_urgent_message_is_acknowledged_in_the_same_step_and_timed_at_zero() -> None:
+    created = apply(None, stories.created("T1", urgent=True))
+    assert sent(created) == [("acknowledgment", "customer", None)]
+    assert created.first_acknowledgment is not None
+    assert created.first_acknowledgment.seconds == 0.0
+    state = apply(created.state, stories.reply("T1", T0 + minutes(2))).state
+    message = apply(state, stories.event("ticket.customer_message", "T1", T0 + minutes(40),
+                                         urgent=True))
+    assert sent(message) == [("acknowledgment", "customer", None)]
+
+
+def test_a_status_milestone_waits_for_the_end_of_quiet_hours() -> None:
+    night = stories.customer(quiet_hours={"start": "09:00", "end": "12:00"},
+                             timezone="Europe/London")
+    state, outcomes = run([stories.created("T1", customer=night),
+                           stories.event("ticket.status_changed", "T1", T0 + minutes(5),
+                                         to_status="in_progress", note="Checking the depot")])
+    assert outcomes[-1].notifications == []
+    assert state is not None
+    assert [kind for kind, _, _ in sent(tick(state, T0 + timedelta(hours=2)))] == [
+        "acknowledgment", "milestone_update"]
+
+
+# ------------------------------------------------------------------ coalescing
+def test_a_coalesced_acknowledgment_goes_to_no_requester_either() -> None:
+    state, outcomes = run([stories.created("T1", contacts=[OPS]),
+                           stories.reply("T1", T0 + minutes(2), milestone={"text": "Found it."}),
+                           stories.event("ticket.customer_message", "T1", T0 + minutes(5))])
+    assert state is not None
+    later = tick(state, T0 + minutes(6))
+    assert later.notifications == []
+    assert any(reason.startswith("coalesced") for reason in reasons(later))
+
+
+def test_an_acknowledgment_exactly_a_window_after_the_last_message_goes() -> None:
+    rules = Rules(policy=PolicySettings(acknowledgment_hold_seconds=0, coalesce_window_seconds=600,
+                                        team_timezone="UTC"),
+                  internal_recipients=RULES.internal_recipients)
+    state, _ = run([stories.created("T1"),
+                    stories.reply("T1", T0 + minutes(2), milestone={"text": "Found it."}),
+                    stories.event("ticket.customer_message", "T1", T0 + minutes(12))],
+                   rules=rules)
+    assert state is not None and state.last_customer_notified_at == T0 + minutes(12)
+
+
+# ------------------------------------------------------------------ restored state
+def test_a_notification_already_decided_is_never_decided_twice() -> None:
+    state, outcomes = run([stories.created("T1", urgent=True),
+                           stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it."})])
+    assert state is not None
+    [milestone] = outcomes[-1].notifications
+    # A state restored with the milestone scheduled again, though its send was recorded.
+    state.scheduled.append(Scheduled(kind="milestone_update", due_at=T0 + minutes(5),
+                                     trigger_event_id=milestone.trigger_event_id,
+                                     trigger_at=T0 + minutes(5)))
+    out = tick(state, T0 + minutes(6))
+    assert out.notifications == []
+    assert "this notification was already decided" in reasons(out)
+
+
+# ------------------------------------------------------------------ contacts and erasure
+def test_erasing_a_contact_keeps_their_messages_counted_without_who_they_were() -> None:
+    state, _ = run([stories.created("T1", contacts=[VP, OPS]),
+                    stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it."})])
+    assert state is not None
+    before = [record.contact for record in state.sent]
+    forget = apply(state, stories.event("heard.forget", "T1", T0 + minutes(6), eid="f-vp",
+                                        contact="c-vp"))
+    after = [record.contact for record in forget.state.sent]
+    assert after == ["erased" if contact == "c-vp" else contact for contact in before]
+    assert "c-vp" in before and "c-ops" in after and None in after
+    assert forget.forgotten_phones == ["+34612345679"]
+    assert "a contact erased from this ticket (heard forget); the ticket stays" in reasons(forget)
+    nobody = apply(forget.state, stories.event("heard.forget", "T1", T0 + minutes(7),
+                                               eid="f-none", contact="c-nobody"))
+    assert "erasure of a contact not on this ticket: nothing to do" in reasons(nobody)
+
+
+def test_erasing_the_ticket_drops_every_phone_s_questions() -> None:
+    state, _ = run([stories.created("T1", customer=SMS_CUSTOMER, contacts=[VP])])
+    out = apply(state, stories.event("heard.forget", "T1", T0 + minutes(6), eid="f-all"))
+    assert out.forget is True
+    assert sorted(out.forgotten_phones) == ["+34612345679", "+442071838750"]
+    assert out.state.scheduled == []
+
+
+def test_a_contact_s_deferred_message_is_released_to_them_alone() -> None:
+    night_vp = dict(VP, quiet_hours={"start": "10:30", "end": "13:00"})
+    state, _ = run([stories.created("T1", contacts=[night_vp]),
+                    stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it."})])
+    assert state is not None
+    later = tick(state, T0 + timedelta(hours=2))  # 13:00 in Madrid
+    assert sent(later) == [("milestone_update", "customer", "c-vp")]
+    assert [d.outcome for d in later.decisions] == ["send"]
+
+
+# ------------------------------------------------------------------ what the context carries
+def test_the_message_context_carries_the_subject_and_no_bookkeeping() -> None:
+    _, outcomes = run([stories.created("T1", urgent=True),
+                       stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it."})])
+    [milestone] = outcomes[-1].notifications
+    assert milestone.context["ticket"]["subject"] == "My parcel is late"
+    assert "news" not in milestone.context
+    assert "summary" not in milestone.context and "feedback" not in milestone.context
+
+
+def test_a_milestone_after_a_reopen_carries_no_closure_summary() -> None:
+    _, outcomes = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)),
+                       stories.event("ticket.reopened", "T1", T0 + minutes(11)),
+                       stories.reply("T1", T0 + minutes(30), milestone={"text": "Looking again."})])
+    [milestone] = outcomes[-1].notifications
+    assert milestone.kind == "milestone_update"
+    assert "summary" not in milestone.context and "feedback" not in milestone.context
+
+
+def test_the_first_reply_watch_is_within_team_hours() -> None:
+    state, _ = run([stories.created("T1")])
+    assert state is not None
+    acknowledged = tick(state, T0 + minutes(1)).state
+    nudge = tick(acknowledged, FIRST_REPLY_DUE - minutes(30))
+    [note] = nudge.notifications
+    assert note.kind == "checkpoint_nudge"
+    assert note.context["promise"]["outside_team_hours"] is False
+
+
+# ------------------------------------------------------------------ the owner's news
+def test_an_acknowledgment_does_not_use_up_the_news_of_a_new_owner() -> None:
+    other = {"name": "Priya Shah", "team": "parcels", "email": "priya@example.com"}
+    state, outcomes = run([
+        stories.created("T1", agent=stories.AGENT),
+        stories.reply("T1", T0 + minutes(2)),
+        stories.event("ticket.assigned", "T1", T0 + minutes(20), agent=other, owner=True),
+        stories.event("ticket.customer_message", "T1", T0 + minutes(30), urgent=True),
+        stories.event("ticket.agent_reply", "T1", T0 + minutes(60), agent=other, public=True,
+                      milestone={"text": "Found it."}),
+    ])
+    [ack] = outcomes[3].notifications
+    assert ack.kind == "acknowledgment"
+    [milestone] = outcomes[4].notifications
+    assert milestone.context["owner"] == {"name": "Priya Shah", "new": True}
+
+
+def test_a_holding_update_tells_of_a_new_owner_even_after_quiet_hours() -> None:
+    other = {"name": "Priya Shah", "team": "parcels", "email": "priya@example.com"}
+    evening = stories.customer(quiet_hours={"start": "13:45", "end": "15:00"})
+    state, _ = run([stories.created("T1", customer=evening, agent=stories.AGENT),
+                    stories.event("ticket.assigned", "T1", T0 + minutes(20), agent=other,
+                                  owner=True)])
+    assert state is not None
+    state = tick(state, T0 + minutes(1)).state
+    held = tick(state, FIRST_REPLY_DUE)
+    assert [kind for kind, _, _ in sent(held)] == ["checkpoint_escalation"]
+    released = tick(held.state, T0 + timedelta(hours=5))
+    [holding] = [n for n in released.notifications if n.kind == "checkpoint_holding"]
+    assert holding.context["owner"] == {"name": "Priya Shah", "new": True}
+
+
+# ------------------------------------------------------------------ holding updates
+def test_a_holding_update_due_inside_the_closure_grace_is_not_sent() -> None:
+    rules = Rules(policy=PolicySettings(acknowledgment_hold_seconds=60, closure_grace_seconds=900,
+                                        coalesce_window_seconds=600, team_timezone="UTC",
+                                        holding_interval_minutes=12),
+                  internal_recipients=RULES.internal_recipients)
+    state = after_first_holding_update(rules)
+    resolved = apply(state, stories.resolved("T1", FIRST_REPLY_DUE + minutes(1)), rules=rules)
+    due = tick(resolved.state, FIRST_REPLY_DUE + minutes(12), rules)
+    assert due.notifications == []
+    assert "ticket already resolved" in reasons(due)
+    closed = apply(resolved.state, stories.event("ticket.closed", "T1", FIRST_REPLY_DUE + minutes(2)),
+                   rules=rules)
+    assert "next-update watch ended: ticket closed" in reasons(closed)
+
+
+@pytest.mark.parametrize("news", ["status milestone", "options"])
+def test_real_news_by_message_keeps_the_next_update_promise(news: str) -> None:
+    state = after_first_holding_update()
+    at = FIRST_REPLY_DUE + minutes(60)
+    raw = (stories.event("ticket.status_changed", "T1", at, to_status="in_progress",
+                         note="The depot has it") if news == "status milestone"
+           else stories.offered("T1", at))
+    out = apply(state, raw)
+    assert [kind for kind, _, _ in sent(out)] in (["milestone_update"], ["options"])
+    assert out.state.next_update_due is None
+    assert tick(out.state, FIRST_REPLY_DUE + timedelta(hours=3)).notifications == []
+
+
+def test_a_confirmed_choice_keeps_the_next_update_promise() -> None:
+    state, _ = run([stories.created("T1", customer=SMS_CUSTOMER),
+                    stories.offered("T1", T0 + minutes(5))])
+    assert state is not None
+    state = tick(state, FIRST_REPLY_DUE).state
+    held = tick(state, T0 + timedelta(hours=10))  # the offer named no time: its watch holds
+    if held.state.next_update_due is None:
+        pytest.fail("the offer should have been followed by a holding update with a time")
+    chosen = apply(held.state, stories.chosen("T1", T0 + timedelta(hours=10, minutes=5), 2))
+    assert "option_confirmed" in [kind for kind, _, _ in sent(chosen)]
+    assert chosen.state.next_update_due is None
+
+
+def test_a_holding_update_beside_a_fresh_acknowledgment_is_skipped_and_not_counted() -> None:
+    state = after_first_holding_update()
+    next_due = state.next_update_due
+    assert next_due is not None and state.holding_updates_in_a_row == 1
+    message = apply(state, stories.event("ticket.customer_message", "T1", next_due - minutes(3)))
+    acknowledged = tick(message.state, next_due - minutes(2))
+    assert sent(acknowledged) == [("acknowledgment", "customer", None)]
+    skipped = tick(acknowledged.state, next_due)
+    assert not any(kind == "checkpoint_holding" for kind, _, _ in sent(skipped))
+    assert any(reason.startswith("the customer heard from us 120 s ago; the next update is now "
+                                 "due by ") for reason in reasons(skipped))
+    assert skipped.state.holding_updates_in_a_row == 1
+
+
+def test_the_first_reply_holding_beside_a_fresh_acknowledgment_is_skipped() -> None:
+    state, _ = run([stories.created("T1")])
+    assert state is not None
+    state = tick(state, T0 + minutes(1)).state
+    message = apply(state, stories.event("ticket.customer_message", "T1",
+                                         FIRST_REPLY_DUE - minutes(3)))
+    acknowledged = tick(message.state, FIRST_REPLY_DUE - minutes(2))
+    assert sent(acknowledged) == [("acknowledgment", "customer", None)]
+    due = tick(acknowledged.state, FIRST_REPLY_DUE)
+    assert sent(due) == [("checkpoint_escalation", "lead", None)]
+    assert "the customer heard from us 120 s ago" in reasons(due)
+
+
+# ------------------------------------------------------------------ a late acknowledgment
+def test_an_acknowledgment_held_past_the_target_holds_the_watch_until_it_goes() -> None:
+    # 19:00 in Tokyo on a Friday: quiet until 09:00 there, 00:00 UTC on Saturday.
+    tokyo = stories.customer(timezone="Asia/Tokyo", quiet_hours={"start": "18:00", "end": "09:00"})
+    state, _ = run([stories.created("T1", customer=tokyo)])
+    assert state is not None
+    held = tick(state, T0 + minutes(1))
+    assert held.notifications == []
+    at_target = tick(held.state, FIRST_REPLY_DUE)
+    assert at_target.notifications == []  # nobody is told about a promise not yet given
+    saturday = T0 + timedelta(hours=14)
+    assert at_target.state.next_due() == saturday
+    goes = tick(at_target.state, saturday)
+    assert sent(goes) == [("acknowledgment", "customer", None)]
+    assert any(reason.startswith("the first-reply target had passed before the acknowledgment "
+                                 "could go") for reason in reasons(goes))
+    # The full target from then: Monday 13:00 UTC (four working hours from 09:00).
+    monday_due = T0 + timedelta(days=3, hours=3)
+    assert goes.notifications[0].context["next_milestone"]["due_at"] == monday_due.isoformat()
+    escalated = tick(goes.state, monday_due)
+    assert ("checkpoint_escalation", "lead", None) in sent(escalated)
+
+
+def test_a_late_acknowledgment_after_the_lead_was_told_starts_a_new_watch() -> None:
+    silent = stories.customer(consent={"email": False, "sms": False})
+    state, _ = run([stories.created("T1", customer=silent)])
+    assert state is not None
+    state = tick(state, T0 + minutes(1)).state  # nothing can reach them
+    escalated = tick(state, FIRST_REPLY_DUE)
+    assert ("checkpoint_escalation", "lead", None) in sent(escalated)
+    later = FIRST_REPLY_DUE + timedelta(hours=1)
+    consent = apply(escalated.state, stories.event("customer.preferences_updated", "T1", later,
+                                                   customer=stories.customer()))
+    message = apply(consent.state, stories.event("ticket.customer_message", "T1",
+                                                 later + minutes(1)))
+    goes = tick(message.state, later + minutes(2))
+    assert sent(goes) == [("acknowledgment", "customer", None)]
+    promised = goes.notifications[0].context["next_milestone"]["due_at"]
+    assert promised == (T0 + timedelta(days=3, minutes=2)).isoformat()
+    assert not goes.state.first_reply_escalated
+    again = tick(goes.state, T0 + timedelta(days=3, minutes=2))
+    assert ("checkpoint_escalation", "lead", None) in sent(again)
+
+
+def test_an_acknowledgment_after_a_holding_update_repeats_the_time_it_named() -> None:
+    state = after_first_holding_update()
+    next_due = state.next_update_due
+    assert next_due is not None
+    message = apply(state, stories.event("ticket.customer_message", "T1",
+                                         FIRST_REPLY_DUE + minutes(30)))
+    goes = tick(message.state, FIRST_REPLY_DUE + minutes(31))
+    [ack] = goes.notifications
+    assert ack.context["next_milestone"]["due_at"] == next_due.isoformat()
+    assert not any(item.kind == "checkpoint_escalation" and item.due_at > next_due
+                   for item in goes.state.scheduled)
