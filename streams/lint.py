@@ -154,6 +154,9 @@ def fold_personas(findings: list[Finding]) -> list[Finding]:
 # lint renders each wording, not only the agent's promise.
 PROMISE_VARIANTS: dict[str, dict[str, Any]] = {
     "first-reply": {"promise": {"first_reply": True, "what": None, "id": "first-reply"}},
+    # The customer wrote again after a public reply: "a reply", not "a first reply".
+    "follow-up": {"promise": {"first_reply": True, "follow_up": True, "what": None,
+                              "id": "first-reply"}},
     "next-update": {"promise": {"next_update": True, "what": None, "id": "next-update"}},
     "last-holding": {"promise": {"next_update": True, "what": None, "id": "next-update"},
                      "next_update": None},
@@ -168,7 +171,11 @@ def sample_contexts(kind: str, persona: Persona, now: datetime,
     if kind == "acknowledgment":
         # With no milestone on the ticket, the template words the first reply itself.
         variants.append(("no-milestone", {**base, "next_milestone": {
-            "text": None, "first_reply": True, "due_at": base["next_milestone"]["due_at"]}}))
+            "text": None, "first_reply": True, "follow_up": False,
+            "due_at": base["next_milestone"]["due_at"]}}))
+        variants.append(("follow-up", {**base, "next_milestone": {
+            "text": None, "first_reply": True, "follow_up": True,
+            "due_at": base["next_milestone"]["due_at"]}}))
     if kind in ("options", "option_confirmed", "options_answered", "options_unanswered"):
         # Two options, no deadline, no intro, no links (no public address configured).
         offer = base["offer"]
@@ -218,7 +225,8 @@ def sample_context(kind: str, persona: Persona, now: datetime,
                    "subject": "Order 88412-B arrived damaged and the replacement was "
                               "charged twice to my card ending 4242"},
         "agent": {"name": "Sam Reyes-Villanueva"},
-        "next_milestone": {"text": "a confirmed delivery slot from the courier", "due_at": due},
+        "next_milestone": {"text": "a confirmed delivery slot from the courier", "due_at": due,
+                           "follow_up": False},
         "quick_update": {"channel": persona.channel},
         "sent_at": now.isoformat(),
         "moved": None,
@@ -236,7 +244,8 @@ def sample_context(kind: str, persona: Persona, now: datetime,
         },
         "promise": {"id": "P-1", "what": "Confirm the delivery slot with the courier",
                     "due_at": due, "agent_name": "Sam Reyes-Villanueva",
-                    "outside_team_hours": False, "first_reply": False, "next_update": False},
+                    "outside_team_hours": False, "first_reply": False, "next_update": False,
+                    "follow_up": False},
         "next_update": {"due_at": (now + timedelta(days=3, hours=2, minutes=45)).isoformat()},
         "feedback": {"scale": 5, "links": {str(n): f"https://heard.example.com/r/{'x' * 120}"
                                            for n in range(1, 6)}},

@@ -52,6 +52,7 @@ from heard.streams.state import (
     FeedbackRecord,
     FirstAcknowledgment,
     Notification,
+    Promise,
     PromiseRecord,
     Scheduled,
     SentRecord,
@@ -219,23 +220,26 @@ def first_reply_minutes(state: TicketState, rules: Rules) -> float:
             else rules.policy.first_response_target_hours * 60)
 
 
-def first_reply_target(state: TicketState, rules: Rules, now: datetime) -> datetime:
-    return business_deadline(state.created_at or now, first_reply_minutes(state, rules),
-                             rules.policy)
+def first_reply_target(state: TicketState, rules: Rules, since: datetime) -> datetime:
+    """When a reply to the message sent at `since` is due, in the team's working time."""
+    return business_deadline(since, first_reply_minutes(state, rules), rules.policy)
 
 
 def watch_first_reply(step: Step, event: TicketCreated) -> None:
     """The acknowledgment promises a first reply by a time: heard keeps that promise like
     an agent's. The team is nudged before it; if no public reply has come by then, the lead
     is told and the customer gets an honest holding update (which names the next time)."""
-    due = first_reply_target(step.state, step.rules, step.now)
+    due = first_reply_target(step.state, step.rules, event.occurred_at)
     _schedule_first_reply(step, due, f"{event.id}#first-reply", event.occurred_at)
 
 
 def _schedule_first_reply(step: Step, due: datetime, trigger: str, trigger_at: datetime) -> None:
     state = step.state
     state.first_reply_due = due
+    # After the first public reply, what heard promises a customer who writes again is "a
+    # reply": the templates word it so.
     context = {"promise": {"id": "first-reply", "what": None, "first_reply": True,
+                           "follow_up": state.last_public_agent_update_at is not None,
                            "due_at": due.isoformat(),
                            "agent_name": state.agent.name if state.agent else None,
                            "outside_team_hours": False}}
@@ -290,6 +294,29 @@ def promise_a_reachable_first_reply(step: Step) -> None:
                            if first_reply_item(item) else item for item in state.scheduled]
     step.log("schedule", f"the first-reply target had passed before the acknowledgment could go; "
              f"it promises {due.isoformat()} instead", kind="checkpoint")
+
+
+def promise_a_reply_to_a_follow_up(step: Step, item: Scheduled) -> None:
+    """The customer wrote again after a public reply and nothing is owed them yet (no
+    milestone, no agent's promise, no time a holding update named): the acknowledgment
+    promises a reply within the first-reply target from their message, and heard keeps that
+    promise as it keeps the first reply's."""
+    state = step.state
+    if (state.first_reply_due is not None or state.next_update_due is not None
+            or state.next_milestone is not None or pending_promise(state) is not None):
+        return
+    minutes = (step.rules.policy.urgent_first_response_target_minutes if item.urgent
+               else first_reply_minutes(state, step.rules))
+    due = business_deadline(item.trigger_at, minutes, step.rules.policy)
+    if due <= step.now:
+        due = business_deadline(step.now, minutes, step.rules.policy)
+    _schedule_first_reply(step, due, f"{item.trigger_event_id}#reply", step.now)
+
+
+def pending_promise(state: TicketState) -> Promise | None:
+    """The agent's promise the customer is waiting on, the soonest first."""
+    pending = [p for p in state.promises.values() if p.status == "pending"]
+    return min(pending, key=lambda p: p.due_at) if pending else None
 
 
 def on_customer_message(step: Step) -> None:
@@ -630,6 +657,7 @@ def _release_to_customer(step: Step, item: Scheduled) -> bool:
         return True
     if item.kind == "acknowledgment":
         promise_a_reachable_first_reply(step)
+        promise_a_reply_to_a_follow_up(step, item)
     emit_customer(step, item)
     return True
 
@@ -755,14 +783,20 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
     customer = person or state.customer
     assert customer is not None
     milestone = state.next_milestone
-    if milestone is None and item.kind == "acknowledgment":
-        target = (state.next_update_due or state.first_reply_due
-                  or first_reply_target(state, rules, now))
-        # No text: each locale's template words the first reply itself.
+    promise = pending_promise(state) if item.kind == "acknowledgment" else None
+    follow_up = state.last_public_agent_update_at is not None
+    if milestone is None and promise is not None and state.next_update_due is None:
+        # What the customer waits for next is what the agent promised.
         milestone_ctx: dict[str, Any] | None = {
-            "text": None, "first_reply": True, "due_at": max(target, now).isoformat()}
+            "text": promise.what, "due_at": promise.due_at.isoformat(), "follow_up": follow_up}
+    elif milestone is None and item.kind == "acknowledgment":
+        target = (state.next_update_due or state.first_reply_due
+                  or first_reply_target(state, rules, item.trigger_at))
+        # No text: each locale's template words the (first) reply itself.
+        milestone_ctx = {"text": None, "first_reply": True, "follow_up": follow_up,
+                         "due_at": max(target, now).isoformat()}
     elif milestone is not None:
-        milestone_ctx = {"text": milestone.text,
+        milestone_ctx = {"text": milestone.text, "follow_up": follow_up,
                          "due_at": milestone.due_at.isoformat() if milestone.due_at else None}
     else:
         milestone_ctx = None

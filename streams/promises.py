@@ -164,7 +164,8 @@ def with_every_promise_flag(context: dict[str, Any]) -> dict[str, Any]:
     promise = context.get("promise")
     if not isinstance(promise, dict):
         return context
-    return {**context, "promise": {**dict.fromkeys(WATCHES, False), **promise}}
+    return {**context, "promise": {**dict.fromkeys(WATCHES, False), "follow_up": False,
+                                   **promise}}
 
 
 def promise_context(promise: Promise) -> dict[str, Any]:

@@ -306,6 +306,7 @@ class Renderer:
     def render(self, kind: str, channel: str, locale: str, timezone: str,
                context: dict[str, Any], plain_text_only: bool = False) -> Rendered:
         hashes: dict[str, str] = {}
+        context = with_later_keys(context)
 
         def one(file: str, required: bool = True) -> str | None:
             name = self.resolve(kind, locale, file)
@@ -325,6 +326,18 @@ class Renderer:
         text = _tidy_text(one("email.txt") or "")
         html = None if plain_text_only else one("email.html", required=False)
         return Rendered(subject=subject, text=text, html=html, template_hashes=hashes)
+
+
+# Keys templates read that a notification decided by an earlier version of heard (still on
+# the topic during a rolling upgrade) lacks, each with the value that keeps its wording.
+LATER_KEYS: dict[str, dict[str, Any]] = {"next_milestone": {"follow_up": False},
+                                         "promise": {"follow_up": False}}
+
+
+def with_later_keys(context: dict[str, Any]) -> dict[str, Any]:
+    added = {name: {**defaults, **context[name]} for name, defaults in LATER_KEYS.items()
+             if isinstance(context.get(name), dict)}
+    return {**context, **added} if added else context
 
 
 _MISSING_ATTRIBUTE = re.compile(r"'dict object' has no attribute '(\w+)'")

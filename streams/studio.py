@@ -44,6 +44,7 @@ DEBOUNCE_MS = 120
 # What each sample wording is, in a writer's words (lint.sample_contexts names them).
 WORDINGS = {"": "", "no-milestone": "when the ticket has no milestone: the first reply",
             "first-reply": "for the first reply the acknowledgment promised",
+            "follow-up": "the customer wrote again after a reply: \"a reply\", not \"a first\"",
             "next-update": "for the next update a holding update promised",
             "last-holding": "the last holding update in a row (names no time)",
             "two-options": "two options, no deadline, no intro, no links; one without "

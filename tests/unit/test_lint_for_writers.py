@@ -125,9 +125,9 @@ def test_names_and_agents_words_are_not_taken_for_another_language() -> None:
 
 def test_each_of_heards_own_promises_is_linted_in_its_own_wording(templates: Path) -> None:
     # The first-reply wording of the holding SMS is only rendered for heard's own promise.
-    edit(templates, "checkpoint_holding/en/sms.txt", "{% if promise.first_reply %}a first reply",
-         "{% if promise.first_reply %}a first reply, the one our acknowledgment named when you "
-         "first wrote to us and which we had every intention of keeping for you")
+    edit(templates, "checkpoint_holding/en/sms.txt", "{% else %}a first reply{% endif %}",
+         "{% else %}a first reply, the one our acknowledgment named when you "
+         "first wrote to us and which we had every intention of keeping for you{% endif %}")
     problems = [f for f in findings(templates) if "checkpoint_holding/en/sms.txt" in f]
     assert problems and all("segments" in f for f in problems)
     # Only that wording is over budget, and the finding names it.

@@ -66,8 +66,12 @@ def test_explain_records_contacts_preferences_and_what_a_connector_left_out() ->
 
 
 def test_a_reply_exactly_at_the_first_reply_target_is_on_time() -> None:
-    _, outcomes = run([stories.created("T1"), stories.reply("T1", FIRST_REPLY_DUE)])
-    assert "first reply given on time" in reasons(outcomes[-1])
+    state, _ = run([stories.created("T1")])
+    assert state is not None
+    acknowledged = tick(state, T0 + minutes(1)).state
+    assert acknowledged.first_reply_due == FIRST_REPLY_DUE
+    assert "first reply given on time" in reasons(apply(acknowledged,
+                                                        stories.reply("T1", FIRST_REPLY_DUE)))
 
 
 def test_an_event_outcome_is_a_change_and_its_duplicate_is_not() -> None:
@@ -143,7 +147,7 @@ def test_closing_exactly_when_the_grace_ends_is_not_an_early_release() -> None:
 
 # ------------------------------------------------------------------ out of order
 def test_a_resolve_that_arrives_before_its_ticket_keeps_it_resolved_and_unacknowledged() -> None:
-    state, outcomes = run([stories.resolved("T1", T0 + minutes(10)), stories.created("T1")],
+    state, _ = run([stories.resolved("T1", T0 + minutes(10)), stories.created("T1")],
                           now=T0 + minutes(11))
     assert state is not None and state.status == "resolved"
     later = tick(state, T0 + minutes(12))
@@ -183,7 +187,7 @@ def test_a_status_milestone_waits_for_the_end_of_quiet_hours() -> None:
 
 # ------------------------------------------------------------------ coalescing
 def test_a_coalesced_acknowledgment_goes_to_no_requester_either() -> None:
-    state, outcomes = run([stories.created("T1", contacts=[OPS]),
+    state, _ = run([stories.created("T1", contacts=[OPS]),
                            stories.reply("T1", T0 + minutes(2), milestone={"text": "Found it."}),
                            stories.event("ticket.customer_message", "T1", T0 + minutes(5))])
     assert state is not None
@@ -286,7 +290,7 @@ def test_the_first_reply_watch_is_within_team_hours() -> None:
 # ------------------------------------------------------------------ the owner's news
 def test_an_acknowledgment_does_not_use_up_the_news_of_a_new_owner() -> None:
     other = {"name": "Priya Shah", "team": "parcels", "email": "priya@example.com"}
-    state, outcomes = run([
+    _state, outcomes = run([
         stories.created("T1", agent=stories.AGENT),
         stories.reply("T1", T0 + minutes(2)),
         stories.event("ticket.assigned", "T1", T0 + minutes(20), agent=other, owner=True),
@@ -439,3 +443,64 @@ def test_an_acknowledgment_after_a_holding_update_repeats_the_time_it_named() ->
     assert ack.context["next_milestone"]["due_at"] == next_due.isoformat()
     assert not any(item.kind == "checkpoint_escalation" and item.due_at > next_due
                    for item in goes.state.scheduled)
+
+
+# ------------------------------------------------------------------ writing again
+def test_a_customer_who_writes_again_is_promised_a_reply_and_heard_keeps_it() -> None:
+    # A public reply on Friday, nothing more owed; the customer writes again on Sunday.
+    sunday = T0 + timedelta(days=2)
+    state, _ = run([stories.created("T1"), stories.reply("T1", T0 + minutes(10)),
+                    stories.event("ticket.customer_message", "T1", sunday)])
+    assert state is not None
+    acknowledged = tick(state, sunday + minutes(1))
+    [ack] = acknowledged.notifications
+    # Four working hours from Monday 09:00, never "by now".
+    monday_due = T0 + timedelta(days=3, hours=3)
+    assert ack.context["next_milestone"] == {"text": None, "first_reply": True, "follow_up": True,
+                                             "due_at": monday_due.isoformat()}
+    due = tick(acknowledged.state, monday_due)
+    escalation = next(n for n in due.notifications if n.kind == "checkpoint_escalation")
+    holding = next(n for n in due.notifications if n.kind == "checkpoint_holding")
+    assert escalation.context["promise"]["follow_up"] is True
+    assert holding.context["promise"]["follow_up"] is True
+    answered = apply(acknowledged.state, stories.reply("T1", monday_due - minutes(60)))
+    assert tick(answered.state, monday_due).notifications == []
+
+
+def test_a_customer_who_writes_again_is_told_of_the_promise_already_made() -> None:
+    state, _ = run([stories.created("T1"), stories.reply("T1", T0 + minutes(10)),
+                    stories.promised("T1", T0 + minutes(11), T0 + timedelta(hours=6))])
+    assert state is not None
+    announced = tick(state, T0 + minutes(20))
+    assert [n.kind for n in announced.notifications] == ["milestone_update"]
+    message = apply(announced.state, stories.event("ticket.customer_message", "T1",
+                                                   T0 + minutes(120)))
+    [ack] = tick(message.state, T0 + minutes(121)).notifications
+    assert ack.context["next_milestone"] == {
+        "text": "Confirm the delivery slot", "follow_up": True,
+        "due_at": (T0 + timedelta(hours=6)).isoformat()}
+
+
+def test_a_requester_acknowledged_while_the_customer_sleeps_is_promised_a_real_time() -> None:
+    night = stories.customer(quiet_hours={"start": "00:00", "end": "23:59"})
+    sunday = T0 + timedelta(days=2)
+    state, _ = run([stories.created("T1", customer=night, contacts=[OPS], urgent=True),
+                    stories.reply("T1", T0 + minutes(10)),
+                    stories.event("ticket.customer_message", "T1", sunday)])
+    assert state is not None
+    [ack] = tick(state, sunday + minutes(1)).notifications
+    assert ack.contact == "c-ops"
+    # An urgent ticket: thirty working minutes from Monday 09:00.
+    assert ack.context["next_milestone"]["due_at"] == (
+        T0 + timedelta(days=3, hours=-0.5)).isoformat()
+
+
+def test_a_deferred_message_for_a_contact_who_left_the_ticket_is_dropped() -> None:
+    night_vp = dict(VP, quiet_hours={"start": "10:30", "end": "13:00"})
+    state, _ = run([stories.created("T1", contacts=[night_vp]),
+                    stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it."}),
+                    stories.event("ticket.contacts_updated", "T1", T0 + minutes(6), contacts=[])])
+    assert state is not None
+    later = tick(state, T0 + timedelta(hours=2))
+    assert later.notifications == []
+    assert "the contact is no longer on the ticket" in reasons(later)

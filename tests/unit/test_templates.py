@@ -193,3 +193,40 @@ def test_sms_free_text_is_cut_at_a_word_never_inside_one() -> None:
     assert "..." in text
     assert cut and context["milestone"]["text"].startswith(cut)
     assert context["milestone"]["text"][len(cut)] == " ", text  # stops before a space
+
+
+@pytest.mark.parametrize(("locale", "reply", "first"), [
+    ("en", "a reply from our team", "first"),
+    ("es", "una respuesta de nuestro equipo", "primera"),
+    ("fr", "une réponse de notre équipe", "première"),
+    ("de", "eine Antwort unseres Teams", "erste"),
+])
+def test_a_customer_who_writes_again_is_promised_a_reply_not_a_first_one(
+        locale: str, reply: str, first: str) -> None:
+    renderer = Renderer(REPO / "templates")
+    context = sample_context("acknowledgment", PERSONA, NOW)
+    context["next_milestone"] = {"text": None, "first_reply": True, "follow_up": True,
+                                 "due_at": "2026-11-30T14:00:00+00:00"}
+    for channel in ("email", "sms"):
+        text = renderer.render("acknowledgment", channel, locale, "Europe/Paris", context).text
+        assert reply in text and first not in text.split("\n\n", 2)[-1], (channel, text)
+    holding = sample_context("checkpoint_holding", PERSONA, NOW)
+    holding["promise"] = {**holding["promise"], "first_reply": True, "follow_up": True}
+    for channel in ("email", "sms"):
+        text = renderer.render("checkpoint_holding", channel, locale, "Europe/Paris", holding).text
+        assert first not in text, (channel, text)
+
+
+def test_a_notification_decided_before_follow_ups_existed_keeps_its_first_reply_wording() -> None:
+    # On the topic during a rolling upgrade: no `follow_up` in its context.
+    renderer = Renderer(REPO / "templates")
+    context = sample_context("acknowledgment", PERSONA, NOW)
+    context["next_milestone"] = {"text": None, "first_reply": True,
+                                 "due_at": "2026-11-30T14:00:00+00:00"}
+    holding = sample_context("checkpoint_holding", PERSONA, NOW)
+    holding["promise"] = {key: value for key, value in holding["promise"].items()
+                          if key != "follow_up"} | {"first_reply": True}
+    assert "a first reply from our team" in renderer.render(
+        "acknowledgment", "sms", "en", "UTC", context).text
+    assert "a first reply" in renderer.render("checkpoint_holding", "sms", "en", "UTC",
+                                              holding).text
