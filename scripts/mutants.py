@@ -184,8 +184,49 @@ def show(stmt: ast.AST) -> str:
     return text.splitlines()[0] if text else text
 
 
+EQUIVALENTS = Path(__file__).with_name("equivalent-mutants.txt")
+
+
+def function_at(path: str, line: int) -> str:
+    """The innermost function around `line` of the file as it is now ("" at module level)."""
+    name, span = "", None
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno \
+                and node.lineno <= line <= node.end_lineno \
+                and (span is None or node.end_lineno - node.lineno < span):
+            name, span = node.name, node.end_lineno - node.lineno
+    return name
+
+
+def survivor_key(record: dict[str, object]) -> str:
+    """A survivor by file, function, original line and mutant: stable when other lines move.
+    The results are read against the source they were made from (the same checkout)."""
+    where = function_at(str(record["file"]), int(str(record["line"]))) \
+        if Path(str(record["file"])).exists() else ""
+    return f"{record['file']}:{where}: {record['original']}  ->  {record['mutant']}"
+
+
+def read_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
+    """Mutants explained as equivalent: a line `file:function: original  ->  mutant`, then the reason
+    on the lines below it, indented. `#` starts a comment line."""
+    explained: dict[str, str] = {}
+    key = None
+    for line in path.read_text().splitlines() if path.exists() else []:
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line[0].isspace():
+            if key is None:
+                raise SystemExit(f"{path}: a reason before any mutant: {line.strip()!r}")
+            explained[key] = f"{explained.get(key, '')} {line.strip()}".strip()
+        else:
+            key = line.strip()
+            explained.setdefault(key, "")
+    return explained
+
+
 def summarise(paths: list[str]) -> None:
-    """A table of killed/survived per module from result files, then every survivor."""
+    """A table of killed/survived per module from result files, then every survivor, each
+    with its reason when it is explained as equivalent."""
     rows: dict[str, dict[str, int]] = {}
     survivors: list[dict[str, object]] = []
     for results in paths:
@@ -206,9 +247,16 @@ def summarise(paths: list[str]) -> None:
     if total:
         print(f"{'all':<28} {total:>8} {total_killed:>8} {total - total_killed:>9} "
               f"{100 * total_killed / total:>8.1f}%")
+    explained = read_equivalents()
+    unexplained = [r for r in survivors if not explained.get(survivor_key(r))]
+    print(f"survivors explained as equivalent: {len(survivors) - len(unexplained)}; "
+          f"unexplained: {len(unexplained)}")
     for record in survivors:
-        print(f"survived {record['file']}:{record['line']}  {record['original']}  ->  "
-              f"{record['mutant']}")
+        reason = explained.get(survivor_key(record))
+        print(f"{'equivalent' if reason else 'survived'} {record['file']}:{record['line']}  "
+              f"{record['original']}  ->  {record['mutant']}")
+        if reason:
+            print(f"    {reason}")
 
 
 def main() -> None:

@@ -504,3 +504,26 @@ def test_a_deferred_message_for_a_contact_who_left_the_ticket_is_dropped() -> No
     later = tick(state, T0 + timedelta(hours=2))
     assert later.notifications == []
     assert "the contact is no longer on the ticket" in reasons(later)
+
+
+def test_a_resolve_stamped_the_second_the_closure_went_sends_no_second_closure() -> None:
+    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10))])
+    assert state is not None
+    closing = tick(state, T0 + minutes(25))
+    assert sent(closing) == [("closure_summary", "customer", None)]
+    again = apply(closing.state, stories.resolved("T1", T0 + minutes(25), eid="resolve-again"))
+    assert tick(again.state, T0 + minutes(45)).notifications == []
+    assert "closure summary already sent" in reasons(tick(again.state, T0 + minutes(45)))
+
+
+def test_the_closure_keeps_the_time_a_holding_update_named_even_after_a_reopen() -> None:
+    state = after_first_holding_update()
+    next_due = state.next_update_due
+    assert next_due is not None
+    resolved = apply(state, stories.resolved("T1", FIRST_REPLY_DUE + minutes(5)))
+    closing = tick(resolved.state, FIRST_REPLY_DUE + minutes(20))
+    assert sent(closing) == [("closure_summary", "customer", None)]
+    assert closing.state.next_update_due is None
+    reopened = apply(closing.state, stories.event("ticket.reopened", "T1",
+                                                  FIRST_REPLY_DUE + minutes(30)))
+    assert tick(reopened.state, next_due).notifications == []
