@@ -47,6 +47,13 @@ def teammate(data: Any) -> Person | None:
                   id=str(data.get("id") or "") or None)
 
 
+# The other event types Front documents (https://dev.frontapp.com/reference/events): a
+# teammate's mention, moves, tags, links, deletions, sending errors, reminders and merges
+# tell the customer nothing.
+UNUSED_RULE_TYPES = frozenset({"unassign", "trash", "restore", "mention", "move", "forward",
+                               "tag", "untag", "link_added", "link_removed", "sending_error",
+                               "message_bounce_error", "reminder", "conversations_merged"})
+
 # Rule webhooks name events as Front's event resource does; application webhooks add a verb.
 RULE_EVENT_TYPES = {"inbound": "inbound_received", "outbound": "outbound_sent",
                     "out_reply": "outbound_sent", "comment": "new_comment_added",
@@ -85,7 +92,12 @@ class Front:
             kind, inner = str(payload["type"]), payload["payload"]
         elif isinstance(payload.get("conversation"), Mapping) and "type" in payload:
             rule_kind = str(payload["type"])
-            kind, inner = RULE_EVENT_TYPES.get(rule_kind, rule_kind), payload
+            if rule_kind in UNUSED_RULE_TYPES:
+                return [Activity("ignored", "-", now, why_ignored=f"Front event {rule_kind!r}")]
+            if rule_kind not in RULE_EVENT_TYPES:
+                raise Unmappable(f"unrecognised Front event type {rule_kind[:64]!r}: not one "
+                                 "Front documents (dev.frontapp.com/reference/events)")
+            kind, inner = RULE_EVENT_TYPES[rule_kind], payload
         else:
             raise Unmappable("unrecognised Front payload: neither an application webhook "
                              "{type, authorization, payload} nor a rule webhook event "
@@ -103,6 +115,11 @@ class Front:
                                   "subject": conversation.get("subject")}
         body = message.get("text") or message.get("blurb")
         if kind == "inbound_received":
+            if conversation.get("created_at") is None or message.get("created_at") is None:
+                # Without both times a first message cannot be told from a reply.
+                raise Unmappable("Front inbound event without conversation.created_at and "
+                                 "target.data.created_at: a new conversation cannot be told "
+                                 "from a reply")
             created = parse_time(conversation.get("created_at"), at)
             sent = parse_time(message.get("created_at"), at)
             if abs((sent - created).total_seconds()) <= NEW_CONVERSATION_SECONDS:

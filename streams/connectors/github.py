@@ -26,6 +26,29 @@ from heard.streams.connectors.base import (
 TEAM_ROLES = ("OWNER", "MEMBER", "COLLABORATOR")
 
 
+# Every other event GitHub documents (https://docs.github.com/en/webhooks/webhook-events-and-
+# payloads): none of them is a ticket's, so a repository hook sending "everything" is fine.
+UNUSED_EVENTS = frozenset({
+    "branch_protection_configuration", "branch_protection_rule", "check_run", "check_suite",
+    "code_scanning_alert", "commit_comment", "create", "custom_property",
+    "custom_property_values", "delete", "dependabot_alert", "deploy_key", "deployment",
+    "deployment_protection_rule", "deployment_review", "deployment_status", "discussion",
+    "discussion_comment", "fork", "github_app_authorization", "gollum", "installation",
+    "installation_repositories", "installation_target", "issue_dependencies", "label",
+    "marketplace_purchase", "member", "membership", "merge_group", "meta", "milestone",
+    "org_block", "organization", "package", "page_build", "personal_access_token_request",
+    "project", "project_card", "project_column", "projects_v2", "projects_v2_item",
+    "projects_v2_status_update", "public", "pull_request", "pull_request_review",
+    "pull_request_review_comment", "pull_request_review_thread", "push", "registry_package",
+    "release", "repository", "repository_advisory", "repository_dispatch",
+    "repository_import", "repository_ruleset", "repository_vulnerability_alert",
+    "secret_scanning_alert", "secret_scanning_alert_location", "secret_scanning_scan",
+    "security_advisory", "security_and_analysis", "sponsorship", "star", "status",
+    "sub_issues", "team", "team_add", "watch", "workflow_dispatch", "workflow_job",
+    "workflow_run",
+})
+
+
 class GitHub:
     name = "github"
 
@@ -45,8 +68,11 @@ class GitHub:
         now = datetime.now(UTC)
         if event == "ping":
             return [Activity("ignored", "-", now, why_ignored="ping")]
-        if event not in ("issues", "issue_comment"):
+        if event in UNUSED_EVENTS:
             return [Activity("ignored", "-", now, why_ignored=f"GitHub event {event!r}")]
+        if event not in ("issues", "issue_comment"):
+            raise Unmappable(f"unrecognised GitHub event {event[:64]!r}: not one GitHub "
+                             "documents (docs.github.com/webhooks/webhook-events-and-payloads)")
         if not isinstance(issue, Mapping):
             raise Unmappable(f"unrecognised GitHub {event} payload: no issue object")
         number = str(issue.get("number") or "")

@@ -57,6 +57,31 @@ def requester(item: Mapping[str, Any]) -> Person | None:
     return None
 
 
+# The other topic families Intercom documents (https://developers.intercom.com/docs/references/
+# webhooks/webhook-models): none is a conversation's, so they are ignored by name.
+UNUSED_FAMILIES = ("contact.", "user.", "company.", "visitor.", "ticket.", "event.",
+                   "content_stat.", "admin.", "job.", "conversation_part.", "data_connector.",
+                   "news_item.", "segment.")
+
+
+def assignment(last: Mapping[str, Any], item: Mapping[str, Any], common: dict[str, Any],
+               now: datetime) -> Activity:
+    """Who a conversation was assigned to: the part's `assigned_to`, else the conversation's
+    `assignee` (never the admin who did the assigning). A team inbox is nobody to name."""
+    to = last.get("assigned_to") or {}
+    named = to if to.get("name") else item.get("assignee") or {}
+    if to.get("type") == "nobody_admin":
+        return Activity("ignored", str(common["ticket"]), now, why_ignored="unassigned")
+    if to.get("type") == "team" or (not to and named.get("type") == "team"):
+        return Activity("ignored", str(common["ticket"]), now,
+                        why_ignored="assigned to a team inbox, not a person")
+    if not named.get("name"):
+        raise Unmappable("Intercom assignment names nobody: assigned_to has no name and the "
+                         "conversation no assignee name")
+    return Activity("assigned", agent=Person(str(named["name"]), email=named.get("email"),
+                                             id=str(named.get("id") or "") or None), **common)
+
+
 class Intercom:
     name = "intercom"
 
@@ -73,8 +98,13 @@ class Intercom:
             raise Unmappable("unrecognised Intercom payload: not a notification_event with a "
                              "topic")
         item = (payload.get("data") or {}).get("item")
-        if not topic.startswith("conversation.") or not isinstance(item, Mapping):
-            return [Activity("ignored", "-", now, why_ignored=f"Intercom topic {topic!r}")]
+        if not topic.startswith("conversation."):
+            if topic.startswith(UNUSED_FAMILIES) or topic == "ping":
+                return [Activity("ignored", "-", now, why_ignored=f"Intercom topic {topic!r}")]
+            raise Unmappable(f"unrecognised Intercom topic {topic[:64]!r}: not one Intercom "
+                             "documents")
+        if not isinstance(item, Mapping):
+            raise Unmappable(f"unrecognised Intercom payload: {topic} without data.item")
         conversation = str(item.get("id") or "")
         if not conversation:
             raise Unmappable("conversation without an id")
@@ -109,10 +139,7 @@ class Intercom:
             return [Activity("internal_note", agent=admin, body=plain(last.get("body")),
                              **common)]
         if topic == "conversation.admin.assigned":
-            assignee = last.get("assigned_to") or {}
-            name = assignee.get("name") or admin.name
-            return [Activity("assigned", agent=Person(str(name), id=str(assignee.get("id") or "")
-                                                      or None), **common)]
+            return [assignment(last, item, common, now)]
         if topic == "conversation.admin.closed":
             return [Activity("status", status="closed", agent=admin, body=plain(last.get("body")),
                              **common)]

@@ -1,8 +1,9 @@
 """Jira Service Management: Jira Cloud webhooks with a secret (X-Hub-Signature: sha256=...).
 
 Payloads: https://developer.atlassian.com/cloud/jira/platform/webhooks/
-The reporter is the customer; a comment by anyone else is an agent reply,
-public when JSM marks it `jsdPublic`, an internal note otherwise. Status changes
+Who wrote a comment is decided by `comment_by_customer` (JSM's `accountType` and
+`jsdPublic`, then the reporter); the team's comments are agent replies, public unless
+JSM marks them `jsdPublic: false` (an internal note). Status changes
 come from the changelog of `jira:issue_updated`.
 """
 
@@ -32,18 +33,24 @@ def person(user: Any) -> Person | None:
                   id=str(user.get("accountId") or "") or None)
 
 
-def comment_by_customer(author: Mapping[str, Any], reporter: Mapping[str, Any],
+def comment_by_customer(comment: Mapping[str, Any], reporter: Mapping[str, Any],
                         assignee: Mapping[str, Any]) -> bool:
     """Who wrote a comment, from the fields Jira gives (docs/connectors.md, "Jira"):
 
-    1. Jira Service Management marks portal customers: `accountType` "customer".
-    2. Otherwise the reporter is the customer, when the payload names one.
-    3. Jira Cloud's comment_created carries no reporter: the assignee's comments are the
-       team's, anyone else's count as the customer's. Mistaking a colleague for the
-       customer costs one needless acknowledgment; mistaking the customer for the team
-       would cancel theirs, so the doubt goes to the customer.
+    1. An internal comment (`jsdPublic: false`) is the team's: a customer cannot write one.
+    2. Jira Service Management marks portal customers `accountType: customer`; apps are
+       `app`.
+    3. Otherwise the reporter is the customer, when the payload names one.
+    4. Jira Cloud's comment_created carries no reporter (and sets `jsdPublic` on every
+       project's comments, so it does not tell a service desk either): the assignee's
+       comments are the team's, anyone else's count as the customer's. Mistaking a
+       colleague for the customer costs one needless acknowledgment; mistaking the
+       customer for the team would cancel theirs, so the doubt goes to the customer.
     """
+    author = comment.get("author") or {}
     account = author.get("accountId") or author.get("name")
+    if comment.get("jsdPublic") is False:
+        return False
     if author.get("accountType") == "customer":
         return True
     if author.get("accountType") == "app":
@@ -70,8 +77,13 @@ class Jira:
         if not event:
             raise Unmappable("unrecognised Jira payload: no webhookEvent")
         issue = payload.get("issue")
-        if not isinstance(issue, Mapping):
-            return [Activity("ignored", "-", now, why_ignored=f"Jira event {event!r}")]
+        if event in USED_EVENTS and not isinstance(issue, Mapping):
+            raise Unmappable(f"unrecognised Jira payload: {event} without an issue object")
+        if event not in USED_EVENTS:
+            if event.startswith(UNUSED_FAMILIES):
+                return [Activity("ignored", "-", now, why_ignored=f"Jira event {event!r}")]
+            raise Unmappable(f"unrecognised Jira event {event[:64]!r}: not one Jira documents")
+        assert isinstance(issue, Mapping)
         key = str(issue.get("key") or "")
         if not key:
             raise Unmappable("issue without a key")
@@ -92,7 +104,7 @@ class Jira:
             author = comment.get("author") or {}
             when = parse_time(comment.get("created"), at)
             body = comment.get("body") if isinstance(comment.get("body"), str) else None
-            if comment_by_customer(author, reporter, fields.get("assignee") or {}):
+            if comment_by_customer(comment, reporter, fields.get("assignee") or {}):
                 return [Activity("customer_message", at=when, body=body, **common)]
             kind: ActivityKind = ("agent_reply" if comment.get("jsdPublic", True)
                                   else "internal_note")
@@ -109,3 +121,12 @@ class Jira:
                                           **common))
             return found or [Activity("ignored", key, now, why_ignored="no status or assignee change")]
         return [Activity("ignored", key, now, why_ignored=f"Jira event {event!r}")]
+
+
+# The events heard reads, and the families of the others Jira documents
+# (https://developer.atlassian.com/cloud/jira/platform/webhooks/#registering-events-for-a-webhook):
+# comments edited or deleted, issues deleted, worklogs, links, attachments, sprints, boards,
+# projects, versions, users, fields' options and issue properties.
+USED_EVENTS = frozenset({"jira:issue_created", "jira:issue_updated", "comment_created"})
+UNUSED_FAMILIES = ("jira:", "comment_", "worklog_", "issuelink_", "attachment_", "sprint_",
+                   "board_", "project_", "user_", "option_", "issue_property_", "issuetype_")

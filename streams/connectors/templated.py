@@ -42,7 +42,8 @@ def _tags(value: Any) -> list[str]:
 def activities(payload: Mapping[str, Any], vendor: str) -> list[Activity]:
     kind = text(payload.get("heard_event"))
     if kind is None:
-        raise Unmappable(f"{vendor} body without heard_event; use the body in docs/connectors.md")
+        raise Unmappable(f"unrecognised {vendor} payload: no heard_event (use the body in "
+                         "docs/connectors.md)")
     if kind not in KINDS:
         raise Unmappable(f"unknown heard_event {kind!r}; one of {', '.join(KINDS)}")
     ticket = payload.get("ticket")

@@ -104,4 +104,8 @@ def native_activities(kind: str, payload: Mapping[str, Any]) -> list[Activity]:
     if kind == "ticket.status_changed":
         status = text(event.get("current")) or text(detail.get("status"))
         return [Activity("status", status=(status or "").lower(), **common)]
-    return [Activity("ignored", ticket, at, why_ignored=f"Zendesk {kind} (not used by heard)")]
+    if kind.startswith("ticket."):
+        # Priority, tags, fields, forms, followers, merges, spam, redactions: nothing a
+        # customer is told (https://developer.zendesk.com/api-reference/webhooks/event-types/).
+        return [Activity("ignored", ticket, at, why_ignored=f"Zendesk {kind} (not used by heard)")]
+    raise Unmappable(f"unrecognised Zendesk event type {kind[:64]!r}: heard reads ticket events")

@@ -200,9 +200,77 @@ def test_a_body_a_vendor_never_sends_is_a_dead_letter_not_an_ignore(source: str)
     with pytest.raises(Unmappable) as refused:
         INGEST.map(source, connector, INGEST.sources[source][1], Request(headers, body, None),
                    json.loads(body), "d")
-    assert str(refused.value)
-    if source in ("intercom", "jira", "front"):
-        assert "unrecognised" in str(refused.value)
+    assert str(refused.value).startswith("unrecognised ")
+
+
+@pytest.mark.parametrize(("source", "payload", "headers", "reason"), [
+    ("github", {"action": "created"}, {"X-GitHub-Event": "issue_commentz"},
+     "unrecognised GitHub event 'issue_commentz'"),
+    ("jira", {"webhookEvent": "jira:issue_created"}, None,
+     "unrecognised Jira payload: jira:issue_created without an issue object"),
+    ("jira", {"webhookEvent": "ticket_opened", "issue": {"key": "IT-1"}}, None,
+     "unrecognised Jira event 'ticket_opened'"),
+    ("intercom", {"type": "notification_event", "topic": "conversation.user.replied",
+                  "data": {}}, None,
+     "unrecognised Intercom payload: conversation.user.replied without data.item"),
+    ("intercom", {"type": "notification_event", "topic": "thread.created", "data": {}}, None,
+     "unrecognised Intercom topic 'thread.created'"),
+    ("front", {"type": "escalate", "conversation": {"id": "cnv_1"}}, None,
+     "unrecognised Front event type 'escalate'"),
+    ("front", {"type": "inbound", "id": "evt_1", "emitted_at": 1795168800,
+               "conversation": {"id": "cnv_1"},
+               "target": {"data": {"recipients": [{"role": "from", "handle": "a@b.example"}]}}},
+     None, "a new conversation cannot be told from a reply"),
+    ("zendesk", {"type": "zen:event-type:user.created", "detail": {"id": "9"},
+                 "time": "2026-11-20T10:00:00Z"}, None,
+     "unrecognised Zendesk event type 'user.created'"),
+])
+def test_a_verified_body_heard_cannot_place_is_a_dead_letter_naming_why(
+        source: str, payload: dict[str, Any], headers: dict[str, str] | None,
+        reason: str) -> None:
+    with pytest.raises(Unmappable, match=re.escape(reason)):
+        map_payload(source, payload, headers)
+
+
+@pytest.mark.parametrize(("source", "payload", "headers"), [
+    ("github", {"action": "opened"}, {"X-GitHub-Event": "pull_request"}),
+    ("github", {}, {"X-GitHub-Event": "ping"}),
+    ("jira", {"webhookEvent": "worklog_created"}, None),
+    ("jira", {"webhookEvent": "sprint_started"}, None),
+    ("intercom", {"type": "notification_event", "topic": "contact.user.created",
+                  "data": {"item": {}}}, None),
+    ("front", {"type": "tag", "conversation": {"id": "cnv_1"}}, None),
+    ("zendesk", {"type": "zen:event-type:ticket.priority_changed", "detail": {"id": "9"},
+                 "time": "2026-11-20T10:00:00Z"}, None),
+])
+def test_events_documented_but_not_used_are_ignored_by_name(
+        source: str, payload: dict[str, Any], headers: dict[str, str] | None) -> None:
+    assert map_payload(source, payload, headers) == []
+
+
+INTERCOM_ASSIGNED = {"type": "notification_event", "topic": "conversation.admin.assigned",
+                     "id": "notif_1", "created_at": 1795168800,
+                     "data": {"item": {"id": "ic-9", "assignee": {
+                         "type": "admin", "id": "814860", "name": "Priya Shah",
+                         "email": "priya@example.com"},
+                         "conversation_parts": {"conversation_parts": [{
+                             "part_type": "assignment", "author": {
+                                 "type": "admin", "id": "1", "name": "Routing Bot Admin"},
+                             "assigned_to": {"type": "admin", "id": "814860"}}]}}}}
+
+
+def test_an_intercom_assignment_names_the_assignee_not_the_admin_who_assigned() -> None:
+    [assigned] = map_payload("intercom", INTERCOM_ASSIGNED)
+    assert (assigned["type"], assigned["agent"]["name"]) == ("ticket.assigned", "Priya Shah")
+    part = INTERCOM_ASSIGNED["data"]["item"]["conversation_parts"]["conversation_parts"][0]
+    to_team = json.loads(json.dumps(INTERCOM_ASSIGNED))
+    to_team["data"]["item"]["conversation_parts"]["conversation_parts"][0] = {
+        **part, "assigned_to": {"type": "team", "id": "5017691"}}
+    assert map_payload("intercom", to_team) == []
+    nameless = json.loads(json.dumps(INTERCOM_ASSIGNED))
+    del nameless["data"]["item"]["assignee"]
+    with pytest.raises(Unmappable, match="assignment names nobody"):
+        map_payload("intercom", nameless)
 
 
 def templated_created(**requester: str) -> dict[str, Any]:
@@ -316,7 +384,8 @@ def test_long_or_odd_optional_fields_cost_only_themselves() -> None:
 def test_a_freshdesk_body_made_for_another_tool_is_refused_naming_the_body_heard_needs(
         name: str) -> None:
     with pytest.raises(Unmappable, match=re.escape(
-            "Freshdesk body without heard_event; use the body in docs/connectors.md")):
+            "unrecognised Freshdesk payload: no heard_event (use the body in "
+            "docs/connectors.md)")):
         mapped("freshdesk", name)
 
 
@@ -338,3 +407,55 @@ def test_zendesk_native_events_that_lack_what_a_message_needs_say_so(name: str,
 
 def test_a_zendesk_event_heard_does_not_use_is_ignored_by_name() -> None:
     assert mapped("zendesk", "public_dust_priority_changed") == []
+
+
+def map_payload(source: str, payload: dict[str, Any],
+                headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """A vendor body built in the test (the signature is checked elsewhere)."""
+    body = json.dumps(payload).encode()
+    connector, settings = INGEST.sources[source]
+    request = Request(headers or {}, body, None)
+    events = INGEST.map(source, connector, settings, request, payload,
+                        connector.delivery_id(request, payload))
+    return [json.loads(event_to_json(e)) for e in events]
+
+
+def jira_comment(author: dict[str, Any], *, reporter: dict[str, Any] | None = None,
+                 assignee: dict[str, Any] | None = None, **comment: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {"summary": "VPN drops every hour"}
+    if reporter is not None:
+        fields["reporter"] = reporter
+    if assignee is not None:
+        fields["assignee"] = assignee
+    return {"webhookEvent": "comment_created", "timestamp": 1795168800000,
+            "issue": {"key": "IT-42", "fields": fields},
+            "comment": {"author": author, "body": "Looking into it.",
+                        "created": "2026-11-20T10:00:00.000+0000", **comment}}
+
+
+AGENT_ACCOUNT = {"accountId": "5b10a2844c20165700ede21g", "displayName": "Priya Shah",
+                 "accountType": "atlassian"}
+PORTAL_CUSTOMER = {"accountId": "qm:1d0c5c4e", "displayName": "Dana Cole",
+                   "accountType": "customer"}
+
+
+@pytest.mark.parametrize(("comment", "expected"), [
+    # A JSM internal comment is the team's, whoever the payload says wrote it.
+    (jira_comment(AGENT_ACCOUNT, jsdPublic=False), ("ticket.agent_reply", False)),
+    (jira_comment(dict(AGENT_ACCOUNT, accountType="customer"), jsdPublic=False),
+     ("ticket.agent_reply", False)),
+    (jira_comment(PORTAL_CUSTOMER, jsdPublic=True), ("ticket.customer_message", None)),
+    (jira_comment(AGENT_ACCOUNT, reporter=PORTAL_CUSTOMER, jsdPublic=True),
+     ("ticket.agent_reply", True)),
+    # An employee who raised the issue is its customer.
+    (jira_comment(AGENT_ACCOUNT, reporter=AGENT_ACCOUNT, jsdPublic=True),
+     ("ticket.customer_message", None)),
+    # Jira Software without a reporter: the assignee is the team, anyone else the customer.
+    (jira_comment(AGENT_ACCOUNT, assignee=AGENT_ACCOUNT), ("ticket.agent_reply", True)),
+    (jira_comment(dict(AGENT_ACCOUNT, accountId="someone-else")),
+     ("ticket.customer_message", None)),
+])
+def test_jira_decides_who_wrote_a_comment_by_its_own_fields(
+        comment: dict[str, Any], expected: tuple[str, bool | None]) -> None:
+    [event] = map_payload("jira", comment)
+    assert (event["type"], event.get("public")) == expected
