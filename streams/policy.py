@@ -788,7 +788,8 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
     if milestone is None and promise is not None and state.next_update_due is None:
         # What the customer waits for next is what the agent promised.
         milestone_ctx: dict[str, Any] | None = {
-            "text": promise.what, "due_at": promise.due_at.isoformat(), "follow_up": follow_up}
+            "text": promise.customer_text, "first_reply": promise.customer_text is None,
+            "due_at": promise.due_at.isoformat(), "follow_up": follow_up}
     elif milestone is None and item.kind == "acknowledgment":
         target = (state.next_update_due or state.first_reply_due
                   or first_reply_target(state, rules, item.trigger_at))

@@ -76,7 +76,7 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
                  kind="checkpoint")
     promise = Promise(
         promise_id=event.promise_id, version=version, agent=event.agent, what=event.what,
-        due_at=event.due_at, made_at=event.occurred_at,
+        customer_text=event.customer_text, due_at=event.due_at, made_at=event.occurred_at,
         outside_team_hours=not within_team_hours(event.due_at, calendar),
     )
     state.promises[event.promise_id] = promise
@@ -170,7 +170,9 @@ def with_every_promise_flag(context: dict[str, Any]) -> dict[str, Any]:
 
 def promise_context(promise: Promise) -> dict[str, Any]:
     return {
-        "id": promise.promise_id, "what": promise.what, "due_at": promise.due_at.isoformat(),
+        # `what` is the agent's task line, for the team; the customer reads `customer_text`.
+        "id": promise.promise_id, "what": promise.what, "customer_text": promise.customer_text,
+        "due_at": promise.due_at.isoformat(),
         "agent_name": promise.agent.name, "outside_team_hours": promise.outside_team_hours,
         "first_reply": False,
     }

@@ -102,6 +102,8 @@ class Promise(Model):
     version: int = 1
     agent: Agent
     what: str
+    # What the customer is told they will hear about (the agent's `what` is their own note).
+    customer_text: str | None = None
     due_at: datetime
     made_at: datetime
     status: PromiseStatus = "pending"

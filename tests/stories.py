@@ -51,8 +51,9 @@ def resolved(ticket: str, at: datetime, **fields: Any) -> dict[str, Any]:
 
 def promised(ticket: str, at: datetime, due: datetime, pid: str = "P1",
              **fields: Any) -> dict[str, Any]:
+    fields.setdefault("what", "Confirm the delivery slot")
     return event("ticket.checkpoint_promised", ticket, at, promise_id=pid, agent=AGENT,
-                 due_at=iso(due), what="Confirm the delivery slot", **fields)
+                 due_at=iso(due), **fields)
 
 
 def dumps(item: dict[str, Any]) -> bytes:

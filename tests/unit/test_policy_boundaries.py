@@ -476,8 +476,9 @@ def test_a_customer_who_writes_again_is_told_of_the_promise_already_made() -> No
     message = apply(announced.state, stories.event("ticket.customer_message", "T1",
                                                    T0 + minutes(120)))
     [ack] = tick(message.state, T0 + minutes(121)).notifications
+    # The agent's task line is theirs: the customer hears what they were told to expect.
     assert ack.context["next_milestone"] == {
-        "text": "Confirm the delivery slot", "follow_up": True,
+        "text": None, "first_reply": True, "follow_up": True,
         "due_at": (T0 + timedelta(hours=6)).isoformat()}
 
 
@@ -527,3 +528,26 @@ def test_the_closure_keeps_the_time_a_holding_update_named_even_after_a_reopen()
     reopened = apply(closing.state, stories.event("ticket.reopened", "T1",
                                                   FIRST_REPLY_DUE + minutes(30)))
     assert tick(reopened.state, next_due).notifications == []
+
+
+def test_the_agent_s_task_line_never_reaches_the_customer() -> None:
+    from heard.streams.rendering import Renderer
+    from tests.peers import REPO
+
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.promised("T1", T0 + minutes(5), T0 + timedelta(hours=2),
+                                     what="Chase Bosch RMA, ref 55-A",
+                                     customer_text="the decision on your refund")])
+    assert state is not None
+    missed = tick(state, T0 + timedelta(hours=2))
+    [holding] = [n for n in missed.notifications if n.kind == "checkpoint_holding"]
+    renderer = Renderer(REPO / "templates")
+    for locale in ("en", "es", "fr", "de"):
+        for channel in ("email", "sms"):
+            out = renderer.render("checkpoint_holding", channel, locale, "UTC", holding.context)
+            assert "Bosch" not in out.text and "Bosch" not in (out.html or "")
+    text = renderer.render("checkpoint_holding", "email", "en", "UTC", holding.context).text
+    assert "the decision on your refund" in text
+    [escalation] = [n for n in missed.notifications if n.kind == "checkpoint_escalation"]
+    assert "Chase Bosch RMA" in renderer.render("checkpoint_escalation", "email", "en", "UTC",
+                                                escalation.context).text
