@@ -39,6 +39,7 @@ from heard.streams.records import (
 from heard.streams.replies import SignalMatcher
 from heard.streams.routing import (
     NoRoute,
+    Route,
     business_deadline,
     customer_route,
     customer_zone,
@@ -239,7 +240,7 @@ def _schedule_first_reply(step: Step, due: datetime, trigger: str, trigger_at: d
     # After the first public reply, what heard promises a customer who writes again is "a
     # reply": the templates word it so.
     context = {"promise": {"id": "first-reply", "what": None, "first_reply": True,
-                           "follow_up": state.last_public_agent_update_at is not None,
+                           "follow_up": answered_before(state),
                            "due_at": due.isoformat(),
                            "agent_name": state.agent.name if state.agent else None,
                            "outside_team_hours": False}}
@@ -383,7 +384,11 @@ def on_status_changed(step: Step) -> None:
     state.status, state.status_at = event.to_status, event.occurred_at
     if event.next_milestone is not None:
         state.next_milestone = event.next_milestone
-    if event.to_status in step.rules.policy.milestone_statuses and state.known:
+    if event.to_status in step.rules.policy.milestone_statuses and state.known \
+            and not (event.note or "").strip():
+        step.log("record", f"status is now {event.to_status!r} with no note: nothing to tell "
+                 "the customer (the help desk's note is the update)")
+    elif event.to_status in step.rules.policy.milestone_statuses and state.known:
         queue_now(step, "milestone_update", extra={
             "milestone": {"text": event.note or "", "status": event.to_status,
                           "at": event.occurred_at.isoformat()},
@@ -442,6 +447,23 @@ def on_reopened(step: Step) -> None:
         state.forget_at = None
     step.cancel(("closure_summary",), "ticket reopened during the closure grace period",
                 keep=lambda item: item.trigger_at > event.occurred_at)
+    _acknowledge_what_reopened_it(step)
+
+
+def _acknowledge_what_reopened_it(step: Step) -> None:
+    """A customer who answered the closure wrote to a resolved ticket (heard waited for the
+    help desk to reopen it): now it is open again, their message is acknowledged."""
+    state, event = step.state, step.event
+    wrote = state.last_customer_message_at
+    if (not state.known or wrote is None or state.resolved_at is None
+            or wrote < state.resolved_at or wrote > event.occurred_at
+            or state.status in CLOSED_STATUSES or _replied_since(state, wrote)
+            or any(item.kind == "acknowledgment" for item in state.scheduled)):
+        return
+    step.schedule(Scheduled(
+        kind="acknowledgment", due_at=event.occurred_at, trigger_event_id=event.id,
+        trigger_at=wrote, urgent=False,
+    ), "the customer wrote after the resolution: acknowledged now that the ticket is reopened")
 
 
 def on_closed(step: Step) -> None:
@@ -466,10 +488,12 @@ def on_closed(step: Step) -> None:
 def other_people(customer: Customer | None, contacts: list[Contact]) -> list[Contact]:
     """The contacts who are not the customer, each once: a help desk's CC list often holds
     the requester too, and nobody should get every message twice."""
-    seen = {value for value in (customer.email, customer.phone) if value} if customer else set()
+    # Addresses compare case-blind: a CC list often writes the customer's in other capitals.
+    seen = {value.casefold() for value in (customer.email, customer.phone)
+            if value} if customer else set()
     kept: list[Contact] = []
     for contact in contacts:
-        addresses = {value for value in (contact.email, contact.phone) if value}
+        addresses = {value.casefold() for value in (contact.email, contact.phone) if value}
         if addresses & seen or contact.key in {c.key for c in kept}:
             continue
         seen |= addresses
@@ -610,8 +634,11 @@ def with_news(step: Step, item: Scheduled) -> Scheduled:
     transfers = (item.kind == "milestone_update" and state.owner is not None
                  and state.transfers >= step.rules.policy.transfers_before_acknowledging
                  and not state.transfers_acknowledged)
-    # The handovers' sentence names the owner already.
-    owner_new = state.owner_news and not transfers
+    # The handovers' sentence names the owner already. A message that has no room for the
+    # owner's line (a holding update by SMS) leaves the news for the next one.
+    route = customer_route(state.customer, step.rules.enabled_channels) if state.customer else None
+    channel = route.channel if isinstance(route, Route) else None
+    owner_new = state.owner_news and not transfers and (item.kind, channel) in OWNER_NEWS
     if transfers:
         state.transfers_acknowledged = True
     if transfers or owner_new:
@@ -784,7 +811,7 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
     assert customer is not None
     milestone = state.next_milestone
     promise = pending_promise(state) if item.kind == "acknowledgment" else None
-    follow_up = state.last_public_agent_update_at is not None
+    follow_up = answered_before(state)
     if milestone is None and promise is not None and state.next_update_due is None:
         # What the customer waits for next is what the agent promised.
         milestone_ctx: dict[str, Any] | None = {
@@ -797,8 +824,10 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
         milestone_ctx = {"text": None, "first_reply": True, "follow_up": follow_up,
                          "due_at": max(target, now).isoformat()}
     elif milestone is not None:
+        # A time already gone (the message waited out quiet hours) is not promised again.
+        due = milestone.due_at if milestone.due_at and milestone.due_at > now else None
         milestone_ctx = {"text": milestone.text, "follow_up": follow_up,
-                         "due_at": milestone.due_at.isoformat() if milestone.due_at else None}
+                         "due_at": due.isoformat() if due else None}
     else:
         milestone_ctx = None
     news = item.context.get("news") or {}
@@ -831,6 +860,12 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
     context.update(promises.with_every_promise_flag(
         {key: value for key, value in item.context.items() if key != "news"}))
     return context
+
+
+def answered_before(state: TicketState) -> bool:
+    """A public reply or a resolution has reached the customer: what they wait for now is "a
+    reply", no longer "a first reply"."""
+    return state.last_public_agent_update_at is not None or state.resolved_at is not None
 
 
 def _replied_since(state: TicketState, moment: datetime) -> bool:

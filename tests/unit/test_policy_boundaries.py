@@ -551,3 +551,84 @@ def test_the_agent_s_task_line_never_reaches_the_customer() -> None:
     [escalation] = [n for n in missed.notifications if n.kind == "checkpoint_escalation"]
     assert "Chase Bosch RMA" in renderer.render("checkpoint_escalation", "email", "en", "UTC",
                                                 escalation.context).text
+
+
+def test_an_sms_holding_update_leaves_the_new_owner_s_line_for_the_next_message() -> None:
+    other = {"name": "Priya Shah", "team": "parcels", "email": "priya@example.com"}
+    state, _ = run([stories.created("T1", customer=SMS_CUSTOMER, agent=stories.AGENT),
+                    stories.event("ticket.assigned", "T1", T0 + minutes(20), agent=other,
+                                  owner=True)])
+    assert state is not None
+    state = tick(state, T0 + minutes(1)).state
+    missed = tick(state, FIRST_REPLY_DUE)
+    [holding] = [n for n in missed.notifications if n.kind == "checkpoint_holding"]
+    assert holding.channel == "sms" and holding.context["owner"]["new"] is False
+    update = apply(missed.state, stories.event("ticket.agent_reply", "T1", FIRST_REPLY_DUE + minutes(90),
+                                               agent=other, public=True,
+                                               milestone={"text": "Found it."}))
+    [milestone] = update.notifications
+    assert milestone.context["owner"] == {"name": "Priya Shah", "new": True}
+
+
+@pytest.mark.parametrize(("locale", "words"), [
+    ("en", "Sorry for the handovers: Priya Shah has it now."),
+    ("es", "Perdona los cambios; la lleva Priya Shah."),
+    ("fr", "Désolés des relais : Priya Shah la suit."),
+    ("de", "Verzeihung für die Übergaben: jetzt bei Priya Shah."),
+])
+def test_an_sms_update_owns_up_to_the_handovers(locale: str, words: str) -> None:
+    from heard.streams.rendering import Renderer
+    from tests.peers import REPO
+
+    teams = ["billing", "payments", "refunds"]
+    events = [stories.created("T1", customer=SMS_CUSTOMER,
+                              agent=dict(stories.AGENT, team="parcels"))]
+    for n, team in enumerate(teams, 1):
+        events.append(stories.event("ticket.assigned", "T1", T0 + minutes(n), owner=True,
+                                    agent={"name": "Priya Shah", "team": team}))
+    events.append(stories.event("ticket.agent_reply", "T1", T0 + minutes(30), public=True,
+                                agent={"name": "Priya Shah", "team": "refunds"},
+                                milestone={"text": "Refund approved."}))
+    _, outcomes = run(events)
+    [milestone] = [n for n in outcomes[-1].notifications if n.kind == "milestone_update"]
+    assert milestone.context["transfers"]["acknowledge"] is True
+    text = Renderer(REPO / "templates").render("milestone_update", "sms", locale, "UTC",
+                                               milestone.context).text
+    assert words in text
+
+
+def test_a_message_that_waited_out_quiet_hours_names_no_time_already_gone() -> None:
+    sydney = stories.customer(timezone="Australia/Sydney",
+                              quiet_hours={"start": "21:30", "end": "07:30"})
+    at = T0 + timedelta(hours=2)  # 23:00 in Sydney
+    state, _ = run([stories.created("T1", at, customer=sydney, next_milestone={
+        "text": "a call from our billing lead", "due_at": stories.iso(at + timedelta(hours=6))})])
+    assert state is not None
+    morning = at + timedelta(hours=8, minutes=30)  # 07:30 in Sydney
+    [ack] = tick(state, morning).notifications
+    assert ack.context["next_milestone"] == {"text": "a call from our billing lead",
+                                             "follow_up": False, "due_at": None}
+
+
+def test_a_contact_who_is_the_customer_in_other_capitals_is_written_to_once() -> None:
+    again = {"name": "Amara Okafor", "email": "Amara@Example.NET", "role": "requester"}
+    _, outcomes = run([stories.created("T1", contacts=[again]),
+                       stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it."})])
+    assert [n.recipient for n in outcomes[-1].notifications
+            if n.kind == "milestone_update"] == ["amara@example.net"]
+
+
+def test_a_customer_who_answers_the_closure_is_acknowledged_once_the_ticket_reopens() -> None:
+    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10))])
+    assert state is not None
+    closed = tick(state, T0 + minutes(25))
+    assert sent(closed) == [("closure_summary", "customer", None)]
+    wrote = apply(closed.state, stories.event("ticket.customer_message", "T1", T0 + minutes(60)))
+    quiet = tick(wrote.state, T0 + minutes(62))
+    assert quiet.notifications == []  # resolved: the help desk decides whether it reopens
+    reopened = apply(quiet.state, stories.event("ticket.reopened", "T1", T0 + minutes(63)))
+    assert sent(reopened) == [("acknowledgment", "customer", None)]
+    assert reopened.notifications[0].context["next_milestone"]["follow_up"] is True
+    again = apply(reopened.state, stories.event("ticket.reopened", "T1", T0 + minutes(64),
+                                                eid="reopened-again"))
+    assert again.notifications == []

@@ -90,7 +90,7 @@ def test_updated_preferences_shape_the_next_message() -> None:
                            stories.event("customer.preferences_updated", "T1", T0 + minutes(1),
                                          customer=spanish),
                            stories.event("ticket.status_changed", "T1", T0 + minutes(2),
-                                         to_status="on_hold")])
+                                         to_status="on_hold", note="Esperamos al banco")])
     [update] = outcomes[2].notifications
     assert (update.locale, update.recipient) == ("es", "amara.es@example.net")
 
@@ -100,8 +100,13 @@ def test_only_milestone_statuses_are_told_to_the_customer() -> None:
                        stories.event("ticket.status_changed", "T1", T0 + minutes(1),
                                      to_status="triage"),
                        stories.event("ticket.status_changed", "T1", T0 + minutes(2),
-                                     to_status="escalated")])
+                                     to_status="escalated", note="A specialist has it"),
+                       stories.event("ticket.status_changed", "T1", T0 + minutes(3),
+                                     to_status="on_hold")])
     assert kinds_sent(outcomes[1]) == [] and kinds_sent(outcomes[2]) == ["milestone_update"]
+    # A status without the help desk's note would be an update with nothing in it.
+    assert kinds_sent(outcomes[3]) == []
+    assert "with no note: nothing to tell the customer" in outcomes[3].decisions[-1].reason
 
 
 def test_a_reply_with_a_milestone_updates_the_customer_with_its_words_and_next_step() -> None:
@@ -250,7 +255,7 @@ def test_transfers_are_counted_and_acknowledged_once_naming_the_owner() -> None:
                        assigned(3, "Cleo", "billing", owner=True),
                        stories.event("ticket.status_changed", "T1", T0 + minutes(4), **status),
                        stories.event("ticket.status_changed", "T1", T0 + minutes(5),
-                                     to_status="on_hold")])
+                                     to_status="on_hold", note="Waiting for the bank")])
     [first] = outcomes[4].notifications
     assert first.context["transfers"] == {"count": 2, "acknowledge": True}
     assert first.context["owner"] == {"name": "Cleo", "new": False}

@@ -141,7 +141,7 @@ def test_an_urgent_acknowledgment_goes_in_the_same_step() -> None:
 def test_only_the_acknowledgment_words_the_first_reply() -> None:
     _, outcomes = run([stories.created("T1", urgent=True),
                        stories.event("ticket.status_changed", "T1", T0 + minutes(20),
-                                     to_status="in_progress")])
+                                     to_status="in_progress", note="Checking the depot")])
     [update] = [n for n in outcomes[1].notifications if n.kind == "milestone_update"]
     assert update.context["next_milestone"] is None
     assert "summary" not in update.context
