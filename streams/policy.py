@@ -17,6 +17,7 @@ from typing import Any
 
 from heard.streams import choices, promises
 from heard.streams.records import (
+    Agent,
     AgentReply,
     Assigned,
     CheckpointPromised,
@@ -27,6 +28,7 @@ from heard.streams.records import (
     CustomerMessage,
     FeedbackGiven,
     ForgetRequested,
+    Milestone,
     OptionChosen,
     OptionsOffered,
     PreferencesUpdated,
@@ -213,6 +215,25 @@ def on_created(step: Step) -> None:
     ), f"acknowledge after {hold:.0f} s unless an agent replies first")
     if event.next_milestone is None:
         watch_first_reply(step, event)
+    else:
+        watch_named_milestone(step, event.next_milestone, event.agent)
+
+
+def watch_named_milestone(step: Step, milestone: Milestone | None, agent: Agent | None) -> None:
+    """A next milestone with a time is a promise the customer is told ("a call, by 6 pm"):
+    heard keeps it as it keeps an agent's (a nudge before it; if it passes, the lead and one
+    honest holding update), without telling the customer again."""
+    if milestone is None or milestone.due_at is None:
+        return
+    state, event = step.state, step.event
+    who = agent or state.owner or state.agent or Agent(name="the team")
+    # Built, not parsed: the worker made it from an event already validated.
+    promised = CheckpointPromised.model_construct(
+        id=f"{event.id}#milestone", type="ticket.checkpoint_promised",
+        occurred_at=event.occurred_at, ticket_id=event.ticket_id,
+        promise_id=f"milestone:{event.id}", agent=who, due_at=milestone.due_at,
+        what=milestone.text, customer_text=milestone.text, team_calendar=None, reason=None)
+    promises.on_promised(step, promised, tell_the_customer=False)
 
 
 def first_reply_minutes(state: TicketState, rules: Rules) -> float:
@@ -366,6 +387,7 @@ def on_agent_reply(step: Step) -> None:
     promises.keep_promises(step, event.occurred_at)
     if event.next_milestone is not None:
         state.next_milestone = event.next_milestone
+        watch_named_milestone(step, event.next_milestone, event.agent)
     elif event.milestone is not None:
         # The milestone reached may have been the one announced; never restate it as next.
         state.next_milestone = None
@@ -384,6 +406,7 @@ def on_status_changed(step: Step) -> None:
     state.status, state.status_at = event.to_status, event.occurred_at
     if event.next_milestone is not None:
         state.next_milestone = event.next_milestone
+        watch_named_milestone(step, event.next_milestone, None)
     if event.to_status in step.rules.policy.milestone_statuses and state.known \
             and not (event.note or "").strip():
         step.log("record", f"status is now {event.to_status!r} with no note: nothing to tell "

@@ -40,7 +40,9 @@ LADDER_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "checkpoint_holding
 WATCHES = ("first_reply", "next_update")
 
 
-def on_promised(step: Step, event: CheckpointPromised) -> None:
+def on_promised(step: Step, event: CheckpointPromised, *, tell_the_customer: bool = True) -> None:
+    """A promise and its ladder. `tell_the_customer=False` when the message that made it
+    names its time already (a next milestone with a time)."""
     state = step.state
     if not state.known:
         step.log("skip", "promise for a ticket heard has not seen created", kind="checkpoint")
@@ -104,6 +106,8 @@ def on_promised(step: Step, event: CheckpointPromised) -> None:
         ))
         step.log("schedule", f"{kind} for promise {promise.promise_id} at {due.isoformat()}",
                  kind=kind)
+    if not tell_the_customer:
+        return
     if existing is None and version == 1 and step.rules.policy.announce_first_promise:
         # "Aisha will update you by 3 pm": the customer hears the first promise made to them.
         step.state.scheduled.append(Scheduled(
@@ -218,6 +222,11 @@ def holding_still_wanted(step: Step, item: Scheduled) -> str | None:
         set_status(step, promise, "broken", promise.due_at)
     if promise.status != "broken":
         return f"promise is {promise.status}"
+    heard = recently_heard(step) if item.contact is None else None
+    if heard is not None:
+        # A message went moments ago (one that named this time, held by quiet hours): a
+        # holding update beside it would only confuse. The lead is told all the same.
+        return f"the customer heard from us {heard.seconds} s ago"
     return None
 
 

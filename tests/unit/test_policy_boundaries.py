@@ -604,10 +604,32 @@ def test_a_message_that_waited_out_quiet_hours_names_no_time_already_gone() -> N
     state, _ = run([stories.created("T1", at, customer=sydney, next_milestone={
         "text": "a call from our billing lead", "due_at": stories.iso(at + timedelta(hours=6))})])
     assert state is not None
-    morning = at + timedelta(hours=8, minutes=30)  # 07:30 in Sydney
-    [ack] = tick(state, morning).notifications
+    missed = tick(state, at + timedelta(hours=6))  # the call's time: 05:00 in Sydney
+    assert sent(missed) == [("checkpoint_escalation", "lead", None)]
+    morning = tick(missed.state, at + timedelta(hours=8, minutes=30))  # 07:30 in Sydney
+    [ack] = morning.notifications
     assert ack.context["next_milestone"] == {"text": "a call from our billing lead",
                                              "follow_up": False, "due_at": None}
+    # Its holding update would land in the same second: the acknowledgment speaks alone.
+    assert "the customer heard from us 0 s ago" in reasons(morning)
+
+
+def test_a_next_milestone_with_a_time_is_kept_like_a_promise() -> None:
+    state, _ = run([stories.created("T1", agent=stories.AGENT, next_milestone={
+        "text": "a call from our billing lead", "due_at": stories.iso(T0 + timedelta(hours=3))})])
+    assert state is not None
+    acknowledged = tick(state, T0 + minutes(1))
+    assert sent(acknowledged) == [("acknowledgment", "customer", None)]
+    nudged = tick(acknowledged.state, T0 + timedelta(hours=2, minutes=30))
+    assert sent(nudged) == [("checkpoint_nudge", "agent", None)]
+    missed = tick(nudged.state, T0 + timedelta(hours=3))
+    assert sorted(sent(missed)) == [("checkpoint_escalation", "lead", None),
+                                    ("checkpoint_holding", "customer", None)]
+    [holding] = [n for n in missed.notifications if n.kind == "checkpoint_holding"]
+    assert holding.context["promise"]["customer_text"] == "a call from our billing lead"
+    # A reply before then keeps it: nothing more is sent.
+    kept = apply(acknowledged.state, stories.reply("T1", T0 + timedelta(hours=2)))
+    assert tick(kept.state, T0 + timedelta(hours=4)).notifications == []
 
 
 def test_a_contact_who_is_the_customer_in_other_capitals_is_written_to_once() -> None:
