@@ -17,6 +17,7 @@ import ast
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -259,6 +260,10 @@ def summarise(paths: list[str]) -> None:
             print(f"    {reason}")
 
 
+def stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
     if sys.argv[1] == "--summary":
         summarise(sys.argv[2:])
@@ -275,6 +280,8 @@ def main() -> None:
     if os.environ.get("COUNT_ONLY"):
         return
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    # A background job ignores Ctrl-C: SIGTERM must restore the module too.
+    signal.signal(signal.SIGTERM, stop)
     try:
         with open(out, "a") as fh:
             for n, (idx, kind, param) in enumerate(muts):
