@@ -148,3 +148,22 @@ def test_the_published_schemas_are_written_one_file_per_type(tmp_path: Path) -> 
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] == str(tmp_path / "cli" / "ticket.created.v1.json")
     assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == sorted(p.name for p in written)
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    # A time without its zone is refused, never read as UTC.
+    (stories.event("ticket.customer_message", "T1", stories.T0) | {
+        "occurred_at": "2026-11-20T10:00:00"}, "occurred_at: Input should have timezone info"),
+    (stories.created("T1", customer=stories.customer(phone="call me maybe")),
+     "customer.phone:"),
+    # An unknown field is refused inside nested objects too, not only at the top.
+    (stories.created("T1", customer=stories.customer(favourite_colour="teal")),
+     "customer.favourite_colour: Extra inputs are not permitted"),
+    (stories.reply("T1", stories.T0, milestone={"text": "Found it.", "colour": "teal"}),
+     "milestone.colour: Extra inputs are not permitted"),
+])
+def test_the_contract_refuses_what_it_cannot_read_through_parse_event(
+        raw: dict[str, object], reason: str) -> None:
+    with pytest.raises(InvalidEvent) as refused:
+        parse_event(stories.dumps(raw))
+    assert str(refused.value).startswith(reason), str(refused.value)
