@@ -226,7 +226,7 @@ def watch_named_milestone(step: Step, milestone: Milestone | None, agent: Agent 
     if milestone is None or milestone.due_at is None:
         return
     state, event = step.state, step.event
-    who = agent or state.owner or state.agent or Agent(name="the team")
+    who = agent or state.owner or state.agent or Agent(name="team")
     # Built, not parsed: the worker made it from an event already validated.
     promised = CheckpointPromised.model_construct(
         id=f"{event.id}#milestone", type="ticket.checkpoint_promised",

@@ -252,7 +252,11 @@ def release_internal(step: Step, item: Scheduled) -> None:
         return
     else:
         promise.nudged = True
-    send_to_team(step, item, promise.agent.team, promise.agent.email, promise.agent.name,
+    # The nudge goes to whoever owns the ticket now: a promise is inherited with it.
+    owner = state.owner if item.kind == "checkpoint_nudge" else None
+    holder = owner if owner is not None and (owner.id, owner.name) != (
+        promise.agent.id, promise.agent.name) else promise.agent
+    send_to_team(step, item, holder.team, holder.email, holder.name,
                    _holding_fate(step) if item.kind == "checkpoint_escalation" else None)
 
 

@@ -654,3 +654,22 @@ def test_a_customer_who_answers_the_closure_is_acknowledged_once_the_ticket_reop
     again = apply(reopened.state, stories.event("ticket.reopened", "T1", T0 + minutes(64),
                                                 eid="reopened-again"))
     assert again.notifications == []
+
+
+def test_a_promise_is_inherited_with_the_ticket_and_the_nudge_says_so() -> None:
+    from heard.streams.rendering import Renderer
+    from tests.peers import REPO
+
+    priya = {"name": "Priya Shah", "team": "parcels", "email": "priya@example.com"}
+    state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT),
+                    stories.promised("T1", T0 + minutes(5), T0 + timedelta(hours=3)),
+                    stories.event("ticket.assigned", "T1", T0 + minutes(30), agent=priya,
+                                  owner=True)])
+    assert state is not None
+    [nudge] = [n for n in tick(state, T0 + timedelta(hours=2, minutes=30)).notifications
+               if n.kind == "checkpoint_nudge"]
+    assert nudge.recipient == "priya@example.com"
+    text = Renderer(REPO / "templates").render("checkpoint_nudge", "email", "en", "UTC",
+                                               nudge.context).text
+    assert text.startswith("Hi Priya Shah,")
+    assert "Sam Reyes promised Amara" in text and "The ticket is yours now" in text
