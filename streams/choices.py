@@ -101,8 +101,12 @@ def on_option_chosen(step: Step) -> None:
         label=str(chosen.get("label", "")), via=event.via,
         owner=owner.name if owner else None, respondent=respondent(event.contact),
         at=event.occurred_at))
+    # Whether the customer is sent a confirmation (the team is told either way, and why not).
+    confirmation = ("replaced" if offer.withdrawn else
+                    "closed" if state.status in ("resolved", "closed") else "sent")
     context = {"offer": offer_context(offer), "chosen": chosen,
-               "changed_from": changed_from, "via": event.via, "text": event.text}
+               "changed_from": changed_from, "via": event.via, "text": event.text,
+               "confirmation": confirmation}
     step.log("record", f"option {event.option} chosen by {event.via}"
              + (f" (was {changed_from})" if changed_from else ""), kind="option_confirmed")
     if offer.withdrawn:
