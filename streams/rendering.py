@@ -132,6 +132,42 @@ def _fmt_day_time(ctx: Context, value: Any) -> str:
         locale), locale))
 
 
+def _time_phrase(ctx: Context, value: Any, form: str) -> str:
+    """"By" or "to" a time, with the words each language puts around it: Spanish needs its
+    article ("antes de las 13:00", "antes del mié a las 9:13", "a la 1:00"), French its "à"."""
+    moment, zone, locale = _as_datetime(value), ctx["_timezone"], str(ctx["_locale"])
+    language = locale.split("_")[0]
+    sent = ctx.get("sent_at")
+    sent_at = _as_datetime(sent) if sent else datetime.now(UTC)
+    local = moment.astimezone(zone)
+    today = local.date() == sent_at.astimezone(zone).date()
+    clock = format_time(moment, "short", tzinfo=zone, locale=locale)
+    day = format_datetime(moment, "EEE", tzinfo=zone, locale=locale)
+    if language == "es":
+        art = "la" if local.hour == 1 else "las"
+        if form == "by":
+            return f"antes de {art} {clock}" if today else f"antes del {day} a {art} {clock}"
+        return f"a {art} {clock}" if today else f"al {day} a {art} {clock}"
+    if language == "fr":
+        if form == "by":
+            return f"au plus tard à {clock}" if today else f"au plus tard {day} à {clock}"
+        return f"à {clock}" if today else f"au {day} à {clock}"
+    words = {"en": {"by": "by", "to": "to"}, "de": {"by": "bis", "to": "auf"}}.get(language, {})
+    prefix = words.get(form, "")
+    shown = _fmt_day_time(ctx, value)
+    return f"{prefix} {shown}" if prefix else shown
+
+
+@pass_context
+def _fmt_by_time(ctx: Context, value: Any) -> str:
+    return _time_phrase(ctx, value, "by")
+
+
+@pass_context
+def _fmt_to_time(ctx: Context, value: Any) -> str:
+    return _time_phrase(ctx, value, "to")
+
+
 @lru_cache(maxsize=64)
 def _day_time_skeleton(locale: str) -> str:
     """Weekday and time on the locale's own clock (12 or 24 hours)."""
@@ -221,7 +257,8 @@ class Renderer:
         # range(99999) %} nested) from holding a worker, lint or the studio for minutes.
         self.env.globals["range"] = bounded_range
         self.env.filters.update(datetime=_fmt_datetime, time=_fmt_time, date=_fmt_date,
-                                when=_fmt_when, day_time=_fmt_day_time, one_line=one_line,
+                                when=_fmt_when, day_time=_fmt_day_time,
+                                by_time=_fmt_by_time, to_time=_fmt_to_time, one_line=one_line,
                                 sentence=sentence, when_in=_fmt_when_in)
         self._resolved: dict[tuple[str, str, str], tuple[float, str | None]] = {}
 

@@ -230,3 +230,21 @@ def test_a_notification_decided_before_follow_ups_existed_keeps_its_first_reply_
         "acknowledgment", "sms", "en", "UTC", context).text
     assert "a first reply" in renderer.render("checkpoint_holding", "sms", "en", "UTC",
                                               holding).text
+
+
+@pytest.mark.parametrize(("locale", "due", "words"), [
+    ("es", "2026-11-29T13:00:00+00:00", "Lo siguiente: un hueco del mensajero, antes de las 13:00."),
+    ("es", "2026-11-29T01:30:00+00:00", "antes de la 1:30."),
+    ("es", "2026-12-02T09:13:00+00:00", "antes del mié a las 9:13."),
+    ("fr", "2026-11-29T15:00:00+00:00", "au plus tard à 15:00."),
+    ("fr", "2026-12-02T09:13:00+00:00", "au plus tard mer. à 09:13."),
+])
+def test_an_sms_time_carries_the_words_its_language_needs_around_it(
+        locale: str, due: str, words: str) -> None:
+    renderer = Renderer(REPO / "templates")
+    context = sample_context("acknowledgment", PERSONA, NOW)
+    context["sent_at"] = "2026-11-29T00:30:00+00:00"
+    context["next_milestone"] = {"text": "un hueco del mensajero", "due_at": due,
+                                 "follow_up": False}
+    text = renderer.render("acknowledgment", "sms", locale, "UTC", context).text
+    assert words in text, text
