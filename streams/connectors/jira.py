@@ -99,6 +99,10 @@ class Jira:
                 raise Unmappable("new issue without a reporter")
             return [Activity("created", at=parse_time(fields.get("created"), at),
                              customer=customer, agent=person(fields.get("assignee")), **common)]
+        if event == "jira:issue_updated" and payload.get("issue_event_type_name") == \
+                "issue_commented" and isinstance(payload.get("comment"), Mapping):
+            # Jira Server and Data Center send a new comment as an issue update.
+            event = "comment_created"
         if event == "comment_created":
             comment = payload.get("comment") or {}
             author = comment.get("author") or {}

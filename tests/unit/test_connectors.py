@@ -459,3 +459,14 @@ def test_jira_decides_who_wrote_a_comment_by_its_own_fields(
         comment: dict[str, Any], expected: tuple[str, bool | None]) -> None:
     [event] = map_payload("jira", comment)
     assert (event["type"], event.get("public")) == expected
+
+
+def test_a_jira_server_comment_sent_as_an_issue_update_is_read_as_a_comment() -> None:
+    payload = jira_comment(PORTAL_CUSTOMER)
+    payload.update(webhookEvent="jira:issue_updated", issue_event_type_name="issue_commented")
+    [event] = map_payload("jira", payload)
+    assert event["type"] == "ticket.customer_message"
+    payload["comment"]["author"] = AGENT_ACCOUNT
+    payload["issue"]["fields"]["assignee"] = AGENT_ACCOUNT
+    [reply] = map_payload("jira", payload)
+    assert (reply["type"], reply["agent"]["name"]) == ("ticket.agent_reply", "Priya Shah")
