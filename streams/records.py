@@ -87,7 +87,7 @@ LongText = Annotated[str, AfterValidator(clean_text), Field(min_length=1, max_le
 _ADDRESS = re.compile(r"[^@\s<>\"',;\x00-\x1f\x7f-\x9f]+@[^@\s<>\"',;\x00-\x1f\x7f-\x9f]+")
 
 
-def _address(value: str) -> str:
+def email_address(value: str) -> str:
     """An address every SMTP server takes: ASCII local part (heard does not use SMTPUTF8),
     a domain in its ASCII (punycode) form, nothing that could read as a second header."""
     if not _ADDRESS.fullmatch(value) or any(char in value for char in ":()[]\\"):
@@ -106,7 +106,7 @@ def _address(value: str) -> str:
 
 
 EmailAddress = Annotated[str, Field(max_length=254, json_schema_extra={"pattern": f"^{_ADDRESS.pattern}$"}),
-                         AfterValidator(_address)]
+                         AfterValidator(email_address)]
 
 
 def normalise_phone(value: str, region: str = "US") -> str:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from heard.streams.connectors.normalise import e164_phone, iana_zone, language_tag
-from heard.streams.records import MAX_NAME, MAX_TEXT
+from heard.streams.records import MAX_NAME, MAX_TEXT, email_address
 from heard.streams.settings import SourceSettings
 
 ActivityKind = Literal["created", "customer_message", "agent_reply", "internal_note",
@@ -264,8 +264,8 @@ def _customer(activity: Activity, source: SourceSettings, region: str,
     # Display forms are read leniently; what still cannot be read is left out with a
     # warning, so one bad optional field never costs the customer the acknowledgment.
     readers: dict[str, Callable[[str], str]] = {
-        "phone": lambda value: e164_phone(value, region), "language": language_tag,
-        "timezone": iana_zone}
+        "email": email_address, "phone": lambda value: e164_phone(value, region),
+        "language": language_tag, "timezone": iana_zone}
     for key, read in readers.items():
         if key in customer:
             try:

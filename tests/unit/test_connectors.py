@@ -470,3 +470,16 @@ def test_a_jira_server_comment_sent_as_an_issue_update_is_read_as_a_comment() ->
     payload["issue"]["fields"]["assignee"] = AGENT_ACCOUNT
     [reply] = map_payload("jira", payload)
     assert (reply["type"], reply["agent"]["name"]) == ("ticket.agent_reply", "Priya Shah")
+
+
+def test_an_unreadable_email_is_left_out_and_the_phone_still_reaches_the_customer() -> None:
+    payload = {"heard_event": "created", "ticket": {
+        "id": "2742", "subject": "Pago duplicado", "status": "Open",
+        "updated_at": "2026-11-20T10:30:00Z",
+        "requester": {"id": "4402", "name": "Lucía Romero", "email": "lucía romero@correo",
+                      "phone": "+52 55 1234 5678"}}}
+    [created] = map_payload("freshdesk", payload)
+    assert "email" not in created["customer"]
+    assert created["customer"]["phone"] == "+525512345678"
+    assert any(w.startswith("customer.email: not an email address heard can send to")
+               for w in created["warnings"])
