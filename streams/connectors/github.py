@@ -102,6 +102,9 @@ class GitHub:
                                  **common)]
             return [Activity("ignored", ticket, now, why_ignored=f"issues.{action}")]
         comment = payload.get("comment") or {}
+        if "pull_request" in issue:
+            # GitHub sends pull-request conversations as issue comments too: not a ticket.
+            return [Activity("ignored", ticket, now, why_ignored="comment on a pull request")]
         if action != "created":
             return [Activity("ignored", ticket, now, why_ignored=f"issue_comment.{action}")]
         at = event_time(comment.get("created_at"), "GitHub comment.created_at")

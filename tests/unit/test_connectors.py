@@ -483,3 +483,12 @@ def test_an_unreadable_email_is_left_out_and_the_phone_still_reaches_the_custome
     assert created["customer"]["phone"] == "+525512345678"
     assert any(w.startswith("customer.email: not an email address heard can send to")
                for w in created["warnings"])
+
+
+def test_a_comment_on_a_pull_request_is_not_a_ticket() -> None:
+    payload = {"action": "created", "repository": {"full_name": "octo/app"},
+               "issue": {"number": 7, "title": "Fix the exporter", "user": {"login": "dev"},
+                         "pull_request": {"url": "https://api.github.com/repos/octo/app/pulls/7"}},
+               "comment": {"user": {"login": "dev"}, "author_association": "NONE",
+                           "body": "Rebased.", "created_at": "2026-11-20T10:00:00Z"}}
+    assert map_payload("github", payload, {"X-GitHub-Event": "issue_comment"}) == []
