@@ -222,10 +222,11 @@ def holding_still_wanted(step: Step, item: Scheduled) -> str | None:
         set_status(step, promise, "broken", promise.due_at)
     if promise.status != "broken":
         return f"promise is {promise.status}"
+    last = step.state.last_customer_notified_at
     heard = recently_heard(step) if item.contact is None else None
-    if heard is not None:
-        # A message went moments ago (one that named this time, held by quiet hours): a
-        # holding update beside it would only confuse. The lead is told all the same.
+    if heard is not None and last is not None and last >= promise.due_at:
+        # A message went moments ago, after the promised time (held by quiet hours until
+        # now): a holding update beside it would only confuse. The lead is told all the same.
         return f"the customer heard from us {heard.seconds} s ago"
     return None
 

@@ -691,3 +691,11 @@ def test_the_owner_is_never_told_a_choice_was_confirmed_when_it_was_not() -> Non
                                                answered.context).text
     assert "has not confirmed it to them: the ticket is resolved" in text
     assert "has confirmed the choice" not in text
+
+
+def test_a_promise_due_soon_after_a_message_still_gets_its_holding_update() -> None:
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.promised("T1", T0 + minutes(1), T0 + minutes(5))])
+    assert state is not None
+    missed = tick(state, T0 + minutes(5))
+    assert ("checkpoint_holding", "customer", None) in sent(missed)
