@@ -54,11 +54,47 @@ class SavingHandler:
         return "250 Message accepted for delivery"
 
 
+class SessionCounter:
+    """How many SMTP sessions were open at once, at most: the evidence that a sender really
+    sends several messages together. The peak is kept in `sessions.peak` beside the mail;
+    deleting the file starts a new measure."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path, self.open, self.peak = folder / "sessions.peak", 0, 0
+
+    def opened(self) -> None:
+        self.open += 1
+        if not self.path.exists():
+            self.peak = 0
+        if self.open > self.peak:
+            self.peak = self.open
+            self.path.write_text(str(self.peak))
+
+    def closed(self) -> None:
+        self.open -= 1
+
+
+class CountedSMTP(SMTP):
+    def __init__(self, handler: SavingHandler, counter: SessionCounter, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.counter = counter
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.counter.opened()
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.counter.closed()
+        super().connection_lost(error)
+
+
 async def start_mail_catcher(folder: Path, port: int, host: str = "127.0.0.1") -> asyncio.Server:
     loop = asyncio.get_running_loop()
     handler = SavingHandler(folder)
+    counter = SessionCounter(folder)
     return await loop.create_server(
-        lambda: SMTP(handler, hostname=host, enable_SMTPUTF8=True), host=host, port=port
+        lambda: CountedSMTP(handler, counter, hostname=host, enable_SMTPUTF8=True),
+        host=host, port=port
     )
 
 

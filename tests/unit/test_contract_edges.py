@@ -167,3 +167,10 @@ def test_the_contract_refuses_what_it_cannot_read_through_parse_event(
     with pytest.raises(InvalidEvent) as refused:
         parse_event(stories.dumps(raw))
     assert str(refused.value).startswith(reason), str(refused.value)
+
+
+def test_an_explicit_null_for_an_optional_field_is_read_as_absent() -> None:
+    event = parse_event(stories.dumps(stories.created("T1", customer=stories.customer(
+        timezone=None, phone=None))))
+    customer = event.customer
+    assert (customer.timezone, customer.phone) == (None, None)
