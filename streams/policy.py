@@ -233,7 +233,7 @@ def watch_named_milestone(step: Step, milestone: Milestone | None, agent: Agent 
         occurred_at=event.occurred_at, ticket_id=event.ticket_id,
         promise_id=f"milestone:{event.id}", agent=who, due_at=milestone.due_at,
         what=milestone.text, customer_text=milestone.text, team_calendar=None, reason=None)
-    promises.on_promised(step, promised, tell_the_customer=False)
+    promises.on_promised(step, promised, implicit=True)
 
 
 def first_reply_minutes(state: TicketState, rules: Rules) -> float:

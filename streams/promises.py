@@ -40,9 +40,11 @@ LADDER_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "checkpoint_holding
 WATCHES = ("first_reply", "next_update")
 
 
-def on_promised(step: Step, event: CheckpointPromised, *, tell_the_customer: bool = True) -> None:
-    """A promise and its ladder. `tell_the_customer=False` when the message that made it
-    names its time already (a next milestone with a time)."""
+def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False) -> None:
+    """A promise and its ladder. `implicit` for a time a message named already (a next
+    milestone with a time): the customer is not told it again, and the agent is nudged
+    before it, not at once when it falls outside team hours (they set a milestone, not a
+    promise)."""
     state = step.state
     if not state.known:
         step.log("skip", "promise for a ticket heard has not seen created", kind="checkpoint")
@@ -93,7 +95,7 @@ def on_promised(step: Step, event: CheckpointPromised, *, tell_the_customer: boo
         ("checkpoint_escalation", "lead", promise.due_at),
         ("checkpoint_holding", "customer", promise.due_at),
     ]
-    if promise.outside_team_hours:
+    if promise.outside_team_hours and not implicit:
         ladder.insert(0, ("checkpoint_nudge", "agent", step.release_at))
     elif promise.due_at - lead > step.now:
         ladder.insert(0, ("checkpoint_nudge", "agent", promise.due_at - lead))
@@ -106,8 +108,8 @@ def on_promised(step: Step, event: CheckpointPromised, *, tell_the_customer: boo
         ))
         step.log("schedule", f"{kind} for promise {promise.promise_id} at {due.isoformat()}",
                  kind=kind)
-    if not tell_the_customer:
-        return
+    if implicit or (moved_from is not None and moved_from == event.due_at):
+        return  # the customer knows this time already
     if existing is None and version == 1 and step.rules.policy.announce_first_promise:
         # "Aisha will update you by 3 pm": the customer hears the first promise made to them.
         step.state.scheduled.append(Scheduled(

@@ -605,7 +605,8 @@ def test_a_message_that_waited_out_quiet_hours_names_no_time_already_gone() -> N
         "text": "a call from our billing lead", "due_at": stories.iso(at + timedelta(hours=6))})])
     assert state is not None
     missed = tick(state, at + timedelta(hours=6))  # the call's time: 05:00 in Sydney
-    assert sent(missed) == [("checkpoint_escalation", "lead", None)]
+    assert ("checkpoint_escalation", "lead", None) in sent(missed)
+    assert ("checkpoint_holding", "customer", None) not in sent(missed)  # quiet hours
     morning = tick(missed.state, at + timedelta(hours=8, minutes=30))  # 07:30 in Sydney
     [ack] = morning.notifications
     assert ack.context["next_milestone"] == {"text": "a call from our billing lead",
