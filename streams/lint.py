@@ -215,6 +215,7 @@ def sample_context(kind: str, persona: Persona, now: datetime,
     context: dict[str, Any] = {
         # The customer as the team's messages see them too: their zone, needs, language.
         "customer": {"timezone": persona.timezone, "language": persona.locale, "role": "customer",
+                     "them": "them", "their": "their",
                      "plain_text_only": persona.plain_text_only,
                      "quiet_hours": {"start": "21:00", "end": "08:00"}, **persona.customer},
         "holding": {"status": "deferred", "until": due, "reason": "the customer's quiet hours",

@@ -404,16 +404,29 @@ def send_to_team(step: Step, item: Scheduled, team_name: str | None, agent_email
     ))
 
 
+# The team's messages speak of the customer as they asked: "goes to him at 8 am, his time".
+KNOWN_PRONOUNS = {"she": ("her", "her"), "he": ("him", "his"), "they": ("them", "their")}
+
+
+def object_pronouns(pronouns: str | None) -> dict[str, str]:
+    """`them` and `their` from the customer's own pronouns ("she/her" -> her, her); "they"
+    forms for pronouns not listed (the name is never guessed at)."""
+    first = (pronouns or "").split("/")[0].strip().lower()
+    them, their = KNOWN_PRONOUNS.get(first, KNOWN_PRONOUNS["they"])
+    return {"them": them, "their": their}
+
+
 def _customer_for_the_team(step: Step) -> dict[str, Any]:
     """What the agent and the lead need to write to this person well: name, pronouns,
     language, their own zone, and the needs their messages must meet."""
     customer = step.state.customer
     if customer is None:
         return {"greeting_name": "", "pronouns": None, "timezone": None, "language": None,
-                "plain_text_only": False, "quiet_hours": None}
+                "plain_text_only": False, "quiet_hours": None, **object_pronouns(None)}
     quiet = customer.quiet_hours
     return {
         "greeting_name": customer.greeting_name, "pronouns": customer.pronouns,
+        **object_pronouns(customer.pronouns),
         "timezone": customer_zone(customer, step.rules.policy).key,
         "language": customer.language,
         "plain_text_only": customer.accessibility.plain_text_only,

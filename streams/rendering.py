@@ -368,6 +368,7 @@ class Renderer:
 # Keys templates read that a notification decided by an earlier version of heard (still on
 # the topic during a rolling upgrade) lacks, each with the value that keeps its wording.
 LATER_KEYS: dict[str, dict[str, Any]] = {"next_milestone": {"follow_up": False},
+                                         "customer": {"them": "them", "their": "their"},
                                          "promise": {"follow_up": False, "customer_text": None}}
 
 

@@ -178,8 +178,9 @@ def test_an_escalation_says_what_really_reached_the_customer_in_their_own_time()
                                     "quiet_hours": {"start": "21:00", "end": "08:00"},
                                     "accessibility": {"plain_text_only": True}})
     assert kinds == ["checkpoint_escalation"]  # the holding update waits for the morning
-    assert "is in their quiet hours" in quiet and "Nothing has reached them yet" in quiet
-    assert "their time" in quiet and "needs plain-text messages" in quiet
+    # Amara (she/her) is spoken of as she asked.
+    assert "is in her quiet hours" in quiet and "Nothing has reached her yet" in quiet
+    assert "her time" in quiet and "needs plain-text messages" in quiet
     assert "has just been sent" not in quiet
     unreachable, _ = escalation_text({"consent": {"email": False, "sms": False}})
     assert "No holding update can reach Amara" in unreachable
@@ -228,3 +229,14 @@ def test_a_promise_is_checked_against_the_calendar_it_names() -> None:
                                                      team_calendar="nowhere")], rules=rules)
     assert state is not None and not state.promises["P1"].outside_team_hours
     assert any(d.reason.startswith("no team calendar 'nowhere'") for d in outcomes[1].decisions)
+
+
+def test_the_team_speaks_of_the_customer_by_the_pronouns_they_gave() -> None:
+    from heard.streams.promises import object_pronouns
+
+    assert object_pronouns("she/her") == {"them": "her", "their": "her"}
+    assert object_pronouns("He/Him") == {"them": "him", "their": "his"}
+    assert object_pronouns("they/them") == {"them": "them", "their": "their"}
+    # Pronouns heard does not know the forms of, or none given: "they" forms, never a guess.
+    assert object_pronouns("ze/zir") == object_pronouns(None) == {"them": "them",
+                                                                   "their": "their"}
