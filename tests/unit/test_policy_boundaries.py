@@ -289,13 +289,12 @@ def test_the_first_reply_watch_is_within_team_hours() -> None:
 
 # ------------------------------------------------------------------ the owner's news
 def test_an_acknowledgment_does_not_use_up_the_news_of_a_new_owner() -> None:
-    other = {"name": "Priya Shah", "team": "parcels", "email": "priya@example.com"}
     _state, outcomes = run([
         stories.created("T1", agent=stories.AGENT),
         stories.reply("T1", T0 + minutes(2)),
-        stories.event("ticket.assigned", "T1", T0 + minutes(20), agent=other, owner=True),
+        stories.event("ticket.assigned", "T1", T0 + minutes(20), agent=PRIYA, owner=True),
         stories.event("ticket.customer_message", "T1", T0 + minutes(30), urgent=True),
-        stories.event("ticket.agent_reply", "T1", T0 + minutes(60), agent=other, public=True,
+        stories.event("ticket.agent_reply", "T1", T0 + minutes(60), agent=PRIYA, public=True,
                       milestone={"text": "Found it."}),
     ])
     [ack] = outcomes[3].notifications
@@ -304,14 +303,20 @@ def test_an_acknowledgment_does_not_use_up_the_news_of_a_new_owner() -> None:
     assert milestone.context["owner"] == {"name": "Priya Shah", "new": True}
 
 
-def test_a_holding_update_tells_of_a_new_owner_even_after_quiet_hours() -> None:
-    other = {"name": "Priya Shah", "team": "parcels", "email": "priya@example.com"}
-    evening = stories.customer(quiet_hours={"start": "13:45", "end": "15:00"})
-    state, _ = run([stories.created("T1", customer=evening, agent=stories.AGENT),
-                    stories.event("ticket.assigned", "T1", T0 + minutes(20), agent=other,
+PRIYA = {"name": "Priya Shah", "team": "parcels", "email": "priya@example.com"}
+
+
+def handed_to_priya(customer: dict[str, Any]) -> TicketState:
+    """Acknowledged by Sam's team, then handed to Priya as its owner twenty minutes in."""
+    state, _ = run([stories.created("T1", customer=customer, agent=stories.AGENT),
+                    stories.event("ticket.assigned", "T1", T0 + minutes(20), agent=PRIYA,
                                   owner=True)])
     assert state is not None
-    state = tick(state, T0 + minutes(1)).state
+    return tick(state, T0 + minutes(1)).state
+
+
+def test_a_holding_update_tells_of_a_new_owner_even_after_quiet_hours() -> None:
+    state = handed_to_priya(stories.customer(quiet_hours={"start": "13:45", "end": "15:00"}))
     held = tick(state, FIRST_REPLY_DUE)
     assert [kind for kind, _, _ in sent(held)] == ["checkpoint_escalation"]
     released = tick(held.state, T0 + timedelta(hours=5))
@@ -554,17 +559,12 @@ def test_the_agent_s_task_line_never_reaches_the_customer() -> None:
 
 
 def test_an_sms_holding_update_leaves_the_new_owner_s_line_for_the_next_message() -> None:
-    other = {"name": "Priya Shah", "team": "parcels", "email": "priya@example.com"}
-    state, _ = run([stories.created("T1", customer=SMS_CUSTOMER, agent=stories.AGENT),
-                    stories.event("ticket.assigned", "T1", T0 + minutes(20), agent=other,
-                                  owner=True)])
-    assert state is not None
-    state = tick(state, T0 + minutes(1)).state
+    state = handed_to_priya(SMS_CUSTOMER)
     missed = tick(state, FIRST_REPLY_DUE)
     [holding] = [n for n in missed.notifications if n.kind == "checkpoint_holding"]
     assert holding.channel == "sms" and holding.context["owner"]["new"] is False
     update = apply(missed.state, stories.event("ticket.agent_reply", "T1", FIRST_REPLY_DUE + minutes(90),
-                                               agent=other, public=True,
+                                               agent=PRIYA, public=True,
                                                milestone={"text": "Found it."}))
     [milestone] = update.notifications
     assert milestone.context["owner"] == {"name": "Priya Shah", "new": True}
