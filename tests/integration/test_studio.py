@@ -178,16 +178,17 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
         .count() == 0
     await page.screenshot(path=str(SHOTS / "studio.png"), full_page=False)
 
-    # A broken personas file is said on the page, and the studio keeps following saves.
+    # A broken personas file is said on the page, and the studio keeps following saves. (Each
+    # save re-renders every persona and wording: the waits allow for a loaded machine.)
     personas_file = workspace / "config" / "personas.yaml"
     good = personas_file.read_text()
     personas_file.write_text(good.replace("timezone: Europe/London", "timezone: Mars/Olympus", 1))
     await page.wait_for_function("document.getElementById('problem').textContent"
-                                 ".includes('Mars/Olympus')", timeout=3000)
+                                 ".includes('Mars/Olympus')", timeout=10000)
     personas_file.write_text(good)
     await page.wait_for_function("document.getElementById('problem').style.display === 'none'"
                                  " && document.querySelectorAll('section.cell').length > 0",
-                                 timeout=3000)
+                                 timeout=10000)
     # A loop that would hold the studio for minutes is a problem in its cell instead.
     edit(workspace / "templates/milestone_update/en/sms.txt", "{{ customer.greeting_name }}",
          "{% for i in range(99999) %}{% for j in range(99999) %}.{% endfor %}{% endfor %}"
