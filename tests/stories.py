@@ -52,7 +52,8 @@ def resolved(ticket: str, at: datetime, **fields: Any) -> dict[str, Any]:
 def promised(ticket: str, at: datetime, due: datetime, pid: str = "P1",
              **fields: Any) -> dict[str, Any]:
     fields.setdefault("what", "Confirm the delivery slot")
-    return event("ticket.checkpoint_promised", ticket, at, promise_id=pid, agent=AGENT,
+    fields.setdefault("agent", AGENT)
+    return event("ticket.checkpoint_promised", ticket, at, promise_id=pid,
                  due_at=iso(due), **fields)
 
 

@@ -700,3 +700,30 @@ def test_a_promise_due_soon_after_a_message_still_gets_its_holding_update() -> N
     assert state is not None
     missed = tick(state, T0 + minutes(5))
     assert ("checkpoint_holding", "customer", None) in sent(missed)
+
+
+def test_a_holding_update_due_the_second_its_held_message_goes_is_skipped() -> None:
+    # Quiet until 14:00, and the next milestone's time is 14:00: the acknowledgment that names
+    # it and the holding update for it fall due together; the acknowledgment speaks alone.
+    night = stories.customer(quiet_hours={"start": "09:30", "end": "14:00"})
+    state, _ = run([stories.created("T1", customer=night, agent=stories.AGENT, next_milestone={
+        "text": "a call from our billing lead", "due_at": stories.iso(FIRST_REPLY_DUE)})])
+    assert state is not None
+    state = tick(state, FIRST_REPLY_DUE - minutes(30)).state  # the nudge
+    due = tick(state, FIRST_REPLY_DUE)
+    assert sorted(sent(due)) == [("acknowledgment", "customer", None),
+                                 ("checkpoint_escalation", "lead", None)]
+
+
+def test_the_team_s_own_address_is_used_when_the_agent_has_none() -> None:
+    rules = Rules(policy=RULES.policy, internal_recipients={
+        "default": "team@example.com", "parcels": "parcels@example.com",
+        "lead": "lead@example.com"})
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.promised("T1", T0 + minutes(5), T0 + timedelta(hours=3),
+                                     agent={"name": "Sam Reyes", "team": "parcels"})],
+                   rules=rules)
+    assert state is not None
+    [nudge] = [n for n in tick(state, T0 + timedelta(hours=2, minutes=30), rules).notifications
+               if n.kind == "checkpoint_nudge"]
+    assert nudge.recipient == "parcels@example.com"
