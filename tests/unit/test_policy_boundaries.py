@@ -474,7 +474,7 @@ def test_a_customer_who_writes_again_is_promised_a_reply_and_heard_keeps_it() ->
 
 def test_a_customer_who_writes_again_is_told_of_the_promise_already_made() -> None:
     state, _ = run([stories.created("T1"), stories.reply("T1", T0 + minutes(10)),
-                    stories.promised("T1", T0 + minutes(11), T0 + timedelta(hours=6))])
+                    stories.promised("T1", T0 + minutes(11), T0 + timedelta(hours=5))])
     assert state is not None
     announced = tick(state, T0 + minutes(20))
     assert [n.kind for n in announced.notifications] == ["milestone_update"]
@@ -484,7 +484,7 @@ def test_a_customer_who_writes_again_is_told_of_the_promise_already_made() -> No
     # The agent's task line is theirs: the customer hears what they were told to expect.
     assert ack.context["next_milestone"] == {
         "text": None, "first_reply": True, "follow_up": True,
-        "due_at": (T0 + timedelta(hours=6)).isoformat()}
+        "due_at": (T0 + timedelta(hours=5)).isoformat()}
 
 
 def test_a_requester_acknowledged_while_the_customer_sleeps_is_promised_a_real_time() -> None:
@@ -727,3 +727,41 @@ def test_the_team_s_own_address_is_used_when_the_agent_has_none() -> None:
     [nudge] = [n for n in tick(state, T0 + timedelta(hours=2, minutes=30), rules).notifications
                if n.kind == "checkpoint_nudge"]
     assert nudge.recipient == "parcels@example.com"
+
+
+
+@pytest.mark.parametrize("how", ["reply", "status"])
+def test_a_next_milestone_named_later_is_kept_like_a_promise(how: str) -> None:
+    at, due = T0 + minutes(10), T0 + timedelta(hours=3)
+    milestone = {"text": "the courier's slot", "due_at": stories.iso(due)}
+    raw = (stories.reply("T1", at, milestone={"text": "Found it."}, next_milestone=milestone)
+           if how == "reply" else
+           stories.event("ticket.status_changed", "T1", at, to_status="in_progress",
+                         note="The depot has it", next_milestone=milestone))
+    state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT), raw])
+    assert state is not None
+    missed = tick(tick(state, due - minutes(30)).state, due)
+    assert sorted(sent(missed)) == [("checkpoint_escalation", "lead", None),
+                                    ("checkpoint_holding", "customer", None)]
+
+
+def test_a_next_milestone_without_a_time_is_no_promise() -> None:
+    state, outcomes = run([stories.created("T1", urgent=True, next_milestone={"text": "a call"}),
+                           stories.reply("T1", T0 + minutes(10),
+                                         next_milestone={"text": "the courier's slot"})])
+    assert state is not None and state.promises == {}
+    assert tick(state, T0 + timedelta(days=3)).notifications == []
+
+
+def test_a_reply_promised_to_a_message_held_until_its_own_deadline_is_a_real_time() -> None:
+    # Written on Sunday at 10:00; quiet until 13:00: the acknowledgment goes on Monday at
+    # 13:00, the very end of the target counted from the message, so it promises 17:00.
+    late = stories.customer(quiet_hours={"start": "00:00", "end": "13:00"})
+    sunday = T0 + timedelta(days=2)
+    state, _ = run([stories.created("T1", customer=late, urgent=False),
+                    stories.reply("T1", T0 + minutes(10)),
+                    stories.event("ticket.customer_message", "T1", sunday)])
+    assert state is not None
+    monday = T0 + timedelta(days=3, hours=3)
+    [ack] = tick(state, monday).notifications
+    assert ack.context["next_milestone"]["due_at"] == (monday + timedelta(hours=4)).isoformat()
