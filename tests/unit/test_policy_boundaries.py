@@ -746,7 +746,7 @@ def test_a_next_milestone_named_later_is_kept_like_a_promise(how: str) -> None:
 
 
 def test_a_next_milestone_without_a_time_is_no_promise() -> None:
-    state, outcomes = run([stories.created("T1", urgent=True, next_milestone={"text": "a call"}),
+    state, _ = run([stories.created("T1", urgent=True, next_milestone={"text": "a call"}),
                            stories.reply("T1", T0 + minutes(10),
                                          next_milestone={"text": "the courier's slot"})])
     assert state is not None and state.promises == {}
