@@ -765,3 +765,39 @@ def test_a_reply_promised_to_a_message_held_until_its_own_deadline_is_a_real_tim
     monday = T0 + timedelta(days=3, hours=3)
     [ack] = tick(state, monday).notifications
     assert ack.context["next_milestone"]["due_at"] == (monday + timedelta(hours=4)).isoformat()
+
+
+@pytest.mark.parametrize(("in_a_row", "names_a_time"), [(1, False), (2, True)])
+def test_a_contact_s_holding_update_while_the_customer_sleeps_counts_toward_the_last(
+        in_a_row: int, names_a_time: bool) -> None:
+    rules = Rules(policy=PolicySettings(acknowledgment_hold_seconds=60, coalesce_window_seconds=600,
+                                        team_timezone="UTC", holding_updates_in_a_row=in_a_row),
+                  internal_recipients=RULES.internal_recipients)
+    asleep = stories.customer(quiet_hours={"start": "13:00", "end": "16:00"})
+    state, _ = run([stories.created("T1", customer=asleep, contacts=[OPS])], rules=rules)
+    assert state is not None
+    state = tick(state, T0 + minutes(1), rules).state
+    due = tick(state, FIRST_REPLY_DUE, rules)
+    [holding] = [n for n in due.notifications if n.kind == "checkpoint_holding"]
+    assert holding.contact == "c-ops"
+    assert (holding.context["next_update"] is not None) is names_a_time
+
+
+def test_an_agent_s_promise_at_the_time_the_milestone_named_sends_the_customer_nothing() -> None:
+    due = T0 + timedelta(hours=3)
+    state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT, next_milestone={
+        "text": "the courier's slot", "due_at": stories.iso(due)})])
+    assert state is not None
+    promised = apply(state, stories.promised("T1", T0 + minutes(20), due))
+    assert promised.state.promises["P1"].status == "pending"
+    assert sent(promised) == [] and sent(tick(promised.state, T0 + minutes(40))) == []
+
+
+def test_a_settled_promise_is_never_reopened_by_a_later_reply() -> None:
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.promised("T1", T0 + minutes(5), T0 + timedelta(hours=3)),
+                    stories.promised("T1", T0 + minutes(6), T0 + timedelta(hours=4), pid="P2")])
+    assert state is not None and state.promises["P1"].status == "renegotiated"
+    replied = apply(state, stories.reply("T1", T0 + minutes(30)))
+    assert replied.state.promises["P1"].status == "renegotiated"
+    assert replied.state.promises["P2"].status == "kept"
