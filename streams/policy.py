@@ -796,6 +796,9 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
     elif contact is None and item.kind in ("milestone_update", "closure_summary", "options",
                                            "option_confirmed"):
         promises.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
+        if item.kind == "options":
+            # The agent's choices are a real reply: no "we have not replied yet" after them.
+            promises.end_first_reply_watch(step, "first reply given: the options reached them")
     notification = Notification(
         notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience="customer",
         channel=route.channel, recipient=route.recipient,

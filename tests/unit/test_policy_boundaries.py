@@ -355,15 +355,25 @@ def test_real_news_by_message_keeps_the_next_update_promise(news: str) -> None:
 
 def test_a_confirmed_choice_keeps_the_next_update_promise() -> None:
     state, _ = run([stories.created("T1", customer=SMS_CUSTOMER),
-                    stories.offered("T1", T0 + minutes(5))])
+                    stories.offered("T1", T0 + minutes(5)),
+                    stories.promised("T1", T0 + minutes(10), T0 + timedelta(hours=3))])
     assert state is not None
-    state = tick(state, FIRST_REPLY_DUE).state
-    held = tick(state, T0 + timedelta(hours=10))  # the offer named no time: its watch holds
-    if held.state.next_update_due is None:
-        pytest.fail("the offer should have been followed by a holding update with a time")
-    chosen = apply(held.state, stories.chosen("T1", T0 + timedelta(hours=10, minutes=5), 2))
+    state = tick(state, T0 + minutes(20)).state
+    held = tick(state, T0 + timedelta(hours=3))  # the promise passes: a holding update
+    assert held.state.next_update_due is not None
+    chosen = apply(held.state, stories.chosen("T1", T0 + timedelta(hours=3, minutes=5), 2))
     assert "option_confirmed" in [kind for kind, _, _ in sent(chosen)]
     assert chosen.state.next_update_due is None
+
+
+def test_the_options_are_the_first_reply() -> None:
+    state, _ = run([stories.created("T1", agent=stories.AGENT),
+                    stories.offered("T1", T0 + minutes(5), choose_by=T0 + timedelta(hours=6))])
+    assert state is not None
+    assert state.first_reply_due is None
+    assert tick(state, FIRST_REPLY_DUE).notifications == []  # no "we have not replied yet"
+    assert [n.kind for n in tick(state, T0 + timedelta(hours=6)).notifications] == [
+        "options_unanswered"]
 
 
 def test_a_holding_update_beside_a_fresh_acknowledgment_is_skipped_and_not_counted() -> None:
