@@ -686,22 +686,29 @@ def test_a_promise_is_inherited_with_the_ticket_and_the_nudge_says_so() -> None:
     assert "Sam Reyes promised Amara" in text and "The ticket is yours now" in text
 
 
-def test_the_owner_is_never_told_a_choice_was_confirmed_when_it_was_not() -> None:
+@pytest.mark.parametrize(("after", "confirmation", "words"), [
+    ("resolved", "closed", "has not confirmed it to them: the ticket is resolved"),
+    ("closed", "closed", "has not confirmed it to them: the ticket is closed"),
+    ("replaced", "replaced", "the offer had been replaced by a newer one"),
+])
+def test_the_owner_is_never_told_a_choice_was_confirmed_when_it_was_not(
+        after: str, confirmation: str, words: str) -> None:
     from heard.streams.rendering import Renderer
     from tests.peers import REPO
 
+    then = {"resolved": stories.resolved("T1", T0 + minutes(10)),
+            "closed": stories.event("ticket.closed", "T1", T0 + minutes(10)),
+            "replaced": stories.offered("T1", T0 + minutes(10), offer="O2")}[after]
     state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT),
-                    stories.offered("T1", T0 + minutes(5)),
-                    stories.resolved("T1", T0 + minutes(10))])
+                    stories.offered("T1", T0 + minutes(5)), then])
     assert state is not None
     chosen = apply(state, stories.chosen("T1", T0 + minutes(12), 2, via="email"))
     assert "option_confirmed" not in [kind for kind, _, _ in sent(chosen)]
     [answered] = [n for n in chosen.notifications if n.kind == "options_answered"]
-    assert answered.context["confirmation"] == "closed"
+    assert answered.context["confirmation"] == confirmation
     text = Renderer(REPO / "templates").render("options_answered", "email", "en", "UTC",
                                                answered.context).text
-    assert "has not confirmed it to them: the ticket is resolved" in text
-    assert "has confirmed the choice" not in text
+    assert words in text and "has confirmed the choice" not in text
 
 
 def test_a_promise_due_soon_after_a_message_still_gets_its_holding_update() -> None:

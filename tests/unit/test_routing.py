@@ -13,6 +13,7 @@ from heard.streams.routing import (
     business_deadline,
     customer_route,
     quiet_until,
+    with_calendar,
     within_team_hours,
 )
 from heard.streams.settings import PolicySettings
@@ -149,3 +150,29 @@ def test_a_team_that_works_weekends_says_so() -> None:
     assert within_team_hours(sunday, every_day) and not within_team_hours(sunday, POLICY)
     assert business_deadline(sunday, 60, every_day) == sunday + timedelta(hours=1)
     assert not within_team_hours(datetime(2026, 12, 25, 12, tzinfo=UTC), LONDON_TEAM)
+
+
+def test_a_saturday_the_team_works_counts() -> None:
+    weekend = PolicySettings(team_timezone="UTC", team_hours_start=time(9),
+                             team_hours_end=time(18),
+                             team_working_days=["mon", "tue", "wed", "thu", "fri", "sat"])
+    friday = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
+    assert business_deadline(friday, 120, weekend) == datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+
+def test_a_night_shift_starting_at_midnight_counts_from_its_first_minute() -> None:
+    night = PolicySettings(team_timezone="UTC", team_hours_start=time(0), team_hours_end=time(6))
+    monday = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
+    assert business_deadline(monday, 120, night) == datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+
+
+def test_a_calendar_without_working_time_for_a_year_falls_back_to_clock_time() -> None:
+    start = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
+    mondays = [(start + timedelta(weeks=n)).date() for n in range(60)]
+    never = PolicySettings(team_timezone="UTC", team_working_days=["mon"], team_holidays=mondays)
+    assert business_deadline(start, 90, never) == start + timedelta(minutes=90)
+
+
+def test_no_calendar_named_is_the_default_team_calendar() -> None:
+    assert with_calendar(POLICY, None) is POLICY
+    assert with_calendar(POLICY, "nights") is None
