@@ -497,7 +497,7 @@ def test_a_customer_who_writes_again_is_told_of_the_promise_already_made() -> No
         "due_at": (T0 + timedelta(hours=5)).isoformat()}
 
 
-def test_a_requester_acknowledged_while_the_customer_sleeps_is_promised_a_real_time() -> None:
+def test_a_requester_acknowledged_in_the_customer_s_quiet_hours_is_promised_a_real_time() -> None:
     night = stories.customer(quiet_hours={"start": "00:00", "end": "23:59"})
     sunday = T0 + timedelta(days=2)
     state, _ = run([stories.created("T1", customer=night, contacts=[OPS], urgent=True),
@@ -785,7 +785,7 @@ def test_a_reply_promised_to_a_message_held_until_its_own_deadline_is_a_real_tim
 
 
 @pytest.mark.parametrize(("in_a_row", "names_a_time"), [(1, False), (2, True)])
-def test_a_contact_s_holding_update_while_the_customer_sleeps_counts_toward_the_last(
+def test_a_contact_s_holding_update_in_the_customer_s_quiet_hours_counts_toward_the_last(
         in_a_row: int, names_a_time: bool) -> None:
     rules = Rules(policy=PolicySettings(acknowledgment_hold_seconds=60, coalesce_window_seconds=600,
                                         team_timezone="UTC", holding_updates_in_a_row=in_a_row),
