@@ -790,8 +790,8 @@ def test_a_contact_s_holding_update_in_the_customer_s_quiet_hours_counts_toward_
     rules = Rules(policy=PolicySettings(acknowledgment_hold_seconds=60, coalesce_window_seconds=600,
                                         team_timezone="UTC", holding_updates_in_a_row=in_a_row),
                   internal_recipients=RULES.internal_recipients)
-    asleep = stories.customer(quiet_hours={"start": "13:00", "end": "16:00"})
-    state, _ = run([stories.created("T1", customer=asleep, contacts=[OPS])], rules=rules)
+    resting = stories.customer(quiet_hours={"start": "13:00", "end": "16:00"})
+    state, _ = run([stories.created("T1", customer=resting, contacts=[OPS])], rules=rules)
     assert state is not None
     state = tick(state, T0 + minutes(1), rules).state
     due = tick(state, FIRST_REPLY_DUE, rules)
