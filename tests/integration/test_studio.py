@@ -194,7 +194,7 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
          "{% for i in range(99999) %}{% for j in range(99999) %}.{% endfor %}{% endfor %}"
          "{{ customer.greeting_name }}")
     looping = page.locator("#cell-milestone_update--everyday .problems")
-    await looping.wait_for(timeout=3000)
+    await looping.wait_for(timeout=10000)
     assert "a template may loop at most 1000 times" in await looping.inner_text()
 
 
