@@ -818,3 +818,47 @@ def test_a_settled_promise_is_never_reopened_by_a_later_reply() -> None:
     replied = apply(state, stories.reply("T1", T0 + minutes(30)))
     assert replied.state.promises["P1"].status == "renegotiated"
     assert replied.state.promises["P2"].status == "kept"
+
+
+def test_a_holding_update_leaves_every_other_step_of_the_ticket_in_place() -> None:
+    state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT),
+                    stories.offered("T1", T0 + minutes(5), choose_by=T0 + timedelta(hours=6)),
+                    stories.promised("T1", T0 + minutes(10), T0 + timedelta(hours=3))])
+    assert state is not None
+    state = tick(state, T0 + minutes(20)).state
+    missed = tick(state, T0 + timedelta(hours=3))
+    assert ("checkpoint_holding", "customer", None) in sent(missed)
+    unanswered = tick(missed.state, T0 + timedelta(hours=6))
+    assert [n.kind for n in unanswered.notifications if n.kind == "options_unanswered"] == [
+        "options_unanswered"]
+
+
+def test_a_message_exactly_a_coalesce_window_ago_does_not_hold_back_a_holding_update() -> None:
+    state, _ = run([stories.created("T1")])
+    assert state is not None
+    state = tick(state, T0 + minutes(1)).state
+    message = apply(state, stories.event("ticket.customer_message", "T1",
+                                         FIRST_REPLY_DUE - minutes(11)))
+    acknowledged = tick(message.state, FIRST_REPLY_DUE - minutes(10))
+    assert sent(acknowledged) == [("acknowledgment", "customer", None)]
+    due = tick(acknowledged.state, FIRST_REPLY_DUE)  # exactly 600 s later
+    assert ("checkpoint_holding", "customer", None) in sent(due)
+
+
+def test_a_nudge_released_after_its_promise_passed_gives_way_to_the_escalation() -> None:
+    state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT),
+                    stories.promised("T1", T0 + minutes(5), T0 + timedelta(hours=3))])
+    assert state is not None
+    late = tick(state, T0 + timedelta(hours=3, minutes=1))  # a backlog: the nudge is late
+    assert ("cancel", "nudge released after the due time; the escalation takes over") in [
+        (d.outcome, d.reason) for d in late.decisions]
+    [escalation] = [n for n in late.notifications if n.kind == "checkpoint_escalation"]
+    assert escalation.context["ticket"]["subject"] == "My parcel is late"
+    # The same for heard's own first-reply watch.
+    created, _ = run([stories.created("T1")])
+    assert created is not None
+    acknowledged = tick(created, T0 + minutes(1)).state
+    backlog = tick(acknowledged, FIRST_REPLY_DUE + minutes(1))
+    assert ("cancel", "checkpoint_nudge",
+            "nudge released after the due time; the escalation takes over") in [
+        (d.outcome, d.kind, d.reason) for d in backlog.decisions]
