@@ -862,3 +862,45 @@ def test_a_nudge_released_after_its_promise_passed_gives_way_to_the_escalation()
     assert ("cancel", "checkpoint_nudge",
             "nudge released after the due time; the escalation takes over") in [
         (d.outcome, d.kind, d.reason) for d in backlog.decisions]
+
+
+def test_a_message_written_the_second_of_the_resolution_is_acknowledged_on_reopen() -> None:
+    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)),
+                    stories.event("ticket.customer_message", "T1", T0 + minutes(10))])
+    assert state is not None
+    quiet = tick(state, T0 + minutes(12))
+    reopened = apply(quiet.state, stories.event("ticket.reopened", "T1", T0 + minutes(13)))
+    assert sent(reopened) == [("acknowledgment", "customer", None)]
+
+
+def test_a_reopen_acknowledges_whatever_else_the_ticket_still_waits_for() -> None:
+    state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT),
+                    stories.offered("T1", T0 + minutes(5), choose_by=T0 + timedelta(hours=6)),
+                    stories.resolved("T1", T0 + minutes(10))])
+    assert state is not None
+    closed = tick(state, T0 + minutes(25))
+    wrote = apply(closed.state, stories.event("ticket.customer_message", "T1", T0 + minutes(60)))
+    quiet = tick(wrote.state, T0 + minutes(62))
+    assert any(item.kind == "options_unanswered" for item in quiet.state.scheduled)
+    reopened = apply(quiet.state, stories.event("ticket.reopened", "T1", T0 + minutes(63)))
+    assert sent(reopened) == [("acknowledgment", "customer", None)]
+
+
+def test_a_reopen_while_an_acknowledgment_waits_lets_that_one_go() -> None:
+    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10))])
+    assert state is not None
+    closed = tick(state, T0 + minutes(25))
+    wrote = apply(closed.state, stories.event("ticket.customer_message", "T1", T0 + minutes(60)))
+    reopened = apply(wrote.state, stories.event("ticket.reopened", "T1",
+                                                T0 + minutes(60) + timedelta(seconds=20)))
+    assert reopened.notifications == []  # the waiting acknowledgment is the one
+    assert sent(tick(reopened.state, T0 + minutes(61))) == [("acknowledgment", "customer", None)]
+
+
+def test_a_milestone_time_that_is_now_is_not_promised() -> None:
+    state, _ = run([stories.created("T1", next_milestone={
+        "text": "a call", "due_at": stories.iso(T0 + timedelta(seconds=60))})])
+    assert state is not None
+    [ack] = [n for n in tick(state, T0 + timedelta(seconds=60)).notifications
+             if n.kind == "acknowledgment"]
+    assert ack.context["next_milestone"]["due_at"] is None
