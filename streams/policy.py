@@ -258,8 +258,8 @@ def watch_first_reply(step: Step, event: TicketCreated) -> None:
 def _schedule_first_reply(step: Step, due: datetime, trigger: str, trigger_at: datetime) -> None:
     state = step.state
     state.first_reply_due = due
-    # After the first public reply, what heard promises a customer who writes again is "a
-    # reply": the templates word it so.
+    # Once a public reply or a resolution has reached them, what heard promises a customer
+    # who writes again is "a reply": the templates word it so.
     context = {"promise": {"id": "first-reply", "what": None, "first_reply": True,
                            "follow_up": answered_before(state),
                            "due_at": due.isoformat(),
