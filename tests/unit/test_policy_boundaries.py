@@ -904,3 +904,14 @@ def test_a_milestone_time_that_is_now_is_not_promised() -> None:
     [ack] = [n for n in tick(state, T0 + timedelta(seconds=60)).notifications
              if n.kind == "acknowledgment"]
     assert ack.context["next_milestone"]["due_at"] is None
+
+
+def test_an_older_message_or_reply_arriving_late_never_moves_the_last_ones_back() -> None:
+    state, _ = run([stories.created("T1"),
+                    stories.event("ticket.customer_message", "T1", T0 + minutes(30), eid="m2"),
+                    stories.reply("T1", T0 + minutes(40), eid="r2"),
+                    stories.event("ticket.customer_message", "T1", T0 + minutes(20), eid="m1"),
+                    stories.reply("T1", T0 + minutes(25), eid="r1")], now=T0 + minutes(41))
+    assert state is not None
+    assert state.last_customer_message_at == T0 + minutes(30)
+    assert state.last_public_agent_update_at == T0 + minutes(40)
