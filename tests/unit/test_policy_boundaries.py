@@ -390,15 +390,21 @@ def test_a_holding_update_beside_a_fresh_acknowledgment_is_skipped_and_not_count
     assert skipped.state.holding_updates_in_a_row == 1
 
 
-def test_the_first_reply_holding_beside_a_fresh_acknowledgment_is_skipped() -> None:
+def acknowledged_again(before_due: int) -> TicketState:
+    """No reply yet; the customer writes again and is acknowledged `before_due` minutes
+    before the first-reply target."""
     state, _ = run([stories.created("T1")])
     assert state is not None
     state = tick(state, T0 + minutes(1)).state
     message = apply(state, stories.event("ticket.customer_message", "T1",
-                                         FIRST_REPLY_DUE - minutes(3)))
-    acknowledged = tick(message.state, FIRST_REPLY_DUE - minutes(2))
+                                         FIRST_REPLY_DUE - minutes(before_due + 1)))
+    acknowledged = tick(message.state, FIRST_REPLY_DUE - minutes(before_due))
     assert sent(acknowledged) == [("acknowledgment", "customer", None)]
-    due = tick(acknowledged.state, FIRST_REPLY_DUE)
+    return acknowledged.state
+
+
+def test_the_first_reply_holding_beside_a_fresh_acknowledgment_is_skipped() -> None:
+    due = tick(acknowledged_again(2), FIRST_REPLY_DUE)
     assert sent(due) == [("checkpoint_escalation", "lead", None)]
     assert "the customer heard from us 120 s ago" in reasons(due)
 
@@ -834,14 +840,7 @@ def test_a_holding_update_leaves_every_other_step_of_the_ticket_in_place() -> No
 
 
 def test_a_message_exactly_a_coalesce_window_ago_does_not_hold_back_a_holding_update() -> None:
-    state, _ = run([stories.created("T1")])
-    assert state is not None
-    state = tick(state, T0 + minutes(1)).state
-    message = apply(state, stories.event("ticket.customer_message", "T1",
-                                         FIRST_REPLY_DUE - minutes(11)))
-    acknowledged = tick(message.state, FIRST_REPLY_DUE - minutes(10))
-    assert sent(acknowledged) == [("acknowledgment", "customer", None)]
-    due = tick(acknowledged.state, FIRST_REPLY_DUE)  # exactly 600 s later
+    due = tick(acknowledged_again(10), FIRST_REPLY_DUE)  # exactly 600 s later
     assert ("checkpoint_holding", "customer", None) in sent(due)
 
 
