@@ -231,7 +231,7 @@ def watch_named_milestone(step: Step, milestone: Milestone | None, agent: Agent 
     promised = CheckpointPromised.model_construct(
         id=f"{event.id}#milestone", type="ticket.checkpoint_promised",
         occurred_at=event.occurred_at, ticket_id=event.ticket_id,
-        promise_id=f"milestone:{event.id}", agent=who, due_at=milestone.due_at,
+        promise_id=f"{promises.IMPLICIT_PREFIX}{event.id}", agent=who, due_at=milestone.due_at,
         what=milestone.text, customer_text=milestone.text, team_calendar=None, reason=None)
     promises.on_promised(step, promised, implicit=True)
 
@@ -406,12 +406,13 @@ def on_status_changed(step: Step) -> None:
     state.status, state.status_at = event.to_status, event.occurred_at
     if event.next_milestone is not None:
         state.next_milestone = event.next_milestone
-        watch_named_milestone(step, event.next_milestone, None)
     if event.to_status in step.rules.policy.milestone_statuses and state.known \
             and not (event.note or "").strip():
         step.log("record", f"status is now {event.to_status!r} with no note: nothing to tell "
                  "the customer (the help desk's note is the update)")
     elif event.to_status in step.rules.policy.milestone_statuses and state.known:
+        # The update names the next milestone's time: heard keeps it.
+        watch_named_milestone(step, event.next_milestone, None)
         queue_now(step, "milestone_update", extra={
             "milestone": {"text": event.note or "", "status": event.to_status,
                           "at": event.occurred_at.isoformat()},

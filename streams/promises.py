@@ -40,6 +40,14 @@ LADDER_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "checkpoint_holding
 WATCHES = ("first_reply", "next_update")
 
 
+# The id of the promise a next milestone's time stands for (`policy.watch_named_milestone`).
+IMPLICIT_PREFIX = "milestone:"
+
+
+def is_implicit(promise: Promise) -> bool:
+    return promise.promise_id.startswith(IMPLICIT_PREFIX)
+
+
 def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False) -> None:
     """A promise and its ladder. `implicit` for a time a message named already (a next
     milestone with a time): the customer is not told it again, and the agent is nudged
@@ -62,14 +70,21 @@ def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False
         return
     version = 1
     moved_from: datetime | None = None
+    told: set[datetime] = set()  # times the customer has been given by a milestone
     for other in state.promises.values():
-        if other.status == "pending":
+        # A milestone's time never replaces an agent's promise; an agent's promise replaces
+        # a milestone's time without calling it a move (it was not theirs to move).
+        if other.status != "pending" or (implicit and not is_implicit(other)):
+            continue
+        set_status(step, other, "renegotiated", event.occurred_at)
+        _drop_ladder(step, other.promise_id)
+        step.log("record", f"promise {other.promise_id} renegotiated by {event.promise_id}",
+                 kind="checkpoint")
+        if is_implicit(other) == implicit:
             moved_from = max(moved_from or other.due_at, other.due_at)
-            set_status(step, other, "renegotiated", event.occurred_at)
-            _drop_ladder(step, other.promise_id)
-            step.log("record", f"promise {other.promise_id} renegotiated by {event.promise_id}",
-                     kind="checkpoint")
             version = max(version, other.version + 1)
+        else:
+            told.add(other.due_at)
     calendar = with_calendar(step.rules.policy, event.team_calendar)
     if calendar is None:
         step.log("record", f"no team calendar {event.team_calendar!r} in config/policy.yaml "
@@ -108,7 +123,8 @@ def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False
         ))
         step.log("schedule", f"{kind} for promise {promise.promise_id} at {due.isoformat()}",
                  kind=kind)
-    if implicit or (moved_from is not None and moved_from == event.due_at):
+    if implicit or event.due_at in told or (moved_from is not None
+                                             and moved_from == event.due_at):
         return  # the customer knows this time already
     if existing is None and version == 1 and step.rules.policy.announce_first_promise:
         # "Aisha will update you by 3 pm": the customer hears the first promise made to them.

@@ -144,7 +144,9 @@ def _time_phrase(ctx: Context, value: Any, form: str) -> str:
     clock = format_time(moment, "short", tzinfo=zone, locale=locale)
     day = format_datetime(moment, "EEE", tzinfo=zone, locale=locale)
     if language == "es":
-        art = "la" if local.hour == 1 else "las"
+        # "la 1:30", "las 13:30", and on a 12-hour clock "la 1:30 p. m."
+        hour = local.hour % 12 or 12 if _twelve_hour(locale) else local.hour
+        art = "la" if hour == 1 else "las"
         if form == "by":
             return f"antes de {art} {clock}" if today else f"antes del {day} a {art} {clock}"
         return f"a {art} {clock}" if today else f"al {day} a {art} {clock}"
@@ -166,6 +168,11 @@ def _fmt_by_time(ctx: Context, value: Any) -> str:
 @pass_context
 def _fmt_to_time(ctx: Context, value: Any) -> str:
     return _time_phrase(ctx, value, "to")
+
+
+@lru_cache(maxsize=64)
+def _twelve_hour(locale: str) -> bool:
+    return "h" in Locale.parse(locale).time_formats["short"].pattern
 
 
 @lru_cache(maxsize=64)

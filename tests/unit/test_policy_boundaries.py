@@ -588,8 +588,8 @@ def test_an_sms_holding_update_leaves_the_new_owner_s_line_for_the_next_message(
 
 @pytest.mark.parametrize(("locale", "words"), [
     ("en", "Sorry for the handovers: Priya Shah has it now."),
-    ("es", "Perdona los cambios; la lleva Priya Shah."),
-    ("fr", "Désolés des relais : Priya Shah la suit."),
+    ("es", "Tras 3 traspasos, te atiende Priya Shah."),
+    ("fr", "Après 3 relais, Priya Shah s'en charge."),
     ("de", "Verzeihung für die Übergaben: jetzt bei Priya Shah."),
 ])
 def test_an_sms_update_owns_up_to_the_handovers(locale: str, words: str) -> None:
@@ -914,3 +914,38 @@ def test_an_older_message_or_reply_arriving_late_never_moves_the_last_ones_back(
     assert state is not None
     assert state.last_customer_message_at == T0 + minutes(30)
     assert state.last_public_agent_update_at == T0 + minutes(40)
+
+
+def test_a_milestone_s_time_never_replaces_an_agent_s_promise() -> None:
+    state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT),
+                    stories.promised("T1", T0 + minutes(5), T0 + timedelta(hours=5),
+                                     customer_text="your refund"),
+                    stories.event("ticket.status_changed", "T1", T0 + minutes(30),
+                                  to_status="in_progress", note="The bank has it",
+                                  next_milestone={"text": "the courier pickup",
+                                                  "due_at": stories.iso(T0 + timedelta(days=1))})])
+    assert state is not None
+    assert state.promises["P1"].status == "pending"
+    missed = tick(tick(state, T0 + timedelta(hours=4, minutes=30)).state, T0 + timedelta(hours=5))
+    [holding] = [n for n in missed.notifications if n.kind == "checkpoint_holding"]
+    assert holding.context["promise"]["customer_text"] == "your refund"
+
+
+def test_an_agent_s_promise_replaces_a_milestone_s_time_without_calling_it_a_move() -> None:
+    state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT, next_milestone={
+        "text": "a call from the courier", "due_at": stories.iso(T0 + timedelta(hours=8))})])
+    assert state is not None
+    promised = apply(state, stories.promised("T1", T0 + minutes(20), T0 + timedelta(hours=5)))
+    assert promised.state.promises["P1"].version == 1
+    [announced] = [n for n in promised.notifications if n.kind == "milestone_update"]
+    assert announced.context["promised"]["by"] == "Sam Reyes"
+    assert announced.context["moved"] is None
+
+
+def test_a_status_without_a_note_watches_no_time_it_never_told() -> None:
+    state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT),
+                    stories.event("ticket.status_changed", "T1", T0 + minutes(30),
+                                  to_status="pending_customer",
+                                  next_milestone={"text": "the courier pickup",
+                                                  "due_at": stories.iso(T0 + timedelta(days=1))})])
+    assert state is not None and state.promises == {}
