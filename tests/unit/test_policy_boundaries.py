@@ -949,3 +949,15 @@ def test_a_status_without_a_note_watches_no_time_it_never_told() -> None:
                                   next_milestone={"text": "the courier pickup",
                                                   "due_at": stories.iso(T0 + timedelta(days=1))})])
     assert state is not None and state.promises == {}
+
+
+def test_a_new_promise_at_the_same_time_is_no_move() -> None:
+    due = T0 + timedelta(hours=3)
+    state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT),
+                    stories.promised("T1", T0 + minutes(5), due)])
+    assert state is not None
+    state = tick(state, T0 + minutes(20)).state  # the first promise announced
+    again = apply(state, stories.promised("T1", T0 + minutes(30), due, pid="P2",
+                                          what="Confirm the slot with the depot"))
+    assert again.state.promises["P1"].status == "renegotiated"
+    assert sent(again) == [] and sent(tick(again.state, T0 + minutes(45))) == []
