@@ -124,12 +124,17 @@ def _fmt_day_time(ctx: Context, value: Any) -> str:
     """A time, with its weekday when it is not on the day the message is sent, in the
     reader's zone: "3:00 PM" today, "Mon 9:13 AM" otherwise (short enough for an SMS)."""
     moment, zone, locale = _as_datetime(value), ctx["_timezone"], str(ctx["_locale"])
-    sent = ctx.get("sent_at")
-    sent_at = _as_datetime(sent) if sent else datetime.now(UTC)
-    if moment.astimezone(zone).date() == sent_at.astimezone(zone).date():
+    if _on_the_day_sent(ctx, moment):
         return _formatted("time", moment, zone, locale, "short")
     return _formatted("datetime", moment, zone, locale, _skeleton_pattern(_day_time_skeleton(
         locale), locale))
+
+
+def _on_the_day_sent(ctx: Context, moment: datetime) -> bool:
+    """Whether `moment` falls on the day the message is sent, in the reader's zone."""
+    zone, sent = ctx["_timezone"], ctx.get("sent_at")
+    sent_at = _as_datetime(sent) if sent else datetime.now(UTC)
+    return bool(moment.astimezone(zone).date() == sent_at.astimezone(zone).date())
 
 
 def _time_phrase(ctx: Context, value: Any, form: str) -> str:
@@ -137,10 +142,8 @@ def _time_phrase(ctx: Context, value: Any, form: str) -> str:
     article ("antes de las 13:00", "antes del mié a las 9:13", "a la 1:00"), French its "à"."""
     moment, zone, locale = _as_datetime(value), ctx["_timezone"], str(ctx["_locale"])
     language = locale.split("_")[0]
-    sent = ctx.get("sent_at")
-    sent_at = _as_datetime(sent) if sent else datetime.now(UTC)
     local = moment.astimezone(zone)
-    today = local.date() == sent_at.astimezone(zone).date()
+    today = _on_the_day_sent(ctx, moment)
     clock = format_time(moment, "short", tzinfo=zone, locale=locale)
     day = format_datetime(moment, "EEE", tzinfo=zone, locale=locale)
     if language == "es":
