@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+from dataclasses import asdict, dataclass, fields
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -16,15 +17,35 @@ from heard.streams.settings import ConfigError, EngineSettings
 class KafkaUnreachable(ConfigError):
     """No broker answered at start-up: a wrong address, or Kafka is not up yet."""
 
-TOPIC_KEYS = ("ticket_events", "timers", "outbound", "notification_events", "decisions",
-              "dead_letters", "consent", "sms_status", "sms_inbound",
-              "promises", "replies")
+
+@dataclass(frozen=True)
+class TopicNames:
+    """The full name of each topic heard reads or writes (the engine's prefix applied)."""
+
+    ticket_events: str
+    timers: str
+    outbound: str
+    notification_events: str
+    decisions: str
+    dead_letters: str
+    consent: str
+    sms_status: str
+    sms_inbound: str
+    promises: str
+    replies: str
+
+    @classmethod
+    def of(cls, engine: EngineSettings) -> TopicNames:
+        return cls(**{key: engine.topic(key) for key in TOPIC_KEYS})
+
+
+TOPIC_KEYS = tuple(f.name for f in fields(TopicNames))
 # Kept forever as the latest value per key: the consent ledger is rebuilt from it.
 COMPACTED = ("consent",)
 
 
 def topic_names(engine: EngineSettings) -> dict[str, str]:
-    return {key: engine.topic(key) for key in TOPIC_KEYS}
+    return asdict(TopicNames.of(engine))
 
 
 def retry_topic(engine: EngineSettings, wait_seconds: float) -> str:

@@ -80,8 +80,8 @@ def test_promise_metrics_are_labelled_by_agent_id_never_by_name() -> None:
 
     from prometheus_client import REGISTRY
 
-    from heard.streams.app import observe_promise
     from heard.streams.state import PromiseRecord
+    from heard.streams.worker.metrics import observe_promise
 
     at = datetime(2026, 11, 20, 10, tzinfo=UTC)
     observe_promise(PromiseRecord(promise_id="P-m", ticket_id="T-m", version=1,

@@ -1,0 +1,179 @@
+"""The delivery agent: each decided message rendered and sent once, its receipt kept, its
+outcome published; a failure deferred to a retry topic, sent by the customer's other
+channel, or told to the team."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, MutableMapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from heard.streams.consent import ConsentLedger
+from heard.streams.delivery import Delivery, DeliveryOutcome
+from heard.streams.replies import question_asked
+from heard.streams.state import Notification
+from heard.streams.topics import TopicNames
+from heard.streams.worker.metrics import (
+    DELIVERIES,
+    DELIVERY_SECONDS,
+    SMS_SEGMENTS,
+    TEMPLATE_ERRORS,
+)
+from heard.streams.worker.opt_outs import OptOuts
+from heard.streams.worker.sink import Clock, DeadLetters, InboundRecord, Sink
+from heard.streams.worker.team_notice import TeamInbox, unreachable_notices
+
+log = logging.getLogger("heard.worker")
+STAGE = "delivery"
+# A delivery waiting longer than this for the consent ledger says so in the log.
+LEDGER_PATIENCE_SECONDS = 10.0
+
+
+class DeliveryAgent:
+    def __init__(self, *, delivery: Delivery, topics: TopicNames,
+                 deferred: Sequence[tuple[float, str]], receipts: MutableMapping[str, Any],
+                 ledger: ConsentLedger, opt_outs: OptOuts, team: TeamInbox | None,
+                 reply_window_days: float, sink: Sink, dead_letters: DeadLetters,
+                 clock: Clock, ledger_patience: float = LEDGER_PATIENCE_SECONDS) -> None:
+        self.delivery = delivery
+        self.topics = topics
+        # (wait, retry topic) per round: a message failing its n-th round waits the n-th.
+        self.deferred = list(deferred)
+        self.receipts = receipts
+        self.ledger = ledger
+        self.opt_outs = opt_outs
+        self.team = team  # None when no email channel can reach the team
+        self.reply_window_days = reply_window_days
+        self.sink = sink
+        self.dead_letters = dead_letters
+        self.clock = clock
+        self.ledger_patience = ledger_patience
+
+    async def __call__(self, record: InboundRecord) -> None:
+        await self.dead_letters.guard(STAGE, record, self.deliver_one,
+                                      on_failure=self.report_failed)
+
+    async def deliver_batch(self, records: Sequence[InboundRecord],
+                            before_each: Callable[[InboundRecord], None] = lambda _: None,
+                            ) -> None:
+        """Several messages at once, grouped by ticket so one ticket's keep their order."""
+        groups: dict[bytes | None, list[InboundRecord]] = {}
+        for record in records:
+            groups.setdefault(record.key, []).append(record)
+
+        async def in_order(group: list[InboundRecord]) -> None:
+            for record in group:
+                before_each(record)
+                await self(record)
+
+        await asyncio.gather(*(in_order(group) for group in groups.values()))
+
+    async def deliver_one(self, record: InboundRecord) -> None:
+        try:
+            notification = Notification.model_validate_json(record.value)
+        except ValueError as exc:
+            await self.dead_letters.send(record, f"not a notification record: {exc}", STAGE)
+            return
+        key = record.key or notification.ticket_id.encode()
+        if self.receipts.get(notification.notification_id) is not None:
+            log.info("notification %s already delivered; not sending again",
+                     notification.notification_id)
+            return
+        await self._ledger_loaded()
+        refusal = self.ledger.refusal(notification.channel, notification.recipient)
+        if refusal is not None:
+            outcome = self.delivery.suppressed(
+                notification, f"the recipient withdrew {notification.channel} consent at "
+                f"{refusal.at.isoformat()} ({refusal.source.split(':')[0]})")
+            await self.publish(outcome, key)
+            await self._instead(outcome.notification, outcome.fallback, outcome.reason, key)
+            return
+        outcome = await self.delivery.deliver(notification)
+        if outcome.status == "sent":
+            await self._sent(outcome)
+        if outcome.opted_out:
+            await self.opt_outs.record(notification.channel, notification.recipient,
+                                       f"provider-refusal:{notification.notification_id}")
+        if outcome.status == "failed":
+            await self._defer_or_fail(outcome, record, key)
+        await self.publish(outcome, key)
+
+    async def report_failed(self, record: InboundRecord, reason: str) -> None:
+        """A decided message that could not be delivered still gets an outcome (`failed`,
+        with the reason) and goes by the customer's other consented channel if there is one."""
+        try:
+            notification = Notification.model_validate_json(record.value)
+        except ValueError:
+            return  # not a notification at all: the dead letter says so
+        outcome = self.delivery.failed(notification, reason)
+        key = record.key or notification.ticket_id.encode()
+        await self.publish(outcome, key)
+        await self._instead(notification, outcome.fallback, reason, key)
+
+    async def publish(self, outcome: DeliveryOutcome, key: bytes) -> None:
+        n = outcome.notification
+        DELIVERIES.labels(n.channel, outcome.status).inc()
+        if outcome.receipt is not None:
+            DELIVERY_SECONDS.labels(n.channel).observe(
+                max(0.0, (outcome.receipt.accepted_at - n.decided_at).total_seconds()))
+        if outcome.segments:
+            SMS_SEGMENTS.inc(outcome.segments)
+        if outcome.status == "failed" and outcome.reason.startswith("template:"):
+            TEMPLATE_ERRORS.labels(n.kind).inc()
+        await self.sink.emit(self.topics.notification_events, key,
+                             json.dumps(outcome.event()).encode())
+
+    async def _ledger_loaded(self) -> None:
+        """Never text someone whose STOP this worker has not finished reading."""
+        if self.ledger.ready.is_set():
+            return
+        try:
+            await asyncio.wait_for(self.ledger.ready.wait(), self.ledger_patience)
+        except TimeoutError:  # still waiting: say so once, then keep waiting
+            log.warning("deliveries are waiting for the consent ledger (%s is still being "
+                        "read)", self.topics.consent)
+            await self.ledger.ready.wait()
+
+    async def _sent(self, outcome: DeliveryOutcome) -> None:
+        n, receipt = outcome.notification, outcome.receipt
+        assert receipt is not None  # a sent outcome always carries the provider's receipt
+        question = question_asked(n, receipt.accepted_at, self.reply_window_days)
+        if question is not None:
+            # Keyed by the phone: the worker that reads the answer finds it there.
+            await self.sink.emit(self.topics.sms_inbound, question.phone.encode(),
+                                 question.model_dump_json().encode())
+        self.receipts[n.notification_id] = json.dumps({
+            "provider_id": receipt.provider_id, "channel": receipt.channel,
+            "accepted_at": receipt.accepted_at.isoformat(),
+            "template_hashes": outcome.template_hashes,
+        })
+
+    async def _defer_or_fail(self, outcome: DeliveryOutcome, record: InboundRecord,
+                             key: bytes) -> None:
+        n = outcome.notification
+        if outcome.retryable and n.delivery_round < len(self.deferred):
+            wait, retry_topic = self.deferred[n.delivery_round]
+            later = n.model_copy(update={
+                "delivery_round": n.delivery_round + 1,
+                "not_before": self.clock() + timedelta(seconds=wait),
+            })
+            outcome.status = "deferred"
+            outcome.reason = f"{outcome.reason}; trying again in {wait:g} s"
+            await self.sink.emit(retry_topic, key, later.model_dump_json().encode())
+            return
+        await self.dead_letters.send(record, outcome.reason, STAGE)
+        await self._instead(n, outcome.fallback, outcome.reason, key)
+
+    async def _instead(self, n: Notification, fallback: Notification | None, reason: str,
+                       key: bytes) -> None:
+        """What goes when `n` cannot: its fallback by the other channel, else the team's notice."""
+        if fallback is not None:
+            await self.sink.emit(self.topics.outbound, key, fallback.model_dump_json().encode())
+            return
+        if self.team is None:
+            return
+        for notice in unreachable_notices(n, reason, self.team, self.clock()):
+            await self.sink.emit(self.topics.outbound, key, notice.model_dump_json().encode())

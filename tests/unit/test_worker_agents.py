@@ -1,0 +1,480 @@
+"""Each worker agent on its own: plain dicts for tables, a recording sink for Kafka, the
+recording channel for a provider, a clock that moves only when told. No Kafka."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from heard.channels.base import DeliveryError, RecipientOptedOut, RetryableDeliveryError
+from heard.channels.recording import RecordingChannel
+from heard.streams.consent import ConsentLedger, ConsentUpdate
+from heard.streams.delivery import Delivery
+from heard.streams.records import event_to_json
+from heard.streams.rendering import Renderer
+from heard.streams.settings import EngineSettings, RetrySettings
+from heard.streams.state import Notification, Question
+from heard.streams.state_cache import StateCache
+from heard.streams.topics import TopicNames, retry_topic
+from heard.streams.worker.delivery_agent import DeliveryAgent
+from heard.streams.worker.lifecycle import LifecycleAgent
+from heard.streams.worker.opt_outs import OptOuts
+from heard.streams.worker.redelivery import RedeliveryAgent
+from heard.streams.worker.sink import Consumed, DeadLetters, Offset, RecordingSink
+from heard.streams.worker.sms_replies import SmsRepliesAgent
+from heard.streams.worker.sms_status import SmsStatusAgent
+from heard.streams.worker.team_notice import TeamInbox
+from heard.streams.worker.timers import DueTimers
+from tests import stories
+from tests.peers import REPO
+from tests.stories import T0, minutes
+from tests.unit.test_policy import RULES
+
+ENGINE = EngineSettings(topic_prefix="t.")
+TOPICS = TopicNames.of(ENGINE)
+WAITS = [30.0, 300.0]
+TEAM = TeamInbox({"default": "team@example.com", "lead": "lead@example.com"}, "en", "UTC")
+
+
+class Clock:
+    def __init__(self, at: datetime = T0) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def consumed(topic: str, key: str | bytes | None, value: bytes, offset: int = 0) -> Consumed:
+    return Consumed(key.encode() if isinstance(key, str) else key, value,
+                    Offset(topic, 0, offset))
+
+
+def reasons(sink: RecordingSink) -> list[str]:
+    return [(record.headers or {})["heard-reason"].decode()
+            for record in sink.on(TOPICS.dead_letters)]
+
+
+def values(sink: RecordingSink, topic: str) -> list[dict[str, Any]]:
+    return [json.loads(record.value) for record in sink.on(topic)]
+
+
+# --- the lifecycle agent ---------------------------------------------------------------
+
+
+@dataclass
+class Lifecycle:
+    clock: Clock = field(default_factory=Clock)
+    sink: RecordingSink = field(default_factory=RecordingSink)
+    tickets: dict[str, Any] = field(default_factory=dict)
+    due_index: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.timers = DueTimers(self.due_index)
+        self.agent = LifecycleAgent(
+            rules=RULES, engine=ENGINE, topics=TOPICS, tickets=self.tickets, timers=self.timers,
+            states=StateCache(16), sink=self.sink,
+            dead_letters=DeadLetters(self.sink, TOPICS.dead_letters, self.clock),
+            clock=self.clock)
+
+    async def event(self, item: dict[str, Any], key: str | None = None) -> None:
+        await self.agent(consumed(TOPICS.ticket_events, key or item["ticket_id"],
+                                  stories.dumps(item)))
+
+    async def sweep(self) -> int:
+        """What the worker's sweep does: each due timer back through the agent."""
+        due = self.timers.due(self.clock())
+        for timer in due:
+            await self.agent(consumed(TOPICS.timers, timer.ticket_id, event_to_json(timer)))
+        return len(due)
+
+
+async def test_a_created_ticket_is_stored_its_acknowledgment_held_and_sent_when_due() -> None:
+    worker = Lifecycle()
+    await worker.event(stories.created("T-1"))
+    assert json.loads(worker.tickets["T-1"])["ticket_id"] == "T-1"
+    assert worker.due_index["T-1"] == (T0 + timedelta(seconds=60)).timestamp()
+    assert worker.sink.on(TOPICS.outbound) == []  # held: an agent may answer first
+    assert {d["kind"] for d in values(worker.sink, TOPICS.decisions)} >= {"acknowledgment"}
+
+    worker.clock.at = T0 + timedelta(seconds=61)
+    assert await worker.sweep() == 1
+    [sent] = values(worker.sink, TOPICS.outbound)
+    assert (sent["kind"], sent["recipient"]) == ("acknowledgment", "amara@example.net")
+    assert worker.sink.on(TOPICS.outbound)[0].key == b"T-1"
+
+
+async def test_the_same_event_twice_is_applied_once() -> None:
+    worker = Lifecycle()
+    urgent = stories.created("T-2", urgent=True)
+    await worker.event(urgent)
+    await worker.event(urgent)
+    assert len(worker.sink.on(TOPICS.outbound)) == 1
+
+
+async def test_an_event_keyed_by_anything_but_its_ticket_is_a_dead_letter() -> None:
+    worker = Lifecycle()
+    await worker.event(stories.created("T-3"), key="T-other")
+    assert worker.tickets == {}
+    assert reasons(worker.sink) == ["Kafka key b'T-other' is not the ticket_id 'T-3' "
+                                    "(key each event by its ticket_id)"]
+    dead = worker.sink.on(TOPICS.dead_letters)[0]
+    assert dead.value == stories.dumps(stories.created("T-3"))  # unchanged, nothing lost
+    assert dead.headers is not None and dead.headers["heard-stage"] == b"lifecycle"
+
+
+async def test_an_event_from_the_future_and_one_that_is_not_json_are_dead_letters() -> None:
+    worker = Lifecycle()
+    await worker.event(stories.created("T-4", at=T0 + timedelta(hours=1)))
+    await worker.agent(consumed(TOPICS.ticket_events, "T-5", b"{not json"))
+    first, second = reasons(worker.sink)
+    assert first.startswith("occurred_at is 3600 s in the future")
+    assert "JSON" in second or "json" in second
+    assert worker.tickets == {}
+
+
+async def test_a_timer_on_the_public_topic_is_refused() -> None:
+    worker = Lifecycle()
+    timer = stories.event("heard.timer_due", "T-6", T0, due_at=stories.iso(T0))
+    await worker.event(timer)
+    assert len(reasons(worker.sink)) == 1 and worker.tickets == {}
+
+
+async def test_a_policy_that_raises_leaves_a_dead_letter_and_the_next_record_goes_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = Lifecycle()
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise KeyError("customer")
+
+    monkeypatch.setattr("heard.streams.worker.lifecycle.decide", broken)
+    await worker.event(stories.created("T-7"))
+    monkeypatch.undo()
+    await worker.event(stories.created("T-8", urgent=True))
+    assert reasons(worker.sink) == ["lifecycle could not handle the record: KeyError: 'customer'"]
+    assert list(worker.tickets) == ["T-8"]
+
+
+async def test_an_erased_ticket_leaves_no_state_no_timer_and_its_questions_go() -> None:
+    worker = Lifecycle()
+    await worker.event(stories.created("T-9", customer=stories.customer(
+        phone="+14155550123", consent={"email": True, "sms": True})))
+    assert "T-9" in worker.due_index
+    forget = stories.event("heard.forget", "T-9", T0 + minutes(1))
+    # `heard forget` writes to the timers topic: producers of ticket events cannot erase.
+    await worker.agent(consumed(TOPICS.timers, "T-9", stories.dumps(forget)))
+    assert "T-9" not in worker.tickets and "T-9" not in worker.due_index
+    assert values(worker.sink, TOPICS.sms_inbound) == [
+        {"record": "forget", "phone": "+14155550123", "ticket_id": "T-9"}]
+
+
+# --- the due timers --------------------------------------------------------------------
+
+
+def test_a_due_timer_fires_once_and_again_only_if_nothing_moved_it() -> None:
+    due_index: dict[str, Any] = {}
+    timers = DueTimers(due_index, recheck_seconds=5)
+    timers.set("T-1", T0)
+    timers.set("T-2", T0 + minutes(10))
+    [fired] = timers.due(T0)
+    assert (fired.ticket_id, fired.due_at) == ("T-1", T0)
+    assert timers.due(T0 + timedelta(seconds=4)) == []  # the agent has a moment to act
+    [again] = timers.due(T0 + timedelta(seconds=5))  # it did not: the timer fires again
+    assert again.ticket_id == "T-1"
+    timers.set("T-1", None)  # the agent acted: nothing left due
+    assert timers.due(T0 + timedelta(seconds=10)) == []
+    assert "T-1" not in due_index
+
+
+def test_a_moved_due_time_fires_at_the_new_time_only() -> None:
+    due_index: dict[str, Any] = {}
+    timers = DueTimers(due_index)
+    timers.set("T-1", T0)
+    timers.set("T-1", T0 + minutes(5))
+    assert timers.due(T0) == []
+    assert [t.due_at for t in timers.due(T0 + minutes(5))] == [T0 + minutes(5)]
+
+
+def test_timers_are_rebuilt_from_the_table_after_a_recovery() -> None:
+    due_index: dict[str, Any] = {"T-1": T0.timestamp(), "T-2": (T0 + minutes(1)).timestamp()}
+    timers = DueTimers(due_index)
+    assert timers.due(T0 + minutes(2)) == []  # nothing known before the rebuild
+    assert timers.rebuild() == 2
+    assert sorted(t.ticket_id for t in timers.due(T0 + minutes(2))) == ["T-1", "T-2"]
+
+
+# --- the delivery agent ----------------------------------------------------------------
+
+
+def customer_message(ticket: str = "T-1", **customer: Any) -> Notification:
+    from heard.streams.policy import decide
+    from heard.streams.records import parse_event
+
+    fields = {"customer": stories.customer(**customer)} if customer else {}
+    created = parse_event(stories.dumps(stories.created(ticket, urgent=True, **fields)))
+    return decide(None, created, created.occurred_at, RULES).notifications[0]
+
+
+@dataclass
+class Deliveries:
+    failures: list[DeliveryError] = field(default_factory=list)
+    team: TeamInbox | None = TEAM
+    clock: Clock = field(default_factory=Clock)
+    sink: RecordingSink = field(default_factory=RecordingSink)
+    receipts: dict[str, Any] = field(default_factory=dict)
+    ledger: ConsentLedger = field(default_factory=ConsentLedger)
+
+    def __post_init__(self) -> None:
+        self.email = RecordingChannel("email", failures=self.failures)
+        self.sms = RecordingChannel("sms")
+        self.ledger.ready.set()
+        delivery = Delivery(Renderer(REPO / "templates"), {"email": self.email, "sms": self.sms},
+                            RetrySettings(attempts=1))
+        self.agent = DeliveryAgent(
+            delivery=delivery, topics=TOPICS,
+            deferred=[(wait, retry_topic(ENGINE, wait)) for wait in WAITS],
+            receipts=self.receipts, ledger=self.ledger,
+            opt_outs=OptOuts(self.ledger, self.sink, TOPICS.consent, self.clock),
+            team=self.team, reply_window_days=7, sink=self.sink,
+            dead_letters=DeadLetters(self.sink, TOPICS.dead_letters, self.clock),
+            clock=self.clock)
+
+    async def deliver(self, n: Notification) -> None:
+        await self.agent(consumed(TOPICS.outbound, n.ticket_id, n.model_dump_json().encode()))
+
+    def statuses(self) -> list[str]:
+        return [v["status"] for v in values(self.sink, TOPICS.notification_events)]
+
+    def outbound(self) -> list[Notification]:
+        return [Notification.model_validate_json(r.value) for r in self.sink.on(TOPICS.outbound)]
+
+
+async def test_a_message_is_sent_once_its_receipt_kept_and_a_repeat_is_not_sent() -> None:
+    worker = Deliveries()
+    note = customer_message()
+    await worker.deliver(note)
+    await worker.deliver(note)  # a redelivery after a crash
+    assert len(worker.email.sent) == 1
+    receipt = json.loads(worker.receipts[note.notification_id])
+    assert (receipt["channel"], receipt["provider_id"]) == ("email", "rec-1")
+    assert worker.statuses() == ["sent"]
+
+
+async def test_a_retryable_failure_waits_on_the_retry_topic_for_its_round() -> None:
+    worker = Deliveries(failures=[RetryableDeliveryError("SMTP 451: try later")])
+    note = customer_message()
+    await worker.deliver(note)
+    [later] = worker.sink.on(retry_topic(ENGINE, 30))
+    deferred = Notification.model_validate_json(later.value)
+    assert (deferred.delivery_round, deferred.not_before) == (1, T0 + timedelta(seconds=30))
+    assert later.key == b"T-1"
+    assert worker.statuses() == ["deferred"]
+    [event] = values(worker.sink, TOPICS.notification_events)
+    assert event["reason"] == "SMTP 451: try later; trying again in 30 s"
+    assert reasons(worker.sink) == [] and worker.outbound() == []
+
+
+async def test_after_the_last_round_the_message_is_a_dead_letter_and_the_team_is_told() -> None:
+    worker = Deliveries(failures=[RetryableDeliveryError("SMTP 451: try later")])
+    note = customer_message().model_copy(update={"delivery_round": len(WAITS)})
+    await worker.deliver(note)
+    assert reasons(worker.sink) == ["SMTP 451: try later"]
+    assert worker.statuses() == ["failed"]
+    told = worker.outbound()
+    assert [(n.kind, n.audience, n.recipient) for n in told] == [
+        ("customer_unreachable", "agent", "team@example.com"),
+        ("customer_unreachable", "lead", "lead@example.com")]
+    assert told[0].context["undelivered"] == {"kind": "acknowledgment", "channel": "email",
+                                              "reason": "SMTP 451: try later"}
+
+
+async def test_a_refused_email_goes_by_the_customers_consented_sms_instead() -> None:
+    worker = Deliveries(failures=[DeliveryError("550 mailbox unavailable")])
+    await worker.deliver(customer_message(phone="+14155550123",
+                                          consent={"email": True, "sms": True}))
+    [instead] = worker.outbound()
+    assert (instead.channel, instead.recipient, instead.kind) == (
+        "sms", "+14155550123", "acknowledgment")
+    assert reasons(worker.sink) == ["550 mailbox unavailable"]
+
+
+async def test_a_withdrawn_consent_suppresses_the_message_and_the_team_is_told() -> None:
+    worker = Deliveries()
+    worker.ledger.apply(ConsentUpdate("email", "amara@example.net", False, T0, "sms-stop:SM1"))
+    await worker.deliver(customer_message())
+    assert worker.email.sent == []
+    assert worker.statuses() == ["suppressed"]
+    [event] = values(worker.sink, TOPICS.notification_events)
+    assert event["reason"] == ("the recipient withdrew email consent at "
+                               "2026-11-20T10:00:00+00:00 (sms-stop)")
+    assert [n.audience for n in worker.outbound()] == ["agent", "lead"]
+
+
+async def test_a_providers_opt_out_refusal_is_recorded_as_withdrawn_consent() -> None:
+    worker = Deliveries(failures=[RecipientOptedOut("21610: recipient unsubscribed")])
+    note = customer_message()
+    await worker.deliver(note)
+    assert worker.ledger.refusal("email", "amara@example.net") is not None
+    [update] = values(worker.sink, TOPICS.consent)
+    assert (update["allowed"], update["source"]) == (
+        False, f"provider-refusal:{note.notification_id}")
+
+
+async def test_a_channel_that_raises_still_gives_an_outcome_a_dead_letter_and_a_notice() -> None:
+    class Broken(RecordingChannel):
+        async def send(self, message: Any) -> Any:
+            raise RuntimeError("socket closed")
+
+    worker = Deliveries()
+    worker.agent.delivery.channels["email"] = Broken("email")
+    await worker.deliver(customer_message())
+    assert worker.statuses() == ["failed"]
+    assert reasons(worker.sink) == ["delivery could not handle the record: RuntimeError: "
+                                    "socket closed"]
+    assert [n.audience for n in worker.outbound()] == ["agent", "lead"]
+
+
+async def test_without_an_email_channel_nobody_is_emailed_about_an_unreachable_customer() -> None:
+    worker = Deliveries(failures=[DeliveryError("550 mailbox unavailable")], team=None)
+    await worker.deliver(customer_message())
+    assert worker.outbound() == [] and reasons(worker.sink) == ["550 mailbox unavailable"]
+
+
+async def test_a_record_that_is_no_notification_is_a_dead_letter_and_nothing_else() -> None:
+    worker = Deliveries()
+    await worker.agent(consumed(TOPICS.outbound, "T-1", b'{"kind": "acknowledgment"}'))
+    [reason] = reasons(worker.sink)
+    assert reason.startswith("not a notification record:")
+    assert worker.statuses() == [] and worker.outbound() == []
+
+
+async def test_a_batch_keeps_each_tickets_messages_in_their_order() -> None:
+    worker = Deliveries()
+    first, second = customer_message("T-a"), customer_message("T-b")
+    follow_up = first.model_copy(update={"notification_id": "n-later", "kind": "acknowledgment"})
+    bound: list[bytes | None] = []
+    await worker.agent.deliver_batch(
+        [consumed(TOPICS.outbound, n.ticket_id, n.model_dump_json().encode())
+         for n in (first, second, follow_up)], before_each=lambda r: bound.append(r.key))
+    sent_a = [m.notification_id for m in worker.email.sent if m.ticket_id == "T-a"]
+    assert sent_a == [first.notification_id, "n-later"]
+    assert sorted(bound, key=str) == [b"T-a", b"T-a", b"T-b"]
+
+
+# --- the redelivery agent --------------------------------------------------------------
+
+
+async def test_a_deferred_message_is_held_until_its_time_then_handed_back_unchanged() -> None:
+    sink, clock, slept = RecordingSink(), Clock(), []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    agent = RedeliveryAgent(outbound=TOPICS.outbound, sink=sink, clock=clock, sleep=sleep,
+                            dead_letters=DeadLetters(sink, TOPICS.dead_letters, clock))
+    later = customer_message().model_copy(update={"delivery_round": 1,
+                                                  "not_before": T0 + timedelta(seconds=30)})
+    raw = later.model_dump_json().encode()
+    await agent(consumed(retry_topic(ENGINE, 30), "T-1", raw))
+    assert slept == [30.0]
+    assert [(r.key, r.value) for r in sink.on(TOPICS.outbound)] == [(b"T-1", raw)]
+    await agent(consumed(retry_topic(ENGINE, 30), "T-1", b"[]"))
+    assert reasons(sink)[0].startswith("not a notification record:") and slept == [30.0]
+
+
+# --- the SMS agents --------------------------------------------------------------------
+
+
+def status_agent() -> tuple[SmsStatusAgent, RecordingSink, dict[str, Any], ConsentLedger]:
+    sink, table, ledger, clock = RecordingSink(), {}, ConsentLedger(), Clock()
+    agent = SmsStatusAgent(provider_status=table, notification_events=TOPICS.notification_events,
+                           opt_outs=OptOuts(ledger, sink, TOPICS.consent, clock), sink=sink,
+                           dead_letters=DeadLetters(sink, TOPICS.dead_letters, clock))
+    return agent, sink, table, ledger
+
+
+def report(status: str, **more: Any) -> bytes:
+    return json.dumps({"message_sid": "SM" + "a" * 32, "status": status, "ticket_id": "T-1",
+                       "notification_id": "n-1", "at": stories.iso(T0), **more}).encode()
+
+
+async def test_a_status_never_moves_backwards() -> None:
+    agent, sink, table, _ = status_agent()
+    for status in ("sent", "delivered", "sent", "queued"):
+        await agent(consumed(TOPICS.sms_status, "SM", report(status)))
+    assert [v["status"] for v in values(sink, TOPICS.notification_events)] == ["sent", "delivered"]
+    assert table == {"SM" + "a" * 32: "delivered"}
+
+
+async def test_a_status_report_of_an_opted_out_number_withdraws_sms_consent() -> None:
+    agent, sink, _, ledger = status_agent()
+    await agent(consumed(TOPICS.sms_status, "SM", report("undelivered", error_code=21610,
+                                                         to="+14155550123")))
+    refusal = ledger.refusal("sms", "+14155550123")
+    assert refusal is not None and refusal.source == "twilio-status:SM" + "a" * 32
+    assert len(sink.on(TOPICS.consent)) == 1
+
+
+async def test_a_status_report_of_an_unknown_status_is_a_dead_letter() -> None:
+    agent, sink, table, _ = status_agent()
+    await agent(consumed(TOPICS.sms_status, "SM", report("teleported")))
+    assert reasons(sink) == ["not a status report: 'teleported'"] and table == {}
+
+
+def question(**overrides: Any) -> bytes:
+    fields: dict[str, Any] = {"phone": "+14155550123", "ticket_id": "T-1", "asks": "option",
+                              "offer_id": "O1", "choices": 2, "asked_at": T0,
+                              "expires_at": T0 + timedelta(days=2)}
+    fields.update(overrides)
+    return Question(**fields).model_dump_json().encode()
+
+
+def text(body: str, at: datetime = T0 + minutes(5)) -> bytes:
+    return json.dumps({"from": "+14155550123", "message_sid": "SM" + "b" * 32, "body": body,
+                       "at": at.isoformat()}).encode()
+
+
+def replies_agent() -> tuple[SmsRepliesAgent, RecordingSink, dict[str, Any]]:
+    sink, table = RecordingSink(), {}
+    agent = SmsRepliesAgent(questions=table, ticket_events=TOPICS.ticket_events, sink=sink,
+                            dead_letters=DeadLetters(sink, TOPICS.dead_letters, Clock()))
+    return agent, sink, table
+
+
+async def test_a_text_answering_the_numbers_latest_question_becomes_the_tickets_event() -> None:
+    agent, sink, table = replies_agent()
+    await agent(consumed(TOPICS.sms_inbound, "+14155550123", question()))
+    assert "+14155550123" in table
+    await agent(consumed(TOPICS.sms_inbound, "+14155550123", text("2")))
+    [event] = values(sink, TOPICS.ticket_events)
+    assert (event["type"], event["ticket_id"], event["option"]) == ("ticket.option_chosen",
+                                                                     "T-1", 2)
+    assert sink.on(TOPICS.ticket_events)[0].key == b"T-1"
+
+
+async def test_a_text_to_a_number_asked_nothing_is_left_for_the_team() -> None:
+    agent, sink, _ = replies_agent()
+    await agent(consumed(TOPICS.sms_inbound, "+14155550123", text("2")))
+    assert sink.records == []
+
+
+async def test_forgetting_a_ticket_drops_only_its_own_question() -> None:
+    agent, _, table = replies_agent()
+    await agent(consumed(TOPICS.sms_inbound, "+14155550123", question(ticket_id="T-2")))
+    forget = {"record": "forget", "phone": "+14155550123", "ticket_id": "T-1"}
+    await agent(consumed(TOPICS.sms_inbound, "+14155550123", json.dumps(forget).encode()))
+    assert "+14155550123" in table  # the number's question is another ticket's now
+    forget["ticket_id"] = "T-2"
+    await agent(consumed(TOPICS.sms_inbound, "+14155550123", json.dumps(forget).encode()))
+    assert table == {}
+
+
+async def test_an_inbound_record_of_the_wrong_shape_is_a_dead_letter() -> None:
+    agent, sink, _ = replies_agent()
+    await agent(consumed(TOPICS.sms_inbound, "x", b'["a list"]'))
+    await agent(consumed(TOPICS.sms_inbound, "x", b'{"from": "+1"}'))
+    assert reasons(sink) == ["not an inbound text or question: not a JSON object",
+                             "not an inbound text or question: 'message_sid'"]
