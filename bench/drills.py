@@ -430,11 +430,9 @@ UNSEEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2
                     "\u200b\u200e\u200f\u2060\ufeff]")
 
 
-def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
-    stage = Stage(work, stack, "poison")
-    events, expected = workload(tickets, seed, datetime.now(UTC))
-    # Each malformed record, keyed by its own ticket, and what its dead letter must say.
-    malformed: dict[bytes, tuple[bytes, str]] = {
+def malformed_records() -> dict[bytes, tuple[bytes, str]]:
+    """Each malformed record, keyed by its own ticket, and what its dead letter must say."""
+    return {
         b"P-1": (b"{not json", "not JSON"),
         b"P-2": (b"\xff\xfe\x00garbage", "not JSON"),
         b"P-3": (b"[]", "must be a JSON object"),
@@ -467,6 +465,34 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         b"P-16": (stories.dumps(stories.created("P-16", datetime.now(UTC) + timedelta(days=2))),
                   "in the future"),
     }
+
+
+def check_mail(stack: LocalStack, report: Report) -> None:
+    """No header injection, no control or invisible character, no evaluated template in
+    any mail the mail catcher holds."""
+    parser = BytesParser(policy=policy.default)
+    for path in stack.mail_dir.glob("*.eml"):
+        raw = path.read_bytes()
+        mail = parser.parsebytes(raw)
+        header_block = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        recipients = [a.addr_spec for a in mail["To"].addresses] if mail["To"] else []
+        if (mail.get("Bcc") is not None or b"\nBcc:" in header_block
+                or any("victim" in r for r in recipients)):
+            report.notes.append(f"FAIL: header injection reached {path.name}")
+        body = mail.get_body(("plain",))
+        content = str(body.get_content()) if body is not None else ""
+        shown = [str(mail["To"] or ""), str(mail["Subject"] or ""), content]
+        if any(UNSEEN.search(text) for text in shown) or (
+                mail["To"] is not None and mail["To"].defects):
+            report.notes.append(f"FAIL: a control or invisible character reached {path.name}")
+        if "Hi 49," in content or "xxxxxxxxx" in content:
+            report.notes.append(f"FAIL: template injection evaluated in {path.name}")
+
+
+def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
+    stage = Stage(work, stack, "poison")
+    events, expected = workload(tickets, seed, datetime.now(UTC))
+    malformed = malformed_records()
     bad = [(key, value) for key, (value, _) in malformed.items()]
     hostile: list[tuple[bytes, bytes]] = []
     hostile_expected: set[tuple[str, str]] = set()
@@ -487,23 +513,7 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         stage.publish(mixed)
         stage.settle(expected | hostile_expected, f"D{seed}-", 240)
         stage.reconcile(report, expected | hostile_expected, f"D{seed}-")
-        parser = BytesParser(policy=policy.default)
-        for path in stack.mail_dir.glob("*.eml"):
-            raw = path.read_bytes()
-            mail = parser.parsebytes(raw)
-            header_block = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-            recipients = [a.addr_spec for a in mail["To"].addresses] if mail["To"] else []
-            if (mail.get("Bcc") is not None or b"\nBcc:" in header_block
-                    or any("victim" in r for r in recipients)):
-                report.notes.append(f"FAIL: header injection reached {path.name}")
-            body = mail.get_body(("plain",))
-            content = str(body.get_content()) if body is not None else ""
-            shown = [str(mail["To"] or ""), str(mail["Subject"] or ""), content]
-            if any(UNSEEN.search(text) for text in shown) or (
-                    mail["To"] is not None and mail["To"].defects):
-                report.notes.append(f"FAIL: a control or invisible character reached {path.name}")
-            if "Hi 49," in content or "xxxxxxxxx" in content:
-                report.notes.append(f"FAIL: template injection evaluated in {path.name}")
+        check_mail(stack, report)
         report.notes.append("header and template injection attempts: checked in every mail")
         # How long the ordinary tickets waited with the hostile records among them: the
         # slowest acknowledgment's arrival at the mail server after the publish ended.

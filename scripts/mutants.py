@@ -102,36 +102,50 @@ def enumerate_mutations(tree: ast.AST) -> list[tuple[int, str, object]]:
     for idx, node in enumerate(ast.walk(tree)):
         if skipped(node):
             continue
-        if isinstance(node, ast.Compare):
-            for k, op in enumerate(node.ops):
-                if type(op) in CMP_SWAP:
-                    muts.append((idx, "cmp", k))
-        elif isinstance(node, ast.BoolOp):
-            muts.append((idx, "boolop", None))
-        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
-            muts.append((idx, "unary_drop", None))
-        elif isinstance(node, ast.BinOp) and type(node.op) in BIN_SWAP:
-            muts.append((idx, "binop", None))
-        elif isinstance(node, ast.Constant):
-            v = node.value
-            if isinstance(v, bool):
-                muts.append((idx, "const_bool", None))
-            elif isinstance(v, (int, float)):
-                muts.append((idx, "const_num", None))
-            elif isinstance(v, str) and string_in_compare(node):
-                muts.append((idx, "const_str", None))
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-              and node.func.id in ("max", "min")):
-            muts.append((idx, "maxmin", None))
-        if isinstance(node, ast.Return) and node.value is not None and not (
-                isinstance(node.value, ast.Constant) and node.value.value is None):
-            muts.append((idx, "return_none", None))
-        if (isinstance(node, ast.stmt) and in_function(node) and not is_docstring(node)
-                and not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Import,
-                                          ast.ImportFrom, ast.Pass))
-                and not isinstance(node, (ast.If, ast.For, ast.While, ast.With, ast.Try))):
-            muts.append((idx, "delete", None))
+        muts.extend((idx, kind, param) for kind, param in expression_mutations(node))
+        muts.extend((idx, kind, None) for kind in statement_mutations(node))
     return muts
+
+
+def expression_mutations(node: ast.AST) -> list[tuple[str, object]]:
+    if isinstance(node, ast.Compare):
+        return [("cmp", k) for k, op in enumerate(node.ops) if type(op) in CMP_SWAP]
+    if isinstance(node, ast.BoolOp):
+        return [("boolop", None)]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
+        return [("unary_drop", None)]
+    if isinstance(node, ast.BinOp) and type(node.op) in BIN_SWAP:
+        return [("binop", None)]
+    if isinstance(node, ast.Constant):
+        return [(kind, None) for kind in constant_mutations(node)]
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in ("max", "min")):
+        return [("maxmin", None)]
+    return []
+
+
+def constant_mutations(node: ast.Constant) -> list[str]:
+    v = node.value
+    if isinstance(v, bool):
+        return ["const_bool"]
+    if isinstance(v, (int, float)):
+        return ["const_num"]
+    if isinstance(v, str) and string_in_compare(node):
+        return ["const_str"]
+    return []
+
+
+def statement_mutations(node: ast.AST) -> list[str]:
+    kinds = []
+    if isinstance(node, ast.Return) and node.value is not None and not (
+            isinstance(node.value, ast.Constant) and node.value.value is None):
+        kinds.append("return_none")
+    if (isinstance(node, ast.stmt) and in_function(node) and not is_docstring(node)
+            and not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Import,
+                                      ast.ImportFrom, ast.Pass))
+            and not isinstance(node, (ast.If, ast.For, ast.While, ast.With, ast.Try))):
+        kinds.append("delete")
+    return kinds
 
 
 def apply(tree: ast.AST, idx: int, kind: str, param: object) -> ast.AST:

@@ -255,6 +255,28 @@ def add_timers(app: faust.App, engine: EngineSettings, topics: TopicNames, timer
         await lag_probe.close()
 
 
+def durable_publisher(app: faust.App, name: str) -> Callable[[bytes, bytes], Awaitable[None]]:
+    topic = raw_topic(app, name)
+
+    async def publish(key: bytes, value: bytes) -> None:
+        # Wait for the broker's acknowledgement: the HTTP answer promises durability.
+        pending = await topic.send(key=key, value=value)
+        await pending
+
+    return publish
+
+
+def not_ready_because(app: faust.App, ledger: ConsentLedger) -> list[str]:
+    waiting = []
+    if not cast(Any, app.tables).recovery.completed.is_set():
+        waiting.append("tables are being recovered")
+    if not ledger.ready.is_set():
+        waiting.append("the consent ledger is loading")
+    if app.rebalancing:
+        waiting.append("partitions are being rebalanced")
+    return waiting
+
+
 def add_services(app: faust.App, settings: Settings, channels: dict[str, Channel],
                  topics: TopicNames, ledger: ConsentLedger, renderer: Renderer,
                  links: ReplyLinks | None, clock: Clock, twilio_auth_token: str) -> None:
@@ -277,33 +299,14 @@ def add_services(app: faust.App, settings: Settings, channels: dict[str, Channel
             await channel.aclose()
         log.info("channels closed")
 
-    def publisher(name: str) -> Callable[[bytes, bytes], Awaitable[None]]:
-        topic = raw_topic(app, name)
-
-        async def publish(key: bytes, value: bytes) -> None:
-            # Wait for the broker's acknowledgement: the HTTP answer promises durability.
-            pending = await topic.send(key=key, value=value)
-            await pending
-
-        return publish
-
-    def not_ready_because() -> list[str]:
-        waiting = []
-        if not cast(Any, app.tables).recovery.completed.is_set():
-            waiting.append("tables are being recovered")
-        if not ledger.ready.is_set():
-            waiting.append("the consent ledger is loading")
-        if app.rebalancing:
-            waiting.append("partitions are being rebalanced")
-        return waiting
-
     if not engine.web.enabled:
         return
     twilio_routes = TwilioRoutes(
         public_base_url=settings.channels.sms.public_base_url, auth_token=twilio_auth_token,
-        ledger=ledger, clock=clock, publish_status=publisher(topics.sms_status),
-        publish_consent=publisher(topics.consent), publish_inbound=publisher(topics.sms_inbound))
-    publish_event = publisher(topics.ticket_events)
+        ledger=ledger, clock=clock, publish_status=durable_publisher(app, topics.sms_status),
+        publish_consent=durable_publisher(app, topics.consent),
+        publish_inbound=durable_publisher(app, topics.sms_inbound))
+    publish_event = durable_publisher(app, topics.ticket_events)
 
     @app.task  # type: ignore[untyped-decorator]
     async def serve_http() -> None:
@@ -312,5 +315,5 @@ def add_services(app: faust.App, settings: Settings, channels: dict[str, Channel
             add_answer_routes(public, AnswerPages(links, renderer, engine.default_locale,
                                                   clock=clock, publish_event=publish_event))
         http_runners.append(await serve_http_app(public, engine.web.host, engine.web.port))
-        http_runners.append(await serve_http_app(ops_app(not_ready_because),
+        http_runners.append(await serve_http_app(ops_app(lambda: not_ready_because(app, ledger)),
                                                  engine.web.ops_host, engine.web.ops_port))

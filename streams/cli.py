@@ -446,6 +446,13 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--dry-run", action="store_true", help="list the tickets, erase nothing")
     forget.set_defaults(func=cmd_forget)
 
+    add_ops_commands(sub)
+    add_writer_commands(sub)
+    return parser
+
+
+def add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Reading back what the workers did: reports and dead letters."""
     report = sub.add_parser("report", help="promise keeping, customers' feedback, or transfers, "
                             "per agent, team and ticket")
     report.add_argument("what", choices=["promises", "feedback", "transfers"])
@@ -468,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     dead.add_argument("--dry-run", action="store_true", help="print what would be replayed")
     dead.set_defaults(func=cmd_dead_letters)
 
+
+def add_writer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The demo, and the content writers' tools."""
     demo = sub.add_parser("demo", help="run the worker on sample events and show what was sent")
     demo.add_argument("--events", default="examples/events.jsonl")
     demo.add_argument("--keep", action="store_true", help="leave the local stack running")
@@ -486,7 +496,6 @@ def build_parser() -> argparse.ArgumentParser:
     templates.add_argument("--test-phone", default="+15005550006",
                            help="serve: where 'Send me a test' texts go")
     templates.set_defaults(func=cmd_templates)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -208,6 +208,29 @@ def sample_contexts(kind: str, persona: Persona, now: datetime,
     return variants
 
 
+def sample_offer(due: str) -> dict[str, Any]:
+    """Three options with long links, and the one chosen: the longest an offer gets."""
+    return {
+        "offer": {"id": "O-1", "count": 3, "choose_by": due,
+                  "intro": "The blender you ordered is out of stock until the 12th.",
+                  "options": [
+                      {"number": 1, "label": "Wait for the same model",
+                       "tradeoff": "no extra cost", "timeline": "ships on the 12th",
+                       "link": f"https://heard.example.com/r/{'x' * 120}"},
+                      {"number": 2, "label": "Take the newer model now",
+                       "tradeoff": "same price, a different colour",
+                       "timeline": "arrives in two days",
+                       "link": f"https://heard.example.com/r/{'x' * 120}"},
+                      {"number": 3, "label": "A full refund",
+                       "tradeoff": "you keep nothing",
+                       "timeline": "back on your card in 3 to 5 working days",
+                       "link": f"https://heard.example.com/r/{'x' * 120}"}]},
+        "chosen": {"number": 2, "label": "Take the newer model now",
+                   "tradeoff": "same price, a different colour",
+                   "timeline": "arrives in two days"},
+    }
+
+
 def sample_context(kind: str, persona: Persona, now: datetime,
                    samples: SampleTexts | None = None) -> dict[str, Any]:
     """Worst-case but realistic values: long subject, long milestone, a far due time."""
@@ -251,23 +274,7 @@ def sample_context(kind: str, persona: Persona, now: datetime,
         "next_update": {"due_at": (now + timedelta(days=3, hours=2, minutes=45)).isoformat()},
         "feedback": {"scale": 5, "links": {str(n): f"https://heard.example.com/r/{'x' * 120}"
                                            for n in range(1, 6)}},
-        "offer": {"id": "O-1", "count": 3, "choose_by": due,
-                  "intro": "The blender you ordered is out of stock until the 12th.",
-                  "options": [
-                      {"number": 1, "label": "Wait for the same model",
-                       "tradeoff": "no extra cost", "timeline": "ships on the 12th",
-                       "link": f"https://heard.example.com/r/{'x' * 120}"},
-                      {"number": 2, "label": "Take the newer model now",
-                       "tradeoff": "same price, a different colour",
-                       "timeline": "arrives in two days",
-                       "link": f"https://heard.example.com/r/{'x' * 120}"},
-                      {"number": 3, "label": "A full refund",
-                       "tradeoff": "you keep nothing",
-                       "timeline": "back on your card in 3 to 5 working days",
-                       "link": f"https://heard.example.com/r/{'x' * 120}"}]},
-        "chosen": {"number": 2, "label": "Take the newer model now",
-                   "tradeoff": "same price, a different colour",
-                   "timeline": "arrives in two days"},
+        **sample_offer(due),
         "changed_from": None,
         "confirmation": "sent",
         "via": "sms",

@@ -725,34 +725,46 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
     if item.kind == "milestone_update" and item.context.get("promised"):
         return promises.announcement_stale(state, item, step.now)
     if item.kind == "closure_summary":
-        if state.reopened_at is not None and state.reopened_at > item.trigger_at:
-            return "ticket reopened during the closure grace period"
-        if any(s.kind == "closure_summary" and s.at >= item.trigger_at
-               and s.contact == item.contact for s in state.sent):
-            return "closure summary already sent"
-    watch = promises.watch_of(item)
-    if item.kind == "checkpoint_holding" and watch is not None:
-        if state.status in ("resolved", "closed"):
-            return "ticket already resolved"
-        if promises.watch_due(state, watch) is None:
-            return ("the first reply was given" if watch == "first_reply"
-                    else "the customer has heard from us since")
-        # A contact held by their quiet hours still gets their own update.
-        heard = promises.recently_heard(step) if item.contact is None else None
-        if heard is not None:
-            # An acknowledgment (deferred by quiet hours, or for a message they just sent)
-            # went out moments ago: a holding update beside it would only confuse; the lead
-            # is still told. A promised next update is kept from that message on.
-            if watch == "next_update":
-                later = promises.watch_next_update(step, item, counts=False)
-                named = later.isoformat() if later else "no set time"
-                return (f"the customer heard from us {heard.seconds} s ago; the next update "
-                        f"is now due by {named}")
-            return f"the customer heard from us {heard.seconds} s ago"
-        return None
+        return _closure_stale(state, item)
     if item.kind == "checkpoint_holding":
+        watch = promises.watch_of(item)
+        if watch is not None:
+            return _watched_holding_stale(step, item, watch)
         return promises.holding_still_wanted(step, item)
     return None
+
+
+def _closure_stale(state: TicketState, item: Scheduled) -> str | None:
+    if state.reopened_at is not None and state.reopened_at > item.trigger_at:
+        return "ticket reopened during the closure grace period"
+    if any(s.kind == "closure_summary" and s.at >= item.trigger_at
+           and s.contact == item.contact for s in state.sent):
+        return "closure summary already sent"
+    return None
+
+
+def _watched_holding_stale(step: Step, item: Scheduled, watch: str) -> str | None:
+    """Why a holding update for a watch heard keeps itself (the first reply, the next
+    update) is no longer wanted, or None when it still is."""
+    state = step.state
+    if state.status in ("resolved", "closed"):
+        return "ticket already resolved"
+    if promises.watch_due(state, watch) is None:
+        return ("the first reply was given" if watch == "first_reply"
+                else "the customer has heard from us since")
+    # A contact held by their quiet hours still gets their own update.
+    heard = promises.recently_heard(step) if item.contact is None else None
+    if heard is None:
+        return None
+    # An acknowledgment (deferred by quiet hours, or for a message they just sent) went out
+    # moments ago: a holding update beside it would only confuse; the lead is still told.
+    # A promised next update is kept from that message on.
+    if watch == "next_update":
+        later = promises.watch_next_update(step, item, counts=False)
+        named = later.isoformat() if later else "no set time"
+        return (f"the customer heard from us {heard.seconds} s ago; the next update "
+                f"is now due by {named}")
+    return f"the customer heard from us {heard.seconds} s ago"
 
 
 def queue_now(step: Step, kind: str, *, urgent: bool = False, extra: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ and is re-checked when released, so a late or duplicate timer does nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from heard.streams.state import (
 
 if TYPE_CHECKING:
     from heard.streams.policy import Step
+    from heard.streams.settings import PolicySettings
 
 LADDER_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "checkpoint_holding")
 # heard's own promises, kept with the same ladder as an agent's: the first reply the
@@ -54,24 +56,57 @@ def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False
     before it, not at once when it falls outside team hours (they set a milestone, not a
     promise)."""
     state = step.state
-    if not state.known:
-        step.log("skip", "promise for a ticket heard has not seen created", kind="checkpoint")
-        return
-    if state.status in ("resolved", "closed"):
-        step.log("skip", f"promise on a {state.status} ticket is not tracked", kind="checkpoint")
-        return
-    if event.due_at <= event.occurred_at:
-        step.log("skip", "the promised time was already past when the promise was made",
-                 kind="checkpoint")
+    untracked = _untracked_because(state, event)
+    if untracked is not None:
+        step.log("skip", untracked, kind="checkpoint")
         return
     existing = state.promises.get(event.promise_id)
     if existing is not None and existing.due_at == event.due_at and existing.what == event.what:
         step.log("skip", "same promise repeated; nothing changes", kind="checkpoint")
         return
-    version = 1
+    replaced = _replace_pending(step, event, implicit)
+    promise = Promise(
+        promise_id=event.promise_id, version=replaced.version, agent=event.agent,
+        what=event.what, customer_text=event.customer_text, due_at=event.due_at,
+        made_at=event.occurred_at,
+        outside_team_hours=not within_team_hours(event.due_at, _calendar(step, event)),
+    )
+    state.promises[event.promise_id] = promise
+    if state.first_reply_due is not None:
+        # An agent's own promise with a time replaces the first-reply watch.
+        end_first_reply_watch(step, f"first-reply watch replaced by promise {promise.promise_id}")
+    announce(step, promise)
+    step.log("record", f"promise {promise.promise_id} pending until {promise.due_at.isoformat()}",
+             kind="checkpoint")
+    _schedule_ladder(step, event, promise, implicit)
+    if implicit or event.due_at in replaced.told or replaced.moved_from == event.due_at:
+        return  # the customer knows this time already
+    _tell_the_customer(step, event, promise, existing, replaced)
+
+
+def _untracked_because(state: TicketState, event: CheckpointPromised) -> str | None:
+    if not state.known:
+        return "promise for a ticket heard has not seen created"
+    if state.status in ("resolved", "closed"):
+        return f"promise on a {state.status} ticket is not tracked"
+    if event.due_at <= event.occurred_at:
+        return "the promised time was already past when the promise was made"
+    return None
+
+
+@dataclass
+class _Replaced:
+    """What a new promise replaced: its version follows theirs, and the customer hears of
+    a move (from the latest time replaced) or nothing if they were given this time already."""
+
+    version: int = 1
     moved_from: datetime | None = None
-    told: set[datetime] = set()  # times the customer has been given by a milestone
-    for other in state.promises.values():
+    told: set[datetime] = field(default_factory=set)  # times a milestone gave the customer
+
+
+def _replace_pending(step: Step, event: CheckpointPromised, implicit: bool) -> _Replaced:
+    replaced = _Replaced()
+    for other in step.state.promises.values():
         # A milestone's time never replaces an agent's promise; an agent's promise replaces
         # a milestone's time without calling it a move (it was not theirs to move).
         if other.status != "pending" or (implicit and not is_implicit(other)):
@@ -81,30 +116,29 @@ def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False
         step.log("record", f"promise {other.promise_id} renegotiated by {event.promise_id}",
                  kind="checkpoint")
         if is_implicit(other) == implicit:
-            moved_from = max(moved_from or other.due_at, other.due_at)
-            version = max(version, other.version + 1)
+            replaced.moved_from = max(replaced.moved_from or other.due_at, other.due_at)
+            replaced.version = max(replaced.version, other.version + 1)
         else:
-            told.add(other.due_at)
+            replaced.told.add(other.due_at)
+    return replaced
+
+
+def _calendar(step: Step, event: CheckpointPromised) -> PolicySettings:
     calendar = with_calendar(step.rules.policy, event.team_calendar)
     if calendar is None:
         step.log("record", f"no team calendar {event.team_calendar!r} in config/policy.yaml "
                  "(team_calendars); the default team hours decide", kind="checkpoint")
-        calendar = step.rules.policy
-    elif event.team_calendar:
+        return step.rules.policy
+    if event.team_calendar:
         step.log("record", f"team hours from the {event.team_calendar!r} calendar",
                  kind="checkpoint")
-    promise = Promise(
-        promise_id=event.promise_id, version=version, agent=event.agent, what=event.what,
-        customer_text=event.customer_text, due_at=event.due_at, made_at=event.occurred_at,
-        outside_team_hours=not within_team_hours(event.due_at, calendar),
-    )
-    state.promises[event.promise_id] = promise
-    if state.first_reply_due is not None:
-        # An agent's own promise with a time replaces the first-reply watch.
-        end_first_reply_watch(step, f"first-reply watch replaced by promise {promise.promise_id}")
-    announce(step, promise)
-    step.log("record", f"promise {promise.promise_id} pending until {promise.due_at.isoformat()}",
-             kind="checkpoint")
+    return calendar
+
+
+def _schedule_ladder(step: Step, event: CheckpointPromised, promise: Promise,
+                     implicit: bool) -> None:
+    """The nudge before the time, then at the time the lead's escalation and the
+    customer's holding update (each cancelled if the promise is kept first)."""
     lead = timedelta(seconds=step.rules.policy.nudge_lead_seconds)
     ladder = [
         ("checkpoint_escalation", "lead", promise.due_at),
@@ -123,10 +157,11 @@ def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False
         ))
         step.log("schedule", f"{kind} for promise {promise.promise_id} at {due.isoformat()}",
                  kind=kind)
-    if implicit or event.due_at in told or (moved_from is not None
-                                             and moved_from == event.due_at):
-        return  # the customer knows this time already
-    if existing is None and version == 1 and step.rules.policy.announce_first_promise:
+
+
+def _tell_the_customer(step: Step, event: CheckpointPromised, promise: Promise,
+                       existing: Promise | None, replaced: _Replaced) -> None:
+    if existing is None and replaced.version == 1 and step.rules.policy.announce_first_promise:
         # "Aisha will update you by 3 pm": the customer hears the first promise made to them.
         step.state.scheduled.append(Scheduled(
             kind="milestone_update", due_at=step.release_at, trigger_event_id=event.id,
@@ -138,7 +173,7 @@ def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False
                                   "text": event.customer_text or None,
                                   "promise_id": promise.promise_id,
                                   "version": promise.version}}))
-    if existing is not None or version > 1:
+    if existing is not None or replaced.version > 1:
         # The customer hears what moved, from when to when, and why if the agent said so;
         # the task line itself is the agent's, not news for the customer.
         step.state.scheduled.append(Scheduled(
@@ -148,8 +183,8 @@ def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False
                                    "at": event.occurred_at.isoformat()},
                      "next_milestone": {"text": event.customer_text or None,
                                         "due_at": event.due_at.isoformat()},
-                     "moved": {"from": (moved_from or (existing.due_at if existing else
-                                                       event.due_at)).isoformat(),
+                     "moved": {"from": (replaced.moved_from or (existing.due_at if existing else
+                                                                event.due_at)).isoformat(),
                                "to": event.due_at.isoformat(), "reason": event.reason}},
         ))
 

@@ -261,8 +261,16 @@ def _customer(activity: Activity, source: SourceSettings, region: str,
     if customer.get("preferred_name"):
         customer["preferred_name"] = fit(str(customer["preferred_name"]), MAX_NAME,
                                          "customer.preferred_name", warnings)
-    # Display forms are read leniently; what still cannot be read is left out with a
-    # warning, so one bad optional field never costs the customer the acknowledgment.
+    _read_display_forms(customer, region, warnings)
+    if not customer.get("email") and not customer.get("phone"):
+        warnings.append("customer: no email address or phone number, so heard cannot write "
+                        "to them; map one in the vendor's webhook body (docs/connectors.md)")
+    return customer
+
+
+def _read_display_forms(customer: dict[str, Any], region: str, warnings: list[str]) -> None:
+    """Display forms are read leniently; what still cannot be read is left out with a
+    warning, so one bad optional field never costs the customer the acknowledgment."""
     readers: dict[str, Callable[[str], str]] = {
         "email": email_address, "phone": lambda value: e164_phone(value, region),
         "language": language_tag, "timezone": iana_zone}
@@ -273,10 +281,6 @@ def _customer(activity: Activity, source: SourceSettings, region: str,
             except ValueError as exc:
                 del customer[key]
                 warnings.append(f"customer.{key}: {exc}")
-    if not customer.get("email") and not customer.get("phone"):
-        warnings.append("customer: no email address or phone number, so heard cannot write "
-                        "to them; map one in the vendor's webhook body (docs/connectors.md)")
-    return customer
 
 
 def fit(value: str, limit: int, field: str, warnings: list[str]) -> str:

@@ -88,61 +88,79 @@ class Front:
 
     def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
         now = datetime.now(UTC)
-        if isinstance(payload.get("payload"), Mapping) and "type" in payload:
-            kind, inner = str(payload["type"]), payload["payload"]
-        elif isinstance(payload.get("conversation"), Mapping) and "type" in payload:
-            rule_kind = str(payload["type"])
-            if rule_kind in UNUSED_RULE_TYPES:
-                return [Activity("ignored", "-", now, why_ignored=f"Front event {rule_kind!r}")]
-            if rule_kind not in RULE_EVENT_TYPES:
-                raise Unmappable(f"unrecognised Front event type {rule_kind[:64]!r}: not one "
-                                 "Front documents (dev.frontapp.com/reference/events)")
-            kind, inner = RULE_EVENT_TYPES[rule_kind], payload
-        else:
-            raise Unmappable("unrecognised Front payload: neither an application webhook "
-                             "{type, authorization, payload} nor a rule webhook event "
-                             "{id, type, conversation, ...}")
+        rule_kind = str(payload.get("type", ""))
+        if (rule_kind in UNUSED_RULE_TYPES and not isinstance(payload.get("payload"), Mapping)
+                and isinstance(payload.get("conversation"), Mapping)):
+            return [Activity("ignored", "-", now, why_ignored=f"Front event {rule_kind!r}")]
+        kind, inner = kind_and_event(payload)
         conversation = inner.get("conversation")
         if not isinstance(conversation, Mapping) or not conversation.get("id"):
             if kind == "sync":
                 return [Activity("ignored", "-", now, why_ignored="Front's subscription check")]
             raise Unmappable(f"Front {kind!r} event without a conversation id")
-        ticket = str(conversation["id"])
         at = event_time(inner.get("emitted_at"), f"Front {kind} event emitted_at")
         message = (inner.get("target") or {}).get("data") or {}
         tags = [str(t.get("name")) for t in conversation.get("tags") or []]
-        common: dict[str, Any] = {"ticket": ticket, "at": at, "tags": tags, "payload": payload,
-                                  "subject": conversation.get("subject")}
-        body = message.get("text") or message.get("blurb")
+        common: dict[str, Any] = {"ticket": str(conversation["id"]), "at": at, "tags": tags,
+                                  "payload": payload, "subject": conversation.get("subject")}
         if kind == "inbound_received":
-            if conversation.get("created_at") is None or message.get("created_at") is None:
-                # Without both times a first message cannot be told from a reply.
-                raise Unmappable("Front inbound event without conversation.created_at and "
-                                 "target.data.created_at: a new conversation cannot be told "
-                                 "from a reply")
-            created = parse_time(conversation.get("created_at"), at)
-            sent = parse_time(message.get("created_at"), at)
-            if abs((sent - created).total_seconds()) <= NEW_CONVERSATION_SECONDS:
-                sender = next((r for r in message.get("recipients") or []
-                               if r.get("role") == "from"), None)
-                if sender is None:
-                    raise Unmappable("inbound message without a sender")
-                handle = str(sender.get("handle"))
-                return [Activity("created", customer=Person(
-                    str(sender.get("name") or handle),
-                    email=handle if "@" in handle else None,
-                    phone=handle if handle.startswith("+") else None), body=body, **common)]
-            return [Activity("customer_message", body=body, **common)]
-        if kind == "outbound_sent":
-            return [Activity("agent_reply", agent=teammate(message.get("author")), body=body,
-                             **common)]
-        if kind == "new_comment_added":
-            return [Activity("internal_note", agent=teammate(message.get("author")),
-                             body=message.get("body"), **common)]
-        if kind == "assignee_changed":
-            return [Activity("assigned", agent=teammate(conversation.get("assignee")), **common)]
-        if kind == "conversation_archived":
-            return [Activity("status", status="archived", **common)]
-        if kind == "conversation_reopened":
-            return [Activity("reopened", **common)]
-        return [Activity("ignored", ticket, now, why_ignored=f"Front event {kind!r}")]
+            return [inbound(conversation, message, at, common)]
+        return [conversation_activity(kind, conversation, message, common, now)]
+
+
+def kind_and_event(payload: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """The event's kind and the object holding its conversation, from either of Front's
+    webhook shapes: an application webhook, or a rule webhook's event."""
+    if isinstance(payload.get("payload"), Mapping) and "type" in payload:
+        return str(payload["type"]), payload["payload"]
+    if isinstance(payload.get("conversation"), Mapping) and "type" in payload:
+        rule_kind = str(payload["type"])
+        if rule_kind not in RULE_EVENT_TYPES:
+            raise Unmappable(f"unrecognised Front event type {rule_kind[:64]!r}: not one "
+                             "Front documents (dev.frontapp.com/reference/events)")
+        return RULE_EVENT_TYPES[rule_kind], payload
+    raise Unmappable("unrecognised Front payload: neither an application webhook "
+                     "{type, authorization, payload} nor a rule webhook event "
+                     "{id, type, conversation, ...}")
+
+
+def inbound(conversation: Mapping[str, Any], message: Mapping[str, Any], at: datetime,
+            common: dict[str, Any]) -> Activity:
+    """A customer's message: a new conversation if it is the conversation's first, else a
+    message on an open one."""
+    body = message.get("text") or message.get("blurb")
+    if conversation.get("created_at") is None or message.get("created_at") is None:
+        # Without both times a first message cannot be told from a reply.
+        raise Unmappable("Front inbound event without conversation.created_at and "
+                         "target.data.created_at: a new conversation cannot be told "
+                         "from a reply")
+    created = parse_time(conversation.get("created_at"), at)
+    sent = parse_time(message.get("created_at"), at)
+    if abs((sent - created).total_seconds()) > NEW_CONVERSATION_SECONDS:
+        return Activity("customer_message", body=body, **common)
+    sender = next((r for r in message.get("recipients") or [] if r.get("role") == "from"), None)
+    if sender is None:
+        raise Unmappable("inbound message without a sender")
+    handle = str(sender.get("handle"))
+    return Activity("created", customer=Person(
+        str(sender.get("name") or handle), email=handle if "@" in handle else None,
+        phone=handle if handle.startswith("+") else None), body=body, **common)
+
+
+def conversation_activity(kind: str, conversation: Mapping[str, Any],
+                          message: Mapping[str, Any], common: dict[str, Any],
+                          now: datetime) -> Activity:
+    """What the team did on a conversation; a kind heard does not read is ignored."""
+    if kind == "outbound_sent":
+        return Activity("agent_reply", agent=teammate(message.get("author")),
+                        body=message.get("text") or message.get("blurb"), **common)
+    if kind == "new_comment_added":
+        return Activity("internal_note", agent=teammate(message.get("author")),
+                        body=message.get("body"), **common)
+    if kind == "assignee_changed":
+        return Activity("assigned", agent=teammate(conversation.get("assignee")), **common)
+    if kind == "conversation_archived":
+        return Activity("status", status="archived", **common)
+    if kind == "conversation_reopened":
+        return Activity("reopened", **common)
+    return Activity("ignored", common["ticket"], now, why_ignored=f"Front event {kind!r}")

@@ -80,41 +80,54 @@ class GitHub:
             raise Unmappable("issue without a number")
         repo = str((payload.get("repository") or {}).get("full_name") or "repo")
         ticket = f"{repo.replace('/', '.')}#{number}"
-        author = issue.get("user") or {}
         labels = [str(label.get("name")) for label in issue.get("labels") or []]
         common: dict[str, Any] = {"ticket": ticket, "subject": issue.get("title"), "tags": labels,
                                   "payload": payload}
         if event == "issues":
-            if action == "opened":
-                return [Activity("created", at=event_time(issue.get("created_at"), "GitHub issue.created_at"),
-                                 customer=Person(str(author.get("login")),
-                                                 id=str(author.get("id"))), **common)]
-            if action == "closed":
-                closed = event_time(issue.get("closed_at"), "GitHub issue.closed_at")
-                return [Activity("closed", at=closed, **common)]
-            if action == "reopened":
-                updated = event_time(issue.get("updated_at"), "GitHub issue.updated_at")
-                return [Activity("reopened", at=updated, **common)]
-            if action == "assigned" and payload.get("assignee"):
-                login = str(payload["assignee"].get("login"))
-                updated = event_time(issue.get("updated_at"), "GitHub issue.updated_at")
-                return [Activity("assigned", at=updated, agent=Person(login, id=login),
-                                 **common)]
-            return [Activity("ignored", ticket, now, why_ignored=f"issues.{action}")]
-        comment = payload.get("comment") or {}
-        if "pull_request" in issue:
-            # GitHub sends pull-request conversations as issue comments too: not a ticket.
-            return [Activity("ignored", ticket, now, why_ignored="comment on a pull request")]
-        if action != "created":
-            return [Activity("ignored", ticket, now, why_ignored=f"issue_comment.{action}")]
-        at = event_time(comment.get("created_at"), "GitHub comment.created_at")
-        user = comment.get("user") or {}
-        # The commenter's role in the repository decides, never "same person who opened it":
-        # a maintainer replying on an issue they opened themselves is still the team.
-        if comment.get("author_association") in TEAM_ROLES:
-            login = str(user.get("login"))
-            return [Activity("agent_reply", at=at, agent=Person(login, id=login),
-                             body=comment.get("body"), **common)]
-        if user.get("login") == author.get("login"):
-            return [Activity("customer_message", at=at, body=comment.get("body"), **common)]
-        return [Activity("ignored", ticket, now, why_ignored="comment by a third party")]
+            return [issue_activity(action, issue, payload, common, now)]
+        return [comment_activity(action, issue, payload, common, now)]
+
+
+
+def issue_activity(action: str, issue: Mapping[str, Any], payload: Mapping[str, Any],
+                   common: dict[str, Any], now: datetime) -> Activity:
+    """An `issues` event: opened, closed, reopened or assigned; any other action is ignored."""
+    if action == "opened":
+        author = issue.get("user") or {}
+        return Activity("created", at=event_time(issue.get("created_at"), "GitHub issue.created_at"),
+                        customer=Person(str(author.get("login")), id=str(author.get("id"))),
+                        **common)
+    if action == "closed":
+        closed = event_time(issue.get("closed_at"), "GitHub issue.closed_at")
+        return Activity("closed", at=closed, **common)
+    if action == "reopened":
+        updated = event_time(issue.get("updated_at"), "GitHub issue.updated_at")
+        return Activity("reopened", at=updated, **common)
+    if action == "assigned" and payload.get("assignee"):
+        login = str(payload["assignee"].get("login"))
+        updated = event_time(issue.get("updated_at"), "GitHub issue.updated_at")
+        return Activity("assigned", at=updated, agent=Person(login, id=login), **common)
+    return Activity("ignored", common["ticket"], now, why_ignored=f"issues.{action}")
+
+
+def comment_activity(action: str, issue: Mapping[str, Any], payload: Mapping[str, Any],
+                     common: dict[str, Any], now: datetime) -> Activity:
+    """An `issue_comment` event: the customer's message, the team's reply, or ignored."""
+    ticket = common["ticket"]
+    if "pull_request" in issue:
+        # GitHub sends pull-request conversations as issue comments too: not a ticket.
+        return Activity("ignored", ticket, now, why_ignored="comment on a pull request")
+    if action != "created":
+        return Activity("ignored", ticket, now, why_ignored=f"issue_comment.{action}")
+    comment = payload.get("comment") or {}
+    at = event_time(comment.get("created_at"), "GitHub comment.created_at")
+    user = comment.get("user") or {}
+    # The commenter's role in the repository decides, never "same person who opened it":
+    # a maintainer replying on an issue they opened themselves is still the team.
+    if comment.get("author_association") in TEAM_ROLES:
+        login = str(user.get("login"))
+        return Activity("agent_reply", at=at, agent=Person(login, id=login),
+                        body=comment.get("body"), **common)
+    if user.get("login") == (issue.get("user") or {}).get("login"):
+        return Activity("customer_message", at=at, body=comment.get("body"), **common)
+    return Activity("ignored", ticket, now, why_ignored="comment by a third party")

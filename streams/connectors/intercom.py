@@ -112,9 +112,6 @@ class Intercom:
         tags = [str(t.get("name")) for t in (item.get("tags") or {}).get("tags", [])]
         parts = (item.get("conversation_parts") or {}).get("conversation_parts") or []
         last = parts[-1] if parts else {}
-        author = last.get("author") or {}
-        admin = Person(str(author.get("name") or "Support"), email=author.get("email"),
-                       id=str(author.get("id") or "") or None)
         common: dict[str, Any] = {"ticket": conversation, "at": at, "tags": tags,
                                   "payload": payload}
         if topic == "conversation.user.created":
@@ -130,21 +127,28 @@ class Intercom:
         if last and (last.get("author") or {}).get("type") == "bot":
             return [Activity("ignored", conversation, now,
                              why_ignored=f"{topic} by a bot (Fin, operator): not the team's reply")]
-        if topic == "conversation.user.replied":
-            return [Activity("customer_message", body=plain(last.get("body")), **common)]
-        if topic == "conversation.admin.replied":
-            return [Activity("agent_reply", agent=admin, body=plain(last.get("body")),
-                             **common)]
-        if topic == "conversation.admin.noted":
-            return [Activity("internal_note", agent=admin, body=plain(last.get("body")),
-                             **common)]
-        if topic == "conversation.admin.assigned":
-            return [assignment(last, item, common, now)]
-        if topic == "conversation.admin.closed":
-            return [Activity("status", status="closed", agent=admin, body=plain(last.get("body")),
-                             **common)]
-        if topic == "conversation.admin.opened":
-            return [Activity("reopened", **common)]
-        if topic == "conversation.admin.snoozed":
-            return [Activity("status", status="snoozed", **common)]
-        return [Activity("ignored", conversation, now, why_ignored=topic)]
+        return [conversation_activity(topic, item, last, common, now)]
+
+
+def conversation_activity(topic: str, item: Mapping[str, Any], last: Mapping[str, Any],
+                          common: dict[str, Any], now: datetime) -> Activity:
+    """A conversation topic after the new conversation: who did what, by the last part."""
+    author = last.get("author") or {}
+    admin = Person(str(author.get("name") or "Support"), email=author.get("email"),
+                   id=str(author.get("id") or "") or None)
+    body = plain(last.get("body"))
+    if topic == "conversation.user.replied":
+        return Activity("customer_message", body=body, **common)
+    if topic == "conversation.admin.replied":
+        return Activity("agent_reply", agent=admin, body=body, **common)
+    if topic == "conversation.admin.noted":
+        return Activity("internal_note", agent=admin, body=body, **common)
+    if topic == "conversation.admin.assigned":
+        return assignment(last, item, common, now)
+    if topic == "conversation.admin.closed":
+        return Activity("status", status="closed", agent=admin, body=body, **common)
+    if topic == "conversation.admin.opened":
+        return Activity("reopened", **common)
+    if topic == "conversation.admin.snoozed":
+        return Activity("status", status="snoozed", **common)
+    return Activity("ignored", common["ticket"], now, why_ignored=topic)

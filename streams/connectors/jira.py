@@ -104,28 +104,38 @@ class Jira:
             # Jira Server and Data Center send a new comment as an issue update.
             event = "comment_created"
         if event == "comment_created":
-            comment = payload.get("comment") or {}
-            author = comment.get("author") or {}
-            when = parse_time(comment.get("created"), at)
-            body = comment.get("body") if isinstance(comment.get("body"), str) else None
-            if comment_by_customer(comment, reporter, fields.get("assignee") or {}):
-                return [Activity("customer_message", at=when, body=body, **common)]
-            kind: ActivityKind = ("agent_reply" if comment.get("jsdPublic", True)
-                                  else "internal_note")
-            return [Activity(kind, at=when, agent=person(author) or Person("Support"),
-                             body=body, **common)]
+            return [comment_activity(payload, fields, at, common)]
         if event == "jira:issue_updated":
-            found: list[Activity] = []
-            for item in (payload.get("changelog") or {}).get("items") or []:
-                if item.get("field") == "status":
-                    found.append(Activity("status", at=at, status=item.get("toString"),
-                                          agent=person(fields.get("assignee")), **common))
-                elif item.get("field") == "assignee" and person(fields.get("assignee")):
-                    found.append(Activity("assigned", at=at, agent=person(fields["assignee"]),
-                                          **common))
-            return found or [Activity("ignored", key, now, why_ignored="no status or assignee change")]
+            return (changes(payload, fields, at, common)
+                    or [Activity("ignored", key, now, why_ignored="no status or assignee change")])
         return [Activity("ignored", key, now, why_ignored=f"Jira event {event!r}")]
 
+
+def comment_activity(payload: Mapping[str, Any], fields: Mapping[str, Any], at: datetime,
+                     common: dict[str, Any]) -> Activity:
+    """A new comment: the customer's message, or the team's public reply or internal note."""
+    comment = payload.get("comment") or {}
+    author = comment.get("author") or {}
+    when = parse_time(comment.get("created"), at)
+    body = comment.get("body") if isinstance(comment.get("body"), str) else None
+    if comment_by_customer(comment, fields.get("reporter") or {}, fields.get("assignee") or {}):
+        return Activity("customer_message", at=when, body=body, **common)
+    kind: ActivityKind = "agent_reply" if comment.get("jsdPublic", True) else "internal_note"
+    return Activity(kind, at=when, agent=person(author) or Person("Support"), body=body,
+                    **common)
+
+
+def changes(payload: Mapping[str, Any], fields: Mapping[str, Any], at: datetime,
+            common: dict[str, Any]) -> list[Activity]:
+    """An issue update's changes heard reads: its status, and who it is assigned to."""
+    found: list[Activity] = []
+    for item in (payload.get("changelog") or {}).get("items") or []:
+        if item.get("field") == "status":
+            found.append(Activity("status", at=at, status=item.get("toString"),
+                                  agent=person(fields.get("assignee")), **common))
+        elif item.get("field") == "assignee" and person(fields.get("assignee")):
+            found.append(Activity("assigned", at=at, agent=person(fields["assignee"]), **common))
+    return found
 
 # The events heard reads, and the families of the others Jira documents
 # (https://developer.atlassian.com/cloud/jira/platform/webhooks/#registering-events-for-a-webhook):

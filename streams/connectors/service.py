@@ -151,22 +151,13 @@ class Ingest:
             return web.json_response({"error": f"no enabled source {name!r}"}, status=404)
         connector, source = self.sources[name]
         body = await self._read(request)
-        if body is None:
-            WEBHOOKS.labels(name, "slow_body").inc()
-            return web.json_response({"error": "the body did not arrive in time"}, status=408)
-        if len(body) > self.settings.connectors.max_body_bytes:
-            WEBHOOKS.labels(name, "too_large").inc()
-            return web.json_response({"error": "body too large"}, status=413)
+        refusal = self._refusal(name, body)
+        if refusal is not None:
+            return refusal
+        assert body is not None  # a missing body is refused above
         incoming = Request(request.headers, body, self._env(source.secret_env),
                            self._env(source.username_env), self._env(source.password_env))
-        try:
-            authentic = connector.authentic(incoming)
-        except (ValueError, UnicodeError, OverflowError):
-            # A signature or timestamp header that is not even text or a number is forged.
-            authentic = False
-        if not authentic:
-            WEBHOOKS.labels(name, "unauthenticated").inc()
-            log.warning("%s: rejected a webhook with a bad signature or credentials", name)
+        if not self._authentic(name, connector, incoming):
             return web.json_response({"error": "signature or credentials invalid"}, status=401)
         challenge = request.headers.get("X-Front-Challenge")
         if challenge and name == "front":
@@ -195,6 +186,27 @@ class Ingest:
             WEBHOOKS.labels(name, "ignored").inc()
             return web.json_response({"ignored": delivery})
         return await self._publish(name, delivery, events)
+
+    def _refusal(self, name: str, body: bytes | None) -> web.Response | None:
+        """The answer to a body that is late or too large; None when it may be read."""
+        if body is None:
+            WEBHOOKS.labels(name, "slow_body").inc()
+            return web.json_response({"error": "the body did not arrive in time"}, status=408)
+        if len(body) > self.settings.connectors.max_body_bytes:
+            WEBHOOKS.labels(name, "too_large").inc()
+            return web.json_response({"error": "body too large"}, status=413)
+        return None
+
+    def _authentic(self, name: str, connector: Connector, incoming: Request) -> bool:
+        try:
+            authentic = connector.authentic(incoming)
+        except (ValueError, UnicodeError, OverflowError):
+            # A signature or timestamp header that is not even text or a number is forged.
+            authentic = False
+        if not authentic:
+            WEBHOOKS.labels(name, "unauthenticated").inc()
+            log.warning("%s: rejected a webhook with a bad signature or credentials", name)
+        return authentic
 
     def map(self, name: str, connector: Connector, source: SourceSettings, incoming: Request,
             payload: Mapping[str, Any], delivery: str) -> list[Any]:
