@@ -80,8 +80,12 @@ coverage-all: install prism kafka-jars
 # Mutation testing of the pure core (not part of `make test`: it takes about half an hour).
 # Each module runs against the unit tests that exercise it; the table and every survivor
 # are printed at the end and kept in build/mutants/.
-MUTANT_TESTS_policy := tests/unit/test_policy.py tests/unit/test_policy_boundaries.py tests/unit/test_policy_edges.py tests/unit/test_policy_state.py tests/unit/test_promises.py tests/unit/test_promise_paths.py tests/unit/test_choices.py tests/unit/test_contacts.py tests/unit/test_templates.py tests/unit/test_transfers_report.py
-MUTANT_TESTS_promises := $(MUTANT_TESTS_policy)
+MUTANT_TESTS_decide := tests/unit/test_policy.py tests/unit/test_policy_boundaries.py tests/unit/test_policy_edges.py tests/unit/test_policy_state.py tests/unit/test_promises.py tests/unit/test_promise_paths.py tests/unit/test_choices.py tests/unit/test_contacts.py tests/unit/test_templates.py tests/unit/test_transfers_report.py
+MUTANT_TESTS_step := $(MUTANT_TESTS_decide)
+MUTANT_TESTS_history := $(MUTANT_TESTS_decide)
+MUTANT_TESTS_first_reply := $(MUTANT_TESTS_decide)
+MUTANT_TESTS_release := $(MUTANT_TESTS_decide)
+MUTANT_TESTS_promises := $(MUTANT_TESTS_decide)
 MUTANT_TESTS_records := tests/unit/test_contract_edges.py tests/unit/test_hostile_input.py tests/unit/test_choices.py tests/unit/test_contacts.py tests/unit/test_policy_edges.py tests/unit/test_connectors.py tests/unit/test_policy.py
 MUTANT_TESTS_routing := tests/unit/test_routing.py tests/unit/test_policy.py tests/unit/test_promises.py
 MUTANT_TESTS_sms_segments := tests/unit/test_routing.py tests/unit/test_templates.py
@@ -89,7 +93,14 @@ MUTANT_TESTS_mime := tests/unit/test_mime.py
 MUTANT_TESTS_choices := tests/unit/test_choices.py tests/unit/test_contacts.py tests/unit/test_policy.py tests/unit/test_policy_boundaries.py
 MUTANT_TESTS_replies := tests/unit/test_replies.py tests/unit/test_choices.py
 MUTANT_TESTS_links := tests/unit/test_links.py
-MUTANT_MODULES := streams/policy streams/promises streams/records streams/routing streams/sms_segments channels/mime streams/choices streams/replies streams/links
+# The worker's agents, against their own unit tests (no Kafka).
+WORKER_MODULES := lifecycle delivery_agent redelivery sms_status sms_replies timers sink team_notice opt_outs
+$(foreach w,$(WORKER_MODULES),$(eval MUTANT_TESTS_$(w) := tests/unit/test_worker_agents.py))
+MUTANT_MODULES := streams/policy/decide streams/policy/step streams/policy/history \
+  streams/policy/first_reply streams/policy/release streams/policy/promises \
+  streams/contract/records streams/policy/routing streams/content/sms_segments channels/mime \
+  streams/policy/choices streams/policy/replies streams/delivery/links \
+  $(addprefix streams/worker/,$(WORKER_MODULES))
 mutants: install
 	@mkdir -p build/mutants && rm -f build/mutants/*.jsonl
 	@$(foreach m,$(MUTANT_MODULES),echo "mutating $(m).py" && PYTHONDONTWRITEBYTECODE=1 \

@@ -37,10 +37,10 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from bench.common import REPO, LocalStack, WorkerProcess, produce, worker_env
-from heard.streams.readback import read_topic
-from heard.streams.settings import EngineSettings
-from heard.streams.topics import ensure_topics
-from tests import stories
+from heard.streams.base.settings import EngineSettings
+from heard.streams.contract import stories
+from heard.streams.kafka.readback import read_topic
+from heard.streams.kafka.topics import ensure_topics
 
 KINDS = ("acknowledgment", "milestone_update", "closure_summary")
 GRACE_SECONDS = 2
@@ -125,7 +125,7 @@ def received_sms(sms_dir: Path, seed: int, tickets: int) -> Counter[tuple[str, s
     rides in each message's status-callback URL."""
     from urllib.parse import parse_qs, urlsplit
 
-    from heard.streams.state import notification_id
+    from heard.streams.contract.state import notification_id
 
     triggers = {"acknowledgment": "c", "milestone_update": "r", "closure_summary": "s"}
     by_id = {notification_id(f"D{seed}-{n:05d}", kind, f"D{seed}-{n:05d}-{suffix}", "sms"):
@@ -317,8 +317,8 @@ def scale_out(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
     A fifth of the tickets also carry a promise that falls due after the kill, so
     the promise's ladder must move with its partition and fire on the survivor.
     """
-    from heard.streams.routing import within_team_hours
-    from heard.streams.settings import load_settings
+    from heard.streams.base.settings import load_settings
+    from heard.streams.policy.routing import within_team_hours
 
     stage = Stage(work, stack, "scale")
     start = datetime.now(UTC)

@@ -38,12 +38,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
 from bench.common import REPO, LocalStack, WorkerProcess, rss_mib, worker_env
-from heard.streams.policy import Rules, decide
-from heard.streams.readback import read_topic
-from heard.streams.records import parse_event
-from heard.streams.settings import EngineSettings, load_settings
-from heard.streams.topics import ensure_topics
-from tests import stories
+from heard.streams.base.settings import EngineSettings, load_settings
+from heard.streams.contract import stories
+from heard.streams.contract.records import parse_event
+from heard.streams.kafka.readback import read_topic
+from heard.streams.kafka.topics import ensure_topics
+from heard.streams.policy.decide import decide
+from heard.streams.policy.step import Rules
 
 PLACEHOLDER = "BENCHTICKET"
 PARTITIONS = 4

@@ -41,10 +41,10 @@ from heard.channels.base import OutboundMessage
 from heard.channels.email_smtp import EmailConfig, build_email
 from heard.channels.sms_twilio import BaseUrlHttpClient
 from heard.devstack.kafka import stop_pid
-from heard.streams.readback import partition_ids
-from heard.streams.settings import EngineSettings
-from heard.streams.topics import ensure_topics
-from tests import stories
+from heard.streams.base.settings import EngineSettings
+from heard.streams.contract import stories
+from heard.streams.kafka.readback import partition_ids
+from heard.streams.kafka.topics import ensure_topics
 
 PARTITIONS = 4
 SMTP_CONNECTIONS = 4  # config/channels.yaml email.pool_size
@@ -86,7 +86,7 @@ async def watch_rate(bootstrap: str, topic: str, target: int, limit_seconds: flo
 
 
 async def read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    from heard.streams.readback import read_topic
+    from heard.streams.kafka.readback import read_topic
 
     engine = EngineSettings(bootstrap_servers=bootstrap)
     return [json.loads(value) for _, value, _ in await read_topic(engine, topic)]

@@ -1,7 +1,7 @@
 """What Twilio sends back: delivery status callbacks and inbound messages.
 
 Pure parsing and signature checking with the twilio SDK's own validator; the
-HTTP routes live in `streams/web.py`. Twilio signs the exact public URL it
+HTTP routes live in `streams/worker/web.py`. Twilio signs the exact public URL it
 called (with its query string) plus the POST fields, with the account's auth
 token, so the URL is rebuilt from the configured public origin, never from the
 Host header a caller controls.
@@ -16,6 +16,10 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
+# The paths of the public routes Twilio calls (the worker serves them; the SMS channel
+# names the status one in each message it sends).
+STATUS_CALLBACK_PATH = "/twilio/status"
+INBOUND_PATH = "/twilio/inbound"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from heard.streams.base.settings import SourceSettings
 from heard.streams.connectors.base import Connector
 from heard.streams.connectors.freshdesk import Freshdesk
 from heard.streams.connectors.front import Front
@@ -9,7 +10,6 @@ from heard.streams.connectors.github import GitHub
 from heard.streams.connectors.intercom import Intercom
 from heard.streams.connectors.jira import Jira
 from heard.streams.connectors.zendesk import Zendesk
-from heard.streams.settings import SourceSettings
 
 
 def connector_for(name: str, settings: SourceSettings) -> Connector:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from heard.streams.base.settings import SourceSettings
 from heard.streams.connectors.normalise import e164_phone, iana_zone, language_tag
-from heard.streams.records import MAX_NAME, MAX_TEXT, email_address
-from heard.streams.settings import SourceSettings
+from heard.streams.contract.records import MAX_NAME, MAX_TEXT, email_address
 
 ActivityKind = Literal["created", "customer_message", "agent_reply", "internal_note",
                        "status", "assigned", "reopened", "closed", "ignored"]

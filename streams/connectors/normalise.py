@@ -16,7 +16,7 @@ from babel import Locale, UnknownLocaleError
 from babel.localedata import locale_identifiers
 
 from heard.streams.connectors.rails_time_zones import RAILS_TO_IANA
-from heard.streams.records import normalise_phone
+from heard.streams.contract.records import normalise_phone
 
 
 def shown(value: str, limit: int = 40) -> str:

@@ -32,13 +32,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
+from heard.streams.base.http import ops_app
+from heard.streams.base.http import serve as serve_http_app
+from heard.streams.base.settings import Settings, SourceSettings
 from heard.streams.connectors import connector_for
 from heard.streams.connectors.base import Connector, Request, Unmappable, to_events
-from heard.streams.kafka_client import client_options
-from heard.streams.records import InvalidEvent, event_to_json, parse_event
-from heard.streams.settings import Settings, SourceSettings
-from heard.streams.web import ops_app
-from heard.streams.web import serve as serve_http_app
+from heard.streams.contract.records import InvalidEvent, event_to_json, parse_event
+from heard.streams.kafka.client import client_options
 
 log = logging.getLogger("heard.ingest")
 
@@ -73,7 +73,7 @@ class Publisher:
     def __init__(self, bootstrap_servers: str, timeout_seconds: float = 2.0,
                  connection: dict[str, Any] | None = None) -> None:
         self.bootstrap_servers = bootstrap_servers
-        # TLS and SASL options from `engine.security` (heard.streams.kafka_client).
+        # TLS and SASL options from `engine.security` (heard.streams.kafka.client).
         self.connection = {"bootstrap_servers": bootstrap_servers, **(connection or {})}
         # How long a webhook waits for Kafka before its 503: a vendor retries sooner than
         # it gives up, and a help desk's webhook timeout is typically 10 s or less.

@@ -2,5 +2,5 @@
 
 Every agent here takes its tables as plain mappings, writes through a `Sink` and reads the
 time from a clock, so a unit test drives it with dicts and a recording sink in
-milliseconds; `heard.streams.app` binds them to Faust's topics and tables.
+milliseconds; `heard.streams.worker.app` binds them to Faust's topics and tables.
 """

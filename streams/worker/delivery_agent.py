@@ -11,11 +11,11 @@ from collections.abc import Callable, MutableMapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from heard.streams.consent import ConsentLedger
-from heard.streams.delivery import Delivery, DeliveryOutcome
-from heard.streams.replies import question_asked
-from heard.streams.state import Notification
-from heard.streams.topics import TopicNames
+from heard.streams.contract.state import Notification
+from heard.streams.delivery.consent import ConsentLedger
+from heard.streams.delivery.sender import Delivery, DeliveryOutcome
+from heard.streams.kafka.topics import TopicNames
+from heard.streams.policy.replies import question_asked
 from heard.streams.worker.metrics import (
     DELIVERIES,
     DELIVERY_SECONDS,

@@ -7,13 +7,14 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
-from heard.streams.policy import Outcome, Rules, decide
-from heard.streams.records import InvalidEvent, TimerDue, parse_event
-from heard.streams.settings import EngineSettings
-from heard.streams.state_cache import StateCache
-from heard.streams.topics import TopicNames
+from heard.streams.base.settings import EngineSettings
+from heard.streams.contract.records import InvalidEvent, TimerDue, parse_event
+from heard.streams.kafka.topics import TopicNames
+from heard.streams.policy.decide import decide
+from heard.streams.policy.step import Outcome, Rules
 from heard.streams.worker.metrics import EVENTS, FIRST_ACK, REPLIES, TIMER_LATENESS, observe_promise
 from heard.streams.worker.sink import Clock, DeadLetters, InboundRecord, Sink
+from heard.streams.worker.state_cache import StateCache
 from heard.streams.worker.timers import DueTimers
 
 STAGE = "lifecycle"

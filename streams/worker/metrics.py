@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, Info
 
-from heard.streams.state import PromiseRecord
+from heard.streams.contract.state import PromiseRecord
 
 DEAD_LETTERS = Counter("heard_dead_letters_total", "Records sent to the dead-letter topic",
                        ["stage"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from heard.streams.consent import ConsentLedger, ConsentUpdate
+from heard.streams.delivery.consent import ConsentLedger, ConsentUpdate
 from heard.streams.worker.sink import Clock, Sink
 
 

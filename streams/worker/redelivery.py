@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from heard.streams.state import Notification
+from heard.streams.contract.state import Notification
 from heard.streams.worker.sink import Clock, DeadLetters, InboundRecord, Sink
 
 STAGE = "redelivery"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from heard.streams.redaction import redact
+from heard.streams.base.redaction import redact
 from heard.streams.worker.metrics import AGENT_FAILURES, DEAD_LETTERS
 
 log = logging.getLogger("heard.worker")

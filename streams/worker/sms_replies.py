@@ -10,8 +10,8 @@ from collections.abc import MutableMapping
 from datetime import datetime
 from typing import Any
 
-from heard.streams.replies import event_for_text
-from heard.streams.state import Question
+from heard.streams.contract.state import Question
+from heard.streams.policy.replies import event_for_text
 from heard.streams.worker.sink import DeadLetters, InboundRecord, Sink
 
 log = logging.getLogger("heard.worker")

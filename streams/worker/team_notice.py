@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from heard.streams.redaction import redact
-from heard.streams.state import Notification, notification_id
+from heard.streams.base.redaction import redact
+from heard.streams.contract.state import Notification, notification_id
 
 
 @dataclass(frozen=True)

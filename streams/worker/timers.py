@@ -13,7 +13,7 @@ from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
-from heard.streams.records import TimerDue
+from heard.streams.contract.records import TimerDue
 
 # A fired timer is looked at again after this long: if the agent has not moved the ticket's
 # due time by then (the timer event was lost, or acting on it failed), it fires again.

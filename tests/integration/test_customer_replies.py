@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser
 
-from heard.streams.readback import read_topic
-from heard.streams.settings import EngineSettings
-from tests import stories
+from heard.streams.base.settings import EngineSettings
+from heard.streams.contract import stories
+from heard.streams.kafka.readback import read_topic
 from tests.conftest import Catchers, Worker, wait_until
 from tests.integration.conftest import PUBLIC, public_worker
 from tests.integration.test_end_to_end import send

@@ -12,9 +12,9 @@ import pytest
 
 from heard.devstack.catchers import start_mail_catcher
 from heard.devstack.kafka import free_port
-from heard.streams.readback import read_topic
-from heard.streams.settings import EngineSettings
-from tests import stories
+from heard.streams.base.settings import EngineSettings
+from heard.streams.contract import stories
+from heard.streams.kafka.readback import read_topic
 from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
 from tests.integration.test_end_to_end import mails_for, send
 from tests.peers import REPO

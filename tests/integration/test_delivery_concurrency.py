@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests import stories
+from heard.streams.contract import stories
 from tests.conftest import Catchers, Worker, wait_for
 from tests.integration.test_end_to_end import mails_for, send
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from heard.streams.policy import decide
-from heard.streams.readback import read_topic
-from heard.streams.records import parse_event
-from heard.streams.settings import EngineSettings
-from tests import stories
+from heard.streams.base.settings import EngineSettings
+from heard.streams.contract import stories
+from heard.streams.contract.records import parse_event
+from heard.streams.kafka.readback import read_topic
+from heard.streams.policy.decide import decide
 from tests.conftest import Catchers, Worker, wait_until
 from tests.unit.test_policy import RULES
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from heard.streams.readback import read_topic
-from heard.streams.settings import EngineSettings
-from heard.streams.state import notification_id
-from tests import stories
+from heard.streams.base.settings import EngineSettings
+from heard.streams.contract import stories
+from heard.streams.contract.state import notification_id
+from heard.streams.kafka.readback import read_topic
 from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
 
 pytestmark = pytest.mark.integration

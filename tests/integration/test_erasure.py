@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from heard.streams.base.settings import EngineSettings
 from heard.streams.cli import main as heard
-from heard.streams.erasure import _state, contacts_of, tickets_changelog, tickets_of
-from heard.streams.readback import read_topic
-from heard.streams.settings import EngineSettings
-from tests import stories
+from heard.streams.contract import stories
+from heard.streams.kafka.readback import read_topic
+from heard.streams.ops.erasure import _state, contacts_of, tickets_changelog, tickets_of
 from tests.conftest import Catchers, Worker, wait_for, wait_until
 from tests.integration.test_end_to_end import mails_for, send
 from tests.peers import REPO

@@ -19,12 +19,12 @@ import pytest
 from aiohttp import web
 
 from heard.devstack.kafka import KafkaBroker, free_port
+from heard.streams.base.settings import Settings, load_settings
 from heard.streams.connectors.base import body_digest
 from heard.streams.connectors.service import Ingest, Publisher
-from heard.streams.readback import read_topic
-from heard.streams.settings import Settings, load_settings
-from heard.streams.topics import ensure_topics
-from tests import stories
+from heard.streams.contract import stories
+from heard.streams.kafka.readback import read_topic
+from heard.streams.kafka.topics import ensure_topics
 from tests.connector_signing import SECRETS, body_of, signed_headers
 from tests.peers import REPO
 

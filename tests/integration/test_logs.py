@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from heard.streams.cli import read_events
-from tests import stories
+from heard.streams.cli.event_files import read_events
+from heard.streams.contract import stories
 from tests.conftest import Catchers, Worker, wait_for
 from tests.integration.test_end_to_end import mails_for, send
 from tests.peers import REPO

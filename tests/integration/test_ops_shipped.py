@@ -34,10 +34,10 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 def exported_metric_names() -> set[str]:
     """Every series name heard's processes can export, as Prometheus sees them."""
-    import heard.streams.app
     import heard.streams.connectors.service
-    import heard.streams.lag
-    import heard.streams.web  # noqa: F401  (each registers its metrics on import)
+    import heard.streams.kafka.lag
+    import heard.streams.worker.app
+    import heard.streams.worker.web  # noqa: F401  (each registers its metrics on import)
 
     suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum",
                                                                    "_created"),

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page
 
-from heard.streams.lint import SAMPLE_NOW, load_linter, sample_contexts
-from heard.streams.rendering import KINDS
+from heard.streams.content.lint import SAMPLE_NOW, load_linter, sample_contexts
+from heard.streams.content.rendering import KINDS
 from tests.conftest import Catchers
 from tests.peers import REPO
 

@@ -14,10 +14,10 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from heard.devstack.kafka import free_port
+from heard.streams.base.settings import EngineSettings
 from heard.streams.cli import explain_lines
-from heard.streams.readback import read_topic
-from heard.streams.settings import EngineSettings
-from tests import stories
+from heard.streams.contract import stories
+from heard.streams.kafka.readback import read_topic
 from tests.conftest import Catchers, Worker, wait_for, wait_until
 from tests.integration.conftest import PUBLIC, TOKEN, public_worker
 from tests.integration.test_end_to_end import mails_for, send

@@ -7,14 +7,15 @@ from datetime import timedelta
 
 import pytest
 
-from heard.streams.policy import Outcome, Rules, decide
-from heard.streams.records import InvalidEvent, parse_event
-from heard.streams.replies import question_asked
-from heard.streams.settings import load_settings
-from heard.streams.state import Question, Scheduled
-from tests import stories
+from heard.streams.base.settings import load_settings
+from heard.streams.contract import stories
+from heard.streams.contract.records import InvalidEvent, parse_event
+from heard.streams.contract.state import Question, Scheduled
+from heard.streams.contract.stories import T0, minutes
+from heard.streams.policy.decide import decide
+from heard.streams.policy.replies import question_asked
+from heard.streams.policy.step import Outcome, Rules
 from tests.peers import REPO
-from tests.stories import T0, minutes
 from tests.unit.test_policy import RULES, kinds, run, tick
 
 SMS_CUSTOMER = stories.customer(phone="+14155550123", preferred_channel="sms",

@@ -15,8 +15,8 @@ from heard.channels.twilio_webhooks import (
     parse_status,
     signature_valid,
 )
-from heard.streams.consent import ConsentLedger, ConsentUpdate, keyword_of
-from tests.stories import T0
+from heard.streams.contract.stories import T0
+from heard.streams.delivery.consent import ConsentLedger, ConsentUpdate, keyword_of
 
 SID_1 = "SM9923dbfca747779f48461902184c2b9f"  # Twilio message ids: SM and 32 hex digits
 SID_2 = "SMcd3d4f4f9fc6592ad019629556d32ce3"
@@ -100,7 +100,7 @@ def test_sms_capture_fault_scripts_parse_or_refuse() -> None:
 async def test_readiness_names_what_it_still_waits_for() -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
-    from heard.streams.web import ops_app
+    from heard.streams.base.http import ops_app
 
     waiting = ["tables are being recovered", "the consent ledger is loading"]
     async with TestClient(TestServer(ops_app(lambda: list(waiting)))) as client:
@@ -117,7 +117,7 @@ async def test_readiness_names_what_it_still_waits_for() -> None:
 def inbound_routes(public: str, token: str, clock: Callable[[], datetime]
                    ) -> tuple[Any, ConsentLedger, list[ConsentUpdate]]:
     """Twilio's routes over a fresh ledger; consent updates are collected, the rest dropped."""
-    from heard.streams.web import TwilioRoutes
+    from heard.streams.worker.web import TwilioRoutes
 
     ledger = ConsentLedger()
     published: list[ConsentUpdate] = []
@@ -138,7 +138,7 @@ async def test_a_replayed_start_never_undoes_a_newer_stop() -> None:
     """Each request is validly signed; the third replays the second (a captured START)."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from heard.streams.web import public_app
+    from heard.streams.worker.web import public_app
 
     public, token = "https://heard.example.test", "replay-token"
     moments = iter(T0 + timedelta(minutes=n) for n in range(10))
@@ -171,7 +171,7 @@ async def test_a_signed_start_recut_into_a_new_message_id_is_refused() -> None:
     MessageSid keeps the signature valid. Such a MessageSid is no Twilio id: 400."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from heard.streams.web import public_app
+    from heard.streams.worker.web import public_app
 
     public, token = "https://heard.example.test", "recut-token"
     routes, _, published = inbound_routes(public, token, lambda: T0)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from heard.streams.policy import decide
-from heard.streams.records import parse_event
-from tests import stories
-from tests.stories import T0, minutes
+from heard.streams.contract import stories
+from heard.streams.contract.records import parse_event
+from heard.streams.contract.stories import T0, minutes
+from heard.streams.policy.decide import decide
 from tests.unit.test_choices import asked
 from tests.unit.test_policy import RULES, kinds, run, tick
 

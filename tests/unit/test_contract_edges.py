@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from heard.streams.records import (
+from heard.streams.contract import stories
+from heard.streams.contract.records import (
     Customer,
     InvalidEvent,
     clean_text,
@@ -21,9 +22,8 @@ from heard.streams.records import (
     parse_event,
     write_schemas,
 )
-from tests import stories
+from heard.streams.contract.stories import T0
 from tests.peers import REPO
-from tests.stories import T0
 
 
 def created_at(moment: str) -> bytes:
@@ -139,11 +139,11 @@ def test_the_published_schemas_are_written_one_file_per_type(tmp_path: Path) -> 
     assert json.loads(first) == json_schemas()["ticket.created"]
     assert write_schemas(tmp_path / "new" / "folder")[0].exists()
     # As a command, into the folder it is given (docs/schemas by default).
-    default = subprocess.run([sys.executable, "-m", "heard.streams.records"], capture_output=True,
+    default = subprocess.run([sys.executable, "-m", "heard.streams.contract.records"], capture_output=True,
                              text=True, cwd=tmp_path, check=False, timeout=60)
     assert default.returncode == 0, default.stderr
     assert (tmp_path / "docs" / "schemas" / "ticket.created.v1.json").exists()
-    out = subprocess.run([sys.executable, "-m", "heard.streams.records", str(tmp_path / "cli")],
+    out = subprocess.run([sys.executable, "-m", "heard.streams.contract.records", str(tmp_path / "cli")],
                          capture_output=True, text=True, cwd=REPO, check=False, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] == str(tmp_path / "cli" / "ticket.created.v1.json")

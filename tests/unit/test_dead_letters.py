@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from heard.streams.dead_letters import DeadLetter, Replay, plan_replay, render_table, select
-from heard.streams.readback import Positioned
-from heard.streams.settings import EngineSettings
-from heard.streams.state import Notification
-from heard.streams.topics import topic_names
+from heard.streams.base.settings import EngineSettings
+from heard.streams.contract.state import Notification
+from heard.streams.kafka.readback import Positioned
+from heard.streams.kafka.topics import topic_names
+from heard.streams.ops.dead_letters import DeadLetter, Replay, plan_replay, render_table, select
 
 ENGINE = EngineSettings(topic_prefix="t.")
 TOPICS = topic_names(ENGINE)

@@ -10,13 +10,13 @@ from stamina.instrumentation import get_on_retry_hooks, set_on_retry_hooks
 
 from heard.channels.base import RetryableDeliveryError
 from heard.channels.recording import RecordingChannel
-from heard.streams.delivery import Delivery
-from heard.streams.policy import decide
-from heard.streams.records import parse_event
-from heard.streams.rendering import Renderer
-from heard.streams.settings import RetrySettings
-from heard.streams.state import Notification
-from tests import stories
+from heard.streams.base.settings import RetrySettings
+from heard.streams.content.rendering import Renderer
+from heard.streams.contract import stories
+from heard.streams.contract.records import parse_event
+from heard.streams.contract.state import Notification
+from heard.streams.delivery.sender import Delivery
+from heard.streams.policy.decide import decide
 from tests.peers import REPO
 from tests.unit.test_policy import RULES
 

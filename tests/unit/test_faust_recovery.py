@@ -11,7 +11,7 @@ import faust
 import pytest
 from faust.tables.recovery import Recovery
 
-from heard.streams import faust_recovery
+from heard.streams.kafka import faust_recovery
 
 
 class Recorder:

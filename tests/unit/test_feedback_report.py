@@ -7,10 +7,10 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from heard.streams import feedback_report
 from heard.streams.cli import main
-from heard.streams.state import FeedbackRecord
-from tests.stories import T0
+from heard.streams.contract.state import FeedbackRecord
+from heard.streams.contract.stories import T0
+from heard.streams.ops import feedback_report
 
 
 def record(ticket: str, minutes: int, score: int | None, signals: list[str],
@@ -49,7 +49,7 @@ def test_rows_count_the_latest_score_and_each_signal_once_per_ticket_and_person(
 
 
 def test_the_command_prints_csv_and_draws_the_chart(tmp_path: Path, monkeypatch, capsys) -> None:
-    from heard.streams import readback
+    from heard.streams.kafka import readback
 
     async def topic(settings, name, **_):  # type: ignore[no-untyped-def]
         assert name.endswith("heard-replies")

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from heard.streams.base.redaction import redact
 from heard.streams.cli import main
-from heard.streams.policy import decide
-from heard.streams.records import EARLIEST, LATEST, InvalidEvent, clean_text, parse_event
-from heard.streams.redaction import redact
-from heard.streams.rendering import Renderer
-from heard.streams.state import TicketState
-from tests import stories
+from heard.streams.content.rendering import Renderer
+from heard.streams.contract import stories
+from heard.streams.contract.records import EARLIEST, LATEST, InvalidEvent, clean_text, parse_event
+from heard.streams.contract.state import TicketState
+from heard.streams.policy.decide import decide
 from tests.peers import REPO
 from tests.unit.test_policy import RULES
 
@@ -224,8 +224,8 @@ def test_valid_stories_never_make_the_policy_or_the_templates_raise(
 
 def test_the_published_json_schemas_are_the_models_own() -> None:
     """docs/schemas/ is what producers validate against: it must say what the worker accepts
-    (regenerate with `python -m heard.streams.records docs/schemas`)."""
-    from heard.streams.records import json_schemas
+    (regenerate with `python -m heard.streams.contract.records docs/schemas`)."""
+    from heard.streams.contract.records import json_schemas
 
     for name, schema in json_schemas().items():
         published = json.loads((REPO / "docs" / "schemas" / f"{name}.v1.json").read_text())
@@ -237,7 +237,7 @@ def test_logs_redact_addresses_and_numbers_in_messages_arguments_and_tracebacks(
     import logging
     import logging.config
 
-    from heard.streams.logs import logging_config
+    from heard.streams.base.logs import logging_config
 
     logging.config.dictConfig(logging_config("info", "json"))
     log = logging.getLogger("heard.test")
@@ -293,7 +293,7 @@ def test_reasons_that_quote_a_senders_value_cannot_forge_a_log_line() -> None:
 
 def test_a_subject_with_a_thousand_character_word_still_sends() -> None:
     from heard.channels.mime import text_header
-    from heard.streams.rendering import Renderer
+    from heard.streams.content.rendering import Renderer
 
     created = parse_event(stories.dumps(stories.created(
         "T-1", urgent=True, subject="https://example.com/" + "a" * 1000)))

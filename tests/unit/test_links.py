@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from heard.streams.links import BadLink, LinkAnswer, ReplyLinks
-from heard.streams.settings import ChannelSettings
-from heard.streams.state import Notification
-from heard.streams.wiring import ConfigError, reply_links
-from tests.stories import T0
+from heard.streams.base.settings import ChannelSettings
+from heard.streams.contract.state import Notification
+from heard.streams.contract.stories import T0
+from heard.streams.delivery.links import BadLink, LinkAnswer, ReplyLinks
+from heard.streams.delivery.wiring import ConfigError, reply_links
 
 LINKS = ReplyLinks("https://heard.example.com/", b"k" * 32, valid_days=30)
 ANSWER = LinkAnswer("T1", "option", 2, "O1", "es", T0 + timedelta(days=30), "Take the newer one")

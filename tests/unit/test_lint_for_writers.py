@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from heard.streams.lint import load_linter
+from heard.streams.content.lint import load_linter
 from tests.peers import REPO
 
 
@@ -110,7 +110,7 @@ def test_a_fallback_to_another_language_is_read_in_the_language_it_was_written_i
 
 
 def test_names_and_agents_words_are_not_taken_for_another_language() -> None:
-    from heard.streams.lint import foreign_words, value_words
+    from heard.streams.content.lint import foreign_words, value_words
 
     markers = {"es": ["los", "del"], "de": ["der"], "en": ["the"]}
     text = "Hi Ana de los Santos, Van der Berg will update you about The North Face order."
@@ -147,9 +147,9 @@ def test_an_sms_over_budget_in_a_readers_own_letters_says_how_much_to_cut(
 
 
 def test_every_sample_wording_lint_renders_is_named_for_writers_in_the_studio() -> None:
-    from heard.streams.lint import SAMPLE_NOW, load_linter, sample_contexts
-    from heard.streams.rendering import KINDS
-    from heard.streams.studio import WORDINGS
+    from heard.streams.content.lint import SAMPLE_NOW, load_linter, sample_contexts
+    from heard.streams.content.rendering import KINDS
+    from heard.streams.studio.server import WORDINGS
 
     linter = load_linter(REPO / "config", REPO / "templates")
     labels = {label for kind in KINDS for persona in linter.personas

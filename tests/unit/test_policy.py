@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from heard.streams.policy import Outcome, Rules, decide
-from heard.streams.records import parse_event
-from heard.streams.settings import PolicySettings
-from heard.streams.state import TicketState
-from tests import stories
+from heard.streams.base.settings import PolicySettings
+from heard.streams.contract import stories
+from heard.streams.contract.records import parse_event
+from heard.streams.contract.state import TicketState
+from heard.streams.contract.stories import T0, minutes
+from heard.streams.policy.decide import decide
+from heard.streams.policy.step import Outcome, Rules
 from tests.peers import REPO
-from tests.stories import T0, minutes
 
 RULES = Rules(policy=PolicySettings(acknowledgment_hold_seconds=60, closure_grace_seconds=900,
                                     coalesce_window_seconds=600, team_timezone="UTC"),
@@ -263,7 +264,7 @@ def test_explain_merges_decisions_with_what_happened_to_each_message() -> None:
 
 # ------------------------------------------------------------------ the first reply, kept
 def test_an_unanswered_ticket_past_its_first_reply_tells_the_lead_and_the_customer() -> None:
-    from heard.streams.rendering import Renderer
+    from heard.streams.content.rendering import Renderer
 
     renderer = Renderer(REPO / "templates")
     state, _ = run([stories.created("T1")])
@@ -441,7 +442,7 @@ def test_the_named_time_is_never_inside_the_customers_quiet_hours() -> None:
 
 
 def test_the_lead_is_told_when_heard_sends_its_last_holding_update() -> None:
-    from heard.streams.rendering import Renderer
+    from heard.streams.content.rendering import Renderer
 
     rules = Rules(policy=RULES.policy.model_copy(update={"holding_updates_in_a_row": 2}),
                   internal_recipients=RULES.internal_recipients)

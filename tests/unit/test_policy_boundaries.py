@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from heard.streams.policy import Outcome, Rules, decide
-from heard.streams.records import parse_event
-from heard.streams.settings import PolicySettings
-from heard.streams.state import Scheduled, TicketState
-from tests import stories
-from tests.stories import T0, minutes
+from heard.streams.base.settings import PolicySettings
+from heard.streams.contract import stories
+from heard.streams.contract.records import parse_event
+from heard.streams.contract.state import Scheduled, TicketState
+from heard.streams.contract.stories import T0, minutes
+from heard.streams.policy.decide import decide
+from heard.streams.policy.step import Outcome, Rules
 from tests.unit.test_contacts import OPS, VP
 from tests.unit.test_policy import RULES, run, tick
 
@@ -552,7 +553,7 @@ def test_the_closure_keeps_the_time_a_holding_update_named_even_after_a_reopen()
 
 
 def test_the_agent_s_task_line_never_reaches_the_customer() -> None:
-    from heard.streams.rendering import Renderer
+    from heard.streams.content.rendering import Renderer
     from tests.peers import REPO
 
     state, _ = run([stories.created("T1", urgent=True),
@@ -593,7 +594,7 @@ def test_an_sms_holding_update_leaves_the_new_owner_s_line_for_the_next_message(
     ("de", "Verzeihung für die Übergaben: jetzt bei Priya Shah."),
 ])
 def test_an_sms_update_owns_up_to_the_handovers(locale: str, words: str) -> None:
-    from heard.streams.rendering import Renderer
+    from heard.streams.content.rendering import Renderer
     from tests.peers import REPO
 
     teams = ["billing", "payments", "refunds"]
@@ -674,7 +675,7 @@ def test_a_customer_who_answers_the_closure_is_acknowledged_once_the_ticket_reop
 
 
 def test_a_promise_is_inherited_with_the_ticket_and_the_nudge_says_so() -> None:
-    from heard.streams.rendering import Renderer
+    from heard.streams.content.rendering import Renderer
     from tests.peers import REPO
 
     priya = {"name": "Priya Shah", "team": "parcels", "email": "priya@example.com"}
@@ -699,7 +700,7 @@ def test_a_promise_is_inherited_with_the_ticket_and_the_nudge_says_so() -> None:
 ])
 def test_the_owner_is_never_told_a_choice_was_confirmed_when_it_was_not(
         after: str, confirmation: str, words: str) -> None:
-    from heard.streams.rendering import Renderer
+    from heard.streams.content.rendering import Renderer
     from tests.peers import REPO
 
     then = {"resolved": stories.resolved("T1", T0 + minutes(10)),

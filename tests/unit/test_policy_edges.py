@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from heard.streams.records import MAX_NAME, MAX_TEXT, InvalidEvent, parse_event
-from heard.streams.state import TicketState
-from tests import stories
-from tests.stories import T0, minutes
+from heard.streams.contract import stories
+from heard.streams.contract.records import MAX_NAME, MAX_TEXT, InvalidEvent, parse_event
+from heard.streams.contract.state import TicketState
+from heard.streams.contract.stories import T0, minutes
 from tests.unit.test_policy import RULES, run, tick
 
 GRACE = timedelta(seconds=RULES.policy.closure_grace_seconds)
@@ -232,7 +232,7 @@ def test_a_closed_tickets_data_is_erased_after_its_retention_unless_reopened() -
 
 
 def test_an_erasure_request_is_internal_only_and_erases_at_once() -> None:
-    from heard.streams.policy import decide
+    from heard.streams.policy.decide import decide
 
     forget = stories.event("heard.forget", "T1", T0 + minutes(1))
     with pytest.raises(InvalidEvent):
@@ -278,7 +278,7 @@ def test_the_first_assignee_owns_the_ticket_until_someone_takes_ownership() -> N
 ])
 def test_the_customers_concern_is_named_in_their_words_and_never_invented(locale: str,
                                                                          words: str) -> None:
-    from heard.streams.rendering import Renderer
+    from heard.streams.content.rendering import Renderer
     from tests.peers import REPO
 
     concern = words.split("worried ")[-1].split("preocupa ")[-1].split("craignez ")[-1] \
@@ -376,7 +376,7 @@ def test_the_decision_log_says_what_each_rule_did_and_why() -> None:
 
 # ------------------------------------------------------------------ branches coverage found open
 def test_a_language_chain_with_nothing_available_ends_at_the_default_locale() -> None:
-    from heard.streams.policy import Rules, writing_locale
+    from heard.streams.policy.step import Rules, writing_locale
 
     rules = Rules(policy=RULES.policy, template_locales={"acknowledgment": ("de",)})
     assert writing_locale("ja", "acknowledgment", rules) == ("en", ["ja", "en"])

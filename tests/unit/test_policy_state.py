@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from heard.streams.policy import decide
-from heard.streams.records import parse_event
-from heard.streams.state import Decision, TicketState
-from tests import stories
-from tests.stories import AGENT, T0, minutes
+from heard.streams.contract import stories
+from heard.streams.contract.records import parse_event
+from heard.streams.contract.state import Decision, TicketState
+from heard.streams.contract.stories import AGENT, T0, minutes
+from heard.streams.policy.decide import decide
 from tests.unit.test_policy import RULES, run
 
 MILESTONE = {"text": "A courier update", "due_at": stories.iso(T0 + timedelta(hours=2))}

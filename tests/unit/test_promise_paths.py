@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from heard.streams.policy import Outcome, Rules, decide
-from heard.streams.records import parse_event
-from heard.streams.state import Scheduled, TicketState
-from tests import stories
-from tests.stories import T0, minutes
+from heard.streams.contract import stories
+from heard.streams.contract.records import parse_event
+from heard.streams.contract.state import Scheduled, TicketState
+from heard.streams.contract.stories import T0, minutes
+from heard.streams.policy.decide import decide
+from heard.streams.policy.step import Outcome, Rules
 from tests.unit.test_policy import RULES, run, tick
 
 DUE = T0 + timedelta(hours=3)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from heard.streams.policy import Outcome
-from heard.streams.state import Notification, TicketState
-from tests import stories
-from tests.stories import T0, minutes
+from heard.streams.contract import stories
+from heard.streams.contract.state import Notification, TicketState
+from heard.streams.contract.stories import T0, minutes
+from heard.streams.policy.step import Outcome
 from tests.unit.test_policy import RULES, run, tick
 
 DUE = T0 + timedelta(hours=3)  # 13:00 UTC, inside team hours (UTC, 09-18)
@@ -43,8 +43,8 @@ def test_the_first_promise_is_announced_to_the_customer_after_the_acknowledgment
 
 
 def test_a_promise_kept_before_its_announcement_is_not_announced() -> None:
-    from heard.streams.policy import decide
-    from heard.streams.records import parse_event
+    from heard.streams.contract.records import parse_event
+    from heard.streams.policy.decide import decide
 
     out = decide(promised_state(), parse_event(stories.dumps(stories.reply(
         "T1", T0 + minutes(7)))), T0 + minutes(7), RULES)
@@ -63,8 +63,8 @@ def test_nudge_goes_to_the_agent_before_the_due_time() -> None:
 
 def test_kept_before_due_cancels_the_ladder() -> None:
     state = promised_state()
-    from heard.streams.policy import decide
-    from heard.streams.records import parse_event
+    from heard.streams.contract.records import parse_event
+    from heard.streams.policy.decide import decide
 
     out = decide(state, parse_event(stories.dumps(stories.reply("T1", T0 + minutes(60)))),
                  T0 + minutes(60), RULES)
@@ -83,8 +83,8 @@ def test_broken_promise_escalates_and_sends_one_honest_holding_update() -> None:
 
 
 def test_renegotiated_promise_replaces_the_old_one_and_tells_the_customer() -> None:
-    from heard.streams.policy import decide
-    from heard.streams.records import parse_event
+    from heard.streams.contract.records import parse_event
+    from heard.streams.policy.decide import decide
 
     state = promised_state()
     new = stories.promised("T1", T0 + minutes(30), DUE + timedelta(hours=2), pid="P2")
@@ -97,8 +97,8 @@ def test_renegotiated_promise_replaces_the_old_one_and_tells_the_customer() -> N
 
 
 def test_resolving_cancels_pending_promises() -> None:
-    from heard.streams.policy import decide
-    from heard.streams.records import parse_event
+    from heard.streams.contract.records import parse_event
+    from heard.streams.policy.decide import decide
 
     out = decide(promised_state(), parse_event(stories.dumps(
         stories.resolved("T1", T0 + minutes(20)))), T0 + minutes(20), RULES)
@@ -123,8 +123,8 @@ def test_promise_outside_team_hours_is_flagged_to_the_agent_at_once() -> None:
 
 
 def test_every_status_change_is_a_record_for_the_report() -> None:
-    from heard.streams.policy import decide
-    from heard.streams.records import parse_event
+    from heard.streams.contract.records import parse_event
+    from heard.streams.policy.decide import decide
 
     made = decide(None, parse_event(stories.dumps(stories.created("T1", urgent=True))), T0, RULES)
     promised = decide(made.state, parse_event(stories.dumps(
@@ -142,8 +142,8 @@ def test_every_status_change_is_a_record_for_the_report() -> None:
 
 
 def test_the_first_message_to_the_customer_records_how_long_they_waited() -> None:
-    from heard.streams.policy import decide
-    from heard.streams.records import parse_event
+    from heard.streams.contract.records import parse_event
+    from heard.streams.policy.decide import decide
 
     out = decide(None, parse_event(stories.dumps(stories.created("T1", urgent=True))),
                  T0 + timedelta(seconds=3), RULES)
@@ -154,7 +154,7 @@ def test_the_first_message_to_the_customer_records_how_long_they_waited() -> Non
 
 
 def escalation_text(customer: dict[str, object]) -> tuple[str, list[str]]:
-    from heard.streams.rendering import Renderer
+    from heard.streams.content.rendering import Renderer
     from tests.peers import REPO
 
     state, _ = run([stories.created("T1", urgent=True, customer=stories.customer(**customer)),
@@ -187,7 +187,7 @@ def test_an_escalation_says_what_really_reached_the_customer_in_their_own_time()
 
 
 def test_a_moved_promise_tells_the_customer_from_when_to_when_and_why() -> None:
-    from heard.streams.rendering import Renderer
+    from heard.streams.content.rendering import Renderer
     from tests.peers import REPO
 
     moved_to = DUE + timedelta(hours=2)
@@ -211,8 +211,8 @@ def test_a_moved_promise_tells_the_customer_from_when_to_when_and_why() -> None:
 def test_a_promise_is_checked_against_the_calendar_it_names() -> None:
     # 13:00 UTC is inside the default team's hours (UTC, 09-18) and 22:00 in Tokyo: a
     # promise made for the Tokyo team is outside its hours, so its agent is nudged at once.
-    from heard.streams.policy import Rules
-    from heard.streams.settings import TeamCalendar
+    from heard.streams.base.settings import TeamCalendar
+    from heard.streams.policy.step import Rules
 
     rules = Rules(policy=RULES.policy.model_copy(update={"team_calendars": {
         "support-apac": TeamCalendar(timezone="Asia/Tokyo")}}),
@@ -232,7 +232,7 @@ def test_a_promise_is_checked_against_the_calendar_it_names() -> None:
 
 
 def test_the_team_speaks_of_the_customer_by_the_pronouns_they_gave() -> None:
-    from heard.streams.promises import object_pronouns
+    from heard.streams.policy.promises import object_pronouns
 
     assert object_pronouns("she/her") == {"them": "her", "their": "her"}
     assert object_pronouns("He/Him") == {"them": "him", "their": "his"}

@@ -7,8 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from heard.streams.records import parse_event
-from heard.streams.replies import (
+from heard.streams.base.settings import load_settings
+from heard.streams.contract.records import parse_event
+from heard.streams.contract.state import Question
+from heard.streams.contract.stories import T0
+from heard.streams.policy.replies import (
     FILLER,
     NUMBER_WORDS,
     Answer,
@@ -16,10 +19,7 @@ from heard.streams.replies import (
     event_for_text,
     read_answer,
 )
-from heard.streams.settings import load_settings
-from heard.streams.state import Question
 from tests.peers import REPO
-from tests.stories import T0
 
 MATCHER = SignalMatcher(load_settings(REPO / "config").feedback)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from heard.streams.cli import parse_since
-from heard.streams.report import build, parse_records, plot, render
-from heard.streams.state import FirstAcknowledgment, PromiseRecord
-from tests.stories import T0, minutes
+from heard.streams.contract.state import FirstAcknowledgment, PromiseRecord
+from heard.streams.contract.stories import T0, minutes
+from heard.streams.ops.report import build, parse_records, plot, render
 
 
 def record(pid: str, agent: str, team: str, status: str, at_min: float,
@@ -80,7 +80,7 @@ def test_promise_metrics_are_labelled_by_agent_id_never_by_name() -> None:
 
     from prometheus_client import REGISTRY
 
-    from heard.streams.state import PromiseRecord
+    from heard.streams.contract.state import PromiseRecord
     from heard.streams.worker.metrics import observe_promise
 
     at = datetime(2026, 11, 20, 10, tzinfo=UTC)

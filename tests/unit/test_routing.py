@@ -6,8 +6,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from heard.streams.records import Customer, QuietHoursWindow
-from heard.streams.routing import (
+from heard.streams.base.settings import PolicySettings
+from heard.streams.content.sms_segments import segments
+from heard.streams.contract.records import Customer, QuietHoursWindow
+from heard.streams.policy.routing import (
     NoRoute,
     Route,
     business_deadline,
@@ -16,8 +18,6 @@ from heard.streams.routing import (
     with_calendar,
     within_team_hours,
 )
-from heard.streams.settings import PolicySettings
-from heard.streams.sms_segments import segments
 
 POLICY = PolicySettings(team_timezone="Europe/London", team_hours_start=time(9),
                         team_hours_end=time(18))

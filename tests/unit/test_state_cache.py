@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from heard.streams.state import TicketState
-from heard.streams.state_cache import StateCache
+from heard.streams.contract.state import TicketState
+from heard.streams.worker.state_cache import StateCache
 
 
 def stored(ticket_id: str, version: int) -> str:
@@ -53,10 +53,10 @@ def test_a_newer_workers_state_is_read_and_written_back_whole() -> None:
     """Rolling upgrades: fields a newer version added survive an older worker's decision."""
     import json
 
-    from heard.streams.policy import decide
-    from heard.streams.records import parse_event
-    from heard.streams.state import Notification, TicketState
-    from tests import stories
+    from heard.streams.contract import stories
+    from heard.streams.contract.records import parse_event
+    from heard.streams.contract.state import Notification, TicketState
+    from heard.streams.policy.decide import decide
     from tests.unit.test_policy import RULES
 
     created = parse_event(stories.dumps(stories.created("T-up", urgent=True)))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from heard.streams.lint import Persona, load_linter, sample_context
-from heard.streams.rendering import Renderer, TemplateProblem
-from heard.streams.sms_segments import segments
+from heard.streams.content.lint import Persona, load_linter, sample_context
+from heard.streams.content.rendering import Renderer, TemplateProblem
+from heard.streams.content.sms_segments import segments
 from tests.peers import REPO
 
 PERSONA = Persona(key="p", customer={"name": "Zoë <script>x</script>", "greeting_name": "Zoë",

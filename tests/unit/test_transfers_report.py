@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from heard.streams import transfers_report
 from heard.streams.cli import main
-from tests import stories
-from tests.stories import T0, minutes
+from heard.streams.contract import stories
+from heard.streams.contract.stories import T0, minutes
+from heard.streams.ops import transfers_report
 from tests.unit.test_policy import run
 
 
@@ -33,7 +33,7 @@ def test_each_change_of_team_is_a_record_and_a_same_team_reassignment_is_not() -
 
 def test_the_report_shows_the_path_per_ticket_and_handovers_per_team(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from heard.streams import readback
+    from heard.streams.kafka import readback
 
     raw = transfer_records() + transfer_records()[:1] + [b'{"record": "promise"}', b"x"]
 

@@ -12,14 +12,15 @@ import pytest
 
 from heard.channels.base import DeliveryError, RecipientOptedOut, RetryableDeliveryError
 from heard.channels.recording import RecordingChannel
-from heard.streams.consent import ConsentLedger, ConsentUpdate
-from heard.streams.delivery import Delivery
-from heard.streams.records import event_to_json
-from heard.streams.rendering import Renderer
-from heard.streams.settings import EngineSettings, RetrySettings
-from heard.streams.state import Notification, Question
-from heard.streams.state_cache import StateCache
-from heard.streams.topics import TopicNames, retry_topic
+from heard.streams.base.settings import EngineSettings, RetrySettings
+from heard.streams.content.rendering import Renderer
+from heard.streams.contract import stories
+from heard.streams.contract.records import event_to_json
+from heard.streams.contract.state import Notification, Question
+from heard.streams.contract.stories import T0, minutes
+from heard.streams.delivery.consent import ConsentLedger, ConsentUpdate
+from heard.streams.delivery.sender import Delivery
+from heard.streams.kafka.topics import TopicNames, retry_topic
 from heard.streams.worker.delivery_agent import DeliveryAgent
 from heard.streams.worker.lifecycle import LifecycleAgent
 from heard.streams.worker.opt_outs import OptOuts
@@ -27,11 +28,10 @@ from heard.streams.worker.redelivery import RedeliveryAgent
 from heard.streams.worker.sink import Consumed, DeadLetters, Offset, RecordingSink
 from heard.streams.worker.sms_replies import SmsRepliesAgent
 from heard.streams.worker.sms_status import SmsStatusAgent
+from heard.streams.worker.state_cache import StateCache
 from heard.streams.worker.team_notice import TeamInbox
 from heard.streams.worker.timers import DueTimers
-from tests import stories
 from tests.peers import REPO
-from tests.stories import T0, minutes
 from tests.unit.test_policy import RULES
 
 ENGINE = EngineSettings(topic_prefix="t.")
@@ -210,8 +210,8 @@ def test_timers_are_rebuilt_from_the_table_after_a_recovery() -> None:
 
 
 def customer_message(ticket: str = "T-1", **customer: Any) -> Notification:
-    from heard.streams.policy import decide
-    from heard.streams.records import parse_event
+    from heard.streams.contract.records import parse_event
+    from heard.streams.policy.decide import decide
 
     fields = {"customer": stories.customer(**customer)} if customer else {}
     created = parse_event(stories.dumps(stories.created(ticket, urgent=True, **fields)))

@@ -1,0 +1,587 @@
+"""`heard templates lint` and `heard templates preview`.
+
+Lint reads `config/lint.yaml` and `config/personas.yaml`, then checks every
+template: syntax, variables against the documented context, required parts
+per kind, missing locale variants, and — rendering each kind against every
+persona with worst-case values — SMS segments, tone phrases and reading ease.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from babel import Locale, UnknownLocaleError
+from jinja2 import TemplateSyntaxError, meta, nodes
+from pydantic import Field, field_validator
+
+from heard.streams.base.settings import Frozen, known_timezone, load_file
+from heard.streams.content.rendering import CUSTOMER_KINDS, KINDS, Renderer, TemplateProblem, plain_words
+from heard.streams.content.sms_segments import segments
+
+# textstat 0.7.3 (pinned: later releases download a corpus at run time) imports
+# pkg_resources, whose deprecation warning says nothing a writer running lint can act on.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    import textstat
+
+# The documented context per kind (docs/templates.md); `_locale`/`_timezone` are always set.
+COMMON = {"customer", "ticket", "agent", "owner", "concern", "transfers", "next_milestone",
+          "quick_update", "sent_at"}
+CONTEXT: dict[str, set[str]] = {
+    "acknowledgment": COMMON,
+    "milestone_update": COMMON | {"milestone", "moved", "promised"},
+    "closure_summary": COMMON | {"summary", "feedback"},
+    "options": COMMON | {"offer"},
+    "option_confirmed": COMMON | {"offer", "chosen", "changed_from", "via", "text"},
+    "options_answered": {"customer", "ticket", "agent", "offer", "chosen", "changed_from", "via",
+                         "text", "sent_at", "confirmation"},
+    "options_unanswered": {"customer", "ticket", "agent", "offer", "sent_at"},
+    "checkpoint_holding": COMMON | {"promise", "next_update"},
+    "checkpoint_nudge": {"customer", "ticket", "agent", "promise", "sent_at"},
+    "checkpoint_escalation": {"customer", "ticket", "agent", "promise", "holding", "sent_at"},
+    "customer_unreachable": {"customer", "ticket", "undelivered", "sent_at"},
+}
+ALWAYS = {"_locale", "_timezone"}
+
+
+class ToneRule(Frozen):
+    phrase: str
+    level: Literal["error", "warning"]
+    why: str
+
+
+class LintSettings(Frozen):
+    default_locale: str = "en"
+    locales: list[str] = Field(default_factory=lambda: ["en"])
+    required: dict[str, list[str]] = Field(default_factory=dict)
+    required_sms: dict[str, list[str]] = Field(default_factory=dict)
+    files: dict[str, list[str]] = Field(default_factory=dict)
+    internal_kinds: list[str] = Field(default_factory=list)
+    sms_max_segments: int = Field(3, ge=1, le=10)
+    # A kind that needs more room (the options, each with its trade-off) says so here.
+    sms_max_segments_by_kind: dict[str, int] = Field(default_factory=dict)
+    tone: list[ToneRule] = Field(default_factory=list)
+    # Words only one language uses, per language: a message written in one that shows
+    # another's (an engine default, a fallback, a sentence left untranslated) fails lint.
+    language_markers: dict[str, list[str]] = Field(default_factory=dict)
+    min_reading_ease: float = 50
+
+    def sms_budget(self, kind: str) -> int:
+        return self.sms_max_segments_by_kind.get(kind, self.sms_max_segments)
+
+
+class Persona(Frozen):
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    customer: dict[str, str | None]
+    locale: str
+    timezone: str
+    channel: Literal["email", "sms"]
+    plain_text_only: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return known_timezone(value)
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value.replace("-", "_"))
+        except (UnknownLocaleError, ValueError) as exc:
+            raise ValueError(f"unknown locale {value!r} (use a code like en, es, fr-CA)") from exc
+        return value
+
+
+class SampleTexts(Frozen):
+    """What agents write, in one language: a persona reading that language sees these."""
+
+    subject: str
+    milestone: str
+    next_step: str
+    what_happened: str
+    what_changed: str
+    prevention: str
+    promise: str
+    concern: str
+
+
+class Personas(Frozen):
+    personas: list[Persona]
+    samples: dict[str, SampleTexts] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Literal["error", "warning"]
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.where}: {self.message}"
+
+
+# Lint and preview render at the same fixed moment, so their counts always agree.
+SAMPLE_NOW = datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
+
+
+def fold_personas(findings: list[Finding]) -> list[Finding]:
+    """One finding per problem: the same message for several personas becomes one line
+    that lists them, instead of one line each."""
+    personas: dict[tuple[Literal["error", "warning"], str, str], list[str]] = {}
+    for finding in findings:
+        match = re.match(r"persona (\S+): (.*)$", finding.message)
+        key = (finding.level, finding.where, match.group(2) if match else finding.message)
+        personas.setdefault(key, [])
+        if match:
+            personas[key].append(match.group(1))
+    def shown(names: list[str]) -> list[str]:
+        # "everyday/first-reply" says nothing more when "everyday" has the same finding.
+        return [name for name in names if name.split("/")[0] == name or
+                name.split("/")[0] not in names]
+
+    return [Finding(level, where, f"{message} (personas: {', '.join(shown(names))})" if names
+                    else message)
+            for (level, where, message), names in personas.items()]
+
+
+# heard's own promises word the team's and the customer's checkpoint messages differently:
+# lint renders each wording, not only the agent's promise.
+PROMISE_VARIANTS: dict[str, dict[str, Any]] = {
+    "first-reply": {"promise": {"first_reply": True, "what": None, "id": "first-reply"}},
+    # The customer wrote again after a public reply: "a reply", not "a first reply".
+    "follow-up": {"promise": {"first_reply": True, "follow_up": True, "what": None,
+                              "id": "first-reply"}},
+    "next-update": {"promise": {"next_update": True, "what": None, "id": "next-update"}},
+    "last-holding": {"promise": {"next_update": True, "what": None, "id": "next-update"},
+                     "next_update": None},
+}
+
+
+def sample_contexts(kind: str, persona: Persona, now: datetime,
+                    samples: SampleTexts | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The sample context, and for the checkpoint kinds each of heard's own promises."""
+    base = sample_context(kind, persona, now, samples)
+    variants = [("", base)]
+    if kind == "acknowledgment":
+        # With no milestone on the ticket, the template words the first reply itself.
+        variants.append(("no-milestone", {**base, "next_milestone": {
+            "text": None, "first_reply": True, "follow_up": False,
+            "due_at": base["next_milestone"]["due_at"]}}))
+        variants.append(("follow-up", {**base, "next_milestone": {
+            "text": None, "first_reply": True, "follow_up": True,
+            "due_at": base["next_milestone"]["due_at"]}}))
+    if kind in ("options", "option_confirmed", "options_answered", "options_unanswered"):
+        # Two options, no deadline, no intro, no links (no public address configured).
+        offer = base["offer"]
+        plain = {**offer, "count": 2, "intro": None,
+                 "choose_by": offer["choose_by"] if kind == "options_unanswered" else None,
+                 "options": [{**offer["options"][0], "link": None},
+                             {**offer["options"][1], "link": None, "tradeoff": None,
+                              "timeline": None}]}
+        variants.append(("two-options", {**base, "offer": plain}))
+        if "changed_from" in base:
+            variants.append(("changed-choice", {**base, "changed_from": 1, "text": None}))
+    if kind == "milestone_update":
+        variants.append(("first-promise", {**base, "milestone": {**base["milestone"], "text": ""},
+                                           "promised": {"by": "Sam Reyes-Villanueva",
+                                                        "due_at": base["next_milestone"]["due_at"],
+                                                        "text": base["next_milestone"]["text"]}}))
+    if kind in ("milestone_update", "checkpoint_holding"):
+        variants.append(("new-owner", {**base, "owner": {**base["owner"], "new": True},
+                                       "transfers": {"count": 1, "acknowledge": False}}))
+    if kind == "closure_summary":
+        variants.append(("no-links", {**base, "feedback": {"scale": 5, "links": None}}))
+        variants.append(("no-question", {**base, "feedback": None}))
+    if "promise" not in base:
+        return variants
+    for label, change in PROMISE_VARIANTS.items():
+        context = {**base, "promise": {**base["promise"], **change["promise"]}}
+        if "next_update" in change and "next_update" in base:
+            context["next_update"] = change["next_update"]
+        variants.append((label, context))
+    return variants
+
+
+def sample_offer(due: str) -> dict[str, Any]:
+    """Three options with long links, and the one chosen: the longest an offer gets."""
+    return {
+        "offer": {"id": "O-1", "count": 3, "choose_by": due,
+                  "intro": "The blender you ordered is out of stock until the 12th.",
+                  "options": [
+                      {"number": 1, "label": "Wait for the same model",
+                       "tradeoff": "no extra cost", "timeline": "ships on the 12th",
+                       "link": f"https://heard.example.com/r/{'x' * 120}"},
+                      {"number": 2, "label": "Take the newer model now",
+                       "tradeoff": "same price, a different colour",
+                       "timeline": "arrives in two days",
+                       "link": f"https://heard.example.com/r/{'x' * 120}"},
+                      {"number": 3, "label": "A full refund",
+                       "tradeoff": "you keep nothing",
+                       "timeline": "back on your card in 3 to 5 working days",
+                       "link": f"https://heard.example.com/r/{'x' * 120}"}]},
+        "chosen": {"number": 2, "label": "Take the newer model now",
+                   "tradeoff": "same price, a different colour",
+                   "timeline": "arrives in two days"},
+    }
+
+
+def sample_context(kind: str, persona: Persona, now: datetime,
+                   samples: SampleTexts | None = None) -> dict[str, Any]:
+    """Worst-case but realistic values: long subject, long milestone, a far due time."""
+    due = (now + timedelta(hours=27, minutes=45)).isoformat()
+    context: dict[str, Any] = {
+        # The customer as the team's messages see them too: their zone, needs, language.
+        "customer": {"timezone": persona.timezone, "language": persona.locale, "role": "customer",
+                     "them": "them", "their": "their",
+                     "plain_text_only": persona.plain_text_only,
+                     "quiet_hours": {"start": "21:00", "end": "08:00"}, **persona.customer},
+        "holding": {"status": "deferred", "until": due, "reason": "the customer's quiet hours",
+                    "channel": persona.channel},
+        "undelivered": {"kind": "acknowledgment", "channel": persona.channel,
+                        "reason": f"the recipient withdrew {persona.channel} consent"},
+        "ticket": {"id": "ZD-2026-0004815162", "status": "open",
+                   "subject": "Order 88412-B arrived damaged and the replacement was "
+                              "charged twice to my card ending 4242"},
+        "agent": {"name": "Sam Reyes-Villanueva"},
+        "next_milestone": {"text": "a confirmed delivery slot from the courier", "due_at": due,
+                           "follow_up": False},
+        "quick_update": {"channel": persona.channel},
+        "sent_at": now.isoformat(),
+        "moved": None,
+        "promised": None,
+        "owner": {"name": "Sam Reyes-Villanueva", "new": False},
+        "concern": "that the replacement will not arrive before your daughter's birthday",
+        "transfers": {"count": 3, "acknowledge": True},
+        "milestone": {"text": "We found your parcel at the regional depot and asked the courier "
+                              "for a priority redelivery tomorrow morning.",
+                      "at": now.isoformat(), "status": "in_progress"},
+        "summary": {
+            "what_happened": "Your parcel was mis-sorted at the depot and sat there two days.",
+            "what_changed": "It was re-routed with priority and arrived the next morning.",
+            "prevention": "Parcels that miss their first sort are now rescanned within hours.",
+        },
+        "promise": {"id": "P-1", "what": "Confirm the delivery slot with the courier",
+                    "customer_text": "a confirmed delivery slot from the courier",
+                    "due_at": due, "agent_name": "Sam Reyes-Villanueva",
+                    "outside_team_hours": False, "first_reply": False, "next_update": False,
+                    "follow_up": False},
+        "next_update": {"due_at": (now + timedelta(days=3, hours=2, minutes=45)).isoformat()},
+        "feedback": {"scale": 5, "links": {str(n): f"https://heard.example.com/r/{'x' * 120}"
+                                           for n in range(1, 6)}},
+        **sample_offer(due),
+        "changed_from": None,
+        "confirmation": "sent",
+        "via": "sms",
+        "text": "the red one if you have it",
+    }
+    if samples is not None:  # the agent's words in the persona's own language
+        context["ticket"]["subject"] = samples.subject
+        context["milestone"]["text"] = samples.milestone
+        context["next_milestone"]["text"] = samples.next_step
+        context["summary"] = {"what_happened": samples.what_happened,
+                              "what_changed": samples.what_changed,
+                              "prevention": samples.prevention}
+        context["promise"]["what"] = samples.promise
+        context["concern"] = samples.concern
+    return {key: value for key, value in context.items() if key in CONTEXT[kind]}
+
+
+# What an empty value leaves behind: "None", "(None)", "()" or an empty quote.
+EMPTY_VALUE = re.compile(r"\bNone\b|\(\s*\)|“\s*”|\"\s*\"")
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def html_text(html: str) -> str:
+    body = html.split("<body", 1)[-1]
+    return re.sub(r"\s+", " ", _TAGS.sub(" ", body.split(">", 1)[-1])).strip()
+
+
+def sms_advice(text: str, budget: int, template: str) -> str:
+    """How to get back under the budget: which of the template's own characters force UCS-2
+    (a customer's ë is theirs to keep), or how much to cut."""
+    forcing = sorted({char for char in text if segments(char)[1] == "UCS-2" and char in template})
+    without = segments("".join("a" if char in forcing else char for char in text))
+    if forcing and without[1] == "GSM-7" and without[0] <= budget:
+        shown = " ".join(repr(char) for char in forcing[:8])
+        return (f"; {shown} switch the whole text to UCS-2 (70 per part instead of 160): "
+                f"without them it would be {without[0]} segment(s)")
+    _, encoding, units = segments(text)
+    if encoding == "GSM-7":
+        limit = 160 if budget == 1 else 153 * budget
+    else:  # a reader's own letters (a name, their language) can need UCS-2: 70 per part
+        limit = 70 if budget == 1 else 67 * budget
+    return f"; cut {units - limit} characters ({encoding})"
+
+
+def value_words(context: dict[str, Any]) -> set[str]:
+    """Every word inside the context's values (names, subjects, the agents' texts): those
+    are the people's, in whatever language they wrote them, however a filter reshaped them."""
+    words: set[str] = set()
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            words.update(re.findall(r"[^\W\d_]+", value.lower()))
+        elif isinstance(value, dict):
+            for each in value.values():
+                collect(each)
+        elif isinstance(value, list):
+            for each in value:
+                collect(each)
+
+    collect(context)
+    return words
+
+
+def foreign_words(text: str, language: str, markers: dict[str, list[str]],
+                  ignore: set[str] | None = None) -> dict[str, list[str]]:
+    """The marker words of each other language found in a text written in `language`,
+    leaving out the words to `ignore` (the people's own, see `value_words`)."""
+    words = set(re.findall(r"[^\W\d_]+", text.lower())) - (ignore or set())
+    found = {other: sorted(words & {marker.lower() for marker in listed})
+             for other, listed in markers.items() if other != language}
+    return {other: hits for other, hits in found.items() if hits}
+
+
+def _dotted_uses(source: str, dotted: str) -> bool:
+    return re.search(r"\b" + re.escape(dotted).replace(r"\.", r"\s*\.\s*") + r"\b", source) is not None
+
+
+class Linter:
+    def __init__(self, templates: Path, settings: LintSettings, personas: list[Persona],
+                 samples: dict[str, SampleTexts] | None = None) -> None:
+        self.renderer = Renderer(templates, settings.default_locale)
+        self.settings = settings
+        self.personas = personas
+        self.samples = samples or {}
+        self.findings: list[Finding] = []
+
+    def samples_for(self, persona: Persona) -> SampleTexts | None:
+        language = persona.locale.replace("_", "-").split("-")[0]
+        return self.samples.get(persona.locale) or self.samples.get(language)
+
+    def add(self, level: Literal["error", "warning"], where: str, message: str) -> None:
+        self.findings.append(Finding(level, where, message))
+
+    def run(self, now: datetime | None = None) -> list[Finding]:
+        moment = now or SAMPLE_NOW
+        self.check_syntax_and_variables()
+        self.check_files_and_parts()
+        if not any(f.level == "error" and "line" in f.where for f in self.findings):
+            self.check_rendered(moment)
+        return fold_personas(self.findings)
+
+    def check_syntax_and_variables(self) -> None:
+        env = self.renderer.env
+        for name in self.renderer.template_names():
+            source = (self.renderer.root / name).read_text(encoding="utf-8")
+            try:
+                ast = env.parse(source)
+            except TemplateSyntaxError as exc:
+                self.add("error", f"{name} line {exc.lineno}",
+                         plain_words(exc.message or "syntax error"))
+                continue
+            self.check_text_outside_blocks(name, ast)
+            kind = name.split("/")[0]
+            if kind not in CONTEXT:
+                continue
+            for variable in sorted(meta.find_undeclared_variables(ast) - CONTEXT[kind] - ALWAYS):
+                line = next((n for n, text in enumerate(source.splitlines(), 1)
+                             if re.search(rf"\b{re.escape(variable)}\b", text)), None)
+                self.add("error", f"{name} line {line}" if line else name,
+                         f"'{variable}' is not in the {kind} context (see docs/templates.md)")
+
+    def check_parity(self, kind: str, locale: str, sources: dict[str, str]) -> None:
+        """The two parts of one email say the same things: what the text part tells the
+        reader, the HTML part tells too (they drift when only one is edited)."""
+        if "email.txt" not in sources or "email.html" not in sources:
+            return
+        known = CONTEXT.get(kind, set())
+
+        def told(source: str) -> set[str]:
+            return {f"{name}.{field}" for name, field in
+                    re.findall(r"\b([a-z_]+)\s*\.\s*([a-z_]+)\b", source) if name in known}
+
+        for missing in sorted(told(sources["email.txt"]) - told(sources["email.html"])):
+            self.add("warning", f"{kind}/{locale}/email.html",
+                     f"email.txt tells the reader {missing} and email.html does not: "
+                     "the two parts of one email have drifted")
+
+    def check_text_outside_blocks(self, name: str, ast: nodes.Template) -> None:
+        """In a template that extends the layout, only blocks reach the reader: text outside
+        them vanishes without a word."""
+        if not any(isinstance(node, nodes.Extends) for node in ast.body):
+            return
+        for node in ast.body:
+            if isinstance(node, nodes.Output) and any(
+                    isinstance(part, nodes.TemplateData) and part.data.strip()
+                    for part in node.nodes):
+                self.add("error", f"{name} line {node.lineno}", "text outside {% block %} never "
+                         "reaches the reader: move it inside a block")
+
+    def check_files_and_parts(self) -> None:
+        root = self.renderer.root
+        for kind in KINDS:
+            files = self.settings.files.get(kind, [])
+            locales = ([self.settings.default_locale] if kind in self.settings.internal_kinds
+                       else self.settings.locales)
+            for locale in locales:
+                for file in files:
+                    if not (root / kind / locale / file).is_file():
+                        resolved = self.renderer.resolve(kind, locale, file)
+                        if resolved is None:
+                            self.add("error", f"{kind}/{locale}/{file}", "missing, and no fallback")
+                        else:
+                            self.add("warning", f"{kind}/{locale}/{file}",
+                                     f"missing; falls back to {resolved}")
+                sources = {
+                    file: (root / resolved).read_text(encoding="utf-8")
+                    for file in files
+                    if (resolved := self.renderer.resolve(kind, locale, file)) is not None
+                }
+                self.check_parity(kind, locale, sources)
+                for body_file in ("email.txt", "email.html", "sms.txt"):
+                    if body_file not in sources:
+                        continue
+                    rules = (self.settings.required_sms if body_file == "sms.txt"
+                             else self.settings.required)
+                    for part in rules.get(kind, []):
+                        if not _dotted_uses(sources[body_file], part):
+                            self.add("error", f"{kind}/{locale}/{body_file}",
+                                     f"a {kind.replace('_', ' ')} must carry {part}")
+
+    def check_rendered(self, now: datetime) -> None:
+        for kind in CUSTOMER_KINDS:
+            for persona, context in self.persona_contexts(kind, now):
+                for channel in ("email", "sms"):
+                    try:
+                        rendered = self.renderer.render(kind, channel, persona.locale,
+                                                        persona.timezone, context,
+                                                        persona.plain_text_only)
+                    except TemplateProblem as exc:
+                        self.add("error", f"{exc.file}" + (f" line {exc.line}" if exc.line else ""),
+                                 f"persona {persona.key}: {exc.reason} (this message would not "
+                                 "be sent)")
+                        continue
+                    files = ["sms.txt"] if channel == "sms" else ["subject.txt", "email.txt"]
+                    where = " + ".join(
+                        self.renderer.resolve(kind, persona.locale, file) or
+                        f"{kind}/{persona.locale}/{file}" for file in files)
+                    texts = [rendered.text, rendered.subject or ""]
+                    if rendered.html is not None:
+                        # Tone rules read what the reader reads: the HTML part's text too.
+                        texts.append(html_text(rendered.html))
+                    for text in texts:
+                        for shown in EMPTY_VALUE.findall(text):
+                            self.add("error", where, f"persona {persona.key}: {shown!r} reaches "
+                                     "the reader: a value that can be empty needs "
+                                     "{% if ... %} around its sentence")
+                    if channel == "sms":
+                        count, enc, units = segments(rendered.text)
+                        budget = self.settings.sms_budget(kind)
+                        if count > budget:
+                            advice = sms_advice(rendered.text, budget,
+                                                self.source(kind, persona.locale, "sms.txt"))
+                            self.add("error", where, f"persona {persona.key}: {count} segments "
+                                     f"({units} {enc} units); budget {budget}{advice}")
+                    self.check_tone(where, " ".join(texts), persona.key)
+                    written_in = (self.renderer.resolve(kind, persona.locale, files[-1])
+                                  or f"{kind}/{persona.locale}").split("/")[1]
+                    # The template's own words: names, subjects and agents' texts are the
+                    # people's, in whatever language they wrote them.
+                    self.check_language(where, " ".join(texts), written_in, persona.key,
+                                        value_words(context))
+                    if channel == "email" and persona.locale.startswith("en") \
+                            and persona.key == "everyday":
+                        ease = textstat.flesch_reading_ease(rendered.text)
+                        if ease < self.settings.min_reading_ease:
+                            self.add("warning", where, f"reading ease {ease:.0f} is below "
+                                     f"{self.settings.min_reading_ease:.0f}; use shorter sentences")
+
+    def persona_contexts(self, kind: str, now: datetime) -> list[tuple[Persona, dict[str, Any]]]:
+        """Each persona with each sample context of the kind; a variant's name is added to
+        the persona's key so a finding says which wording it is about."""
+        return [(persona.model_copy(update={"key": f"{persona.key}/{label}"}) if label
+                 else persona, context)
+                for persona in self.personas
+                for label, context in sample_contexts(kind, persona, now,
+                                                      self.samples_for(persona))]
+
+    def source(self, kind: str, locale: str, file: str) -> str:
+        name = self.renderer.resolve(kind, locale, file)
+        return (self.renderer.root / name).read_text(encoding="utf-8") if name else ""
+
+    def check_language(self, where: str, text: str, written_in: str, persona: str,
+                       people_words: set[str]) -> None:
+        """A message is in one language, the engine's own words (defaults, dates) included."""
+        language = written_in.replace("_", "-").split("-")[0]
+        for other, found in foreign_words(text, language, self.settings.language_markers,
+                                          people_words).items():
+            if found:
+                shown = ", ".join(f'"{word}"' for word in found[:6])
+                self.add("error", where, f"persona {persona}: words of {other!r} ({shown}) in a "
+                         f"message written in {language!r}: one message, one language")
+
+    def check_tone(self, where: str, text: str, persona: str) -> None:
+        lowered = text.lower()
+        for rule in self.settings.tone:
+            if re.search(rf"\b{re.escape(rule.phrase.lower())}\b", lowered):
+                self.add(rule.level, where, f'persona {persona}: "{rule.phrase}": {rule.why}')
+
+
+def load_linter(config: Path, templates: Path | None = None) -> Linter:
+    settings = load_file(config / "lint.yaml", LintSettings)
+    personas = load_file(config / "personas.yaml", Personas)
+    return Linter(templates or Path("templates"), settings, personas.personas, personas.samples)
+
+
+def lint_command(config: Path, strict: bool = False) -> int:
+    import os
+
+    linter = load_linter(config, Path(os.environ.get("HEARD_TEMPLATES_DIR", "templates")))
+    findings = linter.run()
+    for finding in findings:
+        print(finding)
+    errors = sum(1 for f in findings if f.level == "error")
+    warnings = len(findings) - errors
+    print(f"templates lint: {errors} errors, {warnings} warnings")
+    return 1 if errors or (strict and warnings) else 0
+
+
+def preview_command(config: Path, kind: str, out: Path) -> int:
+    import os
+
+    linter = load_linter(config, Path(os.environ.get("HEARD_TEMPLATES_DIR", "templates")))
+    kinds = KINDS if kind == "all" else (kind,)
+    for each in kinds:
+        if each not in KINDS:
+            print(f"unknown kind {each!r}; choose from {', '.join(KINDS)}")
+            return 2
+        for persona, context in linter.persona_contexts(each, SAMPLE_NOW):
+            folder = out / each
+            name = persona.key.replace("/", "--")  # a wording's file beside the persona's
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                email = linter.renderer.render(each, "email", persona.locale, persona.timezone,
+                                               context, persona.plain_text_only)
+                sms = (linter.renderer.render(each, "sms", persona.locale, persona.timezone,
+                                              context) if each in CUSTOMER_KINDS else None)
+            except TemplateProblem as exc:
+                print(f"{each:<22} {persona.key:<13} not rendered: {exc}")
+                continue
+            (folder / f"{name}.txt").write_text(f"Subject: {email.subject}\n\n{email.text}")
+            if email.html:
+                (folder / f"{name}.html").write_text(email.html)
+            if sms is None:
+                print(f"{each:<22} {persona.key:<13} email only (written for the team)")
+                continue
+            (folder / f"{name}.sms.txt").write_text(sms.text + "\n")
+            count, enc, units = segments(sms.text)
+            print(f"{each:<22} {persona.key:<13} SMS {count} segment(s), {units} {enc} units")
+    print(f"previews written to {out}/")
+    return 0

@@ -1,0 +1,180 @@
+"""The consent ledger: who has said STOP (or START) on which channel.
+
+A customer's STOP applies to every ticket, so it cannot live in per-ticket
+state. Updates go to a compacted `consent` topic keyed by address; every
+worker follows the whole topic into memory (a small hand-made global table:
+Faust's GlobalTable misses updates with more than one worker) and the
+delivery agent checks it before every send. The newest update per address
+wins, by the time the customer acted, not by arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from heard.streams.base.settings import EngineSettings
+from heard.streams.kafka.client import client_options
+from heard.streams.kafka.readback import partition_ids
+
+log = logging.getLogger("heard.consent")
+
+# Reading the consent topic at start-up: each broker call gets this long, and a failed
+# read starts over after RETRY_SECONDS.
+STARTUP_TIMEOUT_SECONDS = 30.0
+RETRY_SECONDS = 2.0
+
+ConsentChannel = Literal["email", "sms"]
+
+# Twilio's documented opt-out and opt-in keywords (Advanced Opt-Out defaults).
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT",
+                        "REVOKE"})
+START_WORDS = frozenset({"START", "YES", "UNSTOP"})
+
+
+def keyword_of(body: str) -> Literal["stop", "start"] | None:
+    """A message counts as a keyword only when it is the keyword alone, as carriers do."""
+    word = body.strip().strip(".!").upper()
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    return None
+
+
+# Provider message ids remembered per address (newest first), carried in the compacted
+# record itself, so a replayed STOP/START is recognised after restarts and compaction.
+HANDLED_IDS_KEPT = 100
+
+
+@dataclass(frozen=True)
+class ConsentUpdate:
+    channel: ConsentChannel
+    address: str
+    allowed: bool
+    at: datetime
+    source: str
+    # Provider message ids (Twilio MessageSids) already applied for this address.
+    handled: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}:{self.address}"
+
+    def to_json(self) -> bytes:
+        return json.dumps({"channel": self.channel, "address": self.address,
+                           "allowed": self.allowed, "at": self.at.isoformat(),
+                           "source": self.source, "handled": list(self.handled)}).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> ConsentUpdate:
+        data = json.loads(raw)
+        channel = data["channel"]
+        if channel not in ("email", "sms"):
+            raise ValueError(f"unknown consent channel {channel!r}")
+        at = datetime.fromisoformat(data["at"])
+        if at.tzinfo is None:
+            raise ValueError("consent time must carry a timezone")
+        handled = tuple(str(item) for item in data.get("handled", []))[:HANDLED_IDS_KEPT]
+        return cls(channel, str(data["address"]), bool(data["allowed"]), at.astimezone(UTC),
+                   str(data.get("source", "")), handled)
+
+
+class ConsentLedger:
+    """In-memory view of the consent topic; the newest update per address wins."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, ConsentUpdate] = {}
+        self.ready = asyncio.Event()
+
+    def apply(self, update: ConsentUpdate) -> bool:
+        current = self._entries.get(update.key)
+        if current is not None and current.at > update.at:
+            return False
+        self._entries[update.key] = update
+        return True
+
+    def current(self, channel: str, address: str) -> ConsentUpdate | None:
+        return self._entries.get(f"{channel}:{address}")
+
+    def already_handled(self, channel: str, address: str, message_id: str) -> bool:
+        """Whether this provider message was applied before (a retry or a replay)."""
+        entry = self.current(channel, address)
+        return entry is not None and message_id in entry.handled
+
+    def refusal(self, channel: str, address: str) -> ConsentUpdate | None:
+        """The update that withdrew consent for this address, if it is withdrawn."""
+        entry = self._entries.get(f"{channel}:{address}")
+        return entry if entry is not None and not entry.allowed else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+async def follow(ledger: ConsentLedger, engine: EngineSettings, topic: str,
+                 stop: asyncio.Event) -> None:
+    """Read the whole consent topic, mark the ledger ready at its end, then keep following.
+
+    No consumer group: every worker reads every partition from the beginning.
+    """
+    # Each start-up call is bounded: a broker slow to answer (a loaded machine, a rebalance)
+    # raises here and the caller starts over, instead of leaving the ledger unready and every
+    # delivery waiting on it without a word.
+    ids = await asyncio.wait_for(partition_ids(engine, topic), STARTUP_TIMEOUT_SECONDS)
+    if not ids:
+        raise RuntimeError(f"consent topic {topic!r} does not exist")
+    partitions = [TopicPartition(topic, pid) for pid in ids]
+    consumer = AIOKafkaConsumer(**client_options(engine), enable_auto_commit=False)
+    await asyncio.wait_for(consumer.start(), STARTUP_TIMEOUT_SECONDS)
+    try:
+        consumer.assign(partitions)
+        await asyncio.wait_for(consumer.seek_to_beginning(*partitions), STARTUP_TIMEOUT_SECONDS)
+        end = await asyncio.wait_for(consumer.end_offsets(partitions), STARTUP_TIMEOUT_SECONDS)
+        pending = {tp for tp, offset in end.items() if offset > 0}
+        if not pending:
+            log.info("consent ledger loaded: the consent topic is empty")
+            ledger.ready.set()
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+            for records in batches.values():
+                for record in records:
+                    _apply_record(ledger, record.value)
+            if pending:
+                # Positions, not record offsets: compaction leaves gaps in offsets.
+                pending = {tp for tp in pending if await consumer.position(tp) < end[tp]}
+                if not pending:
+                    log.info("consent ledger loaded: %d addresses", len(ledger))
+                    ledger.ready.set()
+    finally:
+        await consumer.stop()
+
+
+
+async def keep_following(ledger: ConsentLedger, engine: EngineSettings, topic: str,
+                         stop: asyncio.Event) -> None:
+    """`follow`, started again after a failure: deliveries wait for the ledger, so reading
+    the consent topic must not end for good on one broker hiccup."""
+    while not stop.is_set():
+        try:
+            await follow(ledger, engine, topic, stop)
+        except (KafkaError, OSError, TimeoutError) as exc:  # the broker, briefly: read again
+            log.warning("consent ledger: reading %s failed (%s: %s); trying again in %.0f s%s",
+                        topic, type(exc).__name__, exc, RETRY_SECONDS,
+                        "" if ledger.ready.is_set() else "; deliveries wait until it is read")
+            await asyncio.sleep(RETRY_SECONDS)  # a broker hiccup: wait, then read again
+
+
+def _apply_record(ledger: ConsentLedger, value: bytes | None) -> None:
+    if value is None:
+        return
+    try:
+        ledger.apply(ConsentUpdate.from_json(value))
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+        log.warning("ignoring a malformed consent record: %s", type(exc).__name__)

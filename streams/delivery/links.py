@@ -1,0 +1,110 @@
+"""Signed one-click answers in emails: choose an option, or rate the help, from a link.
+
+A link carries what it answers (ticket, offer or rating, the value, the reader's locale)
+and when it stops working, signed with HMAC-SHA256 under a secret only the workers know.
+Nothing else is needed to act on it: no table maps links to tickets, and a link altered by
+one character is refused. (The standard library does this in a few lines; a signing library
+would add a dependency for no more safety.)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from heard.streams.contract.state import Notification
+
+REPLY_PATH = "/r/"
+SIGNATURE_BYTES = 16  # 128 bits: forging one is out of reach, and the link stays short
+
+
+class BadLink(ValueError):
+    """A link that was altered, signed with another secret, or has expired."""
+
+
+@dataclass(frozen=True)
+class LinkAnswer:
+    ticket_id: str
+    asks: Literal["option", "feedback"]
+    value: int
+    offer_id: str | None
+    locale: str
+    expires_at: datetime
+    label: str | None = None
+    contact: str | None = None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class ReplyLinks:
+    def __init__(self, public_base_url: str, secret: bytes, valid_days: float) -> None:
+        self.base = public_base_url.rstrip("/")
+        self.secret = secret
+        self.valid = timedelta(days=valid_days)
+
+    def _sign(self, payload: bytes) -> str:
+        return _b64(hmac.new(self.secret, payload, hashlib.sha256).digest()[:SIGNATURE_BYTES])
+
+    def token(self, answer: LinkAnswer) -> str:
+        payload = json.dumps({"t": answer.ticket_id, "a": answer.asks[0], "v": answer.value,
+                              "o": answer.offer_id, "l": answer.locale, "b": answer.label,
+                              "c": answer.contact,
+                              "e": int(answer.expires_at.timestamp())},
+                             separators=(",", ":"), ensure_ascii=False).encode()
+        return f"{_b64(payload)}.{self._sign(payload)}"
+
+    def url(self, answer: LinkAnswer) -> str:
+        return f"{self.base}{REPLY_PATH}{self.token(answer)}"
+
+    def read(self, token: str, now: datetime) -> LinkAnswer:
+        body, _, signature = token.partition(".")
+        try:
+            payload = _unb64(body)
+            valid = hmac.compare_digest(self._sign(payload), signature)
+        except (ValueError, TypeError) as exc:  # not base64 at all: the same refusal as a bad signature
+            raise BadLink("this link is not one heard made") from exc
+        if not valid:
+            raise BadLink("this link is not one heard made")
+        data = json.loads(payload)
+        answer = LinkAnswer(ticket_id=data["t"], asks="option" if data["a"] == "o" else "feedback",
+                            value=int(data["v"]), offer_id=data["o"], locale=data["l"],
+                            expires_at=datetime.fromtimestamp(data["e"], UTC), label=data["b"],
+                            contact=data.get("c"))
+        if now > answer.expires_at:
+            raise BadLink("this link has expired")
+        return answer
+
+    def add_to(self, n: Notification, now: datetime) -> dict[str, Any]:
+        """The notification's context with a link on each option, or on each score of the
+        closure's question: email only (a text is answered by replying)."""
+        context = n.context
+        if n.channel != "email" or n.audience != "customer":
+            return context
+        expires = now + self.valid
+
+        def link(asks: Literal["option", "feedback"], value: int, offer: str | None,
+                 label: str | None = None) -> str:
+            return self.url(LinkAnswer(n.ticket_id, asks, value, offer, n.locale, expires,
+                                       label and label[:80], n.contact))
+
+        if n.kind == "options" and isinstance(context.get("offer"), dict):
+            offer = context["offer"]
+            options = [{**option, "link": link("option", int(option["number"]), offer["id"],
+                                               str(option.get("label") or ""))}
+                       for option in offer.get("options", [])]
+            return {**context, "offer": {**offer, "options": options}}
+        if n.kind == "closure_summary" and isinstance(context.get("feedback"), dict):
+            links = {str(score): link("feedback", score, None) for score in range(1, 6)}
+            return {**context, "feedback": {**context["feedback"], "links": links}}
+        return context

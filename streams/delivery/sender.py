@@ -1,0 +1,152 @@
+"""Delivery: render a notification, send it on its channel, report the outcome.
+
+Independent of Faust so it can be tested with real peers directly. Retries
+are short, jittered and in this one layer (stamina); a provider's
+Retry-After is honoured up to the configured maximum. A broken template never
+sends: the notification fails with the template's file, line and reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import stamina
+
+from heard.channels.base import (
+    Channel,
+    DeliveryError,
+    OutboundMessage,
+    Receipt,
+    RecipientOptedOut,
+    RetryableDeliveryError,
+)
+from heard.streams.base.redaction import redact
+from heard.streams.base.settings import RetrySettings
+from heard.streams.content.rendering import Renderer, TemplateProblem
+from heard.streams.content.sms_segments import segments
+from heard.streams.contract.state import Notification, notification_id
+from heard.streams.delivery.links import ReplyLinks
+
+log = logging.getLogger("heard.delivery")
+
+Status = Literal["sent", "failed", "suppressed", "deferred"]
+
+
+@dataclass
+class DeliveryOutcome:
+    notification: Notification
+    status: Status
+    reason: str
+    receipt: Receipt | None = None
+    template_hashes: dict[str, str] = field(default_factory=dict)
+    fallback: Notification | None = None
+    opted_out: bool = False
+    retryable: bool = False
+    attempts: int = 0
+    # SMS parts the provider will bill for (0 for email).
+    segments: int = 0
+
+    def event(self) -> dict[str, object]:
+        """The record published on `notification-events` (no addresses, no numbers)."""
+        n = self.notification
+        return {
+            "notification_id": n.notification_id, "ticket_id": n.ticket_id, "kind": n.kind,
+            "channel": n.channel, "audience": n.audience, "status": self.status,
+            "reason": redact(self.reason), "attempts": self.attempts,
+            "delivery_round": n.delivery_round,
+            "provider_id": self.receipt.provider_id if self.receipt else None,
+            "template_hashes": self.template_hashes,
+            "at": datetime.now(UTC).isoformat(),
+        }
+
+
+def _backoff(max_wait: float) -> stamina.instrumentation.RetryHook | object:
+    def hook(exc: Exception) -> bool | float:
+        if not isinstance(exc, RetryableDeliveryError):
+            return False
+        if exc.retry_after is not None:
+            return min(exc.retry_after, max_wait)
+        return True
+
+    return hook
+
+
+class Delivery:
+    def __init__(self, renderer: Renderer, channels: dict[str, Channel],
+                 retry: RetrySettings, fallback_enabled: bool = True,
+                 links: ReplyLinks | None = None) -> None:
+        self.renderer = renderer
+        self.links = links
+        self.channels = channels
+        self.retry = retry
+        self.fallback_enabled = fallback_enabled
+
+    async def deliver(self, n: Notification) -> DeliveryOutcome:
+        channel = self.channels.get(n.channel)
+        if channel is None:
+            return self._failed(n, f"channel {n.channel!r} is not enabled", 0)
+        context = self.links.add_to(n, datetime.now(UTC)) if self.links else n.context
+        try:
+            rendered = self.renderer.render(n.kind, n.channel, n.locale, n.timezone, context,
+                                            plain_text_only=n.plain_text_only)
+        except TemplateProblem as exc:
+            return DeliveryOutcome(n, "failed", f"template: {exc}")
+        customer = n.context.get("customer") or {}
+        message = OutboundMessage(
+            notification_id=n.notification_id, ticket_id=n.ticket_id, to=n.recipient,
+            text=rendered.text, subject=rendered.subject, html=rendered.html,
+            display_name=customer.get("name") if n.audience == "customer" else None,
+            # Content-Language (RFC 3282): the language the message was written in, so mail
+            # clients and screen readers read it with the right voice.
+            headers={"X-Heard-Notification-Id": n.notification_id, "X-Heard-Kind": n.kind,
+                     "Content-Language": n.locale.replace("_", "-")},
+        )
+        attempts = 0
+        try:
+            async for attempt in stamina.retry_context(
+                on=_backoff(self.retry.max_seconds),  # type: ignore[arg-type]
+                attempts=self.retry.attempts, timeout=self.retry.timeout_seconds,
+                wait_initial=self.retry.initial_seconds, wait_max=self.retry.max_seconds,
+            ):
+                with attempt:
+                    attempts += 1
+                    receipt = await channel.send(message)
+        except DeliveryError as exc:
+            outcome = self._failed(n, exc.reason, attempts)
+            outcome.template_hashes = rendered.template_hashes
+            outcome.opted_out = isinstance(exc, RecipientOptedOut)
+            outcome.retryable = exc.retryable
+            return outcome
+        return DeliveryOutcome(n, "sent", "accepted by the provider", receipt=receipt,
+                               template_hashes=rendered.template_hashes, attempts=attempts,
+                               segments=segments(rendered.text)[0] if n.channel == "sms" else 0)
+
+    def failed(self, n: Notification, reason: str) -> DeliveryOutcome:
+        """Not sent for a reason found outside the channel; the other channel may still go."""
+        return self._failed(n, reason, 0)
+
+    def suppressed(self, n: Notification, reason: str) -> DeliveryOutcome:
+        """Not sent because the recipient withdrew consent; the other channel may still go."""
+        outcome = self._failed(n, reason, 0)
+        outcome.status = "suppressed"
+        return outcome
+
+    def _failed(self, n: Notification, reason: str, attempts: int) -> DeliveryOutcome:
+        outcome = DeliveryOutcome(n, "failed", reason, attempts=attempts)
+        if self.fallback_enabled and n.fallback:
+            channel = n.fallback[0]
+            outcome.fallback = n.model_copy(update={
+                # The same per-person id the policy gives: a contact's fallback is theirs.
+                "notification_id": notification_id(
+                    n.ticket_id, n.kind, n.trigger_event_id, channel,
+                    n.audience if n.contact is None else f"contact:{n.contact}"),
+                "channel": channel,
+                "recipient": n.fallback_recipients[channel],
+                "fallback": n.fallback[1:],
+                "context": {**n.context, "quick_update": {"channel": channel}},
+                "delivery_round": 0, "not_before": None,
+            })
+        return outcome

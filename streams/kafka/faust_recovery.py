@@ -1,0 +1,125 @@
+"""A worker that restarts must not skip records: faust's last recovery step, reordered.
+
+In faust-streaming 0.15.3, when a worker finishes recovering its tables after a rebalance
+(`Recovery.on_recovery_completed`, and `_resume_streams` when there is nothing to recover),
+it resumes the source partitions, seeks them to their committed offsets, and only then
+resumes flow control — which empties every agent's input queue. Fetching is already running
+during the seek (table recovery started it), so records fetched from the committed offsets
+can sit in an agent's queue when it is emptied. The consumer has moved past them and will
+not fetch them again: they are skipped (the commit jumps the gap), or the partition's
+commit freezes behind them. A worker restarted into its group under CPU load lost whole
+stories this way (`python -m bench.drills crash`: 33 of 120 messages in one run).
+
+Here the flow is stopped and flow control suspended before the seek, so nothing fetched
+after it can be in a queue when the queues are emptied; records fetched before it are
+fetched again from the committed offsets (the receipts and event-id dedupe absorb any
+repeat). Upstream: faust-streaming/faust issues #216, #629, #471 and PRs #217, #253.
+
+Applied only to the faust version it was written against; `install()` refuses others, so
+a faust upgrade is a deliberate review of this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from prometheus_client import Counter
+
+log = logging.getLogger("heard.worker")
+
+# heard's stream topics are neither compacted nor transactional: every offset is a record,
+# so an offset the consumer jumps over is a record no agent was handed.
+SKIPPED = Counter("heard_skipped_records_total",
+                  "Records the worker's consumer jumped over (never handed to an agent)",
+                  ["topic"])
+
+REVIEWED_FAUST_VERSIONS = ("0.15.3",)
+
+
+async def _seek_then_resume(recovery: Any, assignment: set[Any]) -> None:
+    """Seek the stream partitions with nothing flowing, then let records through."""
+    app, consumer = recovery.app, recovery.app.consumer
+    consumer.stop_flow()
+    app.flow_control.suspend()
+    # A fetch already returned finishes being handed over (or dropped) before the seek
+    # resets the read offsets, so it cannot move them past the committed ones afterwards.
+    await consumer.wait_for_stopped_flow()
+    stream_tps = {tp for tp in assignment if not recovery._is_changelog_tp(tp)}
+    consumer.resume_partitions(stream_tps)
+    if assignment:
+        recovery.log.info("Seek stream partitions to committed offsets.")
+        await recovery._wait(consumer.perform_seek(),
+                             timeout=app.conf.broker_request_timeout)
+    recovery.completed.set()
+    app.flow_control.resume()  # empties the queues: only records fetched before the seek
+    consumer.resume_flow()
+    await app._fetcher.maybe_start()
+
+
+async def on_recovery_completed(self: Any, generation_id: int = 0) -> None:
+    """faust's `Recovery.on_recovery_completed`, with the seek before the flow resumes."""
+    consumer = self.app.consumer
+    self.log.info("Restore complete!")
+    await self.app.on_rebalance_complete.send()
+    self._set_recovery_ended()
+    callbacks = [asyncio.ensure_future(table.on_recovery_completed(
+        self.actives_for_table[table], self.standbys_for_table[table]))
+        for table in self.tables.values()]
+    if callbacks:
+        await asyncio.wait(callbacks)
+    assignment = consumer.assignment()
+    if self.app.consumer_generation_id != generation_id:
+        self.log.warning(f"Recovery rebalancing again app id {self.app.consumer_generation_id} "
+                         f"param {generation_id}")
+        return
+    await _seek_then_resume(self, assignment)
+    self.tables.on_actives_ready()
+    if not self.app.assignor.assigned_standbys():
+        self.tables.on_standbys_ready()
+    self.app.on_rebalance_end()
+    self.log.info("Worker ready")
+
+
+async def resume_streams(self: Any, generation_id: int = 0) -> None:
+    """faust's `Recovery._resume_streams` (nothing to recover), in the same order."""
+    app = self.app
+    await app.on_rebalance_complete.send()
+    assignment = app.consumer.assignment()
+    if app.consumer_generation_id != generation_id:
+        self.log.warning("Recovery rebalancing again")
+        return
+    if not assignment:
+        self.log.info("Resuming streams with empty assignment")
+    await _seek_then_resume(self, assignment)
+    self.tables.on_actives_ready()
+    self.tables.on_standbys_ready()
+    app.on_rebalance_end()
+    self.log.info("Worker ready")
+
+
+def _counting_gaps(original: Any) -> Any:
+    async def add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+        SKIPPED.labels(tp.topic).inc(max(0, offset_to - offset_from))
+        log.warning("records %d..%d of %s partition %d were never handed to an agent",
+                    offset_from, offset_to - 1, tp.topic, tp.partition)
+        await original(self, tp, offset_from, offset_to)
+    return add_gap
+
+
+def install() -> None:
+    import faust
+    from faust.tables.recovery import Recovery
+    from faust.transport.consumer import Consumer
+
+    if faust.__version__ not in REVIEWED_FAUST_VERSIONS:
+        raise RuntimeError(
+            f"streams/kafka/faust_recovery.py was reviewed against faust-streaming "
+            f"{', '.join(REVIEWED_FAUST_VERSIONS)}, not {faust.__version__}: check whether "
+            "Recovery.on_recovery_completed still resumes flow after the seek, then update it")
+    if getattr(Recovery.on_recovery_completed, "__module__", "") == __name__:
+        return  # installed already (one worker process builds one app; tests build several)
+    Recovery.on_recovery_completed = on_recovery_completed  # type: ignore[method-assign]
+    Recovery._resume_streams = resume_streams  # type: ignore[method-assign]
+    Consumer._add_gap = _counting_gaps(Consumer._add_gap)  # type: ignore[method-assign]

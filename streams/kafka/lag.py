@@ -1,0 +1,67 @@
+"""Consumer lag as the broker sees it: for each partition the worker group has committed,
+the messages written after that commit. Read from the broker (the group's committed offsets
+and the partitions' end offsets), not from the worker's own bookkeeping, so a worker that
+stops consuming shows its lag growing instead of freezing at its last value."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from prometheus_client import Gauge
+
+from heard.streams.base.settings import EngineSettings
+from heard.streams.kafka.client import client_options
+
+log = logging.getLogger("heard.lag")
+
+CONSUMER_LAG = Gauge("heard_consumer_lag", "Messages on the broker after the worker group's "
+                     "last commit, per topic partition", ["topic", "partition"])
+
+
+class LagProbe:
+    """One admin client and one group-less consumer, kept open between measurements."""
+
+    def __init__(self, engine: EngineSettings) -> None:
+        self.group = engine.app_id
+        self.options = client_options(engine)
+        self.admin: AIOKafkaAdminClient | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self.reported: set[tuple[str, str]] = set()
+
+    async def measure(self) -> dict[TopicPartition, int]:
+        if self.admin is None or self.consumer is None:
+            self.admin = AIOKafkaAdminClient(**self.options)
+            await self.admin.start()
+            self.consumer = AIOKafkaConsumer(enable_auto_commit=False, **self.options)
+            await self.consumer.start()
+        committed = await self.admin.list_consumer_group_offsets(self.group)
+        known = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+        if not known:
+            return {}
+        ends = await self.consumer.end_offsets(list(known))
+        return {tp: max(0, ends[tp] - offset) for tp, offset in known.items() if tp in ends}
+
+    async def publish(self) -> None:
+        """Set the gauge; a broker hiccup is logged on one line and tried again next time."""
+        try:
+            lags = await self.measure()
+        except (KafkaError, OSError) as exc:  # the broker unreachable for a moment: next time
+            log.warning("consumer lag not measured this time: %s", exc)
+            return
+        current = set()
+        for tp, lag in lags.items():
+            labels = (tp.topic, str(tp.partition))
+            CONSUMER_LAG.labels(*labels).set(lag)
+            current.add(labels)
+        for gone in self.reported - current:
+            CONSUMER_LAG.remove(*gone)
+        self.reported = current
+
+    async def close(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.admin is not None:
+            await self.admin.close()

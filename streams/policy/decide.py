@@ -1,0 +1,348 @@
+"""The policy: given a ticket's state, an event and the time, what heard says and when.
+
+`decide(state, event, now, rules)` is a pure function returning the new state,
+the notifications to send now and the decision log lines. Messages that must
+wait (acknowledgment hold, closure grace, quiet hours, promise ladder) become
+`Scheduled` items in the state; the sweeper turns their due times into
+`heard.timer_due` events, and `decide` releases them after re-checking that
+they still make sense.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from heard.streams.contract.records import (
+    AgentReply,
+    Assigned,
+    CheckpointPromised,
+    Closed,
+    Contact,
+    ContactsUpdated,
+    Customer,
+    CustomerMessage,
+    FeedbackGiven,
+    ForgetRequested,
+    OptionChosen,
+    OptionsOffered,
+    PreferencesUpdated,
+    Reopened,
+    Resolved,
+    StatusChanged,
+    TicketCreated,
+    TimerDue,
+)
+from heard.streams.contract.state import (
+    SEEN_EVENTS_KEPT,
+    Scheduled,
+    TicketState,
+    TransferRecord,
+)
+from heard.streams.policy import choices, promises
+from heard.streams.policy.first_reply import watch_first_reply, watch_named_milestone
+from heard.streams.policy.history import CLOSED_STATUSES, replied_since
+from heard.streams.policy.release import release_due
+from heard.streams.policy.step import Outcome, Rules, Step, queue_now
+
+
+def decide(state: TicketState | None, event: Any, now: datetime, rules: Rules, *,
+           in_place: bool = False) -> Outcome:
+    """What to do about `event`. `state` is left as it was unless `in_place` is set.
+
+    `in_place` spares the deep copy for a caller that owns the object (the worker's
+    state cache) and drops it if this raises.
+    """
+    ticket_id = event.ticket_id
+    if state is None:
+        current = TicketState(ticket_id=ticket_id)
+    else:
+        current = state if in_place else state.model_copy(deep=True)
+    step = Step(current, event, now, rules)
+    if event.type != "heard.timer_due":
+        if event.id in current.seen_event_ids:
+            step.log("skip", "duplicate event id: already applied")
+            step.out.state = state or current
+            step.out.changed = False
+            return step.out
+        current.seen_event_ids = [*current.seen_event_ids, event.id][-SEEN_EVENTS_KEPT:]
+        current.version += 1
+    for warning in getattr(event, "warnings", None) or ():
+        step.log("record", f"{event.source or 'the producer'} left out: {warning}")
+    if event.type != "heard.timer_due":
+        # What fell due before this event happened goes first, on the state as it was then:
+        # in a backlog, an acknowledgment due a minute before the agent's reply was owed.
+        release_due(step, event.occurred_at, before=True)
+    HANDLERS[type(event)](step)
+    release_due(step, step.release_at)
+    return step.out
+
+
+# ------------------------------------------------------------------ handlers
+def on_created(step: Step) -> None:
+    event: TicketCreated = step.event
+    state = step.state
+    state.known = True
+    state.customer = event.customer
+    state.subject = event.subject
+    state.urgent = event.urgent
+    state.created_at = event.occurred_at
+    state.agent = event.agent or state.agent
+    state.owner = state.owner or event.agent
+    state.concern = event.concern or state.concern
+    if event.contacts is not None:
+        state.contacts = other_people(event.customer, event.contacts)
+    state.next_milestone = event.next_milestone
+    if state.status_at is None or event.occurred_at >= state.status_at:
+        state.status, state.status_at = "open", event.occurred_at
+    if replied_since(state, event.occurred_at):
+        step.log("skip", "a real agent reply landed first; no acknowledgment needed",
+                 kind="acknowledgment")
+        return
+    hold = 0.0 if event.urgent else step.rules.policy.acknowledgment_hold_seconds
+    step.schedule(Scheduled(
+        kind="acknowledgment", due_at=event.occurred_at + timedelta(seconds=hold),
+        trigger_event_id=event.id, trigger_at=event.occurred_at, urgent=event.urgent,
+    ), f"acknowledge after {hold:.0f} s unless an agent replies first")
+    if event.next_milestone is None:
+        watch_first_reply(step, event)
+    else:
+        watch_named_milestone(step, event.next_milestone, event.agent)
+
+
+def on_customer_message(step: Step) -> None:
+    event: CustomerMessage = step.event
+    state = step.state
+    if state.last_customer_message_at is None or event.occurred_at > state.last_customer_message_at:
+        state.last_customer_message_at = event.occurred_at
+    if not state.known:
+        step.log("record", "customer message for a ticket not yet created; kept for ordering")
+        return
+    if state.status in CLOSED_STATUSES:
+        step.log("skip", "ticket is closed; the help desk reopens it if needed",
+                 kind="acknowledgment")
+        return
+    if any(item.kind == "acknowledgment" for item in state.scheduled):
+        step.log("skip", "an acknowledgment is already waiting to be sent", kind="acknowledgment")
+        return
+    if replied_since(state, event.occurred_at):
+        step.log("skip", "an agent already replied after this message", kind="acknowledgment")
+        return
+    hold = 0.0 if event.urgent else step.rules.policy.acknowledgment_hold_seconds
+    step.schedule(Scheduled(
+        kind="acknowledgment", due_at=event.occurred_at + timedelta(seconds=hold),
+        trigger_event_id=event.id, trigger_at=event.occurred_at, urgent=event.urgent,
+    ), f"acknowledge the customer's message after {hold:.0f} s unless an agent replies first")
+
+
+def on_agent_reply(step: Step) -> None:
+    event: AgentReply = step.event
+    state = step.state
+    if not event.public:
+        step.log("record", "internal note: nothing goes to the customer")
+        return
+    if (state.last_public_agent_update_at is None
+            or event.occurred_at > state.last_public_agent_update_at):
+        state.last_public_agent_update_at = event.occurred_at
+    state.agent = event.agent
+    state.concern = event.concern or state.concern
+    if state.first_reply_due is not None:
+        kept = event.occurred_at <= state.first_reply_due
+        promises.end_first_reply_watch(step, "first reply given " + ("on time" if kept
+                                                                     else "late"))
+    promises.end_next_update_watch(step, "an agent replied publicly")
+    step.cancel(("acknowledgment",), "a real agent reply landed first",
+                keep=lambda item: item.trigger_at > event.occurred_at)
+    promises.keep_promises(step, event.occurred_at)
+    if event.next_milestone is not None:
+        state.next_milestone = event.next_milestone
+        watch_named_milestone(step, event.next_milestone, event.agent)
+    elif event.milestone is not None:
+        # The milestone reached may have been the one announced; never restate it as next.
+        state.next_milestone = None
+    if event.milestone is not None:
+        queue_now(step, "milestone_update", urgent=event.urgent, extra={
+            "milestone": {"text": event.milestone.text, "at": event.occurred_at.isoformat()},
+        })
+
+
+def on_status_changed(step: Step) -> None:
+    event: StatusChanged = step.event
+    state = step.state
+    if state.status_at is not None and event.occurred_at < state.status_at:
+        step.log("skip", f"status {event.to_status!r} is older than the current one; ignored")
+        return
+    state.status, state.status_at = event.to_status, event.occurred_at
+    if event.next_milestone is not None:
+        state.next_milestone = event.next_milestone
+    if event.to_status in step.rules.policy.milestone_statuses and state.known \
+            and not (event.note or "").strip():
+        step.log("record", f"status is now {event.to_status!r} with no note: nothing to tell "
+                 "the customer (the help desk's note is the update)")
+    elif event.to_status in step.rules.policy.milestone_statuses and state.known:
+        # The update names the next milestone's time: heard keeps it.
+        watch_named_milestone(step, event.next_milestone, None)
+        queue_now(step, "milestone_update", extra={
+            "milestone": {"text": event.note or "", "status": event.to_status,
+                          "at": event.occurred_at.isoformat()},
+        })
+    else:
+        step.log("record", f"status is now {event.to_status!r}; not one customers are told of")
+
+
+def on_assigned(step: Step) -> None:
+    event: Assigned = step.event
+    state = step.state
+    before = state.agent.team if state.agent else None
+    if before is not None and event.agent.team is not None and event.agent.team != before:
+        state.transfers += 1
+        step.out.transfers.append(TransferRecord(
+            ticket_id=state.ticket_id, from_team=before, to_team=event.agent.team,
+            count=state.transfers, at=event.occurred_at))
+    state.agent = event.agent
+    if event.owner or state.owner is None:
+        previous = state.owner
+        state.owner = event.agent
+        if previous is not None and (previous.id, previous.name) != (event.agent.id,
+                                                                      event.agent.name):
+            state.owner_news = True  # the next update says who has it now, once
+    step.log("record", f"ticket assigned; {state.transfers} change(s) of team so far"
+             + ("; this agent owns it now" if state.owner == event.agent else ""))
+
+
+def on_promise(step: Step) -> None:
+    promises.on_promised(step, step.event)
+
+
+def on_resolved(step: Step) -> None:
+    event: Resolved = step.event
+    state = step.state
+    state.summary = event.summary
+    state.resolved_at = event.occurred_at
+    if state.status_at is None or event.occurred_at >= state.status_at:
+        state.status, state.status_at = "resolved", event.occurred_at
+    promises.cancel_promises(step, "ticket resolved")
+    promises.end_first_reply_watch(step, "ticket resolved: the closure summary is the reply")
+    step.cancel(("acknowledgment",), "ticket resolved before the acknowledgment went out")
+    grace = step.rules.policy.closure_grace_seconds
+    step.schedule(Scheduled(
+        kind="closure_summary", due_at=event.occurred_at + timedelta(seconds=grace),
+        trigger_event_id=event.id, trigger_at=event.occurred_at,
+    ), f"closure summary held {grace:.0f} s in case the ticket reopens")
+
+
+def on_reopened(step: Step) -> None:
+    event: Reopened = step.event
+    state = step.state
+    state.reopened_at = event.occurred_at
+    if state.status_at is None or event.occurred_at >= state.status_at:
+        state.status, state.status_at = "reopened", event.occurred_at
+        state.forget_at = None
+    step.cancel(("closure_summary",), "ticket reopened during the closure grace period",
+                keep=lambda item: item.trigger_at > event.occurred_at)
+    _acknowledge_what_reopened_it(step)
+
+
+def _acknowledge_what_reopened_it(step: Step) -> None:
+    """A customer who answered the closure wrote to a resolved ticket (heard waited for the
+    help desk to reopen it): now it is open again, their message is acknowledged."""
+    state, event = step.state, step.event
+    wrote = state.last_customer_message_at
+    if (not state.known or wrote is None or state.resolved_at is None
+            or wrote < state.resolved_at or wrote > event.occurred_at
+            or state.status in CLOSED_STATUSES or replied_since(state, wrote)
+            or any(item.kind == "acknowledgment" for item in state.scheduled)):
+        return
+    step.schedule(Scheduled(
+        kind="acknowledgment", due_at=event.occurred_at, trigger_event_id=event.id,
+        trigger_at=wrote, urgent=False,
+    ), "the customer wrote after the resolution: acknowledged now that the ticket is reopened")
+
+
+def on_closed(step: Step) -> None:
+    event: Closed = step.event
+    state = step.state
+    if state.status_at is None or event.occurred_at >= state.status_at:
+        state.status, state.status_at = "closed", event.occurred_at
+    state.forget_at = event.occurred_at + timedelta(
+        days=step.rules.policy.closed_ticket_retention_days)
+    step.log("record", f"ticket closed: its data is erased at {state.forget_at.isoformat()} "
+             "unless it is reopened")
+    promises.end_first_reply_watch(step, "ticket closed")
+    promises.end_next_update_watch(step, "ticket closed")
+    promises.cancel_promises(step, "ticket closed")
+    for item in state.scheduled:
+        if item.kind == "closure_summary" and item.due_at > step.release_at:
+            item.due_at = step.release_at
+            step.log("schedule", "ticket closed: closure summary released now",
+                     kind="closure_summary")
+
+
+def other_people(customer: Customer | None, contacts: list[Contact]) -> list[Contact]:
+    """The contacts who are not the customer, each once: a help desk's CC list often holds
+    the requester too, and nobody should get every message twice."""
+    # Addresses compare case-blind: a CC list often writes the customer's in other capitals.
+    seen = {value.casefold() for value in (customer.email, customer.phone)
+            if value} if customer else set()
+    kept: list[Contact] = []
+    for contact in contacts:
+        addresses = {value.casefold() for value in (contact.email, contact.phone) if value}
+        if addresses & seen or contact.key in {c.key for c in kept}:
+            continue
+        seen |= addresses
+        kept.append(contact)
+    return kept
+
+
+def on_contacts(step: Step) -> None:
+    event: ContactsUpdated = step.event
+    step.state.contacts = other_people(step.state.customer, event.contacts)
+    roles = ", ".join(f"{c.role}" for c in event.contacts) or "none"
+    step.log("record", f"contacts updated: {len(event.contacts)} ({roles})")
+
+
+def on_preferences(step: Step) -> None:
+    event: PreferencesUpdated = step.event
+    step.state.customer = event.customer
+    step.log("record", "customer preferences updated")
+
+
+def on_timer(step: Step) -> None:
+    """Release is done by `release_due`, which runs after every event."""
+    state = step.state
+    if state.forget_at is not None and state.forget_at <= step.now:
+        _forget(step, "the closed ticket's retention period has passed")
+
+
+def on_forget(step: Step) -> None:
+    event: ForgetRequested = step.event
+    if event.contact is None:
+        _forget(step, "erasure requested (heard forget)")
+        return
+    state = step.state
+    gone = [c for c in state.contacts if c.key == event.contact]
+    state.contacts = [c for c in state.contacts if c.key != event.contact]
+    state.scheduled = [item for item in state.scheduled if item.contact != event.contact]
+    # What was sent to them stays counted, without saying who they were.
+    state.sent = [record.model_copy(update={"contact": "erased"})
+                  if record.contact == event.contact else record for record in state.sent]
+    step.out.forgotten_phones = [c.phone for c in gone if c.phone]
+    step.log("erase", "a contact erased from this ticket (heard forget); the ticket stays"
+             if gone else "erasure of a contact not on this ticket: nothing to do")
+
+
+def _forget(step: Step, reason: str) -> None:
+    step.state.scheduled = []
+    step.out.forget = True
+    step.out.forgotten_phones = step.state.phones()
+    step.log("erase", f"ticket data erased: {reason}")
+
+
+HANDLERS: dict[type, Any] = {
+    TicketCreated: on_created, CustomerMessage: on_customer_message, AgentReply: on_agent_reply,
+    StatusChanged: on_status_changed, Assigned: on_assigned, CheckpointPromised: on_promise,
+    Resolved: on_resolved, Reopened: on_reopened, Closed: on_closed,
+    PreferencesUpdated: on_preferences, TimerDue: on_timer, ForgetRequested: on_forget,
+    OptionsOffered: choices.on_options_offered, OptionChosen: choices.on_option_chosen,
+    FeedbackGiven: choices.on_feedback, ContactsUpdated: on_contacts,
+}

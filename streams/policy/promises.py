@@ -1,0 +1,517 @@
+"""Promises as first-class objects: pending -> kept / kept_late / renegotiated / broken / cancelled.
+
+The ladder for one promise: a nudge to the agent `nudge_lead_seconds` before it
+is due; at the due time, if unkept, an escalation to the team lead and one
+honest holding update to the customer. Every step carries the promise version
+and is re-checked when released, so a late or duplicate timer does nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from heard.streams.contract.records import CheckpointPromised
+from heard.streams.contract.state import (
+    Notification,
+    Promise,
+    PromiseRecord,
+    PromiseStatus,
+    Scheduled,
+    TicketState,
+    notification_id,
+)
+from heard.streams.policy.routing import (
+    NoRoute,
+    business_deadline,
+    customer_route,
+    customer_zone,
+    quiet_until,
+    with_calendar,
+    within_team_hours,
+)
+from heard.streams.policy.step import Step, record_sent
+
+if TYPE_CHECKING:
+    from heard.streams.base.settings import PolicySettings
+
+LADDER_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "checkpoint_holding")
+# heard's own promises, kept with the same ladder as an agent's: the first reply the
+# acknowledgment names, and the next update a holding update names.
+WATCHES = ("first_reply", "next_update")
+
+
+# The id of the promise a next milestone's time stands for (`policy.watch_named_milestone`).
+IMPLICIT_PREFIX = "milestone:"
+
+
+def is_implicit(promise: Promise) -> bool:
+    return promise.promise_id.startswith(IMPLICIT_PREFIX)
+
+
+def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False) -> None:
+    """A promise and its ladder. `implicit` for a time a message named already (a next
+    milestone with a time): the customer is not told it again, and the agent is nudged
+    before it, not at once when it falls outside team hours (they set a milestone, not a
+    promise)."""
+    state = step.state
+    untracked = _untracked_because(state, event)
+    if untracked is not None:
+        step.log("skip", untracked, kind="checkpoint")
+        return
+    existing = state.promises.get(event.promise_id)
+    if existing is not None and existing.due_at == event.due_at and existing.what == event.what:
+        step.log("skip", "same promise repeated; nothing changes", kind="checkpoint")
+        return
+    replaced = _replace_pending(step, event, implicit)
+    promise = Promise(
+        promise_id=event.promise_id, version=replaced.version, agent=event.agent,
+        what=event.what, customer_text=event.customer_text, due_at=event.due_at,
+        made_at=event.occurred_at,
+        outside_team_hours=not within_team_hours(event.due_at, _calendar(step, event)),
+    )
+    state.promises[event.promise_id] = promise
+    if state.first_reply_due is not None:
+        # An agent's own promise with a time replaces the first-reply watch.
+        end_first_reply_watch(step, f"first-reply watch replaced by promise {promise.promise_id}")
+    announce(step, promise)
+    step.log("record", f"promise {promise.promise_id} pending until {promise.due_at.isoformat()}",
+             kind="checkpoint")
+    _schedule_ladder(step, event, promise, implicit)
+    if implicit or event.due_at in replaced.told or replaced.moved_from == event.due_at:
+        return  # the customer knows this time already
+    _tell_the_customer(step, event, promise, existing, replaced)
+
+
+def _untracked_because(state: TicketState, event: CheckpointPromised) -> str | None:
+    if not state.known:
+        return "promise for a ticket heard has not seen created"
+    if state.status in ("resolved", "closed"):
+        return f"promise on a {state.status} ticket is not tracked"
+    if event.due_at <= event.occurred_at:
+        return "the promised time was already past when the promise was made"
+    return None
+
+
+@dataclass
+class _Replaced:
+    """What a new promise replaced: its version follows theirs, and the customer hears of
+    a move (from the latest time replaced) or nothing if they were given this time already."""
+
+    version: int = 1
+    moved_from: datetime | None = None
+    told: set[datetime] = field(default_factory=set)  # times a milestone gave the customer
+
+
+def _replace_pending(step: Step, event: CheckpointPromised, implicit: bool) -> _Replaced:
+    replaced = _Replaced()
+    for other in step.state.promises.values():
+        # A milestone's time never replaces an agent's promise; an agent's promise replaces
+        # a milestone's time without calling it a move (it was not theirs to move).
+        if other.status != "pending" or (implicit and not is_implicit(other)):
+            continue
+        set_status(step, other, "renegotiated", event.occurred_at)
+        _drop_ladder(step, other.promise_id)
+        step.log("record", f"promise {other.promise_id} renegotiated by {event.promise_id}",
+                 kind="checkpoint")
+        if is_implicit(other) == implicit:
+            replaced.moved_from = max(replaced.moved_from or other.due_at, other.due_at)
+            replaced.version = max(replaced.version, other.version + 1)
+        else:
+            replaced.told.add(other.due_at)
+    return replaced
+
+
+def _calendar(step: Step, event: CheckpointPromised) -> PolicySettings:
+    calendar = with_calendar(step.rules.policy, event.team_calendar)
+    if calendar is None:
+        step.log("record", f"no team calendar {event.team_calendar!r} in config/policy.yaml "
+                 "(team_calendars); the default team hours decide", kind="checkpoint")
+        return step.rules.policy
+    if event.team_calendar:
+        step.log("record", f"team hours from the {event.team_calendar!r} calendar",
+                 kind="checkpoint")
+    return calendar
+
+
+def _schedule_ladder(step: Step, event: CheckpointPromised, promise: Promise,
+                     implicit: bool) -> None:
+    """The nudge before the time, then at the time the lead's escalation and the
+    customer's holding update (each cancelled if the promise is kept first)."""
+    lead = timedelta(seconds=step.rules.policy.nudge_lead_seconds)
+    ladder = [
+        ("checkpoint_escalation", "lead", promise.due_at),
+        ("checkpoint_holding", "customer", promise.due_at),
+    ]
+    if promise.outside_team_hours and not implicit:
+        ladder.insert(0, ("checkpoint_nudge", "agent", step.release_at))
+    elif promise.due_at - lead > step.now:
+        ladder.insert(0, ("checkpoint_nudge", "agent", promise.due_at - lead))
+    for kind, audience, due in ladder:
+        step.state.scheduled.append(Scheduled(
+            kind=kind, audience=audience, due_at=due,
+            trigger_event_id=f"{event.id}#{promise.promise_id}.{promise.version}",
+            trigger_at=event.occurred_at, promise_id=promise.promise_id,
+            promise_version=promise.version, context={"promise": promise_context(promise)},
+        ))
+        step.log("schedule", f"{kind} for promise {promise.promise_id} at {due.isoformat()}",
+                 kind=kind)
+
+
+def _tell_the_customer(step: Step, event: CheckpointPromised, promise: Promise,
+                       existing: Promise | None, replaced: _Replaced) -> None:
+    if existing is None and replaced.version == 1 and step.rules.policy.announce_first_promise:
+        # "Aisha will update you by 3 pm": the customer hears the first promise made to them.
+        step.state.scheduled.append(Scheduled(
+            kind="milestone_update", due_at=step.release_at, trigger_event_id=event.id,
+            trigger_at=event.occurred_at,
+            context={"milestone": {"text": "", "at": event.occurred_at.isoformat()},
+                     "next_milestone": {"text": event.customer_text or None,
+                                        "due_at": event.due_at.isoformat()},
+                     "promised": {"by": event.agent.name, "due_at": event.due_at.isoformat(),
+                                  "text": event.customer_text or None,
+                                  "promise_id": promise.promise_id,
+                                  "version": promise.version}}))
+    if existing is not None or replaced.version > 1:
+        # The customer hears what moved, from when to when, and why if the agent said so;
+        # the task line itself is the agent's, not news for the customer.
+        step.state.scheduled.append(Scheduled(
+            kind="milestone_update", due_at=step.release_at, trigger_event_id=event.id,
+            trigger_at=event.occurred_at,
+            context={"milestone": {"text": event.customer_text or "",
+                                   "at": event.occurred_at.isoformat()},
+                     "next_milestone": {"text": event.customer_text or None,
+                                        "due_at": event.due_at.isoformat()},
+                     "moved": {"from": (replaced.moved_from or (existing.due_at if existing else
+                                                                event.due_at)).isoformat(),
+                               "to": event.due_at.isoformat(), "reason": event.reason}},
+        ))
+
+
+def set_status(step: Step, promise: Promise, status: PromiseStatus, at: datetime) -> None:
+    promise.status, promise.settled_at = status, at
+    announce(step, promise)
+
+
+def announce(step: Step, promise: Promise) -> None:
+    """Every change of a promise's status is also a record for the promise-keeping report."""
+    step.out.promise_records.append(PromiseRecord(
+        promise_id=promise.promise_id, ticket_id=step.state.ticket_id, version=promise.version,
+        agent=promise.agent.name, agent_id=promise.agent.id, team=promise.agent.team,
+        status=promise.status, made_at=promise.made_at, due_at=promise.due_at,
+        settled_at=promise.settled_at, at=step.now,
+    ))
+
+
+def end_first_reply_watch(step: Step, reason: str) -> None:
+    """The first reply came (or a promise, a resolution or a closure made it moot)."""
+    state = step.state
+    if state.first_reply_due is None:
+        return
+    state.first_reply_due = None
+    state.first_reply_escalated = False
+    state.scheduled = [item for item in state.scheduled if watch_of(item) != "first_reply"]
+    step.log("record", reason, kind="checkpoint")
+
+
+def with_every_promise_flag(context: dict[str, Any]) -> dict[str, Any]:
+    """Templates ask `promise.first_reply` and `promise.next_update` of every promise: a
+    step scheduled before a flag existed (a rolling upgrade) gets it as False."""
+    promise = context.get("promise")
+    if not isinstance(promise, dict):
+        return context
+    return {**context, "promise": {**dict.fromkeys(WATCHES, False), "follow_up": False,
+                                   **promise}}
+
+
+def promise_context(promise: Promise) -> dict[str, Any]:
+    return {
+        # `what` is the agent's task line, for the team; the customer reads `customer_text`.
+        "id": promise.promise_id, "what": promise.what, "customer_text": promise.customer_text,
+        "due_at": promise.due_at.isoformat(),
+        "agent_name": promise.agent.name, "outside_team_hours": promise.outside_team_hours,
+        "first_reply": False,
+    }
+
+
+def keep_promises(step: Step, at: datetime) -> None:
+    for promise in step.state.promises.values():
+        if promise.status == "pending" or (promise.status == "broken" and promise.settled_at
+                                           and promise.settled_at <= at):
+            late = at > promise.due_at
+            set_status(step, promise, "kept_late" if late else "kept", at)
+            _drop_ladder(step, promise.promise_id)
+            step.log("record", f"promise {promise.promise_id} kept{' late' if late else ''}",
+                     kind="checkpoint")
+
+
+def cancel_promises(step: Step, reason: str) -> None:
+    for promise in step.state.promises.values():
+        if promise.status == "pending":
+            set_status(step, promise, "cancelled", step.now)
+            _drop_ladder(step, promise.promise_id)
+            step.log("record", f"promise {promise.promise_id} cancelled: {reason}",
+                     kind="checkpoint")
+
+
+def _drop_ladder(step: Step, promise_id: str) -> None:
+    step.cancel(LADDER_KINDS, f"promise {promise_id} settled",
+                keep=lambda item: item.promise_id != promise_id)
+
+
+def _current(state: TicketState, item: Scheduled) -> Promise | None:
+    promise = state.promises.get(item.promise_id or "")
+    if promise is None or promise.version != item.promise_version:
+        return None
+    return promise
+
+
+def holding_still_wanted(step: Step, item: Scheduled) -> str | None:
+    promise = _current(step.state, item)
+    if promise is None:
+        return "promise replaced by a newer one"
+    if promise.status == "pending":
+        set_status(step, promise, "broken", promise.due_at)
+    if promise.status != "broken":
+        return f"promise is {promise.status}"
+    last = step.state.last_customer_notified_at
+    heard = recently_heard(step) if item.contact is None else None
+    if heard is not None and last is not None and last >= promise.due_at:
+        # A message went moments ago, after the promised time (held by quiet hours until
+        # now): a holding update beside it would only confuse. The lead is told all the same.
+        return f"the customer heard from us {heard.seconds} s ago"
+    return None
+
+
+def release_internal(step: Step, item: Scheduled) -> None:
+    state = step.state
+    promise = _current(state, item)
+    if promise is None:
+        step.log("cancel", "promise replaced by a newer one", kind=item.kind)
+        return
+    if item.kind == "checkpoint_escalation":
+        if promise.status == "pending":
+            set_status(step, promise, "broken", promise.due_at)
+        if promise.status != "broken":
+            step.log("cancel", f"promise is {promise.status}", kind=item.kind)
+            return
+        promise.escalated = True
+    elif promise.status != "pending":
+        step.log("cancel", f"promise is {promise.status}", kind=item.kind)
+        return
+    elif step.now >= promise.due_at and not promise.outside_team_hours:
+        step.log("cancel", "nudge released after the due time; the escalation takes over",
+                 kind=item.kind)
+        return
+    else:
+        promise.nudged = True
+    # The nudge goes to whoever owns the ticket now: a promise is inherited with it.
+    owner = state.owner if item.kind == "checkpoint_nudge" else None
+    holder = owner if owner is not None and (owner.id, owner.name) != (
+        promise.agent.id, promise.agent.name) else promise.agent
+    send_to_team(step, item, holder.team, holder.email, holder.name,
+                   _holding_fate(step) if item.kind == "checkpoint_escalation" else None)
+
+
+def watch_of(item: Scheduled) -> str | None:
+    """Which of heard's own promises a scheduled step keeps, if any: the first reply the
+    acknowledgment promised, or the next update a holding update promised."""
+    promise = item.context.get("promise") or {}
+    return next((name for name in WATCHES if promise.get(name)), None)
+
+
+def watch_due(state: TicketState, watch: str) -> datetime | None:
+    return state.first_reply_due if watch == "first_reply" else state.next_update_due
+
+
+def release_watch(step: Step, item: Scheduled, watch: str) -> None:
+    """A nudge or escalation for one of heard's own promises: the team hears only while
+    that promise is still open and unkept."""
+    state = step.state
+    due = watch_due(state, watch)
+    if due is None or state.status in ("resolved", "closed"):
+        step.log("cancel", "the first reply was given" if watch == "first_reply"
+                 else "the customer has heard from us since", kind=item.kind)
+        return
+    agent = state.owner or state.agent
+    if item.kind == "checkpoint_nudge":
+        if step.now >= due:
+            step.log("cancel", "nudge released after the due time; the escalation takes over",
+                     kind=item.kind)
+            return
+        send_to_team(step, item, agent.team if agent else None,
+                       agent.email if agent else None, agent.name if agent else "team")
+        return
+    heard = recently_heard(step)
+    holding = ({"status": "skipped", "until": None,
+                "reason": f"they were sent a message {heard.seconds} s ago"}
+               if heard is not None else _holding_fate(step))
+    if watch == "first_reply":
+        state.first_reply_escalated = True
+    send_to_team(step, item, agent.team if agent else None, None,
+                   agent.name if agent else "the team", holding)
+
+
+def watch_next_update(step: Step, holding: Scheduled, *, counts: bool = True) -> datetime | None:
+    """A holding update is going out: it tells the customer when they will hear from us
+    next, and heard keeps that time like a promise. After `holding_updates_in_a_row`
+    updates with nothing real between them, the last one names no time: the lead has it.
+    With `counts=False` the watch only moves on (the customer just heard from us)."""
+    state = step.state
+    policy = step.rules.policy
+    if counts:
+        state.holding_updates_in_a_row += 1
+    state.scheduled = [item for item in state.scheduled if watch_of(item) != "next_update"]
+    if state.holding_updates_in_a_row >= policy.holding_updates_in_a_row:
+        state.next_update_due = None
+        step.log("record", f"{state.holding_updates_in_a_row} holding updates in a row: this one "
+                 "names no next time; the lead has the ticket", kind="checkpoint")
+        return None
+    due = next_update_time(step, counted=True)
+    assert due is not None
+    state.next_update_due = due
+    agent = state.owner or state.agent
+    context = {"promise": {"id": "next-update", "what": None, "first_reply": False,
+                           "next_update": True, "due_at": due.isoformat(),
+                           "agent_name": agent.name if agent else None,
+                           "outside_team_hours": False}}
+    trigger = f"{holding.trigger_event_id.split('#next-update')[0]}#next-update." \
+              f"{state.holding_updates_in_a_row}" + ("" if counts else f"@{step.now.timestamp():.0f}")
+    for kind, audience in (("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")):
+        state.scheduled.append(Scheduled(kind=kind, audience=audience, due_at=due,
+                                         trigger_event_id=trigger, trigger_at=step.now,
+                                         context=context))
+    step.log("schedule", f"the holding update promises news by {due.isoformat()}; the lead and "
+             "the customer hear if nothing real reaches them by then", kind="checkpoint")
+    return due
+
+
+def next_update_time(step: Step, *, counted: bool = False) -> datetime | None:
+    """When the next holding update will say the customer hears from us again (None for
+    the last one in a row): `holding_interval_minutes` of team time from now, out of the
+    customer's quiet hours. `counted`: this holding update is already in the count."""
+    state, policy = step.state, step.rules.policy
+    if state.holding_updates_in_a_row + (0 if counted else 1) >= policy.holding_updates_in_a_row:
+        return None
+    due = business_deadline(step.now, policy.holding_interval_minutes, policy)
+    # A time inside the customer's quiet hours could not be kept: name the end of them.
+    return quiet_until(due, state.customer, policy) or due
+
+
+def end_next_update_watch(step: Step, reason: str) -> None:
+    """Something real reached the customer (a public reply, a milestone, a new promise, the
+    closure): the time the last holding update named is kept, and the count starts again."""
+    state = step.state
+    if state.next_update_due is None and state.holding_updates_in_a_row == 0:
+        return
+    state.holding_updates_in_a_row = 0
+    if state.next_update_due is None:
+        return
+    state.next_update_due = None
+    state.scheduled = [item for item in state.scheduled if watch_of(item) != "next_update"]
+    step.log("record", f"next-update watch ended: {reason}", kind="checkpoint")
+
+
+def recently_heard(step: Step) -> timedelta | None:
+    """How long since the customer was last sent something, if within the coalesce window."""
+    last = step.state.last_customer_notified_at
+    window = timedelta(seconds=step.rules.policy.coalesce_window_seconds)
+    if last is None or step.now - last >= window:
+        return None
+    return step.now - last
+
+
+def send_to_team(step: Step, item: Scheduled, team_name: str | None, agent_email: str | None,
+                   agent_name: str, holding: dict[str, Any] | None = None) -> None:
+    state = step.state
+    recipients = step.rules.internal_recipients
+    team = team_name or "default"
+    if item.audience == "agent":
+        address = agent_email or recipients.get(team) or recipients.get("default")
+    else:
+        address = recipients.get(f"lead:{team}") or recipients.get("lead")
+    if not address:
+        step.log("suppress", f"no address configured for the {item.audience}", kind=item.kind)
+        return
+    nid = notification_id(state.ticket_id, item.kind, item.trigger_event_id, "email",
+                          audience=item.audience)
+    record_sent(step, Notification(
+        notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience=item.audience,
+        channel="email", recipient=address, locale=step.rules.default_locale,
+        timezone=step.rules.policy.team_timezone, plain_text_only=False,
+        trigger_event_id=item.trigger_event_id, decided_at=step.now,
+        context={
+            **with_every_promise_flag(item.context),
+            "ticket": {"id": state.ticket_id, "subject": state.subject or "",
+                       "status": state.status},
+            "customer": _customer_for_the_team(step),
+            "agent": {"name": agent_name},
+            "holding": holding,
+            "sent_at": step.now.isoformat(),
+        },
+    ))
+
+
+# The team's messages speak of the customer as they asked: "goes to him at 8 am, his time".
+KNOWN_PRONOUNS = {"she": ("her", "her"), "he": ("him", "his"), "they": ("them", "their")}
+
+
+def object_pronouns(pronouns: str | None) -> dict[str, str]:
+    """`them` and `their` from the customer's own pronouns ("she/her" -> her, her); "they"
+    forms for pronouns not listed (the name is never guessed at)."""
+    first = (pronouns or "").split("/")[0].strip().lower()
+    them, their = KNOWN_PRONOUNS.get(first, KNOWN_PRONOUNS["they"])
+    return {"them": them, "their": their}
+
+
+def _customer_for_the_team(step: Step) -> dict[str, Any]:
+    """What the agent and the lead need to write to this person well: name, pronouns,
+    language, their own zone, and the needs their messages must meet."""
+    customer = step.state.customer
+    if customer is None:
+        return {"greeting_name": "", "pronouns": None, "timezone": None, "language": None,
+                "plain_text_only": False, "quiet_hours": None, **object_pronouns(None)}
+    quiet = customer.quiet_hours
+    return {
+        "greeting_name": customer.greeting_name, "pronouns": customer.pronouns,
+        **object_pronouns(customer.pronouns),
+        "timezone": customer_zone(customer, step.rules.policy).key,
+        "language": customer.language,
+        "plain_text_only": customer.accessibility.plain_text_only,
+        "quiet_hours": {"start": quiet.start.strftime("%H:%M"), "end": quiet.end.strftime("%H:%M")}
+        if quiet else None,
+    }
+
+
+def _holding_fate(step: Step) -> dict[str, Any]:
+    """What happens to the customer's holding update released in this same step — the
+    escalation tells the lead that, not what was meant to happen."""
+    customer = step.state.customer
+    if customer is None:
+        return {"status": "not_sent", "reason": "no customer details are known", "until": None}
+    route = customer_route(customer, step.rules.enabled_channels)
+    if isinstance(route, NoRoute):
+        return {"status": "not_sent", "reason": route.reason, "until": None}
+    later = quiet_until(step.now, customer, step.rules.policy)
+    if later is not None:
+        return {"status": "deferred", "reason": "the customer's quiet hours",
+                "until": later.isoformat()}
+    # The last holding update in a row names no next time: the lead should know heard
+    # goes quiet after it until someone writes.
+    last = step.state.holding_updates_in_a_row + 1 >= step.rules.policy.holding_updates_in_a_row
+    return {"status": "sent", "reason": None, "until": None, "channel": route.channel,
+            "last": last}
+
+
+def announcement_stale(state: TicketState, item: Scheduled, now: datetime) -> str | None:
+    """Why a first promise's announcement should not go (any more), if it should not."""
+    promised = item.context.get("promised") or {}
+    promise = state.promises.get(str(promised.get("promise_id")))
+    if promise is None or promise.version != promised.get("version") \
+            or promise.status != "pending":
+        return "the promise was kept or changed before it was announced"
+    if promise.due_at <= now:
+        # Held (quiet hours, a backlog) past the promised time: the holding update speaks now.
+        return "the promised time passed before it could be announced"
+    return None

@@ -1,0 +1,329 @@
+"""Releasing scheduled messages: each is re-checked when its time comes (is it still
+wanted?), routed to the customer and the ticket's other contacts, and written."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from heard.streams.contract.records import (
+    Contact,
+    Customer,
+)
+from heard.streams.contract.state import (
+    Notification,
+    Scheduled,
+    TicketState,
+    notification_id,
+)
+from heard.streams.policy import choices, promises
+from heard.streams.policy.first_reply import (
+    first_reply_item,
+    first_reply_moved,
+    first_reply_target,
+    promise_a_reachable_first_reply,
+    promise_a_reply_to_a_follow_up,
+)
+from heard.streams.policy.history import answered_before, pending_promise, replied_since
+from heard.streams.policy.routing import (
+    NoRoute,
+    Route,
+    customer_route,
+    customer_zone,
+    quiet_until,
+)
+from heard.streams.policy.step import Rules, Step, record_sent, writing_locale
+
+
+# ------------------------------------------------------------------ release
+def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
+    """Release what is due by `until` (strictly before it, with `before`)."""
+    state = step.state
+
+    def is_due(item: Scheduled) -> bool:
+        return item.due_at < until if before else item.due_at <= until
+
+    due = [item for item in state.scheduled if is_due(item)]
+    if not due:
+        return
+    state.scheduled = [item for item in state.scheduled if not is_due(item)]
+    # An acknowledgment goes first: what else is released may depend on what it promised.
+    for item in sorted(due, key=lambda i: (i.kind != "acknowledgment", i.due_at)):
+        promised = item.context.get("promise") or {}
+        if first_reply_item(item) and state.first_reply_due is not None \
+                and promised.get("due_at") != state.first_reply_due.isoformat():
+            # The acknowledgment just released promised a later first reply: wait for that.
+            state.scheduled.append(first_reply_moved(item, state.first_reply_due, step.rules,
+                                                      step.now))
+            continue
+        waiting = [i.due_at for i in state.scheduled if i.kind == "acknowledgment"]
+        if first_reply_item(item) and waiting:
+            # The acknowledgment that names the first reply has not gone yet (quiet hours):
+            # nobody is nudged or told about a promise the customer has not been given.
+            state.scheduled.append(item.model_copy(update={"due_at": max(min(waiting),
+                                                                          item.due_at)}))
+            continue
+        watch = promises.watch_of(item)
+        if item.audience == "customer":
+            _release_customer(step, item)
+        elif item.kind in choices.TEAM_KINDS:
+            choices.release_team(step, item)
+        elif watch is not None:
+            promises.release_watch(step, item, watch)
+        else:
+            promises.release_internal(step, item)
+
+
+# The messages that say, in one line, who has the request now after a change of owner.
+# (A holding update by SMS has no room left for it.)
+NEWS_KINDS = ("milestone_update", "checkpoint_holding")
+OWNER_NEWS = {("milestone_update", "email"), ("milestone_update", "sms"),
+              ("checkpoint_holding", "email")}
+# What each contact hears: a stakeholder every update; a requester all a customer does.
+STAKEHOLDER_KINDS = ("milestone_update", "checkpoint_holding", "closure_summary")
+
+
+def _release_customer(step: Step, item: Scheduled) -> None:
+    state = step.state
+    reason = _still_wanted(step, item)
+    if reason:
+        step.log("cancel", reason, kind=item.kind)
+        return
+    if item.contact is not None:
+        contact = next((c for c in state.contacts if c.key == item.contact), None)
+        if contact is None:
+            step.log("cancel", "the contact is no longer on the ticket", kind=item.kind)
+        else:
+            _release_to_contact(step, item, contact)
+        return
+    item = with_news(step, item)
+    if not _release_to_customer(step, item):
+        return  # coalesced: everyone hears it together when it goes, or no one does
+    for contact in state.contacts:
+        if contact.role == "requester" or item.kind in STAKEHOLDER_KINDS:
+            _release_to_contact(step, item.model_copy(update={"contact": contact.key}), contact)
+
+
+def with_news(step: Step, item: Scheduled) -> Scheduled:
+    """The item, carrying the news it is the first to tell (after a change of owner, "Aisha
+    has your request now"; after repeated transfers, that they happened): decided once,
+    so the customer and every contact hear the same, and no later update repeats it."""
+    state = step.state
+    if item.kind not in NEWS_KINDS or "news" in item.context:
+        return item
+    transfers = (item.kind == "milestone_update" and state.owner is not None
+                 and state.transfers >= step.rules.policy.transfers_before_acknowledging
+                 and not state.transfers_acknowledged)
+    # The handovers' sentence names the owner already. A message that has no room for the
+    # owner's line (a holding update by SMS) leaves the news for the next one.
+    route = customer_route(state.customer, step.rules.enabled_channels) if state.customer else None
+    channel = route.channel if isinstance(route, Route) else None
+    owner_new = state.owner_news and not transfers and (item.kind, channel) in OWNER_NEWS
+    if transfers:
+        state.transfers_acknowledged = True
+    if transfers or owner_new:
+        state.owner_news = False
+    return item.model_copy(update={"context": {
+        **item.context, "news": {"transfers": transfers, "owner_new": owner_new}}})
+
+
+def _release_to_contact(step: Step, item: Scheduled, contact: Contact) -> None:
+    quiet_end = None if item.urgent else quiet_until(step.now, contact, step.rules.policy)
+    if quiet_end is not None:
+        step.state.scheduled.append(item.model_copy(update={"due_at": quiet_end}))
+        step.log("defer", f"a contact's quiet hours ({contact.role}); deferred to "
+                 f"{quiet_end.isoformat()}", kind=item.kind)
+        return
+    emit_customer(step, item, contact)
+
+
+def _release_to_customer(step: Step, item: Scheduled) -> bool:
+    """Release to the ticket's customer. False when the message was coalesced (it waits, or
+    is not needed): then it goes to no one else either."""
+    state = step.state
+    last = state.last_customer_notified_at
+    window = timedelta(seconds=step.rules.policy.coalesce_window_seconds)
+    if item.context.get("promised") and last is not None and step.now - last < window:
+        # Just after another message, a promise's announcement waits a little: by then a
+        # reply may have kept the promise, and two messages in a minute are one too many.
+        state.scheduled.append(item.model_copy(update={"due_at": last + window}))
+        step.log("defer", f"the customer heard from us {(step.now - last).seconds} s ago; the "
+                 f"promise is announced at {(last + window).isoformat()}", kind=item.kind)
+        return False
+    if item.kind == "acknowledgment" and not item.urgent and last is not None \
+            and step.now - last < window:
+        step.log("skip", f"coalesced: the customer heard from us {(step.now - last).seconds} s "
+                 "ago", kind=item.kind)
+        return False
+    quiet_end = None if item.urgent else quiet_until(step.now, state.customer, step.rules.policy)
+    if quiet_end is not None:
+        state.scheduled.append(item.model_copy(update={"due_at": quiet_end}))
+        step.log("defer", f"customer's quiet hours; deferred to {quiet_end.isoformat()}",
+                 kind=item.kind)
+        # Their quiet hours are theirs: the other contacts hear now, by their own.
+        return True
+    if item.kind == "acknowledgment":
+        promise_a_reachable_first_reply(step)
+        promise_a_reply_to_a_follow_up(step, item)
+    emit_customer(step, item)
+    return True
+
+
+def _still_wanted(step: Step, item: Scheduled) -> str | None:
+    state = step.state
+    if state.customer is None:
+        return "no customer details known for this ticket"
+    if item.kind == "acknowledgment":
+        if replied_since(state, item.trigger_at):
+            return "a real agent reply landed first"
+        if state.status in ("resolved", "closed"):
+            return "ticket already resolved"
+    if item.kind == "milestone_update" and item.context.get("promised"):
+        return promises.announcement_stale(state, item, step.now)
+    if item.kind == "closure_summary":
+        return _closure_stale(state, item)
+    if item.kind == "checkpoint_holding":
+        watch = promises.watch_of(item)
+        if watch is not None:
+            return _watched_holding_stale(step, item, watch)
+        return promises.holding_still_wanted(step, item)
+    return None
+
+
+def _closure_stale(state: TicketState, item: Scheduled) -> str | None:
+    if state.reopened_at is not None and state.reopened_at > item.trigger_at:
+        return "ticket reopened during the closure grace period"
+    if any(s.kind == "closure_summary" and s.at >= item.trigger_at
+           and s.contact == item.contact for s in state.sent):
+        return "closure summary already sent"
+    return None
+
+
+def _watched_holding_stale(step: Step, item: Scheduled, watch: str) -> str | None:
+    """Why a holding update for a watch heard keeps itself (the first reply, the next
+    update) is no longer wanted, or None when it still is."""
+    state = step.state
+    if state.status in ("resolved", "closed"):
+        return "ticket already resolved"
+    if promises.watch_due(state, watch) is None:
+        return ("the first reply was given" if watch == "first_reply"
+                else "the customer has heard from us since")
+    # A contact held by their quiet hours still gets their own update.
+    heard = promises.recently_heard(step) if item.contact is None else None
+    if heard is None:
+        return None
+    # An acknowledgment (deferred by quiet hours, or for a message they just sent) went out
+    # moments ago: a holding update beside it would only confuse; the lead is still told.
+    # A promised next update is kept from that message on.
+    if watch == "next_update":
+        later = promises.watch_next_update(step, item, counts=False)
+        named = later.isoformat() if later else "no set time"
+        return (f"the customer heard from us {heard.seconds} s ago; the next update "
+                f"is now due by {named}")
+    return f"the customer heard from us {heard.seconds} s ago"
+
+
+def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -> None:
+    """Write to the ticket's customer, or to one of its other contacts."""
+    state = step.state
+    customer: Customer | None = contact or state.customer
+    assert customer is not None
+    route = customer_route(customer, step.rules.enabled_channels)
+    if isinstance(route, NoRoute):
+        step.log("suppress", route.reason if contact is None else
+                 f"a contact ({contact.role}): {route.reason}", kind=item.kind)
+        return
+    # One id per person: the customer's stays what it always was.
+    nid = notification_id(state.ticket_id, item.kind, item.trigger_event_id, route.channel,
+                          "customer" if contact is None else f"contact:{contact.key}")
+    if any(s.notification_id == nid for s in state.sent):
+        step.log("skip", "this notification was already decided", kind=item.kind,
+                 channel=route.channel, nid=nid)
+        return
+    zone = customer_zone(customer, step.rules.policy)
+    language = customer.language or step.rules.default_locale
+    locale, chain = writing_locale(language, item.kind, step.rules)
+    if locale != language:
+        # Recorded, so `heard explain` shows the customer was not written to in their language.
+        step.log("record", f"no {item.kind} templates in {language!r}; written in {locale!r} "
+                 f"(tried {' -> '.join(chain)})", kind=item.kind)
+    context = customer_context(state, item, step.rules, step.now, route.channel, customer)
+    if item.kind == "checkpoint_holding":
+        # The customer's holding update sets the next time (and counts); a contact's names it.
+        hear_by = (promises.watch_next_update(step, item) if contact is None
+                   else state.next_update_due or promises.next_update_time(step))
+        context["next_update"] = {"due_at": hear_by.isoformat()} if hear_by else None
+    elif contact is None and item.kind in ("milestone_update", "closure_summary", "options",
+                                           "option_confirmed"):
+        promises.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
+        if item.kind == "options":
+            # The agent's choices are a real reply: no "we have not replied yet" after them.
+            promises.end_first_reply_watch(step, "first reply given: the options reached them")
+    notification = Notification(
+        notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience="customer",
+        channel=route.channel, recipient=route.recipient,
+        fallback=[channel for channel, _ in route.fallback],
+        fallback_recipients={channel: address for channel, address in route.fallback},
+        locale=locale, timezone=zone.key,
+        plain_text_only=customer.accessibility.plain_text_only, urgent=item.urgent,
+        trigger_event_id=item.trigger_event_id, decided_at=step.now,
+        context=context, contact=contact.key if contact else None,
+    )
+    record_sent(step, notification)
+
+
+def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: datetime,
+                     channel: str, person: Customer | None = None) -> dict[str, Any]:
+    customer = person or state.customer
+    assert customer is not None
+    milestone = state.next_milestone
+    promise = pending_promise(state) if item.kind == "acknowledgment" else None
+    follow_up = answered_before(state)
+    if milestone is None and promise is not None and state.next_update_due is None:
+        # What the customer waits for next is what the agent promised.
+        milestone_ctx: dict[str, Any] | None = {
+            "text": promise.customer_text, "first_reply": promise.customer_text is None,
+            "due_at": promise.due_at.isoformat(), "follow_up": follow_up}
+    elif milestone is None and item.kind == "acknowledgment":
+        target = (state.next_update_due or state.first_reply_due
+                  or first_reply_target(state, rules, item.trigger_at))
+        # No text: each locale's template words the (first) reply itself.
+        milestone_ctx = {"text": None, "first_reply": True, "follow_up": follow_up,
+                         "due_at": max(target, now).isoformat()}
+    elif milestone is not None:
+        # A time already gone (the message waited out quiet hours) is not promised again.
+        due = milestone.due_at if milestone.due_at and milestone.due_at > now else None
+        milestone_ctx = {"text": milestone.text, "follow_up": follow_up,
+                         "due_at": due.isoformat() if due else None}
+    else:
+        milestone_ctx = None
+    news = item.context.get("news") or {}
+    context: dict[str, Any] = {
+        "customer": {
+            "name": customer.name,
+            "greeting_name": customer.greeting_name,
+            "pronouns": customer.pronouns,
+            # "customer" for the one who opened it; a contact's role ("requester",
+            # "stakeholder") lets a template word it for someone who did not write.
+            "role": getattr(customer, "role", "customer"),
+        },
+        "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status},
+        "agent": {"name": state.agent.name} if state.agent else None,
+        "owner": {"name": state.owner.name, "new": bool(news.get("owner_new"))
+                  and (item.kind, channel) in OWNER_NEWS} if state.owner else None,
+        "concern": state.concern,
+        "transfers": {"count": state.transfers, "acknowledge": bool(news.get("transfers"))},
+        "next_milestone": milestone_ctx,
+        "quick_update": {"channel": channel},
+        "sent_at": now.isoformat(),
+        "moved": None,
+        "promised": None,
+        "next_update": None,
+    }
+    if item.kind == "closure_summary" and state.summary is not None:
+        context["summary"] = state.summary.model_dump()
+        # One question, answered in one tap: a number from 1 to 5.
+        context["feedback"] = {"scale": 5, "links": None} if rules.feedback.ask else None
+    context.update(promises.with_every_promise_flag(
+        {key: value for key, value in item.context.items() if key != "news"}))
+    return context

@@ -1,0 +1,327 @@
+"""`heard templates serve`: the writers' studio, on 127.0.0.1.
+
+Every message kind (the team's too) rendered for every persona of config/personas.yaml at
+lint's own moment and with lint's own sample data, in one page: the subject, the HTML email
+in a sandboxed frame, the plain-text part, the SMS as a phone bubble with its segments and
+the characters that force UCS-2 marked, and the lint findings of that cell with file and
+line. Saving a template or the personas file refreshes the cells it changed; a template
+that cannot render shows its problem in the cell, never a traceback. "Send me a test"
+delivers the rendered message through the configured channels (the dev stack's mail
+catcher and SMS capture by default).
+
+Routes: `GET /` (the page), `GET /cells` (JSON), `GET /changes` (server-sent events, one per
+change on disk), `POST /send` (form: cell, channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from heard.channels.base import DeliveryError, OutboundMessage
+from heard.streams.base.settings import ConfigError, load_settings
+from heard.streams.content.lint import SAMPLE_NOW, Finding, Linter, load_linter, sample_contexts
+from heard.streams.content.rendering import CUSTOMER_KINDS, KINDS, TemplateProblem
+from heard.streams.content.sms_segments import segments
+from heard.streams.studio.page import PAGE
+
+log = logging.getLogger("heard.studio")
+
+# A save touches a file once or twice in quick succession; wait this long for the rest.
+DEBOUNCE_MS = 120
+# What each sample wording is, in a writer's words (lint.sample_contexts names them).
+WORDINGS = {"": "", "no-milestone": "when the ticket has no milestone: the first reply",
+            "first-reply": "for the first reply the acknowledgment promised",
+            "follow-up": "the customer wrote again after a reply: \"a reply\", not \"a first\"",
+            "next-update": "for the next update a holding update promised",
+            "last-holding": "the last holding update in a row (names no time)",
+            "two-options": "two options, no deadline, no intro, no links; one without "
+                           "trade-off or timeline",
+            "changed-choice": "the customer changed their choice",
+            "no-links": "the rating asked without links (no link secret configured)",
+            "no-question": "no rating asked (feedback ask: false)",
+            "first-promise": "announcing an agent's first promise",
+            "new-owner": "the one update after a change of owner"}
+
+
+@dataclass
+class StudioState:
+    config: Path
+    templates: Path
+    test_email: str
+    test_phone: str
+    generation: int = 0
+    cells: dict[str, Any] | None = None
+    listeners: set[asyncio.Queue[str]] = field(default_factory=set)
+
+
+def sms_runs(text: str) -> list[tuple[str, bool]]:
+    """The SMS as runs of text, each marked if its characters are outside GSM-7 (any one
+    of them makes the whole message UCS-2: 70 characters a part instead of 160)."""
+    runs: list[tuple[str, bool]] = []
+    for char in text:
+        forced = segments(char)[1] == "UCS-2"
+        if runs and runs[-1][1] == forced:
+            runs[-1] = (runs[-1][0] + char, forced)
+        else:
+            runs.append((char, forced))
+    return runs
+
+
+def findings_for(findings: list[Finding], files: list[str], kind: str, locale: str,
+                 persona: str) -> list[str]:
+    """The lint findings about this cell: its files, and its persona when one is named."""
+    mine = []
+    for finding in findings:
+        if not (any(name in finding.where for name in files)
+                or f"{kind}/{locale}/" in finding.where):
+            continue
+        named = finding.message.split(":", 1)[0]
+        if named.startswith("persona ") and named[len("persona "):].split("/")[0] != persona:
+            continue
+        mine.append(str(finding))
+    return list(dict.fromkeys(mine))
+
+
+def render_cells(config: Path, templates: Path) -> dict[str, Any]:
+    """Every kind for every persona, in each of its wordings, as the page shows it; a
+    problem anywhere is a value on the page, never an exception out of here."""
+    try:
+        linter = load_linter(config, templates)
+        linter.run()
+        cells = [one_cell(linter, kind, persona, label, context)
+                 for kind in KINDS for persona in linter.personas
+                 for label, context in sample_contexts(kind, persona, SAMPLE_NOW,
+                                                       linter.samples_for(persona))]
+    except (ConfigError, ValidationError, OSError) as exc:
+        return {"problem": f"cannot load the studio's configuration: {exc}", "cells": []}
+    except Exception as exc:  # the page says what broke; the studio keeps serving and watching
+        log.exception("studio: rendering failed")
+        return {"problem": f"the studio could not render the templates: "
+                           f"{type(exc).__name__}: {exc}", "cells": []}
+    return {"problem": None, "cells": cells}
+
+
+def one_cell(linter: Linter, kind: str, persona: Any, label: str,
+             context: dict[str, Any]) -> dict[str, Any]:
+    renderer = linter.renderer
+    files = [name for file in ("subject.txt", "email.txt", "email.html", "sms.txt")
+             if (name := renderer.resolve(kind, persona.locale, file)) is not None]
+    named = f"persona {persona.key}{'/' + label if label else ''}:"
+    findings = [f for f in linter.findings
+                if not f.message.startswith("persona ") or f.message.startswith(named)]
+    cell: dict[str, Any] = {
+        "id": f"{kind}--{persona.key}" + (f"--{label}" if label else ""), "kind": kind,
+        "persona": persona.key, "wording": WORDINGS.get(label, label),
+        "locale": persona.locale, "channel": persona.channel, "team": kind not in CUSTOMER_KINDS,
+        "written_in": files[0].split("/")[1] if files else None, "files": files,
+        "findings": findings_for(findings, files, kind, persona.locale, persona.key),
+        "subject": None, "text": None, "html": None, "sms": None, "problems": [],
+    }
+    try:
+        email = renderer.render(kind, "email", persona.locale, persona.timezone, context,
+                                persona.plain_text_only)
+        cell.update(subject=email.subject, text=email.text, html=email.html)
+    except TemplateProblem as exc:
+        cell["problems"].append(str(exc))
+    if kind in CUSTOMER_KINDS:
+        try:
+            sms = renderer.render(kind, "sms", persona.locale, persona.timezone, context)
+            count, encoding, units = segments(sms.text)
+            cell["sms"] = {"text": sms.text, "segments": count, "encoding": encoding,
+                           "units": units, "runs": sms_runs(sms.text),
+                           "budget": linter.settings.sms_budget(kind)}
+        except TemplateProblem as exc:
+            cell["problems"].append(str(exc))
+    cell["digest"] = hashlib.sha256(json.dumps(cell, sort_keys=True).encode()).hexdigest()[:16]
+    return cell
+
+
+# ------------------------------------------------------------------ routes
+STATE = web.AppKey("studio", StudioState)
+
+
+def _allowed_host(request: web.Request) -> bool:
+    """Loopback names only: a page elsewhere cannot reach the studio by DNS rebinding."""
+    host = (request.host or "").rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A POST from the studio's own page: the header its script adds (another site's page
+    cannot add it without a CORS preflight the studio never grants), and the browser's own
+    word on where the request came from when it gives one."""
+    if request.headers.get("X-Heard-Studio") != "1":
+        return False
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"http://{request.host}":
+        return False
+    return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
+
+
+@web.middleware
+async def loopback_only(request: web.Request, handler: Any) -> web.StreamResponse:
+    if not _allowed_host(request):
+        return web.Response(status=403, text="the studio answers on 127.0.0.1 only\n")
+    if request.method != "GET" and not _same_origin(request):
+        return web.Response(status=403, text="only the studio's own page can send\n")
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+async def page(_request: web.Request) -> web.Response:
+    return web.Response(text=PAGE, content_type="text/html")
+
+
+async def cells(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state.cells is None:
+        state.cells = await asyncio.to_thread(render_cells, state.config, state.templates)
+    return web.json_response({"generation": state.generation, **state.cells})
+
+
+async def changes(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    state.listeners.add(queue)
+    try:
+        await response.write(f"data: {json.dumps({'generation': state.generation})}\n\n".encode())
+        while True:
+            await response.write(f"data: {await queue.get()}\n\n".encode())
+    except ConnectionResetError:
+        pass  # the writer closed the tab: nothing to tell them
+    finally:
+        state.listeners.discard(queue)
+    return response
+
+
+async def send(request: web.Request) -> web.Response:
+    """Deliver one cell's message through the configured channel, to the writer's own
+    test address (never a persona's)."""
+    state = request.app[STATE]
+    form = await request.post()
+    cell_id, channel_name = str(form.get("cell", "")), str(form.get("channel", "email"))
+    if state.cells is None:
+        state.cells = await asyncio.to_thread(render_cells, state.config, state.templates)
+    cell = next((c for c in state.cells["cells"] if c["id"] == cell_id), None)
+    if cell is None:
+        return web.json_response({"ok": False, "reason": f"no cell {cell_id!r}"}, status=404)
+    if cell["problems"]:
+        return web.json_response({"ok": False, "reason": "this message does not render: "
+                                  + "; ".join(cell["problems"])}, status=422)
+    if channel_name == "sms" and cell["sms"] is None:
+        return web.json_response({"ok": False, "reason": "the team's messages go by email only"},
+                                 status=422)
+    try:
+        settings = load_settings(state.config)
+        from heard.streams.delivery.wiring import build_channels
+
+        channels = build_channels(settings.channels)
+    except (ConfigError, ValidationError) as exc:
+        return web.json_response({"ok": False, "reason": str(exc)}, status=422)
+    channel = channels.get(channel_name)
+    if channel is None:
+        return web.json_response({"ok": False, "reason": f"the {channel_name} channel is not "
+                                  "enabled in config/channels.yaml"}, status=422)
+    message = OutboundMessage(
+        notification_id=str(uuid.uuid4()), ticket_id="STUDIO-TEST",
+        to=state.test_phone if channel_name == "sms" else state.test_email,
+        text=cell["sms"]["text"] if channel_name == "sms" else cell["text"],
+        subject=None if channel_name == "sms" else f"[test] {cell['subject']}",
+        html=None if channel_name == "sms" else cell["html"],
+        headers={"X-Heard-Kind": cell["kind"], "X-Heard-Studio": cell["id"]})
+    try:
+        receipt = await channel.send(message)
+    except DeliveryError as exc:
+        return web.json_response({"ok": False, "reason": exc.reason}, status=502)
+    finally:
+        for each in channels.values():
+            await each.aclose()
+    return web.json_response({"ok": True, "to": message.to, "channel": channel_name,
+                              "provider_id": receipt.provider_id})
+
+
+async def watch(app: web.Application) -> AsyncIterator[None]:
+    """Re-render on every save under the templates and config folders and tell each page."""
+    from watchfiles import awatch
+
+    state = app[STATE]
+
+    async def follow() -> None:
+        # The folders' parents are watched too, so a folder deleted and made again (a
+        # checkout, a copy over it) is followed instead of silently dropped.
+        watched = {state.templates.resolve().parent, state.config.resolve().parent}
+        roots = (state.templates.resolve(), state.config.resolve())
+        async for changed in awatch(*watched, debounce=DEBOUNCE_MS, step=30):
+            paths = [Path(path) for _, path in changed]
+            if not any(root == path or root in path.parents for path in paths for root in roots):
+                continue
+            cells = await asyncio.to_thread(render_cells, state.config, state.templates)
+            state.cells, state.generation = cells, state.generation + 1
+            files = sorted({path.name for path in paths})
+            log.info("studio: %s changed; cells re-rendered", ", ".join(files))
+            for queue in state.listeners:
+                queue.put_nowait(json.dumps({"generation": state.generation, "files": files}))
+
+    task = asyncio.create_task(follow())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def build_studio(config: Path, templates: Path, test_email: str,
+                 test_phone: str) -> web.Application:
+    app = web.Application(middlewares=[loopback_only])
+    app[STATE] = StudioState(config=config, templates=templates, test_email=test_email,
+                             test_phone=test_phone)
+    app.router.add_get("/", page)
+    app.router.add_get("/cells", cells)
+    app.router.add_get("/changes", changes)
+    app.router.add_post("/send", send)
+    app.cleanup_ctx.append(watch)
+    return app
+
+
+def serve_command(config: Path, templates: Path, host: str, port: int, test_email: str,
+                  test_phone: str) -> int:
+    if not templates.is_dir():
+        print(f"no templates folder at {templates}")
+        return 2
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"the studio serves on this machine only (127.0.0.1, localhost or ::1), "
+              f"not {host}: it can send messages through the configured channels")
+        return 2
+    app = build_studio(config, templates, test_email, test_phone)
+
+    async def run() -> None:
+        runner = web.AppRunner(app, handle_signals=True)
+        await runner.setup()
+        listener = socket.create_server((host, port))  # port 0: any free port, printed below
+        await web.SockSite(runner, listener).start()
+        bound = listener.getsockname()[1]
+        print(f"studio: http://{host}:{bound}/  (templates {templates}, config {config}; "
+              "Ctrl-C stops)", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+    return 0

@@ -1,0 +1,320 @@
+"""The Faust worker's wiring: topics, tables and agents bound together.
+
+Each agent is a class in `heard.streams.worker`, given its tables as mappings, a sink and a
+clock; here they are bound to Faust. Agents run with concurrency 1 and `at_least_once`;
+duplicates are absorbed by event-id dedupe in the ticket state and by the receipts table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import faust
+import faust.streams as faust_streams
+from faust.types import TableT
+
+from heard.channels.base import Channel
+from heard.streams.base.http import ops_app
+from heard.streams.base.http import serve as serve_http_app
+from heard.streams.base.settings import ConfigError, EngineSettings, Settings
+from heard.streams.base.version import installed_version
+from heard.streams.content.rendering import Renderer
+from heard.streams.contract.records import event_to_json
+from heard.streams.delivery.consent import ConsentLedger
+from heard.streams.delivery.consent import keep_following as keep_following_consent
+from heard.streams.delivery.links import ReplyLinks
+from heard.streams.delivery.sender import Delivery
+from heard.streams.kafka import faust_recovery
+from heard.streams.kafka.client import faust_credentials
+from heard.streams.kafka.lag import LagProbe
+from heard.streams.kafka.topics import TopicNames, retry_topic
+from heard.streams.policy.step import Rules
+from heard.streams.worker.answer_pages import AnswerPages
+from heard.streams.worker.answer_pages import add_routes as add_answer_routes
+from heard.streams.worker.delivery_agent import DeliveryAgent
+from heard.streams.worker.lifecycle import LifecycleAgent
+from heard.streams.worker.metrics import BUILD_INFO, TIMERS_PENDING
+from heard.streams.worker.opt_outs import OptOuts
+from heard.streams.worker.redelivery import RedeliveryAgent
+from heard.streams.worker.sink import Clock, DeadLetters, InboundRecord, Sink
+from heard.streams.worker.sms_replies import SmsRepliesAgent
+from heard.streams.worker.sms_status import SmsStatusAgent
+from heard.streams.worker.state_cache import StateCache
+from heard.streams.worker.team_notice import TeamInbox
+from heard.streams.worker.timers import DueTimers
+from heard.streams.worker.web import TwilioRoutes, public_app
+
+log = logging.getLogger("heard.worker")
+Handler = Callable[[InboundRecord], Awaitable[None]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def bind_current_event(event: Any) -> None:
+    """Make `event` the current event of this task's context (Faust keeps it in a ContextVar)."""
+    # Faust has no public setter for it; its own stream sets it the same way.
+    faust_streams._current_event.set(weakref.ref(event))
+
+
+def prepare_data_dir(folder: Path) -> None:
+    """Faust writes table stores and its own state here: a fresh checkout has no folder yet,
+    and an image's volume may belong to another user. Either way, say so before Faust starts."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"config/engine.yaml: data_dir: cannot create {folder} ({exc.strerror}); "
+                          "set HEARD_DATA_DIR to a folder this user can write") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"config/engine.yaml: data_dir: {folder} is not writable by uid "
+                          f"{os.getuid()}; set HEARD_DATA_DIR to a folder this user can write")
+
+
+class FaustSink:
+    """Hands records straight to the Kafka producer, without Faust's per-message bookkeeping.
+
+    Durability is unchanged: before Faust commits a source offset it flushes the producer,
+    so a record emitted here is acknowledged before its cause is committed.
+    """
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def emit(self, topic: str, key: bytes | None, value: bytes,
+                   headers: Mapping[str, bytes] | None = None) -> None:
+        await self.app.producer.send(topic, key, value, partition=None, timestamp=None,
+                                     headers=headers)
+
+
+@dataclass
+class Tables:
+    tickets: TableT[str, Any]
+    due_index: TableT[str, Any]
+    receipts: TableT[str, Any]
+    provider_status: TableT[str, Any]
+    # The latest question heard asked each phone by SMS, keyed by the number.
+    sms_questions: TableT[str, Any]
+
+    @classmethod
+    def of(cls, app: faust.App, partitions: int) -> Tables:
+        def table(name: str, value_type: type) -> TableT[str, Any]:
+            return app.Table(name, default=None, partitions=partitions, key_type=str,
+                             value_type=value_type)
+
+        return cls(tickets=table("tickets", str), due_index=table("due-index", float),
+                   receipts=table("receipts", str), provider_status=table("sms-status", str),
+                   sms_questions=table("sms-questions", str))
+
+
+def faust_app(engine: EngineSettings) -> faust.App:
+    return faust.App(
+        engine.app_id,
+        broker=[f"kafka://{server}" for server in engine.bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(engine),
+        store=engine.store,
+        datadir=engine.data_dir,
+        topic_partitions=engine.partitions,
+        topic_replication_factor=engine.replication_factor,
+        processing_guarantee="at_least_once",
+        table_standby_replicas=0,
+        # Faust's own web server would publish its tables (customers' data) and router;
+        # heard serves its own two listeners instead (streams/worker/web.py).
+        web_enabled=False,
+        broker_session_timeout=engine.session_timeout_seconds,
+        broker_heartbeat_interval=engine.heartbeat_interval_seconds,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+
+
+def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
+    return app.topic(*names, key_type=bytes, value_type=bytes,
+                     key_serializer="raw", value_serializer="raw")
+
+
+def one_by_one(app: faust.App, topic: faust.TopicT, name: str, handle: Handler, *,
+               flush: bool = False) -> None:
+    """An agent handing each record of `topic` to `handle`, in order."""
+    async def agent(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await handle(event)
+            if flush:
+                await app.producer.flush()
+
+    agent.__name__ = agent.__qualname__ = name.replace("-", "_")
+    app.agent(topic, name=name, concurrency=1)(agent)
+
+
+def delivering(app: faust.App, topic: faust.TopicT, agent: DeliveryAgent,
+               concurrency: int) -> None:
+    # A receipt is a table write, sent to its changelog in the background: wait for Kafka to
+    # have it before the next send, so a SIGKILL repeats at most the message in hand (at most
+    # the batch with delivery_concurrency N), never the last few sent.
+    if concurrency == 1:
+        one_by_one(app, topic, "deliver", agent, flush=True)
+        return
+
+    async def deliver(stream: faust.StreamT[bytes]) -> None:
+        # Offsets are acknowledged once the whole batch is done, so a crash re-delivers the
+        # batch and receipts absorb it. Table writes find their partition through the
+        # current event; each ticket's group runs in its own task, so it names its own.
+        batches = cast(Any, stream).take_events(concurrency, within=0.01)
+        async for batch in batches:
+            await agent.deliver_batch(batch, before_each=bind_current_event)
+            await app.producer.flush()
+
+    app.agent(topic, name="deliver", concurrency=1)(deliver)
+
+
+def build_app(settings: Settings, channels: dict[str, Channel], *,
+              clock: Clock = utc_now, twilio_auth_token: str = "",
+              links: ReplyLinks | None = None) -> faust.App:
+    engine = settings.engine
+    BUILD_INFO.info({"version": installed_version()})
+    faust_recovery.install()  # a restarted worker must not skip records (see the module)
+    topics = TopicNames.of(engine)
+    renderer = Renderer(engine.templates_dir, engine.default_locale)
+    problems = renderer.compile_all()
+    if problems:
+        raise ConfigError("templates do not compile:\n" + "\n".join(str(p) for p in problems))
+    rules = Rules(policy=settings.policy, enabled_channels=tuple(settings.channels.enabled),
+                  internal_recipients=dict(settings.channels.email.internal_recipients),
+                  default_locale=engine.default_locale,
+                  template_locales=renderer.locales_by_kind(), feedback=settings.feedback)
+    delivery = Delivery(renderer, channels, settings.channels.retry,
+                        settings.policy.fallback_to_other_channel, links=links)
+
+    prepare_data_dir(Path(engine.data_dir))
+    app = faust_app(engine)
+    tables = Tables.of(app, engine.partitions)
+    sink = FaustSink(app)
+    dead_letters = DeadLetters(sink, topics.dead_letters, clock)
+    ledger = ConsentLedger()
+    opt_outs = OptOuts(ledger, sink, topics.consent, clock)
+    timers = DueTimers(tables.due_index)
+    deferred = [(wait, retry_topic(engine, wait))
+                for wait in settings.channels.retry.deferred_seconds]
+    team = (TeamInbox(settings.channels.email.internal_recipients, engine.default_locale,
+                      settings.policy.team_timezone) if "email" in channels else None)
+
+    one_by_one(app, raw_topic(app, topics.ticket_events, topics.timers), "lifecycle",
+               LifecycleAgent(rules=rules, engine=engine, topics=topics, tickets=tables.tickets,
+                              timers=timers, states=StateCache(engine.state_cache_size),
+                              sink=sink, dead_letters=dead_letters, clock=clock))
+    delivering(app, raw_topic(app, topics.outbound), DeliveryAgent(
+        delivery=delivery, topics=topics, deferred=deferred, receipts=tables.receipts,
+        ledger=ledger, opt_outs=opt_outs, team=team,
+        reply_window_days=settings.feedback.reply_window_days, sink=sink,
+        dead_letters=dead_letters, clock=clock), engine.delivery_concurrency)
+    redelivery = RedeliveryAgent(outbound=topics.outbound, sink=sink, dead_letters=dead_letters,
+                                 clock=clock)
+    for wait, name in dict(deferred).items():
+        one_by_one(app, raw_topic(app, name), f"redeliver-{wait:g}s", redelivery)
+    one_by_one(app, raw_topic(app, topics.sms_status), "sms-status-reports", SmsStatusAgent(
+        provider_status=tables.provider_status, opt_outs=opt_outs,
+        notification_events=topics.notification_events, sink=sink, dead_letters=dead_letters))
+    one_by_one(app, raw_topic(app, topics.sms_inbound), "sms-replies", SmsRepliesAgent(
+        questions=tables.sms_questions, ticket_events=topics.ticket_events, sink=sink,
+        dead_letters=dead_letters))
+
+    add_timers(app, engine, topics, timers, tables, sink, clock)
+    add_services(app, settings, channels, topics, ledger, renderer, links, clock,
+                 twilio_auth_token)
+    return app
+
+
+def add_timers(app: faust.App, engine: EngineSettings, topics: TopicNames, timers: DueTimers,
+               tables: Tables, sink: Sink, clock: Clock) -> None:
+    @tables.due_index.on_recover
+    async def rebuild_due_heap() -> None:
+        log.info("timers restored: %d tickets with something due", timers.rebuild())
+
+    @app.timer(interval=engine.sweep_interval_seconds)  # type: ignore[untyped-decorator]
+    async def sweep() -> None:
+        """Emit a timer event for each ticket now due; the agent re-checks before acting."""
+        TIMERS_PENDING.set(len(timers))
+        for timer in timers.due(clock()):
+            await sink.emit(topics.timers, timer.ticket_id.encode(), event_to_json(timer))
+
+    lag_probe = LagProbe(engine)
+
+    @app.timer(interval=engine.lag_interval_seconds)  # type: ignore[untyped-decorator]
+    async def measure_lag() -> None:
+        await lag_probe.publish()
+
+    @app.on_before_shutdown.connect
+    async def close_lag_probe(sender: Any, /, *_: Any, **__: Any) -> None:
+        await lag_probe.close()
+
+
+def durable_publisher(app: faust.App, name: str) -> Callable[[bytes, bytes], Awaitable[None]]:
+    topic = raw_topic(app, name)
+
+    async def publish(key: bytes, value: bytes) -> None:
+        # Wait for the broker's acknowledgement: the HTTP answer promises durability.
+        pending = await topic.send(key=key, value=value)
+        await pending
+
+    return publish
+
+
+def not_ready_because(app: faust.App, ledger: ConsentLedger) -> list[str]:
+    waiting = []
+    if not cast(Any, app.tables).recovery.completed.is_set():
+        waiting.append("tables are being recovered")
+    if not ledger.ready.is_set():
+        waiting.append("the consent ledger is loading")
+    if app.rebalancing:
+        waiting.append("partitions are being rebalanced")
+    return waiting
+
+
+def add_services(app: faust.App, settings: Settings, channels: dict[str, Channel],
+                 topics: TopicNames, ledger: ConsentLedger, renderer: Renderer,
+                 links: ReplyLinks | None, clock: Clock, twilio_auth_token: str) -> None:
+    """The consent follower, the two HTTP listeners, and closing it all down."""
+    engine = settings.engine
+    follower_stop = asyncio.Event()
+    http_runners: list[Any] = []
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_consent() -> None:
+        await keep_following_consent(ledger, engine, topics.consent, follower_stop)
+
+    @app.on_before_shutdown.connect
+    async def close_channels(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        follower_stop.set()
+        for runner in http_runners:
+            await runner.cleanup()
+        for name, channel in channels.items():
+            log.info("closing the %s channel", name)
+            await channel.aclose()
+        log.info("channels closed")
+
+    if not engine.web.enabled:
+        return
+    twilio_routes = TwilioRoutes(
+        public_base_url=settings.channels.sms.public_base_url, auth_token=twilio_auth_token,
+        ledger=ledger, clock=clock, publish_status=durable_publisher(app, topics.sms_status),
+        publish_consent=durable_publisher(app, topics.consent),
+        publish_inbound=durable_publisher(app, topics.sms_inbound))
+    publish_event = durable_publisher(app, topics.ticket_events)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def serve_http() -> None:
+        public = public_app(twilio_routes)
+        if links is not None:
+            add_answer_routes(public, AnswerPages(links, renderer, engine.default_locale,
+                                                  clock=clock, publish_event=publish_event))
+        http_runners.append(await serve_http_app(public, engine.web.host, engine.web.port))
+        http_runners.append(await serve_http_app(ops_app(lambda: not_ready_because(app, ledger)),
+                                                 engine.web.ops_host, engine.web.ops_port))

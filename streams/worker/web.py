@@ -1,0 +1,145 @@
+"""The worker's public HTTP listener (127.0.0.1 unless configured), the only one behind the
+reverse proxy, and nothing else on it:
+- `POST /twilio/status`: delivery reports for the SMS heard sent.
+- `POST /twilio/inbound`: messages customers text to heard's number; STOP-family
+  keywords withdraw SMS consent, START-family restore it.
+
+The internal ops listener (metrics, liveness, readiness) is `heard.streams.base.http`.
+
+A Twilio request is answered 2xx only after what it says is durably in Kafka,
+so Twilio's own retries cover a broker outage; a bad signature gets 403 and is
+counted, and nothing from it is published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiohttp import web
+from aiohttp.web import Request, Response
+from prometheus_client import Counter
+
+from heard.channels.twilio_webhooks import (
+    EMPTY_TWIML,
+    INBOUND_PATH,
+    STATUS_CALLBACK_PATH,
+    BadCallback,
+    parse_inbound,
+    parse_status,
+    signature_valid,
+)
+from heard.streams.delivery.consent import HANDLED_IDS_KEPT, ConsentLedger, ConsentUpdate, keyword_of
+
+log = logging.getLogger("heard.web")
+
+CALLBACKS = Counter("heard_twilio_callbacks_total", "Twilio callbacks received",
+                    ["route", "result"])
+
+Publish = Callable[[bytes, bytes], Awaitable[None]]
+BODY_TIMEOUT_SECONDS = 10.0
+
+
+class TwilioRoutes:
+    def __init__(self, *, public_base_url: str | None, auth_token: str,
+                 ledger: ConsentLedger,
+                 publish_status: Publish, publish_consent: Publish, publish_inbound: Publish,
+                 clock: Callable[[], datetime]) -> None:
+        self.public_base_url = public_base_url
+        self.auth_token = auth_token
+        self.ledger = ledger
+        self.publish_status = publish_status
+        self.publish_consent = publish_consent
+        self.publish_inbound = publish_inbound
+        self.clock = clock
+
+    async def _verified(self, route: str, request: Request) -> dict[str, str] | Response:
+        try:
+            # A sender trickling its body must not hold a connection open for ever.
+            form = await asyncio.wait_for(request.post(), BODY_TIMEOUT_SECONDS)
+        except TimeoutError:
+            CALLBACKS.labels(route, "slow_body").inc()
+            return _text(408, "the body did not arrive in time")
+        params = {key: str(value) for key, value in form.items()}
+        if self.public_base_url is None:
+            CALLBACKS.labels(route, "not_configured").inc()
+            return _text(403, "sms.public_base_url is not configured; callbacks are refused")
+        url = f"{self.public_base_url}{request.path_qs}"
+        if not signature_valid(self.auth_token, url, form, request.headers):
+            CALLBACKS.labels(route, "bad_signature").inc()
+            log.warning("%s: rejected a request with a missing or invalid X-Twilio-Signature",
+                        route)
+            return _text(403, "invalid X-Twilio-Signature")
+        return params
+
+    async def status(self, request: Request) -> Response:
+        verified = await self._verified("status", request)
+        if not isinstance(verified, dict):
+            return verified
+        try:
+            report = parse_status(verified)
+        except BadCallback as exc:
+            CALLBACKS.labels("status", "bad_request").inc()
+            return _text(400, str(exc))
+        query = request.query
+        record = {
+            "message_sid": report.message_sid, "status": report.status,
+            "error_code": report.error_code, "to": report.to,
+            "notification_id": query.get("notification_id"), "ticket_id": query.get("ticket_id"),
+            "at": self.clock().isoformat(),
+        }
+        await self.publish_status(report.message_sid.encode(), json.dumps(record).encode())
+        CALLBACKS.labels("status", "accepted").inc()
+        return _text(204, "")
+
+    async def inbound(self, request: Request) -> Response:
+        verified = await self._verified("inbound", request)
+        if not isinstance(verified, dict):
+            return verified
+        try:
+            message = parse_inbound(verified)
+        except BadCallback as exc:
+            CALLBACKS.labels("inbound", "bad_request").inc()
+            return _text(400, str(exc))
+        keyword = keyword_of(message.body)
+        # The signature too: the same signed bytes, however their fields are cut, are one
+        # request Twilio made once.
+        signed = "sig:" + hashlib.sha256(
+            request.headers.get("X-Twilio-Signature", "").encode()).hexdigest()[:24]
+        if keyword is not None and (
+                self.ledger.already_handled("sms", message.from_number, message.message_sid)
+                or self.ledger.already_handled("sms", message.from_number, signed)):
+            # Twilio's retry, or a captured request replayed: a START from before a newer
+            # STOP must never undo it. Answered as Twilio expects; nothing changes.
+            CALLBACKS.labels("inbound", "replayed").inc()
+        elif keyword is not None:
+            previous = self.ledger.current("sms", message.from_number)
+            handled = (message.message_sid, signed, *(previous.handled if previous else ()))
+            update = ConsentUpdate("sms", message.from_number, keyword == "start", self.clock(),
+                                   f"twilio-inbound:{message.message_sid}",
+                                   handled[:HANDLED_IDS_KEPT])
+            await self.publish_consent(update.key.encode(), update.to_json())
+            self.ledger.apply(update)
+            CALLBACKS.labels("inbound", keyword).inc()
+        else:
+            await self.publish_inbound(message.from_number.encode(), json.dumps({
+                "message_sid": message.message_sid, "from": message.from_number,
+                "to": message.to_number, "body": message.body, "at": self.clock().isoformat(),
+            }).encode())
+            CALLBACKS.labels("inbound", "message").inc()
+        return Response(text=EMPTY_TWIML, content_type="text/xml")
+
+
+def _text(status: int, text: str) -> Response:
+    return Response(status=status, text=text or None)
+
+
+def public_app(routes: TwilioRoutes, max_body_bytes: int = 65536) -> web.Application:
+    app = web.Application(client_max_size=max_body_bytes)
+    app.router.add_post(STATUS_CALLBACK_PATH, routes.status)
+    app.router.add_post(INBOUND_PATH, routes.inbound)
+    return app
