@@ -57,6 +57,7 @@ typecheck-tree:
 lint: install typecheck-tree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 test: install prism kafka-jars lint
 	$(VENV)/bin/heard templates lint

@@ -449,6 +449,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     return code
 
-
-if __name__ == "__main__":
-    sys.exit(main())
