@@ -6,9 +6,10 @@ permanent delivery errors (`raise ... from exc`); nothing returns a bool.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,36 @@ class Channel(Protocol):
     async def send(self, message: OutboundMessage) -> Receipt: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TemplateParts:
+    """The files a channel's message is rendered from, in `templates/<kind>/<locale>/`."""
+
+    text: str
+    subject: str | None = None
+    html: str | None = None
+    # Whitespace folded into one line (a text message has no paragraphs).
+    one_line: bool = False
+
+
+Audience = Literal["customer", "team"]
+
+
+@dataclass(frozen=True)
+class ChannelPlugin:
+    """What the engine needs to know of a channel: its name in config and on every
+    notification, its template files, whom it carries messages to, its section of
+    config/channels.yaml, how to build it, and, for a channel carrying the team's messages,
+    the routes its section names (route -> the recipient a notification carries)."""
+
+    name: str
+    parts: TemplateParts
+    audiences: frozenset[Audience]
+    # Builds the channel from its settings (its section, or the engine's own typed config
+    # for email and SMS) and the environment its secrets are read from.
+    build: Callable[[Any, Mapping[str, str] | None], Channel]
+    # The pydantic model of its `<name>:` section; None for email and SMS, whose sections
+    # are typed in the engine's settings.
+    settings_model: type[Any] | None = None
+    team_routes: Callable[[Any], dict[str, str]] | None = None

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from heard.channels.registry import PLUGINS, plugin
+
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -210,11 +212,70 @@ class RetrySettings(Frozen):
         return value
 
 
+CUSTOMER_CHANNELS = ("email", "sms")
+
+
 class ChannelSettings(Frozen):
-    enabled: list[Literal["email", "sms"]] = ["email", "sms"]
+    enabled: list[str] = ["email", "sms"]
     email: EmailSettings = EmailSettings()
     sms: SmsSettings = SmsSettings()
     retry: RetrySettings = RetrySettings()
+    # The channels the team's messages go by: agents' nudges, leads' escalations, the
+    # notice of a customer no channel reaches. Each must be enabled and carry team messages.
+    team: list[str] = ["email"]
+    # The sections of channel plug-ins beyond email and SMS (`slack:`), each validated by
+    # its plug-in's own settings model.
+    plugins: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plugin_sections(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "plugins" in data:
+            return data
+        sections = {key: data[key] for key in data
+                    if key in PLUGINS and PLUGINS[key].settings_model is not None}
+        rest = {key: value for key, value in data.items() if key not in sections}
+        return {**rest, "plugins": sections} if sections else data
+
+    @field_validator("enabled", "team")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        for name in value:
+            plugin(name)  # a ValueError naming the known channels
+        return value
+
+    @field_validator("plugins")
+    @classmethod
+    def _validated_sections(cls, value: dict[str, Any]) -> dict[str, Any]:
+        checked = {}
+        for name, section in value.items():
+            model = plugin(name).settings_model
+            if model is None:
+                raise ValueError(f"{name}: not a plug-in section")
+            try:
+                checked[name] = model.model_validate(section or {})
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in (name, *first["loc"]))
+                raise ValueError(f"{where}: {first['msg']}") from None
+        return checked
+
+    @model_validator(mode="after")
+    def _team_channels(self) -> ChannelSettings:
+        for name in self.team:
+            if name not in self.enabled:
+                raise ValueError(f"team: {name!r} carries the team's messages but is not enabled")
+            if "team" not in plugin(name).audiences:
+                raise ValueError(f"team: {name!r} does not carry the team's messages")
+        for name in self.enabled:
+            needs = plugin(name).settings_model
+            if needs is not None and name not in self.plugins:
+                raise ValueError(f"enabled: {name!r} needs its `{name}:` section")
+        return self
+
+    def section(self, name: str) -> Any:
+        """A plug-in's validated section (its settings model), or email's or SMS's."""
+        return self.plugins[name] if name in self.plugins else getattr(self, name)
 
 
 # ---------------------------------------------------------------- policy.yaml
@@ -436,11 +497,15 @@ def load_file(path: Path, model: type[M], environ: dict[str, str] | None = None)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err["loc"], err["msg"]) for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
+
+
+def _problem(loc: tuple[Any, ...], msg: str) -> str:
+    # A plug-in's section already names its own key path (slack.webhooks: ...).
+    if loc[-1:] == ("plugins",) and msg.startswith("Value error, "):
+        return ".".join(str(part) for part in (*loc[:-1], msg.removeprefix("Value error, ")))
+    return f"{'.'.join(str(part) for part in loc) or '(top)'}: {msg}"
 
 
 def load_settings(config_dir: str | Path | None = None,

@@ -19,6 +19,7 @@ from babel import Locale, UnknownLocaleError
 from jinja2 import TemplateSyntaxError, meta, nodes
 from pydantic import Field, field_validator
 
+from heard.channels.registry import PLUGINS
 from heard.streams.base.settings import Frozen, known_timezone, load_file
 from heard.streams.content.rendering import CUSTOMER_KINDS, KINDS, Renderer, TemplateProblem, plain_words
 from heard.streams.content.sms_segments import segments
@@ -374,6 +375,7 @@ class Linter:
         self.check_files_and_parts()
         if not any(f.level == "error" and "line" in f.where for f in self.findings):
             self.check_rendered(moment)
+            self.check_team_channels(moment)
         return fold_personas(self.findings)
 
     def check_syntax_and_variables(self) -> None:
@@ -502,6 +504,30 @@ class Linter:
                         if ease < self.settings.min_reading_ease:
                             self.add("warning", where, f"reading ease {ease:.0f} is below "
                                      f"{self.settings.min_reading_ease:.0f}; use shorter sentences")
+
+    def check_team_channels(self, now: datetime) -> None:
+        """The team's messages by each plug-in channel that carries them (a Slack post):
+        rendered for every persona's sample, in the team's language, where the template
+        exists; a failure would leave the team unwarned."""
+        channels = [p for p in PLUGINS.values() if "team" in p.audiences and p.name != "email"]
+        locale = self.settings.default_locale
+        for kind in self.settings.internal_kinds:
+            for plugin in channels:
+                name = self.renderer.resolve(kind, locale, plugin.parts.text)
+                if name is None:
+                    continue
+                for persona, context in self.persona_contexts(kind, now):
+                    try:
+                        rendered = self.renderer.render(kind, plugin.name, locale,
+                                                        persona.timezone, context)
+                    except TemplateProblem as exc:
+                        self.add("error", f"{exc.file}" + (f" line {exc.line}" if exc.line else ""),
+                                 f"persona {persona.key}: {exc.reason} (the team would not be "
+                                 "told)")
+                        continue
+                    for shown in EMPTY_VALUE.findall(rendered.text):
+                        self.add("error", name, f"persona {persona.key}: {shown!r} reaches the "
+                                 "team: a value that can be empty needs {% if ... %} around it")
 
     def persona_contexts(self, kind: str, now: datetime) -> list[tuple[Persona, dict[str, Any]]]:
         """Each persona with each sample context of the kind; a variant's name is added to

@@ -35,7 +35,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-FILES = ("subject.txt", "email.txt", "email.html", "sms.txt")
+from heard.channels.registry import template_parts
+
 CUSTOMER_KINDS = ("acknowledgment", "milestone_update", "closure_summary", "checkpoint_holding",
                   "options", "option_confirmed")
 INTERNAL_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "customer_unreachable",
@@ -366,12 +367,14 @@ class Renderer:
             hashes[name] = self.content_hash(name)
             return text
 
-        if channel == "sms":
-            text = one_line(one("sms.txt") or "")
+        parts = template_parts(channel)
+        if parts.one_line:
+            text = one_line(one(parts.text) or "")
             return Rendered(subject=None, text=text, html=None, template_hashes=hashes)
-        subject = short_subject(one_line(one("subject.txt") or ""))
-        text = _tidy_text(one("email.txt") or "")
-        html = None if plain_text_only else one("email.html", required=False)
+        subject = short_subject(one_line(one(parts.subject) or "")) if parts.subject else None
+        text = _tidy_text(one(parts.text) or "")
+        html = (None if plain_text_only or parts.html is None
+                else one(parts.html, required=False))
         return Rendered(subject=subject, text=text, html=html, template_hashes=hashes)
 
 

@@ -23,6 +23,8 @@ Kind = Literal[
     "options_answered", "options_unanswered",
 ]
 Audience = Literal["customer", "agent", "lead"]
+# The channels that reach customers. The team's messages may go by any channel of the
+# registry that carries them (channels/registry.py), so a notification's channel is a name.
 ChannelName = Literal["email", "sms"]
 PromiseStatus = Literal["pending", "kept", "kept_late", "renegotiated", "broken", "cancelled"]
 
@@ -48,7 +50,7 @@ class Notification(Model):
     ticket_id: str
     kind: Kind
     audience: Audience
-    channel: ChannelName
+    channel: str
     recipient: str
     fallback: list[ChannelName] = Field(default_factory=list)
     fallback_recipients: dict[str, str] = Field(default_factory=dict)

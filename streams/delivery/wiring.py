@@ -7,7 +7,7 @@ import ssl
 
 from heard.channels.base import Channel
 from heard.channels.email_smtp import EmailConfig
-from heard.channels.registry import build_channel
+from heard.channels.registry import build_channel, plugin
 from heard.channels.sms_twilio import SmsConfig
 from heard.channels.twilio_webhooks import STATUS_CALLBACK_PATH
 from heard.streams.base.settings import ChannelSettings, ConfigError
@@ -55,8 +55,27 @@ def sms_config(settings: ChannelSettings, environ: dict[str, str] | None = None)
 def build_channels(settings: ChannelSettings,
                    environ: dict[str, str] | None = None) -> dict[str, Channel]:
     configs = {"email": email_config, "sms": sms_config}
-    return {name: build_channel(name, configs[name](settings, environ))
-            for name in settings.enabled}
+    channels = {}
+    for name in settings.enabled:
+        if name in configs:
+            channels[name] = build_channel(name, configs[name](settings, environ))
+            continue
+        try:
+            channels[name] = build_channel(name, settings.section(name), environ)
+        except ValueError as exc:
+            raise ConfigError(f"config/channels.yaml: {exc}") from exc
+    return channels
+
+
+def team_routes(settings: ChannelSettings) -> dict[str, dict[str, str]]:
+    """For each channel carrying the team's messages: route -> recipient (email: the
+    addresses of internal_recipients; a plug-in: the routes its section names)."""
+    routes = {}
+    for name in settings.team:
+        declared = plugin(name).team_routes
+        routes[name] = (dict(settings.email.internal_recipients) if name == "email"
+                        else declared(settings.section(name)) if declared else {})
+    return routes
 
 
 def twilio_auth_token(settings: ChannelSettings, environ: dict[str, str] | None = None) -> str:

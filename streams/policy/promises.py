@@ -31,7 +31,7 @@ from heard.streams.policy.routing import (
     with_calendar,
     within_team_hours,
 )
-from heard.streams.policy.step import Step, record_sent
+from heard.streams.policy.step import Rules, Step, record_sent
 
 if TYPE_CHECKING:
     from heard.streams.base.settings import PolicySettings
@@ -423,34 +423,47 @@ def recently_heard(step: Step) -> timedelta | None:
 
 
 def send_to_team(step: Step, item: Scheduled, team_name: str | None, agent_email: str | None,
-                   agent_name: str, holding: dict[str, Any] | None = None) -> None:
+                 agent_name: str, holding: dict[str, Any] | None = None) -> None:
+    """The team's message, by every channel that carries the team's messages (an email to
+    the agent's own address, a post to the team's Slack channel)."""
     state = step.state
-    recipients = step.rules.internal_recipients
-    team = team_name or "default"
-    if item.audience == "agent":
-        address = agent_email or recipients.get(team) or recipients.get("default")
-    else:
-        address = recipients.get(f"lead:{team}") or recipients.get("lead")
-    if not address:
+    routes = [(channel, team_recipient(step.rules, channel, item.audience, team_name or "default",
+                                       agent_email))
+              for channel in step.rules.team_channels]
+    if not any(recipient for _, recipient in routes):
         step.log("suppress", f"no address configured for the {item.audience}", kind=item.kind)
         return
-    nid = notification_id(state.ticket_id, item.kind, item.trigger_event_id, "email",
-                          audience=item.audience)
-    record_sent(step, Notification(
-        notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience=item.audience,
-        channel="email", recipient=address, locale=step.rules.default_locale,
-        timezone=step.rules.policy.team_timezone, plain_text_only=False,
-        trigger_event_id=item.trigger_event_id, decided_at=step.now,
-        context={
-            **with_every_promise_flag(item.context),
-            "ticket": {"id": state.ticket_id, "subject": state.subject or "",
-                       "status": state.status},
-            "customer": _customer_for_the_team(step),
-            "agent": {"name": agent_name},
-            "holding": holding,
-            "sent_at": step.now.isoformat(),
-        },
-    ))
+    context = {
+        **with_every_promise_flag(item.context),
+        "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status},
+        "customer": _customer_for_the_team(step),
+        "agent": {"name": agent_name},
+        "holding": holding,
+        "sent_at": step.now.isoformat(),
+    }
+    for channel, recipient in routes:
+        if not recipient:
+            step.log("suppress", f"no {channel} route configured for the {item.audience}",
+                     kind=item.kind, channel=channel)
+            continue
+        record_sent(step, Notification(
+            notification_id=notification_id(state.ticket_id, item.kind, item.trigger_event_id,
+                                            channel, audience=item.audience),
+            ticket_id=state.ticket_id, kind=item.kind, audience=item.audience,
+            channel=channel, recipient=recipient, locale=step.rules.default_locale,
+            timezone=step.rules.policy.team_timezone, plain_text_only=False,
+            trigger_event_id=item.trigger_event_id, decided_at=step.now, context=context))
+
+
+def team_recipient(rules: Rules, channel: str, audience: str, team: str,
+                   agent_email: str | None) -> str | None:
+    """Who on `channel` hears a message for the agent (their own email address, else their
+    team's route, else the default one) or for the lead (their team's lead, else the lead)."""
+    routes = rules.internal_recipients if channel == "email" else rules.team_routes.get(channel, {})
+    if audience == "agent":
+        own = agent_email if channel == "email" else None
+        return own or routes.get(team) or routes.get("default")
+    return routes.get(f"lead:{team}") or routes.get("lead")
 
 
 # The team's messages speak of the customer as they asked: "goes to him at 8 am, his time".

@@ -30,6 +30,10 @@ class Rules:
     policy: PolicySettings
     enabled_channels: tuple[str, ...] = ("email", "sms")
     internal_recipients: dict[str, str] = field(default_factory=dict)
+    # The channels the team's messages go by, and for each besides email its routes
+    # (route -> recipient): `default`, `lead`, `<team>`, `lead:<team>`.
+    team_channels: tuple[str, ...] = ("email",)
+    team_routes: dict[str, dict[str, str]] = field(default_factory=dict)
     default_locale: str = "en"
     # Locales each message kind has templates in (empty: not known, the customer's is used).
     template_locales: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -32,6 +32,7 @@ from heard.streams.delivery.consent import ConsentLedger
 from heard.streams.delivery.consent import keep_following as keep_following_consent
 from heard.streams.delivery.links import ReplyLinks
 from heard.streams.delivery.sender import Delivery
+from heard.streams.delivery.wiring import team_routes
 from heard.streams.kafka import faust_recovery
 from heard.streams.kafka.client import faust_credentials
 from heard.streams.kafka.lag import LagProbe
@@ -186,8 +187,10 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     problems = renderer.compile_all()
     if problems:
         raise ConfigError("templates do not compile:\n" + "\n".join(str(p) for p in problems))
+    routes = team_routes(settings.channels)
     rules = Rules(policy=settings.policy, enabled_channels=tuple(settings.channels.enabled),
                   internal_recipients=dict(settings.channels.email.internal_recipients),
+                  team_channels=tuple(settings.channels.team), team_routes=routes,
                   default_locale=engine.default_locale,
                   template_locales=renderer.locales_by_kind(), feedback=settings.feedback)
     delivery = Delivery(renderer, channels, settings.channels.retry,
@@ -203,8 +206,8 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     timers = DueTimers(tables.due_index)
     deferred = [(wait, retry_topic(engine, wait))
                 for wait in settings.channels.retry.deferred_seconds]
-    team = (TeamInbox(settings.channels.email.internal_recipients, engine.default_locale,
-                      settings.policy.team_timezone) if "email" in channels else None)
+    team = TeamInbox({name: route for name, route in routes.items() if name in channels},
+                     engine.default_locale, settings.policy.team_timezone)
 
     one_by_one(app, raw_topic(app, topics.ticket_events, topics.timers), "lifecycle",
                LifecycleAgent(rules=rules, engine=engine, topics=topics, tickets=tables.tickets,

@@ -35,7 +35,7 @@ LEDGER_PATIENCE_SECONDS = 10.0
 class DeliveryAgent:
     def __init__(self, *, delivery: Delivery, topics: TopicNames,
                  deferred: Sequence[tuple[float, str]], receipts: MutableMapping[str, Any],
-                 ledger: ConsentLedger, opt_outs: OptOuts, team: TeamInbox | None,
+                 ledger: ConsentLedger, opt_outs: OptOuts, team: TeamInbox,
                  reply_window_days: float, sink: Sink, dead_letters: DeadLetters,
                  clock: Clock, ledger_patience: float = LEDGER_PATIENCE_SECONDS) -> None:
         self.delivery = delivery
@@ -45,7 +45,7 @@ class DeliveryAgent:
         self.receipts = receipts
         self.ledger = ledger
         self.opt_outs = opt_outs
-        self.team = team  # None when no email channel can reach the team
+        self.team = team
         self.reply_window_days = reply_window_days
         self.sink = sink
         self.dead_letters = dead_letters
@@ -172,8 +172,6 @@ class DeliveryAgent:
         """What goes when `n` cannot: its fallback by the other channel, else the team's notice."""
         if fallback is not None:
             await self.sink.emit(self.topics.outbound, key, fallback.model_dump_json().encode())
-            return
-        if self.team is None:
             return
         for notice in unreachable_notices(n, reason, self.team, self.clock()):
             await self.sink.emit(self.topics.outbound, key, notice.model_dump_json().encode())

@@ -37,7 +37,7 @@ from tests.unit.test_policy import RULES
 ENGINE = EngineSettings(topic_prefix="t.")
 TOPICS = TopicNames.of(ENGINE)
 WAITS = [30.0, 300.0]
-TEAM = TeamInbox({"default": "team@example.com", "lead": "lead@example.com"}, "en", "UTC")
+TEAM = TeamInbox({"email": {"default": "team@example.com", "lead": "lead@example.com"}}, "en", "UTC")
 
 
 class Clock:
@@ -221,7 +221,7 @@ def customer_message(ticket: str = "T-1", **customer: Any) -> Notification:
 @dataclass
 class Deliveries:
     failures: list[DeliveryError] = field(default_factory=list)
-    team: TeamInbox | None = TEAM
+    team: TeamInbox = TEAM
     clock: Clock = field(default_factory=Clock)
     sink: RecordingSink = field(default_factory=RecordingSink)
     receipts: dict[str, Any] = field(default_factory=dict)
@@ -337,8 +337,9 @@ async def test_a_channel_that_raises_still_gives_an_outcome_a_dead_letter_and_a_
     assert [n.audience for n in worker.outbound()] == ["agent", "lead"]
 
 
-async def test_without_an_email_channel_nobody_is_emailed_about_an_unreachable_customer() -> None:
-    worker = Deliveries(failures=[DeliveryError("550 mailbox unavailable")], team=None)
+async def test_without_a_channel_for_the_team_nobody_is_told_of_an_unreachable_customer() -> None:
+    worker = Deliveries(failures=[DeliveryError("550 mailbox unavailable")],
+                        team=TeamInbox({}, "en", "UTC"))
     await worker.deliver(customer_message())
     assert worker.outbound() == [] and reasons(worker.sink) == ["550 mailbox unavailable"]
 

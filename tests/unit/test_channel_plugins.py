@@ -1,0 +1,118 @@
+"""Channels as plug-ins: the settings a plug-in declares, the team's messages routed through
+every channel that carries them, and rendering by the plug-in's own template files."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from heard.channels.registry import PLUGINS, template_parts
+from heard.streams.base.settings import ChannelSettings, ConfigError, load_settings
+from heard.streams.content.rendering import Renderer
+from heard.streams.contract import stories
+from heard.streams.contract.stories import T0, minutes
+from heard.streams.delivery.wiring import build_channels, team_routes
+from tests.peers import REPO
+from tests.unit.test_policy import RULES, run, tick
+
+SLACK = {"enabled": ["email", "sms", "slack"], "team": ["email", "slack"],
+         "slack": {"webhooks": {"default": "SLACK_TEAM", "lead": "SLACK_LEAD",
+                                "lead:parcels": "SLACK_PARCELS_LEAD"}}}
+DUE = T0 + timedelta(hours=3)
+
+
+def test_every_plugin_names_its_template_text_and_whom_it_carries_to() -> None:
+    for name, plugin in PLUGINS.items():
+        assert plugin.name == name and plugin.parts.text.endswith(".txt")
+        assert plugin.audiences and plugin.audiences <= {"customer", "team"}
+    assert template_parts("slack").subject is None
+
+
+@pytest.mark.parametrize(("channels", "problem"), [
+    ({"enabled": ["email", "whatsapp"]}, "unknown channel 'whatsapp'; known: email, slack, sms"),
+    ({"enabled": ["email", "slack"]}, "enabled: 'slack' needs its `slack:` section"),
+    ({"team": ["slack"]}, "team: 'slack' carries the team's messages but is not enabled"),
+    ({"team": ["sms"]}, "team: 'sms' does not carry the team's messages"),
+    ({"enabled": ["email", "slack"], "slack": {"webhooks": {"default": "X"}, "colour": "red"}},
+     "slack.colour: Extra inputs are not permitted"),
+])
+def test_a_wrong_channel_setting_stops_start_up_naming_the_file_and_key(
+        tmp_path: Path, channels: dict[str, object], problem: str) -> None:
+    (tmp_path / "channels.yaml").write_text(yaml.safe_dump(channels))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, environ={})
+    assert str(caught.value).startswith(f"{tmp_path / 'channels.yaml'}: ")
+    assert problem in str(caught.value)
+
+
+def test_a_webhook_variable_that_is_not_set_stops_start_up_naming_the_key() -> None:
+    settings = ChannelSettings.model_validate({**SLACK, "enabled": ["email", "slack"]})
+    with pytest.raises(ConfigError) as caught:
+        build_channels(settings, environ={})
+    assert str(caught.value) == ("config/channels.yaml: slack.webhooks.default: the environment "
+                                 "variable SLACK_TEAM is not set (it holds the route's webhook URL)")
+
+
+def test_the_teams_routes_are_emails_recipients_and_the_plugins_named_routes() -> None:
+    settings = ChannelSettings.model_validate({**SLACK, "email": {"internal_recipients": {
+        "default": "team@example.com", "lead": "lead@example.com"}}})
+    assert team_routes(settings) == {
+        "email": {"default": "team@example.com", "lead": "lead@example.com"},
+        "slack": {"default": "default", "lead": "lead", "lead:parcels": "lead:parcels"}}
+
+
+RULES_WITH_SLACK = dataclasses.replace(
+    RULES, team_channels=("email", "slack"),
+    team_routes={"slack": {"default": "default", "lead": "lead", "lead:parcels": "lead:parcels"}})
+
+
+def test_a_broken_promise_escalates_by_every_channel_carrying_the_teams_messages() -> None:
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.promised("T1", T0 + minutes(5), DUE)], rules=RULES_WITH_SLACK)
+    assert state is not None
+    out = tick(state, DUE, RULES_WITH_SLACK)
+    escalations = [(n.channel, n.recipient) for n in out.notifications
+                   if n.kind == "checkpoint_escalation"]
+    # The agent's team is "parcels" (stories.AGENT): its own lead's route wins on Slack.
+    assert escalations == [("email", "lead@example.com"), ("slack", "lead:parcels")]
+    ids = {n.notification_id for n in out.notifications if n.kind == "checkpoint_escalation"}
+    assert len(ids) == 2  # one per channel: each delivered and receipted on its own
+
+
+def test_a_nudge_goes_to_the_agents_own_email_and_their_teams_slack_route() -> None:
+    rules = dataclasses.replace(RULES_WITH_SLACK, team_routes={"slack": {"default": "default"}})
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.promised("T1", T0 + minutes(5), DUE)], rules=rules)
+    assert state is not None
+    out = tick(state, DUE - timedelta(seconds=rules.policy.nudge_lead_seconds), rules)
+    nudges = [(n.channel, n.recipient) for n in out.notifications if n.kind == "checkpoint_nudge"]
+    assert nudges == [("email", "sam@example.com"), ("slack", "default")]
+
+
+def test_a_channel_without_a_route_for_the_lead_is_skipped_and_says_so() -> None:
+    rules = dataclasses.replace(RULES_WITH_SLACK, team_routes={"slack": {"default": "default"}})
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.promised("T1", T0 + minutes(5), DUE)], rules=rules)
+    assert state is not None
+    out = tick(state, DUE, rules)
+    assert [(n.channel, n.kind) for n in out.notifications if n.audience == "lead"] == [
+        ("email", "checkpoint_escalation")]
+    assert any(d.reason == "no slack route configured for the lead" for d in out.decisions)
+
+
+def test_a_slack_message_is_the_plugins_text_file_alone() -> None:
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.promised("T1", T0 + minutes(5), DUE)], rules=RULES_WITH_SLACK)
+    assert state is not None
+    [slack] = [n for n in tick(state, DUE, RULES_WITH_SLACK).notifications
+               if n.channel == "slack"]
+    rendered = Renderer(REPO / "templates").render(slack.kind, "slack", slack.locale,
+                                                   slack.timezone, slack.context)
+    assert (rendered.subject, rendered.html) == (None, None)
+    assert rendered.text.startswith("*[T1] Promise missed: it was due")
+    assert "Confirm the delivery slot" in rendered.text
+    assert list(rendered.template_hashes) == ["checkpoint_escalation/en/slack.txt"]
