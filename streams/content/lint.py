@@ -21,8 +21,9 @@ from pydantic import Field, field_validator
 
 from heard.channels.registry import PLUGINS
 from heard.streams.base.settings import Frozen, known_timezone, load_file
-from heard.streams.content.rendering import CUSTOMER_KINDS, KINDS, Renderer, TemplateProblem, plain_words
+from heard.streams.content.rendering import Renderer, TemplateProblem, plain_words
 from heard.streams.content.sms_segments import segments
+from heard.streams.contract.state import CUSTOMER_KINDS, KINDS
 
 # textstat 0.7.3 (pinned: later releases download a corpus at run time) imports
 # pkg_resources, whose deprecation warning says nothing a writer running lint can act on.

@@ -36,12 +36,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from heard.channels.registry import template_parts
+from heard.streams.contract.state import KINDS
 
-CUSTOMER_KINDS = ("acknowledgment", "milestone_update", "closure_summary", "checkpoint_holding",
-                  "options", "option_confirmed")
-INTERNAL_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "customer_unreachable",
-                  "options_answered", "options_unanswered")
-KINDS = CUSTOMER_KINDS + INTERNAL_KINDS
 _SPACE = re.compile(r"\s+")
 
 

@@ -13,7 +13,7 @@ import re
 import sys
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -371,31 +371,26 @@ class TimerDue(EventBase):
     due_at: UtcDatetime
 
 
-PUBLIC_MODELS: dict[str, type[EventBase]] = {
-    "ticket.created": TicketCreated, "ticket.customer_message": CustomerMessage,
-    "ticket.agent_reply": AgentReply, "ticket.status_changed": StatusChanged,
-    "ticket.assigned": Assigned, "ticket.checkpoint_promised": CheckpointPromised,
-    "ticket.resolved": Resolved, "ticket.reopened": Reopened, "ticket.closed": Closed,
-    "ticket.options_offered": OptionsOffered, "ticket.option_chosen": OptionChosen,
-    "ticket.feedback": FeedbackGiven, "ticket.contacts_updated": ContactsUpdated,
-    "customer.preferences_updated": PreferencesUpdated,
-}
-TicketEvent = Annotated[
-    TicketCreated | CustomerMessage | AgentReply | StatusChanged | Assigned
-    | CheckpointPromised | Resolved | Reopened | Closed | OptionsOffered | OptionChosen
-    | FeedbackGiven | ContactsUpdated | PreferencesUpdated,
-    Field(discriminator="type"),
-]
-AnyEvent = Annotated[
-    TicketCreated | CustomerMessage | AgentReply | StatusChanged | Assigned
-    | CheckpointPromised | Resolved | Reopened | Closed | OptionsOffered | OptionChosen
-    | FeedbackGiven | ContactsUpdated | PreferencesUpdated | TimerDue | ForgetRequested,
-    Field(discriminator="type"),
-]
-EVENT_TYPES: tuple[str, ...] = tuple(PUBLIC_MODELS)
-
+# The one list of event types: a model added here reaches the contract, the JSON Schemas
+# and the policy's `dispatch` (a mypy error there until it is handled).
+PublicEvent = (TicketCreated | CustomerMessage | AgentReply | StatusChanged | Assigned
+               | CheckpointPromised | Resolved | Reopened | Closed | OptionsOffered | OptionChosen
+               | FeedbackGiven | ContactsUpdated | PreferencesUpdated)
 # Only heard writes these, on its own timers topic; producers of ticket-events cannot.
-INTERNAL_TYPES: tuple[str, ...] = ("heard.timer_due", "heard.forget")
+InternalEvent = TimerDue | ForgetRequested
+Event = PublicEvent | InternalEvent
+TicketEvent = Annotated[PublicEvent, Field(discriminator="type")]
+AnyEvent = Annotated[Event, Field(discriminator="type")]
+
+
+def _type_of(model: type[EventBase]) -> str:
+    (name,) = get_args(model.model_fields["type"].annotation)
+    return str(name)
+
+
+PUBLIC_MODELS: dict[str, type[EventBase]] = {_type_of(m): m for m in get_args(PublicEvent)}
+EVENT_TYPES: tuple[str, ...] = tuple(PUBLIC_MODELS)
+INTERNAL_TYPES: tuple[str, ...] = tuple(_type_of(m) for m in get_args(InternalEvent))
 
 _public_adapter: TypeAdapter[Any] = TypeAdapter(TicketEvent)
 _internal_adapter: TypeAdapter[Any] = TypeAdapter(AnyEvent)
@@ -405,7 +400,7 @@ class InvalidEvent(ValueError):
     """Why bytes are not a valid canonical event; carries a readable reason."""
 
 
-def parse_event(raw: bytes | str, *, internal: bool = False, max_bytes: int = 65536) -> Any:
+def parse_event(raw: bytes | str, *, internal: bool = False, max_bytes: int = 65536) -> Event:
     """Parse and validate one event. Raises InvalidEvent with a one-line reason."""
     data = raw.encode() if isinstance(raw, str) else raw
     if len(data) > max_bytes:
@@ -429,7 +424,8 @@ def parse_event(raw: bytes | str, *, internal: bool = False, max_bytes: int = 65
         raise InvalidEvent(f"unknown event type {kind!r}")
     adapter = _internal_adapter if internal else _public_adapter
     try:
-        return adapter.validate_python(obj)
+        event: Event = adapter.validate_python(obj)
+        return event
     except ValidationError as exc:
         raise InvalidEvent(describe_validation_error(exc)) from exc
 

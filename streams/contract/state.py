@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, assert_never, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,25 @@ Kind = Literal[
     "options_answered", "options_unanswered",
 ]
 Audience = Literal["customer", "agent", "lead"]
+
+
+def reader_of(kind: Kind) -> Literal["customer", "team"]:
+    """Who reads a kind of message. A kind added to `Kind` without a case here is a mypy
+    error (assert_never): rendering, lint and the studio sort kinds by this."""
+    match kind:
+        case ("acknowledgment" | "milestone_update" | "closure_summary" | "checkpoint_holding"
+              | "options" | "option_confirmed"):
+            return "customer"
+        case ("checkpoint_nudge" | "checkpoint_escalation" | "customer_unreachable"
+              | "options_answered" | "options_unanswered"):
+            return "team"
+        case _:
+            assert_never(kind)
+
+
+KINDS: tuple[Kind, ...] = get_args(Kind)
+CUSTOMER_KINDS: tuple[Kind, ...] = tuple(k for k in KINDS if reader_of(k) == "customer")
+TEAM_KINDS: tuple[Kind, ...] = tuple(k for k in KINDS if reader_of(k) == "team")
 # The channels that reach customers. The team's messages may go by any channel of the
 # registry that carries them (channels/registry.py), so a notification's channel is a name.
 ChannelName = Literal["email", "sms"]

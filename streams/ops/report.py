@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from heard.streams.contract.state import FirstAcknowledgment, PromiseRecord
+from heard.streams.contract.state import FirstAcknowledgment, PromiseRecord, PromiseStatus
 from heard.streams.ops.tables import render_rows
 
-STATUSES = ("pending", "kept", "kept_late", "renegotiated", "broken", "cancelled")
+STATUSES: tuple[PromiseStatus, ...] = get_args(PromiseStatus)
 
 
 @dataclass

@@ -30,8 +30,7 @@ def offer_context(offer: Offer, intro: str | None = None) -> dict[str, Any]:
             "choose_by": offer.choose_by.isoformat() if offer.choose_by else None}
 
 
-def on_options_offered(step: Step) -> None:
-    event: OptionsOffered = step.event
+def on_options_offered(step: Step, event: OptionsOffered) -> None:
     state = step.state
     if not state.known:
         step.log("skip", "options for a ticket heard has not seen created", kind="options")
@@ -68,8 +67,7 @@ def on_options_offered(step: Step) -> None:
             f"the owner hears at {event.choose_by.isoformat()} if no option is chosen by then")
 
 
-def on_option_chosen(step: Step) -> None:
-    event: OptionChosen = step.event
+def on_option_chosen(step: Step, event: OptionChosen) -> None:
     state = step.state
     offer = state.offers.get(event.offer_id)
     if offer is None:
@@ -119,8 +117,7 @@ def on_option_chosen(step: Step) -> None:
             trigger_event_id=event.id, trigger_at=event.occurred_at, context=context))
 
 
-def on_feedback(step: Step) -> None:
-    event: FeedbackGiven = step.event
+def on_feedback(step: Step, event: FeedbackGiven) -> None:
     state = step.state
     if not state.known:
         # Erased (`heard forget`, retention) or never seen: nothing about it is kept.

@@ -33,8 +33,9 @@ from pydantic import ValidationError
 from heard.channels.base import DeliveryError, OutboundMessage
 from heard.streams.base.settings import ConfigError, load_settings
 from heard.streams.content.lint import SAMPLE_NOW, Finding, Linter, load_linter, sample_contexts
-from heard.streams.content.rendering import CUSTOMER_KINDS, KINDS, TemplateProblem
+from heard.streams.content.rendering import TemplateProblem
 from heard.streams.content.sms_segments import segments
+from heard.streams.contract.state import CUSTOMER_KINDS, KINDS
 from heard.streams.studio.page import PAGE
 
 log = logging.getLogger("heard.studio")

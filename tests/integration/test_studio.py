@@ -21,7 +21,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from heard.streams.content.lint import SAMPLE_NOW, load_linter, sample_contexts
-from heard.streams.content.rendering import KINDS
+from heard.streams.contract.state import KINDS
 from tests.conftest import Catchers
 from tests.peers import REPO
 
