@@ -34,7 +34,7 @@ def test_every_kind_is_read_by_the_customer_or_the_team_and_has_its_context_and_
 
 
 def test_the_report_counts_every_promise_status() -> None:
-    assert STATUSES == get_args(PromiseStatus)
+    assert get_args(PromiseStatus) == STATUSES
 
 
 def test_topic_names_come_from_one_typed_list() -> None:
