@@ -99,15 +99,21 @@ def on_created(step: Step, event: TicketCreated) -> None:
         step.log("skip", "a real agent reply landed first; no acknowledgment needed",
                  kind="acknowledgment")
         return
-    hold = 0.0 if event.urgent else step.rules.policy.acknowledgment_hold_seconds
-    step.schedule(Scheduled(
-        kind="acknowledgment", due_at=event.occurred_at + timedelta(seconds=hold),
-        trigger_event_id=event.id, trigger_at=event.occurred_at, urgent=event.urgent,
-    ), f"acknowledge after {hold:.0f} s unless an agent replies first")
+    hold_acknowledgment(step, event, "acknowledge")
     if event.next_milestone is None:
         watch_first_reply(step, event)
     else:
         watch_named_milestone(step, event.next_milestone, event.agent)
+
+
+def hold_acknowledgment(step: Step, event: TicketCreated | CustomerMessage, what: str) -> None:
+    """The acknowledgment, held a moment (unless urgent) so an agent's own reply can make it
+    unneeded."""
+    hold = 0.0 if event.urgent else step.rules.policy.acknowledgment_hold_seconds
+    step.schedule(Scheduled(
+        kind="acknowledgment", due_at=event.occurred_at + timedelta(seconds=hold),
+        trigger_event_id=event.id, trigger_at=event.occurred_at, urgent=event.urgent,
+    ), f"{what} after {hold:.0f} s unless an agent replies first")
 
 
 def on_customer_message(step: Step, event: CustomerMessage) -> None:
@@ -127,11 +133,7 @@ def on_customer_message(step: Step, event: CustomerMessage) -> None:
     if replied_since(state, event.occurred_at):
         step.log("skip", "an agent already replied after this message", kind="acknowledgment")
         return
-    hold = 0.0 if event.urgent else step.rules.policy.acknowledgment_hold_seconds
-    step.schedule(Scheduled(
-        kind="acknowledgment", due_at=event.occurred_at + timedelta(seconds=hold),
-        trigger_event_id=event.id, trigger_at=event.occurred_at, urgent=event.urgent,
-    ), f"acknowledge the customer's message after {hold:.0f} s unless an agent replies first")
+    hold_acknowledgment(step, event, "acknowledge the customer's message")
 
 
 def on_agent_reply(step: Step, event: AgentReply) -> None:

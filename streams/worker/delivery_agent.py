@@ -16,6 +16,7 @@ from heard.streams.delivery.consent import ConsentLedger
 from heard.streams.delivery.sender import Delivery, DeliveryOutcome
 from heard.streams.kafka.topics import TopicNames
 from heard.streams.policy.replies import question_asked
+from heard.streams.worker.agent import Agent
 from heard.streams.worker.metrics import (
     DELIVERIES,
     DELIVERY_SECONDS,
@@ -32,7 +33,9 @@ STAGE = "delivery"
 LEDGER_PATIENCE_SECONDS = 10.0
 
 
-class DeliveryAgent:
+class DeliveryAgent(Agent):
+    stage = STAGE
+
     def __init__(self, *, delivery: Delivery, topics: TopicNames,
                  deferred: Sequence[tuple[float, str]], receipts: MutableMapping[str, Any],
                  ledger: ConsentLedger, opt_outs: OptOuts, team: TeamInbox,
@@ -52,10 +55,6 @@ class DeliveryAgent:
         self.clock = clock
         self.ledger_patience = ledger_patience
 
-    async def __call__(self, record: InboundRecord) -> None:
-        await self.dead_letters.guard(STAGE, record, self.deliver_one,
-                                      on_failure=self.report_failed)
-
     async def deliver_batch(self, records: Sequence[InboundRecord],
                             before_each: Callable[[InboundRecord], None] = lambda _: None,
                             ) -> None:
@@ -71,7 +70,7 @@ class DeliveryAgent:
 
         await asyncio.gather(*(in_order(group) for group in groups.values()))
 
-    async def deliver_one(self, record: InboundRecord) -> None:
+    async def handle(self, record: InboundRecord) -> None:
         try:
             notification = Notification.model_validate_json(record.value)
         except ValueError as exc:
@@ -101,7 +100,7 @@ class DeliveryAgent:
             await self._defer_or_fail(outcome, record, key)
         await self.publish(outcome, key)
 
-    async def report_failed(self, record: InboundRecord, reason: str) -> None:
+    async def failed(self, record: InboundRecord, reason: str) -> None:
         """A decided message that could not be delivered still gets an outcome (`failed`,
         with the reason) and goes by the customer's other consented channel if there is one."""
         try:

@@ -12,6 +12,7 @@ from heard.streams.contract.records import InvalidEvent, TimerDue, parse_event
 from heard.streams.kafka.topics import TopicNames
 from heard.streams.policy.decide import decide
 from heard.streams.policy.step import Outcome, Rules
+from heard.streams.worker.agent import Agent
 from heard.streams.worker.metrics import EVENTS, FIRST_ACK, REPLIES, TIMER_LATENESS, observe_promise
 from heard.streams.worker.sink import Clock, DeadLetters, InboundRecord, Sink
 from heard.streams.worker.state_cache import StateCache
@@ -20,7 +21,9 @@ from heard.streams.worker.timers import DueTimers
 STAGE = "lifecycle"
 
 
-class LifecycleAgent:
+class LifecycleAgent(Agent):
+    stage = STAGE
+
     def __init__(self, *, rules: Rules, engine: EngineSettings, topics: TopicNames,
                  tickets: MutableMapping[str, Any], timers: DueTimers, states: StateCache,
                  sink: Sink, dead_letters: DeadLetters, clock: Clock) -> None:
@@ -33,9 +36,6 @@ class LifecycleAgent:
         self.sink = sink
         self.dead_letters = dead_letters
         self.clock = clock
-
-    async def __call__(self, record: InboundRecord) -> None:
-        await self.dead_letters.guard(STAGE, record, self.handle)
 
     async def handle(self, record: InboundRecord) -> None:
         parsed = await self._accepted(record)

@@ -11,12 +11,15 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from heard.streams.contract.state import Notification
+from heard.streams.worker.agent import Agent
 from heard.streams.worker.sink import Clock, DeadLetters, InboundRecord, Sink
 
 STAGE = "redelivery"
 
 
-class RedeliveryAgent:
+class RedeliveryAgent(Agent):
+    stage = STAGE
+
     def __init__(self, *, outbound: str, sink: Sink, dead_letters: DeadLetters, clock: Clock,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.outbound = outbound
@@ -25,10 +28,8 @@ class RedeliveryAgent:
         self.clock = clock
         self.sleep = sleep
 
-    async def __call__(self, record: InboundRecord) -> None:
-        await self.dead_letters.guard(STAGE, record, self.hand_back)
-
-    async def hand_back(self, record: InboundRecord) -> None:
+    async def handle(self, record: InboundRecord) -> None:
+        """Hold the deferred message until its time, then hand it back to delivery."""
         try:
             notification = Notification.model_validate_json(record.value)
         except ValueError as exc:

@@ -12,13 +12,16 @@ from typing import Any
 
 from heard.streams.contract.state import Question
 from heard.streams.policy.replies import event_for_text
+from heard.streams.worker.agent import Agent
 from heard.streams.worker.sink import DeadLetters, InboundRecord, Sink
 
 log = logging.getLogger("heard.worker")
 STAGE = "sms-replies"
 
 
-class SmsRepliesAgent:
+class SmsRepliesAgent(Agent):
+    stage = STAGE
+
     def __init__(self, *, questions: MutableMapping[str, Any], ticket_events: str, sink: Sink,
                  dead_letters: DeadLetters) -> None:
         # The latest question heard asked each phone, keyed by the number, on the same
@@ -27,9 +30,6 @@ class SmsRepliesAgent:
         self.ticket_events = ticket_events
         self.sink = sink
         self.dead_letters = dead_letters
-
-    async def __call__(self, record: InboundRecord) -> None:
-        await self.dead_letters.guard(STAGE, record, self.handle)
 
     async def handle(self, record: InboundRecord) -> None:
         try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from heard.channels.sms_twilio import OPTED_OUT
 from heard.channels.twilio_webhooks import STATUS_RANK
+from heard.streams.worker.agent import Agent
 from heard.streams.worker.metrics import DELIVERIES
 from heard.streams.worker.opt_outs import OptOuts
 from heard.streams.worker.sink import DeadLetters, InboundRecord, Sink
@@ -18,7 +19,9 @@ log = logging.getLogger("heard.worker")
 STAGE = "sms-status"
 
 
-class SmsStatusAgent:
+class SmsStatusAgent(Agent):
+    stage = STAGE
+
     def __init__(self, *, provider_status: MutableMapping[str, Any], opt_outs: OptOuts,
                  notification_events: str, sink: Sink, dead_letters: DeadLetters) -> None:
         self.provider_status = provider_status
@@ -26,9 +29,6 @@ class SmsStatusAgent:
         self.notification_events = notification_events
         self.sink = sink
         self.dead_letters = dead_letters
-
-    async def __call__(self, record: InboundRecord) -> None:
-        await self.dead_letters.guard(STAGE, record, self.handle)
 
     async def handle(self, record: InboundRecord) -> None:
         try:

@@ -19,6 +19,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 from aiohttp import web
 from aiohttp.web import Request, Response
@@ -35,6 +36,7 @@ from heard.channels.twilio_webhooks import (
 )
 from heard.streams.delivery.consent import HANDLED_IDS_KEPT, ConsentLedger, ConsentUpdate, keyword_of
 
+Parsed = TypeVar("Parsed")
 log = logging.getLogger("heard.web")
 
 CALLBACKS = Counter("heard_twilio_callbacks_total", "Twilio callbacks received",
@@ -57,6 +59,18 @@ class TwilioRoutes:
         self.publish_inbound = publish_inbound
         self.clock = clock
 
+    async def _read(self, route: str, request: Request,
+                    parse: Callable[[dict[str, str]], Parsed]) -> Parsed | Response:
+        """The callback's fields, checked and parsed; or the answer that refuses it."""
+        verified = await self._verified(route, request)
+        if not isinstance(verified, dict):
+            return verified
+        try:
+            return parse(verified)
+        except BadCallback as exc:
+            CALLBACKS.labels(route, "bad_request").inc()
+            return _text(400, str(exc))
+
     async def _verified(self, route: str, request: Request) -> dict[str, str] | Response:
         try:
             # A sender trickling its body must not hold a connection open for ever.
@@ -77,14 +91,9 @@ class TwilioRoutes:
         return params
 
     async def status(self, request: Request) -> Response:
-        verified = await self._verified("status", request)
-        if not isinstance(verified, dict):
-            return verified
-        try:
-            report = parse_status(verified)
-        except BadCallback as exc:
-            CALLBACKS.labels("status", "bad_request").inc()
-            return _text(400, str(exc))
+        report = await self._read("status", request, parse_status)
+        if isinstance(report, Response):
+            return report
         query = request.query
         record = {
             "message_sid": report.message_sid, "status": report.status,
@@ -97,14 +106,9 @@ class TwilioRoutes:
         return _text(204, "")
 
     async def inbound(self, request: Request) -> Response:
-        verified = await self._verified("inbound", request)
-        if not isinstance(verified, dict):
-            return verified
-        try:
-            message = parse_inbound(verified)
-        except BadCallback as exc:
-            CALLBACKS.labels("inbound", "bad_request").inc()
-            return _text(400, str(exc))
+        message = await self._read("inbound", request, parse_inbound)
+        if isinstance(message, Response):
+            return message
         keyword = keyword_of(message.body)
         # The signature too: the same signed bytes, however their fields are cut, are one
         # request Twilio made once.

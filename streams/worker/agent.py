@@ -1,0 +1,22 @@
+"""What every agent shares: its handler runs behind the guard, so whatever goes wrong with one
+record ends as a dead letter with the reason, and the next record goes on."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from heard.streams.worker.sink import DeadLetters, InboundRecord
+
+
+class Agent:
+    stage: ClassVar[str]
+    dead_letters: DeadLetters
+
+    async def __call__(self, record: InboundRecord) -> None:
+        await self.dead_letters.guard(self.stage, record, self.handle, self.failed)
+
+    async def handle(self, record: InboundRecord) -> None:
+        raise NotImplementedError
+
+    async def failed(self, record: InboundRecord, reason: str) -> None:
+        """What a record that failed needs besides its dead letter: nothing, unless said."""
