@@ -9,9 +9,9 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from heard.devstack import worker as devstack_worker
 from heard.devstack.kafka import KafkaBroker, free_port, stop_pid
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,54 +88,19 @@ class LocalStack:
         self.broker.stop()
 
 
-@dataclass
-class WorkerProcess:
-    """`heard worker` as a child process; its log is polled for milestones."""
+class WorkerProcess(devstack_worker.WorkerProcess):
+    """`heard worker` run from the checkout, with the restored-timers milestone."""
 
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-    started_at: float = 0.0
-    seen: dict[str, float] = field(default_factory=dict)
-
-    def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.started_at = time.monotonic()
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "heard.streams.cli", "worker", "--loglevel", "info"],
-                env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
-
-    def wait_for_line(self, needle: str, timeout: float) -> float:
-        """Seconds from start until `needle` appears in the log."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited: {self.log.read_text()[-2000:]}")
-            if needle in self.log.read_text(errors="replace"):
-                return time.monotonic() - self.started_at
-            time.sleep(0.2)  # polls the log; bounded by the deadline
-        raise RuntimeError(f"{needle!r} not seen in {timeout} s; log: {self.log}")
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        super().__init__(env, log, cwd=REPO, grace=30)
 
     def wait_for_restored(self, minimum: int, timeout: float) -> tuple[float, int]:
         """Seconds from start until the worker reports at least `minimum` timers restored."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited: {self.log.read_text()[-2000:]}")
-            counts = [int(n) for n in RESTORED.findall(self.log.read_text(errors="replace"))]
-            if counts and max(counts) >= minimum:
-                return time.monotonic() - self.started_at, max(counts)
-            time.sleep(0.2)  # polls the log; bounded by the deadline
-        raise RuntimeError(f"{minimum} timers not restored in {timeout} s; log: {self.log}")
+        def restored(text: str) -> int | None:
+            counts = [int(n) for n in RESTORED.findall(text)]
+            return max(counts) if counts and max(counts) >= minimum else None
 
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_pid(self.process.pid, 30, self.process)
-            self.process = None
+        return self.wait_for(restored, timeout, f"{minimum} timers restored")
 
 
 def worker_env(bootstrap: str, prefix: str, app_id: str, mail_port: int, sms_port: int,

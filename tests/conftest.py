@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,7 +16,8 @@ from typing import Any, TypeVar
 import pytest
 
 from heard.devstack.catchers import start_mail_catcher, start_sms_capture
-from heard.devstack.kafka import KafkaBroker, free_port, stop_pid
+from heard.devstack.kafka import KafkaBroker, free_port
+from heard.devstack.worker import WorkerProcess
 from tests.peers import REPO, Prism
 
 T = TypeVar("T")
@@ -90,36 +89,15 @@ def catchers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catchers]:
     loop.close()
 
 
-@dataclass
-class Worker:
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
+class Worker(WorkerProcess):
+    """A worker for one test, run from the checkout, ready once it says so."""
 
-    def start(self, timeout: float = 90) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "heard.streams.cli", "worker"], env=self.env, cwd=REPO,
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited: {self.log.read_text()[-3000:]}")
-            if "Ready" in self.log.read_text(errors="replace"):
-                return
-            time.sleep(0.2)  # polls the worker log; bounded by the deadline
-        raise RuntimeError(f"worker not ready in {timeout} s: {self.log.read_text()[-3000:]}")
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        super().__init__(env, log, cwd=REPO)
 
-    def stop(self, kill: bool = False) -> None:
-        if self.process is None:
-            return
-        if kill:
-            self.process.kill()
-            self.process.wait(10)
-        else:
-            stop_pid(self.process.pid, 20, self.process)
-        self.process = None
+    def start(self, timeout: float = 90) -> None:  # type: ignore[override]
+        super().start()
+        self.wait_for_line("Ready", timeout)
 
 
 def worker_env(bootstrap: str, catchers: Catchers, prefix: str, **extra: str) -> dict[str, str]:

@@ -13,12 +13,12 @@ import re
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from heard.channels.registry import PLUGINS, plugin
+from heard.streams.base.zones import known_timezone
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -286,15 +286,6 @@ class QuietHours(Frozen):
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WORK_WEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
-
-
-def known_timezone(value: str) -> str:
-    """The value, if it names an IANA timezone; a ValueError naming it otherwise."""
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise ValueError(f"unknown IANA timezone {value!r}") from exc
-    return value
 
 
 class TeamCalendar(Frozen):

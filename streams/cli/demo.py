@@ -11,14 +11,14 @@ import asyncio
 import email
 import json
 import os
-import subprocess
 import sys
 import time
 from email import policy
 from pathlib import Path
 
 from heard.devstack import stack
-from heard.devstack.kafka import free_port, stop_pid
+from heard.devstack.kafka import free_port
+from heard.devstack.worker import WorkerProcess
 from heard.streams.base.settings import load_settings
 from heard.streams.cli.event_files import read_events, send_events
 from heard.streams.kafka.readback import read_topic
@@ -29,17 +29,6 @@ DEMO_ENV = {
     "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
     "TWILIO_AUTH_TOKEN": "local-capture-token",
 }
-
-
-def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the worker exited (code {process.returncode}); see {log}")
-        if "Ready" in log.read_text(errors="replace"):
-            return
-        time.sleep(0.2)  # polls the worker log; bounded by the deadline
-    raise RuntimeError(f"the worker was not ready within {timeout:.0f} s; see {log}")
 
 
 async def _settled(config: Path, quiet_seconds: float, limit_seconds: float) -> list[dict[str, object]]:
@@ -79,17 +68,16 @@ def run_demo(events_file: Path, config: Path, keep: bool = False) -> int:
     mail_dir, sms_dir = root / "outbox" / "mail", root / "outbox" / "sms"
     before = set(mail_dir.glob("*.eml")) | set(sms_dir.glob("*.json"))
     log = root / f"worker-{run_id}.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen([sys.executable, "-m", "heard.streams.cli", "worker"], env=env,
-                                  stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    worker = WorkerProcess(env, log)
+    worker.start()
     try:
-        _wait_ready(worker, log, 90)
+        worker.wait_for_line("Ready", 90)
         settings = load_settings(config)
         asyncio.run(send_events(settings, valid, rebase_to_now=True))
         print(f"published {len(valid)} events from {events_file}; waiting for deliveries ...")
         outcomes = asyncio.run(_settled(config, quiet_seconds=8, limit_seconds=90))
     finally:
-        stop_pid(worker.pid, 20, worker)
+        worker.stop()
         if not keep:
             stack.down()
     report(outcomes, before, mail_dir, sms_dir)

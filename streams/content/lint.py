@@ -20,7 +20,8 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from pydantic import Field, field_validator
 
 from heard.channels.registry import PLUGINS
-from heard.streams.base.settings import Frozen, known_timezone, load_file
+from heard.streams.base.settings import Frozen, load_file
+from heard.streams.base.zones import known_timezone
 from heard.streams.content.rendering import Renderer, TemplateProblem, plain_words
 from heard.streams.content.sms_segments import segments
 from heard.streams.contract.state import CUSTOMER_KINDS, KINDS

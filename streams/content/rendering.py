@@ -35,6 +35,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from heard.channels.mime import single_line
 from heard.channels.registry import template_parts
 from heard.streams.contract.state import KINDS
 
@@ -213,7 +214,7 @@ def sentence(value: Any) -> str:
 
 def one_line(value: Any) -> str:
     """Collapse all whitespace, so no value can break a header or an SMS line."""
-    return _SPACE.sub(" ", str(value)).strip()
+    return single_line(str(value))
 
 
 RESOLVE_SECONDS = 1.0

@@ -14,7 +14,6 @@ import sys
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
@@ -28,6 +27,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from heard.streams.base.zones import known_timezone
 
 SCHEMA = "heard.event/v1"
 MAX_TEXT = 2000
@@ -158,13 +159,7 @@ class Customer(Strict):
     @field_validator("timezone")
     @classmethod
     def _iana(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-            raise ValueError(f"unknown IANA timezone {value!r}") from exc
-        return value
+        return None if value is None else known_timezone(value)
 
     @property
     def greeting_name(self) -> str:
