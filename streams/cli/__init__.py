@@ -324,8 +324,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
     from heard.streams.ops.erasure import contacts_of, request_forget, tickets_of
 
     settings = _settings(args)
-    tickets = asyncio.run(tickets_of(settings.engine, args.customer))
-    contacts = asyncio.run(contacts_of(settings.engine, args.customer))
+    region = settings.connectors.default_region
+    tickets = asyncio.run(tickets_of(settings.engine, args.customer, region))
+    contacts = asyncio.run(contacts_of(settings.engine, args.customer, region))
     if not tickets and not contacts:
         print("no ticket heard keeps holds this customer")
         return 0

@@ -110,8 +110,13 @@ EmailAddress = Annotated[str, Field(max_length=254, json_schema_extra={"pattern"
                          AfterValidator(email_address)]
 
 
-def normalise_phone(value: str, region: str = "US") -> str:
-    """Return the E.164 form of a phone number, or raise ValueError."""
+def normalise_phone(value: str, region: str | None = None) -> str:
+    """Return the E.164 form of a phone number, or raise ValueError. Without a `region` (a
+    canonical event's number) the number must carry its country code: heard does not guess
+    a customer's country. A connector passes the configured `connectors.default_region`."""
+    if region is None and not value.strip().startswith("+"):
+        raise ValueError("not in international form: start it with + and the country code "
+                         "(E.164); heard does not guess the country")
     try:
         parsed = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:

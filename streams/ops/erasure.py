@@ -41,9 +41,9 @@ def _state(value: bytes | None) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
-def _matches(customer: dict[str, Any], who: str) -> bool:
+def _matches(customer: dict[str, Any], who: str, region: str | None) -> bool:
     try:
-        phone = normalise_phone(who)
+        phone = normalise_phone(who, region)
     except ValueError:
         phone = None
     return (who.strip().lower() == str(customer.get("email") or "").lower()
@@ -65,10 +65,12 @@ async def _current_states(engine: EngineSettings) -> list[dict[str, Any]]:
     return states
 
 
-async def tickets_of(engine: EngineSettings, who: str) -> list[str]:
+async def tickets_of(engine: EngineSettings, who: str, region: str | None = None) -> list[str]:
+    """The tickets whose customer is `who`: an email address, an id, or a phone number (in
+    international form, or national in `region`, the connectors' default region)."""
     """The tickets whose current state holds this customer (by email, phone or id)."""
     return sorted(str(state["ticket_id"]) for state in await _current_states(engine)
-                  if isinstance(state.get("customer"), dict) and _matches(state["customer"], who))
+                  if isinstance(state.get("customer"), dict) and _matches(state["customer"], who, region))
 
 
 def contact_key(contact: dict[str, Any]) -> str:
@@ -77,13 +79,14 @@ def contact_key(contact: dict[str, Any]) -> str:
                or contact.get("name"))
 
 
-async def contacts_of(engine: EngineSettings, who: str) -> list[tuple[str, str]]:
+async def contacts_of(engine: EngineSettings, who: str,
+                      region: str | None = None) -> list[tuple[str, str]]:
     """(ticket, contact key) for each ticket that lists this person as one of its other
     contacts: erasing them removes them from the ticket, which stays the customer's."""
     return sorted((str(state["ticket_id"]), contact_key(contact))
                   for state in await _current_states(engine)
                   for contact in state.get("contacts") or []
-                  if isinstance(contact, dict) and _matches(contact, who))
+                  if isinstance(contact, dict) and _matches(contact, who, region))
 
 
 async def request_forget(engine: EngineSettings, tickets: list[str],

@@ -122,7 +122,15 @@ def test_an_address_or_phone_that_cannot_be_read_says_why() -> None:
         parse_event(stories.dumps(stories.created("T1", customer=stories.customer(
             email="amara@" + "a" * 64 + ".example"))))
     with pytest.raises(ValueError, match="not a phone number"):
-        normalise_phone("call me maybe")
+        normalise_phone("call me maybe", "US")
+    # A canonical event's number carries its country: "(415) 555-0123" is not guessed as
+    # American; a connector reads it in the configured default region instead.
+    with pytest.raises(InvalidEvent, match=r"customer\.phone: Value error, not in international "
+                                           r"form: start it with \+ and the country code"):
+        parse_event(stories.dumps(stories.created("T1", customer=stories.customer(
+            phone="(415) 555-0123"))))
+    assert normalise_phone("(415) 555-0123", "US") == "+14155550123"
+    assert normalise_phone("+44 20 7946 0958") == "+442079460958"
 
 
 def test_feedback_may_be_a_score_or_words_alone() -> None:
