@@ -107,6 +107,10 @@ function cellNode(cell) {
                     cell.sms.units + " units"));
     node.append(phone);
   }
+  for (const post of cell.posts) {
+    node.append(el("div", {"class": "meta"}, "where the team gets it on " + post.channel + ":"));
+    node.append(el("pre", {"class": "text post", "data-channel": post.channel}, post.text));
+  }
   if (cell.findings.length) {
     const list = el("ul", {"class": "findings"});
     for (const finding of cell.findings) {

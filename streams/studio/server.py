@@ -31,6 +31,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from heard.channels.base import DeliveryError, OutboundMessage
+from heard.channels.registry import PLUGINS
 from heard.streams.base.settings import ConfigError, load_settings
 from heard.streams.content.lint import SAMPLE_NOW, Finding, Linter, load_linter, sample_contexts
 from heard.streams.content.rendering import TemplateProblem
@@ -118,7 +119,10 @@ def render_cells(config: Path, templates: Path) -> dict[str, Any]:
 def one_cell(linter: Linter, kind: str, persona: Any, label: str,
              context: dict[str, Any]) -> dict[str, Any]:
     renderer = linter.renderer
-    files = [name for file in ("subject.txt", "email.txt", "email.html", "sms.txt")
+    team_channels = [p for p in PLUGINS.values() if "team" in p.audiences and p.name != "email"]
+    parts = ["subject.txt", "email.txt", "email.html", "sms.txt",
+             *(p.parts.text for p in team_channels)]
+    files = [name for file in parts
              if (name := renderer.resolve(kind, persona.locale, file)) is not None]
     named = f"persona {persona.key}{'/' + label if label else ''}:"
     findings = [f for f in linter.findings
@@ -129,7 +133,7 @@ def one_cell(linter: Linter, kind: str, persona: Any, label: str,
         "locale": persona.locale, "channel": persona.channel, "team": kind not in CUSTOMER_KINDS,
         "written_in": files[0].split("/")[1] if files else None, "files": files,
         "findings": findings_for(findings, files, kind, persona.locale, persona.key),
-        "subject": None, "text": None, "html": None, "sms": None, "problems": [],
+        "subject": None, "text": None, "html": None, "sms": None, "posts": [], "problems": [],
     }
     try:
         email = renderer.render(kind, "email", persona.locale, persona.timezone, context,
@@ -146,6 +150,17 @@ def one_cell(linter: Linter, kind: str, persona: Any, label: str,
                            "budget": linter.settings.sms_budget(kind)}
         except TemplateProblem as exc:
             cell["problems"].append(str(exc))
+    if kind not in CUSTOMER_KINDS:
+        # The team's message as each plug-in carrying it shows it (a Slack post).
+        for plugin in team_channels:
+            if renderer.resolve(kind, persona.locale, plugin.parts.text) is None:
+                continue
+            try:
+                post = renderer.render(kind, plugin.name, persona.locale, persona.timezone,
+                                       context)
+                cell["posts"].append({"channel": plugin.name, "text": post.text})
+            except TemplateProblem as exc:
+                cell["problems"].append(str(exc))
     cell["digest"] = hashlib.sha256(json.dumps(cell, sort_keys=True).encode()).hexdigest()[:16]
     return cell
 

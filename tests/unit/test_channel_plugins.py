@@ -116,3 +116,16 @@ def test_a_slack_message_is_the_plugins_text_file_alone() -> None:
     assert rendered.text.startswith("*[T1] Promise missed: it was due")
     assert "Confirm the delivery slot" in rendered.text
     assert list(rendered.template_hashes) == ["checkpoint_escalation/en/slack.txt"]
+
+
+def test_the_writers_studio_shows_the_teams_slack_post_beside_the_email() -> None:
+    from heard.streams.studio.server import render_cells
+
+    page = render_cells(REPO / "config", REPO / "templates")
+    assert page["problem"] is None
+    [cell] = [c for c in page["cells"] if c["id"] == "checkpoint_escalation--everyday"]
+    [post] = cell["posts"]
+    assert post["channel"] == "slack" and post["text"].startswith("*[ZD-2026-0004815162] ")
+    assert "checkpoint_escalation/en/slack.txt" in cell["files"]
+    customer = [c for c in page["cells"] if c["id"] == "acknowledgment--everyday"]
+    assert customer and customer[0]["posts"] == []
