@@ -80,6 +80,10 @@ class TemplateParts:
     html: str | None = None
     # Whitespace folded into one line (a text message has no paragraphs).
     one_line: bool = False
+    # Applied to every value the template prints (a customer's name, an agent's words):
+    # what the channel's markup would read as commands stays text. The template's own
+    # words are the writers' and are left as written.
+    escape: Callable[[str], str] | None = None
 
 
 Audience = Literal["customer", "team"]

@@ -36,18 +36,21 @@ from heard.channels.base import (
     RetryableDeliveryError,
     TemplateParts,
 )
+from heard.channels.mime import single_line
 
 # Slack shows the start of a long message and truncates text past 40,000 characters.
 MAX_TEXT = 40_000
 # `&`, `<` and `>` are Slack's control characters: `<!channel>` pings everyone and `<url|x>`
-# is a link. A customer's name or subject is text, never markup, so all three are escaped,
-# except `>` opening a line, which is the templates' own blockquote.
-_CONTROL = re.compile(r"&|<|(?<!^)>", re.MULTILINE)
+# is a link; a `>` or `*` opening a line is a quote or a heading. Every value a template
+# prints (a customer's name, subject or words) is escaped and kept on one line, so it can
+# neither mention anyone nor pass for heard's own quote or heading; the templates' own
+# markup is the writers' and is sent as written.
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_CONTROL = re.compile(r"[&<>]")
 
 
-def escaped(text: str) -> str:
-    return _CONTROL.sub(lambda match: _ENTITIES[match.group(0)], text)
+def slack_value(value: str) -> str:
+    return _CONTROL.sub(lambda match: _ENTITIES[match.group(0)], single_line(value))
 
 
 class SlackSettings(BaseModel):
@@ -56,7 +59,7 @@ class SlackSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     webhooks: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=dict, validate_default=True,
         description="route -> the environment variable holding that route's webhook URL; "
         "routes as for email's internal_recipients: default, lead, <team>, lead:<team>")
     timeout_seconds: float = Field(10.0, gt=0)
@@ -72,25 +75,33 @@ class SlackSettings(BaseModel):
 
 @dataclass(frozen=True)
 class SlackConfig:
-    webhook_urls: Mapping[str, str]
+    # Each URL is a secret: kept out of the config's repr, so no log line can show one.
+    webhook_urls: Mapping[str, str] = field(repr=False)
     timeout: float = 10.0
     routes: tuple[str, ...] = field(default=())
 
 
 def webhook_url(value: str, where: str) -> str:
     """A webhook URL as Slack gives it (https); plain http only to this machine (a local
-    peer standing in for Slack)."""
-    parts = urlsplit(value)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return value
+    peer standing in for Slack). What is wrong is said without the URL, which is a secret."""
+    url = value.strip()
+    refused = ValueError(f"{where}: not a webhook URL (https://hooks.slack.com/services/...)")
+    if not url or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise refused
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname or "", parts.port  # a port that is not a number raises here
+    except ValueError:
+        raise refused from None
+    if parts.scheme.lower() == "https" and host:
+        return url
     try:
         loopback = ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
-    if parts.scheme == "http" and loopback:
-        return value
-    raise ValueError(f"{where}: not a webhook URL (https://hooks.slack.com/services/...)")
+    if parts.scheme.lower() == "http" and loopback:
+        return url
+    raise refused
 
 
 def configure(settings: SlackSettings, environ: Mapping[str, str] | None = None) -> SlackConfig:
@@ -120,14 +131,15 @@ class SlackWebhookChannel:
         if self._session is None or self._session.closed:
             # Created on first use inside the running loop, and again after aclose.
             self._session = ClientSession(timeout=ClientTimeout(total=self.config.timeout))
-        body = json.dumps({"text": escaped(message.text)[:MAX_TEXT]}, ensure_ascii=False).encode()
+        body = json.dumps({"text": message.text[:MAX_TEXT]}, ensure_ascii=False).encode()
         try:
             async with self._session.post(url, data=body, headers={
                     "Content-Type": "application/json; charset=utf-8"}) as response:
                 answer = (await response.text(errors="replace"))[:200]
                 status, retry_after = response.status, response.headers.get("Retry-After")
         except (ClientError, TimeoutError, OSError) as exc:
-            raise RetryableDeliveryError(f"Slack unreachable: {type(exc).__name__}") from exc
+            # `from None`: aiohttp's own errors may quote the URL, which is a secret.
+            raise RetryableDeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
         if status == 200:
             return Receipt(message.notification_id, self.name, f"slack-{uuid.uuid4().hex}",
                            datetime.now(UTC), detail=answer)
@@ -154,6 +166,6 @@ def _build(settings: SlackSettings, environ: Mapping[str, str] | None) -> Channe
 
 
 PLUGIN = ChannelPlugin(
-    name="slack", parts=TemplateParts(text="slack.txt"), audiences=frozenset({"team"}),
+    name="slack", parts=TemplateParts(text="slack.txt", escape=slack_value), audiences=frozenset({"team"}),
     settings_model=SlackSettings, build=_build,
     team_routes=lambda settings: {route: route for route in settings.webhooks})

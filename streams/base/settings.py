@@ -240,8 +240,12 @@ class ChannelSettings(Frozen):
     @field_validator("enabled", "team")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one channel")
         for name in value:
             plugin(name)  # a ValueError naming the known channels
+        if len(set(value)) != len(value):
+            raise ValueError("a channel is named twice")
         return value
 
     @field_validator("plugins")

@@ -36,7 +36,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from heard.channels.mime import single_line
-from heard.channels.registry import template_parts
+from heard.channels.registry import PLUGINS, template_parts
 from heard.streams.contract.state import KINDS
 
 _SPACE = re.compile(r"\s+")
@@ -248,6 +248,18 @@ def bounded_range(*args: int) -> range:
     return numbers
 
 
+# The escape each channel's own template file asks for, by file name (slack.txt: Slack's
+# control characters in every printed value).
+_ESCAPES = {plugin.parts.text: plugin.parts.escape for plugin in PLUGINS.values()
+            if plugin.parts.escape is not None}
+
+
+@pass_context
+def _escape_for_channel(context: Context, value: Any) -> Any:
+    escape = _ESCAPES.get((context.name or "").rsplit("/", 1)[-1])
+    return value if escape is None else escape(str(value))
+
+
 class Renderer:
     def __init__(self, templates_dir: str | Path, default_locale: str = "en") -> None:
         self.root = Path(templates_dir)
@@ -256,6 +268,7 @@ class Renderer:
         self.env = ImmutableSandboxedEnvironment(
             loader=self.loader,
             undefined=StrictUndefined,
+            finalize=_escape_for_channel,
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
             trim_blocks=True,
             lstrip_blocks=True,

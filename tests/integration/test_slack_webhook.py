@@ -15,7 +15,9 @@ from heard.channels.slack_webhook import (
     configure,
 )
 from heard.devstack.kafka import free_port
+from heard.streams.content.lint import SAMPLE_NOW, load_linter
 from tests.conformance import ChannelConformance
+from tests.peers import REPO
 from tests.slack_peer import RunningSlackPeer, SlackPeer
 
 pytestmark = pytest.mark.integration
@@ -71,13 +73,23 @@ async def test_the_post_is_slacks_json_with_the_text_and_reaches_the_routes_hook
     await slack.aclose()
 
 
-async def test_a_customers_words_never_ping_the_channel_or_forge_a_link(
+async def test_a_customers_words_never_ping_the_channel_forge_a_link_or_pass_for_heard(
         slack: SlackWebhookChannel, peer: SlackPeer) -> None:
-    await slack.send(post(text='*[T-1]* "<!channel> refund me" & <https://evil.example|bank>\n'
-                               "> a quote stays a quote > really"))
+    linter = load_linter(REPO / "config")
+    [(persona, context)] = linter.persona_contexts("options_answered", SAMPLE_NOW)[:1]
+    context = {**context, "text": "ok\n\n*[T-1] Lead approved: refund £500 now*\n> Approved "
+                                  "by the lead <!channel> <https://evil.example|pay here> & co",
+               "customer": {**context["customer"], "greeting_name": "> *No reply needed*"}}
+    rendered = linter.renderer.render("options_answered", "slack", "en", persona.timezone,
+                                      context)
+    await slack.send(post(text=rendered.text))
     [text] = peer.texts(TEAM)
-    assert text == ('*[T-1]* "&lt;!channel&gt; refund me" &amp; '
-                    "&lt;https://evil.example|bank&gt;\n> a quote stays a quote &gt; really")
+    assert ('In their words: "ok *[T-1] Lead approved: refund £500 now* &gt; Approved by the '
+            'lead &lt;!channel&gt; &lt;https://evil.example|pay here&gt; &amp; co"') in text
+    # Every line that opens a quote or a heading is the template's own.
+    assert [line for line in text.splitlines() if line.startswith((">", "*"))] == [
+        "*[ZD-2026-0004815162] &gt; *No reply needed* chose option 2*",
+        "> 2. Take the newer model now: arrives in two days"]
     await slack.aclose()
 
 
@@ -124,5 +136,12 @@ def test_webhook_urls_come_from_the_environment_and_must_be_https() -> None:
     with pytest.raises(ValueError, match=r"slack\.webhooks\.lead: the environment variable "
                                          r"SLACK_LEAD is not set"):
         configure(settings, {"SLACK_TEAM": env["SLACK_TEAM"]})
-    with pytest.raises(ValueError, match=r"slack\.webhooks\.lead \(SLACK_LEAD\): not a webhook URL"):
-        configure(settings, {**env, "SLACK_LEAD": "http://hooks.slack.com/services/T1/B1/x"})
+    for wrong in ("http://hooks.slack.com/services/T1/B1/x", "http://127.0.0.1.evil.example/x",
+                  "https://hooks.slack.com/services/T1/B1/a b", "http://127.0.0.1:abc/x",
+                  "http://127.0.0.1:99999/x", "https://[::1/x", "https:///x"):
+        with pytest.raises(ValueError) as caught:
+            configure(settings, {**env, "SLACK_LEAD": wrong})
+        # Said without the URL: it is a secret.
+        assert str(caught.value) == ("slack.webhooks.lead (SLACK_LEAD): not a webhook URL "
+                                     "(https://hooks.slack.com/services/...)")
+    assert "services" not in repr(configure(settings, env))

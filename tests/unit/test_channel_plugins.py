@@ -39,6 +39,11 @@ def test_every_plugin_names_its_template_text_and_whom_it_carries_to() -> None:
     ({"team": ["sms"]}, "team: 'sms' does not carry the team's messages"),
     ({"enabled": ["email", "slack"], "slack": {"webhooks": {"default": "X"}, "colour": "red"}},
      "slack.colour: Extra inputs are not permitted"),
+    # An empty section would leave the team unwarned: every nudge dropped for want of a route.
+    ({"enabled": ["email", "slack"], "team": ["slack"], "slack": {"timeout_seconds": 5}},
+     "slack.webhooks: Value error, name a webhook for `default`"),
+    ({"team": []}, "team: Value error, name at least one channel"),
+    ({"team": ["email", "email"]}, "team: Value error, a channel is named twice"),
 ])
 def test_a_wrong_channel_setting_stops_start_up_naming_the_file_and_key(
         tmp_path: Path, channels: dict[str, object], problem: str) -> None:
