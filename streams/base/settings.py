@@ -230,7 +230,14 @@ class ChannelSettings(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _plugin_sections(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or "plugins" in data:
+        if not isinstance(data, dict):
+            return data
+        if "team" not in data:
+            # Unsaid: by email when email is on (an SMS-only setup keeps starting; its team
+            # messages are recorded in the decision log, and the worker says so at start).
+            enabled = data.get("enabled", cls.model_fields["enabled"].default)
+            data = {**data, "team": ["email"] if "email" in (enabled or []) else []}
+        if "plugins" in data:
             return data
         sections = {key: data[key] for key in data
                     if key in PLUGINS and PLUGINS[key].settings_model is not None}
@@ -240,8 +247,6 @@ class ChannelSettings(Frozen):
     @field_validator("enabled", "team")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("name at least one channel")
         for name in value:
             plugin(name)  # a ValueError naming the known channels
         if len(set(value)) != len(value):
@@ -497,8 +502,9 @@ def load_file(path: Path, model: type[M], environ: dict[str, str] | None = None)
 
 
 def _problem(loc: tuple[Any, ...], msg: str) -> str:
-    # A plug-in's section already names its own key path (slack.webhooks: ...).
-    if loc[-1:] == ("plugins",) and msg.startswith("Value error, "):
+    # A plug-in's section, or a check across keys, already names its own key path
+    # (slack.webhooks: ..., team: ...).
+    if (loc[-1:] == ("plugins",) or not loc) and msg.startswith("Value error, "):
         return ".".join(str(part) for part in (*loc[:-1], msg.removeprefix("Value error, ")))
     return f"{'.'.join(str(part) for part in loc) or '(top)'}: {msg}"
 

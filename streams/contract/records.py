@@ -148,7 +148,8 @@ class Customer(Strict):
     preferred_name: ShortText | None = None
     pronouns: Annotated[str, AfterValidator(clean_text), Field(max_length=40)] | None = None
     email: EmailAddress | None = None
-    phone: str | None = None
+    # E.164 with its country code; spaces and dashes are read and dropped.
+    phone: Annotated[str, Field(json_schema_extra={"pattern": r"^\s*\+"})] | None = None
     language: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] = "en"
     timezone: str | None = None
     preferred_channel: Literal["email", "sms"] | None = None

@@ -22,12 +22,14 @@ import faust.streams as faust_streams
 from faust.types import TableT
 
 from heard.channels.base import Channel
+from heard.channels.registry import plugin
 from heard.streams.base.http import ops_app
 from heard.streams.base.http import serve as serve_http_app
 from heard.streams.base.settings import ConfigError, EngineSettings, Settings
 from heard.streams.base.version import installed_version
 from heard.streams.content.rendering import Renderer
 from heard.streams.contract.records import event_to_json
+from heard.streams.contract.state import TEAM_KINDS
 from heard.streams.delivery.consent import ConsentLedger
 from heard.streams.delivery.consent import keep_following as keep_following_consent
 from heard.streams.delivery.links import ReplyLinks
@@ -176,6 +178,21 @@ def delivering(app: faust.App, topic: faust.TopicT, agent: DeliveryAgent,
     app.agent(topic, name="deliver", concurrency=1)(deliver)
 
 
+def check_team_templates(renderer: Renderer, settings: Settings) -> None:
+    """Every channel carrying the team's messages has a template for each of them: a nudge
+    that cannot be written would leave the team unwarned."""
+    locale = settings.engine.default_locale
+    missing = [f"{kind}/{locale}/{plugin(name).parts.text}" for name in settings.channels.team
+               for kind in TEAM_KINDS
+               if renderer.resolve(kind, locale, plugin(name).parts.text) is None]
+    if missing:
+        raise ConfigError(f"config/channels.yaml: team: no template for the team's messages "
+                          f"by that channel: {', '.join(missing)}")
+    if not settings.channels.team:
+        log.warning("no channel carries the team's messages (config/channels.yaml team): "
+                    "nudges and escalations are only recorded in the decision log")
+
+
 def build_app(settings: Settings, channels: dict[str, Channel], *,
               clock: Clock = utc_now, twilio_auth_token: str = "",
               links: ReplyLinks | None = None) -> faust.App:
@@ -187,6 +204,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     problems = renderer.compile_all()
     if problems:
         raise ConfigError("templates do not compile:\n" + "\n".join(str(p) for p in problems))
+    check_team_templates(renderer, settings)
     routes = team_routes(settings.channels)
     rules = Rules(policy=settings.policy, enabled_channels=tuple(settings.channels.enabled),
                   internal_recipients=dict(settings.channels.email.internal_recipients),

@@ -42,7 +42,8 @@ def test_every_plugin_names_its_template_text_and_whom_it_carries_to() -> None:
     # An empty section would leave the team unwarned: every nudge dropped for want of a route.
     ({"enabled": ["email", "slack"], "team": ["slack"], "slack": {"timeout_seconds": 5}},
      "slack.webhooks: Value error, name a webhook for `default`"),
-    ({"team": []}, "team: Value error, name at least one channel"),
+    ({"enabled": ["email"], "team": ["sms"]}, "team: 'sms' carries the team's messages but is "
+                                               "not enabled"),
     ({"team": ["email", "email"]}, "team: Value error, a channel is named twice"),
 ])
 def test_a_wrong_channel_setting_stops_start_up_naming_the_file_and_key(
@@ -52,6 +53,13 @@ def test_a_wrong_channel_setting_stops_start_up_naming_the_file_and_key(
         load_settings(tmp_path, environ={})
     assert str(caught.value).startswith(f"{tmp_path / 'channels.yaml'}: ")
     assert problem in str(caught.value)
+
+
+def test_without_email_the_team_channels_default_to_none_and_sms_only_still_starts(
+        tmp_path: Path) -> None:
+    (tmp_path / "channels.yaml").write_text(yaml.safe_dump({"enabled": ["sms"]}))
+    assert load_settings(tmp_path, environ={}).channels.team == []
+    assert ChannelSettings().team == ["email"]
 
 
 def test_a_webhook_variable_that_is_not_set_stops_start_up_naming_the_key() -> None:
@@ -134,3 +142,20 @@ def test_the_writers_studio_shows_the_teams_slack_post_beside_the_email() -> Non
     assert "checkpoint_escalation/en/slack.txt" in cell["files"]
     customer = [c for c in page["cells"] if c["id"] == "acknowledgment--everyday"]
     assert customer and customer[0]["posts"] == []
+
+
+def test_a_team_channel_without_a_template_for_every_team_message_stops_start_up(
+        tmp_path: Path) -> None:
+    import shutil
+
+    from heard.streams.worker.app import check_team_templates
+
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    (tmp_path / "templates" / "checkpoint_nudge" / "en" / "slack.txt").unlink()
+    (tmp_path / "channels.yaml").write_text(yaml.safe_dump(SLACK))
+    settings = load_settings(tmp_path, environ={})
+    check_team_templates(Renderer(REPO / "templates"), settings)  # the shipped ones are whole
+    with pytest.raises(ConfigError, match="config/channels.yaml: team: no template for the "
+                                          "team's messages by that channel: "
+                                          "checkpoint_nudge/en/slack.txt"):
+        check_team_templates(Renderer(tmp_path / "templates"), settings)
