@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from dataclasses import asdict, dataclass, fields
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from heard.streams.base.settings import ConfigError, EngineSettings
+from heard.streams.base.settings import ConfigError, EngineSettings, TopicNames
 from heard.streams.kafka.client import client_options
 
 
@@ -18,34 +17,21 @@ class KafkaUnreachable(ConfigError):
     """No broker answered at start-up: a wrong address, or Kafka is not up yet."""
 
 
-@dataclass(frozen=True)
-class TopicNames:
-    """The full name of each topic heard reads or writes (the engine's prefix applied)."""
-
-    ticket_events: str
-    timers: str
-    outbound: str
-    notification_events: str
-    decisions: str
-    dead_letters: str
-    consent: str
-    sms_status: str
-    sms_inbound: str
-    promises: str
-    replies: str
-
-    @classmethod
-    def of(cls, engine: EngineSettings) -> TopicNames:
-        return cls(**{key: engine.topic(key) for key in TOPIC_KEYS})
+def prefixed_topics(engine: EngineSettings) -> TopicNames:
+    """The full name of each topic heard reads or writes (the engine's prefix applied), in
+    the settings' own typed model of topic names."""
+    return engine.topics.model_copy(update={name: engine.topic(name)
+                                            for name in TopicNames.model_fields})
 
 
-TOPIC_KEYS = tuple(f.name for f in fields(TopicNames))
+# Every topic but the retry topics' stem (one topic per wait: `retry_topic`).
+TOPIC_KEYS = tuple(name for name in TopicNames.model_fields if name != "retry")
 # Kept forever as the latest value per key: the consent ledger is rebuilt from it.
 COMPACTED = ("consent",)
 
 
 def topic_names(engine: EngineSettings) -> dict[str, str]:
-    return asdict(TopicNames.of(engine))
+    return {key: engine.topic(key) for key in TOPIC_KEYS}
 
 
 def retry_topic(engine: EngineSettings, wait_seconds: float) -> str:

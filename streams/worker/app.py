@@ -25,7 +25,7 @@ from heard.channels.base import Channel
 from heard.channels.registry import plugin
 from heard.streams.base.http import ops_app
 from heard.streams.base.http import serve as serve_http_app
-from heard.streams.base.settings import ConfigError, EngineSettings, Settings
+from heard.streams.base.settings import ConfigError, EngineSettings, Settings, TopicNames
 from heard.streams.base.version import installed_version
 from heard.streams.content.rendering import Renderer
 from heard.streams.contract.records import event_to_json
@@ -38,7 +38,7 @@ from heard.streams.delivery.wiring import team_routes
 from heard.streams.kafka import faust_recovery
 from heard.streams.kafka.client import faust_credentials
 from heard.streams.kafka.lag import LagProbe
-from heard.streams.kafka.topics import TopicNames, retry_topic
+from heard.streams.kafka.topics import prefixed_topics, retry_topic
 from heard.streams.policy.step import Rules
 from heard.streams.worker.answer_pages import AnswerPages
 from heard.streams.worker.answer_pages import add_routes as add_answer_routes
@@ -199,7 +199,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     engine = settings.engine
     BUILD_INFO.info({"version": installed_version()})
     faust_recovery.install()  # a restarted worker must not skip records (see the module)
-    topics = TopicNames.of(engine)
+    topics = prefixed_topics(engine)
     renderer = Renderer(engine.templates_dir, engine.default_locale)
     problems = renderer.compile_all()
     if problems:

@@ -11,10 +11,10 @@ from collections.abc import Callable, MutableMapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from heard.streams.base.settings import TopicNames
 from heard.streams.contract.state import Notification
 from heard.streams.delivery.consent import ConsentLedger
 from heard.streams.delivery.sender import Delivery, DeliveryOutcome
-from heard.streams.kafka.topics import TopicNames
 from heard.streams.policy.replies import question_asked
 from heard.streams.worker.agent import Agent
 from heard.streams.worker.metrics import (

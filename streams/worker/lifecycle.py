@@ -7,9 +7,8 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
-from heard.streams.base.settings import EngineSettings
+from heard.streams.base.settings import EngineSettings, TopicNames
 from heard.streams.contract.records import InvalidEvent, TimerDue, parse_event
-from heard.streams.kafka.topics import TopicNames
 from heard.streams.policy.decide import decide
 from heard.streams.policy.step import Outcome, Rules
 from heard.streams.worker.agent import Agent

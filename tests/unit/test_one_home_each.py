@@ -11,7 +11,7 @@ from heard.streams.base.settings import EngineSettings
 from heard.streams.content.lint import CONTEXT
 from heard.streams.contract.records import EVENT_TYPES, INTERNAL_TYPES, Event
 from heard.streams.contract.state import CUSTOMER_KINDS, KINDS, TEAM_KINDS, PromiseStatus
-from heard.streams.kafka.topics import TOPIC_KEYS, TopicNames, topic_names
+from heard.streams.kafka.topics import TOPIC_KEYS, prefixed_topics, topic_names
 from heard.streams.ops.report import STATUSES
 from tests.peers import REPO
 
@@ -39,6 +39,6 @@ def test_the_report_counts_every_promise_status() -> None:
 
 def test_topic_names_come_from_one_typed_list() -> None:
     engine = EngineSettings(topic_prefix="p.")
-    names = TopicNames.of(engine)
+    names = prefixed_topics(engine)
     assert tuple(topic_names(engine)) == TOPIC_KEYS
     assert names.dead_letters == "p.heard-dead-letters" and names.timers == engine.topic("timers")

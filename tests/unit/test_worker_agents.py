@@ -20,7 +20,7 @@ from heard.streams.contract.state import Notification, Question
 from heard.streams.contract.stories import T0, minutes
 from heard.streams.delivery.consent import ConsentLedger, ConsentUpdate
 from heard.streams.delivery.sender import Delivery
-from heard.streams.kafka.topics import TopicNames, retry_topic
+from heard.streams.kafka.topics import prefixed_topics, retry_topic
 from heard.streams.worker.delivery_agent import DeliveryAgent
 from heard.streams.worker.lifecycle import LifecycleAgent
 from heard.streams.worker.opt_outs import OptOuts
@@ -35,7 +35,7 @@ from tests.peers import REPO
 from tests.unit.test_policy import RULES
 
 ENGINE = EngineSettings(topic_prefix="t.")
-TOPICS = TopicNames.of(ENGINE)
+TOPICS = prefixed_topics(ENGINE)
 WAITS = [30.0, 300.0]
 TEAM = TeamInbox({"email": {"default": "team@example.com", "lead": "lead@example.com"}}, "en", "UTC")
 
