@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -180,6 +181,10 @@ async def sms_ceiling(stack: LocalStack, messages: int, concurrency: int) -> flo
 
 
 # ------------------------------------------------------------------ heard
+# Each heard run's stage times (µs per run), by the run's label: written to the JSON.
+STAGES: dict[str, dict[str, float]] = {}
+
+
 def heard_workers(stack: LocalStack, work: Path, prefix: str, count: int,
                   **extra: str) -> list[WorkerProcess]:
     workers = []
@@ -194,6 +199,24 @@ def heard_workers(stack: LocalStack, work: Path, prefix: str, count: int,
     for worker in workers:
         worker.wait_for_line("Ready", 180)
     return workers
+
+
+STAGE_LINE = re.compile(r"stage times: (\{.*\})")
+
+
+def stage_times(workers: list[WorkerProcess]) -> dict[str, float]:
+    """µs per run of each stage, from the line each worker logs as it stops (runs summed
+    over the workers, time weighted by runs)."""
+    total: dict[str, float] = {}
+    runs: dict[str, int] = {}
+    for worker in workers:
+        found = STAGE_LINE.findall(worker.log.read_text(errors="replace"))
+        if not found:
+            continue
+        for stage, figures in json.loads(found[-1]).items():
+            total[stage] = total.get(stage, 0.0) + figures["us_per_run"] * figures["runs"]
+            runs[stage] = runs.get(stage, 0) + figures["runs"]
+    return {stage: round(total[stage] / runs[stage], 1) for stage in sorted(runs)}
 
 
 def customer(n: int, channel: str) -> dict[str, Any]:
@@ -227,11 +250,13 @@ def heard_messages(stack: LocalStack, work: Path, label: str, messages: int, cha
         asyncio.run(produce(stack.bootstrap, engine.topic("ticket_events"),
                             created_events(f"{label}-", messages, channel,
                                            lambda: datetime.now(UTC))))
-        return asyncio.run(watch_rate(stack.bootstrap, engine.topic("notification_events"),
+        rate = asyncio.run(watch_rate(stack.bootstrap, engine.topic("notification_events"),
                                       messages, 900))
     finally:
         for worker in running:
             worker.stop()
+    STAGES[label] = stage_times(running)
+    return rate
 
 
 def heard_silent_events(stack: LocalStack, work: Path, events: int) -> float:
@@ -253,11 +278,13 @@ def heard_silent_events(stack: LocalStack, work: Path, events: int) -> float:
     # Decisions: one per event, plus the created ones' acknowledgment schedule lines.
     running = heard_workers(stack, work, prefix, 1, HEARD_ACK_HOLD_SECONDS="3600")
     try:
-        return asyncio.run(watch_rate(stack.bootstrap, engine.topic("decisions"),
+        rate = asyncio.run(watch_rate(stack.bootstrap, engine.topic("decisions"),
                                       events + tickets, 900))
     finally:
         for worker in running:
             worker.stop()
+    STAGES["silent"] = stage_times(running)
+    return rate
 
 
 def heard_latency(stack: LocalStack, work: Path, rate: float, seconds: float,
@@ -361,6 +388,7 @@ def main() -> None:
             stack, work, "email2", args.messages, "email", workers=2, concurrency=best)
         result["latency"] = heard_latency(stack, work, result["heard_email_mps"] / 2,
                                           args.latency_seconds, best, args.warmup_seconds)
+    result["stages_us_per_run"] = dict(STAGES)
     (args.out / "throughput.json").write_text(json.dumps(result, indent=2))
     table = markdown(result)
     (args.out / "throughput.md").write_text(table)
@@ -403,6 +431,30 @@ def markdown(result: dict[str, Any]) -> str:
     scale = result["heard_email_mps_2_workers"] / result["heard_email_mps"]
     lines.append(f"| emails, 2 worker processes | {result['heard_email_mps_2_workers']:,.0f} | | "
                  f"| {scale:.2f}x one worker | | |")
+    return "\n".join(lines) + "\n" + stage_table(result)
+
+
+# The runs whose stages the table shows, with the rate each ran at.
+STAGE_RUNS = (("events without a message", "silent", "heard_silent_eps"),
+              ("emails, one at a time", "email1", "heard_email_mps_sequential"),
+              ("SMS, one at a time", "sms1", "heard_sms_mps_sequential"))
+
+
+def stage_table(result: dict[str, Any]) -> str:
+    """Where a record's time goes, µs per run of each stage; what heard's handler does not
+    account for (1 s / rate, less the handler's time) is Faust's per-record path, commits,
+    the producer and the event loop."""
+    stages = result.get("stages_us_per_run", {})
+    lines = ["", "| run | stage | µs per record |", "|---|---|---|"]
+    for label, key, rate in STAGE_RUNS:
+        times = stages.get(key) or {}
+        handled = sum(v for k, v in times.items() if k.endswith(".handled"))
+        for stage, micros in times.items():
+            lines.append(f"| {label} | {stage} | {micros:,.1f} |")
+        if times:
+            outside = 1e6 / result[rate] - handled
+            lines.append(f"| {label} | outside heard's handlers (1 s / rate − handled) | "
+                         f"{outside:,.1f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -25,6 +25,7 @@ from heard.channels.base import (
 )
 from heard.streams.base.redaction import redact
 from heard.streams.base.settings import RetrySettings
+from heard.streams.base.stages import STAGES, now_ns
 from heard.streams.content.rendering import Renderer, TemplateProblem
 from heard.streams.content.sms_segments import segments
 from heard.streams.contract.state import Notification, notification_id
@@ -88,12 +89,14 @@ class Delivery:
         channel = self.channels.get(n.channel)
         if channel is None:
             return self._failed(n, f"channel {n.channel!r} is not enabled", 0)
+        lap = now_ns()
         context = self.links.add_to(n, datetime.now(UTC)) if self.links else n.context
         try:
             rendered = self.renderer.render(n.kind, n.channel, n.locale, n.timezone, context,
                                             plain_text_only=n.plain_text_only)
         except TemplateProblem as exc:
             return DeliveryOutcome(n, "failed", f"template: {exc}")
+        lap = STAGES.lap("delivery.render", lap)
         customer = n.context.get("customer") or {}
         message = OutboundMessage(
             notification_id=n.notification_id, ticket_id=n.ticket_id, to=n.recipient,
@@ -115,11 +118,13 @@ class Delivery:
                     attempts += 1
                     receipt = await channel.send(message)
         except DeliveryError as exc:
+            STAGES.lap("delivery.send", lap)
             outcome = self._failed(n, exc.reason, attempts)
             outcome.template_hashes = rendered.template_hashes
             outcome.opted_out = isinstance(exc, RecipientOptedOut)
             outcome.retryable = exc.retryable
             return outcome
+        STAGES.lap("delivery.send", lap)
         return DeliveryOutcome(n, "sent", "accepted by the provider", receipt=receipt,
                                template_hashes=rendered.template_hashes, attempts=attempts,
                                segments=segments(rendered.text)[0] if n.channel == "sms" else 0)

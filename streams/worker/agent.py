@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from heard.streams.base.stages import STAGES, now_ns
 from heard.streams.worker.sink import DeadLetters, InboundRecord
 
 
@@ -13,7 +14,9 @@ class Agent:
     dead_letters: DeadLetters
 
     async def __call__(self, record: InboundRecord) -> None:
+        started = now_ns()
         await self.dead_letters.guard(self.stage, record, self.handle, self.failed)
+        STAGES.lap(f"{self.stage}.handled", started)
 
     async def handle(self, record: InboundRecord) -> None:
         raise NotImplementedError

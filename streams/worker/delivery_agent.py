@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from heard.streams.base.settings import TopicNames
+from heard.streams.base.stages import STAGES, now_ns
 from heard.streams.contract.state import Notification
 from heard.streams.delivery.consent import ConsentLedger
 from heard.streams.delivery.sender import Delivery, DeliveryOutcome
@@ -71,6 +72,7 @@ class DeliveryAgent(Agent):
         await asyncio.gather(*(in_order(group) for group in groups.values()))
 
     async def handle(self, record: InboundRecord) -> None:
+        lap = now_ns()
         try:
             notification = Notification.model_validate_json(record.value)
         except ValueError as exc:
@@ -83,6 +85,7 @@ class DeliveryAgent(Agent):
             return
         await self._ledger_loaded()
         refusal = self.ledger.refusal(notification.channel, notification.recipient)
+        lap = STAGES.lap("delivery.check", lap)
         if refusal is not None:
             outcome = self.delivery.suppressed(
                 notification, f"the recipient withdrew {notification.channel} consent at "
@@ -91,14 +94,17 @@ class DeliveryAgent(Agent):
             await self._instead(outcome.notification, outcome.fallback, outcome.reason, key)
             return
         outcome = await self.delivery.deliver(notification)
+        lap = now_ns()
         if outcome.status == "sent":
             await self._sent(outcome)
+            lap = STAGES.lap("delivery.receipt", lap)
         if outcome.opted_out:
             await self.opt_outs.record(notification.channel, notification.recipient,
                                        f"provider-refusal:{notification.notification_id}")
         if outcome.status == "failed":
             await self._defer_or_fail(outcome, record, key)
         await self.publish(outcome, key)
+        STAGES.lap("delivery.publish", lap)
 
     async def failed(self, record: InboundRecord, reason: str) -> None:
         """A decided message that could not be delivered still gets an outcome (`failed`,

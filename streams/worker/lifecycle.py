@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from heard.streams.base.settings import EngineSettings, TopicNames
+from heard.streams.base.stages import STAGES, now_ns
 from heard.streams.contract.records import InvalidEvent, TimerDue, parse_event
 from heard.streams.policy.decide import decide
 from heard.streams.policy.step import Outcome, Rules
@@ -37,23 +38,29 @@ class LifecycleAgent(Agent):
         self.clock = clock
 
     async def handle(self, record: InboundRecord) -> None:
+        lap = now_ns()
         parsed = await self._accepted(record)
+        lap = STAGES.lap("lifecycle.parse", lap)
         if parsed is None:
             return
         ticket_id: str = parsed.ticket_id
         state = self.states.load(ticket_id, self.tickets.get(ticket_id))
+        lap = STAGES.lap("lifecycle.load", lap)
         try:
             outcome = decide(state, parsed, self.clock(), self.rules, in_place=True)
         except BaseException:  # any exit mid-decision, cancellation too; re-raised
             self.states.forget(ticket_id)
             raise
+        lap = STAGES.lap("lifecycle.decide", lap)
         # The questions asked of erased phones go too: no number keeps pointing at the ticket.
         for phone in outcome.forgotten_phones:
             await self.sink.emit(self.topics.sms_inbound, phone.encode(), json.dumps(
                 {"record": "forget", "phone": phone, "ticket_id": ticket_id}).encode())
         self._store(ticket_id, outcome)
+        lap = STAGES.lap("lifecycle.store", lap)
         EVENTS.labels(parsed.type).inc()
         await self._hand_on(ticket_id.encode(), outcome)
+        STAGES.lap("lifecycle.emit", lap)
 
     async def _accepted(self, record: InboundRecord) -> Any:
         """The parsed event, or None once a record that cannot be applied is a dead letter."""

@@ -480,3 +480,18 @@ async def test_an_inbound_record_of_the_wrong_shape_is_a_dead_letter() -> None:
     await agent(consumed(TOPICS.sms_inbound, "x", b'{"from": "+1"}'))
     assert reasons(sink) == ["not an inbound text or question: not a JSON object",
                              "not an inbound text or question: 'message_sid'"]
+
+
+async def test_each_stage_of_an_event_is_timed_for_the_benchmark_and_prometheus() -> None:
+    from heard.streams.base.stages import STAGES
+
+    runs, spent = dict(STAGES.runs), dict(STAGES.total_ns)
+    worker = Lifecycle()
+    await worker.event(stories.created("T-st", urgent=True))
+    stages = ("lifecycle.parse", "lifecycle.load", "lifecycle.decide", "lifecycle.store",
+              "lifecycle.emit")
+    assert all(STAGES.runs[stage] == runs.get(stage, 0) + 1 for stage in (*stages, "lifecycle.handled"))
+    took = {stage: STAGES.total_ns[stage] - spent.get(stage, 0) for stage in (*stages, "lifecycle.handled")}
+    # The stages are laps of one handler: together they fit inside the time it took.
+    assert 0 < sum(took[stage] for stage in stages) <= took["lifecycle.handled"]
+    assert STAGES.summary()["lifecycle.decide"]["runs"] == STAGES.runs["lifecycle.decide"]
