@@ -48,19 +48,19 @@ class LifecycleAgent(Agent):
         lap = STAGES.lap("lifecycle.load", lap)
         try:
             outcome = decide(state, parsed, self.clock(), self.rules, in_place=True)
-        except BaseException:  # any exit mid-decision, cancellation too; re-raised
-            self.states.forget(ticket_id)
+            lap = STAGES.lap("lifecycle.decide", lap)
+            # What was decided goes to the producer before the state that records it: a
+            # SIGKILL in between then leaves the decision out and the state as it was (the
+            # event is read again and decided again; notification ids and receipts absorb
+            # the repeat), never the state saying "sent" for a message that never left.
+            await self._hand_on(ticket_id.encode(), outcome)
+            lap = STAGES.lap("lifecycle.emit", lap)
+        except BaseException:  # any exit before the state is kept, cancellation too; re-raised
+            self.states.forget(ticket_id)  # the cached object may be half-changed
             raise
-        lap = STAGES.lap("lifecycle.decide", lap)
-        # The questions asked of erased phones go too: no number keeps pointing at the ticket.
-        for phone in outcome.forgotten_phones:
-            await self.sink.emit(self.topics.sms_inbound, phone.encode(), json.dumps(
-                {"record": "forget", "phone": phone, "ticket_id": ticket_id}).encode())
         self._store(ticket_id, outcome)
-        lap = STAGES.lap("lifecycle.store", lap)
+        STAGES.lap("lifecycle.store", lap)
         EVENTS.labels(parsed.type).inc()
-        await self._hand_on(ticket_id.encode(), outcome)
-        STAGES.lap("lifecycle.emit", lap)
 
     async def _accepted(self, record: InboundRecord) -> Any:
         """The parsed event, or None once a record that cannot be applied is a dead letter."""
@@ -104,6 +104,10 @@ class LifecycleAgent(Agent):
 
     async def _hand_on(self, key: bytes, outcome: Outcome) -> None:
         topics, emit = self.topics, self.sink.emit
+        # The questions asked of erased phones go too: no number keeps pointing at the ticket.
+        for phone in outcome.forgotten_phones:
+            await emit(topics.sms_inbound, phone.encode(), json.dumps(
+                {"record": "forget", "phone": phone, "ticket_id": outcome.state.ticket_id}).encode())
         for notification in outcome.notifications:
             await emit(topics.outbound, key, notification.model_dump_json().encode())
         for line in outcome.decisions:

@@ -171,6 +171,42 @@ async def test_an_erased_ticket_leaves_no_state_no_timer_and_its_questions_go() 
         {"record": "forget", "phone": "+14155550123", "ticket_id": "T-9"}]
 
 
+async def test_what_was_decided_reaches_the_producer_before_the_state_that_records_it() -> None:
+    order: list[str] = []
+
+    class Tickets(dict[str, Any]):
+        def __setitem__(self, key: str, value: Any) -> None:
+            order.append("state")
+            super().__setitem__(key, value)
+
+    class Sink(RecordingSink):
+        async def emit(self, topic: str, key: bytes | None, value: bytes,
+                       headers: Any = None) -> None:
+            order.append(topic.removeprefix("t."))
+            await super().emit(topic, key, value, headers)
+
+    worker = Lifecycle(sink=Sink(), tickets=Tickets())
+    await worker.event(stories.created("T-o", urgent=True))
+    # A SIGKILL between the two leaves the event to be decided again, never a state that
+    # says "sent" for an acknowledgment that never left.
+    assert order.index("notifications-outbound") < order.index("state")
+
+
+async def test_a_producer_that_fails_leaves_the_state_as_it_was_and_a_dead_letter() -> None:
+    class Refusing(RecordingSink):
+        async def emit(self, topic: str, key: bytes | None, value: bytes,
+                       headers: Any = None) -> None:
+            if "outbound" in topic:
+                raise RuntimeError("broker gone")
+            await super().emit(topic, key, value, headers)
+
+    worker = Lifecycle(sink=Refusing())
+    await worker.event(stories.created("T-f", urgent=True))
+    assert worker.tickets == {} and worker.due_index == {}
+    assert reasons(worker.sink) == ["lifecycle could not handle the record: RuntimeError: "
+                                    "broker gone"]
+
+
 # --- the due timers --------------------------------------------------------------------
 
 
