@@ -81,7 +81,7 @@ coverage-all: install prism kafka-jars
 # Mutation testing of the pure core (not part of `make test`: it takes about half an hour).
 # Each module runs against the unit tests that exercise it; the table and every survivor
 # are printed at the end and kept in build/mutants/.
-MUTANT_TESTS_decide := tests/unit/test_policy.py tests/unit/test_policy_boundaries.py tests/unit/test_policy_edges.py tests/unit/test_policy_state.py tests/unit/test_promises.py tests/unit/test_promise_paths.py tests/unit/test_choices.py tests/unit/test_contacts.py tests/unit/test_templates.py tests/unit/test_transfers_report.py
+MUTANT_TESTS_decide := tests/unit/test_policy.py tests/unit/test_policy_boundaries.py tests/unit/test_policy_edges.py tests/unit/test_policy_state.py tests/unit/test_promises.py tests/unit/test_promise_paths.py tests/unit/test_choices.py tests/unit/test_contacts.py tests/unit/test_templates.py tests/unit/test_transfers_report.py tests/unit/test_channel_plugins.py
 MUTANT_TESTS_step := $(MUTANT_TESTS_decide)
 MUTANT_TESTS_history := $(MUTANT_TESTS_decide)
 MUTANT_TESTS_first_reply := $(MUTANT_TESTS_decide)

@@ -159,3 +159,16 @@ def test_a_team_channel_without_a_template_for_every_team_message_stops_start_up
         check_team_templates(Renderer(tmp_path / "templates"), settings)
     assert str(caught.value) == ("config/channels.yaml: team: no template for the team's "
                                  "messages by that channel: checkpoint_nudge/en/slack.txt")
+
+
+def test_with_no_route_for_the_lead_anywhere_one_line_says_so() -> None:
+    rules = dataclasses.replace(RULES_WITH_SLACK, internal_recipients={},
+                                team_routes={"slack": {}})
+    state, _ = run([stories.created("T1", urgent=True),
+                    stories.promised("T1", T0 + minutes(5), DUE)], rules=rules)
+    assert state is not None
+    out = tick(state, DUE, rules)
+    said = [d.reason for d in out.decisions if d.kind == "checkpoint_escalation"]
+    assert said.count("no address configured for the lead") == 1
+    assert not any("route configured" in reason for reason in said)
+    assert [n for n in out.notifications if n.audience == "lead"] == []
