@@ -95,7 +95,7 @@ MUTANT_TESTS_choices := tests/unit/test_choices.py tests/unit/test_contacts.py t
 MUTANT_TESTS_replies := tests/unit/test_replies.py tests/unit/test_choices.py
 MUTANT_TESTS_links := tests/unit/test_links.py
 # The worker's agents, against their own unit tests (no Kafka).
-WORKER_MODULES := lifecycle delivery_agent redelivery sms_status sms_replies timers sink team_notice opt_outs
+WORKER_MODULES := lifecycle delivery_agent redelivery sms_status sms_replies timers sink team_notice opt_outs agent
 $(foreach w,$(WORKER_MODULES),$(eval MUTANT_TESTS_$(w) := tests/unit/test_worker_agents.py))
 MUTANT_MODULES := streams/policy/decide streams/policy/step streams/policy/history \
   streams/policy/first_reply streams/policy/release streams/policy/promises \
