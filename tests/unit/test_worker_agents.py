@@ -107,6 +107,35 @@ async def test_a_created_ticket_is_stored_its_acknowledgment_held_and_sent_when_
     assert worker.sink.on(TOPICS.outbound)[0].key == b"T-1"
 
 
+async def test_promise_and_first_acknowledgment_records_go_to_the_promises_topic() -> None:
+    worker = Lifecycle()
+    await worker.event(stories.created("T-p", urgent=True))
+    await worker.event(stories.promised("T-p", T0 + minutes(1), T0 + minutes(90)))
+    records = values(worker.sink, TOPICS.promises)
+    assert [r.get("record") for r in records] == ["first_acknowledgment", "promise"]
+    assert records[1]["status"] == "pending" and records[1]["ticket_id"] == "T-p"
+    assert all(r.key == b"T-p" for r in worker.sink.on(TOPICS.promises))
+
+
+async def test_a_customers_choice_goes_to_the_replies_topic() -> None:
+    worker = Lifecycle()
+    await worker.event(stories.created("T-r", urgent=True))
+    await worker.event(stories.offered("T-r", T0 + minutes(1)))
+    await worker.event(stories.chosen("T-r", T0 + minutes(2), 2))
+    [reply] = values(worker.sink, TOPICS.replies)
+    assert (reply["record"], reply["ticket_id"], reply["option"]) == ("option_chosen", "T-r", 2)
+
+
+async def test_a_timer_is_never_refused_for_the_time_it_names() -> None:
+    worker = Lifecycle()
+    await worker.event(stories.created("T-t"))
+    # A timer's occurred_at is when the sweep ran; a worker whose clock is behind still acts.
+    timer = stories.event("heard.timer_due", "T-t", T0 + timedelta(hours=1),
+                          due_at=stories.iso(T0 + timedelta(seconds=60)))
+    await worker.agent(consumed(TOPICS.timers, "T-t", stories.dumps(timer)))
+    assert reasons(worker.sink) == []  # never "in the future": a timer is heard's own
+
+
 async def test_the_same_event_twice_is_applied_once() -> None:
     worker = Lifecycle()
     urgent = stories.created("T-2", urgent=True)
@@ -378,6 +407,13 @@ async def test_without_a_channel_for_the_team_nobody_is_told_of_an_unreachable_c
                         team=TeamInbox({}, "en", "UTC"))
     await worker.deliver(customer_message())
     assert worker.outbound() == [] and reasons(worker.sink) == ["550 mailbox unavailable"]
+
+
+async def test_a_notification_without_a_kafka_key_is_keyed_by_its_ticket_downstream() -> None:
+    worker = Deliveries(failures=[RetryableDeliveryError("SMTP 451")])
+    note = customer_message("T-k")
+    await worker.agent(consumed(TOPICS.outbound, None, note.model_dump_json().encode()))
+    assert [r.key for r in worker.sink.records] == [b"T-k", b"T-k"]  # the retry, the outcome
 
 
 async def test_a_record_that_is_no_notification_is_a_dead_letter_and_nothing_else() -> None:
