@@ -159,6 +159,20 @@ def one_by_one(app: faust.App, topic: faust.TopicT, name: str, handle: Handler, 
     app.agent(topic, name=name, concurrency=1)(agent)
 
 
+def in_batches(app: faust.App, topic: faust.TopicT, name: str, agent: LifecycleAgent,
+               max_records: int, wait_seconds: float) -> None:
+    """An agent handing `topic`'s records to `agent` in batches: a batch's offsets are
+    acknowledged only once all of it is handled, so a crash reads the whole batch again."""
+    async def batched(stream: faust.StreamT[bytes]) -> None:
+        # Faust's take waits forever on `within=0`: the smallest wait keeps a batch bounded.
+        batches = cast(Any, stream).take_events(max_records, within=max(wait_seconds, 0.0005))
+        async for batch in batches:
+            await agent.handle_batch(batch, before_each=bind_current_event)
+
+    batched.__name__ = batched.__qualname__ = name
+    app.agent(topic, name=name, concurrency=1)(batched)
+
+
 def delivering(app: faust.App, topic: faust.TopicT, agent: DeliveryAgent,
                concurrency: int) -> None:
     # A receipt is a table write, sent to its changelog in the background: wait for Kafka to
@@ -229,10 +243,11 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     team = TeamInbox({name: route for name, route in routes.items() if name in channels},
                      engine.default_locale, settings.policy.team_timezone)
 
-    one_by_one(app, raw_topic(app, topics.ticket_events, topics.timers), "lifecycle",
+    in_batches(app, raw_topic(app, topics.ticket_events, topics.timers), "lifecycle",
                LifecycleAgent(rules=rules, engine=engine, topics=topics, tickets=tables.tickets,
                               timers=timers, states=StateCache(engine.state_cache_size),
-                              sink=sink, dead_letters=dead_letters, clock=clock))
+                              sink=sink, dead_letters=dead_letters, clock=clock),
+               engine.batch_max_records, engine.batch_wait_ms / 1000)
     delivering(app, raw_topic(app, topics.outbound), DeliveryAgent(
         delivery=delivery, topics=topics, deferred=deferred, receipts=tables.receipts,
         ledger=ledger, opt_outs=opt_outs, team=team,

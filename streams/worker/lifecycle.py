@@ -1,15 +1,26 @@
 """The lifecycle agent: each ticket event (and each timer) through the pure policy, the
-ticket's state kept, and what the policy decided handed on."""
+ticket's state kept, and what the policy decided handed on.
+
+Records come in batches. Each is decided in turn, and what it decided goes to the producer
+at once; a ticket's state is written to its table once per batch, after all of the batch's
+decisions (the record cache Kafka Streams keeps in front of its stores). A busy ticket then
+costs one changelog record per batch instead of one per event, and a SIGKILL at any point
+leaves decisions without the state recording them (read again, decided again, absorbed by
+notification ids and receipts), never a state saying "sent" for a message that never left.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from heard.streams.base.settings import EngineSettings, TopicNames
 from heard.streams.base.stages import STAGES, now_ns
-from heard.streams.contract.records import InvalidEvent, TimerDue, parse_event
+from heard.streams.contract.records import Event, InvalidEvent, TimerDue, parse_event
+from heard.streams.contract.state import TicketState
 from heard.streams.policy.decide import decide
 from heard.streams.policy.step import Outcome, Rules
 from heard.streams.worker.agent import Agent
@@ -19,6 +30,19 @@ from heard.streams.worker.state_cache import StateCache
 from heard.streams.worker.timers import DueTimers
 
 STAGE = "lifecycle"
+
+
+@dataclass
+class Unwritten:
+    """A ticket's state as this batch has changed it, not yet in the table."""
+
+    # The table's JSON when the batch began: what a failed event's ticket is rebuilt from.
+    stored: str | None
+    state: TicketState
+    # The last record that changed it: its partition is the one the table writes to.
+    record: InboundRecord
+    # The events applied since `stored`, with the time each was decided at.
+    applied: list[tuple[Event, datetime]] = field(default_factory=list)
 
 
 class LifecycleAgent(Agent):
@@ -38,29 +62,88 @@ class LifecycleAgent(Agent):
         self.clock = clock
 
     async def handle(self, record: InboundRecord) -> None:
+        unwritten: dict[str, Unwritten] = {}
+        await self._apply(record, unwritten)
+        for ticket_id, change in unwritten.items():
+            self._write(ticket_id, change.state)
+
+    async def handle_batch(self, records: Sequence[InboundRecord],
+                           before_each: Callable[[InboundRecord], None] = lambda _: None,
+                           ) -> None:
+        """Every record decided in order, each behind the dead-letter guard; then each changed
+        ticket's state written once. `before_each` names the record a table write belongs to."""
+        started = now_ns()
+        unwritten: dict[str, Unwritten] = {}
+
+        async def apply(record: InboundRecord) -> None:
+            await self._apply(record, unwritten)
+
+        try:
+            for record in records:
+                before_each(record)
+                await self.dead_letters.guard(STAGE, record, apply, self.failed)
+            for ticket_id, change in unwritten.items():
+                before_each(change.record)
+
+                async def write(_: InboundRecord, ticket_id: str = ticket_id,
+                                state: TicketState = change.state) -> None:
+                    self._write(ticket_id, state)
+
+                await self.dead_letters.guard(STAGE, change.record, write, self.failed)
+        except BaseException:  # stopped mid-batch (cancelled): re-raised below
+            # Cached objects changed by unwritten events would pass for the table's state.
+            for ticket_id in unwritten:
+                self.states.forget(ticket_id)
+            raise
+        STAGES.lap(f"{STAGE}.batch", started)
+
+    async def _apply(self, record: InboundRecord, unwritten: dict[str, Unwritten]) -> None:
         lap = now_ns()
         parsed = await self._accepted(record)
         lap = STAGES.lap("lifecycle.parse", lap)
         if parsed is None:
             return
         ticket_id: str = parsed.ticket_id
-        state = self.states.load(ticket_id, self.tickets.get(ticket_id))
+        change = unwritten.get(ticket_id)
+        if change is None:
+            stored = self.tickets.get(ticket_id)
+            state = self.states.load(ticket_id, stored)
+        else:
+            state = change.state
         lap = STAGES.lap("lifecycle.load", lap)
+        now = self.clock()
         try:
-            outcome = decide(state, parsed, self.clock(), self.rules, in_place=True)
+            outcome = decide(state, parsed, now, self.rules, in_place=True)
             lap = STAGES.lap("lifecycle.decide", lap)
-            # What was decided goes to the producer before the state that records it: a
-            # SIGKILL in between then leaves the decision out and the state as it was (the
-            # event is read again and decided again; notification ids and receipts absorb
-            # the repeat), never the state saying "sent" for a message that never left.
+            # What was decided goes to the producer before the state that records it.
             await self._hand_on(ticket_id.encode(), outcome)
             lap = STAGES.lap("lifecycle.emit", lap)
         except BaseException:  # any exit before the state is kept, cancellation too; re-raised
             self.states.forget(ticket_id)  # the cached object may be half-changed
+            if change is not None:
+                change.state = self._rebuilt(change)
             raise
-        self._store(ticket_id, outcome)
-        STAGES.lap("lifecycle.store", lap)
         EVENTS.labels(parsed.type).inc()
+        if outcome.forget:
+            # Erased now, not at the batch's end: nothing of it waits in memory.
+            unwritten.pop(ticket_id, None)
+            self._erase(ticket_id)
+            STAGES.lap("lifecycle.store", lap)
+        elif outcome.changed:
+            if change is None:
+                change = Unwritten(stored=stored, state=outcome.state, record=record)
+                unwritten[ticket_id] = change
+            change.state, change.record = outcome.state, record
+            change.applied.append((parsed, now))
+
+    def _rebuilt(self, change: Unwritten) -> TicketState:
+        """The ticket as the batch's earlier events left it, decided again from the table's
+        state: the policy is pure, so the same events at the same times give the same state."""
+        state = TicketState.from_json(change.stored) if change.stored is not None else None
+        for event, at in change.applied:
+            state = decide(state, event, at, self.rules, in_place=True).state
+        assert state is not None  # at least one event changed it
+        return state
 
     async def _accepted(self, record: InboundRecord) -> Any:
         """The parsed event, or None once a record that cannot be applied is a dead letter."""
@@ -89,19 +172,24 @@ class LifecycleAgent(Agent):
             return None
         return parsed
 
-    def _store(self, ticket_id: str, outcome: Outcome) -> None:
-        if outcome.forget:
-            # Tombstones in the changelogs: the ticket's data is gone from every replica.
-            self.states.forget(ticket_id)
-            if self.tickets.get(ticket_id) is not None:
-                del self.tickets[ticket_id]
-            self.timers.forget(ticket_id)
-        elif outcome.changed:
-            stored = outcome.state.to_json().decode()
-            self.tickets[ticket_id] = stored
-            self.states.keep(ticket_id, stored, outcome.state)
-            self.timers.set(ticket_id, outcome.state.next_due())
+    def _erase(self, ticket_id: str) -> None:
+        # Tombstones in the changelogs: the ticket's data is gone from every replica.
+        self.states.forget(ticket_id)
+        if self.tickets.get(ticket_id) is not None:
+            del self.tickets[ticket_id]
+        self.timers.forget(ticket_id)
 
+    def _write(self, ticket_id: str, state: TicketState) -> None:
+        lap = now_ns()
+        stored = state.to_json().decode()
+        try:
+            self.tickets[ticket_id] = stored
+        except BaseException:  # re-raised: the cached object is not what the table holds
+            self.states.forget(ticket_id)
+            raise
+        self.states.keep(ticket_id, stored, state)
+        self.timers.set(ticket_id, state.next_due())
+        STAGES.lap("lifecycle.store", lap)
     async def _hand_on(self, key: bytes, outcome: Outcome) -> None:
         topics, emit = self.topics, self.sink.emit
         # The questions asked of erased phones go too: no number keeps pointing at the ticket.

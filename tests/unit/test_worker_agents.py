@@ -3,6 +3,7 @@ recording channel for a provider, a clock that moves only when told. No Kafka.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -234,6 +235,97 @@ async def test_a_producer_that_fails_leaves_the_state_as_it_was_and_a_dead_lette
     assert worker.tickets == {} and worker.due_index == {}
     assert reasons(worker.sink) == ["lifecycle could not handle the record: RuntimeError: "
                                     "broker gone"]
+
+
+def note(ticket: str, n: int) -> Consumed:
+    return consumed(TOPICS.ticket_events, ticket, stories.dumps(stories.reply(
+        ticket, T0 + minutes(n), public=False, eid=f"{ticket}-note-{n}")), offset=n)
+
+
+def created_record(ticket: str) -> Consumed:
+    return consumed(TOPICS.ticket_events, ticket, stories.dumps(stories.created(ticket)))
+
+
+class CountingTickets(dict[str, Any]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.writes.append(key)
+        super().__setitem__(key, value)
+
+
+async def test_a_batch_writes_each_changed_ticket_once_after_every_decision_of_it() -> None:
+    tickets = CountingTickets()
+    worker = Lifecycle(tickets=tickets)
+    await worker.agent.handle_batch([created_record("T-a"), note("T-a", 1), created_record("T-b"),
+                                     note("T-a", 2)])
+    assert tickets.writes == ["T-a", "T-b"]
+    stored = json.loads(tickets["T-a"])
+    assert stored["seen_event_ids"][-2:] == ["T-a-note-1", "T-a-note-2"]
+    assert len(values(worker.sink, TOPICS.decisions)) >= 4  # each event's decision went out
+
+
+async def test_a_batch_names_each_table_write_by_the_last_record_that_changed_its_ticket() -> None:
+    named: list[tuple[bytes | None, int]] = []
+    worker = Lifecycle()
+    await worker.agent.handle_batch(
+        [created_record("T-a"), note("T-a", 3), note("T-a", 4)],
+        before_each=lambda record: named.append((record.key, record.message.offset)))
+    # Three records in turn, then the write as the last of them (its partition is the table's).
+    assert named == [(b"T-a", 0), (b"T-a", 3), (b"T-a", 4), (b"T-a", 4)]
+
+
+async def test_an_event_that_fails_mid_batch_leaves_its_tickets_other_events_applied(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from heard.streams.worker import lifecycle
+
+    real = lifecycle.decide
+
+    def half_done_then_raises(state: Any, event: Any, now: datetime, rules: Any, *,
+                              in_place: bool = False) -> Any:
+        if event.id == "T-a-note-2":
+            state.version += 100  # the object is changed before the policy gives up
+            raise KeyError("customer")
+        return real(state, event, now, rules, in_place=in_place)
+
+    monkeypatch.setattr(lifecycle, "decide", half_done_then_raises)
+    worker = Lifecycle()
+    await worker.agent.handle_batch([created_record("T-a"), note("T-a", 1), note("T-a", 2),
+                                     note("T-a", 3)])
+    stored = json.loads(worker.tickets["T-a"])
+    assert stored["version"] == 3  # created and notes 1 and 3; nothing of note 2
+    assert "T-a-note-2" not in stored["seen_event_ids"]
+    assert stored["seen_event_ids"][-2:] == ["T-a-note-1", "T-a-note-3"]
+    assert reasons(worker.sink) == ["lifecycle could not handle the record: KeyError: 'customer'"]
+
+
+async def test_a_batch_stopped_midway_leaves_no_unwritten_state_in_the_cache() -> None:
+    worker = Lifecycle()
+    await worker.event(stories.created("T-a"))
+
+    def stop(record: Any) -> None:
+        if record.message.offset == 2:
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await worker.agent.handle_batch([note("T-a", 1), note("T-a", 2)], before_each=stop)
+    # Note 1 changed the cached object but never reached the table: the cache lets it go, so
+    # the next read is the table's own state, and the batch read again applies both notes.
+    assert len(worker.agent.states) == 0
+    await worker.agent.handle_batch([note("T-a", 1), note("T-a", 2)])
+    stored = json.loads(worker.tickets["T-a"])
+    assert stored["seen_event_ids"][-2:] == ["T-a-note-1", "T-a-note-2"]
+    assert stored["version"] == 3
+
+
+async def test_an_erasure_mid_batch_is_written_at_once_and_a_later_event_starts_afresh() -> None:
+    worker = Lifecycle()
+    forget = consumed(TOPICS.timers, "T-e", stories.dumps(
+        stories.event("heard.forget", "T-e", T0 + minutes(1))), offset=1)
+    await worker.agent.handle_batch([created_record("T-e"), forget])
+    assert worker.tickets == {} and worker.due_index == {}
 
 
 # --- the due timers --------------------------------------------------------------------
