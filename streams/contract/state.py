@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal, assert_never, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from heard.streams.contract.records import Agent, ClosureSummary, Contact, Customer, Milestone
 
@@ -288,6 +288,28 @@ class TicketState(Model):
     transfers_acknowledged: bool = False
     offers: dict[str, Offer] = Field(default_factory=dict)
     contacts: list[Contact] = Field(default_factory=list)
+
+    # `seen_event_ids` as a set, for the one question asked of it on every event; rebuilt
+    # whenever the list is not the one it was made from (a copy, a decode, an assignment).
+    _seen: set[str] = PrivateAttr(default_factory=set)
+    _seen_from: list[str] | None = PrivateAttr(default=None)
+
+    def has_seen(self, event_id: str) -> bool:
+        ids = self.seen_event_ids
+        if self._seen_from is not ids or len(self._seen) != len(ids):
+            self._seen, self._seen_from = set(ids), ids
+        return event_id in self._seen
+
+    def remember_event(self, event_id: str) -> None:
+        """Keep `event_id` as applied; the oldest go once SEEN_EVENTS_KEPT are kept."""
+        ids = self.seen_event_ids
+        valid = self._seen_from is ids and len(self._seen) == len(ids)
+        ids.append(event_id)
+        dropped = ids[:-SEEN_EVENTS_KEPT]
+        del ids[:-SEEN_EVENTS_KEPT]
+        if valid:
+            self._seen.add(event_id)
+            self._seen.difference_update(dropped)
 
     def phones(self) -> list[str]:
         """Every phone number on the ticket: the customer's and its contacts'."""

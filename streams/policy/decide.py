@@ -35,7 +35,6 @@ from heard.streams.contract.records import (
     TimerDue,
 )
 from heard.streams.contract.state import (
-    SEEN_EVENTS_KEPT,
     Scheduled,
     TicketState,
     TransferRecord,
@@ -61,12 +60,12 @@ def decide(state: TicketState | None, event: Event, now: datetime, rules: Rules,
         current = state if in_place else state.model_copy(deep=True)
     step = Step(current, event, now, rules)
     if event.type != "heard.timer_due":
-        if event.id in current.seen_event_ids:
+        if current.has_seen(event.id):
             step.log("skip", "duplicate event id: already applied")
             step.out.state = state or current
             step.out.changed = False
             return step.out
-        current.seen_event_ids = [*current.seen_event_ids, event.id][-SEEN_EVENTS_KEPT:]
+        current.remember_event(event.id)
         current.version += 1
     for warning in getattr(event, "warnings", None) or ():
         step.log("record", f"{event.source or 'the producer'} left out: {warning}")

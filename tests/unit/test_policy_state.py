@@ -145,3 +145,30 @@ def test_only_the_acknowledgment_words_the_first_reply() -> None:
     [update] = [n for n in outcomes[1].notifications if n.kind == "milestone_update"]
     assert update.context["next_milestone"] is None
     assert "summary" not in update.context
+
+
+def test_the_applied_events_are_remembered_up_to_the_cap_and_the_oldest_forgotten() -> None:
+    from heard.streams.contract.state import SEEN_EVENTS_KEPT
+
+    state = TicketState(ticket_id="T1")
+    for n in range(SEEN_EVENTS_KEPT + 3):
+        assert not state.has_seen(f"e{n}")
+        state.remember_event(f"e{n}")
+        assert state.has_seen(f"e{n}")
+    assert len(state.seen_event_ids) == SEEN_EVENTS_KEPT
+    assert state.seen_event_ids[0] == "e3"
+    assert not any(state.has_seen(f"e{n}") for n in range(3))
+    assert state.has_seen("e3") and state.has_seen(f"e{SEEN_EVENTS_KEPT + 2}")
+
+
+def test_what_was_seen_is_answered_from_the_list_itself_after_a_copy_decode_or_assignment(
+) -> None:
+    state = TicketState(ticket_id="T1")
+    state.remember_event("a")
+    copy = state.model_copy(deep=True)
+    copy.remember_event("b")
+    assert copy.has_seen("b") and not state.has_seen("b")
+    decoded = TicketState.from_json(copy.to_json())
+    assert decoded.has_seen("a") and decoded.has_seen("b")
+    decoded.seen_event_ids = ["c", "d"]  # as many as before: the set must still be rebuilt
+    assert decoded.has_seen("c") and not decoded.has_seen("a")
