@@ -39,6 +39,7 @@ from heard.streams.delivery.sender import Delivery
 from heard.streams.delivery.wiring import team_routes
 from heard.streams.kafka import faust_recovery
 from heard.streams.kafka.client import faust_credentials
+from heard.streams.kafka.faust_monitor import LeanMonitor
 from heard.streams.kafka.lag import LagProbe
 from heard.streams.kafka.topics import prefixed_topics, retry_topic
 from heard.streams.policy.step import Rules
@@ -138,6 +139,7 @@ def faust_app(engine: EngineSettings) -> faust.App:
         broker_heartbeat_interval=engine.heartbeat_interval_seconds,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        Monitor=LeanMonitor,
     )
 
 
