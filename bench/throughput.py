@@ -216,7 +216,12 @@ def stage_times(workers: list[WorkerProcess]) -> dict[str, float]:
         for stage, figures in json.loads(found[-1]).items():
             total[stage] = total.get(stage, 0.0) + figures["us_per_run"] * figures["runs"]
             runs[stage] = runs.get(stage, 0) + figures["runs"]
-    return {stage: round(total[stage] / runs[stage], 1) for stage in sorted(runs)}
+    times = {stage: round(total[stage] / runs[stage], 1) for stage in sorted(runs)}
+    for stage in [s for s in runs if s.endswith(".batches")]:
+        # The records a batch held on average, beside the time a batch took.
+        handled = runs.get(stage.replace(".batches", ".handled"), 0)
+        times[stage.replace(".batches", ".records_per_batch")] = round(handled / runs[stage], 1)
+    return times
 
 
 def customer(n: int, channel: str) -> dict[str, Any]:
@@ -449,8 +454,10 @@ def stage_table(result: dict[str, Any]) -> str:
     for label, key, rate in STAGE_RUNS:
         times = stages.get(key) or {}
         handled = sum(v for k, v in times.items() if k.endswith(".handled"))
-        for stage, micros in times.items():
-            lines.append(f"| {label} | {stage} | {micros:,.1f} |")
+        for stage, figure in times.items():
+            unit = ("records, not µs" if stage.endswith(".records_per_batch") else
+                    "µs per batch" if stage.endswith(".batches") else "")
+            lines.append(f"| {label} | {stage}{f' ({unit})' if unit else ''} | {figure:,.1f} |")
         if times:
             outside = 1e6 / result[rate] - handled
             lines.append(f"| {label} | outside heard's handlers (1 s / rate − handled) | "

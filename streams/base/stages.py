@@ -26,6 +26,11 @@ class StageTimes:
         self.runs[stage] = self.runs.get(stage, 0) + 1
         return now
 
+    def add(self, stage: str, elapsed_ns: int, runs: int) -> None:
+        """Count `elapsed_ns` to `stage` as `runs` runs (a batch's records)."""
+        self.total_ns[stage] = self.total_ns.get(stage, 0) + elapsed_ns
+        self.runs[stage] = self.runs.get(stage, 0) + runs
+
     def summary(self) -> dict[str, dict[str, float]]:
         return {stage: {"runs": runs, "us_per_run": round(self.total_ns[stage] / runs / 1000, 1)}
                 for stage, runs in sorted(self.runs.items())}

@@ -659,3 +659,16 @@ async def test_each_stage_of_an_event_is_timed_for_the_benchmark_and_prometheus(
     # The stages are laps of one handler: together they fit inside the time it took.
     assert 0 < sum(took[stage] for stage in stages) <= took["lifecycle.handled"]
     assert STAGES.summary()["lifecycle.decide"]["runs"] == STAGES.runs["lifecycle.decide"]
+
+
+async def test_a_batch_is_timed_per_record_and_counted_as_one_batch() -> None:
+    from heard.streams.base.stages import STAGES
+
+    runs, spent = dict(STAGES.runs), dict(STAGES.total_ns)
+    worker = Lifecycle()
+    await worker.agent.handle_batch([created_record("T-s1"), note("T-s1", 1), note("T-s1", 2)])
+    new_runs = {stage: STAGES.runs[stage] - runs.get(stage, 0) for stage in STAGES.runs}
+    assert new_runs["lifecycle.handled"] == 3 and new_runs["lifecycle.batches"] == 1
+    assert new_runs["lifecycle.decide"] == 3 and new_runs["lifecycle.store"] == 1
+    took = STAGES.total_ns["lifecycle.handled"] - spent.get("lifecycle.handled", 0)
+    assert took == STAGES.total_ns["lifecycle.batches"] - spent.get("lifecycle.batches", 0) > 0
