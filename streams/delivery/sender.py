@@ -9,6 +9,7 @@ sends: the notification fails with the template's file, line and reason.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -85,7 +86,9 @@ class Delivery:
         self.retry = retry
         self.fallback_enabled = fallback_enabled
 
-    async def deliver(self, n: Notification) -> DeliveryOutcome:
+    async def deliver(self, n: Notification,
+                      ready: Callable[[], Awaitable[None]] | None = None) -> DeliveryOutcome:
+        """Render and send `n`; `ready`, if given, is awaited just before the send."""
         channel = self.channels.get(n.channel)
         if channel is None:
             return self._failed(n, f"channel {n.channel!r} is not enabled", 0)
@@ -107,6 +110,9 @@ class Delivery:
             headers={"X-Heard-Notification-Id": n.notification_id, "X-Heard-Kind": n.kind,
                      "Content-Language": n.locale.replace("_", "-")},
         )
+        if ready is not None:
+            await ready()
+            lap = STAGES.lap("delivery.wait", lap)
         attempts = 0
         try:
             async for attempt in stamina.retry_context(

@@ -148,14 +148,11 @@ def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
                      key_serializer="raw", value_serializer="raw")
 
 
-def one_by_one(app: faust.App, topic: faust.TopicT, name: str, handle: Handler, *,
-               flush: bool = False) -> None:
+def one_by_one(app: faust.App, topic: faust.TopicT, name: str, handle: Handler) -> None:
     """An agent handing each record of `topic` to `handle`, in order."""
     async def agent(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             await handle(event)
-            if flush:
-                await app.producer.flush()
 
     agent.__name__ = agent.__qualname__ = name.replace("-", "_")
     app.agent(topic, name=name, concurrency=1)(agent)
@@ -177,11 +174,17 @@ def in_batches(app: faust.App, topic: faust.TopicT, name: str, agent: LifecycleA
 
 def delivering(app: faust.App, topic: faust.TopicT, agent: DeliveryAgent,
                concurrency: int) -> None:
-    # A receipt is a table write, sent to its changelog in the background: wait for Kafka to
-    # have it before the next send, so a SIGKILL repeats at most the message in hand (at most
-    # the batch with delivery_concurrency N), never the last few sent.
+    # A receipt is a table write, sent to its changelog in the background: the next send
+    # waits for Kafka to have it (the agent's gate), so a SIGKILL repeats at most the message
+    # in hand (the batch, with delivery_concurrency N), never the last few sent. The next
+    # messages are parsed, checked and rendered meanwhile.
     if concurrency == 1:
-        one_by_one(app, topic, "deliver", agent, flush=True)
+        async def deliver_one_by_one(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                await agent(event)
+                agent.gate.close_until(app.producer.flush())
+
+        app.agent(topic, name="deliver", concurrency=1)(deliver_one_by_one)
         return
 
     async def deliver(stream: faust.StreamT[bytes]) -> None:
@@ -191,7 +194,7 @@ def delivering(app: faust.App, topic: faust.TopicT, agent: DeliveryAgent,
         batches = cast(Any, stream).take_events(concurrency, within=0.01)
         async for batch in batches:
             await agent.deliver_batch(batch, before_each=bind_current_event)
-            await app.producer.flush()
+            agent.gate.close_until(app.producer.flush())
 
     app.agent(topic, name="deliver", concurrency=1)(deliver)
 

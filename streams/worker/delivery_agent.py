@@ -25,6 +25,7 @@ from heard.streams.worker.metrics import (
     TEMPLATE_ERRORS,
 )
 from heard.streams.worker.opt_outs import OptOuts
+from heard.streams.worker.send_gate import SendGate
 from heard.streams.worker.sink import Clock, DeadLetters, InboundRecord, Sink
 from heard.streams.worker.team_notice import TeamInbox, unreachable_notices
 
@@ -41,7 +42,8 @@ class DeliveryAgent(Agent):
                  deferred: Sequence[tuple[float, str]], receipts: MutableMapping[str, Any],
                  ledger: ConsentLedger, opt_outs: OptOuts, team: TeamInbox,
                  reply_window_days: float, sink: Sink, dead_letters: DeadLetters,
-                 clock: Clock, ledger_patience: float = LEDGER_PATIENCE_SECONDS) -> None:
+                 clock: Clock, ledger_patience: float = LEDGER_PATIENCE_SECONDS,
+                 gate: SendGate | None = None) -> None:
         self.delivery = delivery
         self.topics = topics
         # (wait, retry topic) per round: a message failing its n-th round waits the n-th.
@@ -55,6 +57,8 @@ class DeliveryAgent(Agent):
         self.dead_letters = dead_letters
         self.clock = clock
         self.ledger_patience = ledger_patience
+        # What the worker holds sends on until the previous ones' receipts are durable.
+        self.gate = gate or SendGate()
 
     async def deliver_batch(self, records: Sequence[InboundRecord],
                             before_each: Callable[[InboundRecord], None] = lambda _: None,
@@ -93,7 +97,7 @@ class DeliveryAgent(Agent):
             await self.publish(outcome, key)
             await self._instead(outcome.notification, outcome.fallback, outcome.reason, key)
             return
-        outcome = await self.delivery.deliver(notification)
+        outcome = await self.delivery.deliver(notification, ready=self.gate.wait)
         lap = now_ns()
         if outcome.status == "sent":
             await self._sent(outcome)

@@ -672,3 +672,48 @@ async def test_a_batch_is_timed_per_record_and_counted_as_one_batch() -> None:
     assert new_runs["lifecycle.decide"] == 3 and new_runs["lifecycle.store"] == 1
     took = STAGES.total_ns["lifecycle.handled"] - spent.get("lifecycle.handled", 0)
     assert took == STAGES.total_ns["lifecycle.batches"] - spent.get("lifecycle.batches", 0) > 0
+
+
+# --- the send gate ---------------------------------------------------------------------
+
+
+async def test_a_send_waits_for_the_previous_receipts_to_be_durable_and_then_goes() -> None:
+    worker = Deliveries()
+    worker.agent.gate.close_until(durable := asyncio.get_running_loop().create_future())
+    sending = asyncio.create_task(worker.deliver(customer_message("T-g1")))
+    for _ in range(20):  # every step but the send runs while the producer flushes
+        await asyncio.sleep(0)
+    assert worker.email.sent == [] and not sending.done()
+    durable.set_result(None)
+    await sending
+    assert len(worker.email.sent) == 1 and worker.statuses() == ["sent"]
+
+
+async def test_a_flush_that_fails_is_logged_once_and_the_sends_go_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    worker = Deliveries()
+
+    async def broken_flush() -> None:
+        raise RuntimeError("broker gone")
+
+    worker.agent.gate.close_until(broken_flush())
+    await asyncio.gather(worker.deliver(customer_message("T-g2")),
+                         worker.deliver(customer_message("T-g3")))
+    assert len(worker.email.sent) == 2 and worker.statuses() == ["sent", "sent"]
+    assert [r.message for r in caplog.records if "could not flush" in r.message] == [
+        "the producer could not flush before the next send (RuntimeError: broker gone); "
+        "a worker killed now may send those messages again"]
+
+
+async def test_a_send_cancelled_while_waiting_leaves_the_flush_running_for_the_others() -> None:
+    worker = Deliveries()
+    worker.agent.gate.close_until(durable := asyncio.get_running_loop().create_future())
+    waiting = asyncio.create_task(worker.agent.gate.wait())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not durable.cancelled()
+    durable.set_result(None)
+    await worker.deliver(customer_message("T-g4"))
+    assert len(worker.email.sent) == 1
