@@ -442,7 +442,9 @@ def markdown(result: dict[str, Any]) -> str:
 # The runs whose stages the table shows, with the rate each ran at.
 STAGE_RUNS = (("events without a message", "silent", "heard_silent_eps"),
               ("emails, one at a time", "email1", "heard_email_mps_sequential"),
-              ("SMS, one at a time", "sms1", "heard_sms_mps_sequential"))
+              ("emails, concurrent", "emailc", "heard_email_mps"),
+              ("SMS, one at a time", "sms1", "heard_sms_mps_sequential"),
+              ("SMS, concurrent", "smsc", "heard_sms_mps"))
 
 
 def stage_table(result: dict[str, Any]) -> str:
@@ -453,13 +455,15 @@ def stage_table(result: dict[str, Any]) -> str:
     lines = ["", "| run | stage | µs per record |", "|---|---|---|"]
     for label, key, rate in STAGE_RUNS:
         times = stages.get(key) or {}
-        handled = sum(v for k, v in times.items() if k.endswith(".handled"))
+        handled = [v for k, v in times.items() if k.endswith(".handled")]
         for stage, figure in times.items():
             unit = ("records, not µs" if stage.endswith(".records_per_batch") else
                     "µs per batch" if stage.endswith(".batches") else "")
             lines.append(f"| {label} | {stage}{f' ({unit})' if unit else ''} | {figure:,.1f} |")
-        if times:
-            outside = 1e6 / result[rate] - handled
+        # With one agent at work, what its handler does not account for is Faust's; with two,
+        # one works while the other waits on a provider or on Kafka, and their times overlap.
+        if len(handled) == 1:
+            outside = 1e6 / result[rate] - handled[0]
             lines.append(f"| {label} | outside heard's handlers (1 s / rate − handled) | "
                          f"{outside:,.1f} |")
     return "\n".join(lines) + "\n"
