@@ -124,7 +124,9 @@ class LifecycleAgent(Agent):
         except BaseException:  # any exit before the state is kept, cancellation too; re-raised
             self.states.forget(ticket_id)  # the cached object may be half-changed
             if change is not None:
+                del unwritten[ticket_id]  # kept only once rebuilt: never written half-changed
                 change.state = self._rebuilt(change)
+                unwritten[ticket_id] = change
             raise
         EVENTS.labels(parsed.type).inc()
         if outcome.forget:

@@ -717,3 +717,26 @@ async def test_a_send_cancelled_while_waiting_leaves_the_flush_running_for_the_o
     durable.set_result(None)
     await worker.deliver(customer_message("T-g4"))
     assert len(worker.email.sent) == 1
+
+
+async def test_a_ticket_that_cannot_be_rebuilt_is_not_written_half_changed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from heard.streams.worker import lifecycle
+
+    real, calls = lifecycle.decide, {"T-r-note-1": 0}
+
+    def fails_on_the_second_note_and_its_replay(state: Any, event: Any, now: datetime,
+                                                rules: Any, *, in_place: bool = False) -> Any:
+        if event.id == "T-r-note-2" or (event.id == "T-r-note-1" and calls[event.id] > 0):
+            state.version += 100
+            raise KeyError("customer")
+        calls[event.id] = calls.get(event.id, 0) + 1
+        return real(state, event, now, rules, in_place=in_place)
+
+    worker = Lifecycle()
+    await worker.event(stories.created("T-r"))
+    monkeypatch.setattr(lifecycle, "decide", fails_on_the_second_note_and_its_replay)
+    await worker.agent.handle_batch([note("T-r", 1), note("T-r", 2)])
+    stored = json.loads(worker.tickets["T-r"])
+    assert stored["version"] == 1  # as the table had it: neither note, nothing half-done
+    assert len(reasons(worker.sink)) == 1
