@@ -48,6 +48,10 @@ class DeadLetter:
     at: datetime | None
     source_topic: str | None
     source: str | None
+    # The record's length when only its beginning is kept here (a record near Kafka's limit),
+    # and where the whole of it is: partition:offset in `source_topic`.
+    truncated_from: int | None = None
+    source_position: str | None = None
 
     @classmethod
     def from_record(cls, record: Positioned) -> DeadLetter:
@@ -65,7 +69,9 @@ class DeadLetter:
                 if record.timestamp_ms > 0 else None
         return cls(record.partition, record.offset, record.key, record.value,
                    text("heard-stage") or "unknown", text("heard-reason") or "",
-                   at, text("heard-source-topic"), text("heard-source"))
+                   at, text("heard-source-topic"), text("heard-source"),
+                   int(text("heard-value-truncated-from") or 0) or None,
+                   f"{text('heard-source-partition')}:{text('heard-source-offset')}")
 
     @property
     def position(self) -> str:
@@ -113,6 +119,10 @@ def plan_replay(letter: DeadLetter, topics: dict[str, str],
                 dead_letter_topic: str) -> Replay | str:
     """Where and what to publish for `letter`, or why it is not replayable."""
     headers = [(REPLAY_OF, f"{dead_letter_topic}:{letter.position}".encode())]
+    if letter.truncated_from is not None:
+        return (f"only the first {len(letter.value)} of its {letter.truncated_from} bytes are "
+                f"kept here; the whole record is in {letter.source_topic} at partition:offset "
+                f"{letter.source_position}")
     if letter.stage in ("delivery", "redelivery"):
         try:
             notification = Notification.model_validate_json(letter.value)

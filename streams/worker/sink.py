@@ -14,6 +14,9 @@ from heard.streams.base.redaction import redact
 from heard.streams.worker.metrics import AGENT_FAILURES, DEAD_LETTERS
 
 log = logging.getLogger("heard.worker")
+# Faust's producer sends at most 1,000,000 bytes a request (producer_max_request_size); a dead
+# letter's key, headers and batch framing need the rest.
+DEAD_LETTER_MAX_VALUE_BYTES = 900_000
 Clock = Callable[[], datetime]
 
 
@@ -93,10 +96,20 @@ class DeadLetters:
     async def send(self, record: InboundRecord, reason: str, stage: str) -> None:
         """The record, unchanged, on the dead-letter topic, with why and where it came from."""
         DEAD_LETTERS.labels(stage).inc()
+        value = record.value
+        if len(value) > DEAD_LETTER_MAX_VALUE_BYTES:
+            # The broker took the record, but the producer cannot send it again with headers
+            # added: the dead letter keeps its beginning, and the source offset the whole.
+            reason += (f" (the record is {len(value)} bytes: its first "
+                       f"{DEAD_LETTER_MAX_VALUE_BYTES} are kept here, all of it at the source "
+                       "offset)")
+            value = value[:DEAD_LETTER_MAX_VALUE_BYTES]
         reason = redact(reason)
         log.warning("dead letter (%s): %s", stage, reason)
         source = record.message
-        await self.sink.emit(self.topic, record.key, record.value, headers={
+        truncated = {"heard-value-truncated-from": str(len(record.value)).encode()} \
+            if len(value) < len(record.value) else {}
+        await self.sink.emit(self.topic, record.key, value, headers={**truncated,
             "heard-reason": reason.encode()[:4000],
             "heard-stage": stage.encode(),
             "heard-source-topic": str(source.topic).encode(),

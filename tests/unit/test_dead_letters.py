@@ -93,3 +93,41 @@ def test_select_combines_filters() -> None:
     assert [x.offset for x in select(letters, key="T-2", reason="LIFECYCLE")] == [2]
     assert "3 dead letter(s)" in render_table(letters)
     assert render_table([]) == "no dead letters match\n"
+
+
+async def test_a_record_too_big_to_send_again_is_kept_shortened_and_not_replayed() -> None:
+    from heard.streams.worker.sink import (
+        DEAD_LETTER_MAX_VALUE_BYTES,
+        Consumed,
+        DeadLetters,
+        Offset,
+        RecordingSink,
+    )
+
+    sink = RecordingSink()
+    huge = b'{"ticket_id": "T-1", "x": "' + b"y" * 1_040_000 + b'"}'
+    await DeadLetters(sink, DLQ, lambda: AT).send(
+        Consumed(b"T-1", huge, Offset(TOPICS["ticket_events"], 3, 77)), "too big", "lifecycle")
+    [sent] = sink.records
+    assert len(sent.value) == DEAD_LETTER_MAX_VALUE_BYTES and huge.startswith(sent.value)
+    headers = dict(sent.headers or {})
+    assert headers["heard-value-truncated-from"] == str(len(huge)).encode()
+    assert headers["heard-reason"].decode() == (
+        f"too big (the record is {len(huge)} bytes: its first {DEAD_LETTER_MAX_VALUE_BYTES} "
+        "are kept here, all of it at the source offset)")
+    dead = DeadLetter.from_record(Positioned(0, 5, 0, sent.key, sent.value, headers))
+    refused = plan_replay(dead, TOPICS, DLQ)
+    assert refused == (f"only the first {DEAD_LETTER_MAX_VALUE_BYTES} of its {len(huge)} bytes "
+                       f"are kept here; the whole record is in {TOPICS['ticket_events']} at "
+                       "partition:offset 3:77")
+
+
+async def test_a_record_within_the_limit_is_kept_whole() -> None:
+    from heard.streams.worker.sink import Consumed, DeadLetters, Offset, RecordingSink
+
+    sink = RecordingSink()
+    value = b"x" * 10_000
+    await DeadLetters(sink, DLQ, lambda: AT).send(Consumed(b"k", value, Offset("t", 0, 1)),
+                                                 "why", "lifecycle")
+    assert sink.records[0].value == value
+    assert "heard-value-truncated-from" not in (sink.records[0].headers or {})
