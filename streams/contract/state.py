@@ -289,27 +289,42 @@ class TicketState(Model):
     offers: dict[str, Offer] = Field(default_factory=dict)
     contacts: list[Contact] = Field(default_factory=list)
 
-    # `seen_event_ids` as a set, for the one question asked of it on every event; rebuilt
-    # whenever the list is not the one it was made from (a copy, a decode, an assignment).
+    # `seen_event_ids` as a set, for the one question asked of it on every event. It is this
+    # object's own (a copy rebuilds it) and stands for exactly the list it was made from.
     _seen: set[str] = PrivateAttr(default_factory=set)
     _seen_from: list[str] | None = PrivateAttr(default=None)
+    _seen_owner: int = PrivateAttr(default=0)
+
+    def _seen_is_current(self, ids: list[str]) -> bool:
+        return (self._seen_owner == id(self) and self._seen_from is ids
+                and len(self._seen) == len(ids))
 
     def has_seen(self, event_id: str) -> bool:
         ids = self.seen_event_ids
-        if self._seen_from is not ids or len(self._seen) != len(ids):
-            self._seen, self._seen_from = set(ids), ids
+        if not self._seen_is_current(ids):
+            self._seen, self._seen_from, self._seen_owner = set(ids), ids, id(self)
         return event_id in self._seen
 
     def remember_event(self, event_id: str) -> None:
         """Keep `event_id` as applied; the oldest go once SEEN_EVENTS_KEPT are kept."""
-        ids = self.seen_event_ids
-        valid = self._seen_from is ids and len(self._seen) == len(ids)
-        ids.append(event_id)
-        dropped = ids[:-SEEN_EVENTS_KEPT]
-        del ids[:-SEEN_EVENTS_KEPT]
-        if valid:
+        old = self.seen_event_ids
+        current = self._seen_is_current(old)
+        # A new list, never the old one changed: a shallow copy may share it.
+        kept = [*old, event_id][-SEEN_EVENTS_KEPT:]
+        self.seen_event_ids = kept
+        if current:
             self._seen.add(event_id)
-            self._seen.difference_update(dropped)
+            self._seen.difference_update(old[:len(old) + 1 - len(kept)])
+            self._seen_from = kept
+
+    def __eq__(self, other: object) -> bool:
+        # The fields only: the seen-set above is a cache of one of them.
+        if not isinstance(other, TicketState):
+            return NotImplemented
+        return (self.__dict__ == other.__dict__
+                and self.__pydantic_extra__ == other.__pydantic_extra__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as every pydantic model
 
     def phones(self) -> list[str]:
         """Every phone number on the ticket: the customer's and its contacts'."""

@@ -172,3 +172,19 @@ def test_what_was_seen_is_answered_from_the_list_itself_after_a_copy_decode_or_a
     assert decoded.has_seen("a") and decoded.has_seen("b")
     decoded.seen_event_ids = ["c", "d"]  # as many as before: the set must still be rebuilt
     assert decoded.has_seen("c") and not decoded.has_seen("a")
+
+
+def test_the_seen_set_is_no_part_of_equality_and_a_shallow_copy_keeps_its_own_events() -> None:
+    state = TicketState(ticket_id="T1")
+    state.remember_event("a")
+    decoded = TicketState.from_json(state.to_json())
+    assert state.has_seen("a")  # the original's set is built; the decoded one's is not
+    assert decoded == state
+    decoded.remember_event("b")
+    assert decoded != state
+    shallow = state.model_copy()
+    shallow.remember_event("c")
+    assert shallow.has_seen("c") and not state.has_seen("c")
+    assert state.seen_event_ids == ["a"] and shallow.seen_event_ids == ["a", "c"]
+    state.remember_event("d")
+    assert not shallow.has_seen("d") and state.has_seen("d") and not state.has_seen("c")
