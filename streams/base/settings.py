@@ -128,11 +128,11 @@ class EngineSettings(Frozen):
         "duplicate at most this many (those accepted by the provider, receipt not committed)")
 
     batch_max_records: int = Field(
-        500, ge=1, le=100_000, description="ticket events the lifecycle agent takes at once; "
+        500, ge=1, le=100_000, description="ticket events the lifecycle agent decides at once; "
         "each ticket a batch changed has its state written once")
     batch_wait_ms: float = Field(
         5, ge=0, le=1000, description="the longest a ticket event waits for its batch to fill "
-        "(added to every message's latency when traffic is light)")
+        "(added to a message's latency when traffic is light)")
 
     state_cache_size: int = Field(
         2000, ge=0, le=1_000_000, description="decoded ticket states kept in memory between "

@@ -158,15 +158,30 @@ def one_by_one(app: faust.App, topic: faust.TopicT, name: str, handle: Handler) 
     app.agent(topic, name=name, concurrency=1)(agent)
 
 
+async def handle_in_batches(stream: faust.StreamT[bytes], max_records: int, wait_seconds: float,
+                            handle: Callable[[list[Any]], Awaitable[None]]) -> None:
+    """Batches of at most `max_records` events, none waiting more than `wait_seconds` to fill.
+
+    A batch is acknowledged only once `handle` returned: an exception or a stop mid-batch
+    leaves it unacknowledged, so no offset is committed past it, and a worker that starts
+    again reads it again. (Faust's `take` acknowledges what it buffered when it is closed;
+    its `noack_take` leaves acknowledging to the caller.)
+    """
+    # `within=0` would wait for a full batch however long that takes.
+    batches = cast(Any, stream).noack_take(max_records, within=max(wait_seconds, 0.0005))
+    async for batch in batches:
+        await handle(batch)
+        for event in batch:
+            await stream.ack(event)
+
+
 def in_batches(app: faust.App, topic: faust.TopicT, name: str, agent: LifecycleAgent,
                max_records: int, wait_seconds: float) -> None:
-    """An agent handing `topic`'s records to `agent` in batches: a batch's offsets are
-    acknowledged only once all of it is handled, so a crash reads the whole batch again."""
     async def batched(stream: faust.StreamT[bytes]) -> None:
-        # Faust's take waits forever on `within=0`: the smallest wait keeps a batch bounded.
-        batches = cast(Any, stream).take_events(max_records, within=max(wait_seconds, 0.0005))
-        async for batch in batches:
+        async def handle(batch: list[Any]) -> None:
             await agent.handle_batch(batch, before_each=bind_current_event)
+
+        await handle_in_batches(stream, max_records, wait_seconds, handle)
 
     batched.__name__ = batched.__qualname__ = name
     app.agent(topic, name=name, concurrency=1)(batched)
@@ -188,13 +203,13 @@ def delivering(app: faust.App, topic: faust.TopicT, agent: DeliveryAgent,
         return
 
     async def deliver(stream: faust.StreamT[bytes]) -> None:
-        # Offsets are acknowledged once the whole batch is done, so a crash re-delivers the
-        # batch and receipts absorb it. Table writes find their partition through the
-        # current event; each ticket's group runs in its own task, so it names its own.
-        batches = cast(Any, stream).take_events(concurrency, within=0.01)
-        async for batch in batches:
+        # Table writes find their partition through the current event; each ticket's group
+        # runs in its own task, so it names its own.
+        async def handle(batch: list[Any]) -> None:
             await agent.deliver_batch(batch, before_each=bind_current_event)
             agent.gate.close_until(app.producer.flush())
+
+        await handle_in_batches(stream, concurrency, 0.01, handle)
 
     app.agent(topic, name="deliver", concurrency=1)(deliver)
 

@@ -14,7 +14,7 @@ from typing import Any
 from heard.streams.base.settings import TopicNames
 from heard.streams.base.stages import STAGES, now_ns
 from heard.streams.contract.state import Notification
-from heard.streams.delivery.consent import ConsentLedger
+from heard.streams.delivery.consent import ConsentLedger, ConsentUpdate
 from heard.streams.delivery.sender import Delivery, DeliveryOutcome
 from heard.streams.policy.replies import question_asked
 from heard.streams.worker.agent import Agent
@@ -33,6 +33,14 @@ log = logging.getLogger("heard.worker")
 STAGE = "delivery"
 # A delivery waiting longer than this for the consent ledger says so in the log.
 LEDGER_PATIENCE_SECONDS = 10.0
+
+
+class ConsentWithdrawn(Exception):
+    """Consent was withdrawn between the check and the send."""
+
+    def __init__(self, refusal: ConsentUpdate) -> None:
+        super().__init__(refusal.source)
+        self.refusal = refusal
 
 
 class DeliveryAgent(Agent):
@@ -90,6 +98,12 @@ class DeliveryAgent(Agent):
         await self._ledger_loaded()
         refusal = self.ledger.refusal(notification.channel, notification.recipient)
         lap = STAGES.lap("delivery.check", lap)
+        if refusal is None:
+            try:
+                outcome = await self.delivery.deliver(
+                    notification, ready=lambda: self._cleared(notification))
+            except ConsentWithdrawn as withdrawn:
+                refusal = withdrawn.refusal
         if refusal is not None:
             outcome = self.delivery.suppressed(
                 notification, f"the recipient withdrew {notification.channel} consent at "
@@ -97,7 +111,6 @@ class DeliveryAgent(Agent):
             await self.publish(outcome, key)
             await self._instead(outcome.notification, outcome.fallback, outcome.reason, key)
             return
-        outcome = await self.delivery.deliver(notification, ready=self.gate.wait)
         lap = now_ns()
         if outcome.status == "sent":
             await self._sent(outcome)
@@ -134,6 +147,14 @@ class DeliveryAgent(Agent):
             TEMPLATE_ERRORS.labels(n.kind).inc()
         await self.sink.emit(self.topics.notification_events, key,
                              json.dumps(outcome.event()).encode())
+
+    async def _cleared(self, n: Notification) -> None:
+        """Just before the send: the previous receipts durable (the gate), then consent read
+        once more, so a STOP that arrived while the producer flushed is kept."""
+        await self.gate.wait()
+        refusal = self.ledger.refusal(n.channel, n.recipient)
+        if refusal is not None:
+            raise ConsentWithdrawn(refusal)
 
     async def _ledger_loaded(self) -> None:
         """Never text someone whose STOP this worker has not finished reading."""

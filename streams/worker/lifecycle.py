@@ -11,6 +11,7 @@ notification ids and receipts), never a state saying "sent" for a message that n
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,14 @@ from heard.streams.contract.state import TicketState
 from heard.streams.policy.decide import decide
 from heard.streams.policy.step import Outcome, Rules
 from heard.streams.worker.agent import Agent
-from heard.streams.worker.metrics import EVENTS, FIRST_ACK, REPLIES, TIMER_LATENESS, observe_promise
+from heard.streams.worker.metrics import (
+    AGENT_FAILURES,
+    EVENTS,
+    FIRST_ACK,
+    REPLIES,
+    TIMER_LATENESS,
+    observe_promise,
+)
 from heard.streams.worker.sink import Clock, DeadLetters, InboundRecord, Sink
 from heard.streams.worker.state_cache import StateCache
 from heard.streams.worker.timers import DueTimers
@@ -39,8 +47,9 @@ class Unwritten:
     # The table's JSON when the batch began: what a failed event's ticket is rebuilt from.
     stored: str | None
     state: TicketState
-    # The last record that changed it: its partition is the one the table writes to.
-    record: InboundRecord
+    # The records that changed it, in order: the last one's partition is the one the table
+    # writes to, and all of them become dead letters if the state cannot be kept.
+    records: list[InboundRecord] = field(default_factory=list)
     # The events applied since `stored`, with the time each was decided at.
     applied: list[tuple[Event, datetime]] = field(default_factory=list)
 
@@ -61,11 +70,11 @@ class LifecycleAgent(Agent):
         self.dead_letters = dead_letters
         self.clock = clock
 
+    async def __call__(self, record: InboundRecord) -> None:
+        await self.handle_batch([record])  # guarded and timed there, record by record
+
     async def handle(self, record: InboundRecord) -> None:
-        unwritten: dict[str, Unwritten] = {}
-        await self._apply(record, unwritten)
-        for ticket_id, change in unwritten.items():
-            self._write(ticket_id, change.state)
+        await self.handle_batch([record])
 
     async def handle_batch(self, records: Sequence[InboundRecord],
                            before_each: Callable[[InboundRecord], None] = lambda _: None,
@@ -83,13 +92,8 @@ class LifecycleAgent(Agent):
                 before_each(record)
                 await self.dead_letters.guard(STAGE, record, apply, self.failed)
             for ticket_id, change in unwritten.items():
-                before_each(change.record)
-
-                async def write(_: InboundRecord, ticket_id: str = ticket_id,
-                                state: TicketState = change.state) -> None:
-                    self._write(ticket_id, state)
-
-                await self.dead_letters.guard(STAGE, change.record, write, self.failed)
+                before_each(change.records[-1])
+                await self._keep(ticket_id, change)
         except BaseException:  # stopped mid-batch (cancelled): re-raised below
             # Cached objects changed by unwritten events would pass for the table's state.
             for ticket_id in unwritten:
@@ -121,12 +125,13 @@ class LifecycleAgent(Agent):
             # What was decided goes to the producer before the state that records it.
             await self._hand_on(ticket_id.encode(), outcome)
             lap = STAGES.lap("lifecycle.emit", lap)
-        except BaseException:  # any exit before the state is kept, cancellation too; re-raised
+        except asyncio.CancelledError:
+            self.states.forget(ticket_id)  # the cached object may be half-changed
+            raise
+        except Exception as exc:  # re-raised: the guard makes this record a dead letter
             self.states.forget(ticket_id)  # the cached object may be half-changed
             if change is not None:
-                del unwritten[ticket_id]  # kept only once rebuilt: never written half-changed
-                change.state = self._rebuilt(change)
-                unwritten[ticket_id] = change
+                await self._rebuild(ticket_id, change, unwritten, exc)
             raise
         EVENTS.labels(parsed.type).inc()
         if outcome.forget:
@@ -136,10 +141,37 @@ class LifecycleAgent(Agent):
             STAGES.lap("lifecycle.store", lap)
         elif outcome.changed:
             if change is None:
-                change = Unwritten(stored=stored, state=outcome.state, record=record)
+                change = Unwritten(stored=stored, state=outcome.state)
                 unwritten[ticket_id] = change
-            change.state, change.record = outcome.state, record
+            change.state = outcome.state
+            change.records.append(record)
             change.applied.append((parsed, now))
+
+    async def _rebuild(self, ticket_id: str, change: Unwritten, unwritten: dict[str, Unwritten],
+                       cause: Exception) -> None:
+        """After an event failed, its ticket as the batch's earlier events left it; if even
+        that fails, those events become dead letters too (never a half-changed state)."""
+        del unwritten[ticket_id]
+        try:
+            change.state = self._rebuilt(change)
+        except Exception as exc:  # the earlier events' effects cannot be kept: say so for each
+            reason = (f"{STAGE} could not apply the ticket's events again after a later one "
+                      f"failed ({type(cause).__name__}: {cause}): {type(exc).__name__}: {exc}")
+            for record in change.records:
+                await self.dead_letters.send(record, reason, STAGE)
+            return
+        unwritten[ticket_id] = change
+
+    async def _keep(self, ticket_id: str, change: Unwritten) -> None:
+        """Write the ticket's state; if it cannot be kept, each event that changed it becomes a
+        dead letter (their decisions went out; replaying them is absorbed by their ids)."""
+        try:
+            self._write(ticket_id, change.state)
+        except Exception as exc:  # no event may vanish with a state that was not written
+            AGENT_FAILURES.labels(STAGE).inc()
+            reason = f"{STAGE} could not keep the ticket's state: {type(exc).__name__}: {exc}"
+            for record in change.records:
+                await self.dead_letters.send(record, reason, STAGE)
 
     def _rebuilt(self, change: Unwritten) -> TicketState:
         """The ticket as the batch's earlier events left it, decided again from the table's
@@ -186,8 +218,8 @@ class LifecycleAgent(Agent):
 
     def _write(self, ticket_id: str, state: TicketState) -> None:
         lap = now_ns()
-        stored = state.to_json().decode()
         try:
+            stored = state.to_json().decode()
             self.tickets[ticket_id] = stored
         except BaseException:  # re-raised: the cached object is not what the table holds
             self.states.forget(ticket_id)

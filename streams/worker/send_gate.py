@@ -24,20 +24,23 @@ class SendGate:
 
     def close_until(self, durable: Awaitable[None]) -> None:
         """Hold the next sends until `durable` (the producer's flush) is done."""
-        self._durable = asyncio.ensure_future(durable)
+        future = asyncio.ensure_future(durable)
+        future.add_done_callback(_report_failure)
+        self._durable = future
 
     async def wait(self) -> None:
         durable = self._durable
-        if durable is None:
-            return
-        try:
-            # Shielded: a cancelled send must not cancel the flush the others wait for.
-            await asyncio.shield(durable)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the flush failed: say so once and send; re-sent at worst
-            if self._durable is durable:
-                self._durable = None
-                log.error("the producer could not flush before the next send (%s: %s); "
-                          "a worker killed now may send those messages again",
-                          type(exc).__name__, redact(str(exc)))
+        if durable is not None and not durable.done():
+            # `wait` neither cancels the flush when this send is cancelled nor raises its
+            # failure (reported once, by `_report_failure`): the send goes on either way.
+            await asyncio.wait([durable])
+
+
+def _report_failure(future: asyncio.Future[None]) -> None:
+    if future.cancelled():
+        return
+    failure = future.exception()
+    if failure is not None:
+        log.error("the producer could not flush before the next send (%s: %s); a worker "
+                  "killed now may send those messages again", type(failure).__name__,
+                  redact(str(failure)))

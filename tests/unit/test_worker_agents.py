@@ -267,14 +267,21 @@ async def test_a_batch_writes_each_changed_ticket_once_after_every_decision_of_i
     assert len(values(worker.sink, TOPICS.decisions)) >= 4  # each event's decision went out
 
 
-async def test_a_batch_names_each_table_write_by_the_last_record_that_changed_its_ticket() -> None:
-    named: list[tuple[bytes | None, int]] = []
-    worker = Lifecycle()
+async def test_each_table_write_is_made_as_the_last_record_that_changed_its_ticket() -> None:
+    bound: list[Consumed] = []
+    written_as: dict[str, tuple[bytes | None, int]] = {}
+
+    class Tickets(dict[str, Any]):
+        def __setitem__(self, key: str, value: Any) -> None:
+            # Faust writes to the changelog partition of the event bound at this moment.
+            written_as[key] = (bound[-1].key, bound[-1].message.offset)
+            super().__setitem__(key, value)
+
+    worker = Lifecycle(tickets=Tickets())
     await worker.agent.handle_batch(
-        [created_record("T-a"), note("T-a", 3), note("T-a", 4)],
-        before_each=lambda record: named.append((record.key, record.message.offset)))
-    # Three records in turn, then the write as the last of them (its partition is the table's).
-    assert named == [(b"T-a", 0), (b"T-a", 3), (b"T-a", 4), (b"T-a", 4)]
+        [created_record("T-a"), note("T-a", 3), created_record("T-b"), note("T-a", 4),
+         note("T-b", 5)], before_each=bound.append)
+    assert written_as == {"T-a": (b"T-a", 4), "T-b": (b"T-b", 5)}
 
 
 async def test_an_event_that_fails_mid_batch_leaves_its_tickets_other_events_applied(
@@ -321,11 +328,34 @@ async def test_a_batch_stopped_midway_leaves_no_unwritten_state_in_the_cache() -
 
 
 async def test_an_erasure_mid_batch_is_written_at_once_and_a_later_event_starts_afresh() -> None:
-    worker = Lifecycle()
+    tickets = CountingTickets()
+    worker = Lifecycle(tickets=tickets)
     forget = consumed(TOPICS.timers, "T-e", stories.dumps(
         stories.event("heard.forget", "T-e", T0 + minutes(1))), offset=1)
-    await worker.agent.handle_batch([created_record("T-e"), forget])
-    assert worker.tickets == {} and worker.due_index == {}
+    await worker.agent.handle_batch([created_record("T-e"), note("T-e", 1), forget])
+    assert worker.tickets == {} and worker.due_index == {} and tickets.writes == []
+    await worker.agent.handle_batch([created_record("T-e"), forget, note("T-e", 2)])
+    fresh = json.loads(worker.tickets["T-e"])
+    assert fresh["seen_event_ids"] == ["T-e-note-2"] and fresh["version"] == 1
+    assert "customer" not in fresh  # nothing of the erased ticket
+
+
+async def test_a_state_that_cannot_be_written_leaves_each_event_that_changed_it_a_dead_letter(
+) -> None:
+    class Refusing(dict[str, Any]):
+        def __setitem__(self, key: str, value: Any) -> None:
+            raise RuntimeError("changelog gone")
+
+    worker = Lifecycle(tickets=Refusing())
+    await worker.agent.handle_batch([created_record("T-w"), note("T-w", 1), created_record("T-x")])
+    dead = [(json.loads(r.value)["id"], (r.headers or {})["heard-reason"].decode())
+            for r in worker.sink.on(TOPICS.dead_letters)]
+    reason = "lifecycle could not keep the ticket's state: RuntimeError: changelog gone"
+    created_at = f"{T0.timestamp():.0f}"
+    assert dead == [(f"T-w-ticket.created-{created_at}", reason), ("T-w-note-1", reason),
+                    (f"T-x-ticket.created-{created_at}", reason)]
+    # Nothing unwritten is left in the cache to pass for the table's state.
+    assert len(worker.agent.states) == 0
 
 
 # --- the due timers --------------------------------------------------------------------
@@ -682,7 +712,7 @@ async def test_a_send_waits_for_the_previous_receipts_to_be_durable_and_then_goe
     worker.agent.gate.close_until(durable := asyncio.get_running_loop().create_future())
     sending = asyncio.create_task(worker.deliver(customer_message("T-g1")))
     for _ in range(20):  # every step but the send runs while the producer flushes
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a turn of the event loop, no waiting
     assert worker.email.sent == [] and not sending.done()
     durable.set_result(None)
     await sending
@@ -694,22 +724,42 @@ async def test_a_flush_that_fails_is_logged_once_and_the_sends_go_on(
     worker = Deliveries()
 
     async def broken_flush() -> None:
+        await asyncio.sleep(0)  # fails after a turn of the event loop, as a flush would
         raise RuntimeError("broker gone")
 
     worker.agent.gate.close_until(broken_flush())
     await asyncio.gather(worker.deliver(customer_message("T-g2")),
                          worker.deliver(customer_message("T-g3")))
+    # A failed flush replaced before anyone waited on it is reported too, once.
+    worker.agent.gate.close_until(broken_flush())
+    worker.agent.gate.close_until(asyncio.sleep(0))  # a flush that succeeds at once
+    for _ in range(5):
+        await asyncio.sleep(0)  # a few turns of the event loop: the replaced flush fails
     assert len(worker.email.sent) == 2 and worker.statuses() == ["sent", "sent"]
     assert [r.message for r in caplog.records if "could not flush" in r.message] == [
         "the producer could not flush before the next send (RuntimeError: broker gone); "
-        "a worker killed now may send those messages again"]
+        "a worker killed now may send those messages again"] * 2
+
+
+async def test_a_stop_read_while_the_send_waits_on_the_gate_is_kept() -> None:
+    worker = Deliveries()
+    worker.agent.gate.close_until(durable := asyncio.get_running_loop().create_future())
+    sending = asyncio.create_task(worker.deliver(customer_message("T-g5")))
+    for _ in range(20):
+        await asyncio.sleep(0)  # a turn of the event loop, no waiting
+    # Checked and rendered already; the STOP arrives while the producer flushes.
+    worker.ledger.apply(ConsentUpdate("email", "amara@example.net", False, T0, "sms-stop:SM2"))
+    durable.set_result(None)
+    await sending
+    assert worker.email.sent == [] and worker.statuses() == ["suppressed"]
+    assert [n.audience for n in worker.outbound()] == ["agent", "lead"]
 
 
 async def test_a_send_cancelled_while_waiting_leaves_the_flush_running_for_the_others() -> None:
     worker = Deliveries()
     worker.agent.gate.close_until(durable := asyncio.get_running_loop().create_future())
     waiting = asyncio.create_task(worker.agent.gate.wait())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # a turn of the event loop: the send is waiting
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
@@ -739,4 +789,10 @@ async def test_a_ticket_that_cannot_be_rebuilt_is_not_written_half_changed(
     await worker.agent.handle_batch([note("T-r", 1), note("T-r", 2)])
     stored = json.loads(worker.tickets["T-r"])
     assert stored["version"] == 1  # as the table had it: neither note, nothing half-done
-    assert len(reasons(worker.sink)) == 1
+    # Both notes are dead letters: the second for its failure, the first because its effect
+    # on the ticket could not be kept.
+    dead = [(r.value, (r.headers or {})["heard-reason"].decode())
+            for r in worker.sink.on(TOPICS.dead_letters)]
+    assert [json.loads(value)["id"] for value, _ in dead] == ["T-r-note-1", "T-r-note-2"]
+    assert dead[0][1] == ("lifecycle could not apply the ticket's events again after a later one "
+                          "failed (KeyError: 'customer'): KeyError: 'customer'")
