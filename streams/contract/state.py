@@ -289,33 +289,36 @@ class TicketState(Model):
     offers: dict[str, Offer] = Field(default_factory=dict)
     contacts: list[Contact] = Field(default_factory=list)
 
-    # `seen_event_ids` as a set, for the one question asked of it on every event. It is this
-    # object's own (a copy rebuilds it) and stands for exactly the list it was made from.
-    _seen: set[str] = PrivateAttr(default_factory=set)
-    _seen_from: list[str] | None = PrivateAttr(default=None)
-    _seen_owner: int = PrivateAttr(default=0)
+    # `seen_event_ids` as a set, for the one question asked of it on every event: (owner id,
+    # the list it was made from, the set). Only its owner uses it (a copy rebuilds it), and
+    # only while the list is that very list. Read and written in `__pydantic_private__`
+    # directly: pydantic's attribute hooks for private names cost more than the scan saved.
+    _seen: tuple[int, list[str], set[str]] | None = PrivateAttr(default=None)
 
-    def _seen_is_current(self, ids: list[str]) -> bool:
-        return (self._seen_owner == id(self) and self._seen_from is ids
-                and len(self._seen) == len(ids))
+    def _seen_set(self) -> set[str]:
+        ids = self.seen_event_ids
+        private = self.__pydantic_private__
+        assert private is not None  # pydantic fills it for every model with private attributes
+        cached = private.get("_seen")
+        if cached is None or cached[0] != id(self) or cached[1] is not ids \
+                or len(cached[2]) != len(ids):
+            cached = private["_seen"] = (id(self), ids, set(ids))
+        return cached[2]
 
     def has_seen(self, event_id: str) -> bool:
-        ids = self.seen_event_ids
-        if not self._seen_is_current(ids):
-            self._seen, self._seen_from, self._seen_owner = set(ids), ids, id(self)
-        return event_id in self._seen
+        return event_id in self._seen_set()
 
     def remember_event(self, event_id: str) -> None:
         """Keep `event_id` as applied; the oldest go once SEEN_EVENTS_KEPT are kept."""
+        seen = self._seen_set()
         old = self.seen_event_ids
-        current = self._seen_is_current(old)
         # A new list, never the old one changed: a shallow copy may share it.
         kept = [*old, event_id][-SEEN_EVENTS_KEPT:]
         self.seen_event_ids = kept
-        if current:
-            self._seen.add(event_id)
-            self._seen.difference_update(old[:len(old) + 1 - len(kept)])
-            self._seen_from = kept
+        seen.add(event_id)
+        seen.difference_update(old[:len(old) + 1 - len(kept)])
+        assert self.__pydantic_private__ is not None
+        self.__pydantic_private__["_seen"] = (id(self), kept, seen)
 
     def __eq__(self, other: object) -> bool:
         # The fields only: the seen-set above is a cache of one of them.
