@@ -323,7 +323,7 @@ class TicketState(Model):
     def __eq__(self, other: object) -> bool:
         # The fields only: the seen-set above is a cache of one of them.
         if not isinstance(other, TicketState):
-            return NotImplemented
+            return NotImplemented  # Python's "not comparable here": the other side is asked
         return (self.__dict__ == other.__dict__
                 and self.__pydantic_extra__ == other.__pydantic_extra__)
 
