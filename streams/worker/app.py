@@ -39,6 +39,7 @@ from heard.streams.delivery.sender import Delivery
 from heard.streams.delivery.wiring import team_routes
 from heard.streams.kafka import faust_recovery
 from heard.streams.kafka.client import faust_credentials
+from heard.streams.kafka.faust_flush import drain_buffer, flush_fully
 from heard.streams.kafka.faust_monitor import LeanMonitor
 from heard.streams.kafka.lag import LagProbe
 from heard.streams.kafka.topics import prefixed_topics, retry_topic
@@ -180,6 +181,9 @@ def in_batches(app: faust.App, topic: faust.TopicT, name: str, agent: LifecycleA
     async def batched(stream: faust.StreamT[bytes]) -> None:
         async def handle(batch: list[Any]) -> None:
             await agent.handle_batch(batch, before_each=bind_current_event)
+            # Acknowledged only once its state writes left Faust's buffer for Kafka's
+            # producer, which every commit flushes first (see faust_flush).
+            await drain_buffer(app.producer)
 
         await handle_in_batches(stream, max_records, wait_seconds, handle)
 
@@ -197,7 +201,7 @@ def delivering(app: faust.App, topic: faust.TopicT, agent: DeliveryAgent,
         async def deliver_one_by_one(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
                 await agent(event)
-                agent.gate.close_until(app.producer.flush())
+                agent.gate.close_until(flush_fully(app.producer))
 
         app.agent(topic, name="deliver", concurrency=1)(deliver_one_by_one)
         return
@@ -207,7 +211,7 @@ def delivering(app: faust.App, topic: faust.TopicT, agent: DeliveryAgent,
         # runs in its own task, so it names its own.
         async def handle(batch: list[Any]) -> None:
             await agent.deliver_batch(batch, before_each=bind_current_event)
-            agent.gate.close_until(app.producer.flush())
+            agent.gate.close_until(flush_fully(app.producer))
 
         await handle_in_batches(stream, concurrency, 0.01, handle)
 
