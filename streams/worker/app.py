@@ -150,10 +150,12 @@ def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
 
 
 def one_by_one(app: faust.App, topic: faust.TopicT, name: str, handle: Handler) -> None:
-    """An agent handing each record of `topic` to `handle`, in order."""
+    """An agent handing each record of `topic` to `handle`, in order; a record is acknowledged
+    (as the next is taken) once its table writes left Faust's producer buffer."""
     async def agent(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             await handle(event)
+            await drain_buffer(app.producer)
 
     agent.__name__ = agent.__qualname__ = name.replace("-", "_")
     app.agent(topic, name=name, concurrency=1)(agent)
