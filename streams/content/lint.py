@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -357,12 +358,21 @@ def _dotted_uses(source: str, dotted: str) -> bool:
 
 class Linter:
     def __init__(self, templates: Path, settings: LintSettings, personas: list[Persona],
-                 samples: dict[str, SampleTexts] | None = None) -> None:
-        self.renderer = Renderer(templates, settings.default_locale)
+                 samples: dict[str, SampleTexts] | None = None,
+                 renderer: Renderer | None = None) -> None:
+        self.renderer = renderer or Renderer(templates, settings.default_locale)
         self.settings = settings
         self.personas = personas
         self.samples = samples or {}
         self.findings: list[Finding] = []
+
+    def again(self) -> Linter:
+        """A linter with no findings yet, on the same settings, personas and templates: its
+        renderer (and the templates Jinja compiled) kept, so that linting again after a
+        template was saved compiles only what changed."""
+        self.renderer.forget_resolved()
+        return Linter(self.renderer.root, self.settings, self.personas, self.samples,
+                      self.renderer)
 
     def samples_for(self, persona: Persona) -> SampleTexts | None:
         language = persona.locale.replace("_", "-").split("-")[0]
@@ -371,18 +381,25 @@ class Linter:
     def add(self, level: Literal["error", "warning"], where: str, message: str) -> None:
         self.findings.append(Finding(level, where, message))
 
-    def run(self, now: datetime | None = None) -> list[Finding]:
+    def run(self, now: datetime | None = None,
+            kinds: Collection[str] | None = None) -> list[Finding]:
+        """Lint the whole set, or only the kinds named (what the studio re-checks after a
+        save inside one kind's folder: every finding of a kind comes from its own files)."""
         moment = now or SAMPLE_NOW
-        self.check_syntax_and_variables()
-        self.check_files_and_parts()
+        chosen = set(KINDS if kinds is None else kinds)
+        self.check_syntax_and_variables(None if kinds is None else chosen)
+        self.check_files_and_parts(chosen)
         if not any(f.level == "error" and "line" in f.where for f in self.findings):
-            self.check_rendered(moment)
-            self.check_team_channels(moment)
+            self.check_rendered(moment, chosen)
+            self.check_team_channels(moment, chosen)
         return fold_personas(self.findings)
 
-    def check_syntax_and_variables(self) -> None:
+    def check_syntax_and_variables(self, kinds: set[str] | None = None) -> None:
+        """Every template file (layouts and pages too), or only those of the kinds named."""
         env = self.renderer.env
         for name in self.renderer.template_names():
+            if kinds is not None and name.split("/")[0] not in kinds:
+                continue
             source = (self.renderer.root / name).read_text(encoding="utf-8")
             try:
                 ast = env.parse(source)
@@ -428,9 +445,9 @@ class Linter:
                 self.add("error", f"{name} line {node.lineno}", "text outside {% block %} never "
                          "reaches the reader: move it inside a block")
 
-    def check_files_and_parts(self) -> None:
+    def check_files_and_parts(self, kinds: set[str]) -> None:
         root = self.renderer.root
-        for kind in KINDS:
+        for kind in (kind for kind in KINDS if kind in kinds):
             files = self.settings.files.get(kind, [])
             locales = ([self.settings.default_locale] if kind in self.settings.internal_kinds
                        else self.settings.locales)
@@ -459,8 +476,8 @@ class Linter:
                             self.add("error", f"{kind}/{locale}/{body_file}",
                                      f"a {kind.replace('_', ' ')} must carry {part}")
 
-    def check_rendered(self, now: datetime) -> None:
-        for kind in CUSTOMER_KINDS:
+    def check_rendered(self, now: datetime, kinds: set[str]) -> None:
+        for kind in (kind for kind in CUSTOMER_KINDS if kind in kinds):
             for persona, context in self.persona_contexts(kind, now):
                 for channel in ("email", "sms"):
                     try:
@@ -507,13 +524,13 @@ class Linter:
                             self.add("warning", where, f"reading ease {ease:.0f} is below "
                                      f"{self.settings.min_reading_ease:.0f}; use shorter sentences")
 
-    def check_team_channels(self, now: datetime) -> None:
+    def check_team_channels(self, now: datetime, kinds: set[str]) -> None:
         """The team's messages by each plug-in channel that carries them (a Slack post):
         rendered for every persona's sample, in the team's language, where the template
         exists; a failure would leave the team unwarned."""
         channels = [p for p in PLUGINS.values() if "team" in p.audiences and p.name != "email"]
         locale = self.settings.default_locale
-        for kind in self.settings.internal_kinds:
+        for kind in (kind for kind in self.settings.internal_kinds if kind in kinds):
             for plugin in channels:
                 name = self.renderer.resolve(kind, locale, plugin.parts.text)
                 if name is None:

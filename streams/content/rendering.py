@@ -300,6 +300,10 @@ class Renderer:
         self._resolved[key] = (now, name)
         return name
 
+    def forget_resolved(self) -> None:
+        """Look on disk again at the next resolve (a file was added or removed just now)."""
+        self._resolved.clear()
+
     def _find(self, kind: str, locale: str, file: str) -> str | None:
         candidates = [locale, locale.replace("_", "-").split("-")[0], self.default_locale]
         for candidate in dict.fromkeys(candidates):

@@ -64,7 +64,6 @@ const grid = document.getElementById("grid");
 const statusLine = document.getElementById("status");
 const problemBox = document.getElementById("problem");
 const filters = ["kind", "locale", "persona"].map(id => document.getElementById(id));
-let digests = {};
 
 function el(tag, attrs, text) {
   const node = document.createElement(tag);
@@ -161,23 +160,27 @@ function applyFilters() {
   }
 }
 
+// What the page shows, by cell id: a change fetches only the cells that changed after the
+// generation the page holds (a save in one kind's folder re-renders that kind alone).
+const known = new Map();
+let generation = -1;
+
 async function refresh(changedFiles) {
   let data;
   try {
-    data = await (await fetch("/cells")).json();
+    data = await (await fetch("/cells?since=" + generation)).json();
   } catch (error) {
     statusLine.textContent = "the studio is not answering; is `heard templates serve` running?";
     return;
   }
   problemBox.style.display = data.problem ? "block" : "none";
   problemBox.textContent = data.problem || "";
-  let updated = 0;
-  const current = new Set(data.cells.map(c => "cell-" + c.id));
-  for (const node of [...grid.querySelectorAll(".cell")]) {
-    if (!current.has(node.id)) { node.remove(); delete digests[node.id.slice(5)]; }
+  const current = new Set(data.ids);
+  for (const id of [...known.keys()]) {
+    if (!current.has(id)) { known.delete(id); document.getElementById("cell-" + id)?.remove(); }
   }
+  let updated = 0;
   for (const cell of data.cells) {
-    if (digests[cell.id] === cell.digest) continue;
     let section = grid.querySelector('section.kind[data-kind="' + cell.kind + '"] .row');
     if (!section) {
       const wrapper = el("section", {"class": "kind", "data-kind": cell.kind});
@@ -190,26 +193,31 @@ async function refresh(changedFiles) {
     const old = document.getElementById("cell-" + cell.id);
     if (old) { old.replaceWith(fresh); fresh.classList.add("updated"); updated += 1; }
     else section.append(fresh);
-    digests[cell.id] = cell.digest;
+    known.set(cell.id, cell);
   }
-  fillFilter(filters[0], [...new Set(data.cells.map(c => c.kind))]);
-  fillFilter(filters[1], [...new Set(data.cells.map(c => c.locale))].sort());
-  fillFilter(filters[2], [...new Set(data.cells.map(c => c.persona))]);
+  const every = [...known.values()];
+  fillFilter(filters[0], [...new Set(every.map(c => c.kind))]);
+  fillFilter(filters[1], [...new Set(every.map(c => c.locale))].sort());
+  fillFilter(filters[2], [...new Set(every.map(c => c.persona))]);
   applyFilters();
-  const errors = data.cells.reduce((n, c) => n + c.problems.length +
+  const errors = every.reduce((n, c) => n + c.problems.length +
     c.findings.filter(f => f.startsWith("error")).length, 0);
-  statusLine.textContent = data.cells.length + " messages · " + errors + " problem(s)" +
+  statusLine.textContent = every.length + " messages · " + errors + " problem(s)" +
     (changedFiles ? " · updated " + updated + " after " + changedFiles.join(", ") : "");
+  generation = data.generation;
   document.body.dataset.generation = data.generation;
 }
 
 filters.forEach(f => f.addEventListener("change", applyFilters));
 const changes = new EventSource("/changes");
+// One refresh at a time, in order: each asks for what changed after the one before it.
+let refreshing = Promise.resolve();
+function refreshInTurn(files) { refreshing = refreshing.then(() => refresh(files)); }
 changes.onmessage = event => {
   const change = JSON.parse(event.data);
-  refresh(change.files);
+  if (change.generation !== generation) refreshInTurn(change.files);
 };
-refresh();
+refreshInTurn();
 </script>
 </body>
 </html>

@@ -59,14 +59,54 @@ WORDINGS = {"": "", "no-milestone": "when the ticket has no milestone: the first
 
 
 @dataclass
+class Rendering:
+    """What one rendering gave: the cells, or the problem that stopped it, and the linter
+    it used (the next rendering of a few kinds starts from it)."""
+
+    problem: str | None
+    cells: list[dict[str, Any]]
+    linter: Linter | None = None
+
+
+@dataclass
 class StudioState:
+    """What the page shows: every cell, each stamped with the generation it last changed
+    in, so a page that knows generation N fetches only what changed after it."""
+
     config: Path
     templates: Path
     test_email: str
     test_phone: str
     generation: int = 0
-    cells: dict[str, Any] | None = None
+    problem: str | None = None
+    cells: list[dict[str, Any]] | None = None
+    linter: Linter | None = None
     listeners: set[asyncio.Queue[str]] = field(default_factory=set)
+
+    def take(self, rendered: Rendering, kinds: set[str] | None = None) -> list[str]:
+        """Take a rendering of every cell (`kinds` None) or of the kinds named; return the
+        ids of the cells whose content changed, each stamped with a new generation."""
+        self.generation += 1
+        previous = {cell["id"]: cell for cell in self.cells or []}
+        fresh = rendered.cells
+        if kinds is not None and self.cells is not None:
+            by_kind: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+            for cell in self.cells:
+                if cell["kind"] not in kinds:
+                    by_kind[cell["kind"]].append(cell)
+            for cell in fresh:
+                by_kind[cell["kind"]].append(cell)
+            fresh = [cell for kind in KINDS for cell in by_kind[kind]]
+        changed = []
+        for cell in fresh:
+            old = previous.get(cell["id"])
+            if old is not None and old["digest"] == cell["digest"]:
+                cell["generation"] = old["generation"]
+            else:
+                cell["generation"] = self.generation
+                changed.append(cell["id"])
+        self.problem, self.cells, self.linter = rendered.problem, fresh, rendered.linter
+        return changed
 
 
 def sms_runs(text: str) -> list[tuple[str, bool]]:
@@ -97,23 +137,28 @@ def findings_for(findings: list[Finding], files: list[str], kind: str, locale: s
     return list(dict.fromkeys(mine))
 
 
-def render_cells(config: Path, templates: Path) -> dict[str, Any]:
-    """Every kind for every persona, in each of its wordings, as the page shows it; a
-    problem anywhere is a value on the page, never an exception out of here."""
+def render_cells(config: Path, templates: Path, kinds: set[str] | None = None,
+                 last: Linter | None = None) -> Rendering:
+    """Every kind (or the kinds named) for every persona, in each of its wordings, as the
+    page shows it; a problem anywhere is a value on the page, never an exception out of
+    here. `last`, the linter of the rendering before, is reused when only templates of the
+    kinds named changed (the config is then as it was)."""
     try:
-        linter = load_linter(config, templates)
-        linter.run()
+        linter = last.again() if last is not None and kinds is not None \
+            else load_linter(config, templates)
+        linter.run(kinds=kinds)
         cells = [one_cell(linter, kind, persona, label, context)
-                 for kind in KINDS for persona in linter.personas
+                 for kind in KINDS if kinds is None or kind in kinds
+                 for persona in linter.personas
                  for label, context in sample_contexts(kind, persona, SAMPLE_NOW,
                                                        linter.samples_for(persona))]
     except (ConfigError, ValidationError, OSError) as exc:
-        return {"problem": f"cannot load the studio's configuration: {exc}", "cells": []}
+        return Rendering(f"cannot load the studio's configuration: {exc}", [])
     except Exception as exc:  # the page says what broke; the studio keeps serving and watching
         log.exception("studio: rendering failed")
-        return {"problem": f"the studio could not render the templates: "
-                           f"{type(exc).__name__}: {exc}", "cells": []}
-    return {"problem": None, "cells": cells}
+        return Rendering(f"the studio could not render the templates: "
+                         f"{type(exc).__name__}: {exc}", [])
+    return Rendering(None, cells, linter)
 
 
 def one_cell(linter: Linter, kind: str, persona: Any, label: str,
@@ -165,6 +210,23 @@ def one_cell(linter: Linter, kind: str, persona: Any, label: str,
     return cell
 
 
+def kinds_touched(paths: list[Path], templates: Path) -> set[str] | None:
+    """The message kinds whose cells a change can alter: a file inside `<kind>/` alters
+    only that kind's cells (every finding and rendering of a kind comes from its own
+    files); anything else (a layout, a page, config, the folder itself) alters them all,
+    and so does None."""
+    kinds: set[str] = set()
+    for path in paths:
+        try:
+            inside = path.relative_to(templates).parts
+        except ValueError:
+            return None
+        if len(inside) < 2 or inside[0] not in KINDS:
+            return None
+        kinds.add(inside[0])
+    return kinds
+
+
 # ------------------------------------------------------------------ routes
 STATE = web.AppKey("studio", StudioState)
 
@@ -201,11 +263,25 @@ async def page(_request: web.Request) -> web.Response:
     return web.Response(text=PAGE, content_type="text/html")
 
 
-async def cells(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+async def rendered_cells(state: StudioState) -> list[dict[str, Any]]:
     if state.cells is None:
-        state.cells = await asyncio.to_thread(render_cells, state.config, state.templates)
-    return web.json_response({"generation": state.generation, **state.cells})
+        state.take(await asyncio.to_thread(render_cells, state.config, state.templates))
+    assert state.cells is not None
+    return state.cells
+
+
+async def cells(request: web.Request) -> web.Response:
+    """Every cell's id in page order, and the whole of each cell that changed after the
+    generation the page names (`?since=N`; every cell without it)."""
+    state = request.app[STATE]
+    every = await rendered_cells(state)
+    try:
+        since = int(request.query.get("since", "-1"))
+    except ValueError:
+        return web.json_response({"error": "since must be a generation number"}, status=400)
+    return web.json_response({"generation": state.generation, "problem": state.problem,
+                              "ids": [cell["id"] for cell in every],
+                              "cells": [cell for cell in every if cell["generation"] > since]})
 
 
 async def changes(request: web.Request) -> web.StreamResponse:
@@ -232,9 +308,7 @@ async def send(request: web.Request) -> web.Response:
     state = request.app[STATE]
     form = await request.post()
     cell_id, channel_name = str(form.get("cell", "")), str(form.get("channel", "email"))
-    if state.cells is None:
-        state.cells = await asyncio.to_thread(render_cells, state.config, state.templates)
-    cell = next((c for c in state.cells["cells"] if c["id"] == cell_id), None)
+    cell = next((c for c in await rendered_cells(state) if c["id"] == cell_id), None)
     if cell is None:
         return web.json_response({"ok": False, "reason": f"no cell {cell_id!r}"}, status=404)
     if cell["problems"]:
@@ -287,12 +361,20 @@ async def watch(app: web.Application) -> AsyncIterator[None]:
             paths = [Path(path) for _, path in changed]
             if not any(root == path or root in path.parents for path in paths for root in roots):
                 continue
-            cells = await asyncio.to_thread(render_cells, state.config, state.templates)
-            state.cells, state.generation = cells, state.generation + 1
+            kinds = kinds_touched(paths, state.templates.resolve())
+            if state.problem is not None:
+                kinds = None  # the last rendering failed whole: nothing of it to keep
+            rendered = await asyncio.to_thread(render_cells, state.config, state.templates,
+                                               kinds, state.linter)
+            if rendered.problem is not None:
+                kinds = None  # say the problem, and show no cell from before it
+            updated = state.take(rendered, kinds)
             files = sorted({path.name for path in paths})
-            log.info("studio: %s changed; cells re-rendered", ", ".join(files))
+            log.info("studio: %s changed; %d cell(s) re-rendered, %d changed", ", ".join(files),
+                     len(rendered.cells), len(updated))
             for queue in state.listeners:
-                queue.put_nowait(json.dumps({"generation": state.generation, "files": files}))
+                queue.put_nowait(json.dumps({"generation": state.generation, "files": files,
+                                             "cells": len(updated)}))
 
     task = asyncio.create_task(follow())
     yield

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,6 +27,9 @@ from tests.peers import REPO
 pytestmark = pytest.mark.integration
 
 SHOTS = REPO / "build" / "studio"
+# How long the page may take to show a save or a send: the outcome is what is tested, and a
+# slow machine kept busy by other work must still meet it.
+PAGE_DEADLINE_MS = 60_000
 
 
 @pytest.fixture
@@ -117,22 +119,26 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
     assert "<b id=pwned>Bo</b>" in await cell_text(page, "acknowledgment--markup-name", ".text")
     await page.screenshot(path=str(SHOTS / "grid.png"))
 
-    # Live reload: a save shows in the cell within two seconds.
-    saved = time.monotonic()
+    # Live reload: a save shows in its cell, and only in the cells it belongs to. (How fast
+    # is a benchmark's business, bench/studio_reload.py: this waits for the outcome, with a
+    # deadline a slow, busy machine meets.)
     edit(workspace / "templates/acknowledgment/en/sms.txt", "Reply here anytime.",
          "Reply here anytime, day or night.")
     await page.wait_for_function(
         "document.querySelector('#cell-acknowledgment--everyday .bubble')"
-        ".textContent.includes('day or night')", timeout=2000)
-    reloaded = time.monotonic() - saved
-    print(f"studio: saved template shown after {reloaded:.2f} s")
+        ".textContent.includes('day or night')", timeout=PAGE_DEADLINE_MS)
     assert "day or night" not in await cell_text(page, "acknowledgment--spanish", ".bubble")
+    # The save was in acknowledgment/en/: only that kind was rendered again, and only the
+    # cells whose message changed were replaced in the page.
+    assert await page.locator("#cell-acknowledgment--everyday.updated").count() == 1
+    assert await page.locator("#cell-acknowledgment--spanish.updated").count() == 0
+    assert await page.locator("#cell-closure_summary--everyday.updated").count() == 0
 
     # A template problem appears in the page, with file and line, never as a traceback.
     edit(workspace / "templates/acknowledgment/en/email.txt", "{{ customer.greeting_name }}",
          "{{ customer.greeting_name }")
     problem = page.locator("#cell-acknowledgment--everyday .problems")
-    await problem.wait_for(timeout=2000)
+    await problem.wait_for(timeout=PAGE_DEADLINE_MS)
     shown = await problem.inner_text()
     assert "acknowledgment/en/email.txt line 1" in shown and "Traceback" not in shown
     assert "error: acknowledgment/en/email.txt line 1" in await cell_text(
@@ -153,13 +159,13 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
     edit(workspace / "templates/acknowledgment/en/email.txt", "{{ customer.greeting_name }",
          "{{ customer.greeting_name }}")
     await page.locator("#cell-acknowledgment--everyday:not(:has(.problems))").wait_for(
-        timeout=2000)
+        timeout=PAGE_DEADLINE_MS)
     before = set(catchers.mail_dir.glob("*.eml"))
     await page.locator("#cell-closure_summary--german button[data-channel=email]").click()
     said = page.locator("#cell-closure_summary--german .sent")
     await page.wait_for_function(
         "document.querySelector('#cell-closure_summary--german .sent').textContent"
-        ".startsWith('sent')", timeout=10000)
+        ".startsWith('sent')", timeout=PAGE_DEADLINE_MS)
     assert await said.inner_text() == "sent to writer@example.com"
     [mail_path] = set(catchers.mail_dir.glob("*.eml")) - before
     mail = BytesParser(policy=policy.default).parsebytes(mail_path.read_bytes())
@@ -170,7 +176,7 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
     await page.locator("#cell-acknowledgment--sms-only button[data-channel=sms]").click()
     await page.wait_for_function(
         "document.querySelector('#cell-acknowledgment--sms-only .sent').textContent"
-        ".startsWith('sent')", timeout=10000)
+        ".startsWith('sent')", timeout=PAGE_DEADLINE_MS)
     [sms_path] = set(catchers.sms_dir.glob("*.json")) - sms_before
     assert "Łukasz" in sms_path.read_text()
     # The team's messages have no SMS button.
@@ -178,32 +184,31 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
         .count() == 0
     await page.screenshot(path=str(SHOTS / "studio.png"), full_page=False)
 
-    # A broken personas file is said on the page, and the studio keeps following saves. (Each
-    # save re-renders every persona and wording: the waits allow for a loaded machine.)
+    # A broken personas file is said on the page, and the studio keeps following saves.
     personas_file = workspace / "config" / "personas.yaml"
     good = personas_file.read_text()
     personas_file.write_text(good.replace("timezone: Europe/London", "timezone: Mars/Olympus", 1))
     await page.wait_for_function("document.getElementById('problem').textContent"
-                                 ".includes('Mars/Olympus')", timeout=10000)
+                                 ".includes('Mars/Olympus')", timeout=PAGE_DEADLINE_MS)
     personas_file.write_text(good)
     await page.wait_for_function("document.getElementById('problem').style.display === 'none'"
                                  " && document.querySelectorAll('section.cell').length > 0",
-                                 timeout=10000)
+                                 timeout=PAGE_DEADLINE_MS)
     # A loop that would hold the studio for minutes is a problem in its cell instead.
     edit(workspace / "templates/milestone_update/en/sms.txt", "{{ customer.greeting_name }}",
          "{% for i in range(99999) %}{% for j in range(99999) %}.{% endfor %}{% endfor %}"
          "{{ customer.greeting_name }}")
     looping = page.locator("#cell-milestone_update--everyday .problems")
-    await looping.wait_for(timeout=10000)
+    await looping.wait_for(timeout=PAGE_DEADLINE_MS)
     assert "a template may loop at most 1000 times" in await looping.inner_text()
 
 
 def test_the_studio_answers_loopback_names_only(studio: str) -> None:
     request = urllib.request.Request(studio + "cells", headers={"Host": "attacker.example"})
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=5)
+        urllib.request.urlopen(request, timeout=60)
     assert refused.value.code == 403
-    with urllib.request.urlopen(studio + "cells", timeout=5) as answer:
+    with urllib.request.urlopen(studio + "cells", timeout=60) as answer:
         assert answer.status == 200
 
 
@@ -218,6 +223,6 @@ def test_another_site_cannot_make_the_studio_send(studio: str, headers: dict[str
     request = urllib.request.Request(studio + "send", method="POST", headers=headers,
                                      data=b"cell=acknowledgment--everyday&channel=email")
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=5)
+        urllib.request.urlopen(request, timeout=60)
     assert refused.value.code == 403
     assert set(catchers.mail_dir.glob("*.eml")) == before

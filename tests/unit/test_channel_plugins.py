@@ -135,12 +135,12 @@ def test_the_writers_studio_shows_the_teams_slack_post_beside_the_email() -> Non
     from heard.streams.studio.server import render_cells
 
     page = render_cells(REPO / "config", REPO / "templates")
-    assert page["problem"] is None
-    [cell] = [c for c in page["cells"] if c["id"] == "checkpoint_escalation--everyday"]
+    assert page.problem is None
+    [cell] = [c for c in page.cells if c["id"] == "checkpoint_escalation--everyday"]
     [post] = cell["posts"]
     assert post["channel"] == "slack" and post["text"].startswith("*[ZD-2026-0004815162] ")
     assert "checkpoint_escalation/en/slack.txt" in cell["files"]
-    customer = [c for c in page["cells"] if c["id"] == "acknowledgment--everyday"]
+    customer = [c for c in page.cells if c["id"] == "acknowledgment--everyday"]
     assert customer and customer[0]["posts"] == []
 
 
