@@ -63,7 +63,9 @@ async def test_an_unforeseen_delivery_failure_is_reported_dead_lettered_and_fall
     assert email["status"] == "failed" and "delivery could not handle the record" in email["reason"]
     assert "amara" not in email["reason"]  # the address is redacted
     assert next(o for o in seen if o["channel"] == "sms")["status"] == "sent"
-    letters = await read_topic(engine, f"{topic_prefix}heard-dead-letters", key=ticket.encode())
+    letters = await wait_until(lambda: read_topic(
+        engine, f"{topic_prefix}heard-dead-letters", key=ticket.encode()), bool, 60,
+        "the email's dead letter")
     assert [headers["heard-stage"] for _, _, headers in letters] == [b"delivery"]
     log = worker.log.read_text()
     assert "Crashed reason=" not in log and worker.process is not None

@@ -82,7 +82,7 @@ def client_config(port: int, ca: trustme.CA, **overrides: object) -> EmailConfig
         "host": "127.0.0.1", "port": port, "security": "starttls", "username": "heard",
         "password": "s3cret", "from_address": "support@example.com",
         "from_name": "Example Support", "reply_to": "support+{ticket_id}@example.com",
-        "message_id_domain": "heard.example.com", "pool_size": 2, "timeout": 5,
+        "message_id_domain": "heard.example.com", "pool_size": 2, "timeout": 60,
         "tls_context": context,
     }
     values.update(overrides)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections.abc import Iterator
@@ -67,6 +66,23 @@ def mails_for(folder: Path, ticket: str) -> list[EmailMessage]:
     return found
 
 
+async def decisions_of(bootstrap: str, prefix: str, ticket: str) -> list[dict[str, str]]:
+    return [json.loads(v) for _, v, _ in await read_topic(
+        engine(bootstrap, prefix), f"{prefix}heard-decisions", key=ticket.encode())]
+
+
+async def closure_sent_after(bootstrap: str, prefix: str, catchers: Catchers,
+                             sentinel: str) -> None:
+    """A marker for absence checks: a ticket created and resolved now, whose closure summary
+    is waited for. Timers fire in due order, so a closure held earlier than this one has
+    been decided by the time this one is sent."""
+    await send(bootstrap, prefix, [stories.created(sentinel, now(), eid=f"{sentinel}-1"),
+                                   stories.resolved(sentinel, now(), eid=f"{sentinel}-2")])
+    await wait_for(lambda: any("Resolved" in m["Subject"]
+                               for m in mails_for(catchers.mail_dir, sentinel)),
+                   60, f"the closure summary of the marker ticket {sentinel}")
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -78,7 +94,7 @@ async def test_acknowledgment_email_reaches_a_real_smtp_server(
                             customer=stories.customer(name="Zoë <b>Brontë</b>",
                                                       preferred_name="Zoë"))
     await send(kafka_bootstrap, prefix, [event])
-    await wait_for(lambda: mails_for(catchers.mail_dir, "E2E-1"), 30, "the acknowledgment")
+    await wait_for(lambda: mails_for(catchers.mail_dir, "E2E-1"), 60, "the acknowledgment")
 
     [mail] = mails_for(catchers.mail_dir, "E2E-1")
     assert not mail.defects
@@ -110,10 +126,14 @@ async def test_invalid_events_are_dead_lettered_and_the_worker_keeps_going(
     ]
     await produce(kafka_bootstrap, f"{prefix}ticket-events", bad)
     await send(kafka_bootstrap, prefix, [stories.created("E2E-2", now(), eid="good")])
-    await wait_for(lambda: mails_for(catchers.mail_dir, "E2E-2"), 30, "the valid event's mail")
+    await wait_for(lambda: mails_for(catchers.mail_dir, "E2E-2"), 60, "the valid event's mail")
 
-    letters = await read_topic(engine(kafka_bootstrap, prefix), f"{prefix}heard-dead-letters",
-                               key=b"E2E-2")
+    async def dead_letters() -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+        return await read_topic(engine(kafka_bootstrap, prefix), f"{prefix}heard-dead-letters",
+                                key=b"E2E-2")
+
+    letters = await wait_until(dead_letters, lambda found: len(found) >= len(bad), 60,
+                               "the three dead letters")
     reasons = [headers["heard-reason"].decode() for _, _, headers in letters]
     assert [value for _, value, _ in letters] == [value for _, value in bad]
     assert reasons[0].startswith("not JSON")
@@ -135,7 +155,7 @@ async def test_replay_with_duplicates_and_reordering_sends_each_message_once(
     await send(kafka_bootstrap, prefix, replay)
     await wait_for(lambda: any("Resolved" in m["Subject"]
                                for m in mails_for(catchers.mail_dir, "E2E-3")),
-                   30, "the closure summary")
+                   60, "the closure summary")
     await send(kafka_bootstrap, prefix, [story[2], story[0]])
     # The decisions topic shows the worker consumed the late duplicates too.
     settings = engine(kafka_bootstrap, prefix)
@@ -145,11 +165,14 @@ async def test_replay_with_duplicates_and_reordering_sends_each_message_once(
                  await read_topic(settings, f"{prefix}heard-decisions", key=b"E2E-3")]
         return sum(1 for line in lines if line["reason"].startswith("duplicate event"))
 
-    assert await wait_until(duplicates_seen, lambda n: n >= 6, 20, "six duplicates") == 6
-    # Had the late duplicate of `resolved` counted, its closure would wait out the grace (2 s)
-    # first: look only after that, and a few sweeps (0.5 s each), have passed.
-    # The worker runs in its own process on the real clock: no clock can be injected there.
-    await asyncio.sleep(2 + 4 * 0.5)  # waits out the grace: 4 s, bounded
+    assert await wait_until(duplicates_seen, lambda n: n >= 6, 60, "six duplicates") == 6
+    # Had the late duplicate of `resolved` counted, its closure would wait out the grace
+    # first. A ticket resolved after it was decided has its closure due later, and the
+    # worker sweeps its timers in due order: once that closure is sent, E2E-3's would be too.
+    await closure_sent_after(kafka_bootstrap, prefix, catchers, "E2E-3S")
+    closures = [d for d in await decisions_of(kafka_bootstrap, prefix, "E2E-3")
+                if d["kind"] == "closure_summary" and d["outcome"] == "send"]
+    assert len(closures) == 1, closures
     subjects = sorted(m["Subject"] for m in mails_for(catchers.mail_dir, "E2E-3"))
     assert subjects == [
         "Progress on your request: My parcel is late",
@@ -179,7 +202,7 @@ async def test_reopen_during_grace_cancels_the_closure_and_sms_goes_by_consent(
                 bodies.append(record["Body"])
         return bodies
 
-    await wait_for(lambda: sms_bodies(), 30, "the acknowledgment SMS")
+    await wait_for(lambda: sms_bodies(), 60, "the acknowledgment SMS")
     settings = engine(kafka_bootstrap, prefix)
 
     async def decisions() -> list[dict[str, str]]:
@@ -187,15 +210,15 @@ async def test_reopen_during_grace_cancels_the_closure_and_sms_goes_by_consent(
                 await read_topic(settings, f"{prefix}heard-decisions", key=b"E2E-4")]
 
     lines = await wait_until(decisions, lambda found: any(d["outcome"] == "cancel" for d in found),
-                             20, "the cancelled closure")
+                             60, "the cancelled closure")
     cancels = [d for d in lines if d["outcome"] == "cancel"]
     assert cancels and cancels[0]["kind"] == "closure_summary"
     assert cancels[0]["reason"] == "ticket reopened during the closure grace period"
-    # The absence below means something only once the closure's grace (2 s) and a few sweeps
-    # (0.5 s each) have passed: a closure still held would have gone by then.
-    past_grace = start + timedelta(seconds=2 + 4 * 0.5) - now()
-    # The worker runs in its own process on the real clock: no clock can be injected there.
-    await asyncio.sleep(max(0.0, past_grace.total_seconds()))  # waits out the grace: <= 4 s
+    # The absence below means something only once a closure held by E2E-4's resolve would
+    # have gone: a ticket resolved later has its closure due later, and timers fire in order.
+    await closure_sent_after(kafka_bootstrap, prefix, catchers, "E2E-4S")
+    assert not [d for d in await decisions_of(kafka_bootstrap, prefix, "E2E-4")
+                if d["kind"] == "closure_summary" and d["outcome"] == "send"]
     bodies = sms_bodies()
     assert bodies == [bodies[0]] and bodies[0].startswith("Hi Łukasz, we have your message")
     assert not mails_for(catchers.mail_dir, "E2E-4")

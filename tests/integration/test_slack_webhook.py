@@ -38,7 +38,7 @@ def slack(peer: SlackPeer) -> SlackWebhookChannel:
     peer.refused.clear()
     return SlackWebhookChannel(SlackConfig({"default": peer.url(TEAM), "lead": peer.url(LEAD),
                                             "removed": peer.url("/services/T000/B000/gone")},
-                                           timeout=5))
+                                           timeout=60))
 
 
 def post(to: str = "default", text: str = "*[T-1] First reply due 3:00 PM*") -> OutboundMessage:

@@ -41,14 +41,16 @@ class PreferHttpClient(BaseUrlHttpClient):
 def config(prism: Prism, **overrides: object) -> SmsConfig:
     values: dict[str, object] = {"account_sid": SID, "auth_token": "token",
                                  "from_number": "+15005550006", "base_url": prism.base_url,
-                                 "status_callback_url": "https://hooks.example.com/twilio/status"}
+                                 "status_callback_url": "https://hooks.example.com/twilio/status",
+                                 # Prism on a busy machine: the outcome is tested, not a speed.
+                                 "timeout": 60}
     values.update(overrides)
     return SmsConfig(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
 async def sms(prism: Prism) -> AsyncIterator[tuple[TwilioSmsChannel, PreferHttpClient]]:
-    http = PreferHttpClient(prism.base_url, 10)
+    http = PreferHttpClient(prism.base_url, 60)
     channel = TwilioSmsChannel(config(prism), http_client=http)
     yield channel, http
     await channel.aclose()

@@ -4,6 +4,7 @@ which did not, and why. Replayed with duplicates and reordering, nothing doubles
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Iterator
@@ -27,7 +28,10 @@ from tests.peers import REPO
 
 pytestmark = pytest.mark.integration
 
-HOLD, GRACE = 2, 5  # the demo's acknowledgment hold and closure grace, in seconds
+# The acknowledgment hold and the closure grace, in seconds: the grace is long enough that a
+# reopen published just after its resolve is decided before the closure it cancels is due,
+# on a slow, busy machine too.
+HOLD, GRACE = 2, 15
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +70,11 @@ async def publish(bootstrap: str, topic: str, events: list[tuple[str, bytes]]) -
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        for ticket, value in events:
-            await producer.send_and_wait(topic, value, key=ticket.encode())
+        # All at once (each partition keeps their order): a story's events reach the worker
+        # as close together as they were written.
+        sends = [await producer.send(topic, value, key=ticket.encode())
+                 for ticket, value in events]
+        await asyncio.gather(*sends)
     finally:
         await producer.stop()
 
@@ -112,8 +119,16 @@ async def test_three_stories_send_exactly_the_expected_messages(
         return bool(by_ticket(found, "T-1002", kind="checkpoint_holding")
                     and by_ticket(found, "T-1003", kind="closure_summary"))
 
-    sent = await wait_until(outcomes, settled, 60, "the holding SMS and the final closure")
-    decisions = [json.loads(v) for _, v, _ in await read_topic(engine, f"{prefix}heard-decisions")]
+    sent = await wait_until(outcomes, settled, 120, "the holding SMS and the final closure")
+
+    async def all_decisions() -> list[dict[str, Any]]:
+        return [json.loads(v) for _, v, _ in await read_topic(engine, f"{prefix}heard-decisions")]
+
+    # Every event was decided, its replayed copy too (each a duplicate).
+    decisions = await wait_until(
+        all_decisions, lambda found: sum(d["reason"].startswith("duplicate event id")
+                                         for d in found) >= len(replay.events),
+        60, "a decision for every replayed event")
     policy_settings = load_settings(REPO / "config").policy
 
     # Nudges go out at once when the promise falls outside team hours (time of day dependent).
@@ -156,7 +171,9 @@ async def test_three_stories_send_exactly_the_expected_messages(
     assert len(coalesced) == 1 and coalesced[0]["event_id"] not in ("evt-1002-1", "evt-1002-1e")
     [holding] = by_ticket(decisions, "T-1002", kind="checkpoint_holding", outcome="send")
     fired = datetime.fromisoformat(holding["at"])
-    assert holding_due <= fired < holding_due + timedelta(seconds=5), (fired, holding_due)
+    # Not early, and fired by its own timer, not by some later event of the ticket.
+    assert holding_due <= fired, (fired, holding_due)
+    assert holding["event_id"].startswith("timer:T-1002:"), holding
     texts = [json.loads(p.read_text()) for p in catchers.sms_dir.glob("*.json")]
     lukasz = [t["Body"] for t in texts if t["To"] == "+48512345678" and "T-1002" in t["Body"]]
     assert len(lukasz) == 3 and all("Łukasz" in body for body in lukasz)

@@ -63,7 +63,7 @@ async def events_for(bootstrap: str, prefix: str, ticket: str) -> list[dict[str,
 
 async def wait_events(bootstrap: str, prefix: str, ticket: str, want: Any,
                       what: str) -> list[dict[str, Any]]:
-    return await wait_until(lambda: events_for(bootstrap, prefix, ticket), want, 30, what)
+    return await wait_until(lambda: events_for(bootstrap, prefix, ticket), want, 60, what)
 
 
 async def get(port: int, path: str) -> tuple[int, str]:
@@ -153,8 +153,10 @@ async def test_stop_then_start_by_text_switches_sms_off_and_on_again(
     assert status == 200
     await send(kafka_bootstrap, prefix, [stories.created("CB-3", now(), eid="cb-3-created",
                                                          customer=sms_customer(phone))])
-    await wait_for(lambda: texts_to(catchers, phone), 30, "an SMS after START")
-    found = await events_for(kafka_bootstrap, prefix, "CB-3")
+    await wait_for(lambda: texts_to(catchers, phone), 60, "an SMS after START")
+    # The capture keeps the text before the worker records the outcome: wait for it.
+    found = await wait_events(kafka_bootstrap, prefix, "CB-3",
+                              lambda e: any(x["status"] == "sent" for x in e), "the SMS sent")
     assert [(e["channel"], e["status"]) for e in found] == [("sms", "sent")]
 
 
