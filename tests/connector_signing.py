@@ -17,7 +17,8 @@ SECRETS = {
     "ZENDESK_WEBHOOK_SECRET": "zd-signing-secret", "JIRA_WEBHOOK_SECRET": "jira-secret",
     "INTERCOM_CLIENT_SECRET": "ic-client-secret", "FRONT_APP_SECRET": "front-app-secret",
     "GITHUB_WEBHOOK_SECRET": "gh-secret", "FRESHDESK_WEBHOOK_USER": "heard",
-    "FRESHDESK_WEBHOOK_PASSWORD": "fd-password", "HEARD_EVENTS_TOKEN": "events-token",
+    "FRESHDESK_WEBHOOK_PASSWORD": "fd-password",
+    "HEARD_EVENTS_TOKEN": "Vq3n8ZkR2pW7xLc5Hj9TgB4mYd6sFa1E-events",
 }
 GITHUB_EVENTS = {"issues_opened": "issues", "issues_closed": "issues",
                  "public_issues_opened": "issues", "public_issues_reopened": "issues",

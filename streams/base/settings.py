@@ -57,6 +57,13 @@ class WebSettings(Frozen):
     port: int = Field(6066, ge=1, le=65535)
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(6067, ge=1, le=65535)
+    # The public listener's bounds (docs/operations.md, "Listeners under attack"): a request's
+    # headers must arrive within header_seconds, the whole request within request_seconds,
+    # and at most max_connections are open at once. The ops listener has its own, smaller set,
+    # so /readyz answers while the public one is full.
+    header_seconds: float = Field(10.0, gt=0, le=300)
+    request_seconds: float = Field(20.0, gt=0, le=600)
+    max_connections: int = Field(256, ge=1, le=100_000)
 
 
 class KafkaSecurity(Frozen):
@@ -415,6 +422,9 @@ class ConnectorSettings(Frozen):
     kafka_timeout_seconds: float = Field(2.0, gt=0, le=30)
     # A client sending its body slower than this gets 408 and its connection back.
     body_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    # The webhook listener's bounds, as the worker's public listener (web.* in engine.yaml).
+    header_seconds: float = Field(10.0, gt=0, le=300)
+    max_connections: int = Field(256, ge=1, le=100_000)
     events_token_env: str | None = Field(
         "HEARD_EVENTS_TOKEN", description="variable holding the bearer token for POST /events")
     sources: dict[Literal["zendesk", "freshdesk", "jira", "intercom", "front", "github"],

@@ -27,17 +27,20 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
+    from heard.streams.base.http import raise_open_file_limit
     from heard.streams.base.logs import log_format, logging_config
     from heard.streams.delivery.wiring import build_channels, reply_links, twilio_auth_token
     from heard.streams.kafka.topics import ensure_topics
     from heard.streams.worker.app import build_app, prepare_data_dir
 
     settings = _settings(args)
+    raise_open_file_limit()
+    # Secrets first: a guessable one stops start-up before anything is created.
+    token, links = twilio_auth_token(settings.channels), reply_links(settings.channels)
     prepare_data_dir(Path(settings.engine.data_dir))
     asyncio.run(ensure_topics(settings.engine, settings.channels.retry.deferred_seconds))
     channels = build_channels(settings.channels)
-    app = build_app(settings, channels, twilio_auth_token=twilio_auth_token(settings.channels),
-                    links=reply_links(settings.channels))
+    app = build_app(settings, channels, twilio_auth_token=token, links=links)
     # JSON logs are for pipelines: no banner, one object per line.
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=log_format() == "json",
                           logging_config=logging_config(args.loglevel))
@@ -130,9 +133,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     import logging.config
     import signal
 
+    from heard.streams.base.http import raise_open_file_limit
     from heard.streams.base.logs import logging_config
-    from heard.streams.connectors.service import serve
+    from heard.streams.connectors.service import check_secrets, serve
 
+    check_secrets(settings)
+    raise_open_file_limit()
     logging.config.dictConfig(logging_config())
     from heard.streams.kafka.topics import ensure_topics
 

@@ -24,6 +24,7 @@ import logging
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,8 +33,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
-from heard.streams.base.http import ops_app
+from heard.streams.base.http import OPS_LIMITS, ListenerLimits, ops_app
 from heard.streams.base.http import serve as serve_http_app
+from heard.streams.base.secrets import require_strong
 from heard.streams.base.settings import Settings, SourceSettings
 from heard.streams.connectors import connector_for
 from heard.streams.connectors.base import Connector, Request, Unmappable, to_events
@@ -323,17 +325,30 @@ class Ingest:
             self._seen.popitem(last=False)
 
 
+def check_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a guessable bearer token for POST /events (ConfigError names the setting)."""
+    name = settings.connectors.events_token_env
+    token = (os.environ if environ is None else environ).get(name or "", "")
+    if name and token:
+        require_strong("config/connectors.yaml: events_token_env", name, token,
+                       "lets whoever holds it publish ticket events, and so have heard email "
+                       "anyone under your company's name")
+
+
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     cfg = settings.connectors
     publisher = Publisher(settings.engine.bootstrap_servers, cfg.kafka_timeout_seconds,
                           client_options(settings.engine))
-    runner = web.AppRunner(Ingest(settings, publisher).app(), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, cfg.host, cfg.port).start()
+    # A request's own bounds (body, Kafka) answer first; the listener's is the backstop.
+    limits = ListenerLimits("ingest", cfg.header_seconds,
+                            cfg.body_timeout_seconds + cfg.kafka_timeout_seconds + 10,
+                            cfg.max_connections)
+    runner = await serve_http_app(Ingest(settings, publisher).app(), cfg.host, cfg.port, limits)
     # Metrics on their own listener, as the worker's: the webhook port faces the internet.
     # Ready as soon as it serves: Kafka is reached on the first webhook, and a webhook that
     # finds Kafka down gets 503 with Retry-After, which the vendor honours.
-    ops = await serve_http_app(ops_app(lambda: []), cfg.ops_host, cfg.ops_port)
+    ops = await serve_http_app(ops_app(lambda: []), cfg.ops_host, cfg.ops_port,
+                               replace(OPS_LIMITS, name="ingest-ops"))
     log.info("heard ingest on http://%s:%s (sources: %s); metrics on http://%s:%s/metrics",
              cfg.host, cfg.port, ", ".join(sorted(cfg.sources)) or "none",
              cfg.ops_host, cfg.ops_port)

@@ -10,6 +10,7 @@ from heard.channels.email_smtp import EmailConfig
 from heard.channels.registry import build_channel, plugin
 from heard.channels.sms_twilio import SmsConfig
 from heard.channels.twilio_webhooks import STATUS_CALLBACK_PATH
+from heard.streams.base.secrets import require_strong
 from heard.streams.base.settings import ChannelSettings, ConfigError
 from heard.streams.delivery.links import ReplyLinks
 
@@ -83,7 +84,12 @@ def twilio_auth_token(settings: ChannelSettings, environ: dict[str, str] | None 
     if "sms" not in settings.enabled:
         return ""
     env = dict(os.environ if environ is None else environ)
-    return env.get(settings.sms.auth_token_env, "")
+    token = env.get(settings.sms.auth_token_env, "")
+    if token and settings.sms.public_base_url is not None:
+        require_strong("config/channels.yaml: sms.auth_token_env", settings.sms.auth_token_env,
+                       token, "is what every Twilio callback to the public listener is checked "
+                       "against (Twilio's own auth token has 32 characters)")
+    return token
 
 
 MIN_LINK_SECRET_BYTES = 32
@@ -98,8 +104,8 @@ def reply_links(settings: ChannelSettings,
     secret = env.get(name, "") if name else ""
     if not secret or settings.sms.public_base_url is None:
         return None
-    if len(secret.encode()) < MIN_LINK_SECRET_BYTES:
-        raise ConfigError(f"config/channels.yaml: email.reply_links_secret_env: {name} holds "
-                          f"{len(secret.encode())} bytes; use at least {MIN_LINK_SECRET_BYTES} "
-                          "random ones (python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    assert name is not None
+    require_strong("config/channels.yaml: email.reply_links_secret_env", name, secret,
+                   "signs every answer link in customers' emails (a guessed one forges a "
+                   "customer's choice or rating)", MIN_LINK_SECRET_BYTES)
     return ReplyLinks(settings.sms.public_base_url, secret.encode(), settings.email.reply_link_days)

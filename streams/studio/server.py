@@ -32,6 +32,8 @@ from pydantic import ValidationError
 
 from heard.channels.base import DeliveryError, OutboundMessage
 from heard.channels.registry import PLUGINS
+from heard.streams.base.http import ListenerLimits
+from heard.streams.base.http import serve as serve_http_app
 from heard.streams.base.settings import ConfigError, load_settings
 from heard.streams.content.lint import SAMPLE_NOW, Finding, Linter, load_linter, sample_contexts
 from heard.streams.content.rendering import TemplateProblem
@@ -41,6 +43,7 @@ from heard.streams.studio.page import PAGE
 
 log = logging.getLogger("heard.studio")
 
+STUDIO_LIMITS = ListenerLimits(name="studio", request_seconds=None, max_connections=64)
 # A save touches a file once or twice in quick succession; wait this long for the rest.
 DEBOUNCE_MS = 120
 # What each sample wording is, in a writer's words (lint.sample_contexts names them).
@@ -408,17 +411,16 @@ def serve_command(config: Path, templates: Path, host: str, port: int, test_emai
     app = build_studio(config, templates, test_email, test_phone)
 
     async def run() -> None:
-        runner = web.AppRunner(app, handle_signals=True)
-        await runner.setup()
-        listener = socket.create_server((host, port))  # port 0: any free port, printed below
-        await web.SockSite(runner, listener).start()
-        bound = listener.getsockname()[1]
-        print(f"studio: http://{host}:{bound}/  (templates {templates}, config {config}; "
+        sock = socket.create_server((host, port))  # port 0: any free port, printed below
+        # Header and connection bounds like every listener; no request bound: the page's
+        # live-reload stream stays open as long as the page does.
+        listener = await serve_http_app(app, host, port, STUDIO_LIMITS, sock=sock)
+        print(f"studio: http://{host}:{listener.port}/  (templates {templates}, config {config}; "
               "Ctrl-C stops)", flush=True)
         try:
             await asyncio.Event().wait()
         finally:
-            await runner.cleanup()
+            await listener.cleanup()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())

@@ -24,7 +24,7 @@ from faust.types import TableT
 
 from heard.channels.base import Channel
 from heard.channels.registry import plugin
-from heard.streams.base.http import ops_app
+from heard.streams.base.http import OPS_LIMITS, ListenerLimits, ops_app
 from heard.streams.base.http import serve as serve_http_app
 from heard.streams.base.settings import ConfigError, EngineSettings, Settings, TopicNames
 from heard.streams.base.stages import STAGES
@@ -381,6 +381,8 @@ def add_services(app: faust.App, settings: Settings, channels: dict[str, Channel
         if links is not None:
             add_answer_routes(public, AnswerPages(links, renderer, engine.default_locale,
                                                   clock=clock, publish_event=publish_event))
-        http_runners.append(await serve_http_app(public, engine.web.host, engine.web.port))
+        web_cfg = engine.web
+        http_runners.append(await serve_http_app(public, web_cfg.host, web_cfg.port, ListenerLimits(
+            "public", web_cfg.header_seconds, web_cfg.request_seconds, web_cfg.max_connections)))
         http_runners.append(await serve_http_app(ops_app(lambda: not_ready_because(app, ledger)),
-                                                 engine.web.ops_host, engine.web.ops_port))
+                                                 web_cfg.ops_host, web_cfg.ops_port, OPS_LIMITS))

@@ -43,7 +43,8 @@ from tests.peers import REPO
 pytestmark = pytest.mark.integration
 
 SOURCE_FOLDERS = ("streams", "channels", "devstack")
-COMPOSE_VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+# ${VAR}, ${VAR:-default}, ${VAR?error} and ${VAR:?error}, as compose reads them.
+COMPOSE_VARIABLE = re.compile(r"\$\{(\w+)(?:(:-|:\?|\?)([^}]*))?\}")
 UNPRIVILEGED = "nobody"
 
 
@@ -58,9 +59,15 @@ def compose_environment(name: str, host_env: dict[str, str]) -> dict[str, str]:
     raw = compose_service(name)["environment"]
     assert isinstance(raw, dict)
 
+    def variable(match: re.Match[str]) -> str:
+        name, operator, word = match.group(1), match.group(2), match.group(3) or ""
+        unset = name not in host_env if operator == "?" else not host_env.get(name)
+        if operator in ("?", ":?") and unset:
+            raise AssertionError(f"compose stops: {name}: {word}")
+        return host_env.get(name) or (word if operator == ":-" else "")
+
     def resolve(value: object) -> str:
-        return COMPOSE_VARIABLE.sub(lambda m: host_env.get(m.group(1)) or (m.group(2) or ""),
-                                    str(value))
+        return COMPOSE_VARIABLE.sub(variable, str(value))
 
     return {key: resolve(value) for key, value in raw.items()}
 
@@ -261,7 +268,9 @@ def test_the_installed_command_answers_and_owns_no_top_level_names(image: Image)
 
 async def test_compose_services_run_unprivileged_from_the_wheel(
         image: Image, kafka_bootstrap: str, catchers: Catchers) -> None:
-    host_env = {"ZENDESK_WEBHOOK_SECRET": SECRETS["ZENDESK_WEBHOOK_SECRET"]}
+    host_env = {"ZENDESK_WEBHOOK_SECRET": SECRETS["ZENDESK_WEBHOOK_SECRET"],
+                "HEARD_EVENTS_TOKEN": SECRETS["HEARD_EVENTS_TOKEN"],
+                "TWILIO_AUTH_TOKEN": "0f5c1e4b9a7d2c8e3f6a1b4d7c9e2f5a"}
     # What the container network would resolve, resolved to this test's services; servers
     # that bind every interface inside a container bind loopback here.
     here = {"kafka:9092": kafka_bootstrap, "mailpit": "127.0.0.1",

@@ -72,10 +72,16 @@ def test_options_and_the_rating_get_a_link_each_by_email_only() -> None:
 def test_links_need_a_public_address_and_a_long_enough_secret() -> None:
     public = ChannelSettings.model_validate({"sms": {"public_base_url": "https://h.example"}})
     assert reply_links(public, {}) is None
-    assert reply_links(ChannelSettings(), {"HEARD_LINK_SECRET": "s" * 40}) is None
-    assert reply_links(public, {"HEARD_LINK_SECRET": "s" * 40}) is not None
-    with pytest.raises(ConfigError, match="HEARD_LINK_SECRET holds 8 bytes; use at least 32"):
+    strong = "kP3v9XzQ7mR2wL5tB8nC4jH6gF1dS0aY-links"
+    assert reply_links(ChannelSettings(), {"HEARD_LINK_SECRET": strong}) is None
+    assert reply_links(public, {"HEARD_LINK_SECRET": strong}) is not None
+    with pytest.raises(ConfigError, match="HEARD_LINK_SECRET holds 8 characters; a secret "
+                                          "needs at least 32"):
         reply_links(public, {"HEARD_LINK_SECRET": "s" * 8})
+    with pytest.raises(ConfigError, match="HEARD_LINK_SECRET repeats 1 distinct characters"):
+        reply_links(public, {"HEARD_LINK_SECRET": "s" * 40})
+    with pytest.raises(ConfigError, match="HEARD_LINK_SECRET holds a published placeholder"):
+        reply_links(public, {"HEARD_LINK_SECRET": "change-me"})
 
 
 def test_a_link_works_until_its_expiry_to_the_second_whatever_its_length() -> None:
