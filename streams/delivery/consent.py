@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -93,6 +95,16 @@ class ConsentLedger:
     def __init__(self) -> None:
         self._entries: dict[str, ConsentUpdate] = {}
         self.ready = asyncio.Event()
+        # One change at a time per address (`change_consent`); a lock lives while in use.
+        self._changing: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary())
+
+    def changing(self, key: str) -> asyncio.Lock:
+        """The lock that serialises changes of one address's consent in this process."""
+        lock = self._changing.get(key)
+        if lock is None:
+            lock = self._changing[key] = asyncio.Lock()
+        return lock
 
     def apply(self, update: ConsentUpdate) -> bool:
         current = self._entries.get(update.key)
@@ -116,6 +128,34 @@ class ConsentLedger:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+Publish = Callable[[bytes, bytes], Awaitable[None]]
+
+
+async def change_consent(ledger: ConsentLedger, publish: Publish, clock: Callable[[], datetime],
+                         channel: ConsentChannel, address: str, allowed: bool, source: str,
+                         message_ids: tuple[str, ...] = ()) -> ConsentUpdate | None:
+    """Record a STOP or START (or a provider's refusal): None when one of `message_ids` was
+    applied before (a provider's retry or a replay), the update otherwise.
+
+    Changes of one address are made one at a time: each is stamped after the one before it
+    was published and applied, so the consent topic holds them in the order of their times
+    (compaction keeps the newest), and each carries every message id applied before it (a
+    replay of any of them is recognised). Two texts racing for one number cannot interleave.
+    """
+    async with ledger.changing(f"{channel}:{address}"):
+        if any(ledger.already_handled(channel, address, mid) for mid in message_ids):
+            return None
+        previous = ledger.current(channel, address)
+        at = clock()
+        if previous is not None and at <= previous.at:
+            at = previous.at + timedelta(microseconds=1)  # strictly after: a coarse clock
+        handled = (*message_ids, *(previous.handled if previous else ()))[:HANDLED_IDS_KEPT]
+        update = ConsentUpdate(channel, address, allowed, at, source, handled)
+        await publish(update.key.encode(), update.to_json())
+        ledger.apply(update)
+        return update
 
 
 async def follow(ledger: ConsentLedger, engine: EngineSettings, topic: str,

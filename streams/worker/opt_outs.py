@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from heard.streams.delivery.consent import ConsentLedger, ConsentUpdate
+from heard.streams.delivery.consent import ConsentLedger, change_consent
 from heard.streams.worker.sink import Clock, Sink
 
 
@@ -18,9 +18,10 @@ class OptOuts:
 
     async def record(self, channel: str, address: str, source: str) -> None:
         kind: Literal["sms", "email"] = "sms" if channel == "sms" else "email"
-        previous = self.ledger.current(kind, address)
-        # The messages already handled stay remembered, so no replay can undo this either.
-        update = ConsentUpdate(kind, address, False, self.clock(), source,
-                               previous.handled if previous else ())
-        self.ledger.apply(update)
-        await self.sink.emit(self.topic, update.key.encode(), update.to_json())
+
+        async def publish(key: bytes, value: bytes) -> None:
+            await self.sink.emit(self.topic, key, value)
+
+        # In turn with any STOP or START for the same address; the messages already handled
+        # stay remembered, so no replay can undo this either.
+        await change_consent(self.ledger, publish, self.clock, kind, address, False, source)

@@ -34,7 +34,7 @@ from heard.channels.twilio_webhooks import (
     parse_status,
     signature_valid,
 )
-from heard.streams.delivery.consent import HANDLED_IDS_KEPT, ConsentLedger, ConsentUpdate, keyword_of
+from heard.streams.delivery.consent import ConsentLedger, change_consent, keyword_of
 
 Parsed = TypeVar("Parsed")
 log = logging.getLogger("heard.web")
@@ -114,21 +114,14 @@ class TwilioRoutes:
         # request Twilio made once.
         signed = "sig:" + hashlib.sha256(
             request.headers.get("X-Twilio-Signature", "").encode()).hexdigest()[:24]
-        if keyword is not None and (
-                self.ledger.already_handled("sms", message.from_number, message.message_sid)
-                or self.ledger.already_handled("sms", message.from_number, signed)):
-            # Twilio's retry, or a captured request replayed: a START from before a newer
-            # STOP must never undo it. Answered as Twilio expects; nothing changes.
-            CALLBACKS.labels("inbound", "replayed").inc()
-        elif keyword is not None:
-            previous = self.ledger.current("sms", message.from_number)
-            handled = (message.message_sid, signed, *(previous.handled if previous else ()))
-            update = ConsentUpdate("sms", message.from_number, keyword == "start", self.clock(),
-                                   f"twilio-inbound:{message.message_sid}",
-                                   handled[:HANDLED_IDS_KEPT])
-            await self.publish_consent(update.key.encode(), update.to_json())
-            self.ledger.apply(update)
-            CALLBACKS.labels("inbound", keyword).inc()
+        if keyword is not None:
+            changed = await change_consent(
+                self.ledger, self.publish_consent, self.clock, "sms", message.from_number,
+                keyword == "start", f"twilio-inbound:{message.message_sid}",
+                (message.message_sid, signed))
+            # None: Twilio's retry, or a captured request replayed: a START from before a
+            # newer STOP must never undo it. Answered as Twilio expects; nothing changes.
+            CALLBACKS.labels("inbound", keyword if changed else "replayed").inc()
         else:
             await self.publish_inbound(message.from_number.encode(), json.dumps({
                 "message_sid": message.message_sid, "from": message.from_number,

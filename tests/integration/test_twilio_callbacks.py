@@ -3,6 +3,7 @@ callbacks (never backwards), inbound STOP/START, and a 21610 refusal on send."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Callable, Iterator
@@ -305,3 +306,49 @@ async def test_a_restarted_worker_learns_every_stop_from_the_consent_topic(
     assert [(e["channel"], e["status"]) for e in found] == [("sms", "suppressed"),
                                                             ("email", "sent")]
     assert texts_to(catchers, phone) == []
+
+
+RACES = 40
+
+
+async def test_stop_and_start_racing_for_one_number_never_leave_texts_allowed_after_the_stop(
+        worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str) -> None:
+    """A START and a STOP for the same number in flight at once, many times over: the
+    changes are made one at a time, so the consent topic holds them in the order of their
+    times (what compaction keeps is the newest), each carries the ids of those before it,
+    and a replay of the START afterwards changes nothing."""
+    numbers = [f"+4860000{n:04d}" for n in range(RACES)]
+
+    def text(number: int, body: str) -> dict[str, str]:
+        return {"MessageSid": f"SM{number:08d}{'a' if body == 'START' else 'b'}" + "0" * 23,
+                "From": numbers[number], "To": "+15005550006", "Body": body,
+                "AccountSid": "AC00000000000000000000000000000000"}
+
+    async def race(number: int) -> None:
+        answers = await asyncio.gather(post(web_port, "/twilio/inbound", text(number, "START")),
+                                       post(web_port, "/twilio/inbound", text(number, "STOP")))
+        assert [status for status, _ in answers] == [200, 200]
+
+    await asyncio.gather(*(race(n) for n in range(RACES)))
+    settings = EngineSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+
+    async def consent_records() -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for key, value, _ in await read_topic(settings, f"{prefix}heard-consent"):
+            record = json.loads(value)
+            if record["address"] in numbers:
+                found.setdefault((key or b"").decode(), []).append(record)
+        return found
+
+    records = await wait_until(consent_records, lambda found: len(found) == RACES
+                               and all(len(r) == 2 for r in found.values()), 60,
+                               "both changes of every number on the consent topic")
+    for key, changes in records.items():
+        first, last = changes  # in topic order
+        assert datetime.fromisoformat(last["at"]) > datetime.fromisoformat(first["at"]), key
+        assert set(first["handled"]) <= set(last["handled"]), (key, changes)
+    # The STARTs again, as a replay: none may undo a STOP that came after it.
+    for n in range(RACES):
+        assert (await post(web_port, "/twilio/inbound", text(n, "START")))[0] == 200
+    after = await consent_records()
+    assert after == records, "a replayed START changed a number's consent"
