@@ -119,6 +119,10 @@ class EngineSettings(Frozen):
     store: str = "memory://"
     data_dir: str = ".heard/data"
     web: WebSettings = WebSettings()
+    # Teams named in metrics' labels, besides those config already names (team calendars and
+    # the team's routes); any other team an event carries counts as "other".
+    metric_teams: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=200)
     sweep_interval_seconds: float = Field(0.5, gt=0, le=60)
     # How often the worker reads its group's consumer lag from the broker (heard_consumer_lag).
     lag_interval_seconds: float = Field(15, gt=0, le=3600)

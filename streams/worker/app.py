@@ -48,7 +48,7 @@ from heard.streams.worker.answer_pages import AnswerPages
 from heard.streams.worker.answer_pages import add_routes as add_answer_routes
 from heard.streams.worker.delivery_agent import DeliveryAgent
 from heard.streams.worker.lifecycle import LifecycleAgent
-from heard.streams.worker.metrics import BUILD_INFO, TIMERS_PENDING
+from heard.streams.worker.metrics import BUILD_INFO, LABELS, TIMERS_PENDING
 from heard.streams.worker.opt_outs import OptOuts
 from heard.streams.worker.redelivery import RedeliveryAgent
 from heard.streams.worker.sink import Clock, DeadLetters, InboundRecord, Sink
@@ -248,6 +248,8 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         raise ConfigError("templates do not compile:\n" + "\n".join(str(p) for p in problems))
     check_team_templates(renderer, settings)
     routes = team_routes(settings.channels)
+    LABELS.know_teams({*engine.metric_teams, *settings.policy.team_calendars,
+                       *(name.split(":")[-1] for each in routes.values() for name in each)})
     rules = Rules(policy=settings.policy, enabled_channels=tuple(settings.channels.enabled),
                   internal_recipients=dict(settings.channels.email.internal_recipients),
                   team_channels=tuple(settings.channels.team), team_routes=routes,

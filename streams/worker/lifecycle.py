@@ -29,6 +29,7 @@ from heard.streams.worker.metrics import (
     AGENT_FAILURES,
     EVENTS,
     FIRST_ACK,
+    LABELS,
     REPLIES,
     TIMER_LATENESS,
     observe_promise,
@@ -242,7 +243,7 @@ class LifecycleAgent(Agent):
             await emit(topics.promises, key, promise.model_dump_json().encode())
         if outcome.first_acknowledgment is not None:
             first = outcome.first_acknowledgment
-            FIRST_ACK.labels(first.team or "none").observe(first.seconds)
+            FIRST_ACK.labels(LABELS.team(first.team)).observe(first.seconds)
             await emit(topics.promises, key, first.model_dump_json().encode())
         for transfer in outcome.transfers:
             await emit(topics.promises, key, transfer.model_dump_json().encode())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 from heard.streams.contract.state import PromiseRecord
@@ -37,10 +39,49 @@ FIRST_ACK = Histogram("heard_first_acknowledgment_seconds",
                       buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400))
 
 
+# At most this many distinct agent ids become label values; later ones count as "other".
+MAX_AGENT_LABELS = 500
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+PHONE_LIKE = re.compile(r"\d[\d\s().-]{5,}\d")
+
+
+class Labels:
+    """Label values from bounded sets, never a name, an address or a number: a team only
+    when config names it (team calendars, the team's routes), an agent only by an id of a
+    safe shape, and no more than MAX_AGENT_LABELS of those. Events come from help desks and
+    could otherwise put anything into a series' labels, one new series per ticket."""
+
+    def __init__(self) -> None:
+        self.teams: frozenset[str] = frozenset()
+        self._agents: set[str] = set()
+
+    def know_teams(self, teams: set[str]) -> None:
+        self.teams = frozenset(teams)
+
+    def team(self, team: str | None) -> str:
+        if not team:
+            return "none"
+        return team if team in self.teams else "other"
+
+    def agent(self, agent_id: str | None) -> str:
+        if not agent_id:
+            return "unknown"
+        if "@" in agent_id or PHONE_LIKE.search(agent_id) or not SAFE_ID.match(agent_id):
+            return "other"
+        if agent_id not in self._agents:
+            if len(self._agents) >= MAX_AGENT_LABELS:
+                return "other"
+            self._agents.add(agent_id)
+        return agent_id
+
+
+LABELS = Labels()
+
+
 def observe_promise(record: PromiseRecord) -> None:
     # The agent's id, never their name (an agent without an id counts as "unknown");
-    # a promise without a team as "none".
-    team = record.team or "none"
-    PROMISES.labels(team, record.agent_id or "unknown", record.status).inc()
+    # a promise without a team as "none"; both from bounded sets (Labels).
+    team = LABELS.team(record.team)
+    PROMISES.labels(team, LABELS.agent(record.agent_id), record.status).inc()
     if record.status in ("kept", "kept_late") and record.settled_at is not None:
         LATENESS.labels(team).observe(max(0.0, (record.settled_at - record.due_at).total_seconds()))

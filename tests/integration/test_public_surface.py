@@ -5,17 +5,21 @@ the ops listener keeps answering."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 
 from bench.slowloris import attack
 from heard.devstack.kafka import free_port
-from tests.conftest import Catchers, Worker, wait_until
+from heard.streams.contract import stories
+from tests.conftest import Catchers, Worker, wait_for, wait_until
 from tests.integration.conftest import public_worker
+from tests.integration.test_end_to_end import mails_for, send
 from tests.peers import REPO
 
 pytestmark = pytest.mark.integration
@@ -103,3 +107,54 @@ async def test_a_slowloris_is_cut_off_and_the_ops_listener_keeps_answering(
     # And after it, the public listener serves again.
     assert await status_of(web_port, "/twilio/status") == 405
     assert await status_of(web_port, "/twilio/status", "POST") in (400, 403)
+
+
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+PHONE_LIKE = re.compile(r"\d[\d\s().-]{5,}\d")
+
+
+async def series(port: int) -> set[str]:
+    """Every series on /metrics (name and labels), with its label values."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session, \
+            session.get(f"http://127.0.0.1:{port}/metrics") as answer:
+        text = await answer.text()
+    return {line.rsplit(" ", 1)[0] for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+async def test_metrics_labels_carry_no_personal_data_and_do_not_grow_with_tickets(
+        worker: Worker, kafka_bootstrap: str, prefix: str, ops_port: int,
+        catchers: Catchers) -> None:
+    """Help desks send agents' addresses as ids and customers' names as teams: after two
+    rounds of such tickets, /metrics names none of them, and the second round added no
+    series."""
+
+    async def round_of(tickets: range) -> set[str]:
+        now = datetime.now(UTC)
+        events = []
+        for n in tickets:
+            agent = {"id": f"sam.private{n}@example.com", "name": f"Sam Private {n}",
+                     "team": f"Lab Customer +1415555{n:04d}", "email": "sam@example.com"}
+            events += [stories.created(f"MX-{n}", now, eid=f"mx-{n}-c", urgent=True, agent=agent),
+                       stories.promised(f"MX-{n}", now, now + timedelta(hours=2),
+                                        eid=f"mx-{n}-p", agent=agent)]
+        await send(kafka_bootstrap, prefix, events)
+        await wait_for(lambda: all(mails_for(catchers.mail_dir, f"MX-{n}") for n in tickets), 90,
+                       "every ticket's acknowledgment")
+
+        def promises_counted(found: set[str]) -> bool:
+            return any(s.startswith("heard_promises_total{") for s in found)
+
+        return await wait_until(lambda: series(ops_port), promises_counted, 60,
+                                "the promises counted")
+
+    def personal(line: str) -> list[str]:
+        return [value for name, value in LABEL.findall(line) if name not in ("le", "quantile")
+                and ("@" in value or PHONE_LIKE.search(value))]
+
+    first = await round_of(range(0, 10))
+    assert not [line for line in first if personal(line)]
+    second = await round_of(range(10, 30))
+    assert not [line for line in second if personal(line)]
+    # Twice the tickets, of the same shape: not one series more.
+    assert second - first == set(), sorted(second - first)

@@ -92,3 +92,20 @@ def test_promise_metrics_are_labelled_by_agent_id_never_by_name() -> None:
     names = [sample.labels.get("agent") for metric in REGISTRY.collect()
              if metric.name == "heard_promises" for sample in metric.samples]
     assert "Sam Reyes" not in names
+
+
+def test_metric_labels_come_from_bounded_sets_never_an_address_or_a_number() -> None:
+    from heard.streams.worker.metrics import MAX_AGENT_LABELS, Labels
+
+    labels = Labels()
+    labels.know_teams({"billing", "parcels"})
+    assert [labels.team(t) for t in ("billing", None, "", "Lab Customer +14155552600",
+                                     "sam.private@example.com", "Billing")] == [
+        "billing", "none", "none", "other", "other", "other"]
+    assert [labels.agent(a) for a in ("A-3", None, "sam.private@example.com", "+1 415 555 2600",
+                                      "agent 7", "x" * 65, "zd:1508")] == [
+        "A-3", "unknown", "other", "other", "other", "other", "zd:1508"]
+    for n in range(MAX_AGENT_LABELS):  # a help desk sending a new id with every ticket
+        labels.agent(f"id-{n}")
+    assert labels.agent("one-too-many") == "other"
+    assert labels.agent("A-3") == "A-3"  # those already seen keep their series
