@@ -21,12 +21,16 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web import Request, Response
 from jinja2 import TemplateNotFound
+from prometheus_client import Counter
 
+from heard.streams.base.rate import RateLimit
 from heard.streams.content.rendering import Renderer
 from heard.streams.contract.records import clean_text
 from heard.streams.delivery.links import REPLY_PATH, BadLink, LinkAnswer, ReplyLinks
 
 log = logging.getLogger("heard.web")
+LINK_ANSWERS_LIMITED = Counter("heard_link_answers_limited_total",
+                               "Answer-link posts refused because one link was posted too often")
 
 Publish = Callable[[bytes, bytes], Awaitable[None]]
 BODY_TIMEOUT_SECONDS = 10.0
@@ -42,12 +46,16 @@ HEADERS = {
 
 class AnswerPages:
     def __init__(self, links: ReplyLinks, renderer: Renderer, default_locale: str,
-                 publish_event: Publish, clock: Callable[[], datetime]) -> None:
+                 publish_event: Publish, clock: Callable[[], datetime],
+                 limit: RateLimit | None = None) -> None:
         self.links = links
         self.renderer = renderer
         self.default_locale = default_locale
         self.publish_event = publish_event
         self.clock = clock
+        # A person answers a link a few times at most (a rating, then its words changed);
+        # a script posting it in a loop gets 429 and writes nothing.
+        self.limit = limit or RateLimit(burst=5, per_minute=2)
 
     def page(self, status: int, locale: str, **context: Any) -> Response:
         language = locale.replace("_", "-").split("-")[0]
@@ -84,10 +92,13 @@ class AnswerPages:
             form = await asyncio.wait_for(request.post(), BODY_TIMEOUT_SECONDS)
         except TimeoutError:
             return Response(status=408, text="the form did not arrive in time")
+        signature = request.match_info["token"].rpartition(".")[2]
+        if not self.limit.allow(signature):
+            LINK_ANSWERS_LIMITED.inc()
+            return self.page(429, answer.locale, state="too_many", answer=answer)
         words = readable(str(form.get("words") or "")) if answer.asks == "feedback" else None
         # One event per link (and per wording of a rating): a second press, or the same
         # link sent again, is the same event, and the ticket applies it once.
-        signature = request.match_info["token"].rpartition(".")[2]
         said = signature + (":" + hashlib.sha256(words.encode()).hexdigest()[:16] if words else "")
         event: dict[str, Any] = {
             "schema": "heard.event/v1", "id": f"link:{said}", "ticket_id": answer.ticket_id,

@@ -34,6 +34,7 @@ from heard.channels.twilio_webhooks import (
     parse_status,
     signature_valid,
 )
+from heard.streams.base.rate import RateLimit
 from heard.streams.delivery.consent import ConsentLedger, change_consent, keyword_of
 
 Parsed = TypeVar("Parsed")
@@ -50,7 +51,7 @@ class TwilioRoutes:
     def __init__(self, *, public_base_url: str | None, auth_token: str,
                  ledger: ConsentLedger,
                  publish_status: Publish, publish_consent: Publish, publish_inbound: Publish,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], texts_limit: RateLimit | None = None) -> None:
         self.public_base_url = public_base_url
         self.auth_token = auth_token
         self.ledger = ledger
@@ -58,6 +59,9 @@ class TwilioRoutes:
         self.publish_consent = publish_consent
         self.publish_inbound = publish_inbound
         self.clock = clock
+        # A person texts a few times a minute at most; a number flooding heard's inbound
+        # topic is refused past this (STOP and START never are: consent always counts).
+        self.texts_limit = texts_limit or RateLimit(burst=10, per_minute=6)
 
     async def _read(self, route: str, request: Request,
                     parse: Callable[[dict[str, str]], Parsed]) -> Parsed | Response:
@@ -122,6 +126,10 @@ class TwilioRoutes:
             # None: Twilio's retry, or a captured request replayed: a START from before a
             # newer STOP must never undo it. Answered as Twilio expects; nothing changes.
             CALLBACKS.labels("inbound", keyword if changed else "replayed").inc()
+        elif not self.texts_limit.allow(message.from_number):
+            CALLBACKS.labels("inbound", "rate_limited").inc()
+            log.warning("inbound: a number texted more often than %.0f a minute; a text was "
+                        "not taken", self.texts_limit.per_second * 60)
         else:
             await self.publish_inbound(message.from_number.encode(), json.dumps({
                 "message_sid": message.message_sid, "from": message.from_number,

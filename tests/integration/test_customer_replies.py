@@ -17,6 +17,7 @@ from email import policy
 from email.parser import BytesParser
 from typing import Any
 
+import aiohttp
 import pytest
 from playwright.async_api import Browser
 
@@ -38,6 +39,7 @@ SID_RATING = "SM6a2d1f4b8c9e0a1b2c3d4e5f6a7b8c9d"
 SID_TOM = "SM7b3e2a5c9d0f1a2b3c4d5e6f7a8b9c0e"
 TOM = "+14155550188"
 LINK_SECRET = "answer-links-test-secret-of-forty-bytes!"
+FLOOD = 40  # posts of one link by a script
 
 
 @pytest.fixture(scope="module")
@@ -249,3 +251,17 @@ async def test_options_and_the_rating_by_signed_links_in_a_real_browser(
         ("option_chosen", 2, None, "email", None),
         ("feedback", None, 4, "email", ["took_ownership", "kept_updated"])]
     await page.close()
+
+    # A script posting the same link in a loop: past a few answers, 429, and nothing written.
+    flooded = four.replace(PUBLIC, f"http://127.0.0.1:{web_port}")
+    statuses = []
+    async with aiohttp.ClientSession() as session:
+        for n in range(FLOOD):
+            async with session.post(flooded, data={"words": f"flood {n}"}) as answer:
+                statuses.append(answer.status)
+    assert set(statuses) <= {200, 429} and statuses.count(429) >= FLOOD - 10, statuses
+    settings = EngineSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    ratings = [json.loads(value) for _, value, _ in await read_topic(
+        settings, f"{prefix}ticket-events", key=b"RL-1")
+        if json.loads(value)["type"] == "ticket.feedback"]
+    assert 1 < len(ratings) <= FLOOD - statuses.count(429) + 1, len(ratings)

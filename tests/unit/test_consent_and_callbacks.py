@@ -188,3 +188,50 @@ async def test_a_signed_start_recut_into_a_new_message_id_is_refused() -> None:
             "X-Twilio-Signature": validator.compute_signature(url, recut)})
         assert answer.status == 400
     assert published == []
+
+
+def test_a_rate_limit_allows_a_burst_then_refills_and_forgets_old_keys() -> None:
+    from heard.streams.base.rate import RateLimit
+
+    now = [0.0]
+    limit = RateLimit(burst=3, per_minute=6, max_keys=2, clock=lambda: now[0])
+    assert [limit.allow("a") for _ in range(4)] == [True, True, True, False]
+    now[0] += 10  # one token back every 10 s
+    assert [limit.allow("a"), limit.allow("a")] == [True, False]
+    assert limit.allow("b") and limit.allow("c")  # "a" is forgotten: three keys, two kept
+    assert [limit.allow("a") for _ in range(4)] == [True, True, True, False]
+    with pytest.raises(ValueError, match="burst >= 1"):
+        RateLimit(burst=0, per_minute=1)
+
+
+async def test_a_number_flooding_texts_is_refused_but_its_stop_always_counts() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from heard.streams.base.rate import RateLimit
+    from heard.streams.worker.web import TwilioRoutes, public_app
+
+    public, token = "https://heard.example.test", "flood-token"
+    ledger, inbound, consent = ConsentLedger(), [], []
+
+    async def keep(into: list[bytes], key: bytes, value: bytes) -> None:
+        into.append(value)
+
+    routes = TwilioRoutes(public_base_url=public, auth_token=token, ledger=ledger,
+                          publish_status=lambda k, v: keep([], k, v),
+                          publish_consent=lambda k, v: keep(consent, k, v),
+                          publish_inbound=lambda k, v: keep(inbound, k, v),
+                          clock=lambda: T0, texts_limit=RateLimit(burst=3, per_minute=1))
+
+    async def text(client: TestClient, n: int, body: str) -> int:
+        form = {"MessageSid": f"SM{n:032d}", "AccountSid": "AC" + "0" * 32, "From": NUMBER,
+                "To": "+15005550006", "Body": body}
+        signature = RequestValidator(token).compute_signature(f"{public}/twilio/inbound", form)
+        answer = await client.post("/twilio/inbound", data=form,
+                                   headers={"X-Twilio-Signature": signature})
+        return answer.status
+
+    async with TestClient(TestServer(public_app(routes))) as client:
+        assert [await text(client, n, f"hello {n}") for n in range(10)] == [200] * 10
+        assert await text(client, 99, "STOP") == 200
+    assert len(inbound) == 3  # the burst, then nothing more from this number
+    assert len(consent) == 1 and ledger.refusal("sms", NUMBER) is not None
