@@ -144,7 +144,9 @@ class Ingest:
         return app
 
     async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"sources": sorted(self.sources)})
+        # Public: says it serves, and nothing about which help desks it trusts (the sources
+        # are in the log at start-up and in the ops listener's metrics).
+        return web.Response(text="ok")
 
     # ------------------------------------------------------------------ webhooks
     async def webhook(self, request: web.Request) -> web.Response:
@@ -261,7 +263,10 @@ class Ingest:
         token = self._env(self.settings.connectors.events_token_env)
         given = request.headers.get("Authorization", "")
         # Constant time: how much of a guessed token matches must not show in the timing.
-        if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        # A header's bytes that are not UTF-8 reach here as surrogates: compared as the
+        # bytes they were (a mismatch, 401), never an encoding error before authentication.
+        if not token or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                                                f"Bearer {token}".encode()):
             WEBHOOKS.labels("events", "unauthenticated").inc()
             return web.json_response({"error": "a valid bearer token is required"}, status=401)
         body = await self._read(request)

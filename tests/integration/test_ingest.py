@@ -287,3 +287,21 @@ async def test_a_signed_body_of_an_undocumented_shape_is_a_dead_letter_not_a_500
     bad_signature = {**signed_headers("github", "issues_opened", body),
                      "X-Hub-Signature-256": "sha256=\u00ff\u00fe"}
     assert (await ingest.post("/webhooks/github", body, bad_signature))[0] == 401
+
+
+async def test_a_token_that_is_not_utf8_is_refused_with_401_and_health_names_no_source(
+        ingest: Running) -> None:
+    """Raw bytes on the wire (aiohttp's client would not send them): a bearer token with a
+    byte that is not UTF-8 is a wrong token, 401, never a 500 before authentication."""
+    host, port = ingest.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = stories.dumps(stories.created("EV-UTF"))
+    writer.write(b"POST /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe-token\r\n"
+                 b"Content-Type: application/x-ndjson\r\nConnection: close\r\n"
+                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 60)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+    async with aiohttp.ClientSession() as session, session.get(f"{ingest.url}/healthz") as got:
+        assert got.status == 200 and await got.text() == "ok"
