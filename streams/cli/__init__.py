@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,6 +18,13 @@ from heard.streams.base.settings import ConfigError, Settings, load_settings
 from heard.streams.base.version import installed_version
 from heard.streams.cli.event_files import read_events, send_events
 from heard.streams.contract.records import InvalidEvent
+
+# Commands that run services and set up logging of their own.
+LOGGING_COMMANDS = frozenset({"worker", "ingest", "dev", "demo", "templates"})
+
+
+class UsageError(Exception):
+    """A command given something it cannot use (a file that is not UTF-8, say)."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -163,9 +171,13 @@ def replay_payloads(settings: Settings, args: argparse.Namespace) -> int:
 
     source = settings.connectors.sources.get(args.source) or SourceSettings()
     connector = connector_for(args.source, source)
-    headers = dict(h.split(":", 1) for h in args.header)
-    headers = {k.strip(): v.strip() for k, v in headers.items()}
-    text = Path(args.file).read_text(encoding="utf-8").strip()
+    headers = dict(args.header)
+    raw = Path(args.file).read_bytes()
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{args.file}: not UTF-8 (byte {exc.start}); webhook payloads are "
+                         "JSON in UTF-8") from exc
     try:
         bodies = [text] if isinstance(json.loads(text), dict) else text.splitlines()
     except ValueError:
@@ -190,6 +202,14 @@ def replay_payloads(settings: Settings, args: argparse.Namespace) -> int:
         for event in events:
             print(event_to_json(event).decode())
     return 1 if failures else 0
+
+
+def header_pair(text: str) -> tuple[str, str]:
+    """`Name: value`, as a request header is written."""
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME:VALUE (e.g. X-GitHub-Event:issues)")
+    return name.strip(), value.strip()
 
 
 # ------------------------------------------------------------------ report
@@ -387,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--source", required=True,
                         choices=["zendesk", "freshdesk", "jira", "intercom", "front", "github"])
     replay.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                        type=header_pair,
                         help="a request header the mapping reads (e.g. X-GitHub-Event:issues)")
     ingest.set_defaults(func=cmd_ingest)
 
@@ -449,10 +470,42 @@ def add_writer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command not in LOGGING_COMMANDS:
+        # A one-shot command says what went wrong in one line (below), not in the Kafka
+        # client's own reconnect messages.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         code: int = args.func(args)
-    except (ConfigError, StackError) as exc:
+    except (ConfigError, StackError, UsageError) as exc:
         print(f"heard: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        print(f"heard: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        said = kafka_trouble(exc)
+        if said is None:
+            raise
+        print(f"heard: {said}", file=sys.stderr)
+        return 3
     return code
+
+
+def kafka_trouble(exc: BaseException) -> str | None:
+    """One line for a Kafka error that reached the command line (broker down or failing
+    over, a read that could not finish), or None for anything else."""
+    from aiokafka.errors import KafkaError
+
+    from heard.streams.kafka.readback import ReadIncomplete
+
+    if isinstance(exc, ReadIncomplete):
+        return f"Kafka: {exc}"
+    if isinstance(exc, KafkaError):
+        detail = str(exc).removeprefix(f"{type(exc).__name__}: ")
+        detail = "" if detail == type(exc).__name__ else detail
+        return (f"Kafka did not answer ({type(exc).__name__}{': ' + detail if detail else ''});"
+                " is it up at KAFKA_BOOTSTRAP_SERVERS? Try again once it is")
+    return None
 

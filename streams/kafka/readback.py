@@ -64,8 +64,8 @@ async def read_positioned(engine: EngineSettings, topic: str, key: bytes | None 
     compaction removed), or the deadline, which raises `ReadIncomplete`."""
     consumer = AIOKafkaConsumer(**client_options(engine), enable_auto_commit=False,
                                 auto_offset_reset="earliest")
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = await partition_ids(engine, topic)
         if not partitions:
             return []
