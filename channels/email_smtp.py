@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -29,7 +29,8 @@ class EmailConfig:
     port: int
     security: str = "none"  # none | starttls | tls
     username: str | None = None
-    password: str | None = None
+    # Kept out of the repr, so no log line or traceback can show it.
+    password: str | None = field(default=None, repr=False)
     from_address: str = "support@example.com"
     from_name: str = "Support"
     reply_to: str | None = None  # may contain {ticket_id}

@@ -9,7 +9,7 @@ retries live in one layer, the delivery agent's.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -33,7 +33,8 @@ OPTED_OUT = 21610
 @dataclass(frozen=True)
 class SmsConfig:
     account_sid: str
-    auth_token: str
+    # Kept out of the repr, so no log line or traceback can show it.
+    auth_token: str = field(repr=False)
     from_number: str | None = None
     messaging_service_sid: str | None = None
     base_url: str = "https://api.twilio.com"

@@ -172,3 +172,17 @@ def test_with_no_route_for_the_lead_anywhere_one_line_says_so() -> None:
     assert said.count("no address configured for the lead") == 1
     assert not any("route configured" in reason for reason in said)
     assert [n for n in out.notifications if n.audience == "lead"] == []
+
+
+def test_no_channel_config_shows_its_secret_in_a_repr() -> None:
+    from heard.channels.email_smtp import EmailConfig
+    from heard.channels.slack_webhook import SlackConfig
+    from heard.channels.sms_twilio import SmsConfig
+
+    shown = " ".join(repr(config) for config in (
+        EmailConfig(host="smtp.example.com", port=587, username="heard", password="pw-Xq81"),
+        SmsConfig(account_sid="AC" + "0" * 32, auth_token="tok-Zr52"),
+        SlackConfig({"default": "https://hooks.slack.com/services/T0/B0/url-Kv33"})))
+    assert "EmailConfig(" in shown and "SmsConfig(" in shown
+    for secret in ("pw-Xq81", "tok-Zr52", "url-Kv33"):
+        assert secret not in shown
