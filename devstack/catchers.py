@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import secrets
 import signal
 import time
@@ -204,6 +205,7 @@ def main() -> None:
     parser.add_argument("--sms-faults", default="", metavar="429for10,503for5",
                         help="answer the first SMS requests with these statuses (drills)")
     args = parser.parse_args()
+    os.umask(0o077)  # the captured messages hold personal data: this user's alone
     try:
         faults = parse_faults(args.sms_faults)
     except ValueError as exc:

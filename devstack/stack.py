@@ -75,6 +75,7 @@ def up(ports: StackPorts | None = None) -> dict[str, dict[str, int]]:
     require_free_port(ports.sms, "the SMS capture", "HEARD_SMS_PORT")
     root = state_dir()
     (root / "kafka").mkdir(parents=True, exist_ok=True)
+    root.chmod(0o700)  # captured messages and the broker's logs: this user's alone
     broker = KafkaBroker(root / "kafka", port=ports.kafka)
     broker.start(detach=True)
     assert broker.process is not None

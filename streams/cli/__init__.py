@@ -470,6 +470,9 @@ def add_writer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # What heard writes holds personal data (tables, captured messages, the local Kafka's
+    # logs): the user's alone, and so are the files of the processes it starts.
+    os.umask(0o077)
     if args.command not in LOGGING_COMMANDS:
         # A one-shot command says what went wrong in one line (below), not in the Kafka
         # client's own reconnect messages.

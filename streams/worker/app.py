@@ -84,6 +84,8 @@ def prepare_data_dir(folder: Path) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(f"config/engine.yaml: data_dir: {folder} is not writable by uid "
                           f"{os.getuid()}; set HEARD_DATA_DIR to a folder this user can write")
+    if folder.stat().st_uid == os.getuid():
+        folder.chmod(0o700)  # its tables hold personal data: this user's alone
 
 
 class FaustSink:

@@ -100,3 +100,7 @@ async def test_pending_promises_fire_once_after_a_sigkill_and_restart(
             restarted.stop()
     finally:
         worker.stop(kill=True)
+    # The tables on disk hold personal data: nothing in the data dir is open to others.
+    data = tmp_path / "data"
+    shared = [str(path) for path in (data, *data.rglob("*")) if path.stat().st_mode & 0o077]
+    assert not shared, shared[:5]
