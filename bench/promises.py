@@ -72,10 +72,11 @@ def template_state(now: datetime) -> tuple[str, float]:
     return state.to_json().decode(), next_due.timestamp()
 
 
-async def seed_changelogs(bootstrap: str, app_id: str, count: int, now: datetime) -> float:
-    """Write `count` ticket states and due-index entries the way the worker's tables do."""
+async def seed_changelogs(bootstrap: str, group_id: str, count: int, now: datetime) -> float:
+    """Write `count` ticket states and due-index entries the way the worker's tables do
+    (`group_id`: the worker's topic prefix and app id, its changelogs' first part)."""
     state_json, next_due = template_state(now)
-    tickets_topic, due_topic = f"{app_id}-tickets-changelog", f"{app_id}-due-index-changelog"
+    tickets_topic, due_topic = f"{group_id}-tickets-changelog", f"{group_id}-due-index-changelog"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -183,7 +184,7 @@ async def run(count: int, store: str, firing: int, spread: float, work: Path,
     empty, empty_ready, empty_rss, _ = await measure("empty", "heard-bench-empty", 0)
     empty.stop()
     now = datetime.now(UTC)
-    seed_seconds = await seed_changelogs(bootstrap, "heard-bench", count, now)
+    seed_seconds = await seed_changelogs(bootstrap, "seeded.heard-bench", count, now)
     result["seed_seconds"] = round(seed_seconds, 1)
     worker, ready, rss, prefix = await measure("seeded", "heard-bench", count)
     result.update({

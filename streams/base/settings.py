@@ -152,6 +152,16 @@ class EngineSettings(Frozen):
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{getattr(self.topics, name)}"
 
+    @property
+    def group_id(self) -> str:
+        """The workers' consumer group, and the start of every table's changelog topic
+        (`<group_id>-tickets-changelog`): prefixed like every other topic, so two
+        deployments on one cluster (two prefixes) share nothing."""
+        return f"{self.topic_prefix}{self.app_id}"
+
+    def changelog(self, table: str) -> str:
+        return f"{self.group_id}-{table}-changelog"
+
     @field_validator("store")
     @classmethod
     def _known_store(cls, value: str) -> str:

@@ -25,7 +25,7 @@ class LagProbe:
     """One admin client and one group-less consumer, kept open between measurements."""
 
     def __init__(self, engine: EngineSettings) -> None:
-        self.group = engine.app_id
+        self.group = engine.group_id
         self.options = client_options(engine)
         self.admin: AIOKafkaAdminClient | None = None
         self.consumer: AIOKafkaConsumer | None = None

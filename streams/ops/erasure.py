@@ -26,7 +26,7 @@ from heard.streams.kafka.readback import read_topic
 
 
 def tickets_changelog(engine: EngineSettings) -> str:
-    return f"{engine.app_id}-tickets-changelog"
+    return engine.changelog("tickets")
 
 
 def _state(value: bytes | None) -> dict[str, Any] | None:

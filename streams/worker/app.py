@@ -126,7 +126,7 @@ class Tables:
 
 def faust_app(engine: EngineSettings) -> faust.App:
     return faust.App(
-        engine.app_id,
+        engine.group_id,
         broker=[f"kafka://{server}" for server in engine.bootstrap_servers.split(",")],
         broker_credentials=faust_credentials(engine),
         store=engine.store,
