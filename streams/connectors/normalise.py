@@ -15,13 +15,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from babel.localedata import locale_identifiers
 
+from heard.streams.base.redaction import redact
 from heard.streams.connectors.rails_time_zones import RAILS_TO_IANA
 from heard.streams.contract.records import normalise_phone
 
 
 def shown(value: str, limit: int = 40) -> str:
-    """A sender's value quoted in a warning: short, so the warning itself stays readable."""
-    return repr(value if len(value) <= limit else value[:limit] + "…")
+    """A sender's value quoted in a warning: short, so the warning itself stays readable,
+    with any address or number in it replaced (warnings reach logs and the decision log)."""
+    safe = redact(value)
+    return repr(safe if len(safe) <= limit else safe[:limit] + "…")
 
 
 _GMT_PREFIX = re.compile(r"^\((?:GMT|UTC)[+-−]\d{1,2}:\d\d\)\s*")

@@ -492,3 +492,14 @@ def test_a_comment_on_a_pull_request_is_not_a_ticket() -> None:
                "comment": {"user": {"login": "dev"}, "author_association": "NONE",
                            "body": "Rebased.", "created_at": "2026-11-20T10:00:00Z"}}
     assert map_payload("github", payload, {"X-GitHub-Event": "issue_comment"}) == []
+
+
+def test_a_warning_about_a_senders_value_names_no_address_or_number() -> None:
+    from heard.streams.connectors.normalise import iana_zone, language_tag
+
+    with pytest.raises(ValueError) as language:
+        language_tag("Klingon pat@example.net")
+    assert str(language.value) == "not a language name or code heard knows: 'Klingon <email>'"
+    with pytest.raises(ValueError) as zone:
+        iana_zone("call +1 415 555 2671")
+    assert "+1 415" not in str(zone.value) and "<phone>" in str(zone.value)
