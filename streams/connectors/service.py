@@ -35,6 +35,7 @@ from prometheus_client import Counter
 
 from heard.streams.base.http import OPS_LIMITS, ListenerLimits, ops_app
 from heard.streams.base.http import serve as serve_http_app
+from heard.streams.base.metrics import DEAD_LETTERS
 from heard.streams.base.secrets import require_strong
 from heard.streams.base.settings import Settings, SourceSettings
 from heard.streams.connectors import connector_for
@@ -255,6 +256,7 @@ class Ingest:
         if delivery is not None:
             self._remember(f"{name}:{delivery}")
         WEBHOOKS.labels(name, "dead_lettered").inc()
+        DEAD_LETTERS.labels("ingest").inc()  # the series every dead-letter alert reads
         log.warning("%s: dead-lettered a webhook: %s", name, reason)
         return web.json_response({"dead_lettered": reason}, status=202)
 

@@ -1,4 +1,6 @@
-"""The worker's Prometheus series. Labels are bounded and carry no personal data."""
+"""The worker's Prometheus series. Labels are bounded and carry no personal data.
+
+`DEAD_LETTERS` is shared with ingest (`heard.streams.base.metrics`)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,6 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 
 from heard.streams.contract.state import PromiseRecord
 
-DEAD_LETTERS = Counter("heard_dead_letters_total", "Records sent to the dead-letter topic",
-                       ["stage"])
 EVENTS = Counter("heard_events_total", "Ticket events applied", ["type"])
 AGENT_FAILURES = Counter("heard_record_failures_total",
                          "Records an agent could not handle (each became a dead letter)", ["stage"])

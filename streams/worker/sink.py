@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from heard.streams.base.metrics import DEAD_LETTERS
 from heard.streams.base.redaction import redact
-from heard.streams.worker.metrics import AGENT_FAILURES, DEAD_LETTERS
+from heard.streams.worker.metrics import AGENT_FAILURES
 
 log = logging.getLogger("heard.worker")
 # Faust's producer sends at most 1,000,000 bytes a request (producer_max_request_size); a dead

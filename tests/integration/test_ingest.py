@@ -160,10 +160,18 @@ async def test_a_captured_signed_request_replayed_with_fresh_delivery_ids_counts
 
 async def test_unmappable_payloads_are_dead_lettered_with_reason_and_raw_body(
         ingest: Running) -> None:
+    from prometheus_client import REGISTRY
+
+    def dead_lettered() -> float:
+        return REGISTRY.get_sample_value("heard_dead_letters_total", {"stage": "ingest"}) or 0
+
+    before = dead_lettered()
     body = body_of("zendesk", "solved_without_summary")
     status, answer = await ingest.post("/webhooks/zendesk", body, signed_headers(
         "zendesk", "solved_without_summary", body, delivery="no-summary"))
     assert status == 202 and "no closure summary" in answer["dead_lettered"]
+    # Counted where every dead-letter alert looks (ops/prometheus/alerts.yml).
+    assert dead_lettered() == before + 1
     not_json = b"{this is not json"
     status, _ = await ingest.post("/webhooks/github", not_json, {
         **signed_headers("github", "issues_opened", not_json, delivery="broken"),
