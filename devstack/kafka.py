@@ -117,11 +117,16 @@ class SecureListener:
 
 
 def server_properties(port: int, controller_port: int, log_dir: Path,
-                      secure: SecureListener | None = None) -> str:
+                      secure: SecureListener | None = None, node_id: int = 1,
+                      voters: str | None = None, replication: int = 1) -> str:
+    """One combined broker and controller. Alone (the default), or node `node_id` of a
+    cluster whose controllers are `voters` and whose topics have `replication` copies by
+    default, at least two of them in sync for a write (min.insync.replicas)."""
+    in_sync = str(2 if replication >= 3 else 1)
     settings = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "node.id": str(node_id),
+        "controller.quorum.voters": voters or f"{node_id}@127.0.0.1:{controller_port}",
         "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
         "controller.listener.names": "CONTROLLER",
@@ -129,13 +134,14 @@ def server_properties(port: int, controller_port: int, log_dir: Path,
         "inter.broker.listener.name": "PLAINTEXT",
         "log.dirs": str(log_dir),
         "num.partitions": "1",
-        "offsets.topic.replication.factor": "1",
+        "default.replication.factor": str(replication),
+        "offsets.topic.replication.factor": str(replication),
         "offsets.topic.num.partitions": "4",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "min.insync.replicas": "1",
+        "transaction.state.log.replication.factor": str(replication),
+        "transaction.state.log.min.isr": in_sync,
+        "share.coordinator.state.topic.replication.factor": str(replication),
+        "share.coordinator.state.topic.min.isr": in_sync,
+        "min.insync.replicas": in_sync,
         "group.initial.rebalance.delay.ms": "0",
         "auto.create.topics.enable": "true",
         "log.flush.interval.messages": "9223372036854775807",
@@ -169,6 +175,12 @@ class KafkaBroker:
     heap: str = "512m"
     version: str = KAFKA_VERSION
     secure: SecureListener | None = None
+    # A node of a cluster (KafkaCluster): its id, the cluster's controllers, the copies of
+    # each topic, and the id every node is formatted with.
+    node_id: int = 1
+    voters: str | None = None
+    replication: int = 1
+    cluster_id: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -187,8 +199,10 @@ class KafkaBroker:
             "-cp", f"{libs}/*", main, *args,
         ]
 
-    def start(self, timeout: float = 60.0, detach: bool = False, fresh: bool = True) -> None:
-        """Start the broker; `fresh=False` restarts it on the data it already has."""
+    def start(self, timeout: float = 60.0, detach: bool = False, fresh: bool = True,
+              wait: bool = True) -> None:
+        """Start the broker; `fresh=False` restarts it on the data it already has;
+        `wait=False` returns once the process runs (a cluster's nodes wait for each other)."""
         require_free_port(self.port, "Kafka", "HEARD_KAFKA_PORT")
         if not self.controller_port:
             self.controller_port = free_port()
@@ -202,8 +216,9 @@ class KafkaBroker:
             (self.work_dir / "log4j2.properties").write_text(
                 LOG4J2_PROPERTIES.format(log_file=self.log_file)
             )
-            props.write_text(server_properties(self.port, self.controller_port, data, self.secure))
-            cluster_id = _random_cluster_id()
+            props.write_text(server_properties(self.port, self.controller_port, data, self.secure,
+                                               self.node_id, self.voters, self.replication))
+            cluster_id = self.cluster_id or _random_cluster_id()
             users = self.secure.users.items() if self.secure else ()
             scram = [f"--add-scram={mechanism}=[name={name},password={password}]"
                      for name, password in users for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")]
@@ -222,6 +237,12 @@ class KafkaBroker:
             start_new_session=detach,
         )
         (self.work_dir / "kafka.pid").write_text(str(self.process.pid))
+        if wait:
+            self.wait(timeout)
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Until the broker serves metadata; stopped, and StackError, if it does not."""
+        assert self.process is not None
         try:
             wait_for_kafka(self.bootstrap, timeout, self.process)
         except StackError:
@@ -233,6 +254,55 @@ class KafkaBroker:
             return
         stop_pid(self.process.pid, timeout, self.process)
         self.process = None
+
+
+@dataclass
+class KafkaCluster:
+    """`size` combined broker-controller nodes on 127.0.0.1 forming one KRaft cluster, each
+    topic with `size` copies by default (3: min.insync.replicas 2), for drills and tests of
+    what a broker failover does. Each node has its own folder, ports and a bounded heap."""
+
+    work_dir: Path
+    size: int = 3
+    heap: str = "384m"
+    nodes: list[KafkaBroker] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def start(self, timeout: float = 120.0) -> None:
+        controllers = [free_port() for _ in range(self.size)]
+        voters = ",".join(f"{n + 1}@127.0.0.1:{port}" for n, port in enumerate(controllers))
+        cluster_id = _random_cluster_id()
+        self.nodes = [KafkaBroker(self.work_dir / f"node-{n + 1}", port=free_port(),
+                                  controller_port=controllers[n], heap=self.heap,
+                                  node_id=n + 1, voters=voters, replication=self.size,
+                                  cluster_id=cluster_id) for n in range(self.size)]
+        try:
+            for node in self.nodes:
+                node.work_dir.mkdir(parents=True, exist_ok=True)
+                node.start(timeout, wait=False)
+            for node in self.nodes:  # a quorum forms once enough controllers are up
+                node.wait(timeout)
+        except (StackError, OSError):
+            self.stop()
+            raise
+
+    def kill(self, index: int) -> None:
+        """SIGKILL one node (the way a machine dies), by the PID this cluster started."""
+        node = self.nodes[index]
+        assert node.process is not None
+        node.process.kill()
+        node.process.wait(timeout=30)
+        node.process = None
+
+    def restart(self, index: int, timeout: float = 120.0) -> None:
+        self.nodes[index].start(timeout, fresh=False)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
 
 
 def _random_cluster_id() -> str:

@@ -111,7 +111,12 @@ class EngineSettings(Frozen):
     security: KafkaSecurity = KafkaSecurity()
     topic_prefix: str = ""
     partitions: int = Field(4, ge=1, le=1024)
-    replication_factor: int = Field(1, ge=1)
+    # Copies of each topic heard creates (its changelogs too): `cluster` takes the brokers'
+    # own default.replication.factor; never 1 on a cluster of more than one broker.
+    replication_factor: Annotated[int, Field(ge=1)] | Literal["cluster"] = "cluster"
+    # How long start-up and the command line ask Kafka again through a broker failover
+    # (no leader yet, a node not ready) before they stop with "Kafka unreachable".
+    kafka_wait_seconds: float = Field(60.0, gt=0, le=3600)
     # How long heard's own topics keep records (decisions, outcomes, dead letters, outbox),
     # set when heard creates them; compacted topics (consent) keep the latest per key.
     topic_retention_days: float = Field(30, gt=0)

@@ -38,7 +38,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from heard.streams.base.http import raise_open_file_limit
     from heard.streams.base.logs import log_format, logging_config
     from heard.streams.delivery.wiring import build_channels, reply_links, twilio_auth_token
-    from heard.streams.kafka.topics import ensure_topics
+    from heard.streams.kafka.topics import prepare_topics
     from heard.streams.worker.app import build_app, prepare_data_dir
 
     settings = _settings(args)
@@ -46,7 +46,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # Secrets first: a guessable one stops start-up before anything is created.
     token, links = twilio_auth_token(settings.channels), reply_links(settings.channels)
     prepare_data_dir(Path(settings.engine.data_dir))
-    asyncio.run(ensure_topics(settings.engine, settings.channels.retry.deferred_seconds))
+    prepared = asyncio.run(prepare_topics(settings.engine, settings.channels.retry.deferred_seconds))
+    # The replication factor in force (`cluster`: the brokers' own), for Faust's changelogs.
+    settings = settings.model_copy(update={"engine": settings.engine.model_copy(
+        update={"replication_factor": prepared.replication_factor})})
     channels = build_channels(settings.channels)
     app = build_app(settings, channels, twilio_auth_token=token, links=links)
     # JSON logs are for pipelines: no banner, one object per line.

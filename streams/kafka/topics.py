@@ -3,18 +3,24 @@ keyed by ticket id, so one worker owns a ticket's events, state, promises and de
 
 from __future__ import annotations
 
-import contextlib
-import ssl
+import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
-from heard.streams.base.settings import ConfigError, EngineSettings, TopicNames
+from heard.streams.base.settings import EngineSettings, TopicNames
 from heard.streams.kafka.client import client_options
+from heard.streams.kafka.cluster import (
+    KafkaUnreachable,
+    Prepared,
+    asking_again,
+    cluster_facts,
+    replication_for,
+    safety_warnings,
+)
 
-
-class KafkaUnreachable(ConfigError):
-    """No broker answered at start-up: a wrong address, or Kafka is not up yet."""
+log = logging.getLogger("heard.kafka")
+__all__ = ["KafkaUnreachable", "Prepared", "ensure_topics", "prepare_topics"]
 
 
 def prefixed_topics(engine: EngineSettings) -> TopicNames:
@@ -60,29 +66,56 @@ def unreachable_reason(engine: EngineSettings, exc: BaseException) -> str:
             f"(ca_file) right? ({type(exc).__name__})")
 
 
+async def prepare_topics(engine: EngineSettings,
+                         deferred_seconds: list[float] | None = None) -> Prepared:
+    """Create missing topics with the configured partitions and the replication factor in
+    force (`replication_for`), and say which existing ones are less safe than asked.
+    Asked again through a broker failover (`asking_again`); KafkaUnreachable after it."""
+
+    async def attempt() -> Prepared:
+        admin = AIOKafkaAdminClient(**client_options(engine), request_timeout_ms=15000)
+        try:
+            await admin.start()
+            facts = await cluster_facts(admin)
+            replication = replication_for(engine, facts)
+            existing = set(await admin.list_topics())
+            names = all_topics(engine, deferred_seconds)
+            wanted = [name for name in names.values() if name not in existing]
+            if wanted:
+                await _create(admin, engine, wanted, replication,
+                              {names[key] for key in COMPACTED})
+            changelogs = sorted(t for t in existing if t.startswith(f"{engine.group_id}-")
+                                and t.endswith("-changelog"))
+            ours = [name for name in names.values() if name in existing] + changelogs
+            warnings = await safety_warnings(admin, ours, replication, facts.min_insync)
+            return Prepared(replication, wanted, warnings)
+        finally:
+            await admin.close()
+
+    prepared = await asking_again(engine, "preparing heard's topics", attempt,
+                                  lambda exc: unreachable_reason(engine, exc))
+    for warning in prepared.warnings:
+        log.warning("Kafka: %s", warning)
+    return prepared
+
+
+async def _create(admin: AIOKafkaAdminClient, engine: EngineSettings, names: list[str],
+                  replication: int, compacted: set[str]) -> None:
+    retention_ms = str(int(engine.topic_retention_days * 86_400_000))
+    answer = await admin.create_topics([
+        NewTopic(name, engine.partitions, replication,
+                 topic_configs={"cleanup.policy": "compact"} if name in compacted
+                 else {"retention.ms": retention_ms})
+        for name in names])
+    for item in answer.to_object().get("topic_errors", []):
+        code = int(item.get("error_code", 0))
+        # Another worker may create them at the same moment; that is fine. Anything else
+        # (no controller yet, a timeout) is raised, and asked again when it is passing.
+        if code and for_code(code) is not TopicAlreadyExistsError:
+            raise for_code(code)(f"creating {item.get('topic')}: {item.get('error_message')}")
+
+
 async def ensure_topics(engine: EngineSettings,
                         deferred_seconds: list[float] | None = None) -> list[str]:
-    """Create missing topics with the configured partitions; return the ones created."""
-    admin = AIOKafkaAdminClient(**client_options(engine), request_timeout_ms=15000)
-    try:
-        await admin.start()
-    except (KafkaError, ssl.SSLError, OSError) as exc:
-        raise KafkaUnreachable(unreachable_reason(engine, exc)) from exc
-    try:
-        existing = set(await admin.list_topics())
-        names = all_topics(engine, deferred_seconds)
-        wanted = [name for key, name in names.items() if name not in existing]
-        compacted = {names[key] for key in COMPACTED}
-        if wanted:
-            # Another worker may create them at the same moment; that is fine.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                retention_ms = str(int(engine.topic_retention_days * 86_400_000))
-                await admin.create_topics([
-                    NewTopic(name, engine.partitions, engine.replication_factor,
-                             topic_configs={"cleanup.policy": "compact"} if name in compacted
-                             else {"retention.ms": retention_ms})
-                    for name in wanted
-                ])
-        return wanted
-    finally:
-        await admin.close()
+    """`prepare_topics`, for callers that need only the names it created."""
+    return (await prepare_topics(engine, deferred_seconds)).created

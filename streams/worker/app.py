@@ -37,7 +37,7 @@ from heard.streams.delivery.consent import keep_following as keep_following_cons
 from heard.streams.delivery.links import ReplyLinks
 from heard.streams.delivery.sender import Delivery
 from heard.streams.delivery.wiring import team_routes
-from heard.streams.kafka import faust_recovery
+from heard.streams.kafka import faust_producer, faust_recovery
 from heard.streams.kafka.client import faust_credentials
 from heard.streams.kafka.faust_flush import drain_buffer, flush_fully
 from heard.streams.kafka.faust_monitor import LeanMonitor
@@ -125,8 +125,16 @@ class Tables:
 
 
 def faust_app(engine: EngineSettings) -> faust.App:
+    if not isinstance(engine.replication_factor, int):
+        raise ConfigError("config/engine.yaml: replication_factor: `cluster` is resolved "
+                          "against the brokers before the worker is built (prepare_topics)")
+    faust_recovery.install()  # a restarted worker must not skip records (see the module)
+    faust_producer.install()  # no record written twice by the producer's own retries
     return faust.App(
         engine.group_id,
+        # heard's settings are the only ones: Faust would otherwise read its own environment
+        # variables (PRODUCER_ACKS, TOPIC_REPLICATION_FACTOR, ...) over them.
+        env={},
         broker=[f"kafka://{server}" for server in engine.bootstrap_servers.split(",")],
         broker_credentials=faust_credentials(engine),
         store=engine.store,
@@ -242,7 +250,6 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
               links: ReplyLinks | None = None) -> faust.App:
     engine = settings.engine
     BUILD_INFO.info({"version": installed_version()})
-    faust_recovery.install()  # a restarted worker must not skip records (see the module)
     topics = prefixed_topics(engine)
     renderer = Renderer(engine.templates_dir, engine.default_locale)
     problems = renderer.compile_all()

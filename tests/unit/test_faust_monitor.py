@@ -14,7 +14,7 @@ PARTITION = TP("t.ticket-events", 0)
 
 
 def test_the_worker_app_uses_the_lean_monitor() -> None:
-    assert faust_app(EngineSettings()).conf.Monitor is LeanMonitor
+    assert faust_app(EngineSettings(replication_factor=1)).conf.Monitor is LeanMonitor
 
 
 def test_a_streams_last_event_is_still_timed_for_fausts_stalled_stream_warnings() -> None:

@@ -12,7 +12,7 @@ from heard.streams.worker.app import Tables, faust_app
 
 
 def test_the_prefix_reaches_topics_group_and_changelogs() -> None:
-    engine = EngineSettings(topic_prefix="eu.", app_id="heard")
+    engine = EngineSettings(topic_prefix="eu.", app_id="heard", replication_factor=1)
     app = faust_app(engine)
     tables = Tables.of(app, engine.partitions)
     assert app.conf.id == engine.group_id == "eu.heard"
