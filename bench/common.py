@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from heard.devstack import worker as devstack_worker
-from heard.devstack.kafka import KafkaBroker, free_port, stop_pid
+from heard.devstack.kafka import KafkaBroker, KafkaCluster, free_port, stop_pid
 
 REPO = Path(__file__).resolve().parent.parent
 RESTORED = re.compile(r"timers restored: (\d+) tickets")
@@ -39,17 +39,22 @@ def rss_mib(pid: int) -> float:
 
 
 class LocalStack:
-    """A fresh Kafka broker and the mail/SMS catchers, as child processes on 127.0.0.1."""
+    """A fresh Kafka broker (or a cluster of `nodes` brokers, or an external cluster at
+    `bootstrap`) and the mail/SMS catchers, as child processes on 127.0.0.1."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, nodes: int = 1, bootstrap: str | None = None) -> None:
         self.work = work
         self.broker = KafkaBroker(work / "kafka", port=free_port())
+        self.cluster = KafkaCluster(work / "cluster", size=nodes) if nodes > 1 else None
+        self.external = bootstrap
         self.mail_port, self.sms_port = free_port(), free_port()
         self.catchers: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
-        return self.broker.bootstrap
+        if self.external:
+            return self.external
+        return self.cluster.bootstrap if self.cluster is not None else self.broker.bootstrap
 
     @property
     def mail_dir(self) -> Path:
@@ -79,12 +84,17 @@ class LocalStack:
             self.catchers = None
 
     def __enter__(self) -> LocalStack:
-        self.broker.start(timeout=90)
+        if self.cluster is not None:
+            self.cluster.start(timeout=180)
+        elif not self.external:
+            self.broker.start(timeout=90)
         self.start_catchers()
         return self
 
     def __exit__(self, *_: object) -> None:
         self.stop_catchers()
+        if self.cluster is not None:
+            self.cluster.stop()
         self.broker.stop()
 
 

@@ -9,6 +9,8 @@ then a reconciliation of what the mail peer received against what was expected.
     python -m bench.drills broker-restart [--tickets 1000] [--outage 20]
     python -m bench.drills bad-deploy [--tickets 1000]
     python -m bench.drills all
+    python -m bench.drills broker-kill --nodes 3 [--target leader|controller] [--workers 2]
+        [--outage 60]     (a local 3-node KRaft cluster; --bootstrap for one of your own)
 
 Each drill starts its own stack on 127.0.0.1 (Apache Kafka, the mail catcher and
 SMS capture in their own process, heard workers as separate processes), is bounded
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import shutil
@@ -148,7 +151,10 @@ class Stage:
     def __init__(self, work: Path, stack: LocalStack, name: str, **extra_env: str) -> None:
         self.work, self.stack, self.name = work, stack, name
         self.prefix = f"{name}."
-        self.engine = EngineSettings(bootstrap_servers=stack.bootstrap, topic_prefix=self.prefix)
+        replication = os.environ.get("HEARD_REPLICATION_FACTOR")
+        self.engine = EngineSettings(bootstrap_servers=stack.bootstrap, topic_prefix=self.prefix,
+                                     replication_factor=int(replication) if replication
+                                     else "cluster")
         config = work / f"config-{name}"
         shutil.copytree(REPO / "config", config)
         channels = config / "channels.yaml"
@@ -533,14 +539,77 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         stage.stop()
 
 
+async def leader_of(bootstrap: str, topic: str, partition: int) -> int:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+        return int(next(p["leader"] for p in described["partitions"]
+                        if p["partition"] == partition))
+    finally:
+        await admin.close()
+
+
+def broker_kill(work: Path, stack: LocalStack, tickets: int, down: float, seed: int,
+                target: str, workers: int) -> Report:
+    """On a cluster of three brokers: SIGKILL the leader of ticket-events partition 0 (or
+    the active KRaft controller) while the work is in flight, keep publishing while it is
+    down, restart it on its own data after `down` seconds. Nothing may be lost, and no
+    worker is killed, so nothing may be sent twice either."""
+    cluster = stack.cluster
+    if cluster is None:
+        raise SystemExit("broker-kill needs a local cluster: --nodes 3")
+    stage = Stage(work, stack, f"kill{target}")
+    events, expected = workload(tickets, seed, datetime.now(UTC))
+    report = Report(f"broker-kill ({target}, {workers} worker{'s' if workers > 1 else ''})",
+                    faults=1)
+    try:
+        for _ in range(workers):
+            stage.start_worker()
+        size = -(-len(events) // 4)  # four paced, contiguous slices: each story in order
+        chunks = [events[i:i + size] for i in range(0, len(events), size)]
+        sent_before = len(list(stack.mail_dir.glob("*.eml")))
+        stage.publish(chunks[0])
+        started = time.monotonic()
+        while len(list(stack.mail_dir.glob("*.eml"))) == sent_before:
+            if time.monotonic() - started > 60:
+                break
+            time.sleep(0.01)  # polls the mail folder; bounded by the 60 s above
+        node_id = (cluster.active_controller() if target == "controller" else
+                   asyncio.run(leader_of(stack.bootstrap, stage.engine.topic("ticket_events"), 0)))
+        index = cluster.index_of(node_id)
+        cluster.kill(index)
+        killed_at = time.monotonic()
+        report.notes.append(f"killed node {node_id} ({target}); down {down:.0f} s")
+        for chunk in chunks[1:]:
+            stage.publish(chunk)
+            time.sleep(down / 4)  # paced: the work keeps coming while the broker is away
+        remaining = down - (time.monotonic() - killed_at)
+        if remaining > 0:
+            time.sleep(remaining)  # the rest of the outage
+        cluster.restart(index)
+        stage.settle(expected, f"D{seed}-", 240)
+        report.recover_seconds = time.monotonic() - killed_at - down
+        return stage.reconcile(report, expected, f"D{seed}-")
+    finally:
+        stage.stop()
+
+
 DRILLS = ("crash", "scale-out", "smtp-outage", "twilio-throttling", "broker-restart", "poison",
           "bad-deploy")
+# Drills that need a local cluster (--nodes 3); run by name, not by `all`.
+CLUSTER_DRILLS = ("broker-kill",)
 
 
 def run(name: str, args: argparse.Namespace) -> Report:
     with tempfile.TemporaryDirectory(prefix=f"heard-drill-{name}-") as folder, \
-            LocalStack(Path(folder)) as stack:
+            LocalStack(Path(folder), nodes=args.nodes, bootstrap=args.bootstrap) as stack:
         work = Path(folder)
+        if name == "broker-kill":
+            return broker_kill(work, stack, args.tickets, args.outage, args.seed, args.target,
+                               args.workers)
         if name == "crash":
             return crash(work, stack, args.tickets, args.kills, args.seed)
         if name == "smtp-outage":
@@ -558,12 +627,24 @@ def run(name: str, args: argparse.Namespace) -> Report:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("drill", choices=[*DRILLS, "all"])
+    parser.add_argument("drill", choices=[*DRILLS, *CLUSTER_DRILLS, "all"])
     parser.add_argument("--tickets", type=int, default=1000)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--outage", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=7)
-    return parser.parse_args(argv)
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="brokers of the local Kafka: 3 starts a KRaft cluster (RF 3)")
+    parser.add_argument("--bootstrap", help="an existing cluster instead of a local one (its "
+                        "brokers are not killed: broker-kill needs --nodes)")
+    parser.add_argument("--replication-factor", dest="replication",
+                        help="HEARD_REPLICATION_FACTOR for the workers (default: the cluster's)")
+    parser.add_argument("--target", choices=["leader", "controller"], default="leader",
+                        help="broker-kill: the partition leader or the active controller")
+    parser.add_argument("--workers", type=int, default=1, help="broker-kill: workers")
+    args = parser.parse_args(argv)
+    if args.replication:
+        os.environ["HEARD_REPLICATION_FACTOR"] = args.replication
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ until the broker answers a metadata request.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -299,6 +300,19 @@ class KafkaCluster:
 
     def restart(self, index: int, timeout: float = 120.0) -> None:
         self.nodes[index].start(timeout, fresh=False)
+
+    def index_of(self, node_id: int) -> int:
+        return next(n for n, node in enumerate(self.nodes) if node.node_id == node_id)
+
+    def active_controller(self) -> int:
+        """The node id leading the KRaft quorum, as a running node's quorum state says."""
+        for node in self.nodes:
+            state = node.work_dir / "data" / "__cluster_metadata-0" / "quorum-state"
+            if node.process is not None and state.exists():
+                leader = json.loads(state.read_text()).get("leaderId", -1)
+                if leader > 0:
+                    return int(leader)
+        raise StackError("no running node knows the quorum's leader")
 
     def stop(self) -> None:
         for node in self.nodes:

@@ -25,6 +25,50 @@ class Redact(logging.Filter):
         return True
 
 
+class OutageNoise(logging.Filter):
+    """A broker failing over is normal and survivable; the Kafka client says so hundreds of
+    times a minute at ERROR ("Unable connect to node with id 1", "Failed fetch messages").
+    Each such message (per broker: the text and its first argument) passes once per
+    outage, as a WARNING; repeats are counted, and one line a minute says how many there
+    were while it lasts. A message quiet for `quiet_seconds` starts a new outage."""
+
+    def __init__(self, loggers: tuple[str, ...] = ("aiokafka",), every_seconds: float = 60.0,
+                 quiet_seconds: float = 30.0) -> None:
+        super().__init__()
+        self.loggers = loggers
+        self.every_seconds = every_seconds
+        self.quiet_seconds = quiet_seconds
+        # key -> [first seen, last seen, last line passed, repeats not shown since it]
+        self._seen: dict[tuple[str, str, str], list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(self.loggers):
+            return True
+        first_arg = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
+        key = (record.name, str(record.msg), first_arg)
+        now = record.created
+        seen = self._seen.get(key)
+        if seen is None or now - seen[1] > self.quiet_seconds:
+            self._seen[key] = [now, now, now, 0.0]
+            self._as_warning(record, "; repeats are counted until it stops")
+            return True
+        seen[1] = now
+        if now - seen[2] >= self.every_seconds:
+            repeats = int(seen[3]) + 1
+            seen[2], seen[3] = now, 0.0
+            self._as_warning(record, f"; {repeats} times in the last "
+                                     f"{self.every_seconds:.0f} s, for {now - seen[0]:.0f} s now")
+            return True
+        seen[3] += 1
+        return False
+
+    @staticmethod
+    def _as_warning(record: logging.LogRecord, note: str) -> None:
+        record.msg = f"{record.getMessage()}{note}"
+        record.args = ()
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+
+
 def log_format() -> str:
     chosen = os.environ.get(LOG_FORMAT_VARIABLE, "text").strip().lower() or "text"
     if chosen not in ("text", "json"):
@@ -44,9 +88,9 @@ def logging_config(level: str = "info", fmt: str | None = None) -> dict[str, Any
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": Redact}},
+        "filters": {"redact": {"()": Redact}, "outages": {"()": OutageNoise}},
         "formatters": {"default": formatter},
         "handlers": {"default": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                 "formatter": "default", "filters": ["redact"]}},
+                                 "formatter": "default", "filters": ["outages", "redact"]}},
         "root": {"level": level.upper(), "handlers": ["default"]},
     }
