@@ -301,14 +301,14 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
         questions=tables.sms_questions, ticket_events=topics.ticket_events, sink=sink,
         dead_letters=dead_letters))
 
-    add_timers(app, engine, topics, timers, tables, sink, clock)
+    lag_probe = add_timers(app, engine, topics, timers, tables, sink, clock)
     add_services(app, settings, channels, topics, ledger, renderer, links, clock,
-                 twilio_auth_token)
+                 twilio_auth_token, lag_probe)
     return app
 
 
 def add_timers(app: faust.App, engine: EngineSettings, topics: TopicNames, timers: DueTimers,
-               tables: Tables, sink: Sink, clock: Clock) -> None:
+               tables: Tables, sink: Sink, clock: Clock) -> LagProbe:
     @tables.due_index.on_recover
     async def rebuild_due_heap() -> None:
         log.info("timers restored: %d tickets with something due", timers.rebuild())
@@ -332,6 +332,8 @@ def add_timers(app: faust.App, engine: EngineSettings, topics: TopicNames, timer
         # Where this worker's time went, µs per run of each stage (read by the benchmark).
         log.info("stage times: %s", json.dumps(STAGES.summary()))
 
+    return lag_probe
+
 
 def durable_publisher(app: faust.App, name: str) -> Callable[[bytes, bytes], Awaitable[None]]:
     topic = raw_topic(app, name)
@@ -344,8 +346,13 @@ def durable_publisher(app: faust.App, name: str) -> Callable[[bytes, bytes], Awa
     return publish
 
 
-def not_ready_because(app: faust.App, ledger: ConsentLedger) -> list[str]:
+def not_ready_because(app: faust.App, ledger: ConsentLedger,
+                      lag_probe: LagProbe | None = None) -> list[str]:
     waiting = []
+    silent = lag_probe.unanswered_for() if lag_probe is not None else None
+    if lag_probe is not None and silent is not None and silent >= lag_probe.patience:
+        waiting.append(f"Kafka has not answered for {silent:.0f} s (its partitions' leaders "
+                       "are out of reach)")
     if not cast(Any, app.tables).recovery.completed.is_set():
         waiting.append("tables are being recovered")
     if not ledger.ready.is_set():
@@ -357,7 +364,8 @@ def not_ready_because(app: faust.App, ledger: ConsentLedger) -> list[str]:
 
 def add_services(app: faust.App, settings: Settings, channels: dict[str, Channel],
                  topics: TopicNames, ledger: ConsentLedger, renderer: Renderer,
-                 links: ReplyLinks | None, clock: Clock, twilio_auth_token: str) -> None:
+                 links: ReplyLinks | None, clock: Clock, twilio_auth_token: str,
+                 lag_probe: LagProbe | None = None) -> None:
     """The consent follower, the two HTTP listeners, and closing it all down."""
     engine = settings.engine
     follower_stop = asyncio.Event()
@@ -395,5 +403,5 @@ def add_services(app: faust.App, settings: Settings, channels: dict[str, Channel
         web_cfg = engine.web
         http_runners.append(await serve_http_app(public, web_cfg.host, web_cfg.port, ListenerLimits(
             "public", web_cfg.header_seconds, web_cfg.request_seconds, web_cfg.max_connections)))
-        http_runners.append(await serve_http_app(ops_app(lambda: not_ready_because(app, ledger)),
+        http_runners.append(await serve_http_app(ops_app(lambda: not_ready_because(app, ledger, lag_probe)),
                                                  web_cfg.ops_host, web_cfg.ops_port, OPS_LIMITS))

@@ -109,3 +109,20 @@ def test_metric_labels_come_from_bounded_sets_never_an_address_or_a_number() -> 
         labels.agent(f"id-{n}")
     assert labels.agent("one-too-many") == "other"
     assert labels.agent("A-3") == "A-3"  # those already seen keep their series
+
+
+async def test_a_lag_probe_that_kafka_does_not_answer_says_for_how_long() -> None:
+    from heard.devstack.kafka import free_port
+    from heard.streams.base.settings import EngineSettings
+    from heard.streams.kafka.lag import LagProbe
+
+    probe = LagProbe(EngineSettings(bootstrap_servers=f"127.0.0.1:{free_port()}",
+                                    lag_interval_seconds=1))
+    assert probe.unanswered_for() is None
+    await probe.publish()  # nothing listens there: it fails, and says since when
+    first = probe.unanswered_for()
+    assert first is not None and probe.patience == 30
+    await probe.publish()
+    again = probe.unanswered_for()
+    assert again is not None and again >= first  # counted from the first failure
+    assert probe.unanswered_for(now=probe.failing_since + 45) == 45  # type: ignore[operator]
