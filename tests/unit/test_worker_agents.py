@@ -796,3 +796,24 @@ async def test_a_ticket_that_cannot_be_rebuilt_is_not_written_half_changed(
     assert [json.loads(value)["id"] for value, _ in dead] == ["T-r-note-1", "T-r-note-2"]
     assert dead[0][1] == ("lifecycle could not apply the ticket's events again after a later one "
                           "failed (KeyError: 'customer'): KeyError: 'customer'")
+
+
+async def test_a_send_waits_for_the_last_receipts_only_so_long(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A broker failing over holds the producer's acknowledgments; the gate holds the next
+    send for its bound at most (here a short one: the bound is what is tested), says so
+    once, and lets the send go on."""
+    from heard.streams.worker.send_gate import SendGate
+
+    gate = SendGate(max_wait=0.05)
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    gate.close_until(never)
+    with caplog.at_level("WARNING", logger="heard.worker"):
+        await gate.wait()
+        await gate.wait()  # the same stall: said once
+    assert not never.done()
+    said = [r.getMessage() for r in caplog.records if "not confirmed" in r.getMessage()]
+    assert said == ["the producer has not confirmed the last receipts for 0 s (a broker "
+                    "failing over?); sending on: a worker killed now may send those "
+                    "messages again"]
+    never.cancel()
