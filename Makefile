@@ -30,10 +30,15 @@ lock:
 	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.txt
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements-dev.txt
 
-prism: devstack/prism/node_modules/.bin/prism
+prism: devstack/prism/node_modules/.bin/prism devstack/axe/node_modules/axe-core/axe.min.js
 
 devstack/prism/node_modules/.bin/prism: devstack/prism/package-lock.json
 	cd devstack/prism && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# axe-core, pinned: the accessibility rules the email tests run in headless Chromium.
+devstack/axe/node_modules/axe-core/axe.min.js: devstack/axe/package-lock.json
+	cd devstack/axe && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 kafka-jars: install
@@ -110,4 +115,4 @@ mutants: install
 	@$(PY) scripts/mutants.py --summary build/mutants/*.jsonl | tee build/mutants/summary.txt
 
 clean:
-	rm -rf $(VENV) build .heard devstack/prism/node_modules
+	rm -rf $(VENV) build .heard devstack/prism/node_modules devstack/axe/node_modules

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Literal
 
@@ -220,15 +221,15 @@ def sample_offer(due: str) -> dict[str, Any]:
                   "options": [
                       {"number": 1, "label": "Wait for the same model",
                        "tradeoff": "no extra cost", "timeline": "ships on the 12th",
-                       "link": f"https://heard.example.com/r/{'x' * 120}"},
+                       "link": f"https://heard.example.com/r/{'x' * 119}1"},
                       {"number": 2, "label": "Take the newer model now",
                        "tradeoff": "same price, a different colour",
                        "timeline": "arrives in two days",
-                       "link": f"https://heard.example.com/r/{'x' * 120}"},
+                       "link": f"https://heard.example.com/r/{'x' * 119}2"},
                       {"number": 3, "label": "A full refund",
                        "tradeoff": "you keep nothing",
                        "timeline": "back on your card in 3 to 5 working days",
-                       "link": f"https://heard.example.com/r/{'x' * 120}"}]},
+                       "link": f"https://heard.example.com/r/{'x' * 119}3"}]},
         "chosen": {"number": 2, "label": "Take the newer model now",
                    "tradeoff": "same price, a different colour",
                    "timeline": "arrives in two days"},
@@ -276,7 +277,8 @@ def sample_context(kind: str, persona: Persona, now: datetime,
                     "outside_team_hours": False, "first_reply": False, "next_update": False,
                     "follow_up": False},
         "next_update": {"due_at": (now + timedelta(days=3, hours=2, minutes=45)).isoformat()},
-        "feedback": {"scale": 5, "links": {str(n): f"https://heard.example.com/r/{'x' * 120}"
+        # One signed link a score, as real ones are (each its own token), as long as them.
+        "feedback": {"scale": 5, "links": {str(n): f"https://heard.example.com/r/{'x' * 119}{n}"
                                            for n in range(1, 6)}},
         **sample_offer(due),
         "changed_from": None,
@@ -304,6 +306,63 @@ _TAGS = re.compile(r"<[^>]+>")
 def html_text(html: str) -> str:
     body = html.split("<body", 1)[-1]
     return re.sub(r"\s+", " ", _TAGS.sub(" ", body.split(">", 1)[-1])).strip()
+
+
+class _Links(HTMLParser):
+    """Each link of an HTML part: its accessible name (aria-label, else its text), where it
+    goes, and whether only markup stands between it and the link before it."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str, bool]] = []
+        self._open: tuple[str, str] | None = None
+        self._text: list[str] = []
+        self._between = ""
+        self._seen_link = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("li", "br", "p", "tr", "td", "div"):
+            self._between += " "  # a list item or a break separates links, to the ear too
+        if tag == "a":
+            named = dict(attrs)
+            self._open = (named.get("aria-label") or "", named.get("href") or "")
+            self._text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._open is not None:
+            label, href = self._open
+            name = " ".join((label or "".join(self._text)).split())
+            touching = self._seen_link and not self._between.strip() and " " not in self._between
+            self.links.append((name, href, touching))
+            self._open, self._between, self._seen_link = None, "", True
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text.append(data)
+        else:
+            self._between += data
+
+
+def link_problems(html: str) -> list[str]:
+    """Links a screen reader cannot tell apart: side by side with nothing between them
+    (their names run together: "12345"), or one name for links that go to different
+    places ("Choose this one" three times)."""
+    parser = _Links()
+    parser.feed(html)
+    problems = []
+    touching = [name for name, _, close in parser.links if close]
+    if touching:
+        problems.append(f"links {', '.join(repr(n) for n in touching[:5])} follow the one "
+                        "before with nothing between: a screen reader runs their names "
+                        "together; put a space between them, or make them a list")
+    places: dict[str, set[str]] = {}
+    for name, href, _ in parser.links:
+        places.setdefault(name, set()).add(href)
+    for name, hrefs in places.items():
+        if len(hrefs) > 1:
+            problems.append(f"{len(hrefs)} links are named {name!r} and go to different places: "
+                            "name each for what it does (an aria-label, or its own text)")
+    return problems
 
 
 def sms_advice(text: str, budget: int, template: str) -> str:
@@ -497,6 +556,7 @@ class Linter:
                     if rendered.html is not None:
                         # Tone rules read what the reader reads: the HTML part's text too.
                         texts.append(html_text(rendered.html))
+                        self.check_links(kind, persona, rendered.html, where)
                     for text in texts:
                         for shown in EMPTY_VALUE.findall(text):
                             self.add("error", where, f"persona {persona.key}: {shown!r} reaches "
@@ -523,6 +583,11 @@ class Linter:
                         if ease < self.settings.min_reading_ease:
                             self.add("warning", where, f"reading ease {ease:.0f} is below "
                                      f"{self.settings.min_reading_ease:.0f}; use shorter sentences")
+
+    def check_links(self, kind: str, persona: Persona, html: str, where: str) -> None:
+        name = self.renderer.resolve(kind, persona.locale, "email.html") or where
+        for problem in link_problems(html):
+            self.add("error", name, f"persona {persona.key}: {problem}")
 
     def check_team_channels(self, now: datetime, kinds: set[str]) -> None:
         """The team's messages by each plug-in channel that carries them (a Slack post):

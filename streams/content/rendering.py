@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time, match_skeleton
 from jinja2 import (
     FileSystemLoader,
@@ -195,6 +195,17 @@ def _fmt_when_in(ctx: Context, value: Any, zone: str) -> str:
     return _formatted("when", _as_datetime(value), ZoneInfo(zone), str(ctx["_locale"]), "")
 
 
+@lru_cache(maxsize=64)
+def text_direction(locale: str) -> str:
+    """`rtl` for a language written right to left (Arabic, Hebrew, Persian…), else `ltr`:
+    the HTML `dir` of a message, so its text is laid out and read in the right order."""
+    try:
+        order = Locale.parse(str(locale).replace("-", "_")).character_order
+    except (ValueError, TypeError, UnknownLocaleError):
+        return "ltr"
+    return "rtl" if order == "right-to-left" else "ltr"
+
+
 SUBJECT_LIMIT = 200
 
 
@@ -277,7 +288,8 @@ class Renderer:
         # A message needs no long loops: a bounded range keeps a slip ({% for i in
         # range(99999) %} nested) from holding a worker, lint or the studio for minutes.
         self.env.globals["range"] = bounded_range
-        self.env.filters.update(datetime=_fmt_datetime, time=_fmt_time, date=_fmt_date,
+        self.env.filters.update(text_direction=text_direction, datetime=_fmt_datetime,
+                                time=_fmt_time, date=_fmt_date,
                                 when=_fmt_when, day_time=_fmt_day_time,
                                 by_time=_fmt_by_time, to_time=_fmt_to_time, one_line=one_line,
                                 sentence=sentence, when_in=_fmt_when_in)

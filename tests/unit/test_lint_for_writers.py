@@ -79,7 +79,7 @@ def test_an_sms_over_budget_names_the_character_that_forced_ucs2(templates: Path
 
 def test_the_text_and_html_parts_of_one_email_must_not_drift(templates: Path) -> None:
     edit(templates, "closure_summary/en/email.html",
-         "<p><strong>So it does not happen again:</strong> {{ summary.prevention }}</p>\n", "")
+         '<p style="margin-top:0;">{{ summary.prevention }}</p>\n', "")
     assert ("warning: closure_summary/en/email.html: email.txt tells the reader "
             "summary.prevention and email.html does not: the two parts of one email have "
             "drifted") in findings(templates)
@@ -156,3 +156,26 @@ def test_every_sample_wording_lint_renders_is_named_for_writers_in_the_studio() 
               for label, _ in sample_contexts(kind, persona, SAMPLE_NOW)}
     assert labels - set(WORDINGS) == set()
     assert {"two-options", "changed-choice", "first-promise", "new-owner"} <= labels
+
+
+def test_rating_links_side_by_side_are_refused_as_a_screen_reader_hears_them(
+        templates: Path) -> None:
+    # The pattern the rating once had: five links with nothing between them ("12345").
+    edit(templates, "closure_summary/en/email.html",
+         '</a></li> {% endfor %}</ul>', '</a>{% endfor %}</ul>')
+    edit(templates, "closure_summary/en/email.html",
+         '{% for score in range(1, 6) %}<li style="display:inline-block;margin:6px 6px 0 0;">',
+         '{% for score in range(1, 6) %}')
+    [problem] = {f.split(": ", 2)[2] for f in findings(templates)
+                 if "closure_summary/en/email.html" in f and "nothing between" in f}
+    assert problem.startswith("links '2 out of 5', '3 out of 5', '4 out of 5', '5 out of 5 "
+                              "(great)' follow the one before with nothing between")
+
+
+def test_links_with_one_name_to_different_places_are_refused(templates: Path) -> None:
+    # The options' links once all read "Choose this one".
+    edit(templates, "options/en/email.html",
+         '''aria-label="Choose option {{ option.number }}: {{ option.label | trim('.') }}">'''
+         "Choose option {{ option.number }}</a>", ">Choose this one</a>")
+    assert any("options/en/email.html" in f and "links are named 'Choose this one' and go to "
+               "different places" in f for f in findings(templates)), findings(templates)

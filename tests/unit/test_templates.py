@@ -167,7 +167,9 @@ def test_the_default_next_step_is_written_in_the_readers_language(
         rendered = renderer.render("acknowledgment", channel, locale, "Europe/Paris", context)
         assert words in rendered.text and foreign not in rendered.text, (channel, rendered.text)
         if rendered.html is not None:
-            assert f'<html lang="{locale}">' in rendered.html
+            assert f'<html lang="{locale}" dir="ltr">' in rendered.html
+            # Webmail drops <html>: the wrapper says the language and direction again.
+            assert f'<div lang="{locale}" dir="ltr" role="article" aria-label="' in rendered.html
 
 
 def test_an_sms_time_on_another_day_carries_its_weekday() -> None:
