@@ -24,6 +24,14 @@ class OutboundMessage:
     html: str | None = None
     display_name: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Who reads it: "customer" (a contact too), or the team ("agent", "lead"). A channel
+    # that offers a way to answer (email's Reply-To) never gives the team the customer's.
+    audience: str = "customer"
+    # The conversation this message belongs to in the reader's inbox: the ticket's subject
+    # (in the customer's own words), and the Message-IDs of the customer's emails it answers
+    # (oldest first), when the help desk gave them.
+    thread_subject: str | None = None
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,13 @@ class EmailConfig:
     from_address: str = "support@example.com"
     from_name: str = "Support"
     reply_to: str | None = None  # may contain {ticket_id}
+    # The team's messages (nudges, escalations) answer here: an internal address, never the
+    # customer's ticket address (an agent answering a nudge must not write to the customer).
+    team_reply_to: str | None = None
+    # "thread": every email to a customer about one ticket reads "Re: <the ticket's
+    # subject>", so their inbox keeps one conversation (the kind's own subject line is the
+    # email's heading); "per_kind": each kind's subject.txt.
+    subject_policy: str = "thread"
     message_id_domain: str = "heard.invalid"
     pool_size: int = 4
     timeout: float = 15.0
@@ -61,6 +68,16 @@ def message_id(config: EmailConfig, message: OutboundMessage) -> str:
     return f"<{message.notification_id}@{config.message_id_domain}>"
 
 
+def subject_of(config: EmailConfig, message: OutboundMessage) -> str:
+    """One subject per conversation under the thread policy: `Re: <the ticket's subject>`
+    for every email to a customer (the customer's own words, as their first email had them);
+    the message's own subject otherwise, and always for the team."""
+    if (config.subject_policy == "thread" and message.audience == "customer"
+            and message.thread_subject):
+        return f"Re: {message.thread_subject.removeprefix('Re: ')}"
+    return message.subject or ""
+
+
 def build_email(config: EmailConfig, message: OutboundMessage) -> bytes:
     """A well-formed transactional email as wire bytes; every customer value stays in its header.
 
@@ -68,20 +85,26 @@ def build_email(config: EmailConfig, message: OutboundMessage) -> bytes:
     as the same message; replies thread under one root per ticket.
     """
     root = thread_id(message.ticket_id, config.message_id_domain)
+    # The customer's own emails first (oldest first), heard's root for the ticket last: a
+    # client threads under the customer's message where it has it, under the root anyway.
+    references = [*message.references, root]
     try:
         headers = [
             _address(config.from_address, config.from_name, "From"),
             _address(message.to, message.display_name, "To"),
-            text_header("Subject", message.subject or ""),
+            text_header("Subject", subject_of(config, message)),
             text_header("Date", format_datetime(datetime.now(UTC))),
             text_header("Message-ID", message_id(config, message)),
-            text_header("In-Reply-To", root),
-            text_header("References", root),
+            text_header("In-Reply-To", references[-2] if message.references else root),
+            text_header("References", " ".join(references)),
         ]
-        if config.reply_to:
-            headers.append(text_header("Reply-To",
-                                       config.reply_to.replace("{ticket_id}", message.ticket_id)))
-        headers.append(b"Auto-Submitted: auto-generated\r\n")
+        reply_to = (config.reply_to.replace("{ticket_id}", message.ticket_id)
+                    if config.reply_to and message.audience == "customer"
+                    else config.team_reply_to if message.audience != "customer" else None)
+        if reply_to:
+            headers.append(text_header("Reply-To", reply_to))
+        if "Auto-Submitted" not in message.headers:  # RFC 3834; a kind may say auto-replied
+            headers.append(b"Auto-Submitted: auto-generated\r\n")
         for name, value in message.headers.items():
             headers.append(text_header(single_line(name), value))
         return assemble(headers, message.text, message.html)

@@ -187,6 +187,14 @@ class EmailSettings(Frozen):
     reply_to: str | None = Field(
         None, description="Reply-To address; `{ticket_id}` is replaced by the ticket id"
     )
+    subject_policy: Literal["thread", "per_kind"] = Field(
+        "thread", description="thread: every email to a customer about a ticket reads "
+                              "'Re: <the ticket's subject>' (one conversation in their inbox); "
+                              "per_kind: each kind's subject.txt")
+    team_reply_to: str | None = Field(
+        None, description="Reply-To of the team's messages (nudges, escalations); unset: the "
+                          "team's `default` address in internal_recipients. Never the "
+                          "customer's ticket address")
     message_id_domain: str = "heard.invalid"
     pool_size: int = Field(4, ge=1, le=64)
     timeout_seconds: float = Field(15.0, gt=0)

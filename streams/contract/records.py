@@ -219,10 +219,17 @@ class EventBase(Strict):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+# An email's Message-ID as RFC 5322 writes it: `<left@right>`, no spaces.
+MessageId = Annotated[str, Field(min_length=5, max_length=998, pattern=r"^<[^<>\s@]+@[^<>\s@]+>$")]
+
+
 class TicketCreated(EventBase):
     type: Literal["ticket.created"]
     customer: Customer
     subject: LongText
+    # The Message-ID of the customer's email the ticket began with, when the help desk gives
+    # it: heard's emails to the customer then thread under it in their inbox.
+    message_id: MessageId | None = None
     urgent: bool = False
     agent: Agent | None = None
     next_milestone: Milestone | None = None
@@ -237,6 +244,8 @@ class CustomerMessage(EventBase):
     type: Literal["ticket.customer_message"]
     urgent: bool = False
     excerpt: LongText | None = None
+    # The Message-ID of the customer's email, when the help desk gives it (see TicketCreated).
+    message_id: MessageId | None = None
 
 
 class AgentReply(EventBase):

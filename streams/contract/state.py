@@ -265,6 +265,9 @@ class TicketState(Model):
     last_customer_message_at: datetime | None = None
     last_public_agent_update_at: datetime | None = None
     last_customer_notified_at: datetime | None = None
+    # The customer's own emails this ticket came with (Message-IDs, when the help desk gave
+    # them): the first, and the latest if another came. heard's emails reference them.
+    customer_message_ids: list[str] = Field(default_factory=list)
     seen_event_ids: list[str] = Field(default_factory=list)
     sent: list[SentRecord] = Field(default_factory=list)
     scheduled: list[Scheduled] = Field(default_factory=list)

@@ -108,7 +108,13 @@ class Delivery:
             # Content-Language (RFC 3282): the language the message was written in, so mail
             # clients and screen readers read it with the right voice.
             headers={"X-Heard-Notification-Id": n.notification_id, "X-Heard-Kind": n.kind,
-                     "Content-Language": n.locale.replace("_", "-")},
+                     "Content-Language": n.locale.replace("_", "-"),
+                     # RFC 3834: the acknowledgment answers the customer's own message.
+                     **({"Auto-Submitted": "auto-replied"} if n.kind == "acknowledgment"
+                        else {})},
+            audience=n.audience,
+            thread_subject=(n.context.get("ticket") or {}).get("subject") or None,
+            references=tuple((n.context.get("ticket") or {}).get("references") or ()),
         )
         if ready is not None:
             await ready()

@@ -33,6 +33,8 @@ def email_config(settings: ChannelSettings, environ: dict[str, str] | None = Non
         username=_secret(cfg.username_env, "email.username_env", env),
         password=_secret(cfg.password_env, "email.password_env", env),
         from_address=cfg.from_address, from_name=cfg.from_name, reply_to=cfg.reply_to,
+        team_reply_to=cfg.team_reply_to or cfg.internal_recipients.get("default"),
+        subject_policy=cfg.subject_policy,
         message_id_domain=cfg.message_id_domain, pool_size=cfg.pool_size,
         timeout=cfg.timeout_seconds, tls_context=context,
     )

@@ -89,6 +89,7 @@ def on_created(step: Step, event: TicketCreated) -> None:
     state.agent = event.agent or state.agent
     state.owner = state.owner or event.agent
     state.concern = event.concern or state.concern
+    remember_thread(state, event.message_id, first=True)
     if event.contacts is not None:
         state.contacts = other_people(event.customer, event.contacts)
     state.next_milestone = event.next_milestone
@@ -115,8 +116,19 @@ def hold_acknowledgment(step: Step, event: TicketCreated | CustomerMessage, what
     ), f"{what} after {hold:.0f} s unless an agent replies first")
 
 
+def remember_thread(state: TicketState, message_id: str | None, first: bool = False) -> None:
+    """Keep the customer's first email and their latest one: what heard's emails reference
+    (a reply threads under the latest; the first is the conversation's root)."""
+    if message_id is None or message_id in state.customer_message_ids:
+        return
+    ids = state.customer_message_ids
+    state.customer_message_ids = ([message_id, *ids[-1:]] if first or not ids
+                                  else [ids[0], message_id])
+
+
 def on_customer_message(step: Step, event: CustomerMessage) -> None:
     state = step.state
+    remember_thread(state, event.message_id)
     if state.last_customer_message_at is None or event.occurred_at > state.last_customer_message_at:
         state.last_customer_message_at = event.occurred_at
     if not state.known:

@@ -435,7 +435,8 @@ def send_to_team(step: Step, item: Scheduled, team_name: str | None, agent_email
         return
     context = {
         **with_every_promise_flag(item.context),
-        "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status},
+        "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status,
+                   "references": list(state.customer_message_ids)},
         "customer": _customer_for_the_team(step),
         "agent": {"name": agent_name},
         "holding": holding,

@@ -307,7 +307,8 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
             # "stakeholder") lets a template word it for someone who did not write.
             "role": getattr(customer, "role", "customer"),
         },
-        "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status},
+        "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status,
+                   "references": list(state.customer_message_ids)},
         "agent": {"name": state.agent.name} if state.agent else None,
         "owner": {"name": state.owner.name, "new": bool(news.get("owner_new"))
                   and (item.kind, channel) in OWNER_NEWS} if state.owner else None,

@@ -69,25 +69,33 @@ async def texts_saying(catchers: Catchers, words: str, what: str,
     return [body for body in found if words in body]
 
 
-async def mails_saying(catchers: Catchers, address: str, ticket: str, subject_start: str,
+async def mails_saying(catchers: Catchers, address: str, ticket: str, kind: str,
                        what: str) -> list[str]:
+    """The text of each email of this kind to `address` about `ticket`, once one came."""
     async def texts() -> list[tuple[str, str]]:
-        return [m for m in mails_to(catchers, address, ticket) if m[0].startswith(subject_start)]
+        return [(subject, text) for subject, text, of in kinds_to(catchers, address, ticket)
+                if of == kind]
 
-    return [text for _, text in await wait_until(texts, bool, 30, what)]
+    return [text for _, text in await wait_until(texts, bool, 60, what)]
 
 
 def mails_to(catchers: Catchers, address: str, ticket: str | None = None) -> list[tuple[str, str]]:
     """(subject, text) of each email to `address` (about `ticket`, if given)."""
+    return [(subject, text) for subject, text, _ in kinds_to(catchers, address, ticket)]
+
+
+def kinds_to(catchers: Catchers, address: str,
+             ticket: str | None = None) -> list[tuple[str, str, str]]:
+    """(subject, text, kind) of each email to `address` (about `ticket`, if given)."""
     found = []
     for path in sorted(catchers.mail_dir.glob("*.eml")):
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         thread = f"<ticket-{ticket}@heard.example.com>"
         to = message["To"].addresses[0].addr_spec  # type: ignore[attr-defined]
-        if to == address and (ticket is None or message["In-Reply-To"] == thread):
+        if to == address and (ticket is None or thread in str(message["References"]).split()):
             body = message.get_body(("plain",))  # type: ignore[attr-defined]
             text = body.get_content().replace("\r\n", "\n") if body else ""
-            found.append((str(message["Subject"]), text))
+            found.append((str(message["Subject"]), text, str(message["X-Heard-Kind"])))
     return found
 
 
@@ -122,7 +130,7 @@ async def test_a_b2b_story_with_three_people_a_choice_by_text_and_feedback_by_te
     assert "We found the duplicate charge on the 14th." in lucia_update
     [tom_update] = await texts_saying(catchers, "update on RP-1", "Tom's update", phone=TOM)
     assert tom_update.startswith("Tom, update on RP-1 (") and "duplicate charge" in tom_update
-    [heike_update] = await mails_saying(catchers, "heike@example.de", "RP-1", "",
+    [heike_update] = await mails_saying(catchers, "heike@example.de", "RP-1", "milestone_update",
                                         "Heike's update")
     assert heike_update.startswith("Hallo Heike Braun,") and "Aisha Khan" in heike_update
 
@@ -161,7 +169,7 @@ async def test_a_b2b_story_with_three_people_a_choice_by_text_and_feedback_by_te
     assert "¿Qué tal lo hicimos? Responde 1-5, o dinos qué falla." in closure
     [tom_closure] = await texts_saying(catchers, "is resolved", "Tom's closure", phone=TOM)
     assert "How did we do? Reply 1-5, or say what is wrong." in tom_closure
-    [heike_closure] = await mails_saying(catchers, "heike@example.de", "RP-1", "Gelöst",
+    [heike_closure] = await mails_saying(catchers, "heike@example.de", "RP-1", "closure_summary",
                                          "Heike's closure")
     assert "Wie gut haben wir das gemacht, von 1 (schlecht) bis 5 (sehr gut)?" in heike_closure
     # Options are for the one who decides: no stakeholder was offered them.
@@ -211,11 +219,11 @@ async def test_options_and_the_rating_by_signed_links_in_a_real_browser(
                       agent=OWNER, owner=True),
         stories.offered("RL-1", start + timedelta(seconds=2), eid="rl-offer")])
 
-    async def mail(subject_start: str) -> str:
-        return (await mails_saying(catchers, "amara@example.net", "RL-1", subject_start,
-                                   f"the email {subject_start!r}"))[0]
+    async def mail(kind: str) -> str:
+        return (await mails_saying(catchers, "amara@example.net", "RL-1", kind,
+                                   f"the {kind} email"))[0]
 
-    offer = await mail("Your choice: the way forward")
+    offer = await mail("options")
     second = link_in(offer, "2. Take the newer model now")
     local = second.replace(PUBLIC, f"http://127.0.0.1:{web_port}")
     page = await browser.new_page()
@@ -225,7 +233,7 @@ async def test_options_and_the_rating_by_signed_links_in_a_real_browser(
     assert [r for r in await replies(kafka_bootstrap, prefix) if r["ticket_id"] == "RL-1"] == []
     await page.click("text=Confirm my choice")
     assert "Your choice is in" in await page.inner_text("main")
-    confirmation = await mail("Your choice is in")
+    confirmation = await mail("option_confirmed")
     assert "You chose:\n\n  2. Take the newer model now: arrives in two days." in confirmation
     tampered = local[:-3] + ("AAA" if not local.endswith("AAA") else "BBB")
     answer = await page.goto(tampered)
@@ -234,7 +242,11 @@ async def test_options_and_the_rating_by_signed_links_in_a_real_browser(
 
     await send(kafka_bootstrap, prefix, [
         stories.resolved("RL-1", datetime.now(UTC), eid="rl-resolved")])
-    closure = await mail("Resolved: My parcel is late")
+    closure = await mail("closure_summary")
+    # One conversation in Amara's inbox: every email reads "Re: <her subject>"; the owner's
+    # notices keep their own subjects, and answer to the team, never to her ticket.
+    assert {subject for subject, _ in mails_to(catchers, "amara@example.net", "RL-1")} == {
+        "Re: My parcel is late"}
     assert "how did we do, from 1 (poor) to 5 (great)?" in closure
     four = link_in(closure, "4:")
     await page.goto(four.replace(PUBLIC, f"http://127.0.0.1:{web_port}"))

@@ -61,7 +61,8 @@ def mails_for(folder: Path, ticket: str) -> list[EmailMessage]:
     found = []
     for path in sorted(folder.glob("*.eml")):
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-        if message["In-Reply-To"] == f"<ticket-{ticket}@heard.example.com>":
+        # Every email of a ticket references its root (after the customer's own, if known).
+        if f"<ticket-{ticket}@heard.example.com>" in str(message["References"] or "").split():
             found.append(message)  # type: ignore[arg-type]
     return found
 
@@ -78,9 +79,12 @@ async def closure_sent_after(bootstrap: str, prefix: str, catchers: Catchers,
     been decided by the time this one is sent."""
     await send(bootstrap, prefix, [stories.created(sentinel, now(), eid=f"{sentinel}-1"),
                                    stories.resolved(sentinel, now(), eid=f"{sentinel}-2")])
-    await wait_for(lambda: any("Resolved" in m["Subject"]
+    await wait_for(lambda: any(m["X-Heard-Kind"] == "closure_summary"
                                for m in mails_for(catchers.mail_dir, sentinel)),
                    60, f"the closure summary of the marker ticket {sentinel}")
+
+
+CUSTOMERS_EMAIL = "<CAF=original.1@mail.example.net>"
 
 
 def now() -> datetime:
@@ -92,18 +96,22 @@ async def test_acknowledgment_email_reaches_a_real_smtp_server(
     start = now()
     event = stories.created("E2E-1", start, eid="e2e-1-created",
                             customer=stories.customer(name="Zoë <b>Brontë</b>",
-                                                      preferred_name="Zoë"))
+                                                      preferred_name="Zoë"),
+                            message_id=CUSTOMERS_EMAIL)
     await send(kafka_bootstrap, prefix, [event])
     await wait_for(lambda: mails_for(catchers.mail_dir, "E2E-1"), 60, "the acknowledgment")
 
     [mail] = mails_for(catchers.mail_dir, "E2E-1")
     assert not mail.defects
-    assert mail["Subject"] == "We have your message: My parcel is late"
+    # One conversation in the customer's inbox: her own subject, under her own email.
+    assert mail["Subject"] == "Re: My parcel is late"
+    assert mail["In-Reply-To"] == CUSTOMERS_EMAIL
+    assert mail["Auto-Submitted"] == "auto-replied"  # it answers her message (RFC 3834)
     assert mail["To"].addresses[0].addr_spec == "amara@example.net"
     assert mail["To"].addresses[0].display_name == "Zoë <b>Brontë</b>"
     nid = notification_id("E2E-1", "acknowledgment", "e2e-1-created", "email")
     assert mail["Message-ID"] == f"<{nid}@heard.example.com>"
-    assert mail["References"] == "<ticket-E2E-1@heard.example.com>"
+    assert mail["References"] == f"{CUSTOMERS_EMAIL} <ticket-E2E-1@heard.example.com>"
     assert mail["Reply-To"] == "support+E2E-1@example.com"
     assert mail.get_content_type() == "multipart/alternative"
     parts = [part.get_content_type() for part in mail.iter_parts()]
@@ -153,7 +161,7 @@ async def test_replay_with_duplicates_and_reordering_sends_each_message_once(
     ]
     replay = [*story, story[1], story[0], story[2], story[1]]
     await send(kafka_bootstrap, prefix, replay)
-    await wait_for(lambda: any("Resolved" in m["Subject"]
+    await wait_for(lambda: any(m["X-Heard-Kind"] == "closure_summary"
                                for m in mails_for(catchers.mail_dir, "E2E-3")),
                    60, "the closure summary")
     await send(kafka_bootstrap, prefix, [story[2], story[0]])
@@ -173,12 +181,12 @@ async def test_replay_with_duplicates_and_reordering_sends_each_message_once(
     closures = [d for d in await decisions_of(kafka_bootstrap, prefix, "E2E-3")
                 if d["kind"] == "closure_summary" and d["outcome"] == "send"]
     assert len(closures) == 1, closures
-    subjects = sorted(m["Subject"] for m in mails_for(catchers.mail_dir, "E2E-3"))
-    assert subjects == [
-        "Progress on your request: My parcel is late",
-        "Resolved: My parcel is late, and what we changed",
-        "We have your message: My parcel is late",
-    ]
+    sent = mails_for(catchers.mail_dir, "E2E-3")
+    assert sorted(str(m["X-Heard-Kind"]) for m in sent) == [
+        "acknowledgment", "closure_summary", "milestone_update"]
+    # One conversation: one subject, one root, whatever each message says in its heading.
+    assert {m["Subject"] for m in sent} == {"Re: My parcel is late"}
+    assert {m["References"] for m in sent} == {"<ticket-E2E-3@heard.example.com>"}
 
 
 async def test_reopen_during_grace_cancels_the_closure_and_sms_goes_by_consent(

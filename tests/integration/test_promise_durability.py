@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email import policy
+from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
@@ -19,6 +20,16 @@ from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
 from tests.integration.test_end_to_end import send
 
 pytestmark = pytest.mark.integration
+
+def mails_of(folder: Path, tickets: list[str]) -> list[EmailMessage]:
+    found = []
+    for path in folder.glob("*.eml"):
+        mail = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        ticket = str(mail["In-Reply-To"] or "").removeprefix("<ticket-").split("@")[0]
+        if ticket in tickets:
+            found.append(mail)  # type: ignore[arg-type]
+    return found
+
 
 def kinds_by_ticket(folder: Path, tickets: list[str]) -> Counter[tuple[str, str]]:
     found: Counter[tuple[str, str]] = Counter()
@@ -96,6 +107,12 @@ async def test_pending_promises_fire_once_after_a_sigkill_and_restart(
             fired = {key: n for key, n in sent.items() if key[1].startswith("checkpoint_e")
                      or key[1] == "checkpoint_holding"}
             assert fired == dict.fromkeys(expected, 1), "exactly once, only for broken promises"
+            # The lead's escalation answers to the team, never to the customer's ticket.
+            replies_to = {(str(mail["X-Heard-Kind"]), str(mail["Reply-To"]))
+                          for mail in mails_of(catchers.mail_dir, TICKETS)}
+            assert ("checkpoint_escalation", "team@example.com") in replies_to
+            assert not [pair for pair in replies_to if pair[0] == "checkpoint_escalation"
+                        and pair[1].startswith("support+")], replies_to
         finally:
             restarted.stop()
     finally:

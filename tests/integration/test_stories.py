@@ -88,7 +88,7 @@ def mails(folder: Any, ticket: str) -> dict[str, EmailMessage]:
     found: dict[str, EmailMessage] = {}
     for path in folder.glob("*.eml"):
         mail = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-        if mail["References"] == f"<ticket-{ticket}@heard.example.com>":
+        if f"<ticket-{ticket}@heard.example.com>" in str(mail["References"] or "").split():
             found[str(mail["X-Heard-Notification-Id"])] = mail  # type: ignore[assignment]
     return found
 

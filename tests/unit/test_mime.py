@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from dataclasses import replace
 from email.header import decode_header, make_header
 from email.message import EmailMessage, MIMEPart
 
@@ -180,3 +181,31 @@ def test_encoded_words_fill_to_their_byte_budget_exactly() -> None:
 
 def test_body_lines_stay_lines_on_the_wire() -> None:
     assert quoted_printable("a\nb\tc") == b"a\r\nb\tc"
+
+
+def test_the_teams_emails_never_answer_to_the_customers_ticket_address() -> None:
+    config = replace(CONFIG, team_reply_to="team-desk@example.com")
+    for audience in ("agent", "lead"):
+        nudge = parse(build_email(config, message(audience=audience, to="sam@example.com",
+                                                  subject="[T-42] Your promised update is due")))
+        assert nudge["Reply-To"] == "team-desk@example.com"
+        # The team's subjects are their own: no thread policy for them.
+        assert nudge["Subject"] == "[T-42] Your promised update is due"
+    silent = parse(build_email(replace(CONFIG, team_reply_to=None), message(audience="lead")))
+    assert silent["Reply-To"] is None
+    assert parse(build_email(config, message()))["Reply-To"] == "support+T-42@example.com"
+
+
+def test_a_customers_emails_share_one_subject_and_thread_under_her_own_email() -> None:
+    config = replace(CONFIG, subject_policy="thread")
+    first, latest = "<CAF-1@mail.example.net>", "<CAF-2@mail.example.net>"
+    threaded = parse(build_email(config, message(thread_subject="My parcel is late",
+                                                 references=(first, latest))))
+    assert threaded["Subject"] == "Re: My parcel is late"
+    assert threaded["In-Reply-To"] == latest
+    assert threaded["References"] == f"{first} {latest} <ticket-T-42@mail.example.com>"
+    again = parse(build_email(config, message(thread_subject="Re: My parcel is late")))
+    assert again["Subject"] == "Re: My parcel is late"  # never "Re: Re:"
+    own = parse(build_email(replace(CONFIG, subject_policy="per_kind"),
+                            message(thread_subject="My parcel is late")))
+    assert own["Subject"] == "We have your message"
