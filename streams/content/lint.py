@@ -26,6 +26,7 @@ from heard.streams.base.settings import Frozen, load_file
 from heard.streams.base.zones import known_timezone
 from heard.streams.content.rendering import Renderer, TemplateProblem, plain_words
 from heard.streams.content.sms_segments import segments
+from heard.streams.contract.pronouns import object_pronouns
 from heard.streams.contract.state import CUSTOMER_KINDS, KINDS
 
 # textstat 0.7.3 (pinned: later releases download a corpus at run time) imports
@@ -243,9 +244,9 @@ def sample_context(kind: str, persona: Persona, now: datetime,
     context: dict[str, Any] = {
         # The customer as the team's messages see them too: their zone, needs, language.
         "customer": {"timezone": persona.timezone, "language": persona.locale, "role": "customer",
-                     "them": "them", "their": "their",
                      "plain_text_only": persona.plain_text_only,
-                     "quiet_hours": {"start": "21:00", "end": "08:00"}, **persona.customer},
+                     "quiet_hours": {"start": "21:00", "end": "08:00"}, **persona.customer,
+                     **object_pronouns(persona.customer.get("pronouns"))},  # "her time"
         "holding": {"status": "deferred", "until": due, "reason": "the customer's quiet hours",
                     "channel": persona.channel},
         "undelivered": {"kind": "acknowledgment", "channel": persona.channel,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from heard.streams.contract.pronouns import object_pronouns
 from heard.streams.contract.records import CheckpointPromised
 from heard.streams.contract.state import (
     Notification,
@@ -465,18 +466,6 @@ def team_recipient(rules: Rules, channel: str, audience: str, team: str,
         own = agent_email if channel == "email" else None
         return own or routes.get(team) or routes.get("default")
     return routes.get(f"lead:{team}") or routes.get("lead")
-
-
-# The team's messages speak of the customer as they asked: "goes to him at 8 am, his time".
-KNOWN_PRONOUNS = {"she": ("her", "her"), "he": ("him", "his"), "they": ("them", "their")}
-
-
-def object_pronouns(pronouns: str | None) -> dict[str, str]:
-    """`them` and `their` from the customer's own pronouns ("she/her" -> her, her); "they"
-    forms for pronouns not listed (the name is never guessed at)."""
-    first = (pronouns or "").split("/")[0].strip().lower()
-    them, their = KNOWN_PRONOUNS.get(first, KNOWN_PRONOUNS["they"])
-    return {"them": them, "their": their}
 
 
 def _customer_for_the_team(step: Step) -> dict[str, Any]:

@@ -232,7 +232,7 @@ def test_a_promise_is_checked_against_the_calendar_it_names() -> None:
 
 
 def test_the_team_speaks_of_the_customer_by_the_pronouns_they_gave() -> None:
-    from heard.streams.policy.promises import object_pronouns
+    from heard.streams.contract.pronouns import object_pronouns
 
     assert object_pronouns("she/her") == {"them": "her", "their": "her"}
     assert object_pronouns("He/Him") == {"them": "him", "their": "his"}

@@ -251,3 +251,17 @@ def test_an_sms_time_carries_the_words_its_language_needs_around_it(
                                  "follow_up": False}
     text = renderer.render("acknowledgment", "sms", locale, "UTC", context).text
     assert words in text, text
+
+
+def test_the_teams_nudge_keeps_its_paragraphs_apart_and_her_pronouns() -> None:
+    """The promise's own words, then the customer's quiet hours: two paragraphs, and a
+    she/her customer is "her" in the team's words."""
+    linter = load_linter(REPO / "config", REPO / "templates")
+    [everyday] = [p for p in linter.personas if p.key == "everyday"]
+    context = sample_context("checkpoint_nudge", everyday, NOW)
+    assert context["customer"]["pronouns"] == "she/her"
+    text = linter.renderer.render("checkpoint_nudge", "email", "en", "Europe/London",
+                                  context).text
+    what = context["promise"]["what"]
+    assert f"  {what}\n\nAmara's quiet hours are 21:00 to 08:00, her time:" in text, text
+    assert "\n\n\n" not in text
