@@ -190,7 +190,11 @@ def sample_contexts(kind: str, persona: Persona, now: datetime,
                  "options": [{**offer["options"][0], "link": None},
                              {**offer["options"][1], "link": None, "tradeoff": None,
                               "timeline": None}]}
-        variants.append(("two-options", {**base, "offer": plain}))
+        # The choice, as the contract allows it: no trade-off, no timeline (both optional).
+        bare = ({**base["chosen"], "tradeoff": None, "timeline": None}
+                if "chosen" in base else None)
+        variants.append(("two-options", {**base, "offer": plain,
+                                         **({"chosen": bare} if bare else {})}))
         if "changed_from" in base:
             variants.append(("changed-choice", {**base, "changed_from": 1, "text": None}))
     if kind == "milestone_update":

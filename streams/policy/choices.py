@@ -21,11 +21,18 @@ from heard.streams.policy.step import Step, queue_now
 TEAM_KINDS = ("options_answered", "options_unanswered")
 
 
+# An option as every template reads it: the contract's optional fields present, empty when
+# the agent gave none (`link` is set by delivery when signed one-click links are configured).
+OPTION_DEFAULTS: dict[str, Any] = {"tradeoff": None, "timeline": None, "link": None}
+
+
+def option_context(option: dict[str, Any]) -> dict[str, Any]:
+    return {**OPTION_DEFAULTS, **option}
+
+
 def offer_context(offer: Offer, intro: str | None = None) -> dict[str, Any]:
-    # `link` is set by delivery when signed one-click links are configured.
     return {"id": offer.offer_id, "intro": intro,
-            "options": [{"tradeoff": None, "timeline": None, "link": None, **option}
-                        for option in offer.options],
+            "options": [option_context(option) for option in offer.options],
             "count": len(offer.options),
             "choose_by": offer.choose_by.isoformat() if offer.choose_by else None}
 
@@ -96,7 +103,7 @@ def on_option_chosen(step: Step, event: OptionChosen) -> None:
     # Whether the customer is sent a confirmation (the team is told either way, and why not).
     confirmation = ("replaced" if offer.withdrawn else
                     "closed" if state.status in ("resolved", "closed") else "sent")
-    context = {"offer": offer_context(offer), "chosen": chosen,
+    context = {"offer": offer_context(offer), "chosen": option_context(chosen),
                "changed_from": changed_from, "via": event.via, "text": event.text,
                "confirmation": confirmation}
     step.log("record", f"option {event.option} chosen by {event.via}"

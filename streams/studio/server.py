@@ -53,7 +53,7 @@ WORDINGS = {"": "", "no-milestone": "when the ticket has no milestone: the first
             "next-update": "for the next update a holding update promised",
             "last-holding": "the last holding update in a row (names no time)",
             "two-options": "two options, no deadline, no intro, no links; one without "
-                           "trade-off or timeline",
+                           "trade-off or timeline (and the one chosen without them)",
             "changed-choice": "the customer changed their choice",
             "no-links": "the rating asked without links (no link secret configured)",
             "no-question": "no rating asked (feedback ask: false)",

@@ -332,3 +332,24 @@ def test_feedback_logs_what_was_said_and_a_contacts_answer_is_hashed() -> None:
                                  "kept_updated")]
     assert outcomes[1].replies[0].respondent is None
     assert outcomes[2].replies[0].respondent == hashlib.sha256(b"c-9").hexdigest()[:16]
+
+
+def test_a_choice_without_timeline_or_tradeoff_is_confirmed_and_the_owner_told() -> None:
+    """The contract makes an option's timeline and trade-off optional: the customer's
+    confirmation and the owner's notice render (every channel) without them."""
+    from heard.streams.content.rendering import Renderer
+
+    bare = [{"label": "Wait for the same model"}, {"label": "A full refund"}]
+    state, outcomes = run([stories.created("T1", T0, urgent=True),
+                           stories.event("ticket.assigned", "T1", T0 + minutes(1),
+                                         agent=stories.AGENT, owner=True),
+                           stories.offered("T1", T0 + minutes(2), options=bare),
+                           stories.chosen("T1", T0 + minutes(3), 2)])
+    told = [n for n in outcomes[-1].notifications
+            if n.kind in ("option_confirmed", "options_answered")]
+    assert {n.kind for n in told} == {"option_confirmed", "options_answered"}
+    renderer = Renderer(REPO / "templates")
+    for notification in told:
+        rendered = renderer.render(notification.kind, notification.channel, notification.locale,
+                                   notification.timezone, notification.context)
+        assert "A full refund" in rendered.text and "None" not in rendered.text

@@ -179,3 +179,14 @@ def test_links_with_one_name_to_different_places_are_refused(templates: Path) ->
          "Choose option {{ option.number }}</a>", ">Choose this one</a>")
     assert any("options/en/email.html" in f and "links are named 'Choose this one' and go to "
                "different places" in f for f in findings(templates)), findings(templates)
+
+
+def test_a_template_that_assumes_an_optional_field_is_caught_before_a_customer_is(
+        templates: Path) -> None:
+    # An option's timeline is optional in the contract: a confirmation that reads it
+    # without `{% if %}` would show "None" (or fail) for a choice made without one.
+    edit(templates, "option_confirmed/en/email.txt",
+         '{% if chosen.timeline %}: {{ chosen.timeline | trim(".") }}{% endif %}',
+         ': {{ chosen.timeline }}')
+    assert any("option_confirmed/en/email.txt" in f and "'None' reaches the reader" in f
+               for f in findings(templates)), findings(templates)
