@@ -354,6 +354,15 @@ class Renderer:
             self.env.get_template(name)
         return self.loader.hashes[name]
 
+    def _source_line(self, name: str, line: int | None) -> str:
+        if line is None:
+            return ""
+        try:
+            lines = (self.root / name).read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return ""
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
     # ------------------------------------------------------------ render
     def render_file(self, name: str, context: dict[str, Any], locale: str, timezone: str) -> str:
         from zoneinfo import ZoneInfo
@@ -371,8 +380,9 @@ class Renderer:
         except TemplateNotFound as exc:
             raise TemplateProblem(name, None, f"includes a missing template {exc.name}") from exc
         except TemplateError as exc:
-            raise TemplateProblem(name, _template_line(exc, name),
-                                  plain_words(str(exc), context)) from exc
+            line = _template_line(exc, name)
+            raise TemplateProblem(name, line, plain_words(
+                str(exc), context, self._source_line(name, line))) from exc
         # A filter's or an expression's error is the template's problem, never a crash.
         except (TypeError, ValueError, LookupError, AttributeError, ArithmeticError) as exc:
             raise TemplateProblem(name, _template_line(exc, name), str(exc)) from exc
@@ -420,16 +430,21 @@ def with_later_keys(context: dict[str, Any]) -> dict[str, Any]:
 _MISSING_ATTRIBUTE = re.compile(r"'dict object' has no attribute '(\w+)'")
 
 
-def plain_words(message: str, context: dict[str, Any] | None = None) -> str:
-    """Jinja's messages in a writer's words, with a "did you mean" from the context."""
+def plain_words(message: str, context: dict[str, Any] | None = None, source: str = "") -> str:
+    """Jinja's messages in a writer's words, with a "did you mean" from the context: among
+    the fields of the object the template line reads (`customer.first_name`: the customer's
+    fields), or of every object when the line does not say which."""
     missing = _MISSING_ATTRIBUTE.search(message)
     if missing and context is not None:
         name = missing.group(1)
-        known = sorted({key for value in context.values() if isinstance(value, dict)
-                        for key in value})
+        owners = {owner for owner in re.findall(rf"\b(\w+)\s*\.\s*{re.escape(name)}\b", source)
+                  if isinstance(context.get(owner), dict)}
+        objects = [context[owner] for owner in owners] if owners else list(context.values())
+        known = sorted({key for value in objects if isinstance(value, dict) for key in value})
         near = difflib.get_close_matches(name, known, n=1, cutoff=0.4)
         hint = f"; did you mean `{near[0]}`?" if near else ""
-        return f"there is no `{name}` here{hint} (docs/templates.md lists what there is)"
+        where = f" in `{sorted(owners)[0]}`" if len(owners) == 1 else " here"
+        return f"there is no `{name}`{where}{hint} (docs/templates.md lists what there is)"
     if "expected token 'end of print statement'" in message:
         return ("a {{ ... }} holds one value: a filter needs a `|` before it, or a `}}` is "
                 f"missing ({message})")

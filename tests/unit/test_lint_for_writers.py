@@ -54,7 +54,17 @@ def test_a_misspelt_variable_gets_a_did_you_mean(templates: Path) -> None:
     [problem] = [f for f in findings(templates) if "there is no" in f]
     assert "milestone_update/en/email.txt line 1" in problem
     assert "(personas: everyday, long-name, non-latin" in problem
-    assert "there is no `greting_name` here; did you mean `greeting_name`?" in problem
+    assert "there is no `greting_name` in `customer`; did you mean `greeting_name`?" in problem
+
+
+def test_did_you_mean_offers_the_fields_of_the_object_in_question(templates: Path) -> None:
+    # `first_name` is nearer to `first_reply` (a field of next_milestone) than to any of
+    # the customer's: the suggestion must come from the customer's own fields.
+    edit(templates, "acknowledgment/en/email.txt", "{{ customer.greeting_name }}",
+         "{{ customer.first_name }}")
+    [problem] = {f.split(" (personas")[0] for f in findings(templates) if "there is no" in f}
+    assert "there is no `first_name` in `customer`" in problem
+    assert "first_reply" not in problem
 
 
 def test_a_broken_print_is_explained_in_plain_words(templates: Path) -> None:
