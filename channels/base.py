@@ -6,9 +6,11 @@ permanent delivery errors (`raise ... from exc`); nothing returns a bool.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 
@@ -41,6 +43,25 @@ class Receipt:
     provider_id: str
     accepted_at: datetime
     detail: str = ""
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A provider's `Retry-After` (RFC 9110): delay-seconds, or an HTTP date to wait until;
+    None when absent or unreadable (the retry's own backoff applies then)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            until = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if until.tzinfo is None:
+            return None
+        seconds = (until - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class DeliveryError(Exception):

@@ -35,6 +35,7 @@ from heard.channels.base import (
     Receipt,
     RetryableDeliveryError,
     TemplateParts,
+    retry_after_seconds,
 )
 from heard.channels.mime import single_line
 
@@ -146,19 +147,12 @@ class SlackWebhookChannel:
         reason = f"Slack {status}: {answer.strip() or 'no reason given'}"
         if status == 429 or status >= 500:
             raise RetryableDeliveryError(reason, code=str(status),
-                                         retry_after=_seconds(retry_after))
+                                         retry_after=retry_after_seconds(retry_after))
         raise PermanentDeliveryError(reason, code=str(status))
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _build(settings: SlackSettings, environ: Mapping[str, str] | None) -> Channel:

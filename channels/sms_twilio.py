@@ -25,6 +25,7 @@ from heard.channels.base import (
     Receipt,
     RecipientOptedOut,
     RetryableDeliveryError,
+    retry_after_seconds,
 )
 
 OPTED_OUT = 21610
@@ -121,7 +122,7 @@ class TwilioSmsChannel:
         code = str(exc.code) if exc.code is not None else None
         reason = f"Twilio {exc.status}{f'/{code}' if code else ''}: {exc.msg}"
         if exc.status == 429 or exc.status >= 500:
-            retry_after = _seconds(self._http.last_headers.get("Retry-After"))
+            retry_after = retry_after_seconds(self._http.last_headers.get("Retry-After"))
             return RetryableDeliveryError(reason, code=code, retry_after=retry_after)
         if exc.code == OPTED_OUT:
             return RecipientOptedOut(reason, code=code)
@@ -131,10 +132,3 @@ class TwilioSmsChannel:
         await self._http.close()
 
 
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

@@ -186,3 +186,18 @@ def test_no_channel_config_shows_its_secret_in_a_repr() -> None:
     assert "EmailConfig(" in shown and "SmsConfig(" in shown
     for secret in ("pw-Xq81", "tok-Zr52", "url-Kv33"):
         assert secret not in shown
+
+
+def test_retry_after_is_read_once_for_every_channel_in_both_of_its_forms() -> None:
+    from datetime import UTC, datetime
+
+    from heard.channels.base import retry_after_seconds
+
+    now = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    assert retry_after_seconds("30", now) == 30.0
+    assert retry_after_seconds(" 2.5 ", now) == 2.5
+    assert retry_after_seconds("Mon, 07 Dec 2026 10:01:30 GMT", now) == 90.0  # an HTTP date
+    assert retry_after_seconds("Mon, 07 Dec 2026 09:59:00 GMT", now) == 0.0  # already past
+    for unreadable in (None, "", "soon", "nan", "inf", "-inf"):
+        assert retry_after_seconds(unreadable, now) in (None, 0.0), unreadable
+    assert retry_after_seconds("-5", now) == 0.0
