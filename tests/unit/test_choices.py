@@ -344,7 +344,7 @@ def test_a_choice_without_timeline_or_tradeoff_is_confirmed_and_the_owner_told()
                        stories.event("ticket.assigned", "T1", T0 + minutes(1),
                                      agent=stories.AGENT, owner=True),
                        stories.offered("T1", T0 + minutes(2), options=bare),
-                           stories.chosen("T1", T0 + minutes(3), 2)])
+                       stories.chosen("T1", T0 + minutes(3), 2)])
     told = [n for n in outcomes[-1].notifications
             if n.kind in ("option_confirmed", "options_answered")]
     assert {n.kind for n in told} == {"option_confirmed", "options_answered"}
