@@ -53,8 +53,14 @@ def writing_locale(language: str, kind: str, rules: Rules) -> tuple[str, list[st
     if not available:
         return language, chain
     known = {locale.lower().replace("_", "-"): locale for locale in available}
+    base = language.replace("_", "-").split("-")[0]
     for candidate in chain:
         if candidate.lower().replace("_", "-") in known:
+            if candidate == base != language:
+                # The reader's language has templates, their region none: written in the
+                # language's templates (the renderer finds them), dates and numbers in the
+                # reader's own region (en-GB: "Monday 7 December", never "December 7").
+                return language, chain
             return known[candidate.lower().replace("_", "-")], chain
     return rules.default_locale, chain
 

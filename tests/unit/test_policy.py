@@ -230,8 +230,28 @@ def test_a_language_without_templates_falls_back_by_the_chain_and_says_so() -> N
     assert fallback == "no acknowledgment templates in 'ja'; written in 'en' (tried ja -> en)"
     regional = stories.created("T-fr", urgent=True, customer=stories.customer(language="fr-CA"))
     _, [outcome] = run([regional], rules=rules)
-    assert outcome.notifications[0].locale == "fr"  # the language before the default
-    assert any("tried fr-CA -> fr -> en" in d.reason for d in outcome.decisions)
+    # Their language's templates, their region's dates: written in fr, formatted fr-CA.
+    assert outcome.notifications[0].locale == "fr-CA"
+    assert not any("no acknowledgment templates" in d.reason for d in outcome.decisions)
+
+
+def test_a_british_reader_gets_british_dates_from_the_english_templates() -> None:
+    from heard.streams.content.rendering import Renderer
+
+    rules = Rules(policy=RULES.policy, internal_recipients=RULES.internal_recipients,
+                  template_locales={"acknowledgment": ("de", "en", "es", "fr")})
+    renderer = Renderer(REPO / "templates")
+    for language, shown, never in (("en-GB", "Friday 20 November", "November 20"),
+                                   ("en-IE", "Friday 20 November", "November 20"),
+                                   ("en-US", "November 20", "20 November")):
+        created = stories.created(f"T-{language}", urgent=True, customer=stories.customer(
+            language=language, timezone="Europe/London"))
+        _, [outcome] = run([created], rules=rules)
+        [note] = outcome.notifications
+        text = renderer.render(note.kind, "email", note.locale, note.timezone,
+                               note.context).text
+        assert shown in text and never not in text, (language, text)
+        assert "Hi Amara" in text  # the English templates
 
 
 def test_a_backlog_replayed_at_once_still_lets_the_reply_cancel_the_held_acknowledgment() -> None:
