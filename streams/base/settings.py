@@ -389,6 +389,8 @@ class PolicySettings(Frozen):
     # by 3 pm"); off when the help desk's own reply already says it.
     announce_first_promise: bool = True
     holding_interval_minutes: float = Field(120, gt=0)
+    # An urgent ticket's holding update names a nearer next time (team time too).
+    urgent_holding_interval_minutes: float = Field(30, gt=0)
     holding_updates_in_a_row: int = Field(3, ge=1)
 
     @field_validator("default_timezone", "team_timezone")

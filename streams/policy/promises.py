@@ -390,12 +390,15 @@ def watch_next_update(step: Step, holding: Scheduled, *, counts: bool = True) ->
 
 def next_update_time(step: Step, *, counted: bool = False) -> datetime | None:
     """When the next holding update will say the customer hears from us again (None for
-    the last one in a row): `holding_interval_minutes` of team time from now, out of the
+    the last one in a row): `holding_interval_minutes` of team time from now (urgent
+    tickets: `urgent_holding_interval_minutes`), out of the
     customer's quiet hours. `counted`: this holding update is already in the count."""
     state, policy = step.state, step.rules.policy
     if state.holding_updates_in_a_row + (0 if counted else 1) >= policy.holding_updates_in_a_row:
         return None
-    due = business_deadline(step.now, policy.holding_interval_minutes, policy)
+    minutes = (policy.urgent_holding_interval_minutes if state.urgent
+               else policy.holding_interval_minutes)
+    due = business_deadline(step.now, minutes, policy)
     # A time inside the customer's quiet hours could not be kept: name the end of them.
     return quiet_until(due, state.customer, policy) or due
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from heard.streams.contract import stories
 from heard.streams.contract.state import Notification, TicketState
@@ -240,3 +240,17 @@ def test_the_team_speaks_of_the_customer_by_the_pronouns_they_gave() -> None:
     # Pronouns heard does not know the forms of, or none given: "they" forms, never a guess.
     assert object_pronouns("ze/zir") == object_pronouns(None) == {"them": "them",
                                                                    "their": "their"}
+
+
+def test_an_urgent_tickets_holding_update_names_a_nearer_next_time() -> None:
+    """The interval follows urgency (policy: 30 minutes urgent, 120 otherwise, team time)."""
+    def next_word(urgent: bool) -> datetime:
+        state, _ = run([stories.created("T1", urgent=urgent),
+                        stories.promised("T1", T0 + minutes(5), DUE)])
+        assert state is not None
+        out = tick(state, DUE)
+        [holding] = [n for n in ladder(out) if n.kind == "checkpoint_holding"]
+        return datetime.fromisoformat(holding.context["next_update"]["due_at"])
+
+    assert next_word(urgent=True) == DUE + minutes(30)
+    assert next_word(urgent=False) == DUE + minutes(120)
