@@ -55,7 +55,7 @@ def test_a_backlog_past_the_due_time_skips_the_nudge_and_the_stale_announcement(
         ("cancel", "milestone_update", "the promised time passed before it could be announced"),
         ("cancel", "checkpoint_nudge", "nudge released after the due time; the escalation takes over"),
         ("send", "checkpoint_escalation", "checkpoint_escalation to the lead by email"),
-        ("schedule", "checkpoint", "the holding update promises news by 2026-11-20T15:01:00+00:00; "
+        ("schedule", "checkpoint", "the holding update promises news by 2026-11-20T13:31:00+00:00; "
                                    "the lead and the customer hear if nothing real reaches them by then"),
         ("send", "checkpoint_holding", "checkpoint_holding to the customer by email"),
     ]
@@ -64,18 +64,18 @@ def test_a_backlog_past_the_due_time_skips_the_nudge_and_the_stale_announcement(
 
 
 def test_three_holding_updates_in_a_row_then_none_names_a_time() -> None:
-    first = tick(promised(), DUE)
+    first = tick(promised(), DUE)  # an urgent ticket: the next word in 30 minutes
     assert (first.state.next_update_due, first.state.holding_updates_in_a_row) == (
-        T0 + timedelta(hours=5), 1)
+        T0 + timedelta(hours=3, minutes=30), 1)
     [holding] = [n for n in first.notifications if n.kind == "checkpoint_holding"]
-    assert holding.context["next_update"] == {"due_at": (T0 + timedelta(hours=5)).isoformat()}
+    assert holding.context["next_update"] == {"due_at": (T0 + timedelta(hours=3, minutes=30)).isoformat()}
     watched = [item for item in first.state.scheduled if item.context["promise"].get("next_update")]
     assert sorted(item.kind for item in watched) == ["checkpoint_escalation", "checkpoint_holding"]
     assert watched[0].context["promise"]["agent_name"] == "Sam Reyes"
     assert watched[0].context["promise"]["outside_team_hours"] is False
-    second = tick(first.state, T0 + timedelta(hours=5))
+    second = tick(first.state, T0 + timedelta(hours=3, minutes=30))
     assert len([i for i in second.state.scheduled if i.context["promise"].get("next_update")]) == 2
-    third = tick(second.state, T0 + timedelta(hours=7))
+    third = tick(second.state, T0 + timedelta(hours=4))
     assert ("record", "checkpoint", "3 holding updates in a row: this one names no next time; "
             "the lead has the ticket") in log(third)
     assert third.state.next_update_due is None and third.state.scheduled == []
