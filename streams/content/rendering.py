@@ -143,7 +143,9 @@ def _time_phrase(ctx: Context, value: Any, form: str) -> str:
     local = moment.astimezone(zone)
     today = _on_the_day_sent(ctx, moment)
     clock = format_time(moment, "short", tzinfo=zone, locale=locale)
-    day = format_datetime(moment, "EEE", tzinfo=zone, locale=locale)
+    # Spanish short weekdays read as words ("antes del mar": before the sea): the whole day.
+    day = format_datetime(moment, "EEEE" if language == "es" else "EEE", tzinfo=zone,
+                          locale=locale)
     if language == "es":
         # "la 1:30", "las 13:30", and on a 12-hour clock "la 1:30 p. m."
         hour = local.hour % 12 or 12 if _twelve_hour(locale) else local.hour

@@ -237,7 +237,7 @@ def test_a_notification_decided_before_follow_ups_existed_keeps_its_first_reply_
 @pytest.mark.parametrize(("locale", "due", "words"), [
     ("es", "2026-11-29T13:00:00+00:00", "Lo siguiente: un hueco del mensajero, antes de las 13:00."),
     ("es", "2026-11-29T01:30:00+00:00", "antes de la 1:30."),
-    ("es", "2026-12-02T09:13:00+00:00", "antes del mié a las 9:13."),
+    ("es", "2026-12-02T09:13:00+00:00", "antes del miércoles a las 9:13."),  # never "del mar"
     ("es_MX", "2026-11-29T13:30:00+00:00", "antes de la 1:30"),  # a 12-hour clock
     ("fr", "2026-11-29T15:00:00+00:00", "au plus tard à 15:00."),
     ("fr", "2026-12-02T09:13:00+00:00", "au plus tard mer. à 09:13."),
