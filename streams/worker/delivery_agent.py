@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, MutableMapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heard.streams.base.settings import TopicNames
@@ -41,6 +41,21 @@ class ConsentWithdrawn(Exception):
     def __init__(self, refusal: ConsentUpdate) -> None:
         super().__init__(refusal.source)
         self.refusal = refusal
+
+
+# How each way of withdrawing consent reads to the team (the record's source, before ":").
+WITHDRAWN_BY = {"twilio-inbound": "by texting STOP",
+                "twilio-status": "the carrier refused our texts (Twilio 21610)",
+                "provider-refusal": "the provider refused to deliver to them",
+                "sms-stop": "by texting STOP"}
+
+
+def withdrawn_reason(channel: str, at: datetime, source: str) -> str:
+    """Why a message was not sent, for the team and `heard explain`: in words, with the time
+    to the minute (UTC), never a raw timestamp."""
+    how = WITHDRAWN_BY.get(source.split(":")[0], source.split(":")[0])
+    when = at.astimezone(UTC).strftime("%-d %b %Y, %H:%M UTC")
+    return f"the recipient withdrew {channel} consent on {when} ({how})"
 
 
 class DeliveryAgent(Agent):
@@ -105,9 +120,8 @@ class DeliveryAgent(Agent):
             except ConsentWithdrawn as withdrawn:
                 refusal = withdrawn.refusal
         if refusal is not None:
-            outcome = self.delivery.suppressed(
-                notification, f"the recipient withdrew {notification.channel} consent at "
-                f"{refusal.at.isoformat()} ({refusal.source.split(':')[0]})")
+            outcome = self.delivery.suppressed(notification, withdrawn_reason(
+                notification.channel, refusal.at, refusal.source))
             await self.publish(outcome, key)
             await self._instead(outcome.notification, outcome.fallback, outcome.reason, key)
             return

@@ -495,8 +495,8 @@ async def test_a_withdrawn_consent_suppresses_the_message_and_the_team_is_told()
     assert worker.email.sent == []
     assert worker.statuses() == ["suppressed"]
     [event] = values(worker.sink, TOPICS.notification_events)
-    assert event["reason"] == ("the recipient withdrew email consent at "
-                               "2026-11-20T10:00:00+00:00 (sms-stop)")
+    assert event["reason"] == ("the recipient withdrew email consent on 20 Nov 2026, 10:00 UTC "
+                               "(by texting STOP)")
     assert [n.audience for n in worker.outbound()] == ["agent", "lead"]
 
 
