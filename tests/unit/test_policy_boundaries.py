@@ -694,8 +694,8 @@ def test_a_promise_is_inherited_with_the_ticket_and_the_nudge_says_so() -> None:
 
 
 @pytest.mark.parametrize(("after", "confirmation", "words"), [
-    ("resolved", "closed", "has not confirmed it to them: the ticket is resolved"),
-    ("closed", "closed", "has not confirmed it to them: the ticket is closed"),
+    ("resolved", "closed", "has not confirmed it to her: the ticket is resolved"),
+    ("closed", "closed", "has not confirmed it to her: the ticket is closed"),
     ("replaced", "replaced", "the offer had been replaced by a newer one"),
 ])
 def test_the_owner_is_never_told_a_choice_was_confirmed_when_it_was_not(
