@@ -24,6 +24,7 @@ from heard.streams.connectors.service import Ingest, Publisher
 from heard.streams.contract import stories
 from heard.streams.kafka.readback import read_topic
 from heard.streams.kafka.topics import ensure_topics
+from tests.conftest import wait_for
 from tests.connector_signing import SECRETS, body_of, signed_headers
 from tests.peers import REPO
 
@@ -249,6 +250,13 @@ async def test_hostile_canonical_lines_get_400_with_their_line_never_500(ingest:
         assert answer["error"].startswith("line 3: ") and reason in answer["error"], answer
 
 
+def frozen(pid: int) -> bool:
+    """Every thread of the process stopped (a signal reaches a busy thread a moment later)."""
+    states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+              for task in Path(f"/proc/{pid}/task").iterdir()]
+    return bool(states) and all(state in ("T", "t") for state in states)
+
+
 async def test_a_paused_broker_gets_no_2xx_and_the_retry_lands_once(tmp_path: Path) -> None:
     """A 2xx promises the event is in Kafka: while the broker is frozen (SIGSTOP: it accepts
     connections but answers nothing) no webhook gets one."""
@@ -266,6 +274,7 @@ async def test_a_paused_broker_gets_no_2xx_and_the_retry_lands_once(tmp_path: Pa
         assert (await running.post_until_accepted("/webhooks/github", warm, signed_headers(
             "github", "issues_opened", warm, delivery="p-0")))[0] == 202
         os.kill(broker.process.pid, signal.SIGSTOP)  # the broker this test started
+        await wait_for(lambda: frozen(broker.process.pid), 30, "every broker thread stopped")
         try:
             # Inside the vendor's timeout (the client's), whatever the frozen broker does.
             status, answer = await running.post("/webhooks/github", body, headers,
