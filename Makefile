@@ -15,6 +15,7 @@ LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml setup.py
+	@echo "installing the locked Python packages into $(VENV) (a few minutes the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
@@ -33,6 +34,7 @@ lock:
 prism: devstack/prism/node_modules/.bin/prism devstack/axe/node_modules/axe-core/axe.min.js
 
 devstack/prism/node_modules/.bin/prism: devstack/prism/package-lock.json
+	@echo "installing Prism (Twilio's contract peer) from its lock file"
 	cd devstack/prism && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -42,6 +44,7 @@ devstack/axe/node_modules/axe-core/axe.min.js: devstack/axe/package-lock.json
 	touch $@
 
 kafka-jars: install
+	@echo "resolving Apache Kafka's jars with Maven (cached in ~/.cache/heard after the first time)"
 	$(PY) -c "from heard.devstack.kafka import resolve_kafka_jars; print('Kafka jars:', resolve_kafka_jars())"
 
 run: install kafka-jars

@@ -62,6 +62,11 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes]) -
     raise StackError(f"nothing answered on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
+def say(what: str) -> None:
+    """What the stack is doing, on stderr, while a new user waits for it."""
+    print(f"dev stack: {what}", file=sys.stderr, flush=True)
+
+
 def up(ports: StackPorts | None = None) -> dict[str, dict[str, int]]:
     if importlib.util.find_spec("aiosmtpd") is None:
         raise StackError("the local stack's mail catcher needs aiosmtpd: pip install 'heard[devstack]'")
@@ -77,7 +82,9 @@ def up(ports: StackPorts | None = None) -> dict[str, dict[str, int]]:
     (root / "kafka").mkdir(parents=True, exist_ok=True)
     root.chmod(0o700)  # captured messages and the broker's logs: this user's alone
     broker = KafkaBroker(root / "kafka", port=ports.kafka)
+    say(f"starting Kafka on 127.0.0.1:{ports.kafka} (KRaft, one node; about 10 s)")
     broker.start(detach=True)
+    say(f"starting the mail catcher on :{ports.mail} and the SMS capture on :{ports.sms}")
     assert broker.process is not None
     manifest = {"kafka": {"pid": broker.process.pid, "port": ports.kafka}}
     try:
