@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from heard.streams.kafka.faust_recovery import require_reviewed
+
 REVIEWED_FAUST_VERSIONS = ("0.15.3",)
 IDEMPOTENT = {"acks": "all", "enable_idempotence": True}
 
@@ -32,11 +34,8 @@ def install() -> None:
     import faust
     from faust.transport.drivers.aiokafka import Producer
 
-    if faust.__version__ not in REVIEWED_FAUST_VERSIONS:
-        raise RuntimeError(
-            f"streams/kafka/faust_producer.py was reviewed against faust-streaming "
-            f"{', '.join(REVIEWED_FAUST_VERSIONS)}, not {faust.__version__}: check how "
-            "Producer._settings_extra builds the producer's settings, then update it")
+    require_reviewed(faust.__version__, REVIEWED_FAUST_VERSIONS, __file__,
+                     "how Producer._settings_extra builds the producer's settings")
     if getattr(Producer._settings_extra, "__module__", "") == __name__:
         return  # installed already
     Producer._settings_extra = _idempotent_extra(Producer._settings_extra)  # type: ignore[method-assign]

@@ -108,16 +108,22 @@ def _counting_gaps(original: Any) -> Any:
     return add_gap
 
 
+def require_reviewed(running: str, reviewed: tuple[str, ...], patch: str, what: str) -> None:
+    """A patch of Faust's internals applies only to the versions it was read against: any
+    other stops start-up, so an upgrade is a deliberate review of the patch."""
+    if running not in reviewed:
+        name = "streams/kafka/" + patch.rsplit("/", 1)[-1]
+        raise RuntimeError(f"{name} was reviewed against faust-streaming {', '.join(reviewed)}, "
+                           f"not {running}: check {what}, then update it")
+
+
 def install() -> None:
     import faust
     from faust.tables.recovery import Recovery
     from faust.transport.consumer import Consumer
 
-    if faust.__version__ not in REVIEWED_FAUST_VERSIONS:
-        raise RuntimeError(
-            f"streams/kafka/faust_recovery.py was reviewed against faust-streaming "
-            f"{', '.join(REVIEWED_FAUST_VERSIONS)}, not {faust.__version__}: check whether "
-            "Recovery.on_recovery_completed still resumes flow after the seek, then update it")
+    require_reviewed(faust.__version__, REVIEWED_FAUST_VERSIONS, __file__,
+                     "whether Recovery.on_recovery_completed still resumes flow after the seek")
     if getattr(Recovery.on_recovery_completed, "__module__", "") == __name__:
         return  # installed already (one worker process builds one app; tests build several)
     Recovery.on_recovery_completed = on_recovery_completed  # type: ignore[method-assign]

@@ -114,6 +114,16 @@ async def test_readiness_names_what_it_still_waits_for() -> None:
         assert (await client.get("/table/tickets/T-1/")).status == 404
 
 
+async def signed_text(client: Any, public: str, token: str, sid: str, body: str) -> int:
+    """A text from NUMBER to the inbound route, signed as Twilio signs it; the status."""
+    form = {"MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": NUMBER,
+            "To": "+15005550006", "Body": body}
+    signature = RequestValidator(token).compute_signature(f"{public}/twilio/inbound", form)
+    answer = await client.post("/twilio/inbound", data=form,
+                               headers={"X-Twilio-Signature": signature})
+    return int(answer.status)
+
+
 def inbound_routes(public: str, token: str, clock: Callable[[], datetime]
                    ) -> tuple[Any, ConsentLedger, list[ConsentUpdate]]:
     """Twilio's routes over a fresh ledger; consent updates are collected, the rest dropped."""
@@ -145,12 +155,7 @@ async def test_a_replayed_start_never_undoes_a_newer_stop() -> None:
     routes, ledger, published = inbound_routes(public, token, lambda: next(moments))
 
     async def text(client: TestClient, sid: str, body: str) -> int:
-        form = {"MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": NUMBER,
-                "To": "+15005550006", "Body": body}
-        signature = RequestValidator(token).compute_signature(f"{public}/twilio/inbound", form)
-        answer = await client.post("/twilio/inbound", data=form,
-                                   headers={"X-Twilio-Signature": signature})
-        return answer.status
+        return await signed_text(client, public, token, sid, body)
 
     async with TestClient(TestServer(public_app(routes))) as client:
         assert await text(client, "SM" + "1" * 32, "STOP") == 200
@@ -223,12 +228,7 @@ async def test_a_number_flooding_texts_is_refused_but_its_stop_always_counts() -
                           clock=lambda: T0, texts_limit=RateLimit(burst=3, per_minute=1))
 
     async def text(client: TestClient, n: int, body: str) -> int:
-        form = {"MessageSid": f"SM{n:032d}", "AccountSid": "AC" + "0" * 32, "From": NUMBER,
-                "To": "+15005550006", "Body": body}
-        signature = RequestValidator(token).compute_signature(f"{public}/twilio/inbound", form)
-        answer = await client.post("/twilio/inbound", data=form,
-                                   headers={"X-Twilio-Signature": signature})
-        return answer.status
+        return await signed_text(client, public, token, f"SM{n:032d}", body)
 
     async with TestClient(TestServer(public_app(routes))) as client:
         assert [await text(client, n, f"hello {n}") for n in range(10)] == [200] * 10
