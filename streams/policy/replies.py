@@ -27,7 +27,25 @@ NUMBER_WORDS: dict[str, dict[str, int]] = {
            "dritte": 3},
 }
 # Words that may stand before the number: "option 2", "opción 2", "#2", "nr. 2".
-_LEAD_WORDS = r"(?:option|opción|opcion|choix|wahl|nummer|number|nr|no|n°|#)"
+_LEAD_WORDS = r"(?:option|opción|opcion|choix|wahl|variante|nummer|number|nr|no|n°|#)"
+# How people lead into a choice, per language, as they write it: "quiero la 2", "I'll take
+# the second one", "je prends la deuxième", "ich nehme die zweite" (then the number).
+CHOOSING: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # (phrases that say "I choose", articles)
+    "en": (("i'll take", "i will take", "i'll go with", "i'd like", "i want", "i choose",
+            "i pick", "i prefer", "let's go with", "go with", "we'll take", "we choose"),
+           ("the",)),
+    "es": (("quiero", "prefiero", "elijo", "escojo", "me quedo con", "nos quedamos con",
+            "queremos", "mejor"), ("la", "el")),
+    "fr": (("je prends", "je choisis", "je veux", "je préfère", "on prend", "plutôt"),
+           ("la", "le", "l'")),
+    "de": (("ich nehme", "ich möchte", "ich wähle", "wir nehmen", "lieber", "gerne"),
+           ("die", "der", "das")),
+}
+# The noun that may follow an ordinal: "the second one", "la segunda opción".
+_AFTER_ORDINAL = r"(?:\s+(?:one|option|opción|opcion|variante|variant|weg))?"
+# An ordinal written with digits: 2nd, 2ª and 2º (a and o once normalised), 2e, 2ème.
+_ORDINAL_SUFFIX = r"(?:st|nd|rd|th|a|o|e|er|ère|ème)?"
 _KEYCAP = "\ufe0f\u20e3"  # 2️⃣ is "2" followed by these
 
 
@@ -56,17 +74,20 @@ def read_answer(body: str, choices: int, language: str = "en", *,
     "I need 2 more days" does not (the number must come first); "7" when three options were
     offered is no answer, so the text is kept as words."""
     text = normalise(body)
-    words = NUMBER_WORDS.get(language.replace("_", "-").split("-")[0].lower(), {})
+    lang = language.replace("_", "-").split("-")[0].lower()
+    words = NUMBER_WORDS.get(lang, {})
     spelled = "|".join(sorted((re.escape(w) for w in {**NUMBER_WORDS["en"], **words}),
                               key=len, reverse=True))
-    number = r"(?P<n>\d{1,2}|" + spelled + ")"
+    number = r"(?P<n>\d{1,2}" + _ORDINAL_SUFFIX + "|" + spelled + ")" + _AFTER_ORDINAL
     out_of = r"(?:\s*(?:/|of|out of|von|sur|de)\s*\d{1,2})?"
     stars = r"(?:\s*(?:stars?|estrellas?|étoiles?|sterne?))?"
-    match = re.match(rf"^\s*(?:{_LEAD_WORDS}\.?\s*)?{number}{out_of}{stars}"
+    # A lead-in ("quiero la 2") only for a choice: a rating starting "the 3 of us…" is words.
+    lead_in = _choosing(lang) if strict else ""
+    match = re.match(rf"^\s*{lead_in}(?:{_LEAD_WORDS}\.?\s*)?{number}{out_of}{stars}"
                      r"(?P<rest>(?:[\s.,;:!)\-–—]|$).*)$", text, flags=re.IGNORECASE | re.DOTALL)
     if not match:
         return Answer(None, text or None)
-    raw = match.group("n").lower()
+    raw = re.sub(r"(?<=\d)\D+$", "", match.group("n").lower())  # "2nd" -> "2"
     number_read = int(raw) if raw.isdigit() else {**NUMBER_WORDS["en"], **words}.get(raw)
     raw_rest = match.group("rest")
     rest = raw_rest.strip(" \t\n.,;:!-–—)")
@@ -81,6 +102,17 @@ def read_answer(body: str, choices: int, language: str = "en", *,
     if number_read is None or not 1 <= number_read <= choices or (not raw.isdigit() and rest):
         return Answer(None, text or None)
     return Answer(number_read, rest or None)
+
+
+def _choosing(language: str) -> str:
+    """The optional lead-in before a choice: "I'll take", then an article ("the", "la")."""
+    phrases, articles = CHOOSING["en"]
+    if language != "en" and language in CHOOSING:
+        phrases, articles = (phrases + CHOOSING[language][0], articles + CHOOSING[language][1])
+    verbs = "|".join(sorted((re.escape(p).replace(r"\ ", r"\s+") for p in phrases),
+                            key=len, reverse=True))
+    arts = "|".join(sorted((re.escape(a) for a in articles), key=len, reverse=True))
+    return rf"(?:(?:{verbs})\s+)?(?:(?:{arts})(?:\s+|(?<=')))?"
 
 
 def _phrase_pattern(phrase: str) -> str:

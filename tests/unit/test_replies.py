@@ -180,3 +180,25 @@ def test_an_answer_and_a_signal_rule_cannot_be_changed_after_they_are_made() -> 
     with pytest.raises(AttributeError):
         answer.number = 3  # type: ignore[misc]
     assert MATCHER.tag("   ", "en") == [] and MATCHER.tag(None, "en") == []
+
+
+@pytest.mark.parametrize(("body", "language", "number"), [
+    ("la 2", "es", 2), ("La segunda", "es", 2), ("la opción 2", "es", 2),
+    ("quiero la 2", "es", 2), ("me quedo con la tercera", "es", 3),
+    ("option two", "en", 2), ("the second one", "en", 2), ("I'll take the 2nd", "en", 2),
+    ("die zweite", "de", 2), ("ich nehme die zweite Option", "de", 2),
+    ("la deuxième", "fr", 2), ("je prends l'option 3", "fr", 3), ("2ª", "es", 2),
+    # Not a choice: two numbers, a sentence, a number out of range, a fraction.
+    ("la segunda o la tercera, no sé", "es", None), ("I need 2 more days", "en", None),
+    ("the 3 of us waited", "en", None), ("la 7", "es", None), ("2.5", "en", None),
+    ("quiero hablar con alguien", "es", None),
+])
+def test_a_choice_is_read_as_people_write_it_in_each_language(
+        body: str, language: str, number: int | None) -> None:
+    assert read_answer(body, 3, language, strict=True).number == number
+
+
+def test_a_rating_takes_no_lead_in_words() -> None:
+    # "The 3 of us waited" is a sentence about people, not a score of 3.
+    assert read_answer("the 3 of us waited all day", 5, "en").number is None
+    assert read_answer("3 of 5, we waited all day", 5, "en").number == 3
