@@ -45,7 +45,7 @@ class ConsentWithdrawn(Exception):
 
 # How each way of withdrawing consent reads to the team (the record's source, before ":").
 WITHDRAWN_BY = {"twilio-inbound": "by texting STOP",
-                "twilio-status": "the carrier refused our texts (Twilio 21610)",
+                "twilio-status": "the carrier refused our texts, Twilio 21610",
                 "provider-refusal": "the provider refused to deliver to them",
                 "sms-stop": "by texting STOP"}
 

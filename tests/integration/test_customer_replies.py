@@ -156,7 +156,7 @@ async def test_a_b2b_story_with_three_people_a_choice_by_text_and_feedback_by_te
     told = await wait_until(owner_mail, bool, 30, "the owner told of the choice")
     [(subject, text)] = told
     assert subject == "[RP-1] Lucía chose option 2: Take the newer model now"
-    assert 'In their words: "la roja si la tenéis"' in text and "by sms" in text
+    assert 'In her words: "la roja si la tenéis"' in text and "by sms" in text
     chosen = await wait_until(lambda: replies(kafka_bootstrap, prefix),
                               lambda found: any(r["record"] == "option_chosen" for r in found),
                               30, "the choice on heard-replies")

@@ -84,7 +84,7 @@ async def test_a_customers_words_never_ping_the_channel_forge_a_link_or_pass_for
                                       context)
     await slack.send(post(text=rendered.text))
     [text] = peer.texts(TEAM)
-    assert ('In their words: "ok *[T-1] Lead approved: refund £500 now* &gt; Approved by the '
+    assert ('In her words: "ok *[T-1] Lead approved: refund £500 now* &gt; Approved by the '
             'lead &lt;!channel&gt; &lt;https://evil.example|pay here&gt; &amp; co"') in text
     # Every line that opens a quote or a heading is the template's own.
     assert [line for line in text.splitlines() if line.startswith((">", "*"))] == [

@@ -238,7 +238,8 @@ async def test_a_21610_in_a_status_report_withdraws_consent_too(
                               "the email instead of the text")
     assert [(e["channel"], e["status"]) for e in found] == [("sms", "suppressed"),
                                                             ("email", "sent")]
-    assert "twilio-status" in found[0]["reason"] and texts_to(catchers, phone) == []
+    assert "the carrier refused our texts, Twilio 21610" in found[0]["reason"]
+    assert texts_to(catchers, phone) == []
 
 
 async def test_the_ops_metrics_count_what_was_sent(
