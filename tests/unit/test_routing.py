@@ -176,3 +176,75 @@ def test_a_calendar_without_working_time_for_a_year_falls_back_to_clock_time() -
 def test_no_calendar_named_is_the_default_team_calendar() -> None:
     assert with_calendar(POLICY, None) is POLICY
     assert with_calendar(POLICY, "nights") is None
+
+
+# Quiet hours and team hours across both daylight-saving changes, in both hemispheres. The
+# night of 21:00–08:00 local is one hour shorter or longer in UTC on those nights.
+NIGHT = {"start": "21:00", "end": "08:00"}
+
+
+@pytest.mark.parametrize(("zone", "now", "until"), [
+    # London springs forward on 28 March 2027 (01:00 GMT -> 02:00 BST): 08:00 BST is 07:00 UTC.
+    ("Europe/London", datetime(2027, 3, 27, 22, 0, tzinfo=UTC),
+     datetime(2027, 3, 28, 7, 0, tzinfo=UTC)),
+    # ... and falls back on 25 October 2026 (02:00 BST -> 01:00 GMT): 08:00 GMT is 08:00 UTC.
+    ("Europe/London", datetime(2026, 10, 24, 21, 30, tzinfo=UTC),
+     datetime(2026, 10, 25, 8, 0, tzinfo=UTC)),
+    # In the skipped hour's aftermath, still inside the night: 03:30 BST.
+    ("Europe/London", datetime(2027, 3, 28, 2, 30, tzinfo=UTC),
+     datetime(2027, 3, 28, 7, 0, tzinfo=UTC)),
+    # Sydney springs forward on 4 October 2026 (02:00 AEST -> 03:00 AEDT, UTC+11 after).
+    ("Australia/Sydney", datetime(2026, 10, 3, 12, 0, tzinfo=UTC),   # 22:00 AEST
+     datetime(2026, 10, 3, 21, 0, tzinfo=UTC)),                     # 08:00 AEDT
+    # ... and falls back on 4 April 2027 (03:00 AEDT -> 02:00 AEST, UTC+10 after).
+    ("Australia/Sydney", datetime(2027, 4, 3, 11, 0, tzinfo=UTC),    # 22:00 AEDT
+     datetime(2027, 4, 3, 22, 0, tzinfo=UTC)),                      # 08:00 AEST
+    # Santiago (southern, UTC-3 in summer): falls back on 4 April 2027 (00:00 -> 23:00).
+    ("America/Santiago", datetime(2027, 4, 4, 1, 0, tzinfo=UTC),     # 22:00 -03
+     datetime(2027, 4, 4, 12, 0, tzinfo=UTC)),                      # 08:00 -04
+])
+def test_quiet_hours_end_at_the_local_morning_across_daylight_saving(
+        zone: str, now: datetime, until: datetime) -> None:
+    night = customer(timezone=zone, quiet_hours=NIGHT)
+    assert quiet_until(now, night, POLICY) == until
+    # One minute after it ends, the night is over.
+    assert quiet_until(until + timedelta(minutes=1), night, POLICY) is None
+
+
+@pytest.mark.parametrize(("zone", "start", "due"), [
+    # London, Friday 17:00 GMT + 2 hours of team time: 1 h on Friday, 1 h on Monday, which
+    # is in BST after the change on Sunday: 10:00 BST = 09:00 UTC.
+    ("Europe/London", datetime(2027, 3, 26, 17, 0, tzinfo=UTC),
+     datetime(2027, 3, 29, 9, 0, tzinfo=UTC)),
+    # Sydney, Friday 17:00 AEST (07:00 UTC) + 2 hours: Monday 10:00 AEDT = Sunday 23:00 UTC.
+    ("Australia/Sydney", datetime(2026, 10, 2, 7, 0, tzinfo=UTC),
+     datetime(2026, 10, 4, 23, 0, tzinfo=UTC)),
+    # Sydney, the autumn change: Friday 17:00 AEDT (06:00 UTC) + 2 hours: Monday 10:00 AEST.
+    ("Australia/Sydney", datetime(2027, 4, 2, 6, 0, tzinfo=UTC),
+     datetime(2027, 4, 5, 0, 0, tzinfo=UTC)),
+])
+def test_team_time_counts_local_hours_across_daylight_saving(
+        zone: str, start: datetime, due: datetime) -> None:
+    team = POLICY.model_copy(update={"team_timezone": zone})
+    assert business_deadline(start, 120, team) == due
+    assert within_team_hours(due - timedelta(minutes=1), team)
+    assert not within_team_hours(due - timedelta(hours=1, minutes=1), team)  # 08:59 local
+
+
+@pytest.mark.parametrize(("zone", "moment", "shown"), [
+    # The same instant-to-wall-clock rule the messages use, on the nights clocks change.
+    ("Europe/London", "2026-10-25T00:20:00+00:00", "1:20 AM"),   # BST, before falling back
+    ("Europe/London", "2026-10-25T03:20:00+00:00", "3:20 AM"),   # GMT, after it
+    ("Australia/Sydney", "2026-10-03T15:20:00+00:00", "1:20 AM"),  # AEST, before springing
+    ("Australia/Sydney", "2026-10-03T16:20:00+00:00", "3:20 AM"),  # AEDT: 2:20 never happens
+])
+def test_a_promised_time_reads_on_the_local_clock_across_daylight_saving(
+        zone: str, moment: str, shown: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from heard.streams.content.rendering import Renderer
+    from tests.peers import REPO
+
+    template = Renderer(REPO / "templates").env.from_string("{{ when | time }}")
+    rendered = template.render(when=moment, _locale="en", _timezone=ZoneInfo(zone))
+    assert rendered.replace("\u202f", " ") == shown  # CLDR puts a narrow space before AM
