@@ -490,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"heard: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
-    except Exception as exc:
+    except Exception as exc:  # only to say a Kafka failure in one line; anything else re-raised
         said = kafka_trouble(exc)
         if said is None:
             raise
