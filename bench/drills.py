@@ -323,7 +323,7 @@ def scale_out(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
     A fifth of the tickets also carry a promise that falls due after the kill, so
     the promise's ladder must move with its partition and fire on the survivor.
     """
-    from heard.streams.base.settings import load_settings
+    from heard.streams.delivery.config import load_settings
     from heard.streams.policy.routing import within_team_hours
 
     stage = Stage(work, stack, "scale")

@@ -38,9 +38,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
 from bench.common import REPO, LocalStack, WorkerProcess, rss_mib, worker_env
-from heard.streams.base.settings import EngineSettings, load_settings
+from heard.streams.base.settings import EngineSettings
 from heard.streams.contract import stories
 from heard.streams.contract.records import parse_event
+from heard.streams.delivery.config import load_settings
 from heard.streams.kafka.readback import read_topic
 from heard.streams.kafka.topics import ensure_topics
 from heard.streams.policy.decide import decide

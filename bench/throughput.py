@@ -39,7 +39,7 @@ from twilio.rest import Client
 
 from bench.common import REPO, LocalStack, WorkerProcess, produce, worker_env
 from heard.channels.base import OutboundMessage
-from heard.channels.email_smtp import EmailConfig, build_email
+from heard.channels.email_smtp import EmailSettings, build_email
 from heard.channels.sms_twilio import BaseUrlHttpClient
 from heard.devstack.kafka import stop_pid
 from heard.streams.base.settings import EngineSettings
@@ -134,7 +134,7 @@ def passthrough(stack: LocalStack, work: Path, events: int, hops: int = 1) -> fl
 
 
 async def smtp_ceiling(stack: LocalStack, messages: int) -> float:
-    config = EmailConfig(host="127.0.0.1", port=stack.mail_port, from_address="s@example.com",
+    config = EmailSettings(host="127.0.0.1", port=stack.mail_port, from_address="s@example.com",
                          from_name="Support", message_id_domain="bench.example.com")
     prebuilt = build_email(config, OutboundMessage(
         notification_id="n", ticket_id="T-1", to="c@example.net", subject="We have it",

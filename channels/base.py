@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel
 
 
 @dataclass(frozen=True)
@@ -116,22 +118,24 @@ class TemplateParts:
 
 
 Audience = Literal["customer", "team"]
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class ChannelPlugin:
+class ChannelPlugin(Generic[SettingsT]):
     """What the engine needs to know of a channel: its name in config and on every
-    notification, its template files, whom it carries messages to, its section of
-    config/channels.yaml, how to build it, and, for a channel carrying the team's messages,
-    the routes its section names (route -> the recipient a notification carries)."""
+    notification, its template files, whom it carries messages to, the model of its section
+    of config/channels.yaml, how to build it from that section, and, for a channel carrying
+    the team's messages, the routes its section names (route -> the recipient a
+    notification carries). Email, SMS and Slack each declare one in their own module."""
 
     name: str
     parts: TemplateParts
     audiences: frozenset[Audience]
-    # Builds the channel from its settings (its section, or the engine's own typed config
-    # for email and SMS) and the environment its secrets are read from.
-    build: Callable[[Any, Mapping[str, str] | None], Channel]
-    # The pydantic model of its `<name>:` section; None for email and SMS, whose sections
-    # are typed in the engine's settings.
-    settings_model: type[Any] | None = None
-    team_routes: Callable[[Any], dict[str, str]] | None = None
+    # The pydantic model of its `<name>:` section (every field with a default the channel
+    # can start on, or a validator that says what is missing).
+    settings_model: type[SettingsT]
+    # Builds the channel from its validated section and the environment its secrets are
+    # read from; a ValueError names the key that is wrong.
+    build: Callable[[SettingsT, Mapping[str, str]], Channel]
+    team_routes: Callable[[SettingsT], dict[str, str]] | None = None

@@ -8,43 +8,93 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Literal
 
 import aiosmtplib
+from pydantic import BaseModel, ConfigDict, Field
 
 from heard.channels.base import (
+    Channel,
+    ChannelPlugin,
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
     RetryableDeliveryError,
+    TemplateParts,
 )
 from heard.channels.mime import address_header, assemble, single_line, text_header
 
 
+class EmailSettings(BaseModel):
+    """`email:` in config/channels.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(1025, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username_env: str | None = None
+    password_env: str | None = None
+    from_address: str = "support@example.com"
+    from_name: str = "Support"
+    reply_to: str | None = Field(
+        None, description="Reply-To address; `{ticket_id}` is replaced by the ticket id"
+    )
+    subject_policy: Literal["thread", "per_kind"] = Field(
+        "thread", description="thread: every email to a customer about a ticket reads "
+                              "'Re: <the ticket's subject>' (one conversation in their inbox); "
+                              "per_kind: each kind's subject.txt")
+    team_reply_to: str | None = Field(
+        None, description="Reply-To of the team's messages (nudges, escalations); unset: the "
+                          "team's `default` address in internal_recipients. Never the "
+                          "customer's ticket address")
+    message_id_domain: str = "heard.invalid"
+    pool_size: int = Field(4, ge=1, le=64)
+    timeout_seconds: float = Field(15.0, gt=0)
+    cafile: str | None = None
+    internal_recipients: dict[str, str] = Field(
+        default_factory=dict,
+        description="team or role name -> address for agent nudges and escalations",
+    )
+    # One-click answers in emails (choose an option, rate the help) are links to the public
+    # listener at sms.public_base_url, signed with the secret in this variable. Unset: emails
+    # ask the reader to reply instead.
+    reply_links_secret_env: str | None = "HEARD_LINK_SECRET"  # noqa: S105 - a variable's name
+    reply_link_days: float = Field(30, gt=0)
+
+    def team_reply_address(self) -> str | None:
+        """The team's messages (nudges, escalations) answer here: an internal address, never
+        the customer's ticket address (an agent answering a nudge must not write to the
+        customer)."""
+        return self.team_reply_to or self.internal_recipients.get("default")
+
+
 @dataclass(frozen=True)
 class EmailConfig:
-    host: str
-    port: int
-    security: str = "none"  # none | starttls | tls
+    """The section as written, and what start-up resolves from it: the login read from the
+    environment and the TLS context built from `cafile`."""
+
+    settings: EmailSettings
     username: str | None = None
     # Kept out of the repr, so no log line or traceback can show it.
     password: str | None = field(default=None, repr=False)
-    from_address: str = "support@example.com"
-    from_name: str = "Support"
-    reply_to: str | None = None  # may contain {ticket_id}
-    # The team's messages (nudges, escalations) answer here: an internal address, never the
-    # customer's ticket address (an agent answering a nudge must not write to the customer).
-    team_reply_to: str | None = None
-    # "thread": every email to a customer about one ticket reads "Re: <the ticket's
-    # subject>", so their inbox keeps one conversation (the kind's own subject line is the
-    # email's heading); "per_kind": each kind's subject.txt.
-    subject_policy: str = "thread"
-    message_id_domain: str = "heard.invalid"
-    pool_size: int = 4
-    timeout: float = 15.0
     tls_context: ssl.SSLContext | None = None
+
+
+def configure(settings: EmailSettings, environ: Mapping[str, str]) -> EmailConfig:
+    def secret(key: str, name: str | None) -> str | None:
+        if name is not None and name not in environ:
+            raise ValueError(f"email.{key}: environment variable {name} is not set")
+        return environ.get(name) if name is not None else None
+
+    context = ssl.create_default_context(cafile=settings.cafile) if settings.cafile else None
+    return EmailConfig(settings, username=secret("username_env", settings.username_env),
+                       password=secret("password_env", settings.password_env),
+                       tls_context=context)
 
 
 def _address(addr_spec: str, display_name: str | None, header: str) -> bytes:
@@ -64,11 +114,11 @@ def thread_id(ticket_id: str, domain: str) -> str:
     return f"<ticket-{ticket_id}@{domain}>"
 
 
-def message_id(config: EmailConfig, message: OutboundMessage) -> str:
-    return f"<{message.notification_id}@{config.message_id_domain}>"
+def message_id(settings: EmailSettings, message: OutboundMessage) -> str:
+    return f"<{message.notification_id}@{settings.message_id_domain}>"
 
 
-def subject_of(config: EmailConfig, message: OutboundMessage) -> str:
+def subject_of(config: EmailSettings, message: OutboundMessage) -> str:
     """One subject per conversation under the thread policy: `Re: <the ticket's subject>`
     for every email to a customer (the customer's own words, as their first email had them);
     the message's own subject otherwise, and always for the team."""
@@ -78,7 +128,7 @@ def subject_of(config: EmailConfig, message: OutboundMessage) -> str:
     return message.subject or ""
 
 
-def build_email(config: EmailConfig, message: OutboundMessage) -> bytes:
+def build_email(config: EmailSettings, message: OutboundMessage) -> bytes:
     """A well-formed transactional email as wire bytes; every customer value stays in its header.
 
     The Message-ID derives from the notification id, so a retried send is recognisable
@@ -100,7 +150,7 @@ def build_email(config: EmailConfig, message: OutboundMessage) -> bytes:
         ]
         reply_to = (config.reply_to.replace("{ticket_id}", message.ticket_id)
                     if config.reply_to and message.audience == "customer"
-                    else config.team_reply_to if message.audience != "customer" else None)
+                    else config.team_reply_address() if message.audience != "customer" else None)
         if reply_to:
             headers.append(text_header("Reply-To", reply_to))
         if "Auto-Submitted" not in message.headers:  # RFC 3834; a kind may say auto-replied
@@ -118,20 +168,20 @@ class SmtpEmailChannel:
     def __init__(self, config: EmailConfig) -> None:
         self.config = config
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
-        self._slots = asyncio.Semaphore(config.pool_size)
+        self._slots = asyncio.Semaphore(config.settings.pool_size)
         self._all: set[aiosmtplib.SMTP] = set()
 
     async def _connect(self) -> aiosmtplib.SMTP:
-        cfg = self.config
+        cfg = self.config.settings
         client = aiosmtplib.SMTP(
-            hostname=cfg.host, port=cfg.port, timeout=cfg.timeout,
+            hostname=cfg.host, port=cfg.port, timeout=cfg.timeout_seconds,
             use_tls=cfg.security == "tls",
             start_tls=cfg.security == "starttls",
-            tls_context=cfg.tls_context,
+            tls_context=self.config.tls_context,
         )
         await client.connect()
-        if cfg.username:
-            await client.login(cfg.username, cfg.password or "")
+        if self.config.username:
+            await client.login(self.config.username, self.config.password or "")
         self._all.add(client)
         return client
 
@@ -143,14 +193,14 @@ class SmtpEmailChannel:
             return
 
     async def send(self, message: OutboundMessage) -> Receipt:
-        payload = build_email(self.config, message)
+        payload = build_email(self.config.settings, message)
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
             try:
                 client = self._idle.get_nowait() if not self._idle.empty() else None
                 if client is None or not client.is_connected:
                     client = await self._connect()
-                errors, response = await client.sendmail(self.config.from_address, [message.to],
+                errors, response = await client.sendmail(self.config.settings.from_address, [message.to],
                                                          payload)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 if client is not None:
@@ -177,7 +227,7 @@ class SmtpEmailChannel:
             code, text = next(iter(errors.values()))
             raise _by_code(code, f"recipient refused: {code} {text}")
         return Receipt(message.notification_id, self.name,
-                       message_id(self.config, message), datetime.now(UTC), detail=response)
+                       message_id(self.config.settings, message), datetime.now(UTC), detail=response)
 
     async def aclose(self) -> None:
         for client in list(self._all):
@@ -197,3 +247,13 @@ def _by_code(code: int, reason: str) -> RetryableDeliveryError | PermanentDelive
     if 400 <= code < 500:
         return RetryableDeliveryError(reason, code=str(code))
     return PermanentDeliveryError(reason, code=str(code))
+
+
+def _build(settings: EmailSettings, environ: Mapping[str, str]) -> Channel:
+    return SmtpEmailChannel(configure(settings, environ))
+
+
+PLUGIN = ChannelPlugin(
+    name="email", parts=TemplateParts("email.txt", subject="subject.txt", html="email.html"),
+    audiences=frozenset({"customer", "team"}), settings_model=EmailSettings, build=_build,
+    team_routes=lambda settings: dict(settings.internal_recipients))

@@ -1,8 +1,10 @@
 """The explicit channel registry: config names a channel, this maps it to its plug-in.
 
-Adding a channel is one module in `channels/` declaring its `ChannelPlugin`, one line here,
-its templates, and its section in config/channels.yaml; routing of the team's messages,
-settings validation, rendering, lint and wiring read what the plug-in declares.
+Adding a channel is one module in `channels/` declaring its `ChannelPlugin` (settings model,
+build, template files, team routes), one line here, its templates, and its section in
+config/channels.yaml. Email, SMS and Slack are registered alike: settings validation,
+wiring, routing of the team's messages, rendering, lint and the studio read only what the
+plug-in declares.
 """
 
 from __future__ import annotations
@@ -10,41 +12,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from heard.channels import slack_webhook
+from pydantic import BaseModel
+
+from heard.channels import email_smtp, slack_webhook, sms_twilio
 from heard.channels.base import Channel, ChannelPlugin, TemplateParts
 
-
-def _email(config: Any, environ: Mapping[str, str] | None) -> Channel:
-    from heard.channels.email_smtp import SmtpEmailChannel
-
-    return SmtpEmailChannel(config)
-
-
-def _sms(config: Any, environ: Mapping[str, str] | None) -> Channel:
-    from heard.channels.sms_twilio import TwilioSmsChannel
-
-    return TwilioSmsChannel(config)
-
-
-PLUGINS: dict[str, ChannelPlugin] = {
-    "email": ChannelPlugin("email", TemplateParts("email.txt", subject="subject.txt",
-                                                  html="email.html"),
-                           frozenset({"customer", "team"}), _email),
-    "sms": ChannelPlugin("sms", TemplateParts("sms.txt", one_line=True),
-                         frozenset({"customer"}), _sms),
-    "slack": slack_webhook.PLUGIN,
+# Each plug-in is typed by its own settings model; the table holds them side by side.
+PLUGINS: dict[str, ChannelPlugin[Any]] = {
+    each.name: each for each in (email_smtp.PLUGIN, sms_twilio.PLUGIN, slack_webhook.PLUGIN)
 }
 
 
-def plugin(name: str) -> ChannelPlugin:
+def plugin(name: str) -> ChannelPlugin[Any]:
     try:
         return PLUGINS[name]
     except KeyError:
         raise ValueError(f"unknown channel {name!r}; known: {', '.join(sorted(PLUGINS))}") from None
 
 
-def build_channel(name: str, config: Any, environ: Mapping[str, str] | None = None) -> Channel:
-    return plugin(name).build(config, environ)
+def build_channel(name: str, settings: BaseModel, environ: Mapping[str, str]) -> Channel:
+    return plugin(name).build(settings, environ)
 
 
 def template_parts(name: str) -> TemplateParts:

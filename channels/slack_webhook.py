@@ -155,11 +155,12 @@ class SlackWebhookChannel:
             await self._session.close()
 
 
-def _build(settings: SlackSettings, environ: Mapping[str, str] | None) -> Channel:
+def _build(settings: SlackSettings, environ: Mapping[str, str]) -> Channel:
     return SlackWebhookChannel(configure(settings, environ))
 
 
 PLUGIN = ChannelPlugin(
-    name="slack", parts=TemplateParts(text="slack.txt", escape=slack_value), audiences=frozenset({"team"}),
+    name="slack", parts=TemplateParts(text="slack.txt", escape=slack_value),
+    audiences=frozenset({"team"}),
     settings_model=SlackSettings, build=_build,
     team_routes=lambda settings: {route: route for route in settings.webhooks})

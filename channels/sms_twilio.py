@@ -9,38 +9,84 @@ retries live in one layer, the delivery agent's.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
 from heard.channels.base import (
+    Channel,
+    ChannelPlugin,
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
     RecipientOptedOut,
     RetryableDeliveryError,
+    TemplateParts,
     retry_after_seconds,
 )
+from heard.channels.twilio_webhooks import STATUS_CALLBACK_PATH
 
 OPTED_OUT = 21610
 
 
-@dataclass(frozen=True)
-class SmsConfig:
-    account_sid: str
-    # Kept out of the repr, so no log line or traceback can show it.
-    auth_token: str = field(repr=False)
+class SmsSettings(BaseModel):
+    """`sms:` in config/channels.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: Literal["twilio"] = "twilio"
+    account_sid_env: str = "TWILIO_ACCOUNT_SID"
+    auth_token_env: str = "TWILIO_AUTH_TOKEN"  # noqa: S105 - the variable's name, not a secret
     from_number: str | None = None
     messaging_service_sid: str | None = None
     base_url: str = "https://api.twilio.com"
-    status_callback_url: str | None = None
-    timeout: float = 10.0
+    public_base_url: str | None = Field(
+        None, description="the https origin Twilio reaches heard's web server at; when set, "
+        "messages ask for status callbacks and callbacks are checked against it",
+    )
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (Twilio signs the exact URL it calls)")
+        return value.rstrip("/")
+
+    def status_callback_url(self) -> str | None:
+        return f"{self.public_base_url}{STATUS_CALLBACK_PATH}" if self.public_base_url else None
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    """The section as written, and the account start-up reads from the environment."""
+
+    settings: SmsSettings
+    account_sid: str
+    # Kept out of the repr, so no log line or traceback can show it.
+    auth_token: str = field(repr=False)
+
+
+def configure(settings: SmsSettings, environ: Mapping[str, str]) -> SmsConfig:
+    if not (settings.from_number or settings.messaging_service_sid):
+        raise ValueError("sms: set from_number or messaging_service_sid")
+    for key, name in (("account_sid_env", settings.account_sid_env),
+                      ("auth_token_env", settings.auth_token_env)):
+        if name not in environ:
+            raise ValueError(f"sms.{key}: environment variable {name} is not set")
+    return SmsConfig(settings, environ[settings.account_sid_env], environ[settings.auth_token_env])
 
 
 # The SDK logs every request and response line by line at INFO; at a worker's usual
@@ -90,25 +136,27 @@ class TwilioSmsChannel:
     name = "sms"
 
     def __init__(self, config: SmsConfig, http_client: BaseUrlHttpClient | None = None) -> None:
-        if not (config.from_number or config.messaging_service_sid):
+        if not (config.settings.from_number or config.settings.messaging_service_sid):
             raise ValueError("SMS needs a from_number or a messaging_service_sid")
         self.config = config
-        self._http = http_client or BaseUrlHttpClient(config.base_url, config.timeout)
+        self._callback_url = config.settings.status_callback_url()
+        self._http = http_client or BaseUrlHttpClient(config.settings.base_url,
+                                                      config.settings.timeout_seconds)
         self._client = Client(config.account_sid, config.auth_token, http_client=self._http)
 
     async def send(self, message: OutboundMessage) -> Receipt:
-        cfg = self.config
+        cfg = self.config.settings
         kwargs: dict[str, object] = {"to": message.to, "body": message.text}
         if cfg.messaging_service_sid:
             kwargs["messaging_service_sid"] = cfg.messaging_service_sid
         else:
             kwargs["from_"] = cfg.from_number
-        if cfg.status_callback_url:
+        if self._callback_url:
             # The ids ride in the callback URL (Twilio signs it whole), so a status
             # report names its notification without a lookup table.
             query = urlencode({"notification_id": message.notification_id,
                                "ticket_id": message.ticket_id})
-            kwargs["status_callback"] = f"{cfg.status_callback_url}?{query}"
+            kwargs["status_callback"] = f"{self._callback_url}?{query}"
         try:
             created = await self._client.messages.create_async(**kwargs)
         except TwilioRestException as exc:
@@ -132,3 +180,12 @@ class TwilioSmsChannel:
         await self._http.close()
 
 
+
+
+def _build(settings: SmsSettings, environ: Mapping[str, str]) -> Channel:
+    return TwilioSmsChannel(configure(settings, environ))
+
+
+PLUGIN = ChannelPlugin(
+    name="sms", parts=TemplateParts("sms.txt", one_line=True), audiences=frozenset({"customer"}),
+    settings_model=SmsSettings, build=_build)

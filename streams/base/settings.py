@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from heard.channels.registry import PLUGINS, plugin
 from heard.streams.base.zones import known_timezone
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -176,64 +175,7 @@ class EngineSettings(Frozen):
 
 
 # -------------------------------------------------------------- channels.yaml
-class EmailSettings(Frozen):
-    host: str = "127.0.0.1"
-    port: int = Field(1025, ge=1, le=65535)
-    security: Literal["none", "starttls", "tls"] = "none"
-    username_env: str | None = None
-    password_env: str | None = None
-    from_address: str = "support@example.com"
-    from_name: str = "Support"
-    reply_to: str | None = Field(
-        None, description="Reply-To address; `{ticket_id}` is replaced by the ticket id"
-    )
-    subject_policy: Literal["thread", "per_kind"] = Field(
-        "thread", description="thread: every email to a customer about a ticket reads "
-                              "'Re: <the ticket's subject>' (one conversation in their inbox); "
-                              "per_kind: each kind's subject.txt")
-    team_reply_to: str | None = Field(
-        None, description="Reply-To of the team's messages (nudges, escalations); unset: the "
-                          "team's `default` address in internal_recipients. Never the "
-                          "customer's ticket address")
-    message_id_domain: str = "heard.invalid"
-    pool_size: int = Field(4, ge=1, le=64)
-    timeout_seconds: float = Field(15.0, gt=0)
-    cafile: str | None = None
-    internal_recipients: dict[str, str] = Field(
-        default_factory=dict,
-        description="team or role name -> address for agent nudges and escalations",
-    )
-    # One-click answers in emails (choose an option, rate the help) are links to the public
-    # listener at sms.public_base_url, signed with the secret in this variable. Unset: emails
-    # ask the reader to reply instead.
-    reply_links_secret_env: str | None = "HEARD_LINK_SECRET"  # noqa: S105 - a variable's name
-    reply_link_days: float = Field(30, gt=0)
-
-
-class SmsSettings(Frozen):
-    provider: Literal["twilio"] = "twilio"
-    account_sid_env: str = "TWILIO_ACCOUNT_SID"
-    auth_token_env: str = "TWILIO_AUTH_TOKEN"  # noqa: S105 - the variable's name, not a secret
-    from_number: str | None = None
-    messaging_service_sid: str | None = None
-    base_url: str = "https://api.twilio.com"
-    public_base_url: str | None = Field(
-        None, description="the https origin Twilio reaches heard's web server at; when set, "
-        "messages ask for status callbacks and callbacks are checked against it",
-    )
-    timeout_seconds: float = Field(10.0, gt=0)
-
-    @field_validator("public_base_url")
-    @classmethod
-    def _origin(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        assert value is not None
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https:// (Twilio signs the exact URL it calls)")
-        return value.rstrip("/")
-
-
+# Each channel's own section is typed by its plug-in (heard.streams.delivery.config).
 class RetrySettings(Frozen):
     attempts: int = Field(3, ge=1, le=10)
     initial_seconds: float = Field(0.2, gt=0)
@@ -254,78 +196,6 @@ class RetrySettings(Frozen):
 
 
 CUSTOMER_CHANNELS = ("email", "sms")
-
-
-class ChannelSettings(Frozen):
-    enabled: list[str] = ["email", "sms"]
-    email: EmailSettings = EmailSettings()
-    sms: SmsSettings = SmsSettings()
-    retry: RetrySettings = RetrySettings()
-    # The channels the team's messages go by: agents' nudges, leads' escalations, the
-    # notice of a customer no channel reaches. Each must be enabled and carry team messages.
-    team: list[str] = ["email"]
-    # The sections of channel plug-ins beyond email and SMS (`slack:`), each validated by
-    # its plug-in's own settings model.
-    plugins: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _plugin_sections(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        if "team" not in data:
-            # Unsaid: by email when email is on (an SMS-only setup keeps starting; its team
-            # messages are recorded in the decision log, and the worker says so at start).
-            enabled = data.get("enabled", cls.model_fields["enabled"].default)
-            data = {**data, "team": ["email"] if "email" in (enabled or []) else []}
-        if "plugins" in data:
-            return data
-        sections = {key: data[key] for key in data
-                    if key in PLUGINS and PLUGINS[key].settings_model is not None}
-        rest = {key: value for key, value in data.items() if key not in sections}
-        return {**rest, "plugins": sections} if sections else data
-
-    @field_validator("enabled", "team")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        for name in value:
-            plugin(name)  # a ValueError naming the known channels
-        if len(set(value)) != len(value):
-            raise ValueError("a channel is named twice")
-        return value
-
-    @field_validator("plugins")
-    @classmethod
-    def _validated_sections(cls, value: dict[str, Any]) -> dict[str, Any]:
-        checked = {}
-        for name, section in value.items():
-            model = plugin(name).settings_model
-            if model is None:
-                raise ValueError(f"{name}: not a plug-in section")
-            try:
-                checked[name] = model.model_validate(section or {})
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(part) for part in (name, *first["loc"]))
-                raise ValueError(f"{where}: {first['msg']}") from None
-        return checked
-
-    @model_validator(mode="after")
-    def _team_channels(self) -> ChannelSettings:
-        for name in self.team:
-            if name not in self.enabled:
-                raise ValueError(f"team: {name!r} carries the team's messages but is not enabled")
-            if "team" not in plugin(name).audiences:
-                raise ValueError(f"team: {name!r} does not carry the team's messages")
-        for name in self.enabled:
-            needs = plugin(name).settings_model
-            if needs is not None and name not in self.plugins:
-                raise ValueError(f"enabled: {name!r} needs its `{name}:` section")
-        return self
-
-    def section(self, name: str) -> Any:
-        """A plug-in's validated section (its settings model), or email's or SMS's."""
-        return self.plugins[name] if name in self.plugins else getattr(self, name)
 
 
 # ---------------------------------------------------------------- policy.yaml
@@ -484,23 +354,6 @@ class FeedbackSettings(Frozen):
                   dict[str, SignalPhrases]] = Field(default_factory=dict)
 
 
-class Settings(Frozen):
-    engine: EngineSettings = EngineSettings()
-    channels: ChannelSettings = ChannelSettings()
-    policy: PolicySettings = PolicySettings()
-    connectors: ConnectorSettings = ConnectorSettings()
-    feedback: FeedbackSettings = FeedbackSettings()
-    config_dir: str = "config"
-
-
-FILES: dict[str, type[Frozen]] = {
-    "engine": EngineSettings,
-    "channels": ChannelSettings,
-    "policy": PolicySettings,
-    "connectors": ConnectorSettings,
-    "feedback": FeedbackSettings,
-}
-
 M = TypeVar("M", bound=Frozen)
 
 
@@ -550,21 +403,6 @@ def load_file(path: Path, model: type[M], environ: dict[str, str] | None = None)
 def _problem(loc: tuple[Any, ...], msg: str) -> str:
     # A plug-in's section, or a check across keys, already names its own key path
     # (slack.webhooks: ..., team: ...).
-    if (loc[-1:] == ("plugins",) or not loc) and msg.startswith("Value error, "):
+    if (loc[-1:] == ("sections",) or not loc) and msg.startswith("Value error, "):
         return ".".join(str(part) for part in (*loc[:-1], msg.removeprefix("Value error, ")))
     return f"{'.'.join(str(part) for part in loc) or '(top)'}: {msg}"
-
-
-def load_settings(config_dir: str | Path | None = None,
-                  environ: dict[str, str] | None = None) -> Settings:
-    """Load every known file of the config folder; missing files take defaults."""
-    env = dict(os.environ if environ is None else environ)
-    folder = Path(config_dir or env.get("HEARD_CONFIG_DIR", "config"))
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: config folder not found (set HEARD_CONFIG_DIR)")
-    parts: dict[str, Any] = {}
-    for name, model in FILES.items():
-        path = folder / f"{name}.yaml"
-        if path.exists():
-            parts[name] = load_file(path, model, env)
-    return Settings(config_dir=str(folder), **parts)

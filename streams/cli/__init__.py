@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from heard.devstack.kafka import StackError
-from heard.streams.base.settings import ConfigError, Settings, load_settings
+from heard.streams.base.settings import ConfigError
 from heard.streams.base.version import installed_version
 from heard.streams.cli.event_files import read_events, send_events
 from heard.streams.contract.records import InvalidEvent
+from heard.streams.delivery.config import Settings, load_settings
 
 # Commands that run services and set up logging of their own.
 LOGGING_COMMANDS = frozenset({"worker", "ingest", "dev", "demo", "templates"})

@@ -19,8 +19,8 @@ from pathlib import Path
 from heard.devstack import stack
 from heard.devstack.kafka import free_port
 from heard.devstack.worker import WorkerProcess
-from heard.streams.base.settings import load_settings
 from heard.streams.cli.event_files import read_events, send_events
+from heard.streams.delivery.config import load_settings
 from heard.streams.kafka.readback import read_topic
 
 DEMO_ENV = {

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from heard.streams.base.settings import Settings
 from heard.streams.contract.records import InvalidEvent, parse_event
+from heard.streams.delivery.config import Settings
 
 
 def read_events(path: Path) -> tuple[list[tuple[int, Any, bytes]], list[str]]:

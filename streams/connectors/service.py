@@ -37,10 +37,11 @@ from heard.streams.base.http import OPS_LIMITS, ListenerLimits, ops_app
 from heard.streams.base.http import serve as serve_http_app
 from heard.streams.base.metrics import DEAD_LETTERS
 from heard.streams.base.secrets import require_strong
-from heard.streams.base.settings import Settings, SourceSettings
+from heard.streams.base.settings import SourceSettings
 from heard.streams.connectors import connector_for
 from heard.streams.connectors.base import Connector, Request, Unmappable, to_events
 from heard.streams.contract.records import InvalidEvent, event_to_json, parse_event
+from heard.streams.delivery.config import Settings
 from heard.streams.kafka.client import client_options
 
 log = logging.getLogger("heard.ingest")

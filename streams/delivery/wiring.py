@@ -3,81 +3,38 @@
 from __future__ import annotations
 
 import os
-import ssl
+from collections.abc import Mapping
 
 from heard.channels.base import Channel
-from heard.channels.email_smtp import EmailConfig
 from heard.channels.registry import build_channel, plugin
-from heard.channels.sms_twilio import SmsConfig
-from heard.channels.twilio_webhooks import STATUS_CALLBACK_PATH
 from heard.streams.base.secrets import require_strong
-from heard.streams.base.settings import ChannelSettings, ConfigError
+from heard.streams.base.settings import ConfigError
+from heard.streams.delivery.config import ChannelSettings
 from heard.streams.delivery.links import ReplyLinks
 
 
-def _secret(name: str | None, what: str, environ: dict[str, str]) -> str | None:
-    if name is None:
-        return None
-    value = environ.get(name)
-    if value is None:
-        raise ConfigError(f"config/channels.yaml: {what}: environment variable {name} is not set")
-    return value
-
-
-def email_config(settings: ChannelSettings, environ: dict[str, str] | None = None) -> EmailConfig:
-    env = dict(os.environ if environ is None else environ)
-    cfg = settings.email
-    context = ssl.create_default_context(cafile=cfg.cafile) if cfg.cafile else None
-    return EmailConfig(
-        host=cfg.host, port=cfg.port, security=cfg.security,
-        username=_secret(cfg.username_env, "email.username_env", env),
-        password=_secret(cfg.password_env, "email.password_env", env),
-        from_address=cfg.from_address, from_name=cfg.from_name, reply_to=cfg.reply_to,
-        team_reply_to=cfg.team_reply_to or cfg.internal_recipients.get("default"),
-        subject_policy=cfg.subject_policy,
-        message_id_domain=cfg.message_id_domain, pool_size=cfg.pool_size,
-        timeout=cfg.timeout_seconds, tls_context=context,
-    )
-
-
-def sms_config(settings: ChannelSettings, environ: dict[str, str] | None = None) -> SmsConfig:
-    env = dict(os.environ if environ is None else environ)
-    cfg = settings.sms
-    if not (cfg.from_number or cfg.messaging_service_sid):
-        raise ConfigError("config/channels.yaml: sms: set from_number or messaging_service_sid")
-    return SmsConfig(
-        account_sid=_secret(cfg.account_sid_env, "sms.account_sid_env", env) or "",
-        auth_token=_secret(cfg.auth_token_env, "sms.auth_token_env", env) or "",
-        from_number=cfg.from_number, messaging_service_sid=cfg.messaging_service_sid,
-        base_url=cfg.base_url, status_callback_url=(f"{cfg.public_base_url}{STATUS_CALLBACK_PATH}"
-                             if cfg.public_base_url else None),
-        timeout=cfg.timeout_seconds,
-    )
-
-
 def build_channels(settings: ChannelSettings,
-                   environ: dict[str, str] | None = None) -> dict[str, Channel]:
-    configs = {"email": email_config, "sms": sms_config}
+                   environ: Mapping[str, str] | None = None) -> dict[str, Channel]:
+    """Every enabled channel, built by its plug-in from its section; a secret that is not
+    set stops start-up naming the key."""
+    env = os.environ if environ is None else environ
     channels = {}
     for name in settings.enabled:
-        if name in configs:
-            channels[name] = build_channel(name, configs[name](settings, environ))
-            continue
         try:
-            channels[name] = build_channel(name, settings.section(name), environ)
+            channels[name] = build_channel(name, settings.section_named(name), env)
         except ValueError as exc:
             raise ConfigError(f"config/channels.yaml: {exc}") from exc
     return channels
 
 
 def team_routes(settings: ChannelSettings) -> dict[str, dict[str, str]]:
-    """For each channel carrying the team's messages: route -> recipient (email: the
-    addresses of internal_recipients; a plug-in: the routes its section names)."""
+    """For each channel carrying the team's messages: route -> recipient, as its plug-in
+    reads them from its section (email: internal_recipients' addresses; Slack: its named
+    webhook routes)."""
     routes = {}
     for name in settings.team:
         declared = plugin(name).team_routes
-        routes[name] = (dict(settings.email.internal_recipients) if name == "email"
-                        else declared(settings.section(name)) if declared else {})
+        routes[name] = declared(settings.section_named(name)) if declared else {}
     return routes
 
 

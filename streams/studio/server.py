@@ -34,11 +34,12 @@ from heard.channels.base import DeliveryError, OutboundMessage
 from heard.channels.registry import PLUGINS
 from heard.streams.base.http import ListenerLimits
 from heard.streams.base.http import serve as serve_http_app
-from heard.streams.base.settings import ConfigError, load_settings
+from heard.streams.base.settings import ConfigError
 from heard.streams.content.lint import SAMPLE_NOW, Finding, Linter, load_linter, sample_contexts
 from heard.streams.content.rendering import TemplateProblem
 from heard.streams.content.sms_segments import segments
 from heard.streams.contract.state import CUSTOMER_KINDS, KINDS
+from heard.streams.delivery.config import load_settings
 from heard.streams.studio.page import PAGE
 
 log = logging.getLogger("heard.studio")

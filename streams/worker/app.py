@@ -26,12 +26,13 @@ from heard.channels.base import Channel
 from heard.channels.registry import plugin
 from heard.streams.base.http import OPS_LIMITS, ListenerLimits, ops_app
 from heard.streams.base.http import serve as serve_http_app
-from heard.streams.base.settings import ConfigError, EngineSettings, Settings, TopicNames
+from heard.streams.base.settings import ConfigError, EngineSettings, TopicNames
 from heard.streams.base.stages import STAGES
 from heard.streams.base.version import installed_version
 from heard.streams.content.rendering import Renderer
 from heard.streams.contract.records import event_to_json
 from heard.streams.contract.state import TEAM_KINDS
+from heard.streams.delivery.config import Settings
 from heard.streams.delivery.consent import ConsentLedger
 from heard.streams.delivery.consent import keep_following as keep_following_consent
 from heard.streams.delivery.links import ReplyLinks

@@ -17,7 +17,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from heard.channels.base import OutboundMessage
-from heard.channels.email_smtp import EmailConfig, build_email
+from heard.channels.email_smtp import EmailSettings, build_email
 from heard.streams.content.lint import SAMPLE_NOW, load_linter, sample_contexts
 from heard.streams.content.rendering import TemplateProblem
 from heard.streams.contract.state import KINDS
@@ -90,7 +90,7 @@ def test_no_spamassassin_rule_scores_on_the_emails_with_links() -> None:
     most markup: the closure with its rating links and the options with theirs, in every
     language, and an acknowledgment. Not one rule may add points (it once flagged five
     rating links side by side as obfuscated HTML)."""
-    config = EmailConfig(host="127.0.0.1", port=25, from_address="support@example.com",
+    config = EmailSettings(host="127.0.0.1", port=25, from_address="support@example.com",
                          from_name="Example Support", reply_to="support+{ticket_id}@example.com",
                          message_id_domain="heard.example.com")
     linter = load_linter(REPO / "config", REPO / "templates")

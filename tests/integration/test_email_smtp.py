@@ -19,7 +19,7 @@ from heard.channels.base import (
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
-from heard.channels.email_smtp import EmailConfig, SmtpEmailChannel
+from heard.channels.email_smtp import EmailConfig, EmailSettings, SmtpEmailChannel
 from heard.devstack.kafka import free_port
 from tests.conformance import ChannelConformance
 
@@ -78,15 +78,16 @@ def smtp_server(ca: trustme.CA) -> Iterator[tuple[Controller, ScriptedHandler]]:
 def client_config(port: int, ca: trustme.CA, **overrides: object) -> EmailConfig:
     context = ssl.create_default_context()
     ca.configure_trust(context)
-    values: dict[str, object] = {
-        "host": "127.0.0.1", "port": port, "security": "starttls", "username": "heard",
-        "password": "s3cret", "from_address": "support@example.com",
+    login = {key: None if value is None else str(value) for key, value in (
+        ("username", overrides.pop("username", "heard")),
+        ("password", overrides.pop("password", "s3cret")))}
+    settings = EmailSettings.model_validate({
+        "host": "127.0.0.1", "port": port, "security": "starttls",
+        "from_address": "support@example.com",
         "from_name": "Example Support", "reply_to": "support+{ticket_id}@example.com",
-        "message_id_domain": "heard.example.com", "pool_size": 2, "timeout": 60,
-        "tls_context": context,
-    }
-    values.update(overrides)
-    return EmailConfig(**values)  # type: ignore[arg-type]
+        "message_id_domain": "heard.example.com", "pool_size": 2, "timeout_seconds": 60,
+        **overrides})
+    return EmailConfig(settings, tls_context=context, **login)
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ import pytest
 from aiohttp import web
 
 from heard.devstack.kafka import KafkaBroker, free_port
-from heard.streams.base.settings import Settings, load_settings
 from heard.streams.connectors.base import body_digest
 from heard.streams.connectors.service import Ingest, Publisher
 from heard.streams.contract import stories
+from heard.streams.delivery.config import Settings, load_settings
 from heard.streams.kafka.readback import read_topic
 from heard.streams.kafka.topics import ensure_topics
 from tests.conftest import wait_for

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509 import load_pem_x509_certificate
 
 from heard.devstack.kafka import KafkaBroker, SecureListener, free_port
-from heard.streams.base.settings import load_settings
 from heard.streams.cli.event_files import send_events
 from heard.streams.contract import stories
 from heard.streams.contract.records import parse_event
+from heard.streams.delivery.config import load_settings
 from tests.conftest import Catchers, Worker, worker_env
 from tests.integration.test_end_to_end import mails_for
 from tests.peers import REPO

@@ -13,7 +13,7 @@ from heard.channels.base import (
     RecipientOptedOut,
     RetryableDeliveryError,
 )
-from heard.channels.sms_twilio import BaseUrlHttpClient, SmsConfig, TwilioSmsChannel
+from heard.channels.sms_twilio import BaseUrlHttpClient, SmsConfig, SmsSettings, TwilioSmsChannel
 from heard.devstack.kafka import free_port
 from tests.conformance import ChannelConformance
 from tests.peers import Prism
@@ -39,13 +39,13 @@ class PreferHttpClient(BaseUrlHttpClient):
 
 
 def config(prism: Prism, **overrides: object) -> SmsConfig:
-    values: dict[str, object] = {"account_sid": SID, "auth_token": "token",
-                                 "from_number": "+15005550006", "base_url": prism.base_url,
-                                 "status_callback_url": "https://hooks.example.com/twilio/status",
-                                 # Prism on a busy machine: the outcome is tested, not a speed.
-                                 "timeout": 60}
-    values.update(overrides)
-    return SmsConfig(**values)  # type: ignore[arg-type]
+    account_sid = str(overrides.pop("account_sid", SID))
+    settings = SmsSettings.model_validate({
+        "from_number": "+15005550006", "base_url": prism.base_url,
+        "public_base_url": "https://hooks.example.com",
+        # Prism on a busy machine: the outcome is tested, not a speed.
+        "timeout_seconds": 60, **overrides})
+    return SmsConfig(settings, account_sid, auth_token="token")
 
 
 @pytest.fixture
@@ -68,9 +68,9 @@ class TestSmsConformance(ChannelConformance):
 
     @pytest.fixture
     async def unreachable(self) -> AsyncIterator[TwilioSmsChannel]:
-        channel = TwilioSmsChannel(SmsConfig(
-            account_sid=SID, auth_token="t", from_number="+15005550006",
-            base_url=f"http://127.0.0.1:{free_port()}", timeout=2))
+        channel = TwilioSmsChannel(SmsConfig(SmsSettings(
+            from_number="+15005550006", base_url=f"http://127.0.0.1:{free_port()}",
+            timeout_seconds=2), account_sid=SID, auth_token="t"))
         yield channel
         await channel.aclose()
 

@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from heard.streams.base.settings import EngineSettings, load_file, load_settings
+from heard.streams.base.settings import EngineSettings, load_file
 from heard.streams.cli.event_files import read_events, rebase
 from heard.streams.content.lint import LintSettings, foreign_words
+from heard.streams.delivery.config import load_settings
 from heard.streams.kafka.readback import read_topic
 from heard.streams.policy.routing import within_team_hours
 from tests.conftest import Catchers, Worker, wait_until, worker_env

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
+from heard.channels.base import Channel
 from heard.channels.registry import PLUGINS, template_parts
-from heard.streams.base.settings import ChannelSettings, ConfigError, load_settings
+from heard.streams.base.settings import ConfigError
 from heard.streams.content.rendering import Renderer
 from heard.streams.contract import stories
 from heard.streams.contract.stories import T0, minutes
+from heard.streams.delivery.config import ChannelSettings, load_settings
 from heard.streams.delivery.wiring import build_channels, team_routes
 from tests.peers import REPO
 from tests.unit.test_policy import RULES, run, tick
@@ -30,6 +33,46 @@ def test_every_plugin_names_its_template_text_and_whom_it_carries_to() -> None:
         assert plugin.name == name and plugin.parts.text.endswith(".txt")
         assert plugin.audiences and plugin.audiences <= {"customer", "team"}
     assert template_parts("slack").subject is None
+
+
+# Each plug-in's section as an operator writes it, and the environment its secrets come from.
+SECTIONS: dict[str, tuple[dict[str, object], dict[str, str]]] = {
+    "email": ({"host": "smtp.example.com", "port": 587, "security": "starttls",
+               "username_env": "SMTP_USER", "password_env": "SMTP_PASSWORD"},
+              {"SMTP_USER": "heard", "SMTP_PASSWORD": "pw-Xq81"}),
+    "sms": ({"from_number": "+15005550006"},
+            {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "tok-Zr52" * 4}),
+    "slack": ({"webhooks": {"default": "SLACK_TEAM"}},
+              {"SLACK_TEAM": "https://hooks.slack.com/services/T0/B0/url-Kv33"}),
+}
+
+
+def test_every_registered_channel_has_a_section_here() -> None:
+    assert sorted(SECTIONS) == sorted(PLUGINS)
+
+
+@pytest.mark.parametrize("name", sorted(SECTIONS))
+def test_email_sms_and_slack_are_plugins_of_one_shape(tmp_path: Path, name: str) -> None:
+    """Validated by the plug-in's own model through config/channels.yaml, built by the
+    plug-in from that section and the environment; the engine names none of them."""
+    section, environ = SECTIONS[name]
+    declared = PLUGINS[name]
+    assert issubclass(declared.settings_model, BaseModel)
+    (tmp_path / "channels.yaml").write_text(yaml.safe_dump(
+        {"enabled": [name], "team": [], name: section}))
+    settings = load_settings(tmp_path, environ=environ).channels
+    assert isinstance(settings.section_named(name), declared.settings_model)
+    built = build_channels(settings, environ)
+    assert list(built) == [name] and isinstance(built[name], Channel)
+    assert built[name].name == name
+
+    (tmp_path / "channels.yaml").write_text(yaml.safe_dump(
+        {"enabled": [name], "team": [], name: {**section, "colour": "red"}}))
+    with pytest.raises(ConfigError, match=rf"{name}\.colour: Extra inputs are not permitted"):
+        load_settings(tmp_path, environ=environ)
+    missing = next(iter(environ))
+    with pytest.raises(ConfigError, match=rf"^config/channels.yaml: {name}\.[a-z_.]+: .*{missing}"):
+        build_channels(settings, {key: value for key, value in environ.items() if key != missing})
 
 
 @pytest.mark.parametrize(("channels", "problem"), [
@@ -175,13 +218,15 @@ def test_with_no_route_for_the_lead_anywhere_one_line_says_so() -> None:
 
 
 def test_no_channel_config_shows_its_secret_in_a_repr() -> None:
-    from heard.channels.email_smtp import EmailConfig
+    from heard.channels.email_smtp import EmailConfig, EmailSettings
     from heard.channels.slack_webhook import SlackConfig
-    from heard.channels.sms_twilio import SmsConfig
+    from heard.channels.sms_twilio import SmsConfig, SmsSettings
 
     shown = " ".join(repr(config) for config in (
-        EmailConfig(host="smtp.example.com", port=587, username="heard", password="pw-Xq81"),
-        SmsConfig(account_sid="AC" + "0" * 32, auth_token="tok-Zr52"),
+        EmailConfig(EmailSettings(host="smtp.example.com", port=587), username="heard",
+                    password="pw-Xq81"),
+        SmsConfig(SmsSettings(from_number="+15005550006"), account_sid="AC" + "0" * 32,
+                  auth_token="tok-Zr52"),
         SlackConfig({"default": "https://hooks.slack.com/services/T0/B0/url-Kv33"})))
     assert "EmailConfig(" in shown and "SmsConfig(" in shown
     for secret in ("pw-Xq81", "tok-Zr52", "url-Kv33"):

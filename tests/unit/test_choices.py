@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from heard.streams.base.settings import load_settings
 from heard.streams.contract import stories
 from heard.streams.contract.records import InvalidEvent, parse_event
 from heard.streams.contract.state import Question, Scheduled
 from heard.streams.contract.stories import T0, minutes
+from heard.streams.delivery.config import load_settings
 from heard.streams.policy.decide import decide
 from heard.streams.policy.replies import question_asked
 from heard.streams.policy.step import Outcome, Rules

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from heard.streams.base.settings import load_settings
 from heard.streams.connectors import connector_for
 from heard.streams.connectors.base import Request, Unmappable, body_digest
 from heard.streams.connectors.service import Ingest, Publisher
 from heard.streams.contract.records import event_to_json, parse_event
+from heard.streams.delivery.config import load_settings
 from heard.streams.policy.decide import decide
 from tests.connector_signing import SECRETS, body_of, signed_headers
 from tests.peers import REPO

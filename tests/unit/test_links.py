@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from heard.streams.base.settings import ChannelSettings
 from heard.streams.contract.state import Notification
 from heard.streams.contract.stories import T0
+from heard.streams.delivery.config import ChannelSettings
 from heard.streams.delivery.links import BadLink, LinkAnswer, ReplyLinks
 from heard.streams.delivery.wiring import ConfigError, reply_links
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-from dataclasses import replace
 from email.header import decode_header, make_header
 from email.message import EmailMessage, MIMEPart
 
 import pytest
 
 from heard.channels.base import OutboundMessage, PermanentDeliveryError
-from heard.channels.email_smtp import EmailConfig, build_email
+from heard.channels.email_smtp import EmailSettings, build_email
 from heard.channels.mime import (
     MimeError,
     _first_word_bytes,
@@ -21,7 +20,7 @@ from heard.channels.mime import (
     text_header,
 )
 
-CONFIG = EmailConfig(host="127.0.0.1", port=25, from_address="support@example.com",
+CONFIG = EmailSettings(host="127.0.0.1", port=25, from_address="support@example.com",
                      from_name="Acme Support", reply_to="support+{ticket_id}@example.com",
                      message_id_domain="mail.example.com")
 
@@ -184,20 +183,20 @@ def test_body_lines_stay_lines_on_the_wire() -> None:
 
 
 def test_the_teams_emails_never_answer_to_the_customers_ticket_address() -> None:
-    config = replace(CONFIG, team_reply_to="team-desk@example.com")
+    config = CONFIG.model_copy(update={"team_reply_to": "team-desk@example.com"})
     for audience in ("agent", "lead"):
         nudge = parse(build_email(config, message(audience=audience, to="sam@example.com",
                                                   subject="[T-42] Your promised update is due")))
         assert nudge["Reply-To"] == "team-desk@example.com"
         # The team's subjects are their own: no thread policy for them.
         assert nudge["Subject"] == "[T-42] Your promised update is due"
-    silent = parse(build_email(replace(CONFIG, team_reply_to=None), message(audience="lead")))
+    silent = parse(build_email(CONFIG.model_copy(update={"team_reply_to": None}), message(audience="lead")))
     assert silent["Reply-To"] is None
     assert parse(build_email(config, message()))["Reply-To"] == "support+T-42@example.com"
 
 
 def test_a_customers_emails_share_one_subject_and_thread_under_her_own_email() -> None:
-    config = replace(CONFIG, subject_policy="thread")
+    config = CONFIG.model_copy(update={"subject_policy": "thread"})
     first, latest = "<CAF-1@mail.example.net>", "<CAF-2@mail.example.net>"
     threaded = parse(build_email(config, message(thread_subject="My parcel is late",
                                                  references=(first, latest))))
@@ -206,6 +205,6 @@ def test_a_customers_emails_share_one_subject_and_thread_under_her_own_email() -
     assert threaded["References"] == f"{first} {latest} <ticket-T-42@mail.example.com>"
     again = parse(build_email(config, message(thread_subject="Re: My parcel is late")))
     assert again["Subject"] == "Re: My parcel is late"  # never "Re: Re:"
-    own = parse(build_email(replace(CONFIG, subject_policy="per_kind"),
+    own = parse(build_email(CONFIG.model_copy(update={"subject_policy": "per_kind"}),
                             message(thread_subject="My parcel is late")))
     assert own["Subject"] == "We have your message"

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from heard.streams.base.settings import load_settings
 from heard.streams.contract.records import parse_event
 from heard.streams.contract.state import Question
 from heard.streams.contract.stories import T0
+from heard.streams.delivery.config import load_settings
 from heard.streams.policy.replies import (
     FILLER,
     NUMBER_WORDS,
