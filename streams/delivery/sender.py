@@ -26,8 +26,8 @@ from heard.channels.base import (
 )
 from heard.streams.base.redaction import redact
 from heard.streams.base.settings import RetrySettings
-from heard.streams.base.stages import STAGES, now_ns
-from heard.streams.content.rendering import Renderer, TemplateProblem
+from heard.streams.base.stages import STAGES
+from heard.streams.content.rendering import Rendered, Renderer, TemplateProblem
 from heard.streams.content.sms_segments import segments
 from heard.streams.contract.state import Notification, notification_id
 from heard.streams.delivery.links import ReplyLinks
@@ -92,51 +92,35 @@ class Delivery:
         channel = self.channels.get(n.channel)
         if channel is None:
             return self._failed(n, f"channel {n.channel!r} is not enabled", 0)
-        lap = now_ns()
-        context = self.links.add_to(n, datetime.now(UTC)) if self.links else n.context
-        try:
-            rendered = self.renderer.render(n.kind, n.channel, n.locale, n.timezone, context,
-                                            plain_text_only=n.plain_text_only)
-        except TemplateProblem as exc:
-            return DeliveryOutcome(n, "failed", f"template: {exc}")
-        lap = STAGES.lap("delivery.render", lap)
-        customer = n.context.get("customer") or {}
-        message = OutboundMessage(
-            notification_id=n.notification_id, ticket_id=n.ticket_id, to=n.recipient,
-            text=rendered.text, subject=rendered.subject, html=rendered.html,
-            display_name=customer.get("name") if n.audience == "customer" else None,
-            # Content-Language (RFC 3282): the language the message was written in, so mail
-            # clients and screen readers read it with the right voice.
-            headers={"X-Heard-Notification-Id": n.notification_id, "X-Heard-Kind": n.kind,
-                     "Content-Language": n.locale.replace("_", "-"),
-                     # RFC 3834: the acknowledgment answers the customer's own message.
-                     **({"Auto-Submitted": "auto-replied"} if n.kind == "acknowledgment"
-                        else {})},
-            audience=n.audience,
-            thread_subject=(n.context.get("ticket") or {}).get("subject") or None,
-            references=tuple((n.context.get("ticket") or {}).get("references") or ()),
-        )
+        with STAGES.timed("delivery.render"):
+            try:
+                rendered = self.renderer.render(
+                    n.kind, n.channel, n.locale, n.timezone,
+                    self.links.add_to(n, datetime.now(UTC)) if self.links else n.context,
+                    plain_text_only=n.plain_text_only)
+            except TemplateProblem as exc:
+                return DeliveryOutcome(n, "failed", f"template: {exc}")
+            message = outbound_message(n, rendered)
         if ready is not None:
-            await ready()
-            lap = STAGES.lap("delivery.wait", lap)
+            with STAGES.timed("delivery.wait"):
+                await ready()
         attempts = 0
-        try:
-            async for attempt in stamina.retry_context(
-                on=_backoff(self.retry.max_seconds),  # type: ignore[arg-type]
-                attempts=self.retry.attempts, timeout=self.retry.timeout_seconds,
-                wait_initial=self.retry.initial_seconds, wait_max=self.retry.max_seconds,
-            ):
-                with attempt:
-                    attempts += 1
-                    receipt = await channel.send(message)
-        except DeliveryError as exc:
-            STAGES.lap("delivery.send", lap)
-            outcome = self._failed(n, exc.reason, attempts)
-            outcome.template_hashes = rendered.template_hashes
-            outcome.opted_out = isinstance(exc, RecipientOptedOut)
-            outcome.retryable = exc.retryable
-            return outcome
-        STAGES.lap("delivery.send", lap)
+        with STAGES.timed("delivery.send"):
+            try:
+                async for attempt in stamina.retry_context(
+                    on=_backoff(self.retry.max_seconds),  # type: ignore[arg-type]
+                    attempts=self.retry.attempts, timeout=self.retry.timeout_seconds,
+                    wait_initial=self.retry.initial_seconds, wait_max=self.retry.max_seconds,
+                ):
+                    with attempt:
+                        attempts += 1
+                        receipt = await channel.send(message)
+            except DeliveryError as exc:
+                outcome = self._failed(n, exc.reason, attempts)
+                outcome.template_hashes = rendered.template_hashes
+                outcome.opted_out = isinstance(exc, RecipientOptedOut)
+                outcome.retryable = exc.retryable
+                return outcome
         return DeliveryOutcome(n, "sent", "accepted by the provider", receipt=receipt,
                                template_hashes=rendered.template_hashes, attempts=attempts,
                                segments=segments(rendered.text)[0] if n.channel == "sms" else 0)
@@ -167,3 +151,24 @@ class Delivery:
                 "delivery_round": 0, "not_before": None,
             })
         return outcome
+
+
+def outbound_message(n: Notification, rendered: Rendered) -> OutboundMessage:
+    """The rendered notification as its channel takes it: who reads it, in which language,
+    and the conversation it belongs to in their inbox."""
+    customer = n.context.get("customer") or {}
+    ticket = n.context.get("ticket") or {}
+    return OutboundMessage(
+        notification_id=n.notification_id, ticket_id=n.ticket_id, to=n.recipient,
+        text=rendered.text, subject=rendered.subject, html=rendered.html,
+        display_name=customer.get("name") if n.audience == "customer" else None,
+        # Content-Language (RFC 3282): the language the message was written in, so mail
+        # clients and screen readers read it with the right voice.
+        headers={"X-Heard-Notification-Id": n.notification_id, "X-Heard-Kind": n.kind,
+                 "Content-Language": n.locale.replace("_", "-"),
+                 # RFC 3834: the acknowledgment answers the customer's own message.
+                 **({"Auto-Submitted": "auto-replied"} if n.kind == "acknowledgment" else {})},
+        audience=n.audience,
+        thread_subject=ticket.get("subject") or None,
+        references=tuple(ticket.get("references") or ()),
+    )

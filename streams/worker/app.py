@@ -21,6 +21,7 @@ from typing import Any, cast
 import faust
 import faust.streams as faust_streams
 from faust.types import TableT
+from prometheus_client import REGISTRY
 
 from heard.channels.base import Channel
 from heard.channels.registry import plugin
@@ -246,17 +247,25 @@ def check_team_templates(renderer: Renderer, settings: Settings) -> None:
                     "nudges and escalations are only recorded in the decision log")
 
 
+def compiled_templates(settings: Settings) -> Renderer:
+    """Every template compiled, and one for each team message by each team channel; any
+    problem stops start-up."""
+    renderer = Renderer(settings.engine.templates_dir, settings.engine.default_locale)
+    problems = renderer.compile_all()
+    if problems:
+        raise ConfigError("templates do not compile:\n" + "\n".join(str(p) for p in problems))
+    check_team_templates(renderer, settings)
+    return renderer
+
+
 def build_app(settings: Settings, channels: dict[str, Channel], *,
               clock: Clock = utc_now, twilio_auth_token: str = "",
               links: ReplyLinks | None = None) -> faust.App:
     engine = settings.engine
     BUILD_INFO.info({"version": installed_version()})
+    STAGES.register(REGISTRY)
     topics = prefixed_topics(engine)
-    renderer = Renderer(engine.templates_dir, engine.default_locale)
-    problems = renderer.compile_all()
-    if problems:
-        raise ConfigError("templates do not compile:\n" + "\n".join(str(p) for p in problems))
-    check_team_templates(renderer, settings)
+    renderer = compiled_templates(settings)
     routes = team_routes(settings.channels)
     LABELS.know_teams({*engine.metric_teams, *settings.policy.team_calendars,
                        *(name.split(":")[-1] for each in routes.values() for name in each)})

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heard.streams.base.settings import TopicNames
-from heard.streams.base.stages import STAGES, now_ns
+from heard.streams.base.stages import STAGES
 from heard.streams.contract.state import Notification
 from heard.streams.delivery.consent import ConsentLedger, ConsentUpdate
 from heard.streams.delivery.sender import Delivery, DeliveryOutcome
 from heard.streams.policy.replies import question_asked
-from heard.streams.worker.agent import Agent
+from heard.streams.worker.agent import RecordAgent
 from heard.streams.worker.metrics import (
     DELIVERIES,
     DELIVERY_SECONDS,
@@ -58,7 +58,7 @@ def withdrawn_reason(channel: str, at: datetime, source: str) -> str:
     return f"the recipient withdrew {channel} consent on {when} ({how})"
 
 
-class DeliveryAgent(Agent):
+class DeliveryAgent(RecordAgent):
     stage = STAGE
 
     def __init__(self, *, delivery: Delivery, topics: TopicNames,
@@ -99,20 +99,19 @@ class DeliveryAgent(Agent):
         await asyncio.gather(*(in_order(group) for group in groups.values()))
 
     async def handle(self, record: InboundRecord) -> None:
-        lap = now_ns()
-        try:
-            notification = Notification.model_validate_json(record.value)
-        except ValueError as exc:
-            await self.dead_letters.send(record, f"not a notification record: {exc}", STAGE)
-            return
+        with STAGES.timed("delivery.check"):
+            try:
+                notification = Notification.model_validate_json(record.value)
+            except ValueError as exc:
+                await self.dead_letters.send(record, f"not a notification record: {exc}", STAGE)
+                return
+            if self.receipts.get(notification.notification_id) is not None:
+                log.info("notification %s already delivered; not sending again",
+                         notification.notification_id)
+                return
+            await self._ledger_loaded()
+            refusal = self.ledger.refusal(notification.channel, notification.recipient)
         key = record.key or notification.ticket_id.encode()
-        if self.receipts.get(notification.notification_id) is not None:
-            log.info("notification %s already delivered; not sending again",
-                     notification.notification_id)
-            return
-        await self._ledger_loaded()
-        refusal = self.ledger.refusal(notification.channel, notification.recipient)
-        lap = STAGES.lap("delivery.check", lap)
         if refusal is None:
             try:
                 outcome = await self.delivery.deliver(
@@ -125,17 +124,22 @@ class DeliveryAgent(Agent):
             await self.publish(outcome, key)
             await self._instead(outcome.notification, outcome.fallback, outcome.reason, key)
             return
-        lap = now_ns()
+        await self._settle(outcome, record, key)
+
+    async def _settle(self, outcome: DeliveryOutcome, record: InboundRecord, key: bytes) -> None:
+        """What a delivery attempt leaves: its receipt, a provider's opt-out, its retry or
+        failure, and its outcome event."""
+        notification = outcome.notification
         if outcome.status == "sent":
-            await self._sent(outcome)
-            lap = STAGES.lap("delivery.receipt", lap)
-        if outcome.opted_out:
-            await self.opt_outs.record(notification.channel, notification.recipient,
-                                       f"provider-refusal:{notification.notification_id}")
-        if outcome.status == "failed":
-            await self._defer_or_fail(outcome, record, key)
-        await self.publish(outcome, key)
-        STAGES.lap("delivery.publish", lap)
+            with STAGES.timed("delivery.receipt"):
+                await self._sent(outcome)
+        with STAGES.timed("delivery.publish"):
+            if outcome.opted_out:
+                await self.opt_outs.record(notification.channel, notification.recipient,
+                                           f"provider-refusal:{notification.notification_id}")
+            if outcome.status == "failed":
+                await self._defer_or_fail(outcome, record, key)
+            await self.publish(outcome, key)
 
     async def failed(self, record: InboundRecord, reason: str) -> None:
         """A decided message that could not be delivered still gets an outcome (`failed`,

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from heard.streams.base.settings import EngineSettings, TopicNames
-from heard.streams.base.stages import STAGES, now_ns
+from heard.streams.base.stages import STAGES
 from heard.streams.contract.records import Event, InvalidEvent, TimerDue, parse_event
 from heard.streams.contract.state import TicketState
 from heard.streams.policy.decide import decide
@@ -74,58 +74,47 @@ class LifecycleAgent(Agent):
     async def __call__(self, record: InboundRecord) -> None:
         await self.handle_batch([record])  # guarded and timed there, record by record
 
-    async def handle(self, record: InboundRecord) -> None:
-        await self.handle_batch([record])
-
     async def handle_batch(self, records: Sequence[InboundRecord],
                            before_each: Callable[[InboundRecord], None] = lambda _: None,
                            ) -> None:
         """Every record decided in order, each behind the dead-letter guard; then each changed
         ticket's state written once. `before_each` names the record a table write belongs to."""
-        started = now_ns()
         unwritten: dict[str, Unwritten] = {}
 
         async def apply(record: InboundRecord) -> None:
             await self._apply(record, unwritten)
 
-        try:
-            for record in records:
-                before_each(record)
-                await self.dead_letters.guard(STAGE, record, apply, self.failed)
-            for ticket_id, change in unwritten.items():
-                before_each(change.records[-1])
-                await self._keep(ticket_id, change)
-        except BaseException:  # stopped mid-batch (cancelled): re-raised below
-            # Cached objects changed by unwritten events would pass for the table's state.
-            for ticket_id in unwritten:
-                self.states.forget(ticket_id)
-            raise
-        # Per record, as the other agents' `handled`; the batch count gives the batch size.
-        elapsed = now_ns() - started
-        STAGES.add(f"{STAGE}.handled", elapsed, len(records))
-        STAGES.add(f"{STAGE}.batches", elapsed, 1)
+        with STAGES.timed_batch(STAGE, len(records)):
+            try:
+                for record in records:
+                    before_each(record)
+                    await self.dead_letters.guard(STAGE, record, apply, self.failed)
+                for ticket_id, change in unwritten.items():
+                    before_each(change.records[-1])
+                    await self._keep(ticket_id, change)
+            except BaseException:  # stopped mid-batch (cancelled): re-raised below
+                # Cached objects changed by unwritten events would pass for the table's state.
+                for ticket_id in unwritten:
+                    self.states.forget(ticket_id)
+                raise
 
     async def _apply(self, record: InboundRecord, unwritten: dict[str, Unwritten]) -> None:
-        lap = now_ns()
-        parsed = await self._accepted(record)
-        lap = STAGES.lap("lifecycle.parse", lap)
+        with STAGES.timed("lifecycle.parse"):
+            parsed = await self._accepted(record)
         if parsed is None:
             return
         ticket_id: str = parsed.ticket_id
         change = unwritten.get(ticket_id)
-        if change is None:
-            stored = self.tickets.get(ticket_id)
-            state = self.states.load(ticket_id, stored)
-        else:
-            state = change.state
-        lap = STAGES.lap("lifecycle.load", lap)
+        with STAGES.timed("lifecycle.load"):
+            stored = self.tickets.get(ticket_id) if change is None else change.stored
+            state = self.states.load(ticket_id, stored) if change is None else change.state
         now = self.clock()
         try:
-            outcome = decide(state, parsed, now, self.rules, in_place=True)
-            lap = STAGES.lap("lifecycle.decide", lap)
+            with STAGES.timed("lifecycle.decide"):
+                outcome = decide(state, parsed, now, self.rules, in_place=True)
             # What was decided goes to the producer before the state that records it.
-            await self._hand_on(ticket_id.encode(), outcome)
-            lap = STAGES.lap("lifecycle.emit", lap)
+            with STAGES.timed("lifecycle.emit"):
+                await self._hand_on(ticket_id.encode(), outcome)
         except asyncio.CancelledError:
             self.states.forget(ticket_id)  # the cached object may be half-changed
             raise
@@ -138,8 +127,8 @@ class LifecycleAgent(Agent):
         if outcome.forget:
             # Erased now, not at the batch's end: nothing of it waits in memory.
             unwritten.pop(ticket_id, None)
-            self._erase(ticket_id)
-            STAGES.lap("lifecycle.store", lap)
+            with STAGES.timed("lifecycle.store"):
+                self._erase(ticket_id)
         elif outcome.changed:
             if change is None:
                 change = Unwritten(stored=stored, state=outcome.state)
@@ -218,16 +207,15 @@ class LifecycleAgent(Agent):
         self.timers.forget(ticket_id)
 
     def _write(self, ticket_id: str, state: TicketState) -> None:
-        lap = now_ns()
-        try:
-            stored = state.to_json().decode()
-            self.tickets[ticket_id] = stored
-        except BaseException:  # re-raised: the cached object is not what the table holds
-            self.states.forget(ticket_id)
-            raise
-        self.states.keep(ticket_id, stored, state)
-        self.timers.set(ticket_id, state.next_due())
-        STAGES.lap("lifecycle.store", lap)
+        with STAGES.timed("lifecycle.store"):
+            try:
+                stored = state.to_json().decode()
+                self.tickets[ticket_id] = stored
+            except BaseException:  # re-raised: the cached object is not what the table holds
+                self.states.forget(ticket_id)
+                raise
+            self.states.keep(ticket_id, stored, state)
+            self.timers.set(ticket_id, state.next_due())
     async def _hand_on(self, key: bytes, outcome: Outcome) -> None:
         topics, emit = self.topics, self.sink.emit
         # The questions asked of erased phones go too: no number keeps pointing at the ticket.

@@ -11,13 +11,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from heard.streams.contract.state import Notification
-from heard.streams.worker.agent import Agent
+from heard.streams.worker.agent import RecordAgent
 from heard.streams.worker.sink import Clock, DeadLetters, InboundRecord, Sink
 
 STAGE = "redelivery"
 
 
-class RedeliveryAgent(Agent):
+class RedeliveryAgent(RecordAgent):
     stage = STAGE
 
     def __init__(self, *, outbound: str, sink: Sink, dead_letters: DeadLetters, clock: Clock,

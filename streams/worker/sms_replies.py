@@ -12,14 +12,14 @@ from typing import Any
 
 from heard.streams.contract.state import Question
 from heard.streams.policy.replies import event_for_text
-from heard.streams.worker.agent import Agent
+from heard.streams.worker.agent import RecordAgent
 from heard.streams.worker.sink import DeadLetters, InboundRecord, Sink
 
 log = logging.getLogger("heard.worker")
 STAGE = "sms-replies"
 
 
-class SmsRepliesAgent(Agent):
+class SmsRepliesAgent(RecordAgent):
     stage = STAGE
 
     def __init__(self, *, questions: MutableMapping[str, Any], ticket_events: str, sink: Sink,

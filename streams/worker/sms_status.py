@@ -10,7 +10,7 @@ from typing import Any
 
 from heard.channels.sms_twilio import OPTED_OUT
 from heard.channels.twilio_webhooks import STATUS_RANK
-from heard.streams.worker.agent import Agent
+from heard.streams.worker.agent import RecordAgent
 from heard.streams.worker.metrics import DELIVERIES
 from heard.streams.worker.opt_outs import OptOuts
 from heard.streams.worker.sink import DeadLetters, InboundRecord, Sink
@@ -19,7 +19,7 @@ log = logging.getLogger("heard.worker")
 STAGE = "sms-status"
 
 
-class SmsStatusAgent(Agent):
+class SmsStatusAgent(RecordAgent):
     stage = STAGE
 
     def __init__(self, *, provider_status: MutableMapping[str, Any], opt_outs: OptOuts,

@@ -704,6 +704,21 @@ async def test_a_batch_is_timed_per_record_and_counted_as_one_batch() -> None:
     assert took == STAGES.total_ns["lifecycle.batches"] - spent.get("lifecycle.batches", 0) > 0
 
 
+async def test_stage_times_reach_prometheus_once_the_worker_registers_them() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from heard.streams.base.stages import STAGES
+
+    registry = CollectorRegistry()
+    assert b"heard_stage" not in generate_latest(registry)  # nothing registers at import
+    await Lifecycle().agent.handle_batch([created_record("T-s2")])
+    STAGES.register(registry)
+    STAGES.register(registry)  # a second app in one process registers nothing twice
+    shown = generate_latest(registry).decode()
+    assert 'heard_stage_runs_total{stage="lifecycle.decide"}' in shown
+    assert 'heard_stage_seconds_total{stage="lifecycle.handled"}' in shown
+
+
 # --- the send gate ---------------------------------------------------------------------
 
 
