@@ -95,6 +95,9 @@ MUTANT_TESTS_history := $(MUTANT_TESTS_decide)
 MUTANT_TESTS_first_reply := $(MUTANT_TESTS_decide)
 MUTANT_TESTS_release := $(MUTANT_TESTS_decide)
 MUTANT_TESTS_promises := $(MUTANT_TESTS_decide)
+MUTANT_TESTS_watches := $(MUTANT_TESTS_decide)
+MUTANT_TESTS_team := $(MUTANT_TESTS_decide)
+MUTANT_TESTS_contexts := $(MUTANT_TESTS_decide)
 MUTANT_TESTS_records := tests/unit/test_contract_edges.py tests/unit/test_hostile_input.py tests/unit/test_choices.py tests/unit/test_contacts.py tests/unit/test_policy_edges.py tests/unit/test_connectors.py tests/unit/test_policy.py
 MUTANT_TESTS_routing := tests/unit/test_routing.py tests/unit/test_policy.py tests/unit/test_promises.py
 MUTANT_TESTS_sms_segments := tests/unit/test_routing.py tests/unit/test_templates.py
@@ -107,6 +110,7 @@ WORKER_MODULES := lifecycle delivery_agent redelivery sms_status sms_replies tim
 $(foreach w,$(WORKER_MODULES),$(eval MUTANT_TESTS_$(w) := tests/unit/test_worker_agents.py))
 MUTANT_MODULES := streams/policy/decide streams/policy/step streams/policy/history \
   streams/policy/first_reply streams/policy/release streams/policy/promises \
+  streams/policy/watches streams/policy/team streams/policy/contexts \
   streams/contract/records streams/policy/routing streams/content/sms_segments channels/mime \
   streams/policy/choices streams/policy/replies streams/delivery/links \
   $(addprefix streams/worker/,$(WORKER_MODULES))

@@ -15,8 +15,8 @@ from typing import Any
 
 from heard.streams.contract.records import FeedbackGiven, OptionChosen, OptionsOffered
 from heard.streams.contract.state import ChoiceRecord, FeedbackRecord, Offer, Scheduled
-from heard.streams.policy.promises import send_to_team
 from heard.streams.policy.step import Step, queue_now
+from heard.streams.policy.team import send_to_team
 
 TEAM_KINDS = ("options_answered", "options_unanswered")
 

@@ -39,7 +39,7 @@ from heard.streams.contract.state import (
     TicketState,
     TransferRecord,
 )
-from heard.streams.policy import choices, promises
+from heard.streams.policy import choices, promises, watches
 from heard.streams.policy.first_reply import watch_first_reply, watch_named_milestone
 from heard.streams.policy.history import CLOSED_STATUSES, replied_since
 from heard.streams.policy.release import release_due
@@ -159,9 +159,9 @@ def on_agent_reply(step: Step, event: AgentReply) -> None:
     state.concern = event.concern or state.concern
     if state.first_reply_due is not None:
         kept = event.occurred_at <= state.first_reply_due
-        promises.end_first_reply_watch(step, "first reply given " + ("on time" if kept
+        watches.end_first_reply_watch(step, "first reply given " + ("on time" if kept
                                                                      else "late"))
-    promises.end_next_update_watch(step, "an agent replied publicly")
+    watches.end_next_update_watch(step, "an agent replied publicly")
     step.cancel(("acknowledgment",), "a real agent reply landed first",
                 keep=lambda item: item.trigger_at > event.occurred_at)
     promises.keep_promises(step, event.occurred_at)
@@ -230,7 +230,7 @@ def on_resolved(step: Step, event: Resolved) -> None:
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "resolved", event.occurred_at
     promises.cancel_promises(step, "ticket resolved")
-    promises.end_first_reply_watch(step, "ticket resolved: the closure summary is the reply")
+    watches.end_first_reply_watch(step, "ticket resolved: the closure summary is the reply")
     step.cancel(("acknowledgment",), "ticket resolved before the acknowledgment went out")
     grace = step.rules.policy.closure_grace_seconds
     step.schedule(Scheduled(
@@ -274,8 +274,8 @@ def on_closed(step: Step, event: Closed) -> None:
         days=step.rules.policy.closed_ticket_retention_days)
     step.log("record", f"ticket closed: its data is erased at {state.forget_at.isoformat()} "
              "unless it is reopened")
-    promises.end_first_reply_watch(step, "ticket closed")
-    promises.end_next_update_watch(step, "ticket closed")
+    watches.end_first_reply_watch(step, "ticket closed")
+    watches.end_next_update_watch(step, "ticket closed")
     promises.cancel_promises(step, "ticket closed")
     for item in state.scheduled:
         if item.kind == "closure_summary" and item.due_at > step.release_at:

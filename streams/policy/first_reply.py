@@ -15,7 +15,7 @@ from heard.streams.contract.state import (
     Scheduled,
     TicketState,
 )
-from heard.streams.policy import promises
+from heard.streams.policy import promises, watches
 from heard.streams.policy.history import answered_before, pending_promise
 from heard.streams.policy.routing import (
     business_deadline,
@@ -89,7 +89,7 @@ def _nudge_time(due: datetime, rules: Rules, since: datetime) -> datetime:
 
 
 def first_reply_item(item: Scheduled) -> bool:
-    return promises.watch_of(item) == "first_reply"
+    return watches.watch_of(item) == "first_reply"
 
 
 def first_reply_moved(item: Scheduled, due: datetime | None, rules: Rules,

@@ -10,37 +10,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from heard.streams.contract.pronouns import object_pronouns
 from heard.streams.contract.records import CheckpointPromised
 from heard.streams.contract.state import (
-    Notification,
     Promise,
     PromiseRecord,
     PromiseStatus,
     Scheduled,
     TicketState,
-    notification_id,
 )
+from heard.streams.policy.contexts import holding_fate, promise_context
 from heard.streams.policy.routing import (
-    NoRoute,
-    business_deadline,
-    customer_route,
-    customer_zone,
-    quiet_until,
     with_calendar,
     within_team_hours,
 )
-from heard.streams.policy.step import Rules, Step, record_sent
+from heard.streams.policy.step import Step
+from heard.streams.policy.team import send_to_team
+from heard.streams.policy.watches import end_first_reply_watch, recently_heard
 
 if TYPE_CHECKING:
     from heard.streams.base.settings import PolicySettings
 
 LADDER_KINDS = ("checkpoint_nudge", "checkpoint_escalation", "checkpoint_holding")
-# heard's own promises, kept with the same ladder as an agent's: the first reply the
-# acknowledgment names, and the next update a holding update names.
-WATCHES = ("first_reply", "next_update")
 
 
 # The id of the promise a next milestone's time stands for (`policy.watch_named_milestone`).
@@ -205,37 +197,6 @@ def announce(step: Step, promise: Promise) -> None:
     ))
 
 
-def end_first_reply_watch(step: Step, reason: str) -> None:
-    """The first reply came (or a promise, a resolution or a closure made it moot)."""
-    state = step.state
-    if state.first_reply_due is None:
-        return
-    state.first_reply_due = None
-    state.first_reply_escalated = False
-    state.scheduled = [item for item in state.scheduled if watch_of(item) != "first_reply"]
-    step.log("record", reason, kind="checkpoint")
-
-
-def with_every_promise_flag(context: dict[str, Any]) -> dict[str, Any]:
-    """Templates ask `promise.first_reply` and `promise.next_update` of every promise: a
-    step scheduled before a flag existed (a rolling upgrade) gets it as False."""
-    promise = context.get("promise")
-    if not isinstance(promise, dict):
-        return context
-    return {**context, "promise": {**dict.fromkeys(WATCHES, False), "follow_up": False,
-                                   **promise}}
-
-
-def promise_context(promise: Promise) -> dict[str, Any]:
-    return {
-        # `what` is the agent's task line, for the team; the customer reads `customer_text`.
-        "id": promise.promise_id, "what": promise.what, "customer_text": promise.customer_text,
-        "due_at": promise.due_at.isoformat(),
-        "agent_name": promise.agent.name, "outside_team_hours": promise.outside_team_hours,
-        "first_reply": False,
-    }
-
-
 def keep_promises(step: Step, at: datetime) -> None:
     for promise in step.state.promises.values():
         if promise.status == "pending" or (promise.status == "broken" and promise.settled_at
@@ -312,202 +273,7 @@ def release_internal(step: Step, item: Scheduled) -> None:
     holder = owner if owner is not None and (owner.id, owner.name) != (
         promise.agent.id, promise.agent.name) else promise.agent
     send_to_team(step, item, holder.team, holder.email, holder.name,
-                   _holding_fate(step) if item.kind == "checkpoint_escalation" else None)
-
-
-def watch_of(item: Scheduled) -> str | None:
-    """Which of heard's own promises a scheduled step keeps, if any: the first reply the
-    acknowledgment promised, or the next update a holding update promised."""
-    promise = item.context.get("promise") or {}
-    return next((name for name in WATCHES if promise.get(name)), None)
-
-
-def watch_due(state: TicketState, watch: str) -> datetime | None:
-    return state.first_reply_due if watch == "first_reply" else state.next_update_due
-
-
-def release_watch(step: Step, item: Scheduled, watch: str) -> None:
-    """A nudge or escalation for one of heard's own promises: the team hears only while
-    that promise is still open and unkept."""
-    state = step.state
-    due = watch_due(state, watch)
-    if due is None or state.status in ("resolved", "closed"):
-        step.log("cancel", "the first reply was given" if watch == "first_reply"
-                 else "the customer has heard from us since", kind=item.kind)
-        return
-    agent = state.owner or state.agent
-    if item.kind == "checkpoint_nudge":
-        if step.now >= due:
-            step.log("cancel", "nudge released after the due time; the escalation takes over",
-                     kind=item.kind)
-            return
-        send_to_team(step, item, agent.team if agent else None,
-                       agent.email if agent else None, agent.name if agent else "team")
-        return
-    heard = recently_heard(step)
-    holding = ({"status": "skipped", "until": None,
-                "reason": f"they were sent a message {heard.seconds} s ago"}
-               if heard is not None else _holding_fate(step))
-    if watch == "first_reply":
-        state.first_reply_escalated = True
-    send_to_team(step, item, agent.team if agent else None, None,
-                   agent.name if agent else "the team", holding)
-
-
-def watch_next_update(step: Step, holding: Scheduled, *, counts: bool = True) -> datetime | None:
-    """A holding update is going out: it tells the customer when they will hear from us
-    next, and heard keeps that time like a promise. After `holding_updates_in_a_row`
-    updates with nothing real between them, the last one names no time: the lead has it.
-    With `counts=False` the watch only moves on (the customer just heard from us)."""
-    state = step.state
-    policy = step.rules.policy
-    if counts:
-        state.holding_updates_in_a_row += 1
-    state.scheduled = [item for item in state.scheduled if watch_of(item) != "next_update"]
-    if state.holding_updates_in_a_row >= policy.holding_updates_in_a_row:
-        state.next_update_due = None
-        step.log("record", f"{state.holding_updates_in_a_row} holding updates in a row: this one "
-                 "names no next time; the lead has the ticket", kind="checkpoint")
-        return None
-    due = next_update_time(step, counted=True)
-    assert due is not None
-    state.next_update_due = due
-    agent = state.owner or state.agent
-    context = {"promise": {"id": "next-update", "what": None, "first_reply": False,
-                           "next_update": True, "due_at": due.isoformat(),
-                           "agent_name": agent.name if agent else None,
-                           "outside_team_hours": False}}
-    trigger = f"{holding.trigger_event_id.split('#next-update')[0]}#next-update." \
-              f"{state.holding_updates_in_a_row}" + ("" if counts else f"@{step.now.timestamp():.0f}")
-    for kind, audience in (("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")):
-        state.scheduled.append(Scheduled(kind=kind, audience=audience, due_at=due,
-                                         trigger_event_id=trigger, trigger_at=step.now,
-                                         context=context))
-    step.log("schedule", f"the holding update promises news by {due.isoformat()}; the lead and "
-             "the customer hear if nothing real reaches them by then", kind="checkpoint")
-    return due
-
-
-def next_update_time(step: Step, *, counted: bool = False) -> datetime | None:
-    """When the next holding update will say the customer hears from us again (None for
-    the last one in a row): `holding_interval_minutes` of team time from now (urgent
-    tickets: `urgent_holding_interval_minutes`), out of the
-    customer's quiet hours. `counted`: this holding update is already in the count."""
-    state, policy = step.state, step.rules.policy
-    if state.holding_updates_in_a_row + (0 if counted else 1) >= policy.holding_updates_in_a_row:
-        return None
-    minutes = (policy.urgent_holding_interval_minutes if state.urgent
-               else policy.holding_interval_minutes)
-    due = business_deadline(step.now, minutes, policy)
-    # A time inside the customer's quiet hours could not be kept: name the end of them.
-    return quiet_until(due, state.customer, policy) or due
-
-
-def end_next_update_watch(step: Step, reason: str) -> None:
-    """Something real reached the customer (a public reply, a milestone, a new promise, the
-    closure): the time the last holding update named is kept, and the count starts again."""
-    state = step.state
-    if state.next_update_due is None and state.holding_updates_in_a_row == 0:
-        return
-    state.holding_updates_in_a_row = 0
-    if state.next_update_due is None:
-        return
-    state.next_update_due = None
-    state.scheduled = [item for item in state.scheduled if watch_of(item) != "next_update"]
-    step.log("record", f"next-update watch ended: {reason}", kind="checkpoint")
-
-
-def recently_heard(step: Step) -> timedelta | None:
-    """How long since the customer was last sent something, if within the coalesce window."""
-    last = step.state.last_customer_notified_at
-    window = timedelta(seconds=step.rules.policy.coalesce_window_seconds)
-    if last is None or step.now - last >= window:
-        return None
-    return step.now - last
-
-
-def send_to_team(step: Step, item: Scheduled, team_name: str | None, agent_email: str | None,
-                 agent_name: str, holding: dict[str, Any] | None = None) -> None:
-    """The team's message, by every channel that carries the team's messages (an email to
-    the agent's own address, a post to the team's Slack channel)."""
-    state = step.state
-    routes = [(channel, team_recipient(step.rules, channel, item.audience, team_name or "default",
-                                       agent_email))
-              for channel in step.rules.team_channels]
-    if not any(recipient for _, recipient in routes):
-        step.log("suppress", f"no address configured for the {item.audience}", kind=item.kind)
-        return
-    context = {
-        **with_every_promise_flag(item.context),
-        "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status,
-                   "references": list(state.customer_message_ids)},
-        "customer": _customer_for_the_team(step),
-        "agent": {"name": agent_name},
-        "holding": holding,
-        "sent_at": step.now.isoformat(),
-    }
-    for channel, recipient in routes:
-        if not recipient:
-            step.log("suppress", f"no {channel} route configured for the {item.audience}",
-                     kind=item.kind, channel=channel)
-            continue
-        record_sent(step, Notification(
-            notification_id=notification_id(state.ticket_id, item.kind, item.trigger_event_id,
-                                            channel, audience=item.audience),
-            ticket_id=state.ticket_id, kind=item.kind, audience=item.audience,
-            channel=channel, recipient=recipient, locale=step.rules.default_locale,
-            timezone=step.rules.policy.team_timezone, plain_text_only=False,
-            trigger_event_id=item.trigger_event_id, decided_at=step.now, context=context))
-
-
-def team_recipient(rules: Rules, channel: str, audience: str, team: str,
-                   agent_email: str | None) -> str | None:
-    """Who on `channel` hears a message for the agent (their own email address, else their
-    team's route, else the default one) or for the lead (their team's lead, else the lead)."""
-    routes = rules.internal_recipients if channel == "email" else rules.team_routes.get(channel, {})
-    if audience == "agent":
-        own = agent_email if channel == "email" else None
-        return own or routes.get(team) or routes.get("default")
-    return routes.get(f"lead:{team}") or routes.get("lead")
-
-
-def _customer_for_the_team(step: Step) -> dict[str, Any]:
-    """What the agent and the lead need to write to this person well: name, pronouns,
-    language, their own zone, and the needs their messages must meet."""
-    customer = step.state.customer
-    if customer is None:
-        return {"greeting_name": "", "pronouns": None, "timezone": None, "language": None,
-                "plain_text_only": False, "quiet_hours": None, **object_pronouns(None)}
-    quiet = customer.quiet_hours
-    return {
-        "greeting_name": customer.greeting_name, "pronouns": customer.pronouns,
-        **object_pronouns(customer.pronouns),
-        "timezone": customer_zone(customer, step.rules.policy).key,
-        "language": customer.language,
-        "plain_text_only": customer.accessibility.plain_text_only,
-        "quiet_hours": {"start": quiet.start.strftime("%H:%M"), "end": quiet.end.strftime("%H:%M")}
-        if quiet else None,
-    }
-
-
-def _holding_fate(step: Step) -> dict[str, Any]:
-    """What happens to the customer's holding update released in this same step — the
-    escalation tells the lead that, not what was meant to happen."""
-    customer = step.state.customer
-    if customer is None:
-        return {"status": "not_sent", "reason": "no customer details are known", "until": None}
-    route = customer_route(customer, step.rules.enabled_channels)
-    if isinstance(route, NoRoute):
-        return {"status": "not_sent", "reason": route.reason, "until": None}
-    later = quiet_until(step.now, customer, step.rules.policy)
-    if later is not None:
-        return {"status": "deferred", "reason": "the customer's quiet hours",
-                "until": later.isoformat()}
-    # The last holding update in a row names no next time: the lead should know heard
-    # goes quiet after it until someone writes.
-    last = step.state.holding_updates_in_a_row + 1 >= step.rules.policy.holding_updates_in_a_row
-    return {"status": "sent", "reason": None, "until": None, "channel": route.channel,
-            "last": last}
+                   holding_fate(step) if item.kind == "checkpoint_escalation" else None)
 
 
 def announcement_stale(state: TicketState, item: Scheduled, now: datetime) -> str | None:

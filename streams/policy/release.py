@@ -16,7 +16,7 @@ from heard.streams.contract.state import (
     TicketState,
     notification_id,
 )
-from heard.streams.policy import choices, promises
+from heard.streams.policy import choices, contexts, promises, watches
 from heard.streams.policy.first_reply import (
     first_reply_item,
     first_reply_moved,
@@ -63,13 +63,13 @@ def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
             state.scheduled.append(item.model_copy(update={"due_at": max(min(waiting),
                                                                           item.due_at)}))
             continue
-        watch = promises.watch_of(item)
+        watch = watches.watch_of(item)
         if item.audience == "customer":
             _release_customer(step, item)
         elif item.kind in choices.TEAM_KINDS:
             choices.release_team(step, item)
         elif watch is not None:
-            promises.release_watch(step, item, watch)
+            watches.release_watch(step, item, watch)
         else:
             promises.release_internal(step, item)
 
@@ -183,7 +183,7 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
     if item.kind == "closure_summary":
         return _closure_stale(state, item)
     if item.kind == "checkpoint_holding":
-        watch = promises.watch_of(item)
+        watch = watches.watch_of(item)
         if watch is not None:
             return _watched_holding_stale(step, item, watch)
         return promises.holding_still_wanted(step, item)
@@ -205,18 +205,18 @@ def _watched_holding_stale(step: Step, item: Scheduled, watch: str) -> str | Non
     state = step.state
     if state.status in ("resolved", "closed"):
         return "ticket already resolved"
-    if promises.watch_due(state, watch) is None:
+    if watches.watch_due(state, watch) is None:
         return ("the first reply was given" if watch == "first_reply"
                 else "the customer has heard from us since")
     # A contact held by their quiet hours still gets their own update.
-    heard = promises.recently_heard(step) if item.contact is None else None
+    heard = watches.recently_heard(step) if item.contact is None else None
     if heard is None:
         return None
     # An acknowledgment (deferred by quiet hours, or for a message they just sent) went out
     # moments ago: a holding update beside it would only confuse; the lead is still told.
     # A promised next update is kept from that message on.
     if watch == "next_update":
-        later = promises.watch_next_update(step, item, counts=False)
+        later = watches.watch_next_update(step, item, counts=False)
         named = later.isoformat() if later else "no set time"
         return (f"the customer heard from us {heard.seconds} s ago; the next update "
                 f"is now due by {named}")
@@ -250,15 +250,15 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
     context = customer_context(state, item, step.rules, step.now, route.channel, customer)
     if item.kind == "checkpoint_holding":
         # The customer's holding update sets the next time (and counts); a contact's names it.
-        hear_by = (promises.watch_next_update(step, item) if contact is None
-                   else state.next_update_due or promises.next_update_time(step))
+        hear_by = (watches.watch_next_update(step, item) if contact is None
+                   else state.next_update_due or watches.next_update_time(step))
         context["next_update"] = {"due_at": hear_by.isoformat()} if hear_by else None
     elif contact is None and item.kind in ("milestone_update", "closure_summary", "options",
                                            "option_confirmed"):
-        promises.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
+        watches.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
         if item.kind == "options":
             # The agent's choices are a real reply: no "we have not replied yet" after them.
-            promises.end_first_reply_watch(step, "first reply given: the options reached them")
+            watches.end_first_reply_watch(step, "first reply given: the options reached them")
     notification = Notification(
         notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience="customer",
         channel=route.channel, recipient=route.recipient,
@@ -325,6 +325,6 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
         context["summary"] = state.summary.model_dump()
         # One question, answered in one tap: a number from 1 to 5.
         context["feedback"] = {"scale": 5, "links": None} if rules.feedback.ask else None
-    context.update(promises.with_every_promise_flag(
+    context.update(contexts.with_every_promise_flag(
         {key: value for key, value in item.context.items() if key != "news"}))
     return context
