@@ -21,11 +21,13 @@ from babel import Locale, UnknownLocaleError
 from jinja2 import TemplateSyntaxError, meta, nodes
 from pydantic import Field, field_validator
 
-from heard.channels.registry import PLUGINS
+from heard.channels.registry import PLUGINS, template_parts
 from heard.streams.base.settings import Frozen, load_file
 from heard.streams.base.zones import known_timezone
+from heard.streams.content.absent_fields import absent_one_at_a_time
 from heard.streams.content.rendering import Renderer, TemplateProblem, plain_words
 from heard.streams.content.sms_segments import segments
+from heard.streams.contract.contexts import CONTEXTS, context_keys
 from heard.streams.contract.pronouns import object_pronouns
 from heard.streams.contract.state import CUSTOMER_KINDS, KINDS
 
@@ -35,23 +37,9 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     import textstat
 
-# The documented context per kind (docs/templates.md); `_locale`/`_timezone` are always set.
-COMMON = {"customer", "ticket", "agent", "owner", "concern", "transfers", "next_milestone",
-          "quick_update", "sent_at"}
-CONTEXT: dict[str, set[str]] = {
-    "acknowledgment": COMMON,
-    "milestone_update": COMMON | {"milestone", "moved", "promised"},
-    "closure_summary": COMMON | {"summary", "feedback"},
-    "options": COMMON | {"offer"},
-    "option_confirmed": COMMON | {"offer", "chosen", "changed_from", "via", "text"},
-    "options_answered": {"customer", "ticket", "agent", "offer", "chosen", "changed_from", "via",
-                         "text", "sent_at", "confirmation"},
-    "options_unanswered": {"customer", "ticket", "agent", "offer", "sent_at"},
-    "checkpoint_holding": COMMON | {"promise", "next_update"},
-    "checkpoint_nudge": {"customer", "ticket", "agent", "promise", "sent_at"},
-    "checkpoint_escalation": {"customer", "ticket", "agent", "promise", "holding", "sent_at"},
-    "customer_unreachable": {"customer", "ticket", "undelivered", "sent_at"},
-}
+# The context per kind, from its model (heard.streams.contract.contexts; docs/templates.md);
+# `_locale`/`_timezone` are always set.
+CONTEXT: dict[str, set[str]] = {kind: context_keys(kind) for kind in CONTEXTS}
 ALWAYS = {"_locale", "_timezone"}
 
 
@@ -456,6 +444,7 @@ class Linter:
         if not any(f.level == "error" and "line" in f.where for f in self.findings):
             self.check_rendered(moment, chosen)
             self.check_team_channels(moment, chosen)
+            self.check_optional_fields(moment, chosen)
         return fold_personas(self.findings)
 
     def check_syntax_and_variables(self, kinds: set[str] | None = None) -> None:
@@ -617,6 +606,62 @@ class Linter:
                     for shown in EMPTY_VALUE.findall(rendered.text):
                         self.add("error", name, f"persona {persona.key}: {shown!r} reaches the "
                                  "team: a value that can be empty needs {% if ... %} around it")
+
+    def check_optional_fields(self, now: datetime, kinds: set[str]) -> None:
+        """Every kind rendered once with each field its context leaves optional absent (one
+        persona per language, each channel the kind goes by): a template that fails, or
+        shows "None", without it is an error naming the field. A template that fails with
+        every field present is reported by the other checks, not again here."""
+        for kind in (kind for kind in KINDS if kind in kinds and kind in CONTEXTS):
+            team = kind not in CUSTOMER_KINDS
+            channels = ([p.name for p in PLUGINS.values() if "team" in p.audiences] if team
+                        else ["email", "sms"])
+            for persona in self.one_persona_per_language(team):
+                base = sample_context(kind, persona, now, self.samples_for(persona))
+                locale = self.settings.default_locale if team else persona.locale
+                for channel in channels:
+                    if self.shown_problem(kind, channel, locale, persona, base) is not None:
+                        continue
+                    for field, context in absent_one_at_a_time(kind, base):
+                        self.report_absent(kind, channel, locale, persona, context, field)
+
+    def one_persona_per_language(self, team: bool) -> list[Persona]:
+        if team:
+            return self.personas[:1]
+        first: dict[str, Persona] = {}
+        for persona in self.personas:
+            first.setdefault(persona.locale, persona)
+        return list(first.values())
+
+    def shown_problem(self, kind: str, channel: str, locale: str, persona: Persona,
+                      context: dict[str, Any]) -> tuple[str, str] | None:
+        """(where, what) if the message fails to render or shows an empty value; None if it
+        reads well (or the channel has no template for the kind)."""
+        where = self.renderer.resolve(kind, locale, template_parts(channel).text)
+        if where is None:
+            return None  # a team channel without this kind's template: check_team_channels
+        try:
+            rendered = self.renderer.render(kind, channel, locale, persona.timezone, context,
+                                            persona.plain_text_only)
+        except TemplateProblem as exc:
+            return (f"{exc.file}" + (f" line {exc.line}" if exc.line else ""),
+                    f"this message fails: {exc.reason}. Wrap what reads it in {{% if ... %}} "
+                    "or give it a default")
+        for text in (rendered.text, rendered.subject or "",
+                     html_text(rendered.html) if rendered.html else ""):
+            shown = EMPTY_VALUE.search(text)
+            if shown:
+                return where, (f"{shown.group(0)!r} reaches the reader: wrap its sentence in "
+                               "{% if ... %}")
+        return None
+
+    def report_absent(self, kind: str, channel: str, locale: str, persona: Persona,
+                      context: dict[str, Any], field: str) -> None:
+        problem = self.shown_problem(kind, channel, locale, persona, context)
+        if problem is not None:
+            where, what = problem
+            self.add("error", where, f"`{field}` can be absent (the contract leaves it "
+                     f"optional; docs/templates.md), and without it {what}")
 
     def persona_contexts(self, kind: str, now: datetime) -> list[tuple[Persona, dict[str, Any]]]:
         """Each persona with each sample context of the kind; a variant's name is added to

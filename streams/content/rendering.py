@@ -34,9 +34,11 @@ from jinja2 import (
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import ValidationError
 
 from heard.channels.mime import single_line
 from heard.channels.registry import PLUGINS, template_parts
+from heard.streams.contract.contexts import CONTEXTS, complete
 from heard.streams.contract.state import KINDS
 
 _SPACE = re.compile(r"\s+")
@@ -392,7 +394,7 @@ class Renderer:
     def render(self, kind: str, channel: str, locale: str, timezone: str,
                context: dict[str, Any], plain_text_only: bool = False) -> Rendered:
         hashes: dict[str, str] = {}
-        context = with_later_keys(context)
+        context = completed_context(kind, context)
 
         def one(file: str, required: bool = True) -> str | None:
             name = self.resolve(kind, locale, file)
@@ -416,17 +418,20 @@ class Renderer:
         return Rendered(subject=subject, text=text, html=html, template_hashes=hashes)
 
 
-# Keys templates read that a notification decided by an earlier version of heard (still on
-# the topic during a rolling upgrade) lacks, each with the value that keeps its wording.
-LATER_KEYS: dict[str, dict[str, Any]] = {"next_milestone": {"follow_up": False},
-                                         "customer": {"them": "them", "their": "their"},
-                                         "promise": {"follow_up": False, "customer_text": None}}
-
-
-def with_later_keys(context: dict[str, Any]) -> dict[str, Any]:
-    added = {name: {**defaults, **context[name]} for name, defaults in LATER_KEYS.items()
-             if isinstance(context.get(name), dict)}
-    return {**context, **added} if added else context
+def completed_context(kind: str, context: dict[str, Any]) -> dict[str, Any]:
+    """The context as its kind's model has it (heard.streams.contract.contexts): every field
+    the contract leaves optional present, as None or its default, so a notification decided
+    by an earlier release (still on the topic during a rolling upgrade) lacks none. A context
+    its model refuses is a problem of this message: it is never sent."""
+    if kind not in CONTEXTS:
+        return context
+    try:
+        return complete(kind, context)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise TemplateProblem(f"{kind} context", None,
+                              f"{where}: {first['msg']} (see docs/templates.md)") from None
 
 
 _MISSING_ATTRIBUTE = re.compile(r"'dict object' has no attribute '(\w+)'")

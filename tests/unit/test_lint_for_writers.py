@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from heard.streams.content.lint import load_linter
 from tests.peers import REPO
 
@@ -35,9 +37,31 @@ def test_tone_rules_read_the_html_part_too(templates: Path) -> None:
 def test_an_empty_value_that_reaches_the_reader_is_an_error(templates: Path) -> None:
     edit(templates, "acknowledgment/en/email.txt", "Hi {{ customer.greeting_name }},",
          "Hi {{ customer.greeting_name }} ({{ customer.pronouns }}),")
-    [problem] = [f for f in findings(templates) if "reaches the reader" in f]
+    found = [f for f in findings(templates) if "reaches the reader" in f]
+    [problem] = [f for f in found if "a value that can be empty" in f]
     assert "'None' reaches the reader: a value that can be empty needs {% if ... %}" in problem
     assert "long-name" in problem and "everyday" not in problem  # only personas without pronouns
+    # The model says pronouns are optional: lint takes them away and names the field too.
+    assert any("`customer.pronouns` can be absent" in f for f in found), found
+
+
+@pytest.mark.parametrize(("file", "guarded", "bare", "field"), [
+    # No hand-made sample leaves these out: the contexts' models say they can be absent.
+    ("acknowledgment/en/email.txt",
+     '{% if concern %}, and we understand you are worried {{ concern | trim(".") }}: we are '
+     "treating it that way{% else %}, and we understand it matters to you{% endif %}",
+     ', and we understand you are worried {{ concern | trim(".") }}', "concern"),
+    ("checkpoint_holding/en/email.txt",
+     "{% if next_update %}You will hear from us again by {{ next_update.due_at | when }}, or "
+     "before then if there is news.{% else %}",
+     "You will hear from us again by {{ next_update.due_at | when }}.{% if false %}",
+     "next_update"),
+])
+def test_each_optional_field_is_taken_away_in_turn_and_a_template_needing_it_is_named(
+        templates: Path, file: str, guarded: str, bare: str, field: str) -> None:
+    edit(templates, file, guarded, bare)
+    named = [f for f in findings(templates) if f"`{field}` can be absent" in f]
+    assert named and all(f.startswith(f"error: {file}") for f in named), findings(templates)
 
 
 def test_text_outside_blocks_is_flagged_with_its_line(templates: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 from heard.streams.content.lint import Persona, load_linter, sample_context
 from heard.streams.content.rendering import Renderer, TemplateProblem
 from heard.streams.content.sms_segments import segments
+from heard.streams.contract.contexts import CONTEXTS, complete
 from tests.peers import REPO
 
 PERSONA = Persona(key="p", customer={"name": "Zoë <script>x</script>", "greeting_name": "Zoë",
@@ -232,6 +233,32 @@ def test_a_notification_decided_before_follow_ups_existed_keeps_its_first_reply_
         "acknowledgment", "sms", "en", "UTC", context).text
     assert "a first reply" in renderer.render("checkpoint_holding", "sms", "en", "UTC",
                                               holding).text
+
+
+def test_a_context_lacking_an_optional_field_renders_and_one_lacking_a_required_never_sends(
+        ) -> None:
+    """The renderer completes a context from its kind's model: an optional field an earlier
+    release did not write is None, never an undefined mid-message; a required one missing
+    is a problem of this message, naming the field (it becomes a dead letter, not a text)."""
+    renderer = Renderer(REPO / "templates")
+    context = sample_context("checkpoint_holding", PERSONA, NOW)
+    for optional in ("concern", "owner", "next_update", "moved", "promised"):
+        context.pop(optional, None)
+    text = renderer.render("checkpoint_holding", "email", "en", "UTC", context).text
+    assert "next message you get from us will say where things stand" in text
+    del context["promise"]
+    with pytest.raises(TemplateProblem) as caught:
+        renderer.render("checkpoint_holding", "email", "en", "UTC", context)
+    assert (caught.value.file, caught.value.reason) == (
+        "checkpoint_holding context", "promise: Field required (see docs/templates.md)")
+
+
+@pytest.mark.parametrize("kind", sorted(CONTEXTS))
+def test_every_sample_the_studio_and_lint_use_fits_its_kinds_model(kind: str) -> None:
+    from heard.streams.content.lint import sample_contexts
+
+    for label, context in sample_contexts(kind, PERSONA, NOW):
+        assert complete(kind, context).keys() >= context.keys(), label
 
 
 @pytest.mark.parametrize(("locale", "due", "words"), [
