@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from heard.streams.base.settings import FeedbackSettings, PolicySettings
+from heard.streams.contract.records import Event
 from heard.streams.contract.state import (
     ChoiceRecord,
     Decision,
@@ -86,7 +88,7 @@ class Outcome:
 class Step:
     """Working set for one `decide` call: the copied state plus what it emits."""
 
-    def __init__(self, state: TicketState, event: Any, now: datetime, rules: Rules) -> None:
+    def __init__(self, state: TicketState, event: Event, now: datetime, rules: Rules) -> None:
         self.state = state
         # What this step may release: an event only what was due when it happened, a timer
         # everything due by now. When a backlog is replayed at once, a reply that came 30 s
@@ -111,7 +113,7 @@ class Step:
         self.log("schedule", reason, kind=item.kind)
 
     def cancel(self, kinds: tuple[str, ...], reason: str,
-               keep: Any = None) -> None:
+               keep: Callable[[Scheduled], bool] | None = None) -> None:
         kept = []
         for item in self.state.scheduled:
             if item.kind in kinds and (keep is None or not keep(item)):
