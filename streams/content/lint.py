@@ -12,23 +12,28 @@ import re
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Literal
 
-from babel import Locale, UnknownLocaleError
 from jinja2 import TemplateSyntaxError, meta, nodes
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from heard.channels.registry import PLUGINS, template_parts
 from heard.streams.base.settings import Frozen, load_file
-from heard.streams.base.zones import known_timezone
 from heard.streams.content.absent_fields import absent_one_at_a_time
-from heard.streams.content.rendering import Renderer, TemplateProblem, plain_words
+from heard.streams.content.rendering import Rendered, Renderer, TemplateProblem, plain_words
+from heard.streams.content.samples import (
+    SAMPLE_NOW,
+    Persona,
+    Personas,
+    SampleTexts,
+    sample_context,
+    sample_contexts,
+)
 from heard.streams.content.sms_segments import segments
 from heard.streams.contract.contexts import CONTEXTS, context_keys
-from heard.streams.contract.pronouns import object_pronouns
 from heard.streams.contract.state import CUSTOMER_KINDS, KINDS
 
 # textstat 0.7.3 (pinned: later releases download a corpus at run time) imports
@@ -69,47 +74,6 @@ class LintSettings(Frozen):
         return self.sms_max_segments_by_kind.get(kind, self.sms_max_segments)
 
 
-class Persona(Frozen):
-    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    customer: dict[str, str | None]
-    locale: str
-    timezone: str
-    channel: Literal["email", "sms"]
-    plain_text_only: bool = False
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        return known_timezone(value)
-
-    @field_validator("locale")
-    @classmethod
-    def _known_locale(cls, value: str) -> str:
-        try:
-            Locale.parse(value.replace("-", "_"))
-        except (UnknownLocaleError, ValueError) as exc:
-            raise ValueError(f"unknown locale {value!r} (use a code like en, es, fr-CA)") from exc
-        return value
-
-
-class SampleTexts(Frozen):
-    """What agents write, in one language: a persona reading that language sees these."""
-
-    subject: str
-    milestone: str
-    next_step: str
-    what_happened: str
-    what_changed: str
-    prevention: str
-    promise: str
-    concern: str
-
-
-class Personas(Frozen):
-    personas: list[Persona]
-    samples: dict[str, SampleTexts] = Field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class Finding:
     level: Literal["error", "warning"]
@@ -118,10 +82,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.level}: {self.where}: {self.message}"
-
-
-# Lint and preview render at the same fixed moment, so their counts always agree.
-SAMPLE_NOW = datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
 
 
 def fold_personas(findings: list[Finding]) -> list[Finding]:
@@ -142,153 +102,6 @@ def fold_personas(findings: list[Finding]) -> list[Finding]:
     return [Finding(level, where, f"{message} (personas: {', '.join(shown(names))})" if names
                     else message)
             for (level, where, message), names in personas.items()]
-
-
-# heard's own promises word the team's and the customer's checkpoint messages differently:
-# lint renders each wording, not only the agent's promise.
-PROMISE_VARIANTS: dict[str, dict[str, Any]] = {
-    "first-reply": {"promise": {"first_reply": True, "what": None, "id": "first-reply"}},
-    # The customer wrote again after a public reply: "a reply", not "a first reply".
-    "follow-up": {"promise": {"first_reply": True, "follow_up": True, "what": None,
-                              "id": "first-reply"}},
-    "next-update": {"promise": {"next_update": True, "what": None, "id": "next-update"}},
-    "last-holding": {"promise": {"next_update": True, "what": None, "id": "next-update"},
-                     "next_update": None},
-}
-
-
-def sample_contexts(kind: str, persona: Persona, now: datetime,
-                    samples: SampleTexts | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """The sample context, and for the checkpoint kinds each of heard's own promises."""
-    base = sample_context(kind, persona, now, samples)
-    variants = [("", base)]
-    if kind == "acknowledgment":
-        # With no milestone on the ticket, the template words the first reply itself.
-        variants.append(("no-milestone", {**base, "next_milestone": {
-            "text": None, "first_reply": True, "follow_up": False,
-            "due_at": base["next_milestone"]["due_at"]}}))
-        variants.append(("follow-up", {**base, "next_milestone": {
-            "text": None, "first_reply": True, "follow_up": True,
-            "due_at": base["next_milestone"]["due_at"]}}))
-    if kind in ("options", "option_confirmed", "options_answered", "options_unanswered"):
-        # Two options, no deadline, no intro, no links (no public address configured).
-        offer = base["offer"]
-        plain = {**offer, "count": 2, "intro": None,
-                 "choose_by": offer["choose_by"] if kind == "options_unanswered" else None,
-                 "options": [{**offer["options"][0], "link": None},
-                             {**offer["options"][1], "link": None, "tradeoff": None,
-                              "timeline": None}]}
-        # The choice, as the contract allows it: no trade-off, no timeline (both optional).
-        bare = ({**base["chosen"], "tradeoff": None, "timeline": None}
-                if "chosen" in base else None)
-        variants.append(("two-options", {**base, "offer": plain,
-                                         **({"chosen": bare} if bare else {})}))
-        if "changed_from" in base:
-            variants.append(("changed-choice", {**base, "changed_from": 1, "text": None}))
-    if kind == "milestone_update":
-        variants.append(("first-promise", {**base, "milestone": {**base["milestone"], "text": ""},
-                                           "promised": {"by": "Sam Reyes-Villanueva",
-                                                        "due_at": base["next_milestone"]["due_at"],
-                                                        "text": base["next_milestone"]["text"]}}))
-    if kind in ("milestone_update", "checkpoint_holding"):
-        variants.append(("new-owner", {**base, "owner": {**base["owner"], "new": True},
-                                       "transfers": {"count": 1, "acknowledge": False}}))
-    if kind == "closure_summary":
-        variants.append(("no-links", {**base, "feedback": {"scale": 5, "links": None}}))
-        variants.append(("no-question", {**base, "feedback": None}))
-    if "promise" not in base:
-        return variants
-    for label, change in PROMISE_VARIANTS.items():
-        context = {**base, "promise": {**base["promise"], **change["promise"]}}
-        if "next_update" in change and "next_update" in base:
-            context["next_update"] = change["next_update"]
-        variants.append((label, context))
-    return variants
-
-
-def sample_offer(due: str) -> dict[str, Any]:
-    """Three options with long links, and the one chosen: the longest an offer gets."""
-    return {
-        "offer": {"id": "O-1", "count": 3, "choose_by": due,
-                  "intro": "The blender you ordered is out of stock until the 12th.",
-                  "options": [
-                      {"number": 1, "label": "Wait for the same model",
-                       "tradeoff": "no extra cost", "timeline": "ships on the 12th",
-                       "link": f"https://heard.example.com/r/{'x' * 119}1"},
-                      {"number": 2, "label": "Take the newer model now",
-                       "tradeoff": "same price, a different colour",
-                       "timeline": "arrives in two days",
-                       "link": f"https://heard.example.com/r/{'x' * 119}2"},
-                      {"number": 3, "label": "A full refund",
-                       "tradeoff": "you keep nothing",
-                       "timeline": "back on your card in 3 to 5 working days",
-                       "link": f"https://heard.example.com/r/{'x' * 119}3"}]},
-        "chosen": {"number": 2, "label": "Take the newer model now",
-                   "tradeoff": "same price, a different colour",
-                   "timeline": "arrives in two days"},
-    }
-
-
-def sample_context(kind: str, persona: Persona, now: datetime,
-                   samples: SampleTexts | None = None) -> dict[str, Any]:
-    """Worst-case but realistic values: long subject, long milestone, a far due time."""
-    due = (now + timedelta(hours=27, minutes=45)).isoformat()
-    context: dict[str, Any] = {
-        # The customer as the team's messages see them too: their zone, needs, language.
-        "customer": {"timezone": persona.timezone, "language": persona.locale, "role": "customer",
-                     "plain_text_only": persona.plain_text_only,
-                     "quiet_hours": {"start": "21:00", "end": "08:00"}, **persona.customer,
-                     **object_pronouns(persona.customer.get("pronouns"))},  # "her time"
-        "holding": {"status": "deferred", "until": due, "reason": "the customer's quiet hours",
-                    "channel": persona.channel},
-        "undelivered": {"kind": "acknowledgment", "channel": persona.channel,
-                        "reason": f"the recipient withdrew {persona.channel} consent"},
-        "ticket": {"id": "ZD-2026-0004815162", "status": "open",
-                   "subject": "Order 88412-B arrived damaged and the replacement was "
-                              "charged twice to my card ending 4242"},
-        "agent": {"name": "Sam Reyes-Villanueva"},
-        "next_milestone": {"text": "a confirmed delivery slot from the courier", "due_at": due,
-                           "follow_up": False},
-        "quick_update": {"channel": persona.channel},
-        "sent_at": now.isoformat(),
-        "moved": None,
-        "promised": None,
-        "owner": {"name": "Sam Reyes-Villanueva", "new": False},
-        "concern": "that the replacement will not arrive before your daughter's birthday",
-        "transfers": {"count": 3, "acknowledge": True},
-        "milestone": {"text": "We found your parcel at the regional depot and asked the courier "
-                              "for a priority redelivery tomorrow morning.",
-                      "at": now.isoformat(), "status": "in_progress"},
-        "summary": {
-            "what_happened": "Your parcel was mis-sorted at the depot and sat there two days.",
-            "what_changed": "It was re-routed with priority and arrived the next morning.",
-            "prevention": "Parcels that miss their first sort are now rescanned within hours.",
-        },
-        "promise": {"id": "P-1", "what": "Confirm the delivery slot with the courier",
-                    "customer_text": "a confirmed delivery slot from the courier",
-                    "due_at": due, "agent_name": "Sam Reyes-Villanueva",
-                    "outside_team_hours": False, "first_reply": False, "next_update": False,
-                    "follow_up": False},
-        "next_update": {"due_at": (now + timedelta(days=3, hours=2, minutes=45)).isoformat()},
-        # One signed link a score, as real ones are (each its own token), as long as them.
-        "feedback": {"scale": 5, "links": {str(n): f"https://heard.example.com/r/{'x' * 119}{n}"
-                                           for n in range(1, 6)}},
-        **sample_offer(due),
-        "changed_from": None,
-        "confirmation": "sent",
-        "via": "sms",
-        "text": "the red one if you have it",
-    }
-    if samples is not None:  # the agent's words in the persona's own language
-        context["ticket"]["subject"] = samples.subject
-        context["milestone"]["text"] = samples.milestone
-        context["next_milestone"]["text"] = samples.next_step
-        context["summary"] = {"what_happened": samples.what_happened,
-                              "what_changed": samples.what_changed,
-                              "prevention": samples.prevention}
-        context["promise"]["what"] = samples.promise
-        context["concern"] = samples.concern
-    return {key: value for key, value in context.items() if key in CONTEXT[kind]}
 
 
 # What an empty value leaves behind: "None", "(None)", "()" or an empty quote.
@@ -542,41 +355,47 @@ class Linter:
                                  f"persona {persona.key}: {exc.reason} (this message would not "
                                  "be sent)")
                         continue
-                    files = ["sms.txt"] if channel == "sms" else ["subject.txt", "email.txt"]
-                    where = " + ".join(
-                        self.renderer.resolve(kind, persona.locale, file) or
-                        f"{kind}/{persona.locale}/{file}" for file in files)
-                    texts = [rendered.text, rendered.subject or ""]
-                    if rendered.html is not None:
-                        # Tone rules read what the reader reads: the HTML part's text too.
-                        texts.append(html_text(rendered.html))
-                        self.check_links(kind, persona, rendered.html, where)
-                    for text in texts:
-                        for shown in EMPTY_VALUE.findall(text):
-                            self.add("error", where, f"persona {persona.key}: {shown!r} reaches "
-                                     "the reader: a value that can be empty needs "
-                                     "{% if ... %} around its sentence")
-                    if channel == "sms":
-                        count, enc, units = segments(rendered.text)
-                        budget = self.settings.sms_budget(kind)
-                        if count > budget:
-                            advice = sms_advice(rendered.text, budget,
-                                                self.source(kind, persona.locale, "sms.txt"))
-                            self.add("error", where, f"persona {persona.key}: {count} segments "
-                                     f"({units} {enc} units); budget {budget}{advice}")
-                    self.check_tone(where, " ".join(texts), persona.key)
-                    written_in = (self.renderer.resolve(kind, persona.locale, files[-1])
-                                  or f"{kind}/{persona.locale}").split("/")[1]
-                    # The template's own words: names, subjects and agents' texts are the
-                    # people's, in whatever language they wrote them.
-                    self.check_language(where, " ".join(texts), written_in, persona.key,
-                                        value_words(context))
-                    if channel == "email" and persona.locale.startswith("en") \
-                            and persona.key == "everyday":
-                        ease = textstat.flesch_reading_ease(rendered.text)
-                        if ease < self.settings.min_reading_ease:
-                            self.add("warning", where, f"reading ease {ease:.0f} is below "
-                                     f"{self.settings.min_reading_ease:.0f}; use shorter sentences")
+                    self.check_message(kind, channel, persona, context, rendered)
+
+    def check_message(self, kind: str, channel: str, persona: Persona, context: dict[str, Any],
+                      rendered: Rendered) -> None:
+        """One rendered message as its reader reads it: no empty value, its SMS budget, tone,
+        one language, and (English email) reading ease."""
+        files = ["sms.txt"] if channel == "sms" else ["subject.txt", "email.txt"]
+        where = " + ".join(self.renderer.resolve(kind, persona.locale, file)
+                           or f"{kind}/{persona.locale}/{file}" for file in files)
+        texts = [rendered.text, rendered.subject or ""]
+        if rendered.html is not None:
+            # Tone rules read what the reader reads: the HTML part's text too.
+            texts.append(html_text(rendered.html))
+            self.check_links(kind, persona, rendered.html, where)
+        for text in texts:
+            for shown in EMPTY_VALUE.findall(text):
+                self.add("error", where, f"persona {persona.key}: {shown!r} reaches "
+                         "the reader: a value that can be empty needs "
+                         "{% if ... %} around its sentence")
+        if channel == "sms":
+            self.check_sms_budget(kind, persona, rendered.text, where)
+        self.check_tone(where, " ".join(texts), persona.key)
+        written_in = (self.renderer.resolve(kind, persona.locale, files[-1])
+                      or f"{kind}/{persona.locale}").split("/")[1]
+        # The template's own words: names, subjects and agents' texts are the people's, in
+        # whatever language they wrote them.
+        self.check_language(where, " ".join(texts), written_in, persona.key,
+                            value_words(context))
+        if channel == "email" and persona.locale.startswith("en") and persona.key == "everyday":
+            ease = textstat.flesch_reading_ease(rendered.text)
+            if ease < self.settings.min_reading_ease:
+                self.add("warning", where, f"reading ease {ease:.0f} is below "
+                         f"{self.settings.min_reading_ease:.0f}; use shorter sentences")
+
+    def check_sms_budget(self, kind: str, persona: Persona, text: str, where: str) -> None:
+        count, enc, units = segments(text)
+        budget = self.settings.sms_budget(kind)
+        if count > budget:
+            advice = sms_advice(text, budget, self.source(kind, persona.locale, "sms.txt"))
+            self.add("error", where, f"persona {persona.key}: {count} segments "
+                     f"({units} {enc} units); budget {budget}{advice}")
 
     def check_links(self, kind: str, persona: Persona, html: str, where: str) -> None:
         name = self.renderer.resolve(kind, persona.locale, "email.html") or where

@@ -108,6 +108,14 @@ def on_option_chosen(step: Step, event: OptionChosen) -> None:
                "confirmation": confirmation}
     step.log("record", f"option {event.option} chosen by {event.via}"
              + (f" (was {changed_from})" if changed_from else ""), kind="option_confirmed")
+    _confirm_and_tell(step, event, offer, context)
+
+
+def _confirm_and_tell(step: Step, event: OptionChosen, offer: Offer,
+                      context: dict[str, Any]) -> None:
+    """The customer's confirmation (unless the offer was replaced or the ticket is done),
+    and the owner's notice (unless the help desk recorded the choice: it knows)."""
+    state = step.state
     if offer.withdrawn:
         step.log("skip", f"offer {offer.offer_id} was replaced by a newer one: the choice is "
                  "recorded and the team told, with no confirmation to the customer",
@@ -118,7 +126,6 @@ def on_option_chosen(step: Step, event: OptionChosen) -> None:
     else:
         queue_now(step, "option_confirmed", extra=context)
     if event.via != "help_desk":
-        # The team learns of it from heard; a choice the help desk recorded, it knows.
         state.scheduled.append(Scheduled(
             kind="options_answered", audience="agent", due_at=step.release_at,
             trigger_event_id=event.id, trigger_at=event.occurred_at, context=context))

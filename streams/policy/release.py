@@ -248,17 +248,7 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
         step.log("record", f"no {item.kind} templates in {language!r}; written in {locale!r} "
                  f"(tried {' -> '.join(chain)})", kind=item.kind)
     context = customer_context(state, item, step.rules, step.now, route.channel, customer)
-    if item.kind == "checkpoint_holding":
-        # The customer's holding update sets the next time (and counts); a contact's names it.
-        hear_by = (watches.watch_next_update(step, item) if contact is None
-                   else state.next_update_due or watches.next_update_time(step))
-        context["next_update"] = {"due_at": hear_by.isoformat()} if hear_by else None
-    elif contact is None and item.kind in ("milestone_update", "closure_summary", "options",
-                                           "option_confirmed"):
-        watches.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
-        if item.kind == "options":
-            # The agent's choices are a real reply: no "we have not replied yet" after them.
-            watches.end_first_reply_watch(step, "first reply given: the options reached them")
+    _move_the_watches(step, item, contact, context)
     notification = Notification(
         notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience="customer",
         channel=route.channel, recipient=route.recipient,
@@ -272,10 +262,28 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
     record_sent(step, notification)
 
 
-def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: datetime,
-                     channel: str, person: Customer | None = None) -> dict[str, Any]:
-    customer = person or state.customer
-    assert customer is not None
+def _move_the_watches(step: Step, item: Scheduled, contact: Contact | None,
+                      context: dict[str, Any]) -> None:
+    """What this message does to heard's own promises: a holding update names the next time
+    the customer hears from us (and keeps it); something real ends that watch."""
+    state = step.state
+    if item.kind == "checkpoint_holding":
+        # The customer's holding update sets the next time (and counts); a contact's names it.
+        hear_by = (watches.watch_next_update(step, item) if contact is None
+                   else state.next_update_due or watches.next_update_time(step))
+        context["next_update"] = {"due_at": hear_by.isoformat()} if hear_by else None
+    elif contact is None and item.kind in ("milestone_update", "closure_summary", "options",
+                                           "option_confirmed"):
+        watches.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
+        if item.kind == "options":
+            # The agent's choices are a real reply: no "we have not replied yet" after them.
+            watches.end_first_reply_watch(step, "first reply given: the options reached them")
+
+
+def next_milestone_context(state: TicketState, item: Scheduled, rules: Rules,
+                           now: datetime) -> dict[str, Any] | None:
+    """What the customer waits for next: the next milestone, else (in an acknowledgment)
+    what the agent promised or the first reply heard promises."""
     milestone = state.next_milestone
     promise = pending_promise(state) if item.kind == "acknowledgment" else None
     follow_up = answered_before(state)
@@ -297,6 +305,14 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
                          "due_at": due.isoformat() if due else None}
     else:
         milestone_ctx = None
+    return milestone_ctx
+
+
+def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: datetime,
+                     channel: str, person: Customer | None = None) -> dict[str, Any]:
+    customer = person or state.customer
+    assert customer is not None
+    milestone_ctx = next_milestone_context(state, item, rules, now)
     news = item.context.get("news") or {}
     context: dict[str, Any] = {
         "customer": {

@@ -35,8 +35,9 @@ from heard.channels.registry import PLUGINS
 from heard.streams.base.http import ListenerLimits
 from heard.streams.base.http import serve as serve_http_app
 from heard.streams.base.settings import ConfigError
-from heard.streams.content.lint import SAMPLE_NOW, Finding, Linter, load_linter, sample_contexts
+from heard.streams.content.lint import Finding, Linter, load_linter
 from heard.streams.content.rendering import TemplateProblem
+from heard.streams.content.samples import SAMPLE_NOW, sample_contexts
 from heard.streams.content.sms_segments import segments
 from heard.streams.contract.state import CUSTOMER_KINDS, KINDS
 from heard.streams.delivery.config import load_settings

@@ -18,8 +18,9 @@ from playwright.async_api import Browser, Page
 
 from heard.channels.base import OutboundMessage
 from heard.channels.email_smtp import EmailSettings, build_email
-from heard.streams.content.lint import SAMPLE_NOW, load_linter, sample_contexts
+from heard.streams.content.lint import load_linter
 from heard.streams.content.rendering import TemplateProblem
+from heard.streams.content.samples import SAMPLE_NOW, sample_contexts
 from heard.streams.contract.state import KINDS
 from tests.peers import REPO
 

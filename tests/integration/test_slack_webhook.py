@@ -15,7 +15,8 @@ from heard.channels.slack_webhook import (
     configure,
 )
 from heard.devstack.kafka import free_port
-from heard.streams.content.lint import SAMPLE_NOW, load_linter
+from heard.streams.content.lint import load_linter
+from heard.streams.content.samples import SAMPLE_NOW
 from tests.conformance import ChannelConformance
 from tests.peers import REPO
 from tests.slack_peer import RunningSlackPeer, SlackPeer

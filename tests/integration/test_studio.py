@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page
 
-from heard.streams.content.lint import SAMPLE_NOW, load_linter, sample_contexts
+from heard.streams.content.lint import load_linter
+from heard.streams.content.samples import SAMPLE_NOW, sample_contexts
 from heard.streams.contract.state import KINDS
 from tests.conftest import Catchers
 from tests.peers import REPO

@@ -181,7 +181,8 @@ def test_an_sms_over_budget_in_a_readers_own_letters_says_how_much_to_cut(
 
 
 def test_every_sample_wording_lint_renders_is_named_for_writers_in_the_studio() -> None:
-    from heard.streams.content.lint import SAMPLE_NOW, load_linter, sample_contexts
+    from heard.streams.content.lint import load_linter
+    from heard.streams.content.samples import SAMPLE_NOW, sample_contexts
     from heard.streams.contract.state import KINDS
     from heard.streams.studio.server import WORDINGS
 

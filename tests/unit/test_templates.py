@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from heard.streams.content.lint import Persona, load_linter, sample_context
+from heard.streams.content.lint import load_linter
 from heard.streams.content.rendering import Renderer, TemplateProblem
+from heard.streams.content.samples import Persona, sample_context
 from heard.streams.content.sms_segments import segments
 from heard.streams.contract.contexts import CONTEXTS, complete
 from tests.peers import REPO
@@ -255,7 +256,7 @@ def test_a_context_lacking_an_optional_field_renders_and_one_lacking_a_required_
 
 @pytest.mark.parametrize("kind", sorted(CONTEXTS))
 def test_every_sample_the_studio_and_lint_use_fits_its_kinds_model(kind: str) -> None:
-    from heard.streams.content.lint import sample_contexts
+    from heard.streams.content.samples import sample_contexts
 
     for label, context in sample_contexts(kind, PERSONA, NOW):
         assert complete(kind, context).keys() >= context.keys(), label
