@@ -317,19 +317,15 @@ def broker_restart(work: Path, stack: LocalStack, tickets: int, down: float,
         stage.stop()
 
 
-def scale_out(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
-    """Three workers share the partitions; one is SIGKILLed, one is added back.
-
-    A fifth of the tickets also carry a promise that falls due after the kill, so
-    the promise's ladder must move with its partition and fire on the survivor.
-    """
+def workload_with_promises(tickets: int, seed: int, start: datetime, due: datetime
+                           ) -> tuple[list[tuple[bytes, bytes]], set[tuple[str, str]],
+                                      list[tuple[bytes, bytes]]]:
+    """The workload, with a fifth of its tickets promised for `due` and left unresolved:
+    (events, what must be sent, the promise events to publish after the tickets exist)."""
     from heard.streams.delivery.config import load_settings
     from heard.streams.policy.routing import within_team_hours
 
-    stage = Stage(work, stack, "scale")
-    start = datetime.now(UTC)
     events, expected = workload(tickets, seed, start)
-    due = start + timedelta(seconds=45)
     policy_settings = load_settings(REPO / "config", environ={}).policy
     nudged = not within_team_hours(due, policy_settings)
     promises: list[tuple[bytes, bytes]] = []
@@ -346,6 +342,19 @@ def scale_out(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
     events = [(k, v) for k, v in events if k not in promised or b'"ticket.created"' in v]
     expected -= {(t, kind) for t, kind in expected if t.encode() in promised
                  and kind in ("milestone_update", "closure_summary")}
+    return events, expected, promises
+
+
+def scale_out(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
+    """Three workers share the partitions; one is SIGKILLed, one is added back.
+
+    A fifth of the tickets also carry a promise that falls due after the kill, so
+    the promise's ladder must move with its partition and fire on the survivor.
+    """
+    stage = Stage(work, stack, "scale")
+    start = datetime.now(UTC)
+    events, expected, promises = workload_with_promises(tickets, seed, start,
+                                                        start + timedelta(seconds=45))
     report = Report("scale-out", faults=2, allowed_duplicates=1)
     try:
         for _ in range(3):

@@ -194,25 +194,33 @@ async def run(count: int, store: str, firing: int, spread: float, work: Path,
         "bytes_per_pending_promise": round((rss - empty_rss) * 1024 * 1024 / max(1, count)),
     })
     try:
-        engine = EngineSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
-        dues = await fire(bootstrap, prefix, firing, spread)
-        late = await lateness(engine, dues, within_seconds=20 + spread + 120)
-        result.update({
-            "fired": len(late), "lateness_p50_s": round(pct(late, 50), 3),
-            "lateness_p99_s": round(pct(late, 99), 3),
-            "lateness_max_s": round(max(late), 3) if late else None,
-        })
+        result.update(await fired_lateness(bootstrap, prefix, firing, spread))
         if store == "rocksdb://":
             worker.stop()
-            restart = WorkerProcess(worker.env, work / "seeded-restart.log")
-            restart.start()
-            warm, restored = restart.wait_for_restored(count, 1800)
-            result["warm_restart_seconds"] = round(warm, 1)
-            result["warm_restart_timers"] = restored
-            restart.stop()
+            result.update(warm_restart(worker, work, count))
     finally:
         worker.stop()
     return result
+
+
+async def fired_lateness(bootstrap: str, prefix: str, firing: int,
+                         spread: float) -> dict[str, Any]:
+    """`firing` promises made due over `spread` seconds: how late each fired."""
+    engine = EngineSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
+    dues = await fire(bootstrap, prefix, firing, spread)
+    late = await lateness(engine, dues, within_seconds=20 + spread + 120)
+    return {"fired": len(late), "lateness_p50_s": round(pct(late, 50), 3),
+            "lateness_p99_s": round(pct(late, 99), 3),
+            "lateness_max_s": round(max(late), 3) if late else None}
+
+
+def warm_restart(worker: WorkerProcess, work: Path, count: int) -> dict[str, Any]:
+    """The same worker started again on its RocksDB data: how long until its timers are back."""
+    restart = WorkerProcess(worker.env, work / "seeded-restart.log")
+    restart.start()
+    warm, restored = restart.wait_for_restored(count, 1800)
+    restart.stop()
+    return {"warm_restart_seconds": round(warm, 1), "warm_restart_timers": restored}
 
 
 def main() -> None:

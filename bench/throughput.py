@@ -292,6 +292,28 @@ def heard_silent_events(stack: LocalStack, work: Path, events: int) -> float:
     return rate
 
 
+async def paced(bootstrap: str, topic: str, rate: float, total: int,
+                produced: dict[str, datetime]) -> None:
+    """`total` acknowledgment events, event n leaving at n / rate seconds; `produced` keeps
+    when each left."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    started = time.monotonic()
+    try:
+        for n in range(total):
+            delay = started + n / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            ticket = f"L-{n}"
+            produced[ticket] = datetime.now(UTC)
+            event = stories.created(ticket, produced[ticket], eid=f"{ticket}-c",
+                                    urgent=True, customer=customer(n, "email"))
+            await producer.send(topic, stories.dumps(event), key=ticket.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
 def heard_latency(stack: LocalStack, work: Path, rate: float, seconds: float,
                   concurrency: int, warmup: float) -> dict[str, Any]:
     """Paced acknowledgment events at `rate`/s; latency = provider accepted - event produced.
@@ -308,33 +330,20 @@ def heard_latency(stack: LocalStack, work: Path, rate: float, seconds: float,
     running = heard_workers(stack, work, prefix, 1, HEARD_DELIVERY_CONCURRENCY=str(concurrency))
     total = int(rate * (warmup + seconds))
     produced: dict[str, datetime] = {}
-
-    async def paced() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
-        await producer.start()
-        started = time.monotonic()
-        try:
-            for n in range(total):
-                delay = started + n / rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)  # event n leaves at n / rate seconds
-                ticket = f"L-{n}"
-                produced[ticket] = datetime.now(UTC)
-                event = stories.created(ticket, produced[ticket], eid=f"{ticket}-c",
-                                        urgent=True, customer=customer(n, "email"))
-                await producer.send(engine.topic("ticket_events"), stories.dumps(event),
-                                    key=ticket.encode())
-            await producer.flush()
-        finally:
-            await producer.stop()
-
     try:
-        asyncio.run(paced())
+        asyncio.run(paced(stack.bootstrap, engine.topic("ticket_events"), rate, total, produced))
         asyncio.run(watch_rate(stack.bootstrap, engine.topic("notification_events"), total, 300))
         outcomes = asyncio.run(read_all(stack.bootstrap, engine.topic("notification_events")))
     finally:
         for worker in running:
             worker.stop()
+    return latency_figures(produced, outcomes, rate, warmup)
+
+
+def latency_figures(produced: dict[str, datetime], outcomes: list[dict[str, Any]],
+                    rate: float, warmup: float) -> dict[str, Any]:
+    """Each message's time from its event to the provider's acceptance, in percentiles
+    after the warm-up, and the whole series for the chart."""
     first = min(produced.values())
     series = sorted(
         ((produced[o["ticket_id"]] - first).total_seconds(),

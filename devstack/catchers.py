@@ -133,12 +133,7 @@ def sms_capture_app(folder: Path, faults: list[tuple[int, float]] | None = None,
     async def create_message(request: web.Request) -> web.Response:
         status = scripted_status() if windows else None
         if status is not None:
-            if status == 429:
-                return web.json_response({"code": 20429, "message": "Too Many Requests",
-                                          "status": 429}, status=429,
-                                         headers={"Retry-After": "1"})
-            return web.json_response({"code": 20500, "message": "Internal Server Error",
-                                      "status": status}, status=status)
+            return scripted_failure(status)
         if request.headers.get("Authorization", "").split(" ")[0] != "Basic":
             return web.json_response({"code": 20003, "message": "Authenticate", "status": 401},
                                      status=401)
@@ -152,25 +147,38 @@ def sms_capture_app(folder: Path, faults: list[tuple[int, float]] | None = None,
             return web.json_response({"code": code, "message": text, "status": 400,
                                       "more_info": f"https://www.twilio.com/docs/errors/{code}"},
                                      status=400)
-        sid = "SM" + secrets.token_hex(16)
-        now = datetime.now(UTC)
-        record = {"sid": sid, "account_sid": request.match_info["sid"], "received_at":
-                  now.isoformat(), **fields}
-        (folder / f"{_stamp()}-{sid}.json").write_text(json.dumps(record, indent=2,
-                                                                   ensure_ascii=False))
-        body = {
-            "sid": sid, "account_sid": request.match_info["sid"], "to": fields["To"],
-            "from": fields.get("From"), "body": fields["Body"], "status": "queued",
-            "messaging_service_sid": fields.get("MessagingServiceSid"),
-            "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
-            "date_created": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
-            "uri": f"/2010-04-01/Accounts/{request.match_info['sid']}/Messages/{sid}.json",
-        }
-        return web.json_response(body, status=201)
+        return captured(folder, request.match_info["sid"], fields)
 
     app = web.Application()
     app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", create_message)
     return app
+
+
+def scripted_failure(status: int) -> web.Response:
+    """A throttled (429, with Retry-After 1) or failing Twilio, as its API answers."""
+    if status == 429:
+        return web.json_response({"code": 20429, "message": "Too Many Requests", "status": 429},
+                                 status=429, headers={"Retry-After": "1"})
+    return web.json_response({"code": 20500, "message": "Internal Server Error",
+                              "status": status}, status=status)
+
+
+def captured(folder: Path, account: str, fields: dict[str, Any]) -> web.Response:
+    """The message kept as a JSON file, and answered as Twilio answers a queued one."""
+    sid = "SM" + secrets.token_hex(16)
+    now = datetime.now(UTC)
+    record = {"sid": sid, "account_sid": account, "received_at": now.isoformat(), **fields}
+    (folder / f"{_stamp()}-{sid}.json").write_text(json.dumps(record, indent=2,
+                                                               ensure_ascii=False))
+    body = {
+        "sid": sid, "account_sid": account, "to": fields["To"],
+        "from": fields.get("From"), "body": fields["Body"], "status": "queued",
+        "messaging_service_sid": fields.get("MessagingServiceSid"),
+        "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
+        "date_created": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+        "uri": f"/2010-04-01/Accounts/{account}/Messages/{sid}.json",
+    }
+    return web.json_response(body, status=201)
 
 
 async def start_sms_capture(folder: Path, port: int, host: str = "127.0.0.1",

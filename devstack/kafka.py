@@ -211,26 +211,7 @@ class KafkaBroker:
         data = self.work_dir / "data"
         props = self.work_dir / "server.properties"
         if fresh or not data.exists():
-            if data.exists():
-                shutil.rmtree(data)
-            data.mkdir(parents=True)
-            (self.work_dir / "log4j2.properties").write_text(
-                LOG4J2_PROPERTIES.format(log_file=self.log_file)
-            )
-            props.write_text(server_properties(self.port, self.controller_port, data, self.secure,
-                                               self.node_id, self.voters, self.replication))
-            cluster_id = self.cluster_id or _random_cluster_id()
-            users = self.secure.users.items() if self.secure else ()
-            scram = [f"--add-scram={mechanism}=[name={name},password={password}]"
-                     for name, password in users for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")]
-            fmt = subprocess.run(
-                # `--cluster-id=...`: a random id may start with "-", which would read as a flag.
-                self._java_cmd(libs, "kafka.tools.StorageTool", "format",
-                               f"--cluster-id={cluster_id}", f"--config={props}", *scram),
-                capture_output=True, text=True, check=False,
-            )
-            if fmt.returncode != 0:
-                raise StackError(f"Kafka storage format failed: {fmt.stderr.strip()[-500:]}")
+            self._format(libs, data, props)
         out = (self.work_dir / "kafka.stdout").open("wb")
         self.process = subprocess.Popen(
             self._java_cmd(libs, "kafka.Kafka", str(props)),
@@ -240,6 +221,30 @@ class KafkaBroker:
         (self.work_dir / "kafka.pid").write_text(str(self.process.pid))
         if wait:
             self.wait(timeout)
+
+    def _format(self, libs: Path, data: Path, props: Path) -> None:
+        """A new data folder, formatted for this node's cluster (with SCRAM users when the
+        listener is secured)."""
+        if data.exists():
+            shutil.rmtree(data)
+        data.mkdir(parents=True)
+        (self.work_dir / "log4j2.properties").write_text(
+            LOG4J2_PROPERTIES.format(log_file=self.log_file)
+        )
+        props.write_text(server_properties(self.port, self.controller_port, data, self.secure,
+                                           self.node_id, self.voters, self.replication))
+        cluster_id = self.cluster_id or _random_cluster_id()
+        users = self.secure.users.items() if self.secure else ()
+        scram = [f"--add-scram={mechanism}=[name={name},password={password}]"
+                 for name, password in users for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")]
+        fmt = subprocess.run(
+            # `--cluster-id=...`: a random id may start with "-", which would read as a flag.
+            self._java_cmd(libs, "kafka.tools.StorageTool", "format",
+                           f"--cluster-id={cluster_id}", f"--config={props}", *scram),
+            capture_output=True, text=True, check=False,
+        )
+        if fmt.returncode != 0:
+            raise StackError(f"Kafka storage format failed: {fmt.stderr.strip()[-500:]}")
 
     def wait(self, timeout: float = 60.0) -> None:
         """Until the broker serves metadata; stopped, and StackError, if it does not."""

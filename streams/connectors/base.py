@@ -170,14 +170,7 @@ def to_events(activity: Activity, source: SourceSettings, source_name: str,
             "source": source_name}
     agent = _agent(activity)
     if activity.kind == "created":
-        warnings: list[str] = []
-        customer = _customer(activity, source, region, warnings)
-        subject = fit(activity.subject or f"Request {activity.ticket}", MAX_TEXT, "subject",
-                      warnings)
-        return [{**base, "type": "ticket.created", "customer": customer,
-                 "subject": subject,
-                 **({"agent": agent} if agent else {}),
-                 **({"warnings": warnings} if warnings else {})}]
+        return [_created(activity, source, region, base, agent)]
     if activity.kind == "customer_message":
         return [{**base, "type": "ticket.customer_message",
                  **({"excerpt": activity.body[:500]} if activity.body else {})}]
@@ -198,6 +191,16 @@ def to_events(activity: Activity, source: SourceSettings, source_name: str,
     if activity.kind == "closed":
         return [{**base, "type": "ticket.closed"}]
     return _status_events(activity, source, base, agent)
+
+
+def _created(activity: Activity, source: SourceSettings, region: str,
+             base: dict[str, Any], agent: dict[str, Any] | None) -> dict[str, Any]:
+    warnings: list[str] = []
+    customer = _customer(activity, source, region, warnings)
+    subject = fit(activity.subject or f"Request {activity.ticket}", MAX_TEXT, "subject", warnings)
+    return {**base, "type": "ticket.created", "customer": customer, "subject": subject,
+            **({"agent": agent} if agent else {}),
+            **({"warnings": warnings} if warnings else {})}
 
 
 def _status_events(activity: Activity, source: SourceSettings, base: dict[str, Any],

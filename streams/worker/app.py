@@ -20,6 +20,7 @@ from typing import Any, cast
 
 import faust
 import faust.streams as faust_streams
+from aiohttp import web
 from faust.types import TableT
 from prometheus_client import REGISTRY
 
@@ -258,6 +259,37 @@ def compiled_templates(settings: Settings) -> Renderer:
     return renderer
 
 
+@dataclass(frozen=True)
+class Worker:
+    """What the agents of one worker share: the app, its topics and tables, the producer's
+    sink, the dead letters, the consent ledger and the clock."""
+
+    app: faust.App
+    engine: EngineSettings
+    topics: TopicNames
+    tables: Tables
+    sink: Sink
+    dead_letters: DeadLetters
+    ledger: ConsentLedger
+    opt_outs: OptOuts
+    timers: DueTimers
+    clock: Clock
+
+
+def policy_rules(settings: Settings, routes: dict[str, dict[str, str]],
+                 renderer: Renderer) -> Rules:
+    """What the policy decides by: the policy's settings, the channels, the team's routes and
+    the languages each kind has templates in. Each team a route names gets its metrics."""
+    engine = settings.engine
+    LABELS.know_teams({*engine.metric_teams, *settings.policy.team_calendars,
+                       *(name.split(":")[-1] for each in routes.values() for name in each)})
+    return Rules(policy=settings.policy, enabled_channels=tuple(settings.channels.enabled),
+                 internal_recipients=dict(routes.get("email", {})),
+                 team_channels=tuple(settings.channels.team), team_routes=routes,
+                 default_locale=engine.default_locale,
+                 template_locales=renderer.locales_by_kind(), feedback=settings.feedback)
+
+
 def build_app(settings: Settings, channels: dict[str, Channel], *,
               clock: Clock = utc_now, twilio_auth_token: str = "",
               links: ReplyLinks | None = None) -> faust.App:
@@ -267,13 +299,7 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     topics = prefixed_topics(engine)
     renderer = compiled_templates(settings)
     routes = team_routes(settings.channels)
-    LABELS.know_teams({*engine.metric_teams, *settings.policy.team_calendars,
-                       *(name.split(":")[-1] for each in routes.values() for name in each)})
-    rules = Rules(policy=settings.policy, enabled_channels=tuple(settings.channels.enabled),
-                  internal_recipients=dict(settings.channels.email.internal_recipients),
-                  team_channels=tuple(settings.channels.team), team_routes=routes,
-                  default_locale=engine.default_locale,
-                  template_locales=renderer.locales_by_kind(), feedback=settings.feedback)
+    rules = policy_rules(settings, routes, renderer)
     delivery = Delivery(renderer, channels, settings.channels.retry,
                         settings.policy.fallback_to_other_channel, links=links)
 
@@ -281,40 +307,58 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     app = faust_app(engine)
     tables = Tables.of(app, engine.partitions)
     sink = FaustSink(app)
-    dead_letters = DeadLetters(sink, topics.dead_letters, clock)
     ledger = ConsentLedger()
-    opt_outs = OptOuts(ledger, sink, topics.consent, clock)
-    timers = DueTimers(tables.due_index)
-    deferred = [(wait, retry_topic(engine, wait))
-                for wait in settings.channels.retry.deferred_seconds]
-    team = TeamInbox({name: route for name, route in routes.items() if name in channels},
-                     engine.default_locale, settings.policy.team_timezone)
-
-    in_batches(app, raw_topic(app, topics.ticket_events, topics.timers), "lifecycle",
-               LifecycleAgent(rules=rules, engine=engine, topics=topics, tickets=tables.tickets,
-                              timers=timers, states=StateCache(engine.state_cache_size),
-                              sink=sink, dead_letters=dead_letters, clock=clock),
-               engine.batch_max_records, engine.batch_wait_ms / 1000)
-    delivering(app, raw_topic(app, topics.outbound), DeliveryAgent(
-        delivery=delivery, topics=topics, deferred=deferred, receipts=tables.receipts,
-        ledger=ledger, opt_outs=opt_outs, team=team,
-        reply_window_days=settings.feedback.reply_window_days, sink=sink,
-        dead_letters=dead_letters, clock=clock), engine.delivery_concurrency)
-    redelivery = RedeliveryAgent(outbound=topics.outbound, sink=sink, dead_letters=dead_letters,
-                                 clock=clock)
-    for wait, name in dict(deferred).items():
-        one_by_one(app, raw_topic(app, name), f"redeliver-{wait:g}s", redelivery)
-    one_by_one(app, raw_topic(app, topics.sms_status), "sms-status-reports", SmsStatusAgent(
-        provider_status=tables.provider_status, opt_outs=opt_outs,
-        notification_events=topics.notification_events, sink=sink, dead_letters=dead_letters))
-    one_by_one(app, raw_topic(app, topics.sms_inbound), "sms-replies", SmsRepliesAgent(
-        questions=tables.sms_questions, ticket_events=topics.ticket_events, sink=sink,
-        dead_letters=dead_letters))
-
-    lag_probe = add_timers(app, engine, topics, timers, tables, sink, clock)
+    worker = Worker(app, engine, topics, tables, sink, DeadLetters(sink, topics.dead_letters, clock),
+                    ledger, OptOuts(ledger, sink, topics.consent, clock),
+                    DueTimers(tables.due_index), clock)
+    bind_lifecycle(worker, rules)
+    bind_delivery(worker, settings, delivery, TeamInbox(
+        {name: route for name, route in routes.items() if name in channels},
+        engine.default_locale, settings.policy.team_timezone))
+    bind_sms_reports(worker)
+    lag_probe = add_timers(app, engine, topics, worker.timers, tables, sink, clock)
     add_services(app, settings, channels, topics, ledger, renderer, links, clock,
                  twilio_auth_token, lag_probe)
     return app
+
+
+def bind_lifecycle(worker: Worker, rules: Rules) -> None:
+    """Ticket events and timers, in batches, through the policy."""
+    engine = worker.engine
+    in_batches(worker.app, raw_topic(worker.app, worker.topics.ticket_events, worker.topics.timers),
+               "lifecycle", LifecycleAgent(
+                   rules=rules, engine=engine, topics=worker.topics, tickets=worker.tables.tickets,
+                   timers=worker.timers, states=StateCache(engine.state_cache_size),
+                   sink=worker.sink, dead_letters=worker.dead_letters, clock=worker.clock),
+               engine.batch_max_records, engine.batch_wait_ms / 1000)
+
+
+def bind_delivery(worker: Worker, settings: Settings, delivery: Delivery, team: TeamInbox) -> None:
+    """The outbox, several messages at a time; each deferred-retry topic back into it."""
+    app, topics, engine = worker.app, worker.topics, worker.engine
+    deferred = [(wait, retry_topic(engine, wait))
+                for wait in settings.channels.retry.deferred_seconds]
+    delivering(app, raw_topic(app, topics.outbound), DeliveryAgent(
+        delivery=delivery, topics=topics, deferred=deferred, receipts=worker.tables.receipts,
+        ledger=worker.ledger, opt_outs=worker.opt_outs, team=team,
+        reply_window_days=settings.feedback.reply_window_days, sink=worker.sink,
+        dead_letters=worker.dead_letters, clock=worker.clock), engine.delivery_concurrency)
+    redelivery = RedeliveryAgent(outbound=topics.outbound, sink=worker.sink,
+                                 dead_letters=worker.dead_letters, clock=worker.clock)
+    for wait, name in dict(deferred).items():
+        one_by_one(app, raw_topic(app, name), f"redeliver-{wait:g}s", redelivery)
+
+
+def bind_sms_reports(worker: Worker) -> None:
+    """Twilio's status reports and the customers' texts, as the public listener wrote them."""
+    app, topics = worker.app, worker.topics
+    one_by_one(app, raw_topic(app, topics.sms_status), "sms-status-reports", SmsStatusAgent(
+        provider_status=worker.tables.provider_status, opt_outs=worker.opt_outs,
+        notification_events=topics.notification_events, sink=worker.sink,
+        dead_letters=worker.dead_letters))
+    one_by_one(app, raw_topic(app, topics.sms_inbound), "sms-replies", SmsRepliesAgent(
+        questions=worker.tables.sms_questions, ticket_events=topics.ticket_events,
+        sink=worker.sink, dead_letters=worker.dead_letters))
 
 
 def add_timers(app: faust.App, engine: EngineSettings, topics: TopicNames, timers: DueTimers,
@@ -397,21 +441,31 @@ def add_services(app: faust.App, settings: Settings, channels: dict[str, Channel
 
     if not engine.web.enabled:
         return
-    twilio_routes = TwilioRoutes(
-        public_base_url=settings.channels.sms.public_base_url, auth_token=twilio_auth_token,
-        ledger=ledger, clock=clock, publish_status=durable_publisher(app, topics.sms_status),
-        publish_consent=durable_publisher(app, topics.consent),
-        publish_inbound=durable_publisher(app, topics.sms_inbound))
-    publish_event = durable_publisher(app, topics.ticket_events)
+    public = public_listener(app, settings, topics, ledger, renderer, links, clock,
+                             twilio_auth_token)
+    ready = ops_app(lambda: not_ready_because(app, ledger, lag_probe))
 
     @app.task  # type: ignore[untyped-decorator]
     async def serve_http() -> None:
-        public = public_app(twilio_routes)
-        if links is not None:
-            add_answer_routes(public, AnswerPages(links, renderer, engine.default_locale,
-                                                  clock=clock, publish_event=publish_event))
         web_cfg = engine.web
         http_runners.append(await serve_http_app(public, web_cfg.host, web_cfg.port, ListenerLimits(
             "public", web_cfg.header_seconds, web_cfg.request_seconds, web_cfg.max_connections)))
-        http_runners.append(await serve_http_app(ops_app(lambda: not_ready_because(app, ledger, lag_probe)),
-                                                 web_cfg.ops_host, web_cfg.ops_port, OPS_LIMITS))
+        http_runners.append(await serve_http_app(ready, web_cfg.ops_host, web_cfg.ops_port,
+                                                 OPS_LIMITS))
+
+
+def public_listener(app: faust.App, settings: Settings, topics: TopicNames,
+                    ledger: ConsentLedger, renderer: Renderer, links: ReplyLinks | None,
+                    clock: Clock, twilio_auth_token: str) -> web.Application:
+    """What the internet reaches: Twilio's callbacks, and the signed answer pages when
+    answer links are on."""
+    public = public_app(TwilioRoutes(
+        public_base_url=settings.channels.sms.public_base_url, auth_token=twilio_auth_token,
+        ledger=ledger, clock=clock, publish_status=durable_publisher(app, topics.sms_status),
+        publish_consent=durable_publisher(app, topics.consent),
+        publish_inbound=durable_publisher(app, topics.sms_inbound)))
+    if links is not None:
+        add_answer_routes(public, AnswerPages(
+            links, renderer, settings.engine.default_locale, clock=clock,
+            publish_event=durable_publisher(app, topics.ticket_events)))
+    return public
