@@ -63,6 +63,7 @@ typecheck-tree:
 	@for top in streams channels devstack; do ln -sfn ../../../$$top build/typecheck/heard/$$top; done
 
 lint: install typecheck-tree
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache

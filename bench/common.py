@@ -66,10 +66,23 @@ class LocalStack:
 
     def start_catchers(self, sms_faults: str = "") -> None:
         self.catchers = subprocess.Popen(
-            [sys.executable, "-m", "heard.devstack.catchers", "--dir", str(self.work / "outbox"),
-             "--mail-port", str(self.mail_port), "--sms-port", str(self.sms_port),
-             "--sms-faults", sms_faults],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "heard.devstack.catchers",
+                "--dir",
+                str(self.work / "outbox"),
+                "--mail-port",
+                str(self.mail_port),
+                "--sms-port",
+                str(self.sms_port),
+                "--sms-faults",
+                sms_faults,
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with socket.socket() as probe:
@@ -106,6 +119,7 @@ class WorkerProcess(devstack_worker.WorkerProcess):
 
     def wait_for_restored(self, minimum: int, timeout: float) -> tuple[float, int]:
         """Seconds from start until the worker reports at least `minimum` timers restored."""
+
         def restored(text: str) -> int | None:
             counts = [int(n) for n in RESTORED.findall(text)]
             return max(counts) if counts and max(counts) >= minimum else None
@@ -113,15 +127,20 @@ class WorkerProcess(devstack_worker.WorkerProcess):
         return self.wait_for(restored, timeout, f"{minimum} timers restored")
 
 
-def worker_env(bootstrap: str, prefix: str, app_id: str, mail_port: int, sms_port: int,
-               **extra: str) -> dict[str, str]:
+def worker_env(
+    bootstrap: str, prefix: str, app_id: str, mail_port: int, sms_port: int, **extra: str
+) -> dict[str, str]:
     env = {
         **os.environ,
         "HEARD_CONFIG_DIR": str(REPO / "config"),
         "HEARD_TEMPLATES_DIR": str(REPO / "templates"),
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "HEARD_TOPIC_PREFIX": prefix,
-        "HEARD_APP_ID": app_id, "HEARD_WEB_ENABLED": "false", "HEARD_WEB_PORT": str(free_port()),
-        "SMTP_PORT": str(mail_port), "TWILIO_BASE_URL": f"http://127.0.0.1:{sms_port}",
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "HEARD_TOPIC_PREFIX": prefix,
+        "HEARD_APP_ID": app_id,
+        "HEARD_WEB_ENABLED": "false",
+        "HEARD_WEB_PORT": str(free_port()),
+        "SMTP_PORT": str(mail_port),
+        "TWILIO_BASE_URL": f"http://127.0.0.1:{sms_port}",
         "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
         "TWILIO_AUTH_TOKEN": "bench-token",
     }

@@ -67,44 +67,57 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return (self.lost == 0 and self.duplicated <= self.allowed_duplicates
-                and sum(self.dead_lettered.values()) == self.expected_dead_letters
-                and not any(n.startswith("FAIL") for n in self.notes))
+        return (
+            self.lost == 0
+            and self.duplicated <= self.allowed_duplicates
+            and sum(self.dead_lettered.values()) == self.expected_dead_letters
+            and not any(n.startswith("FAIL") for n in self.notes)
+        )
 
     def table(self) -> str:
-        rows = [("drill", self.drill), ("expected", self.expected),
-                ("delivered", self.delivered), ("lost", self.lost),
-                ("duplicated", f"{self.duplicated} (allowed {self.allowed_duplicates})"),
-                ("dead-lettered", sum(self.dead_lettered.values())),
-                ("faults injected", self.faults),
-                ("time to recover", "-" if self.recover_seconds is None
-                 else f"{self.recover_seconds:.1f} s"),
-                ("result", "PASS" if self.passed else "FAIL")]
+        rows = [
+            ("drill", self.drill),
+            ("expected", self.expected),
+            ("delivered", self.delivered),
+            ("lost", self.lost),
+            ("duplicated", f"{self.duplicated} (allowed {self.allowed_duplicates})"),
+            ("dead-lettered", sum(self.dead_lettered.values())),
+            ("faults injected", self.faults),
+            ("time to recover", "-" if self.recover_seconds is None else f"{self.recover_seconds:.1f} s"),
+            ("result", "PASS" if self.passed else "FAIL"),
+        ]
         lines = [f"  {k:<16} {v}" for k, v in rows]
-        lines += [f"  dead letter: {n} x {reason}" for reason, n in
-                  self.dead_lettered.most_common(8)]
+        lines += [f"  dead letter: {n} x {reason}" for reason, n in self.dead_lettered.most_common(8)]
         lines += [f"  {note}" for note in self.notes]
         return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ workload
-def workload(tickets: int, seed: int, start: datetime, channel: str = "email",
-             ) -> tuple[list[tuple[bytes, bytes]], set[tuple[str, str]]]:
+def workload(
+    tickets: int,
+    seed: int,
+    start: datetime,
+    channel: str = "email",
+) -> tuple[list[tuple[bytes, bytes]], set[tuple[str, str]]]:
     """Per ticket: created (urgent) -> public milestone reply -> resolved; 3 messages each."""
     rng = random.Random(seed)
     events: list[tuple[bytes, bytes]] = []
     for n in range(tickets):
         ticket = f"D{seed}-{n:05d}"
         at = start - timedelta(seconds=rng.randint(30, 600))
-        person = stories.customer(name=f"Customer {n}", preferred_name=f"C{n}",
-                                  email=f"c{n}@example.net")
+        person = stories.customer(name=f"Customer {n}", preferred_name=f"C{n}", email=f"c{n}@example.net")
         if channel == "sms":
-            person.update(phone="+48 512 345 678", preferred_channel="sms",
-                          consent={"email": True, "sms": True})
+            person.update(
+                phone="+48 512 345 678", preferred_channel="sms", consent={"email": True, "sms": True}
+            )
         story = [
             stories.created(ticket, at, eid=f"{ticket}-c", urgent=True, customer=person),
-            stories.reply(ticket, at + timedelta(seconds=5), eid=f"{ticket}-r",
-                          milestone={"text": "We found the cause."}),
+            stories.reply(
+                ticket,
+                at + timedelta(seconds=5),
+                eid=f"{ticket}-r",
+                milestone={"text": "We found the cause."},
+            ),
             stories.resolved(ticket, at + timedelta(seconds=10), eid=f"{ticket}-s"),
         ]
         events += [(ticket.encode(), stories.dumps(event)) for event in story]
@@ -131,9 +144,14 @@ def received_sms(sms_dir: Path, seed: int, tickets: int) -> Counter[tuple[str, s
     from heard.streams.contract.state import notification_id
 
     triggers = {"acknowledgment": "c", "milestone_update": "r", "closure_summary": "s"}
-    by_id = {notification_id(f"D{seed}-{n:05d}", kind, f"D{seed}-{n:05d}-{suffix}", "sms"):
-             (f"D{seed}-{n:05d}", kind)
-             for n in range(tickets) for kind, suffix in triggers.items()}
+    by_id = {
+        notification_id(f"D{seed}-{n:05d}", kind, f"D{seed}-{n:05d}-{suffix}", "sms"): (
+            f"D{seed}-{n:05d}",
+            kind,
+        )
+        for n in range(tickets)
+        for kind, suffix in triggers.items()
+    }
     found: Counter[tuple[str, str]] = Counter()
     for path in sms_dir.glob("*.json"):
         record = json.loads(path.read_text())
@@ -144,7 +162,6 @@ def received_sms(sms_dir: Path, seed: int, tickets: int) -> Counter[tuple[str, s
     return found
 
 
-
 class Stage:
     """One drill's stack, workers and reconciliation."""
 
@@ -152,19 +169,31 @@ class Stage:
         self.work, self.stack, self.name = work, stack, name
         self.prefix = f"{name}."
         replication = os.environ.get("HEARD_REPLICATION_FACTOR")
-        self.engine = EngineSettings(bootstrap_servers=stack.bootstrap, topic_prefix=self.prefix,
-                                     replication_factor=int(replication) if replication
-                                     else "cluster")
+        self.engine = EngineSettings(
+            bootstrap_servers=stack.bootstrap,
+            topic_prefix=self.prefix,
+            replication_factor=int(replication) if replication else "cluster",
+        )
         config = work / f"config-{name}"
         shutil.copytree(REPO / "config", config)
         channels = config / "channels.yaml"
         # Short waits so a drill's deferred retries happen within its time bound.
-        channels.write_text(channels.read_text().replace(
-            "deferred_seconds: [30, 300, 1800]", "deferred_seconds: [2, 4, 8, 8, 8, 8, 8, 8]"))
-        self.env = worker_env(stack.bootstrap, self.prefix, f"heard-{name}", stack.mail_port,
-                              stack.sms_port, HEARD_CONFIG_DIR=str(config),
-                              HEARD_ACK_HOLD_SECONDS="0",
-                              HEARD_CLOSURE_GRACE_SECONDS=str(GRACE_SECONDS), **extra_env)
+        channels.write_text(
+            channels.read_text().replace(
+                "deferred_seconds: [30, 300, 1800]", "deferred_seconds: [2, 4, 8, 8, 8, 8, 8, 8]"
+            )
+        )
+        self.env = worker_env(
+            stack.bootstrap,
+            self.prefix,
+            f"heard-{name}",
+            stack.mail_port,
+            stack.sms_port,
+            HEARD_CONFIG_DIR=str(config),
+            HEARD_ACK_HOLD_SECONDS="0",
+            HEARD_CLOSURE_GRACE_SECONDS=str(GRACE_SECONDS),
+            **extra_env,
+        )
         asyncio.run(ensure_topics(self.engine, [2, 4, 8]))
         self.workers: list[WorkerProcess] = []
 
@@ -200,17 +229,20 @@ class Stage:
         report.duplicated = sum(n - 1 for n in got.values() if n > 1)
         missing = Counter(kind for _, kind in expected - set(got))
         if missing:
-            report.notes.append("lost by kind: " + ", ".join(
-                f"{kind} {n}" for kind, n in missing.most_common()))
+            report.notes.append(
+                "lost by kind: " + ", ".join(f"{kind} {n}" for kind, n in missing.most_common())
+            )
         unexpected = set(got) - expected
         if unexpected:
             report.notes.append(f"FAIL: {len(unexpected)} unexpected messages")
         letters = asyncio.run(read_topic(self.engine, self.engine.topic("dead_letters")))
         report.dead_lettered = Counter(
-            headers.get("heard-reason", b"").decode()[:90] for _, _, headers in letters)
+            headers.get("heard-reason", b"").decode()[:90] for _, _, headers in letters
+        )
         report.dead_letter_reasons = {
             (key or b"").decode(errors="replace"): headers.get("heard-reason", b"").decode()
-            for key, _, headers in letters}
+            for key, _, headers in letters
+        }
         for worker in self.workers:
             if worker.process is not None and worker.process.poll() is not None:
                 report.notes.append(f"FAIL: a worker exited ({worker.log})")
@@ -234,7 +266,7 @@ def crash(work: Path, stack: LocalStack, tickets: int, kills: int, seed: int) ->
         worker = stage.start_worker()
         # Contiguous slices keep each ticket's events in their story order.
         size = -(-len(events) // (kills + 1))
-        chunks = [events[i:i + size] for i in range(0, len(events), size)]
+        chunks = [events[i : i + size] for i in range(0, len(events), size)]
         recoveries = []
         published: set[str] = set()
         for number, chunk in enumerate(chunks[:kills], 1):
@@ -254,11 +286,11 @@ def crash(work: Path, stack: LocalStack, tickets: int, kills: int, seed: int) ->
             worker.process.wait(10)
             # What the killed worker had not sent: in flight at the kill.
             in_flight = len(owed - set(stage.received(f"D{seed}-")))
-            report.notes.append(f"kill {number}: {in_flight} of {len(owed)} messages owed so far "
-                                "were still to send")
+            report.notes.append(
+                f"kill {number}: {in_flight} of {len(owed)} messages owed so far were still to send"
+            )
             if in_flight == 0:
-                report.notes.append(f"FAIL: kill {number} found nothing in flight; it proves "
-                                    "nothing")
+                report.notes.append(f"FAIL: kill {number} found nothing in flight; it proves nothing")
             worker.process = None  # killed on purpose: not counted as a worker that exited
             killed_at = time.monotonic()
             worker = stage.start_worker()
@@ -294,8 +326,7 @@ def smtp_outage(work: Path, stack: LocalStack, tickets: int, outage: float, seed
         stage.stop()
 
 
-def broker_restart(work: Path, stack: LocalStack, tickets: int, down: float,
-                   seed: int) -> Report:
+def broker_restart(work: Path, stack: LocalStack, tickets: int, down: float, seed: int) -> Report:
     stage = Stage(work, stack, "broker")
     events, expected = workload(tickets, seed, datetime.now(UTC))
     report = Report("broker-restart", faults=1)
@@ -317,9 +348,9 @@ def broker_restart(work: Path, stack: LocalStack, tickets: int, down: float,
         stage.stop()
 
 
-def workload_with_promises(tickets: int, seed: int, start: datetime, due: datetime
-                           ) -> tuple[list[tuple[bytes, bytes]], set[tuple[str, str]],
-                                      list[tuple[bytes, bytes]]]:
+def workload_with_promises(
+    tickets: int, seed: int, start: datetime, due: datetime
+) -> tuple[list[tuple[bytes, bytes]], set[tuple[str, str]], list[tuple[bytes, bytes]]]:
     """The workload, with a fifth of its tickets promised for `due` and left unresolved:
     (events, what must be sent, the promise events to publish after the tickets exist)."""
     from heard.streams.delivery.config import load_settings
@@ -331,8 +362,16 @@ def workload_with_promises(tickets: int, seed: int, start: datetime, due: dateti
     promises: list[tuple[bytes, bytes]] = []
     for n in range(0, tickets, 5):
         ticket = f"D{seed}-{n:05d}"
-        promises.append((ticket.encode(), stories.dumps(stories.promised(
-            ticket, start - timedelta(seconds=1), due, pid=f"P{n}", eid=f"{ticket}-p"))))
+        promises.append(
+            (
+                ticket.encode(),
+                stories.dumps(
+                    stories.promised(
+                        ticket, start - timedelta(seconds=1), due, pid=f"P{n}", eid=f"{ticket}-p"
+                    )
+                ),
+            )
+        )
         expected |= {(ticket, "checkpoint_escalation"), (ticket, "checkpoint_holding")}
         if nudged:  # a promise outside team hours is flagged to the agent at once
             expected.add((ticket, "checkpoint_nudge"))
@@ -340,8 +379,11 @@ def workload_with_promises(tickets: int, seed: int, start: datetime, due: dateti
     # tickets are created and promised, never resolved.
     promised = {key for key, _ in promises}
     events = [(k, v) for k, v in events if k not in promised or b'"ticket.created"' in v]
-    expected -= {(t, kind) for t, kind in expected if t.encode() in promised
-                 and kind in ("milestone_update", "closure_summary")}
+    expected -= {
+        (t, kind)
+        for t, kind in expected
+        if t.encode() in promised and kind in ("milestone_update", "closure_summary")
+    }
     return events, expected, promises
 
 
@@ -353,8 +395,7 @@ def scale_out(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
     """
     stage = Stage(work, stack, "scale")
     start = datetime.now(UTC)
-    events, expected, promises = workload_with_promises(tickets, seed, start,
-                                                        start + timedelta(seconds=45))
+    events, expected, promises = workload_with_promises(tickets, seed, start, start + timedelta(seconds=45))
     report = Report("scale-out", faults=2, allowed_duplicates=1)
     try:
         for _ in range(3):
@@ -373,8 +414,9 @@ def scale_out(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         stage.start_worker()
         stage.settle(expected, f"D{seed}-", 240)
         report.recover_seconds = time.monotonic() - killed_at - 3
-        report.notes.append("3 workers; 1 SIGKILLed, 1 added; "
-                            f"{len(promises)} promises due 45 s in, after the kill")
+        report.notes.append(
+            f"3 workers; 1 SIGKILLed, 1 added; {len(promises)} promises due 45 s in, after the kill"
+        )
         return stage.reconcile(report, expected, f"D{seed}-")
     finally:
         stage.stop()
@@ -396,9 +438,11 @@ def bad_deploy(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report
         stage.publish(events[:half])
         stage.settle(first, f"D{seed}-", 120)
         (templates / "milestone_update" / "en" / "email.txt").write_text(
-            "Hi {{ customer.greeting_name }},\n{% if %}\n")
+            "Hi {{ customer.greeting_name }},\n{% if %}\n"
+        )
         (templates / "closure_summary" / "en" / "email.txt").write_text(
-            "Hi {{ customer.greeting_name }},\n{{ release.notes.missing }}\n")
+            "Hi {{ customer.greeting_name }},\n{{ release.notes.missing }}\n"
+        )
         stage.publish(events[half:])
         # Later tickets still get their acknowledgment; their milestone and closure fail.
         want = first | {(t, "acknowledgment") for t in later_tickets}
@@ -414,8 +458,7 @@ def bad_deploy(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report
         stage.stop()
 
 
-def twilio_throttling(work: Path, stack: LocalStack, tickets: int, burst: float,
-                      seed: int) -> Report:
+def twilio_throttling(work: Path, stack: LocalStack, tickets: int, burst: float, seed: int) -> Report:
     """The SMS provider answers 429 (Retry-After 1) for `burst` seconds from the first
     message, then 503 for half as long, then recovers."""
     bursts = f"429for{burst:g},503for{burst / 2:g}"
@@ -437,12 +480,19 @@ def twilio_throttling(work: Path, stack: LocalStack, tickets: int, burst: float,
         stage.stop()
 
 
-HOSTILE_NAMES = ["Eve\r\nBcc: victim@example.org", "{{ 7 * 7 }}", "{% for x in range(9) %}x{% endfor %}",
-                 "<script>alert(1)</script>", "Zoë\u202eevil", "Nul\x00Bel\x07Esc\x1bDel\x7f",
-                 "Invoice\u200b\u2066fdp.exe"]
+HOSTILE_NAMES = [
+    "Eve\r\nBcc: victim@example.org",
+    "{{ 7 * 7 }}",
+    "{% for x in range(9) %}x{% endfor %}",
+    "<script>alert(1)</script>",
+    "Zoë\u202eevil",
+    "Nul\x00Bel\x07Esc\x1bDel\x7f",
+    "Invoice\u200b\u2066fdp.exe",
+]
 # Characters that must never reach a header or a body: controls, bidi and zero-width marks.
-UNSEEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
-                    "\u200b\u200e\u200f\u2060\ufeff]")
+UNSEEN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b\u200e\u200f\u2060\ufeff]"
+)
 
 
 def malformed_records() -> dict[bytes, tuple[bytes, str]]:
@@ -451,34 +501,56 @@ def malformed_records() -> dict[bytes, tuple[bytes, str]]:
         b"P-1": (b"{not json", "not JSON"),
         b"P-2": (b"\xff\xfe\x00garbage", "not JSON"),
         b"P-3": (b"[]", "must be a JSON object"),
-        b"P-4": (json.dumps({"type": "ticket.exploded", "ticket_id": "P-4"}).encode(),
-                 "unknown event type 'ticket.exploded'"),
+        b"P-4": (
+            json.dumps({"type": "ticket.exploded", "ticket_id": "P-4"}).encode(),
+            "unknown event type 'ticket.exploded'",
+        ),
         b"P-5": (stories.dumps(stories.created("P-5", subject="x" * 70000)), "the limit is"),
-        b"P-6": (stories.dumps(stories.created("P-6", customer=stories.customer(
-            email="a@example.net\r\nBcc: victim@example.org"))), "customer.email"),
-        b"P-7": (stories.dumps(stories.created("P-7", customer=stories.customer(
-            timezone="Mars/Olympus"))), "unknown IANA timezone"),
+        b"P-6": (
+            stories.dumps(
+                stories.created(
+                    "P-6", customer=stories.customer(email="a@example.net\r\nBcc: victim@example.org")
+                )
+            ),
+            "customer.email",
+        ),
+        b"P-7": (
+            stories.dumps(stories.created("P-7", customer=stories.customer(timezone="Mars/Olympus"))),
+            "unknown IANA timezone",
+        ),
         b"wrong-key": (stories.dumps(stories.created("P-8")), "is not the ticket_id"),
-        b"P-9": (b'{"type":"ticket.created","x":' + b"[" * 10000 + b"]" * 10000 + b"}",
-                 "nested deeper than"),
-        b"P-10": (b'{"type":"ticket.created","urgent":' + b"9" * 5000 + b"}",
-                  "a number of more than"),
-        b"P-11": (stories.dumps({**stories.created("P-11"),
-                                 "occurred_at": "0001-01-01T00:00:00+01:00"}),
-                  "occurred_at: Value error, outside the accepted window"),
-        b"P-12": (stories.dumps({**stories.created("P-12"),
-                                 "occurred_at": "9999-12-31T23:59:59-01:00"}),
-                  "occurred_at: Value error, outside the accepted window"),
-        b"P-13": (stories.dumps({**stories.resolved("P-13", datetime.now(UTC)),
-                                 "occurred_at": "9999-12-31T23:59:59Z"}),
-                  "outside the accepted window"),
-        b"P-14": (stories.dumps(stories.created("P-14", customer=stories.customer(
-            email="a\u0000@example.net"))), "customer.email"),
-        b"P-15": (stories.dumps(stories.created("P-15", next_milestone={
-            "text": "A courier update", "due_at": "9999-12-31T23:00:00+14:00"})),
-                  "next_milestone.due_at"),
-        b"P-16": (stories.dumps(stories.created("P-16", datetime.now(UTC) + timedelta(days=2))),
-                  "in the future"),
+        b"P-9": (b'{"type":"ticket.created","x":' + b"[" * 10000 + b"]" * 10000 + b"}", "nested deeper than"),
+        b"P-10": (b'{"type":"ticket.created","urgent":' + b"9" * 5000 + b"}", "a number of more than"),
+        b"P-11": (
+            stories.dumps({**stories.created("P-11"), "occurred_at": "0001-01-01T00:00:00+01:00"}),
+            "occurred_at: Value error, outside the accepted window",
+        ),
+        b"P-12": (
+            stories.dumps({**stories.created("P-12"), "occurred_at": "9999-12-31T23:59:59-01:00"}),
+            "occurred_at: Value error, outside the accepted window",
+        ),
+        b"P-13": (
+            stories.dumps(
+                {**stories.resolved("P-13", datetime.now(UTC)), "occurred_at": "9999-12-31T23:59:59Z"}
+            ),
+            "outside the accepted window",
+        ),
+        b"P-14": (
+            stories.dumps(stories.created("P-14", customer=stories.customer(email="a\u0000@example.net"))),
+            "customer.email",
+        ),
+        b"P-15": (
+            stories.dumps(
+                stories.created(
+                    "P-15", next_milestone={"text": "A courier update", "due_at": "9999-12-31T23:00:00+14:00"}
+                )
+            ),
+            "next_milestone.due_at",
+        ),
+        b"P-16": (
+            stories.dumps(stories.created("P-16", datetime.now(UTC) + timedelta(days=2))),
+            "in the future",
+        ),
     }
 
 
@@ -491,14 +563,12 @@ def check_mail(stack: LocalStack, report: Report) -> None:
         mail = parser.parsebytes(raw)
         header_block = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
         recipients = [a.addr_spec for a in mail["To"].addresses] if mail["To"] else []
-        if (mail.get("Bcc") is not None or b"\nBcc:" in header_block
-                or any("victim" in r for r in recipients)):
+        if mail.get("Bcc") is not None or b"\nBcc:" in header_block or any("victim" in r for r in recipients):
             report.notes.append(f"FAIL: header injection reached {path.name}")
         body = mail.get_body(("plain",))
         content = str(body.get_content()) if body is not None else ""
         shown = [str(mail["To"] or ""), str(mail["Subject"] or ""), content]
-        if any(UNSEEN.search(text) for text in shown) or (
-                mail["To"] is not None and mail["To"].defects):
+        if any(UNSEEN.search(text) for text in shown) or (mail["To"] is not None and mail["To"].defects):
             report.notes.append(f"FAIL: a control or invisible character reached {path.name}")
         if "Hi 49," in content or "xxxxxxxxx" in content:
             report.notes.append(f"FAIL: template injection evaluated in {path.name}")
@@ -513,10 +583,20 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
     hostile_expected: set[tuple[str, str]] = set()
     for n, name in enumerate(HOSTILE_NAMES):
         ticket = f"D{seed}-H{n}"
-        hostile.append((ticket.encode(), stories.dumps(stories.created(
-            ticket, eid=f"{ticket}-c", urgent=True, subject=f"Help {name}",
-            customer=stories.customer(name=name, preferred_name=name,
-                                      email=f"h{n}@example.net")))))
+        hostile.append(
+            (
+                ticket.encode(),
+                stories.dumps(
+                    stories.created(
+                        ticket,
+                        eid=f"{ticket}-c",
+                        urgent=True,
+                        subject=f"Help {name}",
+                        customer=stories.customer(name=name, preferred_name=name, email=f"h{n}@example.net"),
+                    )
+                ),
+            )
+        )
         hostile_expected.add((ticket, "acknowledgment"))
     report = Report("poison", faults=len(bad) + len(hostile), expected_dead_letters=len(bad))
     try:
@@ -532,17 +612,21 @@ def poison(work: Path, stack: LocalStack, tickets: int, seed: int) -> Report:
         report.notes.append("header and template injection attempts: checked in every mail")
         # How long the ordinary tickets waited with the hostile records among them: the
         # slowest acknowledgment's arrival at the mail server after the publish ended.
-        arrivals = [path.stat().st_mtime for path in stack.mail_dir.glob("*.eml")
-                    if "acknowledgment" in path.read_text(errors="replace")[:2000]
-                    and f"D{seed}-" in path.read_text(errors="replace")[:2000]]
+        arrivals = [
+            path.stat().st_mtime
+            for path in stack.mail_dir.glob("*.eml")
+            if "acknowledgment" in path.read_text(errors="replace")[:2000]
+            and f"D{seed}-" in path.read_text(errors="replace")[:2000]
+        ]
         if arrivals:
-            report.notes.append(f"slowest ordinary acknowledgment: {max(arrivals) - published:.1f} s "
-                                f"after publishing began ({len(arrivals)} acknowledgments)")
+            report.notes.append(
+                f"slowest ordinary acknowledgment: {max(arrivals) - published:.1f} s "
+                f"after publishing began ({len(arrivals)} acknowledgments)"
+            )
         for key, (_, why) in malformed.items():
             reason = report.dead_letter_reasons.get(key.decode(), "(no dead letter)")
             if why not in reason:
-                report.notes.append(f"FAIL: {key.decode()} dead-lettered as {reason!r}; "
-                                    f"expected {why!r}")
+                report.notes.append(f"FAIL: {key.decode()} dead-lettered as {reason!r}; expected {why!r}")
         return report
     finally:
         stage.stop()
@@ -555,14 +639,14 @@ async def leader_of(bootstrap: str, topic: str, partition: int) -> int:
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])
-        return int(next(p["leader"] for p in described["partitions"]
-                        if p["partition"] == partition))
+        return int(next(p["leader"] for p in described["partitions"] if p["partition"] == partition))
     finally:
         await admin.close()
 
 
-def broker_kill(work: Path, stack: LocalStack, tickets: int, down: float, seed: int,
-                target: str, workers: int) -> Report:
+def broker_kill(
+    work: Path, stack: LocalStack, tickets: int, down: float, seed: int, target: str, workers: int
+) -> Report:
     """On a cluster of three brokers: SIGKILL the leader of ticket-events partition 0 (or
     the active KRaft controller) while the work is in flight, keep publishing while it is
     down, restart it on its own data after `down` seconds. Nothing may be lost, and no
@@ -572,13 +656,12 @@ def broker_kill(work: Path, stack: LocalStack, tickets: int, down: float, seed: 
         raise SystemExit("broker-kill needs a local cluster: --nodes 3")
     stage = Stage(work, stack, f"kill{target}")
     events, expected = workload(tickets, seed, datetime.now(UTC))
-    report = Report(f"broker-kill ({target}, {workers} worker{'s' if workers > 1 else ''})",
-                    faults=1)
+    report = Report(f"broker-kill ({target}, {workers} worker{'s' if workers > 1 else ''})", faults=1)
     try:
         for _ in range(workers):
             stage.start_worker()
         size = -(-len(events) // 4)  # four paced, contiguous slices: each story in order
-        chunks = [events[i:i + size] for i in range(0, len(events), size)]
+        chunks = [events[i : i + size] for i in range(0, len(events), size)]
         sent_before = len(list(stack.mail_dir.glob("*.eml")))
         stage.publish(chunks[0])
         started = time.monotonic()
@@ -586,8 +669,11 @@ def broker_kill(work: Path, stack: LocalStack, tickets: int, down: float, seed: 
             if time.monotonic() - started > 60:
                 break
             time.sleep(0.01)  # polls the mail folder; bounded by the 60 s above
-        node_id = (cluster.active_controller() if target == "controller" else
-                   asyncio.run(leader_of(stack.bootstrap, stage.engine.topic("ticket_events"), 0)))
+        node_id = (
+            cluster.active_controller()
+            if target == "controller"
+            else asyncio.run(leader_of(stack.bootstrap, stage.engine.topic("ticket_events"), 0))
+        )
         index = cluster.index_of(node_id)
         cluster.kill(index)
         killed_at = time.monotonic()
@@ -606,19 +692,19 @@ def broker_kill(work: Path, stack: LocalStack, tickets: int, down: float, seed: 
         stage.stop()
 
 
-DRILLS = ("crash", "scale-out", "smtp-outage", "twilio-throttling", "broker-restart", "poison",
-          "bad-deploy")
+DRILLS = ("crash", "scale-out", "smtp-outage", "twilio-throttling", "broker-restart", "poison", "bad-deploy")
 # Drills that need a local cluster (--nodes 3); run by name, not by `all`.
 CLUSTER_DRILLS = ("broker-kill",)
 
 
 def run(name: str, args: argparse.Namespace) -> Report:
-    with tempfile.TemporaryDirectory(prefix=f"heard-drill-{name}-") as folder, \
-            LocalStack(Path(folder), nodes=args.nodes, bootstrap=args.bootstrap) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"heard-drill-{name}-") as folder,
+        LocalStack(Path(folder), nodes=args.nodes, bootstrap=args.bootstrap) as stack,
+    ):
         work = Path(folder)
         if name == "broker-kill":
-            return broker_kill(work, stack, args.tickets, args.outage, args.seed, args.target,
-                               args.workers)
+            return broker_kill(work, stack, args.tickets, args.outage, args.seed, args.target, args.workers)
         if name == "crash":
             return crash(work, stack, args.tickets, args.kills, args.seed)
         if name == "smtp-outage":
@@ -641,14 +727,25 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--outage", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--nodes", type=int, default=1,
-                        help="brokers of the local Kafka: 3 starts a KRaft cluster (RF 3)")
-    parser.add_argument("--bootstrap", help="an existing cluster instead of a local one (its "
-                        "brokers are not killed: broker-kill needs --nodes)")
-    parser.add_argument("--replication-factor", dest="replication",
-                        help="HEARD_REPLICATION_FACTOR for the workers (default: the cluster's)")
-    parser.add_argument("--target", choices=["leader", "controller"], default="leader",
-                        help="broker-kill: the partition leader or the active controller")
+    parser.add_argument(
+        "--nodes", type=int, default=1, help="brokers of the local Kafka: 3 starts a KRaft cluster (RF 3)"
+    )
+    parser.add_argument(
+        "--bootstrap",
+        help="an existing cluster instead of a local one (its "
+        "brokers are not killed: broker-kill needs --nodes)",
+    )
+    parser.add_argument(
+        "--replication-factor",
+        dest="replication",
+        help="HEARD_REPLICATION_FACTOR for the workers (default: the cluster's)",
+    )
+    parser.add_argument(
+        "--target",
+        choices=["leader", "controller"],
+        default="leader",
+        help="broker-kill: the partition leader or the active controller",
+    )
     parser.add_argument("--workers", type=int, default=1, help="broker-kill: workers")
     args = parser.parse_args(argv)
     if args.replication:

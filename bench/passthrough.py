@@ -15,20 +15,36 @@ import faust
 app = faust.App(
     os.environ.get("BENCH_APP_ID", "bench-passthrough"),
     broker=f"kafka://{os.environ.get('BENCH_BOOTSTRAP', '127.0.0.1:9092')}",
-    store="memory://", web_enabled=False, topic_partitions=4,
+    store="memory://",
+    web_enabled=False,
+    topic_partitions=4,
     datadir=os.environ.get("BENCH_DATA_DIR", ".heard/bench-data"),
-    processing_guarantee="at_least_once", consumer_auto_offset_reset="earliest",
+    processing_guarantee="at_least_once",
+    consumer_auto_offset_reset="earliest",
     producer_acks=-1,
 )
-source = app.topic(os.environ.get("BENCH_IN", "bench-in"), key_type=bytes, value_type=bytes,
-                   key_serializer="raw", value_serializer="raw")
-sink = app.topic(os.environ.get("BENCH_OUT", "bench-out"), key_type=bytes, value_type=bytes,
-                 key_serializer="raw", value_serializer="raw")
+source = app.topic(
+    os.environ.get("BENCH_IN", "bench-in"),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+sink = app.topic(
+    os.environ.get("BENCH_OUT", "bench-out"),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
 
 
 middle_name = os.environ.get("BENCH_MID", "")
-middle = app.topic(middle_name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                   value_serializer="raw") if middle_name else None
+middle = (
+    app.topic(middle_name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    if middle_name
+    else None
+)
 
 
 @app.agent(source, concurrency=1)
@@ -39,6 +55,7 @@ async def forward(stream: faust.StreamT[bytes]) -> None:
 
 
 if middle is not None:
+
     @app.agent(middle, concurrency=1)
     async def forward_again(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():

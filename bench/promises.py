@@ -58,12 +58,20 @@ def template_state(now: datetime) -> tuple[str, float]:
     while due.weekday() >= 5:  # a working day, so the promise is inside team hours
         due += timedelta(days=1)
     state = None
-    story = [(stories.created(PLACEHOLDER, now - timedelta(minutes=3), eid=f"{PLACEHOLDER}-c"),
-              now - timedelta(minutes=3)),
-             (stories.reply(PLACEHOLDER, now - timedelta(minutes=2), eid=f"{PLACEHOLDER}-r"),
-              now - timedelta(minutes=2)),
-             (stories.promised(PLACEHOLDER, now - timedelta(minutes=1), due,
-                               eid=f"{PLACEHOLDER}-p"), now - timedelta(minutes=1))]
+    story = [
+        (
+            stories.created(PLACEHOLDER, now - timedelta(minutes=3), eid=f"{PLACEHOLDER}-c"),
+            now - timedelta(minutes=3),
+        ),
+        (
+            stories.reply(PLACEHOLDER, now - timedelta(minutes=2), eid=f"{PLACEHOLDER}-r"),
+            now - timedelta(minutes=2),
+        ),
+        (
+            stories.promised(PLACEHOLDER, now - timedelta(minutes=1), due, eid=f"{PLACEHOLDER}-p"),
+            now - timedelta(minutes=1),
+        ),
+    ]
     for event, at in story:
         state = decide(state, parse_event(stories.dumps(event)), at, rules).state
     assert state is not None and state.promises["P1"].status == "pending"
@@ -81,14 +89,16 @@ async def seed_changelogs(bootstrap: str, group_id: str, count: int, now: dateti
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, PARTITIONS, 1,
-                                            topic_configs={"cleanup.policy": "compact"})
-                                   for name in (tickets_topic, due_topic)])
+        await admin.create_topics(
+            [
+                NewTopic(name, PARTITIONS, 1, topic_configs={"cleanup.policy": "compact"})
+                for name in (tickets_topic, due_topic)
+            ]
+        )
     finally:
         await admin.close()
     partitioner = DefaultPartitioner()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
-                                max_batch_size=1 << 20, acks=1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20, acks=1)
     await producer.start()
     started = time.monotonic()
     try:
@@ -101,10 +111,8 @@ async def seed_changelogs(bootstrap: str, group_id: str, count: int, now: dateti
             partition = partitioner(ticket.encode(), list(range(PARTITIONS)), None)
             key = json.dumps(ticket).encode()
             state = json.dumps(state_json.replace(PLACEHOLDER, ticket)).encode()
-            pending.append(await producer.send(tickets_topic, state, key=key,
-                                               partition=partition))
-            pending.append(await producer.send(due_topic, due_value, key=key,
-                                               partition=partition))
+            pending.append(await producer.send(tickets_topic, state, key=key, partition=partition))
+            pending.append(await producer.send(due_topic, due_value, key=key, partition=partition))
             if len(pending) >= 20000:
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -126,27 +134,30 @@ async def fire(bootstrap: str, prefix: str, firing: int, spread: float) -> dict[
             ticket = f"F-{n:05d}"
             due = first_due + timedelta(seconds=spread * n / max(1, firing))
             dues[ticket] = due
-            for event in (stories.created(ticket, start, eid=f"{ticket}-c"),
-                          stories.reply(ticket, start, eid=f"{ticket}-r"),
-                          stories.promised(ticket, start, due, eid=f"{ticket}-p")):
-                await producer.send(f"{prefix}ticket-events", stories.dumps(event),
-                                    key=ticket.encode())
+            for event in (
+                stories.created(ticket, start, eid=f"{ticket}-c"),
+                stories.reply(ticket, start, eid=f"{ticket}-r"),
+                stories.promised(ticket, start, due, eid=f"{ticket}-p"),
+            ):
+                await producer.send(f"{prefix}ticket-events", stories.dumps(event), key=ticket.encode())
         await producer.flush()
     finally:
         await producer.stop()
     return dues
 
 
-async def lateness(engine: EngineSettings, dues: dict[str, datetime],
-                   within_seconds: float) -> list[float]:
+async def lateness(engine: EngineSettings, dues: dict[str, datetime], within_seconds: float) -> list[float]:
     """Escalation decision time minus due time, per firing promise (seconds)."""
     deadline = time.monotonic() + within_seconds
     found: dict[str, float] = {}
     while time.monotonic() < deadline and len(found) < len(dues):
         for _, value, _ in await read_topic(engine, engine.topic("decisions")):
             line = json.loads(value)
-            if (line["kind"] == "checkpoint_escalation" and line["outcome"] == "send"
-                    and line["ticket_id"] in dues):
+            if (
+                line["kind"] == "checkpoint_escalation"
+                and line["outcome"] == "send"
+                and line["ticket_id"] in dues
+            ):
                 decided = datetime.fromisoformat(line["at"])
                 found[line["ticket_id"]] = (decided - dues[line["ticket_id"]]).total_seconds()
         await asyncio.sleep(2)  # polls the decision log; bounded by the deadline
@@ -161,20 +172,26 @@ def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
 
 
-async def run(count: int, store: str, firing: int, spread: float, work: Path,
-              stack: LocalStack) -> dict[str, Any]:
+async def run(
+    count: int, store: str, firing: int, spread: float, work: Path, stack: LocalStack
+) -> dict[str, Any]:
     mail_port, sms_port, bootstrap = stack.mail_port, stack.sms_port, stack.bootstrap
-    result: dict[str, Any] = {"count": count, "store": store, "firing": firing,
-                              "partitions": PARTITIONS}
-    async def measure(label: str, app_id: str, seeded: int) -> tuple[WorkerProcess, float,
-                                                                    float, str]:
+    result: dict[str, Any] = {"count": count, "store": store, "firing": firing, "partitions": PARTITIONS}
+
+    async def measure(label: str, app_id: str, seeded: int) -> tuple[WorkerProcess, float, float, str]:
         prefix = f"{label}."
-        engine = EngineSettings(bootstrap_servers=bootstrap, topic_prefix=prefix,
-                                partitions=PARTITIONS)
+        engine = EngineSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=PARTITIONS)
         await ensure_topics(engine, [30, 300, 1800])
-        env = worker_env(bootstrap, prefix, app_id, mail_port, sms_port, HEARD_STORE=store,
-                         HEARD_DATA_DIR=str(work / f"data-{label}"),
-                         HEARD_ACK_HOLD_SECONDS="0")
+        env = worker_env(
+            bootstrap,
+            prefix,
+            app_id,
+            mail_port,
+            sms_port,
+            HEARD_STORE=store,
+            HEARD_DATA_DIR=str(work / f"data-{label}"),
+            HEARD_ACK_HOLD_SECONDS="0",
+        )
         worker = WorkerProcess(env, work / f"{label}.log")
         worker.start()
         ready, _ = worker.wait_for_restored(seeded, 1800)
@@ -188,11 +205,15 @@ async def run(count: int, store: str, firing: int, spread: float, work: Path,
     seed_seconds = await seed_changelogs(bootstrap, "seeded.heard-bench", count, now)
     result["seed_seconds"] = round(seed_seconds, 1)
     worker, ready, rss, prefix = await measure("seeded", "heard-bench", count)
-    result.update({
-        "empty_start_seconds": round(empty_ready, 1), "empty_rss_mib": round(empty_rss, 1),
-        "restore_seconds": round(ready, 1), "rss_mib": round(rss, 1),
-        "bytes_per_pending_promise": round((rss - empty_rss) * 1024 * 1024 / max(1, count)),
-    })
+    result.update(
+        {
+            "empty_start_seconds": round(empty_ready, 1),
+            "empty_rss_mib": round(empty_rss, 1),
+            "restore_seconds": round(ready, 1),
+            "rss_mib": round(rss, 1),
+            "bytes_per_pending_promise": round((rss - empty_rss) * 1024 * 1024 / max(1, count)),
+        }
+    )
     try:
         result.update(await fired_lateness(bootstrap, prefix, firing, spread))
         if store == "rocksdb://":
@@ -203,15 +224,17 @@ async def run(count: int, store: str, firing: int, spread: float, work: Path,
     return result
 
 
-async def fired_lateness(bootstrap: str, prefix: str, firing: int,
-                         spread: float) -> dict[str, Any]:
+async def fired_lateness(bootstrap: str, prefix: str, firing: int, spread: float) -> dict[str, Any]:
     """`firing` promises made due over `spread` seconds: how late each fired."""
     engine = EngineSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
     dues = await fire(bootstrap, prefix, firing, spread)
     late = await lateness(engine, dues, within_seconds=20 + spread + 120)
-    return {"fired": len(late), "lateness_p50_s": round(pct(late, 50), 3),
-            "lateness_p99_s": round(pct(late, 99), 3),
-            "lateness_max_s": round(max(late), 3) if late else None}
+    return {
+        "fired": len(late),
+        "lateness_p50_s": round(pct(late, 50), 3),
+        "lateness_p99_s": round(pct(late, 99), 3),
+        "lateness_max_s": round(max(late), 3) if late else None,
+    }
 
 
 def warm_restart(worker: WorkerProcess, work: Path, count: int) -> dict[str, Any]:
@@ -232,10 +255,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "build" / "bench")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="heard-bench-") as work, \
-            LocalStack(Path(work)) as stack:
-        result = asyncio.run(run(args.count, args.store, args.firing, args.spread, Path(work),
-                                 stack))
+    with tempfile.TemporaryDirectory(prefix="heard-bench-") as work, LocalStack(Path(work)) as stack:
+        result = asyncio.run(run(args.count, args.store, args.firing, args.spread, Path(work), stack))
     name = f"promises-{args.count}-{args.store.split(':')[0]}.json"
     (args.out / name).write_text(json.dumps(result, indent=2))
     width = max(len(k) for k in result)

@@ -34,11 +34,11 @@ SHED_SECONDS = 0.5
 @dataclass
 class AttackReport:
     count: int
-    refused: int = 0          # the connection itself failed (backlog full, no file left)
-    shed_at_once: int = 0     # closed by the listener within SHED_SECONDS of opening
-    held: int = 0             # held longer, until the listener cut it
+    refused: int = 0  # the connection itself failed (backlog full, no file left)
+    shed_at_once: int = 0  # closed by the listener within SHED_SECONDS of opening
+    held: int = 0  # held longer, until the listener cut it
     held_seconds: list[float] = field(default_factory=list)  # how long each held one lasted
-    left_open: int = 0        # still open when this program gave up on them
+    left_open: int = 0  # still open when this program gave up on them
     probe_seconds: list[float] = field(default_factory=list)
     probe_statuses: list[int] = field(default_factory=list)
 
@@ -106,8 +106,10 @@ async def _probe(port: int, path: str, report: AttackReport, stop: asyncio.Event
     while not stop.is_set():
         started = time.monotonic()
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session, \
-                    session.get(f"http://{LOOPBACK}:{port}{path}") as answer:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(f"http://{LOOPBACK}:{port}{path}") as answer,
+            ):
                 report.probe_statuses.append(answer.status)
         except (aiohttp.ClientError, TimeoutError):
             report.probe_statuses.append(0)
@@ -116,15 +118,17 @@ async def _probe(port: int, path: str, report: AttackReport, stop: asyncio.Event
             await asyncio.wait_for(stop.wait(), 0.5)
 
 
-async def attack(port: int, count: int, probe_port: int | None = None,
-                 probe_path: str = "/readyz", give_up: float = 120.0) -> AttackReport:
+async def attack(
+    port: int, count: int, probe_port: int | None = None, probe_path: str = "/readyz", give_up: float = 120.0
+) -> AttackReport:
     """Open `count` slowloris connections to 127.0.0.1:`port` and wait until every one is
     closed (by the listener, or by this after `give_up` seconds); probe meanwhile."""
     allow_open_files(count + 256)
     report = AttackReport(count)
     stop = asyncio.Event()
-    probe = (asyncio.create_task(_probe(probe_port, probe_path, report, stop))
-             if probe_port is not None else None)
+    probe = (
+        asyncio.create_task(_probe(probe_port, probe_path, report, stop)) if probe_port is not None else None
+    )
     # Connections are opened one after another (each past its first read), as an attacker on
     # one machine would; all of them are held at once.
     tasks = []

@@ -32,12 +32,9 @@ REPO = Path(__file__).resolve().parent.parent
 # (template file, the text a marker word is added after, the cell and the part of it that
 # must show the edit); each save adds a new marker word, then takes it out again.
 SAVES = [
-    ("acknowledgment/en/sms.txt", "Reply here anytime.", "acknowledgment--everyday",
-     ".bubble"),
-    ("closure_summary/fr/email.txt", "{{ customer.greeting_name }}",
-     "closure_summary--french", ".text"),
-    ("milestone_update/es/sms.txt", "{{ customer.greeting_name }}",
-     "milestone_update--spanish", ".bubble"),
+    ("acknowledgment/en/sms.txt", "Reply here anytime.", "acknowledgment--everyday", ".bubble"),
+    ("closure_summary/fr/email.txt", "{{ customer.greeting_name }}", "closure_summary--french", ".text"),
+    ("milestone_update/es/sms.txt", "{{ customer.greeting_name }}", "milestone_update--spanish", ".bubble"),
 ]
 # How long one save may take before the benchmark gives up on it (a broken studio).
 GIVE_UP_MS = 120_000
@@ -51,40 +48,39 @@ def chromium() -> str:
     raise SystemExit("no Chromium found: install Debian's `chromium` or set HEARD_CHROMIUM")
 
 
-async def timed_save(page: Page, path: Path, old: str, new: str, cell: str, part: str,
-                     marker: str) -> float:
+async def timed_save(page: Page, path: Path, old: str, new: str, cell: str, part: str, marker: str) -> float:
     text = await asyncio.to_thread(path.read_text)
     assert old in text, f"{path} no longer holds {old!r}"
     started = time.perf_counter()
     await asyncio.to_thread(path.write_text, text.replace(old, new, 1))
     await page.wait_for_function(
         f"(document.querySelector('#cell-{cell} {part}') || {{textContent: ''}})"
-        f".textContent.includes({json.dumps(marker)})", timeout=GIVE_UP_MS)
+        f".textContent.includes({json.dumps(marker)})",
+        timeout=GIVE_UP_MS,
+    )
     return (time.perf_counter() - started) * 1000
 
 
 async def settled(page: Page, cell: str, part: str, marker: str) -> None:
     """The undo of a save is shown (so the next save is timed alone)."""
     await page.wait_for_function(
-        f"!document.querySelector('#cell-{cell} {part}').textContent"
-        f".includes({json.dumps(marker)})", timeout=GIVE_UP_MS)
+        f"!document.querySelector('#cell-{cell} {part}').textContent.includes({json.dumps(marker)})",
+        timeout=GIVE_UP_MS,
+    )
 
 
 async def measure(url: str, work: Path, rounds: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {}
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium(),
-                                                   args=["--no-sandbox"])
+        browser = await playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         page = await browser.new_page()
         await page.goto(url)
-        await page.wait_for_selector("#cell-acknowledgment--everyday .bubble",
-                                     timeout=GIVE_UP_MS)
+        await page.wait_for_selector("#cell-acknowledgment--everyday .bubble", timeout=GIVE_UP_MS)
         for round_ in range(rounds):
             for file, anchor, cell, part in SAVES:
                 marker = f"bench{round_}x"
                 path = work / "templates" / file
-                taken = await timed_save(page, path, anchor, f"{anchor} {marker}", cell,
-                                         part, marker)
+                taken = await timed_save(page, path, anchor, f"{anchor} {marker}", cell, part, marker)
                 undone = (await asyncio.to_thread(path.read_text)).replace(f" {marker}", "", 1)
                 await asyncio.to_thread(path.write_text, undone)
                 samples.setdefault(f"one file: {file}", []).append(taken)
@@ -92,9 +88,15 @@ async def measure(url: str, work: Path, rounds: int) -> dict[str, list[float]]:
             personas = work / "config" / "personas.yaml"
             good = await asyncio.to_thread(personas.read_text)
             marker = f"Bench{round_}"
-            taken = await timed_save(page, personas, 'greeting_name: "Amara"',
-                                     f'greeting_name: "{marker}"',
-                                     "acknowledgment--everyday", ".text", marker)
+            taken = await timed_save(
+                page,
+                personas,
+                'greeting_name: "Amara"',
+                f'greeting_name: "{marker}"',
+                "acknowledgment--everyday",
+                ".text",
+                marker,
+            )
             await asyncio.to_thread(personas.write_text, good)
             samples.setdefault("every cell: config/personas.yaml", []).append(taken)
             await settled(page, "acknowledgment--everyday", ".text", marker)
@@ -103,11 +105,19 @@ async def measure(url: str, work: Path, rounds: int) -> dict[str, list[float]]:
 
 
 def start_studio(work: Path) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "HEARD_TEMPLATES_DIR": str(work / "templates"),
-           "HEARD_CONFIG_DIR": str(work / "config")}
+    env = {
+        **os.environ,
+        "HEARD_TEMPLATES_DIR": str(work / "templates"),
+        "HEARD_CONFIG_DIR": str(work / "config"),
+    }
     studio = subprocess.Popen(
         [sys.executable, "-m", "heard.streams.cli", "templates", "serve", "--port", "0"],
-        env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env=env,
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert studio.stdout is not None
     first = studio.stdout.readline()
     if not first.startswith("studio: http://"):
@@ -136,8 +146,7 @@ def main() -> int:
     print(f"save -> cell visible in the page, ms ({args.rounds} rounds; {os.cpu_count()} cores)")
     print(f"{'save':<46} {'min':>7} {'median':>7} {'max':>7}")
     for name, values in samples.items():
-        print(f"{name:<46} {min(values):7.0f} {statistics.median(values):7.0f} "
-              f"{max(values):7.0f}")
+        print(f"{name:<46} {min(values):7.0f} {statistics.median(values):7.0f} {max(values):7.0f}")
     print(f"samples: {args.out}")
     return 0
 

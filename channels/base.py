@@ -71,8 +71,7 @@ class DeliveryError(Exception):
 
     retryable = False
 
-    def __init__(self, reason: str, *, code: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, *, code: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code

@@ -45,13 +45,17 @@ class EmailSettings(BaseModel):
         None, description="Reply-To address; `{ticket_id}` is replaced by the ticket id"
     )
     subject_policy: Literal["thread", "per_kind"] = Field(
-        "thread", description="thread: every email to a customer about a ticket reads "
-                              "'Re: <the ticket's subject>' (one conversation in their inbox); "
-                              "per_kind: each kind's subject.txt")
+        "thread",
+        description="thread: every email to a customer about a ticket reads "
+        "'Re: <the ticket's subject>' (one conversation in their inbox); "
+        "per_kind: each kind's subject.txt",
+    )
     team_reply_to: str | None = Field(
-        None, description="Reply-To of the team's messages (nudges, escalations); unset: the "
-                          "team's `default` address in internal_recipients. Never the "
-                          "customer's ticket address")
+        None,
+        description="Reply-To of the team's messages (nudges, escalations); unset: the "
+        "team's `default` address in internal_recipients. Never the "
+        "customer's ticket address",
+    )
     message_id_domain: str = "heard.invalid"
     pool_size: int = Field(4, ge=1, le=64)
     timeout_seconds: float = Field(15.0, gt=0)
@@ -92,14 +96,17 @@ def configure(settings: EmailSettings, environ: Mapping[str, str]) -> EmailConfi
         return environ.get(name) if name is not None else None
 
     context = ssl.create_default_context(cafile=settings.cafile) if settings.cafile else None
-    return EmailConfig(settings, username=secret("username_env", settings.username_env),
-                       password=secret("password_env", settings.password_env),
-                       tls_context=context)
+    return EmailConfig(
+        settings,
+        username=secret("username_env", settings.username_env),
+        password=secret("password_env", settings.password_env),
+        tls_context=context,
+    )
 
 
 def _address(addr_spec: str, display_name: str | None, header: str) -> bytes:
     """`Name <addr>` with the name quoted or RFC 2047-encoded; the address is checked first."""
-    if any(ch in addr_spec for ch in "\r\n<>,;\"() ") or addr_spec.count("@") != 1:
+    if any(ch in addr_spec for ch in '\r\n<>,;"() ') or addr_spec.count("@") != 1:
         raise PermanentDeliveryError(f"malformed email address (redacted: {redact(addr_spec)})")
     return address_header(header, addr_spec, display_name)
 
@@ -122,8 +129,7 @@ def subject_of(config: EmailSettings, message: OutboundMessage) -> str:
     """One subject per conversation under the thread policy: `Re: <the ticket's subject>`
     for every email to a customer (the customer's own words, as their first email had them);
     the message's own subject otherwise, and always for the team."""
-    if (config.subject_policy == "thread" and message.audience == "customer"
-            and message.thread_subject):
+    if config.subject_policy == "thread" and message.audience == "customer" and message.thread_subject:
         return f"Re: {message.thread_subject.removeprefix('Re: ')}"
     return message.subject or ""
 
@@ -148,9 +154,13 @@ def build_email(config: EmailSettings, message: OutboundMessage) -> bytes:
             text_header("In-Reply-To", references[-2] if message.references else root),
             text_header("References", " ".join(references)),
         ]
-        reply_to = (config.reply_to.replace("{ticket_id}", message.ticket_id)
-                    if config.reply_to and message.audience == "customer"
-                    else config.team_reply_address() if message.audience != "customer" else None)
+        reply_to = (
+            config.reply_to.replace("{ticket_id}", message.ticket_id)
+            if config.reply_to and message.audience == "customer"
+            else config.team_reply_address()
+            if message.audience != "customer"
+            else None
+        )
         if reply_to:
             headers.append(text_header("Reply-To", reply_to))
         if "Auto-Submitted" not in message.headers:  # RFC 3834; a kind may say auto-replied
@@ -174,7 +184,9 @@ class SmtpEmailChannel:
     async def _connect(self) -> aiosmtplib.SMTP:
         cfg = self.config.settings
         client = aiosmtplib.SMTP(
-            hostname=cfg.host, port=cfg.port, timeout=cfg.timeout_seconds,
+            hostname=cfg.host,
+            port=cfg.port,
+            timeout=cfg.timeout_seconds,
             use_tls=cfg.security == "tls",
             start_tls=cfg.security == "starttls",
             tls_context=self.config.tls_context,
@@ -200,19 +212,22 @@ class SmtpEmailChannel:
                 client = self._idle.get_nowait() if not self._idle.empty() else None
                 if client is None or not client.is_connected:
                     client = await self._connect()
-                errors, response = await client.sendmail(self.config.settings.from_address, [message.to],
-                                                         payload)
+                errors, response = await client.sendmail(
+                    self.config.settings.from_address, [message.to], payload
+                )
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 if client is not None:
                     await self._discard(client)
                 first = exc.recipients[0] if exc.recipients else None
-                raise _by_code(first.code if first else 550,
-                               f"recipient refused: {first.message if first else ''}") from exc
+                raise _by_code(
+                    first.code if first else 550, f"recipient refused: {first.message if first else ''}"
+                ) from exc
             except aiosmtplib.SMTPAuthenticationError as exc:
                 if client is not None:
                     await self._discard(client)
-                raise PermanentDeliveryError(f"SMTP authentication failed ({exc.code})",
-                                             code=str(exc.code)) from exc
+                raise PermanentDeliveryError(
+                    f"SMTP authentication failed ({exc.code})", code=str(exc.code)
+                ) from exc
             except aiosmtplib.SMTPResponseException as exc:
                 if client is not None:
                     await self._discard(client)
@@ -220,14 +235,18 @@ class SmtpEmailChannel:
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 if client is not None:
                     await self._discard(client)
-                raise RetryableDeliveryError(f"SMTP connection problem: {type(exc).__name__}: "
-                                             f"{exc}") from exc
+                raise RetryableDeliveryError(f"SMTP connection problem: {type(exc).__name__}: {exc}") from exc
             self._idle.put_nowait(client)
         if errors:
             code, text = next(iter(errors.values()))
             raise _by_code(code, f"recipient refused: {code} {text}")
-        return Receipt(message.notification_id, self.name,
-                       message_id(self.config.settings, message), datetime.now(UTC), detail=response)
+        return Receipt(
+            message.notification_id,
+            self.name,
+            message_id(self.config.settings, message),
+            datetime.now(UTC),
+            detail=response,
+        )
 
     async def aclose(self) -> None:
         for client in list(self._all):
@@ -254,6 +273,10 @@ def _build(settings: EmailSettings, environ: Mapping[str, str]) -> Channel:
 
 
 PLUGIN = ChannelPlugin(
-    name="email", parts=TemplateParts("email.txt", subject="subject.txt", html="email.html"),
-    audiences=frozenset({"customer", "team"}), settings_model=EmailSettings, build=_build,
-    team_routes=lambda settings: dict(settings.internal_recipients))
+    name="email",
+    parts=TemplateParts("email.txt", subject="subject.txt", html="email.html"),
+    audiences=frozenset({"customer", "team"}),
+    settings_model=EmailSettings,
+    build=_build,
+    team_routes=lambda settings: dict(settings.internal_recipients),
+)

@@ -102,8 +102,9 @@ def quoted_printable(content: str) -> bytes:
 
 
 def _part_headers(subtype: str) -> bytes:
-    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n").encode("ascii")
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n'
+    ).encode("ascii")
 
 
 def assemble(headers: list[bytes], text: str, html: str | None) -> bytes:
@@ -112,11 +113,9 @@ def assemble(headers: list[bytes], text: str, html: str | None) -> bytes:
     if not html:
         return head + _part_headers("plain") + CRLF + quoted_printable(text) + CRLF
     boundary = f"=_heard_{uuid.uuid4().hex}".encode("ascii")
-    parts = [head, b'Content-Type: multipart/alternative;\r\n boundary="', boundary,
-             b'"\r\n\r\n']
+    parts = [head, b'Content-Type: multipart/alternative;\r\n boundary="', boundary, b'"\r\n\r\n']
     # Text first, HTML last: clients show the last part they can.
     for subtype, body in (("plain", text), ("html", html)):
-        parts += [b"--", boundary, CRLF, _part_headers(subtype), CRLF, quoted_printable(body),
-                  CRLF]
+        parts += [b"--", boundary, CRLF, _part_headers(subtype), CRLF, quoted_printable(body), CRLF]
     parts += [b"--", boundary, b"--", CRLF]
     return b"".join(parts)

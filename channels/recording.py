@@ -20,8 +20,7 @@ class RecordingChannel:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append(message)
-        return Receipt(message.notification_id, self.name, f"rec-{len(self.sent)}",
-                       datetime.now(UTC))
+        return Receipt(message.notification_id, self.name, f"rec-{len(self.sent)}", datetime.now(UTC))
 
     async def aclose(self) -> None:
         self.closed = True

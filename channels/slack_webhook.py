@@ -60,17 +60,21 @@ class SlackSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     webhooks: dict[str, str] = Field(
-        default_factory=dict, validate_default=True,
+        default_factory=dict,
+        validate_default=True,
         description="route -> the environment variable holding that route's webhook URL; "
-        "routes as for email's internal_recipients: default, lead, <team>, lead:<team>")
+        "routes as for email's internal_recipients: default, lead, <team>, lead:<team>",
+    )
     timeout_seconds: float = Field(10.0, gt=0)
 
     @field_validator("webhooks")
     @classmethod
     def _some_route(cls, value: dict[str, str]) -> dict[str, str]:
         if "default" not in value and "lead" not in value:
-            raise ValueError("name a webhook for `default` (agents' nudges) or `lead` "
-                             "(escalations), each the name of an environment variable")
+            raise ValueError(
+                "name a webhook for `default` (agents' nudges) or `lead` "
+                "(escalations), each the name of an environment variable"
+            )
         return value
 
 
@@ -111,8 +115,10 @@ def configure(settings: SlackSettings, environ: Mapping[str, str] | None = None)
     for route, variable in settings.webhooks.items():
         value = env.get(variable, "")
         if not value:
-            raise ValueError(f"slack.webhooks.{route}: the environment variable {variable} "
-                             "is not set (it holds the route's webhook URL)")
+            raise ValueError(
+                f"slack.webhooks.{route}: the environment variable {variable} "
+                "is not set (it holds the route's webhook URL)"
+            )
         urls[route] = webhook_url(value, f"slack.webhooks.{route} ({variable})")
     return SlackConfig(urls, settings.timeout_seconds, tuple(settings.webhooks))
 
@@ -127,27 +133,35 @@ class SlackWebhookChannel:
     async def send(self, message: OutboundMessage) -> Receipt:
         url = self.config.webhook_urls.get(message.to)
         if url is None:
-            raise PermanentDeliveryError(f"Slack: no webhook for the route {message.to!r} "
-                                         "(config/channels.yaml slack.webhooks)")
+            raise PermanentDeliveryError(
+                f"Slack: no webhook for the route {message.to!r} (config/channels.yaml slack.webhooks)"
+            )
         if self._session is None or self._session.closed:
             # Created on first use inside the running loop, and again after aclose.
             self._session = ClientSession(timeout=ClientTimeout(total=self.config.timeout))
         body = json.dumps({"text": message.text[:MAX_TEXT]}, ensure_ascii=False).encode()
         try:
-            async with self._session.post(url, data=body, headers={
-                    "Content-Type": "application/json; charset=utf-8"}) as response:
+            async with self._session.post(
+                url, data=body, headers={"Content-Type": "application/json; charset=utf-8"}
+            ) as response:
                 answer = (await response.text(errors="replace"))[:200]
                 status, retry_after = response.status, response.headers.get("Retry-After")
         except (ClientError, TimeoutError, OSError) as exc:
             # `from None`: aiohttp's own errors may quote the URL, which is a secret.
             raise RetryableDeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
         if status == 200:
-            return Receipt(message.notification_id, self.name, f"slack-{uuid.uuid4().hex}",
-                           datetime.now(UTC), detail=answer)
+            return Receipt(
+                message.notification_id,
+                self.name,
+                f"slack-{uuid.uuid4().hex}",
+                datetime.now(UTC),
+                detail=answer,
+            )
         reason = f"Slack {status}: {answer.strip() or 'no reason given'}"
         if status == 429 or status >= 500:
-            raise RetryableDeliveryError(reason, code=str(status),
-                                         retry_after=retry_after_seconds(retry_after))
+            raise RetryableDeliveryError(
+                reason, code=str(status), retry_after=retry_after_seconds(retry_after)
+            )
         raise PermanentDeliveryError(reason, code=str(status))
 
     async def aclose(self) -> None:
@@ -160,7 +174,10 @@ def _build(settings: SlackSettings, environ: Mapping[str, str]) -> Channel:
 
 
 PLUGIN = ChannelPlugin(
-    name="slack", parts=TemplateParts(text="slack.txt", escape=slack_value),
+    name="slack",
+    parts=TemplateParts(text="slack.txt", escape=slack_value),
     audiences=frozenset({"team"}),
-    settings_model=SlackSettings, build=_build,
-    team_routes=lambda settings: {route: route for route in settings.webhooks})
+    settings_model=SlackSettings,
+    build=_build,
+    team_routes=lambda settings: {route: route for route in settings.webhooks},
+)

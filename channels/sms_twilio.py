@@ -50,7 +50,8 @@ class SmsSettings(BaseModel):
     messaging_service_sid: str | None = None
     base_url: str = "https://api.twilio.com"
     public_base_url: str | None = Field(
-        None, description="the https origin Twilio reaches heard's web server at; when set, "
+        None,
+        description="the https origin Twilio reaches heard's web server at; when set, "
         "messages ask for status callbacks and callbacks are checked against it",
     )
     timeout_seconds: float = Field(10.0, gt=0)
@@ -82,8 +83,10 @@ class SmsConfig:
 def configure(settings: SmsSettings, environ: Mapping[str, str]) -> SmsConfig:
     if not (settings.from_number or settings.messaging_service_sid):
         raise ValueError("sms: set from_number or messaging_service_sid")
-    for key, name in (("account_sid_env", settings.account_sid_env),
-                      ("auth_token_env", settings.auth_token_env)):
+    for key, name in (
+        ("account_sid_env", settings.account_sid_env),
+        ("auth_token_env", settings.auth_token_env),
+    ):
         if name not in environ:
             raise ValueError(f"sms.{key}: environment variable {name} is not set")
     return SmsConfig(settings, environ[settings.account_sid_env], environ[settings.auth_token_env])
@@ -107,8 +110,12 @@ class BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         self.last_headers: dict[str, str] = {}
 
     async def request(
-        self, method: str, url: str, params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - the SDK's own signature
         allow_redirects: bool = False,
@@ -120,10 +127,12 @@ class BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             # lives on the session.
             self.session = ClientSession(timeout=ClientTimeout(total=self._timeout))
         parts = urlsplit(url)
-        target = urlunsplit((self._base.scheme, self._base.netloc,
-                             self._base.path.rstrip("/") + parts.path, parts.query, ""))
-        response: Response = await super().request(method, target, params, data, headers, auth,
-                                                   None, allow_redirects)
+        target = urlunsplit(
+            (self._base.scheme, self._base.netloc, self._base.path.rstrip("/") + parts.path, parts.query, "")
+        )
+        response: Response = await super().request(
+            method, target, params, data, headers, auth, None, allow_redirects
+        )
         self.last_headers = dict(response.headers or {})
         return response
 
@@ -140,8 +149,9 @@ class TwilioSmsChannel:
             raise ValueError("SMS needs a from_number or a messaging_service_sid")
         self.config = config
         self._callback_url = config.settings.status_callback_url()
-        self._http = http_client or BaseUrlHttpClient(config.settings.base_url,
-                                                      config.settings.timeout_seconds)
+        self._http = http_client or BaseUrlHttpClient(
+            config.settings.base_url, config.settings.timeout_seconds
+        )
         self._client = Client(config.account_sid, config.auth_token, http_client=self._http)
 
     async def send(self, message: OutboundMessage) -> Receipt:
@@ -154,8 +164,7 @@ class TwilioSmsChannel:
         if self._callback_url:
             # The ids ride in the callback URL (Twilio signs it whole), so a status
             # report names its notification without a lookup table.
-            query = urlencode({"notification_id": message.notification_id,
-                               "ticket_id": message.ticket_id})
+            query = urlencode({"notification_id": message.notification_id, "ticket_id": message.ticket_id})
             kwargs["status_callback"] = f"{self._callback_url}?{query}"
         try:
             created = await self._client.messages.create_async(**kwargs)
@@ -163,8 +172,13 @@ class TwilioSmsChannel:
             raise self._translate(exc) from exc
         except (ClientError, TimeoutError, OSError) as exc:
             raise RetryableDeliveryError(f"Twilio unreachable: {type(exc).__name__}") from exc
-        return Receipt(message.notification_id, self.name, str(created.sid or ""),
-                       datetime.now(UTC), detail=str(created.status or ""))
+        return Receipt(
+            message.notification_id,
+            self.name,
+            str(created.sid or ""),
+            datetime.now(UTC),
+            detail=str(created.status or ""),
+        )
 
     def _translate(self, exc: TwilioRestException) -> PermanentDeliveryError | RetryableDeliveryError:
         code = str(exc.code) if exc.code is not None else None
@@ -180,12 +194,14 @@ class TwilioSmsChannel:
         await self._http.close()
 
 
-
-
 def _build(settings: SmsSettings, environ: Mapping[str, str]) -> Channel:
     return TwilioSmsChannel(configure(settings, environ))
 
 
 PLUGIN = ChannelPlugin(
-    name="sms", parts=TemplateParts("sms.txt", one_line=True), audiences=frozenset({"customer"}),
-    settings_model=SmsSettings, build=_build)
+    name="sms",
+    parts=TemplateParts("sms.txt", one_line=True),
+    audiences=frozenset({"customer"}),
+    settings_model=SmsSettings,
+    build=_build,
+)

@@ -27,9 +27,15 @@ SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 # out-of-order "sent" after "delivered" is ignored. Final states share a rank,
 # so the first final answer stands.
 STATUS_RANK: dict[str, int] = {
-    "accepted": 0, "scheduled": 0, "queued": 0,
-    "sending": 1, "sent": 2,
-    "delivered": 3, "undelivered": 3, "failed": 3, "canceled": 3,
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "canceled": 3,
     "read": 4,
 }
 
@@ -38,14 +44,12 @@ class BadCallback(ValueError):
     """A callback that is well signed but not one heard understands."""
 
 
-def signature_valid(auth_token: str, url: str, params: Mapping[str, Any],
-                    headers: Mapping[str, str]) -> bool:
+def signature_valid(auth_token: str, url: str, params: Mapping[str, Any], headers: Mapping[str, str]) -> bool:
     signature = headers.get(SIGNATURE_HEADER)
     if not auth_token or not signature:
         return False
     algorithm = get_signature_algorithm(headers.get(SETTINGS_HEADER))
-    return bool(RequestValidator(auth_token).validate(url, params, signature,
-                                                      algorithm=algorithm))
+    return bool(RequestValidator(auth_token).validate(url, params, signature, algorithm=algorithm))
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,7 @@ async def start_mail_catcher(folder: Path, port: int, host: str = "127.0.0.1") -
     handler = SavingHandler(folder)
     counter = SessionCounter(folder)
     return await loop.create_server(
-        lambda: CountedSMTP(handler, counter, hostname=host, enable_SMTPUTF8=True),
-        host=host, port=port
+        lambda: CountedSMTP(handler, counter, hostname=host, enable_SMTPUTF8=True), host=host, port=port
     )
 
 
@@ -111,8 +110,10 @@ def parse_faults(spec: str) -> list[tuple[int, float]]:
     return windows
 
 
-def sms_capture_app(folder: Path, faults: list[tuple[int, float]] | None = None,
-                    ) -> web.Application:
+def sms_capture_app(
+    folder: Path,
+    faults: list[tuple[int, float]] | None = None,
+) -> web.Application:
     """`faults`: (status, seconds) windows answered from the first request on — 429 with
     Retry-After 1, or a 5xx — as a throttled or failing Twilio would."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -135,18 +136,24 @@ def sms_capture_app(folder: Path, faults: list[tuple[int, float]] | None = None,
         if status is not None:
             return scripted_failure(status)
         if request.headers.get("Authorization", "").split(" ")[0] != "Basic":
-            return web.json_response({"code": 20003, "message": "Authenticate", "status": 401},
-                                     status=401)
+            return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
         form = await request.post()
         fields: dict[str, Any] = {key: str(value) for key, value in form.items()}
         if "To" not in fields or "Body" not in fields:
-            return web.json_response({"code": 21604, "message": "A 'To' and a 'Body' are "
-                                      "required", "status": 400}, status=400)
+            return web.json_response(
+                {"code": 21604, "message": "A 'To' and a 'Body' are required", "status": 400}, status=400
+            )
         if fields["To"] in MAGIC_TO_ERRORS:
             code, text = MAGIC_TO_ERRORS[fields["To"]]
-            return web.json_response({"code": code, "message": text, "status": 400,
-                                      "more_info": f"https://www.twilio.com/docs/errors/{code}"},
-                                     status=400)
+            return web.json_response(
+                {
+                    "code": code,
+                    "message": text,
+                    "status": 400,
+                    "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                },
+                status=400,
+            )
         return captured(folder, request.match_info["sid"], fields)
 
     app = web.Application()
@@ -157,10 +164,14 @@ def sms_capture_app(folder: Path, faults: list[tuple[int, float]] | None = None,
 def scripted_failure(status: int) -> web.Response:
     """A throttled (429, with Retry-After 1) or failing Twilio, as its API answers."""
     if status == 429:
-        return web.json_response({"code": 20429, "message": "Too Many Requests", "status": 429},
-                                 status=429, headers={"Retry-After": "1"})
-    return web.json_response({"code": 20500, "message": "Internal Server Error",
-                              "status": status}, status=status)
+        return web.json_response(
+            {"code": 20429, "message": "Too Many Requests", "status": 429},
+            status=429,
+            headers={"Retry-After": "1"},
+        )
+    return web.json_response(
+        {"code": 20500, "message": "Internal Server Error", "status": status}, status=status
+    )
 
 
 def captured(folder: Path, account: str, fields: dict[str, Any]) -> web.Response:
@@ -168,37 +179,41 @@ def captured(folder: Path, account: str, fields: dict[str, Any]) -> web.Response
     sid = "SM" + secrets.token_hex(16)
     now = datetime.now(UTC)
     record = {"sid": sid, "account_sid": account, "received_at": now.isoformat(), **fields}
-    (folder / f"{_stamp()}-{sid}.json").write_text(json.dumps(record, indent=2,
-                                                               ensure_ascii=False))
+    (folder / f"{_stamp()}-{sid}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     body = {
-        "sid": sid, "account_sid": account, "to": fields["To"],
-        "from": fields.get("From"), "body": fields["Body"], "status": "queued",
+        "sid": sid,
+        "account_sid": account,
+        "to": fields["To"],
+        "from": fields.get("From"),
+        "body": fields["Body"],
+        "status": "queued",
         "messaging_service_sid": fields.get("MessagingServiceSid"),
-        "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
+        "num_segments": "1",
+        "direction": "outbound-api",
+        "api_version": "2010-04-01",
         "date_created": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
         "uri": f"/2010-04-01/Accounts/{account}/Messages/{sid}.json",
     }
     return web.json_response(body, status=201)
 
 
-async def start_sms_capture(folder: Path, port: int, host: str = "127.0.0.1",
-                            faults: list[tuple[int, float]] | None = None) -> web.AppRunner:
+async def start_sms_capture(
+    folder: Path, port: int, host: str = "127.0.0.1", faults: list[tuple[int, float]] | None = None
+) -> web.AppRunner:
     runner = web.AppRunner(sms_capture_app(folder, faults), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
 
 
-async def serve(folder: Path, mail_port: int, sms_port: int,
-                faults: list[tuple[int, float]]) -> None:
+async def serve(folder: Path, mail_port: int, sms_port: int, faults: list[tuple[int, float]]) -> None:
     mail = await start_mail_catcher(folder / "mail", mail_port)
     sms = await start_sms_capture(folder / "sms", sms_port, faults=faults)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"mail catcher on 127.0.0.1:{mail_port}, SMS capture on 127.0.0.1:{sms_port}",
-          flush=True)
+    print(f"mail catcher on 127.0.0.1:{mail_port}, SMS capture on 127.0.0.1:{sms_port}", flush=True)
     await stop.wait()
     mail.close()
     await mail.wait_closed()
@@ -210,8 +225,12 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--mail-port", type=int, default=1025)
     parser.add_argument("--sms-port", type=int, default=8025)
-    parser.add_argument("--sms-faults", default="", metavar="429for10,503for5",
-                        help="answer the first SMS requests with these statuses (drills)")
+    parser.add_argument(
+        "--sms-faults",
+        default="",
+        metavar="429for10,503for5",
+        help="answer the first SMS requests with these statuses (drills)",
+    )
     args = parser.parse_args()
     os.umask(0o077)  # the captured messages hold personal data: this user's alone
     try:

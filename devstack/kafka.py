@@ -48,7 +48,11 @@ def resolve_kafka_jars(version: str = KAFKA_VERSION) -> Path:
     require_tool("java", "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre`)")
     libs.mkdir(parents=True, exist_ok=True)
     cmd = [
-        mvn, "-q", "-B", "-f", str(POM),
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(POM),
         f"-Dkafka.version={version}",
         "dependency:copy-dependencies",
         "-DincludeScope=runtime",
@@ -117,9 +121,15 @@ class SecureListener:
         return f"127.0.0.1:{self.port}"
 
 
-def server_properties(port: int, controller_port: int, log_dir: Path,
-                      secure: SecureListener | None = None, node_id: int = 1,
-                      voters: str | None = None, replication: int = 1) -> str:
+def server_properties(
+    port: int,
+    controller_port: int,
+    log_dir: Path,
+    secure: SecureListener | None = None,
+    node_id: int = 1,
+    voters: str | None = None,
+    replication: int = 1,
+) -> str:
     """One combined broker and controller. Alone (the default), or node `node_id` of a
     cluster whose controllers are `voters` and whose topics have `replication` copies by
     default, at least two of them in sync for a write (min.insync.replicas)."""
@@ -149,20 +159,22 @@ def server_properties(port: int, controller_port: int, log_dir: Path,
     }
     if secure is not None:
         scram_login = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-        settings.update({
-            "listeners": f"{settings['listeners']},SASL_SSL://127.0.0.1:{secure.port}",
-            "advertised.listeners": f"{settings['advertised.listeners']},"
-                                    f"SASL_SSL://127.0.0.1:{secure.port}",
-            "listener.security.protocol.map": f"{settings['listener.security.protocol.map']},"
-                                              "SASL_SSL:SASL_SSL",
-            "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
-            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram_login,
-            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram_login,
-            "ssl.keystore.type": "PKCS12",
-            "ssl.keystore.location": str(secure.keystore),
-            "ssl.keystore.password": secure.keystore_password,
-            "ssl.key.password": secure.keystore_password,
-        })
+        settings.update(
+            {
+                "listeners": f"{settings['listeners']},SASL_SSL://127.0.0.1:{secure.port}",
+                "advertised.listeners": f"{settings['advertised.listeners']},"
+                f"SASL_SSL://127.0.0.1:{secure.port}",
+                "listener.security.protocol.map": f"{settings['listener.security.protocol.map']},"
+                "SASL_SSL:SASL_SSL",
+                "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
+                "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram_login,
+                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram_login,
+                "ssl.keystore.type": "PKCS12",
+                "ssl.keystore.location": str(secure.keystore),
+                "ssl.keystore.password": secure.keystore_password,
+                "ssl.key.password": secure.keystore_password,
+            }
+        )
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
@@ -195,13 +207,19 @@ class KafkaBroker:
     def _java_cmd(self, libs: Path, main: str, *args: str) -> list[str]:
         java = require_tool("java", "install a Java 17+ runtime")
         return [
-            java, f"-Xmx{self.heap}", f"-Xms{self.heap}",
+            java,
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
             f"-Dlog4j2.configurationFile={self.work_dir / 'log4j2.properties'}",
-            "-cp", f"{libs}/*", main, *args,
+            "-cp",
+            f"{libs}/*",
+            main,
+            *args,
         ]
 
-    def start(self, timeout: float = 60.0, detach: bool = False, fresh: bool = True,
-              wait: bool = True) -> None:
+    def start(
+        self, timeout: float = 60.0, detach: bool = False, fresh: bool = True, wait: bool = True
+    ) -> None:
         """Start the broker; `fresh=False` restarts it on the data it already has;
         `wait=False` returns once the process runs (a cluster's nodes wait for each other)."""
         require_free_port(self.port, "Kafka", "HEARD_KAFKA_PORT")
@@ -215,7 +233,9 @@ class KafkaBroker:
         out = (self.work_dir / "kafka.stdout").open("wb")
         self.process = subprocess.Popen(
             self._java_cmd(libs, "kafka.Kafka", str(props)),
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=detach,
         )
         (self.work_dir / "kafka.pid").write_text(str(self.process.pid))
@@ -228,20 +248,38 @@ class KafkaBroker:
         if data.exists():
             shutil.rmtree(data)
         data.mkdir(parents=True)
-        (self.work_dir / "log4j2.properties").write_text(
-            LOG4J2_PROPERTIES.format(log_file=self.log_file)
+        (self.work_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES.format(log_file=self.log_file))
+        props.write_text(
+            server_properties(
+                self.port,
+                self.controller_port,
+                data,
+                self.secure,
+                self.node_id,
+                self.voters,
+                self.replication,
+            )
         )
-        props.write_text(server_properties(self.port, self.controller_port, data, self.secure,
-                                           self.node_id, self.voters, self.replication))
         cluster_id = self.cluster_id or _random_cluster_id()
         users = self.secure.users.items() if self.secure else ()
-        scram = [f"--add-scram={mechanism}=[name={name},password={password}]"
-                 for name, password in users for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")]
+        scram = [
+            f"--add-scram={mechanism}=[name={name},password={password}]"
+            for name, password in users
+            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+        ]
         fmt = subprocess.run(
             # `--cluster-id=...`: a random id may start with "-", which would read as a flag.
-            self._java_cmd(libs, "kafka.tools.StorageTool", "format",
-                           f"--cluster-id={cluster_id}", f"--config={props}", *scram),
-            capture_output=True, text=True, check=False,
+            self._java_cmd(
+                libs,
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={cluster_id}",
+                f"--config={props}",
+                *scram,
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if fmt.returncode != 0:
             raise StackError(f"Kafka storage format failed: {fmt.stderr.strip()[-500:]}")
@@ -281,10 +319,19 @@ class KafkaCluster:
         controllers = [free_port() for _ in range(self.size)]
         voters = ",".join(f"{n + 1}@127.0.0.1:{port}" for n, port in enumerate(controllers))
         cluster_id = _random_cluster_id()
-        self.nodes = [KafkaBroker(self.work_dir / f"node-{n + 1}", port=free_port(),
-                                  controller_port=controllers[n], heap=self.heap,
-                                  node_id=n + 1, voters=voters, replication=self.size,
-                                  cluster_id=cluster_id) for n in range(self.size)]
+        self.nodes = [
+            KafkaBroker(
+                self.work_dir / f"node-{n + 1}",
+                port=free_port(),
+                controller_port=controllers[n],
+                heap=self.heap,
+                node_id=n + 1,
+                voters=voters,
+                replication=self.size,
+                cluster_id=cluster_id,
+            )
+            for n in range(self.size)
+        ]
         try:
             for node in self.nodes:
                 node.work_dir.mkdir(parents=True, exist_ok=True)
@@ -368,9 +415,7 @@ def pid_alive(pid: int) -> bool:
     return stat.split(")")[-1].split()[0] != "Z"
 
 
-def wait_for_kafka(
-    bootstrap: str, timeout: float, process: subprocess.Popen[bytes] | None = None
-) -> None:
+def wait_for_kafka(bootstrap: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
     host, port = bootstrap.rsplit(":", 1)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

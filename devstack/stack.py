@@ -28,9 +28,11 @@ class StackPorts:
     @classmethod
     def from_env(cls) -> StackPorts:
         env = os.environ
-        return cls(int(env.get("HEARD_KAFKA_PORT", "9092")),
-                   int(env.get("HEARD_MAIL_PORT", "1025")),
-                   int(env.get("HEARD_SMS_PORT", "8025")))
+        return cls(
+            int(env.get("HEARD_KAFKA_PORT", "9092")),
+            int(env.get("HEARD_MAIL_PORT", "1025")),
+            int(env.get("HEARD_SMS_PORT", "8025")),
+        )
 
 
 def state_dir() -> Path:
@@ -90,9 +92,20 @@ def up(ports: StackPorts | None = None) -> dict[str, dict[str, int]]:
     try:
         log = (root / "catchers.log").open("wb")
         catchers = subprocess.Popen(
-            [sys.executable, "-m", "heard.devstack.catchers", "--dir", str(root / "outbox"),
-             "--mail-port", str(ports.mail), "--sms-port", str(ports.sms)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "heard.devstack.catchers",
+                "--dir",
+                str(root / "outbox"),
+                "--mail-port",
+                str(ports.mail),
+                "--sms-port",
+                str(ports.sms),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         manifest["catchers"] = {"pid": catchers.pid, "port": ports.mail, "sms_port": ports.sms}

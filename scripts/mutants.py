@@ -11,6 +11,7 @@ tool edits the mapped file itself (restored in `finally`, even on Ctrl-C) and us
 and/or swap, `not` removal, arithmetic swaps, constants (booleans flipped, numbers + 1,
 strings compared against), min/max swap, `return x` -> `return None`, statement deletion.
 """
+
 from __future__ import annotations
 
 import ast
@@ -24,13 +25,24 @@ import time
 from pathlib import Path
 
 CMP_SWAP = {
-    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
-    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In,
-    ast.Is: ast.IsNot, ast.IsNot: ast.Is,
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
 }
 BIN_SWAP = {
-    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv, ast.FloorDiv: ast.Mult,
-    ast.Div: ast.Mult, ast.Mod: ast.FloorDiv,
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.FloorDiv,
+    ast.FloorDiv: ast.Mult,
+    ast.Div: ast.Mult,
+    ast.Mod: ast.FloorDiv,
 }
 
 
@@ -61,8 +73,11 @@ def skipped(node: ast.AST) -> bool:
             return True
         if isinstance(par, (ast.FunctionDef, ast.AsyncFunctionDef)) and field == "returns":
             return True
-        if isinstance(par, ast.AnnAssign) and field == "annotation" and not isinstance(
-                getattr(par, "_parent", None), ast.ClassDef):
+        if (
+            isinstance(par, ast.AnnAssign)
+            and field == "annotation"
+            and not isinstance(getattr(par, "_parent", None), ast.ClassDef)
+        ):
             return True
         if isinstance(par, ast.If) and isinstance(par.test, ast.Name) and par.test.id == "TYPE_CHECKING":
             return True
@@ -71,8 +86,11 @@ def skipped(node: ast.AST) -> bool:
 
 
 def is_docstring(stmt: ast.stmt) -> bool:
-    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
-            and isinstance(stmt.value.value, str))
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
 
 
 def in_function(node: ast.AST) -> bool:
@@ -118,8 +136,7 @@ def expression_mutations(node: ast.AST) -> list[tuple[str, object]]:
         return [("binop", None)]
     if isinstance(node, ast.Constant):
         return [(kind, None) for kind in constant_mutations(node)]
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id in ("max", "min")):
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("max", "min"):
         return [("maxmin", None)]
     return []
 
@@ -137,13 +154,19 @@ def constant_mutations(node: ast.Constant) -> list[str]:
 
 def statement_mutations(node: ast.AST) -> list[str]:
     kinds = []
-    if isinstance(node, ast.Return) and node.value is not None and not (
-            isinstance(node.value, ast.Constant) and node.value.value is None):
+    if (
+        isinstance(node, ast.Return)
+        and node.value is not None
+        and not (isinstance(node.value, ast.Constant) and node.value.value is None)
+    ):
         kinds.append("return_none")
-    if (isinstance(node, ast.stmt) and in_function(node) and not is_docstring(node)
-            and not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Import,
-                                      ast.ImportFrom, ast.Pass))
-            and not isinstance(node, (ast.If, ast.For, ast.While, ast.With, ast.Try))):
+    if (
+        isinstance(node, ast.stmt)
+        and in_function(node)
+        and not is_docstring(node)
+        and not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Pass))
+        and not isinstance(node, (ast.If, ast.For, ast.While, ast.With, ast.Try))
+    ):
         kinds.append("delete")
     return kinds
 
@@ -206,9 +229,12 @@ def function_at(path: str, line: int) -> str:
     """The innermost function around `line` of the file as it is now ("" at module level)."""
     name, span = "", None
     for node in ast.walk(ast.parse(Path(path).read_text())):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno \
-                and node.lineno <= line <= node.end_lineno \
-                and (span is None or node.end_lineno - node.lineno < span):
+        if (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno
+            and node.lineno <= line <= node.end_lineno
+            and (span is None or node.end_lineno - node.lineno < span)
+        ):
             name, span = node.name, node.end_lineno - node.lineno
     return name
 
@@ -216,8 +242,11 @@ def function_at(path: str, line: int) -> str:
 def survivor_key(record: dict[str, object]) -> str:
     """A survivor by file, function, original line and mutant: stable when other lines move.
     The results are read against the source they were made from (the same checkout)."""
-    where = function_at(str(record["file"]), int(str(record["line"]))) \
-        if Path(str(record["file"])).exists() else ""
+    where = (
+        function_at(str(record["file"]), int(str(record["line"])))
+        if Path(str(record["file"])).exists()
+        else ""
+    )
     return f"{record['file']}:{where}: {record['original']}  ->  {record['mutant']}"
 
 
@@ -247,8 +276,7 @@ def summarise(paths: list[str]) -> None:
     for results in paths:
         for line in Path(results).read_text().splitlines():
             record = json.loads(line)
-            counts = rows.setdefault(str(record["file"]), {"killed": 0, "survived": 0,
-                                                           "timeout": 0})
+            counts = rows.setdefault(str(record["file"]), {"killed": 0, "survived": 0, "timeout": 0})
             counts[str(record["status"])] += 1
             if record["status"] == "survived":
                 survivors.append(record)
@@ -260,16 +288,22 @@ def summarise(paths: list[str]) -> None:
         total, total_killed = total + n, total_killed + killed
         print(f"{module:<28} {n:>8} {killed:>8} {counts['survived']:>9} {100 * killed / n:>8.1f}%")
     if total:
-        print(f"{'all':<28} {total:>8} {total_killed:>8} {total - total_killed:>9} "
-              f"{100 * total_killed / total:>8.1f}%")
+        print(
+            f"{'all':<28} {total:>8} {total_killed:>8} {total - total_killed:>9} "
+            f"{100 * total_killed / total:>8.1f}%"
+        )
     explained = read_equivalents()
     unexplained = [r for r in survivors if not explained.get(survivor_key(r))]
-    print(f"survivors explained as equivalent: {len(survivors) - len(unexplained)}; "
-          f"unexplained: {len(unexplained)}")
+    print(
+        f"survivors explained as equivalent: {len(survivors) - len(unexplained)}; "
+        f"unexplained: {len(unexplained)}"
+    )
     for record in survivors:
         reason = explained.get(survivor_key(record))
-        print(f"{'equivalent' if reason else 'survived'} {record['file']}:{record['line']}  "
-              f"{record['original']}  ->  {record['mutant']}")
+        print(
+            f"{'equivalent' if reason else 'survived'} {record['file']}:{record['line']}  "
+            f"{record['original']}  ->  {record['mutant']}"
+        )
         if reason:
             print(f"    {reason}")
 
@@ -283,7 +317,7 @@ def main() -> None:
         summarise(sys.argv[2:])
         return
     path, out = sys.argv[1], sys.argv[2]
-    test_args = sys.argv[sys.argv.index("--") + 1:]
+    test_args = sys.argv[sys.argv.index("--") + 1 :]
     only = os.environ.get("ONLY")  # comma-separated mutant numbers to rerun
     src = Path(path).read_text()
     lines = src.splitlines()
@@ -317,9 +351,16 @@ def main() -> None:
                     status = "survived" if r.returncode == 0 else "killed"
                 except subprocess.TimeoutExpired:
                     status = "timeout"
-                rec = {"n": n, "file": path, "line": line, "kind": kind, "status": status,
-                       "original": lines[line - 1].strip() if line else "",
-                       "mutant": shown, "secs": round(time.time() - t0, 1)}
+                rec = {
+                    "n": n,
+                    "file": path,
+                    "line": line,
+                    "kind": kind,
+                    "status": status,
+                    "original": lines[line - 1].strip() if line else "",
+                    "mutant": shown,
+                    "secs": round(time.time() - t0, 1),
+                }
                 fh.write(json.dumps(rec) + "\n")
                 fh.flush()
                 print(n, status, line, kind, shown[:100], flush=True)

@@ -27,8 +27,9 @@ class ChannelConformance:
         assert isinstance(channel, Channel)
         assert channel.name in PLUGINS or channel.name == "recording"
 
-    async def test_an_accepted_message_gets_a_receipt(self, channel: Channel,
-                                                      deliverable: OutboundMessage) -> None:
+    async def test_an_accepted_message_gets_a_receipt(
+        self, channel: Channel, deliverable: OutboundMessage
+    ) -> None:
         receipt = await channel.send(deliverable)
         assert receipt.notification_id == deliverable.notification_id
         assert receipt.channel == channel.name
@@ -36,19 +37,22 @@ class ChannelConformance:
         assert receipt.accepted_at.tzinfo is UTC
 
     async def test_a_refused_message_is_a_permanent_error_with_a_reason(
-            self, channel: Channel, refused: OutboundMessage) -> None:
+        self, channel: Channel, refused: OutboundMessage
+    ) -> None:
         with pytest.raises(PermanentDeliveryError) as caught:
             await channel.send(refused)
         assert caught.value.reason and not caught.value.retryable
 
     async def test_an_unreachable_provider_is_a_retryable_error(
-            self, unreachable: Channel, deliverable: OutboundMessage) -> None:
+        self, unreachable: Channel, deliverable: OutboundMessage
+    ) -> None:
         with pytest.raises(RetryableDeliveryError) as caught:
             await unreachable.send(deliverable)
         assert isinstance(caught.value, DeliveryError) and caught.value.retryable
 
     async def test_closing_twice_is_harmless_and_a_closed_channel_still_sends(
-            self, channel: Channel, deliverable: OutboundMessage) -> None:
+        self, channel: Channel, deliverable: OutboundMessage
+    ) -> None:
         first = await channel.send(deliverable)
         await channel.aclose()
         await channel.aclose()

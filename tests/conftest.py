@@ -70,8 +70,10 @@ def catchers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catchers]:
     thread.start()
 
     async def start() -> tuple[asyncio.Server, Any]:
-        return (await start_mail_catcher(root / "mail", mail_port),
-                await start_sms_capture(root / "sms", sms_port))
+        return (
+            await start_mail_catcher(root / "mail", mail_port),
+            await start_sms_capture(root / "sms", sms_port),
+        )
 
     async def stop(mail: asyncio.Server, sms: Any) -> None:
         mail.close()
@@ -123,14 +125,17 @@ def worker_env(bootstrap: str, catchers: Catchers, prefix: str, **extra: str) ->
 
 
 @pytest.fixture
-def worker_with(kafka_bootstrap: str, catchers: Catchers, topic_prefix: str,
-                tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+def worker_with(
+    kafka_bootstrap: str, catchers: Catchers, topic_prefix: str, tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
     """Start a worker process for this test, with extra environment; stopped after it."""
     started: list[Worker] = []
 
     def start(**extra: str) -> Worker:
-        worker = Worker(worker_env(kafka_bootstrap, catchers, topic_prefix, **extra),
-                        tmp_path / f"worker-{len(started)}.log")
+        worker = Worker(
+            worker_env(kafka_bootstrap, catchers, topic_prefix, **extra),
+            tmp_path / f"worker-{len(started)}.log",
+        )
         worker.start()
         started.append(worker)
         return worker
@@ -146,8 +151,9 @@ def topic_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}."
 
 
-async def wait_until(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool],
-                     timeout: float, what: str) -> T:
+async def wait_until(
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float, what: str
+) -> T:
     """Poll an async probe until its answer is accepted; return that answer."""
     deadline = time.monotonic() + timeout
     while True:

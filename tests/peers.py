@@ -48,22 +48,37 @@ def trim_twilio_spec(full_spec: Path, target: Path = VENDORED_TWILIO_SPEC) -> Pa
     schemas = spec["components"]["schemas"]
     kept = _referenced_schemas(spec["paths"], schemas, set())
     spec["components"]["schemas"] = {name: schemas[name] for name in sorted(kept)}
-    used_tags = {tag for item in spec["paths"].values() for operation in item.values()
-                 if isinstance(operation, dict) for tag in operation.get("tags", [])}
+    used_tags = {
+        tag
+        for item in spec["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for tag in operation.get("tags", [])
+    }
     spec["tags"] = [tag for tag in spec.get("tags", []) if tag.get("name") in used_tags]
     target.write_text(json.dumps(spec, indent=1) + "\n")
     return target
 
 
 def _twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
-    return {"value": {"code": code, "message": message, "status": status,
-                      "more_info": f"https://www.twilio.com/docs/errors/{code}"}}
+    return {
+        "value": {
+            "code": code,
+            "message": message,
+            "status": status,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        }
+    }
 
 
 ERROR_SCHEMA = {
     "type": "object",
-    "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
-                   "more_info": {"type": "string"}, "status": {"type": "integer"}},
+    "properties": {
+        "code": {"type": "integer"},
+        "message": {"type": "string"},
+        "more_info": {"type": "string"},
+        "status": {"type": "integer"},
+    },
 }
 
 
@@ -72,25 +87,48 @@ def derive_messages_spec(source: Path, target: Path) -> Path:
     spec = json.loads(source.read_text())
     spec["paths"] = {path: item for path, item in spec["paths"].items() if "/Messages" in path}
     responses = spec["paths"][MESSAGES_PATH]["post"]["responses"]
-    responses["400"] = {"description": "Twilio error", "content": {"application/json": {
-        "schema": ERROR_SCHEMA,
-        "examples": {
-            "optedOut": _twilio_error(21610, "Attempt to send to unsubscribed recipient", 400),
-            "invalidTo": _twilio_error(21211, "Invalid 'To' Phone Number", 400),
-        }}}}
+    responses["400"] = {
+        "description": "Twilio error",
+        "content": {
+            "application/json": {
+                "schema": ERROR_SCHEMA,
+                "examples": {
+                    "optedOut": _twilio_error(21610, "Attempt to send to unsubscribed recipient", 400),
+                    "invalidTo": _twilio_error(21211, "Invalid 'To' Phone Number", 400),
+                },
+            }
+        },
+    }
     # Prism answers an invalid request with the spec's 422 if there is one, else its 400,
     # which would now be a scripted Twilio error; keep validation failures distinct.
-    responses["422"] = {"description": "Request failed contract validation", "content": {
-        "application/json": {"schema": ERROR_SCHEMA, "examples": {
-            "invalid": _twilio_error(21000, "Request does not match the contract", 422)}}}}
+    responses["422"] = {
+        "description": "Request failed contract validation",
+        "content": {
+            "application/json": {
+                "schema": ERROR_SCHEMA,
+                "examples": {"invalid": _twilio_error(21000, "Request does not match the contract", 422)},
+            }
+        },
+    }
     responses["429"] = {
         "description": "Too many requests",
         "headers": {"Retry-After": {"schema": {"type": "integer", "example": 1}}},
-        "content": {"application/json": {"schema": ERROR_SCHEMA, "examples": {
-            "tooMany": _twilio_error(20429, "Too Many Requests", 429)}}}}
-    responses["503"] = {"description": "Unavailable", "content": {"application/json": {
-        "schema": ERROR_SCHEMA, "examples": {
-            "unavailable": _twilio_error(20503, "Service Unavailable", 503)}}}}
+        "content": {
+            "application/json": {
+                "schema": ERROR_SCHEMA,
+                "examples": {"tooMany": _twilio_error(20429, "Too Many Requests", 429)},
+            }
+        },
+    }
+    responses["503"] = {
+        "description": "Unavailable",
+        "content": {
+            "application/json": {
+                "schema": ERROR_SCHEMA,
+                "examples": {"unavailable": _twilio_error(20503, "Service Unavailable", 503)},
+            }
+        },
+    }
     target.write_text(json.dumps(spec))
     return target
 
@@ -129,7 +167,9 @@ class Prism:
         log = (self.workdir / "prism.log").open("wb")
         self.process = subprocess.Popen(
             [str(binary), "mock", "-h", "127.0.0.1", "-p", str(self.port), "--errors", str(spec)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         wait_port(self.port, 60, self.process)
 

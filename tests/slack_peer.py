@@ -70,8 +70,7 @@ class RunningSlackPeer:
     def __init__(self, peer: SlackPeer) -> None:
         self.peer = peer
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="slack-peer",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.loop.run_forever, name="slack-peer", daemon=True)
         self.runner: web.AppRunner | None = None
 
     def __enter__(self) -> SlackPeer:

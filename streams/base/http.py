@@ -67,14 +67,16 @@ class ListenerLimits:
 
 # The ops listener (/metrics, /livez, /readyz) is internal and asked by a few scrapers and
 # probes: a small bound of its own, untouched by whatever fills the public listener.
-OPS_LIMITS = ListenerLimits(name="ops", header_seconds=10.0, request_seconds=10.0,
-                            max_connections=64)
+OPS_LIMITS = ListenerLimits(name="ops", header_seconds=10.0, request_seconds=10.0, max_connections=64)
 
-CONNECTIONS_SHED = Counter("heard_http_connections_shed_total",
-                           "Connections closed at once because the listener was full",
-                           ["listener"])
-REQUESTS_TIMED_OUT = Counter("heard_http_requests_timed_out_total",
-                             "Requests cut off at the listener's request_seconds", ["listener"])
+CONNECTIONS_SHED = Counter(
+    "heard_http_connections_shed_total",
+    "Connections closed at once because the listener was full",
+    ["listener"],
+)
+REQUESTS_TIMED_OUT = Counter(
+    "heard_http_requests_timed_out_total", "Requests cut off at the listener's request_seconds", ["listener"]
+)
 
 
 class _Shed(asyncio.Protocol):
@@ -93,8 +95,11 @@ def _time_bound(limits: ListenerLimits) -> Any:
                 return response
         except TimeoutError:
             REQUESTS_TIMED_OUT.labels(limits.name).inc()
-            return Response(status=503, text="the request took too long; try again\n",
-                            headers={"Retry-After": "5", "Connection": "close"})
+            return Response(
+                status=503,
+                text="the request took too long; try again\n",
+                headers={"Retry-After": "5", "Connection": "close"},
+            )
 
     return bounded
 
@@ -115,9 +120,13 @@ class Listener:
         await self.runner.cleanup()
 
 
-async def serve(app: web.Application, host: str, port: int,
-                limits: ListenerLimits | None = None,
-                sock: socket.socket | None = None) -> Listener:
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    limits: ListenerLimits | None = None,
+    sock: socket.socket | None = None,
+) -> Listener:
     """Serve `app` on host:port (or on `sock`, already bound), within `limits`."""
     bounds = limits or ListenerLimits(name=f"{host}:{port}")
     if bounds.request_seconds is not None:
@@ -136,8 +145,11 @@ async def serve(app: web.Application, host: str, port: int,
         return handlers()
 
     loop = asyncio.get_running_loop()
-    server = await (loop.create_server(accept, sock=sock) if sock is not None
-                    else loop.create_server(accept, host, port, reuse_address=True))
+    server = await (
+        loop.create_server(accept, sock=sock)
+        if sock is not None
+        else loop.create_server(accept, host, port, reuse_address=True)
+    )
     return Listener(runner, server)
 
 

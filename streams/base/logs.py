@@ -19,8 +19,7 @@ class Redact(logging.Filter):
         record.args = ()
         if record.exc_info:
             # Formatted here, once, redacted; formatters then print the text as it is.
-            record.exc_text = redact(record.exc_text or
-                                     logging.Formatter().formatException(record.exc_info))
+            record.exc_text = redact(record.exc_text or logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
 
@@ -32,8 +31,12 @@ class OutageNoise(logging.Filter):
     outage, as a WARNING; repeats are counted, and one line a minute says how many there
     were while it lasts. A message quiet for `quiet_seconds` starts a new outage."""
 
-    def __init__(self, loggers: tuple[str, ...] = ("aiokafka",), every_seconds: float = 60.0,
-                 quiet_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        loggers: tuple[str, ...] = ("aiokafka",),
+        every_seconds: float = 60.0,
+        quiet_seconds: float = 30.0,
+    ) -> None:
         super().__init__()
         self.loggers = loggers
         self.every_seconds = every_seconds
@@ -56,8 +59,10 @@ class OutageNoise(logging.Filter):
         if now - seen[2] >= self.every_seconds:
             repeats = int(seen[3]) + 1
             seen[2], seen[3] = now, 0.0
-            self._as_warning(record, f"; {repeats} times in the last "
-                                     f"{self.every_seconds:.0f} s, for {now - seen[0]:.0f} s now")
+            self._as_warning(
+                record,
+                f"; {repeats} times in the last {self.every_seconds:.0f} s, for {now - seen[0]:.0f} s now",
+            )
             return True
         seen[3] += 1
         return False
@@ -79,18 +84,26 @@ def log_format() -> str:
 def logging_config(level: str = "info", fmt: str | None = None) -> dict[str, Any]:
     """A `logging.config.dictConfig` for the worker (through Faust) and ingest."""
     formatter: dict[str, Any] = (
-        {"()": "pythonjsonlogger.json.JsonFormatter",
-         "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
-         "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger",
-                           "process": "pid"}}
+        {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+        }
         if (fmt or log_format()) == "json"
-        else {"format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"})
+        else {"format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"}
+    )
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"redact": {"()": Redact}, "outages": {"()": OutageNoise}},
         "formatters": {"default": formatter},
-        "handlers": {"default": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                 "formatter": "default", "filters": ["outages", "redact"]}},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "default",
+                "filters": ["outages", "redact"],
+            }
+        },
         "root": {"level": level.upper(), "handlers": ["default"]},
     }

@@ -5,5 +5,4 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-DEAD_LETTERS = Counter("heard_dead_letters_total", "Records sent to the dead-letter topic",
-                       ["stage"])
+DEAD_LETTERS = Counter("heard_dead_letters_total", "Records sent to the dead-letter topic", ["stage"])

@@ -20,8 +20,13 @@ class RateLimit:
     recently seen keys are forgotten past `max_keys`, so memory stays bounded whatever the
     number of keys (a forgotten key starts again with a full bucket)."""
 
-    def __init__(self, burst: int, per_minute: float, max_keys: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        burst: int,
+        per_minute: float,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if burst < 1 or per_minute <= 0:
             raise ValueError("a rate limit needs burst >= 1 and per_minute > 0")
         self.burst = burst

@@ -16,8 +16,17 @@ _PHONE = re.compile(r"\+\d(?:[ .-]?\d){6,14}")
 
 # Line breaks and bidi controls in a reason that quotes a sender's value would forge log
 # lines or reorder them on screen: shown escaped instead.
-_UNSAFE = {0x0a: "\\n", 0x0d: "\\r", 0x202e: "\\u202e", 0x202d: "\\u202d", 0x2066: "\\u2066",
-           0x2067: "\\u2067", 0x2068: "\\u2068", 0x200f: "\\u200f", 0x061c: "\\u061c"}
+_UNSAFE = {
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x202E: "\\u202e",
+    0x202D: "\\u202d",
+    0x2066: "\\u2066",
+    0x2067: "\\u2067",
+    0x2068: "\\u2068",
+    0x200F: "\\u200f",
+    0x061C: "\\u061c",
+}
 
 
 def redact(text: str) -> str:

@@ -15,12 +15,40 @@ MIN_SECRET_CHARS = 32
 GENERATE = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 # Placeholders seen in sample configs, compose files and tutorials, compared without case,
 # spaces, dashes or underscores.
-PLACEHOLDERS = frozenset({
-    "changeme", "changemenow", "changethis", "replaceme", "secret", "mysecret", "password",
-    "passw0rd", "token", "mytoken", "test", "testing", "testtoken", "default", "example",
-    "sample", "admin", "heard", "none", "null", "xxx", "todo", "fixme", "dummy", "fake",
-    "yoursecret", "yourtoken", "insertsecrethere", "secretkey", "supersecret",
-})
+PLACEHOLDERS = frozenset(
+    {
+        "changeme",
+        "changemenow",
+        "changethis",
+        "replaceme",
+        "secret",
+        "mysecret",
+        "password",
+        "passw0rd",
+        "token",
+        "mytoken",
+        "test",
+        "testing",
+        "testtoken",
+        "default",
+        "example",
+        "sample",
+        "admin",
+        "heard",
+        "none",
+        "null",
+        "xxx",
+        "todo",
+        "fixme",
+        "dummy",
+        "fake",
+        "yoursecret",
+        "yourtoken",
+        "insertsecrethere",
+        "secretkey",
+        "supersecret",
+    }
+)
 
 
 def _plain(value: str) -> str:
@@ -39,10 +67,13 @@ def weak_secret(value: str, min_chars: int = MIN_SECRET_CHARS) -> str | None:
     return None
 
 
-def require_strong(where: str, variable: str, value: str, purpose: str,
-                   min_chars: int = MIN_SECRET_CHARS) -> None:
+def require_strong(
+    where: str, variable: str, value: str, purpose: str, min_chars: int = MIN_SECRET_CHARS
+) -> None:
     """Raise ConfigError naming the setting when `value` is weak; nothing otherwise."""
     reason = weak_secret(value, min_chars)
     if reason is not None:
-        raise ConfigError(f"{where}: {variable} {reason}, and it {purpose}. Set it to a random "
-                          f"one ({GENERATE}), or leave it empty to turn that route off")
+        raise ConfigError(
+            f"{where}: {variable} {reason}, and it {purpose}. Set it to a random "
+            f"one ({GENERATE}), or leave it empty to turn that route off"
+        )

@@ -87,14 +87,21 @@ class KafkaSecurity(Frozen):
     @model_validator(mode="after")
     def _complete(self) -> KafkaSecurity:
         if self.protocol.startswith("SASL"):
-            missing = [name for name, value in (("sasl_mechanism", self.sasl_mechanism),
-                                                 ("username_env", self.username_env),
-                                                 ("password_env", self.password_env)) if not value]
+            missing = [
+                name
+                for name, value in (
+                    ("sasl_mechanism", self.sasl_mechanism),
+                    ("username_env", self.username_env),
+                    ("password_env", self.password_env),
+                )
+                if not value
+            ]
             if missing:
                 raise ValueError(f"{self.protocol} needs {', '.join(missing)}")
         elif self.sasl_mechanism:
-            raise ValueError(f"sasl_mechanism is set but protocol is {self.protocol}; "
-                             "use SASL_SSL or SASL_PLAINTEXT")
+            raise ValueError(
+                f"sasl_mechanism is set but protocol is {self.protocol}; use SASL_SSL or SASL_PLAINTEXT"
+            )
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together (mutual TLS)")
         return self
@@ -126,7 +133,8 @@ class EngineSettings(Frozen):
     # Teams named in metrics' labels, besides those config already names (team calendars and
     # the team's routes); any other team an event carries counts as "other".
     metric_teams: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=200)
+        default_factory=list, max_length=200
+    )
     sweep_interval_seconds: float = Field(0.5, gt=0, le=60)
     # How often the worker reads its group's consumer lag from the broker (heard_consumer_lag).
     lag_interval_seconds: float = Field(15, gt=0, le=3600)
@@ -139,19 +147,35 @@ class EngineSettings(Frozen):
     # back every message of its ticket, so it is a dead letter.
     max_event_future_seconds: float = Field(300, gt=0)
     delivery_concurrency: int = Field(
-        1, ge=1, le=64, description="messages one worker sends at once; a SIGKILL can "
-        "duplicate at most this many (those accepted by the provider, receipt not committed)")
+        1,
+        ge=1,
+        le=64,
+        description="messages one worker sends at once; a SIGKILL can "
+        "duplicate at most this many (those accepted by the provider, receipt not committed)",
+    )
 
     batch_max_records: int = Field(
-        500, ge=1, le=100_000, description="ticket events the lifecycle agent decides at once; "
-        "each ticket a batch changed has its state written once")
+        500,
+        ge=1,
+        le=100_000,
+        description="ticket events the lifecycle agent decides at once; "
+        "each ticket a batch changed has its state written once",
+    )
     batch_wait_ms: float = Field(
-        5, ge=0, le=1000, description="the longest a ticket event waits for its batch to fill "
-        "(added to a message's latency when traffic is light)")
+        5,
+        ge=0,
+        le=1000,
+        description="the longest a ticket event waits for its batch to fill "
+        "(added to a message's latency when traffic is light)",
+    )
 
     state_cache_size: int = Field(
-        2000, ge=0, le=1_000_000, description="decoded ticket states kept in memory between "
-        "events (0 decodes every event's state from the table)")
+        2000,
+        ge=0,
+        le=1_000_000,
+        description="decoded ticket states kept in memory between "
+        "events (0 decodes every event's state from the table)",
+    )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{getattr(self.topics, name)}"
@@ -270,8 +294,16 @@ class PolicySettings(Frozen):
 
 
 # ------------------------------------------------------------- connectors.yaml
-CUSTOMER_FIELD_KEYS = ("preferred_name", "pronouns", "language", "timezone",
-                       "preferred_channel", "phone", "email", "sms_consent")
+CUSTOMER_FIELD_KEYS = (
+    "preferred_name",
+    "pronouns",
+    "language",
+    "timezone",
+    "preferred_channel",
+    "phone",
+    "email",
+    "sms_consent",
+)
 SUMMARY_PARTS = ("what_happened", "what_changed", "prevention")
 
 
@@ -283,9 +315,11 @@ class SourceSettings(Frozen):
     ticket_prefix: str = Field("", pattern=r"^[A-Za-z0-9._:#-]*$")
     milestone_prefix: str | None = "Milestone:"
     milestone_tag: str | None = "milestone"
-    statuses: dict[str, str] = Field(default_factory=dict,
-                                     description="vendor status -> resolved | closed | reopened "
-                                     "| a status name customers may be told about")
+    statuses: dict[str, str] = Field(
+        default_factory=dict,
+        description="vendor status -> resolved | closed | reopened "
+        "| a status name customers may be told about",
+    )
     summary_fields: dict[str, str] = Field(default_factory=dict)
     customer_fields: dict[str, str] = Field(default_factory=dict)
     max_clock_skew_seconds: float = Field(300, gt=0)
@@ -303,8 +337,7 @@ class SourceSettings(Frozen):
     def _customer_keys(cls, value: dict[str, str]) -> dict[str, str]:
         unknown = set(value) - set(CUSTOMER_FIELD_KEYS)
         if unknown:
-            raise ValueError(f"unknown customer field(s) {sorted(unknown)}; "
-                             f"use {CUSTOMER_FIELD_KEYS}")
+            raise ValueError(f"unknown customer field(s) {sorted(unknown)}; use {CUSTOMER_FIELD_KEYS}")
         return value
 
 
@@ -325,9 +358,11 @@ class ConnectorSettings(Frozen):
     header_seconds: float = Field(10.0, gt=0, le=300)
     max_connections: int = Field(256, ge=1, le=100_000)
     events_token_env: str | None = Field(
-        "HEARD_EVENTS_TOKEN", description="variable holding the bearer token for POST /events")
-    sources: dict[Literal["zendesk", "freshdesk", "jira", "intercom", "front", "github"],
-                  SourceSettings] = Field(default_factory=dict)
+        "HEARD_EVENTS_TOKEN", description="variable holding the bearer token for POST /events"
+    )
+    sources: dict[Literal["zendesk", "freshdesk", "jira", "intercom", "front", "github"], SourceSettings] = (
+        Field(default_factory=dict)
+    )
 
 
 # ------------------------------------------------------------- feedback.yaml
@@ -350,8 +385,9 @@ class FeedbackSettings(Frozen):
     negators: dict[str, list[str]] = Field(default_factory=dict)
     negation_window: int = Field(3, ge=0, le=6)
     # signal name -> language -> phrases. The report counts `name` and `not_name`.
-    signals: dict[Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")],
-                  dict[str, SignalPhrases]] = Field(default_factory=dict)
+    signals: dict[Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")], dict[str, SignalPhrases]] = Field(
+        default_factory=dict
+    )
 
 
 M = TypeVar("M", bound=Frozen)
@@ -360,6 +396,7 @@ M = TypeVar("M", bound=Frozen)
 def interpolate_env(value: Any, environ: dict[str, str]) -> Any:
     """Replace `${NAME}` / `${NAME:-default}` in every string of a parsed YAML tree."""
     if isinstance(value, str):
+
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name in environ:

@@ -50,8 +50,10 @@ class StageTimes:
             self.add(f"{agent}.batches", elapsed)
 
     def summary(self) -> dict[str, dict[str, float]]:
-        return {stage: {"runs": runs, "us_per_run": round(self.total_ns[stage] / runs / 1000, 1)}
-                for stage, runs in sorted(self.runs.items())}
+        return {
+            stage: {"runs": runs, "us_per_run": round(self.total_ns[stage] / runs / 1000, 1)}
+            for stage, runs in sorted(self.runs.items())
+        }
 
     def register(self, registry: CollectorRegistry) -> None:
         """Expose the totals on `registry` (once, however many apps a process builds)."""
@@ -65,10 +67,10 @@ class _StageCollector(Collector):
         self.times = times
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        seconds = CounterMetricFamily("heard_stage_seconds", "Time spent in each stage of "
-                                      "handling a record", labels=["stage"])
-        runs = CounterMetricFamily("heard_stage_runs", "Records through each stage",
-                                   labels=["stage"])
+        seconds = CounterMetricFamily(
+            "heard_stage_seconds", "Time spent in each stage of handling a record", labels=["stage"]
+        )
+        runs = CounterMetricFamily("heard_stage_runs", "Records through each stage", labels=["stage"])
         for stage, count in list(self.times.runs.items()):
             seconds.add_metric([stage], self.times.total_ns.get(stage, 0) / 1e9)
             runs.add_metric([stage], count)

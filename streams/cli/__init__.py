@@ -49,13 +49,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     prepare_data_dir(Path(settings.engine.data_dir))
     prepared = asyncio.run(prepare_topics(settings.engine, settings.channels.retry.deferred_seconds))
     # The replication factor in force (`cluster`: the brokers' own), for Faust's changelogs.
-    settings = settings.model_copy(update={"engine": settings.engine.model_copy(
-        update={"replication_factor": prepared.replication_factor})})
+    settings = settings.model_copy(
+        update={
+            "engine": settings.engine.model_copy(update={"replication_factor": prepared.replication_factor})
+        }
+    )
     channels = build_channels(settings.channels)
     app = build_app(settings, channels, twilio_auth_token=token, links=links)
     # JSON logs are for pipelines: no banner, one object per line.
-    worker = faust.Worker(app, loglevel=args.loglevel, quiet=log_format() == "json",
-                          logging_config=logging_config(args.loglevel))
+    worker = faust.Worker(
+        app,
+        loglevel=args.loglevel,
+        quiet=log_format() == "json",
+        logging_config=logging_config(args.loglevel),
+    )
     worker.execute_from_commandline()
     return 0
 
@@ -67,10 +74,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     if args.action == "up":
         manifest = stack.up()
         print(f"Kafka      127.0.0.1:{manifest['kafka']['port']}")
-        print(f"mail       127.0.0.1:{manifest['catchers']['port']}  -> "
-              f"{stack.state_dir() / 'outbox' / 'mail'}")
-        print(f"SMS (API)  127.0.0.1:{manifest['catchers']['sms_port']}  -> "
-              f"{stack.state_dir() / 'outbox' / 'sms'}")
+        print(
+            f"mail       127.0.0.1:{manifest['catchers']['port']}  -> {stack.state_dir() / 'outbox' / 'mail'}"
+        )
+        print(
+            f"SMS (API)  127.0.0.1:{manifest['catchers']['sms_port']}  -> "
+            f"{stack.state_dir() / 'outbox' / 'sms'}"
+        )
         print("stop with: heard dev down")
     elif args.action == "down":
         stopped = stack.down()
@@ -106,16 +116,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     async def both() -> tuple[list[Any], list[Any]]:
         decided = await read_topic(settings.engine, settings.engine.topic("decisions"), key=key)
-        delivered = await read_topic(settings.engine,
-                                     settings.engine.topic("notification_events"), key=key)
+        delivered = await read_topic(settings.engine, settings.engine.topic("notification_events"), key=key)
         return decided, delivered
 
     decided, delivered = asyncio.run(both())
     if not decided:
         print(f"no decisions recorded for ticket {args.ticket}")
         return 1
-    for line in explain_lines([json.loads(v) for _, v, _ in decided],
-                              [json.loads(v) for _, v, _ in delivered]):
+    for line in explain_lines(
+        [json.loads(v) for _, v, _ in decided], [json.loads(v) for _, v, _ in delivered]
+    ):
         print(line)
     return 0
 
@@ -126,14 +136,23 @@ def explain_lines(decisions: list[dict[str, Any]], outcomes: list[dict[str, Any]
     rows: list[tuple[str, str]] = []
     for line in decisions:
         what = " ".join(part for part in (line.get("kind"), line.get("channel")) if part)
-        rows.append((line["at"], f"{line['at'][:19]}  {line['event_type']:<28} "
-                                 f"{line['outcome']:<9} {what:<28} {line['reason']}"))
+        rows.append(
+            (
+                line["at"],
+                f"{line['at'][:19]}  {line['event_type']:<28} "
+                f"{line['outcome']:<9} {what:<28} {line['reason']}",
+            )
+        )
     for outcome in outcomes:
         at = str(outcome.get("at") or "")
-        what = " ".join(str(part) for part in (outcome.get("kind"), outcome.get("channel"))
-                        if part)
-        rows.append((at, f"{at[:19]}  {'  delivery':<28} {outcome.get('status', ''):<9} "
-                         f"{what:<28} {outcome.get('reason') or ''}"))
+        what = " ".join(str(part) for part in (outcome.get("kind"), outcome.get("channel")) if part)
+        rows.append(
+            (
+                at,
+                f"{at[:19]}  {'  delivery':<28} {outcome.get('status', ''):<9} "
+                f"{what:<28} {outcome.get('reason') or ''}",
+            )
+        )
     return [text for _, text in sorted(rows, key=lambda row: row[0])]
 
 
@@ -180,8 +199,9 @@ def replay_payloads(settings: Settings, args: argparse.Namespace) -> int:
     try:
         text = raw.decode("utf-8").strip()
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{args.file}: not UTF-8 (byte {exc.start}); webhook payloads are "
-                         "JSON in UTF-8") from exc
+        raise UsageError(
+            f"{args.file}: not UTF-8 (byte {exc.start}); webhook payloads are JSON in UTF-8"
+        ) from exc
     try:
         bodies = [text] if isinstance(json.loads(text), dict) else text.splitlines()
     except ValueError:
@@ -227,7 +247,8 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--since {text!r}: use 7d, 12h, 30m or an ISO date such as 2026-11-01") from None
+            f"--since {text!r}: use 7d, 12h, 30m or an ISO date such as 2026-11-01"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -246,7 +267,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         raw = asyncio.run(read_topic(settings.engine, settings.engine.topic("promises")))
         tickets, teams = transfers_report.build(
-            transfers_report.parse_transfers(value for _, value, _ in raw), args.since)
+            transfers_report.parse_transfers(value for _, value, _ in raw), args.since
+        )
         print(transfers_report.render(transfers_report.rows(tickets, teams), args.format), end="")
         return 0
     records = asyncio.run(read_topic(settings.engine, settings.engine.topic("promises")))
@@ -262,7 +284,8 @@ def report_feedback(args: argparse.Namespace, settings: Settings) -> int:
 
     records = asyncio.run(read_topic(settings.engine, settings.engine.topic("replies")))
     tickets = feedback_report.per_ticket(
-        feedback_report.parse_feedback(value for _, value, _ in records), args.since)
+        feedback_report.parse_feedback(value for _, value, _ in records), args.since
+    )
     columns = feedback_report.signal_columns(tickets, settings.feedback.signals)
     rows = feedback_report.build(tickets)
     print(feedback_report.render(rows, columns, args.format), end="")
@@ -274,8 +297,10 @@ def draw(args: argparse.Namespace, plot: Callable[[Path], None]) -> int:
         try:
             plot(Path(args.plot))
         except ModuleNotFoundError as exc:
-            print(f"heard report: --plot needs the reports extra (pip install 'heard[reports]'): {exc}",
-                  file=sys.stderr)
+            print(
+                f"heard report: --plot needs the reports extra (pip install 'heard[reports]'): {exc}",
+                file=sys.stderr,
+            )
             return 2
         print(f"chart written to {args.plot}", file=sys.stderr)
     return 0
@@ -296,13 +321,21 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.action == "replay" and args.stage is None:
-        print("heard: replay needs --stage (lifecycle, delivery, redelivery or sms-status), "
-              "so a whole topic is never replayed by accident", file=sys.stderr)
+        print(
+            "heard: replay needs --stage (lifecycle, delivery, redelivery or sms-status), "
+            "so a whole topic is never replayed by accident",
+            file=sys.stderr,
+        )
         return 2
     topic = settings.engine.topic("dead_letters")
     records = asyncio.run(read_positioned(settings.engine, topic))
-    letters = select((DeadLetter.from_record(record) for record in records), stage=args.stage,
-                     since=args.since, key=args.key, reason=args.reason)
+    letters = select(
+        (DeadLetter.from_record(record) for record in records),
+        stage=args.stage,
+        since=args.since,
+        key=args.key,
+        reason=args.reason,
+    )
     if args.action == "list":
         print(render_table(letters) if args.format == "table" else render_json(letters), end="")
         return 0
@@ -343,8 +376,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
         from heard.streams.studio.server import serve_command
 
         templates = Path(os.environ.get("HEARD_TEMPLATES_DIR", "templates"))
-        code = serve_command(config, templates, args.host, args.port, args.test_email,
-                             args.test_phone)
+        code = serve_command(config, templates, args.host, args.port, args.test_email, args.test_phone)
     else:
         code = preview_command(config, args.kind, Path(args.out))
     return code
@@ -363,22 +395,28 @@ def cmd_forget(args: argparse.Namespace) -> int:
     if tickets:
         print(f"{len(tickets)} ticket(s) hold this customer: {', '.join(tickets)}")
     if contacts:
-        print(f"{len(contacts)} other ticket(s) list them as a contact: "
-              f"{', '.join(ticket for ticket, _ in contacts)} (they are removed from those; "
-              "the tickets stay their customers')")
+        print(
+            f"{len(contacts)} other ticket(s) list them as a contact: "
+            f"{', '.join(ticket for ticket, _ in contacts)} (they are removed from those; "
+            "the tickets stay their customers')"
+        )
     if args.dry_run:
         print("dry run: nothing erased")
         return 0
     asyncio.run(request_forget(settings.engine, tickets, contacts))
-    print("erasure requested: each worker deletes its tickets' state and timers (tombstones in "
-          "the changelogs). Kept: consent records (a STOP stays a STOP); decisions, outcomes "
-          "and dead letters age out with their topics' retention.")
+    print(
+        "erasure requested: each worker deletes its tickets' state and timers (tombstones in "
+        "the changelogs). Kept: consent records (a STOP stays a STOP); decisions, outcomes "
+        "and dead letters age out with their topics' retention."
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="heard", description=(
-        "heard: acknowledge quickly, show progress, keep every promise, close the loop."))
+    parser = argparse.ArgumentParser(
+        prog="heard",
+        description=("heard: acknowledge quickly, show progress, keep every promise, close the loop."),
+    )
     parser.add_argument("--config", help="config folder (default: $HEARD_CONFIG_DIR or config)")
     parser.add_argument("--version", action="version", version=f"heard {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -394,25 +432,33 @@ def build_parser() -> argparse.ArgumentParser:
     events = sub.add_parser("events", help="validate or publish canonical events (JSON lines)")
     events.add_argument("action", choices=["validate", "send"])
     events.add_argument("file")
-    events.add_argument("--rebase", action="store_true",
-                        help="shift the story's times so its last event happens now")
+    events.add_argument(
+        "--rebase", action="store_true", help="shift the story's times so its last event happens now"
+    )
     events.set_defaults(func=cmd_events)
 
     explain = sub.add_parser("explain", help="print a ticket's decisions in order")
     explain.add_argument("ticket")
     explain.set_defaults(func=cmd_explain)
 
-    ingest = sub.add_parser("ingest", help="serve help-desk webhooks (default), or map stored "
-                            "payloads with `ingest replay`")
+    ingest = sub.add_parser(
+        "ingest", help="serve help-desk webhooks (default), or map stored payloads with `ingest replay`"
+    )
     ingest_actions = ingest.add_subparsers(dest="action")
     ingest_actions.add_parser("serve", help="serve the webhook routes")
     replay = ingest_actions.add_parser("replay", help="map stored payloads and print the events")
     replay.add_argument("file", help="a JSON payload, or JSON lines of payloads")
-    replay.add_argument("--source", required=True,
-                        choices=["zendesk", "freshdesk", "jira", "intercom", "front", "github"])
-    replay.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
-                        type=header_pair,
-                        help="a request header the mapping reads (e.g. X-GitHub-Event:issues)")
+    replay.add_argument(
+        "--source", required=True, choices=["zendesk", "freshdesk", "jira", "intercom", "front", "github"]
+    )
+    replay.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        type=header_pair,
+        help="a request header the mapping reads (e.g. X-GitHub-Event:issues)",
+    )
     ingest.set_defaults(func=cmd_ingest)
 
     forget = sub.add_parser("forget", help="erase a customer's tickets (an erasure request)")
@@ -427,21 +473,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Reading back what the workers did: reports and dead letters."""
-    report = sub.add_parser("report", help="promise keeping, customers' feedback, or transfers, "
-                            "per agent, team and ticket")
+    report = sub.add_parser(
+        "report", help="promise keeping, customers' feedback, or transfers, per agent, team and ticket"
+    )
     report.add_argument("what", choices=["promises", "feedback", "transfers"])
-    report.add_argument("--since", type=parse_since, default="30d",
-                        help="promises made (or feedback given) since: 7d, 12h, 30m or an ISO "
-                        "date (default 30d)")
+    report.add_argument(
+        "--since",
+        type=parse_since,
+        default="30d",
+        help="promises made (or feedback given) since: 7d, 12h, 30m or an ISO date (default 30d)",
+    )
     report.add_argument("--format", choices=["table", "csv", "json"], default="table")
     report.add_argument("--plot", metavar="FILE.png", help="also draw a chart")
     report.set_defaults(func=cmd_report)
 
-    dead = sub.add_parser("dead-letters", help="list dead letters with their reasons, or "
-                          "replay them after a fix")
+    dead = sub.add_parser(
+        "dead-letters", help="list dead letters with their reasons, or replay them after a fix"
+    )
     dead.add_argument("action", nargs="?", choices=["list", "replay"], default="list")
-    dead.add_argument("--stage", choices=["lifecycle", "delivery", "redelivery", "sms-status",
-                                          "ingest", "sms-replies"])
+    dead.add_argument(
+        "--stage", choices=["lifecycle", "delivery", "redelivery", "sms-status", "ingest", "sms-replies"]
+    )
     dead.add_argument("--since", type=parse_since, help="7d, 12h, 30m or an ISO date")
     dead.add_argument("--key", help="only this record key (the ticket id)")
     dead.add_argument("--reason", help="only reasons containing this text")
@@ -457,18 +509,21 @@ def add_writer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     demo.add_argument("--keep", action="store_true", help="leave the local stack running")
     demo.set_defaults(func=cmd_demo)
 
-    templates = sub.add_parser("templates", help="lint or preview the templates, or open the "
-                               "writers' studio (serve)")
+    templates = sub.add_parser(
+        "templates", help="lint or preview the templates, or open the writers' studio (serve)"
+    )
     templates.add_argument("action", choices=["lint", "preview", "serve"])
     templates.add_argument("kind", nargs="?", default="all")
     templates.add_argument("--out", default="build/preview")
     templates.add_argument("--strict", action="store_true", help="treat warnings as errors")
     templates.add_argument("--host", default="127.0.0.1", help="serve: address to listen on")
     templates.add_argument("--port", type=int, default=8095, help="serve: port (0: any free)")
-    templates.add_argument("--test-email", default="writer@example.com",
-                           help="serve: where 'Send me a test' emails go")
-    templates.add_argument("--test-phone", default="+15005550006",
-                           help="serve: where 'Send me a test' texts go")
+    templates.add_argument(
+        "--test-email", default="writer@example.com", help="serve: where 'Send me a test' emails go"
+    )
+    templates.add_argument(
+        "--test-phone", default="+15005550006", help="serve: where 'Send me a test' texts go"
+    )
     templates.set_defaults(func=cmd_templates)
 
 
@@ -512,7 +567,8 @@ def kafka_trouble(exc: BaseException) -> str | None:
     if isinstance(exc, KafkaError):
         detail = str(exc).removeprefix(f"{type(exc).__name__}: ")
         detail = "" if detail == type(exc).__name__ else detail
-        return (f"Kafka did not answer ({type(exc).__name__}{': ' + detail if detail else ''});"
-                " is it up at KAFKA_BOOTSTRAP_SERVERS? Try again once it is")
+        return (
+            f"Kafka did not answer ({type(exc).__name__}{': ' + detail if detail else ''});"
+            " is it up at KAFKA_BOOTSTRAP_SERVERS? Try again once it is"
+        )
     return None
-

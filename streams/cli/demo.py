@@ -57,13 +57,17 @@ def run_demo(events_file: Path, config: Path, keep: bool = False) -> int:
     manifest = stack.up()
     root = stack.state_dir()
     run_id = time.strftime("%Y%m%d%H%M%S")
-    env = {**os.environ, **DEMO_ENV,
-           "HEARD_CONFIG_DIR": str(config),
-           "HEARD_TOPIC_PREFIX": f"demo-{run_id}.", "HEARD_APP_ID": f"heard-demo-{run_id}",
-           "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{manifest['kafka']['port']}",
-           "SMTP_PORT": str(manifest["catchers"]["port"]),
-           "TWILIO_BASE_URL": f"http://127.0.0.1:{manifest['catchers']['sms_port']}",
-           "HEARD_WEB_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        **DEMO_ENV,
+        "HEARD_CONFIG_DIR": str(config),
+        "HEARD_TOPIC_PREFIX": f"demo-{run_id}.",
+        "HEARD_APP_ID": f"heard-demo-{run_id}",
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{manifest['kafka']['port']}",
+        "SMTP_PORT": str(manifest["catchers"]["port"]),
+        "TWILIO_BASE_URL": f"http://127.0.0.1:{manifest['catchers']['sms_port']}",
+        "HEARD_WEB_PORT": str(free_port()),
+    }
     os.environ.update(env)
     mail_dir, sms_dir = root / "outbox" / "mail", root / "outbox" / "sms"
     before = set(mail_dir.glob("*.eml")) | set(sms_dir.glob("*.json"))
@@ -87,12 +91,13 @@ def run_demo(events_file: Path, config: Path, keep: bool = False) -> int:
     return 0 if any(o.get("status") == "sent" for o in outcomes) else 1
 
 
-def report(outcomes: list[dict[str, object]], before: set[Path], mail_dir: Path,
-           sms_dir: Path) -> None:
+def report(outcomes: list[dict[str, object]], before: set[Path], mail_dir: Path, sms_dir: Path) -> None:
     print(f"\n{'ticket':<10} {'kind':<22} {'channel':<7} {'status':<9} detail")
     for item in outcomes:
-        print(f"{item['ticket_id']!s:<10} {item['kind']!s:<22} {item['channel']!s:<7} "
-              f"{item['status']!s:<9} {item['reason']}")
+        print(
+            f"{item['ticket_id']!s:<10} {item['kind']!s:<22} {item['channel']!s:<7} "
+            f"{item['status']!s:<9} {item['reason']}"
+        )
     new_mail = sorted(set(mail_dir.glob("*.eml")) - before)
     new_sms = sorted(set(sms_dir.glob("*.json")) - before)
     print(f"\ncaptured {len(new_mail)} emails and {len(new_sms)} SMS:")

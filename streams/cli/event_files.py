@@ -46,8 +46,9 @@ def rebase(raw: bytes, delta_seconds: float) -> bytes:
     return json.dumps(shift(json.loads(raw)), ensure_ascii=False).encode()
 
 
-async def send_events(settings: Settings, events: list[tuple[int, Any, bytes]],
-                      rebase_to_now: bool = False) -> int:
+async def send_events(
+    settings: Settings, events: list[tuple[int, Any, bytes]], rebase_to_now: bool = False
+) -> int:
     from aiokafka import AIOKafkaProducer
 
     from heard.streams.kafka.client import client_options
@@ -58,14 +59,14 @@ async def send_events(settings: Settings, events: list[tuple[int, Any, bytes]],
     if rebase_to_now and events:
         latest = max(event.occurred_at for _, event, _ in events)
         delta = (datetime.now(UTC) - latest).total_seconds()
-    producer = AIOKafkaProducer(**client_options(settings.engine), acks="all",
-                                enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(settings.engine), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for _, event, raw in events:
             value = rebase(raw, delta) if delta else raw
-            await producer.send_and_wait(settings.engine.topic("ticket_events"), value,
-                                         key=event.ticket_id.encode())
+            await producer.send_and_wait(
+                settings.engine.topic("ticket_events"), value, key=event.ticket_id.encode()
+            )
     finally:
         await producer.stop()
     return len(events)

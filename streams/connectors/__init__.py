@@ -15,8 +15,12 @@ from heard.streams.connectors.zendesk import Zendesk
 def connector_for(name: str, settings: SourceSettings) -> Connector:
     skew = settings.max_clock_skew_seconds
     makers: dict[str, Connector] = {
-        "zendesk": Zendesk(skew), "freshdesk": Freshdesk(), "jira": Jira(),
-        "intercom": Intercom(), "front": Front(skew), "github": GitHub(),
+        "zendesk": Zendesk(skew),
+        "freshdesk": Freshdesk(),
+        "jira": Jira(),
+        "intercom": Intercom(),
+        "front": Front(skew),
+        "github": GitHub(),
     }
     if name not in makers:
         raise ValueError(f"unknown source {name!r}; known: {', '.join(sorted(makers))}")

@@ -24,8 +24,17 @@ from heard.streams.base.settings import SourceSettings
 from heard.streams.connectors.normalise import e164_phone, iana_zone, language_tag
 from heard.streams.contract.records import MAX_NAME, MAX_TEXT, email_address
 
-ActivityKind = Literal["created", "customer_message", "agent_reply", "internal_note",
-                       "status", "assigned", "reopened", "closed", "ignored"]
+ActivityKind = Literal[
+    "created",
+    "customer_message",
+    "agent_reply",
+    "internal_note",
+    "status",
+    "assigned",
+    "reopened",
+    "closed",
+    "ignored",
+]
 
 
 class Unmappable(ValueError):
@@ -138,8 +147,9 @@ def event_time(value: Any, where: str) -> datetime:
     missing = datetime.min.replace(tzinfo=UTC)
     moment = parse_time(value, missing)
     if moment is missing:
-        raise Unmappable(f"{where}: no readable time ({value!r}); ISO 8601 or epoch "
-                         "seconds/milliseconds are read")
+        raise Unmappable(
+            f"{where}: no readable time ({value!r}); ISO 8601 or epoch seconds/milliseconds are read"
+        )
     return moment
 
 
@@ -159,25 +169,43 @@ def parse_time(value: Any, fallback: datetime) -> datetime:
 
 
 # ------------------------------------------------------------------ canonical events
-def to_events(activity: Activity, source: SourceSettings, source_name: str,
-              delivery: str, index: int, region: str = "US") -> list[dict[str, Any]]:
+def to_events(
+    activity: Activity,
+    source: SourceSettings,
+    source_name: str,
+    delivery: str,
+    index: int,
+    region: str = "US",
+) -> list[dict[str, Any]]:
     """Canonical events for one activity, following the operator's mapping."""
     if activity.kind == "ignored":
         return []
     ticket = f"{source.ticket_prefix}{activity.ticket}"
-    base = {"schema": "heard.event/v1", "id": f"{source_name}:{delivery}:{index}",
-            "occurred_at": activity.at.astimezone(UTC).isoformat(), "ticket_id": ticket,
-            "source": source_name}
+    base = {
+        "schema": "heard.event/v1",
+        "id": f"{source_name}:{delivery}:{index}",
+        "occurred_at": activity.at.astimezone(UTC).isoformat(),
+        "ticket_id": ticket,
+        "source": source_name,
+    }
     agent = _agent(activity)
     if activity.kind == "created":
         return [_created(activity, source, region, base, agent)]
     if activity.kind == "customer_message":
-        return [{**base, "type": "ticket.customer_message",
-                 **({"excerpt": activity.body[:500]} if activity.body else {})}]
+        return [
+            {
+                **base,
+                "type": "ticket.customer_message",
+                **({"excerpt": activity.body[:500]} if activity.body else {}),
+            }
+        ]
     if activity.kind in ("agent_reply", "internal_note"):
-        reply: dict[str, Any] = {**base, "type": "ticket.agent_reply",
-                                 "agent": agent or {"name": "Support"},
-                                 "public": activity.kind == "agent_reply"}
+        reply: dict[str, Any] = {
+            **base,
+            "type": "ticket.agent_reply",
+            "agent": agent or {"name": "Support"},
+            "public": activity.kind == "agent_reply",
+        }
         milestone = _milestone(activity, source)
         if milestone and activity.kind == "agent_reply":
             reply["milestone"] = {"text": milestone}
@@ -193,39 +221,57 @@ def to_events(activity: Activity, source: SourceSettings, source_name: str,
     return _status_events(activity, source, base, agent)
 
 
-def _created(activity: Activity, source: SourceSettings, region: str,
-             base: dict[str, Any], agent: dict[str, Any] | None) -> dict[str, Any]:
+def _created(
+    activity: Activity,
+    source: SourceSettings,
+    region: str,
+    base: dict[str, Any],
+    agent: dict[str, Any] | None,
+) -> dict[str, Any]:
     warnings: list[str] = []
     customer = _customer(activity, source, region, warnings)
     subject = fit(activity.subject or f"Request {activity.ticket}", MAX_TEXT, "subject", warnings)
-    return {**base, "type": "ticket.created", "customer": customer, "subject": subject,
-            **({"agent": agent} if agent else {}),
-            **({"warnings": warnings} if warnings else {})}
+    return {
+        **base,
+        "type": "ticket.created",
+        "customer": customer,
+        "subject": subject,
+        **({"agent": agent} if agent else {}),
+        **({"warnings": warnings} if warnings else {}),
+    }
 
 
-def _status_events(activity: Activity, source: SourceSettings, base: dict[str, Any],
-                   agent: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _status_events(
+    activity: Activity, source: SourceSettings, base: dict[str, Any], agent: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     vendor_status = (activity.status or "").strip().lower()
     if not vendor_status:
         raise Unmappable("status change without a status")
     meaning = source.statuses.get(vendor_status, vendor_status)
     if meaning == "resolved":
-        summary = {part: text(dig(activity.payload, path))
-                   for part, path in source.summary_fields.items()}
+        summary = {part: text(dig(activity.payload, path)) for part, path in source.summary_fields.items()}
         missing = [part for part, value in summary.items() if value is None]
         if missing or not summary:
             raise Unmappable(
                 f"ticket {activity.ticket} was {vendor_status} but the payload has no closure "
                 f"summary ({', '.join(missing) or 'summary_fields not configured'}); map "
-                "summary_fields in config/connectors.yaml")
-        return [{**base, "type": "ticket.resolved", "summary": summary,
-                 **({"agent": agent} if agent else {})}]
+                "summary_fields in config/connectors.yaml"
+            )
+        return [
+            {**base, "type": "ticket.resolved", "summary": summary, **({"agent": agent} if agent else {})}
+        ]
     if meaning == "closed":
         return [{**base, "type": "ticket.closed"}]
     if meaning == "reopened":
         return [{**base, "type": "ticket.reopened"}]
-    return [{**base, "type": "ticket.status_changed", "to_status": meaning,
-             **({"note": activity.body[:500]} if activity.body else {})}]
+    return [
+        {
+            **base,
+            "type": "ticket.status_changed",
+            "to_status": meaning,
+            **({"note": activity.body[:500]} if activity.body else {}),
+        }
+    ]
 
 
 def _agent(activity: Activity) -> dict[str, Any] | None:
@@ -241,8 +287,7 @@ def _agent(activity: Activity) -> dict[str, Any] | None:
     return agent
 
 
-def _customer(activity: Activity, source: SourceSettings, region: str,
-              warnings: list[str]) -> dict[str, Any]:
+def _customer(activity: Activity, source: SourceSettings, region: str, warnings: list[str]) -> dict[str, Any]:
     person = activity.customer
     if person is None:
         raise Unmappable("a new ticket without a requester")
@@ -262,12 +307,15 @@ def _customer(activity: Activity, source: SourceSettings, region: str,
         consent = customer.pop("sms_consent").lower() in ("true", "yes", "1")
         customer["consent"] = {"email": True, "sms": consent}
     if customer.get("preferred_name"):
-        customer["preferred_name"] = fit(str(customer["preferred_name"]), MAX_NAME,
-                                         "customer.preferred_name", warnings)
+        customer["preferred_name"] = fit(
+            str(customer["preferred_name"]), MAX_NAME, "customer.preferred_name", warnings
+        )
     _read_display_forms(customer, region, warnings)
     if not customer.get("email") and not customer.get("phone"):
-        warnings.append("customer: no email address or phone number, so heard cannot write "
-                        "to them; map one in the vendor's webhook body (docs/connectors.md)")
+        warnings.append(
+            "customer: no email address or phone number, so heard cannot write "
+            "to them; map one in the vendor's webhook body (docs/connectors.md)"
+        )
     return customer
 
 
@@ -275,8 +323,11 @@ def _read_display_forms(customer: dict[str, Any], region: str, warnings: list[st
     """Display forms are read leniently; what still cannot be read is left out with a
     warning, so one bad optional field never costs the customer the acknowledgment."""
     readers: dict[str, Callable[[str], str]] = {
-        "email": email_address, "phone": lambda value: e164_phone(value, region),
-        "language": language_tag, "timezone": iana_zone}
+        "email": email_address,
+        "phone": lambda value: e164_phone(value, region),
+        "language": language_tag,
+        "timezone": iana_zone,
+    }
     for key, read in readers.items():
         if key in customer:
             try:
@@ -291,7 +342,7 @@ def fit(value: str, limit: int, field: str, warnings: list[str]) -> str:
     subject must not cost the customer the acknowledgment."""
     if len(value) <= limit:
         return value
-    cut = value[:limit - 1].rsplit(" ", 1)[0] or value[:limit - 1]
+    cut = value[: limit - 1].rsplit(" ", 1)[0] or value[: limit - 1]
     warnings.append(f"{field}: cut to {limit} characters (it had {len(value)})")
     return cut + "…"
 
@@ -302,7 +353,7 @@ def _milestone(activity: Activity, source: SourceSettings) -> str | None:
     first_line = body.splitlines()[0].strip() if body else ""
     prefix = source.milestone_prefix
     if prefix and first_line.lower().startswith(prefix.lower()):
-        return first_line[len(prefix):].strip(" :-") or None
+        return first_line[len(prefix) :].strip(" :-") or None
     if source.milestone_tag and source.milestone_tag in activity.tags and first_line:
         return first_line[:300]
     return None

@@ -43,22 +43,43 @@ def teammate(data: Any) -> Person | None:
     name = " ".join(str(data.get(k) or "") for k in ("first_name", "last_name")).strip()
     if not name and not data.get("email"):
         return None
-    return Person(name or str(data.get("email")), email=data.get("email"),
-                  id=str(data.get("id") or "") or None)
+    return Person(
+        name or str(data.get("email")), email=data.get("email"), id=str(data.get("id") or "") or None
+    )
 
 
 # The other event types Front documents (https://dev.frontapp.com/reference/events): a
 # teammate's mention, moves, tags, links, deletions, sending errors, reminders and merges
 # tell the customer nothing.
-UNUSED_RULE_TYPES = frozenset({"unassign", "trash", "restore", "mention", "move", "forward",
-                               "tag", "untag", "link_added", "link_removed", "sending_error",
-                               "message_bounce_error", "reminder", "conversations_merged"})
+UNUSED_RULE_TYPES = frozenset(
+    {
+        "unassign",
+        "trash",
+        "restore",
+        "mention",
+        "move",
+        "forward",
+        "tag",
+        "untag",
+        "link_added",
+        "link_removed",
+        "sending_error",
+        "message_bounce_error",
+        "reminder",
+        "conversations_merged",
+    }
+)
 
 # Rule webhooks name events as Front's event resource does; application webhooks add a verb.
-RULE_EVENT_TYPES = {"inbound": "inbound_received", "outbound": "outbound_sent",
-                    "out_reply": "outbound_sent", "comment": "new_comment_added",
-                    "assign": "assignee_changed", "archive": "conversation_archived",
-                    "reopen": "conversation_reopened"}
+RULE_EVENT_TYPES = {
+    "inbound": "inbound_received",
+    "outbound": "outbound_sent",
+    "out_reply": "outbound_sent",
+    "comment": "new_comment_added",
+    "assign": "assignee_changed",
+    "archive": "conversation_archived",
+    "reopen": "conversation_reopened",
+}
 
 
 class Front:
@@ -89,8 +110,11 @@ class Front:
     def activities(self, request: Request, payload: Mapping[str, Any]) -> list[Activity]:
         now = datetime.now(UTC)
         rule_kind = str(payload.get("type", ""))
-        if (rule_kind in UNUSED_RULE_TYPES and not isinstance(payload.get("payload"), Mapping)
-                and isinstance(payload.get("conversation"), Mapping)):
+        if (
+            rule_kind in UNUSED_RULE_TYPES
+            and not isinstance(payload.get("payload"), Mapping)
+            and isinstance(payload.get("conversation"), Mapping)
+        ):
             return [Activity("ignored", "-", now, why_ignored=f"Front event {rule_kind!r}")]
         kind, inner = kind_and_event(payload)
         conversation = inner.get("conversation")
@@ -101,8 +125,13 @@ class Front:
         at = event_time(inner.get("emitted_at"), f"Front {kind} event emitted_at")
         message = (inner.get("target") or {}).get("data") or {}
         tags = [str(t.get("name")) for t in conversation.get("tags") or []]
-        common: dict[str, Any] = {"ticket": str(conversation["id"]), "at": at, "tags": tags,
-                                  "payload": payload, "subject": conversation.get("subject")}
+        common: dict[str, Any] = {
+            "ticket": str(conversation["id"]),
+            "at": at,
+            "tags": tags,
+            "payload": payload,
+            "subject": conversation.get("subject"),
+        }
         if kind == "inbound_received":
             return [inbound(conversation, message, at, common)]
         return [conversation_activity(kind, conversation, message, common, now)]
@@ -116,24 +145,31 @@ def kind_and_event(payload: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     if isinstance(payload.get("conversation"), Mapping) and "type" in payload:
         rule_kind = str(payload["type"])
         if rule_kind not in RULE_EVENT_TYPES:
-            raise Unmappable(f"unrecognised Front event type {rule_kind[:64]!r}: not one "
-                             "Front documents (dev.frontapp.com/reference/events)")
+            raise Unmappable(
+                f"unrecognised Front event type {rule_kind[:64]!r}: not one "
+                "Front documents (dev.frontapp.com/reference/events)"
+            )
         return RULE_EVENT_TYPES[rule_kind], payload
-    raise Unmappable("unrecognised Front payload: neither an application webhook "
-                     "{type, authorization, payload} nor a rule webhook event "
-                     "{id, type, conversation, ...}")
+    raise Unmappable(
+        "unrecognised Front payload: neither an application webhook "
+        "{type, authorization, payload} nor a rule webhook event "
+        "{id, type, conversation, ...}"
+    )
 
 
-def inbound(conversation: Mapping[str, Any], message: Mapping[str, Any], at: datetime,
-            common: dict[str, Any]) -> Activity:
+def inbound(
+    conversation: Mapping[str, Any], message: Mapping[str, Any], at: datetime, common: dict[str, Any]
+) -> Activity:
     """A customer's message: a new conversation if it is the conversation's first, else a
     message on an open one."""
     body = message.get("text") or message.get("blurb")
     if conversation.get("created_at") is None or message.get("created_at") is None:
         # Without both times a first message cannot be told from a reply.
-        raise Unmappable("Front inbound event without conversation.created_at and "
-                         "target.data.created_at: a new conversation cannot be told "
-                         "from a reply")
+        raise Unmappable(
+            "Front inbound event without conversation.created_at and "
+            "target.data.created_at: a new conversation cannot be told "
+            "from a reply"
+        )
     created = parse_time(conversation.get("created_at"), at)
     sent = parse_time(message.get("created_at"), at)
     if abs((sent - created).total_seconds()) > NEW_CONVERSATION_SECONDS:
@@ -142,21 +178,37 @@ def inbound(conversation: Mapping[str, Any], message: Mapping[str, Any], at: dat
     if sender is None:
         raise Unmappable("inbound message without a sender")
     handle = str(sender.get("handle"))
-    return Activity("created", customer=Person(
-        str(sender.get("name") or handle), email=handle if "@" in handle else None,
-        phone=handle if handle.startswith("+") else None), body=body, **common)
+    return Activity(
+        "created",
+        customer=Person(
+            str(sender.get("name") or handle),
+            email=handle if "@" in handle else None,
+            phone=handle if handle.startswith("+") else None,
+        ),
+        body=body,
+        **common,
+    )
 
 
-def conversation_activity(kind: str, conversation: Mapping[str, Any],
-                          message: Mapping[str, Any], common: dict[str, Any],
-                          now: datetime) -> Activity:
+def conversation_activity(
+    kind: str,
+    conversation: Mapping[str, Any],
+    message: Mapping[str, Any],
+    common: dict[str, Any],
+    now: datetime,
+) -> Activity:
     """What the team did on a conversation; a kind heard does not read is ignored."""
     if kind == "outbound_sent":
-        return Activity("agent_reply", agent=teammate(message.get("author")),
-                        body=message.get("text") or message.get("blurb"), **common)
+        return Activity(
+            "agent_reply",
+            agent=teammate(message.get("author")),
+            body=message.get("text") or message.get("blurb"),
+            **common,
+        )
     if kind == "new_comment_added":
-        return Activity("internal_note", agent=teammate(message.get("author")),
-                        body=message.get("body"), **common)
+        return Activity(
+            "internal_note", agent=teammate(message.get("author")), body=message.get("body"), **common
+        )
     if kind == "assignee_changed":
         return Activity("assigned", agent=teammate(conversation.get("assignee")), **common)
     if kind == "conversation_archived":

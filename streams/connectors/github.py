@@ -28,25 +28,82 @@ TEAM_ROLES = ("OWNER", "MEMBER", "COLLABORATOR")
 
 # Every other event GitHub documents (https://docs.github.com/en/webhooks/webhook-events-and-
 # payloads): none of them is a ticket's, so a repository hook sending "everything" is fine.
-UNUSED_EVENTS = frozenset({
-    "branch_protection_configuration", "branch_protection_rule", "check_run", "check_suite",
-    "code_scanning_alert", "commit_comment", "create", "custom_property",
-    "custom_property_values", "delete", "dependabot_alert", "deploy_key", "deployment",
-    "deployment_protection_rule", "deployment_review", "deployment_status", "discussion",
-    "discussion_comment", "fork", "github_app_authorization", "gollum", "installation",
-    "installation_repositories", "installation_target", "issue_dependencies", "label",
-    "marketplace_purchase", "member", "membership", "merge_group", "meta", "milestone",
-    "org_block", "organization", "package", "page_build", "personal_access_token_request",
-    "project", "project_card", "project_column", "projects_v2", "projects_v2_item",
-    "projects_v2_status_update", "public", "pull_request", "pull_request_review",
-    "pull_request_review_comment", "pull_request_review_thread", "push", "registry_package",
-    "release", "repository", "repository_advisory", "repository_dispatch",
-    "repository_import", "repository_ruleset", "repository_vulnerability_alert",
-    "secret_scanning_alert", "secret_scanning_alert_location", "secret_scanning_scan",
-    "security_advisory", "security_and_analysis", "sponsorship", "star", "status",
-    "sub_issues", "team", "team_add", "watch", "workflow_dispatch", "workflow_job",
-    "workflow_run",
-})
+UNUSED_EVENTS = frozenset(
+    {
+        "branch_protection_configuration",
+        "branch_protection_rule",
+        "check_run",
+        "check_suite",
+        "code_scanning_alert",
+        "commit_comment",
+        "create",
+        "custom_property",
+        "custom_property_values",
+        "delete",
+        "dependabot_alert",
+        "deploy_key",
+        "deployment",
+        "deployment_protection_rule",
+        "deployment_review",
+        "deployment_status",
+        "discussion",
+        "discussion_comment",
+        "fork",
+        "github_app_authorization",
+        "gollum",
+        "installation",
+        "installation_repositories",
+        "installation_target",
+        "issue_dependencies",
+        "label",
+        "marketplace_purchase",
+        "member",
+        "membership",
+        "merge_group",
+        "meta",
+        "milestone",
+        "org_block",
+        "organization",
+        "package",
+        "page_build",
+        "personal_access_token_request",
+        "project",
+        "project_card",
+        "project_column",
+        "projects_v2",
+        "projects_v2_item",
+        "projects_v2_status_update",
+        "public",
+        "pull_request",
+        "pull_request_review",
+        "pull_request_review_comment",
+        "pull_request_review_thread",
+        "push",
+        "registry_package",
+        "release",
+        "repository",
+        "repository_advisory",
+        "repository_dispatch",
+        "repository_import",
+        "repository_ruleset",
+        "repository_vulnerability_alert",
+        "secret_scanning_alert",
+        "secret_scanning_alert_location",
+        "secret_scanning_scan",
+        "security_advisory",
+        "security_and_analysis",
+        "sponsorship",
+        "star",
+        "status",
+        "sub_issues",
+        "team",
+        "team_add",
+        "watch",
+        "workflow_dispatch",
+        "workflow_job",
+        "workflow_run",
+    }
+)
 
 
 class GitHub:
@@ -71,8 +128,10 @@ class GitHub:
         if event in UNUSED_EVENTS:
             return [Activity("ignored", "-", now, why_ignored=f"GitHub event {event!r}")]
         if event not in ("issues", "issue_comment"):
-            raise Unmappable(f"unrecognised GitHub event {event[:64]!r}: not one GitHub "
-                             "documents (docs.github.com/webhooks/webhook-events-and-payloads)")
+            raise Unmappable(
+                f"unrecognised GitHub event {event[:64]!r}: not one GitHub "
+                "documents (docs.github.com/webhooks/webhook-events-and-payloads)"
+            )
         if not isinstance(issue, Mapping):
             raise Unmappable(f"unrecognised GitHub {event} payload: no issue object")
         number = str(issue.get("number") or "")
@@ -81,22 +140,29 @@ class GitHub:
         repo = str((payload.get("repository") or {}).get("full_name") or "repo")
         ticket = f"{repo.replace('/', '.')}#{number}"
         labels = [str(label.get("name")) for label in issue.get("labels") or []]
-        common: dict[str, Any] = {"ticket": ticket, "subject": issue.get("title"), "tags": labels,
-                                  "payload": payload}
+        common: dict[str, Any] = {
+            "ticket": ticket,
+            "subject": issue.get("title"),
+            "tags": labels,
+            "payload": payload,
+        }
         if event == "issues":
             return [issue_activity(action, issue, payload, common, now)]
         return [comment_activity(action, issue, payload, common, now)]
 
 
-
-def issue_activity(action: str, issue: Mapping[str, Any], payload: Mapping[str, Any],
-                   common: dict[str, Any], now: datetime) -> Activity:
+def issue_activity(
+    action: str, issue: Mapping[str, Any], payload: Mapping[str, Any], common: dict[str, Any], now: datetime
+) -> Activity:
     """An `issues` event: opened, closed, reopened or assigned; any other action is ignored."""
     if action == "opened":
         author = issue.get("user") or {}
-        return Activity("created", at=event_time(issue.get("created_at"), "GitHub issue.created_at"),
-                        customer=Person(str(author.get("login")), id=str(author.get("id"))),
-                        **common)
+        return Activity(
+            "created",
+            at=event_time(issue.get("created_at"), "GitHub issue.created_at"),
+            customer=Person(str(author.get("login")), id=str(author.get("id"))),
+            **common,
+        )
     if action == "closed":
         closed = event_time(issue.get("closed_at"), "GitHub issue.closed_at")
         return Activity("closed", at=closed, **common)
@@ -110,8 +176,9 @@ def issue_activity(action: str, issue: Mapping[str, Any], payload: Mapping[str, 
     return Activity("ignored", common["ticket"], now, why_ignored=f"issues.{action}")
 
 
-def comment_activity(action: str, issue: Mapping[str, Any], payload: Mapping[str, Any],
-                     common: dict[str, Any], now: datetime) -> Activity:
+def comment_activity(
+    action: str, issue: Mapping[str, Any], payload: Mapping[str, Any], common: dict[str, Any], now: datetime
+) -> Activity:
     """An `issue_comment` event: the customer's message, the team's reply, or ignored."""
     ticket = common["ticket"]
     if "pull_request" in issue:
@@ -126,8 +193,9 @@ def comment_activity(action: str, issue: Mapping[str, Any], payload: Mapping[str
     # a maintainer replying on an issue they opened themselves is still the team.
     if comment.get("author_association") in TEAM_ROLES:
         login = str(user.get("login"))
-        return Activity("agent_reply", at=at, agent=Person(login, id=login),
-                        body=comment.get("body"), **common)
+        return Activity(
+            "agent_reply", at=at, agent=Person(login, id=login), body=comment.get("body"), **common
+        )
     if user.get("login") == (issue.get("user") or {}).get("login"):
         return Activity("customer_message", at=at, body=comment.get("body"), **common)
     return Activity("ignored", ticket, now, why_ignored="comment by a third party")

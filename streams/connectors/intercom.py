@@ -43,9 +43,12 @@ def requester(item: Mapping[str, Any]) -> Person | None:
     contact (`item.user`, older API), the source's author (2.x), the first message's or
     first part's author. Only a customer-type author counts; a bot's address never does."""
     parts = (item.get("conversation_parts") or {}).get("conversation_parts") or []
-    candidates = [item.get("user"), (item.get("source") or {}).get("author"),
-                  (item.get("conversation_message") or {}).get("author"),
-                  (parts[0] or {}).get("author") if parts else None]
+    candidates = [
+        item.get("user"),
+        (item.get("source") or {}).get("author"),
+        (item.get("conversation_message") or {}).get("author"),
+        (parts[0] or {}).get("author") if parts else None,
+    ]
     for candidate in candidates:
         if not isinstance(candidate, Mapping):
             continue
@@ -59,13 +62,26 @@ def requester(item: Mapping[str, Any]) -> Person | None:
 
 # The other topic families Intercom documents (https://developers.intercom.com/docs/references/
 # webhooks/webhook-models): none is a conversation's, so they are ignored by name.
-UNUSED_FAMILIES = ("contact.", "user.", "company.", "visitor.", "ticket.", "event.",
-                   "content_stat.", "admin.", "job.", "conversation_part.", "data_connector.",
-                   "news_item.", "segment.")
+UNUSED_FAMILIES = (
+    "contact.",
+    "user.",
+    "company.",
+    "visitor.",
+    "ticket.",
+    "event.",
+    "content_stat.",
+    "admin.",
+    "job.",
+    "conversation_part.",
+    "data_connector.",
+    "news_item.",
+    "segment.",
+)
 
 
-def assignment(last: Mapping[str, Any], item: Mapping[str, Any], common: dict[str, Any],
-               now: datetime) -> Activity:
+def assignment(
+    last: Mapping[str, Any], item: Mapping[str, Any], common: dict[str, Any], now: datetime
+) -> Activity:
     """Who a conversation was assigned to: the part's `assigned_to`, else the conversation's
     `assignee` (never the admin who did the assigning). A team inbox is nobody to name."""
     to = last.get("assigned_to") or {}
@@ -73,13 +89,18 @@ def assignment(last: Mapping[str, Any], item: Mapping[str, Any], common: dict[st
     if to.get("type") == "nobody_admin":
         return Activity("ignored", str(common["ticket"]), now, why_ignored="unassigned")
     if to.get("type") == "team" or (not to and named.get("type") == "team"):
-        return Activity("ignored", str(common["ticket"]), now,
-                        why_ignored="assigned to a team inbox, not a person")
+        return Activity(
+            "ignored", str(common["ticket"]), now, why_ignored="assigned to a team inbox, not a person"
+        )
     if not named.get("name"):
-        raise Unmappable("Intercom assignment names nobody: assigned_to has no name and the "
-                         "conversation no assignee name")
-    return Activity("assigned", agent=Person(str(named["name"]), email=named.get("email"),
-                                             id=str(named.get("id") or "") or None), **common)
+        raise Unmappable(
+            "Intercom assignment names nobody: assigned_to has no name and the conversation no assignee name"
+        )
+    return Activity(
+        "assigned",
+        agent=Person(str(named["name"]), email=named.get("email"), id=str(named.get("id") or "") or None),
+        **common,
+    )
 
 
 class Intercom:
@@ -95,14 +116,12 @@ class Intercom:
         topic = str(payload.get("topic", ""))
         now = datetime.now(UTC)
         if payload.get("type") != "notification_event" or not topic:
-            raise Unmappable("unrecognised Intercom payload: not a notification_event with a "
-                             "topic")
+            raise Unmappable("unrecognised Intercom payload: not a notification_event with a topic")
         item = (payload.get("data") or {}).get("item")
         if not topic.startswith("conversation."):
             if topic.startswith(UNUSED_FAMILIES) or topic == "ping":
                 return [Activity("ignored", "-", now, why_ignored=f"Intercom topic {topic!r}")]
-            raise Unmappable(f"unrecognised Intercom topic {topic[:64]!r}: not one Intercom "
-                             "documents")
+            raise Unmappable(f"unrecognised Intercom topic {topic[:64]!r}: not one Intercom documents")
         if not isinstance(item, Mapping):
             raise Unmappable(f"unrecognised Intercom payload: {topic} without data.item")
         conversation = str(item.get("id") or "")
@@ -112,30 +131,47 @@ class Intercom:
         tags = [str(t.get("name")) for t in (item.get("tags") or {}).get("tags", [])]
         parts = (item.get("conversation_parts") or {}).get("conversation_parts") or []
         last = parts[-1] if parts else {}
-        common: dict[str, Any] = {"ticket": conversation, "at": at, "tags": tags,
-                                  "payload": payload}
+        common: dict[str, Any] = {"ticket": conversation, "at": at, "tags": tags, "payload": payload}
         if topic == "conversation.user.created":
             source = item.get("source") or item.get("conversation_message") or {}
             customer = requester(item)
             if customer is None:
-                raise Unmappable("new conversation without the customer's name or email (looked "
-                                 "in item.user, item.source.author, item.conversation_message"
-                                 ".author and the first part's author)")
-            return [Activity("created", subject=plain(source.get("subject")) or
-                             plain(source.get("body")), body=plain(source.get("body")),
-                             customer=customer, **common)]
+                raise Unmappable(
+                    "new conversation without the customer's name or email (looked "
+                    "in item.user, item.source.author, item.conversation_message"
+                    ".author and the first part's author)"
+                )
+            return [
+                Activity(
+                    "created",
+                    subject=plain(source.get("subject")) or plain(source.get("body")),
+                    body=plain(source.get("body")),
+                    customer=customer,
+                    **common,
+                )
+            ]
         if last and (last.get("author") or {}).get("type") == "bot":
-            return [Activity("ignored", conversation, now,
-                             why_ignored=f"{topic} by a bot (Fin, operator): not the team's reply")]
+            return [
+                Activity(
+                    "ignored",
+                    conversation,
+                    now,
+                    why_ignored=f"{topic} by a bot (Fin, operator): not the team's reply",
+                )
+            ]
         return [conversation_activity(topic, item, last, common, now)]
 
 
-def conversation_activity(topic: str, item: Mapping[str, Any], last: Mapping[str, Any],
-                          common: dict[str, Any], now: datetime) -> Activity:
+def conversation_activity(
+    topic: str, item: Mapping[str, Any], last: Mapping[str, Any], common: dict[str, Any], now: datetime
+) -> Activity:
     """A conversation topic after the new conversation: who did what, by the last part."""
     author = last.get("author") or {}
-    admin = Person(str(author.get("name") or "Support"), email=author.get("email"),
-                   id=str(author.get("id") or "") or None)
+    admin = Person(
+        str(author.get("name") or "Support"),
+        email=author.get("email"),
+        id=str(author.get("id") or "") or None,
+    )
     body = plain(last.get("body"))
     if topic == "conversation.user.replied":
         return Activity("customer_message", body=body, **common)

@@ -29,12 +29,14 @@ from heard.streams.connectors.base import (
 def person(user: Any) -> Person | None:
     if not isinstance(user, Mapping) or not user.get("displayName"):
         return None
-    return Person(str(user["displayName"]), email=user.get("emailAddress"),
-                  id=str(user.get("accountId") or "") or None)
+    return Person(
+        str(user["displayName"]), email=user.get("emailAddress"), id=str(user.get("accountId") or "") or None
+    )
 
 
-def comment_by_customer(comment: Mapping[str, Any], reporter: Mapping[str, Any],
-                        assignee: Mapping[str, Any]) -> bool:
+def comment_by_customer(
+    comment: Mapping[str, Any], reporter: Mapping[str, Any], assignee: Mapping[str, Any]
+) -> bool:
     """Who wrote a comment, from the fields Jira gives (docs/connectors.md, "Jira"):
 
     1. An internal comment (`jsdPublic: false`) is the team's: a customer cannot write one.
@@ -90,29 +92,44 @@ class Jira:
         fields = issue.get("fields") or {}
         reporter = fields.get("reporter") or {}
         at = event_time(payload.get("timestamp"), f"Jira {event} timestamp")
-        common: dict[str, Any] = {"ticket": key, "subject": fields.get("summary"),
-                                  "tags": [str(x) for x in fields.get("labels") or []],
-                                  "payload": payload}
+        common: dict[str, Any] = {
+            "ticket": key,
+            "subject": fields.get("summary"),
+            "tags": [str(x) for x in fields.get("labels") or []],
+            "payload": payload,
+        }
         if event == "jira:issue_created":
             customer = person(reporter)
             if customer is None:
                 raise Unmappable("new issue without a reporter")
-            return [Activity("created", at=parse_time(fields.get("created"), at),
-                             customer=customer, agent=person(fields.get("assignee")), **common)]
-        if event == "jira:issue_updated" and payload.get("issue_event_type_name") == \
-                "issue_commented" and isinstance(payload.get("comment"), Mapping):
+            return [
+                Activity(
+                    "created",
+                    at=parse_time(fields.get("created"), at),
+                    customer=customer,
+                    agent=person(fields.get("assignee")),
+                    **common,
+                )
+            ]
+        if (
+            event == "jira:issue_updated"
+            and payload.get("issue_event_type_name") == "issue_commented"
+            and isinstance(payload.get("comment"), Mapping)
+        ):
             # Jira Server and Data Center send a new comment as an issue update.
             event = "comment_created"
         if event == "comment_created":
             return [comment_activity(payload, fields, at, common)]
         if event == "jira:issue_updated":
-            return (changes(payload, fields, at, common)
-                    or [Activity("ignored", key, now, why_ignored="no status or assignee change")])
+            return changes(payload, fields, at, common) or [
+                Activity("ignored", key, now, why_ignored="no status or assignee change")
+            ]
         return [Activity("ignored", key, now, why_ignored=f"Jira event {event!r}")]
 
 
-def comment_activity(payload: Mapping[str, Any], fields: Mapping[str, Any], at: datetime,
-                     common: dict[str, Any]) -> Activity:
+def comment_activity(
+    payload: Mapping[str, Any], fields: Mapping[str, Any], at: datetime, common: dict[str, Any]
+) -> Activity:
     """A new comment: the customer's message, or the team's public reply or internal note."""
     comment = payload.get("comment") or {}
     author = comment.get("author") or {}
@@ -121,26 +138,46 @@ def comment_activity(payload: Mapping[str, Any], fields: Mapping[str, Any], at: 
     if comment_by_customer(comment, fields.get("reporter") or {}, fields.get("assignee") or {}):
         return Activity("customer_message", at=when, body=body, **common)
     kind: ActivityKind = "agent_reply" if comment.get("jsdPublic", True) else "internal_note"
-    return Activity(kind, at=when, agent=person(author) or Person("Support"), body=body,
-                    **common)
+    return Activity(kind, at=when, agent=person(author) or Person("Support"), body=body, **common)
 
 
-def changes(payload: Mapping[str, Any], fields: Mapping[str, Any], at: datetime,
-            common: dict[str, Any]) -> list[Activity]:
+def changes(
+    payload: Mapping[str, Any], fields: Mapping[str, Any], at: datetime, common: dict[str, Any]
+) -> list[Activity]:
     """An issue update's changes heard reads: its status, and who it is assigned to."""
     found: list[Activity] = []
     for item in (payload.get("changelog") or {}).get("items") or []:
         if item.get("field") == "status":
-            found.append(Activity("status", at=at, status=item.get("toString"),
-                                  agent=person(fields.get("assignee")), **common))
+            found.append(
+                Activity(
+                    "status",
+                    at=at,
+                    status=item.get("toString"),
+                    agent=person(fields.get("assignee")),
+                    **common,
+                )
+            )
         elif item.get("field") == "assignee" and person(fields.get("assignee")):
             found.append(Activity("assigned", at=at, agent=person(fields["assignee"]), **common))
     return found
+
 
 # The events heard reads, and the families of the others Jira documents
 # (https://developer.atlassian.com/cloud/jira/platform/webhooks/#registering-events-for-a-webhook):
 # comments edited or deleted, issues deleted, worklogs, links, attachments, sprints, boards,
 # projects, versions, users, fields' options and issue properties.
 USED_EVENTS = frozenset({"jira:issue_created", "jira:issue_updated", "comment_created"})
-UNUSED_FAMILIES = ("jira:", "comment_", "worklog_", "issuelink_", "attachment_", "sprint_",
-                   "board_", "project_", "user_", "option_", "issue_property_", "issuetype_")
+UNUSED_FAMILIES = (
+    "jira:",
+    "comment_",
+    "worklog_",
+    "issuelink_",
+    "attachment_",
+    "sprint_",
+    "board_",
+    "project_",
+    "user_",
+    "option_",
+    "issue_property_",
+    "issuetype_",
+)

@@ -72,5 +72,6 @@ def e164_phone(value: str, region: str) -> str:
     try:
         return normalise_phone(value, region)
     except ValueError as exc:
-        raise ValueError(f"not a phone number in E.164 or {region} national format "
-                         f"({str(exc).split(':')[0]})") from None
+        raise ValueError(
+            f"not a phone number in E.164 or {region} national format ({str(exc).split(':')[0]})"
+        ) from None

@@ -46,8 +46,9 @@ from heard.streams.kafka.client import client_options
 
 log = logging.getLogger("heard.ingest")
 
-WEBHOOKS = Counter("heard_ingest_requests_total", "Webhook requests by source and result",
-                   ["source", "result"])
+WEBHOOKS = Counter(
+    "heard_ingest_requests_total", "Webhook requests by source and result", ["source", "result"]
+)
 SEEN_DELIVERIES = 100_000
 RETRY_AFTER_SECONDS = "30"
 
@@ -74,8 +75,9 @@ async def wait_acknowledged(pending: asyncio.Future[Any], seconds: float) -> Non
 class Publisher:
     """A lazily (re)started idempotent producer; failures become KafkaUnavailable."""
 
-    def __init__(self, bootstrap_servers: str, timeout_seconds: float = 2.0,
-                 connection: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, bootstrap_servers: str, timeout_seconds: float = 2.0, connection: dict[str, Any] | None = None
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
         # TLS and SASL options from `engine.security` (heard.streams.kafka.client).
         self.connection = {"bootstrap_servers": bootstrap_servers, **(connection or {})}
@@ -86,8 +88,9 @@ class Publisher:
 
     async def _ready(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(**self.connection, acks="all", enable_idempotence=True,
-                                        request_timeout_ms=8000)
+            producer = AIOKafkaProducer(
+                **self.connection, acks="all", enable_idempotence=True, request_timeout_ms=8000
+            )
             try:
                 await asyncio.wait_for(producer.start(), self.timeout_seconds)
             except (KafkaError, OSError, TimeoutError) as exc:
@@ -106,13 +109,14 @@ class Publisher:
         producer = await self._ready()
         acknowledged: asyncio.Future[Any] | None = None
         try:
-            futures = [await producer.send(topic, value, key=key, headers=headers)
-                       for topic, key, value, headers in items]
+            futures = [
+                await producer.send(topic, value, key=key, headers=headers)
+                for topic, key, value, headers in items
+            ]
             acknowledged = asyncio.gather(*futures)
             await wait_acknowledged(acknowledged, self.timeout_seconds)
         except (KafkaError, OSError, TimeoutError) as exc:
-            raise KafkaUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}",
-                                   acknowledged) from exc
+            raise KafkaUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}", acknowledged) from exc
         return acknowledged
 
     async def close(self) -> None:
@@ -122,8 +126,9 @@ class Publisher:
 
 
 class Ingest:
-    def __init__(self, settings: Settings, publisher: Publisher,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, publisher: Publisher, environ: Mapping[str, str] | None = None
+    ) -> None:
         self.settings = settings
         self.publisher = publisher
         self.env = dict(os.environ if environ is None else environ)
@@ -131,7 +136,8 @@ class Ingest:
         self.dead_letters = settings.engine.topic("dead_letters")
         self.sources: dict[str, tuple[Connector, SourceSettings]] = {
             name: (connector_for(name, source), source)
-            for name, source in settings.connectors.sources.items() if source.enabled
+            for name, source in settings.connectors.sources.items()
+            if source.enabled
         }
         self._seen: OrderedDict[str, None] = OrderedDict()
         # Sends that timed out but may still land: a vendor retry waits for them.
@@ -161,8 +167,13 @@ class Ingest:
         if refusal is not None:
             return refusal
         assert body is not None  # a missing body is refused above
-        incoming = Request(request.headers, body, self._env(source.secret_env),
-                           self._env(source.username_env), self._env(source.password_env))
+        incoming = Request(
+            request.headers,
+            body,
+            self._env(source.secret_env),
+            self._env(source.username_env),
+            self._env(source.password_env),
+        )
         if not self._authentic(name, connector, incoming):
             return web.json_response({"error": "signature or credentials invalid"}, status=401)
         challenge = request.headers.get("X-Front-Challenge")
@@ -214,13 +225,21 @@ class Ingest:
             log.warning("%s: rejected a webhook with a bad signature or credentials", name)
         return authentic
 
-    def map(self, name: str, connector: Connector, source: SourceSettings, incoming: Request,
-            payload: Mapping[str, Any], delivery: str) -> list[Any]:
+    def map(
+        self,
+        name: str,
+        connector: Connector,
+        source: SourceSettings,
+        incoming: Request,
+        payload: Mapping[str, Any],
+        delivery: str,
+    ) -> list[Any]:
         """Vendor payload -> validated canonical events (raises Unmappable / InvalidEvent)."""
         events = []
         for index, activity in enumerate(connector.activities(incoming, payload)):
-            for raw in to_events(activity, source, name, delivery, index,
-                                 self.settings.connectors.default_region):
+            for raw in to_events(
+                activity, source, name, delivery, index, self.settings.connectors.default_region
+            ):
                 try:
                     events.append(parse_event(json.dumps(raw)))
                 except InvalidEvent as exc:
@@ -228,8 +247,9 @@ class Ingest:
         return events
 
     async def _publish(self, name: str, delivery: str, events: list[Any]) -> web.Response:
-        items: list[Outgoing] = [(self.events_topic, e.ticket_id.encode(), event_to_json(e), [])
-                                 for e in events]
+        items: list[Outgoing] = [
+            (self.events_topic, e.ticket_id.encode(), event_to_json(e), []) for e in events
+        ]
         try:
             await self.publisher.publish(items)
         except KafkaUnavailable as exc:
@@ -237,23 +257,29 @@ class Ingest:
                 self._track(f"{name}:{delivery}", exc.pending)
             WEBHOOKS.labels(name, "kafka_unavailable").inc()
             log.warning("%s: %s; answering 503 so the sender retries", name, exc)
-            return web.json_response({"error": str(exc)}, status=503,
-                                     headers={"Retry-After": RETRY_AFTER_SECONDS})
+            return web.json_response(
+                {"error": str(exc)}, status=503, headers={"Retry-After": RETRY_AFTER_SECONDS}
+            )
         self._remember(f"{name}:{delivery}")
         WEBHOOKS.labels(name, "published").inc()
         return web.json_response({"published": [e.id for e in events]}, status=202)
 
-    async def _dead_letter(self, name: str, body: bytes, reason: str,
-                           delivery: str | None = None) -> web.Response:
-        headers = [("heard-reason", reason.encode()[:4000]), ("heard-stage", b"ingest"),
-                   ("heard-source", name.encode()),
-                   ("heard-at", datetime.now(UTC).isoformat().encode())]
+    async def _dead_letter(
+        self, name: str, body: bytes, reason: str, delivery: str | None = None
+    ) -> web.Response:
+        headers = [
+            ("heard-reason", reason.encode()[:4000]),
+            ("heard-stage", b"ingest"),
+            ("heard-source", name.encode()),
+            ("heard-at", datetime.now(UTC).isoformat().encode()),
+        ]
         try:
             await self.publisher.publish([(self.dead_letters, name.encode(), body, headers)])
         except KafkaUnavailable as exc:
             WEBHOOKS.labels(name, "kafka_unavailable").inc()
-            return web.json_response({"error": str(exc)}, status=503,
-                                     headers={"Retry-After": RETRY_AFTER_SECONDS})
+            return web.json_response(
+                {"error": str(exc)}, status=503, headers={"Retry-After": RETRY_AFTER_SECONDS}
+            )
         if delivery is not None:
             self._remember(f"{name}:{delivery}")
         WEBHOOKS.labels(name, "dead_lettered").inc()
@@ -268,8 +294,9 @@ class Ingest:
         # Constant time: how much of a guessed token matches must not show in the timing.
         # A header's bytes that are not UTF-8 reach here as surrogates: compared as the
         # bytes they were (a mismatch, 401), never an encoding error before authentication.
-        if not token or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
-                                                f"Bearer {token}".encode()):
+        if not token or not hmac.compare_digest(
+            given.encode("utf-8", "surrogateescape"), f"Bearer {token}".encode()
+        ):
             WEBHOOKS.labels("events", "unauthenticated").inc()
             return web.json_response({"error": "a valid bearer token is required"}, status=401)
         body = await self._read(request)
@@ -296,8 +323,7 @@ class Ingest:
         """The body, or None when a client trickles it slower than the configured timeout
         (a stalled connection must not be held open for ever)."""
         try:
-            return await asyncio.wait_for(request.read(),
-                                          self.settings.connectors.body_timeout_seconds)
+            return await asyncio.wait_for(request.read(), self.settings.connectors.body_timeout_seconds)
         except TimeoutError:
             return None
 
@@ -338,28 +364,42 @@ def check_secrets(settings: Settings, environ: Mapping[str, str] | None = None) 
     name = settings.connectors.events_token_env
     token = (os.environ if environ is None else environ).get(name or "", "")
     if name and token:
-        require_strong("config/connectors.yaml: events_token_env", name, token,
-                       "lets whoever holds it publish ticket events, and so have heard email "
-                       "anyone under your company's name")
+        require_strong(
+            "config/connectors.yaml: events_token_env",
+            name,
+            token,
+            "lets whoever holds it publish ticket events, and so have heard email "
+            "anyone under your company's name",
+        )
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     cfg = settings.connectors
-    publisher = Publisher(settings.engine.bootstrap_servers, cfg.kafka_timeout_seconds,
-                          client_options(settings.engine))
+    publisher = Publisher(
+        settings.engine.bootstrap_servers, cfg.kafka_timeout_seconds, client_options(settings.engine)
+    )
     # A request's own bounds (body, Kafka) answer first; the listener's is the backstop.
-    limits = ListenerLimits("ingest", cfg.header_seconds,
-                            cfg.body_timeout_seconds + cfg.kafka_timeout_seconds + 10,
-                            cfg.max_connections)
+    limits = ListenerLimits(
+        "ingest",
+        cfg.header_seconds,
+        cfg.body_timeout_seconds + cfg.kafka_timeout_seconds + 10,
+        cfg.max_connections,
+    )
     runner = await serve_http_app(Ingest(settings, publisher).app(), cfg.host, cfg.port, limits)
     # Metrics on their own listener, as the worker's: the webhook port faces the internet.
     # Ready as soon as it serves: Kafka is reached on the first webhook, and a webhook that
     # finds Kafka down gets 503 with Retry-After, which the vendor honours.
-    ops = await serve_http_app(ops_app(lambda: []), cfg.ops_host, cfg.ops_port,
-                               replace(OPS_LIMITS, name="ingest-ops"))
-    log.info("heard ingest on http://%s:%s (sources: %s); metrics on http://%s:%s/metrics",
-             cfg.host, cfg.port, ", ".join(sorted(cfg.sources)) or "none",
-             cfg.ops_host, cfg.ops_port)
+    ops = await serve_http_app(
+        ops_app(lambda: []), cfg.ops_host, cfg.ops_port, replace(OPS_LIMITS, name="ingest-ops")
+    )
+    log.info(
+        "heard ingest on http://%s:%s (sources: %s); metrics on http://%s:%s/metrics",
+        cfg.host,
+        cfg.port,
+        ", ".join(sorted(cfg.sources)) or "none",
+        cfg.ops_host,
+        cfg.ops_port,
+    )
     try:
         await stop.wait()
     finally:

@@ -83,11 +83,16 @@ def native_activities(kind: str, payload: Mapping[str, Any]) -> list[Activity]:
     if kind in NEEDS_THE_TRIGGER_BODY:
         raise Unmappable(
             f"Zendesk's {kind} event carries ids, not names or addresses; send "
-            f"{NEEDS_THE_TRIGGER_BODY[kind]} with the trigger body in docs/connectors.md")
+            f"{NEEDS_THE_TRIGGER_BODY[kind]} with the trigger body in docs/connectors.md"
+        )
     at = event_time(payload.get("time"), f"Zendesk {kind} event time")
-    common: dict[str, Any] = {"ticket": ticket, "at": at, "subject": text(detail.get("subject")),
-                              "tags": [str(t) for t in detail.get("tags") or []],
-                              "payload": payload}
+    common: dict[str, Any] = {
+        "ticket": ticket,
+        "at": at,
+        "subject": text(detail.get("subject")),
+        "tags": [str(t) for t in detail.get("tags") or []],
+        "payload": payload,
+    }
     if kind == "ticket.comment_added":
         comment = event.get("comment") or {}
         author = comment.get("author") or {}
@@ -95,12 +100,13 @@ def native_activities(kind: str, payload: Mapping[str, Any]) -> list[Activity]:
         if author.get("is_staff") is True:
             agent = Person(text(author.get("name")) or "Support", id=text(author.get("id")))
             public = comment.get("is_public") is not False
-            return [Activity("agent_reply" if public else "internal_note", agent=agent,
-                             body=body, **common)]
+            return [Activity("agent_reply" if public else "internal_note", agent=agent, body=body, **common)]
         if author.get("is_staff") is False:
             return [Activity("customer_message", body=body, **common)]
-        raise Unmappable("Zendesk comment_added event without event.comment.author.is_staff: "
-                         "whether the customer or the team wrote it is unknown")
+        raise Unmappable(
+            "Zendesk comment_added event without event.comment.author.is_staff: "
+            "whether the customer or the team wrote it is unknown"
+        )
     if kind == "ticket.status_changed":
         status = text(event.get("current")) or text(detail.get("status"))
         return [Activity("status", status=(status or "").lower(), **common)]

@@ -35,8 +35,7 @@ def _clear(value: Any, path: tuple[str, ...]) -> bool:
     return _clear(value[head], rest)
 
 
-def absent_one_at_a_time(kind: str, context: dict[str, Any]
-                         ) -> Iterator[tuple[str, dict[str, Any]]]:
+def absent_one_at_a_time(kind: str, context: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(the field's dotted name, the context without it) for each optional field the sample
     fills."""
     for path in optional_paths(kind):

@@ -94,14 +94,15 @@ def fold_personas(findings: list[Finding]) -> list[Finding]:
         personas.setdefault(key, [])
         if match:
             personas[key].append(match.group(1))
+
     def shown(names: list[str]) -> list[str]:
         # "everyday/first-reply" says nothing more when "everyday" has the same finding.
-        return [name for name in names if name.split("/")[0] == name or
-                name.split("/")[0] not in names]
+        return [name for name in names if name.split("/")[0] == name or name.split("/")[0] not in names]
 
-    return [Finding(level, where, f"{message} (personas: {', '.join(shown(names))})" if names
-                    else message)
-            for (level, where, message), names in personas.items()]
+    return [
+        Finding(level, where, f"{message} (personas: {', '.join(shown(names))})" if names else message)
+        for (level, where, message), names in personas.items()
+    ]
 
 
 # What an empty value leaves behind: "None", "(None)", "()" or an empty quote.
@@ -158,16 +159,20 @@ def link_problems(html: str) -> list[str]:
     problems = []
     touching = [name for name, _, close in parser.links if close]
     if touching:
-        problems.append(f"links {', '.join(repr(n) for n in touching[:5])} follow the one "
-                        "before with nothing between: a screen reader runs their names "
-                        "together; put a space between them, or make them a list")
+        problems.append(
+            f"links {', '.join(repr(n) for n in touching[:5])} follow the one "
+            "before with nothing between: a screen reader runs their names "
+            "together; put a space between them, or make them a list"
+        )
     places: dict[str, set[str]] = {}
     for name, href, _ in parser.links:
         places.setdefault(name, set()).add(href)
     for name, hrefs in places.items():
         if len(hrefs) > 1:
-            problems.append(f"{len(hrefs)} links are named {name!r} and go to different places: "
-                            "name each for what it does (an aria-label, or its own text)")
+            problems.append(
+                f"{len(hrefs)} links are named {name!r} and go to different places: "
+                "name each for what it does (an aria-label, or its own text)"
+            )
     return problems
 
 
@@ -178,8 +183,10 @@ def sms_advice(text: str, budget: int, template: str) -> str:
     without = segments("".join("a" if char in forcing else char for char in text))
     if forcing and without[1] == "GSM-7" and without[0] <= budget:
         shown = " ".join(repr(char) for char in forcing[:8])
-        return (f"; {shown} switch the whole text to UCS-2 (70 per part instead of 160): "
-                f"without them it would be {without[0]} segment(s)")
+        return (
+            f"; {shown} switch the whole text to UCS-2 (70 per part instead of 160): "
+            f"without them it would be {without[0]} segment(s)"
+        )
     _, encoding, units = segments(text)
     if encoding == "GSM-7":
         limit = 160 if budget == 1 else 153 * budget
@@ -207,13 +214,17 @@ def value_words(context: dict[str, Any]) -> set[str]:
     return words
 
 
-def foreign_words(text: str, language: str, markers: dict[str, list[str]],
-                  ignore: set[str] | None = None) -> dict[str, list[str]]:
+def foreign_words(
+    text: str, language: str, markers: dict[str, list[str]], ignore: set[str] | None = None
+) -> dict[str, list[str]]:
     """The marker words of each other language found in a text written in `language`,
     leaving out the words to `ignore` (the people's own, see `value_words`)."""
     words = set(re.findall(r"[^\W\d_]+", text.lower())) - (ignore or set())
-    found = {other: sorted(words & {marker.lower() for marker in listed})
-             for other, listed in markers.items() if other != language}
+    found = {
+        other: sorted(words & {marker.lower() for marker in listed})
+        for other, listed in markers.items()
+        if other != language
+    }
     return {other: hits for other, hits in found.items() if hits}
 
 
@@ -222,9 +233,14 @@ def _dotted_uses(source: str, dotted: str) -> bool:
 
 
 class Linter:
-    def __init__(self, templates: Path, settings: LintSettings, personas: list[Persona],
-                 samples: dict[str, SampleTexts] | None = None,
-                 renderer: Renderer | None = None) -> None:
+    def __init__(
+        self,
+        templates: Path,
+        settings: LintSettings,
+        personas: list[Persona],
+        samples: dict[str, SampleTexts] | None = None,
+        renderer: Renderer | None = None,
+    ) -> None:
         self.renderer = renderer or Renderer(templates, settings.default_locale)
         self.settings = settings
         self.personas = personas
@@ -236,8 +252,7 @@ class Linter:
         renderer (and the templates Jinja compiled) kept, so that linting again after a
         template was saved compiles only what changed."""
         self.renderer.forget_resolved()
-        return Linter(self.renderer.root, self.settings, self.personas, self.samples,
-                      self.renderer)
+        return Linter(self.renderer.root, self.settings, self.personas, self.samples, self.renderer)
 
     def samples_for(self, persona: Persona) -> SampleTexts | None:
         language = persona.locale.replace("_", "-").split("-")[0]
@@ -246,8 +261,7 @@ class Linter:
     def add(self, level: Literal["error", "warning"], where: str, message: str) -> None:
         self.findings.append(Finding(level, where, message))
 
-    def run(self, now: datetime | None = None,
-            kinds: Collection[str] | None = None) -> list[Finding]:
+    def run(self, now: datetime | None = None, kinds: Collection[str] | None = None) -> list[Finding]:
         """Lint the whole set, or only the kinds named (what the studio re-checks after a
         save inside one kind's folder: every finding of a kind comes from its own files)."""
         moment = now or SAMPLE_NOW
@@ -270,18 +284,26 @@ class Linter:
             try:
                 ast = env.parse(source)
             except TemplateSyntaxError as exc:
-                self.add("error", f"{name} line {exc.lineno}",
-                         plain_words(exc.message or "syntax error"))
+                self.add("error", f"{name} line {exc.lineno}", plain_words(exc.message or "syntax error"))
                 continue
             self.check_text_outside_blocks(name, ast)
             kind = name.split("/")[0]
             if kind not in CONTEXT:
                 continue
             for variable in sorted(meta.find_undeclared_variables(ast) - CONTEXT[kind] - ALWAYS):
-                line = next((n for n, text in enumerate(source.splitlines(), 1)
-                             if re.search(rf"\b{re.escape(variable)}\b", text)), None)
-                self.add("error", f"{name} line {line}" if line else name,
-                         f"'{variable}' is not in the {kind} context (see docs/templates.md)")
+                line = next(
+                    (
+                        n
+                        for n, text in enumerate(source.splitlines(), 1)
+                        if re.search(rf"\b{re.escape(variable)}\b", text)
+                    ),
+                    None,
+                )
+                self.add(
+                    "error",
+                    f"{name} line {line}" if line else name,
+                    f"'{variable}' is not in the {kind} context (see docs/templates.md)",
+                )
 
     def check_parity(self, kind: str, locale: str, sources: dict[str, str]) -> None:
         """The two parts of one email say the same things: what the text part tells the
@@ -291,13 +313,19 @@ class Linter:
         known = CONTEXT.get(kind, set())
 
         def told(source: str) -> set[str]:
-            return {f"{name}.{field}" for name, field in
-                    re.findall(r"\b([a-z_]+)\s*\.\s*([a-z_]+)\b", source) if name in known}
+            return {
+                f"{name}.{field}"
+                for name, field in re.findall(r"\b([a-z_]+)\s*\.\s*([a-z_]+)\b", source)
+                if name in known
+            }
 
         for missing in sorted(told(sources["email.txt"]) - told(sources["email.html"])):
-            self.add("warning", f"{kind}/{locale}/email.html",
-                     f"email.txt tells the reader {missing} and email.html does not: "
-                     "the two parts of one email have drifted")
+            self.add(
+                "warning",
+                f"{kind}/{locale}/email.html",
+                f"email.txt tells the reader {missing} and email.html does not: "
+                "the two parts of one email have drifted",
+            )
 
     def check_text_outside_blocks(self, name: str, ast: nodes.Template) -> None:
         """In a template that extends the layout, only blocks reach the reader: text outside
@@ -306,17 +334,23 @@ class Linter:
             return
         for node in ast.body:
             if isinstance(node, nodes.Output) and any(
-                    isinstance(part, nodes.TemplateData) and part.data.strip()
-                    for part in node.nodes):
-                self.add("error", f"{name} line {node.lineno}", "text outside {% block %} never "
-                         "reaches the reader: move it inside a block")
+                isinstance(part, nodes.TemplateData) and part.data.strip() for part in node.nodes
+            ):
+                self.add(
+                    "error",
+                    f"{name} line {node.lineno}",
+                    "text outside {% block %} never reaches the reader: move it inside a block",
+                )
 
     def check_files_and_parts(self, kinds: set[str]) -> None:
         root = self.renderer.root
         for kind in (kind for kind in KINDS if kind in kinds):
             files = self.settings.files.get(kind, [])
-            locales = ([self.settings.default_locale] if kind in self.settings.internal_kinds
-                       else self.settings.locales)
+            locales = (
+                [self.settings.default_locale]
+                if kind in self.settings.internal_kinds
+                else self.settings.locales
+            )
             for locale in locales:
                 for file in files:
                     if not (root / kind / locale / file).is_file():
@@ -324,8 +358,9 @@ class Linter:
                         if resolved is None:
                             self.add("error", f"{kind}/{locale}/{file}", "missing, and no fallback")
                         else:
-                            self.add("warning", f"{kind}/{locale}/{file}",
-                                     f"missing; falls back to {resolved}")
+                            self.add(
+                                "warning", f"{kind}/{locale}/{file}", f"missing; falls back to {resolved}"
+                            )
                 sources = {
                     file: (root / resolved).read_text(encoding="utf-8")
                     for file in files
@@ -335,35 +370,42 @@ class Linter:
                 for body_file in ("email.txt", "email.html", "sms.txt"):
                     if body_file not in sources:
                         continue
-                    rules = (self.settings.required_sms if body_file == "sms.txt"
-                             else self.settings.required)
+                    rules = self.settings.required_sms if body_file == "sms.txt" else self.settings.required
                     for part in rules.get(kind, []):
                         if not _dotted_uses(sources[body_file], part):
-                            self.add("error", f"{kind}/{locale}/{body_file}",
-                                     f"a {kind.replace('_', ' ')} must carry {part}")
+                            self.add(
+                                "error",
+                                f"{kind}/{locale}/{body_file}",
+                                f"a {kind.replace('_', ' ')} must carry {part}",
+                            )
 
     def check_rendered(self, now: datetime, kinds: set[str]) -> None:
         for kind in (kind for kind in CUSTOMER_KINDS if kind in kinds):
             for persona, context in self.persona_contexts(kind, now):
                 for channel in ("email", "sms"):
                     try:
-                        rendered = self.renderer.render(kind, channel, persona.locale,
-                                                        persona.timezone, context,
-                                                        persona.plain_text_only)
+                        rendered = self.renderer.render(
+                            kind, channel, persona.locale, persona.timezone, context, persona.plain_text_only
+                        )
                     except TemplateProblem as exc:
-                        self.add("error", f"{exc.file}" + (f" line {exc.line}" if exc.line else ""),
-                                 f"persona {persona.key}: {exc.reason} (this message would not "
-                                 "be sent)")
+                        self.add(
+                            "error",
+                            f"{exc.file}" + (f" line {exc.line}" if exc.line else ""),
+                            f"persona {persona.key}: {exc.reason} (this message would not be sent)",
+                        )
                         continue
                     self.check_message(kind, channel, persona, context, rendered)
 
-    def check_message(self, kind: str, channel: str, persona: Persona, context: dict[str, Any],
-                      rendered: Rendered) -> None:
+    def check_message(
+        self, kind: str, channel: str, persona: Persona, context: dict[str, Any], rendered: Rendered
+    ) -> None:
         """One rendered message as its reader reads it: no empty value, its SMS budget, tone,
         one language, and (English email) reading ease."""
         files = ["sms.txt"] if channel == "sms" else ["subject.txt", "email.txt"]
-        where = " + ".join(self.renderer.resolve(kind, persona.locale, file)
-                           or f"{kind}/{persona.locale}/{file}" for file in files)
+        where = " + ".join(
+            self.renderer.resolve(kind, persona.locale, file) or f"{kind}/{persona.locale}/{file}"
+            for file in files
+        )
         texts = [rendered.text, rendered.subject or ""]
         if rendered.html is not None:
             # Tone rules read what the reader reads: the HTML part's text too.
@@ -371,31 +413,42 @@ class Linter:
             self.check_links(kind, persona, rendered.html, where)
         for text in texts:
             for shown in EMPTY_VALUE.findall(text):
-                self.add("error", where, f"persona {persona.key}: {shown!r} reaches "
-                         "the reader: a value that can be empty needs "
-                         "{% if ... %} around its sentence")
+                self.add(
+                    "error",
+                    where,
+                    f"persona {persona.key}: {shown!r} reaches "
+                    "the reader: a value that can be empty needs "
+                    "{% if ... %} around its sentence",
+                )
         if channel == "sms":
             self.check_sms_budget(kind, persona, rendered.text, where)
         self.check_tone(where, " ".join(texts), persona.key)
-        written_in = (self.renderer.resolve(kind, persona.locale, files[-1])
-                      or f"{kind}/{persona.locale}").split("/")[1]
+        written_in = (
+            self.renderer.resolve(kind, persona.locale, files[-1]) or f"{kind}/{persona.locale}"
+        ).split("/")[1]
         # The template's own words: names, subjects and agents' texts are the people's, in
         # whatever language they wrote them.
-        self.check_language(where, " ".join(texts), written_in, persona.key,
-                            value_words(context))
+        self.check_language(where, " ".join(texts), written_in, persona.key, value_words(context))
         if channel == "email" and persona.locale.startswith("en") and persona.key == "everyday":
             ease = textstat.flesch_reading_ease(rendered.text)
             if ease < self.settings.min_reading_ease:
-                self.add("warning", where, f"reading ease {ease:.0f} is below "
-                         f"{self.settings.min_reading_ease:.0f}; use shorter sentences")
+                self.add(
+                    "warning",
+                    where,
+                    f"reading ease {ease:.0f} is below "
+                    f"{self.settings.min_reading_ease:.0f}; use shorter sentences",
+                )
 
     def check_sms_budget(self, kind: str, persona: Persona, text: str, where: str) -> None:
         count, enc, units = segments(text)
         budget = self.settings.sms_budget(kind)
         if count > budget:
             advice = sms_advice(text, budget, self.source(kind, persona.locale, "sms.txt"))
-            self.add("error", where, f"persona {persona.key}: {count} segments "
-                     f"({units} {enc} units); budget {budget}{advice}")
+            self.add(
+                "error",
+                where,
+                f"persona {persona.key}: {count} segments ({units} {enc} units); budget {budget}{advice}",
+            )
 
     def check_links(self, kind: str, persona: Persona, html: str, where: str) -> None:
         name = self.renderer.resolve(kind, persona.locale, "email.html") or where
@@ -415,16 +468,21 @@ class Linter:
                     continue
                 for persona, context in self.persona_contexts(kind, now):
                     try:
-                        rendered = self.renderer.render(kind, plugin.name, locale,
-                                                        persona.timezone, context)
+                        rendered = self.renderer.render(kind, plugin.name, locale, persona.timezone, context)
                     except TemplateProblem as exc:
-                        self.add("error", f"{exc.file}" + (f" line {exc.line}" if exc.line else ""),
-                                 f"persona {persona.key}: {exc.reason} (the team would not be "
-                                 "told)")
+                        self.add(
+                            "error",
+                            f"{exc.file}" + (f" line {exc.line}" if exc.line else ""),
+                            f"persona {persona.key}: {exc.reason} (the team would not be told)",
+                        )
                         continue
                     for shown in EMPTY_VALUE.findall(rendered.text):
-                        self.add("error", name, f"persona {persona.key}: {shown!r} reaches the "
-                                 "team: a value that can be empty needs {% if ... %} around it")
+                        self.add(
+                            "error",
+                            name,
+                            f"persona {persona.key}: {shown!r} reaches the "
+                            "team: a value that can be empty needs {% if ... %} around it",
+                        )
 
     def check_optional_fields(self, now: datetime, kinds: set[str]) -> None:
         """Every kind rendered once with each field its context leaves optional absent (one
@@ -433,8 +491,9 @@ class Linter:
         every field present is reported by the other checks, not again here."""
         for kind in (kind for kind in KINDS if kind in kinds and kind in CONTEXTS):
             team = kind not in CUSTOMER_KINDS
-            channels = ([p.name for p in PLUGINS.values() if "team" in p.audiences] if team
-                        else ["email", "sms"])
+            channels = (
+                [p.name for p in PLUGINS.values() if "team" in p.audiences] if team else ["email", "sms"]
+            )
             for persona in self.one_persona_per_language(team):
                 base = sample_context(kind, persona, now, self.samples_for(persona))
                 locale = self.settings.default_locale if team else persona.locale
@@ -452,59 +511,76 @@ class Linter:
             first.setdefault(persona.locale, persona)
         return list(first.values())
 
-    def shown_problem(self, kind: str, channel: str, locale: str, persona: Persona,
-                      context: dict[str, Any]) -> tuple[str, str] | None:
+    def shown_problem(
+        self, kind: str, channel: str, locale: str, persona: Persona, context: dict[str, Any]
+    ) -> tuple[str, str] | None:
         """(where, what) if the message fails to render or shows an empty value; None if it
         reads well (or the channel has no template for the kind)."""
         where = self.renderer.resolve(kind, locale, template_parts(channel).text)
         if where is None:
             return None  # a team channel without this kind's template: check_team_channels
         try:
-            rendered = self.renderer.render(kind, channel, locale, persona.timezone, context,
-                                            persona.plain_text_only)
+            rendered = self.renderer.render(
+                kind, channel, locale, persona.timezone, context, persona.plain_text_only
+            )
         except TemplateProblem as exc:
-            return (f"{exc.file}" + (f" line {exc.line}" if exc.line else ""),
-                    f"this message fails: {exc.reason}. Wrap what reads it in {{% if ... %}} "
-                    "or give it a default")
-        for text in (rendered.text, rendered.subject or "",
-                     html_text(rendered.html) if rendered.html else ""):
+            return (
+                f"{exc.file}" + (f" line {exc.line}" if exc.line else ""),
+                f"this message fails: {exc.reason}. Wrap what reads it in {{% if ... %}} "
+                "or give it a default",
+            )
+        for text in (
+            rendered.text,
+            rendered.subject or "",
+            html_text(rendered.html) if rendered.html else "",
+        ):
             shown = EMPTY_VALUE.search(text)
             if shown:
-                return where, (f"{shown.group(0)!r} reaches the reader: wrap its sentence in "
-                               "{% if ... %}")
+                return where, (f"{shown.group(0)!r} reaches the reader: wrap its sentence in {{% if ... %}}")
         return None
 
-    def report_absent(self, kind: str, channel: str, locale: str, persona: Persona,
-                      context: dict[str, Any], field: str) -> None:
+    def report_absent(
+        self, kind: str, channel: str, locale: str, persona: Persona, context: dict[str, Any], field: str
+    ) -> None:
         problem = self.shown_problem(kind, channel, locale, persona, context)
         if problem is not None:
             where, what = problem
-            self.add("error", where, f"`{field}` can be absent (the contract leaves it "
-                     f"optional; docs/templates.md), and without it {what}")
+            self.add(
+                "error",
+                where,
+                f"`{field}` can be absent (the contract leaves it "
+                f"optional; docs/templates.md), and without it {what}",
+            )
 
     def persona_contexts(self, kind: str, now: datetime) -> list[tuple[Persona, dict[str, Any]]]:
         """Each persona with each sample context of the kind; a variant's name is added to
         the persona's key so a finding says which wording it is about."""
-        return [(persona.model_copy(update={"key": f"{persona.key}/{label}"}) if label
-                 else persona, context)
-                for persona in self.personas
-                for label, context in sample_contexts(kind, persona, now,
-                                                      self.samples_for(persona))]
+        return [
+            (persona.model_copy(update={"key": f"{persona.key}/{label}"}) if label else persona, context)
+            for persona in self.personas
+            for label, context in sample_contexts(kind, persona, now, self.samples_for(persona))
+        ]
 
     def source(self, kind: str, locale: str, file: str) -> str:
         name = self.renderer.resolve(kind, locale, file)
         return (self.renderer.root / name).read_text(encoding="utf-8") if name else ""
 
-    def check_language(self, where: str, text: str, written_in: str, persona: str,
-                       people_words: set[str]) -> None:
+    def check_language(
+        self, where: str, text: str, written_in: str, persona: str, people_words: set[str]
+    ) -> None:
         """A message is in one language, the engine's own words (defaults, dates) included."""
         language = written_in.replace("_", "-").split("-")[0]
-        for other, found in foreign_words(text, language, self.settings.language_markers,
-                                          people_words).items():
+        for other, found in foreign_words(
+            text, language, self.settings.language_markers, people_words
+        ).items():
             if found:
                 shown = ", ".join(f'"{word}"' for word in found[:6])
-                self.add("error", where, f"persona {persona}: words of {other!r} ({shown}) in a "
-                         f"message written in {language!r}: one message, one language")
+                self.add(
+                    "error",
+                    where,
+                    f"persona {persona}: words of {other!r} ({shown}) in a "
+                    f"message written in {language!r}: one message, one language",
+                )
 
     def check_tone(self, where: str, text: str, persona: str) -> None:
         lowered = text.lower()
@@ -546,10 +622,14 @@ def preview_command(config: Path, kind: str, out: Path) -> int:
             name = persona.key.replace("/", "--")  # a wording's file beside the persona's
             folder.mkdir(parents=True, exist_ok=True)
             try:
-                email = linter.renderer.render(each, "email", persona.locale, persona.timezone,
-                                               context, persona.plain_text_only)
-                sms = (linter.renderer.render(each, "sms", persona.locale, persona.timezone,
-                                              context) if each in CUSTOMER_KINDS else None)
+                email = linter.renderer.render(
+                    each, "email", persona.locale, persona.timezone, context, persona.plain_text_only
+                )
+                sms = (
+                    linter.renderer.render(each, "sms", persona.locale, persona.timezone, context)
+                    if each in CUSTOMER_KINDS
+                    else None
+                )
             except TemplateProblem as exc:
                 print(f"{each:<22} {persona.key:<13} not rendered: {exc}")
                 continue

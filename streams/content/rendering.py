@@ -81,8 +81,7 @@ def _formatted(style: str, moment: datetime, zone: Any, locale: str, fmt: str) -
         return format_time(moment, fmt, tzinfo=zone, locale=locale)
     if style == "date":
         return format_date(moment.astimezone(zone).date(), fmt, locale=locale)
-    day = format_datetime(moment, _skeleton_pattern("MMMMEEEEd", locale), tzinfo=zone,
-                          locale=locale)
+    day = format_datetime(moment, _skeleton_pattern("MMMMEEEEd", locale), tzinfo=zone, locale=locale)
     clock = format_time(moment, "short", tzinfo=zone, locale=locale)
     return f"{day}, {clock} ({_zone_name(moment, zone, locale)})"
 
@@ -98,8 +97,7 @@ def _zone_name(moment: datetime, zone: Any, locale: str) -> str:
 
 @pass_context
 def _fmt_datetime(ctx: Context, value: Any, fmt: str = "medium") -> str:
-    return _formatted("datetime", _as_datetime(value), ctx["_timezone"], str(ctx["_locale"]),
-                      fmt)
+    return _formatted("datetime", _as_datetime(value), ctx["_timezone"], str(ctx["_locale"]), fmt)
 
 
 @pass_context
@@ -126,8 +124,7 @@ def _fmt_day_time(ctx: Context, value: Any) -> str:
     moment, zone, locale = _as_datetime(value), ctx["_timezone"], str(ctx["_locale"])
     if _on_the_day_sent(ctx, moment):
         return _formatted("time", moment, zone, locale, "short")
-    return _formatted("datetime", moment, zone, locale, _skeleton_pattern(_day_time_skeleton(
-        locale), locale))
+    return _formatted("datetime", moment, zone, locale, _skeleton_pattern(_day_time_skeleton(locale), locale))
 
 
 def _on_the_day_sent(ctx: Context, moment: datetime) -> bool:
@@ -138,7 +135,7 @@ def _on_the_day_sent(ctx: Context, moment: datetime) -> bool:
 
 
 def _time_phrase(ctx: Context, value: Any, form: str) -> str:
-    """"By" or "to" a time, with the words each language puts around it: Spanish needs its
+    """ "By" or "to" a time, with the words each language puts around it: Spanish needs its
     article ("antes de las 13:00", "antes del mié a las 9:13", "a la 1:00"), French its "à"."""
     moment, zone, locale = _as_datetime(value), ctx["_timezone"], str(ctx["_locale"])
     language = locale.split("_")[0]
@@ -146,8 +143,7 @@ def _time_phrase(ctx: Context, value: Any, form: str) -> str:
     today = _on_the_day_sent(ctx, moment)
     clock = format_time(moment, "short", tzinfo=zone, locale=locale)
     # Spanish short weekdays read as words ("antes del mar": before the sea): the whole day.
-    day = format_datetime(moment, "EEEE" if language == "es" else "EEE", tzinfo=zone,
-                          locale=locale)
+    day = format_datetime(moment, "EEEE" if language == "es" else "EEE", tzinfo=zone, locale=locale)
     if language == "es":
         # "la 1:30", "las 13:30", and on a 12-hour clock "la 1:30 p. m."
         hour = local.hour % 12 or 12 if _twelve_hour(locale) else local.hour
@@ -218,7 +214,7 @@ def short_subject(text: str) -> str:
     push past the 998-character line limit: cut at a word, with an ellipsis."""
     if len(text) <= SUBJECT_LIMIT:
         return text
-    return (text[:SUBJECT_LIMIT - 1].rsplit(" ", 1)[0] or text[:SUBJECT_LIMIT - 1]) + "…"
+    return (text[: SUBJECT_LIMIT - 1].rsplit(" ", 1)[0] or text[: SUBJECT_LIMIT - 1]) + "…"
 
 
 def sentence(value: Any) -> str:
@@ -258,15 +254,17 @@ MAX_RANGE = 1000
 def bounded_range(*args: int) -> range:
     numbers = range(*args)
     if len(numbers) > MAX_RANGE:
-        raise OverflowError(f"range() of {len(numbers)} numbers; a template may loop at most "
-                            f"{MAX_RANGE} times")
+        raise OverflowError(
+            f"range() of {len(numbers)} numbers; a template may loop at most {MAX_RANGE} times"
+        )
     return numbers
 
 
 # The escape each channel's own template file asks for, by file name (slack.txt: Slack's
 # control characters in every printed value).
-_ESCAPES = {plugin.parts.text: plugin.parts.escape for plugin in PLUGINS.values()
-            if plugin.parts.escape is not None}
+_ESCAPES = {
+    plugin.parts.text: plugin.parts.escape for plugin in PLUGINS.values() if plugin.parts.escape is not None
+}
 
 
 @pass_context
@@ -292,11 +290,19 @@ class Renderer:
         # A message needs no long loops: a bounded range keeps a slip ({% for i in
         # range(99999) %} nested) from holding a worker, lint or the studio for minutes.
         self.env.globals["range"] = bounded_range
-        self.env.filters.update(text_direction=text_direction, datetime=_fmt_datetime,
-                                time=_fmt_time, date=_fmt_date,
-                                when=_fmt_when, day_time=_fmt_day_time,
-                                by_time=_fmt_by_time, to_time=_fmt_to_time, one_line=one_line,
-                                sentence=sentence, when_in=_fmt_when_in)
+        self.env.filters.update(
+            text_direction=text_direction,
+            datetime=_fmt_datetime,
+            time=_fmt_time,
+            date=_fmt_date,
+            when=_fmt_when,
+            day_time=_fmt_day_time,
+            by_time=_fmt_by_time,
+            to_time=_fmt_to_time,
+            one_line=one_line,
+            sentence=sentence,
+            when_in=_fmt_when_in,
+        )
         self._resolved: dict[tuple[str, str, str], tuple[float, str | None]] = {}
 
     # ------------------------------------------------------------ lookup
@@ -330,13 +336,22 @@ class Renderer:
 
     def locales_by_kind(self) -> dict[str, tuple[str, ...]]:
         """The locale folders each message kind has templates in."""
-        return {kind: tuple(sorted(folder.name for folder in (self.root / kind).iterdir()
-                                   if folder.is_dir() and any(folder.iterdir())))
-                for kind in KINDS if (self.root / kind).is_dir()}
+        return {
+            kind: tuple(
+                sorted(
+                    folder.name
+                    for folder in (self.root / kind).iterdir()
+                    if folder.is_dir() and any(folder.iterdir())
+                )
+            )
+            for kind in KINDS
+            if (self.root / kind).is_dir()
+        }
 
     def template_names(self) -> list[str]:
         return sorted(
-            str(path.relative_to(self.root)) for path in self.root.rglob("*")
+            str(path.relative_to(self.root))
+            for path in self.root.rglob("*")
             if path.is_file() and path.suffix in (".txt", ".html")
         )
 
@@ -385,14 +400,22 @@ class Renderer:
             raise TemplateProblem(name, None, f"includes a missing template {exc.name}") from exc
         except TemplateError as exc:
             line = _template_line(exc, name)
-            raise TemplateProblem(name, line, plain_words(
-                str(exc), context, self._source_line(name, line))) from exc
+            raise TemplateProblem(
+                name, line, plain_words(str(exc), context, self._source_line(name, line))
+            ) from exc
         # A filter's or an expression's error is the template's problem, never a crash.
         except (TypeError, ValueError, LookupError, AttributeError, ArithmeticError) as exc:
             raise TemplateProblem(name, _template_line(exc, name), str(exc)) from exc
 
-    def render(self, kind: str, channel: str, locale: str, timezone: str,
-               context: dict[str, Any], plain_text_only: bool = False) -> Rendered:
+    def render(
+        self,
+        kind: str,
+        channel: str,
+        locale: str,
+        timezone: str,
+        context: dict[str, Any],
+        plain_text_only: bool = False,
+    ) -> Rendered:
         hashes: dict[str, str] = {}
         context = completed_context(kind, context)
 
@@ -400,8 +423,9 @@ class Renderer:
             name = self.resolve(kind, locale, file)
             if name is None:
                 if required:
-                    raise TemplateProblem(f"{kind}/{locale}/{file}", None,
-                                          "template missing for this kind and locale")
+                    raise TemplateProblem(
+                        f"{kind}/{locale}/{file}", None, "template missing for this kind and locale"
+                    )
                 return None
             text = self.render_file(name, context, locale, timezone)
             hashes[name] = self.content_hash(name)
@@ -413,8 +437,7 @@ class Renderer:
             return Rendered(subject=None, text=text, html=None, template_hashes=hashes)
         subject = short_subject(one_line(one(parts.subject) or "")) if parts.subject else None
         text = _tidy_text(one(parts.text) or "")
-        html = (None if plain_text_only or parts.html is None
-                else one(parts.html, required=False))
+        html = None if plain_text_only or parts.html is None else one(parts.html, required=False)
         return Rendered(subject=subject, text=text, html=html, template_hashes=hashes)
 
 
@@ -430,8 +453,9 @@ def completed_context(kind: str, context: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise TemplateProblem(f"{kind} context", None,
-                              f"{where}: {first['msg']} (see docs/templates.md)") from None
+        raise TemplateProblem(
+            f"{kind} context", None, f"{where}: {first['msg']} (see docs/templates.md)"
+        ) from None
 
 
 _MISSING_ATTRIBUTE = re.compile(r"'dict object' has no attribute '(\w+)'")
@@ -444,8 +468,11 @@ def plain_words(message: str, context: dict[str, Any] | None = None, source: str
     missing = _MISSING_ATTRIBUTE.search(message)
     if missing and context is not None:
         name = missing.group(1)
-        owners = {owner for owner in re.findall(rf"\b(\w+)\s*\.\s*{re.escape(name)}\b", source)
-                  if isinstance(context.get(owner), dict)}
+        owners = {
+            owner
+            for owner in re.findall(rf"\b(\w+)\s*\.\s*{re.escape(name)}\b", source)
+            if isinstance(context.get(owner), dict)
+        }
         objects = [context[owner] for owner in owners] if owners else list(context.values())
         known = sorted({key for value in objects if isinstance(value, dict) for key in value})
         near = difflib.get_close_matches(name, known, n=1, cutoff=0.4)
@@ -453,8 +480,10 @@ def plain_words(message: str, context: dict[str, Any] | None = None, source: str
         where = f" in `{sorted(owners)[0]}`" if len(owners) == 1 else " here"
         return f"there is no `{name}`{where}{hint} (docs/templates.md lists what there is)"
     if "expected token 'end of print statement'" in message:
-        return ("a {{ ... }} holds one value: a filter needs a `|` before it, or a `}}` is "
-                f"missing ({message})")
+        return (
+            "a {{ ... }} holds one value: a filter needs a `|` before it, or a `}}` is "
+            f"missing ({message})"
+        )
     if "Unexpected end of template" in message:
         return f"a block is opened and never closed: add its {{% end... %}} ({message})"
     return message

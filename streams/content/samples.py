@@ -67,16 +67,18 @@ SAMPLE_NOW = datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
 PROMISE_VARIANTS: dict[str, dict[str, Any]] = {
     "first-reply": {"promise": {"first_reply": True, "what": None, "id": "first-reply"}},
     # The customer wrote again after a public reply: "a reply", not "a first reply".
-    "follow-up": {"promise": {"first_reply": True, "follow_up": True, "what": None,
-                              "id": "first-reply"}},
+    "follow-up": {"promise": {"first_reply": True, "follow_up": True, "what": None, "id": "first-reply"}},
     "next-update": {"promise": {"next_update": True, "what": None, "id": "next-update"}},
-    "last-holding": {"promise": {"next_update": True, "what": None, "id": "next-update"},
-                     "next_update": None},
+    "last-holding": {
+        "promise": {"next_update": True, "what": None, "id": "next-update"},
+        "next_update": None,
+    },
 }
 
 
-def sample_contexts(kind: str, persona: Persona, now: datetime,
-                    samples: SampleTexts | None = None) -> list[tuple[str, dict[str, Any]]]:
+def sample_contexts(
+    kind: str, persona: Persona, now: datetime, samples: SampleTexts | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """The sample context, and a variant for each other wording its kind's templates have."""
     base = sample_context(kind, persona, now, samples)
     variants = [("", base)]
@@ -93,20 +95,32 @@ Variants = list[tuple[str, dict[str, Any]]]
 def _first_reply_wordings(kind: str, base: dict[str, Any]) -> Variants:
     """With no milestone on the ticket, the template words the first reply itself."""
     due = base["next_milestone"]["due_at"]
-    return [(label, {**base, "next_milestone": {"text": None, "first_reply": True,
-                                                "follow_up": follow_up, "due_at": due}})
-            for label, follow_up in (("no-milestone", False), ("follow-up", True))]
+    return [
+        (
+            label,
+            {
+                **base,
+                "next_milestone": {"text": None, "first_reply": True, "follow_up": follow_up, "due_at": due},
+            },
+        )
+        for label, follow_up in (("no-milestone", False), ("follow-up", True))
+    ]
 
 
 def _two_options(kind: str, base: dict[str, Any]) -> Variants:
     """Two options, no deadline, no intro, no links (no public address configured), and the
     choice as the contract allows it: no trade-off, no timeline (both optional)."""
     offer = base["offer"]
-    plain = {**offer, "count": 2, "intro": None,
-             "choose_by": offer["choose_by"] if kind == "options_unanswered" else None,
-             "options": [{**offer["options"][0], "link": None},
-                         {**offer["options"][1], "link": None, "tradeoff": None,
-                          "timeline": None}]}
+    plain = {
+        **offer,
+        "count": 2,
+        "intro": None,
+        "choose_by": offer["choose_by"] if kind == "options_unanswered" else None,
+        "options": [
+            {**offer["options"][0], "link": None},
+            {**offer["options"][1], "link": None, "tradeoff": None, "timeline": None},
+        ],
+    }
     bare = {**base["chosen"], "tradeoff": None, "timeline": None} if "chosen" in base else None
     variants = [("two-options", {**base, "offer": plain, **({"chosen": bare} if bare else {})})]
     if "changed_from" in base:
@@ -115,20 +129,32 @@ def _two_options(kind: str, base: dict[str, Any]) -> Variants:
 
 
 def _first_promise(kind: str, base: dict[str, Any]) -> Variants:
-    promised = {"by": "Sam Reyes-Villanueva", "due_at": base["next_milestone"]["due_at"],
-                "text": base["next_milestone"]["text"]}
-    return [("first-promise", {**base, "milestone": {**base["milestone"], "text": ""},
-                               "promised": promised})]
+    promised = {
+        "by": "Sam Reyes-Villanueva",
+        "due_at": base["next_milestone"]["due_at"],
+        "text": base["next_milestone"]["text"],
+    }
+    return [("first-promise", {**base, "milestone": {**base["milestone"], "text": ""}, "promised": promised})]
 
 
 def _new_owner(kind: str, base: dict[str, Any]) -> Variants:
-    return [("new-owner", {**base, "owner": {**base["owner"], "new": True},
-                           "transfers": {"count": 1, "acknowledge": False}})]
+    return [
+        (
+            "new-owner",
+            {
+                **base,
+                "owner": {**base["owner"], "new": True},
+                "transfers": {"count": 1, "acknowledge": False},
+            },
+        )
+    ]
 
 
 def _no_question(kind: str, base: dict[str, Any]) -> Variants:
-    return [("no-links", {**base, "feedback": {"scale": 5, "links": None}}),
-            ("no-question", {**base, "feedback": None})]
+    return [
+        ("no-links", {**base, "feedback": {"scale": 5, "links": None}}),
+        ("no-question", {**base, "feedback": None}),
+    ]
 
 
 def _promise_wordings(base: dict[str, Any]) -> Variants:
@@ -156,28 +182,47 @@ VARIANTS: dict[str, tuple[Callable[[str, dict[str, Any]], Variants], ...]] = {
 def sample_offer(due: str) -> dict[str, Any]:
     """Three options with long links, and the one chosen: the longest an offer gets."""
     return {
-        "offer": {"id": "O-1", "count": 3, "choose_by": due,
-                  "intro": "The blender you ordered is out of stock until the 12th.",
-                  "options": [
-                      {"number": 1, "label": "Wait for the same model",
-                       "tradeoff": "no extra cost", "timeline": "ships on the 12th",
-                       "link": f"https://heard.example.com/r/{'x' * 119}1"},
-                      {"number": 2, "label": "Take the newer model now",
-                       "tradeoff": "same price, a different colour",
-                       "timeline": "arrives in two days",
-                       "link": f"https://heard.example.com/r/{'x' * 119}2"},
-                      {"number": 3, "label": "A full refund",
-                       "tradeoff": "you keep nothing",
-                       "timeline": "back on your card in 3 to 5 working days",
-                       "link": f"https://heard.example.com/r/{'x' * 119}3"}]},
-        "chosen": {"number": 2, "label": "Take the newer model now",
-                   "tradeoff": "same price, a different colour",
-                   "timeline": "arrives in two days"},
+        "offer": {
+            "id": "O-1",
+            "count": 3,
+            "choose_by": due,
+            "intro": "The blender you ordered is out of stock until the 12th.",
+            "options": [
+                {
+                    "number": 1,
+                    "label": "Wait for the same model",
+                    "tradeoff": "no extra cost",
+                    "timeline": "ships on the 12th",
+                    "link": f"https://heard.example.com/r/{'x' * 119}1",
+                },
+                {
+                    "number": 2,
+                    "label": "Take the newer model now",
+                    "tradeoff": "same price, a different colour",
+                    "timeline": "arrives in two days",
+                    "link": f"https://heard.example.com/r/{'x' * 119}2",
+                },
+                {
+                    "number": 3,
+                    "label": "A full refund",
+                    "tradeoff": "you keep nothing",
+                    "timeline": "back on your card in 3 to 5 working days",
+                    "link": f"https://heard.example.com/r/{'x' * 119}3",
+                },
+            ],
+        },
+        "chosen": {
+            "number": 2,
+            "label": "Take the newer model now",
+            "tradeoff": "same price, a different colour",
+            "timeline": "arrives in two days",
+        },
     }
 
 
-def sample_context(kind: str, persona: Persona, now: datetime,
-                   samples: SampleTexts | None = None) -> dict[str, Any]:
+def sample_context(
+    kind: str, persona: Persona, now: datetime, samples: SampleTexts | None = None
+) -> dict[str, Any]:
     """Worst-case but realistic values: long subject, long milestone, a far due time."""
     due = (now + timedelta(hours=27, minutes=45)).isoformat()
     context: dict[str, Any] = {
@@ -195,9 +240,11 @@ def sample_context(kind: str, persona: Persona, now: datetime,
         context["ticket"]["subject"] = samples.subject
         context["milestone"]["text"] = samples.milestone
         context["next_milestone"]["text"] = samples.next_step
-        context["summary"] = {"what_happened": samples.what_happened,
-                              "what_changed": samples.what_changed,
-                              "prevention": samples.prevention}
+        context["summary"] = {
+            "what_happened": samples.what_happened,
+            "what_changed": samples.what_changed,
+            "prevention": samples.prevention,
+        }
         context["promise"]["what"] = samples.promise
         context["concern"] = samples.concern
     return {key: value for key, value in context.items() if key in context_keys(kind)}
@@ -207,17 +254,29 @@ def _people(persona: Persona, due: str) -> dict[str, Any]:
     """The reader (as the team's messages see them too: their zone, needs, language), the
     agent and owner, and what became of the reader's messages."""
     return {
-        "customer": {"timezone": persona.timezone, "language": persona.locale, "role": "customer",
-                     "plain_text_only": persona.plain_text_only,
-                     "quiet_hours": {"start": "21:00", "end": "08:00"}, **persona.customer,
-                     **object_pronouns(persona.customer.get("pronouns"))},  # "her time"
+        "customer": {
+            "timezone": persona.timezone,
+            "language": persona.locale,
+            "role": "customer",
+            "plain_text_only": persona.plain_text_only,
+            "quiet_hours": {"start": "21:00", "end": "08:00"},
+            **persona.customer,
+            **object_pronouns(persona.customer.get("pronouns")),
+        },  # "her time"
         "agent": {"name": "Sam Reyes-Villanueva"},
         "owner": {"name": "Sam Reyes-Villanueva", "new": False},
         "transfers": {"count": 3, "acknowledge": True},
-        "holding": {"status": "deferred", "until": due, "reason": "the customer's quiet hours",
-                    "channel": persona.channel},
-        "undelivered": {"kind": "acknowledgment", "channel": persona.channel,
-                        "reason": f"the recipient withdrew {persona.channel} consent"},
+        "holding": {
+            "status": "deferred",
+            "until": due,
+            "reason": "the customer's quiet hours",
+            "channel": persona.channel,
+        },
+        "undelivered": {
+            "kind": "acknowledgment",
+            "channel": persona.channel,
+            "reason": f"the recipient withdrew {persona.channel} consent",
+        },
     }
 
 
@@ -225,22 +284,37 @@ def _the_ticket(now: datetime, due: str) -> dict[str, Any]:
     """The ticket's story: its subject, the concern, a milestone, the next one, a promise,
     the summary and the closure's question."""
     return {
-        "ticket": {"id": "ZD-2026-0004815162", "status": "open",
-                   "subject": "Order 88412-B arrived damaged and the replacement was "
-                              "charged twice to my card ending 4242"},
+        "ticket": {
+            "id": "ZD-2026-0004815162",
+            "status": "open",
+            "subject": "Order 88412-B arrived damaged and the replacement was "
+            "charged twice to my card ending 4242",
+        },
         "concern": "that the replacement will not arrive before your daughter's birthday",
-        "milestone": {"text": "We found your parcel at the regional depot and asked the courier "
-                              "for a priority redelivery tomorrow morning.",
-                      "at": now.isoformat(), "status": "in_progress"},
-        "next_milestone": {"text": "a confirmed delivery slot from the courier", "due_at": due,
-                           "follow_up": False},
+        "milestone": {
+            "text": "We found your parcel at the regional depot and asked the courier "
+            "for a priority redelivery tomorrow morning.",
+            "at": now.isoformat(),
+            "status": "in_progress",
+        },
+        "next_milestone": {
+            "text": "a confirmed delivery slot from the courier",
+            "due_at": due,
+            "follow_up": False,
+        },
         "moved": None,
         "promised": None,
-        "promise": {"id": "P-1", "what": "Confirm the delivery slot with the courier",
-                    "customer_text": "a confirmed delivery slot from the courier",
-                    "due_at": due, "agent_name": "Sam Reyes-Villanueva",
-                    "outside_team_hours": False, "first_reply": False, "next_update": False,
-                    "follow_up": False},
+        "promise": {
+            "id": "P-1",
+            "what": "Confirm the delivery slot with the courier",
+            "customer_text": "a confirmed delivery slot from the courier",
+            "due_at": due,
+            "agent_name": "Sam Reyes-Villanueva",
+            "outside_team_hours": False,
+            "first_reply": False,
+            "next_update": False,
+            "follow_up": False,
+        },
         "next_update": {"due_at": (now + timedelta(days=3, hours=2, minutes=45)).isoformat()},
         "summary": {
             "what_happened": "Your parcel was mis-sorted at the depot and sat there two days.",
@@ -248,6 +322,8 @@ def _the_ticket(now: datetime, due: str) -> dict[str, Any]:
             "prevention": "Parcels that miss their first sort are now rescanned within hours.",
         },
         # One signed link a score, as real ones are (each its own token), as long as them.
-        "feedback": {"scale": 5, "links": {str(n): f"https://heard.example.com/r/{'x' * 119}{n}"
-                                           for n in range(1, 6)}},
+        "feedback": {
+            "scale": 5,
+            "links": {str(n): f"https://heard.example.com/r/{'x' * 119}{n}" for n in range(1, 6)},
+        },
     }

@@ -150,8 +150,9 @@ class PromiseView(Part):
     id: str
     due_at: str
     # The agent's task line, for the team; the customer reads `customer_text`.
-    what: str | None = only_when("an agent's promise (not promise.first_reply, "
-                                 "promise.next_update or promise.follow_up)")
+    what: str | None = only_when(
+        "an agent's promise (not promise.first_reply, promise.next_update or promise.follow_up)"
+    )
     customer_text: str | None = None
     agent_name: str | None = None
     outside_team_hours: bool = False

@@ -44,12 +44,16 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 # directional marks, zero-width space, word joiner, BOM. They are removed from every text
 # (a name or subject cannot then pose as `Invoice <RLO>fdp.exe`). ZWJ and ZWNJ stay: Persian
 # and Indic names and emoji sequences are spelled with them.
-_INVISIBLE = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                                    "\u200e\u200f\u061c\u200b\u2060\ufeff\u180e"
-                                    "\u115f\u1160\u3164\uffa0"))
+_INVISIBLE = dict.fromkeys(
+    map(
+        ord,
+        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+        "\u200e\u200f\u061c\u200b\u2060\ufeff\u180e"
+        "\u115f\u1160\u3164\uffa0",
+    )
+)
 # Control characters (C0 but tab and newline, DEL, C1) are removed too: none is text.
-_CONTROLS = dict.fromkeys([*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20), 0x7f,
-                           *range(0x80, 0xa0)])
+_CONTROLS = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0)])
 _STRIP = {**_INVISIBLE, **_CONTROLS}
 
 
@@ -60,9 +64,9 @@ class Strict(BaseModel):
 def _utc(value: datetime) -> datetime:
     # The year is checked before any conversion: converting year 1 or 9999 can overflow.
     if not EARLIEST.year - 1 <= value.year <= LATEST.year or not (
-            EARLIEST <= (utc := value.astimezone(UTC)) < LATEST):
-        raise ValueError(f"outside the accepted window {EARLIEST:%Y-%m-%d} to "
-                         f"{LATEST:%Y-%m-%d} (UTC)")
+        EARLIEST <= (utc := value.astimezone(UTC)) < LATEST
+    ):
+        raise ValueError(f"outside the accepted window {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)")
     return utc
 
 
@@ -75,8 +79,7 @@ def clean_text(value: str) -> str:
     """Text as a reader will see it: no control or invisible reordering characters."""
     cleaned = value.translate(_STRIP).strip()
     if value and not cleaned:
-        raise ValueError("nothing readable is left once control and invisible characters "
-                         "are removed")
+        raise ValueError("nothing readable is left once control and invisible characters are removed")
     return cleaned
 
 
@@ -92,13 +95,17 @@ def email_address(value: str) -> str:
     """An address every SMTP server takes: ASCII local part (heard does not use SMTPUTF8),
     a domain in its ASCII (punycode) form, nothing that could read as a second header."""
     if not _ADDRESS.fullmatch(value) or any(char in value for char in ":()[]\\"):
-        raise ValueError("not an email address heard can send to (one @; no spaces, quotes, "
-                         "angle brackets, colons, brackets, commas, semicolons or control "
-                         "characters)")
+        raise ValueError(
+            "not an email address heard can send to (one @; no spaces, quotes, "
+            "angle brackets, colons, brackets, commas, semicolons or control "
+            "characters)"
+        )
     local, _, domain = value.rpartition("@")
     if not local.isascii():
-        raise ValueError("the part before @ is not ASCII: heard sends without SMTPUTF8, so "
-                         "such an address cannot be written to")
+        raise ValueError(
+            "the part before @ is not ASCII: heard sends without SMTPUTF8, so "
+            "such an address cannot be written to"
+        )
     try:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError as exc:
@@ -106,8 +113,11 @@ def email_address(value: str) -> str:
     return f"{local}@{ascii_domain}"
 
 
-EmailAddress = Annotated[str, Field(max_length=254, json_schema_extra={"pattern": f"^{_ADDRESS.pattern}$"}),
-                         AfterValidator(email_address)]
+EmailAddress = Annotated[
+    str,
+    Field(max_length=254, json_schema_extra={"pattern": f"^{_ADDRESS.pattern}$"}),
+    AfterValidator(email_address),
+]
 
 
 def normalise_phone(value: str, region: str | None = None) -> str:
@@ -115,8 +125,10 @@ def normalise_phone(value: str, region: str | None = None) -> str:
     canonical event's number) the number must carry its country code: heard does not guess
     a customer's country. A connector passes the configured `connectors.default_region`."""
     if region is None and not value.strip().startswith("+"):
-        raise ValueError("not in international form: start it with + and the country code "
-                         "(E.164); heard does not guess the country")
+        raise ValueError(
+            "not in international form: start it with + and the country code "
+            "(E.164); heard does not guess the country"
+        )
     try:
         parsed = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:
@@ -383,9 +395,22 @@ class TimerDue(EventBase):
 
 # The one list of event types: a model added here reaches the contract, the JSON Schemas
 # and the policy's `dispatch` (a mypy error there until it is handled).
-PublicEvent = (TicketCreated | CustomerMessage | AgentReply | StatusChanged | Assigned
-               | CheckpointPromised | Resolved | Reopened | Closed | OptionsOffered | OptionChosen
-               | FeedbackGiven | ContactsUpdated | PreferencesUpdated)
+PublicEvent = (
+    TicketCreated
+    | CustomerMessage
+    | AgentReply
+    | StatusChanged
+    | Assigned
+    | CheckpointPromised
+    | Resolved
+    | Reopened
+    | Closed
+    | OptionsOffered
+    | OptionChosen
+    | FeedbackGiven
+    | ContactsUpdated
+    | PreferencesUpdated
+)
 # Only heard writes these, on its own timers topic; producers of ticket-events cannot.
 InternalEvent = TimerDue | ForgetRequested
 Event = PublicEvent | InternalEvent
@@ -422,8 +447,9 @@ def parse_event(raw: bytes | str, *, internal: bool = False, max_bytes: int = 65
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidEvent(f"not JSON: {exc}") from exc
     except ValueError as exc:  # Python refuses to read integers of thousands of digits
-        raise InvalidEvent(f"not an event: a number of more than "
-                           f"{sys.get_int_max_str_digits()} digits") from exc
+        raise InvalidEvent(
+            f"not an event: a number of more than {sys.get_int_max_str_digits()} digits"
+        ) from exc
     if not isinstance(obj, dict):
         raise InvalidEvent("an event must be a JSON object")
     if _depth_exceeds(obj, MAX_DEPTH):
@@ -448,8 +474,7 @@ def _depth_exceeds(root: Any, limit: int) -> bool:
         if depth > limit:
             return True
         children = node.values() if isinstance(node, dict) else node
-        pending.extend((child, depth + 1) for child in children
-                       if isinstance(child, dict | list))
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
 
 

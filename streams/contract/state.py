@@ -18,9 +18,17 @@ NOTIFICATION_NAMESPACE = uuid.UUID("5b0c4d2e-8f7a-4f5e-9a51-6b3f0d6c9e11")
 SEEN_EVENTS_KEPT = 512
 
 Kind = Literal[
-    "acknowledgment", "milestone_update", "closure_summary", "options", "option_confirmed",
-    "checkpoint_holding", "checkpoint_nudge", "checkpoint_escalation", "customer_unreachable",
-    "options_answered", "options_unanswered",
+    "acknowledgment",
+    "milestone_update",
+    "closure_summary",
+    "options",
+    "option_confirmed",
+    "checkpoint_holding",
+    "checkpoint_nudge",
+    "checkpoint_escalation",
+    "customer_unreachable",
+    "options_answered",
+    "options_unanswered",
 ]
 Audience = Literal["customer", "agent", "lead"]
 
@@ -29,11 +37,22 @@ def reader_of(kind: Kind) -> Literal["customer", "team"]:
     """Who reads a kind of message. A kind added to `Kind` without a case here is a mypy
     error (assert_never): rendering, lint and the studio sort kinds by this."""
     match kind:
-        case ("acknowledgment" | "milestone_update" | "closure_summary" | "checkpoint_holding"
-              | "options" | "option_confirmed"):
+        case (
+            "acknowledgment"
+            | "milestone_update"
+            | "closure_summary"
+            | "checkpoint_holding"
+            | "options"
+            | "option_confirmed"
+        ):
             return "customer"
-        case ("checkpoint_nudge" | "checkpoint_escalation" | "customer_unreachable"
-              | "options_answered" | "options_unanswered"):
+        case (
+            "checkpoint_nudge"
+            | "checkpoint_escalation"
+            | "customer_unreachable"
+            | "options_answered"
+            | "options_unanswered"
+        ):
             return "team"
         case _:
             assert_never(kind)
@@ -55,8 +74,9 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def notification_id(ticket_id: str, kind: str, trigger_event_id: str, channel: str,
-                    audience: str = "customer") -> str:
+def notification_id(
+    ticket_id: str, kind: str, trigger_event_id: str, channel: str, audience: str = "customer"
+) -> str:
     """Deterministic id: the same decision always yields the same id, on any worker."""
     name = f"{ticket_id}|{kind}|{trigger_event_id}|{audience}|{channel}"
     return str(uuid.uuid5(NOTIFICATION_NAMESPACE, name))
@@ -94,8 +114,7 @@ class Decision(Model):
     event_id: str
     event_type: str
     at: datetime
-    outcome: Literal["send", "schedule", "defer", "skip", "suppress", "cancel", "record",
-                     "erase"]
+    outcome: Literal["send", "schedule", "defer", "skip", "suppress", "cancel", "record", "erase"]
     kind: str | None = None
     channel: str | None = None
     notification_id: str | None = None
@@ -303,8 +322,7 @@ class TicketState(Model):
         private = self.__pydantic_private__
         assert private is not None  # pydantic fills it for every model with private attributes
         cached = private.get("_seen")
-        if cached is None or cached[0] != id(self) or cached[1] is not ids \
-                or len(cached[2]) != len(ids):
+        if cached is None or cached[0] != id(self) or cached[1] is not ids or len(cached[2]) != len(ids):
             cached = private["_seen"] = (id(self), ids, set(ids))
         return cached[2]
 
@@ -319,7 +337,7 @@ class TicketState(Model):
         kept = [*old, event_id][-SEEN_EVENTS_KEPT:]
         self.seen_event_ids = kept
         seen.add(event_id)
-        seen.difference_update(old[:len(old) + 1 - len(kept)])
+        seen.difference_update(old[: len(old) + 1 - len(kept)])
         assert self.__pydantic_private__ is not None
         self.__pydantic_private__["_seen"] = (id(self), kept, seen)
 
@@ -327,8 +345,7 @@ class TicketState(Model):
         # The fields only: the seen-set above is a cache of one of them.
         if not isinstance(other, TicketState):
             return NotImplemented  # Python's "not comparable here": the other side is asked
-        return (self.__dict__ == other.__dict__
-                and self.__pydantic_extra__ == other.__pydantic_extra__)
+        return self.__dict__ == other.__dict__ and self.__pydantic_extra__ == other.__pydantic_extra__
 
     __hash__ = None  # type: ignore[assignment]  # mutable, as every pydantic model
 

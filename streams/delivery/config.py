@@ -142,8 +142,7 @@ FILES: dict[str, type[Frozen]] = {
 }
 
 
-def load_settings(config_dir: str | Path | None = None,
-                  environ: dict[str, str] | None = None) -> Settings:
+def load_settings(config_dir: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Load every known file of the config folder; missing files take defaults."""
     env = dict(os.environ if environ is None else environ)
     folder = Path(config_dir or env.get("HEARD_CONFIG_DIR", "config"))

@@ -36,8 +36,7 @@ RETRY_SECONDS = 2.0
 ConsentChannel = Literal["email", "sms"]
 
 # Twilio's documented opt-out and opt-in keywords (Advanced Opt-Out defaults).
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT",
-                        "REVOKE"})
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 
 
@@ -71,9 +70,16 @@ class ConsentUpdate:
         return f"{self.channel}:{self.address}"
 
     def to_json(self) -> bytes:
-        return json.dumps({"channel": self.channel, "address": self.address,
-                           "allowed": self.allowed, "at": self.at.isoformat(),
-                           "source": self.source, "handled": list(self.handled)}).encode()
+        return json.dumps(
+            {
+                "channel": self.channel,
+                "address": self.address,
+                "allowed": self.allowed,
+                "at": self.at.isoformat(),
+                "source": self.source,
+                "handled": list(self.handled),
+            }
+        ).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> ConsentUpdate:
@@ -85,8 +91,14 @@ class ConsentUpdate:
         if at.tzinfo is None:
             raise ValueError("consent time must carry a timezone")
         handled = tuple(str(item) for item in data.get("handled", []))[:HANDLED_IDS_KEPT]
-        return cls(channel, str(data["address"]), bool(data["allowed"]), at.astimezone(UTC),
-                   str(data.get("source", "")), handled)
+        return cls(
+            channel,
+            str(data["address"]),
+            bool(data["allowed"]),
+            at.astimezone(UTC),
+            str(data.get("source", "")),
+            handled,
+        )
 
 
 class ConsentLedger:
@@ -96,8 +108,7 @@ class ConsentLedger:
         self._entries: dict[str, ConsentUpdate] = {}
         self.ready = asyncio.Event()
         # One change at a time per address (`change_consent`); a lock lives while in use.
-        self._changing: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary())
+        self._changing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def changing(self, key: str) -> asyncio.Lock:
         """The lock that serialises changes of one address's consent in this process."""
@@ -133,9 +144,16 @@ class ConsentLedger:
 Publish = Callable[[bytes, bytes], Awaitable[None]]
 
 
-async def change_consent(ledger: ConsentLedger, publish: Publish, clock: Callable[[], datetime],
-                         channel: ConsentChannel, address: str, allowed: bool, source: str,
-                         message_ids: tuple[str, ...] = ()) -> ConsentUpdate | None:
+async def change_consent(
+    ledger: ConsentLedger,
+    publish: Publish,
+    clock: Callable[[], datetime],
+    channel: ConsentChannel,
+    address: str,
+    allowed: bool,
+    source: str,
+    message_ids: tuple[str, ...] = (),
+) -> ConsentUpdate | None:
     """Record a STOP or START (or a provider's refusal): None when one of `message_ids` was
     applied before (a provider's retry or a replay), the update otherwise.
 
@@ -158,8 +176,7 @@ async def change_consent(ledger: ConsentLedger, publish: Publish, clock: Callabl
         return update
 
 
-async def follow(ledger: ConsentLedger, engine: EngineSettings, topic: str,
-                 stop: asyncio.Event) -> None:
+async def follow(ledger: ConsentLedger, engine: EngineSettings, topic: str, stop: asyncio.Event) -> None:
     """Read the whole consent topic, mark the ledger ready at its end, then keep following.
 
     No consumer group: every worker reads every partition from the beginning.
@@ -196,18 +213,23 @@ async def follow(ledger: ConsentLedger, engine: EngineSettings, topic: str,
         await consumer.stop()
 
 
-
-async def keep_following(ledger: ConsentLedger, engine: EngineSettings, topic: str,
-                         stop: asyncio.Event) -> None:
+async def keep_following(
+    ledger: ConsentLedger, engine: EngineSettings, topic: str, stop: asyncio.Event
+) -> None:
     """`follow`, started again after a failure: deliveries wait for the ledger, so reading
     the consent topic must not end for good on one broker hiccup."""
     while not stop.is_set():
         try:
             await follow(ledger, engine, topic, stop)
         except (KafkaError, OSError, TimeoutError) as exc:  # the broker, briefly: read again
-            log.warning("consent ledger: reading %s failed (%s: %s); trying again in %.0f s%s",
-                        topic, type(exc).__name__, exc, RETRY_SECONDS,
-                        "" if ledger.ready.is_set() else "; deliveries wait until it is read")
+            log.warning(
+                "consent ledger: reading %s failed (%s: %s); trying again in %.0f s%s",
+                topic,
+                type(exc).__name__,
+                exc,
+                RETRY_SECONDS,
+                "" if ledger.ready.is_set() else "; deliveries wait until it is read",
+            )
             await asyncio.sleep(RETRY_SECONDS)  # a broker hiccup: wait, then read again
 
 

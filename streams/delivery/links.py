@@ -57,11 +57,20 @@ class ReplyLinks:
         return _b64(hmac.new(self.secret, payload, hashlib.sha256).digest()[:SIGNATURE_BYTES])
 
     def token(self, answer: LinkAnswer) -> str:
-        payload = json.dumps({"t": answer.ticket_id, "a": answer.asks[0], "v": answer.value,
-                              "o": answer.offer_id, "l": answer.locale, "b": answer.label,
-                              "c": answer.contact,
-                              "e": int(answer.expires_at.timestamp())},
-                             separators=(",", ":"), ensure_ascii=False).encode()
+        payload = json.dumps(
+            {
+                "t": answer.ticket_id,
+                "a": answer.asks[0],
+                "v": answer.value,
+                "o": answer.offer_id,
+                "l": answer.locale,
+                "b": answer.label,
+                "c": answer.contact,
+                "e": int(answer.expires_at.timestamp()),
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
         return f"{_b64(payload)}.{self._sign(payload)}"
 
     def url(self, answer: LinkAnswer) -> str:
@@ -77,10 +86,16 @@ class ReplyLinks:
         if not valid:
             raise BadLink("this link is not one heard made")
         data = json.loads(payload)
-        answer = LinkAnswer(ticket_id=data["t"], asks="option" if data["a"] == "o" else "feedback",
-                            value=int(data["v"]), offer_id=data["o"], locale=data["l"],
-                            expires_at=datetime.fromtimestamp(data["e"], UTC), label=data["b"],
-                            contact=data.get("c"))
+        answer = LinkAnswer(
+            ticket_id=data["t"],
+            asks="option" if data["a"] == "o" else "feedback",
+            value=int(data["v"]),
+            offer_id=data["o"],
+            locale=data["l"],
+            expires_at=datetime.fromtimestamp(data["e"], UTC),
+            label=data["b"],
+            contact=data.get("c"),
+        )
         if now > answer.expires_at:
             raise BadLink("this link has expired")
         return answer
@@ -93,16 +108,26 @@ class ReplyLinks:
             return context
         expires = now + self.valid
 
-        def link(asks: Literal["option", "feedback"], value: int, offer: str | None,
-                 label: str | None = None) -> str:
-            return self.url(LinkAnswer(n.ticket_id, asks, value, offer, n.locale, expires,
-                                       label and label[:80], n.contact))
+        def link(
+            asks: Literal["option", "feedback"], value: int, offer: str | None, label: str | None = None
+        ) -> str:
+            return self.url(
+                LinkAnswer(
+                    n.ticket_id, asks, value, offer, n.locale, expires, label and label[:80], n.contact
+                )
+            )
 
         if n.kind == "options" and isinstance(context.get("offer"), dict):
             offer = context["offer"]
-            options = [{**option, "link": link("option", int(option["number"]), offer["id"],
-                                               str(option.get("label") or ""))}
-                       for option in offer.get("options", [])]
+            options = [
+                {
+                    **option,
+                    "link": link(
+                        "option", int(option["number"]), offer["id"], str(option.get("label") or "")
+                    ),
+                }
+                for option in offer.get("options", [])
+            ]
             return {**context, "offer": {**offer, "options": options}}
         if n.kind == "closure_summary" and isinstance(context.get("feedback"), dict):
             links = {str(score): link("feedback", score, None) for score in range(1, 6)}

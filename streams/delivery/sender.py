@@ -55,9 +55,14 @@ class DeliveryOutcome:
         """The record published on `notification-events` (no addresses, no numbers)."""
         n = self.notification
         return {
-            "notification_id": n.notification_id, "ticket_id": n.ticket_id, "kind": n.kind,
-            "channel": n.channel, "audience": n.audience, "status": self.status,
-            "reason": redact(self.reason), "attempts": self.attempts,
+            "notification_id": n.notification_id,
+            "ticket_id": n.ticket_id,
+            "kind": n.kind,
+            "channel": n.channel,
+            "audience": n.audience,
+            "status": self.status,
+            "reason": redact(self.reason),
+            "attempts": self.attempts,
             "delivery_round": n.delivery_round,
             "provider_id": self.receipt.provider_id if self.receipt else None,
             "template_hashes": self.template_hashes,
@@ -77,17 +82,23 @@ def _backoff(max_wait: float) -> stamina.instrumentation.RetryHook | object:
 
 
 class Delivery:
-    def __init__(self, renderer: Renderer, channels: dict[str, Channel],
-                 retry: RetrySettings, fallback_enabled: bool = True,
-                 links: ReplyLinks | None = None) -> None:
+    def __init__(
+        self,
+        renderer: Renderer,
+        channels: dict[str, Channel],
+        retry: RetrySettings,
+        fallback_enabled: bool = True,
+        links: ReplyLinks | None = None,
+    ) -> None:
         self.renderer = renderer
         self.links = links
         self.channels = channels
         self.retry = retry
         self.fallback_enabled = fallback_enabled
 
-    async def deliver(self, n: Notification,
-                      ready: Callable[[], Awaitable[None]] | None = None) -> DeliveryOutcome:
+    async def deliver(
+        self, n: Notification, ready: Callable[[], Awaitable[None]] | None = None
+    ) -> DeliveryOutcome:
         """Render and send `n`; `ready`, if given, is awaited just before the send."""
         channel = self.channels.get(n.channel)
         if channel is None:
@@ -95,9 +106,13 @@ class Delivery:
         with STAGES.timed("delivery.render"):
             try:
                 rendered = self.renderer.render(
-                    n.kind, n.channel, n.locale, n.timezone,
+                    n.kind,
+                    n.channel,
+                    n.locale,
+                    n.timezone,
                     self.links.add_to(n, datetime.now(UTC)) if self.links else n.context,
-                    plain_text_only=n.plain_text_only)
+                    plain_text_only=n.plain_text_only,
+                )
             except TemplateProblem as exc:
                 return DeliveryOutcome(n, "failed", f"template: {exc}")
             message = outbound_message(n, rendered)
@@ -109,8 +124,10 @@ class Delivery:
             try:
                 async for attempt in stamina.retry_context(
                     on=_backoff(self.retry.max_seconds),  # type: ignore[arg-type]
-                    attempts=self.retry.attempts, timeout=self.retry.timeout_seconds,
-                    wait_initial=self.retry.initial_seconds, wait_max=self.retry.max_seconds,
+                    attempts=self.retry.attempts,
+                    timeout=self.retry.timeout_seconds,
+                    wait_initial=self.retry.initial_seconds,
+                    wait_max=self.retry.max_seconds,
                 ):
                     with attempt:
                         attempts += 1
@@ -121,9 +138,15 @@ class Delivery:
                 outcome.opted_out = isinstance(exc, RecipientOptedOut)
                 outcome.retryable = exc.retryable
                 return outcome
-        return DeliveryOutcome(n, "sent", "accepted by the provider", receipt=receipt,
-                               template_hashes=rendered.template_hashes, attempts=attempts,
-                               segments=segments(rendered.text)[0] if n.channel == "sms" else 0)
+        return DeliveryOutcome(
+            n,
+            "sent",
+            "accepted by the provider",
+            receipt=receipt,
+            template_hashes=rendered.template_hashes,
+            attempts=attempts,
+            segments=segments(rendered.text)[0] if n.channel == "sms" else 0,
+        )
 
     def failed(self, n: Notification, reason: str) -> DeliveryOutcome:
         """Not sent for a reason found outside the channel; the other channel may still go."""
@@ -139,17 +162,24 @@ class Delivery:
         outcome = DeliveryOutcome(n, "failed", reason, attempts=attempts)
         if self.fallback_enabled and n.fallback:
             channel = n.fallback[0]
-            outcome.fallback = n.model_copy(update={
-                # The same per-person id the policy gives: a contact's fallback is theirs.
-                "notification_id": notification_id(
-                    n.ticket_id, n.kind, n.trigger_event_id, channel,
-                    n.audience if n.contact is None else f"contact:{n.contact}"),
-                "channel": channel,
-                "recipient": n.fallback_recipients[channel],
-                "fallback": n.fallback[1:],
-                "context": {**n.context, "quick_update": {"channel": channel}},
-                "delivery_round": 0, "not_before": None,
-            })
+            outcome.fallback = n.model_copy(
+                update={
+                    # The same per-person id the policy gives: a contact's fallback is theirs.
+                    "notification_id": notification_id(
+                        n.ticket_id,
+                        n.kind,
+                        n.trigger_event_id,
+                        channel,
+                        n.audience if n.contact is None else f"contact:{n.contact}",
+                    ),
+                    "channel": channel,
+                    "recipient": n.fallback_recipients[channel],
+                    "fallback": n.fallback[1:],
+                    "context": {**n.context, "quick_update": {"channel": channel}},
+                    "delivery_round": 0,
+                    "not_before": None,
+                }
+            )
         return outcome
 
 
@@ -159,15 +189,22 @@ def outbound_message(n: Notification, rendered: Rendered) -> OutboundMessage:
     customer = n.context.get("customer") or {}
     ticket = n.context.get("ticket") or {}
     return OutboundMessage(
-        notification_id=n.notification_id, ticket_id=n.ticket_id, to=n.recipient,
-        text=rendered.text, subject=rendered.subject, html=rendered.html,
+        notification_id=n.notification_id,
+        ticket_id=n.ticket_id,
+        to=n.recipient,
+        text=rendered.text,
+        subject=rendered.subject,
+        html=rendered.html,
         display_name=customer.get("name") if n.audience == "customer" else None,
         # Content-Language (RFC 3282): the language the message was written in, so mail
         # clients and screen readers read it with the right voice.
-        headers={"X-Heard-Notification-Id": n.notification_id, "X-Heard-Kind": n.kind,
-                 "Content-Language": n.locale.replace("_", "-"),
-                 # RFC 3834: the acknowledgment answers the customer's own message.
-                 **({"Auto-Submitted": "auto-replied"} if n.kind == "acknowledgment" else {})},
+        headers={
+            "X-Heard-Notification-Id": n.notification_id,
+            "X-Heard-Kind": n.kind,
+            "Content-Language": n.locale.replace("_", "-"),
+            # RFC 3834: the acknowledgment answers the customer's own message.
+            **({"Auto-Submitted": "auto-replied"} if n.kind == "acknowledgment" else {}),
+        },
         audience=n.audience,
         thread_subject=ticket.get("subject") or None,
         references=tuple(ticket.get("references") or ()),

@@ -13,8 +13,7 @@ from heard.streams.delivery.config import ChannelSettings
 from heard.streams.delivery.links import ReplyLinks
 
 
-def build_channels(settings: ChannelSettings,
-                   environ: Mapping[str, str] | None = None) -> dict[str, Channel]:
+def build_channels(settings: ChannelSettings, environ: Mapping[str, str] | None = None) -> dict[str, Channel]:
     """Every enabled channel, built by its plug-in from its section; a secret that is not
     set stops start-up naming the key."""
     env = os.environ if environ is None else environ
@@ -45,17 +44,20 @@ def twilio_auth_token(settings: ChannelSettings, environ: dict[str, str] | None 
     env = dict(os.environ if environ is None else environ)
     token = env.get(settings.sms.auth_token_env, "")
     if token and settings.sms.public_base_url is not None:
-        require_strong("config/channels.yaml: sms.auth_token_env", settings.sms.auth_token_env,
-                       token, "is what every Twilio callback to the public listener is checked "
-                       "against (Twilio's own auth token has 32 characters)")
+        require_strong(
+            "config/channels.yaml: sms.auth_token_env",
+            settings.sms.auth_token_env,
+            token,
+            "is what every Twilio callback to the public listener is checked "
+            "against (Twilio's own auth token has 32 characters)",
+        )
     return token
 
 
 MIN_LINK_SECRET_BYTES = 32
 
 
-def reply_links(settings: ChannelSettings,
-                environ: dict[str, str] | None = None) -> ReplyLinks | None:
+def reply_links(settings: ChannelSettings, environ: dict[str, str] | None = None) -> ReplyLinks | None:
     """Signed answer links, when there is a public address to serve them and a secret to sign
     them; None otherwise (emails then ask for a reply)."""
     env = dict(os.environ if environ is None else environ)
@@ -64,7 +66,11 @@ def reply_links(settings: ChannelSettings,
     if not secret or settings.sms.public_base_url is None:
         return None
     assert name is not None
-    require_strong("config/channels.yaml: email.reply_links_secret_env", name, secret,
-                   "signs every answer link in customers' emails (a guessed one forges a "
-                   "customer's choice or rating)", MIN_LINK_SECRET_BYTES)
+    require_strong(
+        "config/channels.yaml: email.reply_links_secret_env",
+        name,
+        secret,
+        "signs every answer link in customers' emails (a guessed one forges a customer's choice or rating)",
+        MIN_LINK_SECRET_BYTES,
+    )
     return ReplyLinks(settings.sms.public_base_url, secret.encode(), settings.email.reply_link_days)

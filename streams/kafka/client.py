@@ -16,8 +16,7 @@ from heard.streams.base.settings import ConfigError, EngineSettings, KafkaSecuri
 def _secret(name: str | None, key: str) -> str:
     value = os.environ.get(name or "")
     if not value:
-        raise ConfigError(f"config/engine.yaml: security.{key}: environment variable "
-                          f"{name} is not set")
+        raise ConfigError(f"config/engine.yaml: security.{key}: environment variable {name} is not set")
     return value
 
 
@@ -27,8 +26,7 @@ def ssl_context(security: KafkaSecurity) -> ssl.SSLContext:
         if security.cert_file and security.key_file:
             context.load_cert_chain(security.cert_file, security.key_file)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"config/engine.yaml: security: cannot load the TLS files "
-                          f"({exc})") from exc
+        raise ConfigError(f"config/engine.yaml: security: cannot load the TLS files ({exc})") from exc
     context.check_hostname = security.check_hostname
     return context
 
@@ -36,14 +34,18 @@ def ssl_context(security: KafkaSecurity) -> ssl.SSLContext:
 def client_options(engine: EngineSettings) -> dict[str, Any]:
     """Keyword arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""
     security = engine.security
-    options: dict[str, Any] = {"bootstrap_servers": engine.bootstrap_servers,
-                               "security_protocol": security.protocol}
+    options: dict[str, Any] = {
+        "bootstrap_servers": engine.bootstrap_servers,
+        "security_protocol": security.protocol,
+    }
     if security.uses_tls:
         options["ssl_context"] = ssl_context(security)
     if security.protocol.startswith("SASL"):
-        options.update(sasl_mechanism=security.sasl_mechanism,
-                       sasl_plain_username=_secret(security.username_env, "username_env"),
-                       sasl_plain_password=_secret(security.password_env, "password_env"))
+        options.update(
+            sasl_mechanism=security.sasl_mechanism,
+            sasl_plain_username=_secret(security.username_env, "username_env"),
+            sasl_plain_password=_secret(security.password_env, "password_env"),
+        )
     return options
 
 
@@ -57,7 +59,8 @@ def faust_credentials(engine: EngineSettings) -> Any:
             username=_secret(security.username_env, "username_env"),
             password=_secret(security.password_env, "password_env"),
             mechanism=security.sasl_mechanism,
-            ssl_context=ssl_context(security) if security.uses_tls else None)
+            ssl_context=ssl_context(security) if security.uses_tls else None,
+        )
     if security.uses_tls:
         return faust.SSLCredentials(ssl_context(security))
     return None

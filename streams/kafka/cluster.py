@@ -36,7 +36,7 @@ class KafkaUnreachable(ConfigError):
 class ClusterFacts:
     brokers: int
     default_replication: int | None  # the brokers' default.replication.factor
-    min_insync: int | None           # the brokers' min.insync.replicas
+    min_insync: int | None  # the brokers' min.insync.replicas
 
 
 @dataclass
@@ -55,14 +55,22 @@ def passing(exc: BaseException) -> bool:
     timed out. A refused login or a bad certificate is not one."""
     if isinstance(exc, KafkaError):
         return bool(getattr(exc, "retriable", False)) or type(exc).__name__ in (
-            "KafkaTimeoutError", "NodeNotReadyError", "NotControllerError",
-            "LeaderNotAvailableError", "RequestTimedOutError", "KafkaConnectionError")
+            "KafkaTimeoutError",
+            "NodeNotReadyError",
+            "NotControllerError",
+            "LeaderNotAvailableError",
+            "RequestTimedOutError",
+            "KafkaConnectionError",
+        )
     return isinstance(exc, TimeoutError | ConnectionError) and not isinstance(exc, ssl.SSLError)
 
 
-async def asking_again(engine: EngineSettings, what: str,
-                       ask: Callable[[], Awaitable[T]],
-                       unreachable: Callable[[BaseException], str]) -> T:
+async def asking_again(
+    engine: EngineSettings,
+    what: str,
+    ask: Callable[[], Awaitable[T]],
+    unreachable: Callable[[BaseException], str],
+) -> T:
     """`ask()`, again after each passing failure until `engine.kafka_wait_seconds` have gone
     by; then KafkaUnreachable with `unreachable(last failure)`. One warning per outage, and
     one line when it is over."""
@@ -76,9 +84,13 @@ async def asking_again(engine: EngineSettings, what: str,
             if not passing(exc) or loop.time() + pause > give_up:
                 raise KafkaUnreachable(unreachable(exc)) from exc
             if failures == 0:
-                log.warning("Kafka: %s failed (%s); asking again for up to %.0f s (a broker "
-                            "failing over answers this way for a few seconds)", what,
-                            type(exc).__name__, engine.kafka_wait_seconds)
+                log.warning(
+                    "Kafka: %s failed (%s); asking again for up to %.0f s (a broker "
+                    "failing over answers this way for a few seconds)",
+                    what,
+                    type(exc).__name__,
+                    engine.kafka_wait_seconds,
+                )
             failures += 1
             await asyncio.sleep(pause)  # a broker failing over: give it a moment
             pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
@@ -94,8 +106,9 @@ async def cluster_facts(admin: AIOKafkaAdminClient) -> ClusterFacts:
     default_rf = min_isr = None
     if brokers:
         wanted = {"default.replication.factor": None, "min.insync.replicas": None}
-        answers = await admin.describe_configs([ConfigResource(
-            ConfigResourceType.BROKER, str(brokers[0]["node_id"]), wanted)])
+        answers = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.BROKER, str(brokers[0]["node_id"]), wanted)]
+        )
         for entry in _config_entries(answers):
             if entry.get("config_names") == "default.replication.factor":
                 default_rf = int(entry["config_value"])
@@ -119,34 +132,43 @@ def replication_for(engine: EngineSettings, facts: ClusterFacts) -> int:
     chosen = (facts.default_replication or 1) if setting == "cluster" else int(setting)
     chosen = min(chosen, max(facts.brokers, 1))
     if chosen == 1 and facts.brokers > 1:
-        source = ("the brokers' default.replication.factor is 1" if setting == "cluster"
-                  else "HEARD_REPLICATION_FACTOR is 1")
+        source = (
+            "the brokers' default.replication.factor is 1"
+            if setting == "cluster"
+            else "HEARD_REPLICATION_FACTOR is 1"
+        )
         raise ConfigError(
             f"config/engine.yaml: replication_factor: {source} on a cluster of {facts.brokers} "
             "brokers: every topic and table would have one copy, and losing its broker would "
             f"stall heard. Set HEARD_REPLICATION_FACTOR={min(3, facts.brokers)} (with "
-            "min.insync.replicas 2 on the brokers)")
+            "min.insync.replicas 2 on the brokers)"
+        )
     return chosen
 
 
-async def safety_warnings(admin: AIOKafkaAdminClient, topics: list[str], replication: int,
-                          min_insync: int | None) -> list[str]:
+async def safety_warnings(
+    admin: AIOKafkaAdminClient, topics: list[str], replication: int, min_insync: int | None
+) -> list[str]:
     """Existing topics with fewer copies than `replication`, or that accept a write with
     one copy in sync while they have three or more: Kafka never changes either by itself."""
     warnings: list[str] = []
     if not topics:
         return warnings
     for described in await admin.describe_topics(topics):
-        copies = min((len(p.get("replicas", [])) for p in described.get("partitions", [])),
-                     default=replication)
+        copies = min(
+            (len(p.get("replicas", [])) for p in described.get("partitions", [])), default=replication
+        )
         if copies < replication:
             warnings.append(
                 f"topic {described['topic']} has {copies} cop{'y' if copies == 1 else 'ies'} "
                 f"of each partition, the settings ask for {replication}: Kafka does not add "
                 "copies to an existing topic (raise them with kafka-reassign-partitions.sh, "
-                "docs/operations.md \"Kafka\")")
+                'docs/operations.md "Kafka")'
+            )
     if replication >= 3 and (min_insync or 1) < 2:
-        warnings.append(f"the brokers' min.insync.replicas is {min_insync or 1}: with "
-                        f"{replication} copies, set it to 2 so a write is on two brokers "
-                        "before heard counts it as made")
+        warnings.append(
+            f"the brokers' min.insync.replicas is {min_insync or 1}: with "
+            f"{replication} copies, set it to 2 so a write is on two brokers "
+            "before heard counts it as made"
+        )
     return warnings

@@ -34,8 +34,12 @@ def install() -> None:
     import faust
     from faust.transport.drivers.aiokafka import Producer
 
-    require_reviewed(faust.__version__, REVIEWED_FAUST_VERSIONS, __file__,
-                     "how Producer._settings_extra builds the producer's settings")
+    require_reviewed(
+        faust.__version__,
+        REVIEWED_FAUST_VERSIONS,
+        __file__,
+        "how Producer._settings_extra builds the producer's settings",
+    )
     if getattr(Producer._settings_extra, "__module__", "") == __name__:
         return  # installed already
     Producer._settings_extra = _idempotent_extra(Producer._settings_extra)  # type: ignore[method-assign]

@@ -31,9 +31,11 @@ log = logging.getLogger("heard.worker")
 
 # heard's stream topics are neither compacted nor transactional: every offset is a record,
 # so an offset the consumer jumps over is a record no agent was handed.
-SKIPPED = Counter("heard_skipped_records_total",
-                  "Records the worker's consumer jumped over (never handed to an agent)",
-                  ["topic"])
+SKIPPED = Counter(
+    "heard_skipped_records_total",
+    "Records the worker's consumer jumped over (never handed to an agent)",
+    ["topic"],
+)
 
 REVIEWED_FAUST_VERSIONS = ("0.15.3",)
 
@@ -50,8 +52,7 @@ async def _seek_then_resume(recovery: Any, assignment: set[Any]) -> None:
     consumer.resume_partitions(stream_tps)
     if assignment:
         recovery.log.info("Seek stream partitions to committed offsets.")
-        await recovery._wait(consumer.perform_seek(),
-                             timeout=app.conf.broker_request_timeout)
+        await recovery._wait(consumer.perform_seek(), timeout=app.conf.broker_request_timeout)
     recovery.completed.set()
     app.flow_control.resume()  # empties the queues: only records fetched before the seek
     consumer.resume_flow()
@@ -64,15 +65,19 @@ async def on_recovery_completed(self: Any, generation_id: int = 0) -> None:
     self.log.info("Restore complete!")
     await self.app.on_rebalance_complete.send()
     self._set_recovery_ended()
-    callbacks = [asyncio.ensure_future(table.on_recovery_completed(
-        self.actives_for_table[table], self.standbys_for_table[table]))
-        for table in self.tables.values()]
+    callbacks = [
+        asyncio.ensure_future(
+            table.on_recovery_completed(self.actives_for_table[table], self.standbys_for_table[table])
+        )
+        for table in self.tables.values()
+    ]
     if callbacks:
         await asyncio.wait(callbacks)
     assignment = consumer.assignment()
     if self.app.consumer_generation_id != generation_id:
-        self.log.warning(f"Recovery rebalancing again app id {self.app.consumer_generation_id} "
-                         f"param {generation_id}")
+        self.log.warning(
+            f"Recovery rebalancing again app id {self.app.consumer_generation_id} param {generation_id}"
+        )
         return
     await _seek_then_resume(self, assignment)
     self.tables.on_actives_ready()
@@ -102,9 +107,15 @@ async def resume_streams(self: Any, generation_id: int = 0) -> None:
 def _counting_gaps(original: Any) -> Any:
     async def add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
         SKIPPED.labels(tp.topic).inc(max(0, offset_to - offset_from))
-        log.warning("records %d..%d of %s partition %d were never handed to an agent",
-                    offset_from, offset_to - 1, tp.topic, tp.partition)
+        log.warning(
+            "records %d..%d of %s partition %d were never handed to an agent",
+            offset_from,
+            offset_to - 1,
+            tp.topic,
+            tp.partition,
+        )
         await original(self, tp, offset_from, offset_to)
+
     return add_gap
 
 
@@ -113,8 +124,10 @@ def require_reviewed(running: str, reviewed: tuple[str, ...], patch: str, what: 
     other stops start-up, so an upgrade is a deliberate review of the patch."""
     if running not in reviewed:
         name = "streams/kafka/" + patch.rsplit("/", 1)[-1]
-        raise RuntimeError(f"{name} was reviewed against faust-streaming {', '.join(reviewed)}, "
-                           f"not {running}: check {what}, then update it")
+        raise RuntimeError(
+            f"{name} was reviewed against faust-streaming {', '.join(reviewed)}, "
+            f"not {running}: check {what}, then update it"
+        )
 
 
 def install() -> None:
@@ -122,8 +135,12 @@ def install() -> None:
     from faust.tables.recovery import Recovery
     from faust.transport.consumer import Consumer
 
-    require_reviewed(faust.__version__, REVIEWED_FAUST_VERSIONS, __file__,
-                     "whether Recovery.on_recovery_completed still resumes flow after the seek")
+    require_reviewed(
+        faust.__version__,
+        REVIEWED_FAUST_VERSIONS,
+        __file__,
+        "whether Recovery.on_recovery_completed still resumes flow after the seek",
+    )
     if getattr(Recovery.on_recovery_completed, "__module__", "") == __name__:
         return  # installed already (one worker process builds one app; tests build several)
     Recovery.on_recovery_completed = on_recovery_completed  # type: ignore[method-assign]

@@ -20,10 +20,15 @@ from heard.streams.kafka.client import client_options
 
 log = logging.getLogger("heard.lag")
 
-CONSUMER_LAG = Gauge("heard_consumer_lag", "Messages on the broker after the worker group's "
-                     "last commit, per topic partition", ["topic", "partition"])
-LAG_MEASURED = Gauge("heard_consumer_lag_measured_timestamp_seconds",
-                     "When this worker last read its group's lag from the broker (unix time)")
+CONSUMER_LAG = Gauge(
+    "heard_consumer_lag",
+    "Messages on the broker after the worker group's last commit, per topic partition",
+    ["topic", "partition"],
+)
+LAG_MEASURED = Gauge(
+    "heard_consumer_lag_measured_timestamp_seconds",
+    "When this worker last read its group's lag from the broker (unix time)",
+)
 
 
 class LagProbe:
@@ -67,8 +72,7 @@ class LagProbe:
         except (KafkaError, OSError, TimeoutError) as exc:  # unreachable for now: next time
             if self.failing_since is None:
                 self.failing_since = time.monotonic()
-                log.warning("consumer lag not measured: %s; asking again every interval",
-                            type(exc).__name__)
+                log.warning("consumer lag not measured: %s; asking again every interval", type(exc).__name__)
             await self.close()  # the next measurement connects afresh
             return
         if self.failing_since is not None:

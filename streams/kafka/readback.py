@@ -48,22 +48,33 @@ class ReadIncomplete(TimeoutError):
     """A topic could not be read to the end it had when the read began."""
 
 
-async def read_topic(engine: EngineSettings, topic: str, key: bytes | None = None,
-                     timeout_ms: int = 2000,
-                     deadline_s: float = READ_DEADLINE_SECONDS) -> list[Record]:
-    return [(record.key, record.value, record.headers)
-            for record in await read_positioned(engine, topic, key, timeout_ms, deadline_s)]
+async def read_topic(
+    engine: EngineSettings,
+    topic: str,
+    key: bytes | None = None,
+    timeout_ms: int = 2000,
+    deadline_s: float = READ_DEADLINE_SECONDS,
+) -> list[Record]:
+    return [
+        (record.key, record.value, record.headers)
+        for record in await read_positioned(engine, topic, key, timeout_ms, deadline_s)
+    ]
 
 
-async def read_positioned(engine: EngineSettings, topic: str, key: bytes | None = None,
-                          timeout_ms: int = 2000,
-                          deadline_s: float = READ_DEADLINE_SECONDS) -> list[Positioned]:
+async def read_positioned(
+    engine: EngineSettings,
+    topic: str,
+    key: bytes | None = None,
+    timeout_ms: int = 2000,
+    deadline_s: float = READ_DEADLINE_SECONDS,
+) -> list[Positioned]:
     """Every record of `topic` (of `key` only, when given) up to the end offsets the topic
     had when the read began. A poll that brings nothing does not end the read: only having
     reached every partition's end does (the consumer's position, which steps over offsets
     compaction removed), or the deadline, which raises `ReadIncomplete`."""
-    consumer = AIOKafkaConsumer(**client_options(engine), enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        **client_options(engine), enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     try:
         await consumer.start()
         partitions = await partition_ids(engine, topic)
@@ -84,14 +95,23 @@ async def read_positioned(engine: EngineSettings, topic: str, key: bytes | None 
                     if message.offset >= ends[tp]:
                         break
                     if key is None or message.key == key:
-                        records.append(Positioned(
-                            tp.partition, message.offset, message.timestamp, message.key,
-                            message.value or b"", dict(message.headers or ())))
+                        records.append(
+                            Positioned(
+                                tp.partition,
+                                message.offset,
+                                message.timestamp,
+                                message.key,
+                                message.value or b"",
+                                dict(message.headers or ()),
+                            )
+                        )
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
             if remaining and loop.time() > give_up:
                 left = ", ".join(str(tp.partition) for tp in sorted(remaining))
-                raise ReadIncomplete(f"{topic}: partition(s) {left} not read to their end "
-                                     f"within {deadline_s:.0f} s; is Kafka overloaded?")
+                raise ReadIncomplete(
+                    f"{topic}: partition(s) {left} not read to their end "
+                    f"within {deadline_s:.0f} s; is Kafka overloaded?"
+                )
         return records
     finally:
         await consumer.stop()

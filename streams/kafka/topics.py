@@ -26,8 +26,7 @@ __all__ = ["KafkaUnreachable", "Prepared", "ensure_topics", "prepare_topics"]
 def prefixed_topics(engine: EngineSettings) -> TopicNames:
     """The full name of each topic heard reads or writes (the engine's prefix applied), in
     the settings' own typed model of topic names."""
-    return engine.topics.model_copy(update={name: engine.topic(name)
-                                            for name in TopicNames.model_fields})
+    return engine.topics.model_copy(update={name: engine.topic(name) for name in TopicNames.model_fields})
 
 
 # Every topic but the retry topics' stem (one topic per wait: `retry_topic`).
@@ -57,17 +56,20 @@ def unreachable_reason(engine: EngineSettings, exc: BaseException) -> str:
     security = engine.security
     where = f"Kafka at {engine.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)"
     if security.protocol == "PLAINTEXT":
-        return (f"config/engine.yaml: bootstrap_servers: no answer from {where}; "
-                "is it up and reachable?")
-    login = (f", {security.sasl_mechanism} as the user in {security.username_env}"
-             if security.sasl_mechanism else "")
-    return (f"config/engine.yaml: security: {where} did not accept heard's connection "
-            f"({security.protocol}{login}): is it up, and are the credentials and the CA "
-            f"(ca_file) right? ({type(exc).__name__})")
+        return f"config/engine.yaml: bootstrap_servers: no answer from {where}; is it up and reachable?"
+    login = (
+        f", {security.sasl_mechanism} as the user in {security.username_env}"
+        if security.sasl_mechanism
+        else ""
+    )
+    return (
+        f"config/engine.yaml: security: {where} did not accept heard's connection "
+        f"({security.protocol}{login}): is it up, and are the credentials and the CA "
+        f"(ca_file) right? ({type(exc).__name__})"
+    )
 
 
-async def prepare_topics(engine: EngineSettings,
-                         deferred_seconds: list[float] | None = None) -> Prepared:
+async def prepare_topics(engine: EngineSettings, deferred_seconds: list[float] | None = None) -> Prepared:
     """Create missing topics with the configured partitions and the replication factor in
     force (`replication_for`), and say which existing ones are less safe than asked.
     Asked again through a broker failover (`asking_again`); KafkaUnreachable after it."""
@@ -82,31 +84,45 @@ async def prepare_topics(engine: EngineSettings,
             names = all_topics(engine, deferred_seconds)
             wanted = [name for name in names.values() if name not in existing]
             if wanted:
-                await _create(admin, engine, wanted, replication,
-                              {names[key] for key in COMPACTED})
-            changelogs = sorted(t for t in existing if t.startswith(f"{engine.group_id}-")
-                                and t.endswith("-changelog"))
+                await _create(admin, engine, wanted, replication, {names[key] for key in COMPACTED})
+            changelogs = sorted(
+                t for t in existing if t.startswith(f"{engine.group_id}-") and t.endswith("-changelog")
+            )
             ours = [name for name in names.values() if name in existing] + changelogs
             warnings = await safety_warnings(admin, ours, replication, facts.min_insync)
             return Prepared(replication, wanted, warnings)
         finally:
             await admin.close()
 
-    prepared = await asking_again(engine, "preparing heard's topics", attempt,
-                                  lambda exc: unreachable_reason(engine, exc))
+    prepared = await asking_again(
+        engine, "preparing heard's topics", attempt, lambda exc: unreachable_reason(engine, exc)
+    )
     for warning in prepared.warnings:
         log.warning("Kafka: %s", warning)
     return prepared
 
 
-async def _create(admin: AIOKafkaAdminClient, engine: EngineSettings, names: list[str],
-                  replication: int, compacted: set[str]) -> None:
+async def _create(
+    admin: AIOKafkaAdminClient,
+    engine: EngineSettings,
+    names: list[str],
+    replication: int,
+    compacted: set[str],
+) -> None:
     retention_ms = str(int(engine.topic_retention_days * 86_400_000))
-    answer = await admin.create_topics([
-        NewTopic(name, engine.partitions, replication,
-                 topic_configs={"cleanup.policy": "compact"} if name in compacted
-                 else {"retention.ms": retention_ms})
-        for name in names])
+    answer = await admin.create_topics(
+        [
+            NewTopic(
+                name,
+                engine.partitions,
+                replication,
+                topic_configs={"cleanup.policy": "compact"}
+                if name in compacted
+                else {"retention.ms": retention_ms},
+            )
+            for name in names
+        ]
+    )
     for item in answer.to_object().get("topic_errors", []):
         code = int(item.get("error_code", 0))
         # Another worker may create them at the same moment; that is fine. Anything else
@@ -115,7 +131,6 @@ async def _create(admin: AIOKafkaAdminClient, engine: EngineSettings, names: lis
             raise for_code(code)(f"creating {item.get('topic')}: {item.get('error_message')}")
 
 
-async def ensure_topics(engine: EngineSettings,
-                        deferred_seconds: list[float] | None = None) -> list[str]:
+async def ensure_topics(engine: EngineSettings, deferred_seconds: list[float] | None = None) -> list[str]:
     """`prepare_topics`, for callers that need only the names it created."""
     return (await prepare_topics(engine, deferred_seconds)).created

@@ -65,13 +65,20 @@ class DeadLetter:
         try:
             at = datetime.fromisoformat(text("heard-at") or "")
         except ValueError:
-            at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC) \
-                if record.timestamp_ms > 0 else None
-        return cls(record.partition, record.offset, record.key, record.value,
-                   text("heard-stage") or "unknown", text("heard-reason") or "",
-                   at, text("heard-source-topic"), text("heard-source"),
-                   int(text("heard-value-truncated-from") or 0) or None,
-                   f"{text('heard-source-partition')}:{text('heard-source-offset')}")
+            at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC) if record.timestamp_ms > 0 else None
+        return cls(
+            record.partition,
+            record.offset,
+            record.key,
+            record.value,
+            text("heard-stage") or "unknown",
+            text("heard-reason") or "",
+            at,
+            text("heard-source-topic"),
+            text("heard-source"),
+            int(text("heard-value-truncated-from") or 0) or None,
+            f"{text('heard-source-partition')}:{text('heard-source-offset')}",
+        )
 
     @property
     def position(self) -> str:
@@ -82,10 +89,16 @@ class DeadLetter:
         return self.key.decode("utf-8", errors="replace") if self.key is not None else ""
 
     def summary(self) -> dict[str, Any]:
-        return {"position": self.position, "at": self.at.isoformat() if self.at else None,
-                "stage": self.stage, "key": self.key_text, "reason": self.reason,
-                "source_topic": self.source_topic, "source": self.source,
-                "bytes": len(self.value)}
+        return {
+            "position": self.position,
+            "at": self.at.isoformat() if self.at else None,
+            "stage": self.stage,
+            "key": self.key_text,
+            "reason": self.reason,
+            "source_topic": self.source_topic,
+            "source": self.source,
+            "bytes": len(self.value),
+        }
 
 
 @dataclass(frozen=True)
@@ -97,9 +110,14 @@ class Replay:
     headers: list[tuple[str, bytes]]
 
 
-def select(letters: Iterable[DeadLetter], *, stage: str | None = None,
-           since: datetime | None = None, key: str | None = None,
-           reason: str | None = None) -> list[DeadLetter]:
+def select(
+    letters: Iterable[DeadLetter],
+    *,
+    stage: str | None = None,
+    since: datetime | None = None,
+    key: str | None = None,
+    reason: str | None = None,
+) -> list[DeadLetter]:
     """Letters matching every given filter; `reason` matches a case-insensitive substring."""
     chosen = []
     for letter in letters:
@@ -115,22 +133,28 @@ def select(letters: Iterable[DeadLetter], *, stage: str | None = None,
     return chosen
 
 
-def plan_replay(letter: DeadLetter, topics: dict[str, str],
-                dead_letter_topic: str) -> Replay | str:
+def plan_replay(letter: DeadLetter, topics: dict[str, str], dead_letter_topic: str) -> Replay | str:
     """Where and what to publish for `letter`, or why it is not replayable."""
     headers = [(REPLAY_OF, f"{dead_letter_topic}:{letter.position}".encode())]
     if letter.truncated_from is not None:
-        return (f"only the first {len(letter.value)} of its {letter.truncated_from} bytes are "
-                f"kept here; the whole record is in {letter.source_topic} at partition:offset "
-                f"{letter.source_position}")
+        return (
+            f"only the first {len(letter.value)} of its {letter.truncated_from} bytes are "
+            f"kept here; the whole record is in {letter.source_topic} at partition:offset "
+            f"{letter.source_position}"
+        )
     if letter.stage in ("delivery", "redelivery"):
         try:
             notification = Notification.model_validate_json(letter.value)
         except ValueError as exc:
             return f"not a notification record ({str(exc).splitlines()[0]})"
         fresh = notification.model_copy(update={"delivery_round": 0, "not_before": None})
-        return Replay(letter, topics["outbound"], letter.key or notification.ticket_id.encode(),
-                      fresh.model_dump_json().encode(), headers)
+        return Replay(
+            letter,
+            topics["outbound"],
+            letter.key or notification.ticket_id.encode(),
+            fresh.model_dump_json().encode(),
+            headers,
+        )
     if letter.stage == "lifecycle":
         own = {topics["ticket_events"], topics["timers"]}
         if letter.source_topic not in own:
@@ -141,8 +165,10 @@ def plan_replay(letter: DeadLetter, topics: dict[str, str],
     if letter.stage == "sms-replies":
         return Replay(letter, topics["sms_inbound"], letter.key, letter.value, headers)
     if letter.stage == "ingest":
-        return (f"a {letter.source or 'help-desk'} payload that did not map: fix the mapping, "
-                f"then `heard ingest replay --source {letter.source or 'NAME'} FILE`")
+        return (
+            f"a {letter.source or 'help-desk'} payload that did not map: fix the mapping, "
+            f"then `heard ingest replay --source {letter.source or 'NAME'} FILE`"
+        )
     return f"unknown stage {letter.stage!r}"
 
 
@@ -151,8 +177,10 @@ async def publish(engine: EngineSettings, replays: list[Replay]) -> None:
     producer = AIOKafkaProducer(**client_options(engine), acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        futures = [await producer.send(replay.topic, replay.value, key=replay.key,
-                                       headers=replay.headers) for replay in replays]
+        futures = [
+            await producer.send(replay.topic, replay.value, key=replay.key, headers=replay.headers)
+            for replay in replays
+        ]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -167,8 +195,7 @@ def render_table(letters: list[DeadLetter], width: int = 100) -> str:
         reason = " ".join(letter.reason.split())
         if len(reason) > width:
             reason = reason[: width - 1] + "…"
-        lines.append(f"{at}  {letter.position:<9} {letter.stage:<10} {letter.key_text:<16} "
-                     f"{reason}")
+        lines.append(f"{at}  {letter.position:<9} {letter.stage:<10} {letter.key_text:<16} {reason}")
     return "\n".join(lines) + f"\n{len(letters)} dead letter(s)\n"
 
 

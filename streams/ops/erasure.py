@@ -35,8 +35,9 @@ def _state(value: bytes | None) -> dict[str, Any] | None:
     try:
         decoded = json.loads(value)
     except ValueError:
-        raise ValueError("a tickets changelog record is not JSON; was it written by heard?") \
-            from None  # Faust's table codec: the state's JSON text, as a JSON string
+        raise ValueError(
+            "a tickets changelog record is not JSON; was it written by heard?"
+        ) from None  # Faust's table codec: the state's JSON text, as a JSON string
     state = json.loads(decoded) if isinstance(decoded, str) else decoded
     return state if isinstance(state, dict) else None
 
@@ -46,9 +47,11 @@ def _matches(customer: dict[str, Any], who: str, region: str | None) -> bool:
         phone = normalise_phone(who, region)
     except ValueError:
         phone = None
-    return (who.strip().lower() == str(customer.get("email") or "").lower()
-            or (phone is not None and phone == customer.get("phone"))
-            or who.strip() == customer.get("id"))
+    return (
+        who.strip().lower() == str(customer.get("email") or "").lower()
+        or (phone is not None and phone == customer.get("phone"))
+        or who.strip() == customer.get("id")
+    )
 
 
 async def _current_states(engine: EngineSettings) -> list[dict[str, Any]]:
@@ -69,38 +72,45 @@ async def tickets_of(engine: EngineSettings, who: str, region: str | None = None
     """The tickets whose customer is `who`: an email address, an id, or a phone number (in
     international form, or national in `region`, the connectors' default region)."""
     """The tickets whose current state holds this customer (by email, phone or id)."""
-    return sorted(str(state["ticket_id"]) for state in await _current_states(engine)
-                  if isinstance(state.get("customer"), dict) and _matches(state["customer"], who, region))
+    return sorted(
+        str(state["ticket_id"])
+        for state in await _current_states(engine)
+        if isinstance(state.get("customer"), dict) and _matches(state["customer"], who, region)
+    )
 
 
 def contact_key(contact: dict[str, Any]) -> str:
     """As `records.Contact.key`: their id, else email, else phone, else name."""
-    return str(contact.get("id") or contact.get("email") or contact.get("phone")
-               or contact.get("name"))
+    return str(contact.get("id") or contact.get("email") or contact.get("phone") or contact.get("name"))
 
 
-async def contacts_of(engine: EngineSettings, who: str,
-                      region: str | None = None) -> list[tuple[str, str]]:
+async def contacts_of(engine: EngineSettings, who: str, region: str | None = None) -> list[tuple[str, str]]:
     """(ticket, contact key) for each ticket that lists this person as one of its other
     contacts: erasing them removes them from the ticket, which stays the customer's."""
-    return sorted((str(state["ticket_id"]), contact_key(contact))
-                  for state in await _current_states(engine)
-                  for contact in state.get("contacts") or []
-                  if isinstance(contact, dict) and _matches(contact, who, region))
+    return sorted(
+        (str(state["ticket_id"]), contact_key(contact))
+        for state in await _current_states(engine)
+        for contact in state.get("contacts") or []
+        if isinstance(contact, dict) and _matches(contact, who, region)
+    )
 
 
-async def request_forget(engine: EngineSettings, tickets: list[str],
-                         contacts: list[tuple[str, str]] | None = None) -> None:
+async def request_forget(
+    engine: EngineSettings, tickets: list[str], contacts: list[tuple[str, str]] | None = None
+) -> None:
     producer = AIOKafkaProducer(**client_options(engine), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         now = datetime.now(UTC)
         wanted = [(ticket, None) for ticket in tickets] + list(contacts or [])
         for number, (ticket, contact) in enumerate(wanted):
-            request = ForgetRequested(id=f"forget:{ticket}:{now.timestamp():.0f}:{number}",
-                                      type="heard.forget", occurred_at=now, ticket_id=ticket,
-                                      contact=contact)
-            await producer.send_and_wait(engine.topic("timers"), event_to_json(request),
-                                         key=ticket.encode())
+            request = ForgetRequested(
+                id=f"forget:{ticket}:{now.timestamp():.0f}:{number}",
+                type="heard.forget",
+                occurred_at=now,
+                ticket_id=ticket,
+                contact=contact,
+            )
+            await producer.send_and_wait(engine.topic("timers"), event_to_json(request), key=ticket.encode())
     finally:
         await producer.stop()

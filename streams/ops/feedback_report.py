@@ -43,11 +43,17 @@ class FeedbackRow:
 
     def public(self, signal_names: list[str]) -> dict[str, Any]:
         mean = round(sum(self.scores) / len(self.scores), 2) if self.scores else None
-        happy = (round(100 * sum(1 for s in self.scores if s >= 4) / len(self.scores), 1)
-                 if self.scores else None)
-        data: dict[str, Any] = {"group": self.group, "name": self.name, "answers": self.answers,
-                                "scored": self.scored, "mean_score": mean,
-                                "four_or_five_pct": happy}
+        happy = (
+            round(100 * sum(1 for s in self.scores if s >= 4) / len(self.scores), 1) if self.scores else None
+        )
+        data: dict[str, Any] = {
+            "group": self.group,
+            "name": self.name,
+            "answers": self.answers,
+            "scored": self.scored,
+            "mean_score": mean,
+            "four_or_five_pct": happy,
+        }
         for score in range(1, 6):
             data[f"score_{score}"] = self.scores.count(score)
         for name in signal_names:
@@ -64,9 +70,12 @@ def per_ticket(records: list[FeedbackRecord], since: datetime) -> list[TicketFee
     for record in sorted(records, key=lambda r: r.at):
         if record.at < since:
             continue
-        ticket = tickets.setdefault((record.ticket_id, record.respondent), TicketFeedback(
-            record.ticket_id, record.respondent, record.agent or "(no owner)",
-            record.team or "(no team)"))
+        ticket = tickets.setdefault(
+            (record.ticket_id, record.respondent),
+            TicketFeedback(
+                record.ticket_id, record.respondent, record.agent or "(no owner)", record.team or "(no team)"
+            ),
+        )
         if record.score is not None:
             ticket.score, ticket.scored_at = record.score, record.at
         ticket.signals.update(record.signals)
@@ -97,8 +106,9 @@ def build(tickets: list[TicketFeedback]) -> list[FeedbackRow]:
 
 def render(rows: list[FeedbackRow], signal_names: list[str], fmt: str) -> str:
     columns = list(FeedbackRow("all", "all").public(signal_names))
-    return render_rows([row.public(signal_names) for row in rows], columns, fmt,
-                       empty="no feedback in this period")
+    return render_rows(
+        [row.public(signal_names) for row in rows], columns, fmt, empty="no feedback in this period"
+    )
 
 
 def plot(rows: list[FeedbackRow], signal_names: list[str], path: Path) -> None:
@@ -111,12 +121,14 @@ def plot(rows: list[FeedbackRow], signal_names: list[str], path: Path) -> None:
 
     agents = [row for row in rows if row.group == "agent"]
     signals = [name for name in signal_names if not name.startswith("not_")]
-    fig, axes = plt.subplots(1, max(1, len(signals)), sharey=True,
-                             figsize=(3.2 * max(1, len(signals)) + 1.5,
-                                      0.55 * max(3, len(agents)) + 1.5))
+    fig, axes = plt.subplots(
+        1,
+        max(1, len(signals)),
+        sharey=True,
+        figsize=(3.2 * max(1, len(signals)) + 1.5, 0.55 * max(3, len(agents)) + 1.5),
+    )
     axes_list = list(axes) if len(signals) > 1 else [axes]
-    labels = [f"{row.name} ({row.public([])['mean_score'] or '-'}/5, {row.answers})"
-              for row in agents]
+    labels = [f"{row.name} ({row.public([])['mean_score'] or '-'}/5, {row.answers})" for row in agents]
     for ax, signal in zip(axes_list, signals, strict=False):
         good = [row.signals.get(signal, 0) for row in agents]
         bad = [-row.signals.get(f"not_{signal}", 0) for row in agents]

@@ -77,8 +77,7 @@ def parse_records(raw: Iterable[bytes]) -> tuple[list[PromiseRecord], list[First
     return promises, acks
 
 
-def build(promises: list[PromiseRecord], acks: list[FirstAcknowledgment],
-          since: datetime) -> list[Row]:
+def build(promises: list[PromiseRecord], acks: list[FirstAcknowledgment], since: datetime) -> list[Row]:
     latest: dict[tuple[str, str], PromiseRecord] = {}
     for record in promises:
         key = (record.ticket_id, record.promise_id)
@@ -92,8 +91,11 @@ def build(promises: list[PromiseRecord], acks: list[FirstAcknowledgment],
     for record in latest.values():
         if record.made_at < since:
             continue
-        for target in (row("agent", record.agent), row("team", record.team or "(no team)"),
-                       row("all", "all")):
+        for target in (
+            row("agent", record.agent),
+            row("team", record.team or "(no team)"),
+            row("all", "all"),
+        ):
             target.made += 1
             setattr(target, record.status, getattr(target, record.status) + 1)
             if record.status == "kept_late" and record.settled_at is not None:
@@ -110,9 +112,22 @@ def build(promises: list[PromiseRecord], acks: list[FirstAcknowledgment],
     return result
 
 
-COLUMNS = ("group", "name", "made", "pending", "kept", "kept_late", "renegotiated", "broken",
-           "cancelled", "kept_on_time_pct", "lateness_p50_min", "lateness_p90_min",
-           "first_ack_p50_s", "first_ack_p90_s")
+COLUMNS = (
+    "group",
+    "name",
+    "made",
+    "pending",
+    "kept",
+    "kept_late",
+    "renegotiated",
+    "broken",
+    "cancelled",
+    "kept_on_time_pct",
+    "lateness_p50_min",
+    "lateness_p90_min",
+    "first_ack_p50_s",
+    "first_ack_p90_s",
+)
 
 
 def render(rows: list[Row], fmt: str) -> str:
@@ -129,12 +144,17 @@ def plot(rows: list[Row], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(agents) + 2), 4.5))
     bottom = [0] * len(agents)
     names = [r.name for r in agents]
-    colours = {"kept": "#2a9d8f", "kept_late": "#e9c46a", "renegotiated": "#8ab17d",
-               "broken": "#e76f51", "cancelled": "#b0b0b0", "pending": "#90a4c8"}
+    colours = {
+        "kept": "#2a9d8f",
+        "kept_late": "#e9c46a",
+        "renegotiated": "#8ab17d",
+        "broken": "#e76f51",
+        "cancelled": "#b0b0b0",
+        "pending": "#90a4c8",
+    }
     for status in ("kept", "kept_late", "renegotiated", "broken", "cancelled", "pending"):
         values = [getattr(r, status) for r in agents]
-        ax.bar(names, values, bottom=bottom, label=status.replace("_", " "),
-               color=colours[status])
+        ax.bar(names, values, bottom=bottom, label=status.replace("_", " "), color=colours[status])
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_ylabel("promises made")
     ax.set_title("Promise keeping per agent")

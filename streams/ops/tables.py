@@ -9,8 +9,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 
-def render_rows(data: list[dict[str, Any]], columns: Sequence[str], fmt: str,
-                empty: str | None = None) -> str:
+def render_rows(
+    data: list[dict[str, Any]], columns: Sequence[str], fmt: str, empty: str | None = None
+) -> str:
     """`data` as `fmt` (table, csv, json). A table shows missing values as `-`; with `empty`
     set, a table with no rows says that instead of printing only its header."""
     if fmt == "json":
@@ -24,11 +25,9 @@ def render_rows(data: list[dict[str, Any]], columns: Sequence[str], fmt: str,
     if not data and empty is not None:
         return empty + "\n"
     cells = [[("-" if item[c] is None else str(item[c])) for c in columns] for item in data]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c)
-              for i, c in enumerate(columns)]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-              for r in cells]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines) + "\n"
 
 

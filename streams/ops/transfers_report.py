@@ -59,12 +59,29 @@ def build(records: list[TransferRecord], since: datetime) -> tuple[list[TicketPa
 
 def rows(tickets: list[TicketPath], teams: list[TeamRow]) -> list[dict[str, Any]]:
     data: list[dict[str, Any]] = [
-        {"group": "ticket", "name": t.ticket_id, "transfers": t.transfers,
-         "path": " > ".join(t.teams), "handed_on": None, "received": None,
-         "repeat_handovers": None} for t in tickets]
-    data += [{"group": "team", "name": t.team, "transfers": None, "path": None,
-              "handed_on": t.handed_on, "received": t.received,
-              "repeat_handovers": t.repeat_handovers} for t in teams]
+        {
+            "group": "ticket",
+            "name": t.ticket_id,
+            "transfers": t.transfers,
+            "path": " > ".join(t.teams),
+            "handed_on": None,
+            "received": None,
+            "repeat_handovers": None,
+        }
+        for t in tickets
+    ]
+    data += [
+        {
+            "group": "team",
+            "name": t.team,
+            "transfers": None,
+            "path": None,
+            "handed_on": t.handed_on,
+            "received": t.received,
+            "repeat_handovers": t.repeat_handovers,
+        }
+        for t in teams
+    ]
     return data
 
 

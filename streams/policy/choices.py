@@ -31,10 +31,13 @@ def option_context(option: dict[str, Any]) -> dict[str, Any]:
 
 
 def offer_context(offer: Offer, intro: str | None = None) -> dict[str, Any]:
-    return {"id": offer.offer_id, "intro": intro,
-            "options": [option_context(option) for option in offer.options],
-            "count": len(offer.options),
-            "choose_by": offer.choose_by.isoformat() if offer.choose_by else None}
+    return {
+        "id": offer.offer_id,
+        "intro": intro,
+        "options": [option_context(option) for option in offer.options],
+        "count": len(offer.options),
+        "choose_by": offer.choose_by.isoformat() if offer.choose_by else None,
+    }
 
 
 def on_options_offered(step: Step, event: OptionsOffered) -> None:
@@ -46,8 +49,7 @@ def on_options_offered(step: Step, event: OptionsOffered) -> None:
         step.log("skip", f"options on a {state.status} ticket are not offered", kind="options")
         return
     if event.offer_id in state.offers:
-        step.log("skip", f"offer {event.offer_id} was already made; nothing changes",
-                 kind="options")
+        step.log("skip", f"offer {event.offer_id} was already made; nothing changes", kind="options")
         return
     if event.agent is not None:
         state.agent = event.agent
@@ -56,79 +58,124 @@ def on_options_offered(step: Step, event: OptionsOffered) -> None:
     for earlier in state.offers.values():
         if earlier.chosen is None and not earlier.withdrawn:
             earlier.withdrawn = True
-            step.log("record", f"offer {earlier.offer_id} replaced by {event.offer_id}",
-                     kind="options")
+            step.log("record", f"offer {earlier.offer_id} replaced by {event.offer_id}", kind="options")
     step.cancel(("options_unanswered",), "the offer was replaced by a newer one")
     offer = Offer(
-        offer_id=event.offer_id, offered_at=event.occurred_at, choose_by=event.choose_by,
-        options=[{"number": number, **option.model_dump(exclude_none=True)}
-                 for number, option in enumerate(event.options, 1)])
+        offer_id=event.offer_id,
+        offered_at=event.occurred_at,
+        choose_by=event.choose_by,
+        options=[
+            {"number": number, **option.model_dump(exclude_none=True)}
+            for number, option in enumerate(event.options, 1)
+        ],
+    )
     state.offers[event.offer_id] = offer
     context = offer_context(offer, event.intro)
     queue_now(step, "options", extra={"offer": context})
     if event.choose_by is not None and event.choose_by > event.occurred_at:
-        step.schedule(Scheduled(
-            kind="options_unanswered", audience="agent", due_at=event.choose_by,
-            trigger_event_id=f"{event.id}#unanswered", trigger_at=event.occurred_at,
-            context={"offer": context}),
-            f"the owner hears at {event.choose_by.isoformat()} if no option is chosen by then")
+        step.schedule(
+            Scheduled(
+                kind="options_unanswered",
+                audience="agent",
+                due_at=event.choose_by,
+                trigger_event_id=f"{event.id}#unanswered",
+                trigger_at=event.occurred_at,
+                context={"offer": context},
+            ),
+            f"the owner hears at {event.choose_by.isoformat()} if no option is chosen by then",
+        )
 
 
 def on_option_chosen(step: Step, event: OptionChosen) -> None:
     state = step.state
     offer = state.offers.get(event.offer_id)
     if offer is None:
-        step.log("skip", f"no offer {event.offer_id!r} was made on this ticket",
-                 kind="option_confirmed")
+        step.log("skip", f"no offer {event.offer_id!r} was made on this ticket", kind="option_confirmed")
         return
     if event.option > len(offer.options):
-        step.log("skip", f"option {event.option} was not offered ({event.offer_id} has "
-                 f"{len(offer.options)})", kind="option_confirmed")
+        step.log(
+            "skip",
+            f"option {event.option} was not offered ({event.offer_id} has {len(offer.options)})",
+            kind="option_confirmed",
+        )
         return
     if offer.chosen == event.option:
-        step.log("skip", f"option {event.option} was already chosen; nothing changes",
-                 kind="option_confirmed")
+        step.log(
+            "skip", f"option {event.option} was already chosen; nothing changes", kind="option_confirmed"
+        )
         return
     changed_from = offer.chosen
     offer.chosen, offer.chosen_at = event.option, event.occurred_at
     chosen = offer.options[event.option - 1]
-    step.cancel(("options_unanswered",), "the customer chose",
-                keep=lambda item: item.context.get("offer", {}).get("id") != offer.offer_id)
+    step.cancel(
+        ("options_unanswered",),
+        "the customer chose",
+        keep=lambda item: item.context.get("offer", {}).get("id") != offer.offer_id,
+    )
     owner = state.owner or state.agent
-    step.out.replies.append(ChoiceRecord(
-        ticket_id=state.ticket_id, offer_id=offer.offer_id, option=event.option,
-        label=str(chosen.get("label", "")), via=event.via,
-        owner=owner.name if owner else None, respondent=respondent(event.contact),
-        at=event.occurred_at))
+    step.out.replies.append(
+        ChoiceRecord(
+            ticket_id=state.ticket_id,
+            offer_id=offer.offer_id,
+            option=event.option,
+            label=str(chosen.get("label", "")),
+            via=event.via,
+            owner=owner.name if owner else None,
+            respondent=respondent(event.contact),
+            at=event.occurred_at,
+        )
+    )
     # Whether the customer is sent a confirmation (the team is told either way, and why not).
-    confirmation = ("replaced" if offer.withdrawn else
-                    "closed" if state.status in ("resolved", "closed") else "sent")
-    context = {"offer": offer_context(offer), "chosen": option_context(chosen),
-               "changed_from": changed_from, "via": event.via, "text": event.text,
-               "confirmation": confirmation}
-    step.log("record", f"option {event.option} chosen by {event.via}"
-             + (f" (was {changed_from})" if changed_from else ""), kind="option_confirmed")
+    confirmation = (
+        "replaced" if offer.withdrawn else "closed" if state.status in ("resolved", "closed") else "sent"
+    )
+    context = {
+        "offer": offer_context(offer),
+        "chosen": option_context(chosen),
+        "changed_from": changed_from,
+        "via": event.via,
+        "text": event.text,
+        "confirmation": confirmation,
+    }
+    step.log(
+        "record",
+        f"option {event.option} chosen by {event.via}" + (f" (was {changed_from})" if changed_from else ""),
+        kind="option_confirmed",
+    )
     _confirm_and_tell(step, event, offer, context)
 
 
-def _confirm_and_tell(step: Step, event: OptionChosen, offer: Offer,
-                      context: dict[str, Any]) -> None:
+def _confirm_and_tell(step: Step, event: OptionChosen, offer: Offer, context: dict[str, Any]) -> None:
     """The customer's confirmation (unless the offer was replaced or the ticket is done),
     and the owner's notice (unless the help desk recorded the choice: it knows)."""
     state = step.state
     if offer.withdrawn:
-        step.log("skip", f"offer {offer.offer_id} was replaced by a newer one: the choice is "
-                 "recorded and the team told, with no confirmation to the customer",
-                 kind="option_confirmed")
+        step.log(
+            "skip",
+            f"offer {offer.offer_id} was replaced by a newer one: the choice is "
+            "recorded and the team told, with no confirmation to the customer",
+            kind="option_confirmed",
+        )
     elif state.status in ("resolved", "closed"):
-        step.log("skip", f"the ticket is {state.status}: the choice is recorded and the team "
-                 "told, with no confirmation to the customer", kind="option_confirmed")
+        step.log(
+            "skip",
+            f"the ticket is {state.status}: the choice is recorded and the team "
+            "told, with no confirmation to the customer",
+            kind="option_confirmed",
+        )
     else:
         queue_now(step, "option_confirmed", extra=context)
     if event.via != "help_desk":
-        state.scheduled.append(Scheduled(
-            kind="options_answered", audience="agent", due_at=step.release_at,
-            trigger_event_id=event.id, trigger_at=event.occurred_at, context=context))
+        state.scheduled.append(
+            Scheduled(
+                kind="options_answered",
+                audience="agent",
+                due_at=step.release_at,
+                trigger_event_id=event.id,
+                trigger_at=event.occurred_at,
+                context=context,
+            )
+        )
 
 
 def on_feedback(step: Step, event: FeedbackGiven) -> None:
@@ -137,20 +184,29 @@ def on_feedback(step: Step, event: FeedbackGiven) -> None:
         # Erased (`heard forget`, retention) or never seen: nothing about it is kept.
         step.log("skip", "feedback for a ticket heard does not know (or has erased); not kept")
         return
-    person = next((c for c in state.contacts if c.key == event.contact), None) \
-        if event.contact else state.customer
+    person = (
+        next((c for c in state.contacts if c.key == event.contact), None) if event.contact else state.customer
+    )
     language = person.language if person else step.rules.default_locale
     signals = step.rules.signals.tag(event.text, language)
     owner = state.owner or state.agent
-    step.out.replies.append(FeedbackRecord(
-        ticket_id=state.ticket_id, event_id=event.id, score=event.score, text=event.text,
-        signals=signals, via=event.via, respondent=respondent(event.contact),
-        agent=owner.name if owner else None,
-        agent_id=owner.id if owner else None, team=owner.team if owner else None,
-        at=event.occurred_at))
+    step.out.replies.append(
+        FeedbackRecord(
+            ticket_id=state.ticket_id,
+            event_id=event.id,
+            score=event.score,
+            text=event.text,
+            signals=signals,
+            via=event.via,
+            respondent=respondent(event.contact),
+            agent=owner.name if owner else None,
+            agent_id=owner.id if owner else None,
+            team=owner.team if owner else None,
+            at=event.occurred_at,
+        )
+    )
     said = f"score {event.score}" if event.score is not None else "words only"
-    step.log("record", f"feedback by {event.via}: {said}; signals: "
-             f"{', '.join(signals) or 'none'}")
+    step.log("record", f"feedback by {event.via}: {said}; signals: {', '.join(signals) or 'none'}")
 
 
 def respondent(contact: str | None) -> str | None:
@@ -162,14 +218,17 @@ def release_team(step: Step, item: Scheduled) -> None:
     """The owner hears of an answer, or of an offer left unanswered at its deadline."""
     state = step.state
     offer = state.offers.get(str(item.context.get("offer", {}).get("id")))
-    if item.kind == "options_unanswered" and (offer is None or offer.chosen is not None
-                                              or offer.withdrawn):
-        step.log("cancel", "the customer has chosen, or the offer was replaced",
-                 kind=item.kind)
+    if item.kind == "options_unanswered" and (offer is None or offer.chosen is not None or offer.withdrawn):
+        step.log("cancel", "the customer has chosen, or the offer was replaced", kind=item.kind)
         return
     if item.kind == "options_unanswered" and state.status in ("resolved", "closed"):
         step.log("cancel", f"the ticket is {state.status}", kind=item.kind)
         return
     owner = state.owner or state.agent
-    send_to_team(step, item, owner.team if owner else None, owner.email if owner else None,
-                 owner.name if owner else "team")
+    send_to_team(
+        step,
+        item,
+        owner.team if owner else None,
+        owner.email if owner else None,
+        owner.name if owner else "team",
+    )

@@ -22,16 +22,18 @@ def with_every_promise_flag(context: dict[str, Any]) -> dict[str, Any]:
     promise = context.get("promise")
     if not isinstance(promise, dict):
         return context
-    return {**context, "promise": {**dict.fromkeys(WATCHES, False), "follow_up": False,
-                                   **promise}}
+    return {**context, "promise": {**dict.fromkeys(WATCHES, False), "follow_up": False, **promise}}
 
 
 def promise_context(promise: Promise) -> dict[str, Any]:
     return {
         # `what` is the agent's task line, for the team; the customer reads `customer_text`.
-        "id": promise.promise_id, "what": promise.what, "customer_text": promise.customer_text,
+        "id": promise.promise_id,
+        "what": promise.what,
+        "customer_text": promise.customer_text,
         "due_at": promise.due_at.isoformat(),
-        "agent_name": promise.agent.name, "outside_team_hours": promise.outside_team_hours,
+        "agent_name": promise.agent.name,
+        "outside_team_hours": promise.outside_team_hours,
         "first_reply": False,
     }
 
@@ -41,17 +43,26 @@ def customer_for_the_team(step: Step) -> dict[str, Any]:
     language, their own zone, and the needs their messages must meet."""
     customer = step.state.customer
     if customer is None:
-        return {"greeting_name": "", "pronouns": None, "timezone": None, "language": None,
-                "plain_text_only": False, "quiet_hours": None, **object_pronouns(None)}
+        return {
+            "greeting_name": "",
+            "pronouns": None,
+            "timezone": None,
+            "language": None,
+            "plain_text_only": False,
+            "quiet_hours": None,
+            **object_pronouns(None),
+        }
     quiet = customer.quiet_hours
     return {
-        "greeting_name": customer.greeting_name, "pronouns": customer.pronouns,
+        "greeting_name": customer.greeting_name,
+        "pronouns": customer.pronouns,
         **object_pronouns(customer.pronouns),
         "timezone": customer_zone(customer, step.rules.policy).key,
         "language": customer.language,
         "plain_text_only": customer.accessibility.plain_text_only,
         "quiet_hours": {"start": quiet.start.strftime("%H:%M"), "end": quiet.end.strftime("%H:%M")}
-        if quiet else None,
+        if quiet
+        else None,
     }
 
 
@@ -66,10 +77,8 @@ def holding_fate(step: Step) -> dict[str, Any]:
         return {"status": "not_sent", "reason": route.reason, "until": None}
     later = quiet_until(step.now, customer, step.rules.policy)
     if later is not None:
-        return {"status": "deferred", "reason": "the customer's quiet hours",
-                "until": later.isoformat()}
+        return {"status": "deferred", "reason": "the customer's quiet hours", "until": later.isoformat()}
     # The last holding update in a row names no next time: the lead should know heard
     # goes quiet after it until someone writes.
     last = step.state.holding_updates_in_a_row + 1 >= step.rules.policy.holding_updates_in_a_row
-    return {"status": "sent", "reason": None, "until": None, "channel": route.channel,
-            "last": last}
+    return {"status": "sent", "reason": None, "until": None, "channel": route.channel, "last": last}

@@ -46,8 +46,9 @@ from heard.streams.policy.release import release_due
 from heard.streams.policy.step import Outcome, Rules, Step, queue_now
 
 
-def decide(state: TicketState | None, event: Event, now: datetime, rules: Rules, *,
-           in_place: bool = False) -> Outcome:
+def decide(
+    state: TicketState | None, event: Event, now: datetime, rules: Rules, *, in_place: bool = False
+) -> Outcome:
     """What to do about `event`. `state` is left as it was unless `in_place` is set.
 
     `in_place` spares the deep copy for a caller that owns the object (the worker's
@@ -96,8 +97,7 @@ def on_created(step: Step, event: TicketCreated) -> None:
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "open", event.occurred_at
     if replied_since(state, event.occurred_at):
-        step.log("skip", "a real agent reply landed first; no acknowledgment needed",
-                 kind="acknowledgment")
+        step.log("skip", "a real agent reply landed first; no acknowledgment needed", kind="acknowledgment")
         return
     hold_acknowledgment(step, event, "acknowledge")
     if event.next_milestone is None:
@@ -110,10 +110,16 @@ def hold_acknowledgment(step: Step, event: TicketCreated | CustomerMessage, what
     """The acknowledgment, held a moment (unless urgent) so an agent's own reply can make it
     unneeded."""
     hold = 0.0 if event.urgent else step.rules.policy.acknowledgment_hold_seconds
-    step.schedule(Scheduled(
-        kind="acknowledgment", due_at=event.occurred_at + timedelta(seconds=hold),
-        trigger_event_id=event.id, trigger_at=event.occurred_at, urgent=event.urgent,
-    ), f"{what} after {hold:.0f} s unless an agent replies first")
+    step.schedule(
+        Scheduled(
+            kind="acknowledgment",
+            due_at=event.occurred_at + timedelta(seconds=hold),
+            trigger_event_id=event.id,
+            trigger_at=event.occurred_at,
+            urgent=event.urgent,
+        ),
+        f"{what} after {hold:.0f} s unless an agent replies first",
+    )
 
 
 def remember_thread(state: TicketState, message_id: str | None, first: bool = False) -> None:
@@ -122,8 +128,7 @@ def remember_thread(state: TicketState, message_id: str | None, first: bool = Fa
     if message_id is None or message_id in state.customer_message_ids:
         return
     ids = state.customer_message_ids
-    state.customer_message_ids = ([message_id, *ids[-1:]] if first or not ids
-                                  else [ids[0], message_id])
+    state.customer_message_ids = [message_id, *ids[-1:]] if first or not ids else [ids[0], message_id]
 
 
 def on_customer_message(step: Step, event: CustomerMessage) -> None:
@@ -135,8 +140,7 @@ def on_customer_message(step: Step, event: CustomerMessage) -> None:
         step.log("record", "customer message for a ticket not yet created; kept for ordering")
         return
     if state.status in CLOSED_STATUSES:
-        step.log("skip", "ticket is closed; the help desk reopens it if needed",
-                 kind="acknowledgment")
+        step.log("skip", "ticket is closed; the help desk reopens it if needed", kind="acknowledgment")
         return
     if any(item.kind == "acknowledgment" for item in state.scheduled):
         step.log("skip", "an acknowledgment is already waiting to be sent", kind="acknowledgment")
@@ -152,18 +156,19 @@ def on_agent_reply(step: Step, event: AgentReply) -> None:
     if not event.public:
         step.log("record", "internal note: nothing goes to the customer")
         return
-    if (state.last_public_agent_update_at is None
-            or event.occurred_at > state.last_public_agent_update_at):
+    if state.last_public_agent_update_at is None or event.occurred_at > state.last_public_agent_update_at:
         state.last_public_agent_update_at = event.occurred_at
     state.agent = event.agent
     state.concern = event.concern or state.concern
     if state.first_reply_due is not None:
         kept = event.occurred_at <= state.first_reply_due
-        watches.end_first_reply_watch(step, "first reply given " + ("on time" if kept
-                                                                     else "late"))
+        watches.end_first_reply_watch(step, "first reply given " + ("on time" if kept else "late"))
     watches.end_next_update_watch(step, "an agent replied publicly")
-    step.cancel(("acknowledgment",), "a real agent reply landed first",
-                keep=lambda item: item.trigger_at > event.occurred_at)
+    step.cancel(
+        ("acknowledgment",),
+        "a real agent reply landed first",
+        keep=lambda item: item.trigger_at > event.occurred_at,
+    )
     promises.keep_promises(step, event.occurred_at)
     if event.next_milestone is not None:
         state.next_milestone = event.next_milestone
@@ -172,9 +177,14 @@ def on_agent_reply(step: Step, event: AgentReply) -> None:
         # The milestone reached may have been the one announced; never restate it as next.
         state.next_milestone = None
     if event.milestone is not None:
-        queue_now(step, "milestone_update", urgent=event.urgent, extra={
-            "milestone": {"text": event.milestone.text, "at": event.occurred_at.isoformat()},
-        })
+        queue_now(
+            step,
+            "milestone_update",
+            urgent=event.urgent,
+            extra={
+                "milestone": {"text": event.milestone.text, "at": event.occurred_at.isoformat()},
+            },
+        )
 
 
 def on_status_changed(step: Step, event: StatusChanged) -> None:
@@ -185,17 +195,30 @@ def on_status_changed(step: Step, event: StatusChanged) -> None:
     state.status, state.status_at = event.to_status, event.occurred_at
     if event.next_milestone is not None:
         state.next_milestone = event.next_milestone
-    if event.to_status in step.rules.policy.milestone_statuses and state.known \
-            and not (event.note or "").strip():
-        step.log("record", f"status is now {event.to_status!r} with no note: nothing to tell "
-                 "the customer (the help desk's note is the update)")
+    if (
+        event.to_status in step.rules.policy.milestone_statuses
+        and state.known
+        and not (event.note or "").strip()
+    ):
+        step.log(
+            "record",
+            f"status is now {event.to_status!r} with no note: nothing to tell "
+            "the customer (the help desk's note is the update)",
+        )
     elif event.to_status in step.rules.policy.milestone_statuses and state.known:
         # The update names the next milestone's time: heard keeps it.
         watch_named_milestone(step, event.next_milestone, None)
-        queue_now(step, "milestone_update", extra={
-            "milestone": {"text": event.note or "", "status": event.to_status,
-                          "at": event.occurred_at.isoformat()},
-        })
+        queue_now(
+            step,
+            "milestone_update",
+            extra={
+                "milestone": {
+                    "text": event.note or "",
+                    "status": event.to_status,
+                    "at": event.occurred_at.isoformat(),
+                },
+            },
+        )
     else:
         step.log("record", f"status is now {event.to_status!r}; not one customers are told of")
 
@@ -205,18 +228,26 @@ def on_assigned(step: Step, event: Assigned) -> None:
     before = state.agent.team if state.agent else None
     if before is not None and event.agent.team is not None and event.agent.team != before:
         state.transfers += 1
-        step.out.transfers.append(TransferRecord(
-            ticket_id=state.ticket_id, from_team=before, to_team=event.agent.team,
-            count=state.transfers, at=event.occurred_at))
+        step.out.transfers.append(
+            TransferRecord(
+                ticket_id=state.ticket_id,
+                from_team=before,
+                to_team=event.agent.team,
+                count=state.transfers,
+                at=event.occurred_at,
+            )
+        )
     state.agent = event.agent
     if event.owner or state.owner is None:
         previous = state.owner
         state.owner = event.agent
-        if previous is not None and (previous.id, previous.name) != (event.agent.id,
-                                                                      event.agent.name):
+        if previous is not None and (previous.id, previous.name) != (event.agent.id, event.agent.name):
             state.owner_news = True  # the next update says who has it now, once
-    step.log("record", f"ticket assigned; {state.transfers} change(s) of team so far"
-             + ("; this agent owns it now" if state.owner == event.agent else ""))
+    step.log(
+        "record",
+        f"ticket assigned; {state.transfers} change(s) of team so far"
+        + ("; this agent owns it now" if state.owner == event.agent else ""),
+    )
 
 
 def on_promise(step: Step, event: CheckpointPromised) -> None:
@@ -233,10 +264,15 @@ def on_resolved(step: Step, event: Resolved) -> None:
     watches.end_first_reply_watch(step, "ticket resolved: the closure summary is the reply")
     step.cancel(("acknowledgment",), "ticket resolved before the acknowledgment went out")
     grace = step.rules.policy.closure_grace_seconds
-    step.schedule(Scheduled(
-        kind="closure_summary", due_at=event.occurred_at + timedelta(seconds=grace),
-        trigger_event_id=event.id, trigger_at=event.occurred_at,
-    ), f"closure summary held {grace:.0f} s in case the ticket reopens")
+    step.schedule(
+        Scheduled(
+            kind="closure_summary",
+            due_at=event.occurred_at + timedelta(seconds=grace),
+            trigger_event_id=event.id,
+            trigger_at=event.occurred_at,
+        ),
+        f"closure summary held {grace:.0f} s in case the ticket reopens",
+    )
 
 
 def on_reopened(step: Step, event: Reopened) -> None:
@@ -245,8 +281,11 @@ def on_reopened(step: Step, event: Reopened) -> None:
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "reopened", event.occurred_at
         state.forget_at = None
-    step.cancel(("closure_summary",), "ticket reopened during the closure grace period",
-                keep=lambda item: item.trigger_at > event.occurred_at)
+    step.cancel(
+        ("closure_summary",),
+        "ticket reopened during the closure grace period",
+        keep=lambda item: item.trigger_at > event.occurred_at,
+    )
     _acknowledge_what_reopened_it(step)
 
 
@@ -255,41 +294,51 @@ def _acknowledge_what_reopened_it(step: Step) -> None:
     help desk to reopen it): now it is open again, their message is acknowledged."""
     state, event = step.state, step.event
     wrote = state.last_customer_message_at
-    if (not state.known or wrote is None or state.resolved_at is None
-            or wrote < state.resolved_at or wrote > event.occurred_at
-            or state.status in CLOSED_STATUSES or replied_since(state, wrote)
-            or any(item.kind == "acknowledgment" for item in state.scheduled)):
+    if (
+        not state.known
+        or wrote is None
+        or state.resolved_at is None
+        or wrote < state.resolved_at
+        or wrote > event.occurred_at
+        or state.status in CLOSED_STATUSES
+        or replied_since(state, wrote)
+        or any(item.kind == "acknowledgment" for item in state.scheduled)
+    ):
         return
-    step.schedule(Scheduled(
-        kind="acknowledgment", due_at=event.occurred_at, trigger_event_id=event.id,
-        trigger_at=wrote, urgent=False,
-    ), "the customer wrote after the resolution: acknowledged now that the ticket is reopened")
+    step.schedule(
+        Scheduled(
+            kind="acknowledgment",
+            due_at=event.occurred_at,
+            trigger_event_id=event.id,
+            trigger_at=wrote,
+            urgent=False,
+        ),
+        "the customer wrote after the resolution: acknowledged now that the ticket is reopened",
+    )
 
 
 def on_closed(step: Step, event: Closed) -> None:
     state = step.state
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "closed", event.occurred_at
-    state.forget_at = event.occurred_at + timedelta(
-        days=step.rules.policy.closed_ticket_retention_days)
-    step.log("record", f"ticket closed: its data is erased at {state.forget_at.isoformat()} "
-             "unless it is reopened")
+    state.forget_at = event.occurred_at + timedelta(days=step.rules.policy.closed_ticket_retention_days)
+    step.log(
+        "record", f"ticket closed: its data is erased at {state.forget_at.isoformat()} unless it is reopened"
+    )
     watches.end_first_reply_watch(step, "ticket closed")
     watches.end_next_update_watch(step, "ticket closed")
     promises.cancel_promises(step, "ticket closed")
     for item in state.scheduled:
         if item.kind == "closure_summary" and item.due_at > step.release_at:
             item.due_at = step.release_at
-            step.log("schedule", "ticket closed: closure summary released now",
-                     kind="closure_summary")
+            step.log("schedule", "ticket closed: closure summary released now", kind="closure_summary")
 
 
 def other_people(customer: Customer | None, contacts: list[Contact]) -> list[Contact]:
     """The contacts who are not the customer, each once: a help desk's CC list often holds
     the requester too, and nobody should get every message twice."""
     # Addresses compare case-blind: a CC list often writes the customer's in other capitals.
-    seen = {value.casefold() for value in (customer.email, customer.phone)
-            if value} if customer else set()
+    seen = {value.casefold() for value in (customer.email, customer.phone) if value} if customer else set()
     kept: list[Contact] = []
     for contact in contacts:
         addresses = {value.casefold() for value in (contact.email, contact.phone) if value}
@@ -327,11 +376,17 @@ def on_forget(step: Step, event: ForgetRequested) -> None:
     state.contacts = [c for c in state.contacts if c.key != event.contact]
     state.scheduled = [item for item in state.scheduled if item.contact != event.contact]
     # What was sent to them stays counted, without saying who they were.
-    state.sent = [record.model_copy(update={"contact": "erased"})
-                  if record.contact == event.contact else record for record in state.sent]
+    state.sent = [
+        record.model_copy(update={"contact": "erased"}) if record.contact == event.contact else record
+        for record in state.sent
+    ]
     step.out.forgotten_phones = [c.phone for c in gone if c.phone]
-    step.log("erase", "a contact erased from this ticket (heard forget); the ticket stays"
-             if gone else "erasure of a contact not on this ticket: nothing to do")
+    step.log(
+        "erase",
+        "a contact erased from this ticket (heard forget); the ticket stays"
+        if gone
+        else "erasure of a contact not on this ticket: nothing to do",
+    )
 
 
 def _forget(step: Step, reason: str) -> None:

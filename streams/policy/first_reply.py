@@ -33,17 +33,28 @@ def watch_named_milestone(step: Step, milestone: Milestone | None, agent: Agent 
     who = agent or state.owner or state.agent or Agent(name="team")
     # Built, not parsed: the worker made it from an event already validated.
     promised = CheckpointPromised.model_construct(
-        id=f"{event.id}#milestone", type="ticket.checkpoint_promised",
-        occurred_at=event.occurred_at, ticket_id=event.ticket_id,
-        promise_id=f"{promises.IMPLICIT_PREFIX}{event.id}", agent=who, due_at=milestone.due_at,
-        what=milestone.text, customer_text=milestone.text, team_calendar=None, reason=None)
+        id=f"{event.id}#milestone",
+        type="ticket.checkpoint_promised",
+        occurred_at=event.occurred_at,
+        ticket_id=event.ticket_id,
+        promise_id=f"{promises.IMPLICIT_PREFIX}{event.id}",
+        agent=who,
+        due_at=milestone.due_at,
+        what=milestone.text,
+        customer_text=milestone.text,
+        team_calendar=None,
+        reason=None,
+    )
     promises.on_promised(step, promised, implicit=True)
 
 
 def first_reply_minutes(state: TicketState, rules: Rules) -> float:
     """The first-reply target in the team's working minutes, by urgency."""
-    return (rules.policy.urgent_first_response_target_minutes if state.urgent
-            else rules.policy.first_response_target_hours * 60)
+    return (
+        rules.policy.urgent_first_response_target_minutes
+        if state.urgent
+        else rules.policy.first_response_target_hours * 60
+    )
 
 
 def first_reply_target(state: TicketState, rules: Rules, since: datetime) -> datetime:
@@ -64,21 +75,38 @@ def _schedule_first_reply(step: Step, due: datetime, trigger: str, trigger_at: d
     state.first_reply_due = due
     # Once a public reply or a resolution has reached them, what heard promises a customer
     # who writes again is "a reply": the templates word it so.
-    context = {"promise": {"id": "first-reply", "what": None, "first_reply": True,
-                           "follow_up": answered_before(state),
-                           "due_at": due.isoformat(),
-                           "agent_name": state.agent.name if state.agent else None,
-                           "outside_team_hours": False}}
+    context = {
+        "promise": {
+            "id": "first-reply",
+            "what": None,
+            "first_reply": True,
+            "follow_up": answered_before(state),
+            "due_at": due.isoformat(),
+            "agent_name": state.agent.name if state.agent else None,
+            "outside_team_hours": False,
+        }
+    }
     ladder = [("checkpoint_escalation", "lead", due), ("checkpoint_holding", "customer", due)]
     nudge_at = _nudge_time(due, step.rules, step.now)
     if nudge_at > step.now:
         ladder.insert(0, ("checkpoint_nudge", "agent", nudge_at))
     for kind, audience, at in ladder:
-        state.scheduled.append(Scheduled(kind=kind, audience=audience, due_at=at,
-                                         trigger_event_id=trigger, trigger_at=trigger_at,
-                                         context=context))
-    step.log("schedule", f"first reply promised by {due.isoformat()}; the team is nudged before "
-             "it, the lead and the customer hear if it passes without one", kind="checkpoint")
+        state.scheduled.append(
+            Scheduled(
+                kind=kind,
+                audience=audience,
+                due_at=at,
+                trigger_event_id=trigger,
+                trigger_at=trigger_at,
+                context=context,
+            )
+        )
+    step.log(
+        "schedule",
+        f"first reply promised by {due.isoformat()}; the team is nudged before "
+        "it, the lead and the customer hear if it passes without one",
+        kind="checkpoint",
+    )
 
 
 def _nudge_time(due: datetime, rules: Rules, since: datetime) -> datetime:
@@ -92,8 +120,7 @@ def first_reply_item(item: Scheduled) -> bool:
     return watches.watch_of(item) == "first_reply"
 
 
-def first_reply_moved(item: Scheduled, due: datetime | None, rules: Rules,
-                       since: datetime) -> Scheduled:
+def first_reply_moved(item: Scheduled, due: datetime | None, rules: Rules, since: datetime) -> Scheduled:
     assert due is not None
     promise = {**item.context["promise"], "due_at": due.isoformat()}
     at = _nudge_time(due, rules, since) if item.kind == "checkpoint_nudge" else due
@@ -116,10 +143,16 @@ def promise_a_reachable_first_reply(step: Step) -> None:
         _schedule_first_reply(step, due, f"{step.event.id}#first-reply", step.now)
     else:
         state.first_reply_due = due
-        state.scheduled = [first_reply_moved(item, due, step.rules, step.now)
-                           if first_reply_item(item) else item for item in state.scheduled]
-    step.log("schedule", f"the first-reply target had passed before the acknowledgment could go; "
-             f"it promises {due.isoformat()} instead", kind="checkpoint")
+        state.scheduled = [
+            first_reply_moved(item, due, step.rules, step.now) if first_reply_item(item) else item
+            for item in state.scheduled
+        ]
+    step.log(
+        "schedule",
+        f"the first-reply target had passed before the acknowledgment could go; "
+        f"it promises {due.isoformat()} instead",
+        kind="checkpoint",
+    )
 
 
 def promise_a_reply_to_a_follow_up(step: Step, item: Scheduled) -> None:
@@ -128,11 +161,18 @@ def promise_a_reply_to_a_follow_up(step: Step, item: Scheduled) -> None:
     promises a reply within the first-reply target from their message, and heard keeps that
     promise as it keeps the first reply's."""
     state = step.state
-    if (state.first_reply_due is not None or state.next_update_due is not None
-            or state.next_milestone is not None or pending_promise(state) is not None):
+    if (
+        state.first_reply_due is not None
+        or state.next_update_due is not None
+        or state.next_milestone is not None
+        or pending_promise(state) is not None
+    ):
         return
-    minutes = (step.rules.policy.urgent_first_response_target_minutes if item.urgent
-               else first_reply_minutes(state, step.rules))
+    minutes = (
+        step.rules.policy.urgent_first_response_target_minutes
+        if item.urgent
+        else first_reply_minutes(state, step.rules)
+    )
     due = business_deadline(item.trigger_at, minutes, step.rules.policy)
     if due <= step.now:
         due = business_deadline(step.now, minutes, step.rules.policy)

@@ -59,8 +59,12 @@ def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False
         return
     replaced = _replace_pending(step, event, implicit)
     promise = Promise(
-        promise_id=event.promise_id, version=replaced.version, agent=event.agent,
-        what=event.what, customer_text=event.customer_text, due_at=event.due_at,
+        promise_id=event.promise_id,
+        version=replaced.version,
+        agent=event.agent,
+        what=event.what,
+        customer_text=event.customer_text,
+        due_at=event.due_at,
         made_at=event.occurred_at,
         outside_team_hours=not within_team_hours(event.due_at, _calendar(step, event)),
     )
@@ -69,8 +73,11 @@ def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False
         # An agent's own promise with a time replaces the first-reply watch.
         end_first_reply_watch(step, f"first-reply watch replaced by promise {promise.promise_id}")
     announce(step, promise)
-    step.log("record", f"promise {promise.promise_id} pending until {promise.due_at.isoformat()}",
-             kind="checkpoint")
+    step.log(
+        "record",
+        f"promise {promise.promise_id} pending until {promise.due_at.isoformat()}",
+        kind="checkpoint",
+    )
     _schedule_ladder(step, event, promise, implicit)
     if implicit or event.due_at in replaced.told or replaced.moved_from == event.due_at:
         return  # the customer knows this time already
@@ -106,8 +113,9 @@ def _replace_pending(step: Step, event: CheckpointPromised, implicit: bool) -> _
             continue
         set_status(step, other, "renegotiated", event.occurred_at)
         _drop_ladder(step, other.promise_id)
-        step.log("record", f"promise {other.promise_id} renegotiated by {event.promise_id}",
-                 kind="checkpoint")
+        step.log(
+            "record", f"promise {other.promise_id} renegotiated by {event.promise_id}", kind="checkpoint"
+        )
         if is_implicit(other) == implicit:
             replaced.moved_from = max(replaced.moved_from or other.due_at, other.due_at)
             replaced.version = max(replaced.version, other.version + 1)
@@ -119,17 +127,19 @@ def _replace_pending(step: Step, event: CheckpointPromised, implicit: bool) -> _
 def _calendar(step: Step, event: CheckpointPromised) -> PolicySettings:
     calendar = with_calendar(step.rules.policy, event.team_calendar)
     if calendar is None:
-        step.log("record", f"no team calendar {event.team_calendar!r} in config/policy.yaml "
-                 "(team_calendars); the default team hours decide", kind="checkpoint")
+        step.log(
+            "record",
+            f"no team calendar {event.team_calendar!r} in config/policy.yaml "
+            "(team_calendars); the default team hours decide",
+            kind="checkpoint",
+        )
         return step.rules.policy
     if event.team_calendar:
-        step.log("record", f"team hours from the {event.team_calendar!r} calendar",
-                 kind="checkpoint")
+        step.log("record", f"team hours from the {event.team_calendar!r} calendar", kind="checkpoint")
     return calendar
 
 
-def _schedule_ladder(step: Step, event: CheckpointPromised, promise: Promise,
-                     implicit: bool) -> None:
+def _schedule_ladder(step: Step, event: CheckpointPromised, promise: Promise, implicit: bool) -> None:
     """The nudge before the time, then at the time the lead's escalation and the
     customer's holding update (each cancelled if the promise is kept first)."""
     lead = timedelta(seconds=step.rules.policy.nudge_lead_seconds)
@@ -142,44 +152,73 @@ def _schedule_ladder(step: Step, event: CheckpointPromised, promise: Promise,
     elif promise.due_at - lead > step.now:
         ladder.insert(0, ("checkpoint_nudge", "agent", promise.due_at - lead))
     for kind, audience, due in ladder:
-        step.state.scheduled.append(Scheduled(
-            kind=kind, audience=audience, due_at=due,
-            trigger_event_id=f"{event.id}#{promise.promise_id}.{promise.version}",
-            trigger_at=event.occurred_at, promise_id=promise.promise_id,
-            promise_version=promise.version, context={"promise": promise_context(promise)},
-        ))
-        step.log("schedule", f"{kind} for promise {promise.promise_id} at {due.isoformat()}",
-                 kind=kind)
+        step.state.scheduled.append(
+            Scheduled(
+                kind=kind,
+                audience=audience,
+                due_at=due,
+                trigger_event_id=f"{event.id}#{promise.promise_id}.{promise.version}",
+                trigger_at=event.occurred_at,
+                promise_id=promise.promise_id,
+                promise_version=promise.version,
+                context={"promise": promise_context(promise)},
+            )
+        )
+        step.log("schedule", f"{kind} for promise {promise.promise_id} at {due.isoformat()}", kind=kind)
 
 
-def _tell_the_customer(step: Step, event: CheckpointPromised, promise: Promise,
-                       existing: Promise | None, replaced: _Replaced) -> None:
+def _tell_the_customer(
+    step: Step, event: CheckpointPromised, promise: Promise, existing: Promise | None, replaced: _Replaced
+) -> None:
     if existing is None and replaced.version == 1 and step.rules.policy.announce_first_promise:
         # "Aisha will update you by 3 pm": the customer hears the first promise made to them.
-        step.state.scheduled.append(Scheduled(
-            kind="milestone_update", due_at=step.release_at, trigger_event_id=event.id,
-            trigger_at=event.occurred_at,
-            context={"milestone": {"text": "", "at": event.occurred_at.isoformat()},
-                     "next_milestone": {"text": event.customer_text or None,
-                                        "due_at": event.due_at.isoformat()},
-                     "promised": {"by": event.agent.name, "due_at": event.due_at.isoformat(),
-                                  "text": event.customer_text or None,
-                                  "promise_id": promise.promise_id,
-                                  "version": promise.version}}))
+        step.state.scheduled.append(
+            Scheduled(
+                kind="milestone_update",
+                due_at=step.release_at,
+                trigger_event_id=event.id,
+                trigger_at=event.occurred_at,
+                context={
+                    "milestone": {"text": "", "at": event.occurred_at.isoformat()},
+                    "next_milestone": {
+                        "text": event.customer_text or None,
+                        "due_at": event.due_at.isoformat(),
+                    },
+                    "promised": {
+                        "by": event.agent.name,
+                        "due_at": event.due_at.isoformat(),
+                        "text": event.customer_text or None,
+                        "promise_id": promise.promise_id,
+                        "version": promise.version,
+                    },
+                },
+            )
+        )
     if existing is not None or replaced.version > 1:
         # The customer hears what moved, from when to when, and why if the agent said so;
         # the task line itself is the agent's, not news for the customer.
-        step.state.scheduled.append(Scheduled(
-            kind="milestone_update", due_at=step.release_at, trigger_event_id=event.id,
-            trigger_at=event.occurred_at,
-            context={"milestone": {"text": event.customer_text or "",
-                                   "at": event.occurred_at.isoformat()},
-                     "next_milestone": {"text": event.customer_text or None,
-                                        "due_at": event.due_at.isoformat()},
-                     "moved": {"from": (replaced.moved_from or (existing.due_at if existing else
-                                                                event.due_at)).isoformat(),
-                               "to": event.due_at.isoformat(), "reason": event.reason}},
-        ))
+        step.state.scheduled.append(
+            Scheduled(
+                kind="milestone_update",
+                due_at=step.release_at,
+                trigger_event_id=event.id,
+                trigger_at=event.occurred_at,
+                context={
+                    "milestone": {"text": event.customer_text or "", "at": event.occurred_at.isoformat()},
+                    "next_milestone": {
+                        "text": event.customer_text or None,
+                        "due_at": event.due_at.isoformat(),
+                    },
+                    "moved": {
+                        "from": (
+                            replaced.moved_from or (existing.due_at if existing else event.due_at)
+                        ).isoformat(),
+                        "to": event.due_at.isoformat(),
+                        "reason": event.reason,
+                    },
+                },
+            )
+        )
 
 
 def set_status(step: Step, promise: Promise, status: PromiseStatus, at: datetime) -> None:
@@ -189,23 +228,34 @@ def set_status(step: Step, promise: Promise, status: PromiseStatus, at: datetime
 
 def announce(step: Step, promise: Promise) -> None:
     """Every change of a promise's status is also a record for the promise-keeping report."""
-    step.out.promise_records.append(PromiseRecord(
-        promise_id=promise.promise_id, ticket_id=step.state.ticket_id, version=promise.version,
-        agent=promise.agent.name, agent_id=promise.agent.id, team=promise.agent.team,
-        status=promise.status, made_at=promise.made_at, due_at=promise.due_at,
-        settled_at=promise.settled_at, at=step.now,
-    ))
+    step.out.promise_records.append(
+        PromiseRecord(
+            promise_id=promise.promise_id,
+            ticket_id=step.state.ticket_id,
+            version=promise.version,
+            agent=promise.agent.name,
+            agent_id=promise.agent.id,
+            team=promise.agent.team,
+            status=promise.status,
+            made_at=promise.made_at,
+            due_at=promise.due_at,
+            settled_at=promise.settled_at,
+            at=step.now,
+        )
+    )
 
 
 def keep_promises(step: Step, at: datetime) -> None:
     for promise in step.state.promises.values():
-        if promise.status == "pending" or (promise.status == "broken" and promise.settled_at
-                                           and promise.settled_at <= at):
+        if promise.status == "pending" or (
+            promise.status == "broken" and promise.settled_at and promise.settled_at <= at
+        ):
             late = at > promise.due_at
             set_status(step, promise, "kept_late" if late else "kept", at)
             _drop_ladder(step, promise.promise_id)
-            step.log("record", f"promise {promise.promise_id} kept{' late' if late else ''}",
-                     kind="checkpoint")
+            step.log(
+                "record", f"promise {promise.promise_id} kept{' late' if late else ''}", kind="checkpoint"
+            )
 
 
 def cancel_promises(step: Step, reason: str) -> None:
@@ -213,13 +263,13 @@ def cancel_promises(step: Step, reason: str) -> None:
         if promise.status == "pending":
             set_status(step, promise, "cancelled", step.now)
             _drop_ladder(step, promise.promise_id)
-            step.log("record", f"promise {promise.promise_id} cancelled: {reason}",
-                     kind="checkpoint")
+            step.log("record", f"promise {promise.promise_id} cancelled: {reason}", kind="checkpoint")
 
 
 def _drop_ladder(step: Step, promise_id: str) -> None:
-    step.cancel(LADDER_KINDS, f"promise {promise_id} settled",
-                keep=lambda item: item.promise_id != promise_id)
+    step.cancel(
+        LADDER_KINDS, f"promise {promise_id} settled", keep=lambda item: item.promise_id != promise_id
+    )
 
 
 def _current(state: TicketState, item: Scheduled) -> Promise | None:
@@ -263,25 +313,32 @@ def release_internal(step: Step, item: Scheduled) -> None:
         step.log("cancel", f"promise is {promise.status}", kind=item.kind)
         return
     elif step.now >= promise.due_at and not promise.outside_team_hours:
-        step.log("cancel", "nudge released after the due time; the escalation takes over",
-                 kind=item.kind)
+        step.log("cancel", "nudge released after the due time; the escalation takes over", kind=item.kind)
         return
     else:
         promise.nudged = True
     # The nudge goes to whoever owns the ticket now: a promise is inherited with it.
     owner = state.owner if item.kind == "checkpoint_nudge" else None
-    holder = owner if owner is not None and (owner.id, owner.name) != (
-        promise.agent.id, promise.agent.name) else promise.agent
-    send_to_team(step, item, holder.team, holder.email, holder.name,
-                   holding_fate(step) if item.kind == "checkpoint_escalation" else None)
+    holder = (
+        owner
+        if owner is not None and (owner.id, owner.name) != (promise.agent.id, promise.agent.name)
+        else promise.agent
+    )
+    send_to_team(
+        step,
+        item,
+        holder.team,
+        holder.email,
+        holder.name,
+        holding_fate(step) if item.kind == "checkpoint_escalation" else None,
+    )
 
 
 def announcement_stale(state: TicketState, item: Scheduled, now: datetime) -> str | None:
     """Why a first promise's announcement should not go (any more), if it should not."""
     promised = item.context.get("promised") or {}
     promise = state.promises.get(str(promised.get("promise_id")))
-    if promise is None or promise.version != promised.get("version") \
-            or promise.status != "pending":
+    if promise is None or promise.version != promised.get("version") or promise.status != "pending":
         return "the promise was kept or changed before it was announced"
     if promise.due_at <= now:
         # Held (quiet hours, a backlog) past the promised time: the holding update speaks now.

@@ -50,18 +50,19 @@ def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
     # An acknowledgment goes first: what else is released may depend on what it promised.
     for item in sorted(due, key=lambda i: (i.kind != "acknowledgment", i.due_at)):
         promised = item.context.get("promise") or {}
-        if first_reply_item(item) and state.first_reply_due is not None \
-                and promised.get("due_at") != state.first_reply_due.isoformat():
+        if (
+            first_reply_item(item)
+            and state.first_reply_due is not None
+            and promised.get("due_at") != state.first_reply_due.isoformat()
+        ):
             # The acknowledgment just released promised a later first reply: wait for that.
-            state.scheduled.append(first_reply_moved(item, state.first_reply_due, step.rules,
-                                                      step.now))
+            state.scheduled.append(first_reply_moved(item, state.first_reply_due, step.rules, step.now))
             continue
         waiting = [i.due_at for i in state.scheduled if i.kind == "acknowledgment"]
         if first_reply_item(item) and waiting:
             # The acknowledgment that names the first reply has not gone yet (quiet hours):
             # nobody is nudged or told about a promise the customer has not been given.
-            state.scheduled.append(item.model_copy(update={"due_at": max(min(waiting),
-                                                                          item.due_at)}))
+            state.scheduled.append(item.model_copy(update={"due_at": max(min(waiting), item.due_at)}))
             continue
         watch = watches.watch_of(item)
         if item.audience == "customer":
@@ -77,8 +78,7 @@ def release_due(step: Step, until: datetime, *, before: bool = False) -> None:
 # The messages that say, in one line, who has the request now after a change of owner.
 # (A holding update by SMS has no room left for it.)
 NEWS_KINDS = ("milestone_update", "checkpoint_holding")
-OWNER_NEWS = {("milestone_update", "email"), ("milestone_update", "sms"),
-              ("checkpoint_holding", "email")}
+OWNER_NEWS = {("milestone_update", "email"), ("milestone_update", "sms"), ("checkpoint_holding", "email")}
 # What each contact hears: a stakeholder every update; a requester all a customer does.
 STAKEHOLDER_KINDS = ("milestone_update", "checkpoint_holding", "closure_summary")
 
@@ -111,9 +111,12 @@ def with_news(step: Step, item: Scheduled) -> Scheduled:
     state = step.state
     if item.kind not in NEWS_KINDS or "news" in item.context:
         return item
-    transfers = (item.kind == "milestone_update" and state.owner is not None
-                 and state.transfers >= step.rules.policy.transfers_before_acknowledging
-                 and not state.transfers_acknowledged)
+    transfers = (
+        item.kind == "milestone_update"
+        and state.owner is not None
+        and state.transfers >= step.rules.policy.transfers_before_acknowledging
+        and not state.transfers_acknowledged
+    )
     # The handovers' sentence names the owner already. A message that has no room for the
     # owner's line (a holding update by SMS) leaves the news for the next one.
     route = customer_route(state.customer, step.rules.enabled_channels) if state.customer else None
@@ -123,16 +126,20 @@ def with_news(step: Step, item: Scheduled) -> Scheduled:
         state.transfers_acknowledged = True
     if transfers or owner_new:
         state.owner_news = False
-    return item.model_copy(update={"context": {
-        **item.context, "news": {"transfers": transfers, "owner_new": owner_new}}})
+    return item.model_copy(
+        update={"context": {**item.context, "news": {"transfers": transfers, "owner_new": owner_new}}}
+    )
 
 
 def _release_to_contact(step: Step, item: Scheduled, contact: Contact) -> None:
     quiet_end = None if item.urgent else quiet_until(step.now, contact, step.rules.policy)
     if quiet_end is not None:
         step.state.scheduled.append(item.model_copy(update={"due_at": quiet_end}))
-        step.log("defer", f"a contact's quiet hours ({contact.role}); deferred to "
-                 f"{quiet_end.isoformat()}", kind=item.kind)
+        step.log(
+            "defer",
+            f"a contact's quiet hours ({contact.role}); deferred to {quiet_end.isoformat()}",
+            kind=item.kind,
+        )
         return
     emit_customer(step, item, contact)
 
@@ -147,19 +154,22 @@ def _release_to_customer(step: Step, item: Scheduled) -> bool:
         # Just after another message, a promise's announcement waits a little: by then a
         # reply may have kept the promise, and two messages in a minute are one too many.
         state.scheduled.append(item.model_copy(update={"due_at": last + window}))
-        step.log("defer", f"the customer heard from us {(step.now - last).seconds} s ago; the "
-                 f"promise is announced at {(last + window).isoformat()}", kind=item.kind)
+        step.log(
+            "defer",
+            f"the customer heard from us {(step.now - last).seconds} s ago; the "
+            f"promise is announced at {(last + window).isoformat()}",
+            kind=item.kind,
+        )
         return False
-    if item.kind == "acknowledgment" and not item.urgent and last is not None \
-            and step.now - last < window:
-        step.log("skip", f"coalesced: the customer heard from us {(step.now - last).seconds} s "
-                 "ago", kind=item.kind)
+    if item.kind == "acknowledgment" and not item.urgent and last is not None and step.now - last < window:
+        step.log(
+            "skip", f"coalesced: the customer heard from us {(step.now - last).seconds} s ago", kind=item.kind
+        )
         return False
     quiet_end = None if item.urgent else quiet_until(step.now, state.customer, step.rules.policy)
     if quiet_end is not None:
         state.scheduled.append(item.model_copy(update={"due_at": quiet_end}))
-        step.log("defer", f"customer's quiet hours; deferred to {quiet_end.isoformat()}",
-                 kind=item.kind)
+        step.log("defer", f"customer's quiet hours; deferred to {quiet_end.isoformat()}", kind=item.kind)
         # Their quiet hours are theirs: the other contacts hear now, by their own.
         return True
     if item.kind == "acknowledgment":
@@ -193,8 +203,10 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
 def _closure_stale(state: TicketState, item: Scheduled) -> str | None:
     if state.reopened_at is not None and state.reopened_at > item.trigger_at:
         return "ticket reopened during the closure grace period"
-    if any(s.kind == "closure_summary" and s.at >= item.trigger_at
-           and s.contact == item.contact for s in state.sent):
+    if any(
+        s.kind == "closure_summary" and s.at >= item.trigger_at and s.contact == item.contact
+        for s in state.sent
+    ):
         return "closure summary already sent"
     return None
 
@@ -206,8 +218,9 @@ def _watched_holding_stale(step: Step, item: Scheduled, watch: str) -> str | Non
     if state.status in ("resolved", "closed"):
         return "ticket already resolved"
     if watches.watch_due(state, watch) is None:
-        return ("the first reply was given" if watch == "first_reply"
-                else "the customer has heard from us since")
+        return (
+            "the first reply was given" if watch == "first_reply" else "the customer has heard from us since"
+        )
     # A contact held by their quiet hours still gets their own update.
     heard = watches.recently_heard(step) if item.contact is None else None
     if heard is None:
@@ -218,8 +231,7 @@ def _watched_holding_stale(step: Step, item: Scheduled, watch: str) -> str | Non
     if watch == "next_update":
         later = watches.watch_next_update(step, item, counts=False)
         named = later.isoformat() if later else "no set time"
-        return (f"the customer heard from us {heard.seconds} s ago; the next update "
-                f"is now due by {named}")
+        return f"the customer heard from us {heard.seconds} s ago; the next update is now due by {named}"
     return f"the customer heard from us {heard.seconds} s ago"
 
 
@@ -230,58 +242,85 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
     assert customer is not None
     route = customer_route(customer, step.rules.enabled_channels)
     if isinstance(route, NoRoute):
-        step.log("suppress", route.reason if contact is None else
-                 f"a contact ({contact.role}): {route.reason}", kind=item.kind)
+        step.log(
+            "suppress",
+            route.reason if contact is None else f"a contact ({contact.role}): {route.reason}",
+            kind=item.kind,
+        )
         return
     # One id per person: the customer's stays what it always was.
-    nid = notification_id(state.ticket_id, item.kind, item.trigger_event_id, route.channel,
-                          "customer" if contact is None else f"contact:{contact.key}")
+    nid = notification_id(
+        state.ticket_id,
+        item.kind,
+        item.trigger_event_id,
+        route.channel,
+        "customer" if contact is None else f"contact:{contact.key}",
+    )
     if any(s.notification_id == nid for s in state.sent):
-        step.log("skip", "this notification was already decided", kind=item.kind,
-                 channel=route.channel, nid=nid)
+        step.log(
+            "skip", "this notification was already decided", kind=item.kind, channel=route.channel, nid=nid
+        )
         return
     zone = customer_zone(customer, step.rules.policy)
     language = customer.language or step.rules.default_locale
     locale, chain = writing_locale(language, item.kind, step.rules)
     if locale != language:
         # Recorded, so `heard explain` shows the customer was not written to in their language.
-        step.log("record", f"no {item.kind} templates in {language!r}; written in {locale!r} "
-                 f"(tried {' -> '.join(chain)})", kind=item.kind)
+        step.log(
+            "record",
+            f"no {item.kind} templates in {language!r}; written in {locale!r} (tried {' -> '.join(chain)})",
+            kind=item.kind,
+        )
     context = customer_context(state, item, step.rules, step.now, route.channel, customer)
     _move_the_watches(step, item, contact, context)
     notification = Notification(
-        notification_id=nid, ticket_id=state.ticket_id, kind=item.kind, audience="customer",
-        channel=route.channel, recipient=route.recipient,
+        notification_id=nid,
+        ticket_id=state.ticket_id,
+        kind=item.kind,
+        audience="customer",
+        channel=route.channel,
+        recipient=route.recipient,
         fallback=[channel for channel, _ in route.fallback],
         fallback_recipients={channel: address for channel, address in route.fallback},
-        locale=locale, timezone=zone.key,
-        plain_text_only=customer.accessibility.plain_text_only, urgent=item.urgent,
-        trigger_event_id=item.trigger_event_id, decided_at=step.now,
-        context=context, contact=contact.key if contact else None,
+        locale=locale,
+        timezone=zone.key,
+        plain_text_only=customer.accessibility.plain_text_only,
+        urgent=item.urgent,
+        trigger_event_id=item.trigger_event_id,
+        decided_at=step.now,
+        context=context,
+        contact=contact.key if contact else None,
     )
     record_sent(step, notification)
 
 
-def _move_the_watches(step: Step, item: Scheduled, contact: Contact | None,
-                      context: dict[str, Any]) -> None:
+def _move_the_watches(step: Step, item: Scheduled, contact: Contact | None, context: dict[str, Any]) -> None:
     """What this message does to heard's own promises: a holding update names the next time
     the customer hears from us (and keeps it); something real ends that watch."""
     state = step.state
     if item.kind == "checkpoint_holding":
         # The customer's holding update sets the next time (and counts); a contact's names it.
-        hear_by = (watches.watch_next_update(step, item) if contact is None
-                   else state.next_update_due or watches.next_update_time(step))
+        hear_by = (
+            watches.watch_next_update(step, item)
+            if contact is None
+            else state.next_update_due or watches.next_update_time(step)
+        )
         context["next_update"] = {"due_at": hear_by.isoformat()} if hear_by else None
-    elif contact is None and item.kind in ("milestone_update", "closure_summary", "options",
-                                           "option_confirmed"):
+    elif contact is None and item.kind in (
+        "milestone_update",
+        "closure_summary",
+        "options",
+        "option_confirmed",
+    ):
         watches.end_next_update_watch(step, f"a {item.kind.replace('_', ' ')} reached them")
         if item.kind == "options":
             # The agent's choices are a real reply: no "we have not replied yet" after them.
             watches.end_first_reply_watch(step, "first reply given: the options reached them")
 
 
-def next_milestone_context(state: TicketState, item: Scheduled, rules: Rules,
-                           now: datetime) -> dict[str, Any] | None:
+def next_milestone_context(
+    state: TicketState, item: Scheduled, rules: Rules, now: datetime
+) -> dict[str, Any] | None:
     """What the customer waits for next: the next milestone, else (in an acknowledgment)
     what the agent promised or the first reply heard promises."""
     milestone = state.next_milestone
@@ -290,26 +329,45 @@ def next_milestone_context(state: TicketState, item: Scheduled, rules: Rules,
     if milestone is None and promise is not None and state.next_update_due is None:
         # What the customer waits for next is what the agent promised.
         milestone_ctx: dict[str, Any] | None = {
-            "text": promise.customer_text, "first_reply": promise.customer_text is None,
-            "due_at": promise.due_at.isoformat(), "follow_up": follow_up}
+            "text": promise.customer_text,
+            "first_reply": promise.customer_text is None,
+            "due_at": promise.due_at.isoformat(),
+            "follow_up": follow_up,
+        }
     elif milestone is None and item.kind == "acknowledgment":
-        target = (state.next_update_due or state.first_reply_due
-                  or first_reply_target(state, rules, item.trigger_at))
+        target = (
+            state.next_update_due
+            or state.first_reply_due
+            or first_reply_target(state, rules, item.trigger_at)
+        )
         # No text: each locale's template words the (first) reply itself.
-        milestone_ctx = {"text": None, "first_reply": True, "follow_up": follow_up,
-                         "due_at": max(target, now).isoformat()}
+        milestone_ctx = {
+            "text": None,
+            "first_reply": True,
+            "follow_up": follow_up,
+            "due_at": max(target, now).isoformat(),
+        }
     elif milestone is not None:
         # A time already gone (the message waited out quiet hours) is not promised again.
         due = milestone.due_at if milestone.due_at and milestone.due_at > now else None
-        milestone_ctx = {"text": milestone.text, "follow_up": follow_up,
-                         "due_at": due.isoformat() if due else None}
+        milestone_ctx = {
+            "text": milestone.text,
+            "follow_up": follow_up,
+            "due_at": due.isoformat() if due else None,
+        }
     else:
         milestone_ctx = None
     return milestone_ctx
 
 
-def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: datetime,
-                     channel: str, person: Customer | None = None) -> dict[str, Any]:
+def customer_context(
+    state: TicketState,
+    item: Scheduled,
+    rules: Rules,
+    now: datetime,
+    channel: str,
+    person: Customer | None = None,
+) -> dict[str, Any]:
     customer = person or state.customer
     assert customer is not None
     milestone_ctx = next_milestone_context(state, item, rules, now)
@@ -323,11 +381,19 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
             # "stakeholder") lets a template word it for someone who did not write.
             "role": getattr(customer, "role", "customer"),
         },
-        "ticket": {"id": state.ticket_id, "subject": state.subject or "", "status": state.status,
-                   "references": list(state.customer_message_ids)},
+        "ticket": {
+            "id": state.ticket_id,
+            "subject": state.subject or "",
+            "status": state.status,
+            "references": list(state.customer_message_ids),
+        },
         "agent": {"name": state.agent.name} if state.agent else None,
-        "owner": {"name": state.owner.name, "new": bool(news.get("owner_new"))
-                  and (item.kind, channel) in OWNER_NEWS} if state.owner else None,
+        "owner": {
+            "name": state.owner.name,
+            "new": bool(news.get("owner_new")) and (item.kind, channel) in OWNER_NEWS,
+        }
+        if state.owner
+        else None,
         "concern": state.concern,
         "transfers": {"count": state.transfers, "acknowledge": bool(news.get("transfers"))},
         "next_milestone": milestone_ctx,
@@ -341,6 +407,7 @@ def customer_context(state: TicketState, item: Scheduled, rules: Rules, now: dat
         context["summary"] = state.summary.model_dump()
         # One question, answered in one tap: a number from 1 to 5.
         context["feedback"] = {"scale": 5, "links": None} if rules.feedback.ask else None
-    context.update(contexts.with_every_promise_flag(
-        {key: value for key, value in item.context.items() if key != "news"}))
+    context.update(
+        contexts.with_every_promise_flag({key: value for key, value in item.context.items() if key != "news"})
+    )
     return context

@@ -17,14 +17,31 @@ from heard.streams.contract.state import Notification, Question
 
 # Numbers people spell out when answering "reply 1, 2 or 3", per language.
 NUMBER_WORDS: dict[str, dict[str, int]] = {
-    "en": {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "first": 1, "second": 2,
-           "third": 3},
-    "es": {"uno": 1, "una": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "primera": 1,
-           "segunda": 2, "tercera": 3},
-    "fr": {"un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "premier": 1,
-           "première": 1, "deuxième": 2, "troisième": 3},
-    "de": {"eins": 1, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "erste": 1, "zweite": 2,
-           "dritte": 3},
+    "en": {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "first": 1, "second": 2, "third": 3},
+    "es": {
+        "uno": 1,
+        "una": 1,
+        "dos": 2,
+        "tres": 3,
+        "cuatro": 4,
+        "cinco": 5,
+        "primera": 1,
+        "segunda": 2,
+        "tercera": 3,
+    },
+    "fr": {
+        "un": 1,
+        "une": 1,
+        "deux": 2,
+        "trois": 3,
+        "quatre": 4,
+        "cinq": 5,
+        "premier": 1,
+        "première": 1,
+        "deuxième": 2,
+        "troisième": 3,
+    },
+    "de": {"eins": 1, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "erste": 1, "zweite": 2, "dritte": 3},
 }
 # Words that may stand before the number: "option 2", "opción 2", "#2", "nr. 2".
 _LEAD_WORDS = r"(?:option|opción|opcion|choix|wahl|variante|nummer|number|nr|no|n°|#)"
@@ -32,15 +49,29 @@ _LEAD_WORDS = r"(?:option|opción|opcion|choix|wahl|variante|nummer|number|nr|no
 # the second one", "je prends la deuxième", "ich nehme die zweite" (then the number).
 CHOOSING: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # (phrases that say "I choose", articles)
-    "en": (("i'll take", "i will take", "i'll go with", "i'd like", "i want", "i choose",
-            "i pick", "i prefer", "let's go with", "go with", "we'll take", "we choose"),
-           ("the",)),
-    "es": (("quiero", "prefiero", "elijo", "escojo", "me quedo con", "nos quedamos con",
-            "queremos", "mejor"), ("la", "el")),
-    "fr": (("je prends", "je choisis", "je veux", "je préfère", "on prend", "plutôt"),
-           ("la", "le", "l'")),
-    "de": (("ich nehme", "ich möchte", "ich wähle", "wir nehmen", "lieber", "gerne"),
-           ("die", "der", "das")),
+    "en": (
+        (
+            "i'll take",
+            "i will take",
+            "i'll go with",
+            "i'd like",
+            "i want",
+            "i choose",
+            "i pick",
+            "i prefer",
+            "let's go with",
+            "go with",
+            "we'll take",
+            "we choose",
+        ),
+        ("the",),
+    ),
+    "es": (
+        ("quiero", "prefiero", "elijo", "escojo", "me quedo con", "nos quedamos con", "queremos", "mejor"),
+        ("la", "el"),
+    ),
+    "fr": (("je prends", "je choisis", "je veux", "je préfère", "on prend", "plutôt"), ("la", "le", "l'")),
+    "de": (("ich nehme", "ich möchte", "ich wähle", "wir nehmen", "lieber", "gerne"), ("die", "der", "das")),
 }
 # The noun that may follow an ordinal: "the second one", "la segunda opción".
 _AFTER_ORDINAL = r"(?:\s+(?:one|option|opción|opcion|variante|variant|weg))?"
@@ -62,12 +93,10 @@ def normalise(text: str) -> str:
 
 
 # Words that may follow a bare choice without making it a sentence ("2 please").
-FILLER = {"please", "pls", "thanks", "thank", "thx", "ok", "por", "gracias", "merci", "svp",
-          "danke", "bitte"}
+FILLER = {"please", "pls", "thanks", "thank", "thx", "ok", "por", "gracias", "merci", "svp", "danke", "bitte"}
 
 
-def read_answer(body: str, choices: int, language: str = "en", *,
-                strict: bool = False) -> Answer:
+def read_answer(body: str, choices: int, language: str = "en", *, strict: bool = False) -> Answer:
     """The number a text answers with (1..choices), and whatever else it says.
 
     "2", "Option 2", "#2 please", "two", "5/5 great service", "4 - thanks Sam" all answer;
@@ -76,15 +105,18 @@ def read_answer(body: str, choices: int, language: str = "en", *,
     text = normalise(body)
     lang = language.replace("_", "-").split("-")[0].lower()
     words = NUMBER_WORDS.get(lang, {})
-    spelled = "|".join(sorted((re.escape(w) for w in {**NUMBER_WORDS["en"], **words}),
-                              key=len, reverse=True))
+    spelled = "|".join(sorted((re.escape(w) for w in {**NUMBER_WORDS["en"], **words}), key=len, reverse=True))
     number = r"(?P<n>\d{1,2}" + _ORDINAL_SUFFIX + "|" + spelled + ")" + _AFTER_ORDINAL
     out_of = r"(?:\s*(?:/|of|out of|von|sur|de)\s*\d{1,2})?"
     stars = r"(?:\s*(?:stars?|estrellas?|étoiles?|sterne?))?"
     # A lead-in ("quiero la 2") only for a choice: a rating starting "the 3 of us…" is words.
     lead_in = _choosing(lang) if strict else ""
-    match = re.match(rf"^\s*{lead_in}(?:{_LEAD_WORDS}\.?\s*)?{number}{out_of}{stars}"
-                     r"(?P<rest>(?:[\s.,;:!)\-–—]|$).*)$", text, flags=re.IGNORECASE | re.DOTALL)
+    match = re.match(
+        rf"^\s*{lead_in}(?:{_LEAD_WORDS}\.?\s*)?{number}{out_of}{stars}"
+        r"(?P<rest>(?:[\s.,;:!)\-–—]|$).*)$",
+        text,
+        flags=re.IGNORECASE | re.DOTALL,
+    )
     if not match:
         return Answer(None, text or None)
     raw = re.sub(r"(?<=\d)\D+$", "", match.group("n").lower())  # "2nd" -> "2"
@@ -109,8 +141,7 @@ def _choosing(language: str) -> str:
     phrases, articles = CHOOSING["en"]
     if language != "en" and language in CHOOSING:
         phrases, articles = (phrases + CHOOSING[language][0], articles + CHOOSING[language][1])
-    verbs = "|".join(sorted((re.escape(p).replace(r"\ ", r"\s+") for p in phrases),
-                            key=len, reverse=True))
+    verbs = "|".join(sorted((re.escape(p).replace(r"\ ", r"\s+") for p in phrases), key=len, reverse=True))
     arts = "|".join(sorted((re.escape(a) for a in articles), key=len, reverse=True))
     return rf"(?:(?:{verbs})\s+)?(?:(?:{arts})(?:\s+|(?<=')))?"
 
@@ -140,10 +171,14 @@ class SignalMatcher:
         languages = {lang for per in settings.signals.values() for lang in per}
         for language in languages:
             self._by_language[language] = [
-                _Compiled(signal,
-                          tuple(re.compile(_phrase_pattern(p)) for p in per[language].positive),
-                          tuple(re.compile(_phrase_pattern(p)) for p in per[language].negative))
-                for signal, per in settings.signals.items() if language in per]
+                _Compiled(
+                    signal,
+                    tuple(re.compile(_phrase_pattern(p)) for p in per[language].positive),
+                    tuple(re.compile(_phrase_pattern(p)) for p in per[language].negative),
+                )
+                for signal, per in settings.signals.items()
+                if language in per
+            ]
 
     def tag(self, text: str | None, language: str) -> list[str]:
         """Signals found, in config order: `name` or `not_name` (a negative phrase, or a
@@ -173,8 +208,9 @@ class SignalMatcher:
         return any(word in negators for word in before)
 
 
-def event_for_text(question: Question, message_sid: str, body: str,
-                   at: datetime) -> tuple[dict[str, Any] | None, str]:
+def event_for_text(
+    question: Question, message_sid: str, body: str, at: datetime
+) -> tuple[dict[str, Any] | None, str]:
     """The canonical event an SMS reply to `question` becomes, or None and why not.
 
     The event id comes from Twilio's MessageSid, so a redelivered webhook is the same event
@@ -182,26 +218,41 @@ def event_for_text(question: Question, message_sid: str, body: str,
     if at < question.asked_at:
         return None, "the text was sent before heard asked this number its latest question"
     if at > question.expires_at:
-        return None, (f"the {question.asks} question to this number expired at "
-                      f"{question.expires_at.isoformat()}")
-    answer = read_answer(body, question.choices, question.locale,
-                         strict=question.asks == "option")
-    base = {"schema": "heard.event/v1", "id": f"sms:{message_sid}", "ticket_id": question.ticket_id,
-            "occurred_at": at.isoformat(), "source": "twilio-sms", "via": "sms",
-            **({"contact": question.contact} if question.contact else {})}
+        return None, (
+            f"the {question.asks} question to this number expired at {question.expires_at.isoformat()}"
+        )
+    answer = read_answer(body, question.choices, question.locale, strict=question.asks == "option")
+    base = {
+        "schema": "heard.event/v1",
+        "id": f"sms:{message_sid}",
+        "ticket_id": question.ticket_id,
+        "occurred_at": at.isoformat(),
+        "source": "twilio-sms",
+        "via": "sms",
+        **({"contact": question.contact} if question.contact else {}),
+    }
     if question.asks == "option":
         if answer.number is None:
-            return None, (f"not a choice between 1 and {question.choices}; the text stays on "
-                          "the inbound topic for the team")
-        return {**base, "type": "ticket.option_chosen", "offer_id": question.offer_id,
-                "option": answer.number, **({"text": answer.rest} if answer.rest else {})}, \
-            f"option {answer.number} chosen"
+            return None, (
+                f"not a choice between 1 and {question.choices}; the text stays on "
+                "the inbound topic for the team"
+            )
+        return {
+            **base,
+            "type": "ticket.option_chosen",
+            "offer_id": question.offer_id,
+            "option": answer.number,
+            **({"text": answer.rest} if answer.rest else {}),
+        }, f"option {answer.number} chosen"
     text = answer.rest[:2000] if answer.rest else None
     if answer.number is None and text is None:
         return None, "an empty text answers nothing"
-    return {**base, "type": "ticket.feedback",
-            **({"score": answer.number} if answer.number is not None else {}),
-            **({"text": text} if text else {})}, "feedback"
+    return {
+        **base,
+        "type": "ticket.feedback",
+        **({"score": answer.number} if answer.number is not None else {}),
+        **({"text": text} if text else {}),
+    }, "feedback"
 
 
 def question_asked(n: Notification, sent_at: datetime, window_days: float) -> Question | None:
@@ -218,6 +269,14 @@ def question_asked(n: Notification, sent_at: datetime, window_days: float) -> Qu
         asks, count, offer_id = "feedback", 5, None
     else:
         return None
-    return Question(phone=n.recipient, ticket_id=n.ticket_id, asks=asks, offer_id=offer_id,
-                    choices=count, asked_at=sent_at, locale=n.locale, contact=n.contact,
-                    expires_at=sent_at + timedelta(days=window_days))
+    return Question(
+        phone=n.recipient,
+        ticket_id=n.ticket_id,
+        asks=asks,
+        offer_id=offer_id,
+        choices=count,
+        asked_at=sent_at,
+        locale=n.locale,
+        contact=n.contact,
+        expires_at=sent_at + timedelta(days=window_days),
+    )

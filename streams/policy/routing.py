@@ -106,10 +106,15 @@ def with_calendar(policy: PolicySettings, name: str | None) -> PolicySettings | 
     calendar = policy.team_calendars.get(name)
     if calendar is None:
         return None
-    return policy.model_copy(update={
-        "team_working_days": calendar.working_days, "team_holidays": calendar.holidays,
-        "team_hours_start": calendar.hours_start, "team_hours_end": calendar.hours_end,
-        "team_timezone": calendar.timezone})
+    return policy.model_copy(
+        update={
+            "team_working_days": calendar.working_days,
+            "team_holidays": calendar.holidays,
+            "team_hours_start": calendar.hours_start,
+            "team_hours_end": calendar.hours_end,
+            "team_timezone": calendar.timezone,
+        }
+    )
 
 
 def within_team_hours(moment: datetime, policy: PolicySettings) -> bool:

@@ -49,8 +49,7 @@ class Rules:
 def writing_locale(language: str, kind: str, rules: Rules) -> tuple[str, list[str]]:
     """The locale a message is written in, and the chain tried: the customer's own
     (pt-BR), its language (pt), then the default locale (en)."""
-    chain = list(dict.fromkeys([language, language.replace("_", "-").split("-")[0],
-                                rules.default_locale]))
+    chain = list(dict.fromkeys([language, language.replace("_", "-").split("-")[0], rules.default_locale]))
     available = rules.template_locales.get(kind)
     if not available:
         return language, chain
@@ -100,20 +99,36 @@ class Step:
         self.rules = rules
         self.out = Outcome(state)
 
-    def log(self, outcome: str, reason: str, *, kind: str | None = None,
-            channel: str | None = None, nid: str | None = None) -> None:
-        self.out.decisions.append(Decision(
-            ticket_id=self.state.ticket_id, event_id=self.event.id, event_type=self.event.type,
-            at=self.now, outcome=outcome,
-            kind=kind, channel=channel, notification_id=nid, reason=reason,
-        ))
+    def log(
+        self,
+        outcome: str,
+        reason: str,
+        *,
+        kind: str | None = None,
+        channel: str | None = None,
+        nid: str | None = None,
+    ) -> None:
+        self.out.decisions.append(
+            Decision(
+                ticket_id=self.state.ticket_id,
+                event_id=self.event.id,
+                event_type=self.event.type,
+                at=self.now,
+                outcome=outcome,
+                kind=kind,
+                channel=channel,
+                notification_id=nid,
+                reason=reason,
+            )
+        )
 
     def schedule(self, item: Scheduled, reason: str) -> None:
         self.state.scheduled.append(item)
         self.log("schedule", reason, kind=item.kind)
 
-    def cancel(self, kinds: tuple[str, ...], reason: str,
-               keep: Callable[[Scheduled], bool] | None = None) -> None:
+    def cancel(
+        self, kinds: tuple[str, ...], reason: str, keep: Callable[[Scheduled], bool] | None = None
+    ) -> None:
         kept = []
         for item in self.state.scheduled:
             if item.kind in kinds and (keep is None or not keep(item)):
@@ -125,27 +140,44 @@ class Step:
 
 def queue_now(step: Step, kind: str, *, urgent: bool = False, extra: dict[str, Any]) -> None:
     """Queue a customer message released in this same step (subject to quiet hours)."""
-    step.state.scheduled.append(Scheduled(
-        kind=kind,
-        due_at=step.release_at, trigger_event_id=step.event.id,
-        trigger_at=step.event.occurred_at, urgent=urgent, context=extra,
-    ))
+    step.state.scheduled.append(
+        Scheduled(
+            kind=kind,
+            due_at=step.release_at,
+            trigger_event_id=step.event.id,
+            trigger_at=step.event.occurred_at,
+            urgent=urgent,
+            context=extra,
+        )
+    )
 
 
 def record_sent(step: Step, notification: Notification) -> None:
     state = step.state
-    state.sent.append(SentRecord(
-        kind=notification.kind, notification_id=notification.notification_id,
-        channel=notification.channel, audience=notification.audience, at=step.now,
-        contact=notification.contact,
-    ))
+    state.sent.append(
+        SentRecord(
+            kind=notification.kind,
+            notification_id=notification.notification_id,
+            channel=notification.channel,
+            audience=notification.audience,
+            at=step.now,
+            contact=notification.contact,
+        )
+    )
     if notification.audience == "customer" and notification.contact is None:
         if state.last_customer_notified_at is None and state.created_at is not None:
             step.out.first_acknowledgment = FirstAcknowledgment(
-                ticket_id=state.ticket_id, team=state.agent.team if state.agent else None,
-                seconds=max(0.0, (step.now - state.created_at).total_seconds()), at=step.now)
+                ticket_id=state.ticket_id,
+                team=state.agent.team if state.agent else None,
+                seconds=max(0.0, (step.now - state.created_at).total_seconds()),
+                at=step.now,
+            )
         state.last_customer_notified_at = step.now
     step.out.notifications.append(notification)
-    step.log("send", f"{notification.kind} to the {notification.audience} by "
-             f"{notification.channel}", kind=notification.kind, channel=notification.channel,
-             nid=notification.notification_id)
+    step.log(
+        "send",
+        f"{notification.kind} to the {notification.audience} by {notification.channel}",
+        kind=notification.kind,
+        channel=notification.channel,
+        nid=notification.notification_id,
+    )

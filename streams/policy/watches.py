@@ -41,26 +41,36 @@ def release_watch(step: Step, item: Scheduled, watch: str) -> None:
     state = step.state
     due = watch_due(state, watch)
     if due is None or state.status in ("resolved", "closed"):
-        step.log("cancel", "the first reply was given" if watch == "first_reply"
-                 else "the customer has heard from us since", kind=item.kind)
+        step.log(
+            "cancel",
+            "the first reply was given" if watch == "first_reply" else "the customer has heard from us since",
+            kind=item.kind,
+        )
         return
     agent = state.owner or state.agent
     if item.kind == "checkpoint_nudge":
         if step.now >= due:
-            step.log("cancel", "nudge released after the due time; the escalation takes over",
-                     kind=item.kind)
+            step.log("cancel", "nudge released after the due time; the escalation takes over", kind=item.kind)
             return
-        send_to_team(step, item, agent.team if agent else None,
-                       agent.email if agent else None, agent.name if agent else "team")
+        send_to_team(
+            step,
+            item,
+            agent.team if agent else None,
+            agent.email if agent else None,
+            agent.name if agent else "team",
+        )
         return
     heard = recently_heard(step)
-    holding = ({"status": "skipped", "until": None,
-                "reason": f"they were sent a message {heard.seconds} s ago"}
-               if heard is not None else holding_fate(step))
+    holding = (
+        {"status": "skipped", "until": None, "reason": f"they were sent a message {heard.seconds} s ago"}
+        if heard is not None
+        else holding_fate(step)
+    )
     if watch == "first_reply":
         state.first_reply_escalated = True
-    send_to_team(step, item, agent.team if agent else None, None,
-                   agent.name if agent else "the team", holding)
+    send_to_team(
+        step, item, agent.team if agent else None, None, agent.name if agent else "the team", holding
+    )
 
 
 def watch_next_update(step: Step, holding: Scheduled, *, counts: bool = True) -> datetime | None:
@@ -75,25 +85,49 @@ def watch_next_update(step: Step, holding: Scheduled, *, counts: bool = True) ->
     state.scheduled = [item for item in state.scheduled if watch_of(item) != "next_update"]
     if state.holding_updates_in_a_row >= policy.holding_updates_in_a_row:
         state.next_update_due = None
-        step.log("record", f"{state.holding_updates_in_a_row} holding updates in a row: this one "
-                 "names no next time; the lead has the ticket", kind="checkpoint")
+        step.log(
+            "record",
+            f"{state.holding_updates_in_a_row} holding updates in a row: this one "
+            "names no next time; the lead has the ticket",
+            kind="checkpoint",
+        )
         return None
     due = next_update_time(step, counted=True)
     assert due is not None
     state.next_update_due = due
     agent = state.owner or state.agent
-    context = {"promise": {"id": "next-update", "what": None, "first_reply": False,
-                           "next_update": True, "due_at": due.isoformat(),
-                           "agent_name": agent.name if agent else None,
-                           "outside_team_hours": False}}
-    trigger = f"{holding.trigger_event_id.split('#next-update')[0]}#next-update." \
-              f"{state.holding_updates_in_a_row}" + ("" if counts else f"@{step.now.timestamp():.0f}")
+    context = {
+        "promise": {
+            "id": "next-update",
+            "what": None,
+            "first_reply": False,
+            "next_update": True,
+            "due_at": due.isoformat(),
+            "agent_name": agent.name if agent else None,
+            "outside_team_hours": False,
+        }
+    }
+    trigger = (
+        f"{holding.trigger_event_id.split('#next-update')[0]}#next-update."
+        f"{state.holding_updates_in_a_row}" + ("" if counts else f"@{step.now.timestamp():.0f}")
+    )
     for kind, audience in (("checkpoint_escalation", "lead"), ("checkpoint_holding", "customer")):
-        state.scheduled.append(Scheduled(kind=kind, audience=audience, due_at=due,
-                                         trigger_event_id=trigger, trigger_at=step.now,
-                                         context=context))
-    step.log("schedule", f"the holding update promises news by {due.isoformat()}; the lead and "
-             "the customer hear if nothing real reaches them by then", kind="checkpoint")
+        state.scheduled.append(
+            Scheduled(
+                kind=kind,
+                audience=audience,
+                due_at=due,
+                trigger_event_id=trigger,
+                trigger_at=step.now,
+                context=context,
+            )
+        )
+    step.log(
+        "schedule",
+        f"the holding update promises news by {due.isoformat()}; the lead and "
+        "the customer hear if nothing real reaches them by then",
+        kind="checkpoint",
+    )
     return due
 
 
@@ -105,8 +139,7 @@ def next_update_time(step: Step, *, counted: bool = False) -> datetime | None:
     state, policy = step.state, step.rules.policy
     if state.holding_updates_in_a_row + (0 if counted else 1) >= policy.holding_updates_in_a_row:
         return None
-    minutes = (policy.urgent_holding_interval_minutes if state.urgent
-               else policy.holding_interval_minutes)
+    minutes = policy.urgent_holding_interval_minutes if state.urgent else policy.holding_interval_minutes
     due = business_deadline(step.now, minutes, policy)
     # A time inside the customer's quiet hours could not be kept: name the end of them.
     return quiet_until(due, state.customer, policy) or due

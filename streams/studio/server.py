@@ -49,18 +49,21 @@ STUDIO_LIMITS = ListenerLimits(name="studio", request_seconds=None, max_connecti
 # A save touches a file once or twice in quick succession; wait this long for the rest.
 DEBOUNCE_MS = 120
 # What each sample wording is, in a writer's words (lint.sample_contexts names them).
-WORDINGS = {"": "", "no-milestone": "when the ticket has no milestone: the first reply",
-            "first-reply": "for the first reply the acknowledgment promised",
-            "follow-up": "the customer wrote again after a reply: \"a reply\", not \"a first\"",
-            "next-update": "for the next update a holding update promised",
-            "last-holding": "the last holding update in a row (names no time)",
-            "two-options": "two options, no deadline, no intro, no links; one without "
-                           "trade-off or timeline (and the one chosen without them)",
-            "changed-choice": "the customer changed their choice",
-            "no-links": "the rating asked without links (no link secret configured)",
-            "no-question": "no rating asked (feedback ask: false)",
-            "first-promise": "announcing an agent's first promise",
-            "new-owner": "the one update after a change of owner"}
+WORDINGS = {
+    "": "",
+    "no-milestone": "when the ticket has no milestone: the first reply",
+    "first-reply": "for the first reply the acknowledgment promised",
+    "follow-up": 'the customer wrote again after a reply: "a reply", not "a first"',
+    "next-update": "for the next update a holding update promised",
+    "last-holding": "the last holding update in a row (names no time)",
+    "two-options": "two options, no deadline, no intro, no links; one without "
+    "trade-off or timeline (and the one chosen without them)",
+    "changed-choice": "the customer changed their choice",
+    "no-links": "the rating asked without links (no link secret configured)",
+    "no-question": "no rating asked (feedback ask: false)",
+    "first-promise": "announcing an agent's first promise",
+    "new-owner": "the one update after a change of owner",
+}
 
 
 @dataclass
@@ -127,67 +130,77 @@ def sms_runs(text: str) -> list[tuple[str, bool]]:
     return runs
 
 
-def findings_for(findings: list[Finding], files: list[str], kind: str, locale: str,
-                 persona: str) -> list[str]:
+def findings_for(
+    findings: list[Finding], files: list[str], kind: str, locale: str, persona: str
+) -> list[str]:
     """The lint findings about this cell: its files, and its persona when one is named."""
     mine = []
     for finding in findings:
-        if not (any(name in finding.where for name in files)
-                or f"{kind}/{locale}/" in finding.where):
+        if not (any(name in finding.where for name in files) or f"{kind}/{locale}/" in finding.where):
             continue
         named = finding.message.split(":", 1)[0]
-        if named.startswith("persona ") and named[len("persona "):].split("/")[0] != persona:
+        if named.startswith("persona ") and named[len("persona ") :].split("/")[0] != persona:
             continue
         mine.append(str(finding))
     return list(dict.fromkeys(mine))
 
 
-def render_cells(config: Path, templates: Path, kinds: set[str] | None = None,
-                 last: Linter | None = None) -> Rendering:
+def render_cells(
+    config: Path, templates: Path, kinds: set[str] | None = None, last: Linter | None = None
+) -> Rendering:
     """Every kind (or the kinds named) for every persona, in each of its wordings, as the
     page shows it; a problem anywhere is a value on the page, never an exception out of
     here. `last`, the linter of the rendering before, is reused when only templates of the
     kinds named changed (the config is then as it was)."""
     try:
-        linter = last.again() if last is not None and kinds is not None \
-            else load_linter(config, templates)
+        linter = last.again() if last is not None and kinds is not None else load_linter(config, templates)
         linter.run(kinds=kinds)
-        cells = [one_cell(linter, kind, persona, label, context)
-                 for kind in KINDS if kinds is None or kind in kinds
-                 for persona in linter.personas
-                 for label, context in sample_contexts(kind, persona, SAMPLE_NOW,
-                                                       linter.samples_for(persona))]
+        cells = [
+            one_cell(linter, kind, persona, label, context)
+            for kind in KINDS
+            if kinds is None or kind in kinds
+            for persona in linter.personas
+            for label, context in sample_contexts(kind, persona, SAMPLE_NOW, linter.samples_for(persona))
+        ]
     except (ConfigError, ValidationError, OSError) as exc:
         return Rendering(f"cannot load the studio's configuration: {exc}", [])
     except Exception as exc:  # the page says what broke; the studio keeps serving and watching
         log.exception("studio: rendering failed")
-        return Rendering(f"the studio could not render the templates: "
-                         f"{type(exc).__name__}: {exc}", [])
+        return Rendering(f"the studio could not render the templates: {type(exc).__name__}: {exc}", [])
     return Rendering(None, cells, linter)
 
 
-def one_cell(linter: Linter, kind: str, persona: Any, label: str,
-             context: dict[str, Any]) -> dict[str, Any]:
+def one_cell(linter: Linter, kind: str, persona: Any, label: str, context: dict[str, Any]) -> dict[str, Any]:
     renderer = linter.renderer
     team_channels = [p for p in PLUGINS.values() if "team" in p.audiences and p.name != "email"]
-    parts = ["subject.txt", "email.txt", "email.html", "sms.txt",
-             *(p.parts.text for p in team_channels)]
-    files = [name for file in parts
-             if (name := renderer.resolve(kind, persona.locale, file)) is not None]
+    parts = ["subject.txt", "email.txt", "email.html", "sms.txt", *(p.parts.text for p in team_channels)]
+    files = [name for file in parts if (name := renderer.resolve(kind, persona.locale, file)) is not None]
     named = f"persona {persona.key}{'/' + label if label else ''}:"
-    findings = [f for f in linter.findings
-                if not f.message.startswith("persona ") or f.message.startswith(named)]
+    findings = [
+        f for f in linter.findings if not f.message.startswith("persona ") or f.message.startswith(named)
+    ]
     cell: dict[str, Any] = {
-        "id": f"{kind}--{persona.key}" + (f"--{label}" if label else ""), "kind": kind,
-        "persona": persona.key, "wording": WORDINGS.get(label, label),
-        "locale": persona.locale, "channel": persona.channel, "team": kind not in CUSTOMER_KINDS,
-        "written_in": files[0].split("/")[1] if files else None, "files": files,
+        "id": f"{kind}--{persona.key}" + (f"--{label}" if label else ""),
+        "kind": kind,
+        "persona": persona.key,
+        "wording": WORDINGS.get(label, label),
+        "locale": persona.locale,
+        "channel": persona.channel,
+        "team": kind not in CUSTOMER_KINDS,
+        "written_in": files[0].split("/")[1] if files else None,
+        "files": files,
         "findings": findings_for(findings, files, kind, persona.locale, persona.key),
-        "subject": None, "text": None, "html": None, "sms": None, "posts": [], "problems": [],
+        "subject": None,
+        "text": None,
+        "html": None,
+        "sms": None,
+        "posts": [],
+        "problems": [],
     }
     try:
-        email = renderer.render(kind, "email", persona.locale, persona.timezone, context,
-                                persona.plain_text_only)
+        email = renderer.render(
+            kind, "email", persona.locale, persona.timezone, context, persona.plain_text_only
+        )
         cell.update(subject=email.subject, text=email.text, html=email.html)
     except TemplateProblem as exc:
         cell["problems"].append(str(exc))
@@ -195,9 +208,14 @@ def one_cell(linter: Linter, kind: str, persona: Any, label: str,
         try:
             sms = renderer.render(kind, "sms", persona.locale, persona.timezone, context)
             count, encoding, units = segments(sms.text)
-            cell["sms"] = {"text": sms.text, "segments": count, "encoding": encoding,
-                           "units": units, "runs": sms_runs(sms.text),
-                           "budget": linter.settings.sms_budget(kind)}
+            cell["sms"] = {
+                "text": sms.text,
+                "segments": count,
+                "encoding": encoding,
+                "units": units,
+                "runs": sms_runs(sms.text),
+                "budget": linter.settings.sms_budget(kind),
+            }
         except TemplateProblem as exc:
             cell["problems"].append(str(exc))
     if kind not in CUSTOMER_KINDS:
@@ -206,8 +224,7 @@ def one_cell(linter: Linter, kind: str, persona: Any, label: str,
             if renderer.resolve(kind, persona.locale, plugin.parts.text) is None:
                 continue
             try:
-                post = renderer.render(kind, plugin.name, persona.locale, persona.timezone,
-                                       context)
+                post = renderer.render(kind, plugin.name, persona.locale, persona.timezone, context)
                 cell["posts"].append({"channel": plugin.name, "text": post.text})
             except TemplateProblem as exc:
                 cell["problems"].append(str(exc))
@@ -284,15 +301,19 @@ async def cells(request: web.Request) -> web.Response:
         since = int(request.query.get("since", "-1"))
     except ValueError:
         return web.json_response({"error": "since must be a generation number"}, status=400)
-    return web.json_response({"generation": state.generation, "problem": state.problem,
-                              "ids": [cell["id"] for cell in every],
-                              "cells": [cell for cell in every if cell["generation"] > since]})
+    return web.json_response(
+        {
+            "generation": state.generation,
+            "problem": state.problem,
+            "ids": [cell["id"] for cell in every],
+            "cells": [cell for cell in every if cell["generation"] > since],
+        }
+    )
 
 
 async def changes(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache"})
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
     queue: asyncio.Queue[str] = asyncio.Queue()
     state.listeners.add(queue)
@@ -317,11 +338,12 @@ async def send(request: web.Request) -> web.Response:
     if cell is None:
         return web.json_response({"ok": False, "reason": f"no cell {cell_id!r}"}, status=404)
     if cell["problems"]:
-        return web.json_response({"ok": False, "reason": "this message does not render: "
-                                  + "; ".join(cell["problems"])}, status=422)
+        return web.json_response(
+            {"ok": False, "reason": "this message does not render: " + "; ".join(cell["problems"])},
+            status=422,
+        )
     if channel_name == "sms" and cell["sms"] is None:
-        return web.json_response({"ok": False, "reason": "the team's messages go by email only"},
-                                 status=422)
+        return web.json_response({"ok": False, "reason": "the team's messages go by email only"}, status=422)
     try:
         settings = load_settings(state.config)
         from heard.streams.delivery.wiring import build_channels
@@ -331,15 +353,19 @@ async def send(request: web.Request) -> web.Response:
         return web.json_response({"ok": False, "reason": str(exc)}, status=422)
     channel = channels.get(channel_name)
     if channel is None:
-        return web.json_response({"ok": False, "reason": f"the {channel_name} channel is not "
-                                  "enabled in config/channels.yaml"}, status=422)
+        return web.json_response(
+            {"ok": False, "reason": f"the {channel_name} channel is not enabled in config/channels.yaml"},
+            status=422,
+        )
     message = OutboundMessage(
-        notification_id=str(uuid.uuid4()), ticket_id="STUDIO-TEST",
+        notification_id=str(uuid.uuid4()),
+        ticket_id="STUDIO-TEST",
         to=state.test_phone if channel_name == "sms" else state.test_email,
         text=cell["sms"]["text"] if channel_name == "sms" else cell["text"],
         subject=None if channel_name == "sms" else f"[test] {cell['subject']}",
         html=None if channel_name == "sms" else cell["html"],
-        headers={"X-Heard-Kind": cell["kind"], "X-Heard-Studio": cell["id"]})
+        headers={"X-Heard-Kind": cell["kind"], "X-Heard-Studio": cell["id"]},
+    )
     try:
         receipt = await channel.send(message)
     except DeliveryError as exc:
@@ -347,8 +373,9 @@ async def send(request: web.Request) -> web.Response:
     finally:
         for each in channels.values():
             await each.aclose()
-    return web.json_response({"ok": True, "to": message.to, "channel": channel_name,
-                              "provider_id": receipt.provider_id})
+    return web.json_response(
+        {"ok": True, "to": message.to, "channel": channel_name, "provider_id": receipt.provider_id}
+    )
 
 
 async def watch(app: web.Application) -> AsyncIterator[None]:
@@ -369,17 +396,23 @@ async def watch(app: web.Application) -> AsyncIterator[None]:
             kinds = kinds_touched(paths, state.templates.resolve())
             if state.problem is not None:
                 kinds = None  # the last rendering failed whole: nothing of it to keep
-            rendered = await asyncio.to_thread(render_cells, state.config, state.templates,
-                                               kinds, state.linter)
+            rendered = await asyncio.to_thread(
+                render_cells, state.config, state.templates, kinds, state.linter
+            )
             if rendered.problem is not None:
                 kinds = None  # say the problem, and show no cell from before it
             updated = state.take(rendered, kinds)
             files = sorted({path.name for path in paths})
-            log.info("studio: %s changed; %d cell(s) re-rendered, %d changed", ", ".join(files),
-                     len(rendered.cells), len(updated))
+            log.info(
+                "studio: %s changed; %d cell(s) re-rendered, %d changed",
+                ", ".join(files),
+                len(rendered.cells),
+                len(updated),
+            )
             for queue in state.listeners:
-                queue.put_nowait(json.dumps({"generation": state.generation, "files": files,
-                                             "cells": len(updated)}))
+                queue.put_nowait(
+                    json.dumps({"generation": state.generation, "files": files, "cells": len(updated)})
+                )
 
     task = asyncio.create_task(follow())
     yield
@@ -388,11 +421,9 @@ async def watch(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-def build_studio(config: Path, templates: Path, test_email: str,
-                 test_phone: str) -> web.Application:
+def build_studio(config: Path, templates: Path, test_email: str, test_phone: str) -> web.Application:
     app = web.Application(middlewares=[loopback_only])
-    app[STATE] = StudioState(config=config, templates=templates, test_email=test_email,
-                             test_phone=test_phone)
+    app[STATE] = StudioState(config=config, templates=templates, test_email=test_email, test_phone=test_phone)
     app.router.add_get("/", page)
     app.router.add_get("/cells", cells)
     app.router.add_get("/changes", changes)
@@ -401,14 +432,17 @@ def build_studio(config: Path, templates: Path, test_email: str,
     return app
 
 
-def serve_command(config: Path, templates: Path, host: str, port: int, test_email: str,
-                  test_phone: str) -> int:
+def serve_command(
+    config: Path, templates: Path, host: str, port: int, test_email: str, test_phone: str
+) -> int:
     if not templates.is_dir():
         print(f"no templates folder at {templates}")
         return 2
     if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"the studio serves on this machine only (127.0.0.1, localhost or ::1), "
-              f"not {host}: it can send messages through the configured channels")
+        print(
+            f"the studio serves on this machine only (127.0.0.1, localhost or ::1), "
+            f"not {host}: it can send messages through the configured channels"
+        )
         return 2
     app = build_studio(config, templates, test_email, test_phone)
 
@@ -417,8 +451,10 @@ def serve_command(config: Path, templates: Path, host: str, port: int, test_emai
         # Header and connection bounds like every listener; no request bound: the page's
         # live-reload stream stays open as long as the page does.
         listener = await serve_http_app(app, host, port, STUDIO_LIMITS, sock=sock)
-        print(f"studio: http://{host}:{listener.port}/  (templates {templates}, config {config}; "
-              "Ctrl-C stops)", flush=True)
+        print(
+            f"studio: http://{host}:{listener.port}/  (templates {templates}, config {config}; Ctrl-C stops)",
+            flush=True,
+        )
         try:
             await asyncio.Event().wait()
         finally:

@@ -29,25 +29,34 @@ from heard.streams.contract.records import clean_text
 from heard.streams.delivery.links import REPLY_PATH, BadLink, LinkAnswer, ReplyLinks
 
 log = logging.getLogger("heard.web")
-LINK_ANSWERS_LIMITED = Counter("heard_link_answers_limited_total",
-                               "Answer-link posts refused because one link was posted too often")
+LINK_ANSWERS_LIMITED = Counter(
+    "heard_link_answers_limited_total", "Answer-link posts refused because one link was posted too often"
+)
 
 Publish = Callable[[bytes, bytes], Awaitable[None]]
 BODY_TIMEOUT_SECONDS = 10.0
 MAX_WORDS = 2000
 HEADERS = {
     # The token is in the address: never pass it on, never keep it, never index it.
-    "Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Robots-Tag": "noindex",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                               "form-action 'self'; frame-ancestors 'none'",
+    "form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
 }
 
 
 class AnswerPages:
-    def __init__(self, links: ReplyLinks, renderer: Renderer, default_locale: str,
-                 publish_event: Publish, clock: Callable[[], datetime],
-                 limit: RateLimit | None = None) -> None:
+    def __init__(
+        self,
+        links: ReplyLinks,
+        renderer: Renderer,
+        default_locale: str,
+        publish_event: Publish,
+        clock: Callable[[], datetime],
+        limit: RateLimit | None = None,
+    ) -> None:
         self.links = links
         self.renderer = renderer
         self.default_locale = default_locale
@@ -75,8 +84,12 @@ class AnswerPages:
             return self.links.read(request.match_info["token"], self.clock())
         except (BadLink, ValueError, KeyError, TypeError) as exc:  # any malformed token is a 404
             expired = isinstance(exc, BadLink) and "expired" in str(exc)
-            return self.page(410 if expired else 404, self.default_locale,
-                             state="expired" if expired else "unknown", answer=None)
+            return self.page(
+                410 if expired else 404,
+                self.default_locale,
+                state="expired" if expired else "unknown",
+                answer=None,
+            )
 
     async def show(self, request: Request) -> Response:
         answer = self._read(request)
@@ -101,11 +114,15 @@ class AnswerPages:
         # link sent again, is the same event, and the ticket applies it once.
         said = signature + (":" + hashlib.sha256(words.encode()).hexdigest()[:16] if words else "")
         event: dict[str, Any] = {
-            "schema": "heard.event/v1", "id": f"link:{said}", "ticket_id": answer.ticket_id,
-            "occurred_at": self.clock().isoformat(), "source": "email-link", "via": "email"}
+            "schema": "heard.event/v1",
+            "id": f"link:{said}",
+            "ticket_id": answer.ticket_id,
+            "occurred_at": self.clock().isoformat(),
+            "source": "email-link",
+            "via": "email",
+        }
         if answer.asks == "option":
-            event.update(type="ticket.option_chosen", offer_id=answer.offer_id,
-                         option=answer.value)
+            event.update(type="ticket.option_chosen", offer_id=answer.offer_id, option=answer.value)
         else:
             event.update(type="ticket.feedback", score=answer.value)
         if words:

@@ -82,11 +82,15 @@ def prepare_data_dir(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"config/engine.yaml: data_dir: cannot create {folder} ({exc.strerror}); "
-                          "set HEARD_DATA_DIR to a folder this user can write") from exc
+        raise ConfigError(
+            f"config/engine.yaml: data_dir: cannot create {folder} ({exc.strerror}); "
+            "set HEARD_DATA_DIR to a folder this user can write"
+        ) from exc
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"config/engine.yaml: data_dir: {folder} is not writable by uid "
-                          f"{os.getuid()}; set HEARD_DATA_DIR to a folder this user can write")
+        raise ConfigError(
+            f"config/engine.yaml: data_dir: {folder} is not writable by uid "
+            f"{os.getuid()}; set HEARD_DATA_DIR to a folder this user can write"
+        )
     if folder.stat().st_uid == os.getuid():
         folder.chmod(0o700)  # its tables hold personal data: this user's alone
 
@@ -101,10 +105,10 @@ class FaustSink:
     def __init__(self, app: faust.App) -> None:
         self.app = app
 
-    async def emit(self, topic: str, key: bytes | None, value: bytes,
-                   headers: Mapping[str, bytes] | None = None) -> None:
-        await self.app.producer.send(topic, key, value, partition=None, timestamp=None,
-                                     headers=headers)
+    async def emit(
+        self, topic: str, key: bytes | None, value: bytes, headers: Mapping[str, bytes] | None = None
+    ) -> None:
+        await self.app.producer.send(topic, key, value, partition=None, timestamp=None, headers=headers)
 
 
 @dataclass
@@ -119,18 +123,23 @@ class Tables:
     @classmethod
     def of(cls, app: faust.App, partitions: int) -> Tables:
         def table(name: str, value_type: type) -> TableT[str, Any]:
-            return app.Table(name, default=None, partitions=partitions, key_type=str,
-                             value_type=value_type)
+            return app.Table(name, default=None, partitions=partitions, key_type=str, value_type=value_type)
 
-        return cls(tickets=table("tickets", str), due_index=table("due-index", float),
-                   receipts=table("receipts", str), provider_status=table("sms-status", str),
-                   sms_questions=table("sms-questions", str))
+        return cls(
+            tickets=table("tickets", str),
+            due_index=table("due-index", float),
+            receipts=table("receipts", str),
+            provider_status=table("sms-status", str),
+            sms_questions=table("sms-questions", str),
+        )
 
 
 def faust_app(engine: EngineSettings) -> faust.App:
     if not isinstance(engine.replication_factor, int):
-        raise ConfigError("config/engine.yaml: replication_factor: `cluster` is resolved "
-                          "against the brokers before the worker is built (prepare_topics)")
+        raise ConfigError(
+            "config/engine.yaml: replication_factor: `cluster` is resolved "
+            "against the brokers before the worker is built (prepare_topics)"
+        )
     faust_recovery.install()  # a restarted worker must not skip records (see the module)
     faust_producer.install()  # no record written twice by the producer's own retries
     return faust.App(
@@ -158,13 +167,13 @@ def faust_app(engine: EngineSettings) -> faust.App:
 
 
 def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
-    return app.topic(*names, key_type=bytes, value_type=bytes,
-                     key_serializer="raw", value_serializer="raw")
+    return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
 def one_by_one(app: faust.App, topic: faust.TopicT, name: str, handle: Handler) -> None:
     """An agent handing each record of `topic` to `handle`, in order; a record is acknowledged
     (as the next is taken) once its table writes left Faust's producer buffer."""
+
     async def agent(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             await handle(event)
@@ -174,8 +183,12 @@ def one_by_one(app: faust.App, topic: faust.TopicT, name: str, handle: Handler) 
     app.agent(topic, name=name, concurrency=1)(agent)
 
 
-async def handle_in_batches(stream: faust.StreamT[bytes], max_records: int, wait_seconds: float,
-                            handle: Callable[[list[Any]], Awaitable[None]]) -> None:
+async def handle_in_batches(
+    stream: faust.StreamT[bytes],
+    max_records: int,
+    wait_seconds: float,
+    handle: Callable[[list[Any]], Awaitable[None]],
+) -> None:
     """Batches of at most `max_records` events, none waiting more than `wait_seconds` to fill.
 
     A batch is acknowledged only once `handle` returned: an exception or a stop mid-batch
@@ -191,8 +204,14 @@ async def handle_in_batches(stream: faust.StreamT[bytes], max_records: int, wait
             await stream.ack(event)
 
 
-def in_batches(app: faust.App, topic: faust.TopicT, name: str, agent: LifecycleAgent,
-               max_records: int, wait_seconds: float) -> None:
+def in_batches(
+    app: faust.App,
+    topic: faust.TopicT,
+    name: str,
+    agent: LifecycleAgent,
+    max_records: int,
+    wait_seconds: float,
+) -> None:
     async def batched(stream: faust.StreamT[bytes]) -> None:
         async def handle(batch: list[Any]) -> None:
             await agent.handle_batch(batch, before_each=bind_current_event)
@@ -206,13 +225,13 @@ def in_batches(app: faust.App, topic: faust.TopicT, name: str, agent: LifecycleA
     app.agent(topic, name=name, concurrency=1)(batched)
 
 
-def delivering(app: faust.App, topic: faust.TopicT, agent: DeliveryAgent,
-               concurrency: int) -> None:
+def delivering(app: faust.App, topic: faust.TopicT, agent: DeliveryAgent, concurrency: int) -> None:
     # A receipt is a table write, sent to its changelog in the background: the next send
     # waits for Kafka to have it (the agent's gate), so a SIGKILL repeats at most the message
     # in hand (the batch, with delivery_concurrency N), never the last few sent. The next
     # messages are parsed, checked and rendered meanwhile.
     if concurrency == 1:
+
         async def deliver_one_by_one(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
                 await agent(event)
@@ -237,15 +256,22 @@ def check_team_templates(renderer: Renderer, settings: Settings) -> None:
     """Every channel carrying the team's messages has a template for each of them: a nudge
     that cannot be written would leave the team unwarned."""
     locale = settings.engine.default_locale
-    missing = [f"{kind}/{locale}/{plugin(name).parts.text}" for name in settings.channels.team
-               for kind in TEAM_KINDS
-               if renderer.resolve(kind, locale, plugin(name).parts.text) is None]
+    missing = [
+        f"{kind}/{locale}/{plugin(name).parts.text}"
+        for name in settings.channels.team
+        for kind in TEAM_KINDS
+        if renderer.resolve(kind, locale, plugin(name).parts.text) is None
+    ]
     if missing:
-        raise ConfigError(f"config/channels.yaml: team: no template for the team's messages "
-                          f"by that channel: {', '.join(missing)}")
+        raise ConfigError(
+            f"config/channels.yaml: team: no template for the team's messages "
+            f"by that channel: {', '.join(missing)}"
+        )
     if not settings.channels.team:
-        log.warning("no channel carries the team's messages (config/channels.yaml team): "
-                    "nudges and escalations are only recorded in the decision log")
+        log.warning(
+            "no channel carries the team's messages (config/channels.yaml team): "
+            "nudges and escalations are only recorded in the decision log"
+        )
 
 
 def compiled_templates(settings: Settings) -> Renderer:
@@ -276,23 +302,37 @@ class Worker:
     clock: Clock
 
 
-def policy_rules(settings: Settings, routes: dict[str, dict[str, str]],
-                 renderer: Renderer) -> Rules:
+def policy_rules(settings: Settings, routes: dict[str, dict[str, str]], renderer: Renderer) -> Rules:
     """What the policy decides by: the policy's settings, the channels, the team's routes and
     the languages each kind has templates in. Each team a route names gets its metrics."""
     engine = settings.engine
-    LABELS.know_teams({*engine.metric_teams, *settings.policy.team_calendars,
-                       *(name.split(":")[-1] for each in routes.values() for name in each)})
-    return Rules(policy=settings.policy, enabled_channels=tuple(settings.channels.enabled),
-                 internal_recipients=dict(routes.get("email", {})),
-                 team_channels=tuple(settings.channels.team), team_routes=routes,
-                 default_locale=engine.default_locale,
-                 template_locales=renderer.locales_by_kind(), feedback=settings.feedback)
+    LABELS.know_teams(
+        {
+            *engine.metric_teams,
+            *settings.policy.team_calendars,
+            *(name.split(":")[-1] for each in routes.values() for name in each),
+        }
+    )
+    return Rules(
+        policy=settings.policy,
+        enabled_channels=tuple(settings.channels.enabled),
+        internal_recipients=dict(routes.get("email", {})),
+        team_channels=tuple(settings.channels.team),
+        team_routes=routes,
+        default_locale=engine.default_locale,
+        template_locales=renderer.locales_by_kind(),
+        feedback=settings.feedback,
+    )
 
 
-def build_app(settings: Settings, channels: dict[str, Channel], *,
-              clock: Clock = utc_now, twilio_auth_token: str = "",
-              links: ReplyLinks | None = None) -> faust.App:
+def build_app(
+    settings: Settings,
+    channels: dict[str, Channel],
+    *,
+    clock: Clock = utc_now,
+    twilio_auth_token: str = "",
+    links: ReplyLinks | None = None,
+) -> faust.App:
     engine = settings.engine
     BUILD_INFO.info({"version": installed_version()})
     STAGES.register(REGISTRY)
@@ -300,51 +340,94 @@ def build_app(settings: Settings, channels: dict[str, Channel], *,
     renderer = compiled_templates(settings)
     routes = team_routes(settings.channels)
     rules = policy_rules(settings, routes, renderer)
-    delivery = Delivery(renderer, channels, settings.channels.retry,
-                        settings.policy.fallback_to_other_channel, links=links)
+    delivery = Delivery(
+        renderer, channels, settings.channels.retry, settings.policy.fallback_to_other_channel, links=links
+    )
 
     prepare_data_dir(Path(engine.data_dir))
     app = faust_app(engine)
     tables = Tables.of(app, engine.partitions)
     sink = FaustSink(app)
     ledger = ConsentLedger()
-    worker = Worker(app, engine, topics, tables, sink, DeadLetters(sink, topics.dead_letters, clock),
-                    ledger, OptOuts(ledger, sink, topics.consent, clock),
-                    DueTimers(tables.due_index), clock)
+    worker = Worker(
+        app,
+        engine,
+        topics,
+        tables,
+        sink,
+        DeadLetters(sink, topics.dead_letters, clock),
+        ledger,
+        OptOuts(ledger, sink, topics.consent, clock),
+        DueTimers(tables.due_index),
+        clock,
+    )
     bind_lifecycle(worker, rules)
-    bind_delivery(worker, settings, delivery, TeamInbox(
-        {name: route for name, route in routes.items() if name in channels},
-        engine.default_locale, settings.policy.team_timezone))
+    bind_delivery(
+        worker,
+        settings,
+        delivery,
+        TeamInbox(
+            {name: route for name, route in routes.items() if name in channels},
+            engine.default_locale,
+            settings.policy.team_timezone,
+        ),
+    )
     bind_sms_reports(worker)
     lag_probe = add_timers(app, engine, topics, worker.timers, tables, sink, clock)
-    add_services(app, settings, channels, topics, ledger, renderer, links, clock,
-                 twilio_auth_token, lag_probe)
+    add_services(
+        app, settings, channels, topics, ledger, renderer, links, clock, twilio_auth_token, lag_probe
+    )
     return app
 
 
 def bind_lifecycle(worker: Worker, rules: Rules) -> None:
     """Ticket events and timers, in batches, through the policy."""
     engine = worker.engine
-    in_batches(worker.app, raw_topic(worker.app, worker.topics.ticket_events, worker.topics.timers),
-               "lifecycle", LifecycleAgent(
-                   rules=rules, engine=engine, topics=worker.topics, tickets=worker.tables.tickets,
-                   timers=worker.timers, states=StateCache(engine.state_cache_size),
-                   sink=worker.sink, dead_letters=worker.dead_letters, clock=worker.clock),
-               engine.batch_max_records, engine.batch_wait_ms / 1000)
+    in_batches(
+        worker.app,
+        raw_topic(worker.app, worker.topics.ticket_events, worker.topics.timers),
+        "lifecycle",
+        LifecycleAgent(
+            rules=rules,
+            engine=engine,
+            topics=worker.topics,
+            tickets=worker.tables.tickets,
+            timers=worker.timers,
+            states=StateCache(engine.state_cache_size),
+            sink=worker.sink,
+            dead_letters=worker.dead_letters,
+            clock=worker.clock,
+        ),
+        engine.batch_max_records,
+        engine.batch_wait_ms / 1000,
+    )
 
 
 def bind_delivery(worker: Worker, settings: Settings, delivery: Delivery, team: TeamInbox) -> None:
     """The outbox, several messages at a time; each deferred-retry topic back into it."""
     app, topics, engine = worker.app, worker.topics, worker.engine
-    deferred = [(wait, retry_topic(engine, wait))
-                for wait in settings.channels.retry.deferred_seconds]
-    delivering(app, raw_topic(app, topics.outbound), DeliveryAgent(
-        delivery=delivery, topics=topics, deferred=deferred, receipts=worker.tables.receipts,
-        ledger=worker.ledger, opt_outs=worker.opt_outs, team=team,
-        reply_window_days=settings.feedback.reply_window_days, sink=worker.sink,
-        dead_letters=worker.dead_letters, clock=worker.clock), engine.delivery_concurrency)
-    redelivery = RedeliveryAgent(outbound=topics.outbound, sink=worker.sink,
-                                 dead_letters=worker.dead_letters, clock=worker.clock)
+    deferred = [(wait, retry_topic(engine, wait)) for wait in settings.channels.retry.deferred_seconds]
+    delivering(
+        app,
+        raw_topic(app, topics.outbound),
+        DeliveryAgent(
+            delivery=delivery,
+            topics=topics,
+            deferred=deferred,
+            receipts=worker.tables.receipts,
+            ledger=worker.ledger,
+            opt_outs=worker.opt_outs,
+            team=team,
+            reply_window_days=settings.feedback.reply_window_days,
+            sink=worker.sink,
+            dead_letters=worker.dead_letters,
+            clock=worker.clock,
+        ),
+        engine.delivery_concurrency,
+    )
+    redelivery = RedeliveryAgent(
+        outbound=topics.outbound, sink=worker.sink, dead_letters=worker.dead_letters, clock=worker.clock
+    )
     for wait, name in dict(deferred).items():
         one_by_one(app, raw_topic(app, name), f"redeliver-{wait:g}s", redelivery)
 
@@ -352,17 +435,40 @@ def bind_delivery(worker: Worker, settings: Settings, delivery: Delivery, team: 
 def bind_sms_reports(worker: Worker) -> None:
     """Twilio's status reports and the customers' texts, as the public listener wrote them."""
     app, topics = worker.app, worker.topics
-    one_by_one(app, raw_topic(app, topics.sms_status), "sms-status-reports", SmsStatusAgent(
-        provider_status=worker.tables.provider_status, opt_outs=worker.opt_outs,
-        notification_events=topics.notification_events, sink=worker.sink,
-        dead_letters=worker.dead_letters))
-    one_by_one(app, raw_topic(app, topics.sms_inbound), "sms-replies", SmsRepliesAgent(
-        questions=worker.tables.sms_questions, ticket_events=topics.ticket_events,
-        sink=worker.sink, dead_letters=worker.dead_letters))
+    one_by_one(
+        app,
+        raw_topic(app, topics.sms_status),
+        "sms-status-reports",
+        SmsStatusAgent(
+            provider_status=worker.tables.provider_status,
+            opt_outs=worker.opt_outs,
+            notification_events=topics.notification_events,
+            sink=worker.sink,
+            dead_letters=worker.dead_letters,
+        ),
+    )
+    one_by_one(
+        app,
+        raw_topic(app, topics.sms_inbound),
+        "sms-replies",
+        SmsRepliesAgent(
+            questions=worker.tables.sms_questions,
+            ticket_events=topics.ticket_events,
+            sink=worker.sink,
+            dead_letters=worker.dead_letters,
+        ),
+    )
 
 
-def add_timers(app: faust.App, engine: EngineSettings, topics: TopicNames, timers: DueTimers,
-               tables: Tables, sink: Sink, clock: Clock) -> LagProbe:
+def add_timers(
+    app: faust.App,
+    engine: EngineSettings,
+    topics: TopicNames,
+    timers: DueTimers,
+    tables: Tables,
+    sink: Sink,
+    clock: Clock,
+) -> LagProbe:
     @tables.due_index.on_recover
     async def rebuild_due_heap() -> None:
         log.info("timers restored: %d tickets with something due", timers.rebuild())
@@ -400,13 +506,13 @@ def durable_publisher(app: faust.App, name: str) -> Callable[[bytes, bytes], Awa
     return publish
 
 
-def not_ready_because(app: faust.App, ledger: ConsentLedger,
-                      lag_probe: LagProbe | None = None) -> list[str]:
+def not_ready_because(app: faust.App, ledger: ConsentLedger, lag_probe: LagProbe | None = None) -> list[str]:
     waiting = []
     silent = lag_probe.unanswered_for() if lag_probe is not None else None
     if lag_probe is not None and silent is not None and silent >= lag_probe.patience:
-        waiting.append(f"Kafka has not answered for {silent:.0f} s (its partitions' leaders "
-                       "are out of reach)")
+        waiting.append(
+            f"Kafka has not answered for {silent:.0f} s (its partitions' leaders are out of reach)"
+        )
     if not cast(Any, app.tables).recovery.completed.is_set():
         waiting.append("tables are being recovered")
     if not ledger.ready.is_set():
@@ -416,10 +522,18 @@ def not_ready_because(app: faust.App, ledger: ConsentLedger,
     return waiting
 
 
-def add_services(app: faust.App, settings: Settings, channels: dict[str, Channel],
-                 topics: TopicNames, ledger: ConsentLedger, renderer: Renderer,
-                 links: ReplyLinks | None, clock: Clock, twilio_auth_token: str,
-                 lag_probe: LagProbe | None = None) -> None:
+def add_services(
+    app: faust.App,
+    settings: Settings,
+    channels: dict[str, Channel],
+    topics: TopicNames,
+    ledger: ConsentLedger,
+    renderer: Renderer,
+    links: ReplyLinks | None,
+    clock: Clock,
+    twilio_auth_token: str,
+    lag_probe: LagProbe | None = None,
+) -> None:
     """The consent follower, the two HTTP listeners, and closing it all down."""
     engine = settings.engine
     follower_stop = asyncio.Event()
@@ -441,31 +555,57 @@ def add_services(app: faust.App, settings: Settings, channels: dict[str, Channel
 
     if not engine.web.enabled:
         return
-    public = public_listener(app, settings, topics, ledger, renderer, links, clock,
-                             twilio_auth_token)
+    public = public_listener(app, settings, topics, ledger, renderer, links, clock, twilio_auth_token)
     ready = ops_app(lambda: not_ready_because(app, ledger, lag_probe))
 
     @app.task  # type: ignore[untyped-decorator]
     async def serve_http() -> None:
         web_cfg = engine.web
-        http_runners.append(await serve_http_app(public, web_cfg.host, web_cfg.port, ListenerLimits(
-            "public", web_cfg.header_seconds, web_cfg.request_seconds, web_cfg.max_connections)))
-        http_runners.append(await serve_http_app(ready, web_cfg.ops_host, web_cfg.ops_port,
-                                                 OPS_LIMITS))
+        http_runners.append(
+            await serve_http_app(
+                public,
+                web_cfg.host,
+                web_cfg.port,
+                ListenerLimits(
+                    "public", web_cfg.header_seconds, web_cfg.request_seconds, web_cfg.max_connections
+                ),
+            )
+        )
+        http_runners.append(await serve_http_app(ready, web_cfg.ops_host, web_cfg.ops_port, OPS_LIMITS))
 
 
-def public_listener(app: faust.App, settings: Settings, topics: TopicNames,
-                    ledger: ConsentLedger, renderer: Renderer, links: ReplyLinks | None,
-                    clock: Clock, twilio_auth_token: str) -> web.Application:
+def public_listener(
+    app: faust.App,
+    settings: Settings,
+    topics: TopicNames,
+    ledger: ConsentLedger,
+    renderer: Renderer,
+    links: ReplyLinks | None,
+    clock: Clock,
+    twilio_auth_token: str,
+) -> web.Application:
     """What the internet reaches: Twilio's callbacks, and the signed answer pages when
     answer links are on."""
-    public = public_app(TwilioRoutes(
-        public_base_url=settings.channels.sms.public_base_url, auth_token=twilio_auth_token,
-        ledger=ledger, clock=clock, publish_status=durable_publisher(app, topics.sms_status),
-        publish_consent=durable_publisher(app, topics.consent),
-        publish_inbound=durable_publisher(app, topics.sms_inbound)))
+    public = public_app(
+        TwilioRoutes(
+            public_base_url=settings.channels.sms.public_base_url,
+            auth_token=twilio_auth_token,
+            ledger=ledger,
+            clock=clock,
+            publish_status=durable_publisher(app, topics.sms_status),
+            publish_consent=durable_publisher(app, topics.consent),
+            publish_inbound=durable_publisher(app, topics.sms_inbound),
+        )
+    )
     if links is not None:
-        add_answer_routes(public, AnswerPages(
-            links, renderer, settings.engine.default_locale, clock=clock,
-            publish_event=durable_publisher(app, topics.ticket_events)))
+        add_answer_routes(
+            public,
+            AnswerPages(
+                links,
+                renderer,
+                settings.engine.default_locale,
+                clock=clock,
+                publish_event=durable_publisher(app, topics.ticket_events),
+            ),
+        )
     return public

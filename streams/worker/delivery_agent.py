@@ -44,10 +44,12 @@ class ConsentWithdrawn(Exception):
 
 
 # How each way of withdrawing consent reads to the team (the record's source, before ":").
-WITHDRAWN_BY = {"twilio-inbound": "by texting STOP",
-                "twilio-status": "the carrier refused our texts, Twilio 21610",
-                "provider-refusal": "the provider refused to deliver to them",
-                "sms-stop": "by texting STOP"}
+WITHDRAWN_BY = {
+    "twilio-inbound": "by texting STOP",
+    "twilio-status": "the carrier refused our texts, Twilio 21610",
+    "provider-refusal": "the provider refused to deliver to them",
+    "sms-stop": "by texting STOP",
+}
 
 
 def withdrawn_reason(channel: str, at: datetime, source: str) -> str:
@@ -61,12 +63,23 @@ def withdrawn_reason(channel: str, at: datetime, source: str) -> str:
 class DeliveryAgent(RecordAgent):
     stage = STAGE
 
-    def __init__(self, *, delivery: Delivery, topics: TopicNames,
-                 deferred: Sequence[tuple[float, str]], receipts: MutableMapping[str, Any],
-                 ledger: ConsentLedger, opt_outs: OptOuts, team: TeamInbox,
-                 reply_window_days: float, sink: Sink, dead_letters: DeadLetters,
-                 clock: Clock, ledger_patience: float = LEDGER_PATIENCE_SECONDS,
-                 gate: SendGate | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        delivery: Delivery,
+        topics: TopicNames,
+        deferred: Sequence[tuple[float, str]],
+        receipts: MutableMapping[str, Any],
+        ledger: ConsentLedger,
+        opt_outs: OptOuts,
+        team: TeamInbox,
+        reply_window_days: float,
+        sink: Sink,
+        dead_letters: DeadLetters,
+        clock: Clock,
+        ledger_patience: float = LEDGER_PATIENCE_SECONDS,
+        gate: SendGate | None = None,
+    ) -> None:
         self.delivery = delivery
         self.topics = topics
         # (wait, retry topic) per round: a message failing its n-th round waits the n-th.
@@ -83,9 +96,11 @@ class DeliveryAgent(RecordAgent):
         # What the worker holds sends on until the previous ones' receipts are durable.
         self.gate = gate or SendGate()
 
-    async def deliver_batch(self, records: Sequence[InboundRecord],
-                            before_each: Callable[[InboundRecord], None] = lambda _: None,
-                            ) -> None:
+    async def deliver_batch(
+        self,
+        records: Sequence[InboundRecord],
+        before_each: Callable[[InboundRecord], None] = lambda _: None,
+    ) -> None:
         """Several messages at once, grouped by ticket so one ticket's keep their order."""
         groups: dict[bytes | None, list[InboundRecord]] = {}
         for record in records:
@@ -106,21 +121,20 @@ class DeliveryAgent(RecordAgent):
                 await self.dead_letters.send(record, f"not a notification record: {exc}", STAGE)
                 return
             if self.receipts.get(notification.notification_id) is not None:
-                log.info("notification %s already delivered; not sending again",
-                         notification.notification_id)
+                log.info("notification %s already delivered; not sending again", notification.notification_id)
                 return
             await self._ledger_loaded()
             refusal = self.ledger.refusal(notification.channel, notification.recipient)
         key = record.key or notification.ticket_id.encode()
         if refusal is None:
             try:
-                outcome = await self.delivery.deliver(
-                    notification, ready=lambda: self._cleared(notification))
+                outcome = await self.delivery.deliver(notification, ready=lambda: self._cleared(notification))
             except ConsentWithdrawn as withdrawn:
                 refusal = withdrawn.refusal
         if refusal is not None:
-            outcome = self.delivery.suppressed(notification, withdrawn_reason(
-                notification.channel, refusal.at, refusal.source))
+            outcome = self.delivery.suppressed(
+                notification, withdrawn_reason(notification.channel, refusal.at, refusal.source)
+            )
             await self.publish(outcome, key)
             await self._instead(outcome.notification, outcome.fallback, outcome.reason, key)
             return
@@ -135,8 +149,11 @@ class DeliveryAgent(RecordAgent):
                 await self._sent(outcome)
         with STAGES.timed("delivery.publish"):
             if outcome.opted_out:
-                await self.opt_outs.record(notification.channel, notification.recipient,
-                                           f"provider-refusal:{notification.notification_id}")
+                await self.opt_outs.record(
+                    notification.channel,
+                    notification.recipient,
+                    f"provider-refusal:{notification.notification_id}",
+                )
             if outcome.status == "failed":
                 await self._defer_or_fail(outcome, record, key)
             await self.publish(outcome, key)
@@ -158,13 +175,13 @@ class DeliveryAgent(RecordAgent):
         DELIVERIES.labels(n.channel, outcome.status).inc()
         if outcome.receipt is not None:
             DELIVERY_SECONDS.labels(n.channel).observe(
-                max(0.0, (outcome.receipt.accepted_at - n.decided_at).total_seconds()))
+                max(0.0, (outcome.receipt.accepted_at - n.decided_at).total_seconds())
+            )
         if outcome.segments:
             SMS_SEGMENTS.inc(outcome.segments)
         if outcome.status == "failed" and outcome.reason.startswith("template:"):
             TEMPLATE_ERRORS.labels(n.kind).inc()
-        await self.sink.emit(self.topics.notification_events, key,
-                             json.dumps(outcome.event()).encode())
+        await self.sink.emit(self.topics.notification_events, key, json.dumps(outcome.event()).encode())
 
     async def _cleared(self, n: Notification) -> None:
         """Just before the send: the previous receipts durable (the gate), then consent read
@@ -181,8 +198,9 @@ class DeliveryAgent(RecordAgent):
         try:
             await asyncio.wait_for(self.ledger.ready.wait(), self.ledger_patience)
         except TimeoutError:  # still waiting: say so once, then keep waiting
-            log.warning("deliveries are waiting for the consent ledger (%s is still being "
-                        "read)", self.topics.consent)
+            log.warning(
+                "deliveries are waiting for the consent ledger (%s is still being read)", self.topics.consent
+            )
             await self.ledger.ready.wait()
 
     async def _sent(self, outcome: DeliveryOutcome) -> None:
@@ -191,23 +209,28 @@ class DeliveryAgent(RecordAgent):
         question = question_asked(n, receipt.accepted_at, self.reply_window_days)
         if question is not None:
             # Keyed by the phone: the worker that reads the answer finds it there.
-            await self.sink.emit(self.topics.sms_inbound, question.phone.encode(),
-                                 question.model_dump_json().encode())
-        self.receipts[n.notification_id] = json.dumps({
-            "provider_id": receipt.provider_id, "channel": receipt.channel,
-            "accepted_at": receipt.accepted_at.isoformat(),
-            "template_hashes": outcome.template_hashes,
-        })
+            await self.sink.emit(
+                self.topics.sms_inbound, question.phone.encode(), question.model_dump_json().encode()
+            )
+        self.receipts[n.notification_id] = json.dumps(
+            {
+                "provider_id": receipt.provider_id,
+                "channel": receipt.channel,
+                "accepted_at": receipt.accepted_at.isoformat(),
+                "template_hashes": outcome.template_hashes,
+            }
+        )
 
-    async def _defer_or_fail(self, outcome: DeliveryOutcome, record: InboundRecord,
-                             key: bytes) -> None:
+    async def _defer_or_fail(self, outcome: DeliveryOutcome, record: InboundRecord, key: bytes) -> None:
         n = outcome.notification
         if outcome.retryable and n.delivery_round < len(self.deferred):
             wait, retry_topic = self.deferred[n.delivery_round]
-            later = n.model_copy(update={
-                "delivery_round": n.delivery_round + 1,
-                "not_before": self.clock() + timedelta(seconds=wait),
-            })
+            later = n.model_copy(
+                update={
+                    "delivery_round": n.delivery_round + 1,
+                    "not_before": self.clock() + timedelta(seconds=wait),
+                }
+            )
             outcome.status = "deferred"
             outcome.reason = f"{outcome.reason}; trying again in {wait:g} s"
             await self.sink.emit(retry_topic, key, later.model_dump_json().encode())
@@ -215,8 +238,7 @@ class DeliveryAgent(RecordAgent):
         await self.dead_letters.send(record, outcome.reason, STAGE)
         await self._instead(n, outcome.fallback, outcome.reason, key)
 
-    async def _instead(self, n: Notification, fallback: Notification | None, reason: str,
-                       key: bytes) -> None:
+    async def _instead(self, n: Notification, fallback: Notification | None, reason: str, key: bytes) -> None:
         """What goes when `n` cannot: its fallback by the other channel, else the team's notice."""
         if fallback is not None:
             await self.sink.emit(self.topics.outbound, key, fallback.model_dump_json().encode())

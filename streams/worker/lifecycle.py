@@ -58,9 +58,19 @@ class Unwritten:
 class LifecycleAgent(Agent):
     stage = STAGE
 
-    def __init__(self, *, rules: Rules, engine: EngineSettings, topics: TopicNames,
-                 tickets: MutableMapping[str, Any], timers: DueTimers, states: StateCache,
-                 sink: Sink, dead_letters: DeadLetters, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        rules: Rules,
+        engine: EngineSettings,
+        topics: TopicNames,
+        tickets: MutableMapping[str, Any],
+        timers: DueTimers,
+        states: StateCache,
+        sink: Sink,
+        dead_letters: DeadLetters,
+        clock: Clock,
+    ) -> None:
         self.rules = rules
         self.engine = engine
         self.topics = topics
@@ -74,9 +84,11 @@ class LifecycleAgent(Agent):
     async def __call__(self, record: InboundRecord) -> None:
         await self.handle_batch([record])  # guarded and timed there, record by record
 
-    async def handle_batch(self, records: Sequence[InboundRecord],
-                           before_each: Callable[[InboundRecord], None] = lambda _: None,
-                           ) -> None:
+    async def handle_batch(
+        self,
+        records: Sequence[InboundRecord],
+        before_each: Callable[[InboundRecord], None] = lambda _: None,
+    ) -> None:
         """Every record decided in order, each behind the dead-letter guard; then each changed
         ticket's state written once. `before_each` names the record a table write belongs to."""
         unwritten: dict[str, Unwritten] = {}
@@ -137,16 +149,19 @@ class LifecycleAgent(Agent):
             change.records.append(record)
             change.applied.append((parsed, now))
 
-    async def _rebuild(self, ticket_id: str, change: Unwritten, unwritten: dict[str, Unwritten],
-                       cause: Exception) -> None:
+    async def _rebuild(
+        self, ticket_id: str, change: Unwritten, unwritten: dict[str, Unwritten], cause: Exception
+    ) -> None:
         """After an event failed, its ticket as the batch's earlier events left it; if even
         that fails, those events become dead letters too (never a half-changed state)."""
         del unwritten[ticket_id]
         try:
             change.state = self._rebuilt(change)
         except Exception as exc:  # the earlier events' effects cannot be kept: say so for each
-            reason = (f"{STAGE} could not apply the ticket's events again after a later one "
-                      f"failed ({type(cause).__name__}: {cause}): {type(exc).__name__}: {exc}")
+            reason = (
+                f"{STAGE} could not apply the ticket's events again after a later one "
+                f"failed ({type(cause).__name__}: {cause}): {type(exc).__name__}: {exc}"
+            )
             for record in change.records:
                 await self.dead_letters.send(record, reason, STAGE)
             return
@@ -176,16 +191,18 @@ class LifecycleAgent(Agent):
         """The parsed event, or None once a record that cannot be applied is a dead letter."""
         internal = record.message.topic == self.topics.timers
         try:
-            parsed = parse_event(record.value, internal=internal,
-                                 max_bytes=self.engine.max_event_bytes)
+            parsed = parse_event(record.value, internal=internal, max_bytes=self.engine.max_event_bytes)
         except InvalidEvent as exc:
             await self.dead_letters.send(record, str(exc), STAGE)
             return None
         if record.key != parsed.ticket_id.encode():
             # One worker owns a ticket only if every event of it lands on one partition.
-            await self.dead_letters.send(record, f"Kafka key {record.key!r} is not the ticket_id "
-                                         f"{parsed.ticket_id!r} (key each event by its ticket_id)",
-                                         STAGE)
+            await self.dead_letters.send(
+                record,
+                f"Kafka key {record.key!r} is not the ticket_id "
+                f"{parsed.ticket_id!r} (key each event by its ticket_id)",
+                STAGE,
+            )
             return None
         if isinstance(parsed, TimerDue):
             # Timers acted on late mean this worker cannot keep up: alert on it.
@@ -193,9 +210,13 @@ class LifecycleAgent(Agent):
             return parsed
         ahead = (parsed.occurred_at - self.clock()).total_seconds()
         if ahead > self.engine.max_event_future_seconds:
-            await self.dead_letters.send(record, f"occurred_at is {ahead:.0f} s in the future "
-                                         "(more than engine.max_event_future_seconds); is the "
-                                         "producer's clock right?", STAGE)
+            await self.dead_letters.send(
+                record,
+                f"occurred_at is {ahead:.0f} s in the future "
+                "(more than engine.max_event_future_seconds); is the "
+                "producer's clock right?",
+                STAGE,
+            )
             return None
         return parsed
 
@@ -216,12 +237,18 @@ class LifecycleAgent(Agent):
                 raise
             self.states.keep(ticket_id, stored, state)
             self.timers.set(ticket_id, state.next_due())
+
     async def _hand_on(self, key: bytes, outcome: Outcome) -> None:
         topics, emit = self.topics, self.sink.emit
         # The questions asked of erased phones go too: no number keeps pointing at the ticket.
         for phone in outcome.forgotten_phones:
-            await emit(topics.sms_inbound, phone.encode(), json.dumps(
-                {"record": "forget", "phone": phone, "ticket_id": outcome.state.ticket_id}).encode())
+            await emit(
+                topics.sms_inbound,
+                phone.encode(),
+                json.dumps(
+                    {"record": "forget", "phone": phone, "ticket_id": outcome.state.ticket_id}
+                ).encode(),
+            )
         for notification in outcome.notifications:
             await emit(topics.outbound, key, notification.model_dump_json().encode())
         for line in outcome.decisions:

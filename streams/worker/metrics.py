@@ -11,32 +11,45 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 from heard.streams.contract.state import PromiseRecord
 
 EVENTS = Counter("heard_events_total", "Ticket events applied", ["type"])
-AGENT_FAILURES = Counter("heard_record_failures_total",
-                         "Records an agent could not handle (each became a dead letter)", ["stage"])
+AGENT_FAILURES = Counter(
+    "heard_record_failures_total", "Records an agent could not handle (each became a dead letter)", ["stage"]
+)
 DELIVERIES = Counter("heard_deliveries_total", "Delivery outcomes", ["channel", "status"])
-PROMISES = Counter("heard_promises_total", "Promise status changes (made = pending)",
-                   ["team", "agent", "status"])
-REPLIES = Counter("heard_customer_replies_total", "Customers' answers recorded",
-                  ["record", "via"])
+PROMISES = Counter(
+    "heard_promises_total", "Promise status changes (made = pending)", ["team", "agent", "status"]
+)
+REPLIES = Counter("heard_customer_replies_total", "Customers' answers recorded", ["record", "via"])
 BUILD_INFO = Info("heard_build", "The heard version this worker runs")
-DELIVERY_SECONDS = Histogram("heard_delivery_seconds",
-                             "From the decision to the provider accepting the message",
-                             ["channel"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
-                                                   300, 1800, 7200))
+DELIVERY_SECONDS = Histogram(
+    "heard_delivery_seconds",
+    "From the decision to the provider accepting the message",
+    ["channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200),
+)
 SMS_SEGMENTS = Counter("heard_sms_segments_total", "SMS parts sent (what the provider bills)")
-TEMPLATE_ERRORS = Counter("heard_template_errors_total",
-                          "Messages not sent because their template failed", ["kind"])
-TIMERS_PENDING = Gauge("heard_timers_pending",
-                       "Timer entries this worker holds (superseded ones go when reached)")
-TIMER_LATENESS = Histogram("heard_timer_lateness_seconds",
-                           "From a timer's due time to the agent acting on it",
-                           buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800))
-LATENESS = Histogram("heard_promise_lateness_seconds",
-                     "How late a promise was kept (0 when on time)", ["team"],
-                     buckets=(0, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400))
-FIRST_ACK = Histogram("heard_first_acknowledgment_seconds",
-                      "From ticket created to heard's first message to the customer", ["team"],
-                      buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400))
+TEMPLATE_ERRORS = Counter(
+    "heard_template_errors_total", "Messages not sent because their template failed", ["kind"]
+)
+TIMERS_PENDING = Gauge(
+    "heard_timers_pending", "Timer entries this worker holds (superseded ones go when reached)"
+)
+TIMER_LATENESS = Histogram(
+    "heard_timer_lateness_seconds",
+    "From a timer's due time to the agent acting on it",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
+LATENESS = Histogram(
+    "heard_promise_lateness_seconds",
+    "How late a promise was kept (0 when on time)",
+    ["team"],
+    buckets=(0, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400),
+)
+FIRST_ACK = Histogram(
+    "heard_first_acknowledgment_seconds",
+    "From ticket created to heard's first message to the customer",
+    ["team"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400),
+)
 
 
 # At most this many distinct agent ids become label values; later ones count as "other".

@@ -20,8 +20,15 @@ STAGE = "redelivery"
 class RedeliveryAgent(RecordAgent):
     stage = STAGE
 
-    def __init__(self, *, outbound: str, sink: Sink, dead_letters: DeadLetters, clock: Clock,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        outbound: str,
+        sink: Sink,
+        dead_letters: DeadLetters,
+        clock: Clock,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.outbound = outbound
         self.sink = sink
         self.dead_letters = dead_letters

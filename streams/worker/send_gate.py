@@ -45,9 +45,12 @@ class SendGate:
             await asyncio.wait([durable], timeout=self.max_wait)
             if not durable.done() and self._told is not durable:
                 self._told = durable
-                log.warning("the producer has not confirmed the last receipts for %.0f s (a "
-                            "broker failing over?); sending on: a worker killed now may send "
-                            "those messages again", self.max_wait)
+                log.warning(
+                    "the producer has not confirmed the last receipts for %.0f s (a "
+                    "broker failing over?); sending on: a worker killed now may send "
+                    "those messages again",
+                    self.max_wait,
+                )
 
 
 def _report_failure(future: asyncio.Future[None]) -> None:
@@ -55,6 +58,9 @@ def _report_failure(future: asyncio.Future[None]) -> None:
         return
     failure = future.exception()
     if failure is not None:
-        log.error("the producer could not flush before the next send (%s: %s); a worker "
-                  "killed now may send those messages again", type(failure).__name__,
-                  redact(str(failure)))
+        log.error(
+            "the producer could not flush before the next send (%s: %s); a worker "
+            "killed now may send those messages again",
+            type(failure).__name__,
+            redact(str(failure)),
+        )

@@ -62,8 +62,9 @@ class Sink(Protocol):
     offset is committed the producer is flushed, so a record emitted while handling it is
     acknowledged before its cause is committed."""
 
-    async def emit(self, topic: str, key: bytes | None, value: bytes,
-                   headers: Mapping[str, bytes] | None = None) -> None: ...
+    async def emit(
+        self, topic: str, key: bytes | None, value: bytes, headers: Mapping[str, bytes] | None = None
+    ) -> None: ...
 
 
 @dataclass
@@ -80,8 +81,9 @@ class RecordingSink:
 
     records: list[Emitted] = field(default_factory=list)
 
-    async def emit(self, topic: str, key: bytes | None, value: bytes,
-                   headers: Mapping[str, bytes] | None = None) -> None:
+    async def emit(
+        self, topic: str, key: bytes | None, value: bytes, headers: Mapping[str, bytes] | None = None
+    ) -> None:
         self.records.append(Emitted(topic, key, value, headers))
 
     def on(self, topic: str) -> list[Emitted]:
@@ -101,28 +103,42 @@ class DeadLetters:
         if len(value) > DEAD_LETTER_MAX_VALUE_BYTES:
             # The broker took the record, but the producer cannot send it again with headers
             # added: the dead letter keeps its beginning, and the source offset the whole.
-            reason += (f" (the record is {len(value)} bytes: its first "
-                       f"{DEAD_LETTER_MAX_VALUE_BYTES} are kept here, all of it at the source "
-                       "offset)")
+            reason += (
+                f" (the record is {len(value)} bytes: its first "
+                f"{DEAD_LETTER_MAX_VALUE_BYTES} are kept here, all of it at the source "
+                "offset)"
+            )
             value = value[:DEAD_LETTER_MAX_VALUE_BYTES]
         reason = redact(reason)
         log.warning("dead letter (%s): %s", stage, reason)
         source = record.message
-        truncated = {"heard-value-truncated-from": str(len(record.value)).encode()} \
-            if len(value) < len(record.value) else {}
-        await self.sink.emit(self.topic, record.key, value, headers={**truncated,
-            "heard-reason": reason.encode()[:4000],
-            "heard-stage": stage.encode(),
-            "heard-source-topic": str(source.topic).encode(),
-            "heard-source-partition": str(source.partition).encode(),
-            "heard-source-offset": str(source.offset).encode(),
-            "heard-at": self.clock().isoformat().encode(),
-        })
+        truncated = (
+            {"heard-value-truncated-from": str(len(record.value)).encode()}
+            if len(value) < len(record.value)
+            else {}
+        )
+        await self.sink.emit(
+            self.topic,
+            record.key,
+            value,
+            headers={
+                **truncated,
+                "heard-reason": reason.encode()[:4000],
+                "heard-stage": stage.encode(),
+                "heard-source-topic": str(source.topic).encode(),
+                "heard-source-partition": str(source.partition).encode(),
+                "heard-source-offset": str(source.offset).encode(),
+                "heard-at": self.clock().isoformat().encode(),
+            },
+        )
 
-    async def guard(self, stage: str, record: InboundRecord,
-                    handle: Callable[[InboundRecord], Awaitable[None]],
-                    on_failure: Callable[[InboundRecord, str], Awaitable[None]] | None = None,
-                    ) -> None:
+    async def guard(
+        self,
+        stage: str,
+        record: InboundRecord,
+        handle: Callable[[InboundRecord], Awaitable[None]],
+        on_failure: Callable[[InboundRecord, str], Awaitable[None]] | None = None,
+    ) -> None:
         """Handle one record; whatever goes wrong, the record ends as a dead letter with the
         reason, never as an agent crash that commits past it. Cancellation still stops."""
         try:
@@ -133,18 +149,29 @@ class DeadLetters:
             AGENT_FAILURES.labels(stage).inc()
             reason = f"{stage} could not handle the record: {type(exc).__name__}: {exc}"
             source = record.message
-            log.error("%s (topic %s, partition %s, offset %s)", redact(reason),
-                      source.topic, source.partition, source.offset)
+            log.error(
+                "%s (topic %s, partition %s, offset %s)",
+                redact(reason),
+                source.topic,
+                source.partition,
+                source.offset,
+            )
             if on_failure is not None:
                 await self._report(on_failure, record, reason, stage)
             await self.send(record, reason, stage)
 
-    async def _report(self, on_failure: Callable[[InboundRecord, str], Awaitable[None]],
-                      record: InboundRecord, reason: str, stage: str) -> None:
+    async def _report(
+        self,
+        on_failure: Callable[[InboundRecord, str], Awaitable[None]],
+        record: InboundRecord,
+        reason: str,
+        stage: str,
+    ) -> None:
         try:
             await on_failure(record, reason)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the dead letter below must still be written
-            log.error("%s: reporting the failure failed too: %s: %s", stage,
-                      type(exc).__name__, redact(str(exc)))
+            log.error(
+                "%s: reporting the failure failed too: %s: %s", stage, type(exc).__name__, redact(str(exc))
+            )

@@ -22,8 +22,14 @@ STAGE = "sms-replies"
 class SmsRepliesAgent(RecordAgent):
     stage = STAGE
 
-    def __init__(self, *, questions: MutableMapping[str, Any], ticket_events: str, sink: Sink,
-                 dead_letters: DeadLetters) -> None:
+    def __init__(
+        self,
+        *,
+        questions: MutableMapping[str, Any],
+        ticket_events: str,
+        sink: Sink,
+        dead_letters: DeadLetters,
+    ) -> None:
         # The latest question heard asked each phone, keyed by the number, on the same
         # partitions as the texts that answer it.
         self.questions = questions
@@ -46,8 +52,7 @@ class SmsRepliesAgent(RecordAgent):
             phone, sid = str(data["from"]), str(data["message_sid"])
             body, at = str(data.get("body") or ""), datetime.fromisoformat(data["at"])
         except (ValueError, KeyError, TypeError) as exc:  # a record of the wrong shape
-            await self.dead_letters.send(record, f"not an inbound text or question: {exc}",
-                                         STAGE)
+            await self.dead_letters.send(record, f"not an inbound text or question: {exc}", STAGE)
             return
         await self._answer(phone, sid, body, at)
 
@@ -62,8 +67,9 @@ class SmsRepliesAgent(RecordAgent):
         if at > question.expires_at:
             self.forget(phone, question.ticket_id)
         if answer is not None:
-            await self.sink.emit(self.ticket_events, answer["ticket_id"].encode(),
-                                 json.dumps(answer).encode())
+            await self.sink.emit(
+                self.ticket_events, answer["ticket_id"].encode(), json.dumps(answer).encode()
+            )
 
     def forget(self, phone: str, ticket_id: str) -> None:
         stored = self.questions.get(phone)

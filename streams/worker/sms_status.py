@@ -22,8 +22,15 @@ STAGE = "sms-status"
 class SmsStatusAgent(RecordAgent):
     stage = STAGE
 
-    def __init__(self, *, provider_status: MutableMapping[str, Any], opt_outs: OptOuts,
-                 notification_events: str, sink: Sink, dead_letters: DeadLetters) -> None:
+    def __init__(
+        self,
+        *,
+        provider_status: MutableMapping[str, Any],
+        opt_outs: OptOuts,
+        notification_events: str,
+        sink: Sink,
+        dead_letters: DeadLetters,
+    ) -> None:
         self.provider_status = provider_status
         self.opt_outs = opt_outs
         self.notification_events = notification_events
@@ -48,9 +55,19 @@ class SmsStatusAgent(RecordAgent):
             await self.opt_outs.record("sms", str(report["to"]), f"twilio-status:{sid}")
         ticket = str(report.get("ticket_id") or "")
         DELIVERIES.labels("sms", status).inc()
-        await self.sink.emit(self.notification_events, ticket.encode(), json.dumps({
-            "notification_id": report.get("notification_id"), "ticket_id": ticket,
-            "channel": "sms", "status": status, "provider_id": sid,
-            "error_code": report.get("error_code"), "reason": "provider status report",
-            "at": report.get("at"),
-        }).encode())
+        await self.sink.emit(
+            self.notification_events,
+            ticket.encode(),
+            json.dumps(
+                {
+                    "notification_id": report.get("notification_id"),
+                    "ticket_id": ticket,
+                    "channel": "sms",
+                    "status": status,
+                    "provider_id": sid,
+                    "error_code": report.get("error_code"),
+                    "reason": "provider status report",
+                    "at": report.get("at"),
+                }
+            ).encode(),
+        )

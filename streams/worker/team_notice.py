@@ -20,8 +20,7 @@ class TeamInbox:
     timezone: str
 
 
-def unreachable_notices(n: Notification, reason: str, inbox: TeamInbox,
-                        now: datetime) -> list[Notification]:
+def unreachable_notices(n: Notification, reason: str, inbox: TeamInbox, now: datetime) -> list[Notification]:
     """No customer message is lost in silence: when none of the customer's consented channels
     can carry it, the team and the lead are told, by each channel carrying the team's
     messages, what and why. A template's fault is heard's own, not the customer's
@@ -30,22 +29,33 @@ def unreachable_notices(n: Notification, reason: str, inbox: TeamInbox,
     if n.audience != "customer" or reason.startswith("template:"):
         return []
     customer = n.context.get("customer") or {}
-    context = {"ticket": {"id": n.ticket_id,
-                          "subject": (n.context.get("ticket") or {}).get("subject", "")},
-               "customer": {"greeting_name": customer.get("greeting_name", "")},
-               "undelivered": {"kind": n.kind, "channel": n.channel, "reason": redact(reason)},
-               "sent_at": now.isoformat()}
+    context = {
+        "ticket": {"id": n.ticket_id, "subject": (n.context.get("ticket") or {}).get("subject", "")},
+        "customer": {"greeting_name": customer.get("greeting_name", "")},
+        "undelivered": {"kind": n.kind, "channel": n.channel, "reason": redact(reason)},
+        "sent_at": now.isoformat(),
+    }
     notices = []
     for channel, routes in inbox.routes.items():
         for audience, route in (("agent", "default"), ("lead", "lead")):
             recipient = routes.get(route)
             if not recipient:
                 continue
-            notices.append(Notification(
-                notification_id=notification_id(n.ticket_id, "customer_unreachable",
-                                                n.notification_id, channel, audience),
-                ticket_id=n.ticket_id, kind="customer_unreachable", audience=audience,
-                channel=channel, recipient=recipient, locale=inbox.locale,
-                timezone=inbox.timezone, trigger_event_id=n.notification_id, decided_at=now,
-                context=context))
+            notices.append(
+                Notification(
+                    notification_id=notification_id(
+                        n.ticket_id, "customer_unreachable", n.notification_id, channel, audience
+                    ),
+                    ticket_id=n.ticket_id,
+                    kind="customer_unreachable",
+                    audience=audience,
+                    channel=channel,
+                    recipient=recipient,
+                    locale=inbox.locale,
+                    timezone=inbox.timezone,
+                    trigger_event_id=n.notification_id,
+                    decided_at=now,
+                    context=context,
+                )
+            )
     return notices

@@ -21,8 +21,9 @@ TIMER_RECHECK_SECONDS = 5.0
 
 
 class DueTimers:
-    def __init__(self, due_index: MutableMapping[str, Any],
-                 recheck_seconds: float = TIMER_RECHECK_SECONDS) -> None:
+    def __init__(
+        self, due_index: MutableMapping[str, Any], recheck_seconds: float = TIMER_RECHECK_SECONDS
+    ) -> None:
         self.due_index = due_index
         self.recheck_seconds = recheck_seconds
         self.heap: list[tuple[float, str]] = []
@@ -63,8 +64,12 @@ class DueTimers:
             if current is None or current > stamp or ticket_id in fired:
                 continue  # settled, moved later (its own entry exists), or not ours any more
             fired[ticket_id] = TimerDue(
-                id=f"timer:{ticket_id}:{current:.3f}", type="heard.timer_due", occurred_at=now,
-                ticket_id=ticket_id, due_at=datetime.fromtimestamp(current, UTC))
+                id=f"timer:{ticket_id}:{current:.3f}",
+                type="heard.timer_due",
+                occurred_at=now,
+                ticket_id=ticket_id,
+                due_at=datetime.fromtimestamp(current, UTC),
+            )
         for ticket_id in fired:
             heapq.heappush(self.heap, (stamp + self.recheck_seconds, ticket_id))
         return list(fired.values())

@@ -40,18 +40,25 @@ from heard.streams.delivery.consent import ConsentLedger, change_consent, keywor
 Parsed = TypeVar("Parsed")
 log = logging.getLogger("heard.web")
 
-CALLBACKS = Counter("heard_twilio_callbacks_total", "Twilio callbacks received",
-                    ["route", "result"])
+CALLBACKS = Counter("heard_twilio_callbacks_total", "Twilio callbacks received", ["route", "result"])
 
 Publish = Callable[[bytes, bytes], Awaitable[None]]
 BODY_TIMEOUT_SECONDS = 10.0
 
 
 class TwilioRoutes:
-    def __init__(self, *, public_base_url: str | None, auth_token: str,
-                 ledger: ConsentLedger,
-                 publish_status: Publish, publish_consent: Publish, publish_inbound: Publish,
-                 clock: Callable[[], datetime], texts_limit: RateLimit | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        public_base_url: str | None,
+        auth_token: str,
+        ledger: ConsentLedger,
+        publish_status: Publish,
+        publish_consent: Publish,
+        publish_inbound: Publish,
+        clock: Callable[[], datetime],
+        texts_limit: RateLimit | None = None,
+    ) -> None:
         self.public_base_url = public_base_url
         self.auth_token = auth_token
         self.ledger = ledger
@@ -63,8 +70,9 @@ class TwilioRoutes:
         # topic is refused past this (STOP and START never are: consent always counts).
         self.texts_limit = texts_limit or RateLimit(burst=10, per_minute=6)
 
-    async def _read(self, route: str, request: Request,
-                    parse: Callable[[dict[str, str]], Parsed]) -> Parsed | Response:
+    async def _read(
+        self, route: str, request: Request, parse: Callable[[dict[str, str]], Parsed]
+    ) -> Parsed | Response:
         """The callback's fields, checked and parsed; or the answer that refuses it."""
         verified = await self._verified(route, request)
         if not isinstance(verified, dict):
@@ -89,8 +97,7 @@ class TwilioRoutes:
         url = f"{self.public_base_url}{request.path_qs}"
         if not signature_valid(self.auth_token, url, form, request.headers):
             CALLBACKS.labels(route, "bad_signature").inc()
-            log.warning("%s: rejected a request with a missing or invalid X-Twilio-Signature",
-                        route)
+            log.warning("%s: rejected a request with a missing or invalid X-Twilio-Signature", route)
             return _text(403, "invalid X-Twilio-Signature")
         return params
 
@@ -100,9 +107,12 @@ class TwilioRoutes:
             return report
         query = request.query
         record = {
-            "message_sid": report.message_sid, "status": report.status,
-            "error_code": report.error_code, "to": report.to,
-            "notification_id": query.get("notification_id"), "ticket_id": query.get("ticket_id"),
+            "message_sid": report.message_sid,
+            "status": report.status,
+            "error_code": report.error_code,
+            "to": report.to,
+            "notification_id": query.get("notification_id"),
+            "ticket_id": query.get("ticket_id"),
             "at": self.clock().isoformat(),
         }
         await self.publish_status(report.message_sid.encode(), json.dumps(record).encode())
@@ -116,25 +126,42 @@ class TwilioRoutes:
         keyword = keyword_of(message.body)
         # The signature too: the same signed bytes, however their fields are cut, are one
         # request Twilio made once.
-        signed = "sig:" + hashlib.sha256(
-            request.headers.get("X-Twilio-Signature", "").encode()).hexdigest()[:24]
+        signed = (
+            "sig:" + hashlib.sha256(request.headers.get("X-Twilio-Signature", "").encode()).hexdigest()[:24]
+        )
         if keyword is not None:
             changed = await change_consent(
-                self.ledger, self.publish_consent, self.clock, "sms", message.from_number,
-                keyword == "start", f"twilio-inbound:{message.message_sid}",
-                (message.message_sid, signed))
+                self.ledger,
+                self.publish_consent,
+                self.clock,
+                "sms",
+                message.from_number,
+                keyword == "start",
+                f"twilio-inbound:{message.message_sid}",
+                (message.message_sid, signed),
+            )
             # None: Twilio's retry, or a captured request replayed: a START from before a
             # newer STOP must never undo it. Answered as Twilio expects; nothing changes.
             CALLBACKS.labels("inbound", keyword if changed else "replayed").inc()
         elif not self.texts_limit.allow(message.from_number):
             CALLBACKS.labels("inbound", "rate_limited").inc()
-            log.warning("inbound: a number texted more often than %.0f a minute; a text was "
-                        "not taken", self.texts_limit.per_second * 60)
+            log.warning(
+                "inbound: a number texted more often than %.0f a minute; a text was not taken",
+                self.texts_limit.per_second * 60,
+            )
         else:
-            await self.publish_inbound(message.from_number.encode(), json.dumps({
-                "message_sid": message.message_sid, "from": message.from_number,
-                "to": message.to_number, "body": message.body, "at": self.clock().isoformat(),
-            }).encode())
+            await self.publish_inbound(
+                message.from_number.encode(),
+                json.dumps(
+                    {
+                        "message_sid": message.message_sid,
+                        "from": message.from_number,
+                        "to": message.to_number,
+                        "body": message.body,
+                        "at": self.clock().isoformat(),
+                    }
+                ).encode(),
+            )
             CALLBACKS.labels("inbound", "message").inc()
         return Response(text=EMPTY_TWIML, content_type="text/xml")
 

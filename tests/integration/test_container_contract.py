@@ -79,9 +79,12 @@ def image_environment() -> dict[str, str]:
 
 
 def expected_packages() -> set[str]:
-    return {"heard/" + str(init.parent.relative_to(REPO))
-            for top in SOURCE_FOLDERS for init in (REPO / top).rglob("__init__.py")
-            if "node_modules" not in init.parts}
+    return {
+        "heard/" + str(init.parent.relative_to(REPO))
+        for top in SOURCE_FOLDERS
+        for init in (REPO / top).rglob("__init__.py")
+        if "node_modules" not in init.parts
+    }
 
 
 def read_only(path: Path) -> None:
@@ -114,19 +117,35 @@ class Image:
         for name in ("pyproject.toml", "setup.py", "README.md"):
             shutil.copy2(REPO / name, source / name)
         for top in SOURCE_FOLDERS:
-            shutil.copytree(REPO / top, source / top,
-                            ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
+            shutil.copytree(
+                REPO / top, source / top, ignore=shutil.ignore_patterns("__pycache__", "node_modules")
+            )
         dist = self.root / "dist"
-        run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-             "-w", str(dist), str(source)], "build the wheel")
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "-w",
+                str(dist),
+                str(source),
+            ],
+            "build the wheel",
+        )
         (self.wheel,) = dist.glob("heard-*.whl")
         return self.wheel
 
     def install(self, wheel: Path) -> None:
         run([base_python(), "-m", "venv", str(self.venv)], "create the venv")
         pip = [str(self.venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
-        run([*pip, "--require-hashes", "--no-deps", "-r", str(REPO / "requirements.txt")],
-            "install the locked runtime dependencies")
+        run(
+            [*pip, "--require-hashes", "--no-deps", "-r", str(REPO / "requirements.txt")],
+            "install the locked runtime dependencies",
+        )
         run([*pip, "--no-deps", str(wheel)], "install the wheel")
         shutil.copytree(REPO / "config", self.etc / "config")
         shutil.copytree(REPO / "templates", self.etc / "templates")
@@ -146,17 +165,27 @@ class Image:
         for key, value in env.items():
             for inside, outside in mapping.items():
                 if value.startswith(inside):
-                    value = outside + value[len(inside):]
+                    value = outside + value[len(inside) :]
             mapped[key] = value
         return mapped
 
     def command(self, argv: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:
-        full_env = {"PATH": f"{self.venv / 'bin'}:/usr/bin:/bin", "HOME": str(self.data),
-                    "LANG": "C.UTF-8", **env}
+        full_env = {
+            "PATH": f"{self.venv / 'bin'}:/usr/bin:/bin",
+            "HOME": str(self.data),
+            "LANG": "C.UTF-8",
+            **env,
+        }
         log = (self.logs / log_name).open("wb")
-        return subprocess.Popen(argv, env=full_env, cwd=self.etc, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                **as_unprivileged())  # type: ignore[call-overload]
+        return subprocess.Popen(
+            argv,
+            env=full_env,
+            cwd=self.etc,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            **as_unprivileged(),
+        )  # type: ignore[call-overload]
 
 
 def world_usable(path: Path) -> bool:
@@ -170,8 +199,12 @@ def base_python() -> str:
     """An interpreter of this Python version that the unprivileged user can run too (a venv
     links to its base interpreter; one installed under root's home is out of nobody's reach)."""
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    candidates = [Path(sys._base_executable), Path(shutil.which(version) or version),
-                  Path("/usr/bin") / version, Path("/usr/local/bin") / version]
+    candidates = [
+        Path(sys._base_executable),
+        Path(shutil.which(version) or version),
+        Path("/usr/bin") / version,
+        Path("/usr/local/bin") / version,
+    ]
     for candidate in candidates:
         if candidate.exists() and (os.geteuid() != 0 or world_usable(candidate)):
             return str(candidate)
@@ -185,8 +218,7 @@ def run(argv: list[str], what: str) -> str:
     return done.stdout
 
 
-async def wait_for_log(process: subprocess.Popen[bytes], log: Path, marker: str,
-                       timeout: float) -> None:
+async def wait_for_log(process: subprocess.Popen[bytes], log: Path, marker: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace") if log.exists() else ""
@@ -245,8 +277,7 @@ def test_the_wheel_holds_every_subpackage_and_its_data(image: Image) -> None:
     assert expected_packages() <= packages, f"missing from the wheel: {expected_packages() - packages}"
     assert {"heard/devstack/maven/pom.xml", "heard/devstack/prism/package-lock.json"} <= set(names)
     # One namespace: nothing installed at the top level but heard and its metadata.
-    assert {name.split("/", 1)[0] for name in names} == {"heard", wheel.name.split("-py3")[0]
-                                                          + ".dist-info"}
+    assert {name.split("/", 1)[0] for name in names} == {"heard", wheel.name.split("-py3")[0] + ".dist-info"}
 
 
 def test_the_installed_command_answers_and_owns_no_top_level_names(image: Image) -> None:
@@ -254,28 +285,46 @@ def test_the_installed_command_answers_and_owns_no_top_level_names(image: Image)
     version = run([str(image.venv / "bin" / "heard"), "--version"], "ask for the version")
     assert re.fullmatch(r"heard \d+\.\d+\.\d+\S*\n", version), version
     for name in SOURCE_FOLDERS:
-        probe = subprocess.run([python, "-c", f"import {name}"], capture_output=True, text=True,
-                               cwd=image.root, check=False)
+        probe = subprocess.run(
+            [python, "-c", f"import {name}"], capture_output=True, text=True, cwd=image.root, check=False
+        )
         assert probe.returncode == 1 and "ModuleNotFoundError" in probe.stderr, (name, probe)
     replay = subprocess.run(
-        [str(image.venv / "bin" / "heard"), "--config", str(image.etc / "config"), "ingest",
-         "replay", "--source", "zendesk",
-         str(REPO / "tests" / "fixtures" / "connectors" / "zendesk" / "created.json")],
-        capture_output=True, text=True, cwd=image.root, check=False)
+        [
+            str(image.venv / "bin" / "heard"),
+            "--config",
+            str(image.etc / "config"),
+            "ingest",
+            "replay",
+            "--source",
+            "zendesk",
+            str(REPO / "tests" / "fixtures" / "connectors" / "zendesk" / "created.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=image.root,
+        check=False,
+    )
     assert replay.returncode == 0, replay.stderr
     assert json.loads(replay.stdout.splitlines()[0])["type"] == "ticket.created"
 
 
 async def test_compose_services_run_unprivileged_from_the_wheel(
-        image: Image, kafka_bootstrap: str, catchers: Catchers) -> None:
-    host_env = {"ZENDESK_WEBHOOK_SECRET": SECRETS["ZENDESK_WEBHOOK_SECRET"],
-                "HEARD_EVENTS_TOKEN": SECRETS["HEARD_EVENTS_TOKEN"],
-                "TWILIO_AUTH_TOKEN": "0f5c1e4b9a7d2c8e3f6a1b4d7c9e2f5a"}
+    image: Image, kafka_bootstrap: str, catchers: Catchers
+) -> None:
+    host_env = {
+        "ZENDESK_WEBHOOK_SECRET": SECRETS["ZENDESK_WEBHOOK_SECRET"],
+        "HEARD_EVENTS_TOKEN": SECRETS["HEARD_EVENTS_TOKEN"],
+        "TWILIO_AUTH_TOKEN": "0f5c1e4b9a7d2c8e3f6a1b4d7c9e2f5a",
+    }
     # What the container network would resolve, resolved to this test's services; servers
     # that bind every interface inside a container bind loopback here.
-    here = {"kafka:9092": kafka_bootstrap, "mailpit": "127.0.0.1",
-            "0.0.0.0": "127.0.0.1",  # compose binds all interfaces in the container; here loopback
-            "https://api.twilio.com": f"http://127.0.0.1:{catchers.sms_port}"}
+    here = {
+        "kafka:9092": kafka_bootstrap,
+        "mailpit": "127.0.0.1",
+        "0.0.0.0": "127.0.0.1",  # compose binds all interfaces in the container; here loopback
+        "https://api.twilio.com": f"http://127.0.0.1:{catchers.sms_port}",
+    }
 
     def service_env(name: str, ports: dict[str, int]) -> dict[str, str]:
         env = {**image_environment(), **compose_environment(name, host_env)}
@@ -283,12 +332,13 @@ async def test_compose_services_run_unprivileged_from_the_wheel(
         env.update({key: str(port) for key, port in ports.items()})
         return image.paths(env)
 
-    web_port, ops_port, ingest_port, ingest_ops_port = (free_port(), free_port(), free_port(),
-                                                        free_port())
-    worker_env = service_env("worker", {"HEARD_WEB_PORT": web_port, "HEARD_OPS_PORT": ops_port,
-                                        "SMTP_PORT": catchers.mail_port})
-    ingest_env = service_env("ingest", {"HEARD_INGEST_PORT": ingest_port,
-                                        "HEARD_INGEST_OPS_PORT": ingest_ops_port})
+    web_port, ops_port, ingest_port, ingest_ops_port = (free_port(), free_port(), free_port(), free_port())
+    worker_env = service_env(
+        "worker", {"HEARD_WEB_PORT": web_port, "HEARD_OPS_PORT": ops_port, "SMTP_PORT": catchers.mail_port}
+    )
+    ingest_env = service_env(
+        "ingest", {"HEARD_INGEST_PORT": ingest_port, "HEARD_INGEST_OPS_PORT": ingest_ops_port}
+    )
     assert worker_env["HEARD_DATA_DIR"] == str(image.data)
 
     worker = image.command(["heard", "worker"], worker_env, "worker.log")
@@ -297,10 +347,13 @@ async def test_compose_services_run_unprivileged_from_the_wheel(
         await wait_for_log(worker, image.logs / "worker.log", "Ready", 120)
         await wait_for_log(ingest, image.logs / "ingest.log", "heard ingest on", 60)
         # What compose's healthchecks ask (inside the container; on 127.0.0.1 here).
-        for port, path in ((ops_port, "/readyz"), (ingest_port, "/healthz"),
-                           (ingest_ops_port, "/readyz")):
-            await wait_until(lambda p=port, q=path: asyncio.to_thread(status_of, p, q),
-                             lambda status: status == 200, 60, f"{path} to answer 200")
+        for port, path in ((ops_port, "/readyz"), (ingest_port, "/healthz"), (ingest_ops_port, "/readyz")):
+            await wait_until(
+                lambda p=port, q=path: asyncio.to_thread(status_of, p, q),
+                lambda status: status == 200,
+                60,
+                f"{path} to answer 200",
+            )
         assert any(image.data.iterdir()), "the worker wrote nothing to HEARD_DATA_DIR"
 
         # A ticket created 50 s before its webhook arrives: the acknowledgment hold (60 s from
@@ -308,23 +361,42 @@ async def test_compose_services_run_unprivileged_from_the_wheel(
         created = time.gmtime(time.time() - 50)
         ticket = f"contract-{int(time.time())}"
         address = f"{ticket}@example.net"
-        body = json.dumps({
-            "heard_event": "created",
-            "ticket": {"id": ticket, "subject": "My parcel has not arrived", "status": "new",
-                       "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", created),
-                       "requester": {"id": "1508", "name": "Amara Okafor", "email": address,
-                                     "timezone": "Europe/London", "language": "en",
-                                     "preferred_name": "Amara", "sms_consent": "false"},
-                       "assignee": {"name": "", "email": ""}, "group": "parcels",
-                       "comment": {"body": "It was due on Tuesday."}}},
+        body = json.dumps(
+            {
+                "heard_event": "created",
+                "ticket": {
+                    "id": ticket,
+                    "subject": "My parcel has not arrived",
+                    "status": "new",
+                    "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", created),
+                    "requester": {
+                        "id": "1508",
+                        "name": "Amara Okafor",
+                        "email": address,
+                        "timezone": "Europe/London",
+                        "language": "en",
+                        "preferred_name": "Amara",
+                        "sms_consent": "false",
+                    },
+                    "assignee": {"name": "", "email": ""},
+                    "group": "parcels",
+                    "comment": {"body": "It was due on Tuesday."},
+                },
+            },
         ).encode()
         # Delivered as Zendesk does: again after a 503 (ingest answers one while its producer
         # first reaches Kafka slower than its 2 s bound).
         status, answer = await wait_until(
             lambda: asyncio.to_thread(
-                post, f"http://127.0.0.1:{ingest_port}/webhooks/zendesk", body,
-                signed_headers("zendesk", "created", body, delivery=ticket)),
-            lambda answered: answered[0] != 503, 60, "the webhook accepted")
+                post,
+                f"http://127.0.0.1:{ingest_port}/webhooks/zendesk",
+                body,
+                signed_headers("zendesk", "created", body, delivery=ticket),
+            ),
+            lambda answered: answered[0] != 503,
+            60,
+            "the webhook accepted",
+        )
         assert status == 202, answer
         # Ingest's own metrics, on its ops listener only: the webhook port has no /metrics.
         metrics = await asyncio.to_thread(body_of, ingest_ops_port, "/metrics")
@@ -339,7 +411,8 @@ async def test_compose_services_run_unprivileged_from_the_wheel(
             assert worker.poll() is None, (image.logs / "worker.log").read_text()[-4000:]
             assert time.monotonic() < deadline, (
                 "no acknowledgment reached the mail catcher:\n"
-                + (image.logs / "worker.log").read_text()[-4000:])
+                + (image.logs / "worker.log").read_text()[-4000:]
+            )
             await asyncio.sleep(0.5)  # polls the mail catcher; bounded by the deadline
         assert "Amara" in acknowledgments[0]
     finally:
@@ -351,8 +424,9 @@ def test_a_data_dir_the_user_cannot_write_stops_start_up_with_its_name(image: Im
     locked = image.root / "locked-data"
     locked.mkdir()
     locked.chmod(0o555)  # root-owned and read-only: the unprivileged service cannot write it
-    env = image.paths({**image_environment(), "HEARD_DATA_DIR": str(locked),
-                       "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"})
+    env = image.paths(
+        {**image_environment(), "HEARD_DATA_DIR": str(locked), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
+    )
     worker = image.command(["heard", "worker"], env, "locked-worker.log")
     assert worker.wait(60) == 2
     log = (image.logs / "locked-worker.log").read_text()

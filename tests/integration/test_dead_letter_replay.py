@@ -34,10 +34,13 @@ def templates(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def worker(kafka_bootstrap: str, catchers: Catchers, topic_prefix: str, templates: Path,
-           tmp_path: Path) -> Iterator[Worker]:
-    running = Worker(worker_env(kafka_bootstrap, catchers, topic_prefix,
-                                HEARD_TEMPLATES_DIR=str(templates)), tmp_path / "worker.log")
+def worker(
+    kafka_bootstrap: str, catchers: Catchers, topic_prefix: str, templates: Path, tmp_path: Path
+) -> Iterator[Worker]:
+    running = Worker(
+        worker_env(kafka_bootstrap, catchers, topic_prefix, HEARD_TEMPLATES_DIR=str(templates)),
+        tmp_path / "worker.log",
+    )
     running.start()
     yield running
     running.stop()
@@ -56,18 +59,27 @@ def write(path: Path, text: str) -> None:
 
 
 async def test_fixed_template_then_replay_sends_once(
-        worker: Worker, kafka_bootstrap: str, catchers: Catchers, topic_prefix: str,
-        templates: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    worker: Worker,
+    kafka_bootstrap: str,
+    catchers: Catchers,
+    topic_prefix: str,
+    templates: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     email_txt = templates / "acknowledgment" / "en" / "email.txt"
     good = email_txt.read_text()
     write(email_txt, BROKEN)
-    await send(kafka_bootstrap, topic_prefix, [
-        stories.created("DLR-1", datetime.now(UTC), eid="dlr-1-created")])
+    await send(
+        kafka_bootstrap, topic_prefix, [stories.created("DLR-1", datetime.now(UTC), eid="dlr-1-created")]
+    )
     engine = EngineSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
     [letter] = await wait_until(
-        lambda: read_positioned(engine, engine.topic("dead_letters")), lambda found: len(found) == 1,
-        30, "the acknowledgment's dead letter")
+        lambda: read_positioned(engine, engine.topic("dead_letters")),
+        lambda found: len(found) == 1,
+        30,
+        "the acknowledgment's dead letter",
+    )
     reason = letter.headers["heard-reason"].decode()
     assert "acknowledgment/en/email.txt line 1" in reason and "nmae" in reason
     assert mails_for(catchers.mail_dir, "DLR-1") == []
@@ -90,6 +102,9 @@ async def test_fixed_template_then_replay_sends_once(
 
     # The same dead letter again: the receipt stops a second send.
     assert await cli(["dead-letters", "replay", "--stage", "delivery", "--key", "DLR-1"]) == 0
-    await wait_for(lambda: "already delivered; not sending again" in worker.log.read_text(),
-                   30, "the worker to see the receipt")
+    await wait_for(
+        lambda: "already delivered; not sending again" in worker.log.read_text(),
+        30,
+        "the worker to see the receipt",
+    )
     assert len(mails_for(catchers.mail_dir, "DLR-1")) == 1

@@ -27,31 +27,39 @@ def config_with_waits(folder: Path, waits: str) -> Path:
     channels = folder / "channels.yaml"
     text = channels.read_text()
     assert "deferred_seconds: [30, 300, 1800]" in text
-    channels.write_text(text.replace("deferred_seconds: [30, 300, 1800]",
-                                     f"deferred_seconds: {waits}"))
+    channels.write_text(text.replace("deferred_seconds: [30, 300, 1800]", f"deferred_seconds: {waits}"))
     return folder
 
 
 async def test_an_smtp_outage_defers_the_message_until_the_server_returns(
-        kafka_bootstrap: str, catchers: Catchers, topic_prefix: str, tmp_path: Path) -> None:
+    kafka_bootstrap: str, catchers: Catchers, topic_prefix: str, tmp_path: Path
+) -> None:
     mail_port = free_port()  # nothing listens here yet
     # Twenty deferred rounds of 3 s: the mail server below starts well inside them, however
     # slow the machine (the test waits for the outcome, not a time).
-    env = worker_env(kafka_bootstrap, catchers, topic_prefix, SMTP_PORT=str(mail_port),
-                     HEARD_CONFIG_DIR=str(config_with_waits(tmp_path / "config", str([3] * 20))),
-                     HEARD_ACK_HOLD_SECONDS="0")
+    env = worker_env(
+        kafka_bootstrap,
+        catchers,
+        topic_prefix,
+        SMTP_PORT=str(mail_port),
+        HEARD_CONFIG_DIR=str(config_with_waits(tmp_path / "config", str([3] * 20))),
+        HEARD_ACK_HOLD_SECONDS="0",
+    )
     worker = Worker(env, tmp_path / "worker.log")
     worker.start()
     mail_dir = tmp_path / "mail"
     server = None
     try:
-        await send(kafka_bootstrap, topic_prefix,
-                   [stories.created("DR-1", datetime.now(UTC), eid="dr-1-created")])
+        await send(
+            kafka_bootstrap, topic_prefix, [stories.created("DR-1", datetime.now(UTC), eid="dr-1-created")]
+        )
         settings = EngineSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
 
         async def statuses() -> list[str]:
-            return [json.loads(v)["status"] for _, v, _ in await read_topic(
-                settings, f"{topic_prefix}notification-events", key=b"DR-1")]
+            return [
+                json.loads(v)["status"]
+                for _, v, _ in await read_topic(settings, f"{topic_prefix}notification-events", key=b"DR-1")
+            ]
 
         first = await wait_until(statuses, lambda found: bool(found), 60, "a delivery outcome")
         assert first == ["deferred"]

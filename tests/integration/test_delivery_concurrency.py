@@ -24,26 +24,37 @@ def worker(worker_with: Callable[..., Worker]) -> Worker:
 
 
 async def test_eight_at_a_time_keeps_each_tickets_order_and_sends_once(
-        worker: Worker, kafka_bootstrap: str, topic_prefix: str, catchers: Catchers) -> None:
+    worker: Worker, kafka_bootstrap: str, topic_prefix: str, catchers: Catchers
+) -> None:
     (catchers.mail_dir / "sessions.peak").unlink(missing_ok=True)  # measure this test alone
     now = datetime.now(UTC)
     events = []
     for n in range(TICKETS):
         ticket = f"CC-{n}"
         customer = stories.customer(email=f"cc-{n}@example.net")
-        events += [stories.created(ticket, now, urgent=True, eid=f"{ticket}-c", customer=customer),
-                   stories.reply(ticket, now + timedelta(seconds=1), eid=f"{ticket}-r",
-                                 milestone={"text": "Found the parcel"}),
-                   stories.resolved(ticket, now + timedelta(seconds=2), eid=f"{ticket}-s")]
+        events += [
+            stories.created(ticket, now, urgent=True, eid=f"{ticket}-c", customer=customer),
+            stories.reply(
+                ticket, now + timedelta(seconds=1), eid=f"{ticket}-r", milestone={"text": "Found the parcel"}
+            ),
+            stories.resolved(ticket, now + timedelta(seconds=2), eid=f"{ticket}-s"),
+        ]
     await send(kafka_bootstrap, topic_prefix, events)
-    await wait_for(lambda: all(len(mails_for(catchers.mail_dir, f"CC-{n}")) >= 3
-                               for n in range(TICKETS)), 90, "three messages per ticket")
+    await wait_for(
+        lambda: all(len(mails_for(catchers.mail_dir, f"CC-{n}")) >= 3 for n in range(TICKETS)),
+        90,
+        "three messages per ticket",
+    )
     for n in range(TICKETS):
         mails = mails_for(catchers.mail_dir, f"CC-{n}")  # in the order the server accepted them
         assert [m["X-Heard-Kind"] for m in mails] == [
-            "acknowledgment", "milestone_update", "closure_summary"], f"CC-{n}"
-    ids = Counter(str(m["Message-ID"]) for n in range(TICKETS)
-                  for m in mails_for(catchers.mail_dir, f"CC-{n}"))
+            "acknowledgment",
+            "milestone_update",
+            "closure_summary",
+        ], f"CC-{n}"
+    ids = Counter(
+        str(m["Message-ID"]) for n in range(TICKETS) for m in mails_for(catchers.mail_dir, f"CC-{n}")
+    )
     assert ids and max(ids.values()) == 1, "a message was sent twice"
     # Several SMTP sessions were open at once: the messages really went together.
     assert int((catchers.mail_dir / "sessions.peak").read_text()) >= 2

@@ -25,8 +25,7 @@ def test_worker_sigkill_loses_nothing() -> None:
 
 
 def test_smtp_outage_loses_nothing_and_doubles_nothing() -> None:
-    report = drills.run("smtp-outage", drills.parse(["smtp-outage", "--tickets", "20",
-                                                     "--outage", "6"]))
+    report = drills.run("smtp-outage", drills.parse(["smtp-outage", "--tickets", "20", "--outage", "6"]))
     check(report)
     assert report.duplicated == 0
 

@@ -41,11 +41,9 @@ def emails() -> list[tuple[str, str]]:
     rendered = []
     for kind in KINDS:
         for persona in chosen.values():
-            for label, context in sample_contexts(kind, persona, SAMPLE_NOW,
-                                                  linter.samples_for(persona)):
+            for label, context in sample_contexts(kind, persona, SAMPLE_NOW, linter.samples_for(persona)):
                 try:
-                    email = linter.renderer.render(kind, "email", persona.locale,
-                                                   persona.timezone, context)
+                    email = linter.renderer.render(kind, "email", persona.locale, persona.timezone, context)
                 except TemplateProblem as exc:
                     pytest.fail(f"{kind}/{persona.key}/{label}: {exc}")
                 if email.html is None:
@@ -73,7 +71,9 @@ async def test_every_email_passes_axe_with_best_practices(page: Page) -> None:
         result = await page.evaluate(
             "async rules => { const r = await axe.run(document, {runOnly: {type: 'tag', "
             "values: rules}}); return r.violations.map(v => v.id + ': ' + v.help + ' (' + "
-            "v.nodes.map(n => n.target.join(' ')).join(', ') + ')'); }", RULES)
+            "v.nodes.map(n => n.target.join(' ')).join(', ') + ')'); }",
+            RULES,
+        )
         if result:
             found[which] = result
     assert not found, json.dumps(found, indent=1, ensure_ascii=False)[:6000]
@@ -91,24 +91,38 @@ def test_no_spamassassin_rule_scores_on_the_emails_with_links() -> None:
     most markup: the closure with its rating links and the options with theirs, in every
     language, and an acknowledgment. Not one rule may add points (it once flagged five
     rating links side by side as obfuscated HTML)."""
-    config = EmailSettings(host="127.0.0.1", port=25, from_address="support@example.com",
-                         from_name="Example Support", reply_to="support+{ticket_id}@example.com",
-                         message_id_domain="heard.example.com")
+    config = EmailSettings(
+        host="127.0.0.1",
+        port=25,
+        from_address="support@example.com",
+        from_name="Example Support",
+        reply_to="support+{ticket_id}@example.com",
+        message_id_domain="heard.example.com",
+    )
     linter = load_linter(REPO / "config", REPO / "templates")
     chosen = {p.locale: p for p in reversed(linter.personas) if not p.plain_text_only}
     scored = {}
-    for kind, locales in (("closure_summary", chosen), ("options", chosen),
-                          ("acknowledgment", ["en"])):
+    for kind, locales in (("closure_summary", chosen), ("options", chosen), ("acknowledgment", ["en"])):
         for locale in locales:
             persona = chosen[locale]
             context = sample_contexts(kind, persona, SAMPLE_NOW, linter.samples_for(persona))[0][1]
             email = linter.renderer.render(kind, "email", locale, persona.timezone, context)
-            raw = build_email(config, OutboundMessage(
-                notification_id=str(uuid.uuid4()), ticket_id="T-1", to="amara@example.net",
-                text=email.text, subject=email.subject, html=email.html,
-                display_name="Amara Okafor", thread_subject=context["ticket"]["subject"]))
-            report = subprocess.run([spamassassin(), "-L", "-t"], input=raw,
-                                    capture_output=True, timeout=120, check=True).stdout
+            raw = build_email(
+                config,
+                OutboundMessage(
+                    notification_id=str(uuid.uuid4()),
+                    ticket_id="T-1",
+                    to="amara@example.net",
+                    text=email.text,
+                    subject=email.subject,
+                    html=email.html,
+                    display_name="Amara Okafor",
+                    thread_subject=context["ticket"]["subject"],
+                ),
+            )
+            report = subprocess.run(
+                [spamassassin(), "-L", "-t"], input=raw, capture_output=True, timeout=120, check=True
+            ).stdout
             rules = re.findall(rb"^ *(-?\d+\.\d+) ([A-Z][A-Z0-9_]+) ", report, re.M)
             assert rules, report[-2000:]  # the report was read, rules and all
             if any(float(points) != 0 for points, _ in rules):

@@ -28,40 +28,69 @@ def worker(worker_with: Callable[..., Worker]) -> Worker:
 
 
 async def test_forget_erases_a_customers_tickets_and_only_theirs(
-        worker: Worker, kafka_bootstrap: str, topic_prefix: str, catchers: Catchers,
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    worker: Worker,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    catchers: Catchers,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     now = datetime.now(UTC)
     amara = stories.customer(email=AMARA, phone="+442079460958")
     other = stories.customer(name="Ola Nowak", email="ola.keep@example.net")
-    await send(kafka_bootstrap, topic_prefix, [
-        stories.created("ER-1", now, urgent=True, eid="er-1", customer=amara),
-        stories.created("ER-2", now, urgent=True, eid="er-2", customer=amara),
-        # Amara is also a stakeholder on Ola's ticket: she leaves it, the ticket stays Ola's.
-        stories.created("ER-3", now, urgent=True, eid="er-3", customer=other, contacts=[
-            {"name": "Amara Okafor", "email": AMARA, "role": "stakeholder"},
-            {"name": "Piotr Nowak", "email": "piotr.keep@example.net", "role": "stakeholder"}])])
-    await wait_for(lambda: all(mails_for(catchers.mail_dir, t) for t in ("ER-1", "ER-2", "ER-3")),
-                   60, "three acknowledgments")
-    engine = EngineSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix,
-                            app_id=worker.env["HEARD_APP_ID"])
+    await send(
+        kafka_bootstrap,
+        topic_prefix,
+        [
+            stories.created("ER-1", now, urgent=True, eid="er-1", customer=amara),
+            stories.created("ER-2", now, urgent=True, eid="er-2", customer=amara),
+            # Amara is also a stakeholder on Ola's ticket: she leaves it, the ticket stays Ola's.
+            stories.created(
+                "ER-3",
+                now,
+                urgent=True,
+                eid="er-3",
+                customer=other,
+                contacts=[
+                    {"name": "Amara Okafor", "email": AMARA, "role": "stakeholder"},
+                    {"name": "Piotr Nowak", "email": "piotr.keep@example.net", "role": "stakeholder"},
+                ],
+            ),
+        ],
+    )
+    await wait_for(
+        lambda: all(mails_for(catchers.mail_dir, t) for t in ("ER-1", "ER-2", "ER-3")),
+        60,
+        "three acknowledgments",
+    )
+    engine = EngineSettings(
+        bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix, app_id=worker.env["HEARD_APP_ID"]
+    )
     # A ticket's state is written once its batch is decided, after its mail may have gone.
-    assert await wait_until(lambda: tickets_of(engine, AMARA), lambda found: found == [
-        "ER-1", "ER-2"], 60, "Amara's two tickets in the table") == ["ER-1", "ER-2"]
+    assert await wait_until(
+        lambda: tickets_of(engine, AMARA),
+        lambda found: found == ["ER-1", "ER-2"],
+        60,
+        "Amara's two tickets in the table",
+    ) == ["ER-1", "ER-2"]
     assert await tickets_of(engine, "+44 20 7946 0958") == ["ER-1", "ER-2"]  # by phone too
 
-    for key, value in {"HEARD_CONFIG_DIR": str(REPO / "config"), "HEARD_TOPIC_PREFIX": topic_prefix,
-                       "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-                       "HEARD_APP_ID": worker.env["HEARD_APP_ID"]}.items():
+    for key, value in {
+        "HEARD_CONFIG_DIR": str(REPO / "config"),
+        "HEARD_TOPIC_PREFIX": topic_prefix,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "HEARD_APP_ID": worker.env["HEARD_APP_ID"],
+    }.items():
         monkeypatch.setenv(key, value)
     assert await asyncio.to_thread(heard, ["forget", "--customer", AMARA]) == 0
     said = capsys.readouterr().out
     assert "2 ticket(s) hold this customer: ER-1, ER-2" in said
     assert "1 other ticket(s) list them as a contact: ER-3" in said
 
-    await wait_until(lambda: tickets_of(engine, AMARA), lambda found: found == [], 30,
-                     "the tickets erased")
-    await wait_until(lambda: contacts_of(engine, AMARA), lambda found: found == [], 30,
-                     "Amara removed from Ola's ticket")
+    await wait_until(lambda: tickets_of(engine, AMARA), lambda found: found == [], 30, "the tickets erased")
+    await wait_until(
+        lambda: contacts_of(engine, AMARA), lambda found: found == [], 30, "Amara removed from Ola's ticket"
+    )
     latest: dict[bytes | None, bytes | None] = {}
     for key, value, _ in await read_topic(engine, tickets_changelog(engine)):
         latest[key] = value

@@ -30,13 +30,24 @@ from tests.peers import REPO
 
 pytestmark = pytest.mark.integration
 
-GOOD = [("github", "issues_opened"), ("github", "issue_comment_created"),
-        ("github", "issues_closed"), ("intercom", "conversation_user_created"),
-        ("intercom", "conversation_admin_replied"), ("intercom", "conversation_admin_noted"),
-        ("jira", "issue_created"), ("jira", "comment_created"), ("jira", "issue_resolved"),
-        ("front", "inbound_received"), ("front", "outbound_sent"), ("zendesk", "created"),
-        ("zendesk", "agent_reply"), ("zendesk", "solved"), ("freshdesk", "created"),
-        ("freshdesk", "status_pending")]
+GOOD = [
+    ("github", "issues_opened"),
+    ("github", "issue_comment_created"),
+    ("github", "issues_closed"),
+    ("intercom", "conversation_user_created"),
+    ("intercom", "conversation_admin_replied"),
+    ("intercom", "conversation_admin_noted"),
+    ("jira", "issue_created"),
+    ("jira", "comment_created"),
+    ("jira", "issue_resolved"),
+    ("front", "inbound_received"),
+    ("front", "outbound_sent"),
+    ("zendesk", "created"),
+    ("zendesk", "agent_reply"),
+    ("zendesk", "solved"),
+    ("freshdesk", "created"),
+    ("freshdesk", "status_pending"),
+]
 
 
 @dataclass
@@ -46,14 +57,16 @@ class Running:
     runner: web.AppRunner
     publisher: Publisher
 
-    async def post(self, path: str, body: bytes, headers: dict[str, str],
-                   timeout: float = 60) -> tuple[int, Any]:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as \
-                session, session.post(f"{self.url}{path}", data=body, headers=headers) as response:
+    async def post(
+        self, path: str, body: bytes, headers: dict[str, str], timeout: float = 60
+    ) -> tuple[int, Any]:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+            session.post(f"{self.url}{path}", data=body, headers=headers) as response,
+        ):
             return response.status, await response.json()
 
-    async def post_until_accepted(self, path: str, body: bytes,
-                                  headers: dict[str, str]) -> tuple[int, Any]:
+    async def post_until_accepted(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         """Post again while the answer is 503, as a vendor retries a refused delivery."""
         give_up = asyncio.get_running_loop().time() + 60
         while True:
@@ -77,8 +90,9 @@ VENDOR_TIMEOUT = 10.0
 
 
 async def start_ingest(bootstrap: str, prefix: str, kafka_timeout: float = 60.0) -> Running:
-    settings = load_settings(REPO / "config", environ={
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "HEARD_TOPIC_PREFIX": prefix})
+    settings = load_settings(
+        REPO / "config", environ={"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "HEARD_TOPIC_PREFIX": prefix}
+    )
     await ensure_topics(settings.engine)
     publisher = Publisher(bootstrap, kafka_timeout)
     runner = web.AppRunner(Ingest(settings, publisher, environ=SECRETS).app())
@@ -99,12 +113,15 @@ async def test_documented_payloads_become_canonical_events_in_kafka(ingest: Runn
     published: dict[str, list[str]] = {}
     for number, (source, name) in enumerate(GOOD):
         body = body_of(source, name)
-        status, answer = await ingest.post(f"/webhooks/{source}", body, signed_headers(
-            source, name, body, delivery=f"good-{number}"))
+        status, answer = await ingest.post(
+            f"/webhooks/{source}", body, signed_headers(source, name, body, delivery=f"good-{number}")
+        )
         assert status == 202, (source, name, answer)
         published[f"{source}/{name}"] = answer["published"]
-    in_kafka = {json.loads(value)["id"]: (key, json.loads(value))
-                for key, value, _ in await ingest.topic("ticket_events")}
+    in_kafka = {
+        json.loads(value)["id"]: (key, json.loads(value))
+        for key, value, _ in await ingest.topic("ticket_events")
+    }
     for fixture, ids in published.items():
         for event_id in ids:
             key, event = in_kafka[event_id]
@@ -119,12 +136,15 @@ async def test_documented_payloads_become_canonical_events_in_kafka(ingest: Runn
 
 async def test_bad_signatures_are_refused_and_nothing_is_published(ingest: Running) -> None:
     before = len(await ingest.topic("ticket_events"))
-    for source, name in {(s, n) for s, n in GOOD if n in (
-            "issues_opened", "conversation_user_created", "issue_created", "inbound_received",
-            "created")}:
+    for source, name in {
+        (s, n)
+        for s, n in GOOD
+        if n in ("issues_opened", "conversation_user_created", "issue_created", "inbound_received", "created")
+    }:
         body = body_of(source, name)
-        status, _ = await ingest.post(f"/webhooks/{source}", body, signed_headers(
-            source, name, body, wrong=True, delivery="forged"))
+        status, _ = await ingest.post(
+            f"/webhooks/{source}", body, signed_headers(source, name, body, wrong=True, delivery="forged")
+        )
         assert status == 401, source
         unsigned = {"Content-Type": "application/json"}
         assert (await ingest.post(f"/webhooks/{source}", body, unsigned))[0] == 401
@@ -142,25 +162,29 @@ async def test_a_vendor_retry_is_accepted_once(ingest: Running) -> None:
     assert ids.count(f"github:{digest}:0") == 1
 
 
-@pytest.mark.parametrize(("source", "name"), [("github", "issue_comment_created"),
-                                              ("jira", "comment_created"),
-                                              ("zendesk", "agent_reply")])
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [("github", "issue_comment_created"), ("jira", "comment_created"), ("zendesk", "agent_reply")],
+)
 async def test_a_captured_signed_request_replayed_with_fresh_delivery_ids_counts_once(
-        ingest: Running, source: str, name: str) -> None:
+    ingest: Running, source: str, name: str
+) -> None:
     """Delivery-id headers are outside the vendors' signatures: replaying a captured request
     with a new one must not publish the same event again."""
     body = body_of(source, name).replace(b"2026-11-2", b"2026-10-2")  # unique to this test
-    answers = [await ingest.post(f"/webhooks/{source}", body,
-                                 signed_headers(source, name, body, delivery=f"replay-{n}"))
-               for n in range(3)]
+    answers = [
+        await ingest.post(
+            f"/webhooks/{source}", body, signed_headers(source, name, body, delivery=f"replay-{n}")
+        )
+        for n in range(3)
+    ]
     assert [status for status, _ in answers] == [202, 200, 200], answers
     published = [json.loads(v) for _, v, _ in await ingest.topic("ticket_events")]
     mine = [event for event in published if event["id"].startswith(f"{source}:{body_digest(body)}")]
     assert len(mine) == len(answers[0][1]["published"]) >= 1
 
 
-async def test_unmappable_payloads_are_dead_lettered_with_reason_and_raw_body(
-        ingest: Running) -> None:
+async def test_unmappable_payloads_are_dead_lettered_with_reason_and_raw_body(ingest: Running) -> None:
     from prometheus_client import REGISTRY
 
     def dead_lettered() -> float:
@@ -168,15 +192,23 @@ async def test_unmappable_payloads_are_dead_lettered_with_reason_and_raw_body(
 
     before = dead_lettered()
     body = body_of("zendesk", "solved_without_summary")
-    status, answer = await ingest.post("/webhooks/zendesk", body, signed_headers(
-        "zendesk", "solved_without_summary", body, delivery="no-summary"))
+    status, answer = await ingest.post(
+        "/webhooks/zendesk",
+        body,
+        signed_headers("zendesk", "solved_without_summary", body, delivery="no-summary"),
+    )
     assert status == 202 and "no closure summary" in answer["dead_lettered"]
     # Counted where every dead-letter alert looks (ops/prometheus/alerts.yml).
     assert dead_lettered() == before + 1
     not_json = b"{this is not json"
-    status, _ = await ingest.post("/webhooks/github", not_json, {
-        **signed_headers("github", "issues_opened", not_json, delivery="broken"),
-        "Content-Type": "application/json"})
+    status, _ = await ingest.post(
+        "/webhooks/github",
+        not_json,
+        {
+            **signed_headers("github", "issues_opened", not_json, delivery="broken"),
+            "Content-Type": "application/json",
+        },
+    )
     assert status == 202
     letters = {value: headers for _, value, headers in await ingest.topic("dead_letters")}
     assert b"no closure summary" in letters[body]["heard-reason"]
@@ -184,8 +216,7 @@ async def test_unmappable_payloads_are_dead_lettered_with_reason_and_raw_body(
     assert letters[not_json]["heard-reason"].startswith(b"not a JSON object")
 
 
-async def test_canonical_events_need_the_token_and_invalid_ones_are_refused(
-        ingest: Running) -> None:
+async def test_canonical_events_need_the_token_and_invalid_ones_are_refused(ingest: Running) -> None:
     event = stories.dumps(stories.created("EV-1", eid="ev-1"))
     bearer = {"Authorization": f"Bearer {SECRETS['HEARD_EVENTS_TOKEN']}"}
     assert (await ingest.post("/events", event, {}))[0] == 401
@@ -204,6 +235,7 @@ async def test_a_kafka_outage_answers_503_and_loses_nothing(tmp_path: Path) -> N
         pytest.fail(f"Kafka could not start: {exc}")
     running = await start_ingest(broker.bootstrap, "outage.", kafka_timeout=2.0)
     try:
+
         def post(number: int) -> tuple[bytes, dict[str, str]]:
             body = body_of("github", "issues_opened").replace(b"1347", str(3000 + number).encode())
             return body, signed_headers("github", "issues_opened", body, delivery=f"o-{number}")
@@ -216,15 +248,16 @@ async def test_a_kafka_outage_answers_503_and_loses_nothing(tmp_path: Path) -> N
         # Bounded by connectors.kafka_timeout_seconds (2 s): the 503 comes inside the
         # vendor's own timeout (the client's here), so the vendor retries instead of
         # counting a failure.
-        status, answer = await running.post("/webhooks/github", *post(2),
-                                            timeout=VENDOR_TIMEOUT)
+        status, answer = await running.post("/webhooks/github", *post(2), timeout=VENDOR_TIMEOUT)
         assert status == 503 and "Kafka" in answer["error"]
         await asyncio.to_thread(broker.start, 90, False, False)  # same data, same port
         # The vendor retries the refused delivery once Kafka is back. The first send may
         # have landed after all (its acknowledgement was late): then it is not sent twice.
         status, answer = await running.post_until_accepted("/webhooks/github", *post(2))
-        assert (status, answer) in ((200, {"duplicate": body_digest(post(2)[0])}),
-                                    (202, {"published": [event_id(2)]}))
+        assert (status, answer) in (
+            (200, {"duplicate": body_digest(post(2)[0])}),
+            (202, {"published": [event_id(2)]}),
+        )
         ids = [json.loads(v)["id"] for _, v, _ in await running.topic("ticket_events")]
         assert sorted(ids) == sorted([event_id(1), event_id(2)])
     finally:
@@ -235,12 +268,12 @@ async def test_a_kafka_outage_answers_503_and_loses_nothing(tmp_path: Path) -> N
 async def test_hostile_canonical_lines_get_400_with_their_line_never_500(ingest: Running) -> None:
     bearer = {"Authorization": f"Bearer {SECRETS['HEARD_EVENTS_TOKEN']}"}
     hostile = {
-        b'{"type":"ticket.created","x":' + b"[" * 10000 + b"]" * 10000 + b"}":
-            "nested deeper than",
+        b'{"type":"ticket.created","x":' + b"[" * 10000 + b"]" * 10000 + b"}": "nested deeper than",
         b'{"type":"ticket.created","urgent":' + b"9" * 5000 + b"}": "a number of more than",
         b'{"type":"ticket.created","id":"\xff"}': "not JSON",
-        stories.dumps({**stories.created("EV-9"), "occurred_at": "0001-01-01T00:00:00+01:00"}):
-            "outside the accepted window",
+        stories.dumps(
+            {**stories.created("EV-9"), "occurred_at": "0001-01-01T00:00:00+01:00"}
+        ): "outside the accepted window",
     }
     good = stories.dumps(stories.created("EV-8", eid="ev-8"))
     for line, reason in hostile.items():
@@ -252,8 +285,10 @@ async def test_hostile_canonical_lines_get_400_with_their_line_never_500(ingest:
 
 def frozen(pid: int) -> bool:
     """Every thread of the process stopped (a signal reaches a busy thread a moment later)."""
-    states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0]
-              for task in Path(f"/proc/{pid}/task").iterdir()]
+    states = [
+        (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        for task in Path(f"/proc/{pid}/task").iterdir()
+    ]
     return bool(states) and all(state in ("T", "t") for state in states)
 
 
@@ -271,21 +306,25 @@ async def test_a_paused_broker_gets_no_2xx_and_the_retry_lands_once(tmp_path: Pa
     headers = signed_headers("github", "issues_opened", body, delivery="p-1")
     try:
         warm = body_of("github", "issues_opened").replace(b"1347", b"4000")
-        assert (await running.post_until_accepted("/webhooks/github", warm, signed_headers(
-            "github", "issues_opened", warm, delivery="p-0")))[0] == 202
+        assert (
+            await running.post_until_accepted(
+                "/webhooks/github", warm, signed_headers("github", "issues_opened", warm, delivery="p-0")
+            )
+        )[0] == 202
         os.kill(broker.process.pid, signal.SIGSTOP)  # the broker this test started
         await wait_for(lambda: frozen(broker.process.pid), 30, "every broker thread stopped")
         try:
             # Inside the vendor's timeout (the client's), whatever the frozen broker does.
-            status, answer = await running.post("/webhooks/github", body, headers,
-                                                timeout=VENDOR_TIMEOUT)
+            status, answer = await running.post("/webhooks/github", body, headers, timeout=VENDOR_TIMEOUT)
             assert status == 503 and "Kafka" in answer["error"], (status, answer)
         finally:
             os.kill(broker.process.pid, signal.SIGCONT)
         status, answer = await running.post_until_accepted("/webhooks/github", body, headers)
         digest = body_digest(body)
-        assert (status, answer) in ((200, {"duplicate": digest}),
-                                    (202, {"published": [f"github:{digest}:0"]}))
+        assert (status, answer) in (
+            (200, {"duplicate": digest}),
+            (202, {"published": [f"github:{digest}:0"]}),
+        )
         ids = [json.loads(v)["id"] for _, v, _ in await running.topic("ticket_events")]
         assert ids.count(f"github:{digest}:0") == 1
     finally:
@@ -293,29 +332,39 @@ async def test_a_paused_broker_gets_no_2xx_and_the_retry_lands_once(tmp_path: Pa
         await asyncio.to_thread(broker.stop)
 
 
-async def test_a_signed_body_of_an_undocumented_shape_is_a_dead_letter_not_a_500(
-        ingest: Running) -> None:
-    body = json.dumps({"action": "opened", "issue": {"number": 9, "user": "not-an-object",
-                                                     "title": "x", "labels": "y"},
-                       "repository": ["odd"]}).encode()
-    status, answer = await ingest.post("/webhooks/github", body, signed_headers(
-        "github", "issues_opened", body, delivery="odd-shape"))
+async def test_a_signed_body_of_an_undocumented_shape_is_a_dead_letter_not_a_500(ingest: Running) -> None:
+    body = json.dumps(
+        {
+            "action": "opened",
+            "issue": {"number": 9, "user": "not-an-object", "title": "x", "labels": "y"},
+            "repository": ["odd"],
+        }
+    ).encode()
+    status, answer = await ingest.post(
+        "/webhooks/github", body, signed_headers("github", "issues_opened", body, delivery="odd-shape")
+    )
     assert status == 202 and answer["dead_lettered"].startswith("unrecognised github payload")
-    bad_signature = {**signed_headers("github", "issues_opened", body),
-                     "X-Hub-Signature-256": "sha256=\u00ff\u00fe"}
+    bad_signature = {
+        **signed_headers("github", "issues_opened", body),
+        "X-Hub-Signature-256": "sha256=\u00ff\u00fe",
+    }
     assert (await ingest.post("/webhooks/github", body, bad_signature))[0] == 401
 
 
 async def test_a_token_that_is_not_utf8_is_refused_with_401_and_health_names_no_source(
-        ingest: Running) -> None:
+    ingest: Running,
+) -> None:
     """Raw bytes on the wire (aiohttp's client would not send them): a bearer token with a
     byte that is not UTF-8 is a wrong token, 401, never a 500 before authentication."""
     host, port = ingest.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     body = stories.dumps(stories.created("EV-UTF"))
-    writer.write(b"POST /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe-token\r\n"
-                 b"Content-Type: application/x-ndjson\r\nConnection: close\r\n"
-                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    writer.write(
+        b"POST /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe-token\r\n"
+        b"Content-Type: application/x-ndjson\r\nConnection: close\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), 60)
     writer.close()

@@ -44,11 +44,14 @@ class SecuredKafka:
         return self.broker.secure.bootstrap
 
     def env(self, password: str = PASSWORD) -> dict[str, str]:
-        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-                "HEARD_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-                "HEARD_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-                "HEARD_KAFKA_USERNAME": USER, "HEARD_KAFKA_PASSWORD": password,
-                "HEARD_KAFKA_CA_FILE": str(self.ca_file)}
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "HEARD_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "HEARD_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "HEARD_KAFKA_USERNAME": USER,
+            "HEARD_KAFKA_PASSWORD": password,
+            "HEARD_KAFKA_CA_FILE": str(self.ca_file),
+        }
 
 
 def broker_keystore(folder: Path) -> tuple[Path, Path, str]:
@@ -59,9 +62,15 @@ def broker_keystore(folder: Path) -> tuple[Path, Path, str]:
     chain = [load_pem_x509_certificate(pem.bytes()) for pem in issued.cert_chain_pems]
     password = "keystore-pass"
     keystore = folder / "broker.p12"
-    keystore.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"broker", key, chain[0], chain[1:],  # type: ignore[arg-type]
-        serialization.BestAvailableEncryption(password.encode())))
+    keystore.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"broker",
+            key,
+            chain[0],
+            chain[1:],  # type: ignore[arg-type]
+            serialization.BestAvailableEncryption(password.encode()),
+        )
+    )
     ca_file = folder / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     return keystore, ca_file, password
@@ -71,8 +80,13 @@ def broker_keystore(folder: Path) -> tuple[Path, Path, str]:
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredKafka]:
     folder = tmp_path_factory.mktemp("kafka-sasl-ssl")
     keystore, ca_file, password = broker_keystore(folder)
-    broker = KafkaBroker(folder, port=free_port(), secure=SecureListener(
-        port=free_port(), keystore=keystore, keystore_password=password, users={USER: PASSWORD}))
+    broker = KafkaBroker(
+        folder,
+        port=free_port(),
+        secure=SecureListener(
+            port=free_port(), keystore=keystore, keystore_password=password, users={USER: PASSWORD}
+        ),
+    )
     try:
         broker.start(timeout=90)
     except Exception as exc:  # any start failure must fail the test run, not skip it
@@ -82,8 +96,12 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredKafka]:
 
 
 async def test_a_ticket_goes_through_a_sasl_ssl_kafka(
-        secured: SecuredKafka, catchers: Catchers, topic_prefix: str, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    secured: SecuredKafka,
+    catchers: Catchers,
+    topic_prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     env = {**worker_env(secured.bootstrap, catchers, topic_prefix), **secured.env()}
     worker = Worker(env, tmp_path / "worker.log")
     worker.start()
@@ -92,8 +110,11 @@ async def test_a_ticket_goes_through_a_sasl_ssl_kafka(
             monkeypatch.setenv(key, value)
         settings = load_settings(REPO / "config")
         assert settings.engine.security.protocol == "SASL_SSL"
-        raw = stories.dumps(stories.created("SEC-1", datetime.now(UTC), urgent=True,
-                                            customer=stories.customer(email="sec-1@example.net")))
+        raw = stories.dumps(
+            stories.created(
+                "SEC-1", datetime.now(UTC), urgent=True, customer=stories.customer(email="sec-1@example.net")
+            )
+        )
         sent = await send_events(settings, [(1, parse_event(raw), raw)])
         assert sent == 1
         deadline = asyncio.get_running_loop().time() + 60
@@ -107,14 +128,26 @@ async def test_a_ticket_goes_through_a_sasl_ssl_kafka(
 
 
 def test_a_wrong_password_stops_start_up_with_a_clear_message(
-        secured: SecuredKafka, catchers: Catchers, topic_prefix: str) -> None:
-    env = {**worker_env(secured.bootstrap, catchers, topic_prefix),
-           **secured.env(password="not-the-password")}
-    done = subprocess.run([sys.executable, "-m", "heard.streams.cli", "worker"], env=env,
-                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    secured: SecuredKafka, catchers: Catchers, topic_prefix: str
+) -> None:
+    env = {
+        **worker_env(secured.bootstrap, catchers, topic_prefix),
+        **secured.env(password="not-the-password"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "heard.streams.cli", "worker"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "config/engine.yaml: security: Kafka at 127.0.0.1:" in done.stderr
-    assert "did not accept heard's connection (SASL_SSL, SCRAM-SHA-512 as the user in " \
-           "HEARD_KAFKA_USERNAME)" in done.stderr
+    assert (
+        "did not accept heard's connection (SASL_SSL, SCRAM-SHA-512 as the user in "
+        "HEARD_KAFKA_USERNAME)" in done.stderr
+    )
     assert "Traceback" not in done.stderr and PASSWORD not in done.stderr
     assert os.environ.get("HEARD_KAFKA_PASSWORD") is None  # nothing leaked into this process

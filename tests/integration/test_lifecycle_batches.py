@@ -32,14 +32,19 @@ def version(record: Positioned) -> int:
 
 
 async def test_a_burst_is_decided_whole_and_each_ticket_written_in_batches_on_its_partition(
-        worker: Worker, kafka_bootstrap: str, topic_prefix: str) -> None:
+    worker: Worker, kafka_bootstrap: str, topic_prefix: str
+) -> None:
     now = datetime.now(UTC)
-    engine = EngineSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix,
-                            app_id=worker.env["HEARD_APP_ID"])
+    engine = EngineSettings(
+        bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix, app_id=worker.env["HEARD_APP_ID"]
+    )
     burst = [stories.created(ticket, now, eid=f"{ticket}-c") for ticket in TICKETS]
     # Interleaved, as a busy help desk sends them: each batch holds several tickets.
-    burst += [stories.reply(ticket, now, public=False, eid=f"{ticket}-note-{n}")
-              for n in range(NOTES) for ticket in TICKETS]
+    burst += [
+        stories.reply(ticket, now, public=False, eid=f"{ticket}-note-{n}")
+        for n in range(NOTES)
+        for ticket in TICKETS
+    ]
     await send(kafka_bootstrap, topic_prefix, burst)
 
     async def writes() -> dict[str, list[Positioned]]:
@@ -48,21 +53,26 @@ async def test_a_burst_is_decided_whole_and_each_ticket_written_in_batches_on_it
             found.setdefault(json.loads(record.key), []).append(record)
         return found
 
-    written = await wait_until(writes, lambda found: all(
-        ticket in found and version(found[ticket][-1]) == NOTES + 1 for ticket in TICKETS),
-        60, "every ticket's state after its last note")
+    written = await wait_until(
+        writes,
+        lambda found: all(ticket in found and version(found[ticket][-1]) == NOTES + 1 for ticket in TICKETS),
+        60,
+        "every ticket's state after its last note",
+    )
     events = await read_positioned(engine, f"{topic_prefix}ticket-events")
     for ticket in TICKETS:
-        decided = {json.loads(value).get("event_id") for _, value, _ in await read_topic(
-            engine, f"{topic_prefix}heard-decisions", key=ticket.encode())}
+        decided = {
+            json.loads(value).get("event_id")
+            for _, value, _ in await read_topic(engine, f"{topic_prefix}heard-decisions", key=ticket.encode())
+        }
         assert {f"{ticket}-note-{n}" for n in range(NOTES)} <= decided
         last = json.loads(json.loads(written[ticket][-1].value))
-        assert last["seen_event_ids"][-2:] == [f"{ticket}-note-{NOTES - 2}",
-                                               f"{ticket}-note-{NOTES - 1}"]
+        assert last["seen_event_ids"][-2:] == [f"{ticket}-note-{NOTES - 2}", f"{ticket}-note-{NOTES - 1}"]
         # On the partition its events came from: the worker that owns them restores it.
         [partition] = {record.partition for record in events if record.key == ticket.encode()}
         assert {record.partition for record in written[ticket]} == {partition}
     # Fewer writes than events: the burst was written once per batch, not once per event.
     assert sum(len(written[ticket]) for ticket in TICKETS) < len(burst)
-    assert len({record.partition for record in events if record.key in
-                {t.encode() for t in TICKETS}}) > 1  # the tickets span partitions
+    assert (
+        len({record.partition for record in events if record.key in {t.encode() for t in TICKETS}}) > 1
+    )  # the tickets span partitions

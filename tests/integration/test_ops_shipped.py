@@ -28,8 +28,9 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     found = shutil.which("promtool")
     if found is None:
         pytest.fail("promtool not found: install Debian's `prometheus` package")
-    return subprocess.run([found, *args], capture_output=True, text=True, timeout=60,
-                          cwd=RULES.parent, check=False)
+    return subprocess.run(
+        [found, *args], capture_output=True, text=True, timeout=60, cwd=RULES.parent, check=False
+    )
 
 
 def exported_metric_names() -> set[str]:
@@ -39,9 +40,13 @@ def exported_metric_names() -> set[str]:
     import heard.streams.worker.app
     import heard.streams.worker.web  # noqa: F401  (each registers its metrics on import)
 
-    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum",
-                                                                   "_created"),
-                "info": ("_info",), "gauge": ("",), "summary": ("_count", "_sum", "_created")}
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_count", "_sum", "_created"),
+        "info": ("_info",),
+        "gauge": ("",),
+        "summary": ("_count", "_sum", "_created"),
+    }
     names = set()
     for family in REGISTRY.collect():
         names.update(family.name + suffix for suffix in suffixes.get(family.type, ("",)))
@@ -50,8 +55,7 @@ def exported_metric_names() -> set[str]:
 
 def dashboard_queries() -> list[tuple[str, str]]:
     model = json.loads(DASHBOARD.read_text())
-    return [(panel["title"], target["expr"]) for panel in model["panels"]
-            for target in panel["targets"]]
+    return [(panel["title"], target["expr"]) for panel in model["panels"] for target in panel["targets"]]
 
 
 def test_promtool_accepts_the_alert_rules_and_their_unit_tests_pass() -> None:
@@ -77,17 +81,20 @@ def test_every_dashboard_query_parses(tmp_path: Path) -> None:
 
 def test_every_metric_the_dashboard_and_the_alerts_read_is_exported() -> None:
     exported = exported_metric_names()
-    alerts = [rule["expr"] for group in yaml.safe_load(RULES.read_text())["groups"]
-              for rule in group["rules"]]
-    read = {name for _, expr in dashboard_queries() for name in
-            re.findall(r"\bheard_[a-z_]+\b", expr)}
+    alerts = [
+        rule["expr"] for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]
+    ]
+    read = {name for _, expr in dashboard_queries() for name in re.findall(r"\bheard_[a-z_]+\b", expr)}
     read |= {name for expr in alerts for name in re.findall(r"\bheard_[a-z_]+\b", expr)}
     assert read, "the dashboard and the alerts read no heard metric"
     assert sorted(read - exported) == []
     # The panels an on-call opens first are there.
     titles = {title for title, _ in dashboard_queries()}
-    assert {"Consumer lag by topic", "Messages by channel and outcome",
-            "Dead letters and record failures by stage"} <= titles
+    assert {
+        "Consumer lag by topic",
+        "Messages by channel and outcome",
+        "Dead letters and record failures by stage",
+    } <= titles
 
 
 def test_the_dashboard_imports_into_any_grafana() -> None:

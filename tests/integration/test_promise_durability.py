@@ -21,6 +21,7 @@ from tests.integration.test_end_to_end import send
 
 pytestmark = pytest.mark.integration
 
+
 def mails_of(folder: Path, tickets: list[str]) -> list[EmailMessage]:
     found = []
     for path in folder.glob("*.eml"):
@@ -45,13 +46,14 @@ def kinds_by_ticket(folder: Path, tickets: list[str]) -> Counter[tuple[str, str]
 # disk in the data dir and reads back only what changed.
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 async def test_pending_promises_fire_once_after_a_sigkill_and_restart(
-        kafka_bootstrap: str, catchers: Catchers, topic_prefix: str, tmp_path: Path,
-        store: str) -> None:
+    kafka_bootstrap: str, catchers: Catchers, topic_prefix: str, tmp_path: Path, store: str
+) -> None:
     run = store.split(":")[0][:3]
     TICKETS = [f"PK{run}-{n}" for n in range(1, 7)]
     KEPT = set(TICKETS[::2])
-    env = worker_env(kafka_bootstrap, catchers, topic_prefix, HEARD_STORE=store,
-                     HEARD_DATA_DIR=str(tmp_path / "data"))
+    env = worker_env(
+        kafka_bootstrap, catchers, topic_prefix, HEARD_STORE=store, HEARD_DATA_DIR=str(tmp_path / "data")
+    )
     worker = Worker(env, tmp_path / "worker.log")
     worker.start()
     start = datetime.now(UTC)
@@ -59,8 +61,10 @@ async def test_pending_promises_fire_once_after_a_sigkill_and_restart(
     due = start + timedelta(seconds=45)
     events = []
     for ticket in TICKETS:
-        events += [stories.created(ticket, start, eid=f"{ticket}-c"),
-                   stories.promised(ticket, start + timedelta(seconds=1), due, eid=f"{ticket}-p")]
+        events += [
+            stories.created(ticket, start, eid=f"{ticket}-c"),
+            stories.promised(ticket, start + timedelta(seconds=1), due, eid=f"{ticket}-p"),
+        ]
         if ticket in KEPT:
             events.append(stories.reply(ticket, start + timedelta(seconds=2), eid=f"{ticket}-r"))
     try:
@@ -75,9 +79,12 @@ async def test_pending_promises_fire_once_after_a_sigkill_and_restart(
                     latest[record["ticket_id"]] = record["status"]
             return latest
 
-        before = await wait_until(promise_statuses, lambda s: len(s) == len(TICKETS)
-                                  and all(s[t] == "kept" for t in KEPT), 60,
-                                  "every promise recorded")
+        before = await wait_until(
+            promise_statuses,
+            lambda s: len(s) == len(TICKETS) and all(s[t] == "kept" for t in KEPT),
+            60,
+            "every promise recorded",
+        )
         assert {t for t, status in before.items() if status == "pending"} == set(TICKETS) - KEPT
         assert datetime.now(UTC) < due, "the kill must come before the promises are due"
         worker.stop(kill=True)  # SIGKILL: no shutdown, no final commit
@@ -86,33 +93,54 @@ async def test_pending_promises_fire_once_after_a_sigkill_and_restart(
         restarted.start()
         try:
             broken = set(TICKETS) - KEPT
-            expected = {(t, kind) for t in broken
-                        for kind in ("checkpoint_escalation", "checkpoint_holding")}
-            await wait_for(lambda: expected <= set(kinds_by_ticket(catchers.mail_dir, TICKETS)), 150,
-                           "every due promise's escalation and holding update")
-            after = await wait_until(promise_statuses,
-                                     lambda s: all(s[t] == "broken" for t in broken), 60,
-                                     "broken promises recorded")
+            expected = {(t, kind) for t in broken for kind in ("checkpoint_escalation", "checkpoint_holding")}
+            await wait_for(
+                lambda: expected <= set(kinds_by_ticket(catchers.mail_dir, TICKETS)),
+                150,
+                "every due promise's escalation and holding update",
+            )
+            after = await wait_until(
+                promise_statuses,
+                lambda s: all(s[t] == "broken" for t in broken),
+                60,
+                "broken promises recorded",
+            )
             assert all(after[t] == "kept" for t in KEPT)
             # An absence means something once a timer recheck (5 s) has passed: a marker
             # ticket's promise, due later than that, is broken and escalated first.
             marker = f"PK{run}-marker"
             marker_due = datetime.now(UTC) + timedelta(seconds=7)
-            await send(kafka_bootstrap, topic_prefix, [
-                stories.created(marker, datetime.now(UTC), eid=f"{marker}-c"),
-                stories.promised(marker, datetime.now(UTC), marker_due, eid=f"{marker}-p")])
-            await wait_for(lambda: (marker, "checkpoint_escalation") in kinds_by_ticket(
-                catchers.mail_dir, [marker]), 120, "the marker ticket's escalation")
+            await send(
+                kafka_bootstrap,
+                topic_prefix,
+                [
+                    stories.created(marker, datetime.now(UTC), eid=f"{marker}-c"),
+                    stories.promised(marker, datetime.now(UTC), marker_due, eid=f"{marker}-p"),
+                ],
+            )
+            await wait_for(
+                lambda: (marker, "checkpoint_escalation") in kinds_by_ticket(catchers.mail_dir, [marker]),
+                120,
+                "the marker ticket's escalation",
+            )
             sent = kinds_by_ticket(catchers.mail_dir, TICKETS)
-            fired = {key: n for key, n in sent.items() if key[1].startswith("checkpoint_e")
-                     or key[1] == "checkpoint_holding"}
+            fired = {
+                key: n
+                for key, n in sent.items()
+                if key[1].startswith("checkpoint_e") or key[1] == "checkpoint_holding"
+            }
             assert fired == dict.fromkeys(expected, 1), "exactly once, only for broken promises"
             # The lead's escalation answers to the team, never to the customer's ticket.
-            replies_to = {(str(mail["X-Heard-Kind"]), str(mail["Reply-To"]))
-                          for mail in mails_of(catchers.mail_dir, TICKETS)}
+            replies_to = {
+                (str(mail["X-Heard-Kind"]), str(mail["Reply-To"]))
+                for mail in mails_of(catchers.mail_dir, TICKETS)
+            }
             assert ("checkpoint_escalation", "team@example.com") in replies_to
-            assert not [pair for pair in replies_to if pair[0] == "checkpoint_escalation"
-                        and pair[1].startswith("support+")], replies_to
+            assert not [
+                pair
+                for pair in replies_to
+                if pair[0] == "checkpoint_escalation" and pair[1].startswith("support+")
+            ], replies_to
         finally:
             restarted.stop()
     finally:

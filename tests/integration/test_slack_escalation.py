@@ -38,24 +38,38 @@ def config_with_slack(folder: Path) -> Path:
     channels = yaml.safe_load(path.read_text())
     channels["enabled"] = ["email", "sms", "slack"]
     channels["team"] = ["email", "slack"]
-    channels["slack"] = {"webhooks": {"default": "SLACK_TEAM_WEBHOOK",
-                                      "lead": "SLACK_LEAD_WEBHOOK"}}
+    channels["slack"] = {"webhooks": {"default": "SLACK_TEAM_WEBHOOK", "lead": "SLACK_LEAD_WEBHOOK"}}
     path.write_text(yaml.safe_dump(channels))
     return folder
 
 
 async def test_a_broken_promise_is_escalated_to_the_leads_slack_channel(
-        worker_with: Callable[..., Worker], peer: SlackPeer, kafka_bootstrap: str,
-        topic_prefix: str, tmp_path: Path) -> None:
-    worker_with(HEARD_CONFIG_DIR=str(config_with_slack(tmp_path / "config")),
-                SLACK_TEAM_WEBHOOK=peer.url(TEAM), SLACK_LEAD_WEBHOOK=peer.url(LEAD))
+    worker_with: Callable[..., Worker],
+    peer: SlackPeer,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    worker_with(
+        HEARD_CONFIG_DIR=str(config_with_slack(tmp_path / "config")),
+        SLACK_TEAM_WEBHOOK=peer.url(TEAM),
+        SLACK_LEAD_WEBHOOK=peer.url(LEAD),
+    )
     ticket = f"SL-{random.randrange(10**6)}"
     start = datetime.now(UTC)
-    await send(kafka_bootstrap, topic_prefix, [
-        stories.created(ticket, start, urgent=True, subject="Refund <!channel> now & <b>"),
-        stories.promised(ticket, start + timedelta(seconds=1), start + timedelta(seconds=6),
-                         what="Confirm the refund with billing"),
-    ])
+    await send(
+        kafka_bootstrap,
+        topic_prefix,
+        [
+            stories.created(ticket, start, urgent=True, subject="Refund <!channel> now & <b>"),
+            stories.promised(
+                ticket,
+                start + timedelta(seconds=1),
+                start + timedelta(seconds=6),
+                what="Confirm the refund with billing",
+            ),
+        ],
+    )
     await wait_for(lambda: peer.texts(LEAD), 60, "the escalation on the lead's Slack channel")
 
     [escalation] = peer.texts(LEAD)
@@ -67,12 +81,13 @@ async def test_a_broken_promise_is_escalated_to_the_leads_slack_channel(
     assert peer.refused == []
 
     async def escalation_outcomes() -> list[tuple[str, str]]:
-        records = await read_topic(engine(kafka_bootstrap, topic_prefix),
-                                   f"{topic_prefix}notification-events", key=ticket.encode())
+        records = await read_topic(
+            engine(kafka_bootstrap, topic_prefix), f"{topic_prefix}notification-events", key=ticket.encode()
+        )
         found = [json.loads(value) for _, value, _ in records]
-        return sorted((o["channel"], o["status"]) for o in found
-                      if o.get("kind") == "checkpoint_escalation")
+        return sorted((o["channel"], o["status"]) for o in found if o.get("kind") == "checkpoint_escalation")
 
     # One escalation per channel carrying the team's messages, each with its own outcome.
-    assert await wait_until(escalation_outcomes, lambda found: len(found) >= 2, 30,
-                            "both escalations' outcomes") == [("email", "sent"), ("slack", "sent")]
+    assert await wait_until(
+        escalation_outcomes, lambda found: len(found) >= 2, 30, "both escalations' outcomes"
+    ) == [("email", "sent"), ("slack", "sent")]

@@ -27,24 +27,35 @@ class PreferHttpClient(BaseUrlHttpClient):
 
     prefer: str | None = None
 
-    async def request(self, method: str, url: str, params: dict[str, object] | None = None,  # type: ignore[override]
-                      data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
-                      auth: tuple[str, str] | None = None, timeout: float | None = None,
-                      allow_redirects: bool = False):
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,  # type: ignore[override]
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ):
         headers = dict(headers or {})
         if self.prefer:
             headers["Prefer"] = self.prefer
-        return await super().request(method, url, params, data, headers, auth, timeout,
-                                     allow_redirects)
+        return await super().request(method, url, params, data, headers, auth, timeout, allow_redirects)
 
 
 def config(prism: Prism, **overrides: object) -> SmsConfig:
     account_sid = str(overrides.pop("account_sid", SID))
-    settings = SmsSettings.model_validate({
-        "from_number": "+15005550006", "base_url": prism.base_url,
-        "public_base_url": "https://hooks.example.com",
-        # Prism on a busy machine: the outcome is tested, not a speed.
-        "timeout_seconds": 60, **overrides})
+    settings = SmsSettings.model_validate(
+        {
+            "from_number": "+15005550006",
+            "base_url": prism.base_url,
+            "public_base_url": "https://hooks.example.com",
+            # Prism on a busy machine: the outcome is tested, not a speed.
+            "timeout_seconds": 60,
+            **overrides,
+        }
+    )
     return SmsConfig(settings, account_sid, auth_token="token")
 
 
@@ -57,8 +68,9 @@ async def sms(prism: Prism) -> AsyncIterator[tuple[TwilioSmsChannel, PreferHttpC
 
 
 def message(to: str = "+48512345678") -> OutboundMessage:
-    return OutboundMessage(notification_id="n-1", ticket_id="T-1", to=to,
-                           text="Hi Łukasz, we have your message about T-1002.")
+    return OutboundMessage(
+        notification_id="n-1", ticket_id="T-1", to=to, text="Hi Łukasz, we have your message about T-1002."
+    )
 
 
 class TestSmsConformance(ChannelConformance):
@@ -68,9 +80,15 @@ class TestSmsConformance(ChannelConformance):
 
     @pytest.fixture
     async def unreachable(self) -> AsyncIterator[TwilioSmsChannel]:
-        channel = TwilioSmsChannel(SmsConfig(SmsSettings(
-            from_number="+15005550006", base_url=f"http://127.0.0.1:{free_port()}",
-            timeout_seconds=2), account_sid=SID, auth_token="t"))
+        channel = TwilioSmsChannel(
+            SmsConfig(
+                SmsSettings(
+                    from_number="+15005550006", base_url=f"http://127.0.0.1:{free_port()}", timeout_seconds=2
+                ),
+                account_sid=SID,
+                auth_token="t",
+            )
+        )
         yield channel
         await channel.aclose()
 
@@ -91,14 +109,21 @@ async def test_valid_send_is_accepted_by_the_contract(sms: tuple[TwilioSmsChanne
     assert receipt.channel == "sms" and receipt.notification_id == "n-1"
 
 
-@pytest.mark.parametrize(("prefer", "error", "code", "retry_after"), [
-    ("code=400, example=optedOut", RecipientOptedOut, "21610", None),
-    ("code=400, example=invalidTo", PermanentDeliveryError, "21211", None),
-    ("code=429, example=tooMany", RetryableDeliveryError, "20429", 1.0),
-])
+@pytest.mark.parametrize(
+    ("prefer", "error", "code", "retry_after"),
+    [
+        ("code=400, example=optedOut", RecipientOptedOut, "21610", None),
+        ("code=400, example=invalidTo", PermanentDeliveryError, "21211", None),
+        ("code=429, example=tooMany", RetryableDeliveryError, "20429", 1.0),
+    ],
+)
 async def test_twilio_errors_map_to_the_error_tree(
-        sms: tuple[TwilioSmsChannel, PreferHttpClient], prefer: str,
-        error: type[DeliveryError], code: str, retry_after: float | None) -> None:
+    sms: tuple[TwilioSmsChannel, PreferHttpClient],
+    prefer: str,
+    error: type[DeliveryError],
+    code: str,
+    retry_after: float | None,
+) -> None:
     channel, http = sms
     http.prefer = prefer
     with pytest.raises(error) as caught:

@@ -41,10 +41,16 @@ def prefix() -> str:
 
 
 @pytest.fixture(scope="module")
-def worker(kafka_bootstrap: str, catchers: Catchers, prefix: str,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    env = worker_env(kafka_bootstrap, catchers, prefix, HEARD_ACK_HOLD_SECONDS=str(HOLD),
-                     HEARD_CLOSURE_GRACE_SECONDS=str(GRACE))
+def worker(
+    kafka_bootstrap: str, catchers: Catchers, prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worker]:
+    env = worker_env(
+        kafka_bootstrap,
+        catchers,
+        prefix,
+        HEARD_ACK_HOLD_SECONDS=str(HOLD),
+        HEARD_CLOSURE_GRACE_SECONDS=str(GRACE),
+    )
     running = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
     running.start()
     yield running
@@ -73,16 +79,14 @@ async def publish(bootstrap: str, topic: str, events: list[tuple[str, bytes]]) -
     try:
         # All at once (each partition keeps their order): a story's events reach the worker
         # as close together as they were written.
-        sends = [await producer.send(topic, value, key=ticket.encode())
-                 for ticket, value in events]
+        sends = [await producer.send(topic, value, key=ticket.encode()) for ticket, value in events]
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
 
 
 def by_ticket(records: list[dict[str, Any]], ticket: str, **match: str) -> list[dict[str, Any]]:
-    return [r for r in records if r["ticket_id"] == ticket
-            and all(r.get(k) == v for k, v in match.items())]
+    return [r for r in records if r["ticket_id"] == ticket and all(r.get(k) == v for k, v in match.items())]
 
 
 def mails(folder: Any, ticket: str) -> dict[str, EmailMessage]:
@@ -101,7 +105,8 @@ def text_of(mail: EmailMessage) -> str:
 
 
 async def test_three_stories_send_exactly_the_expected_messages(
-        worker: Worker, kafka_bootstrap: str, prefix: str, catchers: Catchers) -> None:
+    worker: Worker, kafka_bootstrap: str, prefix: str, catchers: Catchers
+) -> None:
     replay = Replay()
     engine = EngineSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
     # Duplicates and reordering: every event again, shuffled, after the originals.
@@ -113,12 +118,13 @@ async def test_three_stories_send_exactly_the_expected_messages(
     final_closure_due = replay.at("2026-11-20T11:00:00+00:00") + timedelta(seconds=GRACE)
 
     async def outcomes() -> list[dict[str, Any]]:
-        return [json.loads(v) for _, v, _ in
-                await read_topic(engine, f"{prefix}notification-events")]
+        return [json.loads(v) for _, v, _ in await read_topic(engine, f"{prefix}notification-events")]
 
     def settled(found: list[dict[str, Any]]) -> bool:
-        return bool(by_ticket(found, "T-1002", kind="checkpoint_holding")
-                    and by_ticket(found, "T-1003", kind="closure_summary"))
+        return bool(
+            by_ticket(found, "T-1002", kind="checkpoint_holding")
+            and by_ticket(found, "T-1003", kind="closure_summary")
+        )
 
     sent = await wait_until(outcomes, settled, 120, "the holding SMS and the final closure")
 
@@ -127,9 +133,11 @@ async def test_three_stories_send_exactly_the_expected_messages(
 
     # Every event was decided, its replayed copy too (each a duplicate).
     decisions = await wait_until(
-        all_decisions, lambda found: sum(d["reason"].startswith("duplicate event id")
-                                         for d in found) >= len(replay.events),
-        60, "a decision for every replayed event")
+        all_decisions,
+        lambda found: sum(d["reason"].startswith("duplicate event id") for d in found) >= len(replay.events),
+        60,
+        "a decision for every replayed event",
+    )
     policy_settings = load_settings(REPO / "config").policy
 
     # Nudges go out at once when the promise falls outside team hours (time of day dependent).
@@ -138,34 +146,51 @@ async def test_three_stories_send_exactly_the_expected_messages(
         return [("checkpoint_nudge", "email", "agent")] if outside else []
 
     def shape(ticket: str) -> list[tuple[str, str, str]]:
-        return sorted((r["kind"], r["channel"], r["audience"])
-                      for r in by_ticket(sent, ticket, status="sent"))
+        return sorted(
+            (r["kind"], r["channel"], r["audience"]) for r in by_ticket(sent, ticket, status="sent")
+        )
 
     # 1. The delayed birthday gift: acknowledged, two milestones, promise kept, closed.
-    assert shape("T-1001") == sorted([
-        ("acknowledgment", "email", "customer"), ("milestone_update", "email", "customer"),
-        ("milestone_update", "email", "customer"), ("closure_summary", "email", "customer"),
-        *nudge("2026-11-20T13:00:00+00:00")])
+    assert shape("T-1001") == sorted(
+        [
+            ("acknowledgment", "email", "customer"),
+            ("milestone_update", "email", "customer"),
+            ("milestone_update", "email", "customer"),
+            ("closure_summary", "email", "customer"),
+            *nudge("2026-11-20T13:00:00+00:00"),
+        ]
+    )
     kept = by_ticket(decisions, "T-1001", outcome="record")
     assert any(d["reason"] == "promise P-1001-1 kept" for d in kept)
     amara = mails(catchers.mail_dir, "T-1001")
     closure = next(m for m in amara.values() if m["X-Heard-Kind"] == "closure_summary")
     closure_text = text_of(closure)
     assert closure_text.startswith("Hi Amara,")
-    for part in ("mis-sorted at the Leeds depot", "arrives tomorrow before noon",
-                 "rescans parcels that miss their first sort"):
+    for part in (
+        "mis-sorted at the Leeds depot",
+        "arrives tomorrow before noon",
+        "rescans parcels that miss their first sort",
+    ):
         assert part in closure_text
     ack = next(m for m in amara.values() if m["X-Heard-Kind"] == "acknowledgment")
     assert "the courier's confirmed delivery slot" not in text_of(ack)
 
     # 2. The billing error after three transfers: one SMS acknowledgment (the repeat is
     #    coalesced), a milestone, and at the due time an escalation and a holding update.
-    assert shape("T-1002") == sorted([
-        ("acknowledgment", "sms", "customer"), ("milestone_update", "sms", "customer"),
-        ("checkpoint_escalation", "email", "lead"), ("checkpoint_holding", "sms", "customer"),
-        *nudge("2026-11-20T11:00:06+00:00")])
-    coalesced = [d for d in by_ticket(decisions, "T-1002", kind="acknowledgment")
-                 if d["reason"].startswith("coalesced")]
+    assert shape("T-1002") == sorted(
+        [
+            ("acknowledgment", "sms", "customer"),
+            ("milestone_update", "sms", "customer"),
+            ("checkpoint_escalation", "email", "lead"),
+            ("checkpoint_holding", "sms", "customer"),
+            *nudge("2026-11-20T11:00:06+00:00"),
+        ]
+    )
+    coalesced = [
+        d
+        for d in by_ticket(decisions, "T-1002", kind="acknowledgment")
+        if d["reason"].startswith("coalesced")
+    ]
     # The customer's second message (evt-1002-1e) asked for an acknowledgment that is
     # coalesced; it is released (and logged) by whatever comes after its hold: the next
     # event or its timer.
@@ -184,8 +209,10 @@ async def test_three_stories_send_exactly_the_expected_messages(
 
     # 3. The reopened ticket, Spanish, plain text only: the first closure is held and
     #    cancelled by the reopen; the second goes out after its grace period.
-    assert shape("T-1003") == [("acknowledgment", "email", "customer"),
-                               ("closure_summary", "email", "customer")]
+    assert shape("T-1003") == [
+        ("acknowledgment", "email", "customer"),
+        ("closure_summary", "email", "customer"),
+    ]
     cancelled = by_ticket(decisions, "T-1003", outcome="cancel", kind="closure_summary")
     assert [d["reason"] for d in cancelled] == ["ticket reopened during the closure grace period"]
     [final] = by_ticket(decisions, "T-1003", outcome="send", kind="closure_summary")
@@ -198,9 +225,11 @@ async def test_three_stories_send_exactly_the_expected_messages(
 
     # 4. French flowers: acknowledged, a milestone, the closure; every message to Anaïs is
     #    French throughout, the engine's own words (defaults, dates) included; Majo's Spanish.
-    assert shape("T-1004") == [("acknowledgment", "email", "customer"),
-                               ("closure_summary", "email", "customer"),
-                               ("milestone_update", "email", "customer")]
+    assert shape("T-1004") == [
+        ("acknowledgment", "email", "customer"),
+        ("closure_summary", "email", "customer"),
+        ("milestone_update", "email", "customer"),
+    ]
     markers = load_file(REPO / "config" / "lint.yaml", LintSettings).language_markers
     for ticket, language in (("T-1003", "es"), ("T-1004", "fr")):
         for mail in mails(catchers.mail_dir, ticket).values():

@@ -16,14 +16,23 @@ def worker_log(tmp_path: Path, name: str, stages: dict[str, Any]) -> Any:
     return SimpleNamespace(log=log)
 
 
-def test_stage_times_weigh_each_worker_by_its_runs_and_give_the_batch_size(
-        tmp_path: Path) -> None:
-    one = worker_log(tmp_path, "a.log", {
-        "lifecycle.handled": {"runs": 300, "us_per_run": 100.0},
-        "lifecycle.batches": {"runs": 10, "us_per_run": 3000.0}})
-    two = worker_log(tmp_path, "b.log", {
-        "lifecycle.handled": {"runs": 100, "us_per_run": 200.0},
-        "lifecycle.batches": {"runs": 10, "us_per_run": 2000.0}})
+def test_stage_times_weigh_each_worker_by_its_runs_and_give_the_batch_size(tmp_path: Path) -> None:
+    one = worker_log(
+        tmp_path,
+        "a.log",
+        {
+            "lifecycle.handled": {"runs": 300, "us_per_run": 100.0},
+            "lifecycle.batches": {"runs": 10, "us_per_run": 3000.0},
+        },
+    )
+    two = worker_log(
+        tmp_path,
+        "b.log",
+        {
+            "lifecycle.handled": {"runs": 100, "us_per_run": 200.0},
+            "lifecycle.batches": {"runs": 10, "us_per_run": 2000.0},
+        },
+    )
     times = stage_times(cast(Any, [one, two]))
     assert times["lifecycle.handled"] == 125.0  # (300 x 100 + 100 x 200) / 400
     assert times["lifecycle.batches"] == 2500.0

@@ -29,23 +29,32 @@ def said(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str]
 
 @pytest.mark.parametrize("action", ["validate", "send"])
 def test_events_on_a_missing_file_or_a_folder_say_so(
-        action: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    action: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert said(capsys, ["events", action, str(tmp_path / "nope.jsonl")]) == (
-        2, f"heard: cannot read {tmp_path / 'nope.jsonl'}: No such file or directory")
+        2,
+        f"heard: cannot read {tmp_path / 'nope.jsonl'}: No such file or directory",
+    )
     assert said(capsys, ["events", action, str(tmp_path)]) == (
-        2, f"heard: cannot read {tmp_path}: Is a directory")
+        2,
+        f"heard: cannot read {tmp_path}: Is a directory",
+    )
 
 
 def test_ingest_replay_on_bytes_that_are_not_utf8_says_where(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     payload = tmp_path / "payload.json"
     payload.write_bytes(b'{"ticket": "\xff"}')
     assert said(capsys, ["ingest", "replay", "--source", "zendesk", str(payload)]) == (
-        2, f"heard: {payload}: not UTF-8 (byte 12); webhook payloads are JSON in UTF-8")
+        2,
+        f"heard: {payload}: not UTF-8 (byte 12); webhook payloads are JSON in UTF-8",
+    )
 
 
 def test_a_header_without_its_colon_is_a_usage_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     payload = tmp_path / "payload.json"
     payload.write_text("{}")
     with pytest.raises(SystemExit) as usage:
@@ -54,10 +63,8 @@ def test_a_header_without_its_colon_is_a_usage_error(
     assert "'X-GitHub-Event' is not NAME:VALUE" in capsys.readouterr().err
 
 
-def test_a_kafka_that_does_not_answer_is_one_line_with_exit_3(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_kafka_that_does_not_answer_is_one_line_with_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
     code, err = said(capsys, ["explain", "T-1"])
     assert code == 3 and len(err.splitlines()) == 1, err
-    assert err.startswith("heard: Kafka did not answer (KafkaConnectionError: Unable to "
-                          "bootstrap"), err
+    assert err.startswith("heard: Kafka did not answer (KafkaConnectionError: Unable to bootstrap"), err
     assert err.endswith("is it up at KAFKA_BOOTSTRAP_SERVERS? Try again once it is")

@@ -18,12 +18,21 @@ from heard.streams.base.settings import ConfigError, EngineSettings
 from heard.streams.kafka.cluster import ClusterFacts, passing, replication_for
 
 
-@pytest.mark.parametrize(("setting", "brokers", "default", "expected"), [
-    ("cluster", 3, 3, 3), ("cluster", 1, 1, 1), ("cluster", 1, None, 1),
-    ("cluster", 5, 3, 3), (3, 3, 1, 3), (2, 3, 3, 2), (3, 1, 1, 1),
-])
+@pytest.mark.parametrize(
+    ("setting", "brokers", "default", "expected"),
+    [
+        ("cluster", 3, 3, 3),
+        ("cluster", 1, 1, 1),
+        ("cluster", 1, None, 1),
+        ("cluster", 5, 3, 3),
+        (3, 3, 1, 3),
+        (2, 3, 3, 2),
+        (3, 1, 1, 1),
+    ],
+)
 def test_the_replication_factor_follows_the_cluster_unless_set(
-        setting: int | str, brokers: int, default: int | None, expected: int) -> None:
+    setting: int | str, brokers: int, default: int | None, expected: int
+) -> None:
     engine = EngineSettings(replication_factor=setting)
     assert replication_for(engine, ClusterFacts(brokers, default, 2)) == expected
 
@@ -35,9 +44,18 @@ def test_one_copy_on_a_cluster_of_more_brokers_is_refused(setting: int | str) ->
 
 
 def test_a_failover_is_asked_again_and_a_refused_login_is_not() -> None:
-    for exc in (NodeNotReadyError(), LeaderNotAvailableError(), KafkaConnectionError(),
-                TimeoutError(), ConnectionResetError()):
+    for exc in (
+        NodeNotReadyError(),
+        LeaderNotAvailableError(),
+        KafkaConnectionError(),
+        TimeoutError(),
+        ConnectionResetError(),
+    ):
         assert passing(exc), exc
-    for exc in (SaslAuthenticationFailed(), TopicAuthorizationFailedError(),
-                ssl.SSLCertVerificationError(), ValueError()):
+    for exc in (
+        SaslAuthenticationFailed(),
+        TopicAuthorizationFailedError(),
+        ssl.SSLCertVerificationError(),
+        ValueError(),
+    ):
         assert not passing(exc), exc

@@ -22,8 +22,7 @@ def long_functions(root: Path, folders: tuple[str, ...]) -> list[str]:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     length = (node.end_lineno or node.lineno) - node.lineno + 1
                     if length > LONGEST:
-                        found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} "
-                                     f"({length} lines)")
+                        found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({length} lines)")
     return found
 
 

@@ -25,11 +25,21 @@ SID_3 = "SMd36c0364e3842955b2c8f86da3bd8ad6"
 NUMBER = "+48512345678"
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ("STOP", "stop"), (" stop ", "stop"), ("Unsubscribe", "stop"), ("end.", "stop"),
-    ("START", "start"), ("unstop", "start"), ("yes", "start"),
-    ("please stop texting me", None), ("Thanks!", None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("STOP", "stop"),
+        (" stop ", "stop"),
+        ("Unsubscribe", "stop"),
+        ("end.", "stop"),
+        ("START", "start"),
+        ("unstop", "start"),
+        ("yes", "start"),
+        ("please stop texting me", None),
+        ("Thanks!", None),
+        ("", None),
+    ],
+)
 def test_only_a_lone_keyword_counts(body: str, expected: str | None) -> None:
     assert keyword_of(body) == expected
 
@@ -51,11 +61,13 @@ def test_consent_records_round_trip_and_reject_naive_times() -> None:
     update = ConsentUpdate("sms", NUMBER, False, T0, "provider-refusal:n1")
     assert ConsentUpdate.from_json(update.to_json()) == update
     with pytest.raises(ValueError, match="timezone"):
-        ConsentUpdate.from_json(b'{"channel": "sms", "address": "x", "allowed": false, '
-                                b'"at": "2026-11-20T10:00:00"}')
+        ConsentUpdate.from_json(
+            b'{"channel": "sms", "address": "x", "allowed": false, "at": "2026-11-20T10:00:00"}'
+        )
     with pytest.raises(ValueError, match="channel"):
-        ConsentUpdate.from_json(b'{"channel": "fax", "address": "x", "allowed": false, '
-                                b'"at": "2026-11-20T10:00:00Z"}')
+        ConsentUpdate.from_json(
+            b'{"channel": "fax", "address": "x", "allowed": false, "at": "2026-11-20T10:00:00Z"}'
+        )
 
 
 def test_twilio_signatures_are_checked_against_the_exact_url_and_fields() -> None:
@@ -65,10 +77,10 @@ def test_twilio_signatures_are_checked_against_the_exact_url_and_fields() -> Non
     good = RequestValidator(token).compute_signature(url, params)
     assert signature_valid(token, url, params, {"X-Twilio-Signature": good})
     assert not signature_valid("other-token", url, params, {"X-Twilio-Signature": good})
-    assert not signature_valid(token, url.replace("T-1", "T-2"), params,
-                               {"X-Twilio-Signature": good})
-    assert not signature_valid(token, url, {**params, "MessageStatus": "failed"},
-                               {"X-Twilio-Signature": good})
+    assert not signature_valid(token, url.replace("T-1", "T-2"), params, {"X-Twilio-Signature": good})
+    assert not signature_valid(
+        token, url, {**params, "MessageStatus": "failed"}, {"X-Twilio-Signature": good}
+    )
     assert not signature_valid(token, url, params, {})
     assert not signature_valid("", url, params, {"X-Twilio-Signature": good})
 
@@ -81,8 +93,7 @@ def test_status_and_inbound_parsing() -> None:
         parse_status({"MessageSid": SID_3, "MessageStatus": "teleported"})
     with pytest.raises(BadCallback, match="MessageSid"):
         parse_status({"MessageStatus": "sent"})
-    inbound = parse_inbound({"MessageSid": SID_2, "From": NUMBER, "To": "+15005550006",
-                             "Body": "STOP"})
+    inbound = parse_inbound({"MessageSid": SID_2, "From": NUMBER, "To": "+15005550006", "Body": "STOP"})
     assert (inbound.from_number, inbound.body) == (NUMBER, "STOP")
     with pytest.raises(BadCallback):
         parse_inbound({"Body": "hi"})
@@ -106,8 +117,7 @@ async def test_readiness_names_what_it_still_waits_for() -> None:
     async with TestClient(TestServer(ops_app(lambda: list(waiting)))) as client:
         answer = await client.get("/readyz")
         assert answer.status == 503
-        assert await answer.text() == ("not ready: tables are being recovered, "
-                                       "the consent ledger is loading")
+        assert await answer.text() == ("not ready: tables are being recovered, the consent ledger is loading")
         waiting.clear()
         answer = await client.get("/readyz")
         assert answer.status == 200 and await answer.text() == "ready"
@@ -116,16 +126,21 @@ async def test_readiness_names_what_it_still_waits_for() -> None:
 
 async def signed_text(client: Any, public: str, token: str, sid: str, body: str) -> int:
     """A text from NUMBER to the inbound route, signed as Twilio signs it; the status."""
-    form = {"MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": NUMBER,
-            "To": "+15005550006", "Body": body}
+    form = {
+        "MessageSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": NUMBER,
+        "To": "+15005550006",
+        "Body": body,
+    }
     signature = RequestValidator(token).compute_signature(f"{public}/twilio/inbound", form)
-    answer = await client.post("/twilio/inbound", data=form,
-                               headers={"X-Twilio-Signature": signature})
+    answer = await client.post("/twilio/inbound", data=form, headers={"X-Twilio-Signature": signature})
     return int(answer.status)
 
 
-def inbound_routes(public: str, token: str, clock: Callable[[], datetime]
-                   ) -> tuple[Any, ConsentLedger, list[ConsentUpdate]]:
+def inbound_routes(
+    public: str, token: str, clock: Callable[[], datetime]
+) -> tuple[Any, ConsentLedger, list[ConsentUpdate]]:
     """Twilio's routes over a fresh ledger; consent updates are collected, the rest dropped."""
     from heard.streams.worker.web import TwilioRoutes
 
@@ -138,9 +153,15 @@ def inbound_routes(public: str, token: str, clock: Callable[[], datetime]
     async def ignore(key: bytes, value: bytes) -> None:
         return None
 
-    routes = TwilioRoutes(public_base_url=public, auth_token=token, ledger=ledger,
-                          publish_status=ignore, publish_consent=publish_consent,
-                          publish_inbound=ignore, clock=clock)
+    routes = TwilioRoutes(
+        public_base_url=public,
+        auth_token=token,
+        ledger=ledger,
+        publish_status=ignore,
+        publish_consent=publish_consent,
+        publish_inbound=ignore,
+        clock=clock,
+    )
     return routes, ledger, published
 
 
@@ -181,16 +202,25 @@ async def test_a_signed_start_recut_into_a_new_message_id_is_refused() -> None:
     public, token = "https://heard.example.test", "recut-token"
     routes, _, published = inbound_routes(public, token, lambda: T0)
     sid = "SM" + "a" * 32
-    start = {"AccountSid": "AC" + "0" * 32, "Body": "START", "From": NUMBER, "MessageSid": sid,
-             "NumMedia": "0", "To": "+15005550006"}
+    start = {
+        "AccountSid": "AC" + "0" * 32,
+        "Body": "START",
+        "From": NUMBER,
+        "MessageSid": sid,
+        "NumMedia": "0",
+        "To": "+15005550006",
+    }
     recut = {key: value for key, value in start.items() if key != "NumMedia"}
     recut["MessageSid"] = sid + "NumMedia0"
     url = f"{public}/twilio/inbound"
     validator = RequestValidator(token)
     assert validator.compute_signature(url, start) == validator.compute_signature(url, recut)
     async with TestClient(TestServer(public_app(routes))) as client:
-        answer = await client.post("/twilio/inbound", data=recut, headers={
-            "X-Twilio-Signature": validator.compute_signature(url, recut)})
+        answer = await client.post(
+            "/twilio/inbound",
+            data=recut,
+            headers={"X-Twilio-Signature": validator.compute_signature(url, recut)},
+        )
         assert answer.status == 400
     assert published == []
 
@@ -221,11 +251,16 @@ async def test_a_number_flooding_texts_is_refused_but_its_stop_always_counts() -
     async def keep(into: list[bytes], key: bytes, value: bytes) -> None:
         into.append(value)
 
-    routes = TwilioRoutes(public_base_url=public, auth_token=token, ledger=ledger,
-                          publish_status=lambda k, v: keep([], k, v),
-                          publish_consent=lambda k, v: keep(consent, k, v),
-                          publish_inbound=lambda k, v: keep(inbound, k, v),
-                          clock=lambda: T0, texts_limit=RateLimit(burst=3, per_minute=1))
+    routes = TwilioRoutes(
+        public_base_url=public,
+        auth_token=token,
+        ledger=ledger,
+        publish_status=lambda k, v: keep([], k, v),
+        publish_consent=lambda k, v: keep(consent, k, v),
+        publish_inbound=lambda k, v: keep(inbound, k, v),
+        clock=lambda: T0,
+        texts_limit=RateLimit(burst=3, per_minute=1),
+    )
 
     async def text(client: TestClient, n: int, body: str) -> int:
         return await signed_text(client, public, token, f"SM{n:032d}", body)

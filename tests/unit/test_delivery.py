@@ -48,8 +48,11 @@ def acknowledgment() -> Notification:
 async def test_a_providers_retry_after_is_the_wait_before_the_next_try(waits: list[float]) -> None:
     throttled = RetryableDeliveryError("Twilio 429: too many requests", retry_after=1.5)
     channel = RecordingChannel("email", failures=[throttled])
-    delivery = Delivery(Renderer(REPO / "templates"), {"email": channel},
-                        RetrySettings(attempts=3, initial_seconds=0.2, max_seconds=2.0))
+    delivery = Delivery(
+        Renderer(REPO / "templates"),
+        {"email": channel},
+        RetrySettings(attempts=3, initial_seconds=0.2, max_seconds=2.0),
+    )
     outcome = await delivery.deliver(acknowledgment())
     assert outcome.status == "sent" and outcome.attempts == 2
     assert waits == [1.5]
@@ -58,19 +61,28 @@ async def test_a_providers_retry_after_is_the_wait_before_the_next_try(waits: li
 async def test_a_retry_after_longer_than_the_cap_waits_only_the_cap(waits: list[float]) -> None:
     throttled = RetryableDeliveryError("Twilio 429", retry_after=60)
     channel = RecordingChannel("email", failures=[throttled])
-    delivery = Delivery(Renderer(REPO / "templates"), {"email": channel},
-                        RetrySettings(attempts=3, initial_seconds=0.2, max_seconds=2.0))
+    delivery = Delivery(
+        Renderer(REPO / "templates"),
+        {"email": channel},
+        RetrySettings(attempts=3, initial_seconds=0.2, max_seconds=2.0),
+    )
     outcome = await delivery.deliver(acknowledgment())
     assert outcome.status == "sent" and waits == [2.0]
 
 
 def test_a_contacts_fallback_is_theirs_not_the_customers() -> None:
     phone = stories.customer(phone="+14155550123", consent={"email": True, "sms": True})
-    contact = {"id": "c-1", "name": "Jorge Ruiz", "email": "jorge@example.es",
-               "phone": "+34612345679", "consent": {"email": True, "sms": True},
-               "role": "requester"}
-    created = parse_event(stories.dumps(stories.created("T-f", urgent=True, customer=phone,
-                                                        contacts=[contact])))
+    contact = {
+        "id": "c-1",
+        "name": "Jorge Ruiz",
+        "email": "jorge@example.es",
+        "phone": "+34612345679",
+        "consent": {"email": True, "sms": True},
+        "role": "requester",
+    }
+    created = parse_event(
+        stories.dumps(stories.created("T-f", urgent=True, customer=phone, contacts=[contact]))
+    )
     notes = decide(None, created, created.occurred_at, RULES).notifications
     customer, theirs = notes
     delivery = Delivery(Renderer(REPO / "templates"), {}, RetrySettings())

@@ -16,7 +16,8 @@ def test_the_workers_producer_is_idempotent_with_acks_all() -> None:
 
 
 def test_fausts_environment_variables_do_not_override_heards_settings(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PRODUCER_ACKS", "1")
     monkeypatch.setenv("TOPIC_REPLICATION_FACTOR", "1")
     monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "300")

@@ -13,36 +13,63 @@ from heard.streams.contract.stories import T0
 from heard.streams.ops import feedback_report
 
 
-def record(ticket: str, minutes: int, score: int | None, signals: list[str],
-           agent: str = "Sam Reyes", team: str = "parcels", who: str | None = None) -> bytes:
-    return FeedbackRecord(ticket_id=ticket, event_id=f"{ticket}-{minutes}", score=score,
-                          signals=signals, via="sms", agent=agent, team=team, respondent=who,
-                          at=T0 + timedelta(minutes=minutes)).model_dump_json().encode()
+def record(
+    ticket: str,
+    minutes: int,
+    score: int | None,
+    signals: list[str],
+    agent: str = "Sam Reyes",
+    team: str = "parcels",
+    who: str | None = None,
+) -> bytes:
+    return (
+        FeedbackRecord(
+            ticket_id=ticket,
+            event_id=f"{ticket}-{minutes}",
+            score=score,
+            signals=signals,
+            via="sms",
+            agent=agent,
+            team=team,
+            respondent=who,
+            at=T0 + timedelta(minutes=minutes),
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
 RAW = [
     record("T1", 1, 2, ["not_kept_updated"]),
-    record("T1", 2, 4, []),                        # changed their mind: 4 counts
-    record("T1", 3, None, ["kept_updated"]),       # words after the score
+    record("T1", 2, 4, []),  # changed their mind: 4 counts
+    record("T1", 3, None, ["kept_updated"]),  # words after the score
     record("T2", 5, 5, ["felt_heard", "kept_updated"], agent="Aisha Khan", team="billing"),
     record("T3", 5, 1, ["not_took_ownership"], agent="Aisha Khan", team="billing"),
     record("T3", 6, 4, ["felt_heard"], agent="Aisha Khan", team="billing", who="a1b2"),
-    record("T0", -90, 5, ["felt_heard"]),          # before --since
-    b'{"record": "option_chosen", "ticket_id": "T9"}', b"not json",
+    record("T0", -90, 5, ["felt_heard"]),  # before --since
+    b'{"record": "option_chosen", "ticket_id": "T9"}',
+    b"not json",
 ]
 
 
 def test_rows_count_the_latest_score_and_each_signal_once_per_ticket_and_person() -> None:
     tickets = feedback_report.per_ticket(feedback_report.parse_feedback(RAW), T0)
-    columns = feedback_report.signal_columns(tickets, ["felt_heard", "took_ownership",
-                                                       "kept_updated"])
+    columns = feedback_report.signal_columns(tickets, ["felt_heard", "took_ownership", "kept_updated"])
     rows = {(r.group, r.name): r.public(columns) for r in feedback_report.build(tickets)}
     everyone = rows[("all", "all")]
     # T3's stakeholder (respondent a1b2) is a second answer on T3, not a change of T3's.
-    assert (everyone["answers"], everyone["scored"], everyone["mean_score"],
-            everyone["four_or_five_pct"]) == (4, 4, 3.5, 75.0)
-    assert (everyone["kept_updated"], everyone["not_kept_updated"], everyone["felt_heard"],
-            everyone["not_took_ownership"]) == (2, 1, 2, 1)
+    assert (
+        everyone["answers"],
+        everyone["scored"],
+        everyone["mean_score"],
+        everyone["four_or_five_pct"],
+    ) == (4, 4, 3.5, 75.0)
+    assert (
+        everyone["kept_updated"],
+        everyone["not_kept_updated"],
+        everyone["felt_heard"],
+        everyone["not_took_ownership"],
+    ) == (2, 1, 2, 1)
     sam = rows[("agent", "Sam Reyes")]
     assert (sam["score_4"], sam["score_2"], sam["mean_score"]) == (1, 0, 4.0)
     assert rows[("team", "billing")]["mean_score"] == 3.33
@@ -57,10 +84,8 @@ def test_the_command_prints_csv_and_draws_the_chart(tmp_path: Path, monkeypatch,
 
     monkeypatch.setattr(readback, "read_topic", topic)
     chart = tmp_path / "feedback.png"
-    code = main(["report", "feedback", "--since", T0.isoformat(), "--format", "json",
-                 "--plot", str(chart)])
+    code = main(["report", "feedback", "--since", T0.isoformat(), "--format", "json", "--plot", str(chart)])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
-    assert [row["name"] for row in data] == ["all", "billing", "parcels", "Aisha Khan",
-                                             "Sam Reyes"]
+    assert [row["name"] for row in data] == ["all", "billing", "parcels", "Aisha Khan", "Sam Reyes"]
     assert chart.stat().st_size > 5000

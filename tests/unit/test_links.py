@@ -25,13 +25,16 @@ def test_a_link_reads_back_what_it_was_made_with() -> None:
     assert len(url.rsplit(".", 1)[1]) == 22
 
 
-@pytest.mark.parametrize("alter", [
-    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),           # the signature
-    lambda t: ("e" if t[0] != "e" else "f") + t[1:],             # the payload
-    lambda t: t.split(".")[0],                                   # no signature
-    lambda t: "",
-    lambda t: "!!!.???",
-])
+@pytest.mark.parametrize(
+    "alter",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # the signature
+        lambda t: ("e" if t[0] != "e" else "f") + t[1:],  # the payload
+        lambda t: t.split(".")[0],  # no signature
+        lambda t: "",
+        lambda t: "!!!.???",
+    ],
+)
 def test_an_altered_link_is_refused(alter) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(BadLink, match="not one heard made"):
         LINKS.read(alter(LINKS.token(ANSWER)), T0)
@@ -46,20 +49,36 @@ def test_a_link_signed_with_another_secret_or_expired_is_refused() -> None:
 
 
 def notification(kind: str, channel: str = "email", **context: object) -> Notification:
-    return Notification(notification_id="n1", ticket_id="T1", kind=kind, audience="customer",
-                        channel=channel, recipient="amara@example.net", locale="fr",
-                        timezone="Europe/Paris", trigger_event_id="e1", decided_at=T0,
-                        context=dict(context))
+    return Notification(
+        notification_id="n1",
+        ticket_id="T1",
+        kind=kind,
+        audience="customer",
+        channel=channel,
+        recipient="amara@example.net",
+        locale="fr",
+        timezone="Europe/Paris",
+        trigger_event_id="e1",
+        decided_at=T0,
+        context=dict(context),
+    )
 
 
 def test_options_and_the_rating_get_a_link_each_by_email_only() -> None:
-    offer = {"id": "O1", "options": [{"number": 1, "label": "Wait", "link": None},
-                                     {"number": 2, "label": "Refund", "link": None}]}
+    offer = {
+        "id": "O1",
+        "options": [
+            {"number": 1, "label": "Wait", "link": None},
+            {"number": 2, "label": "Refund", "link": None},
+        ],
+    }
     context = LINKS.add_to(notification("options", offer=offer), T0)
     links = [option["link"] for option in context["offer"]["options"]]
     read = [LINKS.read(link.rsplit("/", 1)[1], T0) for link in links]
     assert [(a.value, a.offer_id, a.label, a.locale) for a in read] == [
-        (1, "O1", "Wait", "fr"), (2, "O1", "Refund", "fr")]
+        (1, "O1", "Wait", "fr"),
+        (2, "O1", "Refund", "fr"),
+    ]
     closure = LINKS.add_to(notification("closure_summary", feedback={"scale": 5, "links": None}), T0)
     assert sorted(closure["feedback"]["links"]) == ["1", "2", "3", "4", "5"]
     assert LINKS.read(closure["feedback"]["links"]["4"].rsplit("/", 1)[1], T0).value == 4
@@ -75,8 +94,7 @@ def test_links_need_a_public_address_and_a_long_enough_secret() -> None:
     strong = "kP3v9XzQ7mR2wL5tB8nC4jH6gF1dS0aY-links"
     assert reply_links(ChannelSettings(), {"HEARD_LINK_SECRET": strong}) is None
     assert reply_links(public, {"HEARD_LINK_SECRET": strong}) is not None
-    with pytest.raises(ConfigError, match="HEARD_LINK_SECRET holds 8 characters; a secret "
-                                          "needs at least 32"):
+    with pytest.raises(ConfigError, match="HEARD_LINK_SECRET holds 8 characters; a secret needs at least 32"):
         reply_links(public, {"HEARD_LINK_SECRET": "s" * 8})
     with pytest.raises(ConfigError, match="HEARD_LINK_SECRET repeats 1 distinct characters"):
         reply_links(public, {"HEARD_LINK_SECRET": "s" * 40})
@@ -86,8 +104,7 @@ def test_links_need_a_public_address_and_a_long_enough_secret() -> None:
 
 def test_a_link_works_until_its_expiry_to_the_second_whatever_its_length() -> None:
     for size in range(24):  # every padding a token's base64 can need, several times over
-        answer = LinkAnswer("T1", "feedback", 4, None, "en", T0 + timedelta(days=30),
-                            "x" * size)
+        answer = LinkAnswer("T1", "feedback", 4, None, "en", T0 + timedelta(days=30), "x" * size)
         assert LINKS.read(LINKS.token(answer), answer.expires_at) == answer
     with pytest.raises(BadLink, match="not one heard made"):
         LINKS.read("a.b", T0)  # not even base64

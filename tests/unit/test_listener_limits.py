@@ -30,19 +30,23 @@ async def fine(request: web.Request) -> web.Response:
 
 
 async def test_a_request_past_request_seconds_gets_503_and_retry_after() -> None:
-    listener = await serve(stuck_app(), "127.0.0.1", 0,
-                           ListenerLimits("t", header_seconds=30, request_seconds=0.3))
+    listener = await serve(
+        stuck_app(), "127.0.0.1", 0, ListenerLimits("t", header_seconds=30, request_seconds=0.3)
+    )
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session, \
-                session.post(f"http://127.0.0.1:{listener.port}/stuck") as answer:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
+            session.post(f"http://127.0.0.1:{listener.port}/stuck") as answer,
+        ):
             assert answer.status == 503 and answer.headers["Retry-After"] == "5"
     finally:
         await listener.cleanup()
 
 
 async def test_past_max_connections_a_new_one_is_closed_and_a_freed_place_is_taken() -> None:
-    listener = await serve(stuck_app(), "127.0.0.1", 0,
-                           ListenerLimits("t", header_seconds=30, max_connections=2))
+    listener = await serve(
+        stuck_app(), "127.0.0.1", 0, ListenerLimits("t", header_seconds=30, max_connections=2)
+    )
     held = [await asyncio.open_connection("127.0.0.1", listener.port) for _ in range(2)]
     try:
         for _, writer in held:
@@ -73,8 +77,9 @@ async def test_past_max_connections_a_new_one_is_closed_and_a_freed_place_is_tak
 
 
 async def test_headers_not_finished_by_header_seconds_close_the_connection() -> None:
-    listener = await serve(stuck_app(), "127.0.0.1", 0,
-                           ListenerLimits("t", header_seconds=0.5, max_connections=10))
+    listener = await serve(
+        stuck_app(), "127.0.0.1", 0, ListenerLimits("t", header_seconds=0.5, max_connections=10)
+    )
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
         writer.write(b"GET /fine HTTP/1.1\r\nHost: x\r\n")  # and nothing more

@@ -20,17 +20,26 @@ from heard.channels.mime import (
     text_header,
 )
 
-CONFIG = EmailSettings(host="127.0.0.1", port=25, from_address="support@example.com",
-                     from_name="Acme Support", reply_to="support+{ticket_id}@example.com",
-                     message_id_domain="mail.example.com")
+CONFIG = EmailSettings(
+    host="127.0.0.1",
+    port=25,
+    from_address="support@example.com",
+    from_name="Acme Support",
+    reply_to="support+{ticket_id}@example.com",
+    message_id_domain="mail.example.com",
+)
 
 
 def message(**overrides: object) -> OutboundMessage:
     fields: dict[str, object] = {
-        "notification_id": "5f0c1e2a-0000-4000-8000-000000000001", "ticket_id": "T-42",
-        "to": "amara@example.net", "subject": "We have your message",
-        "text": "Hi Amara,\n\nWe have it.\n", "html": "<p>Hi Amara,</p><p>We have it.</p>",
-        "display_name": "Amara Okafor", "headers": {"X-Heard-Kind": "acknowledgment"},
+        "notification_id": "5f0c1e2a-0000-4000-8000-000000000001",
+        "ticket_id": "T-42",
+        "to": "amara@example.net",
+        "subject": "We have your message",
+        "text": "Hi Amara,\n\nWe have it.\n",
+        "html": "<p>Hi Amara,</p><p>We have it.</p>",
+        "display_name": "Amara Okafor",
+        "headers": {"X-Heard-Kind": "acknowledgment"},
     }
     fields.update(overrides)
     return OutboundMessage(**fields)  # type: ignore[arg-type]
@@ -83,12 +92,15 @@ def test_plain_text_only_is_a_single_part() -> None:
     assert content(parsed) == "Hola Lucía,\n\nYa lo tenemos."
 
 
-@pytest.mark.parametrize("subject", [
-    "Tu pedido está en camino — actualización 🎁",
-    "Łukasz, " + "zażółć gęślą jaźń " * 12,
-    "Plain but very long " * 12,
-    "مرحبا \u202e evil",
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Tu pedido está en camino — actualización 🎁",
+        "Łukasz, " + "zażółć gęślą jaźń " * 12,
+        "Plain but very long " * 12,
+        "مرحبا \u202e evil",
+    ],
+)
 def test_non_ascii_and_long_subjects_decode_exactly(subject: str) -> None:
     raw = build_email(CONFIG, message(subject=subject))
     assert parse(raw)["Subject"] == " ".join(subject.split())
@@ -112,8 +124,12 @@ def test_display_names_are_quoted_or_encoded() -> None:
 
 
 def test_line_breaks_in_values_cannot_add_headers_or_recipients() -> None:
-    raw = build_email(CONFIG, message(display_name="Eve\r\nBcc: victim@example.org",
-                                      subject="Hi\r\nBcc: victim@example.org\n\nbody"))
+    raw = build_email(
+        CONFIG,
+        message(
+            display_name="Eve\r\nBcc: victim@example.org", subject="Hi\r\nBcc: victim@example.org\n\nbody"
+        ),
+    )
     parsed = parse(raw)
     assert parsed["Bcc"] is None
     assert [a.addr_spec for a in parsed["To"].addresses] == ["amara@example.net"]
@@ -137,8 +153,7 @@ def test_boundary_cannot_occur_in_quoted_printable_bodies() -> None:
 def test_encoded_words_never_split_a_character_or_exceed_75() -> None:
     words = encoded_words("🎁" * 40 + "ą" * 40)
     assert all(len(word) <= 75 for word in words)
-    assert str(make_header(decode_header(" ".join(words)))) == (
-        "🎁" * 40 + "ą" * 40)
+    assert str(make_header(decode_header(" ".join(words)))) == ("🎁" * 40 + "ą" * 40)
 
 
 @pytest.mark.parametrize("headers", [{"Bad Name": "x"}, {"X-Colon:": "x"}, {"": "x"}])
@@ -154,9 +169,9 @@ def test_malformed_recipient_is_refused() -> None:
 
 def test_headers_fold_at_exactly_78_characters() -> None:
     word = "x" * (78 - len("Subject: ") - len(" ab"))
-    fits = text_header("Subject", f"{word} ab")          # 78 characters: one line
+    fits = text_header("Subject", f"{word} ab")  # 78 characters: one line
     assert fits == f"Subject: {word} ab\r\n".encode() and len(fits) - 2 == 78
-    folded = text_header("Subject", f"{word} abc")       # 79: the last word moves down
+    folded = text_header("Subject", f"{word} abc")  # 79: the last word moves down
     assert folded == f"Subject: {word}\r\n abc\r\n".encode()
 
 
@@ -168,14 +183,16 @@ def test_a_header_line_may_be_998_characters_and_no_more() -> None:
 
 
 def test_an_ascii_display_name_is_written_as_is() -> None:
-    assert address_header("To", "amara@example.net", "Amara Okafor") == \
-        b"To: Amara Okafor <amara@example.net>\r\n"
+    assert (
+        address_header("To", "amara@example.net", "Amara Okafor")
+        == b"To: Amara Okafor <amara@example.net>\r\n"
+    )
 
 
 def test_encoded_words_fill_to_their_byte_budget_exactly() -> None:
-    assert len(encoded_words("é" * 22 + "a")) == 1          # 45 bytes: one word
-    assert len(encoded_words("é" * 22 + "ab")) == 2         # 46 bytes: two
-    assert _first_word_bytes("X-Heard1") == 42              # 78 - 8 - 2 - 12 = 56 -> 42
+    assert len(encoded_words("é" * 22 + "a")) == 1  # 45 bytes: one word
+    assert len(encoded_words("é" * 22 + "ab")) == 2  # 46 bytes: two
+    assert _first_word_bytes("X-Heard1") == 42  # 78 - 8 - 2 - 12 = 56 -> 42
 
 
 def test_body_lines_stay_lines_on_the_wire() -> None:
@@ -185,8 +202,14 @@ def test_body_lines_stay_lines_on_the_wire() -> None:
 def test_the_teams_emails_never_answer_to_the_customers_ticket_address() -> None:
     config = CONFIG.model_copy(update={"team_reply_to": "team-desk@example.com"})
     for audience in ("agent", "lead"):
-        nudge = parse(build_email(config, message(audience=audience, to="sam@example.com",
-                                                  subject="[T-42] Your promised update is due")))
+        nudge = parse(
+            build_email(
+                config,
+                message(
+                    audience=audience, to="sam@example.com", subject="[T-42] Your promised update is due"
+                ),
+            )
+        )
         assert nudge["Reply-To"] == "team-desk@example.com"
         # The team's subjects are their own: no thread policy for them.
         assert nudge["Subject"] == "[T-42] Your promised update is due"
@@ -198,13 +221,18 @@ def test_the_teams_emails_never_answer_to_the_customers_ticket_address() -> None
 def test_a_customers_emails_share_one_subject_and_thread_under_her_own_email() -> None:
     config = CONFIG.model_copy(update={"subject_policy": "thread"})
     first, latest = "<CAF-1@mail.example.net>", "<CAF-2@mail.example.net>"
-    threaded = parse(build_email(config, message(thread_subject="My parcel is late",
-                                                 references=(first, latest))))
+    threaded = parse(
+        build_email(config, message(thread_subject="My parcel is late", references=(first, latest)))
+    )
     assert threaded["Subject"] == "Re: My parcel is late"
     assert threaded["In-Reply-To"] == latest
     assert threaded["References"] == f"{first} {latest} <ticket-T-42@mail.example.com>"
     again = parse(build_email(config, message(thread_subject="Re: My parcel is late")))
     assert again["Subject"] == "Re: My parcel is late"  # never "Re: Re:"
-    own = parse(build_email(CONFIG.model_copy(update={"subject_policy": "per_kind"}),
-                            message(thread_subject="My parcel is late")))
+    own = parse(
+        build_email(
+            CONFIG.model_copy(update={"subject_policy": "per_kind"}),
+            message(thread_subject="My parcel is late"),
+        )
+    )
     assert own["Subject"] == "We have your message"

@@ -19,8 +19,9 @@ from tests.peers import REPO
 def test_every_event_model_has_one_type_and_is_public_or_internal() -> None:
     assert len(get_args(Event)) == len(EVENT_TYPES) + len(INTERNAL_TYPES)
     assert not set(EVENT_TYPES) & set(INTERNAL_TYPES)
-    assert sorted(path.name.removesuffix(".v1.json") for path in
-                  (REPO / "docs" / "schemas").glob("*.v1.json")) == sorted(EVENT_TYPES)
+    assert sorted(
+        path.name.removesuffix(".v1.json") for path in (REPO / "docs" / "schemas").glob("*.v1.json")
+    ) == sorted(EVENT_TYPES)
 
 
 def test_every_kind_is_read_by_the_customer_or_the_team_and_has_its_context_and_folder() -> None:

@@ -8,8 +8,13 @@ import logging
 from heard.streams.base.logs import OutageNoise
 
 
-def record(at: float, node: int, name: str = "aiokafka.conn", level: int = logging.ERROR,
-           msg: str = "Unable connect to node with id %s: %s") -> logging.LogRecord:
+def record(
+    at: float,
+    node: int,
+    name: str = "aiokafka.conn",
+    level: int = logging.ERROR,
+    msg: str = "Unable connect to node with id %s: %s",
+) -> logging.LogRecord:
     made = logging.LogRecord(name, level, __file__, 1, msg, (node, "Connect call failed"), None)
     made.created = at
     return made
@@ -26,12 +31,10 @@ def test_each_broker_is_told_once_per_outage_then_a_count_a_minute() -> None:
     other = record(10, 2)
     assert noise.filter(other) and other.levelname == "WARNING"
     assert [item.getMessage() for item in passed] == [
-        "Unable connect to node with id 1: Connect call failed; repeats are counted until "
-        "it stops",
-        "Unable connect to node with id 1: Connect call failed; 240 times in the last 60 s, "
-        "for 60 s now",
-        "Unable connect to node with id 1: Connect call failed; 240 times in the last 60 s, "
-        "for 120 s now"]
+        "Unable connect to node with id 1: Connect call failed; repeats are counted until it stops",
+        "Unable connect to node with id 1: Connect call failed; 240 times in the last 60 s, for 60 s now",
+        "Unable connect to node with id 1: Connect call failed; 240 times in the last 60 s, for 120 s now",
+    ]
     assert {item.levelname for item in passed} == {"WARNING"}
     # Quiet for more than 30 s: the next failure is a new outage, told again.
     assert noise.filter(record(200, 1))

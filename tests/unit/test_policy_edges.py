@@ -23,16 +23,19 @@ def kinds_sent(*outcomes: object) -> list[str]:
 
 
 def resolved_state(*extra: dict[str, object]) -> TicketState:
-    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)),
-                    *extra])
+    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)), *extra])
     assert state is not None
     return state
 
 
 def test_closing_inside_the_grace_period_sends_the_closure_summary_at_once() -> None:
-    state, outcomes = run([stories.created("T1", urgent=True),
-                           stories.resolved("T1", T0 + minutes(10)),
-                           stories.event("ticket.closed", "T1", T0 + minutes(11))])
+    state, outcomes = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.resolved("T1", T0 + minutes(10)),
+            stories.event("ticket.closed", "T1", T0 + minutes(11)),
+        ]
+    )
     assert state is not None and state.status == "closed"
     assert kinds_sent(outcomes[2]) == ["closure_summary"]
     assert kinds_sent(tick(state, T0 + minutes(10) + GRACE)) == []
@@ -45,9 +48,13 @@ def test_closing_before_the_hold_ends_stops_the_acknowledgment() -> None:
 
 
 def test_closing_cancels_pending_promises() -> None:
-    state, _ = run([stories.created("T1", urgent=True),
-                    stories.promised("T1", T0 + minutes(5), T0 + timedelta(hours=3)),
-                    stories.event("ticket.closed", "T1", T0 + minutes(6))])
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.promised("T1", T0 + minutes(5), T0 + timedelta(hours=3)),
+            stories.event("ticket.closed", "T1", T0 + minutes(6)),
+        ]
+    )
     assert state is not None and state.promises["P1"].status == "cancelled"
     assert kinds_sent(tick(state, T0 + timedelta(hours=4))) == []
 
@@ -65,19 +72,33 @@ def test_a_public_reply_in_the_grace_period_does_not_cancel_the_closure() -> Non
 
 
 def test_a_reopen_that_arrives_before_its_resolve_still_cancels_the_closure() -> None:
-    state, _ = run([stories.created("T1", urgent=True),
-                    stories.event("ticket.reopened", "T1", T0 + minutes(12)),
-                    stories.resolved("T1", T0 + minutes(10))], now=T0 + minutes(13))
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.event("ticket.reopened", "T1", T0 + minutes(12)),
+            stories.resolved("T1", T0 + minutes(10)),
+        ],
+        now=T0 + minutes(13),
+    )
     assert state is not None
     assert kinds_sent(tick(state, T0 + minutes(13) + GRACE)) == []
 
 
 def test_an_assignment_names_the_new_agent_in_later_messages() -> None:
     other = {"name": "Priya Shah", "team": "billing", "email": "priya@example.com"}
-    state, outcomes = run([stories.created("T1", urgent=True),
-                           stories.event("ticket.assigned", "T1", T0 + minutes(1), agent=other),
-                           stories.event("ticket.status_changed", "T1", T0 + minutes(2),
-                                         to_status="in_progress", note="Checking the charge")])
+    state, outcomes = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.event("ticket.assigned", "T1", T0 + minutes(1), agent=other),
+            stories.event(
+                "ticket.status_changed",
+                "T1",
+                T0 + minutes(2),
+                to_status="in_progress",
+                note="Checking the charge",
+            ),
+        ]
+    )
     assert state is not None and state.agent is not None and state.agent.name == "Priya Shah"
     [update] = outcomes[2].notifications
     assert update.context["agent"] == {"name": "Priya Shah"}
@@ -86,23 +107,34 @@ def test_an_assignment_names_the_new_agent_in_later_messages() -> None:
 
 def test_updated_preferences_shape_the_next_message() -> None:
     spanish = stories.customer(language="es", email="amara.es@example.net")
-    _, outcomes = run([stories.created("T1", urgent=True),
-                           stories.event("customer.preferences_updated", "T1", T0 + minutes(1),
-                                         customer=spanish),
-                           stories.event("ticket.status_changed", "T1", T0 + minutes(2),
-                                         to_status="on_hold", note="Esperamos al banco")])
+    _, outcomes = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.event("customer.preferences_updated", "T1", T0 + minutes(1), customer=spanish),
+            stories.event(
+                "ticket.status_changed", "T1", T0 + minutes(2), to_status="on_hold", note="Esperamos al banco"
+            ),
+        ]
+    )
     [update] = outcomes[2].notifications
     assert (update.locale, update.recipient) == ("es", "amara.es@example.net")
 
 
 def test_only_milestone_statuses_are_told_to_the_customer() -> None:
-    _, outcomes = run([stories.created("T1", urgent=True),
-                       stories.event("ticket.status_changed", "T1", T0 + minutes(1),
-                                     to_status="triage"),
-                       stories.event("ticket.status_changed", "T1", T0 + minutes(2),
-                                     to_status="escalated", note="A specialist has it"),
-                       stories.event("ticket.status_changed", "T1", T0 + minutes(3),
-                                     to_status="on_hold")])
+    _, outcomes = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.event("ticket.status_changed", "T1", T0 + minutes(1), to_status="triage"),
+            stories.event(
+                "ticket.status_changed",
+                "T1",
+                T0 + minutes(2),
+                to_status="escalated",
+                note="A specialist has it",
+            ),
+            stories.event("ticket.status_changed", "T1", T0 + minutes(3), to_status="on_hold"),
+        ]
+    )
     assert kinds_sent(outcomes[1]) == [] and kinds_sent(outcomes[2]) == ["milestone_update"]
     # A status without the help desk's note would be an update with nothing in it.
     assert kinds_sent(outcomes[3]) == []
@@ -110,10 +142,17 @@ def test_only_milestone_statuses_are_told_to_the_customer() -> None:
 
 
 def test_a_reply_with_a_milestone_updates_the_customer_with_its_words_and_next_step() -> None:
-    _, outcomes = run([stories.created("T1", urgent=True),
-                       stories.reply("T1", T0 + minutes(5), milestone={"text": "Found it"},
-                                     next_milestone={"text": "Courier slot",
-                                                     "due_at": stories.iso(T0 + minutes(90))})])
+    _, outcomes = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.reply(
+                "T1",
+                T0 + minutes(5),
+                milestone={"text": "Found it"},
+                next_milestone={"text": "Courier slot", "due_at": stories.iso(T0 + minutes(90))},
+            ),
+        ]
+    )
     [update] = outcomes[1].notifications
     assert update.kind == "milestone_update" and update.context["milestone"]["text"] == "Found it"
     assert update.context["next_milestone"]["text"] == "Courier slot"
@@ -122,8 +161,11 @@ def test_a_reply_with_a_milestone_updates_the_customer_with_its_words_and_next_s
 @pytest.mark.parametrize("story", ["before created", "on a resolved ticket"])
 def test_a_refused_promise_leaves_no_promise_behind(story: str) -> None:
     promise = stories.promised("T1", T0 + minutes(20), T0 + timedelta(hours=3))
-    events = [promise] if story == "before created" else [
-        stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)), promise]
+    events = (
+        [promise]
+        if story == "before created"
+        else [stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)), promise]
+    )
     state, _ = run(events)
     assert state is not None and state.promises == {}
     assert not [item for item in state.scheduled if item.kind.startswith("checkpoint_")]
@@ -131,13 +173,19 @@ def test_a_refused_promise_leaves_no_promise_behind(story: str) -> None:
 
 def test_a_repeated_promise_changes_nothing_and_a_new_time_renegotiates() -> None:
     due = T0 + timedelta(hours=3)
-    state, outcomes = run([stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(5), due),
-                           stories.promised("T1", T0 + minutes(6), due, eid="same-again")])
+    state, outcomes = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.promised("T1", T0 + minutes(5), due),
+            stories.promised("T1", T0 + minutes(6), due, eid="same-again"),
+        ]
+    )
     assert state is not None and state.promises["P1"].status == "pending"
     assert kinds_sent(outcomes[2]) == []
     later = stories.promised("T1", T0 + minutes(7), due + timedelta(hours=1), eid="moved")
-    state, outcomes = run([stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(5), due),
-                           later])
+    state, outcomes = run(
+        [stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(5), due), later]
+    )
     assert state is not None and state.promises["P1"].due_at == due + timedelta(hours=1)
     assert kinds_sent(outcomes[2]) == ["milestone_update"]
 
@@ -145,17 +193,23 @@ def test_a_repeated_promise_changes_nothing_and_a_new_time_renegotiates() -> Non
 def test_no_nudge_when_the_promise_is_made_inside_the_nudge_lead() -> None:
     lead = timedelta(seconds=RULES.policy.nudge_lead_seconds)
     due = T0 + timedelta(hours=3)
-    state, _ = run([stories.created("T1", urgent=True),
-                    stories.promised("T1", due - lead + minutes(1), due)])
+    state, _ = run([stories.created("T1", urgent=True), stories.promised("T1", due - lead + minutes(1), due)])
     assert state is not None
     assert sorted(item.kind for item in state.scheduled if item.promise_id == "P1") == [
-        "checkpoint_escalation", "checkpoint_holding"]
+        "checkpoint_escalation",
+        "checkpoint_holding",
+    ]
 
 
 def test_a_reply_exactly_at_the_due_time_keeps_the_promise_on_time() -> None:
     due = T0 + timedelta(hours=3)
-    state, _ = run([stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(5), due),
-                    stories.reply("T1", due)])
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.promised("T1", T0 + minutes(5), due),
+            stories.reply("T1", due),
+        ]
+    )
     assert state is not None and state.promises["P1"].status == "kept"
 
 
@@ -171,22 +225,28 @@ def test_producers_cannot_send_internal_timer_events() -> None:
     assert parse_event(stories.dumps(timer), internal=True).type == "heard.timer_due"
 
 
-@pytest.mark.parametrize(("field", "ok", "too_long"), [
-    ("name", "N" * MAX_NAME, "N" * (MAX_NAME + 1)),
-    ("pronouns", "p" * 40, "p" * 41),
-    ("email", "a" * 242 + "@example.net", "a" * 243 + "@example.net"),
-])
+@pytest.mark.parametrize(
+    ("field", "ok", "too_long"),
+    [
+        ("name", "N" * MAX_NAME, "N" * (MAX_NAME + 1)),
+        ("pronouns", "p" * 40, "p" * 41),
+        ("email", "a" * 242 + "@example.net", "a" * 243 + "@example.net"),
+    ],
+)
 def test_customer_fields_stop_exactly_at_their_limits(field: str, ok: str, too_long: str) -> None:
-    assert getattr(parse_event(created_with(customer=stories.customer(**{field: ok}))).customer,
-                   field) == ok
+    assert getattr(parse_event(created_with(customer=stories.customer(**{field: ok}))).customer, field) == ok
     with pytest.raises(InvalidEvent, match=f"customer.{field}"):
         parse_event(created_with(customer=stories.customer(**{field: too_long})))
 
 
 def test_ticket_ids_and_texts_stop_exactly_at_their_limits() -> None:
     assert parse_event(created_with(ticket_id="T" * 128, subject="s" * MAX_TEXT)).ticket_id
-    for fields in ({"ticket_id": "T" * 129}, {"ticket_id": ""}, {"subject": "s" * (MAX_TEXT + 1)},
-                   {"ticket_id": "T 1"}):
+    for fields in (
+        {"ticket_id": "T" * 129},
+        {"ticket_id": ""},
+        {"subject": "s" * (MAX_TEXT + 1)},
+        {"ticket_id": "T 1"},
+    ):
         with pytest.raises(InvalidEvent):
             parse_event(created_with(**fields))
 
@@ -218,15 +278,24 @@ def test_the_acknowledgment_promises_a_first_reply_in_the_teams_working_time() -
 def test_a_closed_tickets_data_is_erased_after_its_retention_unless_reopened() -> None:
     retention = timedelta(days=RULES.policy.closed_ticket_retention_days)
     closed_at = T0 + minutes(20)
-    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10)),
-                    stories.event("ticket.closed", "T1", closed_at)])
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.resolved("T1", T0 + minutes(10)),
+            stories.event("ticket.closed", "T1", closed_at),
+        ]
+    )
     assert state is not None and state.forget_at == closed_at + retention
     assert tick(state, closed_at + retention - minutes(1)).forget is False
     erased = tick(state, closed_at + retention)
     assert erased.forget and any(d.outcome == "erase" for d in erased.decisions)
-    reopened, _ = run([stories.created("T1", urgent=True),
-                       stories.event("ticket.closed", "T1", closed_at),
-                       stories.event("ticket.reopened", "T1", closed_at + minutes(5))])
+    reopened, _ = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.event("ticket.closed", "T1", closed_at),
+            stories.event("ticket.reopened", "T1", closed_at + minutes(5)),
+        ]
+    )
     assert reopened is not None and reopened.forget_at is None
     assert tick(reopened, closed_at + retention).forget is False
 
@@ -238,24 +307,39 @@ def test_an_erasure_request_is_internal_only_and_erases_at_once() -> None:
     with pytest.raises(InvalidEvent):
         parse_event(stories.dumps(forget))  # producers of ticket-events cannot send it
     state, _ = run([stories.created("T1", urgent=True)])
-    outcome = decide(state, parse_event(stories.dumps(forget), internal=True), T0 + minutes(1),
-                     RULES)
+    outcome = decide(state, parse_event(stories.dumps(forget), internal=True), T0 + minutes(1), RULES)
     assert outcome.forget and outcome.state.scheduled == []
 
 
 def assigned(at_minutes: float, name: str, team: str, **fields: object) -> dict[str, object]:
-    return stories.event("ticket.assigned", "T1", T0 + minutes(at_minutes), eid=f"a-{name}",
-                         agent={"name": name, "team": team}, **fields)
+    return stories.event(
+        "ticket.assigned",
+        "T1",
+        T0 + minutes(at_minutes),
+        eid=f"a-{name}",
+        agent={"name": name, "team": team},
+        **fields,
+    )
 
 
 def test_transfers_are_counted_and_acknowledged_once_naming_the_owner() -> None:
     status = {"to_status": "in_progress", "note": "Checking the charge"}
-    _, outcomes = run([stories.created("T1", urgent=True),
-                       assigned(1, "Ana", "support"), assigned(2, "Ben", "payments"),
-                       assigned(3, "Cleo", "billing", owner=True),
-                       stories.event("ticket.status_changed", "T1", T0 + minutes(4), **status),
-                       stories.event("ticket.status_changed", "T1", T0 + minutes(5),
-                                     to_status="on_hold", note="Waiting for the bank")])
+    _, outcomes = run(
+        [
+            stories.created("T1", urgent=True),
+            assigned(1, "Ana", "support"),
+            assigned(2, "Ben", "payments"),
+            assigned(3, "Cleo", "billing", owner=True),
+            stories.event("ticket.status_changed", "T1", T0 + minutes(4), **status),
+            stories.event(
+                "ticket.status_changed",
+                "T1",
+                T0 + minutes(5),
+                to_status="on_hold",
+                note="Waiting for the bank",
+            ),
+        ]
+    )
     [first] = outcomes[4].notifications
     assert first.context["transfers"] == {"count": 2, "acknowledge": True}
     assert first.context["owner"] == {"name": "Cleo", "new": False}
@@ -264,27 +348,34 @@ def test_transfers_are_counted_and_acknowledged_once_naming_the_owner() -> None:
 
 
 def test_the_first_assignee_owns_the_ticket_until_someone_takes_ownership() -> None:
-    state, _ = run([stories.created("T1", urgent=True, agent=None),
-                    assigned(1, "Ana", "support"), assigned(2, "Ben", "support")])
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True, agent=None),
+            assigned(1, "Ana", "support"),
+            assigned(2, "Ben", "support"),
+        ]
+    )
     assert state is not None and state.owner is not None and state.owner.name == "Ana"
     assert state.transfers == 0  # same team: not a transfer
 
 
-@pytest.mark.parametrize(("locale", "words"), [
-    ("en", "we understand you are worried that the flowers miss the party"),
-    ("es", "entendemos que te preocupa que las flores no lleguen a la fiesta"),
-    ("fr", "nous comprenons que vous craignez que les fleurs n'arrivent pas à temps"),
-    ("de", "wir verstehen Ihre Sorge, dass die Blumen zu spät kommen"),
-])
-def test_the_customers_concern_is_named_in_their_words_and_never_invented(locale: str,
-                                                                         words: str) -> None:
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("en", "we understand you are worried that the flowers miss the party"),
+        ("es", "entendemos que te preocupa que las flores no lleguen a la fiesta"),
+        ("fr", "nous comprenons que vous craignez que les fleurs n'arrivent pas à temps"),
+        ("de", "wir verstehen Ihre Sorge, dass die Blumen zu spät kommen"),
+    ],
+)
+def test_the_customers_concern_is_named_in_their_words_and_never_invented(locale: str, words: str) -> None:
     from heard.streams.content.rendering import Renderer
     from tests.peers import REPO
 
-    concern = words.split("worried ")[-1].split("preocupa ")[-1].split("craignez ")[-1] \
-        .split("Sorge, ")[-1]
-    _, [created] = run([stories.created("T1", urgent=True, concern=concern,
-                                        customer=stories.customer(language=locale))])
+    concern = words.split("worried ")[-1].split("preocupa ")[-1].split("craignez ")[-1].split("Sorge, ")[-1]
+    _, [created] = run(
+        [stories.created("T1", urgent=True, concern=concern, customer=stories.customer(language=locale))]
+    )
     [ack] = created.notifications
     renderer = Renderer(REPO / "templates")
     text = renderer.render("acknowledgment", "email", locale, "UTC", ack.context).text
@@ -301,32 +392,60 @@ def test_the_customers_concern_is_named_in_their_words_and_never_invented(locale
 # most of the policy and the promise ladder, line by line.
 STORY_DECISIONS = [
     ("created", "schedule", "acknowledgment", "acknowledge after 60 s unless an agent replies first"),
-    ("created", "schedule", "checkpoint", "first reply promised by 2026-11-20T14:00:00+00:00; "
-     "the team is nudged before it, the lead and the customer hear if it passes without one"),
+    (
+        "created",
+        "schedule",
+        "checkpoint",
+        "first reply promised by 2026-11-20T14:00:00+00:00; "
+        "the team is nudged before it, the lead and the customer hear if it passes without one",
+    ),
     ("m1", "skip", "acknowledgment", "an acknowledgment is already waiting to be sent"),
     ("promised", "send", "acknowledgment", "acknowledgment to the customer by email"),
     ("promised", "record", "checkpoint", "first-reply watch replaced by promise P1"),
     ("promised", "record", "checkpoint", "promise P1 pending until 2026-11-20T13:00:00+00:00"),
-    ("promised", "schedule", "checkpoint_nudge",
-     "checkpoint_nudge for promise P1 at 2026-11-20T12:30:00+00:00"),
-    ("promised", "schedule", "checkpoint_escalation",
-     "checkpoint_escalation for promise P1 at 2026-11-20T13:00:00+00:00"),
-    ("promised", "schedule", "checkpoint_holding",
-     "checkpoint_holding for promise P1 at 2026-11-20T13:00:00+00:00"),
-    ("promised", "defer", "milestone_update", "the customer heard from us 0 s ago; the promise "
-     "is announced at 2026-11-20T10:12:00+00:00"),
+    (
+        "promised",
+        "schedule",
+        "checkpoint_nudge",
+        "checkpoint_nudge for promise P1 at 2026-11-20T12:30:00+00:00",
+    ),
+    (
+        "promised",
+        "schedule",
+        "checkpoint_escalation",
+        "checkpoint_escalation for promise P1 at 2026-11-20T13:00:00+00:00",
+    ),
+    (
+        "promised",
+        "schedule",
+        "checkpoint_holding",
+        "checkpoint_holding for promise P1 at 2026-11-20T13:00:00+00:00",
+    ),
+    (
+        "promised",
+        "defer",
+        "milestone_update",
+        "the customer heard from us 0 s ago; the promise is announced at 2026-11-20T10:12:00+00:00",
+    ),
     ("same", "skip", "checkpoint", "same promise repeated; nothing changes"),
     ("moved", "cancel", "checkpoint_nudge", "promise P1 settled"),
     ("moved", "cancel", "checkpoint_escalation", "promise P1 settled"),
     ("moved", "cancel", "checkpoint_holding", "promise P1 settled"),
     ("moved", "record", "checkpoint", "promise P1 renegotiated by P1"),
     ("moved", "record", "checkpoint", "promise P1 pending until 2026-11-20T14:00:00+00:00"),
-    ("moved", "schedule", "checkpoint_nudge",
-     "checkpoint_nudge for promise P1 at 2026-11-20T13:30:00+00:00"),
-    ("moved", "schedule", "checkpoint_escalation",
-     "checkpoint_escalation for promise P1 at 2026-11-20T14:00:00+00:00"),
-    ("moved", "schedule", "checkpoint_holding",
-     "checkpoint_holding for promise P1 at 2026-11-20T14:00:00+00:00"),
+    ("moved", "schedule", "checkpoint_nudge", "checkpoint_nudge for promise P1 at 2026-11-20T13:30:00+00:00"),
+    (
+        "moved",
+        "schedule",
+        "checkpoint_escalation",
+        "checkpoint_escalation for promise P1 at 2026-11-20T14:00:00+00:00",
+    ),
+    (
+        "moved",
+        "schedule",
+        "checkpoint_holding",
+        "checkpoint_holding for promise P1 at 2026-11-20T14:00:00+00:00",
+    ),
     ("moved", "send", "milestone_update", "milestone_update to the customer by email"),
     ("triage", "record", None, "status is now 'triage'; not one customers are told of"),
     ("assigned", "record", None, "ticket assigned; 0 change(s) of team so far; this agent owns it now"),
@@ -336,10 +455,18 @@ STORY_DECISIONS = [
     ("reply", "record", "checkpoint", "promise P1 kept"),
     ("resolved", "schedule", "closure_summary", "closure summary held 900 s in case the ticket reopens"),
     ("reopened", "cancel", "closure_summary", "ticket reopened during the closure grace period"),
-    ("resolved-again", "schedule", "closure_summary",
-     "closure summary held 900 s in case the ticket reopens"),
-    ("closed", "record", None,
-     "ticket closed: its data is erased at 2026-12-20T10:11:00+00:00 unless it is reopened"),
+    (
+        "resolved-again",
+        "schedule",
+        "closure_summary",
+        "closure summary held 900 s in case the ticket reopens",
+    ),
+    (
+        "closed",
+        "record",
+        None,
+        "ticket closed: its data is erased at 2026-12-20T10:11:00+00:00 unless it is reopened",
+    ),
     ("closed", "schedule", "closure_summary", "ticket closed: closure summary released now"),
     ("closed", "send", "closure_summary", "closure_summary to the customer by email"),
     ("timer", "erase", None, "ticket data erased: the closed ticket's retention period has passed"),
@@ -353,12 +480,17 @@ def test_the_decision_log_says_what_each_rule_did_and_why() -> None:
         stories.event("ticket.customer_message", "T1", T0 + minutes(0.5), eid="m1"),
         stories.promised("T1", T0 + minutes(2), due, eid="promised"),
         stories.promised("T1", T0 + minutes(3), due, eid="same"),
-        stories.promised("T1", T0 + minutes(4), due + timedelta(hours=1), eid="moved",
-                         reason="the courier is late"),
-        stories.event("ticket.status_changed", "T1", T0 + minutes(5), eid="triage",
-                      to_status="triage"),
-        stories.event("ticket.assigned", "T1", T0 + minutes(6), eid="assigned",
-                      agent={"name": "Priya", "team": "billing"}),
+        stories.promised(
+            "T1", T0 + minutes(4), due + timedelta(hours=1), eid="moved", reason="the courier is late"
+        ),
+        stories.event("ticket.status_changed", "T1", T0 + minutes(5), eid="triage", to_status="triage"),
+        stories.event(
+            "ticket.assigned",
+            "T1",
+            T0 + minutes(6),
+            eid="assigned",
+            agent={"name": "Priya", "team": "billing"},
+        ),
         stories.reply("T1", T0 + minutes(7), eid="reply"),
         stories.resolved("T1", T0 + minutes(8), eid="resolved"),
         stories.event("ticket.reopened", "T1", T0 + minutes(9), eid="reopened"),
@@ -368,8 +500,11 @@ def test_the_decision_log_says_what_each_rule_did_and_why() -> None:
     state, outcomes = run(events)
     assert state is not None
     erased = tick(state, T0 + minutes(11) + timedelta(days=30))
-    logged = [(event["id"], d.outcome, d.kind, d.reason)
-              for event, outcome in zip(events, outcomes, strict=True) for d in outcome.decisions]
+    logged = [
+        (event["id"], d.outcome, d.kind, d.reason)
+        for event, outcome in zip(events, outcomes, strict=True)
+        for d in outcome.decisions
+    ]
     logged += [("timer", d.outcome, d.kind, d.reason) for d in erased.decisions]
     assert logged == STORY_DECISIONS
 
@@ -383,35 +518,48 @@ def test_a_language_chain_with_nothing_available_ends_at_the_default_locale() ->
 
 
 def test_events_older_than_the_status_do_not_move_it_back() -> None:
-    state, _ = run([stories.created("T1", urgent=True),
-                    stories.event("ticket.closed", "T1", T0 + minutes(10), eid="closed"),
-                    stories.event("ticket.reopened", "T1", T0 + minutes(5), eid="old-reopen"),
-                    stories.created("T1", T0 + minutes(1), eid="late-created", urgent=True),
-                    stories.event("ticket.closed", "T1", T0 + minutes(2), eid="old-close")])
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.event("ticket.closed", "T1", T0 + minutes(10), eid="closed"),
+            stories.event("ticket.reopened", "T1", T0 + minutes(5), eid="old-reopen"),
+            stories.created("T1", T0 + minutes(1), eid="late-created", urgent=True),
+            stories.event("ticket.closed", "T1", T0 + minutes(2), eid="old-close"),
+        ]
+    )
     assert state is not None and state.status == "closed" and state.status_at == T0 + minutes(10)
 
 
 def test_a_customer_message_the_agent_already_answered_gets_no_acknowledgment() -> None:
-    _, outcomes = run([stories.created("T1", urgent=True),
-                       stories.reply("T1", T0 + minutes(10)),
-                       stories.event("ticket.customer_message", "T1", T0 + minutes(5), eid="m")],
-                      now=T0 + minutes(11))
-    assert [d.reason for d in outcomes[2].decisions] == [
-        "an agent already replied after this message"]
+    _, outcomes = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.reply("T1", T0 + minutes(10)),
+            stories.event("ticket.customer_message", "T1", T0 + minutes(5), eid="m"),
+        ],
+        now=T0 + minutes(11),
+    )
+    assert [d.reason for d in outcomes[2].decisions] == ["an agent already replied after this message"]
 
 
 def test_an_internal_note_is_recorded_and_tells_the_customer_nothing() -> None:
-    _, outcomes = run([stories.created("T1", urgent=True),
-                       stories.reply("T1", T0 + minutes(5), public=False)])
+    _, outcomes = run(
+        [stories.created("T1", urgent=True), stories.reply("T1", T0 + minutes(5), public=False)]
+    )
     assert outcomes[1].notifications == []
     assert [d.reason for d in outcomes[1].decisions] == ["internal note: nothing goes to the customer"]
 
 
 def test_a_status_change_can_set_the_next_milestone() -> None:
     nxt = {"text": "Courier slot", "due_at": stories.iso(T0 + minutes(90))}
-    state, _ = run([stories.created("T1", urgent=True),
-                    stories.event("ticket.status_changed", "T1", T0 + minutes(5),
-                                  to_status="triage", next_milestone=nxt)])
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.event(
+                "ticket.status_changed", "T1", T0 + minutes(5), to_status="triage", next_milestone=nxt
+            ),
+        ]
+    )
     assert state is not None and state.next_milestone is not None
     assert state.next_milestone.text == "Courier slot"
 
@@ -429,16 +577,19 @@ def test_a_message_before_the_ticket_is_known_waits_and_a_reply_cancels_its_ack(
 def test_a_change_of_owner_is_told_once_in_the_next_update() -> None:
     first = {"name": "Sam Reyes", "team": "parcels", "id": "a-1"}
     second = {"name": "Aisha Khan", "team": "parcels", "id": "a-2"}
-    _, outcomes = run([
-        stories.created("T1", urgent=True),
-        stories.event("ticket.assigned", "T1", T0 + minutes(1), eid="a1", agent=first),
-        stories.reply("T1", T0 + minutes(2), eid="r1", milestone={"text": "Found it."}),
-        stories.event("ticket.assigned", "T1", T0 + minutes(3), eid="a2", agent=second,
-                      owner=True),
-        stories.reply("T1", T0 + minutes(4), eid="r2", milestone={"text": "Booked it."}),
-        stories.reply("T1", T0 + minutes(5), eid="r3", milestone={"text": "On its way."}),
-    ])
-    owners = [n.context["owner"] for o in outcomes for n in o.notifications
-              if n.kind == "milestone_update"]
-    assert owners == [{"name": "Sam Reyes", "new": False}, {"name": "Aisha Khan", "new": True},
-                      {"name": "Aisha Khan", "new": False}]
+    _, outcomes = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.event("ticket.assigned", "T1", T0 + minutes(1), eid="a1", agent=first),
+            stories.reply("T1", T0 + minutes(2), eid="r1", milestone={"text": "Found it."}),
+            stories.event("ticket.assigned", "T1", T0 + minutes(3), eid="a2", agent=second, owner=True),
+            stories.reply("T1", T0 + minutes(4), eid="r2", milestone={"text": "Booked it."}),
+            stories.reply("T1", T0 + minutes(5), eid="r3", milestone={"text": "On its way."}),
+        ]
+    )
+    owners = [n.context["owner"] for o in outcomes for n in o.notifications if n.kind == "milestone_update"]
+    assert owners == [
+        {"name": "Sam Reyes", "new": False},
+        {"name": "Aisha Khan", "new": True},
+        {"name": "Aisha Khan", "new": False},
+    ]

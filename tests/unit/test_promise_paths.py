@@ -22,8 +22,12 @@ def log(outcome: Outcome) -> list[tuple[str, str | None, str]]:
 
 
 def promised() -> TicketState:
-    state, _ = run([stories.created("T1", urgent=True, agent=stories.AGENT),
-                    stories.promised("T1", T0 + minutes(5), DUE)])
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True, agent=stories.AGENT),
+            stories.promised("T1", T0 + minutes(5), DUE),
+        ]
+    )
     assert state is not None
     return state
 
@@ -35,17 +39,24 @@ def apply(state: TicketState, raw: dict[str, Any], rules: Rules = RULES) -> Outc
 
 def test_a_promise_heard_cannot_track_is_skipped_and_says_why() -> None:
     _, unknown = run([stories.promised("T1", T0, DUE)])
-    assert log(unknown[-1]) == [("skip", "checkpoint",
-                                 "promise for a ticket heard has not seen created")]
-    _, resolved = run([stories.created("T1"), stories.resolved("T1", T0 + minutes(1)),
-                       stories.promised("T1", T0 + minutes(2), DUE)])
-    assert log(resolved[-1]) == [("skip", "checkpoint",
-                                  "promise on a resolved ticket is not tracked")]
+    assert log(unknown[-1]) == [("skip", "checkpoint", "promise for a ticket heard has not seen created")]
+    _, resolved = run(
+        [
+            stories.created("T1"),
+            stories.resolved("T1", T0 + minutes(1)),
+            stories.promised("T1", T0 + minutes(2), DUE),
+        ]
+    )
+    assert log(resolved[-1]) == [("skip", "checkpoint", "promise on a resolved ticket is not tracked")]
     # A time equal to the moment it was made is already past: nothing to keep.
-    _, now = run([stories.created("T1", urgent=True),
-                  stories.promised("T1", T0 + minutes(2), T0 + minutes(2))])
-    assert log(now[-1])[-1] == ("skip", "checkpoint",
-                                "the promised time was already past when the promise was made")
+    _, now = run(
+        [stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(2), T0 + minutes(2))]
+    )
+    assert log(now[-1])[-1] == (
+        "skip",
+        "checkpoint",
+        "the promised time was already past when the promise was made",
+    )
     assert now[-1].state.promises == {}
 
 
@@ -55,8 +66,12 @@ def test_a_backlog_past_the_due_time_skips_the_nudge_and_the_stale_announcement(
         ("cancel", "milestone_update", "the promised time passed before it could be announced"),
         ("cancel", "checkpoint_nudge", "nudge released after the due time; the escalation takes over"),
         ("send", "checkpoint_escalation", "checkpoint_escalation to the lead by email"),
-        ("schedule", "checkpoint", "the holding update promises news by 2026-11-20T13:31:00+00:00; "
-                                   "the lead and the customer hear if nothing real reaches them by then"),
+        (
+            "schedule",
+            "checkpoint",
+            "the holding update promises news by 2026-11-20T13:31:00+00:00; "
+            "the lead and the customer hear if nothing real reaches them by then",
+        ),
         ("send", "checkpoint_holding", "checkpoint_holding to the customer by email"),
     ]
     assert out.state.promises["P1"].escalated is True
@@ -66,7 +81,9 @@ def test_a_backlog_past_the_due_time_skips_the_nudge_and_the_stale_announcement(
 def test_three_holding_updates_in_a_row_then_none_names_a_time() -> None:
     first = tick(promised(), DUE)  # an urgent ticket: the next word in 30 minutes
     assert (first.state.next_update_due, first.state.holding_updates_in_a_row) == (
-        T0 + timedelta(hours=3, minutes=30), 1)
+        T0 + timedelta(hours=3, minutes=30),
+        1,
+    )
     [holding] = [n for n in first.notifications if n.kind == "checkpoint_holding"]
     assert holding.context["next_update"] == {"due_at": (T0 + timedelta(hours=3, minutes=30)).isoformat()}
     watched = [item for item in first.state.scheduled if item.context["promise"].get("next_update")]
@@ -76,8 +93,11 @@ def test_three_holding_updates_in_a_row_then_none_names_a_time() -> None:
     second = tick(first.state, T0 + timedelta(hours=3, minutes=30))
     assert len([i for i in second.state.scheduled if i.context["promise"].get("next_update")]) == 2
     third = tick(second.state, T0 + timedelta(hours=4))
-    assert ("record", "checkpoint", "3 holding updates in a row: this one names no next time; "
-            "the lead has the ticket") in log(third)
+    assert (
+        "record",
+        "checkpoint",
+        "3 holding updates in a row: this one names no next time; the lead has the ticket",
+    ) in log(third)
     assert third.state.next_update_due is None and third.state.scheduled == []
     [last] = [n for n in third.notifications if n.kind == "checkpoint_holding"]
     assert last.context["next_update"] is None
@@ -86,8 +106,10 @@ def test_three_holding_updates_in_a_row_then_none_names_a_time() -> None:
 def test_a_reply_ends_the_next_update_watch_and_keeps_the_broken_promise_late() -> None:
     first = tick(promised(), DUE)
     out = apply(first.state, stories.reply("T1", DUE + minutes(10)))
-    assert log(out) == [("record", "checkpoint", "next-update watch ended: an agent replied publicly"),
-                        ("record", "checkpoint", "promise P1 kept late")]
+    assert log(out) == [
+        ("record", "checkpoint", "next-update watch ended: an agent replied publicly"),
+        ("record", "checkpoint", "promise P1 kept late"),
+    ]
     assert out.state.scheduled == [] and out.state.holding_updates_in_a_row == 0
     assert out.state.promises["P1"].status == "kept_late"
     # Kept exactly at the moment it was broken counts too.
@@ -97,8 +119,9 @@ def test_a_reply_ends_the_next_update_watch_and_keeps_the_broken_promise_late() 
 
 def test_with_no_address_for_the_lead_the_escalation_is_suppressed_and_says_so() -> None:
     bare = Rules(policy=RULES.policy)
-    state, _ = run([stories.created("T1", urgent=True),
-                    stories.promised("T1", T0 + minutes(5), DUE)], rules=bare)
+    state, _ = run(
+        [stories.created("T1", urgent=True), stories.promised("T1", T0 + minutes(5), DUE)], rules=bare
+    )
     assert state is not None
     out = tick(state, DUE, rules=bare)
     assert ("suppress", "checkpoint_escalation", "no address configured for the lead") in log(out)
@@ -108,35 +131,59 @@ def test_with_no_address_for_the_lead_the_escalation_is_suppressed_and_says_so()
 def test_a_step_left_by_an_older_promise_version_is_cancelled() -> None:
     # A rolling upgrade can leave a ladder step whose promise has since been replaced.
     state = promised()
-    stale = Scheduled(kind="checkpoint_escalation", audience="lead", due_at=DUE,
-                      trigger_event_id="old", trigger_at=T0, promise_id="P1", promise_version=7,
-                      context={"promise": {"id": "P1", "what": "x", "due_at": DUE.isoformat()}})
+    stale = Scheduled(
+        kind="checkpoint_escalation",
+        audience="lead",
+        due_at=DUE,
+        trigger_event_id="old",
+        trigger_at=T0,
+        promise_id="P1",
+        promise_version=7,
+        context={"promise": {"id": "P1", "what": "x", "due_at": DUE.isoformat()}},
+    )
     holding = stale.model_copy(update={"kind": "checkpoint_holding", "audience": "customer"})
     state = state.model_copy(update={"scheduled": [stale, holding]})
     out = tick(state, DUE)
-    assert log(out) == [("cancel", "checkpoint_escalation", "promise replaced by a newer one"),
-                        ("cancel", "checkpoint_holding", "promise replaced by a newer one")]
+    assert log(out) == [
+        ("cancel", "checkpoint_escalation", "promise replaced by a newer one"),
+        ("cancel", "checkpoint_holding", "promise replaced by a newer one"),
+    ]
     assert out.notifications == []
 
 
 def test_a_promise_moved_tells_the_customer_its_words_and_from_when() -> None:
     state = promised()
-    out = apply(state, stories.promised("T1", T0 + minutes(30), DUE + timedelta(hours=1),
-                                        eid="moved", customer_text="the delivery slot",
-                                        reason="the courier is late"))
-    [moved] = [n for n in out.notifications
-               if n.kind == "milestone_update" and n.context.get("moved")]
+    out = apply(
+        state,
+        stories.promised(
+            "T1",
+            T0 + minutes(30),
+            DUE + timedelta(hours=1),
+            eid="moved",
+            customer_text="the delivery slot",
+            reason="the courier is late",
+        ),
+    )
+    [moved] = [n for n in out.notifications if n.kind == "milestone_update" and n.context.get("moved")]
     assert moved.context["milestone"]["text"] == "the delivery slot"
-    assert moved.context["next_milestone"] == {"text": "the delivery slot",
-                                               "due_at": (DUE + timedelta(hours=1)).isoformat()}
-    assert moved.context["moved"] == {"from": DUE.isoformat(),
-                                      "to": (DUE + timedelta(hours=1)).isoformat(),
-                                      "reason": "the courier is late"}
+    assert moved.context["next_milestone"] == {
+        "text": "the delivery slot",
+        "due_at": (DUE + timedelta(hours=1)).isoformat(),
+    }
+    assert moved.context["moved"] == {
+        "from": DUE.isoformat(),
+        "to": (DUE + timedelta(hours=1)).isoformat(),
+        "reason": "the courier is late",
+    }
 
 
 def test_the_first_promise_announcement_carries_the_agents_words() -> None:
-    state, _ = run([stories.created("T1", urgent=True),
-                    stories.promised("T1", T0 + minutes(5), DUE, customer_text="the slot")])
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.promised("T1", T0 + minutes(5), DUE, customer_text="the slot"),
+        ]
+    )
     assert state is not None
     [note] = tick(state, T0 + minutes(10)).notifications
     assert note.context["promised"]["text"] == "the slot"
@@ -158,21 +205,28 @@ def test_the_first_reply_watch_escalates_then_a_late_reply_ends_it() -> None:
 def test_the_owner_is_nudged_not_the_last_agent_assigned() -> None:
     owner = {"name": "Olu Owner", "email": "olu@example.com", "team": "t"}
     other = {"name": "Bea Other", "email": "bea@example.com", "team": "t"}
-    state, _ = run([stories.created("T1", agent=owner),
-                    stories.event("ticket.assigned", "T1", T0 + minutes(1), eid="as", agent=other)])
+    state, _ = run(
+        [
+            stories.created("T1", agent=owner),
+            stories.event("ticket.assigned", "T1", T0 + minutes(1), eid="as", agent=other),
+        ]
+    )
     assert state is not None
     nudge = tick(tick(state, T0 + minutes(1)).state, T0 + timedelta(hours=3, minutes=30))
-    assert [(n.kind, n.recipient) for n in nudge.notifications] == [
-        ("checkpoint_nudge", "olu@example.com")]
+    assert [(n.kind, n.recipient) for n in nudge.notifications] == [("checkpoint_nudge", "olu@example.com")]
     first = tick(tick(state, T0 + minutes(1)).state, T0 + timedelta(hours=4))
     watched = [i for i in first.state.scheduled if i.context["promise"].get("next_update")]
     assert {i.context["promise"]["agent_name"] for i in watched} == {"Olu Owner"}
 
 
 def test_a_promise_on_a_closed_ticket_is_not_tracked() -> None:
-    _, closed = run([stories.created("T1"),
-                     stories.event("ticket.closed", "T1", T0 + minutes(1), eid="cl"),
-                     stories.promised("T1", T0 + minutes(2), DUE)])
+    _, closed = run(
+        [
+            stories.created("T1"),
+            stories.event("ticket.closed", "T1", T0 + minutes(1), eid="cl"),
+            stories.promised("T1", T0 + minutes(2), DUE),
+        ]
+    )
     assert log(closed[-1]) == [("skip", "checkpoint", "promise on a closed ticket is not tracked")]
 
 
@@ -182,7 +236,8 @@ def test_resolving_cancels_a_pending_promise_and_its_ladder() -> None:
         ("cancel", "checkpoint_nudge", "promise P1 settled"),
         ("cancel", "checkpoint_escalation", "promise P1 settled"),
         ("cancel", "checkpoint_holding", "promise P1 settled"),
-        ("record", "checkpoint", "promise P1 cancelled: ticket resolved")]
+        ("record", "checkpoint", "promise P1 cancelled: ticket resolved"),
+    ]
     assert out.state.promises["P1"].status == "cancelled"
     assert [i.kind for i in out.state.scheduled] == ["closure_summary"]
 
@@ -193,22 +248,33 @@ def leftovers(state: TicketState, *items: Scheduled) -> TicketState:
 
 
 def step_for(kind: str, audience: str, **context: Any) -> Scheduled:
-    return Scheduled(kind=kind, audience=audience, due_at=DUE, trigger_event_id="left",
-                     trigger_at=T0, promise_id="P1", promise_version=1,
-                     context={"promise": {"id": "P1", "what": "x", "due_at": DUE.isoformat(),
-                                          **context}})
+    return Scheduled(
+        kind=kind,
+        audience=audience,
+        due_at=DUE,
+        trigger_event_id="left",
+        trigger_at=T0,
+        promise_id="P1",
+        promise_version=1,
+        context={"promise": {"id": "P1", "what": "x", "due_at": DUE.isoformat(), **context}},
+    )
 
 
 def test_ladder_steps_for_a_promise_already_kept_are_cancelled_with_its_status() -> None:
     kept = apply(promised(), stories.reply("T1", T0 + minutes(30))).state
     assert kept.promises["P1"].status == "kept"
-    state = leftovers(kept, step_for("checkpoint_nudge", "agent"),
-                      step_for("checkpoint_escalation", "lead"),
-                      step_for("checkpoint_holding", "customer"))
+    state = leftovers(
+        kept,
+        step_for("checkpoint_nudge", "agent"),
+        step_for("checkpoint_escalation", "lead"),
+        step_for("checkpoint_holding", "customer"),
+    )
     out = tick(state, DUE)
-    assert log(out) == [("cancel", "checkpoint_nudge", "promise is kept"),
-                        ("cancel", "checkpoint_escalation", "promise is kept"),
-                        ("cancel", "checkpoint_holding", "promise is kept")]
+    assert log(out) == [
+        ("cancel", "checkpoint_nudge", "promise is kept"),
+        ("cancel", "checkpoint_escalation", "promise is kept"),
+        ("cancel", "checkpoint_holding", "promise is kept"),
+    ]
 
 
 def test_a_holding_update_alone_still_breaks_the_promise_it_speaks_for() -> None:
@@ -220,19 +286,26 @@ def test_a_holding_update_alone_still_breaks_the_promise_it_speaks_for() -> None
 
 def test_watch_steps_left_after_the_watch_ended_are_cancelled_with_the_reason() -> None:
     base = promised().model_copy(update={"first_reply_due": None, "next_update_due": None})
-    first = Scheduled(kind="checkpoint_escalation", audience="lead", due_at=DUE,
-                      trigger_event_id="w1", trigger_at=T0,
-                      context={"promise": {"id": "first-reply", "first_reply": True,
-                                           "due_at": DUE.isoformat()}})
-    nxt = first.model_copy(update={"trigger_event_id": "w2", "context": {
-        "promise": {"id": "next-update", "next_update": True}}})
+    first = Scheduled(
+        kind="checkpoint_escalation",
+        audience="lead",
+        due_at=DUE,
+        trigger_event_id="w1",
+        trigger_at=T0,
+        context={"promise": {"id": "first-reply", "first_reply": True, "due_at": DUE.isoformat()}},
+    )
+    nxt = first.model_copy(
+        update={"trigger_event_id": "w2", "context": {"promise": {"id": "next-update", "next_update": True}}}
+    )
     out = tick(leftovers(base, first, nxt), DUE)
-    assert log(out) == [("cancel", "checkpoint_escalation", "the first reply was given"),
-                        ("cancel", "checkpoint_escalation",
-                         "the customer has heard from us since")]
+    assert log(out) == [
+        ("cancel", "checkpoint_escalation", "the first reply was given"),
+        ("cancel", "checkpoint_escalation", "the customer has heard from us since"),
+    ]
     closed = base.model_copy(update={"first_reply_due": DUE, "status": "closed"})
     assert log(tick(leftovers(closed, first), DUE)) == [
-        ("cancel", "checkpoint_escalation", "the first reply was given")]
+        ("cancel", "checkpoint_escalation", "the first reply was given")
+    ]
 
 
 def test_after_the_last_holding_update_a_reply_starts_the_count_again() -> None:
@@ -245,8 +318,9 @@ def test_after_the_last_holding_update_a_reply_starts_the_count_again() -> None:
 
 
 def test_a_renegotiation_by_a_new_promise_says_what_moved_from_the_old_time() -> None:
-    out = apply(promised(), stories.promised("T1", T0 + minutes(30), DUE + timedelta(hours=2),
-                                             pid="P2", eid="p2"))
+    out = apply(
+        promised(), stories.promised("T1", T0 + minutes(30), DUE + timedelta(hours=2), pid="P2", eid="p2")
+    )
     [moved] = [n for n in out.notifications if n.context.get("moved")]
     assert moved.context["moved"]["from"] == DUE.isoformat()
     assert out.state.promises["P1"].status == "renegotiated"
@@ -254,10 +328,8 @@ def test_a_renegotiation_by_a_new_promise_says_what_moved_from_the_old_time() ->
 
 def test_a_nudge_is_only_scheduled_when_there_is_time_for_it() -> None:
     lead = timedelta(seconds=RULES.policy.nudge_lead_seconds)
-    for made, nudged in ((DUE - lead - minutes(1), True), (DUE - lead, False),
-                         (DUE - minutes(10), False)):
-        state, outcomes = run([stories.created("T1", urgent=True),
-                               stories.promised("T1", made, DUE)])
+    for made, nudged in ((DUE - lead - minutes(1), True), (DUE - lead, False), (DUE - minutes(10), False)):
+        state, outcomes = run([stories.created("T1", urgent=True), stories.promised("T1", made, DUE)])
         assert state is not None
         kinds = [i.kind for i in state.scheduled if i.promise_id == "P1"]
         kinds += [n.kind for n in outcomes[-1].notifications]
@@ -266,8 +338,9 @@ def test_a_nudge_is_only_scheduled_when_there_is_time_for_it() -> None:
 
 def test_the_teams_messages_are_never_plain_text_only_whatever_the_customer_needs() -> None:
     plain = stories.customer(accessibility={"plain_text_only": True})
-    state, _ = run([stories.created("T1", urgent=True, customer=plain),
-                    stories.promised("T1", T0 + minutes(5), DUE)])
+    state, _ = run(
+        [stories.created("T1", urgent=True, customer=plain), stories.promised("T1", T0 + minutes(5), DUE)]
+    )
     assert state is not None
     out = tick(state, DUE)
     lead = [n for n in out.notifications if n.audience == "lead"]

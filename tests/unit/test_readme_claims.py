@@ -24,8 +24,9 @@ def test_every_test_the_claims_name_exists_where_it_links() -> None:
     missing = []
     for name, path in named:
         tree = ast.parse((page.parent / path).read_text())
-        defined = {node.name for node in ast.walk(tree)
-                   if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        defined = {
+            node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
         if name not in defined:
             missing.append(f"{path}::{name}")
     assert missing == []
@@ -33,6 +34,7 @@ def test_every_test_the_claims_name_exists_where_it_links() -> None:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(REPO)))
 def test_every_relative_link_leads_to_a_file(page: Path) -> None:
-    broken = [target for target in RELATIVE_LINK.findall(page.read_text())
-              if not (page.parent / target).exists()]
+    broken = [
+        target for target in RELATIVE_LINK.findall(page.read_text()) if not (page.parent / target).exists()
+    ]
     assert broken == []

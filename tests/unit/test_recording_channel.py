@@ -34,8 +34,7 @@ class TestRecordingConformance(ChannelConformance):
 
     @pytest.fixture
     def deliverable(self) -> OutboundMessage:
-        return OutboundMessage(notification_id="n-1", ticket_id="T-1", to="a@example.net",
-                               text="Hi")
+        return OutboundMessage(notification_id="n-1", ticket_id="T-1", to="a@example.net", text="Hi")
 
     @pytest.fixture
     def refused(self) -> OutboundMessage:

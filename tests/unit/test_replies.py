@@ -24,66 +24,88 @@ from tests.peers import REPO
 MATCHER = SignalMatcher(load_settings(REPO / "config").feedback)
 
 
-@pytest.mark.parametrize(("body", "choices", "language", "number", "rest"), [
-    ("2", 3, "en", 2, None),
-    ("Option 2", 3, "en", 2, None),
-    (" #3 please ", 3, "en", 3, "please"),
-    ("two", 3, "en", 2, None),
-    ("dos", 3, "es", 2, None),
-    ("deux", 3, "fr", 2, None),
-    ("Zwei", 3, "de", 2, None),
-    ("２", 3, "en", 2, None),            # a full-width digit from a CJK keyboard
-    ("2\ufe0f\u20e3", 3, "en", 2, None),  # the keycap emoji
-    ("5/5 great service", 5, "en", 5, "great service"),
-    ("4 - thanks Sam", 5, "en", 4, "thanks Sam"),
-    ("5 stars!", 5, "en", 5, None),
-    ("1.", 5, "en", 1, None),
-    # Not answers: the number must come first, be in range, and a spelled one stand alone.
-    ("I need 2 more days", 3, "en", None, "I need 2 more days"),
-    ("7", 3, "en", None, "7"),
-    ("10", 5, "en", None, "10"),
-    ("one more thing: the box was wet", 3, "en", None, "one more thing: the box was wet"),
-    ("ok", 3, "en", None, "ok"),
-    ("2023 was better", 3, "en", None, "2023 was better"),
-])
-def test_read_answer(body: str, choices: int, language: str, number: int | None,
-                     rest: str | None) -> None:
+@pytest.mark.parametrize(
+    ("body", "choices", "language", "number", "rest"),
+    [
+        ("2", 3, "en", 2, None),
+        ("Option 2", 3, "en", 2, None),
+        (" #3 please ", 3, "en", 3, "please"),
+        ("two", 3, "en", 2, None),
+        ("dos", 3, "es", 2, None),
+        ("deux", 3, "fr", 2, None),
+        ("Zwei", 3, "de", 2, None),
+        ("２", 3, "en", 2, None),  # a full-width digit from a CJK keyboard
+        ("2\ufe0f\u20e3", 3, "en", 2, None),  # the keycap emoji
+        ("5/5 great service", 5, "en", 5, "great service"),
+        ("4 - thanks Sam", 5, "en", 4, "thanks Sam"),
+        ("5 stars!", 5, "en", 5, None),
+        ("1.", 5, "en", 1, None),
+        # Not answers: the number must come first, be in range, and a spelled one stand alone.
+        ("I need 2 more days", 3, "en", None, "I need 2 more days"),
+        ("7", 3, "en", None, "7"),
+        ("10", 5, "en", None, "10"),
+        ("one more thing: the box was wet", 3, "en", None, "one more thing: the box was wet"),
+        ("ok", 3, "en", None, "ok"),
+        ("2023 was better", 3, "en", None, "2023 was better"),
+    ],
+)
+def test_read_answer(body: str, choices: int, language: str, number: int | None, rest: str | None) -> None:
     answer = read_answer(body, choices, language)
     assert (answer.number, answer.rest) == (number, rest)
 
 
-@pytest.mark.parametrize(("body", "number"), [
-    ("2", 2), ("2, the red one", 2), ("2 please", 2), ("Option 3 - thanks", 3),
-    ("2 more days please", None), ("3 times I called!!", None), ("1 or 2?", None),
-    ("3-4 days", None), ("2.5", None),
-])
-def test_a_choice_is_a_number_not_a_sentence_that_starts_with_one(body: str,
-                                                                  number: int | None) -> None:
+@pytest.mark.parametrize(
+    ("body", "number"),
+    [
+        ("2", 2),
+        ("2, the red one", 2),
+        ("2 please", 2),
+        ("Option 3 - thanks", 3),
+        ("2 more days please", None),
+        ("3 times I called!!", None),
+        ("1 or 2?", None),
+        ("3-4 days", None),
+        ("2.5", None),
+    ],
+)
+def test_a_choice_is_a_number_not_a_sentence_that_starts_with_one(body: str, number: int | None) -> None:
     assert read_answer(body, 3, "en", strict=True).number == number
 
 
-@pytest.mark.parametrize(("text", "language", "signals"), [
-    ("Sam really listened and kept me updated. She took ownership.", "en",
-     ["felt_heard", "took_ownership", "kept_updated"]),
-    ("Nobody kept me updated, I had to chase twice", "en", ["not_kept_updated"]),
-    ("I felt invisible after three transfers", "en", ["not_felt_heard"]),
-    ("I was never listened to", "en", ["not_felt_heard"]),
-    ("Me mantuvieron informada y se hizo cargo de todo", "es",
-     ["took_ownership", "kept_updated"]),
-    ("On ne m'a pas tenu informée", "fr", ["not_kept_updated"]),
-    ("Man hat mir nicht zugehört", "de", ["not_felt_heard"]),
-    ("great", "en", []),
-    ("", "en", []),
-    ("kept me updated", "pt", []),  # no phrases for the language: nothing is guessed
-    ("No complaints, they listened and kept me updated", "en", ["felt_heard", "kept_updated"]),
-    ("Je n'ai pas été tenu informé", "fr", ["not_kept_updated"]),
-])
+@pytest.mark.parametrize(
+    ("text", "language", "signals"),
+    [
+        (
+            "Sam really listened and kept me updated. She took ownership.",
+            "en",
+            ["felt_heard", "took_ownership", "kept_updated"],
+        ),
+        ("Nobody kept me updated, I had to chase twice", "en", ["not_kept_updated"]),
+        ("I felt invisible after three transfers", "en", ["not_felt_heard"]),
+        ("I was never listened to", "en", ["not_felt_heard"]),
+        ("Me mantuvieron informada y se hizo cargo de todo", "es", ["took_ownership", "kept_updated"]),
+        ("On ne m'a pas tenu informée", "fr", ["not_kept_updated"]),
+        ("Man hat mir nicht zugehört", "de", ["not_felt_heard"]),
+        ("great", "en", []),
+        ("", "en", []),
+        ("kept me updated", "pt", []),  # no phrases for the language: nothing is guessed
+        ("No complaints, they listened and kept me updated", "en", ["felt_heard", "kept_updated"]),
+        ("Je n'ai pas été tenu informé", "fr", ["not_kept_updated"]),
+    ],
+)
 def test_signals(text: str, language: str, signals: list[str]) -> None:
     assert MATCHER.tag(text, language) == signals
 
 
-QUESTION = Question(phone="+14155550123", ticket_id="T1", asks="option", offer_id="O1",
-                    choices=3, asked_at=T0, expires_at=T0 + timedelta(days=14))
+QUESTION = Question(
+    phone="+14155550123",
+    ticket_id="T1",
+    asks="option",
+    offer_id="O1",
+    choices=3,
+    asked_at=T0,
+    expires_at=T0 + timedelta(days=14),
+)
 
 
 def test_a_text_answering_an_option_becomes_a_valid_choice_event() -> None:
@@ -91,8 +113,14 @@ def test_a_text_answering_an_option_becomes_a_valid_choice_event() -> None:
     event, why = event_for_text(QUESTION, sid, "2 - the red one", T0 + timedelta(hours=1))
     assert why == "option 2 chosen" and event is not None
     parsed = parse_event(json.dumps(event))
-    assert (parsed.type, parsed.offer_id, parsed.option, parsed.via, parsed.text,
-            parsed.id) == ("ticket.option_chosen", "O1", 2, "sms", "the red one", f"sms:{sid}")
+    assert (parsed.type, parsed.offer_id, parsed.option, parsed.via, parsed.text, parsed.id) == (
+        "ticket.option_chosen",
+        "O1",
+        2,
+        "sms",
+        "the red one",
+        f"sms:{sid}",
+    )
 
 
 def test_a_text_after_the_question_expired_or_without_a_choice_answers_nothing() -> None:
@@ -120,30 +148,47 @@ def test_a_text_answering_the_rating_becomes_feedback_with_or_without_a_score() 
 SPELLED = {
     "en": "one 1 two 2 three 3 four 4 five 5 first 1 second 2 third 3",
     "es": "uno 1 una 1 dos 2 tres 3 cuatro 4 cinco 5 primera 1 segunda 2 tercera 3",
-    "fr": "un 1 une 1 deux 2 trois 3 quatre 4 cinq 5 premier 1 première 1 deuxième 2 "
-          "troisième 3",
+    "fr": "un 1 une 1 deux 2 trois 3 quatre 4 cinq 5 premier 1 première 1 deuxième 2 troisième 3",
     "de": "eins 1 zwei 2 drei 3 vier 4 fünf 5 erste 1 zweite 2 dritte 3",
 }
 
 
 def test_the_spelled_numbers_are_exactly_these() -> None:
-    expected = {language: dict(zip(text.split()[::2], map(int, text.split()[1::2]), strict=True))
-                for language, text in SPELLED.items()}
+    expected = {
+        language: dict(zip(text.split()[::2], map(int, text.split()[1::2]), strict=True))
+        for language, text in SPELLED.items()
+    }
     assert expected == NUMBER_WORDS
 
 
-@pytest.mark.parametrize(("language", "word", "value"), [
-    (language, word, int(value)) for language, text in SPELLED.items()
-    for word, value in zip(text.split()[::2], text.split()[1::2], strict=True)])
-def test_every_spelled_number_is_read_in_its_language(language: str, word: str,
-                                                      value: int) -> None:
+@pytest.mark.parametrize(
+    ("language", "word", "value"),
+    [
+        (language, word, int(value))
+        for language, text in SPELLED.items()
+        for word, value in zip(text.split()[::2], text.split()[1::2], strict=True)
+    ],
+)
+def test_every_spelled_number_is_read_in_its_language(language: str, word: str, value: int) -> None:
     assert read_answer(word, 5, language).number == value
     assert read_answer(word.capitalize() + "!", 5, language).number == value
 
 
 def test_the_courtesy_words_are_exactly_these() -> None:
-    assert {"please", "pls", "thanks", "thank", "thx", "ok", "por", "gracias", "merci", "svp",
-            "danke", "bitte"} == FILLER
+    assert {
+        "please",
+        "pls",
+        "thanks",
+        "thank",
+        "thx",
+        "ok",
+        "por",
+        "gracias",
+        "merci",
+        "svp",
+        "danke",
+        "bitte",
+    } == FILLER
 
 
 @pytest.mark.parametrize("filler", sorted(FILLER))
@@ -182,19 +227,34 @@ def test_an_answer_and_a_signal_rule_cannot_be_changed_after_they_are_made() -> 
     assert MATCHER.tag("   ", "en") == [] and MATCHER.tag(None, "en") == []
 
 
-@pytest.mark.parametrize(("body", "language", "number"), [
-    ("la 2", "es", 2), ("La segunda", "es", 2), ("la opción 2", "es", 2),
-    ("quiero la 2", "es", 2), ("me quedo con la tercera", "es", 3),
-    ("option two", "en", 2), ("the second one", "en", 2), ("I'll take the 2nd", "en", 2),
-    ("die zweite", "de", 2), ("ich nehme die zweite Option", "de", 2),
-    ("la deuxième", "fr", 2), ("je prends l'option 3", "fr", 3), ("2ª", "es", 2),
-    # Not a choice: two numbers, a sentence, a number out of range, a fraction.
-    ("la segunda o la tercera, no sé", "es", None), ("I need 2 more days", "en", None),
-    ("the 3 of us waited", "en", None), ("la 7", "es", None), ("2.5", "en", None),
-    ("quiero hablar con alguien", "es", None),
-])
+@pytest.mark.parametrize(
+    ("body", "language", "number"),
+    [
+        ("la 2", "es", 2),
+        ("La segunda", "es", 2),
+        ("la opción 2", "es", 2),
+        ("quiero la 2", "es", 2),
+        ("me quedo con la tercera", "es", 3),
+        ("option two", "en", 2),
+        ("the second one", "en", 2),
+        ("I'll take the 2nd", "en", 2),
+        ("die zweite", "de", 2),
+        ("ich nehme die zweite Option", "de", 2),
+        ("la deuxième", "fr", 2),
+        ("je prends l'option 3", "fr", 3),
+        ("2ª", "es", 2),
+        # Not a choice: two numbers, a sentence, a number out of range, a fraction.
+        ("la segunda o la tercera, no sé", "es", None),
+        ("I need 2 more days", "en", None),
+        ("the 3 of us waited", "en", None),
+        ("la 7", "es", None),
+        ("2.5", "en", None),
+        ("quiero hablar con alguien", "es", None),
+    ],
+)
 def test_a_choice_is_read_as_people_write_it_in_each_language(
-        body: str, language: str, number: int | None) -> None:
+    body: str, language: str, number: int | None
+) -> None:
     assert read_answer(body, 3, language, strict=True).number == number
 
 

@@ -16,14 +16,26 @@ from heard.streams.contract.stories import T0, minutes
 from heard.streams.ops.report import build, parse_records, plot, render
 
 
-def record(pid: str, agent: str, team: str, status: str, at_min: float,
-           settled_min: float | None = None) -> bytes:
+def record(
+    pid: str, agent: str, team: str, status: str, at_min: float, settled_min: float | None = None
+) -> bytes:
     due = T0 + minutes(60)
-    return PromiseRecord(
-        promise_id=pid, ticket_id=f"T-{pid}", version=1, agent=agent, team=team,
-        status=status, made_at=T0, due_at=due, at=T0 + minutes(at_min),
-        settled_at=None if settled_min is None else T0 + minutes(settled_min),
-    ).model_dump_json().encode()
+    return (
+        PromiseRecord(
+            promise_id=pid,
+            ticket_id=f"T-{pid}",
+            version=1,
+            agent=agent,
+            team=team,
+            status=status,
+            made_at=T0,
+            due_at=due,
+            at=T0 + minutes(at_min),
+            settled_at=None if settled_min is None else T0 + minutes(settled_min),
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
 RAW = [
@@ -31,12 +43,11 @@ RAW = [
     record("1", "Sam", "parcels", "kept", 30, 30),
     record("2", "Sam", "parcels", "pending", 0),
     record("2", "Sam", "parcels", "broken", 61, 60),
-    record("2", "Sam", "parcels", "kept_late", 90, 90),      # broken, then kept 30 min late
+    record("2", "Sam", "parcels", "kept_late", 90, 90),  # broken, then kept 30 min late
     record("3", "Ana", "billing", "pending", 0),
     record("3", "Ana", "billing", "broken", 61, 60),
     record("4", "Ana", "billing", "pending", 0),
-    FirstAcknowledgment(ticket_id="T-1", team="parcels", seconds=40,
-                        at=T0).model_dump_json().encode(),
+    FirstAcknowledgment(ticket_id="T-1", team="parcels", seconds=40, at=T0).model_dump_json().encode(),
 ]
 
 
@@ -84,13 +95,32 @@ def test_promise_metrics_are_labelled_by_agent_id_never_by_name() -> None:
     from heard.streams.worker.metrics import observe_promise
 
     at = datetime(2026, 11, 20, 10, tzinfo=UTC)
-    observe_promise(PromiseRecord(promise_id="P-m", ticket_id="T-m", version=1,
-                                  agent="Sam Reyes", agent_id="A-3", team=None,
-                                  status="pending", made_at=at, due_at=at, at=at))
-    assert REGISTRY.get_sample_value("heard_promises_total", {
-        "team": "none", "agent": "A-3", "status": "pending"}) == 1
-    names = [sample.labels.get("agent") for metric in REGISTRY.collect()
-             if metric.name == "heard_promises" for sample in metric.samples]
+    observe_promise(
+        PromiseRecord(
+            promise_id="P-m",
+            ticket_id="T-m",
+            version=1,
+            agent="Sam Reyes",
+            agent_id="A-3",
+            team=None,
+            status="pending",
+            made_at=at,
+            due_at=at,
+            at=at,
+        )
+    )
+    assert (
+        REGISTRY.get_sample_value(
+            "heard_promises_total", {"team": "none", "agent": "A-3", "status": "pending"}
+        )
+        == 1
+    )
+    names = [
+        sample.labels.get("agent")
+        for metric in REGISTRY.collect()
+        if metric.name == "heard_promises"
+        for sample in metric.samples
+    ]
     assert "Sam Reyes" not in names
 
 
@@ -99,12 +129,14 @@ def test_metric_labels_come_from_bounded_sets_never_an_address_or_a_number() -> 
 
     labels = Labels()
     labels.know_teams({"billing", "parcels"})
-    assert [labels.team(t) for t in ("billing", None, "", "Lab Customer +14155552600",
-                                     "sam.private@example.com", "Billing")] == [
-        "billing", "none", "none", "other", "other", "other"]
-    assert [labels.agent(a) for a in ("A-3", None, "sam.private@example.com", "+1 415 555 2600",
-                                      "agent 7", "x" * 65, "zd:1508")] == [
-        "A-3", "unknown", "other", "other", "other", "other", "zd:1508"]
+    assert [
+        labels.team(t)
+        for t in ("billing", None, "", "Lab Customer +14155552600", "sam.private@example.com", "Billing")
+    ] == ["billing", "none", "none", "other", "other", "other"]
+    assert [
+        labels.agent(a)
+        for a in ("A-3", None, "sam.private@example.com", "+1 415 555 2600", "agent 7", "x" * 65, "zd:1508")
+    ] == ["A-3", "unknown", "other", "other", "other", "other", "zd:1508"]
     for n in range(MAX_AGENT_LABELS):  # a help desk sending a new id with every ticket
         labels.agent(f"id-{n}")
     assert labels.agent("one-too-many") == "other"
@@ -116,8 +148,7 @@ async def test_a_lag_probe_that_kafka_does_not_answer_says_for_how_long() -> Non
     from heard.streams.base.settings import EngineSettings
     from heard.streams.kafka.lag import LagProbe
 
-    probe = LagProbe(EngineSettings(bootstrap_servers=f"127.0.0.1:{free_port()}",
-                                    lag_interval_seconds=1))
+    probe = LagProbe(EngineSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", lag_interval_seconds=1))
     assert probe.unanswered_for() is None
     await probe.publish()  # nothing listens there: it fails, and says since when
     first = probe.unanswered_for()

@@ -60,12 +60,15 @@ def test_a_newer_workers_state_is_read_and_written_back_whole() -> None:
     from tests.unit.test_policy import RULES
 
     created = parse_event(stories.dumps(stories.created("T-up", urgent=True)))
-    promised = parse_event(stories.dumps(stories.promised(
-        "T-up", stories.T0 + stories.minutes(1), stories.T0 + stories.minutes(90))))
+    promised = parse_event(
+        stories.dumps(
+            stories.promised("T-up", stories.T0 + stories.minutes(1), stories.T0 + stories.minutes(90))
+        )
+    )
     outcome = decide(None, created, created.occurred_at, RULES)
     state = decide(outcome.state, promised, promised.occurred_at, RULES).state
     newer = json.loads(state.to_json())
-    newer["owner"] = {"name": "Aisha"}                          # a field from the next version
+    newer["owner"] = {"name": "Aisha"}  # a field from the next version
     newer["promises"]["P1"]["announced_to"] = ["stakeholder"]  # and one nested deeper
     reply = parse_event(stories.dumps(stories.reply("T-up", stories.T0 + stories.minutes(5))))
     read = TicketState.model_validate_json(json.dumps(newer))

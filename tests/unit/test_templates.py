@@ -17,9 +17,13 @@ from heard.streams.content.sms_segments import segments
 from heard.streams.contract.contexts import CONTEXTS, complete
 from tests.peers import REPO
 
-PERSONA = Persona(key="p", customer={"name": "Zoë <script>x</script>", "greeting_name": "Zoë",
-                                     "pronouns": None},
-                  locale="en", timezone="Europe/Paris", channel="email")
+PERSONA = Persona(
+    key="p",
+    customer={"name": "Zoë <script>x</script>", "greeting_name": "Zoë", "pronouns": None},
+    locale="en",
+    timezone="Europe/Paris",
+    channel="email",
+)
 NOW = datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
 
 
@@ -52,23 +56,24 @@ def test_customer_text_is_escaped_in_html() -> None:
     assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
 
 
-@pytest.mark.parametrize("payload", [
-    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
-    "{{ self._TemplateReference__context }}",
-    "{% set x = customer.update({'name': 'pwned'}) %}{{ x }}",
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+        "{{ self._TemplateReference__context }}",
+        "{% set x = customer.update({'name': 'pwned'}) %}{{ x }}",
+    ],
+)
 def test_template_injection_payloads_fail_safely(templates: Path, payload: str) -> None:
     (templates / "acknowledgment" / "en" / "sms.txt").write_text(payload)
     renderer = Renderer(templates)
     with pytest.raises(TemplateProblem) as caught:
-        renderer.render("acknowledgment", "sms", "en", "UTC",
-                        sample_context("acknowledgment", PERSONA, NOW))
+        renderer.render("acknowledgment", "sms", "en", "UTC", sample_context("acknowledgment", PERSONA, NOW))
     assert caught.value.file == "acknowledgment/en/sms.txt"
 
 
-def test_receipt_hashes_name_the_template_source_that_rendered_the_message(
-        templates: Path) -> None:
+def test_receipt_hashes_name_the_template_source_that_rendered_the_message(templates: Path) -> None:
     sms = templates / "acknowledgment" / "en" / "sms.txt"
     renderer = Renderer(templates)
     context = sample_context("acknowledgment", PERSONA, NOW)
@@ -79,16 +84,19 @@ def test_receipt_hashes_name_the_template_source_that_rendered_the_message(
     os.utime(sms, (time.time() + 5, time.time() + 5))  # an edit Jinja's reload check sees
     second = renderer.render("acknowledgment", "sms", "en", "UTC", context)
     assert second.text.endswith("edited.")
-    assert second.template_hashes[name] == hashlib.sha256(
-        b"Hi {{ customer.greeting_name }}, edited.").hexdigest()[:16]
+    assert (
+        second.template_hashes[name]
+        == hashlib.sha256(b"Hi {{ customer.greeting_name }}, edited.").hexdigest()[:16]
+    )
     assert second.template_hashes[name] != first.template_hashes[name]
 
 
 def test_missing_variable_is_an_error_with_file_and_line_never_a_blank(templates: Path) -> None:
     (templates / "acknowledgment" / "en" / "email.txt").write_text("Hi,\n\n{{ customer.nmae }}\n")
     with pytest.raises(TemplateProblem) as caught:
-        Renderer(templates).render("acknowledgment", "email", "en", "UTC",
-                                   sample_context("acknowledgment", PERSONA, NOW))
+        Renderer(templates).render(
+            "acknowledgment", "email", "en", "UTC", sample_context("acknowledgment", PERSONA, NOW)
+        )
     assert str(caught.value).startswith("acknowledgment/en/email.txt line 3:")
     assert "nmae" in str(caught.value)
 
@@ -107,8 +115,9 @@ def test_lint_catches_an_undocumented_variable(templates: Path) -> None:
 def test_lint_requires_the_parts_of_a_closure(templates: Path) -> None:
     path = templates / "closure_summary" / "en" / "email.txt"
     path.write_text(path.read_text().replace("{{ summary.prevention }}", "nothing"))
-    assert ("error: closure_summary/en/email.txt: a closure summary must carry summary.prevention"
-            in lint(templates))
+    assert "error: closure_summary/en/email.txt: a closure summary must carry summary.prevention" in lint(
+        templates
+    )
 
 
 def test_lint_flags_cold_phrases_and_vague_timelines(templates: Path) -> None:
@@ -122,49 +131,60 @@ def test_lint_flags_cold_phrases_and_vague_timelines(templates: Path) -> None:
 
 def test_lint_counts_sms_segments_with_worst_case_values(templates: Path) -> None:
     path = templates / "acknowledgment" / "en" / "sms.txt"
-    path.write_text(path.read_text().strip() + " {{ ticket.subject }} {{ ticket.subject }}"
-                    " {{ ticket.subject }} {{ ticket.subject }}")
+    path.write_text(
+        path.read_text().strip() + " {{ ticket.subject }} {{ ticket.subject }}"
+        " {{ ticket.subject }} {{ ticket.subject }}"
+    )
     assert any("acknowledgment/en/sms.txt" in f and "segments" in f for f in lint(templates))
 
 
 def test_lint_warns_about_a_missing_locale_variant(templates: Path) -> None:
     (templates / "milestone_update" / "es" / "sms.txt").unlink()
-    assert ("warning: milestone_update/es/sms.txt: missing; falls back to "
-            "milestone_update/en/sms.txt") in lint(templates)
+    assert (
+        "warning: milestone_update/es/sms.txt: missing; falls back to milestone_update/en/sms.txt"
+    ) in lint(templates)
 
 
 def test_lint_warns_on_hard_reading(templates: Path) -> None:
     path = templates / "acknowledgment" / "en" / "email.txt"
-    path.write_text(path.read_text() + "\nNotwithstanding institutional considerations, "
-                    "comprehensive organisational reconfiguration necessitates "
-                    "multidimensional interdepartmental collaboration regarding remediation.\n")
+    path.write_text(
+        path.read_text() + "\nNotwithstanding institutional considerations, "
+        "comprehensive organisational reconfiguration necessitates "
+        "multidimensional interdepartmental collaboration regarding remediation.\n"
+    )
     assert any("reading ease" in f for f in lint(templates))
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("a" * 160, (1, "GSM-7", 160)),
-    ("a" * 161, (2, "GSM-7", 161)),
-    ("{" * 80, (1, "GSM-7", 160)),
-    ("Zoë" + "a" * 67, (1, "UCS-2", 70)),
-    ("Łukasz" + "a" * 65, (2, "UCS-2", 71)),
-    ("🎂" * 35, (1, "UCS-2", 70)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a" * 160, (1, "GSM-7", 160)),
+        ("a" * 161, (2, "GSM-7", 161)),
+        ("{" * 80, (1, "GSM-7", 160)),
+        ("Zoë" + "a" * 67, (1, "UCS-2", 70)),
+        ("Łukasz" + "a" * 65, (2, "UCS-2", 71)),
+        ("🎂" * 35, (1, "UCS-2", 70)),
+    ],
+)
 def test_sms_segments(text: str, expected: tuple[int, str, int]) -> None:
     assert segments(text) == expected
 
 
-@pytest.mark.parametrize(("locale", "words", "foreign"), [
-    ("en", "a first reply from our team", "una primera respuesta"),
-    ("es", "una primera respuesta de nuestro equipo", "first reply"),
-    ("fr", "une première réponse de notre équipe", "first reply"),
-    ("de", "eine erste Antwort unseres Teams", "first reply"),
-])
+@pytest.mark.parametrize(
+    ("locale", "words", "foreign"),
+    [
+        ("en", "a first reply from our team", "una primera respuesta"),
+        ("es", "una primera respuesta de nuestro equipo", "first reply"),
+        ("fr", "une première réponse de notre équipe", "first reply"),
+        ("de", "eine erste Antwort unseres Teams", "first reply"),
+    ],
+)
 def test_the_default_next_step_is_written_in_the_readers_language(
-        locale: str, words: str, foreign: str) -> None:
+    locale: str, words: str, foreign: str
+) -> None:
     renderer = Renderer(REPO / "templates")
     context = sample_context("acknowledgment", PERSONA, NOW)
-    context["next_milestone"] = {"text": None, "first_reply": True,
-                                 "due_at": "2026-11-30T14:00:00+00:00"}
+    context["next_milestone"] = {"text": None, "first_reply": True, "due_at": "2026-11-30T14:00:00+00:00"}
     for channel in ("email", "sms"):
         rendered = renderer.render("acknowledgment", channel, locale, "Europe/Paris", context)
         assert words in rendered.text and foreign not in rendered.text, (channel, rendered.text)
@@ -190,8 +210,10 @@ def test_an_sms_time_on_another_day_carries_its_weekday() -> None:
 def test_sms_free_text_is_cut_at_a_word_never_inside_one() -> None:
     renderer = Renderer(REPO / "templates")
     context = sample_context("milestone_update", PERSONA, NOW)
-    context["milestone"]["text"] = ("We flagged the duplicate charge to the billing team and "
-                                    "they are reversing it today, with a refund to your card")
+    context["milestone"]["text"] = (
+        "We flagged the duplicate charge to the billing team and "
+        "they are reversing it today, with a refund to your card"
+    )
     text = renderer.render("milestone_update", "sms", "en", "UTC", context).text
     cut = text.split("): ", 1)[1].split("...", 1)[0]
     assert "..." in text
@@ -199,18 +221,26 @@ def test_sms_free_text_is_cut_at_a_word_never_inside_one() -> None:
     assert context["milestone"]["text"][len(cut)] == " ", text  # stops before a space
 
 
-@pytest.mark.parametrize(("locale", "reply", "first"), [
-    ("en", "a reply from our team", "first"),
-    ("es", "una respuesta de nuestro equipo", "primera"),
-    ("fr", "une réponse de notre équipe", "première"),
-    ("de", "eine Antwort unseres Teams", "erste"),
-])
+@pytest.mark.parametrize(
+    ("locale", "reply", "first"),
+    [
+        ("en", "a reply from our team", "first"),
+        ("es", "una respuesta de nuestro equipo", "primera"),
+        ("fr", "une réponse de notre équipe", "première"),
+        ("de", "eine Antwort unseres Teams", "erste"),
+    ],
+)
 def test_a_customer_who_writes_again_is_promised_a_reply_not_a_first_one(
-        locale: str, reply: str, first: str) -> None:
+    locale: str, reply: str, first: str
+) -> None:
     renderer = Renderer(REPO / "templates")
     context = sample_context("acknowledgment", PERSONA, NOW)
-    context["next_milestone"] = {"text": None, "first_reply": True, "follow_up": True,
-                                 "due_at": "2026-11-30T14:00:00+00:00"}
+    context["next_milestone"] = {
+        "text": None,
+        "first_reply": True,
+        "follow_up": True,
+        "due_at": "2026-11-30T14:00:00+00:00",
+    }
     for channel in ("email", "sms"):
         text = renderer.render("acknowledgment", channel, locale, "Europe/Paris", context).text
         assert reply in text and first not in text.split("\n\n", 2)[-1], (channel, text)
@@ -225,19 +255,18 @@ def test_a_notification_decided_before_follow_ups_existed_keeps_its_first_reply_
     # On the topic during a rolling upgrade: no `follow_up` in its context.
     renderer = Renderer(REPO / "templates")
     context = sample_context("acknowledgment", PERSONA, NOW)
-    context["next_milestone"] = {"text": None, "first_reply": True,
-                                 "due_at": "2026-11-30T14:00:00+00:00"}
+    context["next_milestone"] = {"text": None, "first_reply": True, "due_at": "2026-11-30T14:00:00+00:00"}
     holding = sample_context("checkpoint_holding", PERSONA, NOW)
-    holding["promise"] = {key: value for key, value in holding["promise"].items()
-                          if key != "follow_up"} | {"first_reply": True}
-    assert "a first reply from our team" in renderer.render(
-        "acknowledgment", "sms", "en", "UTC", context).text
-    assert "a first reply" in renderer.render("checkpoint_holding", "sms", "en", "UTC",
-                                              holding).text
+    holding["promise"] = {key: value for key, value in holding["promise"].items() if key != "follow_up"} | {
+        "first_reply": True
+    }
+    assert (
+        "a first reply from our team" in renderer.render("acknowledgment", "sms", "en", "UTC", context).text
+    )
+    assert "a first reply" in renderer.render("checkpoint_holding", "sms", "en", "UTC", holding).text
 
 
-def test_a_context_lacking_an_optional_field_renders_and_one_lacking_a_required_never_sends(
-        ) -> None:
+def test_a_context_lacking_an_optional_field_renders_and_one_lacking_a_required_never_sends() -> None:
     """The renderer completes a context from its kind's model: an optional field an earlier
     release did not write is None, never an undefined mid-message; a required one missing
     is a problem of this message, naming the field (it becomes a dead letter, not a text)."""
@@ -251,7 +280,9 @@ def test_a_context_lacking_an_optional_field_renders_and_one_lacking_a_required_
     with pytest.raises(TemplateProblem) as caught:
         renderer.render("checkpoint_holding", "email", "en", "UTC", context)
     assert (caught.value.file, caught.value.reason) == (
-        "checkpoint_holding context", "promise: Field required (see docs/templates.md)")
+        "checkpoint_holding context",
+        "promise: Field required (see docs/templates.md)",
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(CONTEXTS))
@@ -262,21 +293,24 @@ def test_every_sample_the_studio_and_lint_use_fits_its_kinds_model(kind: str) ->
         assert complete(kind, context).keys() >= context.keys(), label
 
 
-@pytest.mark.parametrize(("locale", "due", "words"), [
-    ("es", "2026-11-29T13:00:00+00:00", "Lo siguiente: un hueco del mensajero, antes de las 13:00."),
-    ("es", "2026-11-29T01:30:00+00:00", "antes de la 1:30."),
-    ("es", "2026-12-02T09:13:00+00:00", "antes del miércoles a las 9:13."),  # never "del mar"
-    ("es_MX", "2026-11-29T13:30:00+00:00", "antes de la 1:30"),  # a 12-hour clock
-    ("fr", "2026-11-29T15:00:00+00:00", "au plus tard à 15:00."),
-    ("fr", "2026-12-02T09:13:00+00:00", "au plus tard mer. à 09:13."),
-])
+@pytest.mark.parametrize(
+    ("locale", "due", "words"),
+    [
+        ("es", "2026-11-29T13:00:00+00:00", "Lo siguiente: un hueco del mensajero, antes de las 13:00."),
+        ("es", "2026-11-29T01:30:00+00:00", "antes de la 1:30."),
+        ("es", "2026-12-02T09:13:00+00:00", "antes del miércoles a las 9:13."),  # never "del mar"
+        ("es_MX", "2026-11-29T13:30:00+00:00", "antes de la 1:30"),  # a 12-hour clock
+        ("fr", "2026-11-29T15:00:00+00:00", "au plus tard à 15:00."),
+        ("fr", "2026-12-02T09:13:00+00:00", "au plus tard mer. à 09:13."),
+    ],
+)
 def test_an_sms_time_carries_the_words_its_language_needs_around_it(
-        locale: str, due: str, words: str) -> None:
+    locale: str, due: str, words: str
+) -> None:
     renderer = Renderer(REPO / "templates")
     context = sample_context("acknowledgment", PERSONA, NOW)
     context["sent_at"] = "2026-11-29T00:30:00+00:00"
-    context["next_milestone"] = {"text": "un hueco del mensajero", "due_at": due,
-                                 "follow_up": False}
+    context["next_milestone"] = {"text": "un hueco del mensajero", "due_at": due, "follow_up": False}
     text = renderer.render("acknowledgment", "sms", locale, "UTC", context).text
     assert words in text, text
 
@@ -288,8 +322,7 @@ def test_the_teams_nudge_keeps_its_paragraphs_apart_and_her_pronouns() -> None:
     [everyday] = [p for p in linter.personas if p.key == "everyday"]
     context = sample_context("checkpoint_nudge", everyday, NOW)
     assert context["customer"]["pronouns"] == "she/her"
-    text = linter.renderer.render("checkpoint_nudge", "email", "en", "Europe/London",
-                                  context).text
+    text = linter.renderer.render("checkpoint_nudge", "email", "en", "Europe/London", context).text
     what = context["promise"]["what"]
     assert f"  {what}\n\nAmara's quiet hours are 21:00 to 08:00, her time:" in text, text
     assert "\n\n\n" not in text

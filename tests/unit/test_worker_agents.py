@@ -50,13 +50,11 @@ class Clock:
 
 
 def consumed(topic: str, key: str | bytes | None, value: bytes, offset: int = 0) -> Consumed:
-    return Consumed(key.encode() if isinstance(key, str) else key, value,
-                    Offset(topic, 0, offset))
+    return Consumed(key.encode() if isinstance(key, str) else key, value, Offset(topic, 0, offset))
 
 
 def reasons(sink: RecordingSink) -> list[str]:
-    return [(record.headers or {})["heard-reason"].decode()
-            for record in sink.on(TOPICS.dead_letters)]
+    return [(record.headers or {})["heard-reason"].decode() for record in sink.on(TOPICS.dead_letters)]
 
 
 def values(sink: RecordingSink, topic: str) -> list[dict[str, Any]]:
@@ -76,14 +74,19 @@ class Lifecycle:
     def __post_init__(self) -> None:
         self.timers = DueTimers(self.due_index)
         self.agent = LifecycleAgent(
-            rules=RULES, engine=ENGINE, topics=TOPICS, tickets=self.tickets, timers=self.timers,
-            states=StateCache(16), sink=self.sink,
+            rules=RULES,
+            engine=ENGINE,
+            topics=TOPICS,
+            tickets=self.tickets,
+            timers=self.timers,
+            states=StateCache(16),
+            sink=self.sink,
             dead_letters=DeadLetters(self.sink, TOPICS.dead_letters, self.clock),
-            clock=self.clock)
+            clock=self.clock,
+        )
 
     async def event(self, item: dict[str, Any], key: str | None = None) -> None:
-        await self.agent(consumed(TOPICS.ticket_events, key or item["ticket_id"],
-                                  stories.dumps(item)))
+        await self.agent(consumed(TOPICS.ticket_events, key or item["ticket_id"], stories.dumps(item)))
 
     async def sweep(self) -> int:
         """What the worker's sweep does: each due timer back through the agent."""
@@ -131,8 +134,9 @@ async def test_a_timer_is_never_refused_for_the_time_it_names() -> None:
     worker = Lifecycle()
     await worker.event(stories.created("T-t"))
     # A timer's occurred_at is when the sweep ran; a worker whose clock is behind still acts.
-    timer = stories.event("heard.timer_due", "T-t", T0 + timedelta(hours=1),
-                          due_at=stories.iso(T0 + timedelta(seconds=60)))
+    timer = stories.event(
+        "heard.timer_due", "T-t", T0 + timedelta(hours=1), due_at=stories.iso(T0 + timedelta(seconds=60))
+    )
     await worker.agent(consumed(TOPICS.timers, "T-t", stories.dumps(timer)))
     assert reasons(worker.sink) == []  # never "in the future": a timer is heard's own
 
@@ -149,8 +153,9 @@ async def test_an_event_keyed_by_anything_but_its_ticket_is_a_dead_letter() -> N
     worker = Lifecycle()
     await worker.event(stories.created("T-3"), key="T-other")
     assert worker.tickets == {}
-    assert reasons(worker.sink) == ["Kafka key b'T-other' is not the ticket_id 'T-3' "
-                                    "(key each event by its ticket_id)"]
+    assert reasons(worker.sink) == [
+        "Kafka key b'T-other' is not the ticket_id 'T-3' (key each event by its ticket_id)"
+    ]
     dead = worker.sink.on(TOPICS.dead_letters)[0]
     assert dead.value == stories.dumps(stories.created("T-3"))  # unchanged, nothing lost
     assert dead.headers is not None and dead.headers["heard-stage"] == b"lifecycle"
@@ -174,7 +179,8 @@ async def test_a_timer_on_the_public_topic_is_refused() -> None:
 
 
 async def test_a_policy_that_raises_leaves_a_dead_letter_and_the_next_record_goes_on(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     worker = Lifecycle()
 
     def broken(*_: Any, **__: Any) -> Any:
@@ -190,15 +196,19 @@ async def test_a_policy_that_raises_leaves_a_dead_letter_and_the_next_record_goe
 
 async def test_an_erased_ticket_leaves_no_state_no_timer_and_its_questions_go() -> None:
     worker = Lifecycle()
-    await worker.event(stories.created("T-9", customer=stories.customer(
-        phone="+14155550123", consent={"email": True, "sms": True})))
+    await worker.event(
+        stories.created(
+            "T-9", customer=stories.customer(phone="+14155550123", consent={"email": True, "sms": True})
+        )
+    )
     assert "T-9" in worker.due_index
     forget = stories.event("heard.forget", "T-9", T0 + minutes(1))
     # `heard forget` writes to the timers topic: producers of ticket events cannot erase.
     await worker.agent(consumed(TOPICS.timers, "T-9", stories.dumps(forget)))
     assert "T-9" not in worker.tickets and "T-9" not in worker.due_index
     assert values(worker.sink, TOPICS.sms_inbound) == [
-        {"record": "forget", "phone": "+14155550123", "ticket_id": "T-9"}]
+        {"record": "forget", "phone": "+14155550123", "ticket_id": "T-9"}
+    ]
 
 
 async def test_what_was_decided_reaches_the_producer_before_the_state_that_records_it() -> None:
@@ -210,8 +220,7 @@ async def test_what_was_decided_reaches_the_producer_before_the_state_that_recor
             super().__setitem__(key, value)
 
     class Sink(RecordingSink):
-        async def emit(self, topic: str, key: bytes | None, value: bytes,
-                       headers: Any = None) -> None:
+        async def emit(self, topic: str, key: bytes | None, value: bytes, headers: Any = None) -> None:
             order.append(topic.removeprefix("t."))
             await super().emit(topic, key, value, headers)
 
@@ -224,8 +233,7 @@ async def test_what_was_decided_reaches_the_producer_before_the_state_that_recor
 
 async def test_a_producer_that_fails_leaves_the_state_as_it_was_and_a_dead_letter() -> None:
     class Refusing(RecordingSink):
-        async def emit(self, topic: str, key: bytes | None, value: bytes,
-                       headers: Any = None) -> None:
+        async def emit(self, topic: str, key: bytes | None, value: bytes, headers: Any = None) -> None:
             if "outbound" in topic:
                 raise RuntimeError("broker gone")
             await super().emit(topic, key, value, headers)
@@ -233,13 +241,16 @@ async def test_a_producer_that_fails_leaves_the_state_as_it_was_and_a_dead_lette
     worker = Lifecycle(sink=Refusing())
     await worker.event(stories.created("T-f", urgent=True))
     assert worker.tickets == {} and worker.due_index == {}
-    assert reasons(worker.sink) == ["lifecycle could not handle the record: RuntimeError: "
-                                    "broker gone"]
+    assert reasons(worker.sink) == ["lifecycle could not handle the record: RuntimeError: broker gone"]
 
 
 def note(ticket: str, n: int) -> Consumed:
-    return consumed(TOPICS.ticket_events, ticket, stories.dumps(stories.reply(
-        ticket, T0 + minutes(n), public=False, eid=f"{ticket}-note-{n}")), offset=n)
+    return consumed(
+        TOPICS.ticket_events,
+        ticket,
+        stories.dumps(stories.reply(ticket, T0 + minutes(n), public=False, eid=f"{ticket}-note-{n}")),
+        offset=n,
+    )
 
 
 def created_record(ticket: str) -> Consumed:
@@ -259,8 +270,9 @@ class CountingTickets(dict[str, Any]):
 async def test_a_batch_writes_each_changed_ticket_once_after_every_decision_of_it() -> None:
     tickets = CountingTickets()
     worker = Lifecycle(tickets=tickets)
-    await worker.agent.handle_batch([created_record("T-a"), note("T-a", 1), created_record("T-b"),
-                                     note("T-a", 2)])
+    await worker.agent.handle_batch(
+        [created_record("T-a"), note("T-a", 1), created_record("T-b"), note("T-a", 2)]
+    )
     assert tickets.writes == ["T-a", "T-b"]
     stored = json.loads(tickets["T-a"])
     assert stored["seen_event_ids"][-2:] == ["T-a-note-1", "T-a-note-2"]
@@ -279,19 +291,22 @@ async def test_each_table_write_is_made_as_the_last_record_that_changed_its_tick
 
     worker = Lifecycle(tickets=Tickets())
     await worker.agent.handle_batch(
-        [created_record("T-a"), note("T-a", 3), created_record("T-b"), note("T-a", 4),
-         note("T-b", 5)], before_each=bound.append)
+        [created_record("T-a"), note("T-a", 3), created_record("T-b"), note("T-a", 4), note("T-b", 5)],
+        before_each=bound.append,
+    )
     assert written_as == {"T-a": (b"T-a", 4), "T-b": (b"T-b", 5)}
 
 
 async def test_an_event_that_fails_mid_batch_leaves_its_tickets_other_events_applied(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from heard.streams.worker import lifecycle
 
     real = lifecycle.decide
 
-    def half_done_then_raises(state: Any, event: Any, now: datetime, rules: Any, *,
-                              in_place: bool = False) -> Any:
+    def half_done_then_raises(
+        state: Any, event: Any, now: datetime, rules: Any, *, in_place: bool = False
+    ) -> Any:
         if event.id == "T-a-note-2":
             state.version += 100  # the object is changed before the policy gives up
             raise KeyError("customer")
@@ -299,8 +314,7 @@ async def test_an_event_that_fails_mid_batch_leaves_its_tickets_other_events_app
 
     monkeypatch.setattr(lifecycle, "decide", half_done_then_raises)
     worker = Lifecycle()
-    await worker.agent.handle_batch([created_record("T-a"), note("T-a", 1), note("T-a", 2),
-                                     note("T-a", 3)])
+    await worker.agent.handle_batch([created_record("T-a"), note("T-a", 1), note("T-a", 2), note("T-a", 3)])
     stored = json.loads(worker.tickets["T-a"])
     assert stored["version"] == 3  # created and notes 1 and 3; nothing of note 2
     assert "T-a-note-2" not in stored["seen_event_ids"]
@@ -330,8 +344,9 @@ async def test_a_batch_stopped_midway_leaves_no_unwritten_state_in_the_cache() -
 async def test_an_erasure_mid_batch_is_written_at_once_and_a_later_event_starts_afresh() -> None:
     tickets = CountingTickets()
     worker = Lifecycle(tickets=tickets)
-    forget = consumed(TOPICS.timers, "T-e", stories.dumps(
-        stories.event("heard.forget", "T-e", T0 + minutes(1))), offset=1)
+    forget = consumed(
+        TOPICS.timers, "T-e", stories.dumps(stories.event("heard.forget", "T-e", T0 + minutes(1))), offset=1
+    )
     await worker.agent.handle_batch([created_record("T-e"), note("T-e", 1), forget])
     assert worker.tickets == {} and worker.due_index == {} and tickets.writes == []
     await worker.agent.handle_batch([created_record("T-e"), forget, note("T-e", 2)])
@@ -340,20 +355,24 @@ async def test_an_erasure_mid_batch_is_written_at_once_and_a_later_event_starts_
     assert "customer" not in fresh  # nothing of the erased ticket
 
 
-async def test_a_state_that_cannot_be_written_leaves_each_event_that_changed_it_a_dead_letter(
-) -> None:
+async def test_a_state_that_cannot_be_written_leaves_each_event_that_changed_it_a_dead_letter() -> None:
     class Refusing(dict[str, Any]):
         def __setitem__(self, key: str, value: Any) -> None:
             raise RuntimeError("changelog gone")
 
     worker = Lifecycle(tickets=Refusing())
     await worker.agent.handle_batch([created_record("T-w"), note("T-w", 1), created_record("T-x")])
-    dead = [(json.loads(r.value)["id"], (r.headers or {})["heard-reason"].decode())
-            for r in worker.sink.on(TOPICS.dead_letters)]
+    dead = [
+        (json.loads(r.value)["id"], (r.headers or {})["heard-reason"].decode())
+        for r in worker.sink.on(TOPICS.dead_letters)
+    ]
     reason = "lifecycle could not keep the ticket's state: RuntimeError: changelog gone"
     created_at = f"{T0.timestamp():.0f}"
-    assert dead == [(f"T-w-ticket.created-{created_at}", reason), ("T-w-note-1", reason),
-                    (f"T-x-ticket.created-{created_at}", reason)]
+    assert dead == [
+        (f"T-w-ticket.created-{created_at}", reason),
+        ("T-w-note-1", reason),
+        (f"T-x-ticket.created-{created_at}", reason),
+    ]
     # Nothing unwritten is left in the cache to pass for the table's state.
     assert len(worker.agent.states) == 0
 
@@ -418,16 +437,22 @@ class Deliveries:
         self.email = RecordingChannel("email", failures=self.failures)
         self.sms = RecordingChannel("sms")
         self.ledger.ready.set()
-        delivery = Delivery(Renderer(REPO / "templates"), {"email": self.email, "sms": self.sms},
-                            RetrySettings(attempts=1))
+        delivery = Delivery(
+            Renderer(REPO / "templates"), {"email": self.email, "sms": self.sms}, RetrySettings(attempts=1)
+        )
         self.agent = DeliveryAgent(
-            delivery=delivery, topics=TOPICS,
+            delivery=delivery,
+            topics=TOPICS,
             deferred=[(wait, retry_topic(ENGINE, wait)) for wait in WAITS],
-            receipts=self.receipts, ledger=self.ledger,
+            receipts=self.receipts,
+            ledger=self.ledger,
             opt_outs=OptOuts(self.ledger, self.sink, TOPICS.consent, self.clock),
-            team=self.team, reply_window_days=7, sink=self.sink,
+            team=self.team,
+            reply_window_days=7,
+            sink=self.sink,
             dead_letters=DeadLetters(self.sink, TOPICS.dead_letters, self.clock),
-            clock=self.clock)
+            clock=self.clock,
+        )
 
     async def deliver(self, n: Notification) -> None:
         await self.agent(consumed(TOPICS.outbound, n.ticket_id, n.model_dump_json().encode()))
@@ -473,18 +498,20 @@ async def test_after_the_last_round_the_message_is_a_dead_letter_and_the_team_is
     told = worker.outbound()
     assert [(n.kind, n.audience, n.recipient) for n in told] == [
         ("customer_unreachable", "agent", "team@example.com"),
-        ("customer_unreachable", "lead", "lead@example.com")]
-    assert told[0].context["undelivered"] == {"kind": "acknowledgment", "channel": "email",
-                                              "reason": "SMTP 451: try later"}
+        ("customer_unreachable", "lead", "lead@example.com"),
+    ]
+    assert told[0].context["undelivered"] == {
+        "kind": "acknowledgment",
+        "channel": "email",
+        "reason": "SMTP 451: try later",
+    }
 
 
 async def test_a_refused_email_goes_by_the_customers_consented_sms_instead() -> None:
     worker = Deliveries(failures=[DeliveryError("550 mailbox unavailable")])
-    await worker.deliver(customer_message(phone="+14155550123",
-                                          consent={"email": True, "sms": True}))
+    await worker.deliver(customer_message(phone="+14155550123", consent={"email": True, "sms": True}))
     [instead] = worker.outbound()
-    assert (instead.channel, instead.recipient, instead.kind) == (
-        "sms", "+14155550123", "acknowledgment")
+    assert (instead.channel, instead.recipient, instead.kind) == ("sms", "+14155550123", "acknowledgment")
     assert reasons(worker.sink) == ["550 mailbox unavailable"]
 
 
@@ -495,8 +522,9 @@ async def test_a_withdrawn_consent_suppresses_the_message_and_the_team_is_told()
     assert worker.email.sent == []
     assert worker.statuses() == ["suppressed"]
     [event] = values(worker.sink, TOPICS.notification_events)
-    assert event["reason"] == ("the recipient withdrew email consent on 20 Nov 2026, 10:00 UTC "
-                               "(by texting STOP)")
+    assert event["reason"] == (
+        "the recipient withdrew email consent on 20 Nov 2026, 10:00 UTC (by texting STOP)"
+    )
     assert [n.audience for n in worker.outbound()] == ["agent", "lead"]
 
 
@@ -506,8 +534,7 @@ async def test_a_providers_opt_out_refusal_is_recorded_as_withdrawn_consent() ->
     await worker.deliver(note)
     assert worker.ledger.refusal("email", "amara@example.net") is not None
     [update] = values(worker.sink, TOPICS.consent)
-    assert (update["allowed"], update["source"]) == (
-        False, f"provider-refusal:{note.notification_id}")
+    assert (update["allowed"], update["source"]) == (False, f"provider-refusal:{note.notification_id}")
 
 
 async def test_a_channel_that_raises_still_gives_an_outcome_a_dead_letter_and_a_notice() -> None:
@@ -519,14 +546,12 @@ async def test_a_channel_that_raises_still_gives_an_outcome_a_dead_letter_and_a_
     worker.agent.delivery.channels["email"] = Broken("email")
     await worker.deliver(customer_message())
     assert worker.statuses() == ["failed"]
-    assert reasons(worker.sink) == ["delivery could not handle the record: RuntimeError: "
-                                    "socket closed"]
+    assert reasons(worker.sink) == ["delivery could not handle the record: RuntimeError: socket closed"]
     assert [n.audience for n in worker.outbound()] == ["agent", "lead"]
 
 
 async def test_without_a_channel_for_the_team_nobody_is_told_of_an_unreachable_customer() -> None:
-    worker = Deliveries(failures=[DeliveryError("550 mailbox unavailable")],
-                        team=TeamInbox({}, "en", "UTC"))
+    worker = Deliveries(failures=[DeliveryError("550 mailbox unavailable")], team=TeamInbox({}, "en", "UTC"))
     await worker.deliver(customer_message())
     assert worker.outbound() == [] and reasons(worker.sink) == ["550 mailbox unavailable"]
 
@@ -552,8 +577,12 @@ async def test_a_batch_keeps_each_tickets_messages_in_their_order() -> None:
     follow_up = first.model_copy(update={"notification_id": "n-later", "kind": "acknowledgment"})
     bound: list[bytes | None] = []
     await worker.agent.deliver_batch(
-        [consumed(TOPICS.outbound, n.ticket_id, n.model_dump_json().encode())
-         for n in (first, second, follow_up)], before_each=lambda r: bound.append(r.key))
+        [
+            consumed(TOPICS.outbound, n.ticket_id, n.model_dump_json().encode())
+            for n in (first, second, follow_up)
+        ],
+        before_each=lambda r: bound.append(r.key),
+    )
     sent_a = [m.notification_id for m in worker.email.sent if m.ticket_id == "T-a"]
     assert sent_a == [first.notification_id, "n-later"]
     assert sorted(bound, key=str) == [b"T-a", b"T-a", b"T-b"]
@@ -568,10 +597,16 @@ async def test_a_deferred_message_is_held_until_its_time_then_handed_back_unchan
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    agent = RedeliveryAgent(outbound=TOPICS.outbound, sink=sink, clock=clock, sleep=sleep,
-                            dead_letters=DeadLetters(sink, TOPICS.dead_letters, clock))
-    later = customer_message().model_copy(update={"delivery_round": 1,
-                                                  "not_before": T0 + timedelta(seconds=30)})
+    agent = RedeliveryAgent(
+        outbound=TOPICS.outbound,
+        sink=sink,
+        clock=clock,
+        sleep=sleep,
+        dead_letters=DeadLetters(sink, TOPICS.dead_letters, clock),
+    )
+    later = customer_message().model_copy(
+        update={"delivery_round": 1, "not_before": T0 + timedelta(seconds=30)}
+    )
     raw = later.model_dump_json().encode()
     await agent(consumed(retry_topic(ENGINE, 30), "T-1", raw))
     assert slept == [30.0]
@@ -585,15 +620,27 @@ async def test_a_deferred_message_is_held_until_its_time_then_handed_back_unchan
 
 def status_agent() -> tuple[SmsStatusAgent, RecordingSink, dict[str, Any], ConsentLedger]:
     sink, table, ledger, clock = RecordingSink(), {}, ConsentLedger(), Clock()
-    agent = SmsStatusAgent(provider_status=table, notification_events=TOPICS.notification_events,
-                           opt_outs=OptOuts(ledger, sink, TOPICS.consent, clock), sink=sink,
-                           dead_letters=DeadLetters(sink, TOPICS.dead_letters, clock))
+    agent = SmsStatusAgent(
+        provider_status=table,
+        notification_events=TOPICS.notification_events,
+        opt_outs=OptOuts(ledger, sink, TOPICS.consent, clock),
+        sink=sink,
+        dead_letters=DeadLetters(sink, TOPICS.dead_letters, clock),
+    )
     return agent, sink, table, ledger
 
 
 def report(status: str, **more: Any) -> bytes:
-    return json.dumps({"message_sid": "SM" + "a" * 32, "status": status, "ticket_id": "T-1",
-                       "notification_id": "n-1", "at": stories.iso(T0), **more}).encode()
+    return json.dumps(
+        {
+            "message_sid": "SM" + "a" * 32,
+            "status": status,
+            "ticket_id": "T-1",
+            "notification_id": "n-1",
+            "at": stories.iso(T0),
+            **more,
+        }
+    ).encode()
 
 
 async def test_a_status_never_moves_backwards() -> None:
@@ -606,8 +653,7 @@ async def test_a_status_never_moves_backwards() -> None:
 
 async def test_a_status_report_of_an_opted_out_number_withdraws_sms_consent() -> None:
     agent, sink, _, ledger = status_agent()
-    await agent(consumed(TOPICS.sms_status, "SM", report("undelivered", error_code=21610,
-                                                         to="+14155550123")))
+    await agent(consumed(TOPICS.sms_status, "SM", report("undelivered", error_code=21610, to="+14155550123")))
     refusal = ledger.refusal("sms", "+14155550123")
     assert refusal is not None and refusal.source == "twilio-status:SM" + "a" * 32
     assert len(sink.on(TOPICS.consent)) == 1
@@ -620,23 +666,39 @@ async def test_a_status_report_of_an_unknown_status_is_a_dead_letter() -> None:
 
 
 def question(**overrides: Any) -> bytes:
-    fields: dict[str, Any] = {"phone": "+14155550123", "ticket_id": "T-1", "asks": "option",
-                              "offer_id": "O1", "choices": 2, "asked_at": T0,
-                              "expires_at": T0 + timedelta(days=2)}
+    fields: dict[str, Any] = {
+        "phone": "+14155550123",
+        "ticket_id": "T-1",
+        "asks": "option",
+        "offer_id": "O1",
+        "choices": 2,
+        "asked_at": T0,
+        "expires_at": T0 + timedelta(days=2),
+    }
     fields.update(overrides)
     return Question(**fields).model_dump_json().encode()
 
 
 def text(body: str) -> bytes:
     """A customer's text, five minutes after the question."""
-    return json.dumps({"from": "+14155550123", "message_sid": "SM" + "b" * 32, "body": body,
-                       "at": (T0 + minutes(5)).isoformat()}).encode()
+    return json.dumps(
+        {
+            "from": "+14155550123",
+            "message_sid": "SM" + "b" * 32,
+            "body": body,
+            "at": (T0 + minutes(5)).isoformat(),
+        }
+    ).encode()
 
 
 def replies_agent() -> tuple[SmsRepliesAgent, RecordingSink, dict[str, Any]]:
     sink, table = RecordingSink(), {}
-    agent = SmsRepliesAgent(questions=table, ticket_events=TOPICS.ticket_events, sink=sink,
-                            dead_letters=DeadLetters(sink, TOPICS.dead_letters, Clock()))
+    agent = SmsRepliesAgent(
+        questions=table,
+        ticket_events=TOPICS.ticket_events,
+        sink=sink,
+        dead_letters=DeadLetters(sink, TOPICS.dead_letters, Clock()),
+    )
     return agent, sink, table
 
 
@@ -646,8 +708,7 @@ async def test_a_text_answering_the_numbers_latest_question_becomes_the_tickets_
     assert "+14155550123" in table
     await agent(consumed(TOPICS.sms_inbound, "+14155550123", text("2")))
     [event] = values(sink, TOPICS.ticket_events)
-    assert (event["type"], event["ticket_id"], event["option"]) == ("ticket.option_chosen",
-                                                                     "T-1", 2)
+    assert (event["type"], event["ticket_id"], event["option"]) == ("ticket.option_chosen", "T-1", 2)
     assert sink.on(TOPICS.ticket_events)[0].key == b"T-1"
 
 
@@ -672,8 +733,10 @@ async def test_an_inbound_record_of_the_wrong_shape_is_a_dead_letter() -> None:
     agent, sink, _ = replies_agent()
     await agent(consumed(TOPICS.sms_inbound, "x", b'["a list"]'))
     await agent(consumed(TOPICS.sms_inbound, "x", b'{"from": "+1"}'))
-    assert reasons(sink) == ["not an inbound text or question: not a JSON object",
-                             "not an inbound text or question: 'message_sid'"]
+    assert reasons(sink) == [
+        "not an inbound text or question: not a JSON object",
+        "not an inbound text or question: 'message_sid'",
+    ]
 
 
 async def test_each_stage_of_an_event_is_timed_for_the_benchmark_and_prometheus() -> None:
@@ -682,8 +745,7 @@ async def test_each_stage_of_an_event_is_timed_for_the_benchmark_and_prometheus(
     runs, spent = dict(STAGES.runs), dict(STAGES.total_ns)
     worker = Lifecycle()
     await worker.event(stories.created("T-st", urgent=True))
-    stages = ("lifecycle.parse", "lifecycle.load", "lifecycle.decide", "lifecycle.store",
-              "lifecycle.emit")
+    stages = ("lifecycle.parse", "lifecycle.load", "lifecycle.decide", "lifecycle.store", "lifecycle.emit")
     assert all(STAGES.runs[stage] == runs.get(stage, 0) + 1 for stage in (*stages, "lifecycle.handled"))
     took = {stage: STAGES.total_ns[stage] - spent.get(stage, 0) for stage in (*stages, "lifecycle.handled")}
     # The stages are laps of one handler: together they fit inside the time it took.
@@ -735,7 +797,8 @@ async def test_a_send_waits_for_the_previous_receipts_to_be_durable_and_then_goe
 
 
 async def test_a_flush_that_fails_is_logged_once_and_the_sends_go_on(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     worker = Deliveries()
 
     async def broken_flush() -> None:
@@ -743,8 +806,7 @@ async def test_a_flush_that_fails_is_logged_once_and_the_sends_go_on(
         raise RuntimeError("broker gone")
 
     worker.agent.gate.close_until(broken_flush())
-    await asyncio.gather(worker.deliver(customer_message("T-g2")),
-                         worker.deliver(customer_message("T-g3")))
+    await asyncio.gather(worker.deliver(customer_message("T-g2")), worker.deliver(customer_message("T-g3")))
     # A failed flush replaced before anyone waited on it is reported too, once.
     worker.agent.gate.close_until(broken_flush())
     worker.agent.gate.close_until(asyncio.sleep(0))  # a flush that succeeds at once
@@ -753,7 +815,8 @@ async def test_a_flush_that_fails_is_logged_once_and_the_sends_go_on(
     assert len(worker.email.sent) == 2 and worker.statuses() == ["sent", "sent"]
     assert [r.message for r in caplog.records if "could not flush" in r.message] == [
         "the producer could not flush before the next send (RuntimeError: broker gone); "
-        "a worker killed now may send those messages again"] * 2
+        "a worker killed now may send those messages again"
+    ] * 2
 
 
 async def test_a_stop_read_while_the_send_waits_on_the_gate_is_kept() -> None:
@@ -785,13 +848,15 @@ async def test_a_send_cancelled_while_waiting_leaves_the_flush_running_for_the_o
 
 
 async def test_a_ticket_that_cannot_be_rebuilt_is_not_written_half_changed(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from heard.streams.worker import lifecycle
 
     real, calls = lifecycle.decide, {"T-r-note-1": 0}
 
-    def fails_on_the_second_note_and_its_replay(state: Any, event: Any, now: datetime,
-                                                rules: Any, *, in_place: bool = False) -> Any:
+    def fails_on_the_second_note_and_its_replay(
+        state: Any, event: Any, now: datetime, rules: Any, *, in_place: bool = False
+    ) -> Any:
         if event.id == "T-r-note-2" or (event.id == "T-r-note-1" and calls[event.id] > 0):
             state.version += 100
             raise KeyError("customer")
@@ -806,15 +871,17 @@ async def test_a_ticket_that_cannot_be_rebuilt_is_not_written_half_changed(
     assert stored["version"] == 1  # as the table had it: neither note, nothing half-done
     # Both notes are dead letters: the second for its failure, the first because its effect
     # on the ticket could not be kept.
-    dead = [(r.value, (r.headers or {})["heard-reason"].decode())
-            for r in worker.sink.on(TOPICS.dead_letters)]
+    dead = [
+        (r.value, (r.headers or {})["heard-reason"].decode()) for r in worker.sink.on(TOPICS.dead_letters)
+    ]
     assert [json.loads(value)["id"] for value, _ in dead] == ["T-r-note-1", "T-r-note-2"]
-    assert dead[0][1] == ("lifecycle could not apply the ticket's events again after a later one "
-                          "failed (KeyError: 'customer'): KeyError: 'customer'")
+    assert dead[0][1] == (
+        "lifecycle could not apply the ticket's events again after a later one "
+        "failed (KeyError: 'customer'): KeyError: 'customer'"
+    )
 
 
-async def test_a_send_waits_for_the_last_receipts_only_so_long(
-        caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_send_waits_for_the_last_receipts_only_so_long(caplog: pytest.LogCaptureFixture) -> None:
     """A broker failing over holds the producer's acknowledgments; the gate holds the next
     send for its bound at most (here a short one: the bound is what is tested), says so
     once, and lets the send go on."""
@@ -828,7 +895,9 @@ async def test_a_send_waits_for_the_last_receipts_only_so_long(
         await gate.wait()  # the same stall: said once
     assert not never.done()
     said = [r.getMessage() for r in caplog.records if "not confirmed" in r.getMessage()]
-    assert said == ["the producer has not confirmed the last receipts for 0 s (a broker "
-                    "failing over?); sending on: a worker killed now may send those "
-                    "messages again"]
+    assert said == [
+        "the producer has not confirmed the last receipts for 0 s (a broker "
+        "failing over?); sending on: a worker killed now may send those "
+        "messages again"
+    ]
     never.cancel()
