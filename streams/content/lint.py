@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from html.parser import HTMLParser
@@ -76,7 +76,8 @@ class LintSettings(Frozen):
 
 @dataclass(frozen=True)
 class Finding:
-    level: Literal["error", "warning"]
+    # A note never fails lint: what a writer should know (an SMS part that gave way).
+    level: Literal["error", "warning", "note"]
     where: str
     message: str
 
@@ -87,7 +88,7 @@ class Finding:
 def fold_personas(findings: list[Finding]) -> list[Finding]:
     """One finding per problem: the same message for several personas becomes one line
     that lists them, instead of one line each."""
-    personas: dict[tuple[Literal["error", "warning"], str, str], list[str]] = {}
+    personas: dict[tuple[Literal["error", "warning", "note"], str, str], list[str]] = {}
     for finding in findings:
         match = re.match(r"persona (\S+): (.*)$", finding.message)
         key = (finding.level, finding.where, match.group(2) if match else finding.message)
@@ -241,7 +242,9 @@ class Linter:
         samples: dict[str, SampleTexts] | None = None,
         renderer: Renderer | None = None,
     ) -> None:
-        self.renderer = renderer or Renderer(templates, settings.default_locale)
+        self.renderer = renderer or Renderer(
+            templates, settings.default_locale, sms_budget=settings.sms_budget
+        )
         self.settings = settings
         self.personas = personas
         self.samples = samples or {}
@@ -258,7 +261,7 @@ class Linter:
         language = persona.locale.replace("_", "-").split("-")[0]
         return self.samples.get(persona.locale) or self.samples.get(language)
 
-    def add(self, level: Literal["error", "warning"], where: str, message: str) -> None:
+    def add(self, level: Literal["error", "warning", "note"], where: str, message: str) -> None:
         self.findings.append(Finding(level, where, message))
 
     def run(self, now: datetime | None = None, kinds: Collection[str] | None = None) -> list[Finding]:
@@ -422,6 +425,12 @@ class Linter:
                 )
         if channel == "sms":
             self.check_sms_budget(kind, persona, rendered.text, where)
+            for gave_way in rendered.gave_way:
+                self.add(
+                    "note",
+                    where,
+                    f"persona {persona.key}: to fit {self.settings.sms_budget(kind)} segments, {gave_way}",
+                )
         self.check_tone(where, " ".join(texts), persona.key)
         written_in = (
             self.renderer.resolve(kind, persona.locale, files[-1]) or f"{kind}/{persona.locale}"
@@ -589,6 +598,13 @@ class Linter:
                 self.add(rule.level, where, f'persona {persona}: "{rule.phrase}": {rule.why}')
 
 
+def sms_budget(config: Path) -> Callable[[str], int]:
+    """The segments each kind's text message may take (config/lint.yaml, also what lint
+    checks): the composer fits every text message sent into them."""
+    path = config / "lint.yaml"
+    return (load_file(path, LintSettings) if path.exists() else LintSettings()).sms_budget
+
+
 def load_linter(config: Path, templates: Path | None = None) -> Linter:
     settings = load_file(config / "lint.yaml", LintSettings)
     personas = load_file(config / "personas.yaml", Personas)
@@ -603,8 +619,9 @@ def lint_command(config: Path, strict: bool = False) -> int:
     for finding in findings:
         print(finding)
     errors = sum(1 for f in findings if f.level == "error")
-    warnings = len(findings) - errors
-    print(f"templates lint: {errors} errors, {warnings} warnings")
+    warnings = sum(1 for f in findings if f.level == "warning")
+    notes = len(findings) - errors - warnings
+    print(f"templates lint: {errors} errors, {warnings} warnings, {notes} notes")
     return 1 if errors or (strict and warnings) else 0
 
 

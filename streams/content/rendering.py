@@ -13,6 +13,7 @@ import hashlib
 import re
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -38,6 +39,7 @@ from pydantic import ValidationError
 
 from heard.channels.mime import single_line
 from heard.channels.registry import PLUGINS, template_parts
+from heard.streams.content.sms_compose import PartExtension, compose, strip_parts
 from heard.streams.contract.contexts import CONTEXTS, complete
 from heard.streams.contract.state import KINDS
 
@@ -59,6 +61,9 @@ class Rendered:
     text: str
     html: str | None
     template_hashes: dict[str, str] = field(default_factory=dict)
+    # A text message's parts that gave way to fit its segment budget (heard.streams.content
+    # .sms_compose), for lint, the studio and the decision log.
+    gave_way: list[str] = field(default_factory=list)
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -274,9 +279,16 @@ def _escape_for_channel(context: Context, value: Any) -> Any:
 
 
 class Renderer:
-    def __init__(self, templates_dir: str | Path, default_locale: str = "en") -> None:
+    def __init__(
+        self,
+        templates_dir: str | Path,
+        default_locale: str = "en",
+        sms_budget: Callable[[str], int] | None = None,
+    ) -> None:
         self.root = Path(templates_dir)
         self.default_locale = default_locale
+        # Segments a kind's text message may take (config/lint.yaml); None: every part sent.
+        self.sms_budget = sms_budget
         self.loader = HashingLoader(str(self.root))
         self.env = ImmutableSandboxedEnvironment(
             loader=self.loader,
@@ -286,6 +298,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             auto_reload=True,
+            extensions=[PartExtension],
         )
         # A message needs no long loops: a bounded range keeps a slip ({% for i in
         # range(99999) %} nested) from holding a worker, lint or the studio for minutes.
@@ -433,12 +446,22 @@ class Renderer:
 
         parts = template_parts(channel)
         if parts.one_line:
-            text = one_line(one(parts.text) or "")
-            return Rendered(subject=None, text=text, html=None, template_hashes=hashes)
-        subject = short_subject(one_line(one(parts.subject) or "")) if parts.subject else None
-        text = _tidy_text(one(parts.text) or "")
+            budget = self.sms_budget(kind) if self.sms_budget and channel == "sms" else None
+            try:
+                composed = compose(one_line(one(parts.text) or ""), budget)
+            except ValueError as exc:
+                raise TemplateProblem(self.resolve(kind, locale, parts.text) or kind, None, str(exc)) from exc
+            return Rendered(
+                subject=None,
+                text=composed.text,
+                html=None,
+                template_hashes=hashes,
+                gave_way=composed.gave_way,
+            )
+        subject = short_subject(one_line(strip_parts(one(parts.subject) or ""))) if parts.subject else None
+        text = _tidy_text(strip_parts(one(parts.text) or ""))
         html = None if plain_text_only or parts.html is None else one(parts.html, required=False)
-        return Rendered(subject=subject, text=text, html=html, template_hashes=hashes)
+        return Rendered(subject=subject, text=text, html=html and strip_parts(html), template_hashes=hashes)
 
 
 def completed_context(kind: str, context: dict[str, Any]) -> dict[str, Any]:

@@ -104,6 +104,10 @@ function cellNode(cell) {
     phone.append(el("div", {"class": "sms-meta" + (over ? " over" : "")},
                     cell.sms.segments + " segment(s) · " + cell.sms.encoding + " · " +
                     cell.sms.units + " units"));
+    for (const gave of cell.sms.gave_way || []) {
+      phone.append(el("div", {"class": "sms-meta gave-way"}, "to fit " + cell.sms.budget +
+                      " segment(s): " + gave));
+    }
     node.append(phone);
   }
   for (const post of cell.posts) {

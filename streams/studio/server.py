@@ -206,19 +206,10 @@ def one_cell(linter: Linter, kind: str, persona: Any, label: str, context: dict[
         cell["problems"].append(str(exc))
     if kind in CUSTOMER_KINDS:
         try:
-            sms = renderer.render(kind, "sms", persona.locale, persona.timezone, context)
-            count, encoding, units = segments(sms.text)
-            cell["sms"] = {
-                "text": sms.text,
-                "segments": count,
-                "encoding": encoding,
-                "units": units,
-                "runs": sms_runs(sms.text),
-                "budget": linter.settings.sms_budget(kind),
-            }
+            cell["sms"] = sms_cell(linter, kind, persona, context)
         except TemplateProblem as exc:
             cell["problems"].append(str(exc))
-    if kind not in CUSTOMER_KINDS:
+    else:
         # The team's message as each plug-in carrying it shows it (a Slack post).
         for plugin in team_channels:
             if renderer.resolve(kind, persona.locale, plugin.parts.text) is None:
@@ -230,6 +221,22 @@ def one_cell(linter: Linter, kind: str, persona: Any, label: str, context: dict[
                 cell["problems"].append(str(exc))
     cell["digest"] = hashlib.sha256(json.dumps(cell, sort_keys=True).encode()).hexdigest()[:16]
     return cell
+
+
+def sms_cell(linter: Linter, kind: str, persona: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """The text message as the phone shows it: its segments, the characters that force
+    UCS-2, and which parts gave way to fit the kind's budget."""
+    sms = linter.renderer.render(kind, "sms", persona.locale, persona.timezone, context)
+    count, encoding, units = segments(sms.text)
+    return {
+        "text": sms.text,
+        "segments": count,
+        "encoding": encoding,
+        "units": units,
+        "runs": sms_runs(sms.text),
+        "budget": linter.settings.sms_budget(kind),
+        "gave_way": sms.gave_way,
+    }
 
 
 def kinds_touched(paths: list[Path], templates: Path) -> set[str] | None:

@@ -31,6 +31,7 @@ from heard.streams.base.http import serve as serve_http_app
 from heard.streams.base.settings import ConfigError, EngineSettings, TopicNames
 from heard.streams.base.stages import STAGES
 from heard.streams.base.version import installed_version
+from heard.streams.content.lint import sms_budget
 from heard.streams.content.rendering import Renderer
 from heard.streams.contract.records import event_to_json
 from heard.streams.contract.state import TEAM_KINDS
@@ -277,7 +278,11 @@ def check_team_templates(renderer: Renderer, settings: Settings) -> None:
 def compiled_templates(settings: Settings) -> Renderer:
     """Every template compiled, and one for each team message by each team channel; any
     problem stops start-up."""
-    renderer = Renderer(settings.engine.templates_dir, settings.engine.default_locale)
+    renderer = Renderer(
+        settings.engine.templates_dir,
+        settings.engine.default_locale,
+        sms_budget=sms_budget(Path(settings.config_dir)),
+    )
     problems = renderer.compile_all()
     if problems:
         raise ConfigError("templates do not compile:\n" + "\n".join(str(p) for p in problems))

@@ -207,20 +207,6 @@ def test_an_sms_time_on_another_day_carries_its_weekday() -> None:
     assert "by Mon 9:13 AM." in tomorrow
 
 
-def test_sms_free_text_is_cut_at_a_word_never_inside_one() -> None:
-    renderer = Renderer(REPO / "templates")
-    context = sample_context("milestone_update", PERSONA, NOW)
-    context["milestone"]["text"] = (
-        "We flagged the duplicate charge to the billing team and "
-        "they are reversing it today, with a refund to your card"
-    )
-    text = renderer.render("milestone_update", "sms", "en", "UTC", context).text
-    cut = text.split("): ", 1)[1].split("...", 1)[0]
-    assert "..." in text
-    assert cut and context["milestone"]["text"].startswith(cut)
-    assert context["milestone"]["text"][len(cut)] == " ", text  # stops before a space
-
-
 @pytest.mark.parametrize(
     ("locale", "reply", "first"),
     [
