@@ -303,7 +303,11 @@ class TicketState(Model):
     # something real (a public reply, a milestone, a new promise, the closure) reaches them.
     next_update_due: datetime | None = None
     holding_updates_in_a_row: int = 0
+    # Who looks after the ticket: the agent an assignment named as owner; otherwise the one
+    # who last made a promise or a public reply; before anyone has, the latest assignee.
     owner: Agent | None = None
+    # An assignment said `owner: true`: only another such assignment changes the owner.
+    owner_explicit: bool = False
     # The owner changed and the customer has not been told yet (one line, once).
     owner_news: bool = False
     transfers: int = 0

@@ -15,7 +15,7 @@ from typing import Any
 
 from heard.streams.contract.records import FeedbackGiven, OptionChosen, OptionsOffered
 from heard.streams.contract.state import ChoiceRecord, FeedbackRecord, Offer, Scheduled
-from heard.streams.policy.step import Step, queue_now
+from heard.streams.policy.step import Step, queue_now, take_ownership
 from heard.streams.policy.team import send_to_team
 
 TEAM_KINDS = ("options_answered", "options_unanswered")
@@ -53,7 +53,9 @@ def on_options_offered(step: Step, event: OptionsOffered) -> None:
         return
     if event.agent is not None:
         state.agent = event.agent
-        state.owner = state.owner or event.agent
+        if not state.owner_explicit:
+            # The offer itself tells the customer who made it: no second line about it.
+            take_ownership(step, event.agent, "offered the options", tell=False)
     # An earlier offer still open is replaced: the customer answers the newest one.
     for earlier in state.offers.values():
         if earlier.chosen is None and not earlier.withdrawn:

@@ -43,7 +43,7 @@ from heard.streams.policy import choices, promises, watches
 from heard.streams.policy.first_reply import watch_first_reply, watch_named_milestone
 from heard.streams.policy.history import CLOSED_STATUSES, replied_since
 from heard.streams.policy.release import release_due
-from heard.streams.policy.step import Outcome, Rules, Step, queue_now
+from heard.streams.policy.step import Outcome, Rules, Step, queue_now, take_ownership
 
 
 def decide(
@@ -160,6 +160,9 @@ def on_agent_reply(step: Step, event: AgentReply) -> None:
         state.last_public_agent_update_at = event.occurred_at
     state.agent = event.agent
     state.concern = event.concern or state.concern
+    if not state.owner_explicit:
+        # Their own reply told the customer who is on it: no second line about it.
+        take_ownership(step, event.agent, "replied publicly", tell=False)
     if state.first_reply_due is not None:
         kept = event.occurred_at <= state.first_reply_due
         watches.end_first_reply_watch(step, "first reply given " + ("on time" if kept else "late"))
@@ -238,11 +241,10 @@ def on_assigned(step: Step, event: Assigned) -> None:
             )
         )
     state.agent = event.agent
-    if event.owner or state.owner is None:
-        previous = state.owner
-        state.owner = event.agent
-        if previous is not None and (previous.id, previous.name) != (event.agent.id, event.agent.name):
-            state.owner_news = True  # the next update says who has it now, once
+    if event.owner or not state.owner_explicit:
+        # The customer hears of the new owner once, in the next update.
+        take_ownership(step, event.agent, "named owner" if event.owner else "assigned", tell=True)
+        state.owner_explicit = state.owner_explicit or event.owner
     step.log(
         "record",
         f"ticket assigned; {state.transfers} change(s) of team so far"
@@ -251,6 +253,9 @@ def on_assigned(step: Step, event: Assigned) -> None:
 
 
 def on_promise(step: Step, event: CheckpointPromised) -> None:
+    if not step.state.owner_explicit and step.state.known:
+        # The promise's announcement names who made it: no second line about it.
+        take_ownership(step, event.agent, "made a promise", tell=False)
     promises.on_promised(step, event)
 
 

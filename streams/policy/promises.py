@@ -317,21 +317,29 @@ def release_internal(step: Step, item: Scheduled) -> None:
         return
     else:
         promise.nudged = True
-    # The nudge goes to whoever owns the ticket now: a promise is inherited with it.
-    owner = state.owner if item.kind == "checkpoint_nudge" else None
-    holder = (
-        owner
-        if owner is not None and (owner.id, owner.name) != (promise.agent.id, promise.agent.name)
-        else promise.agent
-    )
+    # The agent who made the promise hears of it; so does the owner, if someone else.
+    maker = promise.agent
     send_to_team(
         step,
         item,
-        holder.team,
-        holder.email,
-        holder.name,
+        maker.team,
+        maker.email,
+        maker.name,
         holding_fate(step) if item.kind == "checkpoint_escalation" else None,
     )
+    owner = state.owner
+    if (
+        item.kind == "checkpoint_nudge"
+        and owner is not None
+        and (owner.id, owner.name) != (maker.id, maker.name)
+    ):
+        send_to_team(
+            step,
+            item.model_copy(update={"trigger_event_id": f"{item.trigger_event_id}#owner"}),
+            owner.team,
+            owner.email,
+            owner.name,
+        )
 
 
 def announcement_stale(state: TicketState, item: Scheduled, now: datetime) -> str | None:

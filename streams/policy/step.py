@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from heard.streams.base.settings import FeedbackSettings, PolicySettings
-from heard.streams.contract.records import Event
+from heard.streams.contract.records import Agent, Event
 from heard.streams.contract.state import (
     ChoiceRecord,
     Decision,
@@ -150,6 +150,21 @@ def queue_now(step: Step, kind: str, *, urgent: bool = False, extra: dict[str, A
             context=extra,
         )
     )
+
+
+def take_ownership(step: Step, agent: Agent, why: str, *, tell: bool) -> None:
+    """`agent` looks after the ticket from now on. `tell`: the customer hears it in one line
+    of the next update (an assignment); an agent's own reply or announced promise already
+    told them who is on it."""
+    state = step.state
+    before = state.owner
+    if before is not None and (before.id, before.name) == (agent.id, agent.name):
+        return
+    state.owner = agent
+    if before is None:
+        return
+    state.owner_news = tell
+    step.log("record", f"{agent.name} owns the ticket now ({why}; {before.name} did)")
 
 
 def record_sent(step: Step, notification: Notification) -> None:

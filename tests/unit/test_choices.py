@@ -411,9 +411,10 @@ def test_the_owner_not_the_last_agent_hears_of_a_choice_and_of_silence() -> None
     deadline = T0 + minutes(120)
     state, _ = run(
         [
-            stories.created("T1", urgent=True, agent=owner),
-            stories.event("ticket.assigned", "T1", T0 + minutes(1), eid="as", agent=other),
-            stories.offered("T1", T0 + minutes(2), choose_by=deadline, agent=None),
+            stories.created("T1", urgent=True),
+            stories.event("ticket.assigned", "T1", T0 + minutes(1), eid="own", agent=owner, owner=True),
+            stories.event("ticket.assigned", "T1", T0 + minutes(1.5), eid="as", agent=other),
+            stories.offered("T1", T0 + minutes(2), choose_by=deadline, agent=other),
         ]
     )
     assert state is not None

@@ -876,14 +876,21 @@ def test_a_promise_is_inherited_with_the_ticket_and_the_nudge_says_so() -> None:
         ]
     )
     assert state is not None
-    [nudge] = [
+    nudges = [
         n
         for n in tick(state, T0 + timedelta(hours=2, minutes=30)).notifications
         if n.kind == "checkpoint_nudge"
     ]
-    assert nudge.recipient == "priya@example.com"
+    # The agent who made the promise, and the owner who has the ticket now: both hear.
+    assert [n.recipient for n in nudges] == ["sam@example.com", "priya@example.com"]
+    assert len({n.notification_id for n in nudges}) == 2
+    nudge = nudges[1]
     text = Renderer(REPO / "templates").render("checkpoint_nudge", "email", "en", "UTC", nudge.context).text
     assert text.startswith("Hi Priya Shah,")
+    maker = (
+        Renderer(REPO / "templates").render("checkpoint_nudge", "email", "en", "UTC", nudges[0].context).text
+    )
+    assert maker.startswith("Hi Sam Reyes,")
     assert "Sam Reyes promised Amara" in text and "The ticket is yours now" in text
 
 
@@ -1289,3 +1296,42 @@ def test_a_new_promise_at_the_same_time_is_no_move() -> None:
     )
     assert again.state.promises["P1"].status == "renegotiated"
     assert sent(again) == [] and sent(tick(again.state, T0 + minutes(45))) == []
+
+
+def test_the_agent_doing_the_work_owns_the_ticket_and_hears_of_her_own_promise() -> None:
+    """Jack was assigned first; Aisha writes "I'm handling this myself from here" and
+    promises a time. The updates speak of Aisha, and the nudge for her promise is hers."""
+    from heard.streams.content.rendering import Renderer
+    from tests.peers import REPO
+
+    jack = {"name": "Jack Murphy", "team": "billing", "email": "jack@example.com"}
+    aisha = {"name": "Aisha Rahman", "team": "payments", "email": "aisha@example.com"}
+    state, outcomes = run(
+        [
+            stories.created("T1", urgent=True, agent=jack),
+            stories.event(
+                "ticket.agent_reply",
+                "T1",
+                T0 + minutes(10),
+                eid="r1",
+                agent=aisha,
+                public=True,
+                milestone={"text": "I'm handling this myself from here."},
+            ),
+            stories.promised("T1", T0 + minutes(11), T0 + timedelta(hours=3), agent=aisha),
+        ]
+    )
+    assert state is not None and state.owner is not None and state.owner.name == "Aisha Rahman"
+    [update] = [n for o in outcomes for n in o.notifications if n.kind == "milestone_update"]
+    assert update.context["owner"] == {"name": "Aisha Rahman", "new": False}
+    renderer = Renderer(REPO / "templates")
+    for channel in ("email", "sms"):
+        assert "Jack" not in renderer.render("milestone_update", channel, "en", "UTC", update.context).text
+    nudges = [
+        n
+        for n in tick(state, T0 + timedelta(hours=2, minutes=30)).notifications
+        if n.kind == "checkpoint_nudge"
+    ]
+    assert [n.recipient for n in nudges] == ["aisha@example.com"]
+    text = renderer.render("checkpoint_nudge", "email", "en", "UTC", nudges[0].context).text
+    assert text.startswith("Hi Aisha Rahman,") and "Jack" not in text

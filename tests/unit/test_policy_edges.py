@@ -13,7 +13,7 @@ from heard.streams.contract import stories
 from heard.streams.contract.records import MAX_NAME, MAX_TEXT, InvalidEvent, parse_event
 from heard.streams.contract.state import TicketState
 from heard.streams.contract.stories import T0, minutes
-from tests.unit.test_policy import RULES, run, tick
+from tests.unit.test_policy import RULES, run, run_from, tick
 
 GRACE = timedelta(seconds=RULES.policy.closure_grace_seconds)
 
@@ -347,7 +347,7 @@ def test_transfers_are_counted_and_acknowledged_once_naming_the_owner() -> None:
     assert second.context["transfers"]["acknowledge"] is False  # told once
 
 
-def test_the_first_assignee_owns_the_ticket_until_someone_takes_ownership() -> None:
+def test_the_owner_follows_what_agents_do_unless_one_is_named() -> None:
     state, _ = run(
         [
             stories.created("T1", urgent=True, agent=None),
@@ -355,8 +355,25 @@ def test_the_first_assignee_owns_the_ticket_until_someone_takes_ownership() -> N
             assigned(2, "Ben", "support"),
         ]
     )
-    assert state is not None and state.owner is not None and state.owner.name == "Ana"
+    # Nobody has acted yet: the latest assignee looks after it.
+    assert state is not None and state.owner is not None and state.owner.name == "Ben"
     assert state.transfers == 0  # same team: not a transfer
+    aisha = {"name": "Aisha Rahman", "team": "support", "email": "aisha@example.com"}
+    state, _ = run_from(
+        state,
+        [stories.event("ticket.agent_reply", "T1", T0 + minutes(3), eid="r1", agent=aisha, public=True)],
+    )
+    assert state.owner is not None and state.owner.name == "Aisha Rahman"
+    assert not state.owner_news  # her own reply told the customer who is on it
+    named = {"name": "Jack Murphy", "team": "support"}
+    state, _ = run_from(
+        state, [stories.event("ticket.assigned", "T1", T0 + minutes(4), eid="a3", agent=named, owner=True)]
+    )
+    assert state.owner is not None and state.owner.name == "Jack Murphy" and state.owner_news
+    state, _ = run_from(
+        state, [stories.promised("T1", T0 + minutes(5), T0 + minutes(90), agent=aisha, eid="p1")]
+    )
+    assert state.owner.name == "Jack Murphy"  # named owner: only another naming changes it
 
 
 @pytest.mark.parametrize(
@@ -448,7 +465,11 @@ STORY_DECISIONS = [
     ),
     ("moved", "send", "milestone_update", "milestone_update to the customer by email"),
     ("triage", "record", None, "status is now 'triage'; not one customers are told of"),
+    # Sam made the promise and owned the ticket; Priya is assigned (no one named owner), then
+    # Sam replies publicly: the owner follows what agents do.
+    ("assigned", "record", None, "Priya owns the ticket now (assigned; Sam Reyes did)"),
     ("assigned", "record", None, "ticket assigned; 0 change(s) of team so far; this agent owns it now"),
+    ("reply", "record", None, "Sam Reyes owns the ticket now (replied publicly; Priya did)"),
     ("reply", "cancel", "checkpoint_nudge", "promise P1 settled"),
     ("reply", "cancel", "checkpoint_escalation", "promise P1 settled"),
     ("reply", "cancel", "checkpoint_holding", "promise P1 settled"),

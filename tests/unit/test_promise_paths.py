@@ -207,7 +207,8 @@ def test_the_owner_is_nudged_not_the_last_agent_assigned() -> None:
     other = {"name": "Bea Other", "email": "bea@example.com", "team": "t"}
     state, _ = run(
         [
-            stories.created("T1", agent=owner),
+            stories.created("T1"),
+            stories.event("ticket.assigned", "T1", T0 + minutes(0.5), eid="own", agent=owner, owner=True),
             stories.event("ticket.assigned", "T1", T0 + minutes(1), eid="as", agent=other),
         ]
     )
