@@ -380,6 +380,12 @@ class FeedbackSettings(Frozen):
     # How long a question heard asked by SMS (options, the closure's rating) can be answered
     # by a text: after it, a digit is only a message.
     reply_window_days: float = Field(14, gt=0)
+    # A score at most this (or words with a negative signal) is a low answer: the owner is
+    # told with the words (and the lead, unless `low_tells_lead` is false), and the customer
+    # gets a short reply in their language (unless `reply_to_low` is false). 0: none is low.
+    low_score_at_most: int = Field(2, ge=0, le=5)
+    low_tells_lead: bool = True
+    reply_to_low: bool = True
     # Words that turn the positive phrase after them into its negative ("not listened to"),
     # per language, within `negation_window` words.
     negators: dict[str, list[str]] = Field(default_factory=dict)

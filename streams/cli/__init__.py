@@ -286,9 +286,20 @@ def report_feedback(args: argparse.Namespace, settings: Settings) -> int:
     tickets = feedback_report.per_ticket(
         feedback_report.parse_feedback(value for _, value, _ in records), args.since
     )
+    low = feedback_report.low_answers(
+        feedback_report.parse_feedback(value for _, value, _ in records),
+        args.since,
+        settings.feedback.low_score_at_most,
+    )
+    if args.low:
+        print(feedback_report.render_low(low, args.format), end="")
+        return 0
     columns = feedback_report.signal_columns(tickets, settings.feedback.signals)
     rows = feedback_report.build(tickets)
     print(feedback_report.render(rows, columns, args.format), end="")
+    if args.format == "table":
+        # The low ones with their words, under the counts (csv and json: --low).
+        print(f"\nlow answers ({len(low)}):\n" + feedback_report.render_low(low, "table"), end="")
     return draw(args, lambda path: feedback_report.plot(rows, columns, path))
 
 
@@ -485,6 +496,11 @@ def add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     report.add_argument("--format", choices=["table", "csv", "json"], default="table")
     report.add_argument("--plot", metavar="FILE.png", help="also draw a chart")
+    report.add_argument(
+        "--low",
+        action="store_true",
+        help="feedback: only the low answers (a low score or a negative signal), with their words",
+    )
     report.set_defaults(func=cmd_report)
 
     dead = sub.add_parser(

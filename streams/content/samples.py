@@ -321,6 +321,15 @@ def _the_ticket(now: datetime, due: str) -> dict[str, Any]:
             "what_changed": "It was re-routed with priority and arrived the next morning.",
             "prevention": "Parcels that miss their first sort are now rescanned within hours.",
         },
+        # A low answer to the closure's question, in the customer's own words.
+        "answer": {
+            "score": 2,
+            "text": "Nobody called me back when they said they would, and "
+            "I had to chase the refund three times.",
+            "signals": ["not_kept_updated"],
+            "via": "sms",
+            "low_because": "score",
+        },
         # One signed link a score, as real ones are (each its own token), as long as them.
         "feedback": {
             "scale": 5,

@@ -161,6 +161,20 @@ class PromiseView(Part):
     follow_up: bool = False
 
 
+class Answer(Part):
+    """The customer's answer to the closure's question, as they gave it."""
+
+    score: int | None = None
+    # Their own words, if any.
+    text: str | None = None
+    # The loyalty signals found in them ("not_felt_heard", "kept_updated"...).
+    signals: list[str] = []
+    via: str = "sms"
+    # What made it low: "score" (at most feedback.low_score_at_most) or "words" (a negative
+    # signal with a higher score or none).
+    low_because: str = "score"
+
+
 class Holding(Part):
     """What became of the customer's holding update, for the lead's escalation."""
 
@@ -228,6 +242,10 @@ class CheckpointHolding(CustomerMessage):
     promise: PromiseView
 
 
+class FeedbackReply(CustomerMessage):
+    answer: Answer
+
+
 class TeamMessage(Part):
     """What every message to the team (the agent, the lead) about a ticket is given."""
 
@@ -235,6 +253,8 @@ class TeamMessage(Part):
     ticket: TicketView
     agent: Named
     sent_at: str
+    # What became of the customer's holding update: said only in an escalation.
+    holding: Holding | None = None
 
 
 class CheckpointNudge(TeamMessage):
@@ -269,6 +289,12 @@ class OptionsUnanswered(TeamMessage):
     holding: Holding | None = None
 
 
+class FeedbackLow(TeamMessage):
+    answer: Answer
+    # Who the answer is about: the owner when it was given (or the agent on the ticket).
+    owner: Named | None = None
+
+
 class CustomerUnreachable(Part):
     customer: CustomerForTheTeam
     ticket: TicketView
@@ -288,6 +314,8 @@ CONTEXTS: dict[str, type[Part]] = {
     "options_answered": OptionsAnswered,
     "options_unanswered": OptionsUnanswered,
     "customer_unreachable": CustomerUnreachable,
+    "feedback_reply": FeedbackReply,
+    "feedback_low": FeedbackLow,
 }
 
 

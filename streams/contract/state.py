@@ -29,6 +29,10 @@ Kind = Literal[
     "customer_unreachable",
     "options_answered",
     "options_unanswered",
+    # A low score (or a negative signal) to the closure's question: the customer's reply, and
+    # the owner's and the lead's notice with the words.
+    "feedback_reply",
+    "feedback_low",
 ]
 Audience = Literal["customer", "agent", "lead"]
 
@@ -44,6 +48,7 @@ def reader_of(kind: Kind) -> Literal["customer", "team"]:
             | "checkpoint_holding"
             | "options"
             | "option_confirmed"
+            | "feedback_reply"
         ):
             return "customer"
         case (
@@ -52,6 +57,7 @@ def reader_of(kind: Kind) -> Literal["customer", "team"]:
             | "customer_unreachable"
             | "options_answered"
             | "options_unanswered"
+            | "feedback_low"
         ):
             return "team"
         case _:

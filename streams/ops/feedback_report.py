@@ -104,6 +104,38 @@ def build(tickets: list[TicketFeedback]) -> list[FeedbackRow]:
     return sorted(rows.values(), key=lambda r: (order[r.group], r.name))
 
 
+LOW_COLUMNS = ["at", "ticket_id", "score", "low_because", "agent", "team", "signals", "words"]
+
+
+def low_answers(records: list[FeedbackRecord], since: datetime, at_most: int) -> list[dict[str, Any]]:
+    """Every low answer in the period, newest first, with the customer's own words: what
+    the owner and the lead were told of (feedback.low_score_at_most, or a negative signal)."""
+    from heard.streams.policy.choices import low_answer
+
+    rows = []
+    for record in sorted(records, key=lambda r: r.at, reverse=True):
+        because = low_answer(record.score, record.signals, at_most)
+        if record.at < since or because is None:
+            continue
+        rows.append(
+            {
+                "at": record.at.isoformat(timespec="minutes"),
+                "ticket_id": record.ticket_id,
+                "score": record.score,
+                "low_because": because,
+                "agent": record.agent,
+                "team": record.team,
+                "signals": " ".join(record.signals) or None,
+                "words": " ".join((record.text or "").split()) or None,
+            }
+        )
+    return rows
+
+
+def render_low(rows: list[dict[str, Any]], fmt: str) -> str:
+    return render_rows(rows, LOW_COLUMNS, fmt, empty="no low answers in this period")
+
+
 def render(rows: list[FeedbackRow], signal_names: list[str], fmt: str) -> str:
     columns = list(FeedbackRow("all", "all").public(signal_names))
     return render_rows(

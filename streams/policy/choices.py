@@ -18,7 +18,7 @@ from heard.streams.contract.state import ChoiceRecord, FeedbackRecord, Offer, Sc
 from heard.streams.policy.step import Step, queue_now, take_ownership
 from heard.streams.policy.team import send_to_team
 
-TEAM_KINDS = ("options_answered", "options_unanswered")
+TEAM_KINDS = ("options_answered", "options_unanswered", "feedback_low")
 
 
 # An option as every template reads it: the contract's optional fields present, empty when
@@ -209,6 +209,64 @@ def on_feedback(step: Step, event: FeedbackGiven) -> None:
     )
     said = f"score {event.score}" if event.score is not None else "words only"
     step.log("record", f"feedback by {event.via}: {said}; signals: {', '.join(signals) or 'none'}")
+    low_because = low_answer(event.score, signals, step.rules.feedback.low_score_at_most)
+    if low_because is not None:
+        route_low_answer(step, event, signals, low_because)
+
+
+def low_answer(score: int | None, signals: list[str], at_most: int) -> str | None:
+    """Why an answer is low ("score", "words"), or None: a score at most `at_most`, or a
+    negative signal in the words whatever the score ("4, but nobody called me back")."""
+    if score is not None and score <= at_most:
+        return "score"
+    if any(signal.startswith("not_") for signal in signals):
+        return "words"
+    return None
+
+
+def route_low_answer(step: Step, event: FeedbackGiven, signals: list[str], because: str) -> None:
+    """The owner (and the lead) told with the customer's words; the customer answered."""
+    state, settings = step.state, step.rules.feedback
+    owner = state.owner or state.agent
+    answer = {
+        "score": event.score,
+        "text": event.text,
+        "signals": signals,
+        "via": event.via,
+        "low_because": because,
+    }
+    audiences = ("agent", "lead") if settings.low_tells_lead else ("agent",)
+    for audience in audiences:
+        state.scheduled.append(
+            Scheduled(
+                kind="feedback_low",
+                audience=audience,
+                due_at=step.release_at,
+                trigger_event_id=event.id,
+                trigger_at=event.occurred_at,
+                context={"answer": answer, "owner": {"name": owner.name} if owner else None},
+            )
+        )
+    if settings.reply_to_low:
+        # To whoever answered: the customer, or the contact who did.
+        state.scheduled.append(
+            Scheduled(
+                kind="feedback_reply",
+                audience="customer",
+                due_at=step.release_at,
+                trigger_event_id=event.id,
+                trigger_at=event.occurred_at,
+                contact=event.contact,
+                context={"answer": answer},
+            )
+        )
+    step.log(
+        "record",
+        f"a low answer (by its {because}): the owner"
+        + (" and the lead are" if settings.low_tells_lead else " is")
+        + " told with the words"
+        + ("; the customer gets a reply" if settings.reply_to_low else ""),
+    )
 
 
 def respondent(contact: str | None) -> str | None:
@@ -217,8 +275,19 @@ def respondent(contact: str | None) -> str | None:
 
 
 def release_team(step: Step, item: Scheduled) -> None:
-    """The owner hears of an answer, or of an offer left unanswered at its deadline."""
+    """The owner hears of an answer, or of an offer left unanswered at its deadline, or of a
+    low answer to the closure's question."""
     state = step.state
+    if item.kind == "feedback_low":
+        owner = state.owner or state.agent
+        send_to_team(
+            step,
+            item,
+            owner.team if owner else None,
+            owner.email if owner else None,
+            owner.name if owner else "team",
+        )
+        return
     offer = state.offers.get(str(item.context.get("offer", {}).get("id")))
     if item.kind == "options_unanswered" and (offer is None or offer.chosen is not None or offer.withdrawn):
         step.log("cancel", "the customer has chosen, or the offer was replaced", kind=item.kind)

@@ -81,6 +81,8 @@ NEWS_KINDS = ("milestone_update", "checkpoint_holding")
 OWNER_NEWS = {("milestone_update", "email"), ("milestone_update", "sms"), ("checkpoint_holding", "email")}
 # What each contact hears: a stakeholder every update; a requester all a customer does.
 STAKEHOLDER_KINDS = ("milestone_update", "checkpoint_holding", "closure_summary")
+# A reply to one person's own words goes to that person alone.
+PERSONAL_KINDS = ("feedback_reply",)
 
 
 def _release_customer(step: Step, item: Scheduled) -> None:
@@ -100,6 +102,8 @@ def _release_customer(step: Step, item: Scheduled) -> None:
     if not _release_to_customer(step, item):
         return  # coalesced: everyone hears it together when it goes, or no one does
     for contact in state.contacts:
+        if item.kind in PERSONAL_KINDS:
+            break
         if contact.role == "requester" or item.kind in STAKEHOLDER_KINDS:
             _release_to_contact(step, item.model_copy(update={"contact": contact.key}), contact)
 

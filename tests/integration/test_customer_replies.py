@@ -37,6 +37,7 @@ OWNER = {"name": "Aisha Khan", "team": "billing", "email": "aisha@example.com", 
 SID_CHOICE = "SM5f1c0e3a9b7d4e2f8a6c1b3d5e7f9a0b"
 SID_RATING = "SM6a2d1f4b8c9e0a1b2c3d4e5f6a7b8c9d"
 SID_TOM = "SM7b3e2a5c9d0f1a2b3c4d5e6f7a8b9c0e"
+SID_LOW = "SM8c4f3b6d0e1a2b3c4d5e6f7a8b9c0d1f"
 TOM = "+14155550188"
 LINK_SECRET = "answer-links-test-secret-of-forty-bytes!"
 FLOOD = 40  # posts of one link by a script
@@ -293,6 +294,28 @@ async def test_a_b2b_story_with_three_people_a_choice_by_text_and_feedback_by_te
         aisha["took_ownership"],
         rows["billing"]["score_5"],
     ) == (2, 4.5, 1, 1, 1)
+
+    # Lucía writes again: a low score and why. The owner reads her words, and she is answered.
+    low = {
+        "MessageSid": SID_LOW,
+        "From": PHONE,
+        "To": "+15005550006",
+        "Body": "2, nadie me llamó",
+        "AccountSid": "AC" + "0" * 32,
+    }
+    assert (await post(web_port, "/twilio/inbound", low))[0] == 200
+
+    async def owner_told_of_low() -> list[tuple[str, str]]:
+        return [mail for mail in mails_to(catchers, "aisha@example.com") if "rated the help" in mail[0]]
+
+    [(subject, text)] = await wait_until(owner_told_of_low, bool, 30, "the owner told of the low score")
+    assert subject == "[RP-1] Lucía rated the help 2 out of 5"
+    assert 'In her words: "nadie me llamó"' in text and "not kept updated" in text
+    reply = await texts_saying(catchers, "gracias por tu respuesta", "the reply to the low score")
+    assert reply == [
+        "Lucía, gracias por tu respuesta. Un 2/5 en RP-1: no estuvimos a la altura, lo sentimos. "
+        "Tu mensaje lo tiene ya Aisha Khan con su responsable. ¿Algo que arreglar? Responde a este SMS."
+    ]
 
 
 def link_in(text: str, after: str) -> str:

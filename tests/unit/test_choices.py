@@ -500,3 +500,94 @@ def test_a_choice_without_timeline_or_tradeoff_is_confirmed_and_the_owner_told()
             notification.context,
         )
         assert "A full refund" in rendered.text and "None" not in rendered.text
+
+
+# --- a low answer reaches someone ------------------------------------------------------
+SPANISH = stories.customer(
+    phone="+34600000123", preferred_channel="sms", language="es", consent={"email": True, "sms": True}
+)
+
+
+def closed_then_answered(
+    score: int | None, text: str | None, customer: dict[str, object] = SPANISH
+) -> tuple[Outcome, Outcome]:
+    rules = FEEDBACK_RULES
+    state = None
+    for raw in [
+        stories.created("T1", customer=customer, agent=stories.AGENT),
+        stories.resolved("T1", T0 + minutes(5)),
+    ]:
+        event = parse_event(stories.dumps(raw))
+        state = decide(state, event, event.occurred_at, rules).state
+    assert state is not None
+    closed = tick(state, T0 + minutes(30), rules)
+    fields = {key: value for key, value in (("score", score), ("text", text)) if value is not None}
+    answer = decide(
+        closed.state,
+        parse_event(
+            stories.dumps(
+                stories.event("ticket.feedback", "T1", T0 + minutes(40), eid="f1", via="sms", **fields)
+            )
+        ),
+        T0 + minutes(40),
+        rules,
+    )
+    return closed, answer
+
+
+def test_a_low_score_reaches_the_owner_and_the_lead_with_the_words_and_the_customer_is_answered() -> None:
+    from heard.streams.content.rendering import Renderer
+
+    _, answer = closed_then_answered(2, "2, nadie me llamó")
+    assert answer.replies[0].signals == ["not_kept_updated"]  # Spanish negatives read too
+    sent = [(n.kind, n.audience, n.channel, n.recipient) for n in answer.notifications]
+    assert ("feedback_low", "agent", "email", "sam@example.com") in sent
+    assert ("feedback_low", "lead", "email", "lead@example.com") in sent
+    [reply] = [n for n in answer.notifications if n.kind == "feedback_reply"]
+    assert (reply.audience, reply.channel, reply.locale) == ("customer", "sms", "es")
+    renderer = Renderer(REPO / "templates")
+    owner = next(n for n in answer.notifications if n.kind == "feedback_low" and n.audience == "agent")
+    text = renderer.render("feedback_low", "email", "en", "UTC", owner.context).text
+    assert '"2, nadie me llamó"' in text and "2 out of 5" in text and "T1" in text
+    words = renderer.render("feedback_reply", "sms", "es", "Europe/Madrid", reply.context).text
+    assert words.startswith("Amara, gracias por tu respuesta. Un 2/5 en T1")
+    assert any("a low answer (by its score)" in d.reason for d in answer.decisions)
+
+
+def test_a_good_score_with_words_that_say_otherwise_is_low_and_a_plain_good_one_is_not() -> None:
+    _, mixed = closed_then_answered(4, "4, but nobody called me back", stories.customer())
+    assert {n.kind for n in mixed.notifications} == {"feedback_low", "feedback_reply"}
+    assert mixed.notifications[0].context["answer"]["low_because"] == "words"
+    _, happy = closed_then_answered(5, "Sam kept me updated all the way", stories.customer())
+    assert happy.notifications == []
+
+
+def test_a_low_answer_from_a_contact_is_answered_to_that_contact_alone() -> None:
+    boss = {"name": "Vera Boss", "email": "vera@example.com", "role": "stakeholder", "id": "c-vera"}
+    requester = {"name": "Rui Req", "email": "rui@example.com", "role": "requester", "id": "c-rui"}
+    state = None
+    for raw in [stories.created("T1", contacts=[boss, requester]), stories.resolved("T1", T0 + minutes(5))]:
+        event = parse_event(stories.dumps(raw))
+        state = decide(state, event, event.occurred_at, FEEDBACK_RULES).state
+    assert state is not None
+    closed = tick(state, T0 + minutes(30), FEEDBACK_RULES)
+    answer = decide(
+        closed.state,
+        parse_event(
+            stories.dumps(
+                stories.event(
+                    "ticket.feedback",
+                    "T1",
+                    T0 + minutes(40),
+                    eid="f1",
+                    via="email",
+                    score=1,
+                    contact="c-vera",
+                )
+            )
+        ),
+        T0 + minutes(40),
+        FEEDBACK_RULES,
+    )
+    replies = [n.recipient for n in answer.notifications if n.kind == "feedback_reply"]
+    assert replies == ["vera@example.com"]

@@ -89,3 +89,27 @@ def test_the_command_prints_csv_and_draws_the_chart(tmp_path: Path, monkeypatch,
     data = json.loads(capsys.readouterr().out)
     assert [row["name"] for row in data] == ["all", "billing", "parcels", "Aisha Khan", "Sam Reyes"]
     assert chart.stat().st_size > 5000
+
+
+def test_the_low_answers_are_listed_with_their_words_newest_first() -> None:
+    def answered(ticket: str, minutes: int, score: int | None, signals: list[str], text: str) -> bytes:
+        data = json.loads(record(ticket, minutes, score, signals))
+        return json.dumps({**data, "text": text}).encode()
+
+    records = feedback_report.parse_feedback(
+        [
+            answered("T1", 1, 1, [], "Three transfers and\nnobody owned it."),
+            answered("T2", 2, 5, ["kept_updated"], "Great, thanks"),
+            answered("T3", 3, 4, ["not_kept_updated"], "4, but nobody called me back"),
+            answered("T4", 4, 3, [], "Fine."),
+        ]
+    )
+    low = feedback_report.low_answers(records, T0, at_most=2)
+    assert [(r["ticket_id"], r["score"], r["low_because"], r["words"]) for r in low] == [
+        ("T3", 4, "words", "4, but nobody called me back"),
+        ("T1", 1, "score", "Three transfers and nobody owned it."),
+    ]
+    table = feedback_report.render_low(low, "table")
+    assert table.splitlines()[0].split() == feedback_report.LOW_COLUMNS
+    assert "Three transfers and nobody owned it." in table
+    assert feedback_report.render_low([], "table") == "no low answers in this period\n"
