@@ -128,6 +128,15 @@ def _two_options(kind: str, base: dict[str, Any]) -> Variants:
     return variants
 
 
+def _unclear(kind: str, base: dict[str, Any]) -> Variants:
+    """An answer that named none of the options, or several: the owner reads the words."""
+    words = {"chosen": None, "confirmation": "unclear", "text": "la segunda o la tercera, no sé"}
+    return [
+        ("unclear", {**base, **words, "asked_again": True}),
+        ("unclear-again", {**base, **words, "asked_again": False}),
+    ]
+
+
 def _first_promise(kind: str, base: dict[str, Any]) -> Variants:
     promised = {
         "by": "Sam Reyes-Villanueva",
@@ -171,7 +180,7 @@ VARIANTS: dict[str, tuple[Callable[[str, dict[str, Any]], Variants], ...]] = {
     "acknowledgment": (_first_reply_wordings,),
     "options": (_two_options,),
     "option_confirmed": (_two_options,),
-    "options_answered": (_two_options,),
+    "options_answered": (_two_options, _unclear),
     "options_unanswered": (_two_options,),
     "milestone_update": (_first_promise, _new_owner),
     "checkpoint_holding": (_new_owner,),

@@ -242,6 +242,13 @@ class CheckpointHolding(CustomerMessage):
     promise: PromiseView
 
 
+class OptionsUnclear(CustomerMessage):
+    offer: Offer
+    # The customer's own words, which named none of the options or several.
+    text: str
+    via: str = "sms"
+
+
 class FeedbackReply(CustomerMessage):
     answer: Answer
 
@@ -270,12 +277,15 @@ class CheckpointEscalation(TeamMessage):
 
 class OptionsAnswered(TeamMessage):
     offer: Offer
-    chosen: OptionView
+    chosen: OptionView | None = only_when("confirmation is not unclear")
     via: str
     changed_from: int | None = None
     text: str | None = None
-    # "sent": heard confirmed the choice to the customer; "replaced" or "closed": it did not.
+    # "sent": heard confirmed the choice to the customer; "replaced" or "closed": it did not;
+    # "unclear": the answer named none of the options, or several (`text` has their words).
     confirmation: str = "sent"
+    # With "unclear": whether heard asked the customer again to answer with the number.
+    asked_again: bool = False
     holding: Holding | None = None
 
 
@@ -316,6 +326,7 @@ CONTEXTS: dict[str, type[Part]] = {
     "customer_unreachable": CustomerUnreachable,
     "feedback_reply": FeedbackReply,
     "feedback_low": FeedbackLow,
+    "options_unclear": OptionsUnclear,
 }
 
 

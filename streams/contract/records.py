@@ -350,6 +350,18 @@ class OptionChosen(EventBase):
     contact: ShortText | None = None
 
 
+class AnswerUnclear(EventBase):
+    """The customer answered the options, but not with one of them ("la segunda o la
+    tercera, no sé"): heard writes it from an SMS reply it cannot read as one choice, and a
+    help desk may send it for an answer its agents could not read either."""
+
+    type: Literal["ticket.answer_unclear"]
+    offer_id: ShortText
+    text: LongText
+    via: Literal["sms", "email", "help_desk"] = "help_desk"
+    contact: ShortText | None = None
+
+
 class FeedbackGiven(EventBase):
     """How it went, in the customer's own answer: a score from 1 to 5, words, or both."""
 
@@ -407,6 +419,7 @@ PublicEvent = (
     | Closed
     | OptionsOffered
     | OptionChosen
+    | AnswerUnclear
     | FeedbackGiven
     | ContactsUpdated
     | PreferencesUpdated

@@ -33,6 +33,8 @@ Kind = Literal[
     # the owner's and the lead's notice with the words.
     "feedback_reply",
     "feedback_low",
+    # An answer to the options that names none (or several): asked again with the numbers.
+    "options_unclear",
 ]
 Audience = Literal["customer", "agent", "lead"]
 
@@ -49,6 +51,7 @@ def reader_of(kind: Kind) -> Literal["customer", "team"]:
             | "options"
             | "option_confirmed"
             | "feedback_reply"
+            | "options_unclear"
         ):
             return "customer"
         case (
@@ -197,6 +200,9 @@ class Offer(Model):
     chosen_at: datetime | None = None
     # A newer offer replaced this one before the customer chose.
     withdrawn: bool = False
+    # The customer was asked once to answer with a number: a second unclear answer goes to
+    # the owner only (no loop of questions).
+    asked_again: bool = False
 
 
 class Question(Model):

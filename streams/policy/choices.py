@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from heard.streams.contract.records import FeedbackGiven, OptionChosen, OptionsOffered
+from heard.streams.contract.records import AnswerUnclear, FeedbackGiven, OptionChosen, OptionsOffered
 from heard.streams.contract.state import ChoiceRecord, FeedbackRecord, Offer, Scheduled
 from heard.streams.policy.step import Step, queue_now, take_ownership
 from heard.streams.policy.team import send_to_team
@@ -178,6 +178,71 @@ def _confirm_and_tell(step: Step, event: OptionChosen, offer: Offer, context: di
                 context=context,
             )
         )
+
+
+def on_answer_unclear(step: Step, event: AnswerUnclear) -> None:
+    """An answer to the options that names none of them, or several: the customer is asked
+    once to answer with the number, and the owner sees their words either way."""
+    state = step.state
+    offer = state.offers.get(event.offer_id)
+    if not state.known or offer is None:
+        step.log(
+            "skip", f"an answer to offer {event.offer_id}, which heard has not made", kind="options_unclear"
+        )
+        return
+    step.log(
+        "record",
+        f"the answer by {event.via} names none of the {len(offer.options)} options, or more "
+        "than one: " + _quoted(event.text),
+        kind="options_unclear",
+    )
+    if offer.withdrawn or state.status in ("resolved", "closed") or offer.asked_again:
+        why = (
+            "the offer was replaced"
+            if offer.withdrawn
+            else f"the ticket is {state.status}"
+            if state.status in ("resolved", "closed")
+            else "they were asked once already"
+        )
+        step.log("skip", f"not asked again ({why}): the owner has the words", kind="options_unclear")
+    else:
+        offer.asked_again = True
+        # To whoever answered, at once: they are waiting on the other end of the line.
+        state.scheduled.append(
+            Scheduled(
+                kind="options_unclear",
+                audience="customer",
+                due_at=step.release_at,
+                urgent=True,
+                trigger_event_id=event.id,
+                trigger_at=event.occurred_at,
+                contact=event.contact,
+                context={"offer": offer_context(offer), "text": event.text, "via": event.via},
+            )
+        )
+    state.scheduled.append(
+        Scheduled(
+            kind="options_answered",
+            audience="agent",
+            due_at=step.release_at,
+            trigger_event_id=event.id,
+            trigger_at=event.occurred_at,
+            context={
+                "offer": offer_context(offer),
+                "chosen": None,
+                "changed_from": offer.chosen,
+                "via": event.via,
+                "text": event.text,
+                "confirmation": "unclear",
+                "asked_again": not offer.withdrawn and state.status not in ("resolved", "closed"),
+            },
+        )
+    )
+
+
+def _quoted(text: str) -> str:
+    shown = " ".join(text.split())
+    return f'"{shown[:80]}{"..." if len(shown) > 80 else ""}"'
 
 
 def on_feedback(step: Step, event: FeedbackGiven) -> None:

@@ -15,6 +15,7 @@ from typing import assert_never
 
 from heard.streams.contract.records import (
     AgentReply,
+    AnswerUnclear,
     Assigned,
     CheckpointPromised,
     Closed,
@@ -431,6 +432,8 @@ def dispatch(step: Step, event: Event) -> None:  # noqa: C901 - one flat case pe
             choices.on_options_offered(step, event)
         case OptionChosen():
             choices.on_option_chosen(step, event)
+        case AnswerUnclear():
+            choices.on_answer_unclear(step, event)
         case FeedbackGiven():
             choices.on_feedback(step, event)
         case TimerDue():

@@ -82,7 +82,7 @@ OWNER_NEWS = {("milestone_update", "email"), ("milestone_update", "sms"), ("chec
 # What each contact hears: a stakeholder every update; a requester all a customer does.
 STAKEHOLDER_KINDS = ("milestone_update", "checkpoint_holding", "closure_summary")
 # A reply to one person's own words goes to that person alone.
-PERSONAL_KINDS = ("feedback_reply",)
+PERSONAL_KINDS = ("feedback_reply", "options_unclear")
 
 
 def _release_customer(step: Step, item: Scheduled) -> None:

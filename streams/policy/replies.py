@@ -233,10 +233,16 @@ def event_for_text(
     }
     if question.asks == "option":
         if answer.number is None:
-            return None, (
-                f"not a choice between 1 and {question.choices}; the text stays on "
-                "the inbound topic for the team"
-            )
+            if not body.strip():
+                return None, "an empty text answers nothing"
+            # Not one choice ("la segunda o la tercera, no sé", "the cheaper one"): asked
+            # again with the numbers, and the owner reads the words.
+            return {
+                **base,
+                "type": "ticket.answer_unclear",
+                "offer_id": question.offer_id,
+                "text": " ".join(body.split())[:2000],
+            }, f"not one choice between 1 and {question.choices}: asked again, the owner told"
         return {
             **base,
             "type": "ticket.option_chosen",

@@ -63,6 +63,8 @@ WORDINGS = {
     "no-question": "no rating asked (feedback ask: false)",
     "first-promise": "announcing an agent's first promise",
     "new-owner": "the one update after a change of owner",
+    "unclear": "the answer named none of the options: the customer asked again",
+    "unclear-again": "a second unclear answer: the owner's move",
 }
 
 

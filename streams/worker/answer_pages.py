@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -110,9 +111,17 @@ class AnswerPages:
             LINK_ANSWERS_LIMITED.inc()
             return self.page(429, answer.locale, state="too_many", answer=answer)
         words = readable(str(form.get("words") or "")) if answer.asks == "feedback" else None
-        # One event per link (and per wording of a rating): a second press, or the same
-        # link sent again, is the same event, and the ticket applies it once.
-        said = signature + (":" + hashlib.sha256(words.encode()).hexdigest()[:16] if words else "")
+        # A rating: one event per link and wording, so a second press is the same event and
+        # counts once. A choice: one event per press, so a change of mind back to an earlier
+        # option (1, then 2, then 1) is a new event; pressing the option already chosen again
+        # changes nothing in the ticket (no second confirmation).
+        said = signature + (
+            ":" + hashlib.sha256(words.encode()).hexdigest()[:16]
+            if words
+            else f":{time.time_ns()}"
+            if answer.asks == "option"
+            else ""
+        )
         event: dict[str, Any] = {
             "schema": "heard.event/v1",
             "id": f"link:{said}",

@@ -38,6 +38,7 @@ SID_CHOICE = "SM5f1c0e3a9b7d4e2f8a6c1b3d5e7f9a0b"
 SID_RATING = "SM6a2d1f4b8c9e0a1b2c3d4e5f6a7b8c9d"
 SID_TOM = "SM7b3e2a5c9d0f1a2b3c4d5e6f7a8b9c0e"
 SID_LOW = "SM8c4f3b6d0e1a2b3c4d5e6f7a8b9c0d1f"
+SID_UNCLEAR = "SM9d5a4c7e1f2a3b4c5d6e7f8a9b0c1d2a"
 TOM = "+14155550188"
 LINK_SECRET = "answer-links-test-secret-of-forty-bytes!"
 FLOOD = 40  # posts of one link by a script
@@ -189,6 +190,24 @@ async def test_a_b2b_story_with_three_people_a_choice_by_text_and_feedback_by_te
         assert option["label"] in offer_text and option["timeline"] in offer_text
     assert "(no extra cost)" in offer_text and "Responde 1, 2 o 3 antes del" in offer_text
 
+    # She answers, but not with one of them: asked again, and Aisha reads her words.
+    unclear = {
+        "MessageSid": SID_UNCLEAR,
+        "From": PHONE,
+        "To": "+15005550006",
+        "Body": "la segunda o la tercera, no sé",
+        "AccountSid": "AC" + "0" * 32,
+    }
+    assert (await post(web_port, "/twilio/inbound", unclear))[0] == 200
+    [asked] = await texts_saying(catchers, "cuál prefieres", "the question back")
+    assert asked.startswith("Lucía, ¿cuál prefieres para RP-1? 1) ")
+
+    async def owner_read_it() -> list[tuple[str, str]]:
+        return [m for m in mails_to(catchers, "aisha@example.com") if "not with one of them" in m[0]]
+
+    [(_, words)] = await wait_until(owner_read_it, bool, 30, "the owner told of the unclear answer")
+    assert '"la segunda o la tercera, no sé"' in words
+
     choice = {
         "MessageSid": SID_CHOICE,
         "From": PHONE,
@@ -206,7 +225,7 @@ async def test_a_b2b_story_with_three_people_a_choice_by_text_and_feedback_by_te
     ]
 
     async def owner_mail() -> list[tuple[str, str]]:
-        return mails_to(catchers, "aisha@example.com")
+        return [m for m in mails_to(catchers, "aisha@example.com") if " chose option " in m[0]]
 
     told = await wait_until(owner_mail, bool, 30, "the owner told of the choice")
     [(subject, text)] = told

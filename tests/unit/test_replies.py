@@ -126,10 +126,23 @@ def test_a_text_answering_an_option_becomes_a_valid_choice_event() -> None:
 def test_a_text_after_the_question_expired_or_without_a_choice_answers_nothing() -> None:
     late, why = event_for_text(QUESTION, "SM1", "2", T0 + timedelta(days=15))
     assert late is None and "expired" in why
-    vague, why = event_for_text(QUESTION, "SM1", "not sure yet", T0 + timedelta(hours=1))
-    assert vague is None and "not a choice between 1 and 3" in why
+    blank, why = event_for_text(QUESTION, "SM1", "   ", T0 + timedelta(hours=1))
+    assert blank is None and why == "an empty text answers nothing"
     before, why = event_for_text(QUESTION, "SM1", "2", T0 - timedelta(minutes=1))
     assert before is None and "before heard asked" in why
+
+
+@pytest.mark.parametrize("body", ["la segunda o la tercera, no sé", "not sure yet", "the cheaper one", "4"])
+def test_a_text_that_names_no_one_option_becomes_an_unclear_answer_with_its_words(body: str) -> None:
+    event, why = event_for_text(QUESTION, "SM" + "b" * 32, body, T0 + timedelta(hours=1))
+    assert event is not None and why.startswith("not one choice between 1 and 3")
+    parsed = parse_event(json.dumps(event))
+    assert (parsed.type, parsed.offer_id, parsed.text, parsed.via) == (
+        "ticket.answer_unclear",
+        "O1",
+        body,
+        "sms",
+    )
 
 
 def test_a_text_answering_the_rating_becomes_feedback_with_or_without_a_score() -> None:
@@ -205,7 +218,7 @@ def test_a_number_that_is_not_a_choice_keeps_the_whole_text_as_words() -> None:
 
 def test_the_choice_question_is_strict_and_the_rating_is_not() -> None:
     option, why = event_for_text(QUESTION, "SM1", "2 more days please", T0)
-    assert option is None and "not a choice" in why
+    assert option is not None and option["type"] == "ticket.answer_unclear" and "not one choice" in why
     rating = QUESTION.model_copy(update={"asks": "feedback", "offer_id": None, "choices": 5})
     scored, _ = event_for_text(rating, "SM1", "2 more days please", T0)
     assert scored is not None and (scored["score"], scored["text"]) == (2, "more days please")
