@@ -98,6 +98,10 @@ class Moved(Part):
     from_: str = Field(alias="from")
     to: str
     reason: str | None = None
+    # The promise whose time moved, and its version: an announcement held (quiet hours, a
+    # message just before) goes only while that promise still stands.
+    promise_id: str | None = None
+    version: int | None = None
 
 
 class Promised(Part):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from heard.streams.contract.records import CheckpointPromised
 from heard.streams.contract.state import (
@@ -215,6 +215,8 @@ def _tell_the_customer(
                         ).isoformat(),
                         "to": event.due_at.isoformat(),
                         "reason": event.reason,
+                        "promise_id": promise.promise_id,
+                        "version": promise.version,
                     },
                 },
             )
@@ -325,7 +327,7 @@ def release_internal(step: Step, item: Scheduled) -> None:
         maker.team,
         maker.email,
         maker.name,
-        holding_fate(step) if item.kind == "checkpoint_escalation" else None,
+        _holding_told(step, promise) if item.kind == "checkpoint_escalation" else None,
     )
     owner = state.owner
     if (
@@ -340,6 +342,34 @@ def release_internal(step: Step, item: Scheduled) -> None:
             owner.email,
             owner.name,
         )
+
+
+def _holding_told(step: Step, promise: Promise) -> dict[str, Any]:
+    """What the lead is told of the customer's holding update: what will happen to it in this
+    same step. A message that reached them since the promised time means none goes
+    (holding_still_wanted), and the lead hears that, not that one went."""
+    heard = recently_heard(step)
+    last = step.state.last_customer_notified_at
+    if heard is not None and last is not None and last >= promise.due_at:
+        return {
+            "status": "skipped",
+            "until": None,
+            "reason": f"they were sent a message {heard.seconds} s ago",
+        }
+    return holding_fate(step)
+
+
+def move_stale(state: TicketState, moved: dict[str, Any], now: datetime) -> str | None:
+    """Why the news that a promise's time moved should not go (any more), if it should not."""
+    promise = state.promises.get(str(moved.get("promise_id")))
+    if moved.get("promise_id") is not None and (
+        promise is None or promise.version != moved.get("version") or promise.status != "pending"
+    ):
+        return "the promise was kept or changed again before the move was announced"
+    if datetime.fromisoformat(moved["to"]) <= now:
+        # Held past the new time itself: the holding update speaks of it now.
+        return "the new time passed before it could be announced"
+    return None
 
 
 def announcement_stale(state: TicketState, item: Scheduled, now: datetime) -> str | None:

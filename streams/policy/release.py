@@ -161,7 +161,7 @@ def _release_to_customer(step: Step, item: Scheduled) -> bool:
         step.log(
             "defer",
             f"the customer heard from us {(step.now - last).seconds} s ago; the "
-            f"promise is announced at {(last + window).isoformat()}",
+            f"promise's news goes at {(last + window).isoformat()}",
             kind=item.kind,
         )
         return False
@@ -192,8 +192,14 @@ def _still_wanted(step: Step, item: Scheduled) -> str | None:
             return "a real agent reply landed first"
         if state.status in ("resolved", "closed"):
             return "ticket already resolved"
+    if item.kind in ("milestone_update", "checkpoint_holding") and state.status in ("resolved", "closed"):
+        # Held updates released with the closure would arrive beside it, out of date.
+        return f"the ticket is {state.status}: the closure summary tells where things ended"
     if item.kind == "milestone_update" and item.context.get("promised"):
         return promises.announcement_stale(state, item, step.now)
+    moved = item.context.get("moved") if item.kind == "milestone_update" else None
+    if moved:
+        return promises.move_stale(state, moved, step.now)
     if item.kind == "closure_summary":
         return _closure_stale(state, item)
     if item.kind == "checkpoint_holding":
@@ -330,8 +336,9 @@ def next_milestone_context(
     milestone = state.next_milestone
     promise = pending_promise(state) if item.kind == "acknowledgment" else None
     follow_up = answered_before(state)
-    if milestone is None and promise is not None and state.next_update_due is None:
-        # What the customer waits for next is what the agent promised.
+    if milestone is None and promise is not None and state.next_update_due is None and promise.due_at > now:
+        # What the customer waits for next is what the agent promised (while it is still ahead:
+        # a time gone by is the holding update's to speak of).
         milestone_ctx: dict[str, Any] | None = {
             "text": promise.customer_text,
             "first_reply": promise.customer_text is None,
@@ -414,4 +421,16 @@ def customer_context(
     context.update(
         contexts.with_every_promise_flag({key: value for key, value in item.context.items() if key != "news"})
     )
+    return without_times_gone(context, now)
+
+
+def without_times_gone(context: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A message held past a time it names (quiet hours, a backlog) never promises that time:
+    the next milestone keeps its words and loses its time."""
+    upcoming = context.get("next_milestone")
+    if not isinstance(upcoming, dict):
+        return context
+    due = upcoming.get("due_at")
+    if due is not None and datetime.fromisoformat(due) < now:
+        context["next_milestone"] = {**upcoming, "due_at": None}
     return context

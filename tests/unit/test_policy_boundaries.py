@@ -420,7 +420,7 @@ def test_a_holding_update_due_inside_the_closure_grace_is_not_sent() -> None:
     resolved = apply(state, stories.resolved("T1", FIRST_REPLY_DUE + minutes(1)), rules=rules)
     due = tick(resolved.state, FIRST_REPLY_DUE + minutes(12), rules)
     assert due.notifications == []
-    assert "ticket already resolved" in reasons(due)
+    assert "the ticket is resolved: the closure summary tells where things ended" in reasons(due)
     closed = apply(
         resolved.state, stories.event("ticket.closed", "T1", FIRST_REPLY_DUE + minutes(2)), rules=rules
     )

@@ -442,7 +442,7 @@ STORY_DECISIONS = [
         "promised",
         "defer",
         "milestone_update",
-        "the customer heard from us 0 s ago; the promise is announced at 2026-11-20T10:12:00+00:00",
+        "the customer heard from us 0 s ago; the promise's news goes at 2026-11-20T10:12:00+00:00",
     ),
     ("same", "skip", "checkpoint", "same promise repeated; nothing changes"),
     ("moved", "cancel", "checkpoint_nudge", "promise P1 settled"),

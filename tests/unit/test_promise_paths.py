@@ -174,6 +174,8 @@ def test_a_promise_moved_tells_the_customer_its_words_and_from_when() -> None:
         "from": DUE.isoformat(),
         "to": (DUE + timedelta(hours=1)).isoformat(),
         "reason": "the courier is late",
+        "promise_id": "P1",
+        "version": 2,
     }
 
 

@@ -252,6 +252,8 @@ def test_a_moved_promise_tells_the_customer_from_when_to_when_and_why() -> None:
         "from": DUE.isoformat(),
         "to": moved_to.isoformat(),
         "reason": "the courier has not confirmed the slot yet",
+        "promise_id": "P1",
+        "version": 2,
     }
     renderer = Renderer(REPO / "templates")
     text = renderer.render("milestone_update", "email", "en", "Europe/London", update.context).text
