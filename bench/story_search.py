@@ -45,8 +45,15 @@ def main() -> None:
     except (AssertionError, Flaky, Exception) as exc:
         # Each distinct failure with the shortest story hypothesis found for it (its notes).
         for failure in getattr(exc, "exceptions", [exc]):
-            print("\n".join(["-" * 60, f"{type(failure).__name__}: {str(failure)[:1500]}",
-                              *getattr(failure, "__notes__", [])]))
+            print(
+                "\n".join(
+                    [
+                        "-" * 60,
+                        f"{type(failure).__name__}: {str(failure)[:1500]}",
+                        *getattr(failure, "__notes__", []),
+                    ]
+                )
+            )
         print(f"FAILED after {time.monotonic() - started:.0f} s")
         sys.exit(1)
     print(f"all held, {time.monotonic() - started:.0f} s")
