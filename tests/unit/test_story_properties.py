@@ -332,8 +332,8 @@ class TicketStory(RuleBasedStateMachine):
 
 
 TicketStory.TestCase.settings = settings(
-    max_examples=60,
-    stateful_step_count=18,
+    max_examples=200,
+    stateful_step_count=20,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
