@@ -339,3 +339,39 @@ TicketStory.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 test_whole_stories_read_right_together = TicketStory.TestCase
+
+
+# The stories the generated test found, each kept as a named test.
+def test_the_lead_is_not_told_a_holding_update_went_when_a_message_just_reached_the_customer() -> None:
+    story = TicketStory()
+    story.created(language="en", zone="Europe/London", channel="email", quiet=False, urgent=False, agent=None)
+    story.promises(agent=AGENTS[0], due_in=5.0, minutes=0.0)
+    story.customer_writes(minutes=10.0)  # the acknowledgment goes now, then the escalation
+    assert story.last is not None
+    [escalation] = [n for n in story.last.notifications if n.kind == "checkpoint_escalation"]
+    assert escalation.context["holding"]["status"] == "skipped"
+    text = RENDERER.render("checkpoint_escalation", "email", "en", "UTC", escalation.context).text
+    assert "No holding update was sent to Amara: they were sent a message 0 s ago" in text
+
+
+def test_an_acknowledgment_never_names_a_promised_time_already_gone() -> None:
+    story = TicketStory()
+    story.created(language="en", zone="Europe/London", channel="email", quiet=False, urgent=False, agent=None)
+    story.promises(agent=AGENTS[0], due_in=5.0, minutes=0.0)
+    story.customer_writes(minutes=10.0)
+    assert story.last is not None
+    [ack] = [n for n in story.last.notifications if n.kind == "acknowledgment"]
+    due = datetime.fromisoformat(ack.context["next_milestone"]["due_at"])
+    assert due >= ack.decided_at and ack.context["next_milestone"]["first_reply"] is True
+
+
+def test_updates_held_by_quiet_hours_do_not_arrive_beside_the_closure() -> None:
+    story = TicketStory()
+    story.created(language="en", zone="Europe/London", channel="email", quiet=True, urgent=False, agent=None)
+    story.promises(agent=AGENTS[0], due_in=60.0, minutes=30.0)
+    story.time_passes(minutes=90.0)  # broken at night: the holding update waits for 08:00
+    story.resolved(minutes=10.0)
+    story.time_passes(minutes=700.0)
+    assert story.state is not None
+    sent = [d for d in story.state.sent if d.kind in ("checkpoint_holding", "closure_summary")]
+    assert [d.kind for d in sent] == ["closure_summary"]
