@@ -343,23 +343,14 @@ def release_team(step: Step, item: Scheduled) -> None:
     """The owner hears of an answer, or of an offer left unanswered at its deadline, or of a
     low answer to the closure's question."""
     state = step.state
-    if item.kind == "feedback_low":
-        owner = state.owner or state.agent
-        send_to_team(
-            step,
-            item,
-            owner.team if owner else None,
-            owner.email if owner else None,
-            owner.name if owner else "team",
-        )
-        return
-    offer = state.offers.get(str(item.context.get("offer", {}).get("id")))
-    if item.kind == "options_unanswered" and (offer is None or offer.chosen is not None or offer.withdrawn):
-        step.log("cancel", "the customer has chosen, or the offer was replaced", kind=item.kind)
-        return
-    if item.kind == "options_unanswered" and state.status in ("resolved", "closed"):
-        step.log("cancel", f"the ticket is {state.status}", kind=item.kind)
-        return
+    if item.kind == "options_unanswered":
+        offer = state.offers.get(str(item.context.get("offer", {}).get("id")))
+        if offer is None or offer.chosen is not None or offer.withdrawn:
+            step.log("cancel", "the customer has chosen, or the offer was replaced", kind=item.kind)
+            return
+        if state.status in ("resolved", "closed"):
+            step.log("cancel", f"the ticket is {state.status}", kind=item.kind)
+            return
     owner = state.owner or state.agent
     send_to_team(
         step,
