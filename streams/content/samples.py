@@ -15,6 +15,7 @@ from heard.streams.base.settings import Frozen
 from heard.streams.base.zones import known_timezone
 from heard.streams.contract.contexts import context_keys
 from heard.streams.contract.pronouns import object_pronouns
+from heard.streams.contract.records import formal_name
 
 
 class Persona(Frozen):
@@ -107,6 +108,11 @@ def _first_reply_wordings(kind: str, base: dict[str, Any]) -> Variants:
     ]
 
 
+def _reopened(kind: str, base: dict[str, Any]) -> Variants:
+    """They wrote after the resolution, and the request is open again."""
+    return [("reopened", {**base, "reopened": True})]
+
+
 def _two_options(kind: str, base: dict[str, Any]) -> Variants:
     """Two options, no deadline, no intro, no links (no public address configured), and the
     choice as the contract allows it: no trade-off, no timeline (both optional)."""
@@ -177,7 +183,7 @@ def _promise_wordings(base: dict[str, Any]) -> Variants:
 
 
 VARIANTS: dict[str, tuple[Callable[[str, dict[str, Any]], Variants], ...]] = {
-    "acknowledgment": (_first_reply_wordings,),
+    "acknowledgment": (_first_reply_wordings, _reopened),
     "options": (_two_options,),
     "option_confirmed": (_two_options,),
     "options_answered": (_two_options, _unclear),
@@ -259,6 +265,12 @@ def sample_context(
     return {key: value for key, value in context.items() if key in context_keys(kind)}
 
 
+def _formal_name(customer: dict[str, Any]) -> str:
+    """A persona's greeting name is their preferred name when it differs from their name."""
+    name, greeting = customer.get("name", ""), customer.get("greeting_name", "")
+    return greeting if greeting and greeting != name else formal_name(name)
+
+
 def _people(persona: Persona, due: str) -> dict[str, Any]:
     """The reader (as the team's messages see them too: their zone, needs, language), the
     agent and owner, and what became of the reader's messages."""
@@ -269,6 +281,7 @@ def _people(persona: Persona, due: str) -> dict[str, Any]:
             "role": "customer",
             "plain_text_only": persona.plain_text_only,
             "quiet_hours": {"start": "21:00", "end": "08:00"},
+            "formal_name": _formal_name(persona.customer),
             **persona.customer,
             **object_pronouns(persona.customer.get("pronouns")),
         },  # "her time"
@@ -285,6 +298,8 @@ def _people(persona: Persona, due: str) -> dict[str, Any]:
             "kind": "acknowledgment",
             "channel": persona.channel,
             "reason": f"the recipient withdrew {persona.channel} consent",
+            "text": "Hi Amara, we have your message about T-1042. Next: a first reply from our "
+            "team by Thursday 14:30. Reply here anytime.",
         },
     }
 

@@ -35,6 +35,8 @@ class CustomerView(Part):
 
     greeting_name: str
     name: str
+    # A formal address: the title and surname when the name carries a title ("Dr. Vogel").
+    formal_name: str
     pronouns: str | None = None
     # "customer" for the one who opened the ticket; a contact's role ("requester",
     # "stakeholder") lets a template word it for someone who did not write.
@@ -194,6 +196,8 @@ class Undelivered(Part):
     kind: str
     channel: str
     reason: str
+    # What it said, as the customer would have read it; None when it could not be rendered.
+    text: str | None = None
 
 
 # -------------------------------------------------------------- per kind
@@ -217,6 +221,8 @@ class CustomerMessage(Part):
 class Acknowledgment(CustomerMessage):
     # Always something to wait for: the next milestone, or the first reply heard promises.
     next_milestone: NextMilestone
+    # They wrote after the resolution and the ticket is open again.
+    reopened: bool = False
 
 
 class MilestoneUpdate(CustomerMessage):
@@ -314,6 +320,7 @@ class CustomerUnreachable(Part):
     ticket: TicketView
     undelivered: Undelivered
     sent_at: str
+    owner: Named | None = None
 
 
 CONTEXTS: dict[str, type[Part]] = {

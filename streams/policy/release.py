@@ -165,7 +165,16 @@ def _release_to_customer(step: Step, item: Scheduled) -> bool:
             kind=item.kind,
         )
         return False
-    if item.kind == "acknowledgment" and not item.urgent and last is not None and step.now - last < window:
+    if (
+        item.kind == "acknowledgment"
+        and reopened_by_customer(state, item)
+        and (last is None or item.trigger_at > last)
+    ):
+        # "Resolved", then "I still see both charges!": the closure that just went is what
+        # they are answering, so the acknowledgment that the request is open again goes
+        # (once: a second reopening of the same message is coalesced as ever).
+        item = item.model_copy(update={"context": {**item.context, "reopened": True}})
+    elif item.kind == "acknowledgment" and not item.urgent and last is not None and step.now - last < window:
         step.log(
             "skip", f"coalesced: the customer heard from us {(step.now - last).seconds} s ago", kind=item.kind
         )
@@ -181,6 +190,17 @@ def _release_to_customer(step: Step, item: Scheduled) -> bool:
         promise_a_reply_to_a_follow_up(step, item)
     emit_customer(step, item)
     return True
+
+
+def reopened_by_customer(state: TicketState, item: Scheduled) -> bool:
+    """The customer wrote after the ticket was resolved, and it is open again."""
+    return (
+        state.resolved_at is not None
+        and item.trigger_at >= state.resolved_at
+        and state.reopened_at is not None
+        and state.reopened_at >= state.resolved_at
+        and state.status not in ("resolved", "closed")
+    )
 
 
 def _still_wanted(step: Step, item: Scheduled) -> str | None:
@@ -300,6 +320,7 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
         decided_at=step.now,
         context=context,
         contact=contact.key if contact else None,
+        owner_email=state.owner.email if state.owner else None,
     )
     record_sent(step, notification)
 
@@ -387,6 +408,7 @@ def customer_context(
         "customer": {
             "name": customer.name,
             "greeting_name": customer.greeting_name,
+            "formal_name": customer.formal_name,
             "pronouns": customer.pronouns,
             # "customer" for the one who opened it; a contact's role ("requester",
             # "stakeholder") lets a template word it for someone who did not write.

@@ -52,6 +52,7 @@ DEBOUNCE_MS = 120
 WORDINGS = {
     "": "",
     "no-milestone": "when the ticket has no milestone: the first reply",
+    "reopened": "the customer wrote after the resolution, and the request is open again",
     "first-reply": "for the first reply the acknowledgment promised",
     "follow-up": 'the customer wrote again after a reply: "a reply", not "a first"',
     "next-update": "for the next update a holding update promised",
