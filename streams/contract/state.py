@@ -111,6 +111,8 @@ class Notification(Model):
     context: dict[str, Any]
     # The contact this goes to (their key), when it is not the ticket's customer.
     contact: str | None = None
+    # A customer's message: the ticket owner's email, told if it reaches no one.
+    owner_email: str | None = None
     # Set when a temporary failure outlasted the quick retries: the next try waits.
     delivery_round: int = 0
     not_before: datetime | None = None

@@ -148,6 +148,16 @@ class Delivery:
             segments=segments(rendered.text)[0] if n.channel == "sms" else 0,
         )
 
+    def what_it_said(self, n: Notification) -> str | None:
+        """The text of a message that reached nobody, as its reader would have read it (no
+        links: the team passes it on by other means). None when it cannot be rendered."""
+        try:
+            return self.renderer.render(
+                n.kind, n.channel, n.locale, n.timezone, n.context, plain_text_only=True
+            ).text.strip()
+        except TemplateProblem:
+            return None
+
     def failed(self, n: Notification, reason: str) -> DeliveryOutcome:
         """Not sent for a reason found outside the channel; the other channel may still go."""
         return self._failed(n, reason, 0)

@@ -243,5 +243,6 @@ class DeliveryAgent(RecordAgent):
         if fallback is not None:
             await self.sink.emit(self.topics.outbound, key, fallback.model_dump_json().encode())
             return
-        for notice in unreachable_notices(n, reason, self.team, self.clock()):
+        missed = self.delivery.what_it_said(n) if n.audience == "customer" else None
+        for notice in unreachable_notices(n, reason, self.team, self.clock(), missed):
             await self.sink.emit(self.topics.outbound, key, notice.model_dump_json().encode())

@@ -500,11 +500,47 @@ async def test_after_the_last_round_the_message_is_a_dead_letter_and_the_team_is
         ("customer_unreachable", "agent", "team@example.com"),
         ("customer_unreachable", "lead", "lead@example.com"),
     ]
-    assert told[0].context["undelivered"] == {
+    undelivered = told[0].context["undelivered"]
+    assert {k: undelivered[k] for k in ("kind", "channel", "reason")} == {
         "kind": "acknowledgment",
         "channel": "email",
         "reason": "SMTP 451: try later",
     }
+    assert undelivered["text"].startswith("Hi Amara,")
+
+
+async def test_the_owner_hears_first_hand_what_an_unreachable_customer_missed() -> None:
+    from heard.streams.contract.records import parse_event
+    from heard.streams.policy.decide import decide
+
+    aisha = {"name": "Aisha Rahman", "email": "aisha@example.com"}
+    events = [
+        stories.created("T-1", urgent=True),
+        stories.event(
+            "ticket.agent_reply",
+            "T-1",
+            T0 + timedelta(minutes=2),
+            agent=aisha,
+            public=True,
+            milestone={"text": "Refund of EUR 84.50 approved."},
+        ),
+    ]
+    state = None
+    for raw in events:
+        event = parse_event(stories.dumps(raw))
+        outcome = decide(state, event, event.occurred_at, RULES)
+        state = outcome.state
+    [update] = [n for n in outcome.notifications if n.kind == "milestone_update"]
+    worker = Deliveries()
+    worker.ledger.apply(ConsentUpdate("email", update.recipient, False, T0, "sms-stop:SM1"))
+    await worker.deliver(update)
+    told = {n.recipient: n for n in worker.outbound()}
+    assert set(told) == {"team@example.com", "lead@example.com", "aisha@example.com"}
+    to_owner = told["aisha@example.com"]
+    assert len({n.notification_id for n in told.values()}) == 3
+    text = Renderer(REPO / "templates").render(to_owner.kind, "email", "en", "UTC", to_owner.context).text
+    assert "What it said, so you can pass it on:" in text
+    assert "EUR 84.50" in text and "Aisha Rahman looks after this ticket." in text
 
 
 async def test_a_refused_email_goes_by_the_customers_consented_sms_instead() -> None:
