@@ -375,11 +375,12 @@ class Linter:
                         continue
                     rules = self.settings.required_sms if body_file == "sms.txt" else self.settings.required
                     for part in rules.get(kind, []):
-                        if not _dotted_uses(sources[body_file], part):
+                        # "a|b": either will do (a greeting by first name, or formally).
+                        if not any(_dotted_uses(sources[body_file], one) for one in part.split("|")):
                             self.add(
                                 "error",
                                 f"{kind}/{locale}/{body_file}",
-                                f"a {kind.replace('_', ' ')} must carry {part}",
+                                f"a {kind.replace('_', ' ')} must carry {part.replace('|', ' or ')}",
                             )
 
     def check_rendered(self, now: datetime, kinds: set[str]) -> None:

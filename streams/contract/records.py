@@ -154,6 +154,21 @@ class Accessibility(Strict):
     plain_text_only: bool = False
 
 
+# Academic titles that lead a name and stay in a formal address ("Prof. Dr. Vogel").
+TITLES = frozenset({"dr.", "dr", "prof.", "prof", "dr.-ing.", "dipl.-ing.", "mag.", "ing."})
+
+
+def formal_name(name: str) -> str:
+    """The title(s) and the last word of a name that starts with a title; else the name."""
+    words = name.split()
+    titles = []
+    while words and words[0].lower() in TITLES:
+        titles.append(words.pop(0))
+    if not titles or not words:
+        return name
+    return " ".join([*titles, words[-1]])
+
+
 class Customer(Strict):
     id: ShortText | None = None
     name: ShortText
@@ -182,6 +197,12 @@ class Customer(Strict):
     @property
     def greeting_name(self) -> str:
         return self.preferred_name or self.name
+
+    @property
+    def formal_name(self) -> str:
+        """How a formal letter addresses them: "Dr. Vogel" for "Dr. Katrin Vogel" (the title
+        and surname, as German usage expects); their own preferred name always wins."""
+        return self.preferred_name or formal_name(self.name)
 
 
 class Contact(Customer):
