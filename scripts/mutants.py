@@ -18,6 +18,7 @@ import ast
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,17 +103,68 @@ def in_function(node: ast.AST) -> bool:
     return False
 
 
-def string_in_compare(node: ast.AST) -> bool:
+LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
+# Calls whose string arguments are names and documentation, not behaviour.
+DECLARATIONS = {"Counter", "Histogram", "Gauge", "Summary", "getLogger", "TypeVar", "NewType"}
+
+
+def in_log_call(node: ast.AST) -> bool:
+    """Inside a logging call's arguments (the wording of a log line is not behaviour), or a
+    declaration's (a metric's name and help, a logger's name)."""
+    cur = node
+    while hasattr(cur, "_parent"):
+        cur = cur._parent
+        if (
+            isinstance(cur, ast.Call)
+            and isinstance(cur.func, ast.Attribute)
+            and cur.func.attr in LOG_METHODS
+            and isinstance(cur.func.value, ast.Name)
+            and cur.func.value.id in {"log", "logger", "logging"}
+        ):
+            return True
+        if isinstance(cur, ast.Call) and _called_name(cur) in DECLARATIONS:
+            return True
+        if isinstance(cur, ast.stmt):
+            return False
+    return False
+
+
+def _called_name(call: ast.Call) -> str:
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+
+
+def in_table(node: ast.AST) -> bool:
+    """An element (or a dict value) of a module-level constant table, nested or not."""
+    cur = node
+    while hasattr(cur, "_parent"):
+        par = cur._parent
+        if isinstance(par, (ast.Assign, ast.AnnAssign)):
+            return not in_function(par) and not isinstance(getattr(par, "_parent", None), ast.ClassDef)
+        if not isinstance(par, (ast.Tuple, ast.List, ast.Set, ast.Dict, ast.Call, ast.keyword)):
+            return False
+        cur = par
+    return False
+
+
+def string_mutable(node: ast.AST) -> bool:
+    """A string whose value is behaviour: compared against, a dict value, a call's argument,
+    or an entry of a module-level table (never a dict key, a log line or a docstring)."""
+    if in_log_call(node):
+        return False
     par = getattr(node, "_parent", None)
+    field = getattr(node, "_field", (None, None))[0]
     if isinstance(par, ast.Compare):
         return True
     if isinstance(par, (ast.Tuple, ast.List, ast.Set)):
         gp = getattr(par, "_parent", None)
         if isinstance(gp, ast.Compare):
             return True
-        if isinstance(gp, ast.Assign) and not in_function(gp):
-            return True
-    return False
+    if isinstance(par, ast.Dict) and field == "values":
+        return True
+    if isinstance(par, ast.keyword) or (isinstance(par, ast.Call) and field == "args"):
+        return True
+    return in_table(node) and not (isinstance(par, ast.Dict) and field == "keys")
 
 
 def enumerate_mutations(tree: ast.AST) -> list[tuple[int, str, object]]:
@@ -136,8 +188,14 @@ def expression_mutations(node: ast.AST) -> list[tuple[str, object]]:
         return [("binop", None)]
     if isinstance(node, ast.Constant):
         return [(kind, None) for kind in constant_mutations(node)]
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("max", "min"):
-        return [("maxmin", None)]
+    if isinstance(node, ast.Call):
+        found: list[tuple[str, object]] = []
+        if isinstance(node.func, ast.Name) and node.func.id in ("max", "min"):
+            found.append(("maxmin", None))
+        if not in_log_call(node):
+            # A call's keyword argument left out: the callee's default instead of the value.
+            found.extend(("kwarg_drop", k) for k, kw in enumerate(node.keywords) if kw.arg is not None)
+        return found
     return []
 
 
@@ -147,7 +205,7 @@ def constant_mutations(node: ast.Constant) -> list[str]:
         return ["const_bool"]
     if isinstance(v, (int, float)):
         return ["const_num"]
-    if isinstance(v, str) and string_in_compare(node):
+    if isinstance(v, str) and string_mutable(node):
         return ["const_str"]
     return []
 
@@ -188,6 +246,8 @@ def apply(tree: ast.AST, idx: int, kind: str, param: object) -> ast.AST:
         node.value = node.value + 1
     elif kind == "const_str":
         node.value = "XX" + node.value
+    elif kind == "kwarg_drop":
+        del node.keywords[param]
     elif kind == "maxmin":
         node.func.id = "min" if node.func.id == "max" else "max"
     elif kind == "return_none":
@@ -269,30 +329,47 @@ def read_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
 
 
 def summarise(paths: list[str]) -> None:
-    """A table of killed/survived per module from result files, then every survivor, each
-    with its reason when it is explained as equivalent."""
+    """A table per module: killed, survived, timed out and errored apart; the score is the
+    share killed or explained as equivalent (a timeout or an error is neither). Then every
+    survivor, with its reason when it is explained, and the first test that killed each kill
+    in the results files."""
     rows: dict[str, dict[str, int]] = {}
     survivors: list[dict[str, object]] = []
+    explained = read_equivalents()
     for results in paths:
         for line in Path(results).read_text().splitlines():
             record = json.loads(line)
-            counts = rows.setdefault(str(record["file"]), {"killed": 0, "survived": 0, "timeout": 0})
+            counts = rows.setdefault(
+                str(record["file"]),
+                {"killed": 0, "survived": 0, "timeout": 0, "error": 0, "equivalent": 0},
+            )
             counts[str(record["status"])] += 1
             if record["status"] == "survived":
                 survivors.append(record)
-    total_killed = total = 0
-    print(f"{'module':<28} {'mutants':>8} {'killed':>8} {'survived':>9} {'killed %':>9}")
+                if explained.get(survivor_key(record)):
+                    counts["equivalent"] += 1
+    print(
+        f"{'module':<36} {'mutants':>7} {'killed':>7} {'equiv':>6} {'survived':>8} "
+        f"{'timeout':>7} {'error':>6} {'score':>7}"
+    )
+    total = total_scored = 0
+    below = []
     for module, counts in sorted(rows.items()):
-        n = sum(counts.values())
-        killed = counts["killed"] + counts["timeout"]
-        total, total_killed = total + n, total_killed + killed
-        print(f"{module:<28} {n:>8} {killed:>8} {counts['survived']:>9} {100 * killed / n:>8.1f}%")
-    if total:
+        n = sum(v for k, v in counts.items() if k != "equivalent")
+        scored = counts["killed"] + counts["equivalent"]
+        total, total_scored = total + n, total_scored + scored
+        score = 100 * scored / n if n else 100.0
+        if score < 90:
+            below.append(module)
         print(
-            f"{'all':<28} {total:>8} {total_killed:>8} {total - total_killed:>9} "
-            f"{100 * total_killed / total:>8.1f}%"
+            f"{module:<36} {n:>7} {counts['killed']:>7} {counts['equivalent']:>6} "
+            f"{counts['survived'] - counts['equivalent']:>8} {counts['timeout']:>7} "
+            f"{counts['error']:>6} {score:>6.1f}%"
         )
-    explained = read_equivalents()
+    if total:
+        share = 100 * total_scored / total
+        print(f"{'all':<36} {total:>7}{' ' * 42}{share:>6.1f}%")
+    print(f"modules below 90 %: {', '.join(below) if below else 'none'}")
     unexplained = [r for r in survivors if not explained.get(survivor_key(r))]
     print(
         f"survivors explained as equivalent: {len(survivors) - len(unexplained)}; "
@@ -306,6 +383,43 @@ def summarise(paths: list[str]) -> None:
         )
         if reason:
             print(f"    {reason}")
+
+
+FAILED_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
+
+
+def baseline(path: str, test_args: list[str], env: dict[str, str]) -> float:
+    """Run the tests on the unmutated module first: a red or empty baseline (a mistyped test
+    path, a broken checkout) refuses to score anything. Returns the per-mutant timeout,
+    scaled from the baseline's time so a loaded machine does not turn slow runs into kills."""
+    t0 = time.monotonic()
+    r = subprocess.run(test_args, env=env, capture_output=True, text=True)
+    took = time.monotonic() - t0
+    if r.returncode != 0:
+        tail = "\n".join((r.stdout + r.stderr).splitlines()[-15:])
+        raise SystemExit(f"{path}: the baseline test run exited {r.returncode}; nothing scored.\n{tail}")
+    timeout = max(30.0, 5 * took + 10)
+    print(
+        f"{path}: baseline green in {took:.1f} s; a mutant's run times out after {timeout:.0f} s", flush=True
+    )
+    return timeout
+
+
+def run_tests(test_args: list[str], env: dict[str, str], timeout: float) -> tuple[str, str | None]:
+    """(status, first failing test). pytest exits 1 when tests failed: a kill. A collection
+    error caused by the mutant (exit 2 with an error collecting) is a kill too; any other
+    exit (usage, internal error, no tests) is an `error`, never counted as a kill."""
+    try:
+        r = subprocess.run(test_args, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", None
+    found = FAILED_LINE.search(r.stdout)
+    first = found.group(1) if found else None
+    if r.returncode == 0:
+        return "survived", None
+    if r.returncode == 1 or (r.returncode == 2 and "ERROR collecting" in r.stdout):
+        return "killed", first or "(collection)"
+    return "error", f"pytest exited {r.returncode}"
 
 
 def stop(signum: int, frame: object) -> None:
@@ -328,6 +442,7 @@ def main() -> None:
     if os.environ.get("COUNT_ONLY"):
         return
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    timeout = baseline(path, test_args, env)
     # A background job ignores Ctrl-C: SIGTERM must restore the module too.
     signal.signal(signal.SIGTERM, stop)
     try:
@@ -346,11 +461,7 @@ def main() -> None:
                 with open(path, "w") as f:
                     f.write(new_src)
                 t0 = time.time()
-                try:
-                    r = subprocess.run(test_args, env=env, capture_output=True, timeout=90)
-                    status = "survived" if r.returncode == 0 else "killed"
-                except subprocess.TimeoutExpired:
-                    status = "timeout"
+                status, first_failure = run_tests(test_args, env, timeout)
                 rec = {
                     "n": n,
                     "file": path,
@@ -360,6 +471,7 @@ def main() -> None:
                     "original": lines[line - 1].strip() if line else "",
                     "mutant": shown,
                     "secs": round(time.time() - t0, 1),
+                    "first_failure": first_failure,
                 }
                 fh.write(json.dumps(rec) + "\n")
                 fh.flush()
