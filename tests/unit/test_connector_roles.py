@@ -1,0 +1,169 @@
+"""Who wrote it, per vendor: the customer, the team, a third party or a bot. Each payload is
+the vendor's own shape (a recorded fixture) with only its author changed, and each is read
+through the connector and the ingest mapping that a real webhook goes through."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from heard.streams.connectors.base import Request, Unmappable
+from tests.peers import REPO
+from tests.unit.test_connectors import INGEST, map_payload
+
+FIXTURES = REPO / "tests" / "fixtures" / "connectors"
+
+
+def fixture(source: str, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / source / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def activities(source: str, payload: dict[str, Any], headers: dict[str, str]) -> list[Any]:
+    connector, _ = INGEST.sources[source]
+    return list(connector.activities(Request(headers, json.dumps(payload).encode(), None), payload))
+
+
+# ------------------------------------------------------------------ GitHub
+GITHUB_COMMENT = {"X-GitHub-Event": "issue_comment"}
+
+
+def github_comment(login: str, association: str, user_type: str = "User") -> dict[str, Any]:
+    payload = fixture("github", "issue_comment_created")
+    payload["comment"]["user"] = {"login": login, "id": 77, "type": user_type}
+    payload["comment"]["author_association"] = association
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("author", "payload", "expected"),
+    [
+        ("the customer", github_comment("octocat", "NONE"), ("ticket.customer_message", None, None)),
+        (
+            "the customer, a contributor",
+            github_comment("octocat", "CONTRIBUTOR"),
+            ("ticket.customer_message", None, None),
+        ),
+        ("a member", github_comment("hubot", "MEMBER"), ("ticket.agent_reply", True, "hubot")),
+        ("the owner", github_comment("mona", "OWNER"), ("ticket.agent_reply", True, "mona")),
+        ("a collaborator", github_comment("lisa", "COLLABORATOR"), ("ticket.agent_reply", True, "lisa")),
+        # A maintainer who opened the issue is still the team when they comment.
+        (
+            "a member who opened it",
+            github_comment("octocat", "MEMBER"),
+            ("ticket.agent_reply", True, "octocat"),
+        ),
+    ],
+)
+def test_github_reads_a_comments_author_by_their_role_in_the_repository(
+    author: str, payload: dict[str, Any], expected: tuple[str, bool | None, str | None]
+) -> None:
+    [event] = map_payload("github", payload, GITHUB_COMMENT)
+    assert (event["type"], event.get("public"), (event.get("agent") or {}).get("name")) == expected, author
+
+
+@pytest.mark.parametrize(
+    ("author", "payload"),
+    [
+        ("a third party", github_comment("passer-by", "NONE")),
+        ("a first-time contributor", github_comment("newcomer", "FIRST_TIME_CONTRIBUTOR")),
+        ("a bot", github_comment("github-actions[bot]", "NONE", user_type="Bot")),
+        ("a bot that contributed", github_comment("dependabot[bot]", "CONTRIBUTOR", user_type="Bot")),
+    ],
+)
+def test_github_ignores_a_comment_by_anyone_else_and_says_so(author: str, payload: dict[str, Any]) -> None:
+    assert map_payload("github", payload, GITHUB_COMMENT) == [], author
+    [ignored] = activities("github", payload, GITHUB_COMMENT)
+    assert (ignored.kind, ignored.why_ignored) == ("ignored", "comment by a third party")
+
+
+def test_github_names_the_issue_author_as_the_customer_and_the_assignee_as_the_agent() -> None:
+    [created] = map_payload("github", fixture("github", "issues_opened"), {"X-GitHub-Event": "issues"})
+    assert created["customer"]["name"] == "octocat"
+    assigned = fixture("github", "public_issues_assigned")
+    assigned["sender"] = {"login": "mona", "id": 3, "type": "User"}  # the one who assigned
+    [event] = map_payload("github", assigned, {"X-GitHub-Event": "issues"})
+    assert event["type"] == "ticket.assigned"
+    assert event["agent"]["name"] == assigned["assignee"]["login"]
+
+
+# ------------------------------------------------------------------ Intercom
+def intercom(topic: str, author: dict[str, Any]) -> dict[str, Any]:
+    """The recorded user.replied body, as `topic`, its last part written by `author`."""
+    payload = copy.deepcopy(fixture("intercom", "public_user_replied"))
+    payload["topic"] = topic
+    payload["data"]["item"]["conversation_parts"]["conversation_parts"][-1]["author"] = author
+    return payload
+
+
+ADMIN = {"type": "admin", "id": "1957471", "name": "Priya Shah", "email": "priya@example.com"}
+BOT = {"type": "bot", "id": "814860", "name": "Fin", "email": "operator+i6wc9ipe@intercom.io"}
+LEAD = {"type": "lead", "id": "5c9553cb27e377f24eed49f7", "name": "Eeshan Garg"}
+USER = {"type": "user", "id": "5c9553cb27e377f24eed49f7", "name": "Eeshan Garg"}
+
+
+@pytest.mark.parametrize(
+    ("topic", "author", "expected"),
+    [
+        ("conversation.user.replied", USER, ("ticket.customer_message", None, None)),
+        ("conversation.user.replied", LEAD, ("ticket.customer_message", None, None)),
+        ("conversation.admin.replied", ADMIN, ("ticket.agent_reply", True, "Priya Shah")),
+        ("conversation.admin.noted", ADMIN, ("ticket.agent_reply", False, "Priya Shah")),
+    ],
+)
+def test_intercom_reads_who_wrote_by_the_topic_and_the_last_parts_author(
+    topic: str, author: dict[str, Any], expected: tuple[str, bool | None, str | None]
+) -> None:
+    [event] = map_payload("intercom", intercom(topic, author))
+    assert (event["type"], event.get("public"), (event.get("agent") or {}).get("name")) == expected
+
+
+@pytest.mark.parametrize(
+    "topic", ["conversation.admin.replied", "conversation.admin.noted", "conversation.user.replied"]
+)
+def test_intercom_ignores_what_a_bot_wrote_whatever_the_topic(topic: str) -> None:
+    payload = intercom(topic, BOT)
+    assert map_payload("intercom", payload) == []
+    [ignored] = activities("intercom", payload, {})
+    assert ignored.why_ignored == f"{topic} by a bot (Fin, operator): not the team's reply"
+
+
+def intercom_created(*authors: dict[str, Any] | None) -> dict[str, Any]:
+    """A new conversation whose candidate customers (item.user, the source's author, the first
+    message's author, the first part's author) are `authors`, in that order."""
+    payload = copy.deepcopy(fixture("intercom", "public_user_created"))
+    payload["topic"] = "conversation.user.created"
+    item = payload["data"]["item"]
+    user, source, message, part = (list(authors) + [None] * 4)[:4]
+    item["user"] = user
+    item["source"] = {"subject": "", "body": "<p>Hello</p>", "author": source}
+    item["conversation_message"] = {"subject": "", "body": "<p>Hello</p>", "author": message}
+    item["conversation_parts"] = {
+        "conversation_parts": [{"body": "<p>Hi</p>", "author": part}] if part else []
+    }
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("authors", "customer"),
+    [
+        ((None, {**USER, "email": "eeshan@example.com"}), "Eeshan Garg"),
+        ((BOT, {**LEAD, "name": None, "email": "lead@example.com"}), "lead@example.com"),
+        ((ADMIN, BOT, {"type": "contact", "id": "c1", "name": "Dana Cole"}), "Dana Cole"),
+        ((None, None, None, {"type": "user", "id": "u1", "name": "Kim Lee"}), "Kim Lee"),
+    ],
+)
+def test_intercom_takes_the_customer_from_the_first_author_who_is_a_person_writing_in(
+    authors: tuple[dict[str, Any] | None, ...], customer: str
+) -> None:
+    [created] = map_payload("intercom", intercom_created(*authors))
+    assert created["type"] == "ticket.created" and created["customer"]["name"] == customer
+    assert "intercom.io" not in json.dumps(created["customer"])
+
+
+def test_intercom_refuses_a_new_conversation_written_only_by_the_team_or_a_bot() -> None:
+    with pytest.raises(Unmappable, match="without the customer's name or email"):
+        map_payload("intercom", intercom_created(ADMIN, BOT, BOT, ADMIN))
