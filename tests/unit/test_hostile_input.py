@@ -191,6 +191,67 @@ def test_an_event_with_any_one_field_replaced_parses_or_is_refused(kind: str, fi
     parses_or_refuses(json.dumps({**base, field: value}))
 
 
+# Each way an event can be wrong, and the start of the reason it must be refused with: the
+# generator breaks one thing in a valid event and the test asserts the refusal names it (an
+# event wrongly accepted fails, as does a refusal for some other reason).
+BOOLEAN_WORDS = {"true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n"}
+NOT_BOOLEAN = st.text(max_size=8).filter(lambda s: s.strip().lower() not in BOOLEAN_WORDS)
+BREAKERS: dict[str, tuple[st.SearchStrategy[Any], str]] = {
+    "id": (st.just(None), "id: Field required"),
+    "ticket_id": (st.just(None), "ticket_id: Field required"),
+    "occurred_at": (
+        st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1)).map(
+            lambda moment: moment.isoformat()
+        ),
+        "occurred_at: Input should have timezone info",
+    ),
+    "type": (
+        st.text(min_size=1, max_size=20).filter(lambda s: not s.startswith(("ticket.", "heard."))),
+        "unknown event type",
+    ),
+    "urgent": (NOT_BOOLEAN, "urgent: Input should be a valid boolean"),
+    "customer.email": (
+        st.text(alphabet="abc .-", min_size=1, max_size=12),
+        "customer.email:",
+    ),
+    "customer.language": (st.from_regex(r"[0-9!? ]{1,6}", fullmatch=True), "customer.language:"),
+    "customer.timezone": (
+        st.from_regex(r"Mars/[A-Z][a-z]{2,8}", fullmatch=True),
+        "customer.timezone: Value error, unknown IANA timezone",
+    ),
+    "customer.phone": (st.from_regex(r"[1-9][0-9]{6,12}", fullmatch=True), "customer.phone:"),
+    "customer.preferred_channel": (
+        st.sampled_from(["fax", "pigeon", "EMAIL"]),
+        "customer.preferred_channel:",
+    ),
+    "an unknown field": (st.from_regex(r"x_[a-z]{1,8}", fullmatch=True), ": Extra inputs are not permitted"),
+}
+
+
+def broken(field: str, value: Any) -> tuple[dict[str, Any], str]:
+    """A valid `ticket.created` with `field` set to `value` (None: left out)."""
+    event = stories.created("T-1")
+    if field == "an unknown field":
+        return {**event, value: "surprise"}, f"{value}: Extra inputs are not permitted"
+    expected = BREAKERS[field][1]
+    target, _, leaf = field.rpartition(".")
+    holder = event[target] if target else event
+    if value is None:
+        holder.pop(leaf)
+    else:
+        holder[leaf] = value
+    return event, expected
+
+
+@FUZZ
+@given(st.sampled_from(sorted(BREAKERS)).flatmap(lambda f: st.tuples(st.just(f), BREAKERS[f][0])))
+def test_an_event_broken_in_one_known_way_is_refused_for_that_reason(case: tuple[str, Any]) -> None:
+    event, expected = broken(*case)
+    with pytest.raises(InvalidEvent) as refused:
+        parse_event(json.dumps(event))
+    assert expected in str(refused.value)
+
+
 # Valid events at any moment the contract accepts, in any zone, with any readable text.
 LAST_ACCEPTED = LATEST - timedelta(seconds=1)
 # The window's edges, where derived times (grace periods, ladders, zones) could overflow,

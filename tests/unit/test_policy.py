@@ -336,8 +336,20 @@ def test_explain_merges_decisions_with_what_happened_to_each_message() -> None:
             "reason": "the recipient withdrew sms consent",
         }
     ]
-    lines = explain_lines(decisions, outcomes)
-    assert [line.split()[1:3] for line in lines] == [["ticket.created", "send"], ["delivery", "suppressed"]]
+    resolved = {
+        "at": "2026-11-20T10:05:00+00:00",
+        "event_type": "ticket.resolved",
+        "outcome": "schedule",
+        "kind": "closure_summary",
+        "reason": "closure summary held 900 s in case the ticket reopens",
+    }
+    # Read from two topics, each in its own order: the timeline is in time order.
+    lines = explain_lines([resolved, *decisions], outcomes)
+    assert [line.split()[1:3] for line in lines] == [
+        ["ticket.created", "send"],
+        ["delivery", "suppressed"],
+        ["ticket.resolved", "schedule"],
+    ]
     assert lines[1].endswith("the recipient withdrew sms consent")
 
 

@@ -937,3 +937,24 @@ async def test_a_send_waits_for_the_last_receipts_only_so_long(caplog: pytest.Lo
         "messages again"
     ]
     never.cancel()
+
+
+async def test_no_message_goes_before_the_consent_ledger_is_read_and_a_stop_in_it_holds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker starting up reads the consent topic first: a delivery waits for it (and says
+    so once it has waited long), then honours the STOP it found there."""
+    worker = Deliveries()
+    worker.ledger.ready.clear()
+    worker.agent.ledger_patience = 0.01
+    delivery = asyncio.create_task(worker.deliver(customer_message()))
+    for _ in range(3000):  # the warning, or the message gone without it: at most 30 s
+        if "waiting for the consent ledger" in caplog.text or delivery.done():
+            break
+        await asyncio.sleep(0.01)
+    assert worker.email.sent == [] and not delivery.done()
+    worker.ledger.apply(ConsentUpdate("email", "amara@example.net", False, T0, "sms-stop:SM1"))
+    worker.ledger.ready.set()
+    await asyncio.wait_for(delivery, 30)
+    assert worker.email.sent == []
+    assert worker.statuses() == ["suppressed"]
