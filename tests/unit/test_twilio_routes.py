@@ -230,3 +230,47 @@ async def test_a_body_past_64_kib_is_refused_before_it_is_read(
     finally:
         await client.close()
     assert published.nothing()
+
+
+async def test_a_start_replayed_after_the_carrier_refused_the_number_changes_nothing() -> None:
+    """START (texted), then Twilio's 21610 on a later message (the carrier says the number
+    opted out), then the captured START posted again: the number stays opted out."""
+    from heard.streams.worker.opt_outs import OptOuts
+    from heard.streams.worker.sink import RecordingSink
+
+    published = Published()
+    routes = routes_for(published)
+    sink = RecordingSink()
+    opt_outs = OptOuts(routes.ledger, sink, "consent", lambda: T0)
+    start = {**INBOUND_FORM, "Body": "START"}
+    client = await client_for(routes)
+    try:
+        headers = signed("/twilio/inbound", start)
+        assert (await client.post("/twilio/inbound", data=start, headers=headers)).status == 200
+        await opt_outs.record("sms", NUMBER, "twilio-status:SM" + "b" * 32)
+        assert (await client.post("/twilio/inbound", data=start, headers=headers)).status == 200
+    finally:
+        await client.close()
+    refusal = routes.ledger.refusal("sms", NUMBER)
+    assert refusal is not None and refusal.source == "twilio-status:SM" + "b" * 32
+    assert [u.allowed for u in published.consent] == [True]
+    [withdrawn] = [ConsentUpdate.from_json(r.value) for r in sink.on("consent")]
+    assert (withdrawn.channel, withdrawn.address, withdrawn.allowed) == ("sms", NUMBER, False)
+    # The withdrawal carries the START's ids: a worker restarted from the topic refuses it too.
+    restored = ConsentLedger()
+    restored.apply(withdrawn)
+    assert restored.already_handled("sms", NUMBER, SID)
+
+
+async def test_an_email_opt_out_is_recorded_for_email_only() -> None:
+    from heard.streams.worker.opt_outs import OptOuts
+    from heard.streams.worker.sink import RecordingSink
+
+    ledger, sink = ConsentLedger(), RecordingSink()
+    await OptOuts(ledger, sink, "consent", lambda: T0).record(
+        "email", "amara@example.net", "provider-refusal:n1"
+    )
+    assert ledger.refusal("email", "amara@example.net") is not None
+    assert ledger.refusal("sms", "amara@example.net") is None
+    [record] = sink.on("consent")
+    assert record.key is not None and ConsentUpdate.from_json(record.value).channel == "email"

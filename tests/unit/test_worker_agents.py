@@ -687,6 +687,57 @@ async def test_a_status_never_moves_backwards() -> None:
     assert table == {"SM" + "a" * 32: "delivered"}
 
 
+# Twilio's message lifecycle (https://www.twilio.com/docs/messaging/api/message-resource,
+# "Message status values"), written out here rather than read from heard's table: a stage is
+# passed by every later one; the final answers are one stage, so the first of them stands.
+LIFECYCLE = [
+    {"accepted", "scheduled", "queued"},
+    {"sending"},
+    {"sent"},
+    {"delivered", "undelivered", "failed", "canceled"},
+    {"read"},
+]
+STAGE_OF = {status: n for n, stage in enumerate(LIFECYCLE) for status in stage}
+
+
+@pytest.mark.parametrize("later", sorted(STAGE_OF))
+@pytest.mark.parametrize("first", sorted(STAGE_OF))
+async def test_a_report_moves_a_message_forward_through_twilios_lifecycle_never_back(
+    first: str, later: str
+) -> None:
+    agent, sink, table, _ = status_agent()
+    for status in (first, later):
+        await agent(consumed(TOPICS.sms_status, "SM", report(status)))
+    moves = STAGE_OF[later] > STAGE_OF[first]
+    published = [v["status"] for v in values(sink, TOPICS.notification_events)]
+    assert published == ([first, later] if moves else [first])
+    assert table == {"SM" + "a" * 32: later if moves else first}
+
+
+async def test_a_status_report_is_published_for_its_ticket_with_what_the_team_needs() -> None:
+    agent, sink, _, _ = status_agent()
+    await agent(consumed(TOPICS.sms_status, "SM", report("undelivered", error_code=30005)))
+    [record] = sink.on(TOPICS.notification_events)
+    assert record.key == b"T-1"
+    assert json.loads(record.value) == {
+        "notification_id": "n-1",
+        "ticket_id": "T-1",
+        "channel": "sms",
+        "status": "undelivered",
+        "provider_id": "SM" + "a" * 32,
+        "error_code": 30005,
+        "reason": "provider status report",
+        "at": stories.iso(T0),
+    }
+
+
+async def test_only_the_opt_out_error_withdraws_consent_and_only_for_the_number_reported() -> None:
+    agent, sink, _, ledger = status_agent()
+    await agent(consumed(TOPICS.sms_status, "SM", report("undelivered", error_code=30005, to="+14155550123")))
+    await agent(consumed(TOPICS.sms_status, "SM", report("failed", error_code=21610)))  # no number given
+    assert ledger.refusal("sms", "+14155550123") is None and sink.on(TOPICS.consent) == []
+
+
 async def test_a_status_report_of_an_opted_out_number_withdraws_sms_consent() -> None:
     agent, sink, _, ledger = status_agent()
     await agent(consumed(TOPICS.sms_status, "SM", report("undelivered", error_code=21610, to="+14155550123")))
