@@ -23,16 +23,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -720,6 +723,22 @@ def run(name: str, args: argparse.Namespace) -> Report:
         return poison(work, stack, args.tickets, args.seed)
 
 
+@contextlib.contextmanager
+def burning(cores: int) -> Iterator[None]:
+    """`cores` busy loops beside the drill (a machine with other work on it), each stopped by
+    its PID when the drill ends, however it ends."""
+    loops = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+        for _ in range(cores)
+    ]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("drill", choices=[*DRILLS, *CLUSTER_DRILLS, "all"])
@@ -747,6 +766,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="broker-kill: the partition leader or the active controller",
     )
     parser.add_argument("--workers", type=int, default=1, help="broker-kill: workers")
+    parser.add_argument("--load", type=int, default=0, help="cores kept busy while the drills run")
+    parser.add_argument("--repeat", type=int, default=1, help="run the drill(s) this many times")
     args = parser.parse_args(argv)
     if args.replication:
         os.environ["HEARD_REPLICATION_FACTOR"] = args.replication
@@ -755,10 +776,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    reports = [run(name, args) for name in (DRILLS if args.drill == "all" else (args.drill,))]
-    for report in reports:
-        print(report.table())
-        print()
+    names = DRILLS if args.drill == "all" else (args.drill,)
+    reports = []
+    with burning(args.load):
+        for attempt in range(1, args.repeat + 1):
+            for name in names:
+                report = run(name, args)
+                reports.append(report)
+                print(f"run {attempt} of {args.repeat}, {args.load} core(s) kept busy:")
+                print(report.table())
+                print(flush=True)
+    if args.repeat > 1:
+        print(f"{sum(r.passed for r in reports)} of {len(reports)} runs passed")
     return 0 if all(r.passed for r in reports) else 1
 
 
