@@ -41,6 +41,7 @@ from heard.streams.contract.state import (
     TransferRecord,
 )
 from heard.streams.policy import choices, promises, watches
+from heard.streams.policy.agent_words import note_foreign_words
 from heard.streams.policy.first_reply import watch_first_reply, watch_named_milestone
 from heard.streams.policy.history import CLOSED_STATUSES, replied_since
 from heard.streams.policy.release import release_due
@@ -180,6 +181,12 @@ def on_agent_reply(step: Step, event: AgentReply) -> None:
     elif event.milestone is not None:
         # The milestone reached may have been the one announced; never restate it as next.
         state.next_milestone = None
+    note_foreign_words(
+        step,
+        "milestone",
+        event.milestone.text if event.milestone else None,
+        event.next_milestone.text if event.next_milestone else None,
+    )
     if event.milestone is not None:
         queue_now(
             step,
@@ -257,12 +264,15 @@ def on_promise(step: Step, event: CheckpointPromised) -> None:
     if not step.state.owner_explicit and step.state.known:
         # The promise's announcement names who made it: no second line about it.
         take_ownership(step, event.agent, "made a promise", tell=False)
+    note_foreign_words(step, "promise", event.customer_text)
     promises.on_promised(step, event)
 
 
 def on_resolved(step: Step, event: Resolved) -> None:
     state = step.state
     state.summary = event.summary
+    summary = event.summary
+    note_foreign_words(step, "closure summary", summary.what_happened, summary.what_changed, summary.prevention)
     state.resolved_at = event.occurred_at
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "resolved", event.occurred_at

@@ -170,3 +170,30 @@ def test_the_holding_update_remembers_the_concern_the_agent_recorded(locale: str
     for channel in ("email",):
         text = RENDERER.render("checkpoint_holding", channel, locale, "UTC", holding.context).text
         assert words in text
+
+
+@pytest.mark.parametrize(
+    ("locale", "milestone", "flagged"),
+    [
+        ("de", "The courier will collect the machine tomorrow between 9 and 2.", "English"),
+        ("de", "Der Kurier holt die Maschine morgen zwischen 9 und 14 Uhr ab.", None),
+        ("es", "Nous avons trouvé votre colis au dépôt de Lyon.", "French"),
+        ("en", "Wir haben Ihr Paket im Lager in Lyon gefunden.", "German"),
+        ("de", "RF-88412 approved", None),  # too few words to say
+    ],
+)
+def test_an_agents_words_in_another_language_than_the_readers_are_noted_for_the_agent(
+    locale: str, milestone: str, flagged: str | None
+) -> None:
+    customer = stories.customer(language=locale)
+    state, _ = run([stories.created("T1", urgent=True, customer=customer)])
+    assert state is not None
+    _, [replied] = apply(state, stories.reply("T1", T0 + minutes(5), milestone={"text": milestone}))
+    notes = [d.reason for d in replied.decisions if "reads as" in d.reason]
+    sent = [n.kind for n in replied.notifications]
+    assert "milestone_update" in sent  # the words go as written, either way
+    if flagged is None:
+        assert notes == []
+    else:
+        [note] = notes
+        assert note.startswith(f"the agent's milestone reads as {flagged}, and Amara reads ")
