@@ -52,6 +52,8 @@ class DeadLetter:
     # and where the whole of it is: partition:offset in `source_topic`.
     truncated_from: int | None = None
     source_position: str | None = None
+    # The record's content was not kept (an event for a ticket erased at the customer's request).
+    value_dropped: bool = False
 
     @classmethod
     def from_record(cls, record: Positioned) -> DeadLetter:
@@ -78,6 +80,7 @@ class DeadLetter:
             text("heard-source"),
             int(text("heard-value-truncated-from") or 0) or None,
             f"{text('heard-source-partition')}:{text('heard-source-offset')}",
+            headers.get("heard-value-dropped") is not None,
         )
 
     @property
@@ -136,6 +139,8 @@ def select(
 def plan_replay(letter: DeadLetter, topics: dict[str, str], dead_letter_topic: str) -> Replay | str:
     """Where and what to publish for `letter`, or why it is not replayable."""
     headers = [(REPLAY_OF, f"{dead_letter_topic}:{letter.position}".encode())]
+    if letter.value_dropped:
+        return "its content was not kept: the ticket was erased at the customer's request"
     if letter.truncated_from is not None:
         return (
             f"only the first {len(letter.value)} of its {letter.truncated_from} bytes are "

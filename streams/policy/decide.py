@@ -10,6 +10,7 @@ they still make sense.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import assert_never
 
@@ -94,7 +95,7 @@ def on_created(step: Step, event: TicketCreated) -> None:
     state.concern = event.concern or state.concern
     remember_thread(state, event.message_id, first=True)
     if event.contacts is not None:
-        state.contacts = other_people(event.customer, event.contacts)
+        state.contacts = with_ids(state.contacts, other_people(event.customer, event.contacts), event.id)
     state.next_milestone = event.next_milestone
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "open", event.occurred_at
@@ -272,7 +273,9 @@ def on_resolved(step: Step, event: Resolved) -> None:
     state = step.state
     state.summary = event.summary
     summary = event.summary
-    note_foreign_words(step, "closure summary", summary.what_happened, summary.what_changed, summary.prevention)
+    note_foreign_words(
+        step, "closure summary", summary.what_happened, summary.what_changed, summary.prevention
+    )
     state.resolved_at = event.occurred_at
     if state.status_at is None or event.occurred_at >= state.status_at:
         state.status, state.status_at = "resolved", event.occurred_at
@@ -350,6 +353,10 @@ def on_closed(step: Step, event: Closed) -> None:
             step.log("schedule", "ticket closed: closure summary released now", kind="closure_summary")
 
 
+# The namespace of the ids heard gives contacts that came without one.
+CONTACT_IDS = uuid.UUID("6f0c7b2e-51a4-4c43-9d0e-5b8a3e6d2c11")
+
+
 def other_people(customer: Customer | None, contacts: list[Contact]) -> list[Contact]:
     """The contacts who are not the customer, each once: a help desk's CC list often holds
     the requester too, and nobody should get every message twice."""
@@ -365,8 +372,38 @@ def other_people(customer: Customer | None, contacts: list[Contact]) -> list[Con
     return kept
 
 
+def with_ids(previous: list[Contact], contacts: list[Contact], event_id: str) -> list[Contact]:
+    """Each contact with an id: their own, the one heard gave them before (found by their
+    address), else a new opaque one. Links and notification ids name a contact by this id,
+    so no address travels in a link; it derives from the event's id, not from the address,
+    so it cannot be guessed back from one."""
+    known = {
+        value.casefold(): contact.id
+        for contact in previous
+        for value in (contact.email, contact.phone)
+        if value and contact.id
+    }
+    named = []
+    for number, contact in enumerate(contacts):
+        if contact.id is None:
+            earlier = next(
+                (
+                    known[value.casefold()]
+                    for value in (contact.email, contact.phone)
+                    if value and value.casefold() in known
+                ),
+                None,
+            )
+            derived = earlier or "c-" + uuid.uuid5(CONTACT_IDS, f"{event_id}/{number}").hex[:16]
+            contact = contact.model_copy(update={"id": derived})
+        named.append(contact)
+    return named
+
+
 def on_contacts(step: Step, event: ContactsUpdated) -> None:
-    step.state.contacts = other_people(step.state.customer, event.contacts)
+    step.state.contacts = with_ids(
+        step.state.contacts, other_people(step.state.customer, event.contacts), event.id
+    )
     roles = ", ".join(f"{c.role}" for c in event.contacts) or "none"
     step.log("record", f"contacts updated: {len(event.contacts)} ({roles})")
 
@@ -386,6 +423,7 @@ def on_timer(step: Step, event: TimerDue) -> None:
 def on_forget(step: Step, event: ForgetRequested) -> None:
     if event.contact is None:
         _forget(step, "erasure requested (heard forget)")
+        step.out.erased_on_request = True
         return
     state = step.state
     gone = [c for c in state.contacts if c.key == event.contact]

@@ -80,6 +80,9 @@ class Outcome:
     changed: bool = True
     # The ticket's data is to be erased now (retention passed, or `heard forget`).
     forget: bool = False
+    # ... at the customer's request: nothing may bring the ticket back (no later event, no
+    # replayed webhook, no link answer), so the table keeps a marker in its place.
+    erased_on_request: bool = False
     # Phones whose SMS questions about this ticket are to be dropped (an erasure).
     forgotten_phones: list[str] = field(default_factory=list)
 

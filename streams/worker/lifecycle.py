@@ -20,7 +20,7 @@ from typing import Any
 
 from heard.streams.base.settings import EngineSettings, TopicNames
 from heard.streams.base.stages import STAGES
-from heard.streams.contract.records import Event, InvalidEvent, TimerDue, parse_event
+from heard.streams.contract.records import Event, ForgetRequested, InvalidEvent, TimerDue, parse_event
 from heard.streams.contract.state import TicketState
 from heard.streams.policy.decide import decide
 from heard.streams.policy.step import Outcome, Rules
@@ -53,6 +53,22 @@ class Unwritten:
     records: list[InboundRecord] = field(default_factory=list)
     # The events applied since `stored`, with the time each was decided at.
     applied: list[tuple[Event, datetime]] = field(default_factory=list)
+
+
+ERASED_KEY = "heard_erased_at"
+
+
+def erasure_marker(at: datetime) -> str:
+    """What the tickets table keeps for a ticket erased at the customer's request."""
+    return json.dumps({ERASED_KEY: at.isoformat()})
+
+
+def erased_at(stored: str | None) -> str | None:
+    """When the ticket was erased at the customer's request, if this is its marker."""
+    if stored is None or not stored.startswith('{"' + ERASED_KEY):
+        return None
+    when = json.loads(stored).get(ERASED_KEY)
+    return str(when) if when else None
 
 
 class LifecycleAgent(Agent):
@@ -119,6 +135,10 @@ class LifecycleAgent(Agent):
         change = unwritten.get(ticket_id)
         with STAGES.timed("lifecycle.load"):
             stored = self.tickets.get(ticket_id) if change is None else change.stored
+            erased = erased_at(stored) if change is None else None
+            if erased is not None:
+                await self._refuse_erased(record, parsed, erased)
+                return
             state = self.states.load(ticket_id, stored) if change is None else change.state
         now = self.clock()
         try:
@@ -140,7 +160,7 @@ class LifecycleAgent(Agent):
             # Erased now, not at the batch's end: nothing of it waits in memory.
             unwritten.pop(ticket_id, None)
             with STAGES.timed("lifecycle.store"):
-                self._erase(ticket_id)
+                self._erase(ticket_id, now if outcome.erased_on_request else None)
         elif outcome.changed:
             if change is None:
                 change = Unwritten(stored=stored, state=outcome.state)
@@ -220,12 +240,31 @@ class LifecycleAgent(Agent):
             return None
         return parsed
 
-    def _erase(self, ticket_id: str) -> None:
-        # Tombstones in the changelogs: the ticket's data is gone from every replica.
+    def _erase(self, ticket_id: str, requested_at: datetime | None) -> None:
+        """The ticket's data gone from every replica: a tombstone in the changelog, or, for
+        an erasure the customer asked for, a marker that holds nothing of them (compaction
+        keeps only the newest value of a key, so the marker replaces the data as a tombstone
+        would) and refuses whatever would bring the ticket back."""
         self.states.forget(ticket_id)
-        if self.tickets.get(ticket_id) is not None:
+        if requested_at is not None:
+            self.tickets[ticket_id] = erasure_marker(requested_at)
+        elif self.tickets.get(ticket_id) is not None:
             del self.tickets[ticket_id]
         self.timers.forget(ticket_id)
+
+    async def _refuse_erased(self, record: InboundRecord, parsed: Any, erased: str) -> None:
+        """An event for a ticket erased at the customer's request: a dead letter that keeps
+        why and where it came from, never its content (it would bring the person back)."""
+        if isinstance(parsed, TimerDue | ForgetRequested):
+            return  # heard's own timers, or the erasure asked again: nothing to bring back
+        await self.dead_letters.send(
+            record,
+            f"ticket {parsed.ticket_id} was erased on {erased[:10]} at the customer's request "
+            f"(heard forget): this {parsed.type} would bring its data back, so it is refused "
+            "and its content is not kept",
+            STAGE,
+            keep_value=False,
+        )
 
     def _write(self, ticket_id: str, state: TicketState) -> None:
         with STAGES.timed("lifecycle.store"):

@@ -96,10 +96,11 @@ class DeadLetters:
         self.topic = topic
         self.clock = clock
 
-    async def send(self, record: InboundRecord, reason: str, stage: str) -> None:
-        """The record, unchanged, on the dead-letter topic, with why and where it came from."""
+    async def send(self, record: InboundRecord, reason: str, stage: str, *, keep_value: bool = True) -> None:
+        """The record, unchanged, on the dead-letter topic, with why and where it came from.
+        `keep_value=False`: why and where only (an erased person's data is not kept)."""
         DEAD_LETTERS.labels(stage).inc()
-        value = record.value
+        value = record.value if keep_value else b""
         if len(value) > DEAD_LETTER_MAX_VALUE_BYTES:
             # The broker took the record, but the producer cannot send it again with headers
             # added: the dead letter keeps its beginning, and the source offset the whole.
@@ -114,9 +115,11 @@ class DeadLetters:
         source = record.message
         truncated = (
             {"heard-value-truncated-from": str(len(record.value)).encode()}
-            if len(value) < len(record.value)
+            if keep_value and len(value) < len(record.value)
             else {}
         )
+        if not keep_value:
+            truncated = {"heard-value-dropped": b"erased"}
         await self.sink.emit(
             self.topic,
             record.key,

@@ -96,5 +96,22 @@ async def test_forget_erases_a_customers_tickets_and_only_theirs(
         latest[key] = value
     kept = [_state(value) for value in latest.values() if value is not None]
     assert all(AMARA not in str(state) and "2079460958" not in str(state) for state in kept)
-    [ola] = [state for state in kept if state and state["ticket_id"] == "ER-3"]  # only theirs
+    [ola] = [state for state in kept if state and state.get("ticket_id") == "ER-3"]  # only theirs
     assert [contact["email"] for contact in ola["contacts"]] == ["piotr.keep@example.net"]
+
+    # The help desk sends Amara's first ticket again (a replayed webhook): it is refused,
+    # the dead letter says why and keeps nothing of her, and the ticket stays erased.
+    await send(
+        kafka_bootstrap,
+        topic_prefix,
+        [stories.created("ER-1", now, urgent=True, eid="er-1-replayed", customer=amara)],
+    )
+    refused = await wait_until(
+        lambda: read_topic(engine, engine.topic("dead_letters")),
+        lambda found: any(b"ER-1 was erased" in dict(h).get("heard-reason", b"") for _, _, h in found),
+        60,
+        "the replayed ticket refused",
+    )
+    [(_, value, _)] = [r for r in refused if b"ER-1 was erased" in dict(r[2]).get("heard-reason", b"")]
+    assert value == b""
+    assert await tickets_of(engine, AMARA) == []

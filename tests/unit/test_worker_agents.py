@@ -205,7 +205,8 @@ async def test_an_erased_ticket_leaves_no_state_no_timer_and_its_questions_go() 
     forget = stories.event("heard.forget", "T-9", T0 + minutes(1))
     # `heard forget` writes to the timers topic: producers of ticket events cannot erase.
     await worker.agent(consumed(TOPICS.timers, "T-9", stories.dumps(forget)))
-    assert "T-9" not in worker.tickets and "T-9" not in worker.due_index
+    assert "@" not in worker.tickets["T-9"] and "+1415" not in worker.tickets["T-9"]
+    assert "T-9" not in worker.due_index
     assert values(worker.sink, TOPICS.sms_inbound) == [
         {"record": "forget", "phone": "+14155550123", "ticket_id": "T-9"}
     ]
@@ -341,18 +342,19 @@ async def test_a_batch_stopped_midway_leaves_no_unwritten_state_in_the_cache() -
     assert stored["version"] == 3
 
 
-async def test_an_erasure_mid_batch_is_written_at_once_and_a_later_event_starts_afresh() -> None:
+async def test_an_erasure_mid_batch_is_written_at_once_and_a_later_event_is_refused() -> None:
     tickets = CountingTickets()
     worker = Lifecycle(tickets=tickets)
     forget = consumed(
         TOPICS.timers, "T-e", stories.dumps(stories.event("heard.forget", "T-e", T0 + minutes(1))), offset=1
     )
     await worker.agent.handle_batch([created_record("T-e"), note("T-e", 1), forget])
-    assert worker.tickets == {} and worker.due_index == {} and tickets.writes == []
+    # One write: the erasure's marker, at once; the batch's earlier changes never reach the table.
+    assert tickets.writes == ["T-e"] and worker.due_index == {}
+    assert set(json.loads(worker.tickets["T-e"])) == {"heard_erased_at"}
     await worker.agent.handle_batch([created_record("T-e"), forget, note("T-e", 2)])
-    fresh = json.loads(worker.tickets["T-e"])
-    assert fresh["seen_event_ids"] == ["T-e-note-2"] and fresh["version"] == 1
-    assert "customer" not in fresh  # nothing of the erased ticket
+    assert set(json.loads(worker.tickets["T-e"])) == {"heard_erased_at"}
+    assert [r.value for r in worker.sink.on(TOPICS.dead_letters)] == [b"", b""]  # refused, not kept
 
 
 async def test_a_state_that_cannot_be_written_leaves_each_event_that_changed_it_a_dead_letter() -> None:
