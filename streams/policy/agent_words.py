@@ -22,8 +22,8 @@ def note_foreign_words(step: Step, what: str, *texts: str | None) -> None:
         if found is not None:
             step.log(
                 "record",
-                f"the agent's {what} reads as {LANGUAGE_NAMES[found]}, and "
-                f"{customer.greeting_name} reads {LANGUAGE_NAMES.get(reader, reader)}: it goes as "
-                "written; next time, write it in their language",
+                f"the agent's {what} reads as {LANGUAGE_NAMES[found]}, and the customer reads "
+                f"{LANGUAGE_NAMES.get(reader, reader)}: it goes as written; next time, write it in "
+                "their language",
             )
             return

@@ -196,4 +196,4 @@ def test_an_agents_words_in_another_language_than_the_readers_are_noted_for_the_
         assert notes == []
     else:
         [note] = notes
-        assert note.startswith(f"the agent's milestone reads as {flagged}, and Amara reads ")
+        assert note.startswith(f"the agent's milestone reads as {flagged}, and the customer reads ")
