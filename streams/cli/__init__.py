@@ -317,6 +317,27 @@ def draw(args: argparse.Namespace, plot: Callable[[Path], None]) -> int:
     return 0
 
 
+def _show_dead_letter(letters: list[Any], position: str | None, raw: bool) -> int:
+    from heard.streams.ops.dead_letters import render_one
+
+    if position is None:
+        print(
+            "heard: show needs the letter's PARTITION:OFFSET (as `heard dead-letters` lists it)",
+            file=sys.stderr,
+        )
+        return 2
+    found = [letter for letter in letters if letter.position == position]
+    if not found:
+        print(f"heard: no dead letter at {position} (with the filters given)", file=sys.stderr)
+        return 1
+    if raw:
+        sys.stdout.buffer.write(found[0].value)
+        sys.stdout.flush()
+        return 0
+    print(render_one(found[0]), end="")
+    return 0
+
+
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     from heard.streams.kafka.readback import read_positioned
     from heard.streams.kafka.topics import topic_names
@@ -350,6 +371,8 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     if args.action == "list":
         print(render_table(letters) if args.format == "table" else render_json(letters), end="")
         return 0
+    if args.action == "show":
+        return _show_dead_letter(letters, args.position, args.raw)
     names = topic_names(settings.engine)
     replays: list[Replay] = []
     skipped = 0
@@ -506,7 +529,9 @@ def add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     dead = sub.add_parser(
         "dead-letters", help="list dead letters with their reasons, or replay them after a fix"
     )
-    dead.add_argument("action", nargs="?", choices=["list", "replay"], default="list")
+    dead.add_argument("action", nargs="?", choices=["list", "show", "replay"], default="list")
+    dead.add_argument("position", nargs="?", help="show: the letter's PARTITION:OFFSET, as list prints it")
+    dead.add_argument("--raw", action="store_true", help="show: the body's bytes exactly, nothing else")
     dead.add_argument(
         "--stage", choices=["lifecycle", "delivery", "redelivery", "sms-status", "ingest", "sms-replies"]
     )

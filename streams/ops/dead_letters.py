@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -206,3 +207,33 @@ def render_table(letters: list[DeadLetter], width: int = 100) -> str:
 
 def render_json(letters: list[DeadLetter]) -> str:
     return "".join(json.dumps(letter.summary(), ensure_ascii=False) + "\n" for letter in letters)
+
+
+def render_one(letter: DeadLetter) -> str:
+    """One dead letter in full: where it came from, the whole reason, and its body (JSON
+    indented when it is JSON, else as text), for `heard dead-letters show`."""
+    fields = [
+        ("position", letter.position),
+        ("at", letter.at.isoformat() if letter.at else "?"),
+        ("stage", letter.stage),
+        ("key", letter.key_text),
+        ("source topic", letter.source_topic or "?"),
+        ("source position", letter.source_position or "?"),
+    ]
+    if letter.source:
+        fields.append(("source", letter.source))
+    lines = [f"{name + ':':<17}{value}" for name, value in fields]
+    lines += ["reason:", *textwrap.wrap(letter.reason, 96, initial_indent="  ", subsequent_indent="  ")]
+    if letter.value_dropped:
+        lines.append("body: not kept (the ticket was erased at the customer's request)")
+    elif letter.truncated_from is not None:
+        lines.append(f"body: the first {len(letter.value)} of {letter.truncated_from} bytes")
+    else:
+        lines.append(f"body: {len(letter.value)} bytes")
+    if letter.value:
+        try:
+            body = json.dumps(json.loads(letter.value), indent=2, ensure_ascii=False)
+        except ValueError:
+            body = letter.value.decode("utf-8", errors="replace")
+        lines.append(body)
+    return "\n".join(lines) + "\n"

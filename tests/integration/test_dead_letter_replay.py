@@ -90,6 +90,12 @@ async def test_fixed_template_then_replay_sends_once(
     assert await cli(["dead-letters", "list", "--stage", "delivery"]) == 0
     listed = capsys.readouterr().out
     assert "DLR-1" in listed and "nmae" in listed and "1 dead letter(s)" in listed
+    position = f"{letter.partition}:{letter.offset}"
+    assert await cli(["dead-letters", "show", position]) == 0
+    shown = capsys.readouterr().out
+    assert f"position:        {position}" in shown and reason.split()[0] in shown
+    assert '"kind": "acknowledgment"' in shown  # the body, indented
+    assert await cli(["dead-letters", "show", "9:999999"]) == 1
     assert await cli(["dead-letters", "replay"]) == 2, "replay without --stage is refused"
 
     write(email_txt, good)

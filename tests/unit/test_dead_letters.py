@@ -146,3 +146,24 @@ async def test_a_record_within_the_limit_is_kept_whole() -> None:
     )
     assert sink.records[0].value == value
     assert "heard-value-truncated-from" not in (sink.records[0].headers or {})
+
+
+def test_show_gives_the_whole_reason_and_the_body() -> None:
+    from heard.streams.ops.dead_letters import render_one
+
+    long_reason = "template: acknowledgment/en/email.txt line 1: " + "nmae is undefined; " * 12
+    shown = render_one(
+        letter(
+            "delivery",
+            notification().model_dump_json().encode(),
+            offset=7,
+            heard_reason=long_reason,
+            heard_source_topic=TOPICS["outbound"],
+            heard_source_partition="0",
+            heard_source_offset="41",
+        )
+    )
+    assert "position:        2:7" in shown and "source position: 0:41" in shown
+    assert " ".join(shown.split()).count("nmae is undefined;") == 12  # never cut
+    assert '  "notification_id": "n-1",' in shown
+    assert "body: not kept" in render_one(letter("lifecycle", b"", heard_value_dropped="erased"))
