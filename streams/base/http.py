@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import resource
 import socket
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.web import Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+from heard.streams.base.settings import ConfigError
 
 
 def _text(status: int, text: str) -> Response:
@@ -151,6 +154,24 @@ async def serve(
         else loop.create_server(accept, host, port, reuse_address=True)
     )
     return Listener(runner, server)
+
+
+def check_free(host: str, port: int, where: str, variable: str) -> None:
+    """Stop start-up with one line when a listener's port is taken, naming the setting and
+    its variable (`where`: "config/engine.yaml: web.port"), before anything else starts."""
+    if port == 0:
+        return  # any free port
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the listener binds
+        probe.bind((host, port))
+    except OSError as exc:
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+        raise ConfigError(
+            f"{where} ({variable}): {host}:{port} {why}; stop what holds it, or set {variable} to a free port"
+        ) from None
+    finally:
+        probe.close()
 
 
 def raise_open_file_limit() -> None:

@@ -36,13 +36,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
-    from heard.streams.base.http import raise_open_file_limit
+    from heard.streams.base.http import check_free, raise_open_file_limit
     from heard.streams.base.logs import log_format, logging_config
     from heard.streams.delivery.wiring import build_channels, reply_links, twilio_auth_token
     from heard.streams.kafka.topics import prepare_topics
     from heard.streams.worker.app import build_app, prepare_data_dir
 
     settings = _settings(args)
+    web = settings.engine.web
+    check_free(web.host, web.port, "config/engine.yaml: web.port", "HEARD_WEB_PORT")
+    check_free(web.ops_host, web.ops_port, "config/engine.yaml: web.ops_port", "HEARD_OPS_PORT")
     raise_open_file_limit()
     # Secrets first: a guessable one stops start-up before anything is created.
     token, links = twilio_auth_token(settings.channels), reply_links(settings.channels)
@@ -164,11 +167,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     import logging.config
     import signal
 
-    from heard.streams.base.http import raise_open_file_limit
+    from heard.streams.base.http import check_free, raise_open_file_limit
     from heard.streams.base.logs import logging_config
     from heard.streams.connectors.service import check_secrets, serve
 
     check_secrets(settings)
+    ingest = settings.connectors
+    check_free(ingest.host, ingest.port, "config/connectors.yaml: port", "HEARD_INGEST_PORT")
+    check_free(ingest.ops_host, ingest.ops_port, "config/connectors.yaml: ops_port", "HEARD_INGEST_OPS_PORT")
     raise_open_file_limit()
     logging.config.dictConfig(logging_config())
     from heard.streams.kafka.topics import ensure_topics

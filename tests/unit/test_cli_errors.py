@@ -68,3 +68,39 @@ def test_a_kafka_that_does_not_answer_is_one_line_with_exit_3(capsys: pytest.Cap
     assert code == 3 and len(err.splitlines()) == 1, err
     assert err.startswith("heard: Kafka did not answer (KafkaConnectionError: Unable to bootstrap"), err
     assert err.endswith("is it up at KAFKA_BOOTSTRAP_SERVERS? Try again once it is")
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "setting"),
+    [
+        ("worker", "HEARD_WEB_PORT", "config/engine.yaml: web.port"),
+        ("worker", "HEARD_OPS_PORT", "config/engine.yaml: web.ops_port"),
+        ("ingest", "HEARD_INGEST_PORT", "config/connectors.yaml: port"),
+        ("ingest", "HEARD_INGEST_OPS_PORT", "config/connectors.yaml: ops_port"),
+    ],
+)
+def test_a_port_in_use_stops_start_up_with_the_variable_that_moves_it(
+    command: str,
+    variable: str,
+    setting: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    for name in ("HEARD_WEB_PORT", "HEARD_OPS_PORT", "HEARD_INGEST_PORT", "HEARD_INGEST_OPS_PORT"):
+        monkeypatch.setenv(name, str(free_port()))
+    monkeypatch.setenv(variable, str(port))
+    monkeypatch.setenv("HEARD_EVENTS_TOKEN", "q7Wm2xLp9Rt4Kv8Nz3Bc6Hd1Fg5Js0Ya")
+    try:
+        assert said(capsys, [command]) == (
+            2,
+            f"heard: {setting} ({variable}): 127.0.0.1:{port} is already in use; "
+            f"stop what holds it, or set {variable} to a free port",
+        )
+    finally:
+        taken.close()
