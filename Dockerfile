@@ -15,6 +15,8 @@ COPY pyproject.toml setup.py README.md ./
 COPY streams ./streams
 COPY channels ./channels
 COPY devstack ./devstack
+COPY config ./config
+COPY templates ./templates
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation -w /dist .
 
 # ---- runtime: locked runtime dependencies only (no dev tools, no charts, no dev stack)

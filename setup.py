@@ -9,8 +9,12 @@ Everything else about the project lives in pyproject.toml.
 from setuptools import find_packages, setup
 
 TOP_LEVEL = ("streams", "channels", "devstack")
+# The shipped configuration and templates, as data inside the wheel: `heard init DIR` copies
+# them out for an installed heard (a clone has them at the top already).
+DEFAULTS = {"heard.defaults.config": "config", "heard.defaults.templates": "templates"}
 
 setup(
-    packages=[f"heard.{name}" for name in find_packages(include=[f"{top}*" for top in TOP_LEVEL])],
-    package_dir={f"heard.{top}": top for top in TOP_LEVEL},
+    packages=[f"heard.{name}" for name in find_packages(include=[f"{top}*" for top in TOP_LEVEL])]
+    + list(DEFAULTS),
+    package_dir={**{f"heard.{top}": top for top in TOP_LEVEL}, **DEFAULTS},
 )

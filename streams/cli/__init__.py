@@ -422,6 +422,20 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from heard.streams.cli.init_dir import write_defaults
+
+    folder = Path(args.folder)
+    written = write_defaults(folder, force=args.force)
+    print(
+        f"wrote {written['config']} config files to {folder / 'config'} and "
+        f"{written['templates']} templates to {folder / 'templates'}\n"
+        f"next: cd {folder} && heard dev up && heard worker   (or set HEARD_CONFIG_DIR="
+        f"{folder / 'config'} and HEARD_TEMPLATES_DIR={folder / 'templates'})"
+    )
+    return 0
+
+
 def cmd_forget(args: argparse.Namespace) -> int:
     from heard.streams.ops.erasure import contacts_of, request_forget, tickets_of
 
@@ -500,6 +514,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a request header the mapping reads (e.g. X-GitHub-Event:issues)",
     )
     ingest.set_defaults(func=cmd_ingest)
+
+    init = sub.add_parser(
+        "init", help="write the shipped config/ and templates/ into a folder (for an installed heard)"
+    )
+    init.add_argument("folder", help="where config/ and templates/ go (created if missing)")
+    init.add_argument("--force", action="store_true", help="overwrite files already there")
+    init.set_defaults(func=cmd_init)
 
     forget = sub.add_parser("forget", help="erase a customer's tickets (an erasure request)")
     forget.add_argument("--customer", required=True, help="their email address, phone or id")

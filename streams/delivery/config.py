@@ -147,7 +147,10 @@ def load_settings(config_dir: str | Path | None = None, environ: dict[str, str] 
     env = dict(os.environ if environ is None else environ)
     folder = Path(config_dir or env.get("HEARD_CONFIG_DIR", "config"))
     if not folder.is_dir():
-        raise ConfigError(f"{folder}: config folder not found (set HEARD_CONFIG_DIR)")
+        raise ConfigError(
+            f"{folder}: config folder not found (set HEARD_CONFIG_DIR, or write the shipped one "
+            "with `heard init DIR`)"
+        )
     parts: dict[str, Any] = {}
     for name, model in FILES.items():
         path = folder / f"{name}.yaml"

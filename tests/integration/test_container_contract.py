@@ -43,6 +43,8 @@ from tests.peers import REPO
 pytestmark = pytest.mark.integration
 
 SOURCE_FOLDERS = ("streams", "channels", "devstack")
+# Shipped inside the wheel as data (heard.defaults.*), for `heard init`.
+DATA_FOLDERS = ("config", "templates")
 # ${VAR}, ${VAR:-default}, ${VAR?error} and ${VAR:?error}, as compose reads them.
 COMPOSE_VARIABLE = re.compile(r"\$\{(\w+)(?:(:-|:\?|\?)([^}]*))?\}")
 UNPRIVILEGED = "nobody"
@@ -116,7 +118,7 @@ class Image:
         source.mkdir()
         for name in ("pyproject.toml", "setup.py", "README.md"):
             shutil.copy2(REPO / name, source / name)
-        for top in SOURCE_FOLDERS:
+        for top in (*SOURCE_FOLDERS, *DATA_FOLDERS):
             shutil.copytree(
                 REPO / top, source / top, ignore=shutil.ignore_patterns("__pycache__", "node_modules")
             )
@@ -276,8 +278,43 @@ def test_the_wheel_holds_every_subpackage_and_its_data(image: Image) -> None:
     packages = {name.rsplit("/", 1)[0] for name in names if name.endswith("/__init__.py")}
     assert expected_packages() <= packages, f"missing from the wheel: {expected_packages() - packages}"
     assert {"heard/devstack/maven/pom.xml", "heard/devstack/prism/package-lock.json"} <= set(names)
+    assert (
+        "heard/defaults/config/engine.yaml" in names
+        and "heard/defaults/templates/_layouts/email.html" in names
+    )
     # One namespace: nothing installed at the top level but heard and its metadata.
     assert {name.split("/", 1)[0] for name in names} == {"heard", wheel.name.split("-py3")[0] + ".dist-info"}
+
+
+def test_an_installed_heard_writes_its_shipped_config_and_templates_with_init(image: Image) -> None:
+    """pip users have no clone: `heard init DIR` gives them the defaults, and they lint."""
+    heard = str(image.venv / "bin" / "heard")
+    folder = image.root / "mine"
+    payload = str(REPO / "tests" / "fixtures" / "connectors" / "zendesk" / "created.json")
+    missing = subprocess.run(
+        [heard, "ingest", "replay", "--source", "zendesk", payload],
+        capture_output=True,
+        text=True,
+        cwd=image.root,
+        check=False,
+    )
+    assert missing.returncode == 2 and "heard init DIR" in missing.stderr, missing.stderr
+    said = run([heard, "init", str(folder)], "write the defaults")
+    assert f"to {folder / 'config'}" in said
+    shipped = {
+        path.relative_to(REPO)
+        for top in ("config", "templates")
+        for path in (REPO / top).rglob("*")
+        if path.is_file()
+    }
+    written = {path.relative_to(folder) for path in folder.rglob("*") if path.is_file()}
+    assert written == shipped
+    lint = subprocess.run(
+        [heard, "templates", "lint"], capture_output=True, text=True, cwd=folder, check=False
+    )
+    assert lint.returncode == 0 and "0 errors" in lint.stdout, lint.stdout + lint.stderr
+    again = subprocess.run([heard, "init", str(folder)], capture_output=True, text=True, check=False)
+    assert again.returncode == 2 and "already there and not empty" in again.stderr
 
 
 def test_the_installed_command_answers_and_owns_no_top_level_names(image: Image) -> None:
