@@ -274,3 +274,46 @@ async def test_an_email_opt_out_is_recorded_for_email_only() -> None:
     assert ledger.refusal("sms", "amara@example.net") is None
     [record] = sink.on("consent")
     assert record.key is not None and ConsentUpdate.from_json(record.value).channel == "email"
+
+
+async def test_a_sender_trickling_its_body_is_answered_408_and_counted(
+    published: Published, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Headers promise a body that never comes: the route stops waiting (the bound is made
+    short here) instead of holding the connection."""
+    import asyncio
+
+    from heard.streams.worker import web
+
+    monkeypatch.setattr(web, "BODY_TIMEOUT_SECONDS", 0.2)
+    client = await client_for(routes_for(published))
+    before = counted("inbound", "slow_body")
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+        writer.write(
+            b"POST /twilio/inbound HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nBody=ST"
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(4096), 30)
+        writer.close()
+    finally:
+        await client.close()
+    assert answer.startswith(b"HTTP/1.1 408") and answer.endswith(b"the body did not arrive in time")
+    assert published.nothing() and counted("inbound", "slow_body") == before + 1
+
+
+async def test_refusals_and_rate_limits_are_logged_for_the_operator(
+    published: Published, caplog: pytest.LogCaptureFixture
+) -> None:
+    routes = routes_for(published)
+    client = await client_for(routes)
+    try:
+        await client.post("/twilio/inbound", data=INBOUND_FORM, headers={"X-Twilio-Signature": "forged"})
+        for n in range(11):
+            form = {**INBOUND_FORM, "MessageSid": f"SM{n:032x}"}
+            await client.post("/twilio/inbound", data=form, headers=signed("/twilio/inbound", form))
+    finally:
+        await client.close()
+    assert "inbound: rejected a request with a missing or invalid X-Twilio-Signature" in caplog.text
+    assert "inbound: a number texted more often than 6 a minute; a text was not taken" in caplog.text
