@@ -191,10 +191,17 @@ async def test_an_altered_or_expired_link_says_so_and_records_nothing(
     assert site.published == []
 
 
-async def test_one_link_posted_in_a_loop_gets_429_after_five(site: Site) -> None:
+async def test_one_link_posted_in_a_loop_gets_429_after_five_and_is_counted(site: Site) -> None:
+    from prometheus_client import REGISTRY
+
+    def limited() -> float:
+        return REGISTRY.get_sample_value("heard_link_answers_limited_total") or 0.0
+
+    before = limited()
     statuses = [(await site.post(RATING, words=f"try {n}"))[0] for n in range(7)]
     assert statuses == [200] * 5 + [429] * 2
     assert len(site.events()) == 5
+    assert limited() == before + 2
 
 
 async def test_a_locale_without_its_page_falls_back_to_the_language_then_the_default(tmp_path: Path) -> None:
@@ -221,3 +228,31 @@ async def test_without_any_page_template_the_answer_is_still_given_in_plain_word
     finally:
         await running.client.close()
     assert len(running.events()) == 1
+
+
+async def test_without_any_page_template_a_refusal_keeps_its_status(tmp_path: Path) -> None:
+    running = await site_with(tmp_path)
+    try:
+        assert (await running.get("/r/not-a-token"))[:2] == (404, "unknown")
+    finally:
+        await running.client.close()
+
+
+async def test_a_form_that_never_arrives_is_answered_408_and_records_nothing(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from heard.streams.worker import answer_pages
+
+    monkeypatch.setattr(answer_pages, "BODY_TIMEOUT_SECONDS", 0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", site.client.port)
+    writer.write(
+        f"POST {path(RATING)} HTTP/1.1\r\nHost: x\r\n".encode()
+        + b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nwords=ab"
+    )
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(4096), 30)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408") and answer.endswith(b"the form did not arrive in time")
+    assert site.published == []
