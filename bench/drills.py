@@ -701,11 +701,20 @@ CLUSTER_DRILLS = ("broker-kill",)
 
 
 def run(name: str, args: argparse.Namespace) -> Report:
-    with (
-        tempfile.TemporaryDirectory(prefix=f"heard-drill-{name}-") as folder,
-        LocalStack(Path(folder), nodes=args.nodes, bootstrap=args.bootstrap) as stack,
-    ):
-        work = Path(folder)
+    with tempfile.TemporaryDirectory(prefix=f"heard-drill-{name}-") as folder:
+        report = run_in(name, args, Path(folder))
+        if not report.passed and args.keep_logs:
+            # The workers' logs of a failed run, for the note that explains it.
+            kept = Path(args.keep_logs) / f"{name}-{datetime.now(UTC):%H%M%S}"
+            kept.mkdir(parents=True, exist_ok=True)
+            for log in Path(folder).glob("*.log"):
+                shutil.copy2(log, kept / log.name)
+            report.notes.append(f"worker logs kept in {kept}")
+        return report
+
+
+def run_in(name: str, args: argparse.Namespace, work: Path) -> Report:
+    with LocalStack(work, nodes=args.nodes, bootstrap=args.bootstrap) as stack:
         if name == "broker-kill":
             return broker_kill(work, stack, args.tickets, args.outage, args.seed, args.target, args.workers)
         if name == "crash":
@@ -768,6 +777,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="broker-kill: workers")
     parser.add_argument("--load", type=int, default=0, help="cores kept busy while the drills run")
     parser.add_argument("--repeat", type=int, default=1, help="run the drill(s) this many times")
+    parser.add_argument("--keep-logs", help="a folder where a failed run's worker logs are copied")
     args = parser.parse_args(argv)
     if args.replication:
         os.environ["HEARD_REPLICATION_FACTOR"] = args.replication
