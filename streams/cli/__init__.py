@@ -161,9 +161,18 @@ def explain_lines(decisions: list[dict[str, Any]], outcomes: list[dict[str, Any]
 
 # ------------------------------------------------------------------ ingest
 def cmd_ingest(args: argparse.Namespace) -> int:
+    if args.action == "sample":
+        from heard.streams.cli.ingest_try import sample_body
+
+        sys.stdout.write(sample_body(args.source))
+        return 0
     settings = _settings(args)
     if args.action == "replay":
         return replay_payloads(settings, args)
+    if args.action == "post":
+        from heard.streams.cli.ingest_try import post_signed
+
+        return post_signed(settings, args.source, args.file, args.url)
     import logging.config
     import signal
 
@@ -513,6 +522,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=header_pair,
         help="a request header the mapping reads (e.g. X-GitHub-Event:issues)",
     )
+    sources = ["zendesk", "freshdesk", "jira", "intercom", "front", "github"]
+    sample = ingest_actions.add_parser("sample", help="print a realistic webhook body of a help desk")
+    sample.add_argument("--source", required=True, choices=sources)
+    post = ingest_actions.add_parser(
+        "post", help="sign a body as the help desk does and post it to a running ingest"
+    )
+    post.add_argument("--source", required=True, choices=sources)
+    post.add_argument("file", nargs="?", help="the body (default: the source's sample)")
+    post.add_argument("--url", help="default: http://HOST:PORT/webhooks/SOURCE from connectors.yaml")
     ingest.set_defaults(func=cmd_ingest)
 
     init = sub.add_parser(
