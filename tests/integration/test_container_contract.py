@@ -282,6 +282,9 @@ def test_the_wheel_holds_every_subpackage_and_its_data(image: Image) -> None:
         "heard/defaults/config/engine.yaml" in names
         and "heard/defaults/templates/_layouts/email.html" in names
     )
+    assert {f"heard/streams/connectors/samples/{source}.json" for source in ("zendesk", "github")} <= set(
+        names
+    )
     # One namespace: nothing installed at the top level but heard and its metadata.
     assert {name.split("/", 1)[0] for name in names} == {"heard", wheel.name.split("-py3")[0] + ".dist-info"}
 
