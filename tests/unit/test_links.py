@@ -3,6 +3,7 @@ that only customer emails asking a question get them."""
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -118,3 +119,48 @@ def test_only_the_options_and_the_rating_get_links_and_a_label_is_kept_short() -
     assert LINKS.add_to(confirmed, T0) == confirmed.context
     [option] = LINKS.add_to(notification("options", offer=offer), T0)["offer"]["options"]
     assert LINKS.read(option["link"].rsplit("/", 1)[1], T0).label == "W" * 80
+
+
+def test_refusals_say_exactly_why() -> None:
+    other = ReplyLinks("https://heard.example.com", b"x" * 32, valid_days=30)
+    for token in (other.token(ANSWER), "a.b", "%%%.x"):
+        with pytest.raises(BadLink) as refused:
+            LINKS.read(token, T0)
+        assert str(refused.value) == "this link is not one heard made"
+    with pytest.raises(BadLink) as expired:
+        LINKS.read(LINKS.token(ANSWER), T0 + timedelta(days=31))
+    assert str(expired.value) == "this link has expired"
+
+
+def test_a_link_made_for_a_message_lives_its_configured_days_and_asks_what_it_offers() -> None:
+    offer = {"id": "O1", "options": [{"number": 2, "label": "Un avoir", "link": None}]}
+    [option] = LINKS.add_to(notification("options", offer=offer), T0)["offer"]["options"]
+    token = option["link"].rsplit("/", 1)[1]
+    read = LINKS.read(token, T0 + timedelta(days=29, hours=23))
+    assert (read.asks, read.value, read.offer_id, read.expires_at) == (
+        "option",
+        2,
+        "O1",
+        T0 + timedelta(days=30),
+    )
+    closure = LINKS.add_to(notification("closure_summary", feedback={"scale": 5, "links": None}), T0)
+    rating = LINKS.read(closure["feedback"]["links"]["5"].rsplit("/", 1)[1], T0)
+    assert (rating.asks, rating.value, rating.offer_id) == ("feedback", 5, None)
+    with pytest.raises(BadLink, match="expired"):
+        LINKS.read(token, T0 + timedelta(days=30, seconds=1))
+
+
+def test_a_token_is_compact_json_that_keeps_accents_as_they_are() -> None:
+    """Links go in emails and are read aloud by screen readers: no spaces, no escapes."""
+    answer = LinkAnswer("T1", "option", 2, "O1", "fr", T0, "Un avoir à 50 €", contact="c-1")
+    payload = LINKS.token(answer).split(".")[0]
+    decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+    assert decoded == (
+        '{"t":"T1","a":"o","v":2,"o":"O1","l":"fr","b":"Un avoir à 50 €","c":"c-1",'
+        f'"e":{int(T0.timestamp())}}}'
+    )
+
+
+def test_a_base_address_with_a_path_keeps_it() -> None:
+    links = ReplyLinks("https://support.example.com/heard-X/", b"k" * 32, valid_days=30)
+    assert links.url(ANSWER).startswith("https://support.example.com/heard-X/r/")

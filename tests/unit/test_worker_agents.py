@@ -752,6 +752,22 @@ async def test_a_status_report_of_an_unknown_status_is_a_dead_letter() -> None:
     agent, sink, table, _ = status_agent()
     await agent(consumed(TOPICS.sms_status, "SM", report("teleported")))
     assert reasons(sink) == ["not a status report: 'teleported'"] and table == {}
+    [letter] = sink.on(TOPICS.dead_letters)
+    assert dict(letter.headers or {})["heard-stage"] == b"sms-status"
+
+
+async def test_each_status_applied_is_counted_as_an_sms_delivery_and_an_ignored_one_is_not() -> None:
+    from prometheus_client import REGISTRY
+
+    def counted(status: str) -> float:
+        sample = REGISTRY.get_sample_value("heard_deliveries_total", {"channel": "sms", "status": status})
+        return sample or 0.0
+
+    agent, _, _, _ = status_agent()
+    before = {status: counted(status) for status in ("sent", "delivered")}
+    for status in ("sent", "delivered", "sent"):
+        await agent(consumed(TOPICS.sms_status, "SM", report(status)))
+    assert counted("sent") == before["sent"] + 1 and counted("delivered") == before["delivered"] + 1
 
 
 def question(**overrides: Any) -> bytes:
