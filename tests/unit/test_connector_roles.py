@@ -167,3 +167,13 @@ def test_intercom_takes_the_customer_from_the_first_author_who_is_a_person_writi
 def test_intercom_refuses_a_new_conversation_written_only_by_the_team_or_a_bot() -> None:
     with pytest.raises(Unmappable, match="without the customer's name or email"):
         map_payload("intercom", intercom_created(ADMIN, BOT, BOT, ADMIN))
+
+
+@pytest.mark.parametrize("action", ["labeled", "edited", "milestoned", "unassigned"])
+def test_github_ignores_issue_actions_that_tell_the_customer_nothing_and_names_them(action: str) -> None:
+    payload = fixture("github", "issues_opened")
+    payload["action"] = action
+    headers = {"X-GitHub-Event": "issues"}
+    assert map_payload("github", payload, headers) == []
+    [ignored] = activities("github", payload, headers)
+    assert (ignored.kind, ignored.why_ignored) == ("ignored", f"issues.{action}")
