@@ -504,34 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("ticket")
     explain.set_defaults(func=cmd_explain)
 
-    ingest = sub.add_parser(
-        "ingest", help="serve help-desk webhooks (default), or map stored payloads with `ingest replay`"
-    )
-    ingest_actions = ingest.add_subparsers(dest="action")
-    ingest_actions.add_parser("serve", help="serve the webhook routes")
-    replay = ingest_actions.add_parser("replay", help="map stored payloads and print the events")
-    replay.add_argument("file", help="a JSON payload, or JSON lines of payloads")
-    replay.add_argument(
-        "--source", required=True, choices=["zendesk", "freshdesk", "jira", "intercom", "front", "github"]
-    )
-    replay.add_argument(
-        "--header",
-        action="append",
-        default=[],
-        metavar="NAME:VALUE",
-        type=header_pair,
-        help="a request header the mapping reads (e.g. X-GitHub-Event:issues)",
-    )
-    sources = ["zendesk", "freshdesk", "jira", "intercom", "front", "github"]
-    sample = ingest_actions.add_parser("sample", help="print a realistic webhook body of a help desk")
-    sample.add_argument("--source", required=True, choices=sources)
-    post = ingest_actions.add_parser(
-        "post", help="sign a body as the help desk does and post it to a running ingest"
-    )
-    post.add_argument("--source", required=True, choices=sources)
-    post.add_argument("file", nargs="?", help="the body (default: the source's sample)")
-    post.add_argument("--url", help="default: http://HOST:PORT/webhooks/SOURCE from connectors.yaml")
-    ingest.set_defaults(func=cmd_ingest)
+    add_ingest_commands(sub)
 
     init = sub.add_parser(
         "init", help="write the shipped config/ and templates/ into a folder (for an installed heard)"
@@ -548,6 +521,36 @@ def build_parser() -> argparse.ArgumentParser:
     add_ops_commands(sub)
     add_writer_commands(sub)
     return parser
+
+
+def add_ingest_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The webhook receiver, and the tools for wiring a help desk to it."""
+    ingest = sub.add_parser(
+        "ingest", help="serve help-desk webhooks (default), or map stored payloads with `ingest replay`"
+    )
+    ingest_actions = ingest.add_subparsers(dest="action")
+    ingest_actions.add_parser("serve", help="serve the webhook routes")
+    replay = ingest_actions.add_parser("replay", help="map stored payloads and print the events")
+    replay.add_argument("file", help="a JSON payload, or JSON lines of payloads")
+    sources = ["zendesk", "freshdesk", "jira", "intercom", "front", "github"]
+    replay.add_argument("--source", required=True, choices=sources)
+    replay.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        type=header_pair,
+        help="a request header the mapping reads (e.g. X-GitHub-Event:issues)",
+    )
+    sample = ingest_actions.add_parser("sample", help="print a realistic webhook body of a help desk")
+    sample.add_argument("--source", required=True, choices=sources)
+    post = ingest_actions.add_parser(
+        "post", help="sign a body as the help desk does and post it to a running ingest"
+    )
+    post.add_argument("--source", required=True, choices=sources)
+    post.add_argument("file", nargs="?", help="the body (default: the source's sample)")
+    post.add_argument("--url", help="default: http://HOST:PORT/webhooks/SOURCE from connectors.yaml")
+    ingest.set_defaults(func=cmd_ingest)
 
 
 def add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

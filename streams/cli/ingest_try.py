@@ -24,7 +24,8 @@ def post_signed(settings: Settings, source: str, file: str | None, url: str | No
     """Post `file` (or the sample) to the ingest, signed with the secrets the source's
     configuration names; prints the answer. 0 when the ingest took it."""
     body = Path(file).read_bytes() if file else sample_body(source).encode()
-    config = settings.connectors.sources.get(source) or SourceSettings()
+    known = {str(name): config for name, config in settings.connectors.sources.items()}
+    config = known.get(source) or SourceSettings()
     try:
         headers = signed_headers(source, config, dict(os.environ), body, datetime.now(UTC))
     except KeyError as missing:
