@@ -198,10 +198,12 @@ async def test_one_link_posted_in_a_loop_gets_429_after_five_and_is_counted(site
         return REGISTRY.get_sample_value("heard_link_answers_limited_total") or 0.0
 
     before = limited()
-    statuses = [(await site.post(RATING, words=f"try {n}"))[0] for n in range(7)]
-    assert statuses == [200] * 5 + [429] * 2
+    answers = [await site.post(RATING, words=f"try {n}") for n in range(7)]
+    assert [status for status, _, _ in answers] == [200] * 5 + [429] * 2
     assert len(site.events()) == 5
     assert limited() == before + 2
+    paused = answers[-1][1]
+    assert "lo hemos pausado" in paused  # the page in her language (es-MX)
 
 
 async def test_a_locale_without_its_page_falls_back_to_the_language_then_the_default(tmp_path: Path) -> None:
@@ -211,9 +213,9 @@ async def test_a_locale_without_its_page_falls_back_to_the_language_then_the_def
     (pages / "pt.html").write_text("language {{ _locale }} {{ state }}", encoding="utf-8")
     running = await site_with(tmp_path)
     try:
-        brazil = LinkAnswer("T1", "feedback", 4, None, "pt-BR", T0 + timedelta(days=30))
+        brazil = LinkAnswer("T1", "feedback", 4, None, "pt_BR", T0 + timedelta(days=30))
         japan = LinkAnswer("T1", "feedback", 4, None, "ja", T0 + timedelta(days=30))
-        assert (await running.get(brazil))[:2] == (200, "language pt-BR confirm")
+        assert (await running.get(brazil))[:2] == (200, "language pt_BR confirm")
         assert (await running.get(japan))[:2] == (200, "default ja confirm")
     finally:
         await running.client.close()
@@ -228,6 +230,14 @@ async def test_without_any_page_template_the_answer_is_still_given_in_plain_word
     finally:
         await running.client.close()
     assert len(running.events()) == 1
+
+
+def test_one_link_may_be_answered_five_times_at_once_then_twice_a_minute() -> None:
+    async def publish(key: bytes, value: bytes) -> None:
+        return None
+
+    pages = AnswerPages(LINKS, Renderer(REPO / "templates"), "en", publish, clock=lambda: NOW)
+    assert (pages.limit.burst, pages.limit.per_second * 60) == (5, pytest.approx(2))
 
 
 async def test_without_any_page_template_a_refusal_keeps_its_status(tmp_path: Path) -> None:
