@@ -177,3 +177,137 @@ def test_github_ignores_issue_actions_that_tell_the_customer_nothing_and_names_t
     assert map_payload("github", payload, headers) == []
     [ignored] = activities("github", payload, headers)
     assert (ignored.kind, ignored.why_ignored) == ("ignored", f"issues.{action}")
+
+
+# GitHub's webhook events, as docs.github.com/en/webhooks/webhook-events-and-payloads lists
+# them (2026-12), other than `issues`, `issue_comment` and `ping`: none is a ticket's.
+GITHUB_DOCUMENTED_OTHERS = """
+branch_protection_configuration branch_protection_rule check_run check_suite code_scanning_alert
+commit_comment create custom_property custom_property_values delete dependabot_alert deploy_key
+deployment deployment_protection_rule deployment_review deployment_status discussion
+discussion_comment fork github_app_authorization gollum installation installation_repositories
+installation_target issue_dependencies label marketplace_purchase member membership merge_group
+meta milestone org_block organization package page_build personal_access_token_request project
+project_card project_column projects_v2 projects_v2_item projects_v2_status_update public
+pull_request pull_request_review pull_request_review_comment pull_request_review_thread push
+registry_package release repository repository_advisory repository_dispatch repository_import
+repository_ruleset repository_vulnerability_alert secret_scanning_alert
+secret_scanning_alert_location secret_scanning_scan security_advisory security_and_analysis
+sponsorship star status sub_issues team team_add watch workflow_dispatch workflow_job workflow_run
+""".split()
+
+
+def test_github_ignores_every_other_documented_event_by_name_and_refuses_an_unknown_one() -> None:
+    body = {"action": "created", "repository": {"full_name": "octo/app"}}
+    for event in GITHUB_DOCUMENTED_OTHERS:
+        [ignored] = activities("github", body, {"X-GitHub-Event": event})
+        assert (ignored.kind, ignored.ticket, ignored.why_ignored) == (
+            "ignored",
+            "-",
+            f"GitHub event {event!r}",
+        )
+    [ping] = activities("github", {"zen": "Design for failure."}, {"X-GitHub-Event": "ping"})
+    assert (ping.kind, ping.ticket, ping.why_ignored) == ("ignored", "-", "ping")
+    with pytest.raises(
+        Unmappable, match=r"^unrecognised GitHub event 'issue_typo': not one GitHub documents"
+    ):
+        activities("github", body, {"X-GitHub-Event": "issue_typo"})
+    with pytest.raises(Unmappable, match=r"^unrecognised GitHub request: no X-GitHub-Event header$"):
+        activities("github", body, {})
+
+
+def test_github_maps_an_issue_whole() -> None:
+    payload = fixture("github", "issues_opened")
+    payload["issue"]["labels"] = [{"name": "bug"}, {"name": "urgent"}]
+    [created] = activities("github", payload, {"X-GitHub-Event": "issues"})
+    assert (created.kind, created.ticket, created.subject) == (
+        "created",
+        "octocat.Hello-World#1347",
+        "Export to CSV drops the last row",
+    )
+    assert created.tags == ["bug", "urgent"]
+    assert (created.customer.name, created.customer.id) == ("octocat", "1")
+    comment = github_comment("octocat", "NONE")
+    [message] = activities("github", comment, GITHUB_COMMENT)
+    assert (message.kind, message.body) == ("customer_message", comment["comment"]["body"])
+    [reply] = activities("github", github_comment("hubot", "MEMBER"), GITHUB_COMMENT)
+    assert (reply.kind, reply.agent.name, reply.agent.id, reply.body) == (
+        "agent_reply",
+        "hubot",
+        "hubot",
+        comment["comment"]["body"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "action", "field", "reason"),
+    [
+        ("issues", "opened", "created_at", "GitHub issue.created_at"),
+        ("issues", "closed", "closed_at", "GitHub issue.closed_at"),
+        ("issues", "reopened", "updated_at", "GitHub issue.updated_at"),
+        ("issue_comment", "created", None, "GitHub comment.created_at"),
+    ],
+)
+def test_github_names_the_field_whose_time_it_cannot_read(
+    event: str, action: str, field: str | None, reason: str
+) -> None:
+    payload = fixture("github", "issue_comment_created" if event == "issue_comment" else "issues_opened")
+    payload["action"] = action
+    if field is None:
+        payload["comment"]["created_at"] = "yesterday"
+    else:
+        payload["issue"][field] = "yesterday"
+    with pytest.raises(Unmappable, match=reason):
+        activities("github", payload, {"X-GitHub-Event": event})
+
+
+def test_github_ignores_a_comment_that_is_not_new_or_on_a_pull_request_by_name() -> None:
+    edited = github_comment("octocat", "NONE")
+    edited["action"] = "edited"
+    [ignored] = activities("github", edited, GITHUB_COMMENT)
+    assert (ignored.kind, ignored.why_ignored) == ("ignored", "issue_comment.edited")
+    on_pr = github_comment("octocat", "NONE")
+    on_pr["issue"]["pull_request"] = {"url": "https://api.github.com/repos/o/a/pulls/7"}
+    [ignored] = activities("github", on_pr, GITHUB_COMMENT)
+    assert (ignored.kind, ignored.why_ignored) == ("ignored", "comment on a pull request")
+    no_number = github_comment("octocat", "NONE")
+    del no_number["issue"]["number"]
+    with pytest.raises(Unmappable, match="^issue without a number"):
+        activities("github", no_number, GITHUB_COMMENT)
+
+
+# A topic of each family Intercom documents besides conversations
+# (developers.intercom.com/docs/references/webhooks/webhook-models).
+INTERCOM_OTHER_TOPICS = [
+    "contact.user.created",
+    "user.created",
+    "company.created",
+    "visitor.signed_up",
+    "ticket.created",
+    "event.created",
+    "content_stat.article",
+    "admin.away_mode_updated",
+    "job.completed",
+    "conversation_part.redacted",
+    "data_connector.execution.completed",
+    "news_item.created",
+    "segment.updated",
+    "ping",
+]
+
+
+@pytest.mark.parametrize("topic", INTERCOM_OTHER_TOPICS)
+def test_intercom_ignores_every_other_documented_topic_by_name(topic: str) -> None:
+    payload = {"type": "notification_event", "topic": topic, "created_at": 1795168800, "data": {"item": {}}}
+    [ignored] = activities("intercom", payload, {})
+    assert (ignored.kind, ignored.ticket, ignored.why_ignored) == (
+        "ignored",
+        "-",
+        f"Intercom topic {topic!r}",
+    )
+
+
+def test_intercom_refuses_a_topic_it_does_not_document() -> None:
+    payload = {"type": "notification_event", "topic": "conversation_typo.created", "data": {"item": {}}}
+    with pytest.raises(Unmappable, match="^unrecognised Intercom topic 'conversation_typo.created'"):
+        activities("intercom", payload, {})
