@@ -332,7 +332,7 @@ def test_github_ignores_a_comment_that_is_not_new_or_on_a_pull_request_by_name()
     assert (ignored.kind, ignored.why_ignored) == ("ignored", "comment on a pull request")
     no_number = github_comment("octocat", "NONE")
     del no_number["issue"]["number"]
-    with pytest.raises(Unmappable, match="^issue without a number"):
+    with pytest.raises(Unmappable, match=r"^issue without a number"):
         activities("github", no_number, GITHUB_COMMENT)
 
 
@@ -369,5 +369,5 @@ def test_intercom_ignores_every_other_documented_topic_by_name(topic: str) -> No
 
 def test_intercom_refuses_a_topic_it_does_not_document() -> None:
     payload = {"type": "notification_event", "topic": "conversation_typo.created", "data": {"item": {}}}
-    with pytest.raises(Unmappable, match="^unrecognised Intercom topic 'conversation_typo.created'"):
+    with pytest.raises(Unmappable, match=r"^unrecognised Intercom topic 'conversation_typo\.created'"):
         activities("intercom", payload, {})
