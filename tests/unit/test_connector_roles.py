@@ -371,3 +371,115 @@ def test_intercom_refuses_a_topic_it_does_not_document() -> None:
     payload = {"type": "notification_event", "topic": "conversation_typo.created", "data": {"item": {}}}
     with pytest.raises(Unmappable, match=r"^unrecognised Intercom topic 'conversation_typo\.created'"):
         activities("intercom", payload, {})
+
+
+def test_intercom_reads_each_conversation_topic_by_its_last_part() -> None:
+    said = {
+        topic: activities("intercom", intercom(topic, ADMIN), {})[0]
+        for topic in (
+            "conversation.user.replied",
+            "conversation.admin.replied",
+            "conversation.admin.noted",
+            "conversation.admin.closed",
+            "conversation.admin.opened",
+            "conversation.admin.snoozed",
+            "conversation.rating.added",
+        )
+    }
+    body = "Well, I need some help getting access to a developer account."
+    assert (said["conversation.user.replied"].kind, said["conversation.user.replied"].body) == (
+        "customer_message",
+        body,
+    )
+    for topic, kind in (
+        ("conversation.admin.replied", "agent_reply"),
+        ("conversation.admin.noted", "internal_note"),
+    ):
+        activity = said[topic]
+        assert (activity.kind, activity.body) == (kind, body)
+        assert (activity.agent.name, activity.agent.email, activity.agent.id) == (
+            "Priya Shah",
+            "priya@example.com",
+            "1957471",
+        )
+    closed = said["conversation.admin.closed"]
+    assert (closed.kind, closed.status, closed.body, closed.agent.name) == (
+        "status",
+        "closed",
+        body,
+        "Priya Shah",
+    )
+    assert said["conversation.admin.opened"].kind == "reopened"
+    snoozed = said["conversation.admin.snoozed"]
+    assert (snoozed.kind, snoozed.status) == ("status", "snoozed")
+    rating = said["conversation.rating.added"]
+    assert (rating.kind, rating.ticket, rating.why_ignored) == (
+        "ignored",
+        "21322009097",
+        "conversation.rating.added",
+    )
+    anonymous = activities("intercom", intercom("conversation.admin.replied", {"type": "admin"}), {})[0]
+    assert (anonymous.agent.name, anonymous.agent.email, anonymous.agent.id) == ("Support", None, None)
+
+
+def intercom_assigned(assigned_to: dict[str, Any] | None, assignee: dict[str, Any] | None) -> dict[str, Any]:
+    payload = copy.deepcopy(INTERCOM_ASSIGNED_BASE)
+    item = payload["data"]["item"]
+    item["conversation_parts"]["conversation_parts"][0]["assigned_to"] = assigned_to
+    item["assignee"] = assignee
+    return payload
+
+
+INTERCOM_ASSIGNED_BASE: dict[str, Any] = {
+    "type": "notification_event",
+    "topic": "conversation.admin.assigned",
+    "id": "notif_1",
+    "created_at": 1795168800,
+    "data": {
+        "item": {
+            "id": "ic-9",
+            "conversation_parts": {
+                "conversation_parts": [
+                    {
+                        "part_type": "assignment",
+                        "author": {"type": "admin", "id": "1", "name": "Routing Bot Admin"},
+                    }
+                ]
+            },
+        }
+    },
+}
+
+
+def test_intercom_names_the_person_a_conversation_was_assigned_to_or_says_why_not() -> None:
+    priya = {"type": "admin", "id": "814860", "name": "Priya Shah", "email": "priya@example.com"}
+    [direct] = activities("intercom", intercom_assigned(priya, None), {})
+    assert (direct.kind, direct.agent.name, direct.agent.email, direct.agent.id) == (
+        "assigned",
+        "Priya Shah",
+        "priya@example.com",
+        "814860",
+    )
+    [by_item] = activities("intercom", intercom_assigned({"type": "admin", "id": "814860"}, priya), {})
+    assert (by_item.kind, by_item.agent.name) == ("assigned", "Priya Shah")
+    [nobody] = activities("intercom", intercom_assigned({"type": "nobody_admin"}, priya), {})
+    assert (nobody.kind, nobody.ticket, nobody.why_ignored) == ("ignored", "ic-9", "unassigned")
+    team_inbox = {"type": "team", "id": "5", "name": "Billing"}
+    for assigned_to, assignee in ((team_inbox, None), (None, team_inbox)):
+        [team] = activities("intercom", intercom_assigned(assigned_to, assignee), {})
+        assert (team.kind, team.why_ignored) == ("ignored", "assigned to a team inbox, not a person")
+    with pytest.raises(Unmappable, match=r"^Intercom assignment names nobody: assigned_to has no name"):
+        activities("intercom", intercom_assigned({"type": "admin", "id": "9"}, None), {})
+
+
+def test_intercom_refuses_what_is_not_a_notification_and_names_a_delivery_by_its_id() -> None:
+    for payload in ({"topic": "conversation.user.replied"}, {"type": "notification_event"}):
+        with pytest.raises(Unmappable, match=r"^unrecognised Intercom payload: not a notification_event"):
+            activities("intercom", payload, {})
+    connector, _ = INGEST.sources["intercom"]
+    body = json.dumps(INTERCOM_ASSIGNED_BASE).encode()
+    assert connector.delivery_id(Request({}, body, None), INTERCOM_ASSIGNED_BASE) == "notif_1"
+    without = {key: value for key, value in INTERCOM_ASSIGNED_BASE.items() if key != "id"}
+    from heard.streams.connectors.base import body_digest
+
+    assert connector.delivery_id(Request({}, body, None), without) == body_digest(body)
