@@ -235,6 +235,9 @@ class Stage:
             report.notes.append(
                 "lost by kind: " + ", ".join(f"{kind} {n}" for kind, n in missing.most_common())
             )
+            # Which ones: a ticket id to look for in the kept worker logs and `heard explain`.
+            named = sorted(expected - set(got))[:10]
+            report.notes.append("lost: " + ", ".join(f"{ticket} {kind}" for ticket, kind in named))
         unexpected = set(got) - expected
         if unexpected:
             report.notes.append(f"FAIL: {len(unexpected)} unexpected messages")
