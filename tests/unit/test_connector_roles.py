@@ -173,6 +173,7 @@ def test_intercom_refuses_a_new_conversation_written_only_by_the_team_or_a_bot()
 def test_github_ignores_issue_actions_that_tell_the_customer_nothing_and_names_them(action: str) -> None:
     payload = fixture("github", "issues_opened")
     payload["action"] = action
+    payload["assignee"] = {"login": "mona"}  # GitHub sends the issue's assignee with any action
     headers = {"X-GitHub-Event": "issues"}
     assert map_payload("github", payload, headers) == []
     [ignored] = activities("github", payload, headers)
@@ -365,6 +366,13 @@ def test_intercom_ignores_every_other_documented_topic_by_name(topic: str) -> No
         "-",
         f"Intercom topic {topic!r}",
     )
+
+
+def test_github_an_assignment_without_an_assignee_is_ignored_by_name() -> None:
+    payload = fixture("github", "public_issues_assigned")
+    payload["assignee"] = None
+    [ignored] = activities("github", payload, {"X-GitHub-Event": "issues"})
+    assert (ignored.kind, ignored.why_ignored) == ("ignored", "issues.assigned")
 
 
 def test_intercom_refuses_a_topic_it_does_not_document() -> None:
