@@ -168,6 +168,11 @@ class LifecycleAgent(Agent):
             change.state = outcome.state
             change.records.append(record)
             change.applied.append((parsed, now))
+        elif change is None and state is not None:
+            # An event already applied, read again after a crash: its state reached the table,
+            # but the due time written beside it, to another changelog, may not have. Put it
+            # back (an unchanged one is not rewritten), or a held closure would never go.
+            self.timers.set(ticket_id, state.next_due())
 
     async def _rebuild(
         self, ticket_id: str, change: Unwritten, unwritten: dict[str, Unwritten], cause: Exception

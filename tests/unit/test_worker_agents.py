@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -1027,3 +1027,20 @@ async def test_no_message_goes_before_the_consent_ledger_is_read_and_a_stop_in_i
     await asyncio.wait_for(delivery, 30)
     assert worker.email.sent == []
     assert worker.statuses() == ["suppressed"]
+
+
+async def test_an_event_read_again_after_a_crash_restores_a_due_time_the_crash_lost() -> None:
+    """The state and the due index are written to two changelogs: a SIGKILL can keep the
+    first and lose the second. The resolution, read again (its offset was not committed), is
+    a duplicate for the state, and must still put the closure's due time back."""
+    worker = Lifecycle()
+    await worker.event(stories.created("T-7", urgent=True))
+    await worker.event(stories.resolved("T-7", T0 + minutes(1)))
+    due = worker.due_index["T-7"]
+    del worker.due_index["T-7"]  # the due index's changelog record did not survive the kill
+    worker.timers.heap.clear()
+    await worker.event(stories.resolved("T-7", T0 + minutes(1)))  # read again after the restart
+    assert worker.due_index.get("T-7") == due
+    worker.clock.at = datetime.fromtimestamp(due, UTC)
+    assert await worker.sweep() == 1
+    assert "closure_summary" in [n["kind"] for n in values(worker.sink, TOPICS.outbound)]
