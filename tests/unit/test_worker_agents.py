@@ -434,6 +434,7 @@ class Deliveries:
     sink: RecordingSink = field(default_factory=RecordingSink)
     receipts: dict[str, Any] = field(default_factory=dict)
     ledger: ConsentLedger = field(default_factory=ConsentLedger)
+    ledger_patience: float = 10.0
 
     def __post_init__(self) -> None:
         self.email = RecordingChannel("email", failures=self.failures)
@@ -454,6 +455,7 @@ class Deliveries:
             sink=self.sink,
             dead_letters=DeadLetters(self.sink, TOPICS.dead_letters, self.clock),
             clock=self.clock,
+            ledger_patience=self.ledger_patience,
         )
 
     async def deliver(self, n: Notification) -> None:
@@ -466,11 +468,17 @@ class Deliveries:
         return [Notification.model_validate_json(r.value) for r in self.sink.on(TOPICS.outbound)]
 
 
-async def test_a_message_is_sent_once_its_receipt_kept_and_a_repeat_is_not_sent() -> None:
+async def test_a_message_is_sent_once_its_receipt_kept_and_a_repeat_is_not_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="heard.worker")
     worker = Deliveries()
     note = customer_message()
     await worker.deliver(note)
     await worker.deliver(note)  # a redelivery after a crash
+    assert f"notification {note.notification_id} already delivered; not sending again" in caplog.text
     assert len(worker.email.sent) == 1
     receipt = json.loads(worker.receipts[note.notification_id])
     assert (receipt["channel"], receipt["provider_id"]) == ("email", "rec-1")
@@ -1013,15 +1021,15 @@ async def test_no_message_goes_before_the_consent_ledger_is_read_and_a_stop_in_i
 ) -> None:
     """A worker starting up reads the consent topic first: a delivery waits for it (and says
     so once it has waited long), then honours the STOP it found there."""
-    worker = Deliveries()
+    worker = Deliveries(ledger_patience=0.01)
     worker.ledger.ready.clear()
-    worker.agent.ledger_patience = 0.01
     delivery = asyncio.create_task(worker.deliver(customer_message()))
     for _ in range(3000):  # the warning, or the message gone without it: at most 30 s
         if "waiting for the consent ledger" in caplog.text or delivery.done():
             break
         await asyncio.sleep(0.01)
     assert worker.email.sent == [] and not delivery.done()
+    assert "deliveries are waiting for the consent ledger" in caplog.text
     worker.ledger.apply(ConsentUpdate("email", "amara@example.net", False, T0, "sms-stop:SM1"))
     worker.ledger.ready.set()
     await asyncio.wait_for(delivery, 30)
@@ -1044,3 +1052,83 @@ async def test_an_event_read_again_after_a_crash_restores_a_due_time_the_crash_l
     worker.clock.at = datetime.fromtimestamp(due, UTC)
     assert await worker.sweep() == 1
     assert "closure_summary" in [n["kind"] for n in values(worker.sink, TOPICS.outbound)]
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+async def test_each_outcome_is_counted_with_its_channel_time_segments_and_template_errors() -> None:
+    worker = Deliveries(failures=[DeliveryError("550 mailbox unavailable")])
+    sent = ("heard_deliveries_total", {"channel": "sms", "status": "sent"})
+    failed = ("heard_deliveries_total", {"channel": "email", "status": "failed"})
+    timed = ("heard_delivery_seconds_count", {"channel": "sms"})
+    waited = ("heard_delivery_seconds_sum", {"channel": "sms"})
+    broken = ("heard_template_errors_total", {"kind": "acknowledgment"})
+    before = {name[0] + str(name[1]): sample(*name) for name in (sent, failed, timed, waited, broken)}
+
+    def grew(name: tuple[str, dict[str, str]], by: float) -> bool:
+        return sample(*name) == before[name[0] + str(name[1])] + by
+
+    segments = sample("heard_sms_segments_total")
+    worker.clock.at = T0 + minutes(3)
+    text = customer_message(
+        phone="+14155550123", preferred_channel="sms", consent={"email": False, "sms": True}
+    )
+    await worker.deliver(text)
+    await worker.deliver(customer_message("T-2"))  # refused by the mail server
+    template = customer_message("T-3")
+    await worker.agent.failed(
+        consumed(TOPICS.outbound, "T-3", template.model_dump_json().encode()), "template: x.txt line 1: nmae"
+    )
+    assert grew(sent, 1) and grew(failed, 2) and grew(timed, 1) and grew(broken, 1)
+    assert not grew(waited, 0)  # the time from the decision to the provider's acceptance
+    assert sample("heard_sms_segments_total") == segments + 1
+
+
+async def test_a_record_that_is_not_a_notification_fails_quietly_where_the_dead_letter_speaks() -> None:
+    worker = Deliveries()
+    await worker.agent.failed(consumed(TOPICS.outbound, "T-1", b"not json"), "could not handle it")
+    assert worker.sink.records == []
+
+
+async def test_a_question_asked_by_text_is_remembered_by_the_number_that_answers_it() -> None:
+    from heard.streams.contract.records import parse_event
+    from heard.streams.policy.decide import decide
+
+    lucia = stories.customer(
+        phone="+34612345678", preferred_channel="sms", consent={"email": False, "sms": True}
+    )
+    state = None
+    for raw in (stories.created("T-4", customer=lucia), stories.offered("T-4", T0 + minutes(2))):
+        event = parse_event(stories.dumps(raw))
+        outcome = decide(state, event, event.occurred_at, RULES)
+        state = outcome.state
+    [options] = [n for n in outcome.notifications if n.kind == "options"]
+    worker = Deliveries()
+    await worker.deliver(options)
+    [asked] = worker.sink.on(TOPICS.sms_inbound)
+    assert asked.key == b"+34612345678"
+    question = Question.model_validate_json(asked.value)
+    assert (question.ticket_id, question.asks, question.offer_id) == ("T-4", "option", "O1")
+
+
+@pytest.mark.parametrize(
+    ("source", "how"),
+    [
+        ("twilio-inbound:SM1", "by texting STOP"),
+        ("sms-stop:SM1", "by texting STOP"),
+        ("twilio-status:SM2", "the carrier refused our texts, Twilio 21610"),
+        ("provider-refusal:n-1", "the provider refused to deliver to them"),
+        ("help-desk:agent", "help-desk"),
+    ],
+)
+def test_a_withdrawal_is_told_in_words_with_its_time(source: str, how: str) -> None:
+    from heard.streams.worker.delivery_agent import withdrawn_reason
+
+    assert (
+        withdrawn_reason("sms", T0, source)
+        == f"the recipient withdrew sms consent on 20 Nov 2026, 10:00 UTC ({how})"
+    )
