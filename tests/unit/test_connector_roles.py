@@ -5,8 +5,8 @@ through the connector and the ingest mapping that a real webhook goes through.""
 from __future__ import annotations
 
 import copy
-import re
 import json
+import re
 from typing import Any
 
 import pytest
