@@ -44,6 +44,37 @@ def test_only_a_lone_keyword_counts(body: str, expected: str | None) -> None:
     assert keyword_of(body) == expected
 
 
+# Twilio's default opt-out and opt-in keywords (Advanced Opt-Out, "Default keywords"),
+# written out here rather than read from heard's tables.
+TWILIO_OPT_OUT = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"]
+TWILIO_OPT_IN = ["START", "YES", "UNSTOP"]
+
+
+@pytest.mark.parametrize("word", TWILIO_OPT_OUT + TWILIO_OPT_IN)
+def test_every_keyword_twilio_honours_is_honoured_here(word: str) -> None:
+    expected = "stop" if word in TWILIO_OPT_OUT else "start"
+    assert keyword_of(word) == keyword_of(word.lower() + ".") == expected
+
+
+async def test_a_consent_record_remembers_the_hundred_newest_message_ids() -> None:
+    from heard.streams.delivery.consent import change_consent
+
+    published: list[ConsentUpdate] = []
+
+    async def publish(key: bytes, value: bytes) -> None:
+        published.append(ConsentUpdate.from_json(value))
+
+    ledger = ConsentLedger()
+    moments = iter(T0 + timedelta(seconds=n) for n in range(200))
+    for n in range(101):
+        await change_consent(
+            ledger, publish, lambda: next(moments), "sms", NUMBER, n % 2 == 0, "t", (f"SM{n}",)
+        )
+    newest = published[-1].handled
+    assert len(newest) == 100 and newest[0] == "SM100" and newest[-1] == "SM1"
+    assert ConsentUpdate.from_json(published[-1].to_json()).handled == newest
+
+
 def test_the_newest_consent_update_wins_whatever_order_it_arrives_in() -> None:
     ledger = ConsentLedger()
     stop = ConsentUpdate("sms", NUMBER, False, T0, "inbound:SM1")
