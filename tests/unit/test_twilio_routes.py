@@ -116,7 +116,8 @@ async def test_a_signed_text_is_published_keyed_by_the_number_and_answered_with_
             "/twilio/inbound", data=INBOUND_FORM, headers=signed("/twilio/inbound", INBOUND_FORM)
         )
         assert answer.status == 200
-        assert answer.content_type == "text/xml" and await answer.text() == EMPTY_TWIML
+        assert answer.content_type == "text/xml"
+        assert await answer.text() == '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
     finally:
         await client.close()
     assert published.inbound == [
@@ -320,3 +321,41 @@ async def test_refusals_and_rate_limits_are_logged_for_the_operator(
         await client.close()
     assert "inbound: rejected a request with a missing or invalid X-Twilio-Signature" in caplog.text
     assert "inbound: a number texted more often than 6 a minute; a text was not taken" in caplog.text
+
+
+async def test_a_text_signed_with_hmac_sha256_as_the_settings_header_says_is_accepted(
+    published: Published,
+) -> None:
+    """Twilio's newer signing: X-Twilio-Webhooks-Signature-Settings names HMAC_SHA256."""
+    client = await client_for(routes_for(published))
+    url = f"{PUBLIC}/twilio/inbound"
+    signature = RequestValidator(TOKEN).compute_signature(url, INBOUND_FORM, algorithm="HMAC_SHA256")
+    headers = {
+        "X-Twilio-Signature": signature,
+        "X-Twilio-Webhooks-Signature-Settings": "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256",
+    }
+    try:
+        answer = await client.post("/twilio/inbound", data=INBOUND_FORM, headers=headers)
+        assert answer.status == 200
+        without = await client.post(
+            "/twilio/inbound", data=INBOUND_FORM, headers={"X-Twilio-Signature": signature}
+        )
+        assert without.status == 403  # the same bytes read as the legacy SHA-1 signature
+    finally:
+        await client.close()
+    assert len(published.inbound) == 1
+
+
+def test_callback_fields_heard_cannot_do_without_are_named_and_the_rest_default_to_empty() -> None:
+    from heard.channels.twilio_webhooks import BadCallback, parse_inbound, parse_status
+
+    with pytest.raises(BadCallback) as no_sid:
+        parse_status({"MessageStatus": "sent"})
+    assert str(no_sid.value) == "MessageSid is missing or not a Twilio message id"
+    with pytest.raises(BadCallback) as no_sender:
+        parse_inbound({"MessageSid": SID})
+    assert str(no_sender.value) == "inbound message without From"
+    bare = parse_inbound({"MessageSid": SID, "From": NUMBER})
+    assert (bare.to_number, bare.body) == ("", "")
+    with pytest.raises(AttributeError):
+        bare.body = "changed"  # type: ignore[misc]
