@@ -359,3 +359,7 @@ def test_callback_fields_heard_cannot_do_without_are_named_and_the_rest_default_
     assert (bare.to_number, bare.body) == ("", "")
     with pytest.raises(AttributeError):
         bare.body = "changed"  # type: ignore[misc]
+    report = parse_status({"MessageSid": SID, "MessageStatus": "sent"})
+    assert (report.error_code, report.to) == (None, None)
+    with pytest.raises(AttributeError):
+        report.status = "delivered"  # type: ignore[misc]
