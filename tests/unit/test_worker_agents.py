@@ -607,6 +607,9 @@ async def test_a_notification_without_a_kafka_key_is_keyed_by_its_ticket_downstr
     note = customer_message("T-k")
     await worker.agent(consumed(TOPICS.outbound, None, note.model_dump_json().encode()))
     assert [r.key for r in worker.sink.records] == [b"T-k", b"T-k"]  # the retry, the outcome
+    told = Deliveries()
+    await told.agent.failed(consumed(TOPICS.outbound, None, note.model_dump_json().encode()), "template: x")
+    assert {r.key for r in told.sink.records} == {b"T-k"}  # the failed outcome, keyed the same way
 
 
 async def test_a_record_that_is_no_notification_is_a_dead_letter_and_nothing_else() -> None:
