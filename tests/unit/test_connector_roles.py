@@ -492,3 +492,47 @@ def test_intercom_refuses_what_is_not_a_notification_and_names_a_delivery_by_its
     from heard.streams.connectors.base import body_digest
 
     assert connector.delivery_id(Request({}, body, None), without) == body_digest(body)
+
+
+def test_intercom_maps_a_new_conversation_whole_and_refuses_one_without_an_id() -> None:
+    payload = intercom_created({**USER, "email": "eeshan@example.com"})
+    item = payload["data"]["item"]
+    item["tags"] = {"type": "tag.list", "tags": [{"name": "vip"}, {"name": "billing"}]}
+    item["source"] = None  # older payloads keep the first message here instead
+    item["conversation_message"] = {"subject": "", "body": "<p>My invoice is wrong</p>", "author": None}
+    [created] = activities("intercom", payload, {})
+    assert (created.kind, created.subject, created.body, created.tags) == (
+        "created",
+        "My invoice is wrong",
+        "My invoice is wrong",
+        ["vip", "billing"],
+    )
+    del item["id"]
+    with pytest.raises(Unmappable, match=r"^conversation without an id$"):
+        activities("intercom", payload, {})
+    with pytest.raises(
+        Unmappable, match=r"^new conversation without the customer's name or email \(looked in"
+    ):
+        activities("intercom", intercom_created(ADMIN), {})
+
+
+def test_intercom_an_assignment_to_a_person_is_not_a_team_inbox_because_the_item_says_so() -> None:
+    priya = {"type": "admin", "id": "814860", "name": "Priya Shah"}
+    [assigned] = activities(
+        "intercom", intercom_assigned(priya, {"type": "team", "id": "5", "name": "Billing"}), {}
+    )
+    assert (assigned.kind, assigned.agent.name) == ("assigned", "Priya Shah")
+
+
+def test_github_names_the_assignee_by_login_as_name_and_id() -> None:
+    [assigned] = activities(
+        "github", fixture("github", "public_issues_assigned"), {"X-GitHub-Event": "issues"}
+    )
+    assert (assigned.agent.name, assigned.agent.id) == ("Codertocat", "Codertocat")
+
+
+def test_github_an_issues_event_without_an_action_is_ignored_as_such() -> None:
+    payload = fixture("github", "issues_opened")
+    del payload["action"]
+    [ignored] = activities("github", payload, {"X-GitHub-Event": "issues"})
+    assert (ignored.kind, ignored.why_ignored) == ("ignored", "issues.")
