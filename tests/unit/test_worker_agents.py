@@ -1135,3 +1135,18 @@ def test_a_withdrawal_is_told_in_words_with_its_time(source: str, how: str) -> N
         withdrawn_reason("sms", T0, source)
         == f"the recipient withdrew sms consent on 20 Nov 2026, 10:00 UTC ({how})"
     )
+
+
+async def test_a_delivery_is_timed_by_stage_and_its_wait_measured_to_the_millisecond() -> None:
+    """bench.throughput reads these stage names; the latency histogram keeps sub-second
+    deliveries as what they were, not rounded up to a second."""
+    from heard.streams.base.stages import STAGES
+
+    stages = ("delivery.check", "delivery.render", "delivery.send", "delivery.receipt", "delivery.publish")
+    runs = {stage: STAGES.summary().get(stage, {}).get("runs", 0) for stage in stages}
+    waited = sample("heard_delivery_seconds_sum", {"channel": "email"})
+    worker = Deliveries()
+    now = customer_message("T-8").model_copy(update={"decided_at": datetime.now(UTC)})
+    await worker.deliver(now)
+    assert all(STAGES.summary()[stage]["runs"] == runs[stage] + 1 for stage in stages)
+    assert 0 <= sample("heard_delivery_seconds_sum", {"channel": "email"}) - waited < 1
