@@ -1,0 +1,149 @@
+"""Reading the consent topic at start-up, with a stand-in for the Kafka consumer (the real
+one is exercised on the real stack by the callback and restart tests): the ledger is ready
+only once every partition is read to its end, bad records cost only themselves, and a
+broker hiccup means reading again, never an unready ledger for good."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
+
+from heard.streams.base.settings import EngineSettings
+from heard.streams.contract.stories import T0
+from heard.streams.delivery import consent
+from heard.streams.delivery.consent import ConsentLedger, ConsentUpdate, follow, keep_following
+
+TOPIC = "heard-consent"
+STOP = ConsentUpdate("sms", "+14155550123", False, T0, "twilio-inbound:SM1").to_json()
+START_OTHER = ConsentUpdate("sms", "+14155550199", True, T0, "twilio-inbound:SM2").to_json()
+
+
+@dataclass
+class Record:
+    value: bytes | None
+
+
+@dataclass
+class FakeConsumer:
+    """The part of AIOKafkaConsumer `follow` uses, over fixed partitions of records."""
+
+    partitions: dict[int, list[bytes | None]]
+    fail_start: int = 0
+    started: int = 0
+    stopped: int = 0
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
+    served: Iterator[tuple[TopicPartition, list[Record]]] | None = None
+
+    async def start(self) -> None:
+        self.started += 1
+        if self.started <= self.fail_start:
+            raise KafkaConnectionError("broker not answering")
+
+    async def stop(self) -> None:
+        self.stopped += 1
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.positions = dict.fromkeys(partitions, 0)
+
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        for tp in partitions:
+            self.positions[tp] = 0
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: len(self.partitions[tp.partition]) for tp in partitions}
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
+        for tp, position in self.positions.items():
+            records = self.partitions[tp.partition][position:]
+            if records:
+                self.positions[tp] = position + 1  # one record per call: readiness waits for all
+                return {tp: [Record(records[0])]}
+        await asyncio.sleep(0.001)
+        return {}
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.positions[tp]
+
+
+def install(monkeypatch: pytest.MonkeyPatch, consumer: FakeConsumer) -> None:
+    async def partition_ids(engine: Any, topic: str) -> list[int]:
+        return sorted(consumer.partitions)
+
+    monkeypatch.setattr(consent, "partition_ids", partition_ids)
+    monkeypatch.setattr(consent, "AIOKafkaConsumer", lambda **options: consumer)
+    monkeypatch.setattr(consent, "RETRY_SECONDS", 0.01)
+
+
+async def run_until_ready(ledger: ConsentLedger, runner: Any) -> asyncio.Event:
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner(ledger, EngineSettings(), TOPIC, stop))
+    try:
+        await asyncio.wait_for(ledger.ready.wait(), 30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    return stop
+
+
+async def test_the_ledger_is_ready_only_once_every_partition_is_read_to_its_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer = FakeConsumer({0: [START_OTHER], 1: [b"{not json", None, STOP]})
+    install(monkeypatch, consumer)
+    ledger = ConsentLedger()
+    seen_ready_early = []
+
+    async def watch() -> None:
+        await ledger.ready.wait()
+        seen_ready_early.append(ledger.refusal("sms", "+14155550123") is None)
+
+    watcher = asyncio.create_task(watch())
+    await run_until_ready(ledger, follow)
+    await watcher
+    assert seen_ready_early == [False]  # when it said ready, the STOP at the end was in
+    assert ledger.refusal("sms", "+14155550123") is not None
+    assert ledger.refusal("sms", "+14155550199") is None and len(ledger) == 2
+    assert consumer.stopped == 1
+
+
+async def test_an_empty_topic_is_ready_at_once_and_a_missing_one_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="heard.consent")
+    install(monkeypatch, FakeConsumer({0: [], 1: []}))
+    await run_until_ready(ConsentLedger(), follow)
+    assert "consent ledger loaded: the consent topic is empty" in caplog.text
+    install(monkeypatch, FakeConsumer({}))
+    with pytest.raises(RuntimeError, match=f"consent topic '{TOPIC}' does not exist"):
+        await follow(ConsentLedger(), EngineSettings(), TOPIC, asyncio.Event())
+
+
+async def test_a_malformed_record_is_skipped_and_said(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    install(monkeypatch, FakeConsumer({0: [b"{not json", STOP]}))
+    ledger = ConsentLedger()
+    await run_until_ready(ledger, follow)
+    assert "ignoring a malformed consent record: JSONDecodeError" in caplog.text
+    assert ledger.refusal("sms", "+14155550123") is not None
+
+
+async def test_a_broker_hiccup_at_start_means_reading_again_and_saying_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="heard.consent")
+    consumer = FakeConsumer({0: [STOP]}, fail_start=2)
+    install(monkeypatch, consumer)
+    ledger = ConsentLedger()
+    await run_until_ready(ledger, keep_following)
+    assert consumer.started == 3 and ledger.refusal("sms", "+14155550123") is not None
+    assert caplog.text.count("consent ledger: reading heard-consent failed (KafkaConnectionError") == 2
+    assert "deliveries wait until it is read" in caplog.text
+    assert "consent ledger loaded: 1 addresses" in caplog.text
