@@ -13,7 +13,7 @@ import pytest
 
 from heard.streams.connectors.base import Request, Unmappable
 from tests.peers import REPO
-from tests.unit.test_connectors import INGEST, map_payload
+from tests.unit.test_connectors import INGEST, INTERCOM_ASSIGNED, map_payload
 
 FIXTURES = REPO / "tests" / "fixtures" / "connectors"
 
@@ -439,25 +439,8 @@ def intercom_assigned(assigned_to: dict[str, Any] | None, assignee: dict[str, An
     return payload
 
 
-INTERCOM_ASSIGNED_BASE: dict[str, Any] = {
-    "type": "notification_event",
-    "topic": "conversation.admin.assigned",
-    "id": "notif_1",
-    "created_at": 1795168800,
-    "data": {
-        "item": {
-            "id": "ic-9",
-            "conversation_parts": {
-                "conversation_parts": [
-                    {
-                        "part_type": "assignment",
-                        "author": {"type": "admin", "id": "1", "name": "Routing Bot Admin"},
-                    }
-                ]
-            },
-        }
-    },
-}
+# Intercom's assignment as test_connectors has it: one part, by the admin who assigned.
+INTERCOM_ASSIGNED_BASE: dict[str, Any] = INTERCOM_ASSIGNED
 
 
 def test_intercom_names_the_person_a_conversation_was_assigned_to_or_says_why_not() -> None:

@@ -65,7 +65,7 @@ class FakeConsumer:
             if records:
                 self.positions[tp] = position + 1  # one record per call: readiness waits for all
                 return {tp: [Record(records[0])]}
-        await asyncio.sleep(0.001)
+        await asyncio.sleep(0.001)  # an empty poll yields, as the real getmany waits timeout_ms
         return {}
 
     async def position(self, tp: TopicPartition) -> int:

@@ -1030,7 +1030,7 @@ async def test_no_message_goes_before_the_consent_ledger_is_read_and_a_stop_in_i
     for _ in range(3000):  # the warning, or the message gone without it: at most 30 s
         if "waiting for the consent ledger" in caplog.text or delivery.done():
             break
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # polls for the warning or the send; bounded by the loop above
     assert worker.email.sent == [] and not delivery.done()
     assert "deliveries are waiting for the consent ledger" in caplog.text
     worker.ledger.apply(ConsentUpdate("email", "amara@example.net", False, T0, "sms-stop:SM1"))
