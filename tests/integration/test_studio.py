@@ -1,7 +1,8 @@
 """The writers' studio in a real headless browser (Debian's Chromium, driven by Playwright):
 the grid of every kind for every persona, live reload on save, a template problem shown in
-the page, "send me a test" through the real channels to the mail catcher and SMS capture,
-and a screenshot of it all in build/."""
+the page, "send me a test" through the real channels to the mail catcher and SMS capture.
+(No screenshots: Chromium's capture of this grid stalled now and then, and a picture
+asserts nothing; docs/img keeps the ones the docs show.)"""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from tests.peers import REPO
 
 pytestmark = pytest.mark.integration
 
-SHOTS = REPO / "build" / "studio"
 # How long the page may take to show a save or a send: the outcome is what is tested, and a
 # slow machine kept busy by other work must still meet it.
 PAGE_DEADLINE_MS = 60_000
@@ -115,7 +115,6 @@ async def cell_text(page: Page, cell: str, part: str) -> str:
 async def test_the_studio_shows_every_message_and_follows_the_writer(
     studio: str, workspace: Path, browser: Browser, catchers: Catchers
 ) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
     page = await browser.new_page(viewport={"width": 1400, "height": 1000})
     await page.goto(studio)
     await page.wait_for_selector("#cell-acknowledgment--everyday .bubble")
@@ -142,7 +141,6 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
     # Markup in a persona's name stays text in the page (and escaped in the email).
     assert await page.locator("#pwned").count() == 0
     assert "<b id=pwned>Bo</b>" in await cell_text(page, "acknowledgment--markup-name", ".text")
-    await page.screenshot(path=str(SHOTS / "grid.png"))
 
     # Live reload: a save shows in its cell, and only in the cells it belongs to. (How fast
     # is a benchmark's business, bench/studio_reload.py: this waits for the outcome, with a
@@ -177,30 +175,12 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
     assert "error: acknowledgment/en/email.txt line 1" in await cell_text(
         page, "acknowledgment--everyday", ".findings"
     )
-    # The picture of the cell is cut from the viewport: an element screenshot of a page this
-    # tall (every kind for every persona) makes Chromium capture beyond the viewport, which
-    # stalls.
-    cell = page.locator("#cell-acknowledgment--everyday")
-    await cell.scroll_into_view_if_needed()
-    box = await cell.bounding_box()
-    assert box is not None
-    await page.screenshot(
-        path=str(SHOTS / "problem.png"),
-        clip={
-            "x": box["x"],
-            "y": max(box["y"], 0),
-            "width": box["width"],
-            "height": min(box["height"], 1000),
-        },
-        animations="disabled",
-    )
     # The filters narrow the grid to one kind and one language.
     await page.select_option("#kind", "acknowledgment")
     await page.select_option("#locale", "en")
     assert await page.locator("section.cell:not(.hidden)").count() == sum(
         len(sample_contexts("acknowledgment", p, SAMPLE_NOW)) for p in personas if p.locale == "en"
     )
-    await page.screenshot(path=str(SHOTS / "filtered.png"))
     await page.select_option("#kind", "")
     await page.select_option("#locale", "")
 
@@ -236,7 +216,6 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
     assert "Łukasz" in sms_path.read_text()
     # The team's messages have no SMS button.
     assert await page.locator("#cell-checkpoint_nudge--everyday button[data-channel=sms]").count() == 0
-    await page.screenshot(path=str(SHOTS / "studio.png"), full_page=False)
 
     # A broken personas file is said on the page, and the studio keeps following saves.
     personas_file = workspace / "config" / "personas.yaml"
