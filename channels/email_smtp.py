@@ -7,6 +7,7 @@ disconnects are retryable; 5xx answers are permanent.
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,24 @@ from heard.channels.base import (
     TemplateParts,
 )
 from heard.channels.mime import address_header, assemble, single_line, text_header
+
+
+class MailEventSettings(BaseModel):
+    """Which mail providers' signed webhooks the public listener accepts, each by the
+    environment variable holding its key (unset variable: that provider's route answers 403),
+    and when soft bounces count as a hard one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # SendGrid: the Signed Event Webhook's verification key (base64 DER public key).
+    sendgrid_key_env: str | None = "HEARD_SENDGRID_VERIFICATION_KEY"
+    # Mailgun: the HTTP webhook signing key.
+    mailgun_key_env: str | None = "HEARD_MAILGUN_SIGNING_KEY"
+    # Temporary failures of this many different emails to one address make it undeliverable.
+    soft_bounces_before_hard: int = Field(3, ge=1, le=100)
+
+    def key_env(self, provider: str) -> str | None:
+        return {"sendgrid": self.sendgrid_key_env, "mailgun": self.mailgun_key_env}.get(provider)
 
 
 class EmailSettings(BaseModel):
@@ -69,6 +88,9 @@ class EmailSettings(BaseModel):
     # ask the reader to reply instead.
     reply_links_secret_env: str | None = "HEARD_LINK_SECRET"  # noqa: S105 - a variable's name
     reply_link_days: float = Field(30, gt=0)
+    # Bounces, complaints and unsubscribes posted by the mail provider to the public listener
+    # (<sms.public_base_url>/email/events/<provider>): see `MailEventSettings`.
+    events: MailEventSettings = Field(default_factory=lambda: MailEventSettings())
 
     def team_reply_address(self) -> str | None:
         """The team's messages (nudges, escalations) answer here: an internal address, never
@@ -122,7 +144,24 @@ def thread_id(ticket_id: str, domain: str) -> str:
 
 
 def message_id(settings: EmailSettings, message: OutboundMessage) -> str:
-    return f"<{message.notification_id}@{settings.message_id_domain}>"
+    """`<notification id.ticket@domain>`: the ticket travels (base64url, an atom's characters)
+    so that a provider's bounce or complaint, which quotes the Message-ID, finds its ticket."""
+    ticket = base64.urlsafe_b64encode(message.ticket_id.encode()).decode().rstrip("=")
+    return f"<{message.notification_id}.{ticket}@{settings.message_id_domain}>"
+
+
+def sent_ids(settings: EmailSettings, bare_id: str) -> tuple[str, str] | None:
+    """(notification id, ticket id) of a Message-ID heard made (without angle brackets);
+    None for any other message's."""
+    local, _, domain = bare_id.rpartition("@")
+    notification, _, ticket = local.partition(".")
+    if domain != settings.message_id_domain or not notification or not ticket:
+        return None
+    try:
+        decoded = base64.urlsafe_b64decode(ticket + "=" * (-len(ticket) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (notification, decoded) if decoded else None
 
 
 def subject_of(config: EmailSettings, message: OutboundMessage) -> str:

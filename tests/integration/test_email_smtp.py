@@ -163,7 +163,7 @@ async def test_starttls_auth_send_is_received_well_formed_and_threaded(
     before = len(handler.received)
     receipt = await email.send(message())
     await email.send(message(notification_id="second-id"))
-    assert receipt.provider_id == "<4d192abf-aa6e-557c-b719-4c88676a9a46@heard.example.com>"
+    assert receipt.provider_id == "<4d192abf-aa6e-557c-b719-4c88676a9a46.VC0xMDAx@heard.example.com>"
     first, second = (BytesParser(policy=policy.default).parsebytes(raw) for raw in handler.received[before:])
     assert not first.defects
     assert str(first["To"]) == "Zoë Brontë <zoe@example.net>"

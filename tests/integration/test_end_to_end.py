@@ -129,7 +129,7 @@ async def test_acknowledgment_email_reaches_a_real_smtp_server(
     assert mail["To"].addresses[0].addr_spec == "amara@example.net"
     assert mail["To"].addresses[0].display_name == "Zoë <b>Brontë</b>"
     nid = notification_id("E2E-1", "acknowledgment", "e2e-1-created", "email")
-    assert mail["Message-ID"] == f"<{nid}@heard.example.com>"
+    assert mail["Message-ID"] == f"<{nid}.RTJFLTE@heard.example.com>"  # base64url of the ticket id
     assert mail["References"] == f"{CUSTOMERS_EMAIL} <ticket-E2E-1@heard.example.com>"
     assert mail["Reply-To"] == "support+E2E-1@example.com"
     assert mail.get_content_type() == "multipart/alternative"

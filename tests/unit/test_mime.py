@@ -70,7 +70,8 @@ def test_multipart_alternative_round_trips_headers_and_bodies() -> None:
     assert parsed["From"] == "Acme Support <support@example.com>"
     assert parsed["To"] == "Amara Okafor <amara@example.net>"
     assert parsed["Subject"] == "We have your message"
-    assert parsed["Message-ID"] == "<5f0c1e2a-0000-4000-8000-000000000001@mail.example.com>"
+    # The ticket rides in the Message-ID (base64url of "T-42"): a bounce quoting it finds it.
+    assert parsed["Message-ID"] == "<5f0c1e2a-0000-4000-8000-000000000001.VC00Mg@mail.example.com>"
     assert parsed["In-Reply-To"] == parsed["References"] == "<ticket-T-42@mail.example.com>"
     assert parsed["Reply-To"] == "support+T-42@example.com"
     assert parsed["Auto-Submitted"] == "auto-generated"
