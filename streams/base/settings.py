@@ -41,6 +41,8 @@ class TopicNames(Frozen):
     consent: str = "heard-consent"
     sms_status: str = "heard-sms-status"
     sms_inbound: str = "heard-sms-inbound"
+    # Mail providers' bounces, complaints and unsubscribes about heard's emails, by ticket.
+    mail_events: str = "heard-mail-events"
     promises: str = "heard-promises"
     # Customers' answers (choices, feedback): for help desks and `heard report feedback`.
     replies: str = "heard-replies"

@@ -38,7 +38,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from heard.streams.base.http import check_free, raise_open_file_limit
     from heard.streams.base.logs import log_format, logging_config
-    from heard.streams.delivery.wiring import build_channels, reply_links, twilio_auth_token
+    from heard.streams.delivery.wiring import build_channels, mail_event_keys, reply_links, twilio_auth_token
     from heard.streams.kafka.topics import prepare_topics
     from heard.streams.worker.app import build_app, prepare_data_dir
 
@@ -49,6 +49,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     raise_open_file_limit()
     # Secrets first: a guessable one stops start-up before anything is created.
     token, links = twilio_auth_token(settings.channels), reply_links(settings.channels)
+    mail_keys = mail_event_keys(settings.channels)
     prepare_data_dir(Path(settings.engine.data_dir))
     prepared = asyncio.run(prepare_topics(settings.engine, settings.channels.retry.deferred_seconds))
     # The replication factor in force (`cluster`: the brokers' own), for Faust's changelogs.
@@ -58,7 +59,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         }
     )
     channels = build_channels(settings.channels)
-    app = build_app(settings, channels, twilio_auth_token=token, links=links)
+    app = build_app(settings, channels, twilio_auth_token=token, links=links, mail_keys=mail_keys)
     # JSON logs are for pipelines: no banner, one object per line.
     worker = faust.Worker(
         app,

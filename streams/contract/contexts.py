@@ -198,6 +198,8 @@ class Undelivered(Part):
     reason: str
     # What it said, as the customer would have read it; None when it could not be rendered.
     text: str | None = None
+    # The channel it went by after all (its email bounced after the send), else None.
+    instead: str | None = None
 
 
 # -------------------------------------------------------------- per kind

@@ -64,6 +64,8 @@ class ConsentUpdate:
     source: str
     # Provider message ids (Twilio MessageSids) already applied for this address.
     handled: tuple[str, ...] = ()
+    # Soft bounces counted for this address (different emails) since consent last changed.
+    strikes: int = 0
 
     @property
     def key(self) -> str:
@@ -78,6 +80,7 @@ class ConsentUpdate:
                 "at": self.at.isoformat(),
                 "source": self.source,
                 "handled": list(self.handled),
+                "strikes": self.strikes,
             }
         ).encode()
 
@@ -98,6 +101,7 @@ class ConsentUpdate:
             at.astimezone(UTC),
             str(data.get("source", "")),
             handled,
+            int(data.get("strikes", 0)),
         )
 
 
@@ -165,15 +169,56 @@ async def change_consent(
     async with ledger.changing(f"{channel}:{address}"):
         if any(ledger.already_handled(channel, address, mid) for mid in message_ids):
             return None
+        return await _publish_change(ledger, publish, clock, channel, address, allowed, source, message_ids)
+
+
+async def count_soft_bounce(
+    ledger: ConsentLedger,
+    publish: Publish,
+    clock: Callable[[], datetime],
+    address: str,
+    ids: tuple[str, str],
+    limit: int,
+    source: str,
+) -> ConsentUpdate | None:
+    """Count a provider's temporary failure for an email address: `ids` are the provider's
+    event id and the failed email's own id, so a retried webhook and a second failure of the
+    same email count once. At `limit` different emails the address is refused, as after a
+    hard bounce. None when nothing was counted (a repeat, or the address already refused)."""
+    channel: ConsentChannel = "email"
+    async with ledger.changing(f"{channel}:{address}"):
         previous = ledger.current(channel, address)
-        at = clock()
-        if previous is not None and at <= previous.at:
-            at = previous.at + timedelta(microseconds=1)  # strictly after: a coarse clock
-        handled = (*message_ids, *(previous.handled if previous else ()))[:HANDLED_IDS_KEPT]
-        update = ConsentUpdate(channel, address, allowed, at, source, handled)
-        await publish(update.key.encode(), update.to_json())
-        ledger.apply(update)
-        return update
+        if any(ledger.already_handled(channel, address, mid) for mid in ids) or (
+            previous is not None and not previous.allowed
+        ):
+            return None
+        strikes = (previous.strikes if previous else 0) + 1
+        return await _publish_change(
+            ledger, publish, clock, channel, address, strikes < limit, source, ids, strikes
+        )
+
+
+async def _publish_change(
+    ledger: ConsentLedger,
+    publish: Publish,
+    clock: Callable[[], datetime],
+    channel: ConsentChannel,
+    address: str,
+    allowed: bool,
+    source: str,
+    message_ids: tuple[str, ...],
+    strikes: int = 0,
+) -> ConsentUpdate:
+    """Stamp, publish and apply one change; the caller holds the address's lock."""
+    previous = ledger.current(channel, address)
+    at = clock()
+    if previous is not None and at <= previous.at:
+        at = previous.at + timedelta(microseconds=1)  # strictly after: a coarse clock
+    handled = (*message_ids, *(previous.handled if previous else ()))[:HANDLED_IDS_KEPT]
+    update = ConsentUpdate(channel, address, allowed, at, source, handled, strikes)
+    await publish(update.key.encode(), update.to_json())
+    ledger.apply(update)
+    return update
 
 
 async def follow(ledger: ConsentLedger, engine: EngineSettings, topic: str, stop: asyncio.Event) -> None:

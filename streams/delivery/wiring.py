@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 
 from heard.channels.base import Channel
+from heard.channels.email_events import PROVIDERS
 from heard.channels.registry import build_channel, plugin
 from heard.streams.base.secrets import require_strong
 from heard.streams.base.settings import ConfigError
@@ -74,3 +75,22 @@ def reply_links(settings: ChannelSettings, environ: dict[str, str] | None = None
         MIN_LINK_SECRET_BYTES,
     )
     return ReplyLinks(settings.sms.public_base_url, secret.encode(), settings.email.reply_link_days)
+
+
+def mail_event_keys(settings: ChannelSettings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each mail provider's webhook key, for those whose variable is set (and email is on);
+    a key the provider cannot have issued stops start-up, naming the setting."""
+    if "email" not in settings.enabled:
+        return {}
+    env = dict(os.environ if environ is None else environ)
+    keys = {}
+    for name, provider in PROVIDERS.items():
+        variable = settings.email.events.key_env(name)
+        value = env.get(variable, "").strip() if variable else ""
+        if not value:
+            continue
+        problem = provider.key_problem(value)
+        if problem is not None:
+            raise ConfigError(f"config/channels.yaml: email.events.{name}_key_env: {variable} {problem}")
+        keys[name] = value
+    return keys

@@ -52,6 +52,9 @@ from heard.streams.worker.answer_pages import AnswerPages
 from heard.streams.worker.answer_pages import add_routes as add_answer_routes
 from heard.streams.worker.delivery_agent import DeliveryAgent
 from heard.streams.worker.lifecycle import LifecycleAgent
+from heard.streams.worker.mail_events import MailEventsAgent
+from heard.streams.worker.mail_webhooks import MailEventRoutes
+from heard.streams.worker.mail_webhooks import add_routes as add_mail_event_routes
 from heard.streams.worker.metrics import BUILD_INFO, LABELS, TIMERS_PENDING
 from heard.streams.worker.opt_outs import OptOuts
 from heard.streams.worker.redelivery import RedeliveryAgent
@@ -110,6 +113,15 @@ class FaustSink:
         self, topic: str, key: bytes | None, value: bytes, headers: Mapping[str, bytes] | None = None
     ) -> None:
         await self.app.producer.send(topic, key, value, partition=None, timestamp=None, headers=headers)
+
+
+@dataclass(frozen=True)
+class PublicSecrets:
+    """What the public listener checks requests against: Twilio's auth token (empty: its
+    callbacks get 403) and each mail provider's webhook key (absent: its route gets 403)."""
+
+    twilio_auth_token: str
+    mail_keys: Mapping[str, str]
 
 
 @dataclass
@@ -337,6 +349,7 @@ def build_app(
     clock: Clock = utc_now,
     twilio_auth_token: str = "",
     links: ReplyLinks | None = None,
+    mail_keys: Mapping[str, str] | None = None,
 ) -> faust.App:
     engine = settings.engine
     BUILD_INFO.info({"version": installed_version()})
@@ -367,20 +380,26 @@ def build_app(
         clock,
     )
     bind_lifecycle(worker, rules)
-    bind_delivery(
-        worker,
-        settings,
-        delivery,
-        TeamInbox(
-            {name: route for name, route in routes.items() if name in channels},
-            engine.default_locale,
-            settings.policy.team_timezone,
-        ),
+    team = TeamInbox(
+        {name: route for name, route in routes.items() if name in channels},
+        engine.default_locale,
+        settings.policy.team_timezone,
     )
+    bind_delivery(worker, settings, delivery, team, keep_sent_emails=bool(mail_keys))
     bind_sms_reports(worker)
+    bind_mail_events(worker, delivery, team)
     lag_probe = add_timers(app, engine, topics, worker.timers, tables, sink, clock)
     add_services(
-        app, settings, channels, topics, ledger, renderer, links, clock, twilio_auth_token, lag_probe
+        app,
+        settings,
+        channels,
+        topics,
+        ledger,
+        renderer,
+        links,
+        clock,
+        PublicSecrets(twilio_auth_token, dict(mail_keys or {})),
+        lag_probe,
     )
     return app
 
@@ -408,7 +427,9 @@ def bind_lifecycle(worker: Worker, rules: Rules) -> None:
     )
 
 
-def bind_delivery(worker: Worker, settings: Settings, delivery: Delivery, team: TeamInbox) -> None:
+def bind_delivery(
+    worker: Worker, settings: Settings, delivery: Delivery, team: TeamInbox, *, keep_sent_emails: bool = False
+) -> None:
     """The outbox, several messages at a time; each deferred-retry topic back into it."""
     app, topics, engine = worker.app, worker.topics, worker.engine
     deferred = [(wait, retry_topic(engine, wait)) for wait in settings.channels.retry.deferred_seconds]
@@ -427,6 +448,7 @@ def bind_delivery(worker: Worker, settings: Settings, delivery: Delivery, team: 
             sink=worker.sink,
             dead_letters=worker.dead_letters,
             clock=worker.clock,
+            keep_sent_emails=keep_sent_emails,
         ),
         engine.delivery_concurrency,
     )
@@ -461,6 +483,25 @@ def bind_sms_reports(worker: Worker) -> None:
             ticket_events=topics.ticket_events,
             sink=worker.sink,
             dead_letters=worker.dead_letters,
+        ),
+    )
+
+
+def bind_mail_events(worker: Worker, delivery: Delivery, team: TeamInbox) -> None:
+    """Mail providers' bounces and complaints, as the public listener wrote them, by ticket:
+    the topic has the outbox's partitions, so each email's receipt is at hand."""
+    one_by_one(
+        worker.app,
+        raw_topic(worker.app, worker.topics.mail_events),
+        "mail-events",
+        MailEventsAgent(
+            receipts=worker.tables.receipts,
+            delivery=delivery,
+            topics=worker.topics,
+            team=team,
+            sink=worker.sink,
+            dead_letters=worker.dead_letters,
+            clock=worker.clock,
         ),
     )
 
@@ -536,7 +577,7 @@ def add_services(
     renderer: Renderer,
     links: ReplyLinks | None,
     clock: Clock,
-    twilio_auth_token: str,
+    secrets: PublicSecrets,
     lag_probe: LagProbe | None = None,
 ) -> None:
     """The consent follower, the two HTTP listeners, and closing it all down."""
@@ -560,7 +601,7 @@ def add_services(
 
     if not engine.web.enabled:
         return
-    public = public_listener(app, settings, topics, ledger, renderer, links, clock, twilio_auth_token)
+    public = public_listener(app, settings, topics, ledger, renderer, links, clock, secrets)
     ready = ops_app(lambda: not_ready_because(app, ledger, lag_probe))
 
     @app.task  # type: ignore[untyped-decorator]
@@ -587,20 +628,31 @@ def public_listener(
     renderer: Renderer,
     links: ReplyLinks | None,
     clock: Clock,
-    twilio_auth_token: str,
+    secrets: PublicSecrets,
 ) -> web.Application:
-    """What the internet reaches: Twilio's callbacks, and the signed answer pages when
-    answer links are on."""
+    """What the internet reaches: Twilio's callbacks, the mail providers' events, and the
+    signed answer pages when answer links are on."""
     public = public_app(
         TwilioRoutes(
             public_base_url=settings.channels.sms.public_base_url,
-            auth_token=twilio_auth_token,
+            auth_token=secrets.twilio_auth_token,
             ledger=ledger,
             clock=clock,
             publish_status=durable_publisher(app, topics.sms_status),
             publish_consent=durable_publisher(app, topics.consent),
             publish_inbound=durable_publisher(app, topics.sms_inbound),
         )
+    )
+    add_mail_event_routes(
+        public,
+        MailEventRoutes(
+            keys=secrets.mail_keys,
+            email=settings.channels.email,
+            ledger=ledger,
+            publish_consent=durable_publisher(app, topics.consent),
+            publish_event=durable_publisher(app, topics.mail_events),
+            clock=clock,
+        ),
     )
     if links is not None:
         add_answer_routes(

@@ -18,6 +18,7 @@ from heard.streams.delivery.consent import ConsentLedger, ConsentUpdate
 from heard.streams.delivery.sender import Delivery, DeliveryOutcome
 from heard.streams.policy.replies import question_asked
 from heard.streams.worker.agent import RecordAgent
+from heard.streams.worker.mail_events import mail_reason
 from heard.streams.worker.metrics import (
     DELIVERIES,
     DELIVERY_SECONDS,
@@ -55,6 +56,9 @@ WITHDRAWN_BY = {
 def withdrawn_reason(channel: str, at: datetime, source: str) -> str:
     """Why a message was not sent, for the team and `heard explain`: in words, with the time
     to the minute (UTC), never a raw timestamp."""
+    if source.startswith("mail-"):  # a mail provider's bounce, complaint or unsubscribe
+        kind, _, rest = source.removeprefix("mail-").partition(":")
+        return mail_reason(kind, rest.partition(":")[2], at.astimezone(UTC))
     how = WITHDRAWN_BY.get(source.split(":")[0], source.split(":")[0])
     when = at.astimezone(UTC).strftime("%-d %b %Y, %H:%M UTC")
     return f"the recipient withdrew {channel} consent on {when} ({how})"
@@ -79,8 +83,12 @@ class DeliveryAgent(RecordAgent):
         clock: Clock,
         ledger_patience: float = LEDGER_PATIENCE_SECONDS,
         gate: SendGate | None = None,
+        keep_sent_emails: bool = False,
     ) -> None:
         self.delivery = delivery
+        # With a mail provider's bounces heard (`email.events`), a customer's email is kept in
+        # its receipt: a bounce found later sends it by the other channel and quotes it.
+        self.keep_sent_emails = keep_sent_emails
         self.topics = topics
         # (wait, retry topic) per round: a message failing its n-th round waits the n-th.
         self.deferred = list(deferred)
@@ -212,14 +220,15 @@ class DeliveryAgent(RecordAgent):
             await self.sink.emit(
                 self.topics.sms_inbound, question.phone.encode(), question.model_dump_json().encode()
             )
-        self.receipts[n.notification_id] = json.dumps(
-            {
-                "provider_id": receipt.provider_id,
-                "channel": receipt.channel,
-                "accepted_at": receipt.accepted_at.isoformat(),
-                "template_hashes": outcome.template_hashes,
-            }
-        )
+        kept: dict[str, Any] = {
+            "provider_id": receipt.provider_id,
+            "channel": receipt.channel,
+            "accepted_at": receipt.accepted_at.isoformat(),
+            "template_hashes": outcome.template_hashes,
+        }
+        if self.keep_sent_emails and n.channel == "email" and n.audience == "customer":
+            kept["notification"] = n.model_dump(mode="json")
+        self.receipts[n.notification_id] = json.dumps(kept)
 
     async def _defer_or_fail(self, outcome: DeliveryOutcome, record: InboundRecord, key: bytes) -> None:
         n = outcome.notification

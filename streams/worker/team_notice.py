@@ -22,13 +22,19 @@ class TeamInbox:
 
 
 def unreachable_notices(
-    n: Notification, reason: str, inbox: TeamInbox, now: datetime, missed: str | None = None
+    n: Notification,
+    reason: str,
+    inbox: TeamInbox,
+    now: datetime,
+    missed: str | None = None,
+    instead: str | None = None,
 ) -> list[Notification]:
     """No customer message is lost in silence: when none of the customer's consented channels
     can carry it, the team, the lead and the ticket's owner are told what it said (`missed`,
-    so they can pass it on) and why it did not go. A template's fault is heard's own, not the
-    customer's reachability: its dead letter names the file and line, and a replay after the
-    fix sends the message, so nobody is told of it."""
+    so they can pass it on) and why it did not go. With `instead` (a bounce found after the
+    send), it went by that channel after all and the notice says so. A template's fault is
+    heard's own, not the customer's reachability: its dead letter names the file and line, and
+    a replay after the fix sends the message, so nobody is told of it."""
     if n.audience != "customer" or reason.startswith("template:"):
         return []
     customer = n.context.get("customer") or {}
@@ -36,7 +42,13 @@ def unreachable_notices(
     context = {
         "ticket": {"id": n.ticket_id, "subject": (n.context.get("ticket") or {}).get("subject", "")},
         "customer": {"greeting_name": customer.get("greeting_name", "")},
-        "undelivered": {"kind": n.kind, "channel": n.channel, "reason": redact(reason), "text": missed},
+        "undelivered": {
+            "kind": n.kind,
+            "channel": n.channel,
+            "reason": redact(reason),
+            "text": missed,
+            "instead": instead,
+        },
         "owner": {"name": owner["name"]} if owner.get("name") else None,
         "sent_at": now.isoformat(),
     }
