@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import cast
 
 from heard.streams.base.redaction import redact
+from heard.streams.contract.pronouns import object_pronouns
 from heard.streams.contract.state import Audience, Notification, notification_id
 
 
@@ -41,7 +42,10 @@ def unreachable_notices(
     owner = n.context.get("owner") or {}
     context = {
         "ticket": {"id": n.ticket_id, "subject": (n.context.get("ticket") or {}).get("subject", "")},
-        "customer": {"greeting_name": customer.get("greeting_name", "")},
+        "customer": {
+            "greeting_name": customer.get("greeting_name", ""),
+            **object_pronouns(customer.get("pronouns")),  # "please contact her", as she asked
+        },
         "undelivered": {
             "kind": n.kind,
             "channel": n.channel,

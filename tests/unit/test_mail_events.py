@@ -468,7 +468,7 @@ async def test_a_bounced_email_goes_by_sms_and_the_team_and_owner_are_told_once(
     notice = after[-1]
     rendered = Renderer(REPO / "templates").render(notice.kind, "email", "en", "UTC", notice.context)
     assert rendered.subject == "[T-1] Amara's email bounced: our acknowledgment went by SMS"
-    assert "It went to them by SMS instead" in rendered.text
+    assert "It went to her by SMS instead" in rendered.text
     assert "550 5.1.1 no such user" in rendered.text and "What it said:" in rendered.text
 
 
