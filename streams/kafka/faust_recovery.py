@@ -15,6 +15,22 @@ after it can be in a queue when the queues are emptied; records fetched before i
 fetched again from the committed offsets (the receipts and event-id dedupe absorb any
 repeat). Upstream: faust-streaming/faust issues #216, #629, #471 and PRs #217, #253.
 
+Two more holes, found when the last worker of a crash drill under CPU load lost every
+record its partitions held when it started (the whole backlog, 225 to 626 messages, with
+nothing in its log):
+- The fetcher handed aiokafka Faust's *live* set of active partitions. A fetch waits up to a
+  second in the consumer's thread; when recovery pauses the changelog partitions meanwhile,
+  that set is emptied — and aiokafka reads an empty set as "every partition": the waiting
+  fetch drains the stream partitions' buffered records, moving the consumer's position past
+  them, and Faust drops them (their partitions are not active, or the flow is stopped).
+  Faust also sets, instead of clearing, the event that says a fetch is in flight, so
+  `wait_for_stopped_flow` never waited. `_wait_next_records` here fetches with a copy of
+  the set and clears the event while it waits.
+- The seek to committed offsets moves nothing for a partition without a committed offset
+  (aiokafka seeks only above 0), so what such a drained fetch took stayed skipped, and the
+  first commit made the loss permanent. Partitions never committed are now sought to their
+  beginning, where `auto_offset_reset` would start them.
+
 Applied only to the faust version it was written against; `install()` refuses others, so
 a faust upgrade is a deliberate review of this file.
 """
@@ -53,6 +69,12 @@ async def _seek_then_resume(recovery: Any, assignment: set[Any]) -> None:
     if assignment:
         recovery.log.info("Seek stream partitions to committed offsets.")
         await recovery._wait(consumer.perform_seek(), timeout=app.conf.broker_request_timeout)
+        # No committed offset (None, or 0: nothing consumed yet): the seek moved nothing.
+        never_committed = [tp for tp in stream_tps if not consumer._read_offset.get(tp)]
+        if never_committed:
+            await recovery._wait(
+                consumer.seek_to_beginning(*never_committed), timeout=app.conf.broker_request_timeout
+            )
     recovery.completed.set()
     app.flow_control.resume()  # empties the queues: only records fetched before the seek
     consumer.resume_flow()
@@ -104,6 +126,22 @@ async def resume_streams(self: Any, generation_id: int = 0) -> None:
     self.log.info("Worker ready")
 
 
+async def wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109 - faust's signature
+    """faust's `Consumer._wait_next_records`, fetching with a copy of the active partitions
+    and marking the fetch in flight while it waits (see the module's docstring)."""
+    if not self.flow_active:
+        await self.wait(self.can_resume_flow)
+    active = None if self.app.client_only else set(self._get_active_partitions())
+    if active is not None and not active:
+        await self.sleep(1)  # nothing to fetch from: release the loop, as faust does
+        return {}, active
+    self.not_waiting_next_records.clear()
+    try:
+        return await self._getmany(active_partitions=active, timeout=timeout), active
+    finally:
+        self.not_waiting_next_records.set()
+
+
 def _counting_gaps(original: Any) -> Any:
     async def add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
         SKIPPED.labels(tp.topic).inc(max(0, offset_to - offset_from))
@@ -139,10 +177,12 @@ def install() -> None:
         faust.__version__,
         REVIEWED_FAUST_VERSIONS,
         __file__,
-        "whether Recovery.on_recovery_completed still resumes flow after the seek",
+        "whether Recovery.on_recovery_completed still resumes flow after the seek, and "
+        "Consumer._wait_next_records still hands aiokafka the live set of active partitions",
     )
     if getattr(Recovery.on_recovery_completed, "__module__", "") == __name__:
         return  # installed already (one worker process builds one app; tests build several)
     Recovery.on_recovery_completed = on_recovery_completed  # type: ignore[method-assign]
     Recovery._resume_streams = resume_streams  # type: ignore[method-assign]
+    Consumer._wait_next_records = wait_next_records  # type: ignore[method-assign]
     Consumer._add_gap = _counting_gaps(Consumer._add_gap)  # type: ignore[method-assign]
