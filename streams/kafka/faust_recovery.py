@@ -72,8 +72,11 @@ async def _seek_then_resume(recovery: Any, assignment: set[Any]) -> None:
         # No committed offset (None, or 0: nothing consumed yet): the seek moved nothing.
         never_committed = [tp for tp in stream_tps if not consumer._read_offset.get(tp)]
         if never_committed:
+            # The aiokafka driver's consumer thread has the call (faust's consumer does not),
+            # with aiokafka's own partition type.
+            native = [consumer._new_topicpartition(tp.topic, tp.partition) for tp in never_committed]
             await recovery._wait(
-                consumer.seek_to_beginning(*never_committed), timeout=app.conf.broker_request_timeout
+                consumer._thread.seek_to_beginning(*native), timeout=app.conf.broker_request_timeout
             )
     recovery.completed.set()
     app.flow_control.resume()  # empties the queues: only records fetched before the seek

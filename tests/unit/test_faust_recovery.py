@@ -10,6 +10,7 @@ from typing import Any
 import faust
 import pytest
 from faust.tables.recovery import Recovery
+from faust.types import TP
 
 from heard.streams.kafka import faust_recovery
 
@@ -17,13 +18,16 @@ from heard.streams.kafka import faust_recovery
 class Recorder:
     """Stands in for the consumer, flow control, fetcher and recovery: records the calls."""
 
-    def __init__(self, read_offsets: dict[str, int | None] | None = None) -> None:
+    def __init__(self, read_offsets: dict[Any, int | None] | None = None) -> None:
         self.calls: list[str] = []
         # What the seek to committed offsets found: None or 0 for a partition never committed.
         self._read_offset = read_offsets or {}
+        self._thread = self  # the aiokafka driver's consumer thread: recorded alike
 
     def __getattr__(self, name: str) -> Any:
         def call(*args: Any, **__: Any) -> Any:
+            if name == "_new_topicpartition":
+                return f"{args[0]}-{args[1]}"
             self.calls.append(name if name != "seek_to_beginning" else f"seek_to_beginning{sorted(args)}")
             if name in ("wait_for_stopped_flow", "perform_seek", "maybe_start", "seek_to_beginning"):
                 return asyncio.sleep(0)  # an awaitable that completes at once, as the real calls do
@@ -32,7 +36,7 @@ class Recorder:
         return call
 
 
-def seek_then_resume(calls: Recorder, assignment: set[str]) -> list[str]:
+def seek_then_resume(calls: Recorder, assignment: set[Any]) -> list[str]:
     app = type(
         "App",
         (),
@@ -77,8 +81,9 @@ def test_the_seek_happens_with_the_flow_stopped_and_queues_are_emptied_before_re
 
 
 def test_partitions_never_committed_are_sought_to_their_beginning_before_records_flow() -> None:
-    calls = seek_then_resume(Recorder({"a": None, "b": 0, "c": 7}), {"a", "b", "c"})
-    assert calls[4:7] == ["perform_seek", "seek_to_beginning['a', 'b']", "ready"]
+    a, b, c = (TP("events", n) for n in range(3))
+    calls = seek_then_resume(Recorder({a: None, b: 0, c: 7}), {a, b, c})
+    assert calls[4:7] == ["perform_seek", "seek_to_beginning['events-0', 'events-1']", "ready"]
 
 
 class FetchingConsumer:
