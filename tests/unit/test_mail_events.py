@@ -528,3 +528,128 @@ async def test_a_record_that_is_no_mail_event_is_a_dead_letter() -> None:
 def test_a_mail_event_names_the_provider_and_kind_it_came_from() -> None:
     event = MailEvent("mailgun", "complaint", "a@b.c", "id", T0, "", None)
     assert event.refuses and not MailEvent("mailgun", "soft_bounce", "a@b.c", "id", T0, "", None).refuses
+
+
+# ------------------------------------------------ what the operator sees of the route
+def counted(provider: str, result: str) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"provider": provider, "result": result}
+    return REGISTRY.get_sample_value("heard_mail_events_total", labels) or 0.0
+
+
+async def test_every_answer_says_why_and_every_outcome_is_counted(
+    signer: SendGridSigner, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="heard.web")
+    route = Route({"sendgrid": signer.key})
+    mid = heard_message_id("n-7", "T-7")
+    hard = json.dumps([sendgrid_event("bounce", mid, type="bounce", reason="550 no such user")]).encode()
+    foreign = json.dumps([sendgrid_event("spamreport", "<news-1@marketing.example.com>")]).encode()
+    bad = b"{}"
+    expected = {
+        ("sendgrid", "hard_bounce"): 1,
+        ("sendgrid", "replayed"): 1,
+        ("sendgrid", "not_ours"): 1,
+        ("sendgrid", "bad_signature"): 1,
+        ("sendgrid", "bad_request"): 1,
+        ("mailgun", "not_configured"): 1,
+    }
+    before = {key: counted(*key) for key in expected}
+    client = await client_for(route)
+    try:
+        answers = [
+            (r.status, await r.text())
+            for r in [
+                await client.post("/email/events/sendgrid", data=hard, headers=signer.headers(hard)),
+                await client.post("/email/events/sendgrid", data=hard, headers=signer.headers(hard)),
+                await client.post("/email/events/sendgrid", data=foreign, headers=signer.headers(foreign)),
+                await client.post(
+                    "/email/events/sendgrid", data=hard, headers=SendGridSigner().headers(hard)
+                ),
+                await client.post("/email/events/sendgrid", data=bad, headers=signer.headers(bad)),
+                await client.post("/email/events/mailgun", data=b"{}"),
+                await client.post("/email/events/postmark", data=b"{}"),
+            ]
+        ]
+    finally:
+        await client.close()
+    assert answers == [
+        (200, "ok"),
+        (200, "ok"),
+        (200, "ok"),
+        (401, "invalid sendgrid signature"),
+        (400, "SendGrid posts a JSON array of events"),
+        (403, "mailgun's webhook key is not configured; events are refused"),
+        (404, "no mail provider 'postmark'; known: sendgrid, mailgun"),
+    ]
+    assert {key: counted(*key) - before[key] for key in expected} == expected
+    assert "email events: rejected a sendgrid request without a valid signature" in caplog.text
+
+
+async def test_a_provider_trickling_its_body_is_answered_408_and_counted(
+    signer: SendGridSigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from heard.streams.worker import mail_webhooks
+
+    monkeypatch.setattr(mail_webhooks, "BODY_TIMEOUT_SECONDS", 0.2)
+    route = Route({"sendgrid": signer.key})
+    before = counted("sendgrid", "slow_body")
+    client = await client_for(route)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+        writer.write(
+            b"POST /email/events/sendgrid HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n[{"
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(4096), 30)
+        writer.close()
+    finally:
+        await client.close()
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert answer.split(b"\r\n\r\n", 1)[1] == b"the body did not arrive in time"
+    assert route.published == Published() and counted("sendgrid", "slow_body") == before + 1
+
+
+def test_sendgrids_drops_for_an_address_are_read_by_their_reason() -> None:
+    mid = heard_message_id("n-1", "T-1")
+    reasons = ["Bounced Address", "Invalid", "Spam Reporting Address", "Unsubscribed Address"]
+    body = json.dumps([sendgrid_event("dropped", mid, reason=r, sg_event_id=f"d-{r}") for r in reasons])
+    assert [e.kind for e in PROVIDERS["sendgrid"].parse(body.encode())] == [
+        "hard_bounce",
+        "hard_bounce",
+        "complaint",
+        "unsubscribe",
+    ]
+    [known] = PROVIDERS["sendgrid"].parse(SG_BODY)  # SendGrid's own signed example
+    assert (known.kind, known.detail) == ("hard_bounce", "Bounced Address")
+
+
+def test_an_event_with_an_empty_id_is_refused() -> None:
+    from heard.channels.email_events.base import BadMailEvents
+
+    body = json.dumps([sendgrid_event("spamreport", "<a@b>", sg_event_id="")]).encode()
+    with pytest.raises(BadMailEvents, match="no sg_event_id"):
+        PROVIDERS["sendgrid"].parse(body)
+
+
+def test_a_verification_key_that_is_not_an_elliptic_curve_one_is_named() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    public = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    rsa_key = base64.b64encode(
+        public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
+    assert PROVIDERS["sendgrid"].key_problem(rsa_key) == (
+        "holds a public key that is not an elliptic-curve one (SendGrid's is P-256)"
+    )
+    assert not PROVIDERS["sendgrid"].authentic(rsa_key, SG_BODY, sg_headers())
+    # A signature without its timestamp (or the other way round) is no signature.
+    assert not PROVIDERS["sendgrid"].authentic(
+        SG_KEY, SG_BODY, {k: v for k, v in sg_headers().items() if "Sig" in k}
+    )
