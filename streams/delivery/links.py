@@ -4,7 +4,9 @@ A link carries what it answers (ticket, offer or rating, the value, the reader's
 and when it stops working, signed with HMAC-SHA256 under a secret only the workers know.
 Nothing else is needed to act on it: no table maps links to tickets, and a link altered by
 one character is refused. (The standard library does this in a few lines; a signing library
-would add a dependency for no more safety.)
+would add a dependency for no more safety.) An email's List-Unsubscribe link is signed the
+same way and carries the reader's address sealed with AES-GCM (`cryptography`), never in
+clear.
 """
 
 from __future__ import annotations
@@ -13,14 +15,25 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from heard.streams.contract.state import Notification
 
 REPLY_PATH = "/r/"
+UNSUBSCRIBE_PATH = "/u/"
 SIGNATURE_BYTES = 16  # 128 bits: forging one is out of reach, and the link stays short
+# Mail clients keep an email's List-Unsubscribe for as long as the reader keeps the email.
+UNSUBSCRIBE_DAYS = 365
+# The address rides sealed in an unsubscribe link (AES-GCM under a key derived from the
+# links' secret): the ledger needs it, and proxies and browser histories must not see it.
+SEAL_CONTEXT = b"heard unsubscribe address v1"
+NONCE_BYTES = 12
 
 
 class BadLink(ValueError):
@@ -36,6 +49,17 @@ class LinkAnswer:
     locale: str
     expires_at: datetime
     label: str | None = None
+    contact: str | None = None
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """A one-click unsubscribe (RFC 8058): stop emails to this address."""
+
+    ticket_id: str
+    address: str
+    locale: str
+    expires_at: datetime
     contact: str | None = None
 
 
@@ -76,7 +100,45 @@ class ReplyLinks:
     def url(self, answer: LinkAnswer) -> str:
         return f"{self.base}{REPLY_PATH}{self.token(answer)}"
 
-    def read(self, token: str, now: datetime) -> LinkAnswer:
+    def _sealing(self) -> AESGCM:
+        return AESGCM(hmac.new(self.secret, SEAL_CONTEXT, hashlib.sha256).digest())
+
+    def unsubscribe_url(self, n: Notification, now: datetime) -> str:
+        """The email's List-Unsubscribe address: its ticket, locale and reader, the address
+        sealed, signed like every other link."""
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = nonce + self._sealing().encrypt(nonce, n.recipient.encode(), SEAL_CONTEXT)
+        payload = json.dumps(
+            {
+                "k": "u",
+                "t": n.ticket_id,
+                "l": n.locale,
+                "c": n.contact,
+                "r": _b64(sealed),
+                "e": int((now + timedelta(days=UNSUBSCRIBE_DAYS)).timestamp()),
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+        return f"{self.base}{UNSUBSCRIBE_PATH}{_b64(payload)}.{self._sign(payload)}"
+
+    def read_unsubscribe(self, token: str, now: datetime) -> Unsubscribe:
+        data = self._verified(token)
+        if data.get("k") != "u":
+            raise BadLink("this link is not one heard made")
+        sealed = _unb64(data["r"])
+        try:
+            address = self._sealing().decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], SEAL_CONTEXT)
+        except InvalidTag as exc:  # signed but not sealed by this secret: not heard's
+            raise BadLink("this link is not one heard made") from exc
+        found = Unsubscribe(
+            data["t"], address.decode(), data["l"], datetime.fromtimestamp(data["e"], UTC), data.get("c")
+        )
+        if now > found.expires_at:
+            raise BadLink("this link has expired")
+        return found
+
+    def _verified(self, token: str) -> dict[str, Any]:
         body, _, signature = token.partition(".")
         try:
             payload = _unb64(body)
@@ -86,6 +148,14 @@ class ReplyLinks:
         if not valid:
             raise BadLink("this link is not one heard made")
         data = json.loads(payload)
+        if not isinstance(data, dict):
+            raise BadLink("this link is not one heard made")
+        return data
+
+    def read(self, token: str, now: datetime) -> LinkAnswer:
+        data = self._verified(token)
+        if data.get("k", "a") != "a":  # an unsubscribe link is no answer
+            raise BadLink("this link is not one heard made")
         answer = LinkAnswer(
             ticket_id=data["t"],
             asks="option" if data["a"] == "o" else "feedback",

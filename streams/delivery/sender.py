@@ -115,7 +115,7 @@ class Delivery:
                 )
             except TemplateProblem as exc:
                 return DeliveryOutcome(n, "failed", f"template: {exc}")
-            message = outbound_message(n, rendered)
+            message = outbound_message(n, rendered, self._unsubscribe_url(n))
         if ready is not None:
             with STAGES.timed("delivery.wait"):
                 await ready()
@@ -147,6 +147,13 @@ class Delivery:
             attempts=attempts,
             segments=segments(rendered.text)[0] if n.channel == "sms" else 0,
         )
+
+    def _unsubscribe_url(self, n: Notification) -> str | None:
+        """A customer's email gets a one-click unsubscribe when links are on (the team's
+        messages are theirs to manage, and a text is stopped with STOP)."""
+        if self.links is None or n.channel != "email" or n.audience != "customer":
+            return None
+        return self.links.unsubscribe_url(n, datetime.now(UTC))
 
     def what_it_said(self, n: Notification) -> str | None:
         """The text of a message that reached nobody, as its reader would have read it (no
@@ -193,9 +200,10 @@ class Delivery:
         return outcome
 
 
-def outbound_message(n: Notification, rendered: Rendered) -> OutboundMessage:
+def outbound_message(n: Notification, rendered: Rendered, unsubscribe: str | None = None) -> OutboundMessage:
     """The rendered notification as its channel takes it: who reads it, in which language,
-    and the conversation it belongs to in their inbox."""
+    the conversation it belongs to in their inbox, and how to stop it (`unsubscribe`, an
+    https link for RFC 8058's one-click List-Unsubscribe)."""
     customer = n.context.get("customer") or {}
     ticket = n.context.get("ticket") or {}
     return OutboundMessage(
@@ -214,6 +222,14 @@ def outbound_message(n: Notification, rendered: Rendered) -> OutboundMessage:
             "Content-Language": n.locale.replace("_", "-"),
             # RFC 3834: the acknowledgment answers the customer's own message.
             **({"Auto-Submitted": "auto-replied"} if n.kind == "acknowledgment" else {}),
+            **(
+                {
+                    "List-Unsubscribe": f"<{unsubscribe}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                }
+                if unsubscribe
+                else {}
+            ),
         },
         audience=n.audience,
         thread_subject=ticket.get("subject") or None,

@@ -64,6 +64,8 @@ from heard.streams.worker.sms_status import SmsStatusAgent
 from heard.streams.worker.state_cache import StateCache
 from heard.streams.worker.team_notice import TeamInbox
 from heard.streams.worker.timers import DueTimers
+from heard.streams.worker.unsubscribe_pages import UnsubscribePages
+from heard.streams.worker.unsubscribe_pages import add_routes as add_unsubscribe_routes
 from heard.streams.worker.web import TwilioRoutes, public_app
 
 log = logging.getLogger("heard.worker")
@@ -655,14 +657,15 @@ def public_listener(
         ),
     )
     if links is not None:
-        add_answer_routes(
-            public,
-            AnswerPages(
-                links,
-                renderer,
-                settings.engine.default_locale,
-                clock=clock,
-                publish_event=durable_publisher(app, topics.ticket_events),
-            ),
+        pages = AnswerPages(
+            links,
+            renderer,
+            settings.engine.default_locale,
+            clock=clock,
+            publish_event=durable_publisher(app, topics.ticket_events),
+        )
+        add_answer_routes(public, pages)
+        add_unsubscribe_routes(
+            public, UnsubscribePages(pages, ledger, durable_publisher(app, topics.consent), clock)
         )
     return public
