@@ -1,6 +1,7 @@
-"""A mail provider's bounce reaching a real worker: the signed webhook on its public listener,
-the consent ledger and the mail-events agent on real Kafka, emails and texts captured by the
-dev stack's catchers. A forged webhook gets 401."""
+"""A mail provider's bounce and a reader's one-click unsubscribe reaching a real worker: the
+signed webhook and the List-Unsubscribe link on its public listener, the consent ledger and
+the mail-events agent on real Kafka, emails and texts captured by the dev stack's catchers.
+A forged webhook gets 401."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from heard.streams.contract import stories
 from tests.conftest import Catchers, Worker, wait_for
-from tests.integration.conftest import public_worker
+from tests.integration.conftest import PUBLIC, public_worker
 from tests.integration.test_end_to_end import mails_for, send
 from tests.integration.test_twilio_callbacks import texts_to, wait_events
 from tests.unit.test_mail_events import (
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.integration
 SIGNER = SendGridSigner()
 PHONE = "+48512345601"
 AISHA = {"name": "Aisha Rahman", "email": "aisha@example.com"}
+LINK_SECRET = "b7Qm2xV9pL4sT8wZ1cR6yN3hJ5kF0dGa"  # 32 characters, 30 distinct
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,7 @@ def worker(
         tmp_path_factory,
         HEARD_SENDGRID_VERIFICATION_KEY=SIGNER.key,
         HEARD_MAILGUN_SIGNING_KEY=MAILGUN_KEY,
+        HEARD_LINK_SECRET=LINK_SECRET,
     )
 
 
@@ -150,3 +153,37 @@ async def test_a_bounced_update_goes_by_sms_the_owner_is_told_and_the_next_updat
     assert ("email", "bounced") in statuses and ("email", "suppressed") in statuses
     suppressed = next(e for e in found if e["status"] == "suppressed")
     assert suppressed["reason"].startswith("their email address bounced on ")
+
+
+async def test_one_click_unsubscribe_from_the_emails_header_sends_the_next_update_by_sms(
+    worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str, catchers: Catchers
+) -> None:
+    now = datetime.now(UTC)
+    phone = "+48512345602"
+    customer = stories.customer(phone=phone, consent={"email": True, "sms": True}, email="zoe.mb@example.net")
+    await send(kafka_bootstrap, prefix, [stories.created("MB-2", now, eid="mb-2-created", customer=customer)])
+    await wait_for(lambda: mails_for(catchers.mail_dir, "MB-2"), 60, "the acknowledgment by email")
+    [ack] = mails_for(catchers.mail_dir, "MB-2")
+    assert ack["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = str(ack["List-Unsubscribe"]).strip("<>")
+    assert link.startswith(f"{PUBLIC}/u/") and "zoe" not in link
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"http://127.0.0.1:{web_port}{link.removeprefix(PUBLIC)}", data={"List-Unsubscribe": "One-Click"}
+        ) as answer,
+    ):
+        assert answer.status == 200
+    update = stories.event(
+        "ticket.agent_reply",
+        "MB-2",
+        now + timedelta(seconds=1),
+        eid="mb-2-reply",
+        agent=AISHA,
+        public=True,
+        milestone={"text": "Your replacement ships today."},
+    )
+    await send(kafka_bootstrap, prefix, [update])
+    await wait_for(lambda: texts_to(catchers, phone), 60, "the update by SMS")
+    assert "ships today" in texts_to(catchers, phone)[0]["Body"]
+    assert len(mails_for(catchers.mail_dir, "MB-2")) == 1, "no email after the unsubscribe"
