@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import IllegalStateError, KafkaConnectionError
 
 from heard.streams.base.settings import EngineSettings
 from heard.streams.contract.stories import T0
@@ -50,16 +50,22 @@ class FakeConsumer:
         self.stopped += 1
 
     def assign(self, partitions: list[TopicPartition]) -> None:
-        self.positions = dict.fromkeys(partitions, 0)
+        # As aiokafka without a group: a newly assigned partition starts at its end (the
+        # default `auto_offset_reset="latest"`) until it is sought elsewhere.
+        self.positions = {tp: len(self.partitions[tp.partition]) for tp in partitions}
 
     async def seek_to_beginning(self, *partitions: TopicPartition) -> None:
         for tp in partitions:
+            if tp not in self.positions:  # as aiokafka: only an assigned partition is sought
+                raise IllegalStateError(f"No current assignment for partition {tp}")
             self.positions[tp] = 0
 
     async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         return {tp: len(self.partitions[tp.partition]) for tp in partitions}
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
+        if not self.positions:
+            raise IllegalStateError("No partitions are currently assigned")
         for tp, position in self.positions.items():
             records = self.partitions[tp.partition][position:]
             if records:
@@ -147,3 +153,36 @@ async def test_a_broker_hiccup_at_start_means_reading_again_and_saying_why(
     assert caplog.text.count("consent ledger: reading heard-consent failed (KafkaConnectionError") == 2
     assert "deliveries wait until it is read" in caplog.text
     assert "consent ledger loaded: 1 addresses" in caplog.text
+
+
+async def test_a_tombstone_is_no_record_and_no_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    install(monkeypatch, FakeConsumer({0: [None, STOP]}))
+    ledger = ConsentLedger()
+    await run_until_ready(ledger, follow)
+    assert "ignoring" not in caplog.text and len(ledger) == 1
+
+
+def test_a_recorded_change_cannot_be_altered_in_place() -> None:
+    import dataclasses
+
+    update = ConsentUpdate.from_json(STOP)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        update.allowed = True  # type: ignore[misc]
+
+
+async def test_two_changes_in_one_clock_tick_keep_their_order() -> None:
+    from heard.streams.delivery.consent import change_consent
+
+    ledger = ConsentLedger()
+    published: list[ConsentUpdate] = []
+
+    async def publish(key: bytes, value: bytes) -> None:
+        published.append(ConsentUpdate.from_json(value))
+
+    for allowed, sid in ((False, "SM1"), (True, "SM2")):  # STOP then START, one clock reading
+        await change_consent(ledger, publish, lambda: T0, "sms", "+14155550123", allowed, sid, (sid,))
+    stop, start = published
+    assert start.at > stop.at, "the later change is stamped after, so compaction keeps it"
+    assert ledger.refusal("sms", "+14155550123") is None
