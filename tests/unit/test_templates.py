@@ -129,6 +129,22 @@ def test_lint_flags_cold_phrases_and_vague_timelines(templates: Path) -> None:
     assert any(f.startswith("warning") and '"soon"' in f for f in findings)
 
 
+@pytest.mark.parametrize(
+    "stock",
+    [
+        "We apologise for any inconvenience.",
+        "Apologies for any inconvenience.",
+        "Sorry for any inconvenience.",
+        "We regret any inconvenience caused.",
+        "Kindly do the needful.",
+    ],
+)
+def test_lint_catches_stock_phrases_in_every_english_spelling(templates: Path, stock: str) -> None:
+    path = templates / "acknowledgment" / "en" / "email.txt"
+    path.write_text(path.read_text() + f"\n{stock}\n")
+    assert any(f.startswith("error") and "acknowledgment/en/email.txt" in f for f in lint(templates))
+
+
 def test_lint_counts_sms_segments_with_worst_case_values(templates: Path) -> None:
     path = templates / "acknowledgment" / "en" / "sms.txt"
     path.write_text(
