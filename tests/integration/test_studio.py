@@ -6,6 +6,7 @@ asserts nothing; docs/img keeps the ones the docs show.)"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page
@@ -58,14 +60,21 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def studio(workspace: Path, catchers: Catchers) -> Iterator[str]:
-    env = {
-        **os.environ,
-        "HEARD_TEMPLATES_DIR": str(workspace / "templates"),
-        "HEARD_CONFIG_DIR": str(workspace / "config"),
-        "SMTP_PORT": str(catchers.mail_port),
+    sms = {
         "TWILIO_BASE_URL": f"http://127.0.0.1:{catchers.sms_port}",
         "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
         "TWILIO_AUTH_TOKEN": "test-token",
+    }
+    yield from running_studio(workspace, catchers, sms)
+
+
+def running_studio(workspace: Path, catchers: Catchers, extra: dict[str, str]) -> Iterator[str]:
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("TWILIO_")},
+        "HEARD_TEMPLATES_DIR": str(workspace / "templates"),
+        "HEARD_CONFIG_DIR": str(workspace / "config"),
+        "SMTP_PORT": str(catchers.mail_port),
+        **extra,
     }
     process = subprocess.Popen(
         [
@@ -271,3 +280,37 @@ def test_another_site_cannot_make_the_studio_send(
         urllib.request.urlopen(request, timeout=60)
     assert refused.value.code == 403
     assert set(catchers.mail_dir.glob("*.eml")) == before
+
+
+def test_a_test_email_needs_no_twilio_settings(workspace: Path, catchers: Catchers) -> None:
+    """A writer with only a mail server: the email test send works, the SMS one says why not."""
+    running = running_studio(workspace, catchers, {})
+    studio_url = next(running)
+    try:
+        check_test_sends(studio_url, catchers)
+    finally:
+        running.close()  # stops the studio this test started, by its PID
+
+
+def check_test_sends(studio_url: str, catchers: Catchers) -> None:
+    headers = {"X-Heard-Studio": "1", "Origin": studio_url.rstrip("/")}
+    before = set(catchers.mail_dir.glob("*.eml"))
+
+    def send(channel: str) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(
+            studio_url + "send",
+            method="POST",
+            headers=headers,
+            data=f"cell=acknowledgment--everyday&channel={channel}".encode(),
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.loads(refused.read())
+
+    status, sent = send("email")
+    assert (status, sent["ok"], sent["to"]) == (200, True, "writer@example.com")
+    assert len(set(catchers.mail_dir.glob("*.eml")) - before) == 1
+    status, refused = send("sms")
+    assert status == 422 and "TWILIO_ACCOUNT_SID" in refused["reason"]
