@@ -29,8 +29,10 @@ PAGE = """<!doctype html>
   .cell h3 { font-size: .9rem; margin: 0; }
   .meta { font-size: .75rem; color: #666; }
   .subject { font-weight: 600; font-size: .9rem; }
-  iframe.html { width: 100%; height: 260px; border: 1px solid #e3e3e3; border-radius: 4px;
-                background: #fff; }
+  iframe.html { width: 100%; height: var(--email-height, 260px); border: 1px solid #e3e3e3;
+                border-radius: 4px; background: #fff; resize: vertical; }
+  body.phone-width iframe.html { width: 375px; max-width: 100%; }
+  .files { font-family: ui-monospace, monospace; font-size: .7rem; color: #555; word-break: break-all; }
   pre.text { white-space: pre-wrap; font-size: .78rem; background: #fafafa; margin: 0;
              padding: .5rem; border-radius: 4px; max-height: 220px; overflow: auto; }
   .phone { background: #e9e9ee; border-radius: 12px; padding: .6rem; }
@@ -54,6 +56,11 @@ PAGE = """<!doctype html>
   <label>Kind <select id="kind"><option value="">all</option></select></label>
   <label>Language <select id="locale"><option value="">all</option></select></label>
   <label>Persona <select id="persona"><option value="">all</option></select></label>
+  <label><input type="checkbox" id="problems-only"> only messages with problems</label>
+  <label>Email view <select id="email-height">
+    <option value="260px">short</option><option value="640px">tall</option>
+    <option value="1400px">full length</option></select></label>
+  <label><input type="checkbox" id="phone-width"> phone width (375 px)</label>
   <span id="status">loading…</span>
 </header>
 <div id="problem" role="alert"></div>
@@ -64,6 +71,9 @@ const grid = document.getElementById("grid");
 const statusLine = document.getElementById("status");
 const problemBox = document.getElementById("problem");
 const filters = ["kind", "locale", "persona"].map(id => document.getElementById(id));
+const problemsOnly = document.getElementById("problems-only");
+const emailHeight = document.getElementById("email-height");
+const phoneWidth = document.getElementById("phone-width");
 
 function el(tag, attrs, text) {
   const node = document.createElement(tag);
@@ -73,14 +83,18 @@ function el(tag, attrs, text) {
 }
 
 function cellNode(cell) {
+  // A problem: the message does not render, or lint has something to say about it.
   const node = el("section", {"class": "cell", "id": "cell-" + cell.id, "data-kind": cell.kind,
-                              "data-locale": cell.locale, "data-persona": cell.persona});
+                              "data-locale": cell.locale, "data-persona": cell.persona,
+                              "data-problems": String(cell.problems.length + cell.findings.length)});
   node.append(el("h3", {}, cell.persona + " · " + cell.locale));
   if (cell.wording) node.append(el("div", {"class": "meta wording"}, cell.wording));
   const written = cell.written_in && cell.written_in !== cell.locale
     ? " · written in " + cell.written_in + " (no " + cell.locale + " templates)" : "";
   node.append(el("div", {"class": "meta"},
                  (cell.team ? "for the team, by email" : "prefers " + cell.channel) + written));
+  node.append(el("div", {"class": "files", "title": "the template files this message is made of"},
+                 cell.files.map(f => "templates/" + f).join(" · ")));
   if (cell.problems.length) {
     node.append(el("div", {"class": "problems", "role": "alert"},
                    "Not sent as it stands:\\n" + cell.problems.join("\\n")));
@@ -156,7 +170,8 @@ function applyFilters() {
   const [kind, locale, persona] = filters.map(f => f.value);
   for (const node of grid.querySelectorAll(".cell")) {
     const shown = (!kind || node.dataset.kind === kind) && (!locale || node.dataset.locale === locale)
-      && (!persona || node.dataset.persona === persona);
+      && (!persona || node.dataset.persona === persona)
+      && (!problemsOnly.checked || node.dataset.problems !== "0");
     node.classList.toggle("hidden", !shown);
   }
   for (const section of grid.querySelectorAll("section.kind")) {
@@ -213,6 +228,11 @@ async function refresh(changedFiles) {
 }
 
 filters.forEach(f => f.addEventListener("change", applyFilters));
+problemsOnly.addEventListener("change", applyFilters);
+emailHeight.addEventListener("change", () =>
+  document.body.style.setProperty("--email-height", emailHeight.value));
+phoneWidth.addEventListener("change", () =>
+  document.body.classList.toggle("phone-width", phoneWidth.checked));
 const changes = new EventSource("/changes");
 // One refresh at a time, in order: each asks for what changed after the one before it.
 let refreshing = Promise.resolve();

@@ -192,6 +192,23 @@ async def test_the_studio_shows_every_message_and_follows_the_writer(
     )
     await page.select_option("#kind", "")
     await page.select_option("#locale", "")
+    # Only the messages with something to fix: the broken one is among them, clean ones are not.
+    await page.check("#problems-only")
+    shown = page.locator("section.cell:not(.hidden)")
+    assert 0 < await shown.count() < wordings
+    assert await page.locator("#cell-acknowledgment--everyday:not(.hidden)").count() == 1
+    assert await page.locator('section.cell:not(.hidden)[data-problems="0"]').count() == 0
+    await page.uncheck("#problems-only")
+    assert await shown.count() == wordings
+    # Each cell names the files it is made of; the email can be seen full length and phone-wide.
+    assert "templates/acknowledgment/en/email.txt" in await cell_text(
+        page, "acknowledgment--everyday", ".files"
+    )
+    await page.select_option("#email-height", "1400px")
+    await page.check("#phone-width")
+    frame = "#cell-closure_summary--everyday iframe.html"
+    size = await page.eval_on_selector(frame, "f => [getComputedStyle(f).width, getComputedStyle(f).height]")
+    assert size == ["375px", "1400px"]
 
     # "Send me a test": through the real channels to the writer's own address.
     edit(
