@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Literal
@@ -113,7 +114,20 @@ _TAGS = re.compile(r"<[^>]+>")
 
 def html_text(html: str) -> str:
     body = html.split("<body", 1)[-1]
-    return re.sub(r"\s+", " ", _TAGS.sub(" ", body.split(">", 1)[-1])).strip()
+    return unescape(re.sub(r"\s+", " ", _TAGS.sub(" ", body.split(">", 1)[-1])).strip())
+
+
+_URL = re.compile(r"https?://\S+")
+
+
+def told_words(text: str) -> set[str]:
+    """The words a part tells its reader (four letters or more, links left out)."""
+    return {word.lower() for word in re.findall(r"[^\W\d_]{4,}", _URL.sub(" ", text))}
+
+
+def told_numbers(text: str) -> set[str]:
+    """Amounts, times, dates and counts a part tells its reader (links left out)."""
+    return set(re.findall(r"\d+(?:[.,:]\d+)*", _URL.sub(" ", text)))
 
 
 class _Links(HTMLParser):
@@ -415,6 +429,7 @@ class Linter:
             # Tone rules read what the reader reads: the HTML part's text too.
             texts.append(html_text(rendered.html))
             self.check_links(kind, persona, rendered.html, where)
+            self.check_parts_agree(kind, persona, rendered.text, texts[-1])
         for text in texts:
             for shown in EMPTY_VALUE.findall(text):
                 self.add(
@@ -448,6 +463,28 @@ class Linter:
                     f"reading ease {ease:.0f} is below "
                     f"{self.settings.min_reading_ease:.0f}; use shorter sentences",
                 )
+
+    def check_parts_agree(self, kind: str, persona: Persona, text: str, html: str) -> None:
+        """The rendered parts of one email tell the same: a number in one part only (an amount,
+        a time) or words the text part says and the HTML part does not (one part edited, the
+        other not). A single word apart is left alone: link instructions differ by a word."""
+        where = f"{kind}/{persona.locale}/email.txt + email.html"
+        numbers = told_numbers(text) ^ told_numbers(html)
+        if numbers:
+            self.add(
+                "warning",
+                where,
+                f"persona {persona.key}: {', '.join(sorted(numbers))} in one part of the email only: "
+                "the text and HTML parts have drifted",
+            )
+        words = told_words(text) - told_words(html)
+        if len(words) >= 2:
+            self.add(
+                "warning",
+                where,
+                f"persona {persona.key}: the text part says {', '.join(sorted(words)[:6])} and the "
+                "HTML part does not: the two parts have drifted",
+            )
 
     def check_sms_budget(self, kind: str, persona: Persona, text: str, where: str) -> None:
         count, enc, units = segments(text)

@@ -292,3 +292,26 @@ def test_a_template_that_assumes_an_optional_field_is_caught_before_a_customer_i
     assert any(
         "option_confirmed/en/email.txt" in f and "'None' reaches the reader" in f for f in findings(templates)
     ), findings(templates)
+
+
+def test_a_text_part_edited_without_its_html_part_is_flagged(templates: Path) -> None:
+    edit(
+        templates,
+        "acknowledgment/en/email.txt",
+        "Thank you for writing to us about",
+        "Thanks a lot for contacting us about",
+    )
+    drifted = [f for f in findings(templates) if "the two parts have drifted" in f]
+    assert drifted and all(f.startswith("warning: acknowledgment/en/email.txt + email.html") for f in drifted)
+    assert "the text part says contacting, thanks and the HTML part does not" in drifted[0]
+
+
+def test_a_number_in_one_part_only_is_flagged(templates: Path) -> None:
+    edit(
+        templates,
+        "acknowledgment/en/email.html",
+        "Thank you for writing to us",
+        "Thank you for writing to us within 24 hours",
+    )
+    drifted = [f for f in findings(templates) if "in one part of the email only" in f]
+    assert drifted and "24 in one part of the email only" in drifted[0]
