@@ -15,9 +15,9 @@ LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml setup.py
-	@echo "installing the locked Python packages into $(VENV) (a few minutes the first time)"
+	@echo "installing the locked Python packages into $(VENV) (a few minutes the first time; each package is named as it comes)"
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt
+	$(VENV)/bin/pip install --progress-bar off --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(VENV)/bin/pip check
 	touch $@
