@@ -112,13 +112,20 @@ $(foreach w,$(WORKER_MODULES),$(eval MUTANT_TESTS_$(w) := tests/unit/test_worker
 # each against the tests that go through it (HTTP routes through aiohttp's test server).
 MUTANT_TESTS_web := tests/unit/test_twilio_routes.py tests/unit/test_consent_and_callbacks.py
 MUTANT_TESTS_answer_pages := tests/unit/test_answer_pages.py tests/unit/test_answers_answered.py
-MUTANT_TESTS_links := tests/unit/test_links.py tests/unit/test_answer_pages.py tests/unit/test_erasure_holds.py
-MUTANT_TESTS_consent := tests/unit/test_consent_loading.py tests/unit/test_consent_and_callbacks.py tests/unit/test_twilio_routes.py tests/unit/test_worker_agents.py
+MUTANT_TESTS_links := tests/unit/test_links.py tests/unit/test_answer_pages.py tests/unit/test_erasure_holds.py tests/unit/test_unsubscribe.py
+MUTANT_TESTS_consent := tests/unit/test_consent_loading.py tests/unit/test_consent_and_callbacks.py tests/unit/test_twilio_routes.py tests/unit/test_worker_agents.py tests/unit/test_mail_events.py
 MUTANT_TESTS_twilio_webhooks := tests/unit/test_twilio_routes.py tests/unit/test_consent_and_callbacks.py tests/unit/test_worker_agents.py
 MUTANT_TESTS_github := tests/unit/test_connector_roles.py tests/unit/test_connectors.py
 MUTANT_TESTS_intercom := tests/unit/test_connector_roles.py tests/unit/test_connectors.py
+MUTANT_TESTS_sendgrid := tests/unit/test_mail_events.py
+MUTANT_TESTS_mailgun := tests/unit/test_mail_events.py
+MUTANT_TESTS_mail_webhooks := tests/unit/test_mail_events.py
+MUTANT_TESTS_mail_events := tests/unit/test_mail_events.py
+MUTANT_TESTS_unsubscribe_pages := tests/unit/test_unsubscribe.py
 EDGE_MODULES := streams/worker/web streams/worker/answer_pages streams/delivery/consent \
-  channels/twilio_webhooks streams/connectors/github streams/connectors/intercom
+  channels/twilio_webhooks streams/connectors/github streams/connectors/intercom \
+  channels/email_events/sendgrid channels/email_events/mailgun streams/worker/mail_webhooks \
+  streams/worker/mail_events streams/worker/unsubscribe_pages
 MUTANT_MODULES := $(EDGE_MODULES) streams/policy/decide streams/policy/step streams/policy/history \
   streams/policy/first_reply streams/policy/release streams/policy/promises \
   streams/policy/watches streams/policy/team streams/policy/contexts \
