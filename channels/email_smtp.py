@@ -48,6 +48,16 @@ class MailEventSettings(BaseModel):
         return {"sendgrid": self.sendgrid_key_env, "mailgun": self.mailgun_key_env}.get(provider)
 
 
+class PageSettings(BaseModel):
+    """How the pages an email's links open look: the company's name at the top (unset: the
+    emails' `from_name`) and the colour of their buttons."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    brand_name: str | None = Field(None, max_length=80)
+    accent_color: str = Field("#1f1f1f", pattern=r"^#[0-9a-fA-F]{6}$")
+
+
 class EmailSettings(BaseModel):
     """`email:` in config/channels.yaml."""
 
@@ -91,6 +101,10 @@ class EmailSettings(BaseModel):
     # Bounces, complaints and unsubscribes posted by the mail provider to the public listener
     # (<sms.public_base_url>/email/events/<provider>): see `MailEventSettings`.
     events: MailEventSettings = Field(default_factory=lambda: MailEventSettings())
+    pages: PageSettings = Field(default_factory=lambda: PageSettings())
+
+    def brand_name(self) -> str:
+        return self.pages.brand_name or self.from_name
 
     def team_reply_address(self) -> str | None:
         """The team's messages (nudges, escalations) answer here: an internal address, never

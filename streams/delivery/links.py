@@ -50,6 +50,12 @@ class LinkAnswer:
     expires_at: datetime
     label: str | None = None
     contact: str | None = None
+    # The ticket's subject, for the page the link opens (sealed in the link, as an address is).
+    subject: str | None = None
+
+
+# A page names the request it answers by its subject, cut to this many characters.
+SUBJECT_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class ReplyLinks:
                 "b": answer.label,
                 "c": answer.contact,
                 "e": int(answer.expires_at.timestamp()),
+                **({"s": self._seal(answer.subject)} if answer.subject else {}),
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -103,18 +110,27 @@ class ReplyLinks:
     def _sealing(self) -> AESGCM:
         return AESGCM(hmac.new(self.secret, SEAL_CONTEXT, hashlib.sha256).digest())
 
+    def _seal(self, text: str) -> str:
+        nonce = os.urandom(NONCE_BYTES)
+        return _b64(nonce + self._sealing().encrypt(nonce, text.encode(), SEAL_CONTEXT))
+
+    def _open(self, sealed_text: str) -> str:
+        sealed = _unb64(sealed_text)
+        try:
+            return self._sealing().decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], SEAL_CONTEXT).decode()
+        except InvalidTag as exc:  # signed but not sealed by this secret: not heard's
+            raise BadLink("this link is not one heard made") from exc
+
     def unsubscribe_url(self, n: Notification, now: datetime) -> str:
         """The email's List-Unsubscribe address: its ticket, locale and reader, the address
         sealed, signed like every other link."""
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = nonce + self._sealing().encrypt(nonce, n.recipient.encode(), SEAL_CONTEXT)
         payload = json.dumps(
             {
                 "k": "u",
                 "t": n.ticket_id,
                 "l": n.locale,
                 "c": n.contact,
-                "r": _b64(sealed),
+                "r": self._seal(n.recipient),
                 "e": int((now + timedelta(days=UNSUBSCRIBE_DAYS)).timestamp()),
             },
             separators=(",", ":"),
@@ -126,13 +142,8 @@ class ReplyLinks:
         data = self._verified(token)
         if data.get("k") != "u":
             raise BadLink("this link is not one heard made")
-        sealed = _unb64(data["r"])
-        try:
-            address = self._sealing().decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], SEAL_CONTEXT)
-        except InvalidTag as exc:  # signed but not sealed by this secret: not heard's
-            raise BadLink("this link is not one heard made") from exc
         found = Unsubscribe(
-            data["t"], address.decode(), data["l"], datetime.fromtimestamp(data["e"], UTC), data.get("c")
+            data["t"], self._open(data["r"]), data["l"], datetime.fromtimestamp(data["e"], UTC), data.get("c")
         )
         if now > found.expires_at:
             raise BadLink("this link has expired")
@@ -165,6 +176,7 @@ class ReplyLinks:
             expires_at=datetime.fromtimestamp(data["e"], UTC),
             label=data["b"],
             contact=data.get("c"),
+            subject=self._open(data["s"]) if data.get("s") else None,
         )
         if now > answer.expires_at:
             raise BadLink("this link has expired")
@@ -177,13 +189,22 @@ class ReplyLinks:
         if n.channel != "email" or n.audience != "customer":
             return context
         expires = now + self.valid
+        subject = str((context.get("ticket") or {}).get("subject") or "")[:SUBJECT_CHARS] or None
 
         def link(
             asks: Literal["option", "feedback"], value: int, offer: str | None, label: str | None = None
         ) -> str:
             return self.url(
                 LinkAnswer(
-                    n.ticket_id, asks, value, offer, n.locale, expires, label and label[:80], n.contact
+                    n.ticket_id,
+                    asks,
+                    value,
+                    offer,
+                    n.locale,
+                    expires,
+                    label and label[:80],
+                    n.contact,
+                    subject,
                 )
             )
 

@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,14 @@ HEADERS = {
 }
 
 
+@dataclass(frozen=True)
+class Brand:
+    """The company the pages speak for (`email.pages` in config/channels.yaml)."""
+
+    name: str
+    accent: str
+
+
 class AnswerPages:
     def __init__(
         self,
@@ -57,8 +66,10 @@ class AnswerPages:
         publish_event: Publish,
         clock: Callable[[], datetime],
         limit: RateLimit | None = None,
+        brand: Brand | None = None,
     ) -> None:
         self.links = links
+        self.brand = brand or Brand("", "#1f1f1f")
         self.renderer = renderer
         self.default_locale = default_locale
         self.publish_event = publish_event
@@ -77,7 +88,7 @@ class AnswerPages:
                 continue
         else:
             return Response(status=status, text=context.get("state", ""), headers=HEADERS)
-        html = template.render(_locale=locale, **context)
+        html = template.render(_locale=locale, brand=self.brand, **context)
         return Response(status=status, text=html, content_type="text/html", headers=HEADERS)
 
     def _read(self, request: Request) -> LinkAnswer | Response:

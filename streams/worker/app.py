@@ -48,7 +48,7 @@ from heard.streams.kafka.faust_monitor import LeanMonitor
 from heard.streams.kafka.lag import LagProbe
 from heard.streams.kafka.topics import prefixed_topics, retry_topic
 from heard.streams.policy.step import Rules
-from heard.streams.worker.answer_pages import AnswerPages
+from heard.streams.worker.answer_pages import AnswerPages, Brand
 from heard.streams.worker.answer_pages import add_routes as add_answer_routes
 from heard.streams.worker.delivery_agent import DeliveryAgent
 from heard.streams.worker.lifecycle import LifecycleAgent
@@ -657,12 +657,14 @@ def public_listener(
         ),
     )
     if links is not None:
+        email = settings.channels.email
         pages = AnswerPages(
             links,
             renderer,
             settings.engine.default_locale,
             clock=clock,
             publish_event=durable_publisher(app, topics.ticket_events),
+            brand=Brand(email.brand_name(), email.pages.accent_color),
         )
         add_answer_routes(public, pages)
         add_unsubscribe_routes(

@@ -269,3 +269,48 @@ async def test_a_form_that_never_arrives_is_answered_408_and_records_nothing(
         and answer.split(b"\r\n\r\n", 1)[1] == b"the form did not arrive in time"
     )
     assert site.published == []
+
+
+async def test_a_page_names_the_company_and_the_request_it_answers_in_the_companys_colour() -> None:
+    from heard.streams.worker.answer_pages import Brand
+
+    published: list[Any] = []
+
+    async def publish(key: bytes, value: bytes) -> None:
+        published.append(value)
+
+    pages = AnswerPages(
+        LINKS,
+        Renderer(REPO / "templates"),
+        "en",
+        publish,
+        clock=lambda: NOW,
+        brand=Brand("Acme Parcels & Co", "#0a5c36"),
+    )
+    app = web.Application()
+    add_routes(app, pages)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        subject = 'My parcel <b>never</b> came "again"'
+        rating = LinkAnswer("T-42", "feedback", 4, None, "fr", T0 + timedelta(days=30), subject=subject)
+        async with client.get(path(rating)) as reply:
+            html = await reply.text()
+    finally:
+        await client.close()
+    assert "Acme Parcels &amp; Co" in html
+    about = "Au sujet de votre demande &ldquo;My parcel &lt;b&gt;never&lt;/b&gt; came &#34;again&#34;&rdquo;"
+    assert f"{about} (T-42)" in html
+    assert "background:#0a5c36" in html and "background:#1f1f1f" not in html
+    assert published == []
+
+
+def test_the_subject_rides_sealed_in_the_link() -> None:
+    import base64
+
+    rating = LinkAnswer(
+        "T-42", "feedback", 4, None, "en", T0 + timedelta(days=30), subject="Order 88412-B damaged"
+    )
+    token = LINKS.token(rating)
+    assert b"88412" not in base64.urlsafe_b64decode(token.split(".")[0] + "==")
+    assert LINKS.read(token, NOW).subject == "Order 88412-B damaged"

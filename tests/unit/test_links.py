@@ -80,9 +80,14 @@ def test_options_and_the_rating_get_a_link_each_by_email_only() -> None:
         (1, "O1", "Wait", "fr"),
         (2, "O1", "Refund", "fr"),
     ]
-    closure = LINKS.add_to(notification("closure_summary", feedback={"scale": 5, "links": None}), T0)
+    assert all(a.subject is None for a in read)  # a ticket without a subject
+    about = {"id": "T1", "subject": "Colis " + "abîmé " * 40}
+    closure = LINKS.add_to(
+        notification("closure_summary", feedback={"scale": 5, "links": None}, ticket=about), T0
+    )
     assert sorted(closure["feedback"]["links"]) == ["1", "2", "3", "4", "5"]
-    assert LINKS.read(closure["feedback"]["links"]["4"].rsplit("/", 1)[1], T0).value == 4
+    four = LINKS.read(closure["feedback"]["links"]["4"].rsplit("/", 1)[1], T0)
+    assert four.value == 4 and four.subject == about["subject"][:120]  # the page names the request
     by_text = notification("options", channel="sms", offer=offer)
     assert LINKS.add_to(by_text, T0) is by_text.context
     unasked = notification("closure_summary", feedback=None)
