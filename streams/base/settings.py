@@ -343,6 +343,22 @@ class SourceSettings(Frozen):
         return value
 
 
+class WritebackSettings(Frozen):
+    """Internal notes on the help desk's tickets: what heard sent each customer, what they
+    chose and how they rated the help (docs/connectors.md, "Write-back")."""
+
+    helpdesk: Literal["zendesk", "jira"]
+    # The help desk's API origin, e.g. https://acme.zendesk.com or https://acme.atlassian.net.
+    base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    # Variables holding the API user (Zendesk: the agent's email; Jira: the account's email)
+    # and its API token.
+    user_env: str
+    token_env: str
+    # Lines for one ticket within this long become one note (a burst is one note).
+    batch_seconds: float = Field(5.0, gt=0, le=300)
+    attempts: int = Field(4, ge=1, le=10)
+
+
 class ConnectorSettings(Frozen):
     host: str = "127.0.0.1"
     port: int = Field(8090, ge=1, le=65535)
@@ -365,6 +381,8 @@ class ConnectorSettings(Frozen):
     sources: dict[Literal["zendesk", "freshdesk", "jira", "intercom", "front", "github"], SourceSettings] = (
         Field(default_factory=dict)
     )
+    # Unset: heard writes nothing back.
+    writeback: WritebackSettings | None = None
 
 
 # ------------------------------------------------------------- feedback.yaml

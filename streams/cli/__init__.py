@@ -38,7 +38,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from heard.streams.base.http import check_free, raise_open_file_limit
     from heard.streams.base.logs import log_format, logging_config
-    from heard.streams.delivery.wiring import build_channels, mail_event_keys, reply_links, twilio_auth_token
+    from heard.streams.delivery.wiring import (
+        build_channels,
+        helpdesk_writer,
+        mail_event_keys,
+        reply_links,
+        twilio_auth_token,
+    )
     from heard.streams.kafka.topics import prepare_topics
     from heard.streams.worker.app import build_app, prepare_data_dir
 
@@ -50,6 +56,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # Secrets first: a guessable one stops start-up before anything is created.
     token, links = twilio_auth_token(settings.channels), reply_links(settings.channels)
     mail_keys = mail_event_keys(settings.channels)
+    notes = helpdesk_writer(settings.connectors)
     prepare_data_dir(Path(settings.engine.data_dir))
     prepared = asyncio.run(prepare_topics(settings.engine, settings.channels.retry.deferred_seconds))
     # The replication factor in force (`cluster`: the brokers' own), for Faust's changelogs.
@@ -59,7 +66,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         }
     )
     channels = build_channels(settings.channels)
-    app = build_app(settings, channels, twilio_auth_token=token, links=links, mail_keys=mail_keys)
+    app = build_app(
+        settings, channels, twilio_auth_token=token, links=links, mail_keys=mail_keys, notes=notes
+    )
     # JSON logs are for pipelines: no banner, one object per line.
     worker = faust.Worker(
         app,

@@ -9,8 +9,10 @@ from heard.channels.base import Channel
 from heard.channels.email_events import PROVIDERS
 from heard.channels.registry import build_channel, plugin
 from heard.streams.base.secrets import require_strong
-from heard.streams.base.settings import ConfigError
+from heard.streams.base.settings import ConfigError, ConnectorSettings
 from heard.streams.delivery.config import ChannelSettings
+from heard.streams.delivery.helpdesk import HELPDESKS
+from heard.streams.delivery.helpdesk.client import NoteWriter
 from heard.streams.delivery.links import ReplyLinks
 
 
@@ -94,3 +96,26 @@ def mail_event_keys(settings: ChannelSettings, environ: Mapping[str, str] | None
             raise ConfigError(f"config/channels.yaml: email.events.{name}_key_env: {variable} {problem}")
         keys[name] = value
     return keys
+
+
+def helpdesk_writer(
+    settings: ConnectorSettings, environ: Mapping[str, str] | None = None
+) -> NoteWriter | None:
+    """The client that writes notes back to the help desk, when `writeback` is configured;
+    a variable it names that is not set stops start-up, naming the key."""
+    writeback = settings.writeback
+    if writeback is None:
+        return None
+    env = dict(os.environ if environ is None else environ)
+    for key, variable in (("user_env", writeback.user_env), ("token_env", writeback.token_env)):
+        if not env.get(variable):
+            raise ConfigError(
+                f"config/connectors.yaml: writeback.{key}: environment variable {variable} is not set"
+            )
+    desk = HELPDESKS[writeback.helpdesk]
+    return NoteWriter(
+        desk,
+        writeback.base_url,
+        desk.login(env[writeback.user_env], env[writeback.token_env]),
+        attempts=writeback.attempts,
+    )

@@ -12,11 +12,11 @@ import json
 import logging
 import os
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import faust
 import faust.streams as faust_streams
@@ -38,6 +38,7 @@ from heard.streams.contract.state import TEAM_KINDS
 from heard.streams.delivery.config import Settings
 from heard.streams.delivery.consent import ConsentLedger
 from heard.streams.delivery.consent import keep_following as keep_following_consent
+from heard.streams.delivery.helpdesk.client import NoteWriter
 from heard.streams.delivery.links import ReplyLinks
 from heard.streams.delivery.sender import Delivery
 from heard.streams.delivery.wiring import team_routes
@@ -51,6 +52,7 @@ from heard.streams.policy.step import Rules
 from heard.streams.worker.answer_pages import AnswerPages, Brand
 from heard.streams.worker.answer_pages import add_routes as add_answer_routes
 from heard.streams.worker.delivery_agent import DeliveryAgent
+from heard.streams.worker.helpdesk_notes import HelpdeskNotesAgent
 from heard.streams.worker.lifecycle import LifecycleAgent
 from heard.streams.worker.mail_events import MailEventsAgent
 from heard.streams.worker.mail_webhooks import MailEventRoutes
@@ -219,11 +221,17 @@ async def handle_in_batches(
             await stream.ack(event)
 
 
+class BatchAgent(Protocol):
+    async def handle_batch(
+        self, records: Sequence[InboundRecord], before_each: Callable[[InboundRecord], None] = ...
+    ) -> None: ...
+
+
 def in_batches(
     app: faust.App,
     topic: faust.TopicT,
     name: str,
-    agent: LifecycleAgent,
+    agent: BatchAgent,
     max_records: int,
     wait_seconds: float,
 ) -> None:
@@ -320,6 +328,24 @@ class Worker:
     timers: DueTimers
     clock: Clock
 
+    @classmethod
+    def of(cls, app: faust.App, engine: EngineSettings, topics: TopicNames, clock: Clock) -> Worker:
+        tables = Tables.of(app, engine.partitions)
+        sink = FaustSink(app)
+        ledger = ConsentLedger()
+        return cls(
+            app,
+            engine,
+            topics,
+            tables,
+            sink,
+            DeadLetters(sink, topics.dead_letters, clock),
+            ledger,
+            OptOuts(ledger, sink, topics.consent, clock),
+            DueTimers(tables.due_index),
+            clock,
+        )
+
 
 def policy_rules(settings: Settings, routes: dict[str, dict[str, str]], renderer: Renderer) -> Rules:
     """What the policy decides by: the policy's settings, the channels, the team's routes and
@@ -352,6 +378,7 @@ def build_app(
     twilio_auth_token: str = "",
     links: ReplyLinks | None = None,
     mail_keys: Mapping[str, str] | None = None,
+    notes: NoteWriter | None = None,
 ) -> faust.App:
     engine = settings.engine
     BUILD_INFO.info({"version": installed_version()})
@@ -365,22 +392,8 @@ def build_app(
     )
 
     prepare_data_dir(Path(engine.data_dir))
-    app = faust_app(engine)
-    tables = Tables.of(app, engine.partitions)
-    sink = FaustSink(app)
-    ledger = ConsentLedger()
-    worker = Worker(
-        app,
-        engine,
-        topics,
-        tables,
-        sink,
-        DeadLetters(sink, topics.dead_letters, clock),
-        ledger,
-        OptOuts(ledger, sink, topics.consent, clock),
-        DueTimers(tables.due_index),
-        clock,
-    )
+    worker = Worker.of(faust_app(engine), engine, topics, clock)
+    app, tables, sink, ledger = worker.app, worker.tables, worker.sink, worker.ledger
     bind_lifecycle(worker, rules)
     team = TeamInbox(
         {name: route for name, route in routes.items() if name in channels},
@@ -390,6 +403,8 @@ def build_app(
     bind_delivery(worker, settings, delivery, team, keep_sent_emails=bool(mail_keys))
     bind_sms_reports(worker)
     bind_mail_events(worker, delivery, team)
+    if notes is not None:
+        bind_helpdesk_notes(worker, settings, notes)
     lag_probe = add_timers(app, engine, topics, worker.timers, tables, sink, clock)
     add_services(
         app,
@@ -487,6 +502,24 @@ def bind_sms_reports(worker: Worker) -> None:
             dead_letters=worker.dead_letters,
         ),
     )
+
+
+def bind_helpdesk_notes(worker: Worker, settings: Settings, notes: NoteWriter) -> None:
+    """What heard said and heard, written back to the help desk's tickets in batches."""
+    writeback = settings.connectors.writeback
+    assert writeback is not None  # the writer is made from it
+    in_batches(
+        worker.app,
+        raw_topic(worker.app, worker.topics.notification_events, worker.topics.replies),
+        "helpdesk-notes",
+        HelpdeskNotesAgent(writer=notes, topics=worker.topics, dead_letters=worker.dead_letters),
+        max_records=1000,
+        wait_seconds=writeback.batch_seconds,
+    )
+
+    @worker.app.on_before_shutdown.connect
+    async def close_notes(sender: Any, /, *_: Any, **__: Any) -> None:
+        await notes.aclose()
 
 
 def bind_mail_events(worker: Worker, delivery: Delivery, team: TeamInbox) -> None:

@@ -1,0 +1,29 @@
+"""Zendesk Support: an internal note is a ticket comment with `public: false`, added by
+updating the ticket (`PUT /api/v2/tickets/{id}.json`); API tokens log in as
+`{email}/token` with the token as password.
+
+https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#update-ticket
+https://developer.zendesk.com/api-reference/introduction/security-and-auth/#api-token
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import aiohttp
+
+from heard.streams.delivery.helpdesk.request import NoteRequest
+
+NAME = "zendesk"
+
+
+def note(base_url: str, ticket_id: str, body: str) -> NoteRequest:
+    return NoteRequest(
+        "PUT",
+        f"{base_url.rstrip('/')}/api/v2/tickets/{quote(ticket_id, safe='')}.json",
+        {"ticket": {"comment": {"body": body, "public": False}}},
+    )
+
+
+def login(user: str, token: str) -> aiohttp.BasicAuth:
+    return aiohttp.BasicAuth(f"{user}/token", token)

@@ -1,0 +1,204 @@
+"""Write-back: each help desk's internal-note request as its API documents it, the client's
+retries through HTTP (aiohttp's test server as the help desk), and the agent that turns what
+heard recorded into one note per ticket per batch."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from heard.streams.base.settings import ConfigError, ConnectorSettings
+from heard.streams.delivery.helpdesk import HELPDESKS
+from heard.streams.delivery.helpdesk.client import NoteNotWritten, NoteWriter
+from heard.streams.delivery.wiring import helpdesk_writer
+from heard.streams.worker.helpdesk_notes import HelpdeskNotesAgent
+from heard.streams.worker.sink import DeadLetters, RecordingSink
+from tests.unit.test_worker_agents import TOPICS, Clock, consumed
+
+
+def test_zendesk_takes_a_private_comment_by_updating_the_ticket() -> None:
+    request = HELPDESKS["zendesk"].note("https://acme.zendesk.com/", "4815", "line one\nline two")
+    assert (request.method, request.url) == ("PUT", "https://acme.zendesk.com/api/v2/tickets/4815.json")
+    assert request.json == {"ticket": {"comment": {"body": "line one\nline two", "public": False}}}
+    login = HELPDESKS["zendesk"].login("agent@acme.com", "tok")
+    assert (login.login, login.password) == ("agent@acme.com/token", "tok")
+
+
+def test_jira_takes_an_internal_comment_in_document_format() -> None:
+    request = HELPDESKS["jira"].note("https://acme.atlassian.net", "SUP-42", "line one\n\nline two")
+    assert (request.method, request.url) == (
+        "POST",
+        "https://acme.atlassian.net/rest/api/3/issue/SUP-42/comment",
+    )
+    assert request.json["properties"] == [{"key": "sd.public.comment", "value": {"internal": True}}]
+    assert request.json["body"] == {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "line one"}]},
+            {"type": "paragraph", "content": [{"type": "text", "text": "line two"}]},
+        ],
+    }
+    assert HELPDESKS["jira"].note("https://j", "a/b", "x").url == "https://j/rest/api/3/issue/a%2Fb/comment"
+
+
+@dataclass
+class Desk:
+    """A help desk answering from a script of (status, headers); the requests it got."""
+
+    answers: list[tuple[int, dict[str, str]]]
+    got: list[tuple[str, str, str, Any]] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        async def any_request(request: web.Request) -> web.Response:
+            self.got.append(
+                (request.method, request.path, request.headers.get("Authorization", ""), await request.json())
+            )
+            status, headers = self.answers.pop(0) if self.answers else (200, {})
+            return web.json_response({"said": status}, status=status, headers=headers)
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", any_request)
+        return app
+
+
+async def writer_for(desk: Desk, waits: list[float]) -> tuple[NoteWriter, TestServer]:
+    server = TestServer(desk.app())
+    await server.start_server()
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    zendesk = HELPDESKS["zendesk"]
+    base = f"http://127.0.0.1:{server.port}"
+    return NoteWriter(zendesk, base, zendesk.login("a@acme.com", "tok"), attempts=3, sleep=sleep), server
+
+
+async def test_a_note_waits_as_the_help_desk_asks_on_429_and_is_written() -> None:
+    desk, waits = Desk([(429, {"Retry-After": "7"}), (503, {}), (201, {})]), []
+    writer, server = await writer_for(desk, waits)
+    try:
+        await writer.post("4815", "heard: hello")
+    finally:
+        await writer.aclose()
+        await server.close()
+    assert waits == [7.0, 1.0]
+    assert [(m, p) for m, p, _, _ in desk.got] == [("PUT", "/api/v2/tickets/4815.json")] * 3
+    expected = "Basic " + base64.b64encode(b"a@acme.com/token:tok").decode()
+    assert desk.got[0][2] == expected
+    assert desk.got[0][3] == {"ticket": {"comment": {"body": "heard: hello", "public": False}}}
+
+
+async def test_a_refusal_is_not_asked_again_and_a_desk_down_is_given_up_after_its_attempts() -> None:
+    desk, waits = Desk([(404, {})]), []
+    writer, server = await writer_for(desk, waits)
+    try:
+        with pytest.raises(NoteNotWritten, match="zendesk refused the note: 404"):
+            await writer.post("4815", "x")
+        assert len(desk.got) == 1 and waits == []
+        desk.answers = [(503, {})] * 3
+        with pytest.raises(NoteNotWritten, match="zendesk did not take the note on 4815: 503"):
+            await writer.post("4815", "x")
+        assert len(desk.got) == 4 and waits == [1.0, 1.0]
+    finally:
+        await writer.aclose()
+        await server.close()
+
+
+class Writer:
+    def __init__(self, refuse: set[str] | None = None) -> None:
+        self.notes: list[tuple[str, str]] = []
+        self.refuse = refuse or set()
+
+    async def post(self, ticket_id: str, body: str) -> None:
+        if ticket_id in self.refuse:
+            raise NoteNotWritten(f"zendesk refused the note: 403 no access to {ticket_id}")
+        self.notes.append((ticket_id, body))
+
+
+def outcome(ticket: str, kind: str, channel: str, status: str, **more: Any) -> Any:
+    event = {"ticket_id": ticket, "kind": kind, "channel": channel, "audience": "customer", "status": status}
+    event.update({"at": "2026-11-20T10:02:00+00:00", "reason": "", **more})
+    return consumed(TOPICS.notification_events, ticket, json.dumps(event).encode())
+
+
+def reply(ticket: str, **fields: Any) -> Any:
+    record = {"ticket_id": ticket, "at": "2026-11-20T10:09:00+00:00", "via": "email", **fields}
+    return consumed(TOPICS.replies, ticket, json.dumps(record).encode())
+
+
+async def test_each_tickets_lines_in_a_batch_are_one_note_in_order() -> None:
+    writer = Writer()
+    sink = RecordingSink()
+    agent = HelpdeskNotesAgent(
+        writer=writer, topics=TOPICS, dead_letters=DeadLetters(sink, TOPICS.dead_letters, Clock())
+    )
+    await agent.handle_batch(
+        [
+            outcome("4815", "acknowledgment", "email", "sent"),
+            outcome("4815", "acknowledgment", "email", "deferred"),  # not news
+            outcome("4815", "checkpoint_nudge", "email", "sent", audience="agent"),  # the team's own
+            outcome(
+                "77", "milestone_update", "sms", "suppressed", reason="the recipient withdrew sms consent"
+            ),
+            reply("4815", record="option_chosen", option=2, label="A refund to my card"),
+            reply("4815", record="feedback", score=2, text="slow", respondent="h-1"),
+            consumed(TOPICS.replies, "4815", b"not json"),
+        ]
+    )
+    assert writer.notes == [
+        (
+            "4815",
+            "heard, to and from the customer:\n"
+            "20 Nov 10:02 UTC · acknowledgment sent by email\n"
+            "20 Nov 10:09 UTC · the customer chose option 2: A refund to my card (by email)\n"
+            "20 Nov 10:09 UTC · a contact rated the help 2/5: “slow” (by email)",
+        ),
+        (
+            "77",
+            "heard, to and from the customer:\n"
+            "20 Nov 10:02 UTC · milestone update not sent by sms: the recipient withdrew sms consent",
+        ),
+    ]
+    assert sink.on(TOPICS.dead_letters) == []
+
+
+async def test_a_note_the_help_desk_refuses_leaves_its_records_as_dead_letters_and_others_go() -> None:
+    writer = Writer(refuse={"4815"})
+    sink = RecordingSink()
+    agent = HelpdeskNotesAgent(
+        writer=writer, topics=TOPICS, dead_letters=DeadLetters(sink, TOPICS.dead_letters, Clock())
+    )
+    await agent.handle_batch(
+        [outcome("4815", "acknowledgment", "email", "sent"), outcome("77", "acknowledgment", "sms", "sent")]
+    )
+    assert [ticket for ticket, _ in writer.notes] == ["77"]
+    [letter] = sink.on(TOPICS.dead_letters)
+    reason = (letter.headers or {})["heard-reason"].decode()
+    assert reason == "help desk note not written: zendesk refused the note: 403 no access to 4815"
+
+
+def test_write_back_needs_its_credentials_named_and_set() -> None:
+    settings = ConnectorSettings.model_validate(
+        {
+            "writeback": {
+                "helpdesk": "jira",
+                "base_url": "https://acme.atlassian.net",
+                "user_env": "JIRA_USER",
+                "token_env": "JIRA_TOKEN",
+            }
+        }
+    )
+    with pytest.raises(
+        ConfigError, match=r"writeback\.token_env: environment variable JIRA_TOKEN is not set"
+    ):
+        helpdesk_writer(settings, {"JIRA_USER": "ops@acme.com"})
+    writer = helpdesk_writer(settings, {"JIRA_USER": "ops@acme.com", "JIRA_TOKEN": "t"})
+    assert writer is not None and writer.desk.name == "jira"
+    assert helpdesk_writer(ConnectorSettings(), {}) is None
