@@ -508,11 +508,17 @@ def bind_helpdesk_notes(worker: Worker, settings: Settings, notes: NoteWriter) -
     """What heard said and heard, written back to the help desk's tickets in batches."""
     writeback = settings.connectors.writeback
     assert writeback is not None  # the writer is made from it
+    source = settings.connectors.sources.get(writeback.helpdesk)
     in_batches(
         worker.app,
         raw_topic(worker.app, worker.topics.notification_events, worker.topics.replies),
         "helpdesk-notes",
-        HelpdeskNotesAgent(writer=notes, topics=worker.topics, dead_letters=worker.dead_letters),
+        HelpdeskNotesAgent(
+            writer=notes,
+            topics=worker.topics,
+            dead_letters=worker.dead_letters,
+            ticket_prefix=source.ticket_prefix if source else "",
+        ),
         max_records=1000,
         wait_seconds=writeback.batch_seconds,
     )

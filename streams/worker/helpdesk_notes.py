@@ -81,8 +81,13 @@ def reply_line(reply: dict[str, Any]) -> str | None:
 class HelpdeskNotesAgent:
     stage = STAGE
 
-    def __init__(self, *, writer: Writer, topics: TopicNames, dead_letters: DeadLetters) -> None:
+    def __init__(
+        self, *, writer: Writer, topics: TopicNames, dead_letters: DeadLetters, ticket_prefix: str = ""
+    ) -> None:
         self.writer = writer
+        # The prefix heard's connector gave this help desk's tickets ("zd-4815" for Zendesk's
+        # 4815): taken off for the help desk, and a ticket without it is another desk's.
+        self.ticket_prefix = ticket_prefix
         self.topics = topics
         self.dead_letters = dead_letters
 
@@ -94,8 +99,11 @@ class HelpdeskNotesAgent:
             return None  # its producer wrote it; not this agent's to judge
         if not isinstance(data, dict) or not data.get("ticket_id"):
             return None
+        ticket = str(data["ticket_id"])
+        if not ticket.startswith(self.ticket_prefix) or ticket == self.ticket_prefix:
+            return None
         said = reply_line(data) if record.message.topic == self.topics.replies else outcome_line(data)
-        return (str(data["ticket_id"]), said) if said else None
+        return (ticket.removeprefix(self.ticket_prefix), said) if said else None
 
     async def handle_batch(
         self,

@@ -78,11 +78,12 @@ async def test_what_heard_told_the_customer_appears_on_the_help_desk_ticket(
             ZENDESK_USER="ops@acme.example",
             ZENDESK_TOKEN="zd-api-token",
         )
-        ticket = str(random.randrange(10**6, 10**7))
+        number = str(random.randrange(10**6, 10**7))
+        ticket = f"zd-{number}"  # as heard's Zendesk connector names Zendesk's ticket {number}
         now = datetime.now(UTC)
         await send(kafka_bootstrap, topic_prefix, [stories.created(ticket, now, eid=f"{ticket}-created")])
         await wait_for(
-            lambda: any("acknowledgment sent by email" in note for note in peer.notes_for(ticket)),
+            lambda: any("acknowledgment sent by email" in note for note in peer.notes_for(number)),
             90,
             "the acknowledgment noted on the ticket",
         )
@@ -97,13 +98,13 @@ async def test_what_heard_told_the_customer_appears_on_the_help_desk_ticket(
         )
         await send(kafka_bootstrap, topic_prefix, [reply])
         await wait_for(
-            lambda: any("milestone update sent by email" in note for note in peer.notes_for(ticket)),
+            lambda: any("milestone update sent by email" in note for note in peer.notes_for(number)),
             90,
             "the milestone noted on the ticket",
         )
     finally:
         await server.close()
-    notes = peer.notes_for(ticket)
+    notes = peer.notes_for(number)
     assert peer.refused_once and notes[0] == notes[1], "the note refused with 429 was sent again as it was"
     assert all(note.startswith("heard, to and from the customer:\n") for note in notes)
     assert "amara@example.net" not in "".join(notes)

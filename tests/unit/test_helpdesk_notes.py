@@ -202,3 +202,21 @@ def test_write_back_needs_its_credentials_named_and_set() -> None:
     writer = helpdesk_writer(settings, {"JIRA_USER": "ops@acme.com", "JIRA_TOKEN": "t"})
     assert writer is not None and writer.desk.name == "jira"
     assert helpdesk_writer(ConnectorSettings(), {}) is None
+
+
+async def test_the_connectors_prefix_is_taken_off_and_another_desks_tickets_are_left_alone() -> None:
+    writer = Writer()
+    sink = RecordingSink()
+    agent = HelpdeskNotesAgent(
+        writer=writer,
+        topics=TOPICS,
+        dead_letters=DeadLetters(sink, TOPICS.dead_letters, Clock()),
+        ticket_prefix="zd-",
+    )
+    await agent.handle_batch(
+        [
+            outcome("zd-4815", "acknowledgment", "email", "sent"),
+            outcome("fd-77", "acknowledgment", "sms", "sent"),
+        ]
+    )
+    assert [ticket for ticket, _ in writer.notes] == ["4815"]
