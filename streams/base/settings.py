@@ -347,12 +347,12 @@ class WritebackSettings(Frozen):
     """Internal notes on the help desk's tickets: what heard sent each customer, what they
     chose and how they rated the help (docs/connectors.md, "Write-back")."""
 
-    helpdesk: Literal["zendesk", "jira"]
+    helpdesk: Literal["zendesk", "jira", "freshdesk", "intercom", "front"]
     # The help desk's API origin, e.g. https://acme.zendesk.com or https://acme.atlassian.net.
     base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
-    # Variables holding the API user (Zendesk: the agent's email; Jira: the account's email)
-    # and its API token.
-    user_env: str
+    # Variables holding the API user (Zendesk: the agent's email; Jira: the account's email;
+    # Intercom: the admin id notes are written as; Freshdesk and Front need none) and its token.
+    user_env: str | None = None
     token_env: str
     # Lines for one ticket within this long become one note (a burst is one note).
     batch_seconds: float = Field(5.0, gt=0, le=300)

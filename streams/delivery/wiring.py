@@ -102,20 +102,21 @@ def helpdesk_writer(
     settings: ConnectorSettings, environ: Mapping[str, str] | None = None
 ) -> NoteWriter | None:
     """The client that writes notes back to the help desk, when `writeback` is configured;
-    a variable it names that is not set stops start-up, naming the key."""
+    a variable it needs that is not set stops start-up, naming the key."""
     writeback = settings.writeback
     if writeback is None:
         return None
     env = dict(os.environ if environ is None else environ)
-    for key, variable in (("user_env", writeback.user_env), ("token_env", writeback.token_env)):
+    desk = HELPDESKS[writeback.helpdesk]
+    needed = [("token_env", writeback.token_env)]
+    if desk.needs_user:
+        if writeback.user_env is None:
+            raise ConfigError(f"config/connectors.yaml: writeback.user_env: {desk.name} needs it")
+        needed.insert(0, ("user_env", writeback.user_env))
+    for key, variable in needed:
         if not env.get(variable):
             raise ConfigError(
                 f"config/connectors.yaml: writeback.{key}: environment variable {variable} is not set"
             )
-    desk = HELPDESKS[writeback.helpdesk]
-    return NoteWriter(
-        desk,
-        writeback.base_url,
-        desk.login(env[writeback.user_env], env[writeback.token_env]),
-        attempts=writeback.attempts,
-    )
+    user = env.get(writeback.user_env) if writeback.user_env else None
+    return NoteWriter(desk, writeback.base_url, user, env[writeback.token_env], attempts=writeback.attempts)

@@ -23,15 +23,17 @@ from tests.unit.test_worker_agents import TOPICS, Clock, consumed
 
 
 def test_zendesk_takes_a_private_comment_by_updating_the_ticket() -> None:
-    request = HELPDESKS["zendesk"].note("https://acme.zendesk.com/", "4815", "line one\nline two")
+    request = HELPDESKS["zendesk"].note(
+        "https://acme.zendesk.com/", "4815", "line one\nline two", "a@acme.com"
+    )
     assert (request.method, request.url) == ("PUT", "https://acme.zendesk.com/api/v2/tickets/4815.json")
     assert request.json == {"ticket": {"comment": {"body": "line one\nline two", "public": False}}}
     login = HELPDESKS["zendesk"].login("agent@acme.com", "tok")
-    assert (login.login, login.password) == ("agent@acme.com/token", "tok")
+    assert login == {"Authorization": "Basic " + base64.b64encode(b"agent@acme.com/token:tok").decode()}
 
 
 def test_jira_takes_an_internal_comment_in_document_format() -> None:
-    request = HELPDESKS["jira"].note("https://acme.atlassian.net", "SUP-42", "line one\n\nline two")
+    request = HELPDESKS["jira"].note("https://acme.atlassian.net", "SUP-42", "line one\n\nline two", None)
     assert (request.method, request.url) == (
         "POST",
         "https://acme.atlassian.net/rest/api/3/issue/SUP-42/comment",
@@ -45,7 +47,33 @@ def test_jira_takes_an_internal_comment_in_document_format() -> None:
             {"type": "paragraph", "content": [{"type": "text", "text": "line two"}]},
         ],
     }
-    assert HELPDESKS["jira"].note("https://j", "a/b", "x").url == "https://j/rest/api/3/issue/a%2Fb/comment"
+    assert (
+        HELPDESKS["jira"].note("https://j", "a/b", "x", None).url
+        == "https://j/rest/api/3/issue/a%2Fb/comment"
+    )
+
+
+def test_freshdesk_takes_a_private_note_in_html_and_its_key_as_the_user() -> None:
+    request = HELPDESKS["freshdesk"].note("https://acme.freshdesk.com", "77", "a < b\nsecond", None)
+    assert (request.method, request.url) == ("POST", "https://acme.freshdesk.com/api/v2/tickets/77/notes")
+    assert request.json == {"body": "a &lt; b<br>second", "private": True}
+    assert HELPDESKS["freshdesk"].login(None, "key") == {
+        "Authorization": "Basic " + base64.b64encode(b"key:X").decode()
+    }
+
+
+def test_intercom_takes_a_note_as_an_admin_and_front_a_comment() -> None:
+    intercom = HELPDESKS["intercom"].note("https://api.intercom.io", "215", "hello", "814860")
+    assert (intercom.method, intercom.url) == ("POST", "https://api.intercom.io/conversations/215/reply")
+    assert intercom.json == {"message_type": "note", "type": "admin", "admin_id": "814860", "body": "hello"}
+    assert HELPDESKS["intercom"].login("814860", "tok")["Authorization"] == "Bearer tok"
+    front = HELPDESKS["front"].note("https://api2.frontapp.com", "cnv_55c8c149", "hello", None)
+    assert (front.method, front.url, front.json) == (
+        "POST",
+        "https://api2.frontapp.com/conversations/cnv_55c8c149/comments",
+        {"body": "hello"},
+    )
+    assert HELPDESKS["front"].login(None, "tok") == {"Authorization": "Bearer tok"}
 
 
 @dataclass
@@ -77,7 +105,7 @@ async def writer_for(desk: Desk, waits: list[float]) -> tuple[NoteWriter, TestSe
 
     zendesk = HELPDESKS["zendesk"]
     base = f"http://127.0.0.1:{server.port}"
-    return NoteWriter(zendesk, base, zendesk.login("a@acme.com", "tok"), attempts=3, sleep=sleep), server
+    return NoteWriter(zendesk, base, "a@acme.com", "tok", attempts=3, sleep=sleep), server
 
 
 async def test_a_note_waits_as_the_help_desk_asks_on_429_and_is_written() -> None:
@@ -202,6 +230,27 @@ def test_write_back_needs_its_credentials_named_and_set() -> None:
     writer = helpdesk_writer(settings, {"JIRA_USER": "ops@acme.com", "JIRA_TOKEN": "t"})
     assert writer is not None and writer.desk.name == "jira"
     assert helpdesk_writer(ConnectorSettings(), {}) is None
+    front = ConnectorSettings.model_validate(
+        {
+            "writeback": {
+                "helpdesk": "front",
+                "base_url": "https://api2.frontapp.com",
+                "token_env": "FRONT_TOKEN",
+            }
+        }
+    )
+    assert helpdesk_writer(front, {"FRONT_TOKEN": "t"}) is not None
+    zendesk = ConnectorSettings.model_validate(
+        {
+            "writeback": {
+                "helpdesk": "zendesk",
+                "base_url": "https://acme.zendesk.com",
+                "token_env": "ZD_TOKEN",
+            }
+        }
+    )
+    with pytest.raises(ConfigError, match=r"writeback\.user_env: zendesk needs it"):
+        helpdesk_writer(zendesk, {"ZD_TOKEN": "t"})
 
 
 async def test_the_connectors_prefix_is_taken_off_and_another_desks_tickets_are_left_alone() -> None:

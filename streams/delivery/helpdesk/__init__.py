@@ -1,29 +1,33 @@
 """Write-back: what heard said and heard, as an internal note on the help desk's own ticket,
-so an agent reading the ticket sees it beside the help desk's own messages. One module per
-help desk (`NAME`, `note(base_url, ticket_id, body)`, `login(user, token)`); the agent that
-batches the lines per ticket and the client that posts them are in `heard.streams.worker.
-helpdesk_notes` and `.client`."""
+so an agent reading the ticket sees it beside the help desk's own messages.
+
+One module per help desk: `NAME`, `NEEDS_USER`, `note(base_url, ticket_id, body, user)` and
+`login(user, token)`. The client that posts notes is `.client`; the agent that batches the
+lines per ticket is `heard.streams.worker.helpdesk_notes`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiohttp
-
-from heard.streams.delivery.helpdesk import jira, zendesk
+from heard.streams.delivery.helpdesk import freshdesk, front, intercom, jira, zendesk
 from heard.streams.delivery.helpdesk.request import NoteRequest
 
 
 @dataclass(frozen=True)
 class HelpDesk:
     name: str
-    note: Callable[[str, str, str], NoteRequest]
-    login: Callable[[str, str], aiohttp.BasicAuth]
+    # (API origin, the desk's ticket id, the note's lines, the user setting) -> the request.
+    note: Callable[[str, str, str, str | None], NoteRequest]
+    # (user, token) -> the headers that log in.
+    login: Callable[[str | None, str], dict[str, str]]
+    # Whether `user_env` is needed (Zendesk's and Jira's logins, Intercom's admin id).
+    needs_user: bool
 
 
 HELPDESKS: dict[str, HelpDesk] = {
-    module.NAME: HelpDesk(module.NAME, module.note, module.login) for module in (zendesk, jira)
+    module.NAME: HelpDesk(module.NAME, module.note, module.login, module.NEEDS_USER)
+    for module in (zendesk, jira, freshdesk, intercom, front)
 }
 
 __all__ = ["HELPDESKS", "HelpDesk", "NoteRequest"]

@@ -25,7 +25,8 @@ class NoteWriter:
         self,
         desk: HelpDesk,
         base_url: str,
-        auth: aiohttp.BasicAuth,
+        user: str | None,
+        token: str,
         *,
         attempts: int = 4,
         timeout_seconds: float = 15.0,
@@ -33,14 +34,15 @@ class NoteWriter:
     ) -> None:
         self.desk = desk
         self.base_url = base_url
-        self.auth = auth
+        self.user = user
+        self.headers = desk.login(user, token)
         self.attempts = attempts
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self.sleep = sleep
         self._session: aiohttp.ClientSession | None = None
 
     async def post(self, ticket_id: str, body: str) -> None:
-        request = self.desk.note(self.base_url, ticket_id, body)
+        request = self.desk.note(self.base_url, ticket_id, body, self.user)
         for attempt in range(1, self.attempts + 1):
             wait, reason = await self._attempt(request.method, request.url, request.json)
             if wait is None:
@@ -53,7 +55,7 @@ class NoteWriter:
         """(None, "") when written; else how long to wait before the next try, and why."""
         backoff = 1.0
         try:
-            async with self._client().request(method, url, json=body, auth=self.auth) as answer:
+            async with self._client().request(method, url, json=body, headers=self.headers) as answer:
                 if answer.status < 300:
                     return None, ""
                 said = f"{answer.status} {(await answer.text())[:200]}".strip()

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import aiohttp
-
-from heard.streams.delivery.helpdesk.request import NoteRequest
+from heard.streams.delivery.helpdesk.request import NoteRequest, basic
 
 NAME = "zendesk"
+NEEDS_USER = True
 
 
-def note(base_url: str, ticket_id: str, body: str) -> NoteRequest:
+def note(base_url: str, ticket_id: str, body: str, user: str | None = None) -> NoteRequest:
     return NoteRequest(
         "PUT",
         f"{base_url.rstrip('/')}/api/v2/tickets/{quote(ticket_id, safe='')}.json",
@@ -25,5 +24,5 @@ def note(base_url: str, ticket_id: str, body: str) -> NoteRequest:
     )
 
 
-def login(user: str, token: str) -> aiohttp.BasicAuth:
-    return aiohttp.BasicAuth(f"{user}/token", token)
+def login(user: str | None, token: str) -> dict[str, str]:
+    return {"Authorization": basic(f"{user}/token:{token}")}
