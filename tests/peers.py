@@ -60,6 +60,31 @@ def trim_twilio_spec(full_spec: Path, target: Path = VENDORED_TWILIO_SPEC) -> Pa
     return target
 
 
+VENDORED_INTERCOM_SPEC = REPO / "tests" / "contracts" / "intercom" / "intercom_conversation_reply_v2.14.json"
+INTERCOM_REPLY_PATH = "/conversations/{conversation_id}/reply"
+
+
+def trim_intercom_spec(full_spec: Path, target: Path = VENDORED_INTERCOM_SPEC) -> Path:
+    """Keep the conversation-reply path of Intercom's 2.14 description, the schemas it
+    references and its security schemes (the tests' Prism starts fast; nothing else changes)."""
+    import yaml
+
+    spec = yaml.safe_load(full_spec.read_text())
+    spec["paths"] = {INTERCOM_REPLY_PATH: spec["paths"][INTERCOM_REPLY_PATH]}
+    schemas = spec["components"]["schemas"]
+    kept = _referenced_schemas(spec["paths"], schemas, set())
+    spec["components"] = {
+        "schemas": {name: schemas[name] for name in sorted(kept)},
+        "securitySchemes": spec["components"]["securitySchemes"],
+    }
+    used = {
+        tag for operation in spec["paths"][INTERCOM_REPLY_PATH].values() for tag in operation.get("tags", [])
+    }
+    spec["tags"] = [tag for tag in spec.get("tags", []) if tag.get("name") in used]
+    target.write_text(json.dumps(spec, indent=1, default=str) + "\n")
+    return target
+
+
 def _twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
     return {
         "value": {
@@ -147,8 +172,10 @@ def wait_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None
 
 
 class Prism:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, spec: Path | None = None) -> None:
         self.workdir = workdir
+        # None: Twilio's Messages contract (derived at start); else this vendored description.
+        self.spec = spec
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -160,10 +187,13 @@ class Prism:
         binary = REPO / "devstack" / "prism" / "node_modules" / ".bin" / "prism"
         if not binary.exists():
             raise RuntimeError(f"{binary} missing: run `make prism` (npm ci in devstack/prism)")
-        source = twilio_spec_path()
-        if not source.exists():
-            raise RuntimeError(f"Twilio OpenAPI spec not found at {source} (HEARD_TWILIO_SPEC)")
-        spec = derive_messages_spec(source, self.workdir / "twilio_messages.json")
+        if self.spec is not None:
+            spec = self.spec
+        else:
+            source = twilio_spec_path()
+            if not source.exists():
+                raise RuntimeError(f"Twilio OpenAPI spec not found at {source} (HEARD_TWILIO_SPEC)")
+            spec = derive_messages_spec(source, self.workdir / "twilio_messages.json")
         log = (self.workdir / "prism.log").open("wb")
         self.process = subprocess.Popen(
             [str(binary), "mock", "-h", "127.0.0.1", "-p", str(self.port), "--errors", str(spec)],
@@ -182,6 +212,10 @@ class Prism:
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) != 3 or sys.argv[1] != "trim":
-        raise SystemExit("usage: python -m tests.peers trim FULL_TWILIO_API_V2010_JSON")
-    print(trim_twilio_spec(Path(sys.argv[2])))
+    if len(sys.argv) != 3 or sys.argv[1] not in ("trim", "trim-intercom"):
+        raise SystemExit(
+            "usage: python -m tests.peers trim FULL_TWILIO_API_V2010_JSON\n"
+            "       python -m tests.peers trim-intercom FULL_INTERCOM_2.14_YAML"
+        )
+    trim = trim_twilio_spec if sys.argv[1] == "trim" else trim_intercom_spec
+    print(trim(Path(sys.argv[2])))

@@ -1,27 +1,33 @@
 """Write-back on the real stack: a worker on real Kafka writes what it told a customer back
-to the help desk's ticket as internal notes, through HTTP to a local peer holding Zendesk's
-documented shape (Update Ticket with a private comment); the peer's first answer is a 429
-with Retry-After, which the worker waits out."""
+to the help desk's ticket as internal notes, through HTTP: to a local peer holding Zendesk's
+documented shape (Update Ticket with a private comment), whose first answer is a 429 with
+Retry-After, which the worker waits out; and to Prism serving Intercom's own published
+OpenAPI description of "Reply to a conversation"."""
 
 from __future__ import annotations
 
 import base64
+import json
 import random
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from heard.devstack.kafka import free_port
 from heard.streams.contract import stories
+from heard.streams.delivery.helpdesk import HELPDESKS
+from heard.streams.delivery.helpdesk.client import NoteNotWritten, NoteWriter
 from tests.conftest import Worker, wait_for
 from tests.integration.test_end_to_end import send
-from tests.peers import REPO
+from tests.peers import REPO, VENDORED_INTERCOM_SPEC, Prism
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +114,88 @@ async def test_what_heard_told_the_customer_appears_on_the_help_desk_ticket(
     assert peer.refused_once and notes[0] == notes[1], "the note refused with 429 was sent again as it was"
     assert all(note.startswith("heard, to and from the customer:\n") for note in notes)
     assert "amara@example.net" not in "".join(notes)
+
+
+@pytest.fixture(scope="module")
+def intercom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prism]:
+    """Intercom's own published description of the reply endpoint, served by Prism: a
+    request that does not match it (a body, a header, the login) is refused."""
+    peer = Prism(tmp_path_factory.mktemp("intercom"), VENDORED_INTERCOM_SPEC)
+    try:
+        peer.start()
+    except RuntimeError as exc:
+        pytest.fail(f"the Intercom contract peer (Prism) could not start: {exc}")
+    yield peer
+    peer.stop()
+
+
+class RecordingProxy:
+    """Passes each request on to the contract peer and keeps what it answered."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.answers: list[tuple[str, int, Any]] = []
+
+    async def forward(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method, self.upstream + request.path_qs, data=body, headers=headers
+            ) as answer,
+        ):
+            said = await answer.read()
+            self.answers.append((request.path, answer.status, json.loads(body or b"null")))
+            return web.Response(status=answer.status, body=said, content_type="application/json")
+
+
+async def test_notes_to_intercom_match_intercoms_published_contract(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    tmp_path: Path,
+    worker_with: Callable[..., Worker],
+    intercom: Prism,
+) -> None:
+    proxy = RecordingProxy(intercom.base_url)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy.forward)
+    port = free_port()
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config, dirs_exist_ok=True)
+    connectors = config / "connectors.yaml"
+    connectors.write_text(
+        connectors.read_text()
+        + f"\nwriteback:\n  helpdesk: intercom\n  base_url: http://127.0.0.1:{port}\n"
+        + "  user_env: INTERCOM_ADMIN_ID\n  token_env: INTERCOM_TOKEN\n  batch_seconds: 1\n"
+    )
+    try:
+        worker_with(HEARD_CONFIG_DIR=str(config), INTERCOM_ADMIN_ID="814860", INTERCOM_TOKEN="ic-token")
+        number = str(random.randrange(10**6, 10**7))
+        await send(
+            kafka_bootstrap,
+            topic_prefix,
+            [stories.created(f"ic-{number}", datetime.now(UTC), eid=f"ic-{number}")],
+        )
+        await wait_for(lambda: proxy.answers, 90, "a note posted to Intercom")
+    finally:
+        await server.close()
+    path, status, body = proxy.answers[0]
+    assert (path, status) == (f"/conversations/{number}/reply", 200), proxy.answers
+    assert body["message_type"] == "note" and "acknowledgment sent by email" in body["body"]
+
+    # The contract bites: the same note with the admin id as a number is refused, not written.
+    wrong = HELPDESKS["intercom"]
+
+    def as_number(base: str, ticket: str, text: str, user: str | None) -> Any:
+        request = wrong.note(base, ticket, text, user)
+        return replace(request, json={**request.json, "admin_id": 814860})
+
+    writer = NoteWriter(replace(wrong, note=as_number), intercom.base_url, "814860", "ic-token", attempts=1)
+    try:
+        with pytest.raises(NoteNotWritten, match="intercom refused the note: 422"):
+            await writer.post(number, "heard, to and from the customer:")
+    finally:
+        await writer.aclose()

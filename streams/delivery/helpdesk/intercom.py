@@ -24,4 +24,4 @@ def note(base_url: str, ticket_id: str, body: str, user: str | None = None) -> N
 
 
 def login(user: str | None, token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "Intercom-Version": "2.11"}
+    return {"Authorization": f"Bearer {token}", "Intercom-Version": "2.14"}
