@@ -210,6 +210,7 @@ async def test_a_note_the_help_desk_refuses_leaves_its_records_as_dead_letters_a
     [letter] = sink.on(TOPICS.dead_letters)
     reason = (letter.headers or {})["heard-reason"].decode()
     assert reason == "help desk note not written: zendesk refused the note: 403 no access to 4815"
+    assert (letter.headers or {})["heard-stage"] == b"helpdesk-notes"
 
 
 def test_write_back_needs_its_credentials_named_and_set() -> None:

@@ -523,6 +523,7 @@ async def test_a_record_that_is_no_mail_event_is_a_dead_letter() -> None:
     await bounces.agent(consumed(TOPICS.mail_events, "T-1", b'{"kind": "hard_bounce"}'))
     [letter] = bounces.deliveries.sink.on(TOPICS.dead_letters)
     assert (letter.headers or {})["heard-reason"].decode().startswith("not a mail event:")
+    assert (letter.headers or {})["heard-stage"] == b"mail-events"  # where an operator finds it
 
 
 def test_a_mail_event_names_the_provider_and_kind_it_came_from() -> None:
@@ -653,3 +654,125 @@ def test_a_verification_key_that_is_not_an_elliptic_curve_one_is_named() -> None
     assert not PROVIDERS["sendgrid"].authentic(
         SG_KEY, SG_BODY, {k: v for k, v in sg_headers().items() if "Sig" in k}
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"[]", "no event-data object"),
+        (b'{"event-data": 3}', "no event-data object"),
+        (b'{"event-data": {"event": "failed", "id": "x", "timestamp": 1}}', "event-data: no recipient"),
+        (
+            b'{"event-data": {"event": "failed", "recipient": "nobody", "id": "x", "timestamp": 1}}',
+            "no recipient",
+        ),
+        (
+            b'{"event-data": {"event": "complained", "recipient": "a@b.c", "timestamp": 1}}',
+            "event-data: no id",
+        ),
+        (b'{"event-data": {"event": "complained", "recipient": "a@b.c", "id": "", "timestamp": 1}}', "no id"),
+        (
+            b'{"event-data": {"event": "complained", "recipient": "a@b.c", "id": "x"}}',
+            "event-data: no timestamp",
+        ),
+        (
+            b'{"event-data": {"event": "complained", "recipient": "a@b.c", "id": "x", "timestamp": true}}',
+            "timestamp",
+        ),
+        (b"{not json", "not JSON"),
+    ],
+)
+def test_a_mailgun_body_outside_its_documented_shape_is_refused_with_its_reason(
+    body: bytes, problem: str
+) -> None:
+    from heard.channels.email_events.base import BadMailEvents
+
+    with pytest.raises(BadMailEvents, match=problem):
+        PROVIDERS["mailgun"].parse(body)
+
+
+def test_mailgun_unsubscribes_and_details_read_from_what_the_event_has() -> None:
+    mailgun = PROVIDERS["mailgun"]
+    base = {
+        "recipient": "a@b.c",
+        "id": "x",
+        "timestamp": 1765100000,
+        "message": {"headers": {"message-id": "m@d"}},
+    }
+    [unsubscribed] = mailgun.parse(mailgun_signed({**base, "event": "unsubscribed"}))
+    assert (unsubscribed.kind, unsubscribed.detail) == ("unsubscribe", "unsubscribed")
+    [reasoned] = mailgun.parse(mailgun_signed({**base, "event": "failed", "reason": "suppress-bounce"}))
+    assert reasoned.detail == "suppress-bounce"
+    described = {"code": 605, "description": "Not delivering to previously bounced address"}
+    [coded] = mailgun.parse(mailgun_signed({**base, "event": "failed", "delivery-status": described}))
+    assert coded.detail == "605 Not delivering to previously bounced address"
+    [bare] = mailgun.parse(
+        mailgun_signed({**base, "event": "failed", "reason": "generic", "delivery-status": {}})
+    )
+    assert bare.detail == "generic"
+    assert mailgun.key_problem("k" * 24) is None
+    assert mailgun.key_problem("k" * 23) == "has 23 characters; Mailgun's signing key has more than 24"
+    unsigned = json.dumps({"signature": {"timestamp": "1", "token": "", "signature": "ab"}, "event-data": {}})
+    assert not mailgun.authentic(MAILGUN_KEY, unsigned.encode(), {})
+    with_number = json.dumps(
+        {"signature": {"timestamp": 1, "token": "t", "signature": "ab"}, "event-data": {}}
+    )
+    assert not mailgun.authentic(MAILGUN_KEY, with_number.encode(), {})
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "reason"),
+    [
+        ("complaint", "complained", "they marked our email as spam on 20 Nov 2026, 10:03 UTC"),
+        ("unsubscribe", "unsubscribed", "they unsubscribed from our emails on 20 Nov 2026, 10:03 UTC"),
+        (
+            "soft_bounce",
+            "soft-bounced",
+            "our email could not be delivered for now on 20 Nov 2026, 10:03 UTC (2 such email(s) in a row): "
+            "550 5.1.1 no such user",
+        ),
+    ],
+)
+async def test_each_kind_of_mail_event_is_shown_in_its_own_words(kind: str, status: str, reason: str) -> None:
+    bounces = Bounces()
+    record = {
+        "provider": "mailgun",
+        "kind": kind,
+        "event_id": "mg-7",
+        "notification_id": "n-1",
+        "ticket_id": "T-1",
+        "detail": "550 5.1.1 no such user",
+        "refused": False,
+        "strikes": 2,
+        "at": (T0 + timedelta(minutes=3)).isoformat(),
+    }
+    await bounces.agent(consumed(TOPICS.mail_events, "T-1", json.dumps(record).encode()))
+    [shown] = values(bounces.deliveries.sink, TOPICS.notification_events)
+    assert (shown["status"], shown["reason"], shown["provider_id"]) == (status, reason, "mg-7")
+
+
+async def test_a_bounce_exactly_a_day_after_its_email_still_sends_it_by_sms() -> None:
+    bounces = Bounces()
+    d = bounces.deliveries
+    note = customer_message(phone="+14155550123", consent={"email": True, "sms": True})
+    await d.deliver(note)
+    d.clock.at = note.decided_at + timedelta(hours=24)
+    await bounces.tell("T-1", note.notification_id)
+    assert [n.channel for n in d.outbound() if n.kind == "acknowledgment"] == ["sms"]
+
+
+async def test_a_bounce_for_an_email_of_which_no_copy_is_kept_tells_nobody(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="heard.worker")
+    bounces = Bounces()
+    await bounces.tell("T-1", "n-unknown")
+    assert bounces.deliveries.outbound() == []
+    assert "mail event for n-unknown: no copy of the email is kept; nobody to tell" in caplog.text
+    bounces.deliveries.receipts["n-old"] = json.dumps({"provider_id": "x"})  # kept before bounces were on
+    bounces.deliveries.receipts["n-bad"] = "{not json"
+    await bounces.tell("T-1", "n-old")
+    await bounces.tell("T-1", "n-bad")
+    assert bounces.deliveries.outbound() == []

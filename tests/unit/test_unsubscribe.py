@@ -151,3 +151,40 @@ async def test_a_forged_or_expired_unsubscribe_is_refused_with_a_page(site: Site
     async with site.client.post("/u/eyJrIjoidSJ9.AAAA", data={}) as answer:
         assert answer.status == 404
     assert site.published == []
+
+
+def unsubscribes(result: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("heard_unsubscribes_total", {"result": result}) or 0.0
+
+
+async def test_opening_a_foreign_link_shows_the_unknown_page_and_each_post_is_counted(site: Site) -> None:
+    async with site.client.get("/u/eyJrIjoidSJ9.AAAA") as page:
+        assert page.status == 404 and "not one we recognise" in await page.text()
+    before = {r: unsubscribes(r) for r in ("refused", "recorded", "again")}
+    path = LINKS.unsubscribe_url(customer_message(), NOW).removeprefix(LINKS.base)
+    for target in ("/u/eyJrIjoidSJ9.AAAA", path, path):
+        async with site.client.post(target, data={"List-Unsubscribe": "One-Click"}):
+            pass
+    assert {r: unsubscribes(r) - before[r] for r in before} == {"refused": 1, "recorded": 1, "again": 1}
+
+
+async def test_a_trickling_unsubscribe_is_answered_408(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from heard.streams.worker import unsubscribe_pages
+
+    monkeypatch.setattr(unsubscribe_pages, "BODY_TIMEOUT_SECONDS", 0.2)
+    path = LINKS.unsubscribe_url(customer_message(), NOW).removeprefix(LINKS.base)
+    reader, writer = await asyncio.open_connection("127.0.0.1", site.client.port)
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        "Content-Length: 100\r\n\r\nList-".encode()
+    )
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(4096), 30)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert answer.split(b"\r\n\r\n", 1)[1] == b"the form did not arrive in time"
+    assert site.published == []
