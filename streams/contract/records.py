@@ -406,9 +406,31 @@ class ContactsUpdated(EventBase):
     contacts: Contacts
 
 
+class PreferenceChanges(Strict):
+    """What a reader changed on their preference page; each field left out stays as it was."""
+
+    # Whose: None for the ticket's customer, else a contact's key.
+    contact: ShortText | None = None
+    preferred_channel: Literal["email", "sms"] | None = None
+    language: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] | None = None
+    quiet_hours: QuietHoursWindow | None = None
+    # True: they asked for no quiet hours at all (a None above leaves them as they were).
+    no_quiet_hours: bool = False
+
+
 class PreferencesUpdated(EventBase):
+    """The warm data from now on: the whole customer as the help desk has it, or what the
+    reader changed on their preference page (`changes`). One of the two."""
+
     type: Literal["customer.preferences_updated"]
-    customer: Customer
+    customer: Customer | None = None
+    changes: PreferenceChanges | None = None
+
+    @model_validator(mode="after")
+    def _one_of_the_two(self) -> PreferencesUpdated:
+        if (self.customer is None) == (self.changes is None):
+            raise ValueError("give either the whole customer or the changes, not both or neither")
+        return self
 
 
 class ForgetRequested(EventBase):

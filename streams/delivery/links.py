@@ -27,6 +27,7 @@ from heard.streams.contract.state import Notification
 
 REPLY_PATH = "/r/"
 UNSUBSCRIBE_PATH = "/u/"
+PREFERENCES_PATH = "/p/"
 SIGNATURE_BYTES = 16  # 128 bits: forging one is out of reach, and the link stays short
 # Mail clients keep an email's List-Unsubscribe for as long as the reader keeps the email.
 UNSUBSCRIBE_DAYS = 365
@@ -56,6 +57,21 @@ class LinkAnswer:
 
 # A page names the request it answers by its subject, cut to this many characters.
 SUBJECT_CHARS = 120
+
+
+@dataclass(frozen=True)
+class PreferencePage:
+    """A reader's preference page: their ticket, language, the channel this email came by
+    and whether heard has a number to text them at."""
+
+    ticket_id: str
+    locale: str
+    channel: str
+    can_text: bool
+    expires_at: datetime
+    contact: str | None = None
+    # The address this email went to, for the page's "stop emails" (sealed in the link).
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,19 +140,65 @@ class ReplyLinks:
     def unsubscribe_url(self, n: Notification, now: datetime) -> str:
         """The email's List-Unsubscribe address: its ticket, locale and reader, the address
         sealed, signed like every other link."""
+        return self.base + self._unsubscribe_path(n.ticket_id, n.locale, n.contact, n.recipient, now)
+
+    def _unsubscribe_path(
+        self, ticket_id: str, locale: str, contact: str | None, address: str, now: datetime
+    ) -> str:
         payload = json.dumps(
             {
                 "k": "u",
+                "t": ticket_id,
+                "l": locale,
+                "c": contact,
+                "r": self._seal(address),
+                "e": int((now + timedelta(days=UNSUBSCRIBE_DAYS)).timestamp()),
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+        return f"{UNSUBSCRIBE_PATH}{_b64(payload)}.{self._sign(payload)}"
+
+    def preferences_url(self, n: Notification, now: datetime) -> str:
+        """The email's footer link to the reader's preference page (it works for a year)."""
+        payload = json.dumps(
+            {
+                "k": "p",
                 "t": n.ticket_id,
                 "l": n.locale,
                 "c": n.contact,
+                "ch": n.channel,
+                "s": "sms" in n.fallback_recipients,
                 "r": self._seal(n.recipient),
                 "e": int((now + timedelta(days=UNSUBSCRIBE_DAYS)).timestamp()),
             },
             separators=(",", ":"),
             ensure_ascii=False,
         ).encode()
-        return f"{self.base}{UNSUBSCRIBE_PATH}{_b64(payload)}.{self._sign(payload)}"
+        return f"{self.base}{PREFERENCES_PATH}{_b64(payload)}.{self._sign(payload)}"
+
+    def read_preferences(self, token: str, now: datetime) -> PreferencePage:
+        data = self._verified(token)
+        if data.get("k") != "p":
+            raise BadLink("this link is not one heard made")
+        page = PreferencePage(
+            data["t"],
+            data["l"],
+            data["ch"],
+            bool(data["s"]),
+            datetime.fromtimestamp(data["e"], UTC),
+            data.get("c"),
+            self._open(data["r"]) if data.get("r") else None,
+        )
+        if now > page.expires_at:
+            raise BadLink("this link has expired")
+        return page
+
+    def unsubscribe_from_page(self, page: PreferencePage, now: datetime) -> str | None:
+        """The page's "stop emails" link: the same as the email's List-Unsubscribe."""
+        if page.address is None:
+            return None
+        return self._unsubscribe_path(page.ticket_id, page.locale, page.contact, page.address, now)
 
     def read_unsubscribe(self, token: str, now: datetime) -> Unsubscribe:
         data = self._verified(token)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
 import stamina
+from jinja2 import Template, TemplateError, TemplateNotFound
 
 from heard.channels.base import (
     Channel,
@@ -115,6 +116,7 @@ class Delivery:
                 )
             except TemplateProblem as exc:
                 return DeliveryOutcome(n, "failed", f"template: {exc}")
+            rendered = self._with_footer(n, rendered)
             message = outbound_message(n, rendered, self._unsubscribe_url(n))
         if ready is not None:
             with STAGES.timed("delivery.wait"):
@@ -147,6 +149,30 @@ class Delivery:
             attempts=attempts,
             segments=segments(rendered.text)[0] if n.channel == "sms" else 0,
         )
+
+    def _with_footer(self, n: Notification, rendered: Rendered) -> Rendered:
+        """A customer's email ends with the link to their preference page, in their language
+        (`templates/_footer/<language>.txt` and `.html`), when links are on."""
+        if self.links is None or n.channel != "email" or n.audience != "customer":
+            return rendered
+        url = self.links.preferences_url(n, datetime.now(UTC))
+        language = n.locale.replace("_", "-").split("-")[0]
+        try:
+            text = self._footer(language, "txt").render(url=url).strip()
+            html = self._footer(language, "html").render(url=url).strip()
+        except TemplateError:
+            return rendered  # no footer in any language: the email goes without it
+        with_html = rendered.html
+        if with_html is not None:
+            with_html = with_html.replace("</main>", f"</main>\n{html}", 1)
+        return replace(rendered, text=f"{rendered.text.rstrip()}\n\n{text}\n", html=with_html)
+
+    def _footer(self, language: str, part: str) -> Template:
+        env = self.renderer.env
+        try:
+            return env.get_template(f"_footer/{language}.{part}")
+        except TemplateNotFound:
+            return env.get_template(f"_footer/en.{part}")
 
     def _unsubscribe_url(self, n: Notification) -> str | None:
         """A customer's email gets a one-click unsubscribe when links are on (the team's

@@ -409,8 +409,36 @@ def on_contacts(step: Step, event: ContactsUpdated) -> None:
 
 
 def on_preferences(step: Step, event: PreferencesUpdated) -> None:
-    step.state.customer = event.customer
-    step.log("record", "customer preferences updated")
+    if event.customer is not None:
+        step.state.customer = event.customer
+        step.log("record", "customer preferences updated")
+        return
+    changes = event.changes
+    assert changes is not None  # the contract requires one of the two
+    update: dict[str, object] = {
+        name: getattr(changes, name) for name in ("preferred_channel", "language", "quiet_hours")
+    }
+    update = {name: value for name, value in update.items() if value is not None}
+    if changes.no_quiet_hours:
+        update["quiet_hours"] = None
+    state = step.state
+    person = (
+        state.customer
+        if changes.contact is None
+        else next((c for c in state.contacts if c.key == changes.contact), None)
+    )
+    if changes.preferred_channel is not None and person is not None:
+        # Choosing a channel on the signed page is the reader asking for it: consent to it.
+        update["consent"] = person.consent.model_copy(update={changes.preferred_channel: True})
+    if changes.contact is None:
+        if state.customer is not None:
+            state.customer = state.customer.model_copy(update=update)
+    else:
+        state.contacts = [
+            c.model_copy(update=update) if c.key == changes.contact else c for c in state.contacts
+        ]
+    said = ", ".join(sorted(update)) or "nothing"
+    step.log("record", f"preferences changed by the reader: {said}")
 
 
 def on_timer(step: Step, event: TimerDue) -> None:

@@ -78,11 +78,12 @@ class AnswerPages:
         # a script posting it in a loop gets 429 and writes nothing.
         self.limit = limit or RateLimit(burst=5, per_minute=2)
 
-    def page(self, status: int, locale: str, **context: Any) -> Response:
+    def page(self, status: int, locale: str, folder: str = "answer", **context: Any) -> Response:
+        """The page `_pages/<folder>/<locale>.html` (else the language's, else the default)."""
         language = locale.replace("_", "-").split("-")[0]
         for candidate in dict.fromkeys([locale, language, self.default_locale]):
             try:
-                template = self.renderer.env.get_template(f"_pages/answer/{candidate}.html")
+                template = self.renderer.env.get_template(f"_pages/{folder}/{candidate}.html")
                 break
             except TemplateNotFound:
                 continue

@@ -59,6 +59,8 @@ from heard.streams.worker.mail_webhooks import MailEventRoutes
 from heard.streams.worker.mail_webhooks import add_routes as add_mail_event_routes
 from heard.streams.worker.metrics import BUILD_INFO, LABELS, TIMERS_PENDING
 from heard.streams.worker.opt_outs import OptOuts
+from heard.streams.worker.preference_pages import PreferencePages
+from heard.streams.worker.preference_pages import add_routes as add_preference_routes
 from heard.streams.worker.redelivery import RedeliveryAgent
 from heard.streams.worker.sink import Clock, DeadLetters, InboundRecord, Sink
 from heard.streams.worker.sms_replies import SmsRepliesAgent
@@ -708,5 +710,8 @@ def public_listener(
         add_answer_routes(public, pages)
         add_unsubscribe_routes(
             public, UnsubscribePages(pages, ledger, durable_publisher(app, topics.consent), clock)
+        )
+        add_preference_routes(
+            public, PreferencePages(pages, durable_publisher(app, topics.ticket_events), clock)
         )
     return public

@@ -187,3 +187,41 @@ async def test_one_click_unsubscribe_from_the_emails_header_sends_the_next_updat
     await wait_for(lambda: texts_to(catchers, phone), 60, "the update by SMS")
     assert "ships today" in texts_to(catchers, phone)[0]["Body"]
     assert len(mails_for(catchers.mail_dir, "MB-2")) == 1, "no email after the unsubscribe"
+
+
+async def test_the_preference_link_in_an_email_makes_the_next_update_a_text_in_spanish(
+    worker: Worker, web_port: int, kafka_bootstrap: str, prefix: str, catchers: Catchers
+) -> None:
+    now = datetime.now(UTC)
+    phone = "+48512345603"
+    customer = stories.customer(
+        phone=phone, consent={"email": True, "sms": True}, email="ines.mb@example.net"
+    )
+    await send(kafka_bootstrap, prefix, [stories.created("MB-3", now, eid="mb-3-created", customer=customer)])
+    await wait_for(lambda: mails_for(catchers.mail_dir, "MB-3"), 60, "the acknowledgment by email")
+    [ack] = mails_for(catchers.mail_dir, "MB-3")
+    footer = bodies([ack])[0].rstrip().splitlines()[-1]
+    assert footer.startswith(f"Change how and when we keep you posted: {PUBLIC}/p/")
+    link = footer.split(": ", 1)[1]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"http://127.0.0.1:{web_port}{link.removeprefix(PUBLIC)}",
+            data={"channel": "sms", "language": "es"},
+        ) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+    update = stories.event(
+        "ticket.agent_reply",
+        "MB-3",
+        now + timedelta(seconds=1),
+        eid="mb-3-reply",
+        agent=AISHA,
+        public=True,
+        milestone={"text": "Hemos encontrado tu paquete."},
+    )
+    await send(kafka_bootstrap, prefix, [update])
+    await wait_for(lambda: texts_to(catchers, phone), 60, "the update by SMS")
+    [text] = texts_to(catchers, phone)
+    assert "novedades de MB-3" in text["Body"] and "encontrado" in text["Body"], text["Body"]  # in Spanish
+    assert len(mails_for(catchers.mail_dir, "MB-3")) == 1, "no email after choosing texts"

@@ -120,6 +120,77 @@ def test_updated_preferences_shape_the_next_message() -> None:
     assert (update.locale, update.recipient) == ("es", "amara.es@example.net")
 
 
+def test_what_a_reader_changes_on_their_page_shapes_the_next_message_and_nothing_else() -> None:
+    texting = stories.customer(phone="+14155550123", consent={"email": True, "sms": False})
+    state, outcomes = run(
+        [
+            stories.created("T1", urgent=True, customer=texting),
+            stories.event(
+                "customer.preferences_updated",
+                "T1",
+                T0 + minutes(1),
+                changes={
+                    "preferred_channel": "sms",
+                    "language": "fr",
+                    "quiet_hours": {"start": "21:00", "end": "07:00"},
+                },
+            ),
+            stories.event(
+                "ticket.status_changed",
+                "T1",
+                T0 + minutes(2),
+                to_status="on_hold",
+                note="Nous attendons la banque",
+            ),
+        ]
+    )
+    [update] = outcomes[2].notifications
+    assert (update.channel, update.locale, update.recipient) == ("sms", "fr", "+14155550123")
+    assert state is not None and state.customer is not None
+    customer = state.customer
+    assert customer.consent.sms and customer.consent.email, "choosing texts is asking for them"
+    assert (customer.name, customer.email, customer.timezone) == (
+        "Amara Okafor",
+        "amara@example.net",
+        "Europe/London",
+    )
+    assert customer.quiet_hours is not None and customer.quiet_hours.start.hour == 21
+    assert "preferences changed by the reader: consent, language, preferred_channel, quiet_hours" in [
+        line.reason for line in outcomes[1].decisions
+    ]
+
+
+def test_a_reader_can_drop_their_quiet_hours_and_a_contact_changes_only_their_own() -> None:
+    quiet = stories.customer(quiet_hours={"start": "22:00", "end": "08:00"})
+    vp = {"name": "Ken Ito", "email": "ken@example.jp", "role": "stakeholder", "language": "ja"}
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True, customer=quiet),
+            stories.event("ticket.contacts_updated", "T1", T0 + minutes(1), contacts=[vp]),
+        ]
+    )
+    assert state is not None
+    key = state.contacts[0].key
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True, customer=quiet),
+            stories.event("ticket.contacts_updated", "T1", T0 + minutes(1), contacts=[vp]),
+            stories.event(
+                "customer.preferences_updated", "T1", T0 + minutes(2), changes={"no_quiet_hours": True}
+            ),
+            stories.event(
+                "customer.preferences_updated",
+                "T1",
+                T0 + minutes(3),
+                changes={"contact": key, "language": "en"},
+            ),
+        ]
+    )
+    assert state is not None and state.customer is not None
+    assert state.customer.quiet_hours is None and state.customer.language == "en"
+    assert [c.language for c in state.contacts] == ["en"]
+
+
 def test_only_milestone_statuses_are_told_to_the_customer() -> None:
     _, outcomes = run(
         [
