@@ -84,7 +84,7 @@ class PreferencePages:
             prefs=page,
             languages=LANGUAGES,
             stop=stop,
-            **{"problem": None, "changed": None, **more},
+            **{"problem": None, **more},
         )
 
     async def show(self, request: Request) -> Response:
@@ -122,7 +122,7 @@ class PreferencePages:
         }
         await self.publish_event(page.ticket_id.encode(), json.dumps(event).encode())
         log.info("preferences changed on %s: %s", page.ticket_id, ", ".join(sorted(changes)))
-        return self._form_page(200, page, "saved", changed=sorted(changes))
+        return self._form_page(200, page, "saved")
 
 
 def add_routes(app: web.Application, pages: PreferencePages) -> None:

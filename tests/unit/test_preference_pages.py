@@ -124,14 +124,21 @@ async def test_the_page_shows_the_readers_choices_in_their_language_and_records_
     status, html = await site.get(path_for(texting("fr")))
     assert status == 200 and "Me tenir informé par" in html
     assert 'value="email" checked' in html and 'value="sms"' in html
-    assert '<option value="fr" selected>' in html and 'href="/u/' in html
+    assert '<option value="fr" selected>Français</option>' in html and 'href="/u/' in html
+    assert all(f">{name}</option>" in html for name in ("English", "Español", "Deutsch"))
     status, html = await site.get(path_for(customer_message()))
     assert status == 200 and 'value="sms"' not in html, "no texts offered without a number"
     assert site.published == []
     assert (await site.get("/p/eyJrIjoicCJ9.AAAA"))[0] == 404
 
 
-async def test_what_the_reader_changes_is_one_event_the_contract_accepts(site: Site) -> None:
+async def test_what_the_reader_changes_is_one_event_the_contract_accepts(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="heard.web")
+    assert (await site.post("/p/eyJrIjoicCJ9.AAAA", channel="sms"))[0] == 404
     path = path_for(texting())
     form = {"channel": "sms", "language": "es", "quiet_from": "21:00", "quiet_to": "07:00"}
     status, html = await site.post(path, **form)
@@ -144,6 +151,7 @@ async def test_what_the_reader_changes_is_one_event_the_contract_accepts(site: S
         "language": "es",
         "quiet_hours": {"start": "21:00", "end": "07:00"},
     }
+    assert "preferences changed on T-1: language, preferred_channel, quiet_hours" in caplog.text
     parsed = parse_event(json.dumps(first).encode())
     assert parsed.type == "customer.preferences_updated" and parsed.ticket_id == "T-1"
 
