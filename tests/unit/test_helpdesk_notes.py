@@ -270,3 +270,80 @@ async def test_the_connectors_prefix_is_taken_off_and_another_desks_tickets_are_
         ]
     )
     assert [ticket for ticket, _ in writer.notes] == ["4815"]
+
+
+@pytest.mark.parametrize(
+    ("status", "extra", "line"),
+    [
+        (
+            "failed",
+            {"reason": "550 no such user"},
+            "20 Nov 10:02 UTC · acknowledgment not sent by email: 550 no such user",
+        ),
+        (
+            "bounced",
+            {"reason": "it bounced"},
+            "20 Nov 10:02 UTC · acknowledgment bounced by email: it bounced",
+        ),
+        ("complained", {}, "20 Nov 10:02 UTC · acknowledgment was marked as spam by email"),
+        ("unsubscribed", {}, "20 Nov 10:02 UTC · acknowledgment was unsubscribed from by email"),
+        (
+            "undelivered",
+            {"reason": "30005"},
+            "20 Nov 10:02 UTC · acknowledgment was not delivered by email: 30005",
+        ),
+        ("sent", {"reason": "ignored for a send"}, "20 Nov 10:02 UTC · acknowledgment sent by email"),
+        ("sent", {"at": "not a time"}, "? · acknowledgment sent by email"),
+    ],
+)
+def test_each_outcome_reads_as_a_line_for_the_team(status: str, extra: dict[str, Any], line: str) -> None:
+    from heard.streams.worker.helpdesk_notes import outcome_line
+
+    event = {
+        "kind": "acknowledgment",
+        "channel": "email",
+        "status": status,
+        "at": "2026-11-20T10:02:00+00:00",
+    }
+    assert outcome_line({**event, **extra}) == line
+
+
+def test_what_is_not_news_or_not_a_tickets_is_no_line() -> None:
+    from heard.streams.worker.helpdesk_notes import outcome_line
+
+    twilio = {
+        "status": "sent",
+        "channel": "sms",
+        "reason": "provider status report",
+        "at": "2026-11-20T10:02:00+00:00",
+    }
+    assert outcome_line(twilio) is None  # Twilio confirming a text already noted as sent
+    assert (
+        outcome_line({**twilio, "status": "failed"})
+        == "20 Nov 10:02 UTC · message not sent by sms: provider status report"
+    )
+    agent = HelpdeskNotesAgent(
+        writer=Writer(),
+        topics=TOPICS,
+        dead_letters=DeadLetters(RecordingSink(), TOPICS.dead_letters, Clock()),
+    )
+    for value in (b"[1, 2]", b'{"status": "sent"}', b'{"ticket_id": "", "status": "sent"}'):
+        assert agent.line(consumed(TOPICS.notification_events, "x", value)) is None
+
+
+async def test_each_note_written_or_not_is_counted() -> None:
+    from prometheus_client import REGISTRY
+
+    def counted(result: str) -> float:
+        return REGISTRY.get_sample_value("heard_helpdesk_notes_total", {"result": result}) or 0.0
+
+    before = counted("written"), counted("failed")
+    agent = HelpdeskNotesAgent(
+        writer=Writer(refuse={"77"}),
+        topics=TOPICS,
+        dead_letters=DeadLetters(RecordingSink(), TOPICS.dead_letters, Clock()),
+    )
+    await agent.handle_batch(
+        [outcome("4815", "acknowledgment", "email", "sent"), outcome("77", "acknowledgment", "sms", "sent")]
+    )
+    assert (counted("written") - before[0], counted("failed") - before[1]) == (1, 1)

@@ -152,6 +152,7 @@ async def test_what_the_reader_changes_is_one_event_the_contract_accepts(
         "quiet_hours": {"start": "21:00", "end": "07:00"},
     }
     assert "preferences changed on T-1: language, preferred_channel, quiet_hours" in caplog.text
+    assert first["source"] == "preference-page" and first["id"].startswith("prefs:")
     parsed = parse_event(json.dumps(first).encode())
     assert parsed.type == "customer.preferences_updated" and parsed.ticket_id == "T-1"
 
@@ -166,7 +167,7 @@ async def test_a_contacts_page_changes_theirs_and_dropping_quiet_hours_is_a_chan
 @pytest.mark.parametrize(
     ("form", "problem"),
     [
-        ({"quiet_from": "21:00"}, "quiet hours need a start and an end time"),
+        ({"quiet_from": "21:00"}, "Please check this: quiet hours need a start and an end time"),
         ({"quiet_from": "25:00", "quiet_to": "07:00"}, "quiet hours need a start and an end time"),
         ({"quiet_from": "08:00", "quiet_to": "08:00"}, "different ones"),
         ({"channel": "fax"}, "no channel &#39;fax&#39; to choose here"),
@@ -188,4 +189,33 @@ async def test_texts_cannot_be_chosen_without_a_number_and_an_unchanged_form_rec
     assert status == 400
     status, html = await site.post(path_for(texting()), channel="email", language="en")
     assert status == 200 and "Nothing was changed" in html
+    assert site.published == []
+
+
+async def test_a_regional_locale_reads_as_its_language(site: Site) -> None:
+    status, html = await site.post(path_for(texting("es_MX")), channel="email", language="es")
+    assert status == 200 and "No se ha cambiado nada." in html  # unchanged: es_MX reads as es
+    assert site.published == []
+    status, _ = await site.post(path_for(texting("es_MX")), channel="email", language="fr")
+    assert status == 200
+    [event] = site.published
+    assert event["changes"] == {"language": "fr"}
+
+
+async def test_a_trickling_form_is_answered_408(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from heard.streams.worker import preference_pages
+
+    monkeypatch.setattr(preference_pages, "BODY_TIMEOUT_SECONDS", 0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", site.client.port)
+    writer.write(
+        f"POST {path_for(texting())} HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nchannel=".encode()
+    )
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(4096), 30)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert answer.split(b"\r\n\r\n", 1)[1] == b"the form did not arrive in time"
     assert site.published == []
