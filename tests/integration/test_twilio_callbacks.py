@@ -76,6 +76,13 @@ async def wait_events(bootstrap: str, prefix: str, ticket: str, want: Any, what:
     return await wait_until(lambda: events_for(bootstrap, prefix, ticket), want, 60, what)
 
 
+async def listening(port: int) -> bool:
+    try:
+        return (await get(port, "/twilio/status"))[0] == 405  # the route, for POST only
+    except aiohttp.ClientConnectorError:
+        return False
+
+
 async def get(port: int, path: str) -> tuple[int, str]:
     async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}{path}") as response:
         return response.status, await response.text()
@@ -398,6 +405,8 @@ async def test_a_restarted_worker_learns_every_stop_from_the_consent_topic(
         "Body": "STOP",
         "AccountSid": "AC00000000000000000000000000000000",
     }
+    # "Ready" is logged before the public listener's task has bound its port: wait for it.
+    await wait_until(lambda: listening(port), bool, 60, "the public listener")
     assert (await post(port, "/twilio/inbound", stop))[0] == 200
     first.stop()  # the worker that took the STOP is gone; a new process takes over
     # The ticket waits on the topic, so the new worker's very first work is this text.
