@@ -109,13 +109,13 @@ class FetchingConsumer:
         return {tp: [0] for tp in (active_partitions or {"changelog", "ticket-events"})}
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # yields once, as faust's sleep would, without waiting
 
 
 async def test_a_fetch_in_flight_keeps_the_partitions_it_began_with_and_is_waited_for() -> None:
     consumer = FetchingConsumer({"changelog"})
     fetch = asyncio.ensure_future(faust_recovery.wait_next_records(consumer, 1.0))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: the fetch starts and waits to be released
     assert not consumer.not_waiting_next_records.is_set(), "a fetch in flight is visible"
     consumer.active.clear()  # recovery pauses the changelog partitions while it waits
     consumer.release.set()
