@@ -416,6 +416,9 @@ class PreferenceChanges(Strict):
     quiet_hours: QuietHoursWindow | None = None
     # True: they asked for no quiet hours at all (a None above leaves them as they were).
     no_quiet_hours: bool = False
+    # True: no more progress updates about this ticket (milestones, holding updates) until
+    # they resume them; False: resume. None leaves it as it was.
+    updates_paused: bool | None = None
 
 
 class PreferencesUpdated(EventBase):

@@ -328,6 +328,9 @@ class TicketState(Model):
     transfers_acknowledged: bool = False
     offers: dict[str, Offer] = Field(default_factory=dict)
     contacts: list[Contact] = Field(default_factory=list)
+    # Who asked on their preference page for no more progress updates about this ticket:
+    # "customer", or "contact:KEY" (the notification ids' names for them).
+    updates_paused_for: list[str] = Field(default_factory=list)
 
     # `seen_event_ids` as a set, for the one question asked of it on every event: (owner id,
     # the list it was made from, the set). Only its owner uses it (a copy rebuilds it), and

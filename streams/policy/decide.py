@@ -437,8 +437,21 @@ def on_preferences(step: Step, event: PreferencesUpdated) -> None:
         state.contacts = [
             c.model_copy(update=update) if c.key == changes.contact else c for c in state.contacts
         ]
-    said = ", ".join(sorted(update)) or "nothing"
-    step.log("record", f"preferences changed by the reader: {said}")
+    said = sorted(update)
+    if changes.updates_paused is not None:
+        _pause_updates(
+            state,
+            "customer" if changes.contact is None else f"contact:{changes.contact}",
+            changes.updates_paused,
+        )
+        said.append("updates paused" if changes.updates_paused else "updates resumed")
+    step.log("record", f"preferences changed by the reader: {', '.join(said) or 'nothing'}")
+
+
+def _pause_updates(state: TicketState, who: str, paused: bool) -> None:
+    """Progress updates about this ticket stop for `who` (or start again)."""
+    others = [name for name in state.updates_paused_for if name != who]
+    state.updates_paused_for = [*others, who] if paused else others
 
 
 def on_timer(step: Step, event: TimerDue) -> None:
@@ -456,6 +469,7 @@ def on_forget(step: Step, event: ForgetRequested) -> None:
     state = step.state
     gone = [c for c in state.contacts if c.key == event.contact]
     state.contacts = [c for c in state.contacts if c.key != event.contact]
+    state.updates_paused_for = [who for who in state.updates_paused_for if who != f"contact:{event.contact}"]
     state.scheduled = [item for item in state.scheduled if item.contact != event.contact]
     # What was sent to them stays counted, without saying who they were.
     state.sent = [

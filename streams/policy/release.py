@@ -83,6 +83,9 @@ OWNER_NEWS = {("milestone_update", "email"), ("milestone_update", "sms"), ("chec
 STAKEHOLDER_KINDS = ("milestone_update", "checkpoint_holding", "closure_summary")
 # A reply to one person's own words goes to that person alone.
 PERSONAL_KINDS = ("feedback_reply", "options_unclear")
+# What "pause updates for this ticket" stops: news of progress. What answers the reader's own
+# words, asks them to choose, or closes the request still reaches them.
+PAUSABLE_KINDS = ("milestone_update", "checkpoint_holding")
 
 
 def _release_customer(step: Step, item: Scheduled) -> None:
@@ -270,6 +273,15 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
     state = step.state
     customer: Customer | None = contact or state.customer
     assert customer is not None
+    who = "customer" if contact is None else f"contact:{contact.key}"
+    if item.kind in PAUSABLE_KINDS and who in state.updates_paused_for:
+        step.log(
+            "suppress",
+            f"{'they' if contact is None else f'a contact ({contact.role})'} paused updates about this "
+            "ticket on their preference page",
+            kind=item.kind,
+        )
+        return
     route = customer_route(customer, step.rules.enabled_channels)
     if isinstance(route, NoRoute):
         step.log(
@@ -284,7 +296,7 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
         item.kind,
         item.trigger_event_id,
         route.channel,
-        "customer" if contact is None else f"contact:{contact.key}",
+        who,
     )
     if any(s.notification_id == nid for s in state.sent):
         step.log(

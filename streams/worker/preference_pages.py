@@ -1,10 +1,10 @@
 """`/p/<token>`: the reader's preference page, linked from every email heard sends them.
 
 `GET` shows what they can change, in their language: the channel heard keeps them posted
-by (texts only when heard has their number), the language, quiet hours, and a link to stop
-emails. `POST` records what they changed as a `customer.preferences_updated` event with
-`changes` (answered once Kafka has it); the ticket applies it to the next message. The same
-form sent twice is one event.
+by (texts only when heard has their number), the language, quiet hours, pausing progress
+updates about this one request, and a link to stop emails. `POST` records what they changed
+as a `customer.preferences_updated` event with `changes` (answered once Kafka has it); the
+ticket applies it to the next message. The same form sent twice is one event.
 """
 
 from __future__ import annotations
@@ -55,6 +55,12 @@ def changes_from(form: dict[str, str], page: PreferencePage) -> dict[str, Any]:
         if not (CLOCK_TIME.match(start) and CLOCK_TIME.match(end)) or start == end:
             raise BadForm("quiet hours need a start and an end time, different ones (HH:MM)")
         changes["quiet_hours"] = {"start": start, "end": end}
+    # This ticket's progress updates: left as they are unless the reader picked one.
+    updates = form.get("updates", "")
+    if updates not in ("", "pause", "resume"):
+        raise BadForm(f"no choice {updates!r} for this request's updates")
+    if updates:
+        changes["updates_paused"] = updates == "pause"
     return changes
 
 

@@ -13,6 +13,7 @@ from heard.streams.contract import stories
 from heard.streams.contract.records import MAX_NAME, MAX_TEXT, InvalidEvent, parse_event
 from heard.streams.contract.state import TicketState
 from heard.streams.contract.stories import T0, minutes
+from heard.streams.policy.decide import decide
 from tests.unit.test_policy import RULES, run, run_from, tick
 
 GRACE = timedelta(seconds=RULES.policy.closure_grace_seconds)
@@ -189,6 +190,86 @@ def test_a_reader_can_drop_their_quiet_hours_and_a_contact_changes_only_their_ow
     assert state is not None and state.customer is not None
     assert state.customer.quiet_hours is None and state.customer.language == "en"
     assert [c.language for c in state.contacts] == ["en"]
+
+
+def test_a_reader_who_pauses_this_tickets_updates_hears_only_what_answers_or_closes_it() -> None:
+    vp = {"name": "Ken Ito", "email": "ken@example.jp", "role": "stakeholder"}
+    setup = [
+        stories.created("T1", urgent=True),
+        stories.event("ticket.contacts_updated", "T1", T0 + minutes(1), contacts=[vp]),
+        stories.event(
+            "customer.preferences_updated", "T1", T0 + minutes(2), changes={"updates_paused": True}
+        ),
+    ]
+
+    def on_hold(at: int) -> dict[str, object]:
+        return stories.event(
+            "ticket.status_changed", "T1", T0 + minutes(at), to_status="on_hold", note=f"step {at}"
+        )
+
+    state, outcomes = run(
+        [
+            *setup,
+            on_hold(3),
+            stories.event(
+                "customer.preferences_updated", "T1", T0 + minutes(4), changes={"updates_paused": False}
+            ),
+            stories.event("ticket.status_changed", "T1", T0 + minutes(5), to_status="in_progress", note="x"),
+            stories.event(
+                "customer.preferences_updated", "T1", T0 + minutes(6), changes={"updates_paused": True}
+            ),
+            stories.resolved("T1", T0 + minutes(7)),
+        ]
+    )
+    assert state is not None
+    assert "preferences changed by the reader: updates paused" in [d.reason for d in outcomes[2].decisions]
+    paused = outcomes[3]
+    assert [(n.kind, n.contact) for n in paused.notifications] == [
+        ("milestone_update", state.contacts[0].key)
+    ]
+    assert any(
+        d.outcome == "suppress" and "paused updates about this ticket on their preference page" in d.reason
+        for d in paused.decisions
+    )
+    assert "updates resumed" in outcomes[4].decisions[-1].reason
+    assert [(n.kind, n.contact) for n in outcomes[5].notifications] == [
+        ("milestone_update", None),
+        ("milestone_update", state.contacts[0].key),
+    ]
+    closing = tick(state, T0 + minutes(7) + GRACE)
+    assert [n.kind for n in closing.notifications if n.contact is None] == ["closure_summary"]
+    assert state.updates_paused_for == ["customer"]
+
+
+def test_a_contact_pauses_only_their_own_updates_and_leaving_the_ticket_ends_the_pause() -> None:
+    vp = {"name": "Ken Ito", "email": "ken@example.jp", "role": "stakeholder"}
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.event("ticket.contacts_updated", "T1", T0 + minutes(1), contacts=[vp]),
+        ]
+    )
+    assert state is not None
+    key = state.contacts[0].key
+    state, outcomes = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.event("ticket.contacts_updated", "T1", T0 + minutes(1), contacts=[vp]),
+            stories.event(
+                "customer.preferences_updated",
+                "T1",
+                T0 + minutes(2),
+                changes={"contact": key, "updates_paused": True},
+            ),
+            stories.event("ticket.status_changed", "T1", T0 + minutes(3), to_status="on_hold", note="x"),
+        ]
+    )
+    assert state is not None and state.updates_paused_for == [f"contact:{key}"]
+    assert [(n.kind, n.contact) for n in outcomes[3].notifications] == [("milestone_update", None)]
+    forget = parse_event(
+        stories.dumps(stories.event("heard.forget", "T1", T0 + minutes(4), contact=key)), internal=True
+    )
+    assert decide(state, forget, T0 + minutes(4), RULES).state.updates_paused_for == []
 
 
 def test_only_milestone_statuses_are_told_to_the_customer() -> None:

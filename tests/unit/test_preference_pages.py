@@ -164,6 +164,26 @@ async def test_a_contacts_page_changes_theirs_and_dropping_quiet_hours_is_a_chan
     assert event["changes"] == {"no_quiet_hours": True, "contact": "c-7"}
 
 
+async def test_pausing_and_resuming_this_requests_updates_are_changes_and_the_default_is_neither(
+    site: Site,
+) -> None:
+    path = path_for(texting("de"))
+    status, html = await site.get(path)
+    assert (
+        status == 200
+        and 'name="updates" value="" checked' in html
+        and "Pausieren, bis ich sie wieder aufnehme" in html
+    )
+    assert (await site.post(path, updates=""))[0] == 200
+    assert site.published == [], "leaving the choice as it is changes nothing"
+    await site.post(path, updates="pause")
+    await site.post(path_for(texting().model_copy(update={"contact": "c-7"})), updates="resume")
+    paused, resumed = site.published
+    assert paused["changes"] == {"updates_paused": True}
+    assert resumed["changes"] == {"updates_paused": False, "contact": "c-7"}
+    assert parse_event(json.dumps(resumed).encode()).type == "customer.preferences_updated"
+
+
 @pytest.mark.parametrize(
     ("form", "problem"),
     [
@@ -172,6 +192,7 @@ async def test_a_contacts_page_changes_theirs_and_dropping_quiet_hours_is_a_chan
         ({"quiet_from": "08:00", "quiet_to": "08:00"}, "different ones"),
         ({"channel": "fax"}, "no channel &#39;fax&#39; to choose here"),
         ({"language": "tlh"}, "no language &#39;tlh&#39; to choose here"),
+        ({"updates": "forever"}, "no choice &#39;forever&#39; for this request&#39;s updates"),
     ],
 )
 async def test_a_form_the_page_did_not_make_is_refused_with_its_reason(
