@@ -357,6 +357,8 @@ class WritebackSettings(Frozen):
     # Lines for one ticket within this long become one note (a burst is one note).
     batch_seconds: float = Field(5.0, gt=0, le=300)
     attempts: int = Field(4, ge=1, le=10)
+    # The team's language for the notes; times are on the team's clock (policy.team_timezone).
+    language: Literal["en", "es", "fr", "de"] = "en"
 
 
 class ConnectorSettings(Frozen):

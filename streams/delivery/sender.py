@@ -67,8 +67,33 @@ class DeliveryOutcome:
             "delivery_round": n.delivery_round,
             "provider_id": self.receipt.provider_id if self.receipt else None,
             "template_hashes": self.template_hashes,
+            "promised": promise_made(n),
             "at": datetime.now(UTC).isoformat(),
         }
+
+
+def promise_made(n: Notification) -> dict[str, str] | None:
+    """The promise a message to a customer made, as its context says it (the help desk's note
+    tells the team: "first reply promised by 14:00"): {what, due_at}, or None."""
+    if n.audience != "customer":
+        return None
+    context = n.context
+    moved, promised = context.get("moved"), context.get("promised")
+    next_update, milestone = context.get("next_update"), context.get("next_milestone")
+    if isinstance(moved, dict) and moved.get("to"):
+        return {"what": "moved", "due_at": str(moved["to"])}
+    if isinstance(promised, dict) and promised.get("due_at"):
+        return {"what": "promise", "due_at": str(promised["due_at"])}
+    if isinstance(next_update, dict) and next_update.get("due_at"):
+        return {"what": "next_update", "due_at": str(next_update["due_at"])}
+    if isinstance(milestone, dict) and milestone.get("due_at"):
+        # A first reply heard promised answers their new message when they had been answered.
+        first_reply = "follow_up" if milestone.get("follow_up") else "first_reply"
+        return {
+            "what": first_reply if milestone.get("first_reply") else "milestone",
+            "due_at": str(milestone["due_at"]),
+        }
+    return None
 
 
 def _backoff(max_wait: float) -> stamina.instrumentation.RetryHook | object:

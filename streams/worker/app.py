@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, cast
+from zoneinfo import ZoneInfo
 
 import faust
 import faust.streams as faust_streams
@@ -39,6 +40,7 @@ from heard.streams.delivery.config import Settings
 from heard.streams.delivery.consent import ConsentLedger
 from heard.streams.delivery.consent import keep_following as keep_following_consent
 from heard.streams.delivery.helpdesk.client import NoteWriter
+from heard.streams.delivery.helpdesk.wording import NoteWording
 from heard.streams.delivery.links import ReplyLinks
 from heard.streams.delivery.sender import Delivery
 from heard.streams.delivery.wiring import team_routes
@@ -520,6 +522,7 @@ def bind_helpdesk_notes(worker: Worker, settings: Settings, notes: NoteWriter) -
             topics=worker.topics,
             dead_letters=worker.dead_letters,
             ticket_prefix=source.ticket_prefix if source else "",
+            wording=NoteWording(writeback.language, ZoneInfo(settings.policy.team_timezone)),
         ),
         max_records=1000,
         wait_seconds=writeback.batch_seconds,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from heard.streams.delivery.helpdesk.client import NoteNotWritten, NoteWriter
 from heard.streams.delivery.wiring import helpdesk_writer
 from heard.streams.worker.helpdesk_notes import HelpdeskNotesAgent
 from heard.streams.worker.sink import DeadLetters, RecordingSink
-from tests.unit.test_worker_agents import TOPICS, Clock, consumed
+from tests.unit.test_worker_agents import TOPICS, Clock, consumed, customer_message
 
 
 def test_zendesk_takes_a_private_comment_by_updating_the_ticket() -> None:
@@ -191,7 +192,7 @@ async def test_each_tickets_lines_in_a_batch_are_one_note_in_order() -> None:
         (
             "77",
             "heard, to and from the customer:\n"
-            "20 Nov 10:02 UTC · milestone update not sent by sms: the recipient withdrew sms consent",
+            "20 Nov 10:02 UTC · milestone update not sent by SMS: the recipient withdrew sms consent",
         ),
     ]
     assert sink.on(TOPICS.dead_letters) == []
@@ -320,7 +321,7 @@ def test_what_is_not_news_or_not_a_tickets_is_no_line() -> None:
     assert outcome_line(twilio) is None  # Twilio confirming a text already noted as sent
     assert (
         outcome_line({**twilio, "status": "failed"})
-        == "20 Nov 10:02 UTC · message not sent by sms: provider status report"
+        == "20 Nov 10:02 UTC · message not sent by SMS: provider status report"
     )
     agent = HelpdeskNotesAgent(
         writer=Writer(),
@@ -347,3 +348,117 @@ async def test_each_note_written_or_not_is_counted() -> None:
         [outcome("4815", "acknowledgment", "email", "sent"), outcome("77", "acknowledgment", "sms", "sent")]
     )
     assert (counted("written") - before[0], counted("failed") - before[1]) == (1, 1)
+
+
+def test_a_sent_line_states_the_promise_the_message_made() -> None:
+    from heard.streams.worker.helpdesk_notes import outcome_line
+
+    event = {
+        "kind": "acknowledgment",
+        "channel": "email",
+        "status": "sent",
+        "at": "2026-11-20T10:02:00+00:00",
+    }
+    promised = {"what": "first_reply", "due_at": "2026-11-20T14:00:00+00:00"}
+    assert (
+        outcome_line({**event, "promised": promised})
+        == "20 Nov 10:02 UTC · acknowledgment sent by email; first reply promised by 20 Nov 14:00 UTC"
+    )
+    refused = {**event, "status": "failed", "reason": "550", "promised": promised}
+    assert outcome_line(refused) == "20 Nov 10:02 UTC · acknowledgment not sent by email: 550"
+    for unknown in (None, {"what": "soon"}, "first_reply"):
+        assert (
+            outcome_line({**event, "promised": unknown}) == "20 Nov 10:02 UTC · acknowledgment sent by email"
+        )
+
+
+@pytest.mark.parametrize(
+    ("language", "line"),
+    [
+        ("en", "20 Nov 11:02 +0100 · holding update sent by SMS; next update promised by 20 Nov 15:00 +0100"),
+        (
+            "es",
+            "20 nov 11:02 CET · enviado por SMS (aviso de espera); "
+            "próxima actualización prometida antes del 20 nov 15:00 CET",
+        ),
+        (
+            "fr",
+            "20 nov. 11:02 +0100 · envoyé par SMS (message d’attente); "
+            "prochain point promis avant le 20 nov. 15:00 +0100",
+        ),
+        (
+            "de",
+            "20 Nov. 11:02 MEZ · Wartehinweis gesendet per SMS; "
+            "nächster Stand zugesagt bis 20 Nov. 15:00 MEZ",
+        ),
+    ],
+)
+def test_a_note_reads_in_the_teams_language_on_the_teams_clock(language: str, line: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from heard.streams.delivery.helpdesk.wording import NoteWording
+
+    wording = NoteWording(language, ZoneInfo("Europe/Madrid"))
+    event = {
+        "kind": "checkpoint_holding",
+        "channel": "sms",
+        "status": "sent",
+        "at": "2026-11-20T10:02:00+00:00",
+        "promised": {"what": "next_update", "due_at": "2026-11-20T14:00:00+00:00"},
+    }
+    assert wording.outcome_line(event) == line
+    chose = wording.reply_line(
+        {"record": "option_chosen", "option": 2, "label": "X", "via": "sms", "at": "x"}
+    )
+    assert (
+        chose is not None
+        and chose.startswith("? · ")
+        and chose.endswith("X" + wording.phrases.via.format(via="SMS"))
+    )
+
+
+def test_every_language_words_every_status_kind_and_promise_english_does() -> None:
+    from heard.streams.delivery.helpdesk.wording import ENGLISH, NOTE_PHRASES
+
+    for language, phrases in NOTE_PHRASES.items():
+        for table in ("statuses", "kinds", "promises"):
+            assert set(getattr(phrases, table)) == set(getattr(ENGLISH, table)), (language, table)
+        assert all("{at}" in words for words in phrases.promises.values()), language
+
+
+@pytest.mark.parametrize(
+    ("context", "promised"),
+    [
+        (
+            {"moved": {"from": "a", "to": "T2"}, "promised": {"due_at": "T1"}},
+            {"what": "moved", "due_at": "T2"},
+        ),
+        (
+            {"promised": {"due_at": "T1"}, "next_update": {"due_at": "T3"}},
+            {"what": "promise", "due_at": "T1"},
+        ),
+        (
+            {"next_update": {"due_at": "T3"}, "next_milestone": {"due_at": "T4", "first_reply": True}},
+            {"what": "next_update", "due_at": "T3"},
+        ),
+        ({"next_milestone": {"due_at": "T4", "first_reply": True}}, {"what": "first_reply", "due_at": "T4"}),
+        (
+            {"next_milestone": {"due_at": "T4", "first_reply": True, "follow_up": True}},
+            {"what": "follow_up", "due_at": "T4"},
+        ),
+        ({"next_milestone": {"due_at": "T4", "text": "the courier"}}, {"what": "milestone", "due_at": "T4"}),
+        ({"next_milestone": {"text": "soon", "due_at": None}, "moved": None}, None),
+        ({}, None),
+    ],
+)
+def test_the_outcome_record_carries_the_promise_the_message_made(
+    context: dict[str, Any], promised: dict[str, str] | None
+) -> None:
+    from heard.channels.base import Receipt
+    from heard.streams.delivery.sender import DeliveryOutcome
+
+    note = customer_message().model_copy(update={"context": context})
+    receipt = Receipt(note.notification_id, "email", "p-1", datetime(2026, 11, 20, tzinfo=UTC))
+    assert DeliveryOutcome(note, "sent", "", receipt).event()["promised"] == promised
+    team = note.model_copy(update={"audience": "lead"})
+    assert DeliveryOutcome(team, "sent", "", receipt).event()["promised"] is None
