@@ -64,13 +64,10 @@ VENDORED_INTERCOM_SPEC = REPO / "tests" / "contracts" / "intercom" / "intercom_c
 INTERCOM_REPLY_PATH = "/conversations/{conversation_id}/reply"
 
 
-def trim_intercom_spec(full_spec: Path, target: Path = VENDORED_INTERCOM_SPEC) -> Path:
-    """Keep the conversation-reply path of Intercom's 2.14 description, the schemas it
-    references and its security schemes (the tests' Prism starts fast; nothing else changes)."""
-    import yaml
-
-    spec = yaml.safe_load(full_spec.read_text())
-    spec["paths"] = {INTERCOM_REPLY_PATH: spec["paths"][INTERCOM_REPLY_PATH]}
+def _trim_to_path(spec: dict[str, Any], path: str) -> dict[str, Any]:
+    """The description with one path kept, the component schemas it references (transitively),
+    its tags and the security schemes; nothing else changed."""
+    spec["paths"] = {path: spec["paths"][path]}
     schemas = spec["components"]["schemas"]
     kept = _referenced_schemas(spec["paths"], schemas, set())
     spec["components"] = {
@@ -78,10 +75,34 @@ def trim_intercom_spec(full_spec: Path, target: Path = VENDORED_INTERCOM_SPEC) -
         "securitySchemes": spec["components"]["securitySchemes"],
     }
     used = {
-        tag for operation in spec["paths"][INTERCOM_REPLY_PATH].values() for tag in operation.get("tags", [])
+        tag
+        for operation in spec["paths"][path].values()
+        if isinstance(operation, dict)
+        for tag in operation.get("tags", [])
     }
     spec["tags"] = [tag for tag in spec.get("tags", []) if tag.get("name") in used]
+    return spec
+
+
+def trim_intercom_spec(full_spec: Path, target: Path = VENDORED_INTERCOM_SPEC) -> Path:
+    """Keep the conversation-reply path of Intercom's 2.14 description (the tests' Prism starts
+    fast; nothing else changes)."""
+    import yaml
+
+    spec = _trim_to_path(yaml.safe_load(full_spec.read_text()), INTERCOM_REPLY_PATH)
     target.write_text(json.dumps(spec, indent=1, default=str) + "\n")
+    return target
+
+
+VENDORED_JIRA_SPEC = REPO / "tests" / "contracts" / "jira" / "jira_issue_comment_v3.json"
+JIRA_COMMENT_PATH = "/rest/api/3/issue/{issueIdOrKey}/comment"
+
+
+def trim_jira_spec(full_spec: Path, target: Path = VENDORED_JIRA_SPEC) -> Path:
+    """Keep the issue-comment path of Atlassian's Jira Cloud platform description."""
+    spec = _trim_to_path(json.loads(full_spec.read_text()), JIRA_COMMENT_PATH)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(spec, indent=1) + "\n")
     return target
 
 
@@ -212,10 +233,12 @@ class Prism:
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) != 3 or sys.argv[1] not in ("trim", "trim-intercom"):
+    trims = {"trim": trim_twilio_spec, "trim-intercom": trim_intercom_spec, "trim-jira": trim_jira_spec}
+    if len(sys.argv) != 3 or sys.argv[1] not in trims:
         raise SystemExit(
             "usage: python -m tests.peers trim FULL_TWILIO_API_V2010_JSON\n"
-            "       python -m tests.peers trim-intercom FULL_INTERCOM_2.14_YAML"
+            "       python -m tests.peers trim-intercom FULL_INTERCOM_2.14_YAML\n"
+            "       python -m tests.peers trim-jira FULL_JIRA_PLATFORM_SWAGGER_V3_JSON"
         )
-    trim = trim_twilio_spec if sys.argv[1] == "trim" else trim_intercom_spec
+    trim = trims[sys.argv[1]]
     print(trim(Path(sys.argv[2])))

@@ -1,8 +1,9 @@
 """Write-back on the real stack: a worker on real Kafka writes what it told a customer back
 to the help desk's ticket as internal notes, through HTTP: to a local peer holding Zendesk's
 documented shape (Update Ticket with a private comment), whose first answer is a 429 with
-Retry-After, which the worker waits out; and to Prism serving Intercom's own published
-OpenAPI description of "Reply to a conversation"."""
+Retry-After, which the worker waits out; and to Prism serving the vendors' own published
+OpenAPI descriptions: Intercom's "Reply to a conversation" and Atlassian's Jira "Add
+comment"."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from heard.streams.delivery.helpdesk import HELPDESKS
 from heard.streams.delivery.helpdesk.client import NoteNotWritten, NoteWriter
 from tests.conftest import Worker, wait_for
 from tests.integration.test_end_to_end import send
-from tests.peers import REPO, VENDORED_INTERCOM_SPEC, Prism
+from tests.peers import REPO, VENDORED_INTERCOM_SPEC, VENDORED_JIRA_SPEC, Prism
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,7 @@ def config_writing_back_to(folder: Path, port: int) -> Path:
         connectors.read_text()
         + "\nwriteback:\n  helpdesk: zendesk\n"
         + f"  base_url: http://127.0.0.1:{port}\n"
-        + "  user_env: ZENDESK_USER\n  token_env: ZENDESK_TOKEN\n  batch_seconds: 1\n"
+        + "  user_env: ZENDESK_USER\n  token_env: ZENDESK_TOKEN\n  batch_seconds: 1\n  language: es\n"
     )
     return folder
 
@@ -89,7 +90,7 @@ async def test_what_heard_told_the_customer_appears_on_the_help_desk_ticket(
         now = datetime.now(UTC)
         await send(kafka_bootstrap, topic_prefix, [stories.created(ticket, now, eid=f"{ticket}-created")])
         await wait_for(
-            lambda: any("acknowledgment sent by email" in note for note in peer.notes_for(number)),
+            lambda: any("enviado por email (acuse de recibo)" in note for note in peer.notes_for(number)),
             90,
             "the acknowledgment noted on the ticket",
         )
@@ -104,7 +105,7 @@ async def test_what_heard_told_the_customer_appears_on_the_help_desk_ticket(
         )
         await send(kafka_bootstrap, topic_prefix, [reply])
         await wait_for(
-            lambda: any("milestone update sent by email" in note for note in peer.notes_for(number)),
+            lambda: any("(actualización de avance)" in note for note in peer.notes_for(number)),
             90,
             "the milestone noted on the ticket",
         )
@@ -112,21 +113,32 @@ async def test_what_heard_told_the_customer_appears_on_the_help_desk_ticket(
         await server.close()
     notes = peer.notes_for(number)
     assert peer.refused_once and notes[0] == notes[1], "the note refused with 429 was sent again as it was"
-    assert all(note.startswith("heard, to and from the customer:\n") for note in notes)
+    # In the team's language, with the promise each message made on the team's clock.
+    assert all(note.startswith("heard, al cliente y del cliente:\n") for note in notes)
+    assert "(acuse de recibo); primera respuesta prometida antes del " in notes[0]
     assert "amara@example.net" not in "".join(notes)
+
+
+def contract_peer(factory: pytest.TempPathFactory, name: str, spec: Path) -> Iterator[Prism]:
+    """A vendor's own published description served by Prism: a request that does not match
+    it (a body, a header, the login) is refused."""
+    peer = Prism(factory.mktemp(name), spec)
+    try:
+        peer.start()
+    except RuntimeError as exc:
+        pytest.fail(f"the {name} contract peer (Prism) could not start: {exc}")
+    yield peer
+    peer.stop()
 
 
 @pytest.fixture(scope="module")
 def intercom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prism]:
-    """Intercom's own published description of the reply endpoint, served by Prism: a
-    request that does not match it (a body, a header, the login) is refused."""
-    peer = Prism(tmp_path_factory.mktemp("intercom"), VENDORED_INTERCOM_SPEC)
-    try:
-        peer.start()
-    except RuntimeError as exc:
-        pytest.fail(f"the Intercom contract peer (Prism) could not start: {exc}")
-    yield peer
-    peer.stop()
+    yield from contract_peer(tmp_path_factory, "intercom", VENDORED_INTERCOM_SPEC)
+
+
+@pytest.fixture(scope="module")
+def jira(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prism]:
+    yield from contract_peer(tmp_path_factory, "jira", VENDORED_JIRA_SPEC)
 
 
 class RecordingProxy:
@@ -150,6 +162,41 @@ class RecordingProxy:
             return web.Response(status=answer.status, body=said, content_type="application/json")
 
 
+async def first_note_through_the_contract(
+    desk: str,
+    ticket: str,
+    peer: Prism,
+    env: dict[str, str],
+    folder: Path,
+    kafka: tuple[str, str],
+    worker_with: Callable[..., Worker],
+) -> tuple[str, int, Any]:
+    """A worker writing back to `desk` through a recording proxy in front of its contract
+    peer; a ticket is created and the first note's (path, status, body) returned."""
+    proxy = RecordingProxy(peer.base_url)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy.forward)
+    port = free_port()
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    config = folder / "config"
+    shutil.copytree(REPO / "config", config, dirs_exist_ok=True)
+    user_env, token_env = env
+    connectors = config / "connectors.yaml"
+    connectors.write_text(
+        connectors.read_text()
+        + f"\nwriteback:\n  helpdesk: {desk}\n  base_url: http://127.0.0.1:{port}\n"
+        + f"  user_env: {user_env}\n  token_env: {token_env}\n  batch_seconds: 1\n"
+    )
+    try:
+        worker_with(HEARD_CONFIG_DIR=str(config), **env)
+        await send(*kafka, [stories.created(ticket, datetime.now(UTC), eid=ticket)])
+        await wait_for(lambda: proxy.answers, 90, f"a note posted to {desk}")
+    finally:
+        await server.close()
+    return proxy.answers[0]
+
+
 async def test_notes_to_intercom_match_intercoms_published_contract(
     kafka_bootstrap: str,
     topic_prefix: str,
@@ -157,33 +204,17 @@ async def test_notes_to_intercom_match_intercoms_published_contract(
     worker_with: Callable[..., Worker],
     intercom: Prism,
 ) -> None:
-    proxy = RecordingProxy(intercom.base_url)
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", proxy.forward)
-    port = free_port()
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config, dirs_exist_ok=True)
-    connectors = config / "connectors.yaml"
-    connectors.write_text(
-        connectors.read_text()
-        + f"\nwriteback:\n  helpdesk: intercom\n  base_url: http://127.0.0.1:{port}\n"
-        + "  user_env: INTERCOM_ADMIN_ID\n  token_env: INTERCOM_TOKEN\n  batch_seconds: 1\n"
+    number = str(random.randrange(10**6, 10**7))
+    path, status, body = await first_note_through_the_contract(
+        "intercom",
+        f"ic-{number}",
+        intercom,
+        {"INTERCOM_ADMIN_ID": "814860", "INTERCOM_TOKEN": "ic-token"},
+        tmp_path,
+        (kafka_bootstrap, topic_prefix),
+        worker_with,
     )
-    try:
-        worker_with(HEARD_CONFIG_DIR=str(config), INTERCOM_ADMIN_ID="814860", INTERCOM_TOKEN="ic-token")
-        number = str(random.randrange(10**6, 10**7))
-        await send(
-            kafka_bootstrap,
-            topic_prefix,
-            [stories.created(f"ic-{number}", datetime.now(UTC), eid=f"ic-{number}")],
-        )
-        await wait_for(lambda: proxy.answers, 90, "a note posted to Intercom")
-    finally:
-        await server.close()
-    path, status, body = proxy.answers[0]
-    assert (path, status) == (f"/conversations/{number}/reply", 200), proxy.answers
+    assert (path, status) == (f"/conversations/{number}/reply", 200), (path, status)
     assert body["message_type"] == "note" and "acknowledgment sent by email" in body["body"]
 
     # The contract bites: the same note with the admin id as a number is refused, not written.
@@ -197,5 +228,44 @@ async def test_notes_to_intercom_match_intercoms_published_contract(
     try:
         with pytest.raises(NoteNotWritten, match="intercom refused the note: 422"):
             await writer.post(number, "heard, to and from the customer:")
+    finally:
+        await writer.aclose()
+
+
+async def test_notes_to_jira_match_atlassians_published_contract(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    tmp_path: Path,
+    worker_with: Callable[..., Worker],
+    jira: Prism,
+) -> None:
+    key = f"SUP-{random.randrange(10**5, 10**6)}"  # heard's Jira connector keeps the issue key
+    path, status, body = await first_note_through_the_contract(
+        "jira",
+        key,
+        jira,
+        {"JIRA_USER": "ops@acme.example", "JIRA_TOKEN": "jira-token"},
+        tmp_path,
+        (kafka_bootstrap, topic_prefix),
+        worker_with,
+    )
+    assert (path, status) == (f"/rest/api/3/issue/{key}/comment", 201), (path, status)
+    assert body["properties"] == [{"key": "sd.public.comment", "value": {"internal": True}}]
+    paragraphs = [block["content"][0]["text"] for block in body["body"]["content"]]
+    assert paragraphs[0] == "heard, to and from the customer:"
+    assert "acknowledgment sent by email" in paragraphs[1]
+
+    # The contract bites: the property given as an object, not a list of {key, value}, is refused.
+    right = HELPDESKS["jira"]
+
+    def as_object(base: str, ticket: str, text: str, user: str | None) -> Any:
+        request = right.note(base, ticket, text, user)
+        wrong = {"sd.public.comment": {"internal": True}}
+        return replace(request, json={**request.json, "properties": wrong})
+
+    writer = NoteWriter(replace(right, note=as_object), jira.base_url, "ops@acme.example", "t", attempts=1)
+    try:
+        with pytest.raises(NoteNotWritten, match="jira refused the note: 422"):
+            await writer.post(key, "heard, to and from the customer:")
     finally:
         await writer.aclose()
