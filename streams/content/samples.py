@@ -354,6 +354,9 @@ def _the_ticket(now: datetime, due: str) -> dict[str, Any]:
             "via": "sms",
             "low_because": "score",
         },
+        # The link to the reader's page a text sends back (as long as a real one).
+        "preferences": {"url": f"https://heard.example.com/p/{'x' * 150}"},
+        "asked_by": "sms",
         # One signed link a score, as real ones are (each its own token), as long as them.
         "feedback": {
             "scale": 5,

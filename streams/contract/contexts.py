@@ -265,6 +265,17 @@ class FeedbackReply(CustomerMessage):
     answer: Answer
 
 
+class PreferencesView(Part):
+    # The signed link to the reader's own page (added as the message goes, links being on).
+    url: str
+
+
+class PreferencesLink(CustomerMessage):
+    preferences: PreferencesView | None = only_when("the preference pages are on")
+    # How they asked: "sms" (the keyword by text: the link goes back by text) or "help_desk".
+    asked_by: str = "help_desk"
+
+
 class TeamMessage(Part):
     """What every message to the team (the agent, the lead) about a ticket is given."""
 
@@ -340,6 +351,7 @@ CONTEXTS: dict[str, type[Part]] = {
     "feedback_reply": FeedbackReply,
     "feedback_low": FeedbackLow,
     "options_unclear": OptionsUnclear,
+    "preferences_link": PreferencesLink,
 }
 
 

@@ -436,6 +436,16 @@ class PreferencesUpdated(EventBase):
         return self
 
 
+class PreferencesRequested(EventBase):
+    """A reader asked for the link to their preference page: heard writes it when they text
+    the keyword (PREFS, AJUSTES, RÉGLAGES, EINSTELLUNGEN…); a help desk may send it for a
+    reader who asked another way. They get it at once, by text when they asked by text."""
+
+    type: Literal["customer.preferences_requested"]
+    via: Literal["sms", "help_desk"] = "help_desk"
+    contact: ShortText | None = None
+
+
 class ForgetRequested(EventBase):
     """Internal: `heard forget` asks the worker that owns a ticket to erase it."""
 
@@ -469,6 +479,7 @@ PublicEvent = (
     | FeedbackGiven
     | ContactsUpdated
     | PreferencesUpdated
+    | PreferencesRequested
 )
 # Only heard writes these, on its own timers topic; producers of ticket-events cannot.
 InternalEvent = TimerDue | ForgetRequested

@@ -35,6 +35,8 @@ Kind = Literal[
     "feedback_low",
     # An answer to the options that names none (or several): asked again with the numbers.
     "options_unclear",
+    # The link to the reader's preference page, which they asked for (a keyword by text).
+    "preferences_link",
 ]
 Audience = Literal["customer", "agent", "lead"]
 
@@ -52,6 +54,7 @@ def reader_of(kind: Kind) -> Literal["customer", "team"]:
             | "option_confirmed"
             | "feedback_reply"
             | "options_unclear"
+            | "preferences_link"
         ):
             return "customer"
         case (
@@ -223,6 +226,19 @@ class Question(Model):
     expires_at: datetime
     locale: str = "en"
     # The contact it was asked of, when not the ticket's customer.
+    contact: str | None = None
+
+
+class Texted(Model):
+    """heard texted this phone about this ticket: a keyword the customer texts back (PREFS…)
+    is about the ticket they heard of last. Keyed by the phone on the inbound topic, as a
+    question is; written once per phone and ticket, not per text."""
+
+    record: Literal["texted"] = "texted"
+    phone: str
+    ticket_id: str
+    at: datetime
+    locale: str = "en"
     contact: str | None = None
 
 

@@ -160,7 +160,10 @@ class ReplyLinks:
         return f"{UNSUBSCRIBE_PATH}{_b64(payload)}.{self._sign(payload)}"
 
     def preferences_url(self, n: Notification, now: datetime) -> str:
-        """The email's footer link to the reader's preference page (it works for a year)."""
+        """The link to the reader's preference page (it works for a year): an email's footer
+        carries it, and a text answering the keyword. An email's link seals the address, for
+        the page's "stop emails"; a text's link stays short (a text is billed by its length)."""
+        by_text = n.channel == "sms"
         payload = json.dumps(
             {
                 "k": "p",
@@ -168,8 +171,8 @@ class ReplyLinks:
                 "l": n.locale,
                 "c": n.contact,
                 "ch": n.channel,
-                "s": "sms" in n.fallback_recipients,
-                "r": self._seal(n.recipient),
+                "s": by_text or "sms" in n.fallback_recipients,
+                "r": None if by_text else self._seal(n.recipient),
                 "e": int((now + timedelta(days=UNSUBSCRIBE_DAYS)).timestamp()),
             },
             separators=(",", ":"),
@@ -246,8 +249,11 @@ class ReplyLinks:
 
     def add_to(self, n: Notification, now: datetime) -> dict[str, Any]:
         """The notification's context with a link on each option, or on each score of the
-        closure's question: email only (a text is answered by replying)."""
+        closure's question: email only (a text is answered by replying); and the link a
+        reader asked for to their preference page, by any channel."""
         context = n.context
+        if n.kind == "preferences_link" and n.audience == "customer":
+            return {**context, "preferences": {"url": self.preferences_url(n, now)}}
         if n.channel != "email" or n.audience != "customer":
             return context
         expires = now + self.valid

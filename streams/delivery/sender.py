@@ -72,10 +72,15 @@ class DeliveryOutcome:
         }
 
 
+# The messages that tell the customer when they will hear next (the others may carry the
+# ticket's next milestone in their context without saying it).
+PROMISING_KINDS = ("acknowledgment", "milestone_update", "checkpoint_holding")
+
+
 def promise_made(n: Notification) -> dict[str, str] | None:
     """The promise a message to a customer made, as its context says it (the help desk's note
     tells the team: "first reply promised by 14:00"): {what, due_at}, or None."""
-    if n.audience != "customer":
+    if n.audience != "customer" or n.kind not in PROMISING_KINDS:
         return None
     context = n.context
     moved, promised = context.get("moved"), context.get("promised")

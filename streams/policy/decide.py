@@ -29,6 +29,7 @@ from heard.streams.contract.records import (
     ForgetRequested,
     OptionChosen,
     OptionsOffered,
+    PreferencesRequested,
     PreferencesUpdated,
     Reopened,
     Resolved,
@@ -448,6 +449,26 @@ def on_preferences(step: Step, event: PreferencesUpdated) -> None:
     step.log("record", f"preferences changed by the reader: {', '.join(said) or 'nothing'}")
 
 
+def on_preferences_requested(step: Step, event: PreferencesRequested) -> None:
+    """They asked for the link to their preference page: it goes now, to them alone (they
+    just wrote, so their quiet hours do not hold it), by text when they asked by text."""
+    state = step.state
+    if event.contact is not None and not any(c.key == event.contact for c in state.contacts):
+        step.log("skip", "the contact who asked is no longer on the ticket", kind="preferences_link")
+        return
+    state.scheduled.append(
+        Scheduled(
+            kind="preferences_link",
+            due_at=step.release_at,
+            trigger_event_id=event.id,
+            trigger_at=event.occurred_at,
+            urgent=True,
+            contact=event.contact,
+            context={"asked_by": event.via},
+        )
+    )
+
+
 def _pause_updates(state: TicketState, who: str, paused: bool) -> None:
     """Progress updates about this ticket stop for `who` (or start again)."""
     others = [name for name in state.updates_paused_for if name != who]
@@ -516,6 +537,8 @@ def dispatch(step: Step, event: Event) -> None:  # noqa: C901 - one flat case pe
             on_closed(step, event)
         case PreferencesUpdated():
             on_preferences(step, event)
+        case PreferencesRequested():
+            on_preferences_requested(step, event)
         case ContactsUpdated():
             on_contacts(step, event)
         case OptionsOffered():

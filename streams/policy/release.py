@@ -82,7 +82,7 @@ OWNER_NEWS = {("milestone_update", "email"), ("milestone_update", "sms"), ("chec
 # What each contact hears: a stakeholder every update; a requester all a customer does.
 STAKEHOLDER_KINDS = ("milestone_update", "checkpoint_holding", "closure_summary")
 # A reply to one person's own words goes to that person alone.
-PERSONAL_KINDS = ("feedback_reply", "options_unclear")
+PERSONAL_KINDS = ("feedback_reply", "options_unclear", "preferences_link")
 # What "pause updates for this ticket" stops: news of progress. What answers the reader's own
 # words, asks them to choose, or closes the request still reaches them.
 PAUSABLE_KINDS = ("milestone_update", "checkpoint_holding")
@@ -274,21 +274,8 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
     customer: Customer | None = contact or state.customer
     assert customer is not None
     who = "customer" if contact is None else f"contact:{contact.key}"
-    if item.kind in PAUSABLE_KINDS and who in state.updates_paused_for:
-        step.log(
-            "suppress",
-            f"{'they' if contact is None else f'a contact ({contact.role})'} paused updates about this "
-            "ticket on their preference page",
-            kind=item.kind,
-        )
-        return
-    route = customer_route(customer, step.rules.enabled_channels)
-    if isinstance(route, NoRoute):
-        step.log(
-            "suppress",
-            route.reason if contact is None else f"a contact ({contact.role}): {route.reason}",
-            kind=item.kind,
-        )
+    route = _route_to(step, item, customer, contact, who)
+    if route is None:
         return
     # One id per person: the customer's stays what it always was.
     nid = notification_id(
@@ -335,6 +322,32 @@ def emit_customer(step: Step, item: Scheduled, contact: Contact | None = None) -
         owner_email=state.owner.email if state.owner else None,
     )
     record_sent(step, notification)
+
+
+def _route_to(
+    step: Step, item: Scheduled, customer: Customer, contact: Contact | None, who: str
+) -> Route | None:
+    """The channel and address this message goes by, or None (logged) when it goes nowhere."""
+    if item.kind in PAUSABLE_KINDS and who in step.state.updates_paused_for:
+        step.log(
+            "suppress",
+            f"{'they' if contact is None else f'a contact ({contact.role})'} paused updates about this "
+            "ticket on their preference page",
+            kind=item.kind,
+        )
+        return None
+    if item.kind == "preferences_link" and item.context.get("asked_by") == "sms":
+        # Asked by text: answered by text (when texts are allowed them at all).
+        customer = customer.model_copy(update={"preferred_channel": "sms"})
+    route = customer_route(customer, step.rules.enabled_channels)
+    if isinstance(route, NoRoute):
+        step.log(
+            "suppress",
+            route.reason if contact is None else f"a contact ({contact.role}): {route.reason}",
+            kind=item.kind,
+        )
+        return None
+    return route
 
 
 def _move_the_watches(step: Step, item: Scheduled, contact: Contact | None, context: dict[str, Any]) -> None:

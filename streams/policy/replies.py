@@ -261,6 +261,30 @@ def event_for_text(
     }, "feedback"
 
 
+# What a reader texts to get the link to their preference page, in each language heard
+# writes (Twilio keeps STOP, START and HELP for itself).
+PREFERENCE_KEYWORDS = frozenset(
+    {
+        "prefs",
+        "preferences",
+        "settings",
+        "ajustes",
+        "preferencias",
+        "réglages",
+        "reglages",
+        "préférences",
+        "paramètres",
+        "parametres",
+        "einstellungen",
+    }
+)
+
+
+def asks_for_preferences(body: str) -> bool:
+    """The text is the keyword alone ("PREFS", "prefs!", " Ajustes. "), whatever its case."""
+    return body.strip().strip(".!?¡¿ ").casefold() in PREFERENCE_KEYWORDS
+
+
 def question_asked(n: Notification, sent_at: datetime, window_days: float) -> Question | None:
     """The question an SMS just accepted by the provider asked (the options, the closure's
     rating), if any: the customer's next text to heard's number answers it. Asked only once

@@ -405,7 +405,7 @@ def build_app(
         settings.policy.team_timezone,
     )
     bind_delivery(worker, settings, delivery, team, keep_sent_emails=bool(mail_keys))
-    bind_sms_reports(worker)
+    bind_sms_reports(worker, preference_pages=links is not None)
     bind_mail_events(worker, delivery, team)
     if notes is not None:
         bind_helpdesk_notes(worker, settings, notes)
@@ -480,8 +480,9 @@ def bind_delivery(
         one_by_one(app, raw_topic(app, name), f"redeliver-{wait:g}s", redelivery)
 
 
-def bind_sms_reports(worker: Worker) -> None:
-    """Twilio's status reports and the customers' texts, as the public listener wrote them."""
+def bind_sms_reports(worker: Worker, *, preference_pages: bool = False) -> None:
+    """Twilio's status reports and the customers' texts, as the public listener wrote them;
+    with the preference pages served, the keyword texted back gets the link."""
     app, topics = worker.app, worker.topics
     one_by_one(
         app,
@@ -504,6 +505,7 @@ def bind_sms_reports(worker: Worker) -> None:
             ticket_events=topics.ticket_events,
             sink=worker.sink,
             dead_letters=worker.dead_letters,
+            preference_pages=preference_pages,
         ),
     )
 

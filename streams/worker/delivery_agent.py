@@ -13,7 +13,7 @@ from typing import Any
 
 from heard.streams.base.settings import TopicNames
 from heard.streams.base.stages import STAGES
-from heard.streams.contract.state import Notification
+from heard.streams.contract.state import Notification, Texted
 from heard.streams.delivery.consent import ConsentLedger, ConsentUpdate
 from heard.streams.delivery.sender import Delivery, DeliveryOutcome
 from heard.streams.policy.replies import question_asked
@@ -64,6 +64,10 @@ def withdrawn_reason(channel: str, at: datetime, source: str) -> str:
     return f"the recipient withdrew {channel} consent on {when} ({how})"
 
 
+# Phones whose last ticket the agent remembers before it starts over.
+TEXTED_REMEMBERED = 50_000
+
+
 class DeliveryAgent(RecordAgent):
     stage = STAGE
 
@@ -103,6 +107,10 @@ class DeliveryAgent(RecordAgent):
         self.ledger_patience = ledger_patience
         # What the worker holds sends on until the previous ones' receipts are durable.
         self.gate = gate or SendGate()
+        # The ticket each phone was last told it texted about (a keyword texted back is about
+        # it): a record goes once per phone and ticket, not per text. Bounded: forgetting
+        # one costs a record written again.
+        self.texted: dict[str, str] = {}
 
     async def deliver_batch(
         self,
@@ -219,6 +227,20 @@ class DeliveryAgent(RecordAgent):
             # Keyed by the phone: the worker that reads the answer finds it there.
             await self.sink.emit(
                 self.topics.sms_inbound, question.phone.encode(), question.model_dump_json().encode()
+            )
+        if n.channel == "sms" and n.audience == "customer" and self.texted.get(n.recipient) != n.ticket_id:
+            if len(self.texted) >= TEXTED_REMEMBERED:
+                self.texted.clear()
+            self.texted[n.recipient] = n.ticket_id
+            texted = Texted(
+                phone=n.recipient,
+                ticket_id=n.ticket_id,
+                at=receipt.accepted_at,
+                locale=n.locale,
+                contact=n.contact,
+            )
+            await self.sink.emit(
+                self.topics.sms_inbound, n.recipient.encode(), texted.model_dump_json().encode()
             )
         kept: dict[str, Any] = {
             "provider_id": receipt.provider_id,

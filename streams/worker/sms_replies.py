@@ -1,6 +1,8 @@
 """The SMS replies agent: the questions heard asked each phone (options, the closure's
-rating), and the texts customers send. A text answering the latest question to its number
-becomes a choice or feedback event on that ticket."""
+rating), the ticket each phone last heard about, and the texts customers send. A text
+answering the latest question to its number becomes a choice or feedback event on that
+ticket; the preference keyword (PREFS, AJUSTES, RÉGLAGES, EINSTELLUNGEN…) asks for the link to
+the reader's preference page, about the ticket they last heard of."""
 
 from __future__ import annotations
 
@@ -10,13 +12,15 @@ from collections.abc import MutableMapping
 from datetime import datetime
 from typing import Any
 
-from heard.streams.contract.state import Question
-from heard.streams.policy.replies import event_for_text
+from heard.streams.contract.state import Question, Texted
+from heard.streams.policy.replies import asks_for_preferences, event_for_text
 from heard.streams.worker.agent import RecordAgent
 from heard.streams.worker.sink import DeadLetters, InboundRecord, Sink
 
 log = logging.getLogger("heard.worker")
 STAGE = "sms-replies"
+# The table's key for the ticket a phone was last texted about: "texted:" + the number.
+TEXTED = "texted:"
 
 
 class SmsRepliesAgent(RecordAgent):
@@ -29,10 +33,14 @@ class SmsRepliesAgent(RecordAgent):
         ticket_events: str,
         sink: Sink,
         dead_letters: DeadLetters,
+        preference_pages: bool = False,
     ) -> None:
         # The latest question heard asked each phone, keyed by the number, on the same
-        # partitions as the texts that answer it.
+        # partitions as the texts that answer it; and, under TEXTED + the number, the ticket
+        # heard last texted it about.
         self.questions = questions
+        # The keyword is answered only where the pages it links to are served.
+        self.preference_pages = preference_pages
         self.ticket_events = ticket_events
         self.sink = sink
         self.dead_letters = dead_letters
@@ -46,6 +54,10 @@ class SmsRepliesAgent(RecordAgent):
                 question = Question.model_validate(data)
                 self.questions[question.phone] = question.model_dump_json()
                 return
+            if data.get("record") == "texted":
+                texted = Texted.model_validate(data)
+                self.questions[TEXTED + texted.phone] = texted.model_dump_json()
+                return
             if data.get("record") == "forget":
                 self.forget(str(data["phone"]), str(data["ticket_id"]))
                 return
@@ -57,6 +69,9 @@ class SmsRepliesAgent(RecordAgent):
         await self._answer(phone, sid, body, at)
 
     async def _answer(self, phone: str, sid: str, body: str, at: datetime) -> None:
+        if self.preference_pages and asks_for_preferences(body):
+            await self._send_the_link(phone, sid, at)
+            return
         stored = self.questions.get(phone)
         if stored is None:
             log.info("inbound text %s answers no question heard asked; left for the team", sid)
@@ -71,7 +86,37 @@ class SmsRepliesAgent(RecordAgent):
                 self.ticket_events, answer["ticket_id"].encode(), json.dumps(answer).encode()
             )
 
+    async def _send_the_link(self, phone: str, sid: str, at: datetime) -> None:
+        """The preference keyword: the ticket this phone last heard about (a question asked
+        or a text sent, whichever came last) gets the request for its reader's link."""
+        heard_of: list[tuple[datetime, str, str | None]] = []
+        if (question := self.questions.get(phone)) is not None:
+            asked = Question.model_validate_json(question)
+            heard_of.append((asked.asked_at, asked.ticket_id, asked.contact))
+        if (texted := self.questions.get(TEXTED + phone)) is not None:
+            told = Texted.model_validate_json(texted)
+            heard_of.append((told.at, told.ticket_id, told.contact))
+        if not heard_of:
+            log.info("inbound text %s asks for the preference link, but no ticket texted it", sid)
+            return
+        _, ticket_id, contact = max(heard_of, key=lambda seen: seen[0])
+        event = {
+            "schema": "heard.event/v1",
+            "id": f"prefs-sms:{sid}",
+            "type": "customer.preferences_requested",
+            "ticket_id": ticket_id,
+            "occurred_at": at.isoformat(),
+            "source": "sms",
+            "via": "sms",
+            **({"contact": contact} if contact else {}),
+        }
+        log.info("inbound text %s asks for the preference link of %s", sid, ticket_id)
+        await self.sink.emit(self.ticket_events, ticket_id.encode(), json.dumps(event).encode())
+
     def forget(self, phone: str, ticket_id: str) -> None:
         stored = self.questions.get(phone)
         if stored is not None and Question.model_validate_json(stored).ticket_id == ticket_id:
             del self.questions[phone]
+        texted = self.questions.get(TEXTED + phone)
+        if texted is not None and Texted.model_validate_json(texted).ticket_id == ticket_id:
+            del self.questions[TEXTED + phone]

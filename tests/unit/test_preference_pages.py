@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from heard.channels.recording import RecordingChannel
 from heard.streams.base.settings import RetrySettings
 from heard.streams.content.rendering import Renderer
+from heard.streams.contract import stories
 from heard.streams.contract.records import parse_event
 from heard.streams.contract.state import Notification
 from heard.streams.contract.stories import T0
@@ -240,3 +241,40 @@ async def test_a_trickling_form_is_answered_408(site: Site, monkeypatch: pytest.
     assert answer.startswith(b"HTTP/1.1 408")
     assert answer.split(b"\r\n\r\n", 1)[1] == b"the form did not arrive in time"
     assert site.published == []
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [("en", "your page for"), ("es", "tu enlace para"), ("fr", "votre lien pour"), ("de", "Ihr Link zu")],
+)
+async def test_a_reader_who_texts_the_keyword_gets_their_page_by_text_whole_and_short(
+    site: Site, language: str, words: str
+) -> None:
+    """The whole path after the keyword: the event, the policy's decision (by text, though
+    they prefer email, at once though their quiet hours hold), the link added as it goes, the
+    text composed whole, and the page it opens in their language."""
+    from heard.streams.contract.records import parse_event
+    from heard.streams.policy.decide import decide
+    from tests.unit.test_worker_agents import RULES
+
+    quiet = {"start": "00:00", "end": "23:59"}
+    reader = stories.customer(
+        phone="+14155550123", consent={"email": True, "sms": True}, language=language, quiet_hours=quiet
+    )
+    created = parse_event(stories.dumps(stories.created("T-1", urgent=True, customer=reader)))
+    state = decide(None, created, created.occurred_at, RULES).state
+    asked = stories.event("customer.preferences_requested", "T-1", T0 + timedelta(minutes=1), via="sms")
+    event = parse_event(stories.dumps(asked))
+    [link] = decide(state, event, event.occurred_at, RULES).notifications
+    assert (link.kind, link.channel, link.recipient) == ("preferences_link", "sms", "+14155550123")
+    sms = RecordingChannel("sms")
+    await Delivery(
+        Renderer(REPO / "templates"), {"sms": sms}, RetrySettings(attempts=1), links=LINKS
+    ).deliver(link)
+    [text] = sms.sent
+    url = text.text.split()[-1]
+    assert words in text.text and url.startswith("https://heard.example.com/p/")
+    page = LINKS.read_preferences(url.removeprefix("https://heard.example.com/p/"), NOW)
+    assert (page.channel, page.can_text, page.address, page.locale) == ("sms", True, None, language)
+    status, html = await site.get(url.removeprefix(LINKS.base))
+    assert status == 200 and 'value="sms" checked' in html and 'href="/u/' not in html

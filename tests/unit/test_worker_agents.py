@@ -17,7 +17,7 @@ from heard.streams.base.settings import EngineSettings, RetrySettings
 from heard.streams.content.rendering import Renderer
 from heard.streams.contract import stories
 from heard.streams.contract.records import event_to_json
-from heard.streams.contract.state import Notification, Question
+from heard.streams.contract.state import Notification, Question, Texted
 from heard.streams.contract.stories import T0, minutes
 from heard.streams.delivery.consent import ConsentLedger, ConsentUpdate
 from heard.streams.delivery.sender import Delivery
@@ -807,15 +807,73 @@ def text(body: str) -> bytes:
     ).encode()
 
 
-def replies_agent() -> tuple[SmsRepliesAgent, RecordingSink, dict[str, Any]]:
+def replies_agent(preference_pages: bool = False) -> tuple[SmsRepliesAgent, RecordingSink, dict[str, Any]]:
     sink, table = RecordingSink(), {}
     agent = SmsRepliesAgent(
         questions=table,
         ticket_events=TOPICS.ticket_events,
         sink=sink,
         dead_letters=DeadLetters(sink, TOPICS.dead_letters, Clock()),
+        preference_pages=preference_pages,
     )
     return agent, sink, table
+
+
+def texted(ticket: str, at: datetime, contact: str | None = None) -> bytes:
+    return Texted(phone="+14155550123", ticket_id=ticket, at=at, contact=contact).model_dump_json().encode()
+
+
+@pytest.mark.parametrize(
+    "keyword", ["PREFS", "prefs!", " Ajustes. ", "RÉGLAGES", "einstellungen", "Settings?"]
+)
+async def test_the_preference_keyword_asks_for_the_link_on_the_ticket_the_phone_heard_of_last(
+    keyword: str,
+) -> None:
+    from heard.streams.contract.records import parse_event
+
+    agent, sink, table = replies_agent(preference_pages=True)
+    phone = "+14155550123"
+    await agent(consumed(TOPICS.sms_inbound, phone, question(ticket_id="T-1")))  # asked at T0
+    await agent(consumed(TOPICS.sms_inbound, phone, texted("T-2", T0 + minutes(1), contact="c-9")))
+    assert "texted:" + phone in table and phone in table
+    await agent(consumed(TOPICS.sms_inbound, phone, text(keyword)))
+    [event] = values(sink, TOPICS.ticket_events)
+    assert sink.on(TOPICS.ticket_events)[0].key == b"T-2"
+    assert (event["type"], event["via"], event["contact"]) == ("customer.preferences_requested", "sms", "c-9")
+    assert event["id"] == "prefs-sms:SM" + "b" * 32
+    assert parse_event(json.dumps(event).encode()).ticket_id == "T-2"
+    # A question asked later than the last text wins: the keyword is about that ticket.
+    await agent(consumed(TOPICS.sms_inbound, phone, question(ticket_id="T-3", asked_at=T0 + minutes(2))))
+    await agent(consumed(TOPICS.sms_inbound, phone, text(keyword)))
+    assert values(sink, TOPICS.ticket_events)[-1]["ticket_id"] == "T-3"
+
+
+async def test_the_keyword_is_only_a_keyword_alone_and_with_the_pages_served() -> None:
+    agent, sink, _ = replies_agent(preference_pages=True)
+    phone = "+14155550123"
+    await agent(consumed(TOPICS.sms_inbound, phone, text("PREFS")))
+    assert sink.records == [], "no ticket texted this phone: nothing to link"
+    await agent(consumed(TOPICS.sms_inbound, phone, question()))
+    await agent(consumed(TOPICS.sms_inbound, phone, text("prefs 2")))
+    [event] = values(sink, TOPICS.ticket_events)
+    assert event["type"] == "ticket.answer_unclear", "a sentence with the word is no keyword"
+    off, sink, _ = replies_agent(preference_pages=False)
+    await off(consumed(TOPICS.sms_inbound, phone, question()))
+    await off(consumed(TOPICS.sms_inbound, phone, text("PREFS")))
+    [event] = values(sink, TOPICS.ticket_events)
+    assert event["type"] == "ticket.answer_unclear", "without the pages the word is just words"
+
+
+async def test_forgetting_a_ticket_drops_the_phones_texted_record_of_it() -> None:
+    agent, _, table = replies_agent(preference_pages=True)
+    phone = "+14155550123"
+    await agent(consumed(TOPICS.sms_inbound, phone, texted("T-2", T0)))
+    forget = {"record": "forget", "phone": phone, "ticket_id": "T-1"}
+    await agent(consumed(TOPICS.sms_inbound, phone, json.dumps(forget).encode()))
+    assert "texted:" + phone in table
+    forget["ticket_id"] = "T-2"
+    await agent(consumed(TOPICS.sms_inbound, phone, json.dumps(forget).encode()))
+    assert table == {}
 
 
 async def test_a_text_answering_the_numbers_latest_question_becomes_the_tickets_event() -> None:
@@ -1112,10 +1170,25 @@ async def test_a_question_asked_by_text_is_remembered_by_the_number_that_answers
     [options] = [n for n in outcome.notifications if n.kind == "options"]
     worker = Deliveries()
     await worker.deliver(options)
-    [asked] = worker.sink.on(TOPICS.sms_inbound)
-    assert asked.key == b"+34612345678"
+    asked, texted = worker.sink.on(TOPICS.sms_inbound)
+    assert asked.key == texted.key == b"+34612345678"
     question = Question.model_validate_json(asked.value)
     assert (question.ticket_id, question.asks, question.offer_id) == ("T-4", "option", "O1")
+    told = Texted.model_validate_json(texted.value)
+    assert (told.ticket_id, told.phone, told.locale) == ("T-4", "+34612345678", options.locale)
+
+
+async def test_the_ticket_a_phone_was_texted_about_is_recorded_once_per_phone_and_ticket() -> None:
+    texting = {"phone": "+34612345678", "preferred_channel": "sms", "consent": {"email": False, "sms": True}}
+    worker = Deliveries()
+    first, again, other = (customer_message(ticket, **texting) for ticket in ("T-4", "T-4", "T-5"))
+    for number, n in enumerate((first, again, other, first)):
+        await worker.deliver(n.model_copy(update={"notification_id": f"{n.notification_id}-{number}"}))
+    told = [Texted.model_validate_json(r.value).ticket_id for r in worker.sink.on(TOPICS.sms_inbound)]
+    assert told == ["T-4", "T-5", "T-4"], "a record when the ticket changes, none for a repeat"
+    emailed = customer_message("T-6")
+    await worker.deliver(emailed)
+    assert len(worker.sink.on(TOPICS.sms_inbound)) == 3, "an email is no text"
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,7 @@ ENGLISH = NotePhrases(
         "option_confirmed": "confirmation of their choice",
         "options_unclear": "question about their answer",
         "feedback_reply": "reply to their rating",
+        "preferences_link": "link to their preference page",
     },
     promises={
         "first_reply": "first reply promised by {at}",
@@ -94,6 +95,7 @@ NOTE_PHRASES: dict[str, NotePhrases] = {
             "option_confirmed": "confirmación de su elección",
             "options_unclear": "pregunta sobre su respuesta",
             "feedback_reply": "respuesta a su valoración",
+            "preferences_link": "enlace a sus preferencias",
         },
         promises={
             "first_reply": "primera respuesta prometida antes del {at}",
@@ -131,6 +133,7 @@ NOTE_PHRASES: dict[str, NotePhrases] = {
             "option_confirmed": "confirmation de son choix",
             "options_unclear": "question sur sa réponse",
             "feedback_reply": "réponse à son avis",
+            "preferences_link": "lien vers ses préférences",
         },
         promises={
             "first_reply": "première réponse promise avant le {at}",
@@ -168,6 +171,7 @@ NOTE_PHRASES: dict[str, NotePhrases] = {
             "option_confirmed": "Bestätigung der Wahl",
             "options_unclear": "Rückfrage zur Antwort",
             "feedback_reply": "Antwort auf die Bewertung",
+            "preferences_link": "Link zu den Einstellungen",
         },
         promises={
             "first_reply": "erste Antwort zugesagt bis {at}",
