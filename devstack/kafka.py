@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -58,11 +59,25 @@ def resolve_kafka_jars(version: str = KAFKA_VERSION) -> Path:
         "-DincludeScope=runtime",
         f"-DoutputDirectory={libs}",
     ]
+    # The first run downloads the broker's jars (about 90 MB) with Maven, quietly: say so, or
+    # a new user watches a silent terminal for minutes.
+    print(
+        f"fetching Kafka {version}'s jars with Maven into {libs} (first run only; a few minutes)",
+        file=sys.stderr,
+        flush=True,
+    )
+    started = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
         raise StackError("Maven could not resolve Kafka jars:\n" + "\n".join(tail))
     marker.write_text(version)
+    jars = len(list(libs.glob("*.jar")))
+    print(
+        f"Kafka {version}: {jars} jars ready in {time.monotonic() - started:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
     return libs
 
 
