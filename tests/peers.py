@@ -99,8 +99,16 @@ JIRA_COMMENT_PATH = "/rest/api/3/issue/{issueIdOrKey}/comment"
 
 
 def trim_jira_spec(full_spec: Path, target: Path = VENDORED_JIRA_SPEC) -> Path:
-    """Keep the issue-comment path of Atlassian's Jira Cloud platform description."""
+    """Keep the issue-comment path of Atlassian's Jira Cloud platform description. Its response
+    examples are JSON text inside a string: parsed into the JSON they hold, or Prism answers
+    the string, which the description's own schema refuses (a 500 for every request)."""
     spec = _trim_to_path(json.loads(full_spec.read_text()), JIRA_COMMENT_PATH)
+    for operation in spec["paths"][JIRA_COMMENT_PATH].values():
+        for response in operation.get("responses", {}).values():
+            for content in response.get("content", {}).values():
+                example = content.get("example")
+                if isinstance(example, str) and example.startswith(("{", "[")):
+                    content["example"] = json.loads(example)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(spec, indent=1) + "\n")
     return target

@@ -255,7 +255,8 @@ async def test_notes_to_jira_match_atlassians_published_contract(
     assert paragraphs[0] == "heard, to and from the customer:"
     assert "acknowledgment sent by email" in paragraphs[1]
 
-    # The contract bites: the property given as an object, not a list of {key, value}, is refused.
+    # The contract bites: the property given as an object, not a list of {key, value}, gets
+    # the 400 the description documents for an invalid request.
     right = HELPDESKS["jira"]
 
     def as_object(base: str, ticket: str, text: str, user: str | None) -> Any:
@@ -265,7 +266,7 @@ async def test_notes_to_jira_match_atlassians_published_contract(
 
     writer = NoteWriter(replace(right, note=as_object), jira.base_url, "ops@acme.example", "t", attempts=1)
     try:
-        with pytest.raises(NoteNotWritten, match="jira refused the note: 422"):
+        with pytest.raises(NoteNotWritten, match="jira refused the note: 400"):
             await writer.post(key, "heard, to and from the customer:")
     finally:
         await writer.aclose()
