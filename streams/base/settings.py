@@ -46,6 +46,8 @@ class TopicNames(Frozen):
     promises: str = "heard-promises"
     # Customers' answers (choices, feedback): for help desks and `heard report feedback`.
     replies: str = "heard-replies"
+    # The published template versions and which one workers render with (compacted).
+    templates: str = "heard-templates"
     retry: str = "notifications-retry"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import os
@@ -159,11 +160,13 @@ def explain_lines(decisions: list[dict[str, Any]], outcomes: list[dict[str, Any]
     for outcome in outcomes:
         at = str(outcome.get("at") or "")
         what = " ".join(str(part) for part in (outcome.get("kind"), outcome.get("channel")) if part)
+        # Which wording it was: the published template version it was rendered with.
+        version = f" (templates {outcome['templates_version']})" if outcome.get("templates_version") else ""
         rows.append(
             (
                 at,
                 f"{at[:19]}  {'  delivery':<28} {outcome.get('status', ''):<9} "
-                f"{what:<28} {outcome.get('reason') or ''}",
+                f"{what:<28} {outcome.get('reason') or ''}{version}",
             )
         )
     return [text for _, text in sorted(rows, key=lambda row: row[0])]
@@ -425,10 +428,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def template_versions(args: argparse.Namespace) -> int:
+    from heard.streams.cli.template_versions import publish_command, rollback_command, versions_command
+
+    settings = _settings(args)
+    if args.action == "publish":
+        return publish_command(settings, args.by)
+    if args.action == "versions":
+        return versions_command(settings)
+    if args.kind == "all":
+        raise UsageError(
+            "heard templates rollback VERSION: name the version (heard templates versions lists them)"
+        )
+    return rollback_command(settings, args.kind, args.by)
+
+
 def cmd_templates(args: argparse.Namespace) -> int:
     from heard.streams.content.lint import lint_command, preview_command
 
     config = Path(args.config or os.environ.get("HEARD_CONFIG_DIR", "config"))
+    if args.action in ("publish", "versions", "rollback"):
+        return template_versions(args)
     if args.action == "lint":
         code: int = lint_command(config, strict=args.strict)
     elif args.action == "serve":
@@ -609,10 +629,15 @@ def add_writer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     demo.set_defaults(func=cmd_demo)
 
     templates = sub.add_parser(
-        "templates", help="lint or preview the templates, or open the writers' studio (serve)"
+        "templates",
+        help="lint or preview the templates, open the writers' studio (serve), or publish a version, "
+        "list them, roll back",
     )
-    templates.add_argument("action", choices=["lint", "preview", "serve"])
-    templates.add_argument("kind", nargs="?", default="all")
+    templates.add_argument("action", choices=["lint", "preview", "serve", "publish", "versions", "rollback"])
+    templates.add_argument("kind", nargs="?", default="all", help="preview: a kind; rollback: the version")
+    templates.add_argument(
+        "--by", default=getpass.getuser(), help="publish, rollback: who did it (kept with the version)"
+    )
     templates.add_argument("--out", default="build/preview")
     templates.add_argument("--strict", action="store_true", help="treat warnings as errors")
     templates.add_argument("--host", default="127.0.0.1", help="serve: address to listen on")

@@ -284,8 +284,11 @@ class Renderer:
         templates_dir: str | Path,
         default_locale: str = "en",
         sms_budget: Callable[[str], int] | None = None,
+        version: str | None = None,
     ) -> None:
         self.root = Path(templates_dir)
+        # The published version these templates are (None: a templates folder, a draft).
+        self.version = version
         self.default_locale = default_locale
         # Segments a kind's text message may take (config/lint.yaml); None: every part sent.
         self.sms_budget = sms_budget

@@ -51,6 +51,8 @@ class DeliveryOutcome:
     attempts: int = 0
     # SMS parts the provider will bill for (0 for email).
     segments: int = 0
+    # The published template version it was rendered with (None: the templates folder).
+    templates_version: str | None = None
 
     def event(self) -> dict[str, object]:
         """The record published on `notification-events` (no addresses, no numbers)."""
@@ -67,6 +69,7 @@ class DeliveryOutcome:
             "delivery_round": n.delivery_round,
             "provider_id": self.receipt.provider_id if self.receipt else None,
             "template_hashes": self.template_hashes,
+            "templates_version": self.templates_version,
             "promised": promise_made(n),
             "at": datetime.now(UTC).isoformat(),
         }
@@ -127,6 +130,10 @@ class Delivery:
         self.retry = retry
         self.fallback_enabled = fallback_enabled
 
+    def use(self, renderer: Renderer) -> None:
+        """Render with these templates from the next message on (a published version)."""
+        self.renderer = renderer
+
     async def deliver(
         self, n: Notification, ready: Callable[[], Awaitable[None]] | None = None
     ) -> DeliveryOutcome:
@@ -134,9 +141,12 @@ class Delivery:
         channel = self.channels.get(n.channel)
         if channel is None:
             return self._failed(n, f"channel {n.channel!r} is not enabled", 0)
+        # One version for the whole message: a switch of published templates takes effect
+        # between two messages, never inside one.
+        renderer = self.renderer
         with STAGES.timed("delivery.render"):
             try:
-                rendered = self.renderer.render(
+                rendered = renderer.render(
                     n.kind,
                     n.channel,
                     n.locale,
@@ -145,8 +155,8 @@ class Delivery:
                     plain_text_only=n.plain_text_only,
                 )
             except TemplateProblem as exc:
-                return DeliveryOutcome(n, "failed", f"template: {exc}")
-            rendered = self._with_footer(n, rendered)
+                return DeliveryOutcome(n, "failed", f"template: {exc}", templates_version=renderer.version)
+            rendered = self._with_footer(n, rendered, renderer)
             message = outbound_message(n, rendered, self._unsubscribe_url(n))
         if ready is not None:
             with STAGES.timed("delivery.wait"):
@@ -167,6 +177,7 @@ class Delivery:
             except DeliveryError as exc:
                 outcome = self._failed(n, exc.reason, attempts)
                 outcome.template_hashes = rendered.template_hashes
+                outcome.templates_version = renderer.version
                 outcome.opted_out = isinstance(exc, RecipientOptedOut)
                 outcome.retryable = exc.retryable
                 return outcome
@@ -176,11 +187,12 @@ class Delivery:
             "accepted by the provider",
             receipt=receipt,
             template_hashes=rendered.template_hashes,
+            templates_version=renderer.version,
             attempts=attempts,
             segments=segments(rendered.text)[0] if n.channel == "sms" else 0,
         )
 
-    def _with_footer(self, n: Notification, rendered: Rendered) -> Rendered:
+    def _with_footer(self, n: Notification, rendered: Rendered, renderer: Renderer) -> Rendered:
         """A customer's email ends with the link to their preference page, in their language
         (`templates/_footer/<language>.txt` and `.html`), when links are on."""
         if self.links is None or n.channel != "email" or n.audience != "customer":
@@ -188,8 +200,8 @@ class Delivery:
         url = self.links.preferences_url(n, datetime.now(UTC))
         language = n.locale.replace("_", "-").split("-")[0]
         try:
-            text = self._footer(language, "txt").render(url=url).strip()
-            html = self._footer(language, "html").render(url=url).strip()
+            text = self._footer(language, "txt", renderer).render(url=url).strip()
+            html = self._footer(language, "html", renderer).render(url=url).strip()
         except TemplateError:
             return rendered  # no footer in any language: the email goes without it
         with_html = rendered.html
@@ -197,8 +209,8 @@ class Delivery:
             with_html = with_html.replace("</main>", f"</main>\n{html}", 1)
         return replace(rendered, text=f"{rendered.text.rstrip()}\n\n{text}\n", html=with_html)
 
-    def _footer(self, language: str, part: str) -> Template:
-        env = self.renderer.env
+    def _footer(self, language: str, part: str, renderer: Renderer) -> Template:
+        env = renderer.env
         try:
             return env.get_template(f"_footer/{language}.{part}")
         except TemplateNotFound:

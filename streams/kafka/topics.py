@@ -31,8 +31,9 @@ def prefixed_topics(engine: EngineSettings) -> TopicNames:
 
 # Every topic but the retry topics' stem (one topic per wait: `retry_topic`).
 TOPIC_KEYS = tuple(name for name in TopicNames.model_fields if name != "retry")
-# Kept forever as the latest value per key: the consent ledger is rebuilt from it.
-COMPACTED = ("consent",)
+# Kept forever as the latest value per key: the consent ledger and the published templates
+# are rebuilt from them.
+COMPACTED = ("consent", "templates")
 
 
 def topic_names(engine: EngineSettings) -> dict[str, str]:

@@ -78,6 +78,10 @@ class AnswerPages:
         # a script posting it in a loop gets 429 and writes nothing.
         self.limit = limit or RateLimit(burst=5, per_minute=2)
 
+    def use(self, renderer: Renderer) -> None:
+        """Show pages with these templates from the next request on (a published version)."""
+        self.renderer = renderer
+
     def page(self, status: int, locale: str, folder: str = "answer", **context: Any) -> Response:
         """The page `_pages/<folder>/<locale>.html` (else the language's, else the default)."""
         language = locale.replace("_", "-").split("-")[0]

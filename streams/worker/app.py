@@ -43,6 +43,7 @@ from heard.streams.delivery.helpdesk.client import NoteWriter
 from heard.streams.delivery.helpdesk.wording import NoteWording
 from heard.streams.delivery.links import ReplyLinks
 from heard.streams.delivery.sender import Delivery
+from heard.streams.delivery.template_store import PublishedTemplates, keep_following_published
 from heard.streams.delivery.wiring import team_routes
 from heard.streams.kafka import faust_producer, faust_recovery
 from heard.streams.kafka.client import faust_credentials
@@ -394,6 +395,8 @@ def build_app(
     delivery = Delivery(
         renderer, channels, settings.channels.retry, settings.policy.fallback_to_other_channel, links=links
     )
+    templates = published_templates(settings, renderer)
+    templates.listeners.append(delivery.use)
 
     prepare_data_dir(Path(engine.data_dir))
     worker = Worker.of(faust_app(engine), engine, topics, clock)
@@ -404,7 +407,9 @@ def build_app(
         engine.default_locale,
         settings.policy.team_timezone,
     )
-    bind_delivery(worker, settings, delivery, team, keep_sent_emails=bool(mail_keys))
+    bind_delivery(
+        worker, settings, delivery, team, keep_sent_emails=bool(mail_keys), templates_ready=templates.ready
+    )
     bind_sms_reports(worker, preference_pages=links is not None)
     bind_mail_events(worker, delivery, team)
     if notes is not None:
@@ -416,13 +421,24 @@ def build_app(
         channels,
         topics,
         ledger,
-        renderer,
+        templates,
         links,
         clock,
         PublicSecrets(twilio_auth_token, dict(mail_keys or {})),
         lag_probe,
     )
     return app
+
+
+def published_templates(settings: Settings, folder: Renderer) -> PublishedTemplates:
+    """The templates messages render with: the published version (laid out under the data
+    folder), or the templates folder while nothing is published."""
+    budget = sms_budget(Path(settings.config_dir))
+    return PublishedTemplates(
+        folder,
+        Path(settings.engine.data_dir) / "templates",
+        lambda laid_out, version: Renderer(laid_out, settings.engine.default_locale, budget, version),
+    )
 
 
 def bind_lifecycle(worker: Worker, rules: Rules) -> None:
@@ -449,7 +465,13 @@ def bind_lifecycle(worker: Worker, rules: Rules) -> None:
 
 
 def bind_delivery(
-    worker: Worker, settings: Settings, delivery: Delivery, team: TeamInbox, *, keep_sent_emails: bool = False
+    worker: Worker,
+    settings: Settings,
+    delivery: Delivery,
+    team: TeamInbox,
+    *,
+    keep_sent_emails: bool = False,
+    templates_ready: asyncio.Event | None = None,
 ) -> None:
     """The outbox, several messages at a time; each deferred-retry topic back into it."""
     app, topics, engine = worker.app, worker.topics, worker.engine
@@ -470,6 +492,7 @@ def bind_delivery(
             dead_letters=worker.dead_letters,
             clock=worker.clock,
             keep_sent_emails=keep_sent_emails,
+            templates_ready=templates_ready,
         ),
         engine.delivery_concurrency,
     )
@@ -622,13 +645,14 @@ def add_services(
     channels: dict[str, Channel],
     topics: TopicNames,
     ledger: ConsentLedger,
-    renderer: Renderer,
+    templates: PublishedTemplates,
     links: ReplyLinks | None,
     clock: Clock,
     secrets: PublicSecrets,
     lag_probe: LagProbe | None = None,
 ) -> None:
-    """The consent follower, the two HTTP listeners, and closing it all down."""
+    """The consent and published-templates followers, the two HTTP listeners, and closing it
+    all down."""
     engine = settings.engine
     follower_stop = asyncio.Event()
     http_runners: list[Any] = []
@@ -636,6 +660,10 @@ def add_services(
     @app.task  # type: ignore[untyped-decorator]
     async def follow_consent() -> None:
         await keep_following_consent(ledger, engine, topics.consent, follower_stop)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_templates() -> None:
+        await keep_following_published(templates, engine, topics.templates, follower_stop)
 
     @app.on_before_shutdown.connect
     async def close_channels(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
@@ -649,7 +677,7 @@ def add_services(
 
     if not engine.web.enabled:
         return
-    public = public_listener(app, settings, topics, ledger, renderer, links, clock, secrets)
+    public = public_listener(app, settings, topics, ledger, templates, links, clock, secrets)
     ready = ops_app(lambda: not_ready_because(app, ledger, lag_probe))
 
     @app.task  # type: ignore[untyped-decorator]
@@ -673,7 +701,7 @@ def public_listener(
     settings: Settings,
     topics: TopicNames,
     ledger: ConsentLedger,
-    renderer: Renderer,
+    templates: PublishedTemplates,
     links: ReplyLinks | None,
     clock: Clock,
     secrets: PublicSecrets,
@@ -706,13 +734,14 @@ def public_listener(
         email = settings.channels.email
         pages = AnswerPages(
             links,
-            renderer,
+            templates.renderer,
             settings.engine.default_locale,
             clock=clock,
             publish_event=durable_publisher(app, topics.ticket_events),
             brand=Brand(email.brand_name(), email.pages.accent_color),
         )
         add_answer_routes(public, pages)
+        templates.listeners.append(pages.use)
         add_unsubscribe_routes(
             public, UnsubscribePages(pages, ledger, durable_publisher(app, topics.consent), clock)
         )

@@ -88,8 +88,11 @@ class DeliveryAgent(RecordAgent):
         ledger_patience: float = LEDGER_PATIENCE_SECONDS,
         gate: SendGate | None = None,
         keep_sent_emails: bool = False,
+        templates_ready: asyncio.Event | None = None,
     ) -> None:
         self.delivery = delivery
+        # Set once the published templates are read: no message renders a draft before.
+        self.templates_ready = templates_ready
         # With a mail provider's bounces heard (`email.events`), a customer's email is kept in
         # its receipt: a bounce found later sends it by the other channel and quotes it.
         self.keep_sent_emails = keep_sent_emails
@@ -140,6 +143,8 @@ class DeliveryAgent(RecordAgent):
                 log.info("notification %s already delivered; not sending again", notification.notification_id)
                 return
             await self._ledger_loaded()
+            if self.templates_ready is not None:
+                await self.templates_ready.wait()
             refusal = self.ledger.refusal(notification.channel, notification.recipient)
         key = record.key or notification.ticket_id.encode()
         if refusal is None:

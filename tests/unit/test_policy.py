@@ -351,6 +351,15 @@ def test_explain_merges_decisions_with_what_happened_to_each_message() -> None:
         ["ticket.resolved", "schedule"],
     ]
     assert lines[1].endswith("the recipient withdrew sms consent")
+    # A message rendered with a published template version names it; one from the folder not.
+    sent = {
+        **outcomes[0],
+        "status": "sent",
+        "reason": "accepted by the provider",
+        "templates_version": "3f2a9c1b7d4e",
+    }
+    assert explain_lines([], [sent])[0].endswith("accepted by the provider (templates 3f2a9c1b7d4e)")
+    assert explain_lines([], [{**sent, "templates_version": None}])[0].endswith("accepted by the provider")
 
 
 # ------------------------------------------------------------------ the first reply, kept

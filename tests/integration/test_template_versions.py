@@ -1,0 +1,102 @@
+"""Writers publish safely, on the real stack: a worker running on real Kafka renders with
+the published version, switches between two messages when a new one is published, records
+the version with each message, goes back with a rollback, and never renders the draft — not
+even a broken one sitting in its templates folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from heard.streams.contract import stories
+from heard.streams.kafka.readback import read_topic
+from tests.conftest import Catchers, Worker, wait_for, worker_env
+from tests.integration.test_end_to_end import engine, mails_for, send
+from tests.peers import REPO
+
+pytestmark = pytest.mark.integration
+TEXT = "acknowledgment/en/email.txt"
+
+
+def heard(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "heard.streams.cli", "templates", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def text_of(kafka: tuple[str, str], catchers: Catchers, ticket: str) -> str:
+    """The plain text of the acknowledgment a new ticket gets."""
+    await send(*kafka, [stories.created(ticket, datetime.now(UTC), eid=ticket)])
+    await wait_for(lambda: mails_for(catchers.mail_dir, ticket), 60, f"the acknowledgment of {ticket}")
+    [ack] = mails_for(catchers.mail_dir, ticket)
+    return str(ack.get_body(("plain",)).get_content()).replace("\r\n", "\n")
+
+
+async def test_workers_render_the_published_version_switch_between_messages_and_roll_back(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    catchers: Catchers,
+    tmp_path: Path,
+    worker_with: Callable[..., Worker],
+) -> None:
+    draft = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", draft)
+    env = worker_env(kafka_bootstrap, catchers, topic_prefix, HEARD_TEMPLATES_DIR=str(draft))
+    env["HEARD_DATA_DIR"] = str(tmp_path / "cli-data")
+    kafka = (kafka_bootstrap, topic_prefix)
+    worker = worker_with(HEARD_TEMPLATES_DIR=str(draft), HEARD_DATA_DIR=str(tmp_path / "worker-data"))
+
+    # Nothing published: the folder is what there is.
+    assert not (await text_of(kafka, catchers, "TV-0")).startswith("V-")
+    original = (draft / TEXT).read_text()
+    (draft / TEXT).write_text("V-ONE\n" + original)
+    published = heard(env, "publish", "--by", "ana")
+    assert published.returncode == 0, published.stdout + published.stderr
+    one = published.stdout.split()[1]
+    worker.wait_for_line(f"templates: rendering with version {one}", 60)
+    (draft / TEXT).write_text("V-DRAFT\n" + original)  # a writer goes on editing: not live
+    assert (await text_of(kafka, catchers, "TV-1")).startswith("V-ONE\n")
+
+    # A broken draft is refused, and the worker keeps the published version while the
+    # folder it was started with holds the broken file.
+    (draft / TEXT).write_text("V-BROKEN {{ ticket.subject }\n" + original)
+    refused = heard(env, "publish", "--by", "ana")
+    assert refused.returncode == 1 and "not published: 1 error(s)" in refused.stdout, refused.stdout
+    assert TEXT in refused.stdout
+    assert (await text_of(kafka, catchers, "TV-2")).startswith("V-ONE\n")
+
+    (draft / TEXT).write_text("V-TWO\n" + original)
+    two = heard(env, "publish", "--by", "ben").stdout.split()[1]
+    worker.wait_for_line(f"templates: rendering with version {two}", 60)
+    assert (await text_of(kafka, catchers, "TV-3")).startswith("V-TWO\n")
+
+    rolled = heard(env, "rollback", one, "--by", "ana")
+    assert rolled.returncode == 0 and f"rolled back to {one} (was {two})" in rolled.stdout, rolled.stdout
+    worker.wait_for_line(f"templates: rendering with version {one} (rollback by ana)", 60)
+    assert (await text_of(kafka, catchers, "TV-4")).startswith("V-ONE\n")
+
+    listed = heard(env, "versions").stdout
+    assert f"* {one}" in listed and f"  {two}" in listed and f"current: {one} (rollback by ana)" in listed
+    unknown = heard(env, "rollback", "0123456789ab")
+    assert unknown.returncode == 2 and "no published version '0123456789ab'" in unknown.stdout
+
+    # Each message records the version it was rendered with.
+    outcomes = [
+        json.loads(value)
+        for _, value, _ in await read_topic(engine(*kafka), f"{topic_prefix}notification-events")
+    ]
+    versions = {o["ticket_id"]: o["templates_version"] for o in outcomes if o["status"] == "sent"}
+    assert versions == {"TV-0": None, "TV-1": one, "TV-2": one, "TV-3": two, "TV-4": one}
