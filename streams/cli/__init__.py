@@ -429,13 +429,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def template_versions(args: argparse.Namespace) -> int:
-    from heard.streams.cli.template_versions import publish_command, rollback_command, versions_command
+    from heard.streams.cli.template_versions import (
+        publish_command,
+        rollback_command,
+        versions_command,
+        whatif_command,
+    )
 
     settings = _settings(args)
     if args.action == "publish":
         return publish_command(settings, args.by)
     if args.action == "versions":
         return versions_command(settings)
+    if args.action == "whatif":
+        return whatif_command(settings, args.since, args.samples)
     if args.kind == "all":
         raise UsageError(
             "heard templates rollback VERSION: name the version (heard templates versions lists them)"
@@ -447,7 +454,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
     from heard.streams.content.lint import lint_command, preview_command
 
     config = Path(args.config or os.environ.get("HEARD_CONFIG_DIR", "config"))
-    if args.action in ("publish", "versions", "rollback"):
+    if args.action in ("publish", "versions", "rollback", "whatif"):
         return template_versions(args)
     if args.action == "lint":
         code: int = lint_command(config, strict=args.strict)
@@ -633,7 +640,11 @@ def add_writer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="lint or preview the templates, open the writers' studio (serve), or publish a version, "
         "list them, roll back",
     )
-    templates.add_argument("action", choices=["lint", "preview", "serve", "publish", "versions", "rollback"])
+    templates.add_argument(
+        "action", choices=["lint", "preview", "serve", "publish", "versions", "rollback", "whatif"]
+    )
+    templates.add_argument("--since", default="7d", help="whatif: how far back (7d, 12h, 90m)")
+    templates.add_argument("--samples", type=int, default=1, help="whatif: changed messages shown per kind")
     templates.add_argument("kind", nargs="?", default="all", help="preview: a kind; rollback: the version")
     templates.add_argument(
         "--by", default=getpass.getuser(), help="publish, rollback: who did it (kept with the version)"

@@ -93,6 +93,16 @@ async def test_workers_render_the_published_version_switch_between_messages_and_
     unknown = heard(env, "rollback", "0123456789ab")
     assert unknown.returncode == 2 and "no published version '0123456789ab'" in unknown.stdout
 
+    # What the draft (V-TWO) would change in the five acknowledgments really sent, against
+    # the published version (V-ONE): all five, shown as the line it changes.
+    report = heard(env, "whatif", "--since", "1h")
+    assert report.returncode == 0, report.stdout + report.stderr
+    said = report.stdout.splitlines()
+    assert said[0].startswith(f"what-if: the draft in {draft} against the published {one}, over 5 message(s)")
+    assert "acknowledgment: 5 message(s), 5 change" in said
+    assert "    -V-ONE" in said and "    +V-TWO" in said
+    assert said[-1] == "lint of the draft: 0 error(s), 0 warning(s) (heard templates lint shows them)"
+
     # Each message records the version it was rendered with.
     outcomes = [
         json.loads(value)

@@ -128,3 +128,52 @@ def test_records_that_are_not_versions_are_ignored_with_a_warning(caplog: pytest
         store.apply(key, value)
     assert store.current is None and store.versions == {}
     assert caplog.text.count("ignoring a record on the templates topic") == 2
+
+
+def test_whatif_counts_the_changes_per_kind_their_sms_cost_and_what_would_not_render(tmp_path: Path) -> None:
+    from heard.streams.content.lint import sms_budget
+    from heard.streams.ops.whatif import whatif
+    from tests.unit.test_worker_agents import customer_message
+
+    texting = {"phone": "+14155550123", "preferred_channel": "sms", "consent": {"email": False, "sms": True}}
+    sent = [customer_message(f"T-{n}") for n in range(3)]
+    sent += [customer_message(f"T-s{n}", **texting) for n in range(2)]
+    assert [n.channel for n in sent] == ["email"] * 3 + ["sms"] * 2
+    draft_folder = draft(tmp_path)
+    budget = sms_budget(REPO / "config")
+    sms = draft_folder / "acknowledgment/en/sms.txt"
+    sms.write_text(sms.read_text().strip() + " " + "We are on it, and we will not let it drop. " * 4)
+    before, after = Renderer(REPO / "templates", sms_budget=budget), Renderer(draft_folder, sms_budget=budget)
+    [report] = whatif([*sent, sent[0]], before, after).values()
+    assert (report.kind, report.messages, report.changed, report.errors) == ("acknowledgment", 5, 2, [])
+    assert report.parts_after > report.parts_before and report.costlier == 2
+    assert report.samples[0] == "  T-s0, sms, en:"
+    assert any(line.startswith("    +") and "will not let it drop" in line for line in report.samples)
+    assert report.lines()[0] == "acknowledgment: 5 message(s), 2 change"
+
+    email = draft_folder / "acknowledgment/en/email.txt"
+    email.write_text("{{ customer.greeting_name }")
+    [broken] = whatif(sent, before, Renderer(draft_folder, sms_budget=budget)).values()
+    assert len(broken.errors) == 3 and broken.errors[0].startswith(f"{sent[0].notification_id} (email, en): ")
+    assert "3 would not render" in broken.lines()[0]
+    [same] = whatif(sent, before, before).values()
+    assert (same.changed, same.parts_before == same.parts_after, same.lines()[0]) == (
+        0,
+        True,
+        "acknowledgment: 5 message(s), none change",
+    )
+
+
+@pytest.mark.parametrize(("text", "hours"), [("7d", 168), ("12h", 12), ("90m", 1.5), (" 1d ", 24)])
+def test_whatif_looks_back_as_far_as_it_is_told(text: str, hours: float) -> None:
+    from heard.streams.cli.template_versions import since_span
+
+    assert since_span(text).total_seconds() == hours * 3600
+
+
+@pytest.mark.parametrize("text", ["7", "d", "7w", "-1d", "1.5h"])
+def test_whatif_refuses_a_span_it_cannot_read(text: str) -> None:
+    from heard.streams.cli.template_versions import since_span
+
+    with pytest.raises(ValueError, match="give a number and d, h or m"):
+        since_span(text)
