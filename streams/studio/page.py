@@ -48,6 +48,9 @@ PAGE = """<!doctype html>
               font-size: .8rem; white-space: pre-wrap; }
   .actions { display: flex; gap: .5rem; align-items: center; font-size: .8rem; }
   .hidden { display: none !important; }
+  #report { margin: 1rem; background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: .7rem; }
+  #report pre { margin: 0; white-space: pre-wrap; font-size: .8rem; }
+  #report[data-state="refused"] { border-color: #b00020; }
 </style>
 </head>
 <body>
@@ -61,9 +64,14 @@ PAGE = """<!doctype html>
     <option value="260px">short</option><option value="640px">tall</option>
     <option value="1400px">full length</option></select></label>
   <label><input type="checkbox" id="phone-width"> phone width (375 px)</label>
+  <button type="button" id="whatif"
+    title="the draft against the published version, over the last 7 days' messages">What if…</button>
+  <button type="button" id="publish"
+    title="lint the draft and, with no error, publish it for every worker">Publish</button>
   <span id="status">loading…</span>
 </header>
 <div id="problem" role="alert"></div>
+<section id="report" class="hidden" aria-live="polite"><pre></pre></section>
 <main id="grid" aria-live="polite"></main>
 <script>
 "use strict";
@@ -226,6 +234,30 @@ async function refresh(changedFiles) {
   generation = data.generation;
   document.body.dataset.generation = data.generation;
 }
+
+// What if, and publish: each answer's lines in the report, as the command line prints them.
+const report = document.getElementById("report");
+async function tell(button, url, options) {
+  button.disabled = true;
+  report.classList.remove("hidden");
+  report.dataset.state = "working";
+  report.querySelector("pre").textContent = button.textContent.replace("…", "") + "…";
+  try {
+    const answer = await (await fetch(url, options)).json();
+    report.dataset.state = answer.ok ? "done" : "refused";
+    report.querySelector("pre").textContent = answer.lines.join("\\n");
+  } catch (error) {
+    report.dataset.state = "refused";
+    report.querySelector("pre").textContent = "the studio did not answer";
+  } finally {
+    button.disabled = false;
+  }
+}
+const whatifButton = document.getElementById("whatif");
+const publishButton = document.getElementById("publish");
+whatifButton.addEventListener("click", () => tell(whatifButton, "/whatif?since=7d", {}));
+publishButton.addEventListener("click", () =>
+  tell(publishButton, "/publish", {method: "POST", headers: {"X-Heard-Studio": "1"}}));
 
 filters.forEach(f => f.addEventListener("change", applyFilters));
 problemsOnly.addEventListener("change", applyFilters);

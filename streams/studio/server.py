@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import hashlib
 import json
 import logging
@@ -41,7 +42,8 @@ from heard.streams.content.rendering import TemplateProblem
 from heard.streams.content.samples import SAMPLE_NOW, sample_contexts
 from heard.streams.content.sms_segments import segments
 from heard.streams.contract.state import CUSTOMER_KINDS, KINDS
-from heard.streams.delivery.config import load_settings
+from heard.streams.delivery.config import Settings, load_settings
+from heard.streams.delivery.template_publishing import Told, publish_folder, since_span, whatif_folder
 from heard.streams.studio.page import PAGE
 
 log = logging.getLogger("heard.studio")
@@ -390,6 +392,46 @@ async def send(request: web.Request) -> web.Response:
     )
 
 
+def studio_settings(state: StudioState) -> Settings:
+    """The configuration the studio was started with, its templates folder the draft."""
+    settings = load_settings(state.config)
+    engine = settings.engine.model_copy(update={"templates_dir": str(state.templates)})
+    return settings.model_copy(update={"engine": engine})
+
+
+async def told_as_json(doing: str, state: StudioState, act: Any) -> web.Response:
+    """Run a publish or a what-if for the page; a configuration or Kafka problem is said, not
+    raised (the writer sees it in the report)."""
+    try:
+        told: Told = await act(studio_settings(state))
+    except (ConfigError, ValidationError) as exc:
+        return web.json_response({"ok": False, "lines": [f"{doing}: {exc}"]}, status=422)
+    except Exception as exc:  # Kafka unreachable or refusing: said to the writer, the studio goes on
+        log.warning("studio: %s failed: %s", doing, exc)
+        return web.json_response(
+            {"ok": False, "lines": [f"{doing}: Kafka did not answer ({type(exc).__name__}: {exc})"]},
+            status=503,
+        )
+    return web.json_response({"ok": told.ok, "lines": told.lines, "version": told.version})
+
+
+async def publish_draft(request: web.Request) -> web.Response:
+    """The draft, lint-gated, published for every worker (as `heard templates publish`)."""
+    by = f"studio ({getpass.getuser()})"
+    return await told_as_json("publish", request.app[STATE], lambda settings: publish_folder(settings, by))
+
+
+async def what_if(request: web.Request) -> web.Response:
+    """What the draft would change in the messages sent in the last `since` (7d)."""
+    try:
+        span = since_span(request.query.get("since", "7d"))
+    except ValueError as exc:
+        return web.json_response({"ok": False, "lines": [str(exc)]}, status=400)
+    return await told_as_json(
+        "what-if", request.app[STATE], lambda settings: whatif_folder(settings, span, 3)
+    )
+
+
 async def watch(app: web.Application) -> AsyncIterator[None]:
     """Re-render on every save under the templates and config folders and tell each page."""
     from watchfiles import awatch
@@ -440,6 +482,8 @@ def build_studio(config: Path, templates: Path, test_email: str, test_phone: str
     app.router.add_get("/cells", cells)
     app.router.add_get("/changes", changes)
     app.router.add_post("/send", send)
+    app.router.add_get("/whatif", what_if)
+    app.router.add_post("/publish", publish_draft)
     app.cleanup_ctx.append(watch)
     return app
 

@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, Page
 
 from heard.streams.contract import stories
 from heard.streams.kafka.readback import read_topic
 from tests.conftest import Catchers, Worker, wait_for, worker_env
 from tests.integration.test_end_to_end import engine, mails_for, send
+from tests.integration.test_studio import PAGE_DEADLINE_MS, running_studio
 from tests.peers import REPO
 
 pytestmark = pytest.mark.integration
@@ -110,3 +112,50 @@ async def test_workers_render_the_published_version_switch_between_messages_and_
     ]
     versions = {o["ticket_id"]: o["templates_version"] for o in outcomes if o["status"] == "sent"}
     assert versions == {"TV-0": None, "TV-1": one, "TV-2": one, "TV-3": two, "TV-4": one}
+
+
+async def test_a_writer_drives_draft_whatif_and_publish_from_the_studio(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    catchers: Catchers,
+    tmp_path: Path,
+    worker_with: Callable[..., Worker],
+    browser: Browser,
+) -> None:
+    """In a real browser: publish the folder, let the worker send two acknowledgments, edit
+    the draft, see what it would change in those two, publish it; a broken draft is refused."""
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    text = tmp_path / "templates" / TEXT
+    worker = worker_with(
+        HEARD_TEMPLATES_DIR=str(tmp_path / "templates"), HEARD_DATA_DIR=str(tmp_path / "worker-data")
+    )
+    kafka = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "HEARD_TOPIC_PREFIX": topic_prefix}
+    for studio in running_studio(tmp_path, catchers, kafka):
+        page = await browser.new_page()
+        await page.goto(studio)
+        one = (await press(page, "publish")).split()[1]
+        worker.wait_for_line(f"templates: rendering with version {one}", 60)
+        kafka_at = (kafka_bootstrap, topic_prefix)
+        for ticket in ("ST-1", "ST-2"):
+            assert not (await text_of(kafka_at, catchers, ticket)).startswith("STUDIO-DRAFT")
+        original = text.read_text()
+        text.write_text("STUDIO-DRAFT\n" + original)
+        said = await press(page, "whatif")
+        assert "acknowledgment: 2 message(s), 2 change" in said and "+STUDIO-DRAFT" in said, said
+        assert f"against the published {one}" in said
+        said = await press(page, "publish")
+        assert said.startswith("published ") and f"; was {one})" in said, said
+        text.write_text("{{ customer.greeting_name }\n" + original)
+        said = await press(page, "publish", "refused")
+        assert "not published: 1 error(s)" in said and TEXT in said, said
+        await page.close()
+
+
+async def press(page: Page, button: str, outcome: str = "done") -> str:
+    """Press one of the studio's buttons; its report, once the answer is in."""
+    await page.click(f"#{button}")
+    await page.locator('#report:not([data-state="working"])').wait_for(timeout=PAGE_DEADLINE_MS)
+    said = await page.locator("#report pre").inner_text()
+    assert await page.locator("#report").get_attribute("data-state") == outcome, said
+    return said

@@ -132,7 +132,7 @@ def test_records_that_are_not_versions_are_ignored_with_a_warning(caplog: pytest
 
 def test_whatif_counts_the_changes_per_kind_their_sms_cost_and_what_would_not_render(tmp_path: Path) -> None:
     from heard.streams.content.lint import sms_budget
-    from heard.streams.ops.whatif import whatif
+    from heard.streams.content.whatif import whatif
     from tests.unit.test_worker_agents import customer_message
 
     texting = {"phone": "+14155550123", "preferred_channel": "sms", "consent": {"email": False, "sms": True}}
@@ -166,14 +166,14 @@ def test_whatif_counts_the_changes_per_kind_their_sms_cost_and_what_would_not_re
 
 @pytest.mark.parametrize(("text", "hours"), [("7d", 168), ("12h", 12), ("90m", 1.5), (" 1d ", 24)])
 def test_whatif_looks_back_as_far_as_it_is_told(text: str, hours: float) -> None:
-    from heard.streams.cli.template_versions import since_span
+    from heard.streams.delivery.template_publishing import since_span
 
     assert since_span(text).total_seconds() == hours * 3600
 
 
 @pytest.mark.parametrize("text", ["7", "d", "7w", "-1d", "1.5h"])
 def test_whatif_refuses_a_span_it_cannot_read(text: str) -> None:
-    from heard.streams.cli.template_versions import since_span
+    from heard.streams.delivery.template_publishing import since_span
 
     with pytest.raises(ValueError, match="give a number and d, h or m"):
         since_span(text)
