@@ -623,7 +623,12 @@ def durable_publisher(app: faust.App, name: str) -> Callable[[bytes, bytes], Awa
     return publish
 
 
-def not_ready_because(app: faust.App, ledger: ConsentLedger, lag_probe: LagProbe | None = None) -> list[str]:
+def not_ready_because(
+    app: faust.App,
+    ledger: ConsentLedger,
+    lag_probe: LagProbe | None = None,
+    templates_ready: asyncio.Event | None = None,
+) -> list[str]:
     waiting = []
     silent = lag_probe.unanswered_for() if lag_probe is not None else None
     if lag_probe is not None and silent is not None and silent >= lag_probe.patience:
@@ -634,6 +639,8 @@ def not_ready_because(app: faust.App, ledger: ConsentLedger, lag_probe: LagProbe
         waiting.append("tables are being recovered")
     if not ledger.ready.is_set():
         waiting.append("the consent ledger is loading")
+    if templates_ready is not None and not templates_ready.is_set():
+        waiting.append("the published templates are being read")
     if app.rebalancing:
         waiting.append("partitions are being rebalanced")
     return waiting
@@ -678,7 +685,7 @@ def add_services(
     if not engine.web.enabled:
         return
     public = public_listener(app, settings, topics, ledger, templates, links, clock, secrets)
-    ready = ops_app(lambda: not_ready_because(app, ledger, lag_probe))
+    ready = ops_app(lambda: not_ready_because(app, ledger, lag_probe, templates.ready))
 
     @app.task  # type: ignore[untyped-decorator]
     async def serve_http() -> None:

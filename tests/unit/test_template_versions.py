@@ -177,3 +177,23 @@ def test_whatif_refuses_a_span_it_cannot_read(text: str) -> None:
 
     with pytest.raises(ValueError, match="give a number and d, h or m"):
         since_span(text)
+
+
+def test_a_worker_is_not_ready_until_the_published_templates_are_read() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from heard.streams.delivery.consent import ConsentLedger
+    from heard.streams.worker.app import not_ready_because
+
+    recovered = asyncio.Event()
+    recovered.set()
+    app = SimpleNamespace(
+        tables=SimpleNamespace(recovery=SimpleNamespace(completed=recovered)), rebalancing=False
+    )
+    ledger = ConsentLedger()
+    ledger.ready.set()
+    read = asyncio.Event()
+    assert not_ready_because(app, ledger, None, read) == ["the published templates are being read"]  # type: ignore[arg-type]
+    read.set()
+    assert not_ready_because(app, ledger, None, read) == []  # type: ignore[arg-type]
