@@ -41,6 +41,7 @@ from bench.common import REPO, LocalStack, WorkerProcess, rss_mib, worker_env
 from heard.streams.base.settings import EngineSettings
 from heard.streams.contract import stories
 from heard.streams.contract.records import parse_event
+from heard.streams.contract.state import decision_lines
 from heard.streams.delivery.config import load_settings
 from heard.streams.kafka.readback import read_topic
 from heard.streams.kafka.topics import ensure_topics
@@ -151,8 +152,12 @@ async def lateness(engine: EngineSettings, dues: dict[str, datetime], within_sec
     deadline = time.monotonic() + within_seconds
     found: dict[str, float] = {}
     while time.monotonic() < deadline and len(found) < len(dues):
-        for _, value, _ in await read_topic(engine, engine.topic("decisions")):
-            line = json.loads(value)
+        lines = [
+            line
+            for _, value, _ in await read_topic(engine, engine.topic("decisions"))
+            for line in decision_lines(value)
+        ]
+        for line in lines:
             if (
                 line["kind"] == "checkpoint_escalation"
                 and line["outcome"] == "send"

@@ -2,7 +2,7 @@
 cost of their parts). Every record is a produce and, for a changelog, a write that recovery
 reads back: the count is what the hot path costs beyond the send itself.
 
-    python -m bench.records [--messages 200]
+    python -m bench.records [--messages 200] [--decision-records line|per_event]
 
 On a fresh local stack it runs acknowledgment emails and acknowledgment texts through one
 worker (the acknowledgment's hold at 0 s) and, once every outcome is in, counts the records
@@ -37,11 +37,11 @@ async def records_by_topic(bootstrap: str, prefix: str) -> dict[str, int]:
     return {name.removeprefix(prefix): await topic_size(bootstrap, name) for name in sorted(names)}
 
 
-def count(stack: LocalStack, work: Path, channel: str, messages: int) -> dict[str, int]:
-    prefix = f"rec{channel}."
+def count(stack: LocalStack, work: Path, channel: str, messages: int, decisions: str) -> dict[str, int]:
+    prefix = f"rec{channel}{decisions.replace('_', '')}."
     engine = EngineSettings(bootstrap_servers=stack.bootstrap, topic_prefix=prefix, partitions=PARTITIONS)
     asyncio.run(ensure_topics(engine, [30, 300, 1800]))
-    running = heard_workers(stack, work, prefix, 1)
+    running = heard_workers(stack, work, prefix, 1, HEARD_DECISION_RECORDS=decisions)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731 - the events' time
     try:
         asyncio.run(
@@ -72,10 +72,12 @@ def table(channel: str, messages: int, found: dict[str, int]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--decision-records", choices=["line", "per_event"], default="line")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="heard-records-") as folder, LocalStack(Path(folder)) as stack:
         for channel in ("email", "sms"):
-            print(table(channel, args.messages, count(stack, Path(folder), channel, args.messages)))
+            found = count(stack, Path(folder), channel, args.messages, args.decision_records)
+            print(table(f"{channel} (decision records: {args.decision_records})", args.messages, found))
             print()
 
 

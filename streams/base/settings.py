@@ -165,6 +165,12 @@ class EngineSettings(Frozen):
         description="ticket events the lifecycle agent decides at once; "
         "each ticket a batch changed has its state written once",
     )
+    decision_records: Literal["line", "per_event"] = Field(
+        "line",
+        description="heard-decisions: one record per decision line, or one per event with its "
+        "lines (fewer records; every reader of this release reads both: switch once no older "
+        "`heard explain` or report reads the topic)",
+    )
     batch_wait_ms: float = Field(
         5,
         ge=0,

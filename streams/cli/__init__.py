@@ -123,6 +123,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ explain
 def cmd_explain(args: argparse.Namespace) -> int:
+    from heard.streams.contract.state import decision_lines
     from heard.streams.kafka.readback import read_topic
 
     settings = _settings(args)
@@ -137,9 +138,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not decided:
         print(f"no decisions recorded for ticket {args.ticket}")
         return 1
-    for line in explain_lines(
-        [json.loads(v) for _, v, _ in decided], [json.loads(v) for _, v, _ in delivered]
-    ):
+    lines = [line for _, value, _ in decided for line in decision_lines(value)]
+    for line in explain_lines(lines, [json.loads(v) for _, v, _ in delivered]):
         print(line)
     return 0
 

@@ -6,6 +6,7 @@ All of it is plain pydantic data, serialised as JSON into the changelog-backed
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any, Literal, assert_never, get_args
@@ -133,6 +134,15 @@ class Decision(Model):
     channel: str | None = None
     notification_id: str | None = None
     reason: str
+
+
+def decision_lines(value: bytes) -> list[dict[str, Any]]:
+    """The decision lines a heard-decisions record holds: one (`engine.decision_records:
+    line`) or an event's all (`per_event`: `{"record": "decisions", "lines": [...]}`)."""
+    data = json.loads(value)
+    if isinstance(data, dict) and data.get("record") == "decisions":
+        return [line for line in data.get("lines", []) if isinstance(line, dict)]
+    return [data] if isinstance(data, dict) else []
 
 
 class Scheduled(Model):

@@ -295,8 +295,13 @@ class LifecycleAgent(Agent):
             )
         for notification in outcome.notifications:
             await emit(topics.outbound, key, notification.model_dump_json().encode())
-        for line in outcome.decisions:
-            await emit(topics.decisions, key, line.model_dump_json().encode())
+        if self.engine.decision_records == "per_event" and outcome.decisions:
+            # One record for the event's every line (docs/architecture.md, "Records per message").
+            lines = [line.model_dump(mode="json") for line in outcome.decisions]
+            await emit(topics.decisions, key, json.dumps({"record": "decisions", "lines": lines}).encode())
+        else:
+            for line in outcome.decisions:
+                await emit(topics.decisions, key, line.model_dump_json().encode())
         for promise in outcome.promise_records:
             observe_promise(promise)
             await emit(topics.promises, key, promise.model_dump_json().encode())

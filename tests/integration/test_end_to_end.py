@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -16,9 +18,10 @@ from aiokafka import AIOKafkaProducer
 
 from heard.streams.base.settings import EngineSettings
 from heard.streams.contract import stories
-from heard.streams.contract.state import notification_id
+from heard.streams.contract.state import decision_lines, notification_id
 from heard.streams.kafka.readback import read_topic
 from tests.conftest import Catchers, Worker, wait_for, wait_until, worker_env
+from tests.peers import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +36,9 @@ def worker(
     kafka_bootstrap: str, catchers: Catchers, prefix: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Worker]:
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    running = Worker(worker_env(kafka_bootstrap, catchers, prefix), log)
+    # This module's worker writes one decision record per event (the other modules' the
+    # default, a record per line): every reader here reads both.
+    running = Worker(worker_env(kafka_bootstrap, catchers, prefix, HEARD_DECISION_RECORDS="per_event"), log)
     running.start()
     yield running
     running.stop()
@@ -73,10 +78,11 @@ def mails_for(folder: Path, ticket: str) -> list[EmailMessage]:
 
 async def decisions_of(bootstrap: str, prefix: str, ticket: str) -> list[dict[str, str]]:
     return [
-        json.loads(v)
+        line
         for _, v, _ in await read_topic(
             engine(bootstrap, prefix), f"{prefix}heard-decisions", key=ticket.encode()
         )
+        for line in decision_lines(v)
     ]
 
 
@@ -198,7 +204,9 @@ async def test_replay_with_duplicates_and_reordering_sends_each_message_once(
 
     async def duplicates_seen() -> int:
         lines = [
-            json.loads(v) for _, v, _ in await read_topic(settings, f"{prefix}heard-decisions", key=b"E2E-3")
+            line
+            for _, v, _ in await read_topic(settings, f"{prefix}heard-decisions", key=b"E2E-3")
+            for line in decision_lines(v)
         ]
         return sum(1 for line in lines if line["reason"].startswith("duplicate event"))
 
@@ -213,6 +221,18 @@ async def test_replay_with_duplicates_and_reordering_sends_each_message_once(
         if d["kind"] == "closure_summary" and d["outcome"] == "send"
     ]
     assert len(closures) == 1, closures
+    explained = subprocess.run(
+        [sys.executable, "-m", "heard.streams.cli", "explain", "E2E-3"],
+        env=worker_env(kafka_bootstrap, catchers, prefix),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert explained.returncode == 0, explained.stderr[-2000:]
+    assert "ticket.resolved" in explained.stdout and "delivery" in explained.stdout
+    assert sum("duplicate event" in line for line in explained.stdout.splitlines()) == 6
     sent = mails_for(catchers.mail_dir, "E2E-3")
     assert sorted(str(m["X-Heard-Kind"]) for m in sent) == [
         "acknowledgment",
@@ -254,12 +274,9 @@ async def test_reopen_during_grace_cancels_the_closure_and_sms_goes_by_consent(
         return bodies
 
     await wait_for(lambda: sms_bodies(), 60, "the acknowledgment SMS")
-    settings = engine(kafka_bootstrap, prefix)
 
     async def decisions() -> list[dict[str, str]]:
-        return [
-            json.loads(v) for _, v, _ in await read_topic(settings, f"{prefix}heard-decisions", key=b"E2E-4")
-        ]
+        return await decisions_of(kafka_bootstrap, prefix, "E2E-4")
 
     lines = await wait_until(
         decisions, lambda found: any(d["outcome"] == "cancel" for d in found), 60, "the cancelled closure"

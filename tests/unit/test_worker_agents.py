@@ -70,12 +70,13 @@ class Lifecycle:
     sink: RecordingSink = field(default_factory=RecordingSink)
     tickets: dict[str, Any] = field(default_factory=dict)
     due_index: dict[str, Any] = field(default_factory=dict)
+    engine: EngineSettings = ENGINE
 
     def __post_init__(self) -> None:
         self.timers = DueTimers(self.due_index)
         self.agent = LifecycleAgent(
             rules=RULES,
-            engine=ENGINE,
+            engine=self.engine,
             topics=TOPICS,
             tickets=self.tickets,
             timers=self.timers,
@@ -94,6 +95,26 @@ class Lifecycle:
         for timer in due:
             await self.agent(consumed(TOPICS.timers, timer.ticket_id, event_to_json(timer)))
         return len(due)
+
+
+async def test_decisions_go_one_record_per_line_or_one_per_event_and_read_alike_either_way() -> None:
+    from heard.streams.contract.state import decision_lines
+
+    by_line = Lifecycle()
+    per_event = Lifecycle(engine=ENGINE.model_copy(update={"decision_records": "per_event"}))
+    for worker in (by_line, per_event):
+        await worker.event(stories.created("T-1", urgent=True))
+        await worker.event(stories.reply("T-1", T0 + timedelta(minutes=1)))
+    lines = [
+        [line for r in w.sink.on(TOPICS.decisions) for line in decision_lines(r.value)]
+        for w in (by_line, per_event)
+    ]
+    assert lines[0] == lines[1] and len(lines[0]) >= 3
+    assert len(per_event.sink.on(TOPICS.decisions)) == 2, "one record per event"
+    assert len(by_line.sink.on(TOPICS.decisions)) == len(lines[0])
+    assert all(r.key == b"T-1" for r in per_event.sink.on(TOPICS.decisions))
+    assert decision_lines(b'{"record": "decisions", "lines": [{"a": 1}, "junk"]}') == [{"a": 1}]
+    assert decision_lines(b"[1]") == []
 
 
 async def test_a_created_ticket_is_stored_its_acknowledgment_held_and_sent_when_due() -> None:
