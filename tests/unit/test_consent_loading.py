@@ -186,3 +186,25 @@ async def test_two_changes_in_one_clock_tick_keep_their_order() -> None:
     stop, start = published
     assert start.at > stop.at, "the later change is stamped after, so compaction keeps it"
     assert ledger.refusal("sms", "+14155550123") is None
+
+
+async def test_a_stop_or_start_carries_no_soft_bounce_so_counting_starts_afresh() -> None:
+    """A START (or any change that is not a soft bounce) records no strikes: an address that
+    was given back starts counting temporary failures from zero, and is refused at the
+    limit's own count, not one early."""
+    ledger, published = ConsentLedger(), []
+
+    async def publish(key: bytes, value: bytes) -> None:
+        published.append(ConsentUpdate.from_json(value))
+
+    address = "amara@example.net"
+    given = await consent.change_consent(ledger, publish, lambda: T0, "email", address, True, "help-desk")
+    assert given is not None and given.strikes == 0 and published[-1].strikes == 0
+    assert ConsentUpdate("email", address, True, T0, "help-desk").strikes == 0
+    outcomes = [
+        await consent.count_soft_bounce(
+            ledger, publish, lambda: T0, address, (f"ev-{n}", f"m-{n}"), 3, "mail"
+        )
+        for n in range(3)
+    ]
+    assert [(u.strikes, u.allowed) for u in outcomes if u is not None] == [(1, True), (2, True), (3, False)]
