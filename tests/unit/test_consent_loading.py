@@ -87,14 +87,19 @@ def install(monkeypatch: pytest.MonkeyPatch, consumer: FakeConsumer) -> None:
     monkeypatch.setattr(consent, "RETRY_SECONDS", 0.01)
 
 
+# The fake topic is read in milliseconds: a ledger not ready (or a follower not stopped)
+# within this long never will be, and the test says so instead of hanging.
+DEADLINE_SECONDS = 10
+
+
 async def run_until_ready(ledger: ConsentLedger, runner: Any) -> asyncio.Event:
     stop = asyncio.Event()
     task = asyncio.create_task(runner(ledger, EngineSettings(), TOPIC, stop))
     try:
-        await asyncio.wait_for(ledger.ready.wait(), 30)
+        await asyncio.wait_for(ledger.ready.wait(), DEADLINE_SECONDS)
     finally:
         stop.set()
-        await asyncio.wait_for(task, 30)
+        await asyncio.wait_for(task, DEADLINE_SECONDS)
     return stop
 
 
@@ -107,7 +112,7 @@ async def test_the_ledger_is_ready_only_once_every_partition_is_read_to_its_end(
     seen_ready_early = []
 
     async def watch() -> None:
-        await ledger.ready.wait()
+        await asyncio.wait_for(ledger.ready.wait(), DEADLINE_SECONDS)
         seen_ready_early.append(ledger.refusal("sms", "+14155550123") is None)
 
     watcher = asyncio.create_task(watch())
@@ -208,3 +213,16 @@ async def test_a_stop_or_start_carries_no_soft_bounce_so_counting_starts_afresh(
         for n in range(3)
     ]
     assert [(u.strikes, u.allowed) for u in outcomes if u is not None] == [(1, True), (2, True), (3, False)]
+
+
+def test_of_two_changes_stamped_alike_the_one_read_last_holds() -> None:
+    """Two workers' changes can carry the same time (each stamps after what it has seen):
+    the topic's order decides, as compaction keeps the later record — the ledger must agree
+    with what a restarted worker rebuilds from the topic."""
+    ledger = ConsentLedger()
+    stop = ConsentUpdate("sms", "+14155550123", False, T0, "twilio-inbound:SM1")
+    start = ConsentUpdate("sms", "+14155550123", True, T0, "twilio-inbound:SM2")
+    assert ledger.apply(stop) and ledger.apply(start)
+    assert ledger.current("sms", "+14155550123") == start
+    assert not ledger.apply(ConsentUpdate("sms", "+14155550123", False, T0.replace(year=2025), "late"))
+    assert ledger.current("sms", "+14155550123") == start, "an older change read late changes nothing"
