@@ -160,6 +160,33 @@ async def test_a_broker_hiccup_at_start_means_reading_again_and_saying_why(
     assert "consent ledger loaded: 1 addresses" in caplog.text
 
 
+async def test_after_a_hiccup_the_follower_pauses_before_it_asks_the_broker_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a loop hammering a broker that is failing over: each failed read is followed by
+    the pause (RETRY_SECONDS, made short here) before the next."""
+    consumer = FakeConsumer({0: [STOP]}, fail_start=2)
+    install(monkeypatch, consumer)
+    pauses: list[float] = []
+    sleep = asyncio.sleep
+
+    async def recorded(seconds: float) -> None:
+        pauses.append(seconds)
+        await sleep(seconds)
+
+    monkeypatch.setattr(consent.asyncio, "sleep", recorded)
+    await run_until_ready(ConsentLedger(), keep_following)
+    assert pauses.count(consent.RETRY_SECONDS) == 2
+
+
+def test_a_record_written_before_strikes_and_sources_reads_with_none_of_either() -> None:
+    older = (
+        b'{"channel": "sms", "address": "+14155550123", "allowed": false, "at": "2026-11-20T10:00:00+00:00"}'
+    )
+    update = ConsentUpdate.from_json(older)
+    assert (update.source, update.strikes, update.handled) == ("", 0, ())
+
+
 async def test_a_tombstone_is_no_record_and_no_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
