@@ -122,10 +122,18 @@ MUTANT_TESTS_mailgun := tests/unit/test_mail_events.py
 MUTANT_TESTS_mail_webhooks := tests/unit/test_mail_events.py
 MUTANT_TESTS_mail_events := tests/unit/test_mail_events.py
 MUTANT_TESTS_unsubscribe_pages := tests/unit/test_unsubscribe.py
+MUTANT_TESTS_preference_pages := tests/unit/test_preference_pages.py
+MUTANT_TESTS_helpdesk_notes := tests/unit/test_helpdesk_notes.py
+MUTANT_TESTS_wording := tests/unit/test_helpdesk_notes.py
+MUTANT_TESTS_published := tests/unit/test_template_versions.py
+MUTANT_TESTS_whatif := tests/unit/test_template_versions.py
+MUTANT_TESTS_template_store := tests/unit/test_template_versions.py
 EDGE_MODULES := streams/worker/web streams/worker/answer_pages streams/delivery/consent \
   channels/twilio_webhooks streams/connectors/github streams/connectors/intercom \
   channels/email_events/sendgrid channels/email_events/mailgun streams/worker/mail_webhooks \
-  streams/worker/mail_events streams/worker/unsubscribe_pages
+  streams/worker/mail_events streams/worker/unsubscribe_pages streams/worker/preference_pages \
+  streams/worker/helpdesk_notes streams/delivery/helpdesk/wording streams/content/published \
+  streams/content/whatif streams/delivery/template_store
 MUTANT_MODULES := $(EDGE_MODULES) streams/policy/decide streams/policy/step streams/policy/history \
   streams/policy/first_reply streams/policy/release streams/policy/promises \
   streams/policy/watches streams/policy/team streams/policy/contexts \
