@@ -6,6 +6,7 @@ even a broken one sitting in its templates folder."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from heard.streams.kafka.readback import read_topic
 from tests.conftest import Catchers, Worker, wait_for, worker_env
 from tests.integration.test_end_to_end import engine, mails_for, send
 from tests.integration.test_studio import PAGE_DEADLINE_MS, running_studio
+from tests.integration.test_twilio_callbacks import texts_to
 from tests.peers import REPO
 
 pytestmark = pytest.mark.integration
@@ -95,15 +97,33 @@ async def test_workers_render_the_published_version_switch_between_messages_and_
     unknown = heard(env, "rollback", "0123456789ab")
     assert unknown.returncode == 2 and "no published version '0123456789ab'" in unknown.stdout
 
-    # What the draft (V-TWO) would change in the five acknowledgments really sent, against
-    # the published version (V-ONE): all five, shown as the line it changes.
+    # One acknowledgment by text too, then a draft whose text is longer.
+    texting = stories.customer(
+        phone="+14155550199", preferred_channel="sms", consent={"email": False, "sms": True}
+    )
+    await send(*kafka, [stories.created("TV-5", datetime.now(UTC), eid="TV-5", customer=texting)])
+    await wait_for(lambda: texts_to(catchers, "+14155550199"), 60, "the acknowledgment by text")
+    sms = draft / "acknowledgment/en/sms.txt"
+    sms.write_text(
+        sms.read_text().rstrip("\n") + " " + "We keep you posted at every step until it is done. " * 3 + "\n"
+    )
+
+    # What the draft (V-TWO, the longer text) would change in the six acknowledgments really
+    # sent, against the published version (V-ONE): all six, as the lines it changes, and what
+    # the text costs.
     report = heard(env, "whatif", "--since", "1h")
-    assert report.returncode == 0, report.stdout + report.stderr
     said = report.stdout.splitlines()
-    assert said[0].startswith(f"what-if: the draft in {draft} against the published {one}, over 5 message(s)")
-    assert "acknowledgment: 5 message(s), 5 change" in said
+    # The longer text is over its budget for some readers (lint's personas with non-Latin
+    # names): the report says so, and the command fails as publishing would.
+    assert report.returncode == 1 and re.fullmatch(r"lint of the draft: [1-9]\d* error\(s\).*", said[-1]), (
+        said
+    )
+    assert said[0].startswith(f"what-if: the draft in {draft} against the published {one}, over 6 message(s)")
+    assert "acknowledgment: 6 message(s), 6 change" in said
     assert "    -V-ONE" in said and "    +V-TWO" in said
-    assert said[-1] == "lint of the draft: 0 error(s), 0 warning(s) (heard templates lint shows them)"
+    [cost] = [line for line in said if line.startswith("  SMS: ")]
+    before, after = (int(n) for n in re.findall(r"(\d+) part\(s\) before, (\d+) after", cost)[0])
+    assert after > before and cost.endswith("; 1 text(s) cost more"), cost
 
     # Each message records the version it was rendered with.
     outcomes = [
@@ -111,7 +131,7 @@ async def test_workers_render_the_published_version_switch_between_messages_and_
         for _, value, _ in await read_topic(engine(*kafka), f"{topic_prefix}notification-events")
     ]
     versions = {o["ticket_id"]: o["templates_version"] for o in outcomes if o["status"] == "sent"}
-    assert versions == {"TV-0": None, "TV-1": one, "TV-2": one, "TV-3": two, "TV-4": one}
+    assert versions == {"TV-0": None, "TV-1": one, "TV-2": one, "TV-3": two, "TV-4": one, "TV-5": one}
 
 
 async def test_a_writer_drives_draft_whatif_and_publish_from_the_studio(
