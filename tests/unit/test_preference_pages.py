@@ -224,6 +224,26 @@ async def test_a_regional_locale_reads_as_its_language(site: Site) -> None:
     assert event["changes"] == {"language": "fr"}
 
 
+@pytest.mark.parametrize("locale", ["es_MX", "es-MX"])
+async def test_a_form_without_a_language_keeps_the_readers_own_whatever_its_region(
+    site: Site, locale: str
+) -> None:
+    status, _ = await site.post(path_for(texting(locale)), channel="sms")
+    assert status == 200
+    [event] = site.published
+    assert event["changes"] == {"preferred_channel": "sms"}, "no language change from a regional locale"
+    status, _ = await site.post(path_for(texting(locale)), channel="email", language="es")
+    assert status == 200 and len(site.published) == 1
+
+
+async def test_an_expired_preference_link_is_410_and_an_altered_one_404(site: Site) -> None:
+    expired = LINKS.preferences_url(texting(), NOW - timedelta(days=400)).removeprefix(LINKS.base)
+    for send in (site.get, lambda path: site.post(path, channel="sms")):
+        assert (await send(expired))[0] == 410
+        assert (await send(expired[:-3] + "AAA"))[0] == 404
+    assert site.published == []
+
+
 async def test_a_trickling_form_is_answered_408(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
