@@ -198,7 +198,9 @@ async def test_each_tickets_lines_in_a_batch_are_one_note_in_order() -> None:
     assert sink.on(TOPICS.dead_letters) == []
 
 
-async def test_a_note_the_help_desk_refuses_leaves_its_records_as_dead_letters_and_others_go() -> None:
+async def test_a_note_the_help_desk_refuses_leaves_its_records_as_dead_letters_and_others_go(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     writer = Writer(refuse={"4815"})
     sink = RecordingSink()
     agent = HelpdeskNotesAgent(
@@ -212,6 +214,10 @@ async def test_a_note_the_help_desk_refuses_leaves_its_records_as_dead_letters_a
     reason = (letter.headers or {})["heard-reason"].decode()
     assert reason == "help desk note not written: zendesk refused the note: 403 no access to 4815"
     assert (letter.headers or {})["heard-stage"] == b"helpdesk-notes"
+    # The operator reads it in the log too, with the help desk's answer.
+    assert (
+        "help desk note on 4815 not written: zendesk refused the note: 403 no access to 4815" in caplog.text
+    )
 
 
 def test_write_back_needs_its_credentials_named_and_set() -> None:
