@@ -468,3 +468,14 @@ def test_the_outcome_record_carries_the_promise_the_message_made(
     assert DeliveryOutcome(note, "sent", "", receipt).event()["promised"] == promised
     team = note.model_copy(update={"audience": "lead"})
     assert DeliveryOutcome(team, "sent", "", receipt).event()["promised"] is None
+
+
+def test_the_phrase_books_cannot_be_changed_in_place() -> None:
+    """One phrase book serves every note of a worker: a slip that changed it would change
+    every note after it."""
+    import dataclasses
+
+    from heard.streams.delivery.helpdesk.wording import ENGLISH
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ENGLISH.heading = "changed"  # type: ignore[misc]
