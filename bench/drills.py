@@ -45,6 +45,7 @@ from pathlib import Path
 from bench.common import REPO, LocalStack, WorkerProcess, produce, worker_env
 from heard.streams.base.settings import EngineSettings
 from heard.streams.contract import stories
+from heard.streams.contract.state import decision_lines
 from heard.streams.kafka.readback import read_topic
 from heard.streams.kafka.topics import ensure_topics
 
@@ -224,6 +225,19 @@ class Stage:
         time.sleep(3)  # a late duplicate gets 3 s to show itself before counting
         return time.monotonic() - started
 
+    def last_decisions(self, missing: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """What the policy last decided about each expected message that never came (from the
+        decision log): "send" means it was lost on the way; a skip or a cancel with its reason
+        means the fault's timing changed the policy's call. Said in the report, still counted
+        as lost: the drill's expectation is the judge."""
+        decided: dict[tuple[str, str], str] = {}
+        for _, value, _ in asyncio.run(read_topic(self.engine, self.engine.topic("decisions"))):
+            for line in decision_lines(value):
+                key = (str(line.get("ticket_id")), str(line.get("kind")))
+                if key in missing:
+                    decided[key] = f"{line.get('outcome')}: {line.get('reason')}"
+        return {key: decided.get(key, "no decision recorded") for key in missing}
+
     def reconcile(self, report: Report, expected: set[tuple[str, str]], prefix: str) -> Report:
         got = self.received(prefix)
         report.expected = len(expected)
@@ -238,6 +252,11 @@ class Stage:
             # Which ones: a ticket id to look for in the kept worker logs and `heard explain`.
             named = sorted(expected - set(got))[:10]
             report.notes.append("lost: " + ", ".join(f"{ticket} {kind}" for ticket, kind in named))
+            decided = self.last_decisions(set(named))
+            report.notes.append(
+                "last decided: "
+                + "; ".join(f"{ticket} {kind}: {decided[(ticket, kind)]}" for ticket, kind in named[:3])
+            )
         unexpected = set(got) - expected
         if unexpected:
             report.notes.append(f"FAIL: {len(unexpected)} unexpected messages")
