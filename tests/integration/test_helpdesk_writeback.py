@@ -270,3 +270,72 @@ async def test_notes_to_jira_match_atlassians_published_contract(
             await writer.post(key, "heard, to and from the customer:")
     finally:
         await writer.aclose()
+
+
+class DocumentedPeer:
+    """A help desk's add-a-note endpoint as its API reference documents it (no published
+    description to serve): the login it takes and the body's required fields."""
+
+    def __init__(self, login: str, private: bool) -> None:
+        self.login, self.private = login, private
+        self.notes: list[tuple[str, str]] = []
+
+    async def add(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != self.login:
+            return web.json_response({"message": "unauthorized"}, status=401)
+        body = await request.json()
+        if not isinstance(body.get("body"), str) or (self.private and body.get("private") is not True):
+            return web.json_response({"message": "validation failed"}, status=400)
+        self.notes.append((request.match_info["id"], body["body"]))
+        return web.json_response({"id": len(self.notes)}, status=201)
+
+
+@pytest.mark.parametrize(
+    ("desk", "route", "ticket", "login"),
+    [
+        # Freshdesk: a private note in HTML; the API key logs in as the user, any password.
+        (
+            "freshdesk",
+            "/api/v2/tickets/{id}/notes",
+            "fd-{n}",
+            "Basic " + base64.b64encode(b"fd-key:X").decode(),
+        ),
+        # Front: a comment on the conversation (the team's own); the token as a bearer.
+        ("front", "/conversations/{id}/comments", "fr-cnv_{n}", "Bearer fd-key"),
+    ],
+)
+async def test_freshdesk_and_front_get_what_heard_told_the_customer(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    tmp_path: Path,
+    worker_with: Callable[..., Worker],
+    desk: str,
+    route: str,
+    ticket: str,
+    login: str,
+) -> None:
+    peer = DocumentedPeer(login, private=desk == "freshdesk")
+    app = web.Application()
+    app.router.add_post(route, peer.add)
+    port = free_port()
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config, dirs_exist_ok=True)
+    connectors = config / "connectors.yaml"
+    connectors.write_text(
+        connectors.read_text()
+        + f"\nwriteback:\n  helpdesk: {desk}\n  base_url: http://127.0.0.1:{port}\n"
+        + "  token_env: DESK_TOKEN\n  batch_seconds: 1\n"
+    )
+    ours = ticket.format(n=random.randrange(10**6, 10**7))
+    try:
+        worker_with(HEARD_CONFIG_DIR=str(config), DESK_TOKEN="fd-key")
+        await send(kafka_bootstrap, topic_prefix, [stories.created(ours, datetime.now(UTC), eid=ours)])
+        await wait_for(lambda: peer.notes, 90, f"a note on the {desk} ticket")
+    finally:
+        await server.close()
+    [(their_id, body)] = peer.notes
+    assert their_id == ours.split("-", 1)[1], "the connector's prefix is taken off"
+    assert "acknowledgment sent by email; first reply promised by " in body
+    assert "amara@example.net" not in body
