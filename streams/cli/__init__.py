@@ -51,8 +51,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     web = settings.engine.web
-    check_free(web.host, web.port, "config/engine.yaml: web.port", "HEARD_WEB_PORT")
-    check_free(web.ops_host, web.ops_port, "config/engine.yaml: web.ops_port", "HEARD_OPS_PORT")
+    if web.enabled:  # a worker without its listeners binds neither port
+        check_free(web.host, web.port, "config/engine.yaml: web.port", "HEARD_WEB_PORT")
+        check_free(web.ops_host, web.ops_port, "config/engine.yaml: web.ops_port", "HEARD_OPS_PORT")
     raise_open_file_limit()
     # Secrets first: a guessable one stops start-up before anything is created.
     token, links = twilio_auth_token(settings.channels), reply_links(settings.channels)

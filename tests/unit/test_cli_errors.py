@@ -104,3 +104,26 @@ def test_a_port_in_use_stops_start_up_with_the_variable_that_moves_it(
         )
     finally:
         taken.close()
+
+
+def test_a_worker_without_its_listeners_does_not_ask_for_their_ports(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """HEARD_WEB_ENABLED=false: neither port is bound, so one in use (another worker's, a
+    demo's) stops nothing; this start goes on to Kafka, which is down here."""
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    monkeypatch.setenv("HEARD_WEB_ENABLED", "false")
+    monkeypatch.setenv("HEARD_WEB_PORT", str(port))
+    monkeypatch.setenv("HEARD_OPS_PORT", str(port))
+    monkeypatch.setenv("HEARD_KAFKA_WAIT_SECONDS", "1")
+    try:
+        code, err = said(capsys, ["worker"])
+    finally:
+        taken.close()
+    assert "already in use" not in err
+    assert code != 0 and "Kafka" in err
