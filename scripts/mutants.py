@@ -10,6 +10,11 @@ tool edits the mapped file itself (restored in `finally`, even on Ctrl-C) and us
 `ast`, so every mutant is valid code. Operators: comparison flips (< <=, == !=, in / not in),
 and/or swap, `not` removal, arithmetic swaps, constants (booleans flipped, numbers + 1,
 strings compared against), min/max swap, `return x` -> `return None`, statement deletion.
+
+Each mutant runs only the tests that ran the statement it changes, as the baseline recorded
+them (`mutants_coverage.py`, one coverage context per test); a statement run only at import
+runs them all. A kill is the same kill either way; a survivor survived every test that could
+reach it.
 """
 
 from __future__ import annotations
@@ -389,12 +394,22 @@ def summarise(paths: list[str]) -> None:
 FAILED_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
 
-def baseline(path: str, test_args: list[str], env: dict[str, str]) -> float:
+def baseline(path: str, test_args: list[str], env: dict[str, str]) -> tuple[float, dict[int, set[str]]]:
     """Run the tests on the unmutated module first: a red or empty baseline (a mistyped test
     path, a broken checkout) refuses to score anything. Returns the per-mutant timeout,
-    scaled from the baseline's time so a loaded machine does not turn slow runs into kills."""
+    scaled from the baseline's time so a loaded machine does not turn slow runs into kills,
+    and which tests ran each line of the module (`mutants_coverage`)."""
+    Path(out_dir()).mkdir(parents=True, exist_ok=True)
+    data_file = Path(out_dir()) / f".coverage.{Path(path).stem}"
+    data_file.unlink(missing_ok=True)
+    cover_env = dict(
+        env,
+        MUTANTS_COVER=str(Path(path).resolve()),
+        MUTANTS_COVER_DATA=str(data_file),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent), env.get("PYTHONPATH")])),
+    )
     t0 = time.monotonic()
-    r = subprocess.run(test_args, env=env, capture_output=True, text=True)
+    r = subprocess.run([*test_args, "-p", "mutants_coverage"], env=cover_env, capture_output=True, text=True)
     took = time.monotonic() - t0
     if r.returncode != 0:
         tail = "\n".join((r.stdout + r.stderr).splitlines()[-15:])
@@ -403,7 +418,41 @@ def baseline(path: str, test_args: list[str], env: dict[str, str]) -> float:
     print(
         f"{path}: baseline green in {took:.1f} s; a mutant's run times out after {timeout:.0f} s", flush=True
     )
-    return timeout
+    return timeout, tests_by_line(data_file, path)
+
+
+def out_dir() -> str:
+    return os.environ.get("MUTANTS_WORK", "build/mutants")
+
+
+def tests_by_line(data_file: Path, path: str) -> dict[int, set[str]]:
+    """Line -> the ids of the tests that ran it. Lines run only while importing (module
+    constants, tables, class bodies, defaults) have no test: their mutants run every test."""
+    import coverage  # the dev dependencies' coverage.py; only the baseline needs it
+
+    data = coverage.CoverageData(basename=str(data_file))
+    data.read()
+    by_line = data.contexts_by_lineno(str(Path(path).resolve()))
+    return {line: {c for c in contexts if c} for line, contexts in by_line.items()}
+
+
+def selected_args(test_args: list[str], stmt: ast.AST, by_line: dict[int, set[str]]) -> list[str]:
+    """The test command narrowed to the tests that ran any line of the mutated statement (a
+    compound statement: its whole body); the whole command when none did, as for a line run
+    only at import."""
+    first: int | None = getattr(stmt, "lineno", None)
+    if first is None:
+        return test_args
+    last: int = getattr(stmt, "end_lineno", None) or first
+    tests = sorted(set[str]().union(*(by_line.get(n, set()) for n in range(first, last + 1))))
+    if not tests:
+        return test_args
+    return [*options_of(test_args), *tests]
+
+
+def options_of(test_args: list[str]) -> list[str]:
+    """The test command without its test files and folders."""
+    return [a for a in test_args if not (a.endswith(".py") or Path(a).is_dir())]
 
 
 def run_tests(test_args: list[str], env: dict[str, str], timeout: float) -> tuple[str, str | None]:
@@ -443,7 +492,7 @@ def main() -> None:
     if os.environ.get("COUNT_ONLY"):
         return
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    timeout = baseline(path, test_args, env)
+    timeout, by_line = baseline(path, test_args, env)
     # A background job ignores Ctrl-C: SIGTERM must restore the module too.
     signal.signal(signal.SIGTERM, stop)
     try:
@@ -456,13 +505,17 @@ def main() -> None:
                 orig_node = list(ast.walk(tree))[idx]
                 stmt = enclosing_stmt(orig_node)
                 line = getattr(orig_node, "lineno", None) or getattr(stmt, "lineno", None)
+                narrowed = selected_args(test_args, stmt, by_line)
                 target = apply(tree, idx, kind, param)
                 shown = show(enclosing_stmt(target))
                 new_src = ast.unparse(tree)
                 with open(path, "w") as f:
                     f.write(new_src)
                 t0 = time.time()
-                status, first_failure = run_tests(test_args, env, timeout)
+                status, first_failure = run_tests(narrowed, env, timeout)
+                if status == "error" and narrowed is not test_args:
+                    # A test id pytest could not take back (an odd parameter): the whole set.
+                    status, first_failure = run_tests(test_args, env, timeout)
                 rec = {
                     "n": n,
                     "file": path,
@@ -473,6 +526,9 @@ def main() -> None:
                     "mutant": shown,
                     "secs": round(time.time() - t0, 1),
                     "first_failure": first_failure,
+                    "tests_run": "all"
+                    if narrowed is test_args
+                    else len(narrowed) - len(options_of(test_args)),
                 }
                 fh.write(json.dumps(rec) + "\n")
                 fh.flush()

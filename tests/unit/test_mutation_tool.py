@@ -1,0 +1,94 @@
+"""The mutation tool's test selection: each mutant runs the tests that ran the statement it
+changes, and every test when the statement runs only at import."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def load_tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mutants_tool", SCRIPTS / "mutants.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MODULE = """\
+LIMIT = 3
+
+
+def small(n):
+    return n < LIMIT
+
+
+def large(n):
+    return n > 10
+"""
+
+TESTS = """\
+from shapes import large, small
+
+
+def test_small():
+    assert small(1)
+
+
+def test_large():
+    assert large(11)
+
+
+def test_nothing_of_the_module():
+    assert True
+"""
+
+
+def test_each_statement_runs_the_tests_that_ran_it_and_an_import_line_runs_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = load_tool()
+    (tmp_path / "shapes.py").write_text(MODULE)
+    (tmp_path / "test_shapes.py").write_text(TESTS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MUTANTS_WORK", str(tmp_path / "work"))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_shapes.py"]
+
+    timeout, by_line = tool.baseline("shapes.py", command, env)
+
+    assert timeout >= 30
+    tree = ast.parse(MODULE)
+    limit, small, large = tree.body
+    small_body, large_body = small.body[0], large.body[0]  # type: ignore[attr-defined]
+    options = command[:-1]
+    assert tool.selected_args(command, small_body, by_line) == [*options, "test_shapes.py::test_small"]
+    assert tool.selected_args(command, large_body, by_line) == [*options, "test_shapes.py::test_large"]
+    # A compound statement takes the tests of its whole body.
+    assert tool.selected_args(command, small, by_line) == [*options, "test_shapes.py::test_small"]
+    # The constant is read by `small` but set at import, where no test runs: every test.
+    assert tool.selected_args(command, limit, by_line) == command
+
+
+def test_a_red_baseline_scores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tool = load_tool()
+    (tmp_path / "shapes.py").write_text(MODULE)
+    (tmp_path / "test_shapes.py").write_text(TESTS.replace("small(1)", "small(5)"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MUTANTS_WORK", str(tmp_path / "work"))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_shapes.py"]
+    try:
+        tool.baseline("shapes.py", command, env)
+    except SystemExit as refused:
+        assert "baseline test run exited 1" in str(refused)
+    else:
+        raise AssertionError("a red baseline was scored")
