@@ -8,6 +8,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -479,3 +480,52 @@ def test_the_phrase_books_cannot_be_changed_in_place() -> None:
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         ENGLISH.heading = "changed"  # type: ignore[misc]
+
+
+NOTE_LINES = Path(__file__).resolve().parents[1] / "fixtures" / "helpdesk_notes"
+
+
+def every_note_line(language: str) -> list[str]:
+    """Every line a team can read in a note in `language`, on Madrid's clock: the heading;
+    each kind of message with each outcome (with a provider's reason when it was not sent);
+    each promise a sent message states; each choice and rating by the customer and a contact."""
+    from zoneinfo import ZoneInfo
+
+    from heard.streams.delivery.helpdesk.wording import ENGLISH, NoteWording
+
+    wording = NoteWording(language, ZoneInfo("Europe/Madrid"))
+    at, due = "2026-03-28T23:30:00+00:00", "2026-03-29T09:00:00+00:00"  # across the spring change
+    lines = [wording.heading]
+    for kind in [*ENGLISH.kinds, "custom_kind", ""]:
+        for status in ENGLISH.statuses:
+            for channel in ("email", "sms"):
+                reason = "" if status == "sent" else "550 mailbox unavailable"
+                event = {"kind": kind, "channel": channel, "status": status, "at": at, "reason": reason}
+                lines.append(str(wording.outcome_line(event)))
+    for what in ENGLISH.promises:
+        event = {"kind": "acknowledgment", "channel": "email", "status": "sent", "at": at}
+        lines.append(str(wording.outcome_line({**event, "promised": {"what": what, "due_at": due}})))
+    for respondent in (None, "c-1"):
+        for via in ("email", "sms", None):
+            reply = {"respondent": respondent, "via": via, "at": at}
+            lines.append(
+                str(wording.reply_line({**reply, "record": "option_chosen", "option": 2, "label": "Refund"}))
+            )
+            for score, text in ((4, "Quick"), (2, ""), (None, "Slow")):
+                feedback = {**reply, "record": "feedback", "score": score, "text": text}
+                lines.append(str(wording.reply_line(feedback)))
+    return lines
+
+
+@pytest.mark.parametrize("language", ["en", "es", "fr", "de"])
+def test_every_line_a_team_can_read_is_the_one_reviewed(language: str) -> None:
+    """The phrase books' words, word for word, as reviewed in tests/fixtures/helpdesk_notes/.
+    A deliberate change of wording: HEARD_UPDATE_NOTE_LINES=1, then review the diff."""
+    import os
+
+    expected = NOTE_LINES / f"{language}.txt"
+    lines = "\n".join(every_note_line(language)) + "\n"
+    if os.environ.get("HEARD_UPDATE_NOTE_LINES"):
+        expected.parent.mkdir(parents=True, exist_ok=True)
+        expected.write_text(lines, encoding="utf-8")
+    assert lines == expected.read_text(encoding="utf-8")

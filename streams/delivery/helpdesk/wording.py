@@ -30,6 +30,9 @@ class NotePhrases:
     chose: str  # "{who} chose option {option}: {label}"
     rated: str  # "{who} rated the help{score}{words}"
     via: str  # " (by {via})"
+    message: str  # a message of no known kind
+    channels: dict[str, str]  # each channel's name in a sentence
+    colon: str = ": "  # before a reason or a customer's words (French sets a space before it)
 
 
 ENGLISH = NotePhrases(
@@ -69,6 +72,8 @@ ENGLISH = NotePhrases(
     chose="{who} chose option {option}: {label}",
     rated="{who} rated the help{score}{words}",
     via=" (by {via})",
+    message="message",
+    channels={"email": "email", "sms": "SMS"},
 )
 
 NOTE_PHRASES: dict[str, NotePhrases] = {
@@ -110,6 +115,8 @@ NOTE_PHRASES: dict[str, NotePhrases] = {
         chose="{who} eligió la opción {option}: {label}",
         rated="{who} valoró la atención{score}{words}",
         via=" (por {via})",
+        message="mensaje",
+        channels={"email": "email", "sms": "SMS"},
     ),
     "fr": NotePhrases(
         heading="heard, au client et du client :",
@@ -148,6 +155,9 @@ NOTE_PHRASES: dict[str, NotePhrases] = {
         chose="{who} a choisi l’option {option} : {label}",
         rated="{who} a noté l’aide{score}{words}",
         via=" (par {via})",
+        message="message",
+        channels={"email": "e-mail", "sms": "SMS"},
+        colon=" : ",
     ),
     "de": NotePhrases(
         heading="heard, an und vom Kunden:",
@@ -186,9 +196,10 @@ NOTE_PHRASES: dict[str, NotePhrases] = {
         chose="{who} hat Option {option} gewählt: {label}",
         rated="{who} hat die Hilfe bewertet{score}{words}",
         via=" (per {via})",
+        message="Nachricht",
+        channels={"email": "E-Mail", "sms": "SMS"},
     ),
 }
-CHANNEL_NAMES = {"email": "email", "sms": "SMS"}
 # The outcomes a note tells of (deliveries confirmed, retries and provider reports are not news).
 TOLD = tuple(ENGLISH.statuses)
 
@@ -223,14 +234,14 @@ class NoteWording:
             return None  # Twilio confirming a text heard already noted as sent
         phrases = self.phrases
         kind = str(event.get("kind") or "")
-        what = phrases.kinds.get(kind) or kind.replace("_", " ") or "message"
+        what = phrases.kinds.get(kind) or kind.replace("_", " ") or phrases.message
         channel = str(event.get("channel"))
-        by = phrases.by.format(channel=CHANNEL_NAMES.get(channel, channel))
+        by = phrases.by.format(channel=phrases.channels.get(channel, channel))
         said = phrases.outcome.format(what=what, status=phrases.statuses[status], by=by)
         line = f"{self.when(event.get('at'))} · {said}"
         reason = event.get("reason")
         if status != "sent":
-            return f"{line}: {reason}" if reason else line
+            return f"{line}{phrases.colon}{reason}" if reason else line
         promise = self.promise(event.get("promised"))
         return f"{line}; {promise}" if promise else line
 
@@ -244,13 +255,17 @@ class NoteWording:
         """A choice or a rating in words."""
         phrases = self.phrases
         who = phrases.contact if reply.get("respondent") else phrases.customer
-        by = phrases.via.format(via=CHANNEL_NAMES.get(reply["via"], reply["via"])) if reply.get("via") else ""
+        by = (
+            phrases.via.format(via=phrases.channels.get(reply["via"], reply["via"]))
+            if reply.get("via")
+            else ""
+        )
         when = self.when(reply.get("at"))
         if reply.get("record") == "option_chosen":
             chose = phrases.chose.format(who=who, option=reply.get("option"), label=reply.get("label"))
             return f"{when} · {chose}{by}"
         if reply.get("record") == "feedback":
             score = f" {reply['score']}/5" if reply.get("score") is not None else ""
-            words = f": “{reply['text']}”" if reply.get("text") else ""
+            words = f"{phrases.colon}“{reply['text']}”" if reply.get("text") else ""
             return f"{when} · {phrases.rated.format(who=who, score=score, words=words)}{by}"
         return None
