@@ -62,6 +62,89 @@ def test_a_version_travels_compressed_and_arrives_whole_or_not_at_all(tmp_path: 
     assert Current.from_json(current.to_json()) == current
 
 
+def test_the_records_on_the_topic_read_as_documented_and_the_same_version_packs_to_the_same_bytes() -> None:
+    """The two records other tools read (docs/operations.md, `heard templates versions`): each
+    field named as documented. A version packed twice, at any time, is the same bytes: the
+    gzip header carries no packing time, so a republished version is no new record."""
+    import base64
+    import gzip
+    import json
+
+    templates = TemplateSet({"b/en/sms.txt": "Hi", "a/en/sms.txt": "Yo"})
+    record = json.loads(Published(templates, AT, "ana").to_json())
+    packed = base64.b64decode(record.pop("files_gzip_b64"))
+    assert record == {
+        "record": "template_version",
+        "version": templates.version,
+        "published_at": "2026-12-07T09:30:00+00:00",
+        "by": "ana",
+    }
+    assert packed[4:8] == b"\0\0\0\0", "no packing time in the gzip header"
+    assert json.loads(gzip.decompress(packed)) == templates.files
+    assert (
+        Published(templates, AT, "ana").to_json()
+        == Published(TemplateSet(dict(templates.files)), AT, "ana").to_json()
+    )
+    assert json.loads(Current("abc", AT, "ana", "publish").to_json()) == {
+        "record": "template_current",
+        "version": "abc",
+        "at": "2026-12-07T09:30:00+00:00",
+        "by": "ana",
+        "action": "publish",
+        "previous": None,
+    }
+
+
+def test_a_versions_name_depends_on_paths_and_texts_apart_never_on_their_order() -> None:
+    one = TemplateSet({"a.txt": "bc", "d.txt": "e"})
+    assert one.version == TemplateSet({"d.txt": "e", "a.txt": "bc"}).version
+    assert (
+        one.version
+        != TemplateSet({"ab.txt": "c", "d.txt": "e"}).version
+        != TemplateSet({"a.txt": "bcd.txte"}).version
+    )
+    assert one.version != TemplateSet({"a.txt": "bc", "d.txt": "e", "f.txt": ""}).version
+    assert all(c in "0123456789abcdef" for c in one.version)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"[]",
+        b'{"files_gzip_b64": "not base64!", "published_at": "2026-12-07T09:30:00+00:00", "by": "a"}',
+        b'{"files_gzip_b64": "aGVsbG8=", "published_at": "2026-12-07T09:30:00+00:00", "by": "a"}',
+        b'{"files_gzip_b64": "H4sIAAAAAAAC/6uuBQBDv6ajAgAAAA==", "published_at": "yesterday", "by": "a"}',
+    ],
+)
+def test_a_record_that_is_no_version_is_refused_with_its_cause(raw: bytes) -> None:
+    with pytest.raises(NotAVersion, match=r"not a template version: \w+: "):
+        Published.from_json(raw)
+
+
+@pytest.mark.parametrize(
+    "raw", [b"not json", b"{}", b'{"version": "a", "at": "when", "by": "a", "action": "publish"}', b"[1]"]
+)
+def test_a_current_record_that_is_not_one_is_refused_with_its_cause(raw: bytes) -> None:
+    with pytest.raises(NotAVersion, match=r"not a current-version record: \w+: "):
+        Current.from_json(raw)
+
+
+def test_versions_and_their_records_cannot_change_in_place() -> None:
+    """One version is shared by every listener of a worker: a slip that changed it would
+    change what every later message renders with."""
+    import dataclasses
+
+    templates = TemplateSet({"a.txt": "x"})
+    for record, field in (
+        (templates, "files"),
+        (Published(templates, AT, "ana"), "by"),
+        (Current("abc", AT, "ana", "publish"), "version"),
+    ):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(record, field, None)
+
+
 def test_a_version_is_laid_out_once_and_never_outside_its_folder(tmp_path: Path) -> None:
     templates = TemplateSet({"acknowledgment/en/sms.txt": "Hi {{ customer.greeting_name }}"})
     folder = lay_out(templates, tmp_path / "laid")
