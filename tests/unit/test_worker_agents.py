@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -867,6 +868,54 @@ async def test_the_preference_keyword_asks_for_the_link_on_the_ticket_the_phone_
     await agent(consumed(TOPICS.sms_inbound, phone, question(ticket_id="T-3", asked_at=T0 + minutes(2))))
     await agent(consumed(TOPICS.sms_inbound, phone, text(keyword)))
     assert values(sink, TOPICS.ticket_events)[-1]["ticket_id"] == "T-3"
+
+
+async def test_the_keyword_goes_to_the_latest_ticket_by_time_never_by_name_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The ticket heard of last is the one with the later moment, whatever the tickets are
+    called; the event is a whole public event (docs/events.md) and the log tells the team."""
+    caplog.set_level(logging.INFO, logger="heard.worker")
+    agent, sink, _ = replies_agent(preference_pages=True)
+    phone, sid = "+14155550123", "SM" + "b" * 32
+    await agent(consumed(TOPICS.sms_inbound, phone, question(ticket_id="T-9")))  # asked at T0
+    await agent(consumed(TOPICS.sms_inbound, phone, texted("T-1", T0 + minutes(1))))
+    await agent(consumed(TOPICS.sms_inbound, phone, text("PREFS")))
+    assert values(sink, TOPICS.ticket_events) == [
+        {
+            "schema": "heard.event/v1",
+            "id": f"prefs-sms:{sid}",
+            "type": "customer.preferences_requested",
+            "ticket_id": "T-1",
+            "occurred_at": (T0 + minutes(5)).isoformat(),
+            "source": "sms",
+            "via": "sms",
+        }
+    ], "the later text's ticket, with no contact named: the customer"
+    assert f"inbound text {sid} asks for the preference link of T-1" in caplog.text
+    await agent(consumed(TOPICS.sms_inbound, phone, question(ticket_id="T-0", asked_at=T0 + minutes(2))))
+    await agent(consumed(TOPICS.sms_inbound, phone, text("PREFS")))
+    assert values(sink, TOPICS.ticket_events)[-1]["ticket_id"] == "T-0"
+    lonely, _, _ = replies_agent(preference_pages=True)
+    await lonely(consumed(TOPICS.sms_inbound, "+14155550199", text("PREFS")))
+    assert f"inbound text {sid} asks for the preference link, but no ticket texted it" in caplog.text
+
+
+async def test_a_question_is_answered_until_the_moment_it_expires_then_forgotten(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="heard.worker")
+    agent, _, table = replies_agent()
+    phone, sid = "+14155550123", "SM" + "b" * 32
+    await agent(consumed(TOPICS.sms_inbound, phone, text("2")))
+    assert f"inbound text {sid} answers no question heard asked; left for the team" in caplog.text
+    await agent(consumed(TOPICS.sms_inbound, phone, question(expires_at=T0 + minutes(5))))
+    await agent(consumed(TOPICS.sms_inbound, phone, text("2")))  # five minutes after: the moment
+    assert phone in table, "a text at the very moment it expires still answers it"
+    assert f"inbound text {sid}: " in caplog.text
+    await agent(consumed(TOPICS.sms_inbound, phone, question(expires_at=T0 + minutes(4))))
+    await agent(consumed(TOPICS.sms_inbound, phone, text("2")))
+    assert phone not in table, "a text after it expired forgets it"
 
 
 async def test_the_keyword_is_only_a_keyword_alone_and_with_the_pages_served() -> None:
