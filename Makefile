@@ -88,8 +88,10 @@ coverage-all: install prism kafka-jars
 	$(VENV)/bin/coverage report
 
 # Mutation testing of the edges and the core (not part of `make test`: it takes about two hours).
-# Each module runs against the unit tests that exercise it, after a green baseline; the table and every survivor
-# are printed at the end and kept in build/mutants/.
+# Each module runs after a green baseline of the whole unit suite, which records the tests that run each
+# line; a mutant then runs those tests only. A line run only at import (tables, constants) runs the
+# module's own tests below (MUTANT_TESTS_<module>). The table and every survivor are printed at the end
+# and kept in build/mutants/.
 MUTANT_TESTS_decide := tests/unit/test_policy.py tests/unit/test_policy_boundaries.py tests/unit/test_policy_edges.py tests/unit/test_policy_state.py tests/unit/test_promises.py tests/unit/test_promise_paths.py tests/unit/test_choices.py tests/unit/test_contacts.py tests/unit/test_templates.py tests/unit/test_transfers_report.py tests/unit/test_channel_plugins.py
 MUTANT_TESTS_step := $(MUTANT_TESTS_decide)
 MUTANT_TESTS_history := $(MUTANT_TESTS_decide)
@@ -143,8 +145,9 @@ MUTANT_MODULES := $(EDGE_MODULES) streams/policy/decide streams/policy/step stre
 mutants: install
 	@mkdir -p build/mutants && rm -f build/mutants/*.jsonl
 	@$(foreach m,$(MUTANT_MODULES),echo "mutating $(m).py" && PYTHONDONTWRITEBYTECODE=1 \
-	  $(PY) scripts/mutants.py $(m).py build/mutants/$(notdir $(m)).jsonl -- $(VENV)/bin/pytest -q -x \
-	  -p no:cacheprovider $(MUTANT_TESTS_$(notdir $(m))) > build/mutants/$(notdir $(m)).log &&) true
+	  $(PY) scripts/mutants.py $(m).py build/mutants/$(notdir $(m)).jsonl \
+	  --at-import $(MUTANT_TESTS_$(notdir $(m))) -- $(VENV)/bin/pytest -q -x \
+	  -p no:cacheprovider tests/unit > build/mutants/$(notdir $(m)).log &&) true
 	@$(PY) scripts/mutants.py --summary build/mutants/*.jsonl | tee build/mutants/summary.txt
 
 clean:

@@ -1,7 +1,7 @@
 """Mutation testing of heard's pure core: one single-line mutation at a time, run the tests
 that cover the module, record killed or survived, restore the file.
 
-    python scripts/mutants.py MODULE_PATH RESULTS_JSONL -- pytest-args...   (one module)
+    python scripts/mutants.py MODULE_PATH RESULTS_JSONL [--at-import TEST_FILE...] -- pytest-args...
     make mutants                                  (every pure-core module; table at the end)
 
 Why not mutmut or cosmic-ray: both mutate copies or need the package importable from the
@@ -436,18 +436,19 @@ def tests_by_line(data_file: Path, path: str) -> dict[int, set[str]]:
     return {line: {c for c in contexts if c} for line, contexts in by_line.items()}
 
 
-def selected_args(test_args: list[str], stmt: ast.AST, by_line: dict[int, set[str]]) -> list[str]:
+def selected_args(
+    test_args: list[str], stmt: ast.AST, by_line: dict[int, set[str]], at_import: list[str] | None = None
+) -> tuple[list[str], str]:
     """The test command narrowed to the tests that ran any line of the mutated statement (a
-    compound statement: its whole body); the whole command when none did, as for a line run
-    only at import."""
+    compound statement: its whole body). When none did, as for a line run only at import
+    (where coverage sees no test), the module's own tests (`at_import`), else every test.
+    With it, what was run, for the results: "all", "at import" or the number of tests."""
     first: int | None = getattr(stmt, "lineno", None)
-    if first is None:
-        return test_args
-    last: int = getattr(stmt, "end_lineno", None) or first
-    tests = sorted(set[str]().union(*(by_line.get(n, set()) for n in range(first, last + 1))))
-    if not tests:
-        return test_args
-    return [*options_of(test_args), *tests]
+    last: int = getattr(stmt, "end_lineno", None) or first or 0
+    tests = sorted(set[str]().union(*(by_line.get(n, set()) for n in range(first or 1, last + 1))))
+    if first is None or not tests:
+        return ([*options_of(test_args), *at_import], "at import") if at_import else (test_args, "all")
+    return [*options_of(test_args), *tests], str(len(tests))
 
 
 def options_of(test_args: list[str]) -> list[str]:
@@ -482,6 +483,9 @@ def main() -> None:
         return
     path, out = sys.argv[1], sys.argv[2]
     test_args = sys.argv[sys.argv.index("--") + 1 :]
+    # `--at-import FILE...` before `--`: the tests for statements run only at import.
+    ours = sys.argv[3 : sys.argv.index("--")]
+    at_import = ours[ours.index("--at-import") + 1 :] if "--at-import" in ours else None
     only = os.environ.get("ONLY")  # comma-separated mutant numbers to rerun
     src = Path(path).read_text()
     lines = src.splitlines()
@@ -505,7 +509,7 @@ def main() -> None:
                 orig_node = list(ast.walk(tree))[idx]
                 stmt = enclosing_stmt(orig_node)
                 line = getattr(orig_node, "lineno", None) or getattr(stmt, "lineno", None)
-                narrowed = selected_args(test_args, stmt, by_line)
+                narrowed, tests_run = selected_args(test_args, stmt, by_line, at_import)
                 target = apply(tree, idx, kind, param)
                 shown = show(enclosing_stmt(target))
                 new_src = ast.unparse(tree)
@@ -526,9 +530,7 @@ def main() -> None:
                     "mutant": shown,
                     "secs": round(time.time() - t0, 1),
                     "first_failure": first_failure,
-                    "tests_run": "all"
-                    if narrowed is test_args
-                    else len(narrowed) - len(options_of(test_args)),
+                    "tests_run": tests_run,
                 }
                 fh.write(json.dumps(rec) + "\n")
                 fh.flush()

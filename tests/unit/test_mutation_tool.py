@@ -70,12 +70,16 @@ def test_each_statement_runs_the_tests_that_ran_it_and_an_import_line_runs_all(
     limit, small, large = tree.body
     small_body, large_body = small.body[0], large.body[0]  # type: ignore[attr-defined]
     options = command[:-1]
-    assert tool.selected_args(command, small_body, by_line) == [*options, "test_shapes.py::test_small"]
-    assert tool.selected_args(command, large_body, by_line) == [*options, "test_shapes.py::test_large"]
+    assert tool.selected_args(command, small_body, by_line) == ([*options, "test_shapes.py::test_small"], "1")
+    assert tool.selected_args(command, large_body, by_line) == ([*options, "test_shapes.py::test_large"], "1")
     # A compound statement takes the tests of its whole body.
-    assert tool.selected_args(command, small, by_line) == [*options, "test_shapes.py::test_small"]
-    # The constant is read by `small` but set at import, where no test runs: every test.
-    assert tool.selected_args(command, limit, by_line) == command
+    assert tool.selected_args(command, small, by_line) == ([*options, "test_shapes.py::test_small"], "1")
+    # The constant is read by `small` but set at import, where no test runs: every test, or
+    # the module's own tests when they are named.
+    assert tool.selected_args(command, limit, by_line) == (command, "all")
+    own = ["test_own.py"]
+    assert tool.selected_args(command, limit, by_line, own) == ([*options, "test_own.py"], "at import")
+    assert tool.selected_args(command, small_body, by_line, own)[1] == "1"
 
 
 def test_a_red_baseline_scores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
