@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 CMP_SWAP = {
@@ -477,6 +478,49 @@ def stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@dataclass
+class Run:
+    """One module's run: its source, the test command and what the baseline recorded."""
+
+    path: str
+    src: str
+    base: ast.AST
+    test_args: list[str]
+    at_import: list[str] | None
+    env: dict[str, str]
+    timeout: float
+    by_line: dict[int, set[str]]
+
+    def mutant(self, n: int, idx: int, kind: str, param: object) -> dict[str, object]:
+        """Write mutant `n` into the module, run the tests that can reach it, and say how
+        it went (the module is restored by the caller)."""
+        tree = copy.deepcopy(self.base)
+        annotate(tree)
+        orig_node = list(ast.walk(tree))[idx]
+        stmt = enclosing_stmt(orig_node)
+        line = getattr(orig_node, "lineno", None) or getattr(stmt, "lineno", None)
+        narrowed, tests_run = selected_args(self.test_args, stmt, self.by_line, self.at_import)
+        shown = show(enclosing_stmt(apply(tree, idx, kind, param)))
+        Path(self.path).write_text(ast.unparse(tree))
+        t0 = time.time()
+        status, first_failure = run_tests(narrowed, self.env, self.timeout)
+        if status == "error" and narrowed is not self.test_args:
+            # A test id pytest could not take back (an odd parameter): the whole set.
+            status, first_failure = run_tests(self.test_args, self.env, self.timeout)
+        return {
+            "n": n,
+            "file": self.path,
+            "line": line,
+            "kind": kind,
+            "status": status,
+            "original": self.src.splitlines()[line - 1].strip() if line else "",
+            "mutant": shown,
+            "secs": round(time.time() - t0, 1),
+            "first_failure": first_failure,
+            "tests_run": tests_run,
+        }
+
+
 def main() -> None:
     if sys.argv[1] == "--summary":
         summarise(sys.argv[2:])
@@ -488,7 +532,6 @@ def main() -> None:
     at_import = ours[ours.index("--at-import") + 1 :] if "--at-import" in ours else None
     only = os.environ.get("ONLY")  # comma-separated mutant numbers to rerun
     src = Path(path).read_text()
-    lines = src.splitlines()
     base = ast.parse(src)
     annotate(base)
     muts = enumerate_mutations(base)
@@ -497,6 +540,7 @@ def main() -> None:
         return
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     timeout, by_line = baseline(path, test_args, env)
+    run = Run(path, src, base, test_args, at_import, env, timeout, by_line)
     # A background job ignores Ctrl-C: SIGTERM must restore the module too.
     signal.signal(signal.SIGTERM, stop)
     try:
@@ -504,40 +548,12 @@ def main() -> None:
             for n, (idx, kind, param) in enumerate(muts):
                 if only and str(n) not in only.split(","):
                     continue
-                tree = copy.deepcopy(base)
-                annotate(tree)
-                orig_node = list(ast.walk(tree))[idx]
-                stmt = enclosing_stmt(orig_node)
-                line = getattr(orig_node, "lineno", None) or getattr(stmt, "lineno", None)
-                narrowed, tests_run = selected_args(test_args, stmt, by_line, at_import)
-                target = apply(tree, idx, kind, param)
-                shown = show(enclosing_stmt(target))
-                new_src = ast.unparse(tree)
-                with open(path, "w") as f:
-                    f.write(new_src)
-                t0 = time.time()
-                status, first_failure = run_tests(narrowed, env, timeout)
-                if status == "error" and narrowed is not test_args:
-                    # A test id pytest could not take back (an odd parameter): the whole set.
-                    status, first_failure = run_tests(test_args, env, timeout)
-                rec = {
-                    "n": n,
-                    "file": path,
-                    "line": line,
-                    "kind": kind,
-                    "status": status,
-                    "original": lines[line - 1].strip() if line else "",
-                    "mutant": shown,
-                    "secs": round(time.time() - t0, 1),
-                    "first_failure": first_failure,
-                    "tests_run": tests_run,
-                }
+                rec = run.mutant(n, idx, kind, param)
                 fh.write(json.dumps(rec) + "\n")
                 fh.flush()
-                print(n, status, line, kind, shown[:100], flush=True)
+                print(n, rec["status"], rec["line"], kind, str(rec["mutant"])[:100], flush=True)
     finally:
-        with open(path, "w") as f:
-            f.write(src)
+        Path(path).write_text(src)
 
 
 if __name__ == "__main__":

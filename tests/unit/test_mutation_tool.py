@@ -19,6 +19,7 @@ def load_tool() -> ModuleType:
     spec = importlib.util.spec_from_file_location("mutants_tool", SCRIPTS / "mutants.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their annotations there
     spec.loader.exec_module(module)
     return module
 
