@@ -981,6 +981,46 @@ async def test_an_inbound_record_of_the_wrong_shape_is_a_dead_letter() -> None:
         "not an inbound text or question: not a JSON object",
         "not an inbound text or question: 'message_sid'",
     ]
+    stages = {(record.headers or {})["heard-stage"] for record in sink.on(TOPICS.dead_letters)}
+    assert stages == {b"sms-replies"}, "the stage an operator replays from (docs/operations.md)"
+
+
+async def test_the_records_heard_keeps_beside_the_texts_are_kept_never_dead_lettered() -> None:
+    """A question, a `texted` record and a `forget` are heard's own records on the inbound
+    topic: each is kept (or acted on), and none is mistaken for a text of the wrong shape."""
+    agent, sink, table = replies_agent(preference_pages=True)
+    phone = "+14155550123"
+    await agent(consumed(TOPICS.sms_inbound, phone, question(ticket_id="T-1")))
+    await agent(consumed(TOPICS.sms_inbound, phone, texted("T-1", T0)))
+    forget = {"record": "forget", "phone": phone, "ticket_id": "T-1"}
+    await agent(consumed(TOPICS.sms_inbound, phone, json.dumps(forget).encode()))
+    assert table == {} and sink.records == []
+
+
+async def test_the_keyword_is_off_unless_the_worker_serves_the_pages() -> None:
+    sink, table = RecordingSink(), {}
+    agent = SmsRepliesAgent(
+        questions=table,
+        ticket_events=TOPICS.ticket_events,
+        sink=sink,
+        dead_letters=DeadLetters(sink, TOPICS.dead_letters, Clock()),
+    )
+    await agent(consumed(TOPICS.sms_inbound, "+14155550123", question()))
+    await agent(consumed(TOPICS.sms_inbound, "+14155550123", text("PREFS")))
+    [event] = values(sink, TOPICS.ticket_events)
+    assert event["type"] == "ticket.answer_unclear"
+
+
+async def test_a_question_and_a_text_of_the_same_moment_give_the_keyword_one_ticket() -> None:
+    """Two records stamped alike (one naming a contact, one not): the first kept wins, and
+    the tie never compares the rest of the records."""
+    agent, sink, _ = replies_agent(preference_pages=True)
+    phone = "+14155550123"
+    await agent(consumed(TOPICS.sms_inbound, phone, question(ticket_id="T-1")))
+    await agent(consumed(TOPICS.sms_inbound, phone, texted("T-1", T0, contact="c-9")))
+    await agent(consumed(TOPICS.sms_inbound, phone, text("PREFS")))
+    [event] = values(sink, TOPICS.ticket_events)
+    assert event["ticket_id"] == "T-1" and "contact" not in event and reasons(sink) == []
 
 
 async def test_each_stage_of_an_event_is_timed_for_the_benchmark_and_prometheus() -> None:
