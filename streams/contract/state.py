@@ -170,6 +170,9 @@ class Promise(Model):
     customer_text: str | None = None
     due_at: datetime
     made_at: datetime
+    # When heard recorded it (a backlog can bring a promise after messages that could not
+    # speak of it); None in states written before it was kept.
+    learned_at: datetime | None = None
     status: PromiseStatus = "pending"
     settled_at: datetime | None = None
     outside_team_hours: bool = False

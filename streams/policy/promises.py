@@ -66,6 +66,7 @@ def on_promised(step: Step, event: CheckpointPromised, *, implicit: bool = False
         customer_text=event.customer_text,
         due_at=event.due_at,
         made_at=event.occurred_at,
+        learned_at=step.now,
         outside_team_hours=not within_team_hours(event.due_at, _calendar(step, event)),
     )
     state.promises[event.promise_id] = promise
@@ -289,13 +290,22 @@ def holding_still_wanted(step: Step, item: Scheduled) -> str | None:
         set_status(step, promise, "broken", promise.due_at)
     if promise.status != "broken":
         return f"promise is {promise.status}"
-    last = step.state.last_customer_notified_at
     heard = recently_heard(step) if item.contact is None else None
-    if heard is not None and last is not None and last >= promise.due_at:
+    if heard is not None and spoke_since_due(step.state, promise):
         # A message went moments ago, after the promised time (held by quiet hours until
         # now): a holding update beside it would only confuse. The lead is told all the same.
         return f"the customer heard from us {heard.seconds} s ago"
     return None
+
+
+def spoke_since_due(state: TicketState, promise: Promise) -> bool:
+    """Whether the customer's last message went after the promised time and after heard knew
+    of the promise, so it could speak of where things stand. One sent before heard learned of
+    the promise (a backlog brought it late) could not: the holding update still goes."""
+    last = state.last_customer_notified_at
+    if last is None or last < promise.due_at:
+        return False
+    return promise.learned_at is None or last >= promise.learned_at
 
 
 def release_internal(step: Step, item: Scheduled) -> None:
@@ -349,8 +359,7 @@ def _holding_told(step: Step, promise: Promise) -> dict[str, Any]:
     same step. A message that reached them since the promised time means none goes
     (holding_still_wanted), and the lead hears that, not that one went."""
     heard = recently_heard(step)
-    last = step.state.last_customer_notified_at
-    if heard is not None and last is not None and last >= promise.due_at:
+    if heard is not None and spoke_since_due(step.state, promise):
         return {
             "status": "skipped",
             "until": None,

@@ -351,3 +351,22 @@ def test_the_teams_messages_are_never_plain_text_only_whatever_the_customer_need
     assert [n.plain_text_only for n in lead] == [False]
     assert [n.plain_text_only for n in customer] == [True]
     assert lead[0].context["customer"]["plain_text_only"] is True  # the lead is told of it
+
+
+def test_a_promise_heard_learns_of_after_its_time_gets_its_holding_update_beside_an_earlier_message() -> None:
+    """A backlog (a restarted worker, a slow broker) can bring an agent's promise to heard after
+    its time, moments after the customer's acknowledgment went. The acknowledgment could not
+    speak of a promise heard did not know: the customer hears the honest holding update all
+    the same (a message that went after heard knew of the promise would speak alone)."""
+    created = decide(None, parse_event(stories.dumps(stories.created("T1", T0))), T0, RULES)
+    assert created.state is not None
+    acknowledged = tick(created.state, T0 + minutes(1))
+    assert [n.kind for n in acknowledged.notifications] == ["acknowledgment"]
+    assert acknowledged.state is not None
+    late = stories.promised("T1", T0 + timedelta(seconds=10), T0 + timedelta(seconds=45), eid="p-late")
+    learned = decide(acknowledged.state, parse_event(stories.dumps(late)), T0 + minutes(1.5), RULES)
+    assert learned.state is not None
+    fired = tick(learned.state, T0 + minutes(1.5))
+    sent = [(n.kind, n.audience) for n in [*learned.notifications, *fired.notifications]]
+    assert ("checkpoint_escalation", "lead") in sent
+    assert ("checkpoint_holding", "customer") in sent, [d.reason for d in fired.decisions]
