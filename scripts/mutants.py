@@ -395,11 +395,13 @@ def summarise(paths: list[str]) -> None:
 FAILED_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
 
-def baseline(path: str, test_args: list[str], env: dict[str, str]) -> tuple[float, dict[int, set[str]]]:
+def baseline(
+    path: str, test_args: list[str], env: dict[str, str]
+) -> tuple[float, dict[int, set[str]], dict[str, float]]:
     """Run the tests on the unmutated module first: a red or empty baseline (a mistyped test
     path, a broken checkout) refuses to score anything. Returns the per-mutant timeout,
     scaled from the baseline's time so a loaded machine does not turn slow runs into kills,
-    and which tests ran each line of the module (`mutants_coverage`)."""
+    which tests ran each line of the module and each test's seconds (`mutants_coverage`)."""
     Path(out_dir()).mkdir(parents=True, exist_ok=True)
     data_file = Path(out_dir()) / f".coverage.{Path(path).stem}"
     data_file.unlink(missing_ok=True)
@@ -419,7 +421,8 @@ def baseline(path: str, test_args: list[str], env: dict[str, str]) -> tuple[floa
     print(
         f"{path}: baseline green in {took:.1f} s; a mutant's run times out after {timeout:.0f} s", flush=True
     )
-    return timeout, tests_by_line(data_file, path)
+    seconds = json.loads(data_file.with_name(data_file.name + ".seconds.json").read_text())
+    return timeout, tests_by_line(data_file, path), seconds
 
 
 def out_dir() -> str:
@@ -490,6 +493,20 @@ class Run:
     env: dict[str, str]
     timeout: float
     by_line: dict[int, set[str]]
+    seconds: dict[str, float]
+
+    def timeout_for(self, narrowed: list[str]) -> float:
+        """Five times what the chosen tests took in the baseline, plus a start-up's 30 s;
+        never more than the whole suite's timeout, which is the timeout of the whole suite."""
+        if narrowed is self.test_args:
+            return self.timeout
+        chosen = [arg.rstrip("/") for arg in narrowed if not arg.startswith("-")]
+        took = sum(
+            spent
+            for test, spent in self.seconds.items()
+            if any(test == arg or test.startswith((arg + "::", arg + "/")) for arg in chosen)
+        )
+        return min(self.timeout, 5 * took + 30)
 
     def mutant(self, n: int, idx: int, kind: str, param: object) -> dict[str, object]:
         """Write mutant `n` into the module, run the tests that can reach it, and say how
@@ -503,7 +520,7 @@ class Run:
         shown = show(enclosing_stmt(apply(tree, idx, kind, param)))
         Path(self.path).write_text(ast.unparse(tree))
         t0 = time.time()
-        status, first_failure = run_tests(narrowed, self.env, self.timeout)
+        status, first_failure = run_tests(narrowed, self.env, self.timeout_for(narrowed))
         if status == "error" and narrowed is not self.test_args:
             # A test id pytest could not take back (an odd parameter): the whole set.
             status, first_failure = run_tests(self.test_args, self.env, self.timeout)
@@ -539,8 +556,8 @@ def main() -> None:
     if os.environ.get("COUNT_ONLY"):
         return
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    timeout, by_line = baseline(path, test_args, env)
-    run = Run(path, src, base, test_args, at_import, env, timeout, by_line)
+    timeout, by_line, seconds = baseline(path, test_args, env)
+    run = Run(path, src, base, test_args, at_import, env, timeout, by_line, seconds)
     # A background job ignores Ctrl-C: SIGTERM must restore the module too.
     signal.signal(signal.SIGTERM, stop)
     try:

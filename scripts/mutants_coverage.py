@@ -7,13 +7,19 @@ Active only when MUTANTS_COVER names the module's file and MUTANTS_COVER_DATA th
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import coverage
 import pytest
 
 _coverage: coverage.Coverage | None = None
+# Each test's seconds (setup to teardown), beside the coverage data: a mutant's timeout is
+# scaled from the tests it runs, not from the whole suite.
+_seconds: dict[str, float] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,7 +37,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     # as able to fail on a mutant as the test body is.
     if _coverage is not None:
         _coverage.switch_context(item.nodeid)
+    started = time.monotonic()
     yield
+    _seconds[item.nodeid] = time.monotonic() - started
     if _coverage is not None:
         _coverage.switch_context("")
 
@@ -40,3 +48,5 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _coverage is not None:
         _coverage.stop()
         _coverage.save()
+        data_file = Path(os.environ["MUTANTS_COVER_DATA"])
+        data_file.with_name(data_file.name + ".seconds.json").write_text(json.dumps(_seconds))

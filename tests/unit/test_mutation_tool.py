@@ -64,9 +64,12 @@ def test_each_statement_runs_the_tests_that_ran_it_and_an_import_line_runs_all(
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_shapes.py"]
 
-    timeout, by_line = tool.baseline("shapes.py", command, env)
+    timeout, by_line, seconds = tool.baseline("shapes.py", command, env)
 
     assert timeout >= 30
+    assert set(seconds) == {
+        f"test_shapes.py::{name}" for name in ("test_small", "test_large", "test_nothing_of_the_module")
+    }
     tree = ast.parse(MODULE)
     limit, small, large = tree.body
     small_body, large_body = small.body[0], large.body[0]  # type: ignore[attr-defined]
@@ -81,6 +84,13 @@ def test_each_statement_runs_the_tests_that_ran_it_and_an_import_line_runs_all(
     own = ["test_own.py"]
     assert tool.selected_args(command, limit, by_line, own) == ([*options, "test_own.py"], "at import")
     assert tool.selected_args(command, small_body, by_line, own)[1] == "1"
+    # A mutant's timeout comes from the tests it runs: a slow test elsewhere adds nothing.
+    run = tool.Run(
+        "shapes.py", MODULE, tree, command, None, env, 500.0, by_line, {**seconds, "other.py::slow": 90.0}
+    )
+    assert run.timeout_for([*options, "test_shapes.py::test_small"]) < 40
+    assert run.timeout_for([*options, "other.py"]) >= 480
+    assert run.timeout_for(command) == 500.0
 
 
 def test_a_red_baseline_scores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
