@@ -12,9 +12,9 @@ and/or swap, `not` removal, arithmetic swaps, constants (booleans flipped, numbe
 strings compared against), min/max swap, `return x` -> `return None`, statement deletion.
 
 Each mutant runs only the tests that ran the statement it changes, as the baseline recorded
-them (`mutants_coverage.py`, one coverage context per test); a statement run only at import
-runs them all. A kill is the same kill either way; a survivor survived every test that could
-reach it.
+them (`mutants_coverage.py`, one coverage context per test); what runs at import (a table, a
+decorator, a default) runs the module's own tests, or every test. A kill is the same kill
+either way; a survivor survived every test that could reach it.
 """
 
 from __future__ import annotations
@@ -455,6 +455,22 @@ def selected_args(
     return [*options_of(test_args), *tests], str(len(tests))
 
 
+def runs_at_import(node: ast.AST) -> bool:
+    """Whether the node is evaluated when the module is imported, not when a function runs:
+    outside every function body (a decorator, a default, a class attribute, a table). No
+    test's coverage shows such a line, and a test that never runs it may depend on it."""
+    cur = node
+    while hasattr(cur, "_parent"):
+        parent = cur._parent
+        if (
+            isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            and cur._field[0] == "body"
+        ):
+            return False
+        cur = parent
+    return True
+
+
 def options_of(test_args: list[str]) -> list[str]:
     """The test command without its test files and folders."""
     return [a for a in test_args if not (a.endswith(".py") or Path(a).is_dir())]
@@ -516,7 +532,8 @@ class Run:
         orig_node = list(ast.walk(tree))[idx]
         stmt = enclosing_stmt(orig_node)
         line = getattr(orig_node, "lineno", None) or getattr(stmt, "lineno", None)
-        narrowed, tests_run = selected_args(self.test_args, stmt, self.by_line, self.at_import)
+        chosen_by = ast.Module(body=[], type_ignores=[]) if runs_at_import(orig_node) else stmt
+        narrowed, tests_run = selected_args(self.test_args, chosen_by, self.by_line, self.at_import)
         shown = show(enclosing_stmt(apply(tree, idx, kind, param)))
         Path(self.path).write_text(ast.unparse(tree))
         t0 = time.time()

@@ -93,6 +93,27 @@ def test_each_statement_runs_the_tests_that_ran_it_and_an_import_line_runs_all(
     assert run.timeout_for(command) == 500.0
 
 
+def test_what_runs_at_import_is_told_from_what_runs_in_a_function() -> None:
+    tool = load_tool()
+    tree = ast.parse(
+        "@dataclass(frozen=True)\nclass A:\n    x: int = 1\n    def f(self, y=2):\n        return y\n"
+        "TABLE = {'a': 1}\nsquare = lambda n: n * n\n"
+    )
+    tool.annotate(tree)
+    cls, table, square = tree.body
+    method = cls.body[1]  # type: ignore[attr-defined]
+    at_import = {
+        "decorator": cls.decorator_list[0].keywords[0].value,  # type: ignore[attr-defined]
+        "class attribute": cls.body[0].value,  # type: ignore[attr-defined]
+        "default": method.args.defaults[0],
+        "table": table.value,  # type: ignore[attr-defined]
+    }
+    for what, node in at_import.items():
+        assert tool.runs_at_import(node), what
+    assert not tool.runs_at_import(method.body[0].value)
+    assert not tool.runs_at_import(square.value.body)  # type: ignore[attr-defined]
+
+
 def test_a_red_baseline_scores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tool = load_tool()
     (tmp_path / "shapes.py").write_text(MODULE)
