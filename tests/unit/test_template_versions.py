@@ -38,6 +38,7 @@ def test_a_version_is_named_by_every_path_and_byte_of_the_set(tmp_path: Path) ->
     assert TemplateSet.pack(folder).version not in (first.version,)
     (folder / "notes.md").write_text("a writer's notes are not templates")
     assert "notes.md" not in TemplateSet.pack(folder).files
+    assert any(path.endswith(".html") for path in TemplateSet.pack(folder).files), "layouts and pages too"
     with pytest.raises(NotAVersion, match="no templates in"):
         TemplateSet.pack(tmp_path / "empty")
 
@@ -83,7 +84,7 @@ def test_the_records_on_the_topic_read_as_documented_and_the_same_version_packs_
     assert json.loads(gzip.decompress(packed)) == templates.files
     assert (
         Published(templates, AT, "ana").to_json()
-        == Published(TemplateSet(dict(templates.files)), AT, "ana").to_json()
+        == Published(TemplateSet(dict(reversed(templates.files.items()))), AT, "ana").to_json()
     )
     assert json.loads(Current("abc", AT, "ana", "publish").to_json()) == {
         "record": "template_current",
@@ -158,6 +159,56 @@ def test_a_version_is_laid_out_once_and_never_outside_its_folder(tmp_path: Path)
         with pytest.raises(NotAVersion, match="outside the set"):
             lay_out(TemplateSet({escape: "x"}), tmp_path / "laid2")
     assert not (tmp_path / "outside.txt").exists()
+
+
+def test_a_version_is_staged_beside_its_folder_and_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staged in a hidden folder named for the version, on the same disk as its place (a
+    rename there is atomic); the folders above are made as needed."""
+    import os
+
+    from heard.streams.content import published
+
+    templates = TemplateSet({"acknowledgment/en/sms.txt": "Hi"})
+    root = tmp_path / "data" / "published"
+    renames: list[tuple[Path, Path]] = []
+    real_rename = os.rename
+
+    def rename(source: str | Path, target: str | Path) -> None:
+        renames.append((Path(source), Path(target)))
+        real_rename(source, target)
+
+    monkeypatch.setattr(published.os, "rename", rename)
+    folder = lay_out(templates, root)
+    [(staged, placed)] = renames
+    assert placed == folder == root / templates.version
+    assert staged.parent == root and staged.name.startswith(f".{templates.version}-")
+
+
+def test_a_version_another_worker_laid_out_first_is_taken_and_nothing_is_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from heard.streams.content import published
+
+    templates = TemplateSet({"acknowledgment/en/sms.txt": "Hi"})
+    root = tmp_path / "laid"
+
+    def beaten(source: str | Path, target: str | Path) -> None:
+        Path(target).mkdir(parents=True)  # the other worker's rename landed first
+        raise OSError(39, "Directory not empty")
+
+    monkeypatch.setattr(published.os, "rename", beaten)
+    assert lay_out(templates, root) == root / templates.version
+    assert [p.name for p in root.iterdir()] == [templates.version], "the staging folder is gone"
+
+    def refused(source: str | Path, target: str | Path) -> None:
+        raise OSError(13, "Permission denied")
+
+    monkeypatch.setattr(published.os, "rename", refused)
+    with pytest.raises(OSError, match="Permission denied"):
+        lay_out(TemplateSet({"a.txt": "other"}), root)
+    assert [p.name for p in root.iterdir()] == [templates.version], "a failed layout leaves nothing"
 
 
 def test_a_worker_switches_to_the_current_version_and_its_listeners_with_it(tmp_path: Path) -> None:
