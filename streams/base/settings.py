@@ -171,6 +171,13 @@ class EngineSettings(Frozen):
         "lines (fewer records; every reader of this release reads both: switch once no older "
         "`heard explain` or report reads the topic)",
     )
+    table_values: Literal["json", "text"] = Field(
+        "json",
+        description="how the text tables (tickets, receipts, SMS statuses and questions) are "
+        "written to their changelogs: `json` (each value as a JSON string, as releases before "
+        "this one wrote them) or `text` (the value itself: one encoding less per write). This "
+        "release reads both: switch once every worker runs it (docs/operations.md)",
+    )
     batch_wait_ms: float = Field(
         5,
         ge=0,

@@ -45,7 +45,7 @@ from heard.streams.delivery.links import ReplyLinks
 from heard.streams.delivery.sender import Delivery
 from heard.streams.delivery.template_store import PublishedTemplates, keep_following_published
 from heard.streams.delivery.wiring import team_routes
-from heard.streams.kafka import faust_producer, faust_recovery
+from heard.streams.kafka import faust_producer, faust_recovery, table_codec
 from heard.streams.kafka.client import faust_credentials
 from heard.streams.kafka.faust_flush import drain_buffer, flush_fully
 from heard.streams.kafka.faust_monitor import LeanMonitor
@@ -143,9 +143,17 @@ class Tables:
     sms_questions: TableT[str, Any]
 
     @classmethod
-    def of(cls, app: faust.App, partitions: int) -> Tables:
+    def of(cls, app: faust.App, partitions: int, values: str = "json") -> Tables:
+        table_codec.register()
+
         def table(name: str, value_type: type) -> TableT[str, Any]:
-            return app.Table(name, default=None, partitions=partitions, key_type=str, value_type=value_type)
+            made = app.Table(name, default=None, partitions=partitions, key_type=str, value_type=value_type)
+            if value_type is str:
+                # Faust made the changelog topic (which decodes what recovery reads) with
+                # the default codec; the store is made on first use.
+                made.value_serializer = table_codec.CODECS[values]
+                made.changelog_topic = made._new_changelog_topic()
+            return made
 
         return cls(
             tickets=table("tickets", str),
@@ -335,7 +343,7 @@ class Worker:
 
     @classmethod
     def of(cls, app: faust.App, engine: EngineSettings, topics: TopicNames, clock: Clock) -> Worker:
-        tables = Tables.of(app, engine.partitions)
+        tables = Tables.of(app, engine.partitions, engine.table_values)
         sink = FaustSink(app)
         ledger = ConsentLedger()
         return cls(
