@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import faust
 import faust.streams as faust_streams
 from aiohttp import web
+from faust.tables.table import Table as FaustTable
 from faust.types import TableT
 from prometheus_client import REGISTRY
 
@@ -148,7 +149,7 @@ class Tables:
 
         def table(name: str, value_type: type) -> TableT[str, Any]:
             made = app.Table(name, default=None, partitions=partitions, key_type=str, value_type=value_type)
-            if value_type is str:
+            if value_type is str and isinstance(made, FaustTable):
                 # Faust made the changelog topic (which decodes what recovery reads) with
                 # the default codec; the store is made on first use.
                 made.value_serializer = table_codec.CODECS[values]
