@@ -766,3 +766,40 @@ def test_a_change_of_owner_is_told_once_in_the_next_update() -> None:
         {"name": "Aisha Khan", "new": True},
         {"name": "Aisha Khan", "new": False},
     ]
+
+
+def test_heards_emails_reference_the_customers_first_email_and_their_latest() -> None:
+    """The Message-IDs a help desk gives: the first email is the conversation's root, the
+    latest the one a reply threads under; a repeat changes nothing, and a ticket created
+    after a customer's message puts its own first."""
+    from heard.streams.policy.decide import remember_thread
+
+    first, second, third = "<m1@mail.example>", "<m2@mail.example>", "<m3@mail.example>"
+    state, _ = run([stories.created("T1", message_id=first)])
+    assert state is not None and state.customer_message_ids == [first]
+    told: list[list[str]] = []
+    steps = (
+        (second, [first, second]),
+        (third, [first, third]),
+        (third, [first, third]),
+        (first, [first, third]),
+    )
+    for n, (message_id, expected) in enumerate(steps):
+        event = stories.event(
+            "ticket.customer_message",
+            "T1",
+            T0 + minutes(5),
+            eid=f"m-{n}",
+            message_id=message_id,
+            excerpt="Any news?",
+        )
+        outcome = decide(state, parse_event(stories.dumps(event)), T0 + minutes(5), RULES)
+        told += [note.context["ticket"]["references"] for note in outcome.notifications]
+        state = outcome.state
+        assert state is not None and state.customer_message_ids == expected, message_id
+    later = state.model_copy(update={"customer_message_ids": [second]})
+    remember_thread(later, first, first=True)
+    assert later.customer_message_ids == [first, second]
+    assert told == [[first]], (
+        "the acknowledgment, decided when the ticket began, threads under its first email"
+    )
