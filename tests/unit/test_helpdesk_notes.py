@@ -529,3 +529,14 @@ def test_every_line_a_team_can_read_is_the_one_reviewed(language: str) -> None:
         expected.parent.mkdir(parents=True, exist_ok=True)
         expected.write_text(lines, encoding="utf-8")
     assert lines == expected.read_text(encoding="utf-8")
+
+
+def test_a_time_with_its_own_offset_is_read_as_written_and_one_without_as_utc() -> None:
+    from zoneinfo import ZoneInfo
+
+    from heard.streams.delivery.helpdesk.wording import NoteWording
+
+    madrid = NoteWording("en", ZoneInfo("Europe/Madrid"))
+    assert madrid.when("2026-01-10T09:30:00-05:00").startswith("10 Jan 15:30")
+    assert madrid.when("2026-01-10T09:30:00").startswith("10 Jan 10:30"), "no offset: UTC"
+    assert madrid.when("not a time") == "?"
