@@ -72,7 +72,7 @@ def table(channel: str, messages: int, found: dict[str, int]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200)
-    parser.add_argument("--decision-records", choices=["line", "per_event"], default="line")
+    parser.add_argument("--decision-records", choices=["line", "per_event"], default="per_event")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="heard-records-") as folder, LocalStack(Path(folder)) as stack:
         for channel in ("email", "sms"):

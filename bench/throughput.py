@@ -337,7 +337,7 @@ def heard_silent_events(stack: LocalStack, work: Path, events: int) -> float:
             )
         )
     asyncio.run(produce(stack.bootstrap, engine.topic("ticket_events"), items))
-    # Decisions: one per event, plus the created ones' acknowledgment schedule lines.
+    # Decisions: one record per event, the created ones too (more with `decision_records: line`).
     running = heard_workers(stack, work, prefix, 1, HEARD_ACK_HOLD_SECONDS="3600")
     try:
         rate = asyncio.run(watch_rate(stack.bootstrap, engine.topic("decisions"), events + tickets, 900))

@@ -166,10 +166,11 @@ class EngineSettings(Frozen):
         "each ticket a batch changed has its state written once",
     )
     decision_records: Literal["line", "per_event"] = Field(
-        "line",
-        description="heard-decisions: one record per decision line, or one per event with its "
-        "lines (fewer records; every reader of this release reads both: switch once no older "
-        "`heard explain` or report reads the topic)",
+        "per_event",
+        description="heard-decisions: one record per event with its lines (two records fewer "
+        "per acknowledgment), or one per decision line (what releases before 2026-12-07 read; "
+        "every release since reads both: keep `line` while an older `heard explain` or report "
+        "reads the topic)",
     )
     table_values: Literal["json", "text"] = Field(
         "json",

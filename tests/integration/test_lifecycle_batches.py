@@ -11,7 +11,9 @@ import pytest
 
 from heard.streams.base.settings import EngineSettings
 from heard.streams.contract import stories
+from heard.streams.contract.state import decision_lines
 from heard.streams.kafka.readback import Positioned, read_positioned, read_topic
+from heard.streams.kafka.table_codec import read_value
 from heard.streams.ops.erasure import tickets_changelog
 from tests.conftest import Worker, wait_until
 from tests.integration.test_end_to_end import send
@@ -28,7 +30,7 @@ def worker(worker_with: Callable[..., Worker]) -> Worker:
 
 
 def version(record: Positioned) -> int:
-    return int(json.loads(json.loads(record.value))["version"])
+    return int(json.loads(read_value(record.value))["version"])
 
 
 async def test_a_burst_is_decided_whole_and_each_ticket_written_in_batches_on_its_partition(
@@ -62,11 +64,12 @@ async def test_a_burst_is_decided_whole_and_each_ticket_written_in_batches_on_it
     events = await read_positioned(engine, f"{topic_prefix}ticket-events")
     for ticket in TICKETS:
         decided = {
-            json.loads(value).get("event_id")
+            line.get("event_id")
             for _, value, _ in await read_topic(engine, f"{topic_prefix}heard-decisions", key=ticket.encode())
+            for line in decision_lines(value)
         }
         assert {f"{ticket}-note-{n}" for n in range(NOTES)} <= decided
-        last = json.loads(json.loads(written[ticket][-1].value))
+        last = json.loads(read_value(written[ticket][-1].value))
         assert last["seen_event_ids"][-2:] == [f"{ticket}-note-{NOTES - 2}", f"{ticket}-note-{NOTES - 1}"]
         # On the partition its events came from: the worker that owns them restores it.
         [partition] = {record.partition for record in events if record.key == ticket.encode()}

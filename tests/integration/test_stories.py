@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from heard.streams.base.settings import EngineSettings, load_file
 from heard.streams.cli.event_files import read_events, rebase
 from heard.streams.content.lint import LintSettings, foreign_words
+from heard.streams.contract.state import decision_lines
 from heard.streams.delivery.config import load_settings
 from heard.streams.kafka.readback import read_topic
 from heard.streams.policy.routing import within_team_hours
@@ -129,7 +130,8 @@ async def test_three_stories_send_exactly_the_expected_messages(
     sent = await wait_until(outcomes, settled, 120, "the holding SMS and the final closure")
 
     async def all_decisions() -> list[dict[str, Any]]:
-        return [json.loads(v) for _, v, _ in await read_topic(engine, f"{prefix}heard-decisions")]
+        found = await read_topic(engine, f"{prefix}heard-decisions")
+        return [line for _, v, _ in found for line in decision_lines(v)]
 
     # Every event was decided, its replayed copy too (each a duplicate).
     decisions = await wait_until(

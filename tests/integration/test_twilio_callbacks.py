@@ -18,6 +18,7 @@ from heard.devstack.kafka import free_port
 from heard.streams.base.settings import EngineSettings
 from heard.streams.cli import explain_lines
 from heard.streams.contract import stories
+from heard.streams.contract.state import decision_lines
 from heard.streams.kafka.readback import read_topic
 from tests.conftest import Catchers, Worker, wait_for, wait_until
 from tests.integration.conftest import PUBLIC, TOKEN, public_worker
@@ -251,7 +252,9 @@ async def test_after_stop_with_no_other_channel_the_team_is_told_and_explain_sho
     # heard explain: the decision, then what became of it, in one timeline.
     engine = EngineSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
     decisions = [
-        json.loads(v) for _, v, _ in await read_topic(engine, f"{prefix}heard-decisions", key=b"CB-9")
+        line
+        for _, v, _ in await read_topic(engine, f"{prefix}heard-decisions", key=b"CB-9")
+        for line in decision_lines(v)
     ]
     timeline = explain_lines(decisions, found)
     sent_at = next(i for i, line in enumerate(timeline) if " send " in line)

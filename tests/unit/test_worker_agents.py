@@ -62,6 +62,13 @@ def values(sink: RecordingSink, topic: str) -> list[dict[str, Any]]:
     return [json.loads(record.value) for record in sink.on(topic)]
 
 
+def decided(sink: RecordingSink) -> list[dict[str, Any]]:
+    """The decision lines written, in either of the decision log's forms."""
+    from heard.streams.contract.state import decision_lines
+
+    return [line for record in sink.on(TOPICS.decisions) for line in decision_lines(record.value)]
+
+
 # --- the lifecycle agent ---------------------------------------------------------------
 
 
@@ -101,8 +108,9 @@ class Lifecycle:
 async def test_decisions_go_one_record_per_line_or_one_per_event_and_read_alike_either_way() -> None:
     from heard.streams.contract.state import decision_lines
 
-    by_line = Lifecycle()
-    per_event = Lifecycle(engine=ENGINE.model_copy(update={"decision_records": "per_event"}))
+    by_line = Lifecycle(engine=ENGINE.model_copy(update={"decision_records": "line"}))
+    per_event = Lifecycle()
+    assert per_event.engine.decision_records == "per_event", "the default since the readers read both"
     for worker in (by_line, per_event):
         await worker.event(stories.created("T-1", urgent=True))
         await worker.event(stories.reply("T-1", T0 + timedelta(minutes=1)))
@@ -124,7 +132,7 @@ async def test_a_created_ticket_is_stored_its_acknowledgment_held_and_sent_when_
     assert json.loads(worker.tickets["T-1"])["ticket_id"] == "T-1"
     assert worker.due_index["T-1"] == (T0 + timedelta(seconds=60)).timestamp()
     assert worker.sink.on(TOPICS.outbound) == []  # held: an agent may answer first
-    assert {d["kind"] for d in values(worker.sink, TOPICS.decisions)} >= {"acknowledgment"}
+    assert {d["kind"] for d in decided(worker.sink)} >= {"acknowledgment"}
 
     worker.clock.at = T0 + timedelta(seconds=61)
     assert await worker.sweep() == 1
@@ -299,7 +307,7 @@ async def test_a_batch_writes_each_changed_ticket_once_after_every_decision_of_i
     assert tickets.writes == ["T-a", "T-b"]
     stored = json.loads(tickets["T-a"])
     assert stored["seen_event_ids"][-2:] == ["T-a-note-1", "T-a-note-2"]
-    assert len(values(worker.sink, TOPICS.decisions)) >= 4  # each event's decision went out
+    assert len(decided(worker.sink)) >= 4  # each event's decision went out
 
 
 async def test_each_table_write_is_made_as_the_last_record_that_changed_its_ticket() -> None:
