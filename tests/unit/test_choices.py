@@ -591,3 +591,18 @@ def test_a_low_answer_from_a_contact_is_answered_to_that_contact_alone() -> None
     )
     replies = [n.recipient for n in answer.notifications if n.kind == "feedback_reply"]
     assert replies == ["vera@example.com"]
+    # The customer's own low answer is theirs alone too: the requester, who hears all the
+    # customer does, does not get the reply to someone else's words.
+    own = decide(
+        closed.state,
+        parse_event(
+            stories.dumps(
+                stories.event("ticket.feedback", "T1", T0 + minutes(41), eid="f2", via="email", score=1)
+            )
+        ),
+        T0 + minutes(41),
+        FEEDBACK_RULES,
+    )
+    assert [(n.audience, n.contact) for n in own.notifications if n.kind == "feedback_reply"] == [
+        ("customer", None)
+    ]

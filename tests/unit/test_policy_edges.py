@@ -800,6 +800,69 @@ def test_heards_emails_reference_the_customers_first_email_and_their_latest() ->
     later = state.model_copy(update={"customer_message_ids": [second]})
     remember_thread(later, first, first=True)
     assert later.customer_message_ids == [first, second]
+    # Through the policy: the help desk's message event arrives before the ticket's.
+    early = stories.event("ticket.customer_message", "T2", T0, eid="m-early", message_id=second, excerpt="Hi")
+    before, _ = run([early, stories.created("T2", T0 + minutes(1), message_id=first)])
+    assert before is not None and before.customer_message_ids == [first, second]
     assert told == [[first]], (
         "the acknowledgment, decided when the ticket began, threads under its first email"
     )
+
+
+def test_a_paused_reader_gets_no_holding_update_when_a_promise_breaks_and_the_lead_still_hears() -> None:
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True),
+            stories.event(
+                "customer.preferences_updated", "T1", T0 + minutes(2), changes={"updates_paused": True}
+            ),
+            stories.promised("T1", T0 + minutes(3), T0 + minutes(60)),
+        ]
+    )
+    assert state is not None
+    broken = tick(state, T0 + minutes(61))
+    sent = [(n.kind, n.audience) for n in broken.notifications]
+    assert ("checkpoint_escalation", "lead") in sent
+    assert ("checkpoint_holding", "customer") not in sent
+    assert any(
+        d.outcome == "suppress"
+        and d.kind == "checkpoint_holding"
+        and "paused updates about this ticket" in d.reason
+        for d in broken.decisions
+    )
+
+
+@pytest.mark.parametrize(
+    ("asked", "kind"),
+    [
+        (
+            stories.event("customer.preferences_requested", "T1", T0 + minutes(20), via="sms"),
+            "preferences_link",
+        ),
+        (
+            stories.event(
+                "ticket.answer_unclear",
+                "T1",
+                T0 + minutes(20),
+                offer_id="O1",
+                via="sms",
+                text="maybe the blue",
+            ),
+            "options_unclear",
+        ),
+    ],
+)
+def test_an_answer_to_the_customers_own_words_goes_to_them_alone(asked: dict[str, object], kind: str) -> None:
+    """A requester hears all a customer does, but not a reply to the customer's own words
+    (their keyword, their unclear answer): that is the customer's alone."""
+    requester = {"name": "Rui Req", "email": "rui@example.com", "role": "requester", "id": "c-rui"}
+    texting = stories.customer(phone="+14155550123", consent={"email": True, "sms": True})
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True, customer=texting, contacts=[requester]),
+            stories.offered("T1", T0 + minutes(5)),
+        ]
+    )
+    assert state is not None
+    answered = decide(state, parse_event(stories.dumps(asked)), T0 + minutes(20), RULES)
+    assert [(n.audience, n.contact) for n in answered.notifications if n.kind == kind] == [("customer", None)]

@@ -197,3 +197,28 @@ def test_an_agents_words_in_another_language_than_the_readers_are_noted_for_the_
     else:
         [note] = notes
         assert note.startswith(f"the agent's milestone reads as {flagged}, and the customer reads ")
+
+
+def test_a_promise_and_a_closure_summary_in_another_language_are_noted_for_the_agent() -> None:
+    """Every text an agent writes for the customer is checked, not only a milestone's: the
+    promise's words and each part of the closure summary."""
+    customer = stories.customer(language="de")
+    state, _ = run([stories.created("T1", urgent=True, customer=customer)])
+    assert state is not None
+    english = "We will call you back tomorrow morning with the new delivery date."
+    promised = stories.promised("T1", T0 + minutes(5), T0 + timedelta(hours=5), customer_text=english)
+    state, [outcome] = apply(state, promised)
+    assert [d.reason for d in outcome.decisions if "reads as" in d.reason] == [
+        "the agent's promise reads as English, and the customer reads German: it goes as written; "
+        "next time, write it in their language"
+    ]
+    summary = {
+        "what_happened": "Ihr Paket wurde im Lager in Lyon falsch sortiert.",
+        "what_changed": "It was sent again with priority and arrives on Friday morning.",
+        "prevention": "Falsch sortierte Pakete werden jetzt innerhalb von Stunden neu gescannt.",
+    }
+    _, [closed] = apply(state, stories.resolved("T1", T0 + minutes(10), summary=summary))
+    assert [d.reason for d in closed.decisions if "reads as" in d.reason] == [
+        "the agent's closure summary reads as English, and the customer reads German: it goes as "
+        "written; next time, write it in their language"
+    ]
