@@ -866,3 +866,22 @@ def test_an_answer_to_the_customers_own_words_goes_to_them_alone(asked: dict[str
     assert state is not None
     answered = decide(state, parse_event(stories.dumps(asked)), T0 + minutes(20), RULES)
     assert [(n.audience, n.contact) for n in answered.notifications if n.kind == kind] == [("customer", None)]
+
+
+def test_a_reply_written_before_the_customers_follow_up_leaves_that_follow_ups_acknowledgment() -> None:
+    """Events reach heard out of order: an agent's reply written at 10:05 and read after the
+    customer's 10:10 message answers what came before it, not the later message, whose
+    acknowledgment still goes."""
+    follow_up = stories.event(
+        "ticket.customer_message", "T1", T0 + minutes(10), eid="cm", excerpt="Any news?"
+    )
+    state, _ = run([stories.created("T1"), follow_up])
+    assert state is not None
+    replied = decide(
+        state, parse_event(stories.dumps(stories.reply("T1", T0 + minutes(5)))), T0 + minutes(11), RULES
+    )
+    assert replied.state is not None
+    assert [(i.kind, i.trigger_at) for i in replied.state.scheduled if i.kind == "acknowledgment"] == [
+        ("acknowledgment", T0 + minutes(10))
+    ]
+    assert not any(d.outcome == "cancel" and d.kind == "acknowledgment" for d in replied.decisions)
