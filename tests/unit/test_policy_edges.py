@@ -885,3 +885,28 @@ def test_a_reply_written_before_the_customers_follow_up_leaves_that_follow_ups_a
         ("acknowledgment", T0 + minutes(10))
     ]
     assert not any(d.outcome == "cancel" and d.kind == "acknowledgment" for d in replied.decisions)
+
+
+def test_a_link_asked_for_by_a_contact_no_longer_on_the_ticket_is_refused_at_once() -> None:
+    asked = stories.event(
+        "customer.preferences_requested", "T1", T0 + minutes(20), via="sms", contact="c-gone"
+    )
+    state, outcomes = run([stories.created("T1", urgent=True), asked])
+    assert state is not None
+    assert [(d.outcome, d.reason) for d in outcomes[-1].decisions if d.kind == "preferences_link"] == [
+        ("skip", "the contact who asked is no longer on the ticket")
+    ]
+    assert not any(item.kind == "preferences_link" for item in state.scheduled)
+
+
+def test_a_reopening_older_than_the_resolution_leaves_the_closure_summary_to_go() -> None:
+    """Read late, a reopening written before the ticket was resolved is history: the
+    resolution after it stands, and its closure summary still goes."""
+    state, _ = run([stories.created("T1", urgent=True), stories.resolved("T1", T0 + minutes(10))])
+    assert state is not None
+    assert any(item.kind == "closure_summary" for item in state.scheduled)
+    reopened = stories.event("ticket.reopened", "T1", T0 + minutes(5), eid="old-reopen")
+    later = decide(state, parse_event(stories.dumps(reopened)), T0 + minutes(11), RULES)
+    assert later.state is not None
+    assert any(item.kind == "closure_summary" for item in later.state.scheduled)
+    assert not any(d.outcome == "cancel" and d.kind == "closure_summary" for d in later.decisions)
