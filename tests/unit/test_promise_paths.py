@@ -370,3 +370,24 @@ def test_a_promise_heard_learns_of_after_its_time_gets_its_holding_update_beside
     sent = [(n.kind, n.audience) for n in [*learned.notifications, *fired.notifications]]
     assert ("checkpoint_escalation", "lead") in sent
     assert ("checkpoint_holding", "customer") in sent, [d.reason for d in fired.decisions]
+
+
+def test_a_move_held_by_quiet_hours_is_not_announced_once_the_promise_is_kept() -> None:
+    """A promise moved while the customer's quiet hours hold messages, then kept before they
+    end: neither the first announcement nor the move goes, each with its reason."""
+    quiet = stories.customer(quiet_hours={"start": "10:20", "end": "12:00"})
+    state, _ = run(
+        [
+            stories.created("T1", urgent=True, customer=quiet),
+            stories.promised("T1", T0 + minutes(5), T0 + timedelta(hours=3)),
+            stories.promised("T1", T0 + minutes(30), T0 + timedelta(hours=5), eid="moved", reason="late van"),
+            stories.reply("T1", T0 + minutes(60)),
+        ]
+    )
+    assert state is not None
+    morning = tick(state, T0 + timedelta(hours=2))
+    assert [n.kind for n in morning.notifications if n.kind == "milestone_update"] == []
+    assert [(d.outcome, d.reason) for d in morning.decisions if d.kind == "milestone_update"] == [
+        ("cancel", "the promise was kept or changed before it was announced"),
+        ("cancel", "the promise was kept or changed again before the move was announced"),
+    ]
