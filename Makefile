@@ -87,7 +87,8 @@ coverage-all: install prism kafka-jars
 	$(VENV)/bin/coverage combine -q
 	$(VENV)/bin/coverage report
 
-# Mutation testing of the edges and the core (not part of `make test`: it takes about two hours).
+# Mutation testing of the edges and the core (not part of `make test`: about 5,000 mutants, one after
+# another, a few seconds each: hours).
 # Each module runs after a green baseline of the whole unit suite, which records the tests that run each
 # line; a mutant then runs those tests only. A line run only at import (tables, constants) runs the
 # module's own tests below (MUTANT_TESTS_<module>). The table and every survivor are printed at the end
