@@ -910,3 +910,32 @@ def test_a_reopening_older_than_the_resolution_leaves_the_closure_summary_to_go(
     assert later.state is not None
     assert any(item.kind == "closure_summary" for item in later.state.scheduled)
     assert not any(d.outcome == "cancel" and d.kind == "closure_summary" for d in later.decisions)
+
+
+def test_a_reply_read_before_its_ticket_skips_the_acknowledgment_and_says_which() -> None:
+    reply = stories.reply("T1", T0 + minutes(1))
+    _, outcomes = run([reply, stories.created("T1", T0)])
+    assert ("skip", "acknowledgment", "a real agent reply landed first; no acknowledgment needed") in [
+        (d.outcome, d.kind, d.reason) for d in outcomes[-1].decisions
+    ]
+
+
+@pytest.mark.parametrize("urgent", [True, False])
+def test_a_customers_message_carries_the_tickets_urgency(urgent: bool) -> None:
+    state, outcomes = run([stories.created("T1", urgent=urgent)])
+    assert state is not None
+    sent = [*outcomes[0].notifications, *tick(state, T0 + minutes(30)).notifications]
+    [ack] = [n for n in sent if n.kind == "acknowledgment"]
+    assert ack.urgent is urgent
+
+
+def test_a_link_asked_for_through_the_help_desk_goes_by_the_channel_they_prefer() -> None:
+    """Only a link asked for by text is answered by text; asked through the help desk, it goes
+    as they prefer to be written to."""
+    both = stories.customer(
+        phone="+14155550123", consent={"email": True, "sms": True}, preferred_channel="email"
+    )
+    asked = stories.event("customer.preferences_requested", "T1", T0 + minutes(20), via="help_desk")
+    _, outcomes = run([stories.created("T1", urgent=True, customer=both), asked])
+    [link] = [n for n in outcomes[-1].notifications if n.kind == "preferences_link"]
+    assert link.channel == "email"
