@@ -939,3 +939,30 @@ def test_a_link_asked_for_through_the_help_desk_goes_by_the_channel_they_prefer(
     _, outcomes = run([stories.created("T1", urgent=True, customer=both), asked])
     [link] = [n for n in outcomes[-1].notifications if n.kind == "preferences_link"]
     assert link.channel == "email"
+
+
+def test_each_fate_of_a_customers_follow_up_is_an_acknowledgment_decision_with_its_reason() -> None:
+    def message(at: int, eid: str) -> dict[str, object]:
+        return stories.event("ticket.customer_message", "T1", T0 + minutes(at), eid=eid, excerpt="Any news?")
+
+    _, answered = run([stories.created("T1", urgent=True), message(30, "m1")])
+    assert (
+        "schedule",
+        "acknowledgment",
+        "acknowledge the customer's message after 60 s unless an agent replies first",
+    ) in [(d.outcome, d.kind, d.reason) for d in answered[-1].decisions]
+    _, late = run(
+        [stories.created("T1", urgent=True), stories.reply("T1", T0 + minutes(10)), message(5, "m2")]
+    )
+    assert ("skip", "acknowledgment", "an agent already replied after this message") in [
+        (d.outcome, d.kind, d.reason) for d in late[-1].decisions
+    ]
+    closed = [
+        stories.created("T1", urgent=True),
+        stories.event("ticket.closed", "T1", T0 + minutes(20)),
+        message(40, "m3"),
+    ]
+    _, after = run(closed)
+    assert ("skip", "acknowledgment", "ticket is closed; the help desk reopens it if needed") in [
+        (d.outcome, d.kind, d.reason) for d in after[-1].decisions
+    ]
