@@ -966,3 +966,27 @@ def test_each_fate_of_a_customers_follow_up_is_an_acknowledgment_decision_with_i
     assert ("skip", "acknowledgment", "ticket is closed; the help desk reopens it if needed") in [
         (d.outcome, d.kind, d.reason) for d in after[-1].decisions
     ]
+
+
+def test_a_status_update_naming_the_next_milestones_time_is_kept_like_a_promise() -> None:
+    due = T0 + timedelta(hours=3)
+    update = stories.event(
+        "ticket.status_changed",
+        "T1",
+        T0 + minutes(5),
+        to_status="in_progress",
+        note="The part is ordered.",
+        next_milestone={"text": "fitting the new part", "due_at": stories.iso(due)},
+    )
+    state, _ = run([stories.created("T1", urgent=True), update])
+    assert state is not None
+    [kept] = [p for p in state.promises.values() if p.status == "pending"]
+    assert (kept.due_at, kept.what) == (due, "fitting the new part")
+
+
+@pytest.mark.parametrize("urgent", [True, False])
+def test_a_milestone_update_carries_the_replys_urgency(urgent: bool) -> None:
+    reply = stories.reply("T1", T0 + minutes(5), urgent=urgent, milestone={"text": "The part has arrived."})
+    _, outcomes = run([stories.created("T1", urgent=True), reply])
+    [update] = [n for n in outcomes[-1].notifications if n.kind == "milestone_update"]
+    assert update.urgent is urgent
