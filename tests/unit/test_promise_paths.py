@@ -391,3 +391,19 @@ def test_a_move_held_by_quiet_hours_is_not_announced_once_the_promise_is_kept() 
         ("cancel", "the promise was kept or changed before it was announced"),
         ("cancel", "the promise was kept or changed again before the move was announced"),
     ]
+
+
+def test_an_update_held_past_the_next_milestones_time_keeps_its_words_and_loses_the_time() -> None:
+    quiet = stories.customer(quiet_hours={"start": "10:20", "end": "13:00"})
+    reply = stories.reply(
+        "T1",
+        T0 + minutes(30),
+        milestone={"text": "The part has arrived."},
+        next_milestone={"text": "a call from the fitter", "due_at": stories.iso(T0 + timedelta(hours=2))},
+    )
+    state, _ = run([stories.created("T1", urgent=True, customer=quiet), reply])
+    assert state is not None
+    released = tick(state, T0 + timedelta(hours=3))
+    [update] = [n for n in released.notifications if n.kind == "milestone_update"]
+    assert update.context["next_milestone"]["text"] == "a call from the fitter"
+    assert update.context["next_milestone"]["due_at"] is None
