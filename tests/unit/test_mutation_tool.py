@@ -49,7 +49,7 @@ def test_large():
 
 
 def test_nothing_of_the_module():
-    assert True
+    assert True  # runs no line of the module: never chosen for a mutant
 """
 
 
@@ -122,9 +122,5 @@ def test_a_red_baseline_scores_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("MUTANTS_WORK", str(tmp_path / "work"))
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_shapes.py"]
-    try:
+    with pytest.raises(SystemExit, match="baseline test run exited 1"):
         tool.baseline("shapes.py", command, env)
-    except SystemExit as refused:
-        assert "baseline test run exited 1" in str(refused)
-    else:
-        raise AssertionError("a red baseline was scored")
