@@ -990,3 +990,10 @@ def test_a_milestone_update_carries_the_replys_urgency(urgent: bool) -> None:
     _, outcomes = run([stories.created("T1", urgent=True), reply])
     [update] = [n for n in outcomes[-1].notifications if n.kind == "milestone_update"]
     assert update.urgent is urgent
+
+
+def test_a_ticket_resolved_before_its_acknowledgment_says_why_each_step_ends() -> None:
+    _, outcomes = run([stories.created("T1"), stories.resolved("T1", T0 + timedelta(seconds=30))])
+    said = [(d.outcome, d.kind, d.reason) for d in outcomes[-1].decisions]
+    assert ("cancel", "acknowledgment", "ticket resolved before the acknowledgment went out") in said
+    assert ("record", "checkpoint", "ticket resolved: the closure summary is the reply") in said
