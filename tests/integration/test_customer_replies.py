@@ -72,7 +72,7 @@ async def texts_saying(catchers: Catchers, words: str, what: str, phone: str = P
     async def bodies() -> list[str]:
         return [text["Body"] for text in texts_to(catchers, phone)]
 
-    found = await wait_until(bodies, lambda all_: any(words in body for body in all_), 30, what)
+    found = await wait_until(bodies, lambda all_: any(words in body for body in all_), 120, what)
     return [body for body in found if words in body]
 
 
@@ -205,7 +205,7 @@ async def test_a_b2b_story_with_three_people_a_choice_by_text_and_feedback_by_te
     async def owner_read_it() -> list[tuple[str, str]]:
         return [m for m in mails_to(catchers, "aisha@example.com") if "not with one of them" in m[0]]
 
-    [(_, words)] = await wait_until(owner_read_it, bool, 30, "the owner told of the unclear answer")
+    [(_, words)] = await wait_until(owner_read_it, bool, 120, "the owner told of the unclear answer")
     assert '"la segunda o la tercera, no sé"' in words
 
     choice = {
@@ -227,7 +227,7 @@ async def test_a_b2b_story_with_three_people_a_choice_by_text_and_feedback_by_te
     async def owner_mail() -> list[tuple[str, str]]:
         return [m for m in mails_to(catchers, "aisha@example.com") if " chose option " in m[0]]
 
-    told = await wait_until(owner_mail, bool, 30, "the owner told of the choice")
+    told = await wait_until(owner_mail, bool, 120, "the owner told of the choice")
     [(subject, text)] = told
     assert subject == "[RP-1] Lucía chose option 2: Take the newer model now"
     assert 'In her words: "la roja si la tenéis"' in text and "by sms" in text
@@ -327,7 +327,7 @@ async def test_a_b2b_story_with_three_people_a_choice_by_text_and_feedback_by_te
     async def owner_told_of_low() -> list[tuple[str, str]]:
         return [mail for mail in mails_to(catchers, "aisha@example.com") if "rated the help" in mail[0]]
 
-    [(subject, text)] = await wait_until(owner_told_of_low, bool, 30, "the owner told of the low score")
+    [(subject, text)] = await wait_until(owner_told_of_low, bool, 120, "the owner told of the low score")
     assert subject == "[RP-1] Lucía rated the help 2 out of 5"
     assert 'In her words: "nadie me llamó"' in text and "not kept updated" in text
     reply = await texts_saying(catchers, "gracias por tu respuesta", "the reply to the low score")

@@ -101,7 +101,7 @@ async def test_fixed_template_then_replay_sends_once(
     write(email_txt, good)
     assert await cli(["dead-letters", "replay", "--stage", "delivery", "--key", "DLR-1"]) == 0
     assert "1 replayed, 0 skipped" in capsys.readouterr().out
-    await wait_for(lambda: mails_for(catchers.mail_dir, "DLR-1"), 30, "the replayed email")
+    await wait_for(lambda: mails_for(catchers.mail_dir, "DLR-1"), 120, "the replayed email")
     [mail] = mails_for(catchers.mail_dir, "DLR-1")
     assert mail["X-Heard-Kind"] == "acknowledgment"
     assert mail.get_body(("plain",)).get_content().startswith("Hi Amara,")  # type: ignore[union-attr]

@@ -89,5 +89,5 @@ async def test_a_broken_promise_is_escalated_to_the_leads_slack_channel(
 
     # One escalation per channel carrying the team's messages, each with its own outcome.
     assert await wait_until(
-        escalation_outcomes, lambda found: len(found) >= 2, 30, "both escalations' outcomes"
+        escalation_outcomes, lambda found: len(found) >= 2, 120, "both escalations' outcomes"
     ) == [("email", "sent"), ("slack", "sent")]

@@ -98,7 +98,7 @@ async def test_the_public_listener_serves_only_the_callbacks(
     status, _ = await get(web_port, "/twilio/status")
     assert status == 405  # the route exists, for POST only
     ready = await wait_until(
-        lambda: get(ops_port, "/readyz"), lambda answer: answer[0] == 200, 30, "the worker to report ready"
+        lambda: get(ops_port, "/readyz"), lambda answer: answer[0] == 200, 120, "the worker to report ready"
     )
     assert ready[1] == "ready"
     assert (await get(ops_port, "/livez"))[0] == 200
@@ -380,7 +380,7 @@ async def test_the_ops_metrics_count_what_was_sent(
         return lags((await get(ops_port, "/metrics"))[1])
 
     settled = await wait_until(
-        lag_now, lambda found: bool(found) and not any(found.values()), 30, "consumer lag 0 on ticket-events"
+        lag_now, lambda found: bool(found) and not any(found.values()), 120, "consumer lag 0 on ticket-events"
     )
     assert set(settled) <= {"0", "1", "2", "3"}
 
